@@ -1,0 +1,310 @@
+/*
+ * Control room live updates.
+ *
+ * The page is complete without this script: the gateway renders every figure. This script only keeps
+ * those figures current. It opens /ws/control-room (resuming from the version the page was rendered
+ * at), applies `snapshot` and `delta` messages (docs/architecture.md, "Gateway websocket protocol")
+ * by writing server-computed values into the elements marked
+ *   data-site="<site code>|system"  data-field="<Totals field>"  [data-kind="<bed kind>"]
+ * and reconnects with backoff when the connection drops. No business logic lives here: nothing is
+ * computed, only placed.
+ *
+ * Memory stays bounded: no message history is kept, only the last applied version and its time.
+ * For tests, <body data-version> is the last applied version.
+ */
+(function () {
+  'use strict';
+
+  var MIN_DELAY_MS = 1000;
+  var MAX_DELAY_MS = 10000;
+  var SYSTEM = 'system';
+  var GROUPS = ['acute', 'community', 'mental_health', 'virtual_ward'];
+
+  var body = document.body;
+  var statusEl = document.getElementById('live-status');
+  var siteTemplate = document.getElementById('pf-site-template');
+  var kindRowTemplate = document.getElementById('pf-kind-row-template');
+  var kindRows = document.querySelector('[data-kind-rows="' + SYSTEM + '"]');
+  var clock = new Intl.DateTimeFormat('en-GB', {
+    hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'Europe/London'
+  });
+
+  var rendered = parseInt(body.getAttribute('data-version'), 10);
+  var state = {
+    /** Last applied change version, or null when we have none (then we ask for a snapshot). */
+    version: isFinite(rendered) ? rendered : null,
+    /** "HH:MM" of the latest data we show. */
+    asOfHhmm: statusEl ? statusEl.getAttribute('data-as-of-hhmm') || '' : '',
+    socket: null,
+    attempt: 0,
+    timer: null
+  };
+
+  // ---- status indicator -------------------------------------------------------------------------
+
+  function setStatus(kind) {
+    if (!statusEl) return;
+    var text;
+    if (kind === 'live') {
+      text = 'Live';
+    } else if (kind === 'connecting') {
+      text = 'Connecting — data as of ' + state.asOfHhmm;
+    } else {
+      text = 'Reconnecting — data as of ' + state.asOfHhmm;
+    }
+    statusEl.className = 'pf-status pf-status--' + kind;
+    if (statusEl.textContent !== text) statusEl.textContent = text;
+  }
+
+  function setAsOf(asOf) {
+    if (typeof asOf !== 'string') return;
+    var when = new Date(asOf);
+    if (isNaN(when.getTime())) return;
+    state.asOfHhmm = clock.format(when);
+    var times = document.querySelectorAll('time[data-field="as_of"]');
+    for (var i = 0; i < times.length; i++) {
+      times[i].setAttribute('datetime', asOf);
+      times[i].textContent = state.asOfHhmm;
+    }
+  }
+
+  // ---- placing values ---------------------------------------------------------------------------
+
+  function format(field, value) {
+    if (field === 'occupancy_pct') {
+      return typeof value === 'number' && isFinite(value) ? value.toFixed(1) + '%' : '–';
+    }
+    if (value === null || value === undefined) return '–';
+    return String(value);
+  }
+
+  function put(el, field, value) {
+    var text = format(field, value);
+    if (el.textContent === text) return;
+    var wasEmpty = el.textContent === '';
+    el.textContent = text;
+    if (!wasEmpty) {
+      // Restart the "changed" highlight; the animationend listener below removes the class.
+      el.classList.remove('pf-changed');
+      void el.offsetWidth;
+      el.classList.add('pf-changed');
+    }
+  }
+
+  /** Writes every [data-site=key][data-field] under root (by-kind cells excluded) from totals. */
+  function putTotals(root, key, totals) {
+    var els = root.querySelectorAll('[data-site="' + cssEscape(key) + '"][data-field]:not([data-kind])');
+    for (var i = 0; i < els.length; i++) {
+      var field = els[i].getAttribute('data-field');
+      if (Object.prototype.hasOwnProperty.call(totals, field)) put(els[i], field, totals[field]);
+    }
+  }
+
+  function putSystem(system) {
+    if (!system) return;
+    putTotals(document, SYSTEM, system);
+    if (kindRows && kindRowTemplate && Array.isArray(system.by_kind)) putKinds(system.by_kind);
+  }
+
+  /** Brings the system's by-kind table in line with the list the server sent (same order). */
+  function putKinds(list) {
+    var seen = {};
+    for (var i = 0; i < list.length; i++) {
+      var k = list[i];
+      if (!k || typeof k.kind !== 'string') continue;
+      seen[k.kind] = true;
+      var row = kindRows.querySelector('[data-kind-row="' + cssEscape(k.kind) + '"]');
+      if (!row) row = instantiate(kindRowTemplate, '__KIND__', k.kind);
+      kindRows.appendChild(row); // keeps the server's order
+      var cells = row.querySelectorAll('[data-field]');
+      for (var j = 0; j < cells.length; j++) {
+        var field = cells[j].getAttribute('data-field');
+        if (Object.prototype.hasOwnProperty.call(k, field)) put(cells[j], field, k[field]);
+      }
+    }
+    var rows = kindRows.querySelectorAll('[data-kind-row]');
+    for (var r = 0; r < rows.length; r++) {
+      if (!seen[rows[r].getAttribute('data-kind-row')]) rows[r].parentNode.removeChild(rows[r]);
+    }
+  }
+
+  function groupFor(kind) {
+    var name = GROUPS.indexOf(kind) >= 0 ? kind : 'other';
+    return document.querySelector('[data-group-sites="' + name + '"]');
+  }
+
+  function findCard(code) {
+    return document.querySelector('[data-site-card="' + cssEscape(code) + '"]');
+  }
+
+  /** Updates (or creates, or moves to the right group) the card of one site. */
+  function putSite(site, keepOrder) {
+    if (!site || typeof site.code !== 'string' || site.code === SYSTEM) return null;
+    var card = findCard(site.code);
+    if (!card) {
+      if (!siteTemplate) return null;
+      card = instantiate(siteTemplate, '__CODE__', site.code);
+    }
+    var group = groupFor(site.kind);
+    if (group && (card.parentNode !== group || keepOrder)) {
+      group.appendChild(card);
+    }
+    if (typeof site.kind === 'string') card.setAttribute('data-kind', site.kind);
+    putTotals(card, site.code, site);
+    return card;
+  }
+
+  /** Shows a group only when it has at least one site. */
+  function refreshGroups() {
+    var groups = document.querySelectorAll('[data-group]');
+    for (var i = 0; i < groups.length; i++) {
+      groups[i].hidden = !groups[i].querySelector('[data-site-card]');
+    }
+  }
+
+  /** Clones a <template>'s first element, replacing `marker` in its ids and data attributes. */
+  function instantiate(template, marker, value) {
+    var el = template.content.firstElementChild.cloneNode(true);
+    var all = [el].concat(Array.prototype.slice.call(el.querySelectorAll('*')));
+    var attrs = ['id', 'aria-labelledby', 'data-site', 'data-site-card', 'data-kind', 'data-kind-row'];
+    for (var i = 0; i < all.length; i++) {
+      for (var j = 0; j < attrs.length; j++) {
+        var v = all[i].getAttribute(attrs[j]);
+        if (v !== null && v.indexOf(marker) >= 0) all[i].setAttribute(attrs[j], v.split(marker).join(value));
+      }
+    }
+    return el;
+  }
+
+  function cssEscape(s) {
+    return window.CSS && CSS.escape ? CSS.escape(s) : String(s).replace(/["\\]/g, '\\$&');
+  }
+
+  function applied(version, asOf) {
+    state.version = version;
+    state.attempt = 0; // a good message proves the connection works: reset the backoff
+    body.setAttribute('data-version', String(version));
+    setAsOf(asOf);
+  }
+
+  function applySnapshot(msg) {
+    if (!Array.isArray(msg.sites) || typeof msg.version !== 'number') return;
+    putSystem(msg.system);
+    var keep = {};
+    for (var i = 0; i < msg.sites.length; i++) {
+      var card = putSite(msg.sites[i], true);
+      if (card) keep[msg.sites[i].code] = true;
+    }
+    // A snapshot replaces everything: sites it does not list are gone.
+    var cards = document.querySelectorAll('[data-site-card]');
+    for (var c = 0; c < cards.length; c++) {
+      if (!keep[cards[c].getAttribute('data-site-card')]) cards[c].parentNode.removeChild(cards[c]);
+    }
+    refreshGroups();
+    applied(msg.version, msg.as_of);
+  }
+
+  function applyDelta(msg) {
+    var sites = Array.isArray(msg.sites) ? msg.sites : [];
+    for (var i = 0; i < sites.length; i++) putSite(sites[i], false);
+    putSystem(msg.system);
+    refreshGroups();
+    applied(msg.version, msg.as_of);
+  }
+
+  // ---- connection -------------------------------------------------------------------------------
+
+  function url() {
+    var scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    var u = scheme + '//' + location.host + '/ws/control-room';
+    return state.version === null ? u : u + '?since=' + state.version;
+  }
+
+  function connect() {
+    state.timer = null;
+    var socket;
+    try {
+      socket = new WebSocket(url());
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    state.socket = socket;
+    socket.onopen = function () {
+      if (socket === state.socket) setStatus('live');
+    };
+    socket.onmessage = function (ev) {
+      if (socket === state.socket) onMessage(ev.data);
+    };
+    socket.onclose = function () {
+      if (socket !== state.socket) return;
+      state.socket = null;
+      setStatus('reconnecting');
+      scheduleReconnect();
+    };
+    // onerror is always followed by onclose.
+  }
+
+  function onMessage(data) {
+    var msg;
+    try {
+      msg = JSON.parse(data);
+    } catch (e) {
+      return;
+    }
+    if (!msg || typeof msg.version !== 'number') return;
+    if (msg.type === 'snapshot') {
+      applySnapshot(msg);
+    } else if (msg.type === 'heartbeat') {
+      // Nothing changed, but the figures are current as of now.
+      if (msg.version === state.version) setAsOf(msg.as_of);
+    } else if (msg.type === 'delta') {
+      // A delta covers the changes after from_version up to version.
+      if (state.version !== null && msg.version <= state.version) return; // already applied
+      if (state.version === null || msg.from_version !== state.version) {
+        restart(); // a gap: resume from the last version we applied (or get a snapshot)
+        return;
+      }
+      applyDelta(msg);
+    }
+  }
+
+  /** Drops the current socket and reconnects (with backoff) from the last applied version. */
+  function restart() {
+    var old = state.socket;
+    state.socket = null;
+    if (old) {
+      old.onopen = old.onmessage = old.onclose = null;
+      try { old.close(4000, 'version gap'); } catch (e) { /* already closing */ }
+    }
+    setStatus('reconnecting');
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect() {
+    if (state.timer !== null) return;
+    var ceiling = Math.min(MAX_DELAY_MS, MIN_DELAY_MS * Math.pow(2, state.attempt));
+    // "Equal jitter": between half and all of the ceiling, so clients that lost the same gateway
+    // do not all come back in the same millisecond.
+    var delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    state.attempt = Math.min(state.attempt + 1, 16);
+    state.timer = window.setTimeout(connect, delay);
+  }
+
+  function reconnectNow() {
+    if (state.socket) return;
+    if (state.timer !== null) window.clearTimeout(state.timer);
+    state.timer = null;
+    state.attempt = 0;
+    connect();
+  }
+
+  document.addEventListener('animationend', function (ev) {
+    if (ev.target && ev.target.classList) ev.target.classList.remove('pf-changed');
+  });
+  window.addEventListener('online', reconnectNow);
+
+  if (!('WebSocket' in window)) return; // the server-rendered page stays as it is
+  setStatus('connecting');
+  connect();
+})();

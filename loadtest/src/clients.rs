@@ -1,0 +1,464 @@
+//! Websocket clients of the gateway's control-room feed.
+//!
+//! Each client opens `{gateway}/ws/control-room`, reads JSON text frames
+//! (`snapshot`, then `delta`s with versions strictly +1, see
+//! `docs/architecture.md`), and:
+//! - checks the versions with a [`VersionTracker`] (gaps, duplicates, resyncs);
+//! - for each delta of the load-test site, records `now − occurred_at_ms` in
+//!   milliseconds into its own HDR histogram (merged in the report).
+//!
+//! A client whose connection drops reconnects (a few times at most) with
+//! `?since={last version}`, as a real dashboard would.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde::Deserialize;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::SITE;
+
+/// Highest latency the histograms hold, in milliseconds (one hour); larger values are clamped.
+pub const MAX_LATENCY_MS: u64 = 3_600_000;
+/// Handshakes in progress at once, so the gateway's accept queue is not flooded.
+const CONCURRENT_HANDSHAKES: usize = 64;
+/// Reconnections allowed per client before it gives up.
+const MAX_RECONNECTS: u32 = 5;
+/// Pause before reconnecting.
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(250);
+
+/// A latency histogram in milliseconds, 3 significant figures, 1 ms to one hour.
+pub fn new_histogram() -> Histogram<u64> {
+    // Constant, valid bounds: this cannot fail.
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(1, MAX_LATENCY_MS, 3).expect("constant histogram bounds are valid")
+}
+
+/// What a delta's version said about the feed's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Exactly one more than the last version.
+    InOrder,
+    /// Versions were skipped; `missing` of them.
+    Gap {
+        /// How many versions were skipped.
+        missing: u64,
+    },
+    /// Not newer than the last version (a duplicate or going backwards).
+    Stale,
+    /// A delta before any snapshot: there is nothing to apply it to.
+    BeforeSnapshot,
+}
+
+/// Checks that a client's versions go up by exactly one after each snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionTracker {
+    last: Option<u64>,
+    /// Snapshots received (the first one included).
+    pub snapshots: u64,
+    /// Snapshots after the first: the gateway made the client start again.
+    pub resyncs: u64,
+    /// Deltas that skipped versions, or came before any snapshot.
+    pub gaps: u64,
+    /// Total versions skipped by those gaps.
+    pub missing: u64,
+    /// Deltas not newer than the last version.
+    pub stale: u64,
+}
+
+impl VersionTracker {
+    /// The last version applied, if any.
+    pub fn last(&self) -> Option<u64> {
+        self.last
+    }
+
+    /// A snapshot at `version`: the client starts again from it.
+    pub fn snapshot(&mut self, version: u64) {
+        if self.snapshots > 0 {
+            self.resyncs += 1;
+        }
+        self.snapshots += 1;
+        self.last = Some(version);
+    }
+
+    /// A delta at `version`: checks it follows the last one.
+    pub fn delta(&mut self, version: u64) -> Seen {
+        match self.last {
+            None => {
+                self.gaps += 1;
+                self.last = Some(version);
+                Seen::BeforeSnapshot
+            }
+            Some(last) if version == last.saturating_add(1) => {
+                self.last = Some(version);
+                Seen::InOrder
+            }
+            Some(last) if version > last => {
+                let missing = version - last - 1;
+                self.gaps += 1;
+                self.missing += missing;
+                self.last = Some(version);
+                Seen::Gap { missing }
+            }
+            Some(_) => {
+                self.stale += 1;
+                Seen::Stale
+            }
+        }
+    }
+}
+
+/// The fields of a gateway frame the load test reads; the rest is ignored.
+#[derive(Debug, Deserialize)]
+struct Frame {
+    #[serde(rename = "type")]
+    kind: String,
+    version: Option<u64>,
+    occurred_at_ms: Option<i64>,
+    site: Option<SiteCode>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SiteCode {
+    code: Option<String>,
+}
+
+/// What one client saw.
+#[derive(Debug, Clone)]
+pub struct ClientResult {
+    /// It connected and got a first frame in time.
+    pub connected: bool,
+    /// Why it stopped early, if it did.
+    pub error: Option<String>,
+    /// Version checks.
+    pub versions: VersionTracker,
+    /// Delta frames received (all sites).
+    pub deltas: u64,
+    /// Delta frames of the load-test site (the timed ones).
+    pub loadtest_deltas: u64,
+    /// Frames that were not valid JSON of the expected shape.
+    pub parse_errors: u64,
+    /// Times the connection was opened again.
+    pub reconnects: u32,
+    /// Arrival of the first and last load-test delta.
+    pub loadtest_window: Option<(Instant, Instant)>,
+    /// Latency of load-test deltas, in milliseconds.
+    pub latencies: Histogram<u64>,
+}
+
+impl ClientResult {
+    fn new() -> Self {
+        Self {
+            connected: false,
+            error: None,
+            versions: VersionTracker::default(),
+            deltas: 0,
+            loadtest_deltas: 0,
+            parse_errors: 0,
+            reconnects: 0,
+            loadtest_window: None,
+            latencies: new_histogram(),
+        }
+    }
+
+    /// Load-test deltas per second between the first and last one this client got.
+    pub fn loadtest_rate(&self) -> Option<f64> {
+        let (first, last) = self.loadtest_window?;
+        let secs = last.duration_since(first).as_secs_f64();
+        (secs > 0.0 && self.loadtest_deltas > 1).then(|| (self.loadtest_deltas - 1) as f64 / secs)
+    }
+
+    /// Reads one text frame that arrived at `now` (`now_ms` since the Unix epoch).
+    pub fn handle_text(&mut self, text: &str, now: Instant, now_ms: i64) {
+        let Ok(frame) = serde_json::from_str::<Frame>(text) else {
+            self.parse_errors += 1;
+            return;
+        };
+        match (frame.kind.as_str(), frame.version) {
+            ("snapshot", Some(version)) => self.versions.snapshot(version),
+            ("delta", Some(version)) => {
+                self.deltas += 1;
+                if self.versions.delta(version) == Seen::Stale {
+                    return;
+                }
+                let ours = frame.site.and_then(|s| s.code).is_some_and(|c| c == SITE);
+                if let (true, Some(occurred)) = (ours, frame.occurred_at_ms) {
+                    let latency = u64::try_from(now_ms.saturating_sub(occurred)).unwrap_or(0);
+                    self.latencies.saturating_record(latency);
+                    self.loadtest_deltas += 1;
+                    let first = self.loadtest_window.map_or(now, |(first, _)| first);
+                    self.loadtest_window = Some((first, now));
+                }
+            }
+            ("snapshot" | "delta", None) => self.parse_errors += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// How many clients to open and for how long.
+#[derive(Debug, Clone)]
+pub struct ClientPlan {
+    /// Gateway base URL, e.g. `ws://127.0.0.1:8080`.
+    pub gateway_url: String,
+    /// Number of clients.
+    pub clients: u32,
+    /// Clients not connected (with a first frame) by then are given up.
+    pub connect_deadline: Instant,
+    /// How long the clients listen once all are ready.
+    pub run_for: Duration,
+}
+
+/// The running clients.
+#[derive(Debug)]
+pub struct Clients {
+    handles: Vec<JoinHandle<ClientResult>>,
+}
+
+impl Clients {
+    /// Waits for every client to stop and returns what each saw.
+    pub async fn join(self) -> Vec<ClientResult> {
+        let mut results = Vec::with_capacity(self.handles.len());
+        for handle in self.handles {
+            match handle.await {
+                Ok(result) => results.push(result),
+                Err(err) => {
+                    let mut result = ClientResult::new();
+                    result.error = Some(format!("client task failed: {err}"));
+                    results.push(result);
+                }
+            }
+        }
+        results
+    }
+}
+
+/// Starts the clients. The returned future resolves, with the number of
+/// clients connected, once all have their first frame or the connect deadline
+/// passed; from then on they listen for `plan.run_for` and stop.
+pub fn spawn(plan: ClientPlan) -> (Clients, impl Future<Output = u32>) {
+    let url = format!("{}/ws/control-room", plan.gateway_url.trim_end_matches('/'));
+    let (ready_tx, mut ready_rx) = mpsc::channel::<bool>(plan.clients.max(1) as usize);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let handshakes = Arc::new(Semaphore::new(CONCURRENT_HANDSHAKES));
+    let handles = (0..plan.clients)
+        .map(|_| {
+            tokio::spawn(run_client(
+                url.clone(),
+                plan.connect_deadline,
+                handshakes.clone(),
+                ready_tx.clone(),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    drop(ready_tx);
+
+    let ready = async move {
+        let mut connected = 0;
+        let mut reported = 0;
+        while reported < plan.clients {
+            match tokio::time::timeout_at(plan.connect_deadline, ready_rx.recv()).await {
+                Ok(Some(ok)) => {
+                    reported += 1;
+                    connected += u32::from(ok);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        tokio::spawn(async move {
+            tokio::time::sleep(plan.run_for).await;
+            let _ = stop_tx.send(true);
+        });
+        connected
+    };
+    (Clients { handles }, ready)
+}
+
+/// Why one connection ended.
+enum Ended {
+    /// Told to stop.
+    Stopped,
+    /// The server closed it or it failed.
+    Lost(String),
+}
+
+async fn run_client(
+    url: String,
+    connect_deadline: Instant,
+    handshakes: Arc<Semaphore>,
+    ready: mpsc::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) -> ClientResult {
+    let mut result = ClientResult::new();
+    let mut ready = Some(ready);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0);
+    loop {
+        let target = match result.versions.last() {
+            Some(version) if result.connected => format!("{url}?since={version}"),
+            _ => url.clone(),
+        };
+        let connecting = async {
+            let _permit = handshakes.acquire().await;
+            tokio_tungstenite::connect_async_with_config(target.as_str(), Some(config), true).await
+        };
+        let deadline = if result.connected {
+            Instant::now() + Duration::from_secs(5)
+        } else {
+            connect_deadline
+        };
+        let mut ws = match tokio::time::timeout_at(deadline, connecting).await {
+            Ok(Ok((ws, _response))) => ws,
+            Ok(Err(err)) => {
+                result.error = Some(format!("failed to connect to {target}: {err}"));
+                break;
+            }
+            Err(_) => {
+                result.error = Some(format!("timed out connecting to {target}"));
+                break;
+            }
+        };
+
+        let ended = loop {
+            let message = tokio::select! {
+                message = ws.next() => message,
+                _ = stop.changed() => break Ended::Stopped,
+            };
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    result.handle_text(text.as_str(), Instant::now(), unix_now_ms());
+                    if let Some(ready) = ready.take() {
+                        result.connected = true;
+                        let _ = ready.send(true).await;
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                    break Ended::Lost(format!("server closed the connection: {reason}"));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(err)) => break Ended::Lost(format!("websocket error: {err}")),
+                None => break Ended::Lost("connection ended".to_owned()),
+            }
+        };
+        match ended {
+            Ended::Stopped => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), ws.flush()).await;
+                result.error = None;
+                break;
+            }
+            Ended::Lost(reason) => {
+                result.error = Some(reason);
+                if !result.connected || result.reconnects >= MAX_RECONNECTS || *stop.borrow() {
+                    break;
+                }
+                result.reconnects += 1;
+                tokio::time::sleep(RECONNECT_BACKOFF).await;
+            }
+        }
+    }
+    if let Some(ready) = ready.take() {
+        let _ = ready.send(false).await;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_plus_one_are_in_order() {
+        let mut tracker = VersionTracker::default();
+        tracker.snapshot(10);
+        assert_eq!(tracker.delta(11), Seen::InOrder);
+        assert_eq!(tracker.delta(12), Seen::InOrder);
+        assert_eq!(
+            tracker,
+            VersionTracker {
+                last: Some(12),
+                snapshots: 1,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn skipped_duplicate_and_early_versions_are_counted() {
+        let mut tracker = VersionTracker::default();
+        assert_eq!(tracker.delta(5), Seen::BeforeSnapshot);
+        tracker.snapshot(5);
+        assert_eq!(tracker.delta(9), Seen::Gap { missing: 3 });
+        assert_eq!(tracker.delta(9), Seen::Stale);
+        assert_eq!(tracker.delta(7), Seen::Stale);
+        assert_eq!(tracker.delta(10), Seen::InOrder);
+        tracker.snapshot(20);
+        assert_eq!(tracker.delta(21), Seen::InOrder);
+        assert_eq!(
+            (
+                tracker.gaps,
+                tracker.missing,
+                tracker.stale,
+                tracker.snapshots,
+                tracker.resyncs
+            ),
+            (2, 3, 2, 2, 1)
+        );
+    }
+
+    #[test]
+    fn only_load_test_deltas_are_timed() {
+        let mut client = ClientResult::new();
+        let start = Instant::now();
+        client.handle_text(
+            r#"{"type":"snapshot","version":1,"sites":[]}"#,
+            start,
+            1_000,
+        );
+        client.handle_text(
+            r#"{"type":"delta","version":2,"occurred_at_ms":900,"site":{"code":"RWEAA"}}"#,
+            start,
+            1_000,
+        );
+        client.handle_text(
+            r#"{"type":"delta","version":3,"occurred_at_ms":960,"site":{"code":"LOADTEST","name":"x"},"system":{}}"#,
+            start + Duration::from_millis(500),
+            1_000,
+        );
+        client.handle_text(
+            r#"{"type":"delta","version":4,"occurred_at_ms":1001,"site":{"code":"LOADTEST"}}"#,
+            start + Duration::from_millis(1500),
+            1_000,
+        );
+        client.handle_text("not json", start, 1_000);
+        client.handle_text(r#"{"type":"delta"}"#, start, 1_000);
+
+        assert_eq!(
+            (client.deltas, client.loadtest_deltas, client.parse_errors),
+            (3, 2, 2)
+        );
+        assert_eq!(client.latencies.len(), 2);
+        assert_eq!(client.latencies.max(), 40);
+        // A clock a millisecond behind counts as zero, not as a negative latency.
+        assert_eq!(client.latencies.min(), 0);
+        assert_eq!(client.loadtest_rate(), Some(1.0));
+        assert_eq!(client.versions.gaps, 0);
+    }
+}

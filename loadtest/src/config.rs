@@ -1,0 +1,211 @@
+//! Command-line arguments and the guard that keeps the load off other machines.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+
+/// Arguments of `pf-loadtest`; each can also come from the environment.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "pf-loadtest",
+    version,
+    about = "Publishes bed events at a rate and measures end-to-end latency at websocket clients."
+)]
+pub struct Args {
+    /// NATS server to publish to.
+    #[arg(long, env = "PF_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+
+    /// Gateway base URL (ws:// or wss://); clients open `{gateway}/ws/control-room`.
+    #[arg(
+        long,
+        env = "PF_LOADTEST_GATEWAY_URL",
+        default_value = "ws://127.0.0.1:8080"
+    )]
+    pub gateway_url: String,
+
+    /// Target publish rate in events per second.
+    #[arg(long, env = "PF_LOADTEST_RATE", default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(1..=500_000))]
+    pub rate: u32,
+
+    /// How long to publish, in seconds.
+    #[arg(long, env = "PF_LOADTEST_DURATION", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub duration: u64,
+
+    /// Number of beds in the load-test ward (codes B0001, B0002, …).
+    #[arg(long, env = "PF_LOADTEST_BEDS", default_value_t = 500,
+        value_parser = clap::value_parser!(u32).range(1..=99_999))]
+    pub beds: u32,
+
+    /// Number of websocket clients (each is one open file; this machine allows 20,000).
+    #[arg(long, env = "PF_LOADTEST_CLIENTS", default_value_t = 50,
+        value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub clients: u32,
+
+    /// Most publish acks awaited at once.
+    #[arg(long, env = "PF_LOADTEST_IN_FLIGHT", default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub in_flight: u32,
+
+    /// Seconds the clients keep listening after publishing stops.
+    #[arg(long, env = "PF_LOADTEST_DRAIN", default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub drain: u64,
+
+    /// Seconds to wait for the clients to connect and get their first snapshot.
+    #[arg(long, env = "PF_LOADTEST_CONNECT_TIMEOUT", default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub connect_timeout: u64,
+
+    /// Ward code to use; default `R` + the Unix time in seconds, unique per run.
+    #[arg(long, env = "PF_LOADTEST_WARD")]
+    pub ward: Option<String>,
+
+    /// Allow NATS and gateway addresses other than loopback.
+    #[arg(long, env = "PF_LOADTEST_ALLOW_REMOTE", default_value_t = false)]
+    pub allow_remote: bool,
+
+    /// Print the report as JSON instead of text.
+    #[arg(long, default_value_t = false)]
+    pub json: bool,
+}
+
+/// Why the arguments were refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A target is not on this machine and `--allow-remote` was not given.
+    #[error(
+        "{what} `{url}` is not a loopback address; pass --allow-remote to load another machine"
+    )]
+    NotLoopback {
+        /// Which argument.
+        what: &'static str,
+        /// Its value.
+        url: String,
+    },
+    /// The ward code is not a valid NATS subject token / ward code.
+    #[error("ward code `{0}` may contain only letters, digits and '-' (1 to 32 characters)")]
+    BadWard(String),
+}
+
+impl Args {
+    /// Refuses non-loopback targets unless `--allow-remote`, and bad ward codes.
+    pub fn check_targets(&self) -> Result<(), ConfigError> {
+        if !self.allow_remote {
+            for (what, url) in [
+                ("--nats-url", &self.nats_url),
+                ("--gateway-url", &self.gateway_url),
+            ] {
+                if !is_loopback_url(url) {
+                    return Err(ConfigError::NotLoopback {
+                        what,
+                        url: url.clone(),
+                    });
+                }
+            }
+        }
+        if let Some(ward) = &self.ward {
+            let ok = !ward.is_empty()
+                && ward.len() <= 32
+                && ward.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !ok {
+                return Err(ConfigError::BadWard(ward.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The ward code of this run: `--ward` (upper-cased) or `R` + Unix seconds.
+    pub fn ward_code(&self) -> String {
+        match &self.ward {
+            Some(ward) => ward.to_ascii_uppercase(),
+            None => {
+                let secs = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                format!("R{secs}")
+            }
+        }
+    }
+}
+
+/// Whether a URL (`scheme://[user@]host[:port][/path]`, or a bare `host:port`)
+/// names this machine: `localhost`, `127.0.0.0/8` or `::1`.
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls_are_recognised() {
+        for url in [
+            "nats://127.0.0.1:4222",
+            "ws://localhost:8080",
+            "ws://127.0.0.2:8080/ws/control-room",
+            "nats://user:secret@127.0.0.1:4222",
+            "ws://[::1]:8080",
+            "127.0.0.1:4222",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn other_hosts_are_not_loopback() {
+        for url in [
+            "nats://10.0.0.5:4222",
+            "ws://gateway.example.nhs.uk",
+            "ws://localhost.evil.example:8080",
+            "nats://127.0.0.1.nip.io:4222",
+            "ws://[2001:db8::1]:8080",
+            "",
+        ] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn remote_targets_need_allow_remote() {
+        let mut args = Args::parse_from(["pf-loadtest", "--gateway-url", "ws://10.1.2.3:8080"]);
+        assert!(matches!(
+            args.check_targets(),
+            Err(ConfigError::NotLoopback {
+                what: "--gateway-url",
+                ..
+            })
+        ));
+        args.allow_remote = true;
+        assert_eq!(args.check_targets(), Ok(()));
+    }
+
+    #[test]
+    fn ward_codes_are_checked_and_default_is_unique_per_second() {
+        let args = Args::parse_from(["pf-loadtest", "--ward", "a.b"]);
+        assert_eq!(
+            args.check_targets(),
+            Err(ConfigError::BadWard("a.b".into()))
+        );
+        let args = Args::parse_from(["pf-loadtest"]);
+        assert!(args.ward_code().starts_with('R'));
+        assert!(args.ward_code().len() > 1);
+    }
+}

@@ -1,0 +1,107 @@
+//! `pf-loadtest`: drives the Patient Flow platform end to end and measures it.
+//!
+//! It publishes bed events straight into the JetStream stream `PF_BEDS` at a
+//! target rate (pipelined: many publish acks outstanding at once), while a
+//! number of websocket clients watch the gateway's control-room feed. Each
+//! client times every delta for the load-test site from the event's
+//! `occurred_at` to its arrival, and checks that versions go up by exactly one.
+//! The run is bounded in count and time and stops by itself.
+//!
+//! # Layout
+//! - [`config`]: the command-line arguments and the loopback-only guard.
+//! - [`beds`]: the synthetic ward and the bed-state cycle that produces events.
+//! - [`publisher`]: publishing to JetStream at a rate with bounded in-flight acks.
+//! - [`clients`]: websocket clients, frame parsing, version-gap checking, latencies.
+//! - [`report`]: merging the results and printing them as text or JSON.
+//! - [`run`]: the whole load test: clients first, then the publisher, then the report.
+#![forbid(unsafe_code)]
+
+pub mod beds;
+pub mod clients;
+pub mod config;
+pub mod publisher;
+pub mod report;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::time::Instant;
+
+use crate::beds::BedCycle;
+use crate::clients::ClientPlan;
+use crate::config::Args;
+use crate::publisher::PublishPlan;
+use crate::report::{Report, RunInfo};
+
+/// The site code every load-test event uses; deltas for other sites are not timed.
+pub const SITE: &str = "LOADTEST";
+
+/// Runs one load test as `args` describes and returns its report.
+///
+/// Order: connect the websocket clients and wait for their first snapshot,
+/// then publish for `--duration` seconds, keep the clients listening for
+/// `--drain` seconds more, and merge everything into a [`Report`].
+pub async fn run(args: &Args) -> anyhow::Result<Report> {
+    args.check_targets()?;
+    let ward = args.ward_code();
+    tracing::info!(%ward, rate = args.rate, duration_s = args.duration, beds = args.beds,
+        clients = args.clients, "starting load test");
+
+    // Fail fast (and clearly) when NATS or the stream is missing, before
+    // opening any websocket.
+    let js = publisher::connect(&args.nats_url, args.in_flight)
+        .await
+        .context("failed to prepare the JetStream publisher")?;
+
+    let duration = Duration::from_secs(args.duration);
+    let drain = Duration::from_secs(args.drain);
+    let connect_deadline = Instant::now() + Duration::from_secs(args.connect_timeout);
+    // The clients stop at a deadline fixed once they are all connected.
+    let (clients, ready) = clients::spawn(ClientPlan {
+        gateway_url: args.gateway_url.clone(),
+        clients: args.clients,
+        connect_deadline,
+        run_for: duration + drain,
+    });
+    let connected = ready.await;
+    if connected < args.clients {
+        tracing::warn!(
+            connected,
+            wanted = args.clients,
+            "not every websocket client connected; publishing anyway"
+        );
+    } else {
+        tracing::info!(connected, "websocket clients ready");
+    }
+
+    let publish = publisher::run(
+        &js,
+        PublishPlan {
+            rate: args.rate,
+            duration,
+            in_flight: args.in_flight,
+        },
+        BedCycle::new(SITE, &ward, args.beds),
+    )
+    .await;
+    tracing::info!(
+        acked = publish.acked,
+        failed = publish.failed,
+        "publishing finished"
+    );
+
+    let client_results = clients.join().await;
+    Ok(Report::build(
+        RunInfo {
+            site: SITE.to_owned(),
+            ward,
+            target_rate: args.rate,
+            duration_s: args.duration,
+            beds: args.beds,
+            clients: args.clients,
+            in_flight: args.in_flight,
+        },
+        &publish,
+        &client_results,
+    ))
+}

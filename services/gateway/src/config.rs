@@ -1,0 +1,66 @@
+//! Settings of the gateway.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pf_runtime::{ConfigError, env_or};
+
+/// Settings, from the environment with local defaults.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Where to listen (`PF_GATEWAY_ADDR`, default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// Redis server (`PF_REDIS_URL`).
+    pub redis_url: String,
+    /// Key prefix (`PF_REDIS_PREFIX`, default `pf:`).
+    pub redis_prefix: String,
+    /// The `dashboards/` folder: templates, static files, nhsuk-frontend
+    /// (`PF_DASHBOARDS_DIR`, default `dashboards`).
+    pub dashboards_dir: PathBuf,
+    /// Updates a client may fall behind before it is sent a fresh snapshot
+    /// instead (`PF_WS_CLIENT_QUEUE`, default 256).
+    pub client_queue: usize,
+    /// Longest wait for a client to take one message before it is
+    /// disconnected as stalled (`PF_WS_SEND_TIMEOUT_MS`, default 10 s).
+    pub send_timeout: Duration,
+    /// Deltas kept for clients that resume (`PF_WS_HISTORY`, default 1024).
+    pub history: usize,
+    /// How often an idle connection hears that its figures are still
+    /// current (`PF_WS_HEARTBEAT_SECS`, default 15).
+    pub heartbeat: Duration,
+    /// Most simultaneous websocket clients (`PF_WS_MAX_CLIENTS`, default 5000).
+    pub max_clients: usize,
+}
+
+impl GatewayConfig {
+    /// Reads the settings from the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen: env_or("PF_GATEWAY_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
+            redis_prefix: env_or("PF_REDIS_PREFIX", "pf:".to_owned())?,
+            dashboards_dir: env_or("PF_DASHBOARDS_DIR", PathBuf::from("dashboards"))?,
+            client_queue: env_or("PF_WS_CLIENT_QUEUE", 256)?,
+            send_timeout: Duration::from_millis(env_or("PF_WS_SEND_TIMEOUT_MS", 10_000)?),
+            history: env_or("PF_WS_HISTORY", 1024)?,
+            heartbeat: Duration::from_secs(env_or("PF_WS_HEARTBEAT_SECS", 15)?),
+            max_clients: env_or("PF_WS_MAX_CLIENTS", 5000)?,
+        })
+    }
+
+    /// Local defaults for a given Redis and dashboards folder (for tests).
+    pub fn local(redis_url: &str, dashboards_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            redis_url: redis_url.to_owned(),
+            redis_prefix: "pf:".to_owned(),
+            dashboards_dir,
+            client_queue: 256,
+            send_timeout: Duration::from_secs(10),
+            history: 1024,
+            heartbeat: Duration::from_secs(15),
+            max_clients: 5000,
+        }
+    }
+}

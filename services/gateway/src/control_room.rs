@@ -1,0 +1,258 @@
+//! The control room's live model: counters per ward, site and system,
+//! folded from the snapshot and the change log exactly as the projection
+//! folds them in Redis, and the JSON messages clients receive.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use pf_live_state::{Change, Counters, Snapshot};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::view::{SiteLabel, SiteView, Totals, totals};
+
+/// The live model behind the control room.
+#[derive(Debug, Clone)]
+pub struct ControlRoom {
+    labels: Arc<BTreeMap<String, SiteLabel>>,
+    version: u64,
+    sites: BTreeMap<String, Counters>,
+    system: Counters,
+}
+
+/// A change that cannot be folded in: take a new snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeedsSnapshot {
+    /// A change was skipped (the log was trimmed past it).
+    Gap {
+        /// The version the model is at.
+        at: u64,
+        /// The version that came.
+        got: u64,
+    },
+    /// The state was rebuilt.
+    Reset,
+}
+
+impl ControlRoom {
+    /// A model from a snapshot.
+    pub fn from_snapshot(labels: Arc<BTreeMap<String, SiteLabel>>, snapshot: &Snapshot) -> Self {
+        let mut sites: BTreeMap<String, Counters> = BTreeMap::new();
+        let mut system = Counters::new();
+        for ((site, _ward), counters) in &snapshot.wards {
+            let site_counters = sites.entry(site.clone()).or_default();
+            for (field, beds) in counters {
+                *site_counters.entry(field.clone()).or_default() += beds;
+                *system.entry(field.clone()).or_default() += beds;
+            }
+        }
+        Self {
+            labels,
+            version: snapshot.version,
+            sites,
+            system,
+        }
+    }
+
+    /// The change version the model is at.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Folds in changes (each must be the next version); returns the sites
+    /// they touched.
+    pub fn apply(&mut self, changes: &[Change]) -> Result<BTreeSet<String>, NeedsSnapshot> {
+        let mut touched = BTreeSet::new();
+        for change in changes {
+            if change.version() <= self.version {
+                continue; // already folded in
+            }
+            if change.version() != self.version + 1 {
+                return Err(NeedsSnapshot::Gap {
+                    at: self.version,
+                    got: change.version(),
+                });
+            }
+            match change {
+                Change::Reset { .. } => return Err(NeedsSnapshot::Reset),
+                Change::Bed { site, from, to, .. } => {
+                    let site_counters = self.sites.entry(site.clone()).or_default();
+                    if let Some(from) = from {
+                        *site_counters.entry(from.clone()).or_default() -= 1;
+                        *self.system.entry(from.clone()).or_default() -= 1;
+                    }
+                    if let Some(to) = to {
+                        *site_counters.entry(to.clone()).or_default() += 1;
+                        *self.system.entry(to.clone()).or_default() += 1;
+                    }
+                    touched.insert(site.clone());
+                }
+            }
+            self.version = change.version();
+        }
+        Ok(touched)
+    }
+
+    /// Every site: the catalogue's in catalogue order, then any other site
+    /// that has beds.
+    pub fn site_views(&self) -> Vec<SiteView> {
+        let mut codes: Vec<&String> = self.labels.keys().chain(self.sites.keys()).collect();
+        codes.sort_by_key(|code| {
+            (
+                self.labels
+                    .get(*code)
+                    .map(|l| l.order)
+                    .unwrap_or(usize::MAX),
+                (*code).clone(),
+            )
+        });
+        codes.dedup();
+        codes.into_iter().map(|code| self.site_view(code)).collect()
+    }
+
+    /// One site.
+    pub fn site_view(&self, code: &str) -> SiteView {
+        let label = self.labels.get(code);
+        SiteView {
+            code: code.to_owned(),
+            name: label
+                .map(|l| l.name.clone())
+                .unwrap_or_else(|| code.to_owned()),
+            trust: label.map(|l| l.trust.clone()).unwrap_or_default(),
+            kind: label.and_then(|l| l.kind),
+            locality: label.map(|l| l.locality.clone()).unwrap_or_default(),
+            totals: self.sites.get(code).map(totals).unwrap_or_default(),
+        }
+    }
+
+    /// The whole system.
+    pub fn system(&self) -> Totals {
+        totals(&self.system)
+    }
+
+    /// The snapshot a new client receives (and the page is rendered from).
+    pub fn snapshot_message(&self, now: OffsetDateTime) -> SnapshotMessage {
+        SnapshotMessage {
+            kind: "snapshot",
+            version: self.version,
+            as_of: rfc3339(now),
+            as_of_hhmm: crate::uk_time::hh_mm(now),
+            system: self.system(),
+            sites: self.site_views(),
+        }
+    }
+
+    /// The delta for changes after `from_version` that touched `sites`.
+    pub fn delta_message(
+        &self,
+        from_version: u64,
+        sites: &BTreeSet<String>,
+        occurred_at_ms: i64,
+        now: OffsetDateTime,
+    ) -> DeltaMessage {
+        DeltaMessage {
+            kind: "delta",
+            from_version,
+            version: self.version,
+            as_of: rfc3339(now),
+            occurred_at_ms,
+            system: self.system(),
+            sites: sites.iter().map(|code| self.site_view(code)).collect(),
+        }
+    }
+}
+
+/// `{"type":"snapshot", …}`.
+#[derive(Debug, Serialize)]
+pub struct SnapshotMessage {
+    /// Always `snapshot`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Change version.
+    pub version: u64,
+    /// When it was taken (RFC 3339).
+    pub as_of: String,
+    /// The same as `HH:MM` in UK time.
+    pub as_of_hhmm: String,
+    /// The whole system.
+    pub system: Totals,
+    /// Every site.
+    pub sites: Vec<SiteView>,
+}
+
+/// `{"type":"delta", …}`: the changes after `from_version` up to `version`.
+#[derive(Debug, Serialize)]
+pub struct DeltaMessage {
+    /// Always `delta`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The version the client must be at to apply this delta.
+    pub from_version: u64,
+    /// The version after it.
+    pub version: u64,
+    /// When it was sent (RFC 3339).
+    pub as_of: String,
+    /// When the oldest event in it happened (ms since the epoch), for latency.
+    pub occurred_at_ms: i64,
+    /// The whole system.
+    pub system: Totals,
+    /// The sites that changed.
+    pub sites: Vec<SiteView>,
+}
+
+/// RFC 3339 text of a time.
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bed_change(version: u64, site: &str, from: Option<&str>, to: Option<&str>) -> Change {
+        Change::Bed {
+            version,
+            site: site.into(),
+            ward: "W1".into(),
+            bed: "B01".into(),
+            from: from.map(Into::into),
+            to: to.map(Into::into),
+            occurred_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn changes_fold_into_site_and_system_totals_in_version_order() {
+        let mut room = ControlRoom::from_snapshot(Arc::new(BTreeMap::new()), &Snapshot::default());
+        let touched = room
+            .apply(&[
+                bed_change(1, "RWEAA", None, Some("general_acute:available")),
+                bed_change(
+                    2,
+                    "RWEAA",
+                    Some("general_acute:available"),
+                    Some("general_acute:occupied"),
+                ),
+                bed_change(3, "RWEAE", None, Some("general_acute:available")),
+            ])
+            .expect("contiguous");
+        assert_eq!(touched.len(), 2);
+        assert_eq!(room.version(), 3);
+        assert_eq!(room.site_view("RWEAA").totals.counts.occupied, 1);
+        assert_eq!(room.system().counts.total, 2);
+        // Replaying an old change is ignored; a skipped version is a gap.
+        assert_eq!(
+            room.apply(&[bed_change(3, "RWEAE", None, Some("x:y"))]),
+            Ok(BTreeSet::new())
+        );
+        assert_eq!(
+            room.apply(&[bed_change(5, "RWEAA", None, None)]),
+            Err(NeedsSnapshot::Gap { at: 3, got: 5 })
+        );
+        assert_eq!(
+            room.apply(&[Change::Reset { version: 4 }]),
+            Err(NeedsSnapshot::Reset)
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! The feed: follows the change log in Redis and folds it into the hub.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pf_live_state::LiveState;
+use pf_runtime::Readiness;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::control_room::ControlRoom;
+use crate::hub::Hub;
+use crate::metrics::GatewayMetrics;
+use crate::view::SiteLabel;
+
+/// Most changes folded into one delta.
+const BATCH: usize = 1000;
+/// How long one blocking read waits for changes.
+const BLOCK: Duration = Duration::from_secs(2);
+
+/// Follows the change log until `shutdown`: takes a snapshot, then folds
+/// each batch of changes into the hub. Takes a new snapshot after a gap, a
+/// reset, a lost connection, or a Redis that came back empty.
+pub async fn follow(
+    mut reader: LiveState,
+    mut tail: LiveState,
+    hub: Arc<Hub>,
+    labels: Arc<BTreeMap<String, SiteLabel>>,
+    readiness: Readiness,
+    metrics: GatewayMetrics,
+    shutdown: CancellationToken,
+) {
+    while !shutdown.is_cancelled() {
+        let snapshot = match reader.snapshot().await {
+            Ok(snapshot) => snapshot,
+            Err(err) => {
+                readiness.set("redis", false);
+                tracing::warn!(cause = %err, "cannot read the live state; retrying");
+                pause(&shutdown, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        tracing::info!(
+            version = snapshot.version,
+            wards = snapshot.wards.len(),
+            "live state loaded"
+        );
+        hub.replace(ControlRoom::from_snapshot(labels.clone(), &snapshot));
+        metrics
+            .version
+            .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
+        readiness.set("redis", true);
+        let mut version = snapshot.version;
+        loop {
+            let changes = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changes = tail.changes_after(version, BATCH, Some(BLOCK)) => changes,
+            };
+            match changes {
+                Ok(changes) if changes.is_empty() => {
+                    // Quiet, or Redis restarted empty and versions started again below ours.
+                    match reader.version().await {
+                        Ok(current) if current < version => {
+                            tracing::warn!(
+                                current,
+                                ours = version,
+                                "change version went back; reloading"
+                            );
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(err) => {
+                            readiness.set("redis", false);
+                            tracing::warn!(cause = %err, "lost redis; reloading");
+                            break;
+                        }
+                    }
+                }
+                Ok(changes) => match hub.publish(&changes, OffsetDateTime::now_utc()) {
+                    Ok(()) => {
+                        version = changes
+                            .last()
+                            .map(|c| c.version())
+                            .unwrap_or(version)
+                            .max(version);
+                        metrics
+                            .version
+                            .set(i64::try_from(version).unwrap_or(i64::MAX));
+                    }
+                    Err(reason) => {
+                        tracing::info!(?reason, "taking a new snapshot");
+                        break;
+                    }
+                },
+                Err(err) => {
+                    readiness.set("redis", false);
+                    tracing::warn!(cause = %err, "lost the change log; reloading");
+                    pause(&shutdown, Duration::from_millis(500)).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn pause(shutdown: &CancellationToken, duration: Duration) {
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = tokio::time::sleep(duration) => {}
+    }
+}

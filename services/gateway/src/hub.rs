@@ -1,0 +1,284 @@
+//! The hub: the one live model every client is served from.
+//!
+//! The feed folds changes into the hub; each change batch becomes one delta
+//! frame, kept in a short history (for clients that resume) and broadcast.
+//! A client's broadcast receiver is its bounded queue: a client that falls
+//! more than the queue behind is told it lagged and is sent a fresh
+//! snapshot, so a slow client never slows the others.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Mutex;
+
+use axum::extract::ws::Utf8Bytes;
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+
+use crate::control_room::{ControlRoom, NeedsSnapshot};
+use pf_live_state::Change;
+
+/// What clients receive from the hub.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// The changes after `from` up to `to`, encoded once for every client.
+    Delta {
+        /// Version the client must be at.
+        from: u64,
+        /// Version after it.
+        to: u64,
+        /// The JSON message.
+        json: Utf8Bytes,
+    },
+    /// The model was replaced (rebuilt state, or a gap): every client needs
+    /// a new snapshot.
+    Resync,
+}
+
+/// How a new or resuming client starts.
+#[derive(Debug)]
+pub enum Start {
+    /// Send this snapshot (version, JSON).
+    Snapshot(u64, Utf8Bytes),
+    /// Send these deltas; the client is then at the last one's version.
+    Resume(Vec<(u64, Utf8Bytes)>),
+    /// No state yet (Redis not reached).
+    NotReady,
+}
+
+struct Inner {
+    room: Option<ControlRoom>,
+    history: VecDeque<(u64, u64, Utf8Bytes)>,
+    snapshot: Option<(u64, Utf8Bytes)>,
+}
+
+/// Shared by the feed, the page and every websocket client.
+pub struct Hub {
+    inner: Mutex<Inner>,
+    sender: broadcast::Sender<Frame>,
+    history_len: usize,
+}
+
+impl Hub {
+    /// A hub whose clients may fall `client_queue` frames behind, keeping
+    /// `history_len` frames for resuming clients.
+    pub fn new(client_queue: usize, history_len: usize) -> Self {
+        let (sender, _) = broadcast::channel(client_queue.max(1));
+        Self {
+            inner: Mutex::new(Inner {
+                room: None,
+                history: VecDeque::with_capacity(history_len),
+                snapshot: None,
+            }),
+            sender,
+            history_len,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock only means a panic elsewhere; the data is still consistent
+        // because every update below is completed before the guard is dropped.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The model's version, if there is a model.
+    pub fn version(&self) -> Option<u64> {
+        self.lock().room.as_ref().map(ControlRoom::version)
+    }
+
+    /// Replaces the model (after a snapshot from Redis) and tells every
+    /// client to start again.
+    pub fn replace(&self, room: ControlRoom) {
+        let mut inner = self.lock();
+        inner.room = Some(room);
+        inner.history.clear();
+        inner.snapshot = None;
+        let _ = self.sender.send(Frame::Resync);
+    }
+
+    /// Folds changes into the model and sends one delta for them.
+    pub fn publish(&self, changes: &[Change], now: OffsetDateTime) -> Result<(), NeedsSnapshot> {
+        let mut inner = self.lock();
+        let Some(room) = inner.room.as_mut() else {
+            return Err(NeedsSnapshot::Reset);
+        };
+        let from = room.version();
+        let touched: BTreeSet<String> = room.apply(changes)?;
+        let to = room.version();
+        if to == from {
+            return Ok(());
+        }
+        let occurred_at_ms = changes
+            .iter()
+            .filter(|c| c.version() > from)
+            .filter_map(|c| match c {
+                Change::Bed { occurred_at_ms, .. } => Some(*occurred_at_ms),
+                Change::Reset { .. } => None,
+            })
+            .min()
+            .unwrap_or(0);
+        let message = room.delta_message(from, &touched, occurred_at_ms, now);
+        let json: Utf8Bytes = serde_json::to_string(&message).unwrap_or_default().into();
+        if inner.history.len() >= self.history_len {
+            inner.history.pop_front();
+        }
+        inner.history.push_back((from, to, json.clone()));
+        inner.snapshot = None;
+        let _ = self.sender.send(Frame::Delta { from, to, json });
+        Ok(())
+    }
+
+    /// Subscribes a client: how it starts, and its queue of what follows.
+    /// Both are taken under one lock, so nothing falls between them.
+    pub fn subscribe(
+        &self,
+        since: Option<u64>,
+        now: OffsetDateTime,
+    ) -> (Start, broadcast::Receiver<Frame>) {
+        let mut inner = self.lock();
+        let receiver = self.sender.subscribe();
+        let start = match since {
+            Some(since) => match resume(
+                &inner.history,
+                since,
+                inner.room.as_ref().map(ControlRoom::version),
+            ) {
+                Some(frames) => Start::Resume(frames),
+                None => snapshot_start(&mut inner, now),
+            },
+            None => snapshot_start(&mut inner, now),
+        };
+        (start, receiver)
+    }
+
+    /// A snapshot now (for a client that lagged or must resync).
+    pub fn snapshot(&self, now: OffsetDateTime) -> Start {
+        snapshot_start(&mut self.lock(), now)
+    }
+
+    /// Runs `f` on the model (for rendering the page).
+    pub fn with_room<T>(&self, f: impl FnOnce(&ControlRoom) -> T) -> Option<T> {
+        self.lock().room.as_ref().map(f)
+    }
+
+    /// Clients subscribed now.
+    pub fn receivers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+}
+
+fn snapshot_start(inner: &mut Inner, now: OffsetDateTime) -> Start {
+    let Some(room) = inner.room.as_ref() else {
+        return Start::NotReady;
+    };
+    if let Some((version, json)) = &inner.snapshot
+        && *version == room.version()
+    {
+        return Start::Snapshot(*version, json.clone());
+    }
+    let json: Utf8Bytes = serde_json::to_string(&room.snapshot_message(now))
+        .unwrap_or_default()
+        .into();
+    inner.snapshot = Some((room.version(), json.clone()));
+    Start::Snapshot(room.version(), json)
+}
+
+/// The deltas after `since`, when the history reaches back to it.
+fn resume(
+    history: &VecDeque<(u64, u64, Utf8Bytes)>,
+    since: u64,
+    current: Option<u64>,
+) -> Option<Vec<(u64, Utf8Bytes)>> {
+    let current = current?;
+    if since == current {
+        return Some(Vec::new());
+    }
+    let first = history.iter().position(|(from, _, _)| *from == since)?;
+    Some(
+        history
+            .iter()
+            .skip(first)
+            .map(|(_, to, json)| (*to, json.clone()))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn hub_with_changes(n: u64) -> Hub {
+        let hub = Hub::new(8, 4);
+        hub.replace(ControlRoom::from_snapshot(
+            Arc::new(BTreeMap::new()),
+            &Default::default(),
+        ));
+        for version in 1..=n {
+            let change = Change::Bed {
+                version,
+                site: "S".into(),
+                ward: "W".into(),
+                bed: format!("B{version}"),
+                from: None,
+                to: Some("community:available".into()),
+                occurred_at_ms: 1,
+            };
+            hub.publish(&[change], OffsetDateTime::now_utc())
+                .expect("contiguous");
+        }
+        hub
+    }
+
+    #[test]
+    fn a_client_resumes_from_history_or_gets_a_snapshot() {
+        let hub = hub_with_changes(6);
+        let now = OffsetDateTime::now_utc();
+        // History keeps the last 4 deltas: versions 3..=6, starting from 2.
+        match hub.subscribe(Some(3), now).0 {
+            Start::Resume(frames) => assert_eq!(
+                frames.iter().map(|f| f.0).collect::<Vec<_>>(),
+                vec![4, 5, 6]
+            ),
+            other => panic!("expected resume, got {other:?}"),
+        }
+        match hub.subscribe(Some(6), now).0 {
+            Start::Resume(frames) => assert!(frames.is_empty()),
+            other => panic!("expected resume, got {other:?}"),
+        }
+        assert!(matches!(
+            hub.subscribe(Some(1), now).0,
+            Start::Snapshot(6, _)
+        ));
+        // A version this hub never had (e.g. another gateway's) gets a snapshot.
+        assert!(matches!(
+            hub.subscribe(Some(99), now).0,
+            Start::Snapshot(6, _)
+        ));
+        assert!(matches!(hub.subscribe(None, now).0, Start::Snapshot(6, _)));
+    }
+
+    #[test]
+    fn a_slow_receiver_lags_instead_of_blocking_the_hub() {
+        let hub = hub_with_changes(0);
+        let (_, mut slow) = hub.subscribe(None, OffsetDateTime::now_utc());
+        let more = hub_with_changes(0);
+        drop(more);
+        for version in 1..=20 {
+            let change = Change::Bed {
+                version,
+                site: "S".into(),
+                ward: "W".into(),
+                bed: "B".into(),
+                from: None,
+                to: None,
+                occurred_at_ms: 0,
+            };
+            hub.publish(&[change], OffsetDateTime::now_utc())
+                .expect("publish never waits");
+        }
+        assert!(matches!(
+            slow.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(_))
+        ));
+    }
+}

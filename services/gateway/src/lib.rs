@@ -1,0 +1,147 @@
+//! The gateway: pushes the live state to people's screens.
+//!
+//! It follows the change log the projection writes in Redis, keeps one live
+//! model in memory, and serves it as a server-rendered page and over
+//! websockets: a snapshot with its version, then deltas. A client that
+//! reconnects with `?since=` resumes without gaps or duplicates, or gets a
+//! fresh snapshot when the gateway no longer has what it missed.
+//!
+//! # Layout
+//! - [`config`]: settings from the environment.
+//! - [`view`]: bed totals and occupancy for sites and the system.
+//! - [`control_room`]: the live model and the snapshot/delta messages.
+//! - [`hub`]: shares the model with every client; bounded per-client queues.
+//! - [`feed`]: follows the change log in Redis into the hub.
+//! - [`ws`]: the websocket endpoint.
+//! - [`pages`]: the control-room page and security headers.
+//! - [`uk_time`]: clock times in UK time.
+//! - [`metrics`]: what the gateway counts.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod control_room;
+pub mod feed;
+pub mod hub;
+pub mod metrics;
+pub mod pages;
+pub mod uk_time;
+pub mod view;
+pub mod ws;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::Redirect;
+use axum::routing::get;
+use pf_hospital_model::Catalogue;
+use pf_live_state::{Keys, LiveState};
+use pf_runtime::{HttpMetrics, Readiness};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::GatewayConfig;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The live model.
+    pub hub: Arc<hub::Hub>,
+    /// Settings.
+    pub config: Arc<GatewayConfig>,
+    /// Counters.
+    pub metrics: metrics::GatewayMetrics,
+    /// Websocket clients connected.
+    pub clients: Arc<AtomicUsize>,
+    /// Page templates.
+    pub templates: Arc<minijinja::Environment<'static>>,
+    /// Cancelled at shutdown: clients are told to reconnect.
+    pub shutdown: CancellationToken,
+}
+
+/// Runs the gateway on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    config: GatewayConfig,
+    catalogue: Catalogue,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let registry = prometheus::Registry::new();
+    let metrics =
+        metrics::GatewayMetrics::register(&registry).context("failed to register metrics")?;
+    let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
+    let readiness = Readiness::new(&["redis"]);
+    let templates = pages::templates(&config.dashboards_dir)?;
+
+    let keys = Keys::new(config.redis_prefix.clone());
+    let reader = LiveState::connect(&config.redis_url, keys.clone(), Duration::from_secs(10))
+        .await
+        .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+    // Blocking reads need a connection of their own, with a timeout beyond the block time.
+    let tail = LiveState::connect(&config.redis_url, keys, Duration::from_secs(30))
+        .await
+        .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+
+    let hub = Arc::new(hub::Hub::new(config.client_queue, config.history));
+    let labels = Arc::new(view::site_labels(&catalogue));
+    let feed = tokio::spawn(feed::follow(
+        reader,
+        tail,
+        hub.clone(),
+        labels,
+        readiness.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+
+    let state = AppState {
+        hub,
+        config: Arc::new(config.clone()),
+        metrics,
+        clients: Arc::new(AtomicUsize::new(0)),
+        templates: Arc::new(templates),
+        shutdown: shutdown.clone(),
+    };
+    let router =
+        router(state, &config, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
+    tracing::info!(address = %listener.local_addr()?, "gateway listening");
+    let served = pf_runtime::ops::serve(listener, router, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = feed.await;
+    served.context("gateway server failed")
+}
+
+fn router(state: AppState, config: &GatewayConfig, http_metrics: HttpMetrics) -> Router {
+    let dir = &config.dashboards_dir;
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/control-room") }))
+        .route("/control-room", get(pages::control_room))
+        .route("/ws/control-room", get(ws::control_room))
+        .nest_service(
+            "/assets/nhsuk",
+            ServeDir::new(dir.join("node_modules/nhsuk-frontend/dist/nhsuk")),
+        )
+        .nest_service("/assets/app", ServeDir::new(dir.join("static")))
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            HttpMetrics::record,
+        ))
+        .layer(header(
+            header::CONTENT_SECURITY_POLICY,
+            pages::CONTENT_SECURITY_POLICY,
+        ))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,172 @@
+//! `/ws/control-room`: a snapshot, then deltas; resumable with `?since=`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::AppState;
+use crate::control_room::rfc3339;
+use crate::hub::{Frame, Start};
+
+/// Close code: the gateway is shutting down.
+const GOING_AWAY: u16 = 1001;
+/// Close code: the client did not keep up.
+const TOO_SLOW: u16 = 4008;
+
+/// Query of `/ws/control-room`.
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    /// The last version the client applied.
+    pub since: Option<u64>,
+}
+
+/// Upgrades to a websocket with small buffers (thousands of clients).
+pub async fn control_room(
+    ws: WebSocketUpgrade,
+    Query(query): Query<WsQuery>,
+    State(app): State<AppState>,
+) -> Response {
+    if app.clients.load(Ordering::Relaxed) >= app.config.max_clients {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many live connections; try again shortly",
+        )
+            .into_response();
+    }
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(4 * 1024)
+        .max_frame_size(4 * 1024)
+        .on_upgrade(move |socket| serve_client(socket, app, query.since))
+}
+
+enum Ended {
+    ClientLeft,
+    Slow,
+    Shutdown,
+}
+
+async fn serve_client(mut socket: WebSocket, app: AppState, since: Option<u64>) {
+    app.clients.fetch_add(1, Ordering::Relaxed);
+    app.metrics.clients.inc();
+    let span = tracing::info_span!("ws_client", since);
+    let ended = {
+        let _entered = span.enter();
+        drop(_entered);
+        client_loop(&mut socket, &app, since).await
+    };
+    let reason = match ended {
+        Ended::ClientLeft => None,
+        Ended::Slow => Some((
+            TOO_SLOW,
+            "too slow: reconnect to get a fresh snapshot",
+            "slow",
+        )),
+        Ended::Shutdown => Some((
+            GOING_AWAY,
+            "server restarting: reconnect shortly",
+            "shutdown",
+        )),
+    };
+    if let Some((code, text, label)) = reason {
+        app.metrics.disconnects.with_label_values(&[label]).inc();
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(text),
+        }));
+        let _ = tokio::time::timeout(app.config.send_timeout, socket.send(close)).await;
+    }
+    app.clients.fetch_sub(1, Ordering::Relaxed);
+    app.metrics.clients.dec();
+}
+
+async fn client_loop(socket: &mut WebSocket, app: &AppState, since: Option<u64>) -> Ended {
+    let hub = Arc::clone(&app.hub);
+    let (start, mut queue) = hub.subscribe(since, OffsetDateTime::now_utc());
+    let mut at: Option<u64> = None;
+    match start {
+        Start::Snapshot(version, json) => {
+            if !send(socket, app, json).await {
+                return Ended::Slow;
+            }
+            at = Some(version);
+        }
+        Start::Resume(frames) => {
+            at = since;
+            for (version, json) in frames {
+                if !send(socket, app, json).await {
+                    return Ended::Slow;
+                }
+                at = Some(version);
+            }
+        }
+        Start::NotReady => {}
+    }
+    let mut heartbeat = tokio::time::interval(app.config.heartbeat);
+    heartbeat.reset();
+    loop {
+        tokio::select! {
+            _ = app.shutdown.cancelled() => return Ended::Shutdown,
+            frame = queue.recv() => {
+                let resync = match frame {
+                    Ok(Frame::Delta { from, to, json }) => {
+                        match at {
+                            Some(version) if to <= version => continue,
+                            Some(version) if from == version => {
+                                if !send(socket, app, json).await {
+                                    return Ended::Slow;
+                                }
+                                at = Some(to);
+                                continue;
+                            }
+                            _ => "gap",
+                        }
+                    }
+                    Ok(Frame::Resync) => "reset",
+                    Err(RecvError::Lagged(_)) => "lagged",
+                    Err(RecvError::Closed) => return Ended::Shutdown,
+                };
+                if let Start::Snapshot(version, json) = hub.snapshot(OffsetDateTime::now_utc()) {
+                    app.metrics.resyncs.with_label_values(&[resync]).inc();
+                    if !send(socket, app, json).await {
+                        return Ended::Slow;
+                    }
+                    at = Some(version);
+                }
+            }
+            _ = heartbeat.tick() => {
+                if let Some(version) = at {
+                    let beat = format!(
+                        r#"{{"type":"heartbeat","version":{version},"as_of":"{}"}}"#,
+                        rfc3339(OffsetDateTime::now_utc())
+                    );
+                    if !send(socket, app, beat.into()).await {
+                        return Ended::Slow;
+                    }
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ended::ClientLeft,
+                Some(Ok(_)) => {} // pings are answered by the library; clients send nothing else
+            },
+        }
+    }
+}
+
+/// Sends one message, giving up on a client that does not take it in time.
+async fn send(socket: &mut WebSocket, app: &AppState, json: Utf8Bytes) -> bool {
+    match tokio::time::timeout(app.config.send_timeout, socket.send(Message::Text(json))).await {
+        Ok(Ok(())) => {
+            app.metrics.messages_sent.inc();
+            true
+        }
+        _ => false,
+    }
+}

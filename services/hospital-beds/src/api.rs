@@ -1,0 +1,493 @@
+//! The HTTP API: `/api/v1/sites` and `/api/v1/beds/{site}/{ward}/{bed}[/open|/state|/withdraw]`.
+//!
+//! Every refusal is `{"error": "…"}` with a sentence a person understands:
+//! 400 malformed request, 404 unknown site/ward/bed, 409 a change that does
+//! not fit the bed's current state, 422 an invalid value, 503 when the event
+//! log did not confirm the change (it may not be saved).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use pf_event_log::streams::{BEDS, bed_subject};
+use pf_event_log::{EventPublisher, PublishFailure, latest_event};
+use pf_hospital_model::catalogue::CatalogueBed;
+use pf_hospital_model::{BedAddress, BedState, Catalogue};
+use pf_proto::NewEvent;
+use pf_proto::v1::{Actor, ActorKind, Source};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tower_http::trace::TraceLayer;
+
+use crate::bed_record::{BedChange, BedChangeError, BedRecord, decide};
+use crate::metrics::BedMetrics;
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// The longest reason accepted.
+pub const MAX_REASON_CHARS: usize = 500;
+/// How far in the future `occurred_at` may be (clock skew between systems).
+const MAX_CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Sites, wards and beds that exist.
+    pub catalogue: Arc<Catalogue>,
+    /// For reading beds' newest events.
+    pub jetstream: async_nats::jetstream::Context,
+    /// For publishing events.
+    pub publisher: EventPublisher,
+    /// Counters.
+    pub metrics: BedMetrics,
+}
+
+/// The service's routes.
+pub fn router(state: AppState, http_metrics: pf_runtime::HttpMetrics) -> Router {
+    Router::new()
+        .route("/api/v1/sites", get(sites))
+        .route("/api/v1/beds/{site}/{ward}/{bed}", get(bed))
+        .route("/api/v1/beds/{site}/{ward}/{bed}/open", post(open))
+        .route("/api/v1/beds/{site}/{ward}/{bed}/state", post(set_state))
+        .route("/api/v1/beds/{site}/{ward}/{bed}/withdraw", post(withdraw))
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            pf_runtime::HttpMetrics::record,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A refused or failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request could not be read.
+    #[error("{0}")]
+    Malformed(String),
+    /// No such site, ward or bed.
+    #[error("{0}")]
+    NotFound(String),
+    /// A value is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// The change does not fit the bed's current state.
+    #[error(transparent)]
+    Refused(#[from] BedChangeError),
+    /// Others kept changing the bed at the same moment.
+    #[error(
+        "bed {0} was changed by someone else at the same moment; check its state and try again"
+    )]
+    Contended(String),
+    /// The event log did not confirm the change.
+    #[error(
+        "the change could not be confirmed as saved, so it may not have been recorded; please try again ({0})"
+    )]
+    Unavailable(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Refused(_) | ApiError::Contended(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn reason_label(&self) -> &'static str {
+        match self {
+            ApiError::Malformed(_) => "malformed",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Invalid(_) => "invalid",
+            ApiError::Refused(_) => "not_allowed",
+            ApiError::Contended(_) => "contended",
+            ApiError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(cause = %self, "change not confirmed");
+        }
+        (
+            status,
+            Json(ErrorBody {
+                error: self.to_string(),
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// The body of every refusal.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+}
+
+/// The answer to an accepted change.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Accepted {
+    /// The stored event's id.
+    pub event_id: String,
+    /// The bed's version after the change.
+    pub entity_version: u64,
+    /// Where the event is in the stream.
+    pub stream_sequence: u64,
+    /// The bed's state after the change (`null` once withdrawn).
+    pub state: Option<BedState>,
+}
+
+/// A bed as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BedView {
+    /// ODS site code.
+    pub site: String,
+    /// Ward code.
+    pub ward: String,
+    /// Bed code.
+    pub bed: String,
+    /// Bed kind.
+    pub kind: pf_hospital_model::BedKind,
+    /// Whether it is an escalation bed.
+    pub escalation: bool,
+    /// Whether it is in the bed base.
+    pub open: bool,
+    /// Its state while open.
+    pub state: Option<BedState>,
+    /// Version of its newest event (0: none yet).
+    pub version: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    occurred_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateBody {
+    state: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    occurred_at: Option<String>,
+}
+
+async fn sites(State(state): State<AppState>) -> Json<Catalogue> {
+    Json(state.catalogue.as_ref().clone())
+}
+
+#[tracing::instrument(skip(state), fields(site, ward, bed))]
+async fn bed(
+    State(state): State<AppState>,
+    Path((site, ward, bed)): Path<(String, String, String)>,
+) -> Result<Json<BedView>, ApiError> {
+    let bed = find_bed(&state.catalogue, &site, &ward, &bed)?;
+    let (record, _) = current_record(&state, &bed).await?;
+    Ok(Json(BedView {
+        site: bed.address.site.to_string(),
+        ward: bed.address.ward.to_string(),
+        bed: bed.address.bed.to_string(),
+        kind: bed.kind,
+        escalation: bed.escalation,
+        open: record.open,
+        state: record.state,
+        version: record.version,
+    }))
+}
+
+#[tracing::instrument(skip(state, body), fields(site, ward, bed))]
+async fn open(
+    State(state): State<AppState>,
+    Path((site, ward, bed)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let body: ReasonBody = parse_optional_body(&body)?;
+    let change = BedChange::Open {
+        reason: reason(body.reason)?,
+    };
+    let accepted = make_change(&state, &site, &ward, &bed, change, body.occurred_at).await?;
+    Ok((StatusCode::CREATED, Json(accepted)))
+}
+
+#[tracing::instrument(skip(state, body), fields(site, ward, bed))]
+async fn set_state(
+    State(state): State<AppState>,
+    Path((site, ward, bed)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Json<Accepted>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::Malformed(
+            "the request needs a JSON body such as {\"state\": \"occupied\"}".into(),
+        ));
+    }
+    let body: StateBody = parse_body(&body)?;
+    let new_state: BedState = body.state.parse().map_err(|_| {
+        ApiError::Invalid(format!(
+            "`{}` is not a bed state; use one of: available, occupied, awaiting_clean, reserved, closed",
+            body.state
+        ))
+    })?;
+    let change = BedChange::SetState {
+        state: new_state,
+        reason: reason(body.reason)?,
+    };
+    Ok(Json(
+        make_change(&state, &site, &ward, &bed, change, body.occurred_at).await?,
+    ))
+}
+
+#[tracing::instrument(skip(state, body), fields(site, ward, bed))]
+async fn withdraw(
+    State(state): State<AppState>,
+    Path((site, ward, bed)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Json<Accepted>, ApiError> {
+    let body: ReasonBody = parse_optional_body(&body)?;
+    let change = BedChange::Withdraw {
+        reason: reason(body.reason)?,
+    };
+    Ok(Json(
+        make_change(&state, &site, &ward, &bed, change, body.occurred_at).await?,
+    ))
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::Malformed(format!("the request body is not valid: {e}")))
+}
+
+fn parse_optional_body<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse_body(body)
+    }
+}
+
+fn reason(reason: Option<String>) -> Result<String, ApiError> {
+    let reason = reason.unwrap_or_default().trim().to_owned();
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::Invalid(format!(
+            "the reason is too long: at most {MAX_REASON_CHARS} characters"
+        )));
+    }
+    if reason.chars().any(char::is_control) {
+        return Err(ApiError::Invalid(
+            "the reason may not contain control characters".into(),
+        ));
+    }
+    Ok(reason)
+}
+
+fn occurred_at(
+    value: Option<String>,
+    now: OffsetDateTime,
+) -> Result<Option<OffsetDateTime>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let at = OffsetDateTime::parse(&value, &Rfc3339).map_err(|_| {
+        ApiError::Invalid(format!(
+            "occurred_at `{value}` is not a date and time like 2026-11-30T09:15:00Z"
+        ))
+    })?;
+    if at - now > MAX_CLOCK_SKEW {
+        return Err(ApiError::Invalid(format!(
+            "occurred_at `{value}` is in the future"
+        )));
+    }
+    Ok(Some(at))
+}
+
+/// Finds a bed in the catalogue, saying which part of the address is unknown.
+fn find_bed(
+    catalogue: &Catalogue,
+    site: &str,
+    ward: &str,
+    bed: &str,
+) -> Result<CatalogueBed, ApiError> {
+    let address =
+        BedAddress::parse(site, ward, bed).map_err(|e| ApiError::Malformed(e.to_string()))?;
+    let Some((_, site_spec)) = catalogue.site(&address.site) else {
+        return Err(ApiError::NotFound(format!(
+            "there is no site with code {}",
+            address.site
+        )));
+    };
+    if catalogue.ward(&address.site, &address.ward).is_none() {
+        return Err(ApiError::NotFound(format!(
+            "{} ({}) has no ward {}",
+            site_spec.name, address.site, address.ward
+        )));
+    }
+    let span = tracing::Span::current();
+    span.record("site", address.site.as_str());
+    span.record("ward", address.ward.as_str());
+    span.record("bed", address.bed.as_str());
+    catalogue.bed(&address).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "ward {} at {} has no bed {}",
+            address.ward, site_spec.name, address.bed
+        ))
+    })
+}
+
+async fn current_record(
+    state: &AppState,
+    bed: &CatalogueBed,
+) -> Result<(BedRecord, u64), ApiError> {
+    let subject = subject(bed);
+    let latest = latest_event(&state.jetstream, BEDS.name, &subject)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(match latest {
+        Some(latest) => (BedRecord::from_event(&latest.event), latest.stream_sequence),
+        None => (BedRecord::NEVER_OPENED, 0),
+    })
+}
+
+fn subject(bed: &CatalogueBed) -> String {
+    bed_subject(
+        bed.address.site.as_str(),
+        bed.address.ward.as_str(),
+        bed.address.bed.as_str(),
+    )
+}
+
+/// How many times a change is decided again when another change to the same
+/// bed got into the stream first.
+const CONFLICT_ATTEMPTS: usize = 5;
+/// Pauses before re-sending an unconfirmed event (same id, so never stored twice).
+const UNCONFIRMED_RETRIES: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(800)];
+
+async fn make_change(
+    state: &AppState,
+    site: &str,
+    ward: &str,
+    bed: &str,
+    change: BedChange,
+    occurred: Option<String>,
+) -> Result<Accepted, ApiError> {
+    let result = make_change_inner(state, site, ward, bed, change, occurred).await;
+    if let Err(err) = &result {
+        state
+            .metrics
+            .refused
+            .with_label_values(&[err.reason_label()])
+            .inc();
+    }
+    result
+}
+
+async fn make_change_inner(
+    state: &AppState,
+    site: &str,
+    ward: &str,
+    bed: &str,
+    change: BedChange,
+    occurred: Option<String>,
+) -> Result<Accepted, ApiError> {
+    let bed = find_bed(&state.catalogue, site, ward, bed)?;
+    let occurred_at = occurred_at(occurred, OffsetDateTime::now_utc())?;
+    let trust = state
+        .catalogue
+        .site(&bed.address.site)
+        .map(|(trust, _)| trust.code.clone())
+        .unwrap_or_default();
+    let subject = subject(&bed);
+    for _ in 0..CONFLICT_ATTEMPTS {
+        let (record, last_sequence) = current_record(state, &bed).await?;
+        let payload = decide(&bed, record, &change)?;
+        let event = NewEvent {
+            source: Source {
+                organisation: bed.address.site.to_string(),
+                service: "hospital-beds".into(),
+            },
+            entity_id: bed.address.entity_id(),
+            entity_version: record.version + 1,
+            occurred_at,
+            // Until sign-in exists every change is made by the service itself
+            // on behalf of the trust.
+            actor: Actor {
+                id: "hospital-beds".into(),
+                organisation: trust.clone(),
+                kind: ActorKind::Machine as i32,
+            },
+            payload,
+        }
+        .seal(OffsetDateTime::now_utc());
+        match publish_confirmed(&state.publisher, &subject, &event, last_sequence).await {
+            Ok(published) => {
+                state
+                    .metrics
+                    .published
+                    .with_label_values(&[event.event_type.as_str()])
+                    .inc();
+                tracing::info!(
+                    event_id = %event.event_id,
+                    event_type = %event.event_type,
+                    version = event.entity_version,
+                    sequence = published.stream_sequence,
+                    "bed change stored"
+                );
+                let new_state = match &change {
+                    BedChange::Open { .. } => Some(BedState::Available),
+                    BedChange::SetState { state, .. } => Some(*state),
+                    BedChange::Withdraw { .. } => None,
+                };
+                return Ok(Accepted {
+                    event_id: event.event_id,
+                    entity_version: event.entity_version,
+                    stream_sequence: published.stream_sequence,
+                    state: new_state,
+                });
+            }
+            Err(PublishFailure::Conflict) => continue,
+            Err(other) => return Err(ApiError::Unavailable(other.to_string())),
+        }
+    }
+    Err(ApiError::Contended(bed.address.to_string()))
+}
+
+/// Publishes, re-sending the same event when JetStream did not confirm it.
+async fn publish_confirmed(
+    publisher: &EventPublisher,
+    subject: &str,
+    event: &pf_proto::v1::EventEnvelope,
+    last_sequence: u64,
+) -> Result<pf_event_log::Published, PublishFailure> {
+    let mut result = publisher
+        .publish(subject.to_owned(), event, Some(last_sequence))
+        .await;
+    for pause in UNCONFIRMED_RETRIES {
+        match result {
+            Err(PublishFailure::Unconfirmed(_)) => {
+                tokio::time::sleep(pause).await;
+                result = publisher
+                    .publish(subject.to_owned(), event, Some(last_sequence))
+                    .await;
+            }
+            _ => break,
+        }
+    }
+    result
+}

@@ -1,0 +1,47 @@
+//! Settings of the hospital-beds service.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pf_event_log::Durability;
+use pf_runtime::{ConfigError, env_or};
+
+/// Settings, from the environment with local defaults.
+#[derive(Debug, Clone)]
+pub struct BedsConfig {
+    /// Where to listen (`PF_HOSPITAL_BEDS_ADDR`, default `127.0.0.1:8081`).
+    pub listen: SocketAddr,
+    /// NATS server (`PF_NATS_URL`, default `nats://127.0.0.1:4222`).
+    pub nats_url: String,
+    /// Stream settings (`PF_STREAM_REPLICAS`, default 1).
+    pub durability: Durability,
+}
+
+impl BedsConfig {
+    /// Reads the settings from the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen: env_or(
+                "PF_HOSPITAL_BEDS_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 8081)),
+            )?,
+            nats_url: env_or("PF_NATS_URL", "nats://127.0.0.1:4222".to_owned())?,
+            durability: Durability {
+                replicas: env_or("PF_STREAM_REPLICAS", 1)?,
+                duplicate_window: Duration::from_secs(env_or(
+                    "PF_STREAM_DUPLICATE_WINDOW_SECS",
+                    120,
+                )?),
+            },
+        })
+    }
+
+    /// Local defaults pointing at a given NATS server (for tests).
+    pub fn local(nats_url: &str) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            nats_url: nats_url.to_owned(),
+            durability: Durability::default(),
+        }
+    }
+}

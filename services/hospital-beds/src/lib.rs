@@ -1,0 +1,80 @@
+//! The hospital-beds service: the way bed changes enter the platform.
+//!
+//! Hospital systems (and the demo simulator) tell it that a bed was opened,
+//! changed state or was withdrawn. It checks the change against the site
+//! catalogue and the bed's newest event, then publishes a bed event to
+//! JetStream and answers only after JetStream acknowledged it.
+//!
+//! # Layout
+//! - [`config`]: settings from the environment.
+//! - [`bed_record`]: a bed's current record, read from its newest event, and
+//!   [`bed_record::decide`], which turns a requested change into an event
+//!   payload or a reason to refuse it.
+//! - [`api`]: the HTTP routes and their error answers.
+//! - [`metrics`]: counters of published and refused changes.
+//! - [`run`]: connects to NATS, makes sure the streams exist and serves.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod bed_record;
+pub mod config;
+pub mod metrics;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use pf_hospital_model::Catalogue;
+use pf_runtime::{HttpMetrics, Readiness};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::BedsConfig;
+
+/// Runs the service on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    config: BedsConfig,
+    catalogue: Catalogue,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let registry = prometheus::Registry::new();
+    let readiness = Readiness::new(&["nats"]);
+    let nats = async_nats::ConnectOptions::new()
+        .name("pf-hospital-beds")
+        .retry_on_initial_connect()
+        .event_callback({
+            let readiness = readiness.clone();
+            move |event| {
+                let readiness = readiness.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => readiness.set("nats", true),
+                        async_nats::Event::Disconnected => readiness.set("nats", false),
+                        _ => {}
+                    }
+                }
+            }
+        })
+        .connect(&config.nats_url)
+        .await
+        .with_context(|| format!("failed to connect to NATS at {}", config.nats_url))?;
+    let jetstream = async_nats::jetstream::new(nats);
+    pf_event_log::streams::ensure(&jetstream, config.durability)
+        .await
+        .context("failed to create the event streams")?;
+    readiness.set("nats", true);
+
+    let state = api::AppState {
+        catalogue: Arc::new(catalogue),
+        jetstream: jetstream.clone(),
+        publisher: pf_event_log::EventPublisher::new(jetstream),
+        metrics: metrics::BedMetrics::register(&registry).context("failed to register metrics")?,
+    };
+    let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
+    let router =
+        api::router(state, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
+    tracing::info!(address = %listener.local_addr()?, "hospital-beds listening");
+    pf_runtime::ops::serve(listener, router, shutdown)
+        .await
+        .context("hospital-beds server failed")
+}

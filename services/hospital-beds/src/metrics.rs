@@ -1,0 +1,35 @@
+//! Counters of what the service published and refused.
+
+use prometheus::{IntCounterVec, Opts, Registry};
+
+/// `pf_events_published_total{event_type}` and `pf_events_refused_total{reason}`.
+#[derive(Clone)]
+pub struct BedMetrics {
+    /// Events acknowledged by JetStream, by event type.
+    pub published: IntCounterVec,
+    /// Changes refused, by reason class.
+    pub refused: IntCounterVec,
+}
+
+impl BedMetrics {
+    /// Registers the counters.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let published = IntCounterVec::new(
+            Opts::new(
+                "pf_events_published_total",
+                "Events stored in JetStream, by type",
+            ),
+            &["event_type"],
+        )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "pf_events_refused_total",
+                "Changes refused before publishing, by reason",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(published.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
+        Ok(Self { published, refused })
+    }
+}

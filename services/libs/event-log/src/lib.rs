@@ -1,0 +1,21 @@
+//! The event log: Patient Flow's events on NATS JetStream.
+//!
+//! # Layout
+//! - [`streams`]: the streams (`PF_BEDS`, `PF_DEAD_LETTERS`), their subjects
+//!   and durability settings, and [`streams::ensure`] to create them.
+//! - [`publisher`]: [`EventPublisher`] publishes an envelope and waits for
+//!   JetStream's acknowledgement, with the event id as `Nats-Msg-Id` and,
+//!   when asked, the entity's expected last sequence (optimistic concurrency).
+//! - [`entity`]: reading an entity's newest event back from its subject.
+//! - [`dead_letter`]: parking an event that cannot be used, with its reason.
+#![forbid(unsafe_code)]
+
+pub mod dead_letter;
+pub mod entity;
+pub mod publisher;
+pub mod streams;
+
+pub use dead_letter::DeadLetters;
+pub use entity::{LatestEvent, latest_event};
+pub use publisher::{EventPublisher, PublishFailure, Published};
+pub use streams::{Durability, StreamSpec};

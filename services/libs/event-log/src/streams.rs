@@ -1,0 +1,108 @@
+//! Streams, subjects and their durability settings.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+
+/// One JetStream stream of the platform.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSpec {
+    /// Stream name.
+    pub name: &'static str,
+    /// Subjects it captures.
+    pub subjects: &'static [&'static str],
+    /// What it holds, for people reading `nats stream ls`.
+    pub description: &'static str,
+}
+
+/// Hospital and virtual-ward bed events, `pf.beds.{site}.{ward}.{bed}`.
+pub const BEDS: StreamSpec = StreamSpec {
+    name: "PF_BEDS",
+    subjects: &["pf.beds.>"],
+    description: "Patient Flow hospital and virtual-ward bed events",
+};
+
+/// Events refused by a consumer, with the reason in a header,
+/// `pf.deadletter.{stream}`.
+pub const DEAD_LETTERS: StreamSpec = StreamSpec {
+    name: "PF_DEAD_LETTERS",
+    subjects: &["pf.deadletter.>"],
+    description: "Patient Flow events a consumer could not use, with the reason",
+};
+
+/// Every stream whose events the projection folds into live state.
+pub const EVENT_STREAMS: &[StreamSpec] = &[BEDS];
+
+/// The subject of one bed's events. Codes are checked identifiers (letters,
+/// digits, `-`), so they are safe subject tokens.
+pub fn bed_subject(site: &str, ward: &str, bed: &str) -> String {
+    format!("pf.beds.{site}.{ward}.{bed}")
+}
+
+/// The dead-letter subject for events refused from `stream`.
+pub fn dead_letter_subject(stream: &str) -> String {
+    format!("pf.deadletter.{stream}")
+}
+
+/// How durably streams keep what they acknowledged.
+///
+/// Every stream uses file storage. `replicas` should be 3 in production
+/// (across failure domains); the embedded single server uses 1. Acknowledged
+/// events then survive a killed nats-server process (the page cache holds
+/// them) but not a power cut of the machine unless the server runs with
+/// `sync_interval: always`. See `docs/durability.md`.
+#[derive(Debug, Clone, Copy)]
+pub struct Durability {
+    /// Stream replicas (1 for a single server, 3 for a cluster).
+    pub replicas: usize,
+    /// Window within which a re-sent event id is stored only once.
+    pub duplicate_window: Duration,
+}
+
+impl Default for Durability {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Could not create or read a stream.
+#[derive(Debug, thiserror::Error)]
+#[error("could not create stream {stream}: {cause}")]
+pub struct EnsureError {
+    /// Which stream.
+    pub stream: &'static str,
+    /// What JetStream said.
+    pub cause: String,
+}
+
+/// Creates the platform's streams when they do not exist yet (an existing
+/// stream keeps its configuration). Idempotent; every service calls it at
+/// start-up.
+pub async fn ensure(
+    context: &jetstream::Context,
+    durability: Durability,
+) -> Result<(), EnsureError> {
+    for spec in EVENT_STREAMS.iter().chain([&DEAD_LETTERS]) {
+        let config = stream::Config {
+            name: spec.name.to_owned(),
+            subjects: spec.subjects.iter().map(|s| (*s).to_owned()).collect(),
+            description: Some(spec.description.to_owned()),
+            storage: stream::StorageType::File,
+            num_replicas: durability.replicas,
+            duplicate_window: durability.duplicate_window,
+            retention: stream::RetentionPolicy::Limits,
+            ..Default::default()
+        };
+        context
+            .get_or_create_stream(config)
+            .await
+            .map_err(|e| EnsureError {
+                stream: spec.name,
+                cause: e.to_string(),
+            })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! The Redis key layout (see `docs/architecture.md`).
+
+/// Builds every key under one prefix (default `pf:`), so that a second copy
+/// of the state (a rebuild to compare, a test) can live beside the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`, e.g. `pf:`.
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// One bed's record (hash).
+    pub fn bed(&self, site: &str, ward: &str, bed: &str) -> String {
+        format!("{}bed:{site}:{ward}:{bed}", self.prefix)
+    }
+
+    /// A ward's counters (hash), `{kind}:{state}[:escalation]` → beds.
+    pub fn ward(&self, site: &str, ward: &str) -> String {
+        format!("{}ward:{site}:{ward}", self.prefix)
+    }
+
+    /// A site's counters (hash).
+    pub fn site(&self, site: &str) -> String {
+        format!("{}site:{site}", self.prefix)
+    }
+
+    /// The whole system's counters (hash).
+    pub fn system(&self) -> String {
+        format!("{}system", self.prefix)
+    }
+
+    /// The set of `{site}:{ward}` seen.
+    pub fn wards_index(&self) -> String {
+        format!("{}index:wards", self.prefix)
+    }
+
+    /// The change version (+1 per applied change).
+    pub fn version(&self) -> String {
+        format!("{}version", self.prefix)
+    }
+
+    /// The change log (stream, entry id `{version}-0`).
+    pub fn changes(&self) -> String {
+        format!("{}changes", self.prefix)
+    }
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Self::new("pf:")
+    }
+}

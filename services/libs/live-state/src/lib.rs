@@ -1,0 +1,25 @@
+//! The live state of the system, held in Redis.
+//!
+//! The projection writes it, the gateway reads it. Both go through this
+//! crate so the key layout and the scripts exist once.
+//!
+//! # Layout
+//! - [`keys`]: every Redis key, under a configurable prefix.
+//! - [`scripts`]: the Lua scripts. `APPLY_BED` applies one bed event
+//!   atomically: ignores it unless its entity version is newer, moves the
+//!   bed between the ward/site/system counters, and appends a change with the
+//!   next change version to the change log. `SNAPSHOT` reads every ward's
+//!   counters and the change version in one atomic step.
+//! - [`store`]: [`LiveState`], the typed way to apply updates, take
+//!   snapshots, follow the change log, wipe and compare state.
+//! - [`change`]: [`Change`], one entry of the change log, and [`Counters`].
+#![forbid(unsafe_code)]
+
+pub mod change;
+pub mod keys;
+pub mod scripts;
+pub mod store;
+
+pub use change::{BedUpdate, Change, Counters, Snapshot, WardKey};
+pub use keys::Keys;
+pub use store::{Applied, LiveState, LiveStateError, StateDigest, differences};

@@ -1,0 +1,72 @@
+//! Lua scripts run atomically inside Redis.
+
+/// Applies one bed event.
+///
+/// KEYS: bed, ward counters, site counters, system counters, change version,
+/// change log, wards index.
+/// ARGV: entity version, open (`1`/`0`), state, kind, escalation (`1`/`0`),
+/// reason, event id, occurred-at (ms), site, ward, bed, change-log max
+/// length, event type.
+///
+/// Returns `{1, change_version}` when applied, `{0, current_entity_version}`
+/// when the event is not newer than what is stored (a duplicate, a
+/// redelivery or an older event arriving late): nothing changes then.
+pub const APPLY_BED: &str = r#"
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local version = tonumber(ARGV[1])
+if version <= current then
+  return {0, current}
+end
+local function field(kind, state, escalation)
+  local f = kind .. ':' .. state
+  if escalation == '1' then f = f .. ':escalation' end
+  return f
+end
+local old = redis.call('HMGET', KEYS[1], 'open', 'kind', 'state', 'escalation')
+local from = ''
+if old[1] == '1' then
+  from = field(old[2], old[3], old[4])
+  redis.call('HINCRBY', KEYS[2], from, -1)
+  redis.call('HINCRBY', KEYS[3], from, -1)
+  redis.call('HINCRBY', KEYS[4], from, -1)
+end
+local to = ''
+if ARGV[2] == '1' then
+  to = field(ARGV[4], ARGV[3], ARGV[5])
+  redis.call('HINCRBY', KEYS[2], to, 1)
+  redis.call('HINCRBY', KEYS[3], to, 1)
+  redis.call('HINCRBY', KEYS[4], to, 1)
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'open', ARGV[2], 'state', ARGV[3],
+  'kind', ARGV[4], 'escalation', ARGV[5], 'reason', ARGV[6], 'event_id', ARGV[7],
+  'occurred_at', ARGV[8])
+redis.call('SADD', KEYS[7], ARGV[9] .. ':' .. ARGV[10])
+local change = redis.call('INCR', KEYS[5])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[12], change .. '-0',
+  'kind', 'bed', 'site', ARGV[9], 'ward', ARGV[10], 'bed', ARGV[11],
+  'from', from, 'to', to, 'at', ARGV[8], 'event_type', ARGV[13])
+return {1, change}
+"#;
+
+/// Reads the change version and every ward's counters at one instant.
+///
+/// KEYS: change version, wards index. ARGV: key prefix.
+/// Returns `{version, ward_1, {field, value, …}, ward_2, …}`.
+pub const SNAPSHOT: &str = r#"
+local out = {redis.call('GET', KEYS[1]) or '0'}
+local wards = redis.call('SMEMBERS', KEYS[2])
+table.sort(wards)
+for _, ward in ipairs(wards) do
+  table.insert(out, ward)
+  table.insert(out, redis.call('HGETALL', ARGV[1] .. 'ward:' .. ward))
+end
+return out
+"#;
+
+/// Announces that the state was rebuilt: every reader must take a new
+/// snapshot. KEYS: change version, change log. ARGV: max length.
+pub const ANNOUNCE_RESET: &str = r#"
+local change = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], change .. '-0', 'kind', 'reset')
+return change
+"#;

@@ -1,0 +1,356 @@
+//! [`LiveState`]: typed access to the live state in Redis.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use redis::{AsyncCommands, Script, Value};
+
+use crate::change::{BedUpdate, Change, Counters, Snapshot};
+use crate::keys::Keys;
+use crate::scripts;
+
+/// Redis could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveStateError {
+    /// A Redis command failed (connection lost, timeout, server error).
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A Redis answer did not have the expected type.
+    #[error("redis answered in an unexpected form: {0}")]
+    Parse(#[from] redis::ParsingError),
+    /// Redis answered something this crate did not write.
+    #[error("unexpected data in redis: {0}")]
+    Unexpected(String),
+}
+
+/// What happened to one update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied; the change log entry has this change version.
+    Changed(u64),
+    /// Not newer than the stored entity version: nothing changed.
+    Stale,
+}
+
+/// The comparable content of one copy of the state: every bed and counter
+/// hash and the wards index, by key without the prefix. Counters at zero
+/// are left out (a counter that went up and down again equals one never
+/// touched).
+pub type StateDigest = BTreeMap<String, String>;
+
+/// The live state under one key prefix.
+#[derive(Clone)]
+pub struct LiveState {
+    connection: ConnectionManager,
+    keys: Keys,
+    apply_bed: Script,
+    snapshot: Script,
+    announce_reset: Script,
+    changes_max_len: u64,
+}
+
+impl LiveState {
+    /// Connects to Redis at `url` (`redis://127.0.0.1:6379`), keys under
+    /// `keys`. The connection reconnects by itself; `response_timeout`
+    /// bounds one command (a large pipeline needs more than the 500 ms
+    /// default).
+    pub async fn connect(
+        url: &str,
+        keys: Keys,
+        response_timeout: Duration,
+    ) -> Result<Self, LiveStateError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(response_timeout))
+            .set_connection_timeout(Some(Duration::from_secs(5)));
+        let connection = client.get_connection_manager_with_config(config).await?;
+        Ok(Self {
+            connection,
+            keys,
+            apply_bed: Script::new(scripts::APPLY_BED),
+            snapshot: Script::new(scripts::SNAPSHOT),
+            announce_reset: Script::new(scripts::ANNOUNCE_RESET),
+            changes_max_len: 100_000,
+        })
+    }
+
+    /// Keeps about `max_len` entries in the change log (default 100,000).
+    pub fn with_changes_max_len(mut self, max_len: u64) -> Self {
+        self.changes_max_len = max_len;
+        self
+    }
+
+    /// The key layout.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Answers `PONG` when Redis is reachable.
+    pub async fn ping(&mut self) -> Result<(), LiveStateError> {
+        let _: String = redis::cmd("PING").query_async(&mut self.connection).await?;
+        Ok(())
+    }
+
+    /// Applies bed updates in order, in one round trip. Each is atomic and
+    /// idempotent on its own; after a failure none of the answers is known,
+    /// and applying the same updates again is safe.
+    pub async fn apply_beds(
+        &mut self,
+        updates: &[BedUpdate],
+    ) -> Result<Vec<Applied>, LiveStateError> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        // Loads the script first, so a restarted or flushed Redis still runs it.
+        pipe.load_script(&self.apply_bed).ignore();
+        for update in updates {
+            let mut invocation = self.apply_bed.prepare_invoke();
+            invocation
+                .key(self.keys.bed(&update.site, &update.ward, &update.bed))
+                .key(self.keys.ward(&update.site, &update.ward))
+                .key(self.keys.site(&update.site))
+                .key(self.keys.system())
+                .key(self.keys.version())
+                .key(self.keys.changes())
+                .key(self.keys.wards_index())
+                .arg(update.entity_version)
+                .arg(if update.open { "1" } else { "0" })
+                .arg(update.state.map(|s| s.as_str()).unwrap_or(""))
+                .arg(update.kind.as_str())
+                .arg(if update.escalation { "1" } else { "0" })
+                .arg(&update.reason)
+                .arg(&update.event_id)
+                .arg(update.occurred_at_ms)
+                .arg(&update.site)
+                .arg(&update.ward)
+                .arg(&update.bed)
+                .arg(self.changes_max_len)
+                .arg(&update.event_type);
+            pipe.invoke_script(&invocation);
+        }
+        let answers: Vec<(u8, u64)> = pipe.query_async(&mut self.connection).await?;
+        Ok(answers
+            .into_iter()
+            .map(|(applied, n)| {
+                if applied == 1 {
+                    Applied::Changed(n)
+                } else {
+                    Applied::Stale
+                }
+            })
+            .collect())
+    }
+
+    /// Every ward's counters and the change version, read atomically.
+    pub async fn snapshot(&mut self) -> Result<Snapshot, LiveStateError> {
+        let reply: Vec<Value> = self
+            .snapshot
+            .key(self.keys.version())
+            .key(self.keys.wards_index())
+            .arg(self.keys.prefix())
+            .invoke_async(&mut self.connection)
+            .await?;
+        let mut items = reply.into_iter();
+        let version = match items.next() {
+            Some(v) => redis::from_redis_value::<u64>(v)?,
+            None => return Err(LiveStateError::Unexpected("empty snapshot".into())),
+        };
+        let mut snapshot = Snapshot {
+            version,
+            wards: BTreeMap::new(),
+        };
+        while let (Some(name), Some(fields)) = (items.next(), items.next()) {
+            let name: String = redis::from_redis_value(name)?;
+            let counters: Counters = redis::from_redis_value(fields)?;
+            let (site, ward) = name
+                .split_once(':')
+                .ok_or_else(|| LiveStateError::Unexpected(format!("ward index entry `{name}`")))?;
+            snapshot
+                .wards
+                .insert((site.to_owned(), ward.to_owned()), counters);
+        }
+        Ok(snapshot)
+    }
+
+    /// The change version now.
+    pub async fn version(&mut self) -> Result<u64, LiveStateError> {
+        let version: Option<u64> = self.connection.get(self.keys.version()).await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    /// Up to `count` changes after `version`, oldest first. With `block`,
+    /// waits that long for at least one when there are none yet (use a
+    /// connection of its own for blocking reads).
+    pub async fn changes_after(
+        &mut self,
+        version: u64,
+        count: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Change>, LiveStateError> {
+        let entries = match block {
+            Some(block) => {
+                let reply: Option<StreamReadReply> = redis::cmd("XREAD")
+                    .arg("COUNT")
+                    .arg(count)
+                    .arg("BLOCK")
+                    .arg(block.as_millis() as u64)
+                    .arg("STREAMS")
+                    .arg(self.keys.changes())
+                    .arg(format!("{version}-0"))
+                    .query_async(&mut self.connection)
+                    .await?;
+                reply
+                    .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+                    .unwrap_or_default()
+            }
+            None => {
+                let reply: StreamRangeReply = redis::cmd("XRANGE")
+                    .arg(self.keys.changes())
+                    .arg(format!("{}-0", version + 1))
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(count)
+                    .query_async(&mut self.connection)
+                    .await?;
+                reply.ids
+            }
+        };
+        entries.iter().map(parse_change).collect()
+    }
+
+    /// Deletes every bed, counter and index of this prefix (the change
+    /// version and log stay, so versions keep rising) and announces a reset,
+    /// so that readers take a new snapshot. Used before a rebuild.
+    pub async fn wipe(&mut self) -> Result<u64, LiveStateError> {
+        let keep = [self.keys.version(), self.keys.changes()];
+        let keys: Vec<String> = self.state_keys().await?;
+        for chunk in keys
+            .iter()
+            .filter(|k| !keep.contains(k))
+            .collect::<Vec<_>>()
+            .chunks(500)
+        {
+            let _: () = self.connection.del(chunk.to_vec()).await?;
+        }
+        let version: u64 = self
+            .announce_reset
+            .key(self.keys.version())
+            .key(self.keys.changes())
+            .arg(self.changes_max_len)
+            .invoke_async(&mut self.connection)
+            .await?;
+        Ok(version)
+    }
+
+    /// The comparable content of this copy of the state.
+    pub async fn digest(&mut self) -> Result<StateDigest, LiveStateError> {
+        let keep_out = [self.keys.version(), self.keys.changes()];
+        let mut digest = StateDigest::new();
+        for key in self.state_keys().await? {
+            if keep_out.contains(&key) {
+                continue;
+            }
+            let name = key[self.keys.prefix().len()..].to_owned();
+            let kind: String = redis::cmd("TYPE")
+                .arg(&key)
+                .query_async(&mut self.connection)
+                .await?;
+            let rendered = match kind.as_str() {
+                "hash" => {
+                    let fields: BTreeMap<String, String> = self.connection.hgetall(&key).await?;
+                    let counters = !name.starts_with("bed:");
+                    fields
+                        .into_iter()
+                        .filter(|(_, v)| !(counters && v == "0"))
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }
+                "set" => {
+                    let mut members: Vec<String> = self.connection.smembers(&key).await?;
+                    members.sort();
+                    members.join(",")
+                }
+                other => format!("<{other}>"),
+            };
+            if !rendered.is_empty() {
+                digest.insert(name, rendered);
+            }
+        }
+        Ok(digest)
+    }
+
+    async fn state_keys(&mut self) -> Result<Vec<String>, LiveStateError> {
+        let pattern = format!("{}*", self.keys.prefix());
+        let mut cursor: u64 = 0;
+        let mut keys = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut self.connection)
+                .await?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+}
+
+/// Lists how two digests differ, one line a difference.
+pub fn differences(expected: &StateDigest, actual: &StateDigest) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (key, value) in expected {
+        match actual.get(key) {
+            None => lines.push(format!("missing {key} (expected {value})")),
+            Some(other) if other != value => {
+                lines.push(format!("{key}: expected {value}, found {other}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, value) in actual {
+        if !expected.contains_key(key) {
+            lines.push(format!("unexpected {key} = {value}"));
+        }
+    }
+    lines
+}
+
+fn parse_change(entry: &StreamId) -> Result<Change, LiveStateError> {
+    let version = entry
+        .id
+        .split_once('-')
+        .and_then(|(v, _)| v.parse::<u64>().ok())
+        .ok_or_else(|| LiveStateError::Unexpected(format!("change id `{}`", entry.id)))?;
+    let text = |field: &str| entry.get::<String>(field).unwrap_or_default();
+    match text("kind").as_str() {
+        "reset" => Ok(Change::Reset { version }),
+        "bed" => {
+            let optional = |v: String| if v.is_empty() { None } else { Some(v) };
+            Ok(Change::Bed {
+                version,
+                site: text("site"),
+                ward: text("ward"),
+                bed: text("bed"),
+                from: optional(text("from")),
+                to: optional(text("to")),
+                occurred_at_ms: text("at").parse().unwrap_or(0),
+            })
+        }
+        other => Err(LiveStateError::Unexpected(format!(
+            "change {version} of unknown kind `{other}`"
+        ))),
+    }
+}

@@ -1,0 +1,71 @@
+//! Settings of the projection.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pf_event_log::Durability;
+use pf_runtime::{ConfigError, env_or};
+
+/// Settings, from the environment with local defaults.
+#[derive(Debug, Clone)]
+pub struct ProjectionConfig {
+    /// Where `/healthz`, `/readyz`, `/metrics` listen (`PF_PROJECTION_ADDR`, default `127.0.0.1:8082`).
+    pub listen: SocketAddr,
+    /// NATS server (`PF_NATS_URL`).
+    pub nats_url: String,
+    /// Redis server (`PF_REDIS_URL`, default `redis://127.0.0.1:6379`).
+    pub redis_url: String,
+    /// Key prefix (`PF_REDIS_PREFIX`, default `pf:`).
+    pub redis_prefix: String,
+    /// Longest wait for one Redis round trip (`PF_REDIS_TIMEOUT_MS`, default 10 s).
+    pub redis_timeout: Duration,
+    /// Durable consumer name (`PF_PROJECTION_CONSUMER`, default `projection`).
+    pub consumer_name: String,
+    /// Most events applied in one Redis round trip (`PF_PROJECTION_BATCH`, default 500).
+    pub batch_size: usize,
+    /// Entries kept in the change log (`PF_CHANGES_MAX_LEN`, default 100,000).
+    pub changes_max_len: u64,
+    /// Stream settings.
+    pub durability: Durability,
+}
+
+impl ProjectionConfig {
+    /// Reads the settings from the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen: env_or(
+                "PF_PROJECTION_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 8082)),
+            )?,
+            nats_url: env_or("PF_NATS_URL", "nats://127.0.0.1:4222".to_owned())?,
+            redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
+            redis_prefix: env_or("PF_REDIS_PREFIX", "pf:".to_owned())?,
+            redis_timeout: Duration::from_millis(env_or("PF_REDIS_TIMEOUT_MS", 10_000)?),
+            consumer_name: env_or("PF_PROJECTION_CONSUMER", "projection".to_owned())?,
+            batch_size: env_or("PF_PROJECTION_BATCH", 500)?,
+            changes_max_len: env_or("PF_CHANGES_MAX_LEN", 100_000)?,
+            durability: Durability {
+                replicas: env_or("PF_STREAM_REPLICAS", 1)?,
+                duplicate_window: Duration::from_secs(env_or(
+                    "PF_STREAM_DUPLICATE_WINDOW_SECS",
+                    120,
+                )?),
+            },
+        })
+    }
+
+    /// Local defaults pointing at given servers (for tests).
+    pub fn local(nats_url: &str, redis_url: &str) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            nats_url: nats_url.to_owned(),
+            redis_url: redis_url.to_owned(),
+            redis_prefix: "pf:".to_owned(),
+            redis_timeout: Duration::from_secs(10),
+            consumer_name: "projection".to_owned(),
+            batch_size: 500,
+            changes_max_len: 100_000,
+            durability: Durability::default(),
+        }
+    }
+}

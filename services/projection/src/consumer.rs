@@ -1,0 +1,234 @@
+//! The durable consumer: events in, live state out.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::{self, AckKind};
+use futures::StreamExt as _;
+use pf_event_log::DeadLetters;
+use pf_event_log::streams::BEDS;
+use pf_live_state::{Applied, BedUpdate, LiveState};
+use pf_runtime::Readiness;
+use tokio_util::sync::CancellationToken;
+
+use crate::bed_event;
+use crate::config::ProjectionConfig;
+use crate::metrics::ProjectionMetrics;
+
+/// Consumes the bed stream until `shutdown`, applying every event.
+pub async fn run(
+    jetstream: jetstream::Context,
+    live: LiveState,
+    config: &ProjectionConfig,
+    metrics: ProjectionMetrics,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let stream = jetstream
+        .get_stream(BEDS.name)
+        .await
+        .with_context(|| format!("failed to open stream {}", BEDS.name))?;
+    let consumer: jetstream::consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            &config.consumer_name,
+            pull::Config {
+                durable_name: Some(config.consumer_name.clone()),
+                description: Some("Patient Flow projection into Redis".into()),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                deliver_policy: DeliverPolicy::All,
+                max_ack_pending: 20_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .context("failed to create the projection's durable consumer")?;
+
+    tokio::spawn(watch_pending(
+        consumer.clone(),
+        metrics.clone(),
+        readiness.clone(),
+        shutdown.clone(),
+    ));
+
+    let mut applier = Applier {
+        live,
+        dead_letters: DeadLetters::new(jetstream),
+        metrics,
+        readiness,
+    };
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(config.batch_size)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .context("failed to start consuming")?
+        .ready_chunks(config.batch_size);
+    tracing::info!(stream = BEDS.name, consumer = %config.consumer_name, "projection consuming");
+    loop {
+        let batch = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            batch = messages.next() => batch,
+        };
+        let Some(batch) = batch else {
+            anyhow::bail!("the consumer's message stream ended");
+        };
+        let mut ready = Vec::with_capacity(batch.len());
+        for message in batch {
+            match message {
+                Ok(message) => ready.push(message),
+                Err(err) => {
+                    tracing::warn!(cause = %err, "consumer hiccup; JetStream will redeliver")
+                }
+            }
+        }
+        applier.apply(ready).await;
+    }
+    tracing::info!("projection stopped");
+    Ok(())
+}
+
+struct Applier {
+    live: LiveState,
+    dead_letters: DeadLetters,
+    metrics: ProjectionMetrics,
+    readiness: Readiness,
+}
+
+impl Applier {
+    /// Applies one batch; acknowledges what is done, leaves the rest for
+    /// redelivery.
+    async fn apply(&mut self, messages: Vec<jetstream::Message>) {
+        let mut usable: Vec<(jetstream::Message, BedUpdate)> = Vec::with_capacity(messages.len());
+        for message in messages {
+            let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            match bed_event::decode(message.subject.as_str(), &message.payload) {
+                Ok(update) => usable.push((message, update)),
+                Err(reason) => self.dead_letter(message, sequence, &reason).await,
+            }
+        }
+        if usable.is_empty() {
+            return;
+        }
+        let updates: Vec<BedUpdate> = usable.iter().map(|(_, u)| u.clone()).collect();
+        let started = Instant::now();
+        let span = tracing::debug_span!("apply_batch", events = updates.len());
+        let result = {
+            let _entered = span.enter();
+            self.live.apply_beds(&updates).await
+        };
+        match result {
+            Ok(outcomes) => {
+                self.readiness.set("redis", true);
+                self.metrics
+                    .apply_duration
+                    .observe(started.elapsed().as_secs_f64());
+                self.metrics.batch_size.observe(updates.len() as f64);
+                for ((message, update), outcome) in usable.iter().zip(outcomes) {
+                    let label = match outcome {
+                        Applied::Changed(_) => "applied",
+                        Applied::Stale => "stale",
+                    };
+                    self.metrics.applied.with_label_values(&[label]).inc();
+                    tracing::debug!(
+                        event_id = %update.event_id,
+                        entity_version = update.entity_version,
+                        outcome = label,
+                        "event applied"
+                    );
+                    if let Err(err) = message.ack().await {
+                        tracing::warn!(cause = %err, "ack failed; the event will be redelivered and skipped as stale");
+                    }
+                }
+            }
+            Err(err) => {
+                self.readiness.set("redis", false);
+                tracing::error!(cause = %err, events = usable.len(), "could not apply a batch; will retry");
+                for (message, _) in &usable {
+                    let _ = message
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        message: jetstream::Message,
+        sequence: u64,
+        reason: &bed_event::Unusable,
+    ) {
+        let label = match reason {
+            bed_event::Unusable::Envelope(_) => "envelope",
+            bed_event::Unusable::NoBed(_) | bed_event::Unusable::BadBed(_) => "bed_reference",
+            bed_event::Unusable::BadKind(_) | bed_event::Unusable::BadState(_) => "bad_value",
+            bed_event::Unusable::EntityMismatch { .. }
+            | bed_event::Unusable::SubjectMismatch { .. } => "mismatch",
+        };
+        let reason_text = reason.to_string();
+        match self
+            .dead_letters
+            .park(
+                BEDS.name,
+                message.subject.as_str(),
+                sequence,
+                message.payload.clone(),
+                &reason_text,
+            )
+            .await
+        {
+            Ok(()) => {
+                tracing::warn!(sequence, reason = %reason_text, "event dead-lettered");
+                self.metrics.dead_lettered.with_label_values(&[label]).inc();
+                if let Err(err) = message.ack().await {
+                    tracing::warn!(cause = %err, "ack of a dead-lettered event failed");
+                }
+            }
+            Err(err) => {
+                tracing::error!(cause = %err, sequence, "could not dead-letter an event; will retry");
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await;
+            }
+        }
+    }
+}
+
+/// Publishes how many events wait to be applied, and says the projection is
+/// ready once it has caught up with the stream for the first time.
+async fn watch_pending(
+    consumer: jetstream::consumer::PullConsumer,
+    metrics: ProjectionMetrics,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) {
+    let mut caught_up = false;
+    loop {
+        match consumer.get_info().await {
+            Ok(info) => {
+                let pending = info.num_pending + info.num_ack_pending as u64;
+                metrics
+                    .pending
+                    .set(i64::try_from(pending).unwrap_or(i64::MAX));
+                if !caught_up && pending == 0 {
+                    caught_up = true;
+                    readiness.set("caught_up", true);
+                    tracing::info!("projection caught up with the stream");
+                }
+                readiness.set("nats", true);
+            }
+            Err(err) => {
+                readiness.set("nats", false);
+                tracing::warn!(cause = %err, "cannot read the consumer's state");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The projection: folds events into the live state in Redis.
+//!
+//! A durable JetStream consumer per event stream reads events in batches,
+//! turns each into a live-state update and applies the batch in one Redis
+//! round trip (each update atomic and idempotent: see `pf-live-state`), then
+//! acknowledges the batch. An event that cannot be used goes to the
+//! dead-letter subject with its reason and is acknowledged; a Redis failure
+//! leaves the batch unacknowledged, so JetStream delivers it again.
+//!
+//! # Layout
+//! - [`config`]: settings from the environment.
+//! - [`bed_event`]: an envelope to a [`pf_live_state::BedUpdate`], or the
+//!   reason it cannot be used.
+//! - [`consumer`]: the durable consumer loop.
+//! - [`replay`]: rebuilding state by replaying a stream from its start.
+//! - [`metrics`]: what the projection counts.
+//! - [`run`]: the service: readiness, metrics endpoint, consumer.
+#![forbid(unsafe_code)]
+
+pub mod bed_event;
+pub mod config;
+pub mod consumer;
+pub mod metrics;
+pub mod replay;
+
+use anyhow::Context as _;
+use pf_live_state::{Keys, LiveState};
+use pf_runtime::Readiness;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::ProjectionConfig;
+
+/// Connects to NATS (creating the streams if needed).
+pub async fn connect_jetstream(
+    config: &ProjectionConfig,
+) -> anyhow::Result<async_nats::jetstream::Context> {
+    let client = async_nats::ConnectOptions::new()
+        .name("pf-projection")
+        .retry_on_initial_connect()
+        .connect(&config.nats_url)
+        .await
+        .with_context(|| format!("failed to connect to NATS at {}", config.nats_url))?;
+    let jetstream = async_nats::jetstream::new(client);
+    pf_event_log::streams::ensure(&jetstream, config.durability)
+        .await
+        .context("failed to create the event streams")?;
+    Ok(jetstream)
+}
+
+/// Connects to Redis.
+pub async fn connect_live_state(config: &ProjectionConfig) -> anyhow::Result<LiveState> {
+    Ok(LiveState::connect(
+        &config.redis_url,
+        Keys::new(config.redis_prefix.clone()),
+        config.redis_timeout,
+    )
+    .await
+    .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?
+    .with_changes_max_len(config.changes_max_len))
+}
+
+/// Runs the projection until `shutdown` is cancelled: the operational
+/// endpoints on `listener`, and the consumer. With `rebuild`, first wipes
+/// the live state and replays every stream from its start.
+pub async fn run(
+    listener: TcpListener,
+    config: ProjectionConfig,
+    rebuild: bool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let registry = prometheus::Registry::new();
+    let metrics =
+        metrics::ProjectionMetrics::register(&registry).context("failed to register metrics")?;
+    let readiness = Readiness::new(&["nats", "redis", "caught_up"]);
+    let ops = pf_runtime::ops::router(registry, readiness.clone());
+    let server = tokio::spawn(pf_runtime::ops::serve(listener, ops, shutdown.clone()));
+
+    let jetstream = connect_jetstream(&config).await?;
+    readiness.set("nats", true);
+    let mut live = connect_live_state(&config).await?;
+    readiness.set("redis", true);
+
+    if rebuild {
+        let report = replay::rebuild(&jetstream, &mut live, config.batch_size).await?;
+        tracing::info!(
+            events = report.events,
+            applied = report.applied,
+            "live state rebuilt from the streams"
+        );
+    }
+
+    let result = consumer::run(
+        jetstream,
+        live,
+        &config,
+        metrics,
+        readiness,
+        shutdown.clone(),
+    )
+    .await;
+    shutdown.cancel();
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!(cause = %err, "operational endpoint failed"),
+        Err(err) => tracing::warn!(cause = %err, "operational endpoint task failed"),
+    }
+    result
+}

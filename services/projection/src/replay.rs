@@ -1,0 +1,103 @@
+//! Rebuilding the live state by replaying the streams from their start.
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer::pull};
+use futures::StreamExt as _;
+use pf_event_log::streams::BEDS;
+use pf_live_state::{Applied, LiveState};
+
+use crate::bed_event;
+
+/// What a replay did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Events read from the streams.
+    pub events: u64,
+    /// Events that changed the state.
+    pub applied: u64,
+    /// Events skipped as not newer than what was already applied.
+    pub stale: u64,
+    /// Events that cannot be used (they were dead-lettered when first consumed).
+    pub unusable: u64,
+}
+
+/// Wipes the live state under `live`'s prefix, then replays every event
+/// stream from its first event up to its last at the time of the call.
+/// Readers are told to take a new snapshot (a reset change).
+pub async fn rebuild(
+    jetstream: &jetstream::Context,
+    live: &mut LiveState,
+    batch_size: usize,
+) -> anyhow::Result<ReplayReport> {
+    live.wipe().await.context("failed to wipe the live state")?;
+    replay(jetstream, live, batch_size).await
+}
+
+/// Replays every event stream into `live` (without wiping it first).
+pub async fn replay(
+    jetstream: &jetstream::Context,
+    live: &mut LiveState,
+    batch_size: usize,
+) -> anyhow::Result<ReplayReport> {
+    let mut stream = jetstream
+        .get_stream(BEDS.name)
+        .await
+        .with_context(|| format!("failed to open stream {}", BEDS.name))?;
+    let last = stream
+        .info()
+        .await
+        .context("failed to read the stream's state")?
+        .state
+        .last_sequence;
+    let mut report = ReplayReport::default();
+    if last == 0 {
+        return Ok(report);
+    }
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .context("failed to create a replay consumer")?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .context("failed to start the replay")?
+        .ready_chunks(batch_size.max(1));
+    'replay: while let Some(batch) = messages.next().await {
+        let mut updates = Vec::with_capacity(batch.len());
+        let mut reached_end = false;
+        for message in batch {
+            let message = message.context("replay interrupted")?;
+            let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            if sequence > last {
+                reached_end = true;
+                break;
+            }
+            report.events += 1;
+            match bed_event::decode(message.subject.as_str(), &message.payload) {
+                Ok(update) => updates.push(update),
+                Err(_) => report.unusable += 1,
+            }
+            if sequence == last {
+                reached_end = true;
+                break;
+            }
+        }
+        for outcome in live
+            .apply_beds(&updates)
+            .await
+            .context("failed to apply replayed events")?
+        {
+            match outcome {
+                Applied::Changed(_) => report.applied += 1,
+                Applied::Stale => report.stale += 1,
+            }
+        }
+        if reached_end {
+            break 'replay;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,237 @@
+//! A small client of the hospital-beds HTTP API (see `docs/architecture.md`).
+//!
+//! Every failure is sorted into an [`ApiError`] the caller can act on: a
+//! conflict means "my picture of the bed is stale", unavailability means
+//! "back off and try again", anything else is logged and the bed re-read.
+
+use std::time::Duration;
+
+use pf_hospital_model::{BedAddress, BedState};
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+
+/// What went wrong with one request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 409: impossible transition, bed not open, already open or a
+    /// concurrent change. Our picture of the bed is stale.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 404: the API does not know the bed (its catalogue differs from ours).
+    #[error("unknown bed: {0}")]
+    NotFound(String),
+    /// The API could not be reached, timed out or answered 5xx: worth retrying later.
+    #[error("hospital-beds API unavailable: {0}")]
+    Unavailable(String),
+    /// Any other answer (400, 413, 422, an unreadable body): a bug somewhere,
+    /// not worth retrying as it is.
+    #[error("request refused ({status}): {message}")]
+    Refused {
+        /// HTTP status, or 0 when the body could not be read.
+        status: u16,
+        /// What the API (or the decoder) said.
+        message: String,
+    },
+}
+
+impl ApiError {
+    /// Whether waiting and trying again may help.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, ApiError::Unavailable(_))
+    }
+}
+
+/// A bed as `GET /api/v1/beds/{site}/{ward}/{bed}` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BedView {
+    /// Whether the bed is open (in use); closed-for-cleaning beds are still open.
+    pub open: bool,
+    /// The state of an open bed; `None` when not open.
+    #[serde(default)]
+    pub state: Option<BedState>,
+    /// The bed's entity version: how many events it has had.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl BedView {
+    /// The state that matters to the simulator: `None` when not open.
+    pub fn open_state(&self) -> Option<BedState> {
+        if self.open { self.state } else { None }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: String,
+}
+
+#[derive(Serialize)]
+struct ReasonBody<'a> {
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct StateBody<'a> {
+    state: BedState,
+    reason: &'a str,
+}
+
+/// Client of the hospital-beds API; cheap to clone (shares one connection pool).
+#[derive(Debug, Clone)]
+pub struct BedsClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl BedsClient {
+    /// A client of the API at `base_url` (e.g. `http://127.0.0.1:8081`).
+    pub fn new(base_url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .pool_max_idle_per_host(64)
+            .user_agent(concat!("pf-simulator/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    fn url(&self, bed: &BedAddress, action: Option<&str>) -> String {
+        let mut url = format!(
+            "{}/api/v1/beds/{}/{}/{}",
+            self.base, bed.site, bed.ward, bed.bed
+        );
+        if let Some(action) = action {
+            url.push('/');
+            url.push_str(action);
+        }
+        url
+    }
+
+    /// Reads a bed's current state.
+    pub async fn get(&self, bed: &BedAddress) -> Result<BedView, ApiError> {
+        let response = self
+            .http
+            .get(self.url(bed, None))
+            .send()
+            .await
+            .map_err(transport)?;
+        let response = check(response).await?;
+        response.json::<BedView>().await.map_err(|e| {
+            if e.is_decode() {
+                ApiError::Refused {
+                    status: 0,
+                    message: format!("unreadable bed view: {e}"),
+                }
+            } else {
+                transport(e)
+            }
+        })
+    }
+
+    /// Opens a bed (it becomes available).
+    pub async fn open(&self, bed: &BedAddress, reason: &str) -> Result<(), ApiError> {
+        let request = self
+            .http
+            .post(self.url(bed, Some("open")))
+            .json(&ReasonBody { reason });
+        send(request).await
+    }
+
+    /// Moves an open bed to `state`.
+    pub async fn set_state(
+        &self,
+        bed: &BedAddress,
+        state: BedState,
+        reason: &str,
+    ) -> Result<(), ApiError> {
+        let request = self
+            .http
+            .post(self.url(bed, Some("state")))
+            .json(&StateBody { state, reason });
+        send(request).await
+    }
+
+    /// Withdraws an open bed (it stops being counted).
+    pub async fn withdraw(&self, bed: &BedAddress, reason: &str) -> Result<(), ApiError> {
+        let request = self
+            .http
+            .post(self.url(bed, Some("withdraw")))
+            .json(&ReasonBody { reason });
+        send(request).await
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Result<(), ApiError> {
+    let response = request.send().await.map_err(transport)?;
+    check(response).await?;
+    Ok(())
+}
+
+fn transport(error: reqwest::Error) -> ApiError {
+    // Connection refused, reset, timed out: all mean "not there right now".
+    ApiError::Unavailable(error.to_string())
+}
+
+async fn check(response: reqwest::Response) -> Result<reqwest::Response, ApiError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let text = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<ErrorBody>(&text)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| text.chars().take(200).collect());
+    Err(classify(status, message))
+}
+
+/// Sorts a non-success status into an [`ApiError`].
+pub fn classify(status: StatusCode, message: String) -> ApiError {
+    match status {
+        StatusCode::CONFLICT => ApiError::Conflict(message),
+        StatusCode::NOT_FOUND => ApiError::NotFound(message),
+        StatusCode::TOO_MANY_REQUESTS => ApiError::Unavailable(message),
+        s if s.is_server_error() => ApiError::Unavailable(format!("{s}: {message}")),
+        s => ApiError::Refused {
+            status: s.as_u16(),
+            message,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_sorted_by_what_to_do() {
+        let c = |s: u16| classify(StatusCode::from_u16(s).expect("valid"), "x".into());
+        assert!(matches!(c(409), ApiError::Conflict(_)));
+        assert!(matches!(c(404), ApiError::NotFound(_)));
+        assert!(c(503).is_unavailable());
+        assert!(c(500).is_unavailable());
+        assert!(c(429).is_unavailable());
+        assert!(matches!(c(422), ApiError::Refused { status: 422, .. }));
+        assert!(!c(400).is_unavailable());
+    }
+
+    #[test]
+    fn bed_views_are_read_from_the_documented_shape() {
+        let open: BedView = serde_json::from_str(
+            r#"{"site":"RWEAA","ward":"WD15","bed":"B03","kind":"general_acute",
+                "escalation":false,"open":true,"state":"awaiting_clean","version":7}"#,
+        )
+        .expect("valid");
+        assert_eq!(open.open_state(), Some(BedState::AwaitingClean));
+        assert_eq!(open.version, 7);
+        let never: BedView = serde_json::from_str(
+            r#"{"site":"RWEAA","ward":"WD15","bed":"E01","kind":"general_acute",
+                "escalation":true,"open":false,"state":null,"version":0}"#,
+        )
+        .expect("valid");
+        assert_eq!(never.open_state(), None);
+    }
+}

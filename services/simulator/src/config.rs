@@ -1,0 +1,160 @@
+//! Configuration from the environment, with defaults that work on a laptop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use pf_hospital_model::Catalogue;
+
+/// Where the hospital-beds API listens unless `PF_HOSPITAL_BEDS_URL` says otherwise.
+pub const DEFAULT_HOSPITAL_BEDS_URL: &str = "http://127.0.0.1:8081";
+
+/// Requests in flight at once unless `PF_SIM_CONCURRENCY` says otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// The fastest speed accepted; beyond it the API, not the simulator, sets the pace.
+pub const MAX_SPEED: f64 = 1000.0;
+
+/// How the simulator runs.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// Base URL of the hospital-beds API, without a trailing slash
+    /// (`PF_HOSPITAL_BEDS_URL`).
+    pub hospital_beds_url: String,
+    /// How fast the simulated day runs (`PF_SIM_SPEED`): 1.0 is a day in about
+    /// eight minutes at about six bed events a second; 2.0 is twice as fast.
+    pub speed: f64,
+    /// Seed of the random choices (`PF_SIM_SEED`); `None` seeds from the OS.
+    /// The same seed against the same starting state makes the same choices.
+    pub seed: Option<u64>,
+    /// Requests in flight at once, while seeding and while running
+    /// (`PF_SIM_CONCURRENCY`).
+    pub concurrency: usize,
+    /// How long one HTTP request may take before it counts as failed.
+    pub request_timeout: Duration,
+    /// The sites, wards and beds to drive; `None` means the shipped LLR
+    /// catalogue ([`Catalogue::llr`]). Must match the API's catalogue.
+    pub catalogue: Option<Arc<Catalogue>>,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        Self {
+            hospital_beds_url: DEFAULT_HOSPITAL_BEDS_URL.to_owned(),
+            speed: 1.0,
+            seed: None,
+            concurrency: DEFAULT_CONCURRENCY,
+            request_timeout: Duration::from_secs(10),
+            catalogue: None,
+        }
+    }
+}
+
+impl SimulatorConfig {
+    /// Reads `PF_HOSPITAL_BEDS_URL`, `PF_SIM_SPEED`, `PF_SIM_SEED` and
+    /// `PF_SIM_CONCURRENCY`; unset or empty variables take the defaults.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`SimulatorConfig::from_env`], reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut config = Self::default();
+        if let Some(url) = get("PF_HOSPITAL_BEDS_URL") {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("PF_HOSPITAL_BEDS_URL must start with http:// or https://, got `{url}`");
+            }
+            config.hospital_beds_url = url.trim_end_matches('/').to_owned();
+        }
+        if let Some(speed) = get("PF_SIM_SPEED") {
+            let speed: f64 = speed
+                .parse()
+                .with_context(|| format!("PF_SIM_SPEED must be a number, got `{speed}`"))?;
+            if !(speed.is_finite() && speed > 0.0 && speed <= MAX_SPEED) {
+                bail!("PF_SIM_SPEED must be above 0 and at most {MAX_SPEED}, got {speed}");
+            }
+            config.speed = speed;
+        }
+        if let Some(seed) = get("PF_SIM_SEED") {
+            config.seed =
+                Some(seed.parse().with_context(|| {
+                    format!("PF_SIM_SEED must be a whole number, got `{seed}`")
+                })?);
+        }
+        if let Some(n) = get("PF_SIM_CONCURRENCY") {
+            let n: usize = n
+                .parse()
+                .with_context(|| format!("PF_SIM_CONCURRENCY must be a whole number, got `{n}`"))?;
+            if !(1..=256).contains(&n) {
+                bail!("PF_SIM_CONCURRENCY must be 1 to 256, got {n}");
+            }
+            config.concurrency = n;
+        }
+        Ok(config)
+    }
+
+    /// The catalogue to drive: the configured one or the shipped LLR catalogue.
+    pub fn catalogue(&self) -> anyhow::Result<Arc<Catalogue>> {
+        match &self.catalogue {
+            Some(catalogue) => Ok(catalogue.clone()),
+            None => Ok(Arc::new(
+                Catalogue::llr().context("the shipped LLR catalogue does not load")?,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(vars: &[(&str, &str)]) -> anyhow::Result<SimulatorConfig> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        SimulatorConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let config = from(&[]).expect("defaults");
+        assert_eq!(config.hospital_beds_url, DEFAULT_HOSPITAL_BEDS_URL);
+        assert_eq!(config.speed, 1.0);
+        assert_eq!(config.seed, None);
+        assert_eq!(config.concurrency, DEFAULT_CONCURRENCY);
+    }
+
+    #[test]
+    fn variables_are_read_and_checked() {
+        let config = from(&[
+            ("PF_HOSPITAL_BEDS_URL", "http://beds:9000/"),
+            ("PF_SIM_SPEED", "2.5"),
+            ("PF_SIM_SEED", "42"),
+            ("PF_SIM_CONCURRENCY", " 4 "),
+        ])
+        .expect("valid");
+        assert_eq!(config.hospital_beds_url, "http://beds:9000");
+        assert_eq!(config.speed, 2.5);
+        assert_eq!(config.seed, Some(42));
+        assert_eq!(config.concurrency, 4);
+
+        for bad in [
+            ("PF_SIM_SPEED", "0"),
+            ("PF_SIM_SPEED", "-1"),
+            ("PF_SIM_SPEED", "fast"),
+            ("PF_SIM_SPEED", "inf"),
+            ("PF_SIM_SEED", "-3"),
+            ("PF_HOSPITAL_BEDS_URL", "beds:9000"),
+            ("PF_SIM_CONCURRENCY", "0"),
+        ] {
+            assert!(from(&[bad]).is_err(), "{bad:?} should be refused");
+        }
+    }
+}

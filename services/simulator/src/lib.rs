@@ -1,0 +1,170 @@
+//! A believable day of the LLR hospitals, driven through the hospital-beds API.
+//!
+//! The simulator is an ordinary API client: everything it does, a hospital
+//! system could do. On start it makes sure every core bed of the catalogue is
+//! open and brings the region to a believable starting point (G&A about
+//! 88-94% occupied, a few beds awaiting cleaning, reserved or closed, virtual
+//! wards about 75% full), resuming rather than repeating a previous run. Then
+//! it sends a steady beat of admissions, discharges, cleans, reservations and
+//! occasional closures, following a daily occupancy curve, and opens
+//! escalation beds when a site's occupancy of a kind rises above 96% and
+//! withdraws them when it falls below 90%.
+//!
+//! It reads its configuration from the environment ([`SimulatorConfig`]):
+//! `PF_HOSPITAL_BEDS_URL` (default `http://127.0.0.1:8081`), `PF_SIM_SPEED`
+//! (default 1.0: a simulated day in about eight minutes, about six events a
+//! second), `PF_SIM_SEED` (random seed), `PF_SIM_CONCURRENCY` (default 16)
+//! and `RUST_LOG`.
+//!
+//! # Layout
+//! - [`config`]: [`SimulatorConfig`], read from the environment.
+//! - [`client`]: [`BedsClient`], the HTTP client of the hospital-beds API, and
+//!   [`ApiError`], which sorts failures into conflict / unknown bed /
+//!   unavailable / refused.
+//! - [`retry`]: exponential [`Backoff`](retry::Backoff) and
+//!   [`with_retry`](retry::with_retry) for an unavailable API.
+//! - [`model`]: the in-memory picture of every bed, ward, site-and-kind group
+//!   and site, and the [`Counts`](model::Counts) that occupancy is computed from.
+//! - [`policy`]: the pure decision logic (daily occupancy targets, flow-event
+//!   weights, which bed, escalation thresholds, starting states); unit-tested
+//!   without a server.
+//! - [`seed`]: start-up, [`SeedReport`].
+//! - [`engine`]: the running loop with bounded concurrency, stale-bed
+//!   re-reads, backoff and graceful drain.
+
+pub mod client;
+pub mod config;
+pub mod engine;
+pub mod model;
+pub mod policy;
+pub mod retry;
+pub mod seed;
+
+use std::future::Future;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio_util::sync::CancellationToken;
+
+pub use client::{ApiError, BedView, BedsClient};
+pub use config::SimulatorConfig;
+pub use engine::RunStats;
+pub use seed::SeedReport;
+
+use crate::model::Model;
+
+/// How long [`seed`] waits for an unavailable API before it fails.
+pub const SEED_GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+
+fn rng_for(config: &SimulatorConfig) -> StdRng {
+    match config.seed {
+        Some(seed) => StdRng::seed_from_u64(seed),
+        None => StdRng::from_os_rng(),
+    }
+}
+
+fn prepare(config: &SimulatorConfig) -> anyhow::Result<(BedsClient, Model, StdRng)> {
+    let catalogue = config.catalogue()?;
+    let client = BedsClient::new(&config.hospital_beds_url, config.request_timeout)?;
+    let mut rng = rng_for(config);
+    let mut model = Model::from_catalogue(&catalogue);
+    policy::assign_ward_leanings(&mut model, &mut rng);
+    Ok((client, model, rng))
+}
+
+fn log_seed_report(report: &SeedReport) {
+    tracing::info!(
+        beds = report.beds,
+        opened = report.opened,
+        seeded = report.seeded,
+        resumed = report.resumed,
+        escalation_open = report.escalation_open,
+        conflicts = report.conflicts,
+        unknown = report.unknown,
+        failed = report.failed,
+        open = report.open,
+        occupied = report.occupied,
+        requests = report.requests,
+        elapsed_ms = report.elapsed.as_millis() as u64,
+        "seeding finished"
+    );
+}
+
+/// Seeds the region once (see [`seed`](mod@seed)) and returns what was done.
+///
+/// Waits up to [`SEED_GIVE_UP_AFTER`] for an unavailable API, then fails.
+/// Running it again resumes: beds already carrying a state are left alone.
+pub async fn seed(config: &SimulatorConfig) -> anyhow::Result<SeedReport> {
+    let (client, mut model, mut rng) = prepare(config)?;
+    let cancel = CancellationToken::new();
+    tracing::info!(url = %config.hospital_beds_url, beds = model.beds.len(), "seeding");
+    let report = seed::seed_model(
+        &client,
+        &mut model,
+        &mut rng,
+        config.concurrency,
+        &cancel,
+        Some(SEED_GIVE_UP_AFTER),
+    )
+    .await;
+    log_seed_report(&report);
+    if report.failed > 0 && report.open == 0 {
+        anyhow::bail!(
+            "seeding failed: the hospital-beds API at {} did not answer",
+            config.hospital_beds_url
+        );
+    }
+    Ok(report)
+}
+
+/// Seeds, then simulates until `shutdown` completes; then lets the requests
+/// in flight finish and returns `Ok(())`.
+///
+/// An unavailable API is waited for (with backoff) for as long as it takes,
+/// at start-up and while running; HTTP failures are logged, never fatal.
+pub async fn run(
+    config: SimulatorConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let work = simulate(&config, &cancel);
+    tokio::pin!(work);
+    tokio::pin!(shutdown);
+    tokio::select! {
+        result = &mut work => return result,
+        () = &mut shutdown => {
+            tracing::info!("shutdown requested");
+            cancel.cancel();
+        }
+    }
+    work.await
+}
+
+async fn simulate(config: &SimulatorConfig, cancel: &CancellationToken) -> anyhow::Result<()> {
+    let (client, mut model, mut rng) = prepare(config)?;
+    tracing::info!(
+        url = %config.hospital_beds_url,
+        beds = model.beds.len(),
+        speed = config.speed,
+        seed = ?config.seed,
+        "seeding"
+    );
+    let report = seed::seed_model(
+        &client,
+        &mut model,
+        &mut rng,
+        config.concurrency,
+        cancel,
+        None,
+    )
+    .await;
+    log_seed_report(&report);
+    if cancel.is_cancelled() {
+        return Ok(());
+    }
+    let mut engine = engine::Engine::new(client, model, rng, config.speed, config.concurrency);
+    engine.run(config.speed, cancel).await;
+    tracing::info!(stats = ?engine.stats(), "simulator stopped");
+    Ok(())
+}

@@ -119,6 +119,37 @@ pub async fn seed_model<R: Rng + ?Sized>(
         }
     }
 
+    // Wait for the API with one probe, rather than every bed retrying (and
+    // logging) on its own.
+    if let Some(first) = jobs.first() {
+        let probe = with_retry(
+            "waiting for the hospital-beds API",
+            cancel,
+            give_up_after,
+            || client.get(&first.address),
+        )
+        .await;
+        if let Err(error @ ApiError::Unavailable(_)) = probe {
+            if !cancel.is_cancelled() {
+                tracing::error!(%error, "gave up waiting for the hospital-beds API");
+            }
+            for bed in &mut model.beds {
+                bed.busy = true;
+            }
+            return SeedReport {
+                beds: model.beds.len(),
+                failed: if cancel.is_cancelled() {
+                    0
+                } else {
+                    model.beds.len()
+                },
+                interrupted: cancel.is_cancelled(),
+                elapsed: started.elapsed(),
+                ..SeedReport::default()
+            };
+        }
+    }
+
     // A child token: giving up on one bed stops the rest, without
     // cancelling the caller's shutdown.
     let stop = cancel.child_token();

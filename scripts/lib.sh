@@ -1,0 +1,36 @@
+# Shared by scripts/start and scripts/test: installing what the platform needs.
+# shellcheck shell=bash
+
+# Runs a command as root (directly, or through sudo).
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=""
+# Installs Debian packages whose command is missing: need COMMAND PACKAGE [COMMAND PACKAGE ...]
+need() {
+  local missing=()
+  while [ $# -gt 0 ]; do
+    if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$1" ] && [ ! -x "/usr/bin/$1" ]; then
+      missing+=("$2")
+    fi
+    shift 2
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "Installing ${missing[*]} from the system's packages..."
+  if [ -z "$apt_updated" ]; then
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# The dashboards' npm packages (nhsuk-frontend; playwright-core and axe-core for tests).
+npm_packages() {
+  if [ ! -d dashboards/node_modules/nhsuk-frontend ] || [ dashboards/package-lock.json -nt dashboards/node_modules/.package-lock.json ]; then
+    echo "Installing the dashboards' npm packages..."
+    (cd dashboards && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+export PATH="$PATH:/usr/sbin:/usr/local/sbin"

@@ -87,20 +87,25 @@ impl VersionTracker {
         self.last = Some(version);
     }
 
-    /// A delta at `version`: checks it follows the last one.
-    pub fn delta(&mut self, version: u64) -> Seen {
+    /// A delta covering the changes after `from` up to `version`: checks it
+    /// starts where the last one ended.
+    pub fn delta(&mut self, from: u64, version: u64) -> Seen {
         match self.last {
             None => {
                 self.gaps += 1;
                 self.last = Some(version);
                 Seen::BeforeSnapshot
             }
-            Some(last) if version == last.saturating_add(1) => {
+            Some(last) if version <= last => {
+                self.stale += 1;
+                Seen::Stale
+            }
+            Some(last) if from == last => {
                 self.last = Some(version);
                 Seen::InOrder
             }
-            Some(last) if version > last => {
-                let missing = version - last - 1;
+            Some(last) if from > last => {
+                let missing = from - last;
                 self.gaps += 1;
                 self.missing += missing;
                 self.last = Some(version);
@@ -120,8 +125,10 @@ struct Frame {
     #[serde(rename = "type")]
     kind: String,
     version: Option<u64>,
+    from_version: Option<u64>,
     occurred_at_ms: Option<i64>,
-    site: Option<SiteCode>,
+    #[serde(default)]
+    sites: Vec<SiteCode>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +147,8 @@ pub struct ClientResult {
     pub versions: VersionTracker,
     /// Delta frames received (all sites).
     pub deltas: u64,
+    /// Changes those deltas covered (one delta may carry many).
+    pub changes: u64,
     /// Delta frames of the load-test site (the timed ones).
     pub loadtest_deltas: u64,
     /// Frames that were not valid JSON of the expected shape.
@@ -159,6 +168,7 @@ impl ClientResult {
             error: None,
             versions: VersionTracker::default(),
             deltas: 0,
+            changes: 0,
             loadtest_deltas: 0,
             parse_errors: 0,
             reconnects: 0,
@@ -184,10 +194,12 @@ impl ClientResult {
             ("snapshot", Some(version)) => self.versions.snapshot(version),
             ("delta", Some(version)) => {
                 self.deltas += 1;
-                if self.versions.delta(version) == Seen::Stale {
+                let from = frame.from_version.unwrap_or(version.saturating_sub(1));
+                if self.versions.delta(from, version) == Seen::Stale {
                     return;
                 }
-                let ours = frame.site.and_then(|s| s.code).is_some_and(|c| c == SITE);
+                self.changes += version.saturating_sub(from);
+                let ours = frame.sites.iter().any(|s| s.code.as_deref() == Some(SITE));
                 if let (true, Some(occurred)) = (ours, frame.occurred_at_ms) {
                     let latency = u64::try_from(now_ms.saturating_sub(occurred)).unwrap_or(0);
                     self.latencies.saturating_record(latency);
@@ -388,8 +400,8 @@ mod tests {
     fn versions_plus_one_are_in_order() {
         let mut tracker = VersionTracker::default();
         tracker.snapshot(10);
-        assert_eq!(tracker.delta(11), Seen::InOrder);
-        assert_eq!(tracker.delta(12), Seen::InOrder);
+        assert_eq!(tracker.delta(10, 11), Seen::InOrder);
+        assert_eq!(tracker.delta(11, 12), Seen::InOrder);
         assert_eq!(
             tracker,
             VersionTracker {
@@ -403,14 +415,14 @@ mod tests {
     #[test]
     fn skipped_duplicate_and_early_versions_are_counted() {
         let mut tracker = VersionTracker::default();
-        assert_eq!(tracker.delta(5), Seen::BeforeSnapshot);
+        assert_eq!(tracker.delta(4, 5), Seen::BeforeSnapshot);
         tracker.snapshot(5);
-        assert_eq!(tracker.delta(9), Seen::Gap { missing: 3 });
-        assert_eq!(tracker.delta(9), Seen::Stale);
-        assert_eq!(tracker.delta(7), Seen::Stale);
-        assert_eq!(tracker.delta(10), Seen::InOrder);
+        assert_eq!(tracker.delta(8, 9), Seen::Gap { missing: 3 });
+        assert_eq!(tracker.delta(8, 9), Seen::Stale);
+        assert_eq!(tracker.delta(6, 7), Seen::Stale);
+        assert_eq!(tracker.delta(9, 10), Seen::InOrder);
         tracker.snapshot(20);
-        assert_eq!(tracker.delta(21), Seen::InOrder);
+        assert_eq!(tracker.delta(20, 21), Seen::InOrder);
         assert_eq!(
             (
                 tracker.gaps,
@@ -433,17 +445,17 @@ mod tests {
             1_000,
         );
         client.handle_text(
-            r#"{"type":"delta","version":2,"occurred_at_ms":900,"site":{"code":"RWEAA"}}"#,
+            r#"{"type":"delta","from_version":1,"version":2,"occurred_at_ms":900,"sites":[{"code":"RWEAA"}]}"#,
             start,
             1_000,
         );
         client.handle_text(
-            r#"{"type":"delta","version":3,"occurred_at_ms":960,"site":{"code":"LOADTEST","name":"x"},"system":{}}"#,
+            r#"{"type":"delta","from_version":2,"version":3,"occurred_at_ms":960,"sites":[{"code":"LOADTEST","name":"x"}],"system":{}}"#,
             start + Duration::from_millis(500),
             1_000,
         );
         client.handle_text(
-            r#"{"type":"delta","version":4,"occurred_at_ms":1001,"site":{"code":"LOADTEST"}}"#,
+            r#"{"type":"delta","from_version":3,"version":4,"occurred_at_ms":1001,"sites":[{"code":"LOADTEST"}]}"#,
             start + Duration::from_millis(1500),
             1_000,
         );

@@ -348,14 +348,17 @@ mod tests {
             c.versions.snapshot(1);
             for v in 2..=5 + i {
                 c.handle_text(
-                    &format!(r#"{{"type":"delta","version":{v},"occurred_at_ms":0,"site":{{"code":"LOADTEST"}}}}"#),
+                    &format!(
+                        r#"{{"type":"delta","from_version":{},"version":{v},"occurred_at_ms":0,"sites":[{{"code":"LOADTEST"}}]}}"#,
+                        v - 1
+                    ),
                     now + Duration::from_secs(v),
                     i64::try_from(latency).expect("small"),
                 );
             }
             clients.push(c);
         }
-        clients[1].handle_text(r#"{"type":"delta","version":9}"#, now, 0);
+        clients[1].handle_text(r#"{"type":"delta","from_version":8,"version":9}"#, now, 0);
 
         let report = Report::build(run, &publish, &clients);
         assert_eq!(report.publish.acked_per_s, 99.0);
@@ -387,6 +390,7 @@ mod tests {
             error: None,
             versions: Default::default(),
             deltas: 0,
+            changes: 0,
             loadtest_deltas: 0,
             parse_errors: 0,
             reconnects: 0,

@@ -136,7 +136,8 @@ async fn fake_gateway() -> String {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 for version in (2..=11).filter(|v| *v != 7) {
                     let delta = format!(
-                        r#"{{"type":"delta","version":{version},"as_of":"x","occurred_at_ms":{},"site":{{"code":"LOADTEST"}},"system":{{}}}}"#,
+                        r#"{{"type":"delta","from_version":{},"version":{version},"as_of":"x","occurred_at_ms":{},"sites":[{{"code":"LOADTEST"}}],"system":{{}}}}"#,
+                        version - 1,
                         unix_now_ms() - 5
                     );
                     if ws.send(Message::text(delta)).await.is_err() {

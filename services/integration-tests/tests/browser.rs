@@ -3,6 +3,8 @@
 //! (axe-core, WCAG 2.2 AA) at wall and phone sizes, and figures with
 //! JavaScript off. The browser side is `dashboards/tests/*.test.mjs`.
 
+#![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
+
 use std::process::Command;
 
 use pf_integration_tests::{Platform, dashboards_dir};
@@ -38,6 +40,9 @@ async fn the_control_room_page_updates_live_in_chromium() {
     .expect("node is not installed: run the README's test command");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "browser tests failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "browser tests failed:\n{stdout}\n{stderr}"
+    );
     println!("{stdout}");
 }

@@ -1,6 +1,8 @@
 //! The platform end to end: real nats-server (JetStream), redis-server,
 //! hospital-beds, projection and gateway.
 
+#![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
+
 use std::collections::BTreeSet;
 
 use pf_event_log::streams::{BEDS, DEAD_LETTERS, bed_subject};

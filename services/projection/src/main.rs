@@ -7,7 +7,6 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use pf_live_state::{Keys, differences};
 
 #[derive(Parser)]
 #[command(
@@ -49,30 +48,33 @@ async fn check(config: pf_projection::ProjectionConfig) -> anyhow::Result<()> {
     let jetstream = pf_projection::connect_jetstream(&config).await?;
     let mut live = pf_projection::connect_live_state(&config).await?;
     let mut scratch_config = config.clone();
-    scratch_config.redis_prefix = format!("{}check:{}:", config.redis_prefix, std::process::id());
+    // Beside the live prefix, never under it.
+    scratch_config.redis_prefix = format!(
+        "{}-check-{}:",
+        config.redis_prefix.trim_end_matches(':'),
+        std::process::id()
+    );
     let mut scratch = pf_projection::connect_live_state(&scratch_config).await?;
-    let report = pf_projection::replay::replay(&jetstream, &mut scratch, config.batch_size).await?;
-    let expected = scratch.digest().await?;
-    let actual = live.digest().await?;
-    let keys = Keys::new(scratch_config.redis_prefix.clone());
-    scratch.wipe().await?;
-    // The scratch copy's version and change log go too.
-    let _ = keys;
-    let diff = differences(&expected, &actual);
+    let report =
+        pf_projection::replay::check(&jetstream, &mut live, &mut scratch, config.batch_size)
+            .await?;
+    let replay = report.replay;
     println!(
         "replayed {} events ({} applied, {} stale, {} unusable)",
-        report.events, report.applied, report.stale, report.unusable
+        replay.events, replay.applied, replay.stale, replay.unusable
     );
-    if diff.is_empty() {
-        println!("live state matches the streams ({} keys)", expected.len());
-        Ok(())
-    } else {
-        for line in &diff {
-            println!("{line}");
-        }
-        anyhow::bail!(
-            "{} differences between the live state and the streams",
-            diff.len()
-        )
+    if report.differences.is_empty() {
+        println!(
+            "the live state matches the streams ({} keys compared)",
+            report.keys
+        );
+        return Ok(());
     }
+    for line in &report.differences {
+        println!("{line}");
+    }
+    anyhow::bail!(
+        "{} differences between the live state and the streams",
+        report.differences.len()
+    )
 }

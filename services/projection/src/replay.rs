@@ -101,3 +101,50 @@ pub async fn replay(
     }
     Ok(report)
 }
+
+/// What a consistency check found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// The replay into the scratch copy.
+    pub replay: ReplayReport,
+    /// Keys compared.
+    pub keys: usize,
+    /// Every difference, one line each; empty when the live state matches.
+    pub differences: Vec<String>,
+}
+
+/// Replays the streams into `scratch` (an empty prefix of its own, deleted
+/// afterwards) and compares it with `live`. Run it while nothing is being
+/// published, or differences may only mean the live state moved on.
+pub async fn check(
+    jetstream: &jetstream::Context,
+    live: &mut LiveState,
+    scratch: &mut LiveState,
+    batch_size: usize,
+) -> anyhow::Result<CheckReport> {
+    anyhow::ensure!(
+        !scratch.keys().prefix().starts_with(live.keys().prefix()),
+        "the scratch prefix must not lie under the live prefix"
+    );
+    scratch
+        .delete_all()
+        .await
+        .context("failed to clear the scratch copy")?;
+    let replayed = replay(jetstream, scratch, batch_size).await;
+    let compared = match &replayed {
+        Ok(_) => Some((scratch.digest().await, live.digest().await)),
+        Err(_) => None,
+    };
+    scratch
+        .delete_all()
+        .await
+        .context("failed to delete the scratch copy")?;
+    let replay = replayed?;
+    let (expected, actual) = compared.unwrap_or((Ok(Default::default()), Ok(Default::default())));
+    let (expected, actual) = (expected?, actual?);
+    Ok(CheckReport {
+        replay,
+        keys: expected.len(),
+        differences: pf_live_state::differences(&expected, &actual),
+    })
+}

@@ -245,6 +245,16 @@ impl LiveState {
         Ok(version)
     }
 
+    /// Deletes everything under this prefix, change version and log included
+    /// (for scratch copies; never the live state).
+    pub async fn delete_all(&mut self) -> Result<(), LiveStateError> {
+        let keys = self.state_keys().await?;
+        for chunk in keys.chunks(500) {
+            let _: () = self.connection.del(chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+
     /// The comparable content of this copy of the state.
     pub async fn digest(&mut self) -> Result<StateDigest, LiveStateError> {
         let keep_out = [self.keys.version(), self.keys.changes()];

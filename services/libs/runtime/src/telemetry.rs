@@ -15,7 +15,9 @@ pub fn init(service: &'static str) {
             .with_current_span(true)
             .try_init()
     } else {
-        fmt().with_env_filter(filter).try_init()
+        // Colours only on a terminal: log files stay plain text.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        fmt().with_env_filter(filter).with_ansi(ansi).try_init()
     };
     if result.is_ok() {
         tracing::info!(service, "starting");

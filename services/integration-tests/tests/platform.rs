@@ -501,3 +501,35 @@ async fn a_reconnecting_client_resumes_without_gaps_or_duplicates() {
     assert_eq!(message["type"], "snapshot");
     assert_eq!(message["version"], 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_starting_over_a_redis_that_lost_its_data_rebuilds_it() {
+    let mut platform = Platform::start().await;
+    for n in 1..=6 {
+        platform.open_bed(&format!("RWEAA/WD15/B{n:02}")).await;
+    }
+    let (status, _) = platform.set_state("RWEAA/WD15/B01", "occupied").await;
+    assert_eq!(status, 200);
+    platform.wait_until_projected().await;
+    let mut live = platform.live_state("pf:").await;
+    let before = live.digest().await.unwrap();
+    assert_eq!(live.applied_through(BEDS.name).await.unwrap(), Some(7));
+
+    // Redis comes back empty; the events stay acknowledged in JetStream.
+    platform.redis.restart_empty();
+    let mut live = platform.live_state("pf:").await;
+    assert!(live.digest().await.unwrap().is_empty());
+
+    // A projection that starts now sees the watermark behind its consumer and rebuilds.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = pf_projection::ProjectionConfig::local(&platform.nats.url(), &platform.redis.url());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let projection = tokio::spawn(pf_projection::run(listener, config, false, shutdown.clone()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while live.digest().await.unwrap() != before {
+        assert!(std::time::Instant::now() < deadline, "state was not rebuilt");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    projection.await.unwrap().unwrap();
+}

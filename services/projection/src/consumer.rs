@@ -11,31 +11,30 @@ use pf_event_log::streams::BEDS;
 use pf_live_state::{Applied, BedUpdate, LiveState};
 use pf_runtime::Readiness;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::bed_event;
 use crate::config::ProjectionConfig;
 use crate::metrics::ProjectionMetrics;
 
-/// Consumes the bed stream until `shutdown`, applying every event.
-pub async fn run(
-    jetstream: jetstream::Context,
-    live: LiveState,
+/// Opens (creating it the first time) the projection's durable consumer on
+/// the bed stream. New consumers acknowledge cumulatively (`AckPolicy::All`:
+/// one acknowledgement per batch); one created with explicit acks keeps them.
+pub async fn durable(
+    jetstream: &jetstream::Context,
     config: &ProjectionConfig,
-    metrics: ProjectionMetrics,
-    readiness: Readiness,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<jetstream::consumer::PullConsumer> {
     let stream = jetstream
         .get_stream(BEDS.name)
         .await
         .with_context(|| format!("failed to open stream {}", BEDS.name))?;
-    let consumer: jetstream::consumer::PullConsumer = stream
+    stream
         .get_or_create_consumer(
             &config.consumer_name,
             pull::Config {
                 durable_name: Some(config.consumer_name.clone()),
                 description: Some("Patient Flow projection into Redis".into()),
-                ack_policy: AckPolicy::Explicit,
+                ack_policy: AckPolicy::All,
                 ack_wait: Duration::from_secs(30),
                 deliver_policy: DeliverPolicy::All,
                 max_ack_pending: 20_000,
@@ -43,8 +42,20 @@ pub async fn run(
             },
         )
         .await
-        .context("failed to create the projection's durable consumer")?;
+        .context("failed to create the projection's durable consumer")
+}
 
+/// Consumes the bed stream until `shutdown`, applying every event.
+pub async fn run(
+    jetstream: jetstream::Context,
+    consumer: jetstream::consumer::PullConsumer,
+    live: LiveState,
+    config: &ProjectionConfig,
+    metrics: ProjectionMetrics,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let ack_all = consumer.cached_info().config.ack_policy == AckPolicy::All;
     tokio::spawn(watch_pending(
         consumer.clone(),
         metrics.clone(),
@@ -57,6 +68,7 @@ pub async fn run(
         dead_letters: DeadLetters::new(jetstream),
         metrics,
         readiness,
+        ack_all,
     };
     let mut messages = consumer
         .stream()
@@ -66,7 +78,7 @@ pub async fn run(
         .await
         .context("failed to start consuming")?
         .ready_chunks(config.batch_size);
-    tracing::info!(stream = BEDS.name, consumer = %config.consumer_name, "projection consuming");
+    tracing::info!(stream = BEDS.name, consumer = %config.consumer_name, ack_all, "projection consuming");
     loop {
         let batch = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -95,73 +107,104 @@ struct Applier {
     dead_letters: DeadLetters,
     metrics: ProjectionMetrics,
     readiness: Readiness,
+    /// One cumulative acknowledgement per batch instead of one per event.
+    ack_all: bool,
 }
 
 impl Applier {
-    /// Applies one batch; acknowledges what is done, leaves the rest for
-    /// redelivery.
+    /// Applies one batch; acknowledges it once all of it is done (applied or
+    /// dead-lettered), or leaves all of it for redelivery.
     async fn apply(&mut self, messages: Vec<jetstream::Message>) {
-        let mut usable: Vec<(jetstream::Message, BedUpdate)> = Vec::with_capacity(messages.len());
-        for message in messages {
+        let Some(last_sequence) = messages
+            .iter()
+            .filter_map(|m| m.info().ok().map(|i| i.stream_sequence))
+            .max()
+        else {
+            return;
+        };
+        let mut usable: Vec<(&jetstream::Message, BedUpdate)> = Vec::with_capacity(messages.len());
+        let mut parked = Vec::new();
+        for message in &messages {
             let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
             match bed_event::decode(message.subject.as_str(), &message.payload) {
                 Ok(update) => usable.push((message, update)),
-                Err(reason) => self.dead_letter(message, sequence, &reason).await,
+                Err(reason) => {
+                    if !self.dead_letter(message, sequence, &reason).await {
+                        // Nothing of this batch may be acknowledged past an event not yet parked.
+                        self.retry_later(&messages).await;
+                        return;
+                    }
+                    parked.push(message);
+                }
             }
-        }
-        if usable.is_empty() {
-            return;
         }
         let updates: Vec<BedUpdate> = usable.iter().map(|(_, u)| u.clone()).collect();
         let started = Instant::now();
-        let span = tracing::debug_span!("apply_batch", events = updates.len());
-        let result = {
-            let _entered = span.enter();
-            self.live.apply_beds(&updates).await
-        };
-        match result {
-            Ok(outcomes) => {
-                self.readiness.set("redis", true);
-                self.metrics
-                    .apply_duration
-                    .observe(started.elapsed().as_secs_f64());
-                self.metrics.batch_size.observe(updates.len() as f64);
-                for ((message, update), outcome) in usable.iter().zip(outcomes) {
-                    let label = match outcome {
-                        Applied::Changed(_) => "applied",
-                        Applied::Stale => "stale",
-                    };
-                    self.metrics.applied.with_label_values(&[label]).inc();
-                    tracing::debug!(
-                        event_id = %update.event_id,
-                        entity_version = update.entity_version,
-                        outcome = label,
-                        "event applied"
-                    );
-                    if let Err(err) = message.ack().await {
-                        tracing::warn!(cause = %err, "ack failed; the event will be redelivered and skipped as stale");
-                    }
-                }
-            }
+        let result = self
+            .live
+            .apply_beds_through(&updates, Some((BEDS.name, last_sequence)))
+            .instrument(tracing::debug_span!("apply_batch", events = updates.len()))
+            .await;
+        let outcomes = match result {
+            Ok(outcomes) => outcomes,
             Err(err) => {
                 self.readiness.set("redis", false);
                 tracing::error!(cause = %err, events = usable.len(), "could not apply a batch; will retry");
-                for (message, _) in &usable {
-                    let _ = message
-                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                        .await;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                self.retry_later(&messages).await;
+                return;
+            }
+        };
+        self.readiness.set("redis", true);
+        self.metrics
+            .apply_duration
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.batch_size.observe(updates.len() as f64);
+        for ((_, update), outcome) in usable.iter().zip(outcomes) {
+            let label = match outcome {
+                Applied::Changed(_) => "applied",
+                Applied::Stale => "stale",
+            };
+            self.metrics.applied.with_label_values(&[label]).inc();
+            tracing::trace!(
+                event_id = %update.event_id,
+                entity_version = update.entity_version,
+                outcome = label,
+                "event applied"
+            );
+        }
+        let to_ack: Vec<&jetstream::Message> = if self.ack_all {
+            messages
+                .iter()
+                .filter(|m| m.info().map(|i| i.stream_sequence).ok() == Some(last_sequence))
+                .take(1)
+                .collect()
+        } else {
+            messages.iter().collect()
+        };
+        for message in to_ack {
+            if let Err(err) = message.ack().await {
+                tracing::warn!(cause = %err, "ack failed; the events will be redelivered and skipped as stale");
             }
         }
     }
 
+    async fn retry_later(&self, messages: &[jetstream::Message]) {
+        for message in messages {
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    /// Parks an unusable event on the dead-letter subject; `false` when that
+    /// failed (the batch is then retried).
     async fn dead_letter(
         &self,
-        message: jetstream::Message,
+        message: &jetstream::Message,
         sequence: u64,
         reason: &bed_event::Unusable,
-    ) {
+    ) -> bool {
         let label = match reason {
             bed_event::Unusable::Envelope(_) => "envelope",
             bed_event::Unusable::NoBed(_) | bed_event::Unusable::BadBed(_) => "bed_reference",
@@ -184,15 +227,11 @@ impl Applier {
             Ok(()) => {
                 tracing::warn!(sequence, reason = %reason_text, "event dead-lettered");
                 self.metrics.dead_lettered.with_label_values(&[label]).inc();
-                if let Err(err) = message.ack().await {
-                    tracing::warn!(cause = %err, "ack of a dead-lettered event failed");
-                }
+                true
             }
             Err(err) => {
                 tracing::error!(cause = %err, sequence, "could not dead-letter an event; will retry");
-                let _ = message
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                    .await;
+                false
             }
         }
     }

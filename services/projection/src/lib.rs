@@ -81,7 +81,27 @@ pub async fn run(
     let mut live = connect_live_state(&config).await?;
     readiness.set("redis", true);
 
-    if rebuild {
+    let consumer = consumer::durable(&jetstream, &config).await?;
+    let acknowledged = consumer
+        .get_info()
+        .await
+        .context("failed to read the consumer's position")?
+        .ack_floor
+        .stream_sequence;
+    let applied = live
+        .applied_through(pf_event_log::streams::BEDS.name)
+        .await
+        .context("failed to read the live state's watermark")?
+        .unwrap_or(0);
+    let lost = applied < acknowledged;
+    if lost {
+        tracing::warn!(
+            applied,
+            acknowledged,
+            "the live state is behind what the projection acknowledged (Redis lost data); rebuilding"
+        );
+    }
+    if rebuild || lost {
         let report = replay::rebuild(&jetstream, &mut live, config.batch_size).await?;
         tracing::info!(
             events = report.events,
@@ -92,6 +112,7 @@ pub async fn run(
 
     let result = consumer::run(
         jetstream,
+        consumer,
         live,
         &config,
         metrics,

@@ -68,6 +68,7 @@ pub async fn replay(
     'replay: while let Some(batch) = messages.next().await {
         let mut updates = Vec::with_capacity(batch.len());
         let mut reached_end = false;
+        let mut through = 0;
         for message in batch {
             let message = message.context("replay interrupted")?;
             let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
@@ -76,6 +77,7 @@ pub async fn replay(
                 break;
             }
             report.events += 1;
+            through = sequence;
             match bed_event::decode(message.subject.as_str(), &message.payload) {
                 Ok(update) => updates.push(update),
                 Err(_) => report.unusable += 1,
@@ -85,11 +87,11 @@ pub async fn replay(
                 break;
             }
         }
-        for outcome in live
-            .apply_beds(&updates)
+        let outcomes = live
+            .apply_beds_through(&updates, Some((BEDS.name, through)))
             .await
-            .context("failed to apply replayed events")?
-        {
+            .context("failed to apply replayed events")?;
+        for outcome in outcomes {
             match outcome {
                 Applied::Changed(_) => report.applied += 1,
                 Applied::Stale => report.stale += 1,

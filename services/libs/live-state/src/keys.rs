@@ -45,6 +45,11 @@ impl Keys {
         format!("{}index:wards", self.prefix)
     }
 
+    /// The stream sequence up to which a stream's events are applied.
+    pub fn applied(&self, stream: &str) -> String {
+        format!("{}applied:{stream}", self.prefix)
+    }
+
     /// The change version (+1 per applied change).
     pub fn version(&self) -> String {
         format!("{}version", self.prefix)

@@ -70,3 +70,12 @@ local change = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], change .. '-0', 'kind', 'reset')
 return change
 "#;
+
+/// Raises a stream's applied-through watermark, never lowers it.
+/// KEYS: watermark. ARGV: sequence.
+pub const RAISE_WATERMARK: &str = r#"
+if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return 1
+"#;

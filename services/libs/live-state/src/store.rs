@@ -48,6 +48,7 @@ pub struct LiveState {
     apply_bed: Script,
     snapshot: Script,
     announce_reset: Script,
+    raise_watermark: Script,
     changes_max_len: u64,
 }
 
@@ -72,6 +73,7 @@ impl LiveState {
             apply_bed: Script::new(scripts::APPLY_BED),
             snapshot: Script::new(scripts::SNAPSHOT),
             announce_reset: Script::new(scripts::ANNOUNCE_RESET),
+            raise_watermark: Script::new(scripts::RAISE_WATERMARK),
             changes_max_len: 100_000,
         })
     }
@@ -100,7 +102,19 @@ impl LiveState {
         &mut self,
         updates: &[BedUpdate],
     ) -> Result<Vec<Applied>, LiveStateError> {
-        if updates.is_empty() {
+        self.apply_beds_through(updates, None).await
+    }
+
+    /// Applies bed updates like [`apply_beds`](Self::apply_beds) and, in the
+    /// same round trip, records that `stream` is applied up to `sequence`
+    /// (the watermark that shows whether Redis lost state the projection had
+    /// already acknowledged).
+    pub async fn apply_beds_through(
+        &mut self,
+        updates: &[BedUpdate],
+        watermark: Option<(&str, u64)>,
+    ) -> Result<Vec<Applied>, LiveStateError> {
+        if updates.is_empty() && watermark.is_none() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
@@ -130,6 +144,13 @@ impl LiveState {
                 .arg(self.changes_max_len)
                 .arg(&update.event_type);
             pipe.invoke_script(&invocation);
+        }
+        if let Some((stream, sequence)) = watermark {
+            // Only ever moves forward (a redelivered old batch leaves it alone).
+            let mut raise = self.raise_watermark.prepare_invoke();
+            raise.key(self.keys.applied(stream)).arg(sequence);
+            pipe.load_script(&self.raise_watermark).ignore();
+            pipe.invoke_script(&raise).ignore();
         }
         let answers: Vec<(u8, u64)> = pipe.query_async(&mut self.connection).await?;
         Ok(answers
@@ -173,6 +194,12 @@ impl LiveState {
                 .insert((site.to_owned(), ward.to_owned()), counters);
         }
         Ok(snapshot)
+    }
+
+    /// The stream sequence up to which `stream` is applied (`None`: nothing
+    /// applied, or the state was lost).
+    pub async fn applied_through(&mut self, stream: &str) -> Result<Option<u64>, LiveStateError> {
+        Ok(self.connection.get(self.keys.applied(stream)).await?)
     }
 
     /// The change version now.
@@ -258,9 +285,10 @@ impl LiveState {
     /// The comparable content of this copy of the state.
     pub async fn digest(&mut self) -> Result<StateDigest, LiveStateError> {
         let keep_out = [self.keys.version(), self.keys.changes()];
+        let watermarks = self.keys.applied("");
         let mut digest = StateDigest::new();
         for key in self.state_keys().await? {
-            if keep_out.contains(&key) {
+            if keep_out.contains(&key) || key.starts_with(&watermarks) {
                 continue;
             }
             let name = key[self.keys.prefix().len()..].to_owned();

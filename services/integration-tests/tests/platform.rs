@@ -522,12 +522,21 @@ async fn a_projection_starting_over_a_redis_that_lost_its_data_rebuilds_it() {
 
     // A projection that starts now sees the watermark behind its consumer and rebuilds.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = pf_projection::ProjectionConfig::local(&platform.nats.url(), &platform.redis.url());
+    let config =
+        pf_projection::ProjectionConfig::local(&platform.nats.url(), &platform.redis.url());
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let projection = tokio::spawn(pf_projection::run(listener, config, false, shutdown.clone()));
+    let projection = tokio::spawn(pf_projection::run(
+        listener,
+        config,
+        false,
+        shutdown.clone(),
+    ));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while live.digest().await.unwrap() != before {
-        assert!(std::time::Instant::now() < deadline, "state was not rebuilt");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "state was not rebuilt"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     shutdown.cancel();

@@ -1,0 +1,284 @@
+//! The built-in demo identity provider, so the platform runs with no
+//! external one. **Demo only**: refused in [`Mode::Production`].
+//!
+//! It makes a fresh ES256 (P-256) key pair at start, publishes the public half
+//! as a JWKS, and issues tokens for [`demo_principals`] (one per role, plus
+//! the `simulator` and `loadtest` machine identities) that a
+//! [`TokenVerifier`](crate::TokenVerifier) built from
+//! [`LocalIssuer::issuer_config`] accepts.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
+use p256::pkcs8::EncodePrivateKey;
+use serde_json::{Value, json};
+
+use crate::mode::Mode;
+use crate::principal::{Grant, Principal, PrincipalKind, Role};
+use crate::token::{IssuerConfig, JwksSource, SigningAlgorithm};
+
+/// The demo issuer's default `iss`.
+pub const DEMO_ISSUER: &str = "urn:patient-flow:demo-issuer";
+/// The default `aud` of Patient Flow's tokens.
+pub const DEFAULT_AUDIENCE: &str = "patient-flow";
+
+/// Why the demo issuer could not start or sign.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalIssuerError {
+    /// Production mode: a real identity provider must be configured.
+    #[error(
+        "the built-in demo identity provider is refused in production mode; configure \
+         PF_OIDC_ISSUER (and its audience and JWKS URL) for your organisation's identity provider"
+    )]
+    RefusedInProduction,
+    /// The key pair could not be made.
+    #[error("failed to generate the demo issuer's key pair: {0}")]
+    Key(String),
+    /// A token could not be signed.
+    #[error("failed to sign a demo token")]
+    Signing(#[source] jsonwebtoken::errors::Error),
+}
+
+/// Settings of the demo issuer.
+#[derive(Debug, Clone)]
+pub struct LocalIssuerConfig {
+    /// `iss` of its tokens. Default [`DEMO_ISSUER`].
+    pub issuer: String,
+    /// `aud` of its tokens. Default [`DEFAULT_AUDIENCE`].
+    pub audience: String,
+    /// Key id; default derived from the key's thumbprint (new at each start).
+    pub key_id: Option<String>,
+}
+
+impl Default for LocalIssuerConfig {
+    fn default() -> Self {
+        Self {
+            issuer: DEMO_ISSUER.to_owned(),
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            key_id: None,
+        }
+    }
+}
+
+/// The demo identity provider.
+pub struct LocalIssuer {
+    issuer: String,
+    audience: String,
+    key_id: String,
+    key: EncodingKey,
+    jwks: JwkSet,
+}
+
+impl LocalIssuer {
+    /// Starts the demo issuer with a new key pair; refused in production.
+    pub fn new(mode: Mode, config: LocalIssuerConfig) -> Result<Self, LocalIssuerError> {
+        if mode.is_production() {
+            return Err(LocalIssuerError::RefusedInProduction);
+        }
+        let signing =
+            SigningKey::try_generate().map_err(|e| LocalIssuerError::Key(e.to_string()))?;
+        let der = signing
+            .to_pkcs8_der()
+            .map_err(|e| LocalIssuerError::Key(e.to_string()))?;
+        let key = EncodingKey::from_ec_der(der.as_bytes());
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256)
+            .map_err(|e| LocalIssuerError::Key(e.to_string()))?;
+        let key_id = match config.key_id {
+            Some(kid) => kid,
+            None => {
+                let thumbprint = jwk
+                    .thumbprint(ThumbprintHash::SHA256)
+                    .map_err(|e| LocalIssuerError::Key(e.to_string()))?;
+                format!("pf-demo-{}", thumbprint.get(..16).unwrap_or(&thumbprint))
+            }
+        };
+        jwk.common.key_id = Some(key_id.clone());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        tracing::warn!(issuer = %config.issuer, kid = %key_id, "built-in DEMO identity provider started; not for real patients' data");
+        Ok(Self {
+            issuer: config.issuer,
+            audience: config.audience,
+            key_id,
+            key,
+            jwks: JwkSet { keys: vec![jwk] },
+        })
+    }
+
+    /// Its `iss`.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Its `aud`.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The id of its signing key.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Its public key set, to serve as `jwks_uri` or hand to a verifier.
+    pub fn jwks(&self) -> JwkSet {
+        self.jwks.clone()
+    }
+
+    /// The configuration of a verifier that trusts this issuer (ES256, static keys).
+    pub fn issuer_config(&self) -> IssuerConfig {
+        let mut config = IssuerConfig::new(
+            self.issuer.clone(),
+            self.audience.clone(),
+            JwksSource::Static(self.jwks()),
+        );
+        config.algorithms = vec![SigningAlgorithm::ES256];
+        config
+    }
+
+    /// A token for `principal`, valid from now for `ttl`.
+    pub fn issue(&self, principal: &Principal, ttl: Duration) -> Result<String, LocalIssuerError> {
+        self.issue_at(principal, SystemTime::now(), ttl)
+    }
+
+    /// A token for `principal` issued (and valid from) `issued_at`, for `ttl`.
+    pub fn issue_at(
+        &self,
+        principal: &Principal,
+        issued_at: SystemTime,
+        ttl: Duration,
+    ) -> Result<String, LocalIssuerError> {
+        let iat = issued_at
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let roles: Vec<String> = principal
+            .grants
+            .iter()
+            .flat_map(|grant| {
+                let role = grant.role().as_str();
+                let orgs: Vec<String> = grant
+                    .organisations()
+                    .iter()
+                    .map(|org| format!("{role}:{org}"))
+                    .collect();
+                if orgs.is_empty() {
+                    vec![role.to_owned()]
+                } else {
+                    orgs
+                }
+            })
+            .collect();
+        let kind = match principal.kind {
+            PrincipalKind::Person => "person",
+            PrincipalKind::Machine => "machine",
+        };
+        self.sign(&json!({
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": principal.id,
+            "name": principal.name,
+            "org": principal.organisation.as_ref().map(|o| o.as_str()),
+            "kind": kind,
+            "roles": roles,
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + ttl.as_secs(),
+        }))
+    }
+
+    /// Signs arbitrary claims with the demo key (for tests of the verifier).
+    pub fn sign(&self, claims: &Value) -> Result<String, LocalIssuerError> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.key_id.clone());
+        jsonwebtoken::encode(&header, claims, &self.key).map_err(LocalIssuerError::Signing)
+    }
+
+    /// The demo users; see [`demo_principals`].
+    pub fn demo_principals(&self) -> Vec<Principal> {
+        demo_principals()
+    }
+}
+
+/// One demo person per role, a demo vacancy feed, and the `simulator` and
+/// `loadtest` machine identities. Their names say they are demo-only.
+pub fn demo_principals() -> Vec<Principal> {
+    const HOME: &str = "1-000000001";
+    let grant = |role: Role, orgs: &[&str]| {
+        // Constant, valid scopes (checked by a test below).
+        Grant::parse(role, orgs).expect("demo grants are valid")
+    };
+    let org = |id: &str| crate::OrgId::parse(id).ok();
+    vec![
+        Principal::person(
+            "demo-care-home-editor",
+            "Demo care-home editor (demo only)",
+            org(HOME),
+        )
+        .with_grant(grant(Role::CareHomeEditor, &[HOME])),
+        Principal::person(
+            "demo-discharge-coordinator",
+            "Demo discharge coordinator (demo only)",
+            org("RWE"),
+        )
+        .with_grant(grant(Role::DischargeCoordinator, &["RWE"])),
+        Principal::person(
+            "demo-control-room",
+            "Demo control-room viewer (demo only)",
+            org("QK1"),
+        )
+        .with_grant(grant(Role::ControlRoomViewer, &[])),
+        Principal::person(
+            "demo-system-admin",
+            "Demo system administrator (demo only)",
+            org("QK1"),
+        )
+        .with_grant(grant(Role::SystemAdmin, &[])),
+        Principal::machine(
+            "demo-vacancy-feed",
+            "Demo care-record vacancy feed (demo only)",
+            org(HOME),
+        )
+        .with_grant(grant(Role::VacancyPublisher, &[HOME])),
+        Principal::machine("simulator", "Hospital simulator (demo only)", None)
+            .with_grant(grant(Role::BedPublisher, &["RWE", "RT5"])),
+        Principal::machine("loadtest", "Load test (demo only)", None)
+            .with_grant(grant(Role::BedPublisher, &["RWE", "RT5"]))
+            .with_grant(grant(Role::ControlRoomViewer, &[])),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_has_a_demo_identity() {
+        let demo = demo_principals();
+        for role in Role::ALL {
+            assert!(demo.iter().any(|p| p.has_role(role)), "{role}");
+        }
+        assert!(demo.iter().all(|p| p.name.contains("demo only")));
+        assert!(demo.iter().any(|p| p.id == "simulator" && p.is_machine()));
+    }
+
+    #[test]
+    fn production_refuses_the_demo_issuer() {
+        let refused = LocalIssuer::new(Mode::Production, LocalIssuerConfig::default());
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("refused in production mode"), "{message}");
+        assert!(message.contains("PF_OIDC_ISSUER"), "{message}");
+    }
+
+    #[test]
+    fn the_jwks_names_its_key() {
+        let issuer =
+            LocalIssuer::new(Mode::Development, LocalIssuerConfig::default()).expect("issuer");
+        let jwks = issuer.jwks();
+        assert_eq!(jwks.keys.len(), 1);
+        assert!(jwks.find(issuer.key_id()).is_some());
+        assert!(issuer.key_id().starts_with("pf-demo-"));
+    }
+}

@@ -1,0 +1,22 @@
+//! Sign-in state and request authentication.
+//!
+//! People in browsers hold a session (an opaque id in an HttpOnly cookie);
+//! people and machines calling APIs present a bearer token (a JWT from the
+//! configured identity provider, verified by `pf-access`). Both become a
+//! [`Principal`](pf_access::Principal); what it may do is `pf-access`'s policy.
+//!
+//! # Layout
+//! - [`store`]: [`SignInStore`]: sessions with idle and absolute timeouts,
+//!   single-use expiring sign-in links, and revocation of a principal (ends
+//!   its sessions at once and refuses its still-valid tokens).
+//! - [`authenticator`]: [`Authenticator`] reads `Authorization: Bearer` or
+//!   the session cookie; [`Authenticated`] is the axum extractor.
+//! - [`cookie`]: the session cookie's attributes.
+#![forbid(unsafe_code)]
+
+pub mod authenticator;
+pub mod cookie;
+pub mod store;
+
+pub use authenticator::{AuthError, Authenticated, Authenticator};
+pub use store::{Session, SessionPolicy, SignInStore, StoreError};

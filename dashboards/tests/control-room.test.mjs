@@ -45,7 +45,12 @@ function settings() {
     throw new Error(`no Chromium at ${CHROMIUM}: install Debian's (apt-get install -y chromium) or set PF_CHROMIUM`);
   }
   const trim = (u) => u.replace(/\/+$/, '');
-  return { gateway: trim(gateway), beds: trim(beds), site: parts[0], ward: parts[1], bed: parts[2] };
+  return {
+    gateway: trim(gateway), beds: trim(beds), site: parts[0], ward: parts[1], bed: parts[2],
+    // A signed-in control-room viewer's session (cookie value) and a bed publisher's token.
+    session: process.env.PF_SESSION_COOKIE || '',
+    bedsToken: process.env.PF_BEDS_TOKEN || '',
+  };
 }
 
 let cfg;
@@ -67,6 +72,9 @@ after(async () => {
 /** Opens the control room in a fresh context; collects page errors so tests can assert on them. */
 async function openPage(options = {}) {
   const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, ...options });
+  if (cfg.session) {
+    await context.addCookies([{ name: 'pf_session', value: cfg.session, url: cfg.gateway, httpOnly: true, sameSite: 'Lax' }]);
+  }
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (err) => errors.push(err.message));
@@ -109,7 +117,10 @@ test('A: a bed change reaches the open page live, without reload', async () => {
     const url = `${cfg.beds}/api/v1/beds/${cfg.site}/${cfg.ward}/${cfg.bed}/state`;
     const res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        ...(cfg.bedsToken ? { authorization: `Bearer ${cfg.bedsToken}` } : {}),
+      },
       body: JSON.stringify({ state: 'occupied', reason: 'browser test' }),
     });
     const body = await res.text();

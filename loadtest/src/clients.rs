@@ -9,6 +9,9 @@
 //!
 //! A client whose connection drops reconnects (a few times at most) with
 //! `?since={last version}`, as a real dashboard would.
+//!
+//! With a token ([`ClientPlan::token`]) every handshake carries
+//! `Authorization: Bearer …` (the same token on reconnects).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,9 +23,13 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::SITE;
+use crate::auth::Secret;
 
 /// Highest latency the histograms hold, in milliseconds (one hour); larger values are clamped.
 pub const MAX_LATENCY_MS: u64 = 3_600_000;
@@ -233,6 +240,22 @@ pub struct ClientPlan {
     pub connect_deadline: Instant,
     /// How long the clients listen once all are ready.
     pub run_for: Duration,
+    /// Bearer token sent in the handshake's `Authorization` header, if any.
+    pub token: Option<Secret>,
+}
+
+/// The handshake request for `url`, with `Authorization: Bearer {token}` when given.
+pub fn handshake_request(url: &str, token: Option<&Secret>) -> Result<Request, String> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|err| format!("bad websocket URL {url}: {err}"))?;
+    if let Some(token) = token {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            .map_err(|_| "the token contains characters not allowed in a header".to_owned())?;
+        value.set_sensitive(true);
+        request.headers_mut().insert(AUTHORIZATION, value);
+    }
+    Ok(request)
 }
 
 /// The running clients.
@@ -271,6 +294,7 @@ pub fn spawn(plan: ClientPlan) -> (Clients, impl Future<Output = u32>) {
         .map(|_| {
             tokio::spawn(run_client(
                 url.clone(),
+                plan.token.clone(),
                 plan.connect_deadline,
                 handshakes.clone(),
                 ready_tx.clone(),
@@ -311,6 +335,7 @@ enum Ended {
 
 async fn run_client(
     url: String,
+    token: Option<Secret>,
     connect_deadline: Instant,
     handshakes: Arc<Semaphore>,
     ready: mpsc::Sender<bool>,
@@ -326,9 +351,16 @@ async fn run_client(
             Some(version) if result.connected => format!("{url}?since={version}"),
             _ => url.clone(),
         };
+        let request = match handshake_request(&target, token.as_ref()) {
+            Ok(request) => request,
+            Err(err) => {
+                result.error = Some(err);
+                break;
+            }
+        };
         let connecting = async {
             let _permit = handshakes.acquire().await;
-            tokio_tungstenite::connect_async_with_config(target.as_str(), Some(config), true).await
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true).await
         };
         let deadline = if result.connected {
             Instant::now() + Duration::from_secs(5)
@@ -395,6 +427,18 @@ async fn run_client(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handshakes_carry_the_token_only_when_given() {
+        let url = "ws://127.0.0.1:8080/ws/control-room";
+        let plain = handshake_request(url, None).expect("valid");
+        assert!(plain.headers().get(AUTHORIZATION).is_none());
+        let signed = handshake_request(url, Some(&Secret::new("abc.def"))).expect("valid");
+        let value = signed.headers().get(AUTHORIZATION).expect("header");
+        assert_eq!(value.to_str().ok(), Some("Bearer abc.def"));
+        assert!(value.is_sensitive());
+        assert!(handshake_request(url, Some(&Secret::new("a\nb"))).is_err());
+    }
 
     #[test]
     fn versions_plus_one_are_in_order() {

@@ -4,6 +4,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 
+use crate::auth::{NatsCredentials, Secret};
+
 /// Arguments of `pf-loadtest`; each can also come from the environment.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -63,7 +65,42 @@ pub struct Args {
     #[arg(long, env = "PF_LOADTEST_WARD")]
     pub ward: Option<String>,
 
-    /// Allow NATS and gateway addresses other than loopback.
+    /// Bearer token for the websocket clients (sent as `Authorization: Bearer …`).
+    #[arg(long, env = "PF_LOADTEST_TOKEN", hide_env_values = true,
+        conflicts_with_all = ["client_id", "client_secret"])]
+    pub token: Option<Secret>,
+
+    /// OAuth client id: fetch the clients' token with the client-credentials grant.
+    #[arg(long, env = "PF_LOADTEST_CLIENT_ID", requires = "client_secret")]
+    pub client_id: Option<String>,
+
+    /// OAuth client secret for `--client-id`.
+    #[arg(
+        long,
+        env = "PF_LOADTEST_CLIENT_SECRET",
+        hide_env_values = true,
+        requires = "client_id"
+    )]
+    pub client_secret: Option<Secret>,
+
+    /// Identity service that issues tokens (`POST {identity}/oauth/token`).
+    #[arg(long, env = "PF_IDENTITY_URL", default_value = "http://127.0.0.1:8083")]
+    pub identity_url: String,
+
+    /// NATS user of the publisher (with `--nats-password`).
+    #[arg(long, env = "PF_NATS_USER", requires = "nats_password")]
+    pub nats_user: Option<String>,
+
+    /// NATS password of `--nats-user`.
+    #[arg(
+        long,
+        env = "PF_NATS_PASSWORD",
+        hide_env_values = true,
+        requires = "nats_user"
+    )]
+    pub nats_password: Option<Secret>,
+
+    /// Allow NATS, gateway and identity addresses other than loopback.
     #[arg(long, env = "PF_LOADTEST_ALLOW_REMOTE", default_value_t = false)]
     pub allow_remote: bool,
 
@@ -91,13 +128,18 @@ pub enum ConfigError {
 }
 
 impl Args {
-    /// Refuses non-loopback targets unless `--allow-remote`, and bad ward codes.
+    /// Refuses non-loopback targets unless `--allow-remote` (the identity
+    /// service only when a token is to be fetched), and bad ward codes.
     pub fn check_targets(&self) -> Result<(), ConfigError> {
         if !self.allow_remote {
-            for (what, url) in [
+            let mut targets = vec![
                 ("--nats-url", &self.nats_url),
                 ("--gateway-url", &self.gateway_url),
-            ] {
+            ];
+            if self.client_id.is_some() {
+                targets.push(("--identity-url", &self.identity_url));
+            }
+            for (what, url) in targets {
                 if !is_loopback_url(url) {
                     return Err(ConfigError::NotLoopback {
                         what,
@@ -115,6 +157,17 @@ impl Args {
             }
         }
         Ok(())
+    }
+
+    /// The NATS user and password, when given.
+    pub fn nats_credentials(&self) -> Option<NatsCredentials> {
+        match (&self.nats_user, &self.nats_password) {
+            (Some(user), Some(password)) => Some(NatsCredentials {
+                user: user.clone(),
+                password: password.clone(),
+            }),
+            _ => None,
+        }
     }
 
     /// The ward code of this run: `--ward` (upper-cased) or `R` + Unix seconds.
@@ -195,6 +248,42 @@ mod tests {
         ));
         args.allow_remote = true;
         assert_eq!(args.check_targets(), Ok(()));
+    }
+
+    #[test]
+    fn tokens_and_client_credentials_are_exclusive_and_paired() {
+        let args = Args::parse_from(["pf-loadtest", "--token", "abc"]);
+        assert_eq!(args.token.as_ref().map(Secret::expose), Some("abc"));
+        assert!(Args::try_parse_from(["pf-loadtest", "--token", "a", "--client-id", "b"]).is_err());
+        assert!(Args::try_parse_from(["pf-loadtest", "--client-id", "loadtest"]).is_err());
+        assert!(Args::try_parse_from(["pf-loadtest", "--client-secret", "s"]).is_err());
+        assert!(Args::try_parse_from(["pf-loadtest", "--nats-user", "u"]).is_err());
+        let args = Args::parse_from([
+            "pf-loadtest",
+            "--nats-user",
+            "loadtest",
+            "--nats-password",
+            "pw-7c1f",
+        ]);
+        let nats = args.nats_credentials().expect("both given");
+        assert_eq!(
+            (nats.user.as_str(), nats.password.expose()),
+            ("loadtest", "pw-7c1f")
+        );
+        assert!(!format!("{args:?}").contains("pw-7c1f"));
+
+        // The identity service is a target only when a token is fetched from it.
+        let mut args = Args::parse_from(["pf-loadtest", "--identity-url", "http://10.0.0.9:8083"]);
+        assert_eq!(args.check_targets(), Ok(()));
+        args.client_id = Some("loadtest".into());
+        args.client_secret = Some(Secret::new("s"));
+        assert!(matches!(
+            args.check_targets(),
+            Err(ConfigError::NotLoopback {
+                what: "--identity-url",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //!
 //! # Layout
 //! - [`config`]: the command-line arguments and the loopback-only guard.
+//! - [`auth`]: the websocket clients' bearer token (given, or fetched with the
+//!   OAuth client-credentials grant) and the publisher's NATS user.
 //! - [`beds`]: the synthetic ward and the bed-state cycle that produces events.
 //! - [`publisher`]: publishing to JetStream at a rate with bounded in-flight acks.
 //! - [`clients`]: websocket clients, frame parsing, version-gap checking, latencies.
@@ -16,6 +18,7 @@
 //! - [`run`]: the whole load test: clients first, then the publisher, then the report.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod beds;
 pub mod clients;
 pub mod config;
@@ -36,6 +39,22 @@ use crate::report::{Report, RunInfo};
 /// The site code every load-test event uses; deltas for other sites are not timed.
 pub const SITE: &str = "LOADTEST";
 
+/// The websocket clients' bearer token: `--token`, or one fetched with
+/// `--client-id`/`--client-secret` from `--identity-url`, or none.
+async fn clients_token(args: &Args) -> anyhow::Result<Option<auth::Secret>> {
+    if let Some(token) = &args.token {
+        return Ok(Some(token.clone()));
+    }
+    let (Some(client_id), Some(secret)) = (&args.client_id, &args.client_secret) else {
+        return Ok(None);
+    };
+    let token = auth::fetch_token(&args.identity_url, client_id, secret)
+        .await
+        .context("failed to sign the websocket clients in")?;
+    tracing::info!(%client_id, "websocket clients signed in with client credentials");
+    Ok(Some(token))
+}
+
 /// Runs one load test as `args` describes and returns its report.
 ///
 /// Order: connect the websocket clients and wait for their first snapshot,
@@ -49,9 +68,11 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
 
     // Fail fast (and clearly) when NATS or the stream is missing, before
     // opening any websocket.
-    let js = publisher::connect(&args.nats_url, args.in_flight)
+    let nats_credentials = args.nats_credentials();
+    let js = publisher::connect_with(&args.nats_url, args.in_flight, nats_credentials.as_ref())
         .await
         .context("failed to prepare the JetStream publisher")?;
+    let token = clients_token(args).await?;
 
     let duration = Duration::from_secs(args.duration);
     let drain = Duration::from_secs(args.drain);
@@ -62,6 +83,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         clients: args.clients,
         connect_deadline,
         run_for: duration + drain,
+        token,
     });
     let connected = ready.await;
     if connected < args.clients {

@@ -8,6 +8,7 @@
 use std::future::IntoFuture;
 use std::time::Duration;
 
+use async_nats::ConnectOptions;
 use async_nats::jetstream::context::{Context, ContextBuilder, PublishAckFuture};
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use futures::stream::FuturesUnordered;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use crate::auth::NatsCredentials;
 use crate::beds::BedCycle;
 
 /// The stream bed events belong to.
@@ -99,7 +101,25 @@ impl PublishStats {
 
 /// Connects to NATS and checks that stream [`STREAM`] exists.
 pub async fn connect(url: &str, in_flight: u32) -> Result<Context, PublisherError> {
-    let client = async_nats::connect(url)
+    connect_with(url, in_flight, None).await
+}
+
+/// Like [`connect`], signed in as a NATS user when `credentials` are given
+/// (`ConnectOptions::user_and_password`).
+pub async fn connect_with(
+    url: &str,
+    in_flight: u32,
+    credentials: Option<&NatsCredentials>,
+) -> Result<Context, PublisherError> {
+    let mut options = ConnectOptions::new();
+    if let Some(credentials) = credentials {
+        options = options.user_and_password(
+            credentials.user.clone(),
+            credentials.password.expose().to_owned(),
+        );
+    }
+    let client = options
+        .connect(url)
         .await
         .map_err(|source| PublisherError::Connect {
             url: url.to_owned(),

@@ -1,18 +1,28 @@
 //! The load test's parts against real servers on loopback: a `nats-server -js`
-//! started on a free port, and a small fake gateway speaking the control-room
-//! websocket protocol.
+//! started on a free port (also one requiring a user and password), small
+//! fake gateways speaking the control-room websocket protocol (one refusing
+//! handshakes without the right bearer token), and a fake identity service.
 
+use std::collections::HashMap;
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use axum::extract::Form;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::{Json, Router};
 use futures::{SinkExt, StreamExt};
+use pf_loadtest::auth::{self, NatsCredentials, Secret, TokenError};
 use pf_loadtest::beds::BedCycle;
 use pf_loadtest::clients::{self, ClientPlan, unix_now_ms};
 use pf_loadtest::publisher::{self, PublishPlan, PublisherError};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
 
 /// A `nats-server -js` with its own store directory, killed on drop.
 struct Nats {
@@ -36,11 +46,16 @@ fn free_port() -> u16 {
 }
 
 async fn start_nats() -> Option<Nats> {
+    start_nats_with(&[]).await
+}
+
+async fn start_nats_with(extra: &[&str]) -> Option<Nats> {
     let store = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let child = Command::new("nats-server")
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
         .arg(store.path())
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
@@ -163,6 +178,7 @@ async fn clients_time_deltas_and_count_gaps() {
         clients: 3,
         connect_deadline: Instant::now() + Duration::from_secs(5),
         run_for: Duration::from_millis(800),
+        token: None,
     });
     assert_eq!(ready.await, 3);
     let results = running.join().await;
@@ -183,8 +199,176 @@ async fn clients_that_cannot_connect_are_reported() {
         clients: 2,
         connect_deadline: Instant::now() + Duration::from_secs(2),
         run_for: Duration::from_millis(100),
+        token: None,
     });
     assert_eq!(ready.await, 0);
     let results = running.join().await;
     assert!(results.iter().all(|r| !r.connected && r.error.is_some()));
+}
+
+#[tokio::test]
+async fn the_publisher_signs_in_as_its_nats_user() {
+    let Some(nats) = start_nats_with(&["--user", "loadtest", "--pass", "pw-9d2e"]).await else {
+        return;
+    };
+    let anonymous = publisher::connect(&nats.url, 64).await;
+    assert!(
+        matches!(anonymous, Err(PublisherError::Connect { .. })),
+        "{anonymous:?}"
+    );
+    let wrong = NatsCredentials {
+        user: "loadtest".into(),
+        password: Secret::new("nope"),
+    };
+    let refused = publisher::connect_with(&nats.url, 64, Some(&wrong)).await;
+    assert!(
+        matches!(refused, Err(PublisherError::Connect { .. })),
+        "{refused:?}"
+    );
+    let right = NatsCredentials {
+        user: "loadtest".into(),
+        password: Secret::new("pw-9d2e"),
+    };
+    // Signed in: the server answers, and says the stream is missing.
+    let signed_in = publisher::connect_with(&nats.url, 64, Some(&right)).await;
+    assert!(
+        matches!(signed_in, Err(PublisherError::StreamMissing { .. })),
+        "{signed_in:?}"
+    );
+}
+
+/// A fake gateway that refuses handshakes without `Authorization: Bearer good-token`,
+/// then sends one snapshot.
+async fn guarded_gateway() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // The callback's signature is tungstenite's, large error and all.
+                #[allow(clippy::result_large_err)]
+                let check = |request: &Request, response: Response| {
+                    let auth = request
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok());
+                    if auth == Some("Bearer good-token") {
+                        Ok(response)
+                    } else {
+                        let mut refusal = ErrorResponse::new(Some("sign in".to_owned()));
+                        *refusal.status_mut() = StatusCode::UNAUTHORIZED;
+                        Err(refusal)
+                    }
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, check).await else {
+                    return;
+                };
+                let snapshot =
+                    r#"{"type":"snapshot","version":1,"as_of":"x","system":{},"sites":[]}"#;
+                let _ = ws.send(Message::text(snapshot)).await;
+                while let Some(Ok(message)) = ws.next().await {
+                    if message.is_close() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    format!("ws://{addr}")
+}
+
+async fn connect_clients(gateway_url: String, token: Option<Secret>) -> Vec<clients::ClientResult> {
+    let (running, ready) = clients::spawn(ClientPlan {
+        gateway_url,
+        clients: 2,
+        connect_deadline: Instant::now() + Duration::from_secs(3),
+        run_for: Duration::from_millis(200),
+        token,
+    });
+    ready.await;
+    running.join().await
+}
+
+#[tokio::test]
+async fn clients_send_the_bearer_token() {
+    let gateway_url = guarded_gateway().await;
+    let signed = connect_clients(gateway_url.clone(), Some(Secret::new("good-token"))).await;
+    assert!(
+        signed
+            .iter()
+            .all(|r| r.connected && r.versions.snapshots == 1),
+        "{signed:?}"
+    );
+    let unsigned = connect_clients(gateway_url.clone(), None).await;
+    assert!(
+        unsigned
+            .iter()
+            .all(|r| !r.connected && r.error.as_deref().is_some_and(|e| e.contains("401"))),
+        "{unsigned:?}"
+    );
+    let wrong = connect_clients(gateway_url, Some(Secret::new("bad-token"))).await;
+    assert!(wrong.iter().all(|r| !r.connected), "{wrong:?}");
+}
+
+/// A fake identity service: `POST /oauth/token` issues `good-token` to
+/// client `loadtest` with secret `s3cret`, and refuses anyone else.
+async fn fake_identity() -> String {
+    async fn token(Form(form): Form<HashMap<String, String>>) -> axum::response::Response {
+        let field = |name: &str| form.get(name).map(String::as_str);
+        if field("grant_type") == Some("client_credentials")
+            && field("client_id") == Some("loadtest")
+            && field("client_secret") == Some("s3cret")
+        {
+            Json(json!({"access_token": "good-token", "token_type": "Bearer", "expires_in": 300}))
+                .into_response()
+        } else {
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"error": "invalid_client", "error_description": "unknown client"})),
+            )
+                .into_response()
+        }
+    }
+    let app = Router::new().route("/oauth/token", post(token));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn client_credentials_fetch_a_token_the_gateway_accepts() {
+    let identity = fake_identity().await;
+    let token = auth::fetch_token(&identity, "loadtest", &Secret::new("s3cret"))
+        .await
+        .expect("token issued");
+    assert_eq!(token.expose(), "good-token");
+    let clients = connect_clients(guarded_gateway().await, Some(token)).await;
+    assert!(clients.iter().all(|r| r.connected), "{clients:?}");
+
+    let refused = auth::fetch_token(&identity, "loadtest", &Secret::new("guess-41"))
+        .await
+        .expect_err("wrong secret");
+    let message = refused.to_string();
+    assert!(
+        matches!(refused, TokenError::Refused { status: 401, .. }),
+        "{refused:?}"
+    );
+    assert!(
+        message.contains("invalid_client") && !message.contains("guess-41"),
+        "{message}"
+    );
+
+    let unreachable = auth::fetch_token(
+        &format!("http://127.0.0.1:{}", free_port()),
+        "loadtest",
+        &Secret::new("s3cret"),
+    )
+    .await;
+    assert!(
+        matches!(unreachable, Err(TokenError::Unreachable { .. })),
+        "{unreachable:?}"
+    );
 }

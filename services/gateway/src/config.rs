@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pf_runtime::{ConfigError, env_or};
+use pf_sign_in::SignInSettings;
 
 /// Settings, from the environment with local defaults.
 #[derive(Debug, Clone)]
@@ -31,6 +32,14 @@ pub struct GatewayConfig {
     pub heartbeat: Duration,
     /// Most simultaneous websocket clients (`PF_WS_MAX_CLIENTS`, default 5000).
     pub max_clients: usize,
+    /// Who may see what: trusted token issuer and the sign-in store.
+    pub sign_in: SignInSettings,
+    /// Where people without a session are sent to sign in
+    /// (`PF_SIGN_IN_URL`, default `http://127.0.0.1:8083/sign-in`).
+    pub sign_in_url: String,
+    /// This gateway's address as browsers see it, for the return after
+    /// sign-in (`PF_GATEWAY_PUBLIC_URL`, default `http://127.0.0.1:8080`).
+    pub public_url: String,
 }
 
 impl GatewayConfig {
@@ -46,11 +55,14 @@ impl GatewayConfig {
             history: env_or("PF_WS_HISTORY", 1024)?,
             heartbeat: Duration::from_secs(env_or("PF_WS_HEARTBEAT_SECS", 15)?),
             max_clients: env_or("PF_WS_MAX_CLIENTS", 5000)?,
+            sign_in: SignInSettings::from_env()?,
+            sign_in_url: env_or("PF_SIGN_IN_URL", "http://127.0.0.1:8083/sign-in".to_owned())?,
+            public_url: env_or("PF_GATEWAY_PUBLIC_URL", "http://127.0.0.1:8080".to_owned())?,
         })
     }
 
-    /// Local defaults for a given Redis and dashboards folder (for tests).
-    pub fn local(redis_url: &str, dashboards_dir: PathBuf) -> Self {
+    /// Local defaults for a given Redis, dashboards folder and sign-in (for tests).
+    pub fn local(redis_url: &str, dashboards_dir: PathBuf, sign_in: SignInSettings) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             redis_url: redis_url.to_owned(),
@@ -61,6 +73,9 @@ impl GatewayConfig {
             history: 1024,
             heartbeat: Duration::from_secs(15),
             max_clients: 5000,
+            sign_in,
+            sign_in_url: "http://127.0.0.1:8083/sign-in".to_owned(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
         }
     }
 }

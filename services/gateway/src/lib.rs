@@ -14,10 +14,12 @@
 //! - [`feed`]: follows the change log in Redis into the hub.
 //! - [`ws`]: the websocket endpoint.
 //! - [`pages`]: the control-room page and security headers.
+//! - [`access`]: who may see the control room (sign-in and the policy).
 //! - [`uk_time`]: clock times in UK time.
 //! - [`metrics`]: what the gateway counts.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod config;
 pub mod control_room;
 pub mod feed;
@@ -63,6 +65,14 @@ pub struct AppState {
     pub templates: Arc<minijinja::Environment<'static>>,
     /// Cancelled at shutdown: clients are told to reconnect.
     pub shutdown: CancellationToken,
+    /// Who is calling.
+    pub authenticator: Arc<pf_sign_in::Authenticator>,
+}
+
+impl axum::extract::FromRef<AppState> for Arc<pf_sign_in::Authenticator> {
+    fn from_ref(state: &AppState) -> Self {
+        state.authenticator.clone()
+    }
 }
 
 /// Runs the gateway on `listener` until `shutdown` is cancelled.
@@ -78,6 +88,13 @@ pub async fn run(
     let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
     let readiness = Readiness::new(&["redis"]);
     let templates = pages::templates(&config.dashboards_dir)?;
+    let authenticator = Arc::new(
+        config
+            .sign_in
+            .authenticator()
+            .await
+            .context("failed to set up sign-in")?,
+    );
 
     let keys = Keys::new(config.redis_prefix.clone());
     let reader = LiveState::connect(&config.redis_url, keys.clone(), Duration::from_secs(10))
@@ -107,6 +124,7 @@ pub async fn run(
         clients: Arc::new(AtomicUsize::new(0)),
         templates: Arc::new(templates),
         shutdown: shutdown.clone(),
+        authenticator,
     };
     let router =
         router(state, &config, http_metrics).merge(pf_runtime::ops::router(registry, readiness));

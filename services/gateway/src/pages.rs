@@ -33,7 +33,10 @@ pub fn templates(dashboards: &Path) -> Result<Environment<'static>, TemplateErro
 }
 
 /// `GET /control-room`: the wall display, every number in the HTML.
-pub async fn control_room(State(app): State<AppState>) -> Response {
+pub async fn control_room(State(app): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Err(denied) = crate::access::control_room_viewer(&app, &headers).await {
+        return crate::access::page_refusal(&app, denied, "/control-room");
+    }
     let now = OffsetDateTime::now_utc();
     let Some(snapshot) = app.hub.with_room(|room| room.snapshot_message(now)) else {
         return (

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -19,6 +19,8 @@ use crate::hub::{Frame, Start};
 const GOING_AWAY: u16 = 1001;
 /// Close code: the client did not keep up.
 const TOO_SLOW: u16 = 4008;
+/// Close code: the session ended or access was withdrawn.
+const SIGNED_OUT: u16 = 4401;
 
 /// Query of `/ws/control-room`.
 #[derive(Debug, Deserialize)]
@@ -32,7 +34,11 @@ pub async fn control_room(
     ws: WebSocketUpgrade,
     Query(query): Query<WsQuery>,
     State(app): State<AppState>,
+    headers: HeaderMap,
 ) -> Response {
+    if let Err(denied) = crate::access::control_room_viewer(&app, &headers).await {
+        return crate::access::api_refusal(denied);
+    }
     if app.clients.load(Ordering::Relaxed) >= app.config.max_clients {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -44,23 +50,29 @@ pub async fn control_room(
         .write_buffer_size(16 * 1024)
         .max_message_size(4 * 1024)
         .max_frame_size(4 * 1024)
-        .on_upgrade(move |socket| serve_client(socket, app, query.since))
+        .on_upgrade(move |socket| serve_client(socket, app, query.since, headers))
 }
 
 enum Ended {
+    SignedOut,
     ClientLeft,
     Slow,
     Shutdown,
 }
 
-async fn serve_client(mut socket: WebSocket, app: AppState, since: Option<u64>) {
+async fn serve_client(
+    mut socket: WebSocket,
+    app: AppState,
+    since: Option<u64>,
+    headers: HeaderMap,
+) {
     app.clients.fetch_add(1, Ordering::Relaxed);
     app.metrics.clients.inc();
     let span = tracing::info_span!("ws_client", since);
     let ended = {
         let _entered = span.enter();
         drop(_entered);
-        client_loop(&mut socket, &app, since).await
+        client_loop(&mut socket, &app, since, &headers).await
     };
     let reason = match ended {
         Ended::ClientLeft => None,
@@ -74,6 +86,7 @@ async fn serve_client(mut socket: WebSocket, app: AppState, since: Option<u64>) 
             "server restarting: reconnect shortly",
             "shutdown",
         )),
+        Ended::SignedOut => Some((SIGNED_OUT, "signed out: sign in again", "signed_out")),
     };
     if let Some((code, text, label)) = reason {
         app.metrics.disconnects.with_label_values(&[label]).inc();
@@ -87,7 +100,12 @@ async fn serve_client(mut socket: WebSocket, app: AppState, since: Option<u64>) 
     app.metrics.clients.dec();
 }
 
-async fn client_loop(socket: &mut WebSocket, app: &AppState, since: Option<u64>) -> Ended {
+async fn client_loop(
+    socket: &mut WebSocket,
+    app: &AppState,
+    since: Option<u64>,
+    headers: &HeaderMap,
+) -> Ended {
     let hub = Arc::clone(&app.hub);
     let (start, mut queue) = hub.subscribe(since, OffsetDateTime::now_utc());
     let mut at: Option<u64> = None;
@@ -142,6 +160,11 @@ async fn client_loop(socket: &mut WebSocket, app: &AppState, since: Option<u64>)
                 }
             }
             _ = heartbeat.tick() => {
+                // Access is checked again on every heartbeat: a revoked or
+                // expired sign-in stops the feed within one interval.
+                if crate::access::control_room_viewer(app, headers).await.is_err() {
+                    return Ended::SignedOut;
+                }
                 if let Some(version) = at {
                     let beat = format!(
                         r#"{{"type":"heartbeat","version":{version},"as_of":"{}"}}"#,

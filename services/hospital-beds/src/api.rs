@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,7 +26,11 @@ use time::format_description::well_known::Rfc3339;
 use tower_http::trace::TraceLayer;
 
 use crate::bed_record::{BedChange, BedChangeError, BedRecord, decide};
+use crate::caller::Caller;
 use crate::metrics::BedMetrics;
+use pf_access::{Action, OdsCode, Principal, PrincipalKind};
+use pf_audit::{AuditActor, AuditLog, AuditRecord};
+use pf_sign_in::{AuthError, Authenticator};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -46,6 +50,16 @@ pub struct AppState {
     pub publisher: EventPublisher,
     /// Counters.
     pub metrics: BedMetrics,
+    /// Who is calling.
+    pub authenticator: Arc<Authenticator>,
+    /// Where every change and refusal is recorded.
+    pub audit: AuditLog,
+}
+
+impl FromRef<AppState> for Arc<Authenticator> {
+    fn from_ref(state: &AppState) -> Self {
+        state.authenticator.clone()
+    }
 }
 
 /// The service's routes.
@@ -90,6 +104,12 @@ pub enum ApiError {
         "the change could not be confirmed as saved, so it may not have been recorded; please try again ({0})"
     )]
     Unavailable(String),
+    /// Not signed in, or the credentials were refused.
+    #[error(transparent)]
+    Unauthenticated(#[from] AuthError),
+    /// Signed in, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl ApiError {
@@ -100,6 +120,9 @@ impl ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Refused(_) | ApiError::Contended(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthenticated(AuthError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -111,12 +134,17 @@ impl ApiError {
             ApiError::Refused(_) => "not_allowed",
             ApiError::Contended(_) => "contended",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Unauthenticated(err) = self {
+            return err.into_response();
+        }
         let status = self.status();
         if status.is_server_error() {
             tracing::warn!(cause = %self, "change not confirmed");
@@ -191,83 +219,243 @@ struct StateBody {
     occurred_at: Option<String>,
 }
 
-async fn sites(State(state): State<AppState>) -> Json<Catalogue> {
-    Json(state.catalogue.as_ref().clone())
+async fn sites(State(state): State<AppState>, caller: Caller) -> Result<Json<Catalogue>, ApiError> {
+    // Reference data: any signed-in caller may read it.
+    let result = caller.principal().map(|_| state.catalogue.as_ref().clone());
+    if let Err(err) = &result {
+        record_refusal(&state, &caller, "site.read", "sites", err).await;
+    }
+    Ok(Json(result?))
 }
 
-#[tracing::instrument(skip(state), fields(site, ward, bed))]
+#[tracing::instrument(skip(state, caller), fields(site, ward, bed))]
 async fn bed(
     State(state): State<AppState>,
+    caller: Caller,
     Path((site, ward, bed)): Path<(String, String, String)>,
 ) -> Result<Json<BedView>, ApiError> {
-    let bed = find_bed(&state.catalogue, &site, &ward, &bed)?;
-    let (record, _) = current_record(&state, &bed).await?;
-    Ok(Json(BedView {
-        site: bed.address.site.to_string(),
-        ward: bed.address.ward.to_string(),
-        bed: bed.address.bed.to_string(),
-        kind: bed.kind,
-        escalation: bed.escalation,
-        open: record.open,
-        state: record.state,
-        version: record.version,
-    }))
+    let result = async {
+        let principal = caller.principal()?;
+        let bed = authorised_bed(&state, principal, &site, &ward, &bed)?;
+        let (record, _) = current_record(&state, &bed).await?;
+        Ok(BedView {
+            site: bed.address.site.to_string(),
+            ward: bed.address.ward.to_string(),
+            bed: bed.address.bed.to_string(),
+            kind: bed.kind,
+            escalation: bed.escalation,
+            open: record.open,
+            state: record.state,
+            version: record.version,
+        })
+    }
+    .await;
+    if let Err(err) = &result {
+        record_refusal(
+            &state,
+            &caller,
+            "bed.read",
+            &entity(&site, &ward, &bed),
+            err,
+        )
+        .await;
+    }
+    Ok(Json(result?))
 }
 
-#[tracing::instrument(skip(state, body), fields(site, ward, bed))]
+#[tracing::instrument(skip(state, caller, body), fields(site, ward, bed))]
 async fn open(
     State(state): State<AppState>,
+    caller: Caller,
     Path((site, ward, bed)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let body: ReasonBody = parse_optional_body(&body)?;
-    let change = BedChange::Open {
-        reason: reason(body.reason)?,
-    };
-    let accepted = make_change(&state, &site, &ward, &bed, change, body.occurred_at).await?;
+    let result = async {
+        let principal = caller.principal()?;
+        let target = authorised_bed(&state, principal, &site, &ward, &bed)?;
+        let body: ReasonBody = parse_optional_body(&body)?;
+        let change = BedChange::Open {
+            reason: reason(body.reason)?,
+        };
+        make_change(&state, principal, target, change, body.occurred_at).await
+    }
+    .await;
+    let accepted = audited(
+        &state,
+        &caller,
+        "bed.open",
+        &entity(&site, &ward, &bed),
+        result,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(accepted)))
 }
 
-#[tracing::instrument(skip(state, body), fields(site, ward, bed))]
+#[tracing::instrument(skip(state, caller, body), fields(site, ward, bed))]
 async fn set_state(
     State(state): State<AppState>,
+    caller: Caller,
     Path((site, ward, bed)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Json<Accepted>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::Malformed(
-            "the request needs a JSON body such as {\"state\": \"occupied\"}".into(),
-        ));
+    let result = async {
+        let principal = caller.principal()?;
+        let target = authorised_bed(&state, principal, &site, &ward, &bed)?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::Malformed(
+                "the request needs a JSON body such as {\"state\": \"occupied\"}".into(),
+            ));
+        }
+        let body: StateBody = parse_body(&body)?;
+        let new_state: BedState = body.state.parse().map_err(|_| {
+            ApiError::Invalid(format!(
+                "`{}` is not a bed state; use one of: available, occupied, awaiting_clean, reserved, closed",
+                body.state
+            ))
+        })?;
+        let change = BedChange::SetState {
+            state: new_state,
+            reason: reason(body.reason)?,
+        };
+        make_change(&state, principal, target, change, body.occurred_at).await
     }
-    let body: StateBody = parse_body(&body)?;
-    let new_state: BedState = body.state.parse().map_err(|_| {
-        ApiError::Invalid(format!(
-            "`{}` is not a bed state; use one of: available, occupied, awaiting_clean, reserved, closed",
-            body.state
-        ))
-    })?;
-    let change = BedChange::SetState {
-        state: new_state,
-        reason: reason(body.reason)?,
-    };
-    Ok(Json(
-        make_change(&state, &site, &ward, &bed, change, body.occurred_at).await?,
-    ))
+    .await;
+    let accepted = audited(
+        &state,
+        &caller,
+        "bed.change_state",
+        &entity(&site, &ward, &bed),
+        result,
+    )
+    .await?;
+    Ok(Json(accepted))
 }
 
-#[tracing::instrument(skip(state, body), fields(site, ward, bed))]
+#[tracing::instrument(skip(state, caller, body), fields(site, ward, bed))]
 async fn withdraw(
     State(state): State<AppState>,
+    caller: Caller,
     Path((site, ward, bed)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Json<Accepted>, ApiError> {
-    let body: ReasonBody = parse_optional_body(&body)?;
-    let change = BedChange::Withdraw {
-        reason: reason(body.reason)?,
-    };
-    Ok(Json(
-        make_change(&state, &site, &ward, &bed, change, body.occurred_at).await?,
-    ))
+    let result = async {
+        let principal = caller.principal()?;
+        let target = authorised_bed(&state, principal, &site, &ward, &bed)?;
+        let body: ReasonBody = parse_optional_body(&body)?;
+        let change = BedChange::Withdraw {
+            reason: reason(body.reason)?,
+        };
+        make_change(&state, principal, target, change, body.occurred_at).await
+    }
+    .await;
+    let accepted = audited(
+        &state,
+        &caller,
+        "bed.withdraw",
+        &entity(&site, &ward, &bed),
+        result,
+    )
+    .await?;
+    Ok(Json(accepted))
+}
+
+/// The audit trail's name for a bed named in a request path (only
+/// well-formed identifiers are repeated).
+fn entity(site: &str, ward: &str, bed: &str) -> String {
+    BedAddress::parse(site, ward, bed)
+        .map(|a| a.entity_id())
+        .unwrap_or_else(|_| "bed/invalid".to_owned())
+}
+
+fn actor(principal: &Principal) -> AuditActor {
+    let organisation = principal
+        .organisation
+        .as_ref()
+        .map(|o| o.as_str().to_owned())
+        .unwrap_or_default();
+    match principal.kind {
+        PrincipalKind::Person => AuditActor::person(principal.id.clone(), organisation),
+        PrincipalKind::Machine => AuditActor::machine(principal.id.clone(), organisation),
+    }
+}
+
+/// Records the outcome of a change in the audit trail and passes it on.
+async fn audited(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    entity: &str,
+    result: Result<Accepted, ApiError>,
+) -> Result<Accepted, ApiError> {
+    match &result {
+        Ok(accepted) => {
+            let principal = caller.principal.as_ref().ok();
+            let record = AuditRecord::accepted(
+                principal.map(actor).unwrap_or_else(AuditActor::anonymous),
+                action,
+                entity,
+                caller.source.clone(),
+            )
+            .with_event_id(accepted.event_id.clone());
+            if let Err(err) = state.audit.record(record).await {
+                state.metrics.audit_failures.inc();
+                tracing::error!(cause = %err, "an accepted change could not be written to the audit trail");
+            }
+        }
+        Err(err) => record_refusal(state, caller, action, entity, err).await,
+    }
+    result
+}
+
+async fn record_refusal(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    entity: &str,
+    err: &ApiError,
+) {
+    state
+        .metrics
+        .refused
+        .with_label_values(&[err.reason_label()])
+        .inc();
+    let who = caller
+        .principal
+        .as_ref()
+        .ok()
+        .map(actor)
+        .unwrap_or_else(AuditActor::anonymous);
+    let record = AuditRecord::refused(who, action, entity, err.to_string(), caller.source.clone());
+    if let Err(err) = state.audit.record(record).await {
+        state.metrics.audit_failures.inc();
+        tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
+    }
+}
+
+/// Finds the bed and checks that `principal` may change beds of its trust.
+fn authorised_bed(
+    state: &AppState,
+    principal: &Principal,
+    site: &str,
+    ward: &str,
+    bed: &str,
+) -> Result<CatalogueBed, ApiError> {
+    let bed = find_bed(&state.catalogue, site, ward, bed)?;
+    let trust = state
+        .catalogue
+        .site(&bed.address.site)
+        .and_then(|(trust, _)| OdsCode::parse(&trust.code).ok())
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "site {} belongs to no known trust",
+                bed.address.site
+            ))
+        })?;
+    principal
+        .permits(&Action::ChangeBeds { trust })
+        .require()
+        .map_err(|refused| ApiError::Forbidden(refused.to_string()))?;
+    Ok(bed)
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -381,39 +569,25 @@ const UNCONFIRMED_RETRIES: [Duration; 2] = [Duration::from_millis(200), Duration
 
 async fn make_change(
     state: &AppState,
-    site: &str,
-    ward: &str,
-    bed: &str,
+    principal: &Principal,
+    bed: CatalogueBed,
     change: BedChange,
     occurred: Option<String>,
 ) -> Result<Accepted, ApiError> {
-    let result = make_change_inner(state, site, ward, bed, change, occurred).await;
-    if let Err(err) = &result {
-        state
-            .metrics
-            .refused
-            .with_label_values(&[err.reason_label()])
-            .inc();
-    }
-    result
-}
-
-async fn make_change_inner(
-    state: &AppState,
-    site: &str,
-    ward: &str,
-    bed: &str,
-    change: BedChange,
-    occurred: Option<String>,
-) -> Result<Accepted, ApiError> {
-    let bed = find_bed(&state.catalogue, site, ward, bed)?;
     let occurred_at = occurred_at(occurred, OffsetDateTime::now_utc())?;
-    let trust = state
-        .catalogue
-        .site(&bed.address.site)
-        .map(|(trust, _)| trust.code.clone())
-        .unwrap_or_default();
     let subject = subject(&bed);
+    let actor = Actor {
+        id: principal.id.clone(),
+        organisation: principal
+            .organisation
+            .as_ref()
+            .map(|o| o.as_str().to_owned())
+            .unwrap_or_default(),
+        kind: match principal.kind {
+            PrincipalKind::Person => ActorKind::Person,
+            PrincipalKind::Machine => ActorKind::Machine,
+        } as i32,
+    };
     for _ in 0..CONFLICT_ATTEMPTS {
         let (record, last_sequence) = current_record(state, &bed).await?;
         let payload = decide(&bed, record, &change)?;
@@ -425,13 +599,7 @@ async fn make_change_inner(
             entity_id: bed.address.entity_id(),
             entity_version: record.version + 1,
             occurred_at,
-            // Until sign-in exists every change is made by the service itself
-            // on behalf of the trust.
-            actor: Actor {
-                id: "hospital-beds".into(),
-                organisation: trust.clone(),
-                kind: ActorKind::Machine as i32,
-            },
+            actor: actor.clone(),
             payload,
         }
         .seal(OffsetDateTime::now_utc());

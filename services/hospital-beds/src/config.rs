@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pf_access::IssuerConfig;
 use pf_event_log::Durability;
 use pf_runtime::{ConfigError, env_or};
+use pf_sign_in::SignInSettings;
 
 /// Settings, from the environment with local defaults.
 #[derive(Debug, Clone)]
@@ -15,6 +17,8 @@ pub struct BedsConfig {
     pub nats_url: String,
     /// Stream settings (`PF_STREAM_REPLICAS`, default 1).
     pub durability: Durability,
+    /// Sign-in settings.
+    pub sign_in: SignInSettings,
 }
 
 impl BedsConfig {
@@ -33,15 +37,17 @@ impl BedsConfig {
                     120,
                 )?),
             },
+            sign_in: SignInSettings::from_env()?,
         })
     }
 
-    /// Local defaults pointing at a given NATS server (for tests).
-    pub fn local(nats_url: &str) -> Self {
+    /// Local defaults pointing at given servers and a trusted issuer (for tests).
+    pub fn local(nats_url: &str, redis_url: &str, issuer: IssuerConfig) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             nats_url: nats_url.to_owned(),
             durability: Durability::default(),
+            sign_in: SignInSettings::local(issuer, redis_url),
         }
     }
 }

@@ -10,13 +10,16 @@
 //! - [`bed_record`]: a bed's current record, read from its newest event, and
 //!   [`bed_record::decide`], which turns a requested change into an event
 //!   payload or a reason to refuse it.
-//! - [`api`]: the HTTP routes and their error answers.
+//! - [`api`]: the HTTP routes, their error answers and the audit trail of
+//!   every change and refusal.
+//! - [`caller`]: who is calling (bearer token or session) and from where.
 //! - [`metrics`]: counters of published and refused changes.
 //! - [`run`]: connects to NATS, makes sure the streams exist and serves.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod bed_record;
+pub mod caller;
 pub mod config;
 pub mod metrics;
 
@@ -63,12 +66,22 @@ pub async fn run(
         .await
         .context("failed to create the event streams")?;
     readiness.set("nats", true);
+    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
+        .await
+        .context("failed to create the audit stream")?;
+    let authenticator = config
+        .sign_in
+        .authenticator()
+        .await
+        .context("failed to set up sign-in")?;
 
     let state = api::AppState {
         catalogue: Arc::new(catalogue),
         jetstream: jetstream.clone(),
-        publisher: pf_event_log::EventPublisher::new(jetstream),
+        publisher: pf_event_log::EventPublisher::new(jetstream.clone()),
         metrics: metrics::BedMetrics::register(&registry).context("failed to register metrics")?,
+        authenticator: Arc::new(authenticator),
+        audit: pf_audit::AuditLog::new(jetstream.clone()),
     };
     let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
     let router =

@@ -1,6 +1,6 @@
 //! Counters of what the service published and refused.
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 /// `pf_events_published_total{event_type}` and `pf_events_refused_total{reason}`.
 #[derive(Clone)]
@@ -9,6 +9,8 @@ pub struct BedMetrics {
     pub published: IntCounterVec,
     /// Changes refused, by reason class.
     pub refused: IntCounterVec,
+    /// Audit records that could not be stored.
+    pub audit_failures: IntCounter,
 }
 
 impl BedMetrics {
@@ -29,7 +31,16 @@ impl BedMetrics {
             &["reason"],
         )?;
         registry.register(Box::new(published.clone()))?;
+        let audit_failures = IntCounter::new(
+            "pf_audit_failures_total",
+            "Audit records that could not be stored",
+        )?;
         registry.register(Box::new(refused.clone()))?;
-        Ok(Self { published, refused })
+        registry.register(Box::new(audit_failures.clone()))?;
+        Ok(Self {
+            published,
+            refused,
+            audit_failures,
+        })
     }
 }

@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt as _, StreamExt as _};
+use pf_access::{LocalIssuer, LocalIssuerConfig, Mode, Principal};
 use pf_hospital_model::Catalogue;
 use pf_live_state::{Keys, LiveState};
+use pf_sign_in::{SignInSettings, SignInStore};
 use pf_test_support::{NatsServer, RedisServer};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -49,7 +51,22 @@ pub struct Platform {
     pub projection_url: String,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// The identity provider the services trust in these tests.
+    pub issuer: LocalIssuer,
+    /// A token of the demo `simulator` machine identity (bed publisher for
+    /// UHL and LPT); [`post`](Self::post) sends it.
+    pub publisher_token: String,
+    /// A token of the demo control-room viewer.
+    pub viewer_token: String,
     shutdown: CancellationToken,
+}
+
+/// The demo principal with this id.
+pub fn demo(id: &str) -> Principal {
+    pf_access::demo_principals()
+        .into_iter()
+        .find(|p| p.id == id)
+        .unwrap_or_else(|| panic!("no demo principal {id}"))
 }
 
 async fn listener() -> (TcpListener, String) {
@@ -70,9 +87,12 @@ impl Platform {
         let redis = RedisServer::start();
         let shutdown = CancellationToken::new();
         let catalogue = Catalogue::from_json(TEST_CATALOGUE).unwrap();
+        let issuer = LocalIssuer::new(Mode::Development, LocalIssuerConfig::default()).unwrap();
+        let sign_in = SignInSettings::local(issuer.issuer_config(), &redis.url());
 
         let (beds_listener, beds_url) = listener().await;
-        let beds_config = pf_hospital_beds::BedsConfig::local(&nats.url());
+        let beds_config =
+            pf_hospital_beds::BedsConfig::local(&nats.url(), &redis.url(), issuer.issuer_config());
         tokio::spawn(pf_hospital_beds::run(
             beds_listener,
             beds_config,
@@ -90,7 +110,10 @@ impl Platform {
         ));
 
         let (gateway_listener, gateway_url) = listener().await;
-        let gateway_config = pf_gateway::GatewayConfig::local(&redis.url(), dashboards_dir());
+        let mut gateway_config =
+            pf_gateway::GatewayConfig::local(&redis.url(), dashboards_dir(), sign_in);
+        // Short, so that tests see access re-checked on a live connection.
+        gateway_config.heartbeat = Duration::from_secs(1);
         tokio::spawn(pf_gateway::run(
             gateway_listener,
             gateway_config,
@@ -105,6 +128,13 @@ impl Platform {
             gateway_url,
             projection_url,
             http: reqwest::Client::new(),
+            publisher_token: issuer
+                .issue(&demo("simulator"), Duration::from_secs(3600))
+                .unwrap(),
+            viewer_token: issuer
+                .issue(&demo("demo-control-room"), Duration::from_secs(3600))
+                .unwrap(),
+            issuer,
             shutdown,
         };
         for url in [
@@ -130,15 +160,18 @@ impl Platform {
         }
     }
 
-    /// POSTs JSON to hospital-beds; returns the status and the JSON answer.
+    /// POSTs JSON to hospital-beds as the bed publisher; returns the status and the JSON answer.
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.beds_url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        self.post_as(Some(&self.publisher_token), path, body).await
+    }
+
+    /// POSTs JSON to hospital-beds with a given bearer token (or none).
+    pub async fn post_as(&self, token: Option<&str>, path: &str, body: Value) -> (u16, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.beds_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.json(&body).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -169,6 +202,24 @@ impl Platform {
         )
         .await
         .unwrap()
+    }
+
+    /// The sign-in store the services use.
+    pub async fn sign_in_store(&self) -> SignInStore {
+        SignInStore::connect(
+            &self.redis.url(),
+            "pf:auth:",
+            pf_sign_in::SessionPolicy::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A token for a principal from the trusted issuer.
+    pub fn token_for(&self, principal: &Principal) -> String {
+        self.issuer
+            .issue(principal, Duration::from_secs(3600))
+            .unwrap()
     }
 
     /// A JetStream context on the platform's NATS.
@@ -247,14 +298,37 @@ pub struct ControlRoomClient {
 }
 
 impl ControlRoomClient {
-    /// Connects, optionally resuming after `since`.
-    pub async fn connect(gateway_url: &str, since: Option<u64>) -> Self {
+    /// Connects as the demo control-room viewer, optionally resuming after `since`.
+    pub async fn connect(platform: &Platform, since: Option<u64>) -> Self {
+        Self::try_connect(&platform.gateway_url, Some(&platform.viewer_token), since)
+            .await
+            .unwrap()
+    }
+
+    /// Connects with a bearer token (or none); the refusal's HTTP status otherwise.
+    pub async fn try_connect(
+        gateway_url: &str,
+        token: Option<&str>,
+        since: Option<u64>,
+    ) -> Result<Self, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
         let mut url = format!("{}/ws/control-room", gateway_url.replacen("http", "ws", 1));
         if let Some(since) = since {
             url.push_str(&format!("?since={since}"));
         }
-        let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        Self { socket }
+        let mut request = url.into_client_request().unwrap();
+        if let Some(token) = token {
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(Self { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(other) => panic!("websocket connection failed: {other}"),
+        }
     }
 
     /// The next snapshot or delta (heartbeats skipped), within 10 s.
@@ -270,6 +344,21 @@ impl ControlRoomClient {
                 if value["type"] != "heartbeat" {
                     return value;
                 }
+            }
+        }
+    }
+
+    /// Waits (up to 10 s) for the gateway to close the connection; its close code.
+    pub async fn closed(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .expect("the gateway did not close the connection within 10 s");
+            match message {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
             }
         }
     }

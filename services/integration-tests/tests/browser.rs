@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use pf_integration_tests::{Platform, dashboards_dir};
+use pf_integration_tests::{Platform, dashboards_dir, demo};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_room_page_updates_live_in_chromium() {
@@ -26,6 +26,13 @@ async fn the_control_room_page_updates_live_in_chromium() {
     );
     let gateway = platform.gateway_url.clone();
     let beds = platform.beds_url.clone();
+    let session = platform
+        .sign_in_store()
+        .await
+        .create_session(&demo("demo-control-room"))
+        .await
+        .unwrap();
+    let beds_token = platform.publisher_token.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .args(["--test", "--test-reporter=spec", "tests/"])
@@ -33,6 +40,8 @@ async fn the_control_room_page_updates_live_in_chromium() {
             .env("PF_GATEWAY_URL", gateway)
             .env("PF_HOSPITAL_BEDS_URL", beds)
             .env("PF_TEST_BED", "RWEAA/WD15/B01")
+            .env("PF_SESSION_COOKIE", session.id)
+            .env("PF_BEDS_TOKEN", beds_token)
             .output()
     })
     .await

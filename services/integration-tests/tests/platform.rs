@@ -17,7 +17,7 @@ const BED: &str = "RWEAA/WD15/B01";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bed_change_reaches_redis_and_a_websocket_client() {
     let platform = Platform::start().await;
-    let mut client = ControlRoomClient::connect(&platform.gateway_url, None).await;
+    let mut client = ControlRoomClient::connect(&platform, None).await;
     let snapshot = client.next().await;
     assert_eq!(snapshot["type"], "snapshot");
     let lri = site(&snapshot, "RWEAA").expect("catalogue sites are listed before they have beds");
@@ -285,6 +285,7 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
     let response = platform
         .http
         .post(format!("{}/api/v1/beds/{BED}/state", platform.beds_url))
+        .bearer_auth(&platform.publisher_token)
         .body("state=available")
         .send()
         .await
@@ -293,6 +294,7 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
     let response = platform
         .http
         .post(format!("{}/api/v1/beds/{BED}/state", platform.beds_url))
+        .bearer_auth(&platform.publisher_token)
         .body(vec![b' '; 64 * 1024])
         .send()
         .await
@@ -433,7 +435,7 @@ async fn a_rebuild_from_the_stream_equals_the_live_state() {
     assert_eq!(scratch.digest().await.unwrap(), live_digest);
 
     // Rebuilding the live copy in place changes nothing either, and a client is resynced.
-    let mut client = ControlRoomClient::connect(&platform.gateway_url, None).await;
+    let mut client = ControlRoomClient::connect(&platform, None).await;
     let first = client.next().await;
     assert_eq!(first["type"], "snapshot");
     pf_projection::replay::rebuild(&js, &mut live, 500)
@@ -460,7 +462,7 @@ async fn a_reconnecting_client_resumes_without_gaps_or_duplicates() {
         platform.open_bed(&format!("RWEAA/WD15/B{n:02}")).await;
     }
     platform.wait_for_version(5).await;
-    let mut client = ControlRoomClient::connect(&platform.gateway_url, None).await;
+    let mut client = ControlRoomClient::connect(&platform, None).await;
     let snapshot = client.next().await;
     let left_at = snapshot["version"].as_u64().unwrap();
     assert_eq!(left_at, 5);
@@ -476,7 +478,7 @@ async fn a_reconnecting_client_resumes_without_gaps_or_duplicates() {
     platform.wait_for_version(10).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let mut client = ControlRoomClient::connect(&platform.gateway_url, Some(left_at)).await;
+    let mut client = ControlRoomClient::connect(&platform, Some(left_at)).await;
     let mut at = left_at;
     let mut occupied = None;
     while at < 10 {
@@ -496,7 +498,7 @@ async fn a_reconnecting_client_resumes_without_gaps_or_duplicates() {
     assert_eq!(occupied, Some(5));
 
     // A version the gateway cannot resume from gets a snapshot.
-    let mut stranger = ControlRoomClient::connect(&platform.gateway_url, Some(1_000_000)).await;
+    let mut stranger = ControlRoomClient::connect(&platform, Some(1_000_000)).await;
     let message = stranger.next().await;
     assert_eq!(message["type"], "snapshot");
     assert_eq!(message["version"], 10);

@@ -60,6 +60,23 @@ pub async fn connect_live_state(config: &ProjectionConfig) -> anyhow::Result<Liv
     .with_changes_max_len(config.changes_max_len))
 }
 
+/// The live state's watermark, waiting while Redis is still loading its
+/// data after a restart (it answers `LOADING` until then).
+async fn watermark(live: &mut LiveState, shutdown: &CancellationToken) -> anyhow::Result<u64> {
+    let mut attempts = 0;
+    loop {
+        match live.applied_through(pf_event_log::streams::BEDS.name).await {
+            Ok(applied) => return Ok(applied.unwrap_or(0)),
+            Err(err) if attempts < 120 && !shutdown.is_cancelled() => {
+                attempts += 1;
+                tracing::info!(cause = %err, "waiting for Redis to be ready");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(err) => return Err(err).context("failed to read the live state's watermark"),
+        }
+    }
+}
+
 /// Runs the projection until `shutdown` is cancelled: the operational
 /// endpoints on `listener`, and the consumer. With `rebuild`, first wipes
 /// the live state and replays every stream from its start.
@@ -88,11 +105,7 @@ pub async fn run(
         .context("failed to read the consumer's position")?
         .ack_floor
         .stream_sequence;
-    let applied = live
-        .applied_through(pf_event_log::streams::BEDS.name)
-        .await
-        .context("failed to read the live state's watermark")?
-        .unwrap_or(0);
+    let applied = watermark(&mut live, &shutdown).await?;
     let lost = applied < acknowledged;
     if lost {
         tracing::warn!(

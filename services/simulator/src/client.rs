@@ -3,12 +3,19 @@
 //! Every failure is sorted into an [`ApiError`] the caller can act on: a
 //! conflict means "my picture of the bed is stale", unavailability means
 //! "back off and try again", anything else is logged and the bed re-read.
+//!
+//! With credentials ([`BedsClient::with_credentials`]) every request carries
+//! `Authorization: Bearer …` from the shared [`TokenProvider`]; a 401 drops
+//! the token and sends the request once more with a fresh one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use pf_hospital_model::{BedAddress, BedState};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
+
+use crate::credentials::TokenProvider;
 
 /// What went wrong with one request.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +30,12 @@ pub enum ApiError {
     /// The API could not be reached, timed out or answered 5xx: worth retrying later.
     #[error("hospital-beds API unavailable: {0}")]
     Unavailable(String),
-    /// Any other answer (400, 413, 422, an unreadable body): a bug somewhere,
+    /// 401 even with a freshly fetched token, or the identity service refused
+    /// our client credentials: worth retrying later (a secret may be rotated,
+    /// a grant added), with backoff.
+    #[error("not signed in: {0}")]
+    Unauthorized(String),
+    /// Any other answer (400, 403, 413, 422, an unreadable body): a bug somewhere,
     /// not worth retrying as it is.
     #[error("request refused ({status}): {message}")]
     Refused {
@@ -38,6 +50,12 @@ impl ApiError {
     /// Whether waiting and trying again may help.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, ApiError::Unavailable(_))
+    }
+
+    /// Whether waiting (with backoff) and trying again may help: the API or
+    /// the identity service is unavailable, or we are not signed in.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ApiError::Unavailable(_) | ApiError::Unauthorized(_))
     }
 }
 
@@ -77,11 +95,13 @@ struct StateBody<'a> {
     reason: &'a str,
 }
 
-/// Client of the hospital-beds API; cheap to clone (shares one connection pool).
+/// Client of the hospital-beds API; cheap to clone (shares one connection
+/// pool and one access token).
 #[derive(Debug, Clone)]
 pub struct BedsClient {
     http: reqwest::Client,
     base: String,
+    credentials: Option<Arc<TokenProvider>>,
 }
 
 impl BedsClient {
@@ -96,7 +116,49 @@ impl BedsClient {
         Ok(Self {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
+            credentials: None,
         })
+    }
+
+    /// This client, signing every request in with `credentials`.
+    pub fn with_credentials(mut self, credentials: Arc<TokenProvider>) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// The HTTP client (timeouts, user agent), to share with a [`TokenProvider`].
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Sends the request `make` builds, signed in when there are credentials;
+    /// on a 401 with a token, drops it and sends the request once more.
+    async fn execute(
+        &self,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ApiError> {
+        let Some(credentials) = &self.credentials else {
+            let response = make().send().await.map_err(transport)?;
+            return check(response).await;
+        };
+        let mut retried = false;
+        loop {
+            let token = credentials.bearer().await?;
+            let response = make()
+                .bearer_auth(token.secret())
+                .send()
+                .await
+                .map_err(transport)?;
+            if response.status() != StatusCode::UNAUTHORIZED {
+                credentials.accepted();
+                return check(response).await;
+            }
+            let again = credentials.rejected(&token);
+            if retried || !again {
+                return check(response).await;
+            }
+            retried = true;
+        }
     }
 
     fn url(&self, bed: &BedAddress, action: Option<&str>) -> String {
@@ -113,13 +175,8 @@ impl BedsClient {
 
     /// Reads a bed's current state.
     pub async fn get(&self, bed: &BedAddress) -> Result<BedView, ApiError> {
-        let response = self
-            .http
-            .get(self.url(bed, None))
-            .send()
-            .await
-            .map_err(transport)?;
-        let response = check(response).await?;
+        let url = self.url(bed, None);
+        let response = self.execute(|| self.http.get(&url)).await?;
         response.json::<BedView>().await.map_err(|e| {
             if e.is_decode() {
                 ApiError::Refused {
@@ -134,11 +191,11 @@ impl BedsClient {
 
     /// Opens a bed (it becomes available).
     pub async fn open(&self, bed: &BedAddress, reason: &str) -> Result<(), ApiError> {
-        let request = self
-            .http
-            .post(self.url(bed, Some("open")))
-            .json(&ReasonBody { reason });
-        send(request).await
+        let url = self.url(bed, Some("open"));
+        let body = ReasonBody { reason };
+        self.execute(|| self.http.post(&url).json(&body))
+            .await
+            .map(drop)
     }
 
     /// Moves an open bed to `state`.
@@ -148,27 +205,21 @@ impl BedsClient {
         state: BedState,
         reason: &str,
     ) -> Result<(), ApiError> {
-        let request = self
-            .http
-            .post(self.url(bed, Some("state")))
-            .json(&StateBody { state, reason });
-        send(request).await
+        let url = self.url(bed, Some("state"));
+        let body = StateBody { state, reason };
+        self.execute(|| self.http.post(&url).json(&body))
+            .await
+            .map(drop)
     }
 
     /// Withdraws an open bed (it stops being counted).
     pub async fn withdraw(&self, bed: &BedAddress, reason: &str) -> Result<(), ApiError> {
-        let request = self
-            .http
-            .post(self.url(bed, Some("withdraw")))
-            .json(&ReasonBody { reason });
-        send(request).await
+        let url = self.url(bed, Some("withdraw"));
+        let body = ReasonBody { reason };
+        self.execute(|| self.http.post(&url).json(&body))
+            .await
+            .map(drop)
     }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Result<(), ApiError> {
-    let response = request.send().await.map_err(transport)?;
-    check(response).await?;
-    Ok(())
 }
 
 fn transport(error: reqwest::Error) -> ApiError {
@@ -193,6 +244,7 @@ pub fn classify(status: StatusCode, message: String) -> ApiError {
     match status {
         StatusCode::CONFLICT => ApiError::Conflict(message),
         StatusCode::NOT_FOUND => ApiError::NotFound(message),
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized(message),
         StatusCode::TOO_MANY_REQUESTS => ApiError::Unavailable(message),
         s if s.is_server_error() => ApiError::Unavailable(format!("{s}: {message}")),
         s => ApiError::Refused {
@@ -216,6 +268,9 @@ mod tests {
         assert!(c(429).is_unavailable());
         assert!(matches!(c(422), ApiError::Refused { status: 422, .. }));
         assert!(!c(400).is_unavailable());
+        assert!(matches!(c(401), ApiError::Unauthorized(_)));
+        assert!(c(401).is_retryable() && c(503).is_retryable());
+        assert!(!c(403).is_retryable() && !c(409).is_retryable());
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use pf_hospital_model::Catalogue;
 
+use crate::credentials::CredentialsConfig;
+
 /// Where the hospital-beds API listens unless `PF_HOSPITAL_BEDS_URL` says otherwise.
 pub const DEFAULT_HOSPITAL_BEDS_URL: &str = "http://127.0.0.1:8081";
 
@@ -35,6 +37,9 @@ pub struct SimulatorConfig {
     /// The sites, wards and beds to drive; `None` means the shipped LLR
     /// catalogue ([`Catalogue::llr`]). Must match the API's catalogue.
     pub catalogue: Option<Arc<Catalogue>>,
+    /// How to sign in (`PF_IDENTITY_URL`, `PF_CLIENT_ID`, `PF_CLIENT_SECRET`
+    /// or `PF_CLIENT_SECRET_FILE`); without a secret, no token is sent.
+    pub credentials: CredentialsConfig,
 }
 
 impl Default for SimulatorConfig {
@@ -46,13 +51,16 @@ impl Default for SimulatorConfig {
             concurrency: DEFAULT_CONCURRENCY,
             request_timeout: Duration::from_secs(10),
             catalogue: None,
+            credentials: CredentialsConfig::default(),
         }
     }
 }
 
 impl SimulatorConfig {
-    /// Reads `PF_HOSPITAL_BEDS_URL`, `PF_SIM_SPEED`, `PF_SIM_SEED` and
-    /// `PF_SIM_CONCURRENCY`; unset or empty variables take the defaults.
+    /// Reads `PF_HOSPITAL_BEDS_URL`, `PF_SIM_SPEED`, `PF_SIM_SEED`,
+    /// `PF_SIM_CONCURRENCY` and the sign-in variables of
+    /// [`CredentialsConfig::from_lookup`]; unset or empty variables take the
+    /// defaults.
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -64,7 +72,10 @@ impl SimulatorConfig {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let mut config = Self::default();
+        let mut config = Self {
+            credentials: CredentialsConfig::from_lookup(&lookup)?,
+            ..Self::default()
+        };
         if let Some(url) = get("PF_HOSPITAL_BEDS_URL") {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("PF_HOSPITAL_BEDS_URL must start with http:// or https://, got `{url}`");

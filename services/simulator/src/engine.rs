@@ -81,7 +81,8 @@ pub struct RunStats {
     pub applied: u64,
     /// 409 answers (the bed was re-read).
     pub conflicts: u64,
-    /// Requests that failed because the API was unavailable.
+    /// Requests that failed because the API (or the identity service) was
+    /// unavailable, or our token was refused.
     pub unavailable: u64,
     /// Requests refused for another reason.
     pub refused: u64,
@@ -295,12 +296,12 @@ impl<R: Rng> Engine<R> {
                 bed.ignored = true;
                 bed.busy = false;
             }
-            Err(error @ ApiError::Unavailable(_)) => {
+            Err(error) if error.is_retryable() => {
                 self.stats.unavailable += 1;
                 let delay = self.backoff.next_delay();
                 self.paused_until = Some(Instant::now() + delay);
                 if self.backoff.should_warn() {
-                    tracing::warn!(%error, ?delay, failures = self.backoff.failures(), "hospital-beds API unavailable; backing off");
+                    tracing::warn!(%error, ?delay, failures = self.backoff.failures(), "hospital-beds API unavailable or not signed in; backing off");
                 }
                 // The request may or may not have been applied.
                 self.mark_stale(index, draining);

@@ -16,11 +16,20 @@
 //! second), `PF_SIM_SEED` (random seed), `PF_SIM_CONCURRENCY` (default 16)
 //! and `RUST_LOG`.
 //!
+//! Sign-in ([`credentials`]): with `PF_CLIENT_SECRET` or
+//! `PF_CLIENT_SECRET_FILE` set, the simulator obtains an OAuth 2.0
+//! client-credentials token for `PF_CLIENT_ID` (default `simulator`) from
+//! `{PF_IDENTITY_URL}/oauth/token` (default `http://127.0.0.1:8083`) and sends
+//! it as `Authorization: Bearer …` on every request; without either it sends
+//! none, for platforms without sign-in, and warns once.
+//!
 //! # Layout
 //! - [`config`]: [`SimulatorConfig`], read from the environment.
 //! - [`client`]: [`BedsClient`], the HTTP client of the hospital-beds API, and
 //!   [`ApiError`], which sorts failures into conflict / unknown bed /
-//!   unavailable / refused.
+//!   unavailable / not signed in / refused.
+//! - [`credentials`]: [`CredentialsConfig`] and the [`TokenProvider`] that
+//!   fetches, caches and refreshes the access token.
 //! - [`retry`]: exponential [`Backoff`](retry::Backoff) and
 //!   [`with_retry`](retry::with_retry) for an unavailable API.
 //! - [`model`]: the in-memory picture of every bed, ward, site-and-kind group
@@ -34,6 +43,7 @@
 
 pub mod client;
 pub mod config;
+pub mod credentials;
 pub mod engine;
 pub mod model;
 pub mod policy;
@@ -41,6 +51,7 @@ pub mod retry;
 pub mod seed;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::SeedableRng;
@@ -49,6 +60,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use client::{ApiError, BedView, BedsClient};
 pub use config::SimulatorConfig;
+pub use credentials::{CredentialsConfig, TokenProvider};
 pub use engine::RunStats;
 pub use seed::SeedReport;
 
@@ -66,11 +78,33 @@ fn rng_for(config: &SimulatorConfig) -> StdRng {
 
 fn prepare(config: &SimulatorConfig) -> anyhow::Result<(BedsClient, Model, StdRng)> {
     let catalogue = config.catalogue()?;
-    let client = BedsClient::new(&config.hospital_beds_url, config.request_timeout)?;
+    let client = signed_in_client(config)?;
     let mut rng = rng_for(config);
     let mut model = Model::from_catalogue(&catalogue);
     policy::assign_ward_leanings(&mut model, &mut rng);
     Ok((client, model, rng))
+}
+
+/// The API client, signed in when a client secret is configured.
+pub fn signed_in_client(config: &SimulatorConfig) -> anyhow::Result<BedsClient> {
+    let client = BedsClient::new(&config.hospital_beds_url, config.request_timeout)?;
+    match TokenProvider::new(&config.credentials, client.http().clone()) {
+        Some(provider) => {
+            tracing::info!(
+                identity = %config.credentials.identity_url,
+                client_id = %config.credentials.client_id,
+                "signing in with client credentials"
+            );
+            Ok(client.with_credentials(Arc::new(provider)))
+        }
+        None => {
+            tracing::warn!(
+                "neither PF_CLIENT_SECRET nor PF_CLIENT_SECRET_FILE is set: \
+                 calling the hospital-beds API without a token (works only where sign-in is off)"
+            );
+            Ok(client)
+        }
+    }
 }
 
 fn log_seed_report(report: &SeedReport) {

@@ -60,9 +60,9 @@ impl Default for Backoff {
     }
 }
 
-/// Runs `op` until it succeeds or fails with anything but
-/// [`ApiError::Unavailable`], waiting with [`Backoff`] in between. Gives up
-/// (returning the last unavailability) when `cancel` fires or, if given,
+/// Runs `op` until it succeeds or fails with anything but a retryable error
+/// ([`ApiError::Unavailable`], [`ApiError::Unauthorized`]), waiting with [`Backoff`] in between. Gives up
+/// (returning the last retryable error) when `cancel` fires or, if given,
 /// once `give_up_after` has passed since the first failure.
 pub async fn with_retry<T, F, Fut>(
     what: &str,
@@ -78,7 +78,7 @@ where
     let mut first_failure: Option<Instant> = None;
     loop {
         let error = match op().await {
-            Err(error @ ApiError::Unavailable(_)) => error,
+            Err(error) if error.is_retryable() => error,
             other => return other,
         };
         let since = *first_failure.get_or_insert_with(Instant::now);

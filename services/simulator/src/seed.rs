@@ -129,7 +129,9 @@ pub async fn seed_model<R: Rng + ?Sized>(
             || client.get(&first.address),
         )
         .await;
-        if let Err(error @ ApiError::Unavailable(_)) = probe {
+        if let Err(error) = probe.as_ref()
+            && error.is_retryable()
+        {
             if !cancel.is_cancelled() {
                 tracing::error!(%error, "gave up waiting for the hospital-beds API");
             }
@@ -225,9 +227,9 @@ async fn seed_bed(
             tracing::warn!(%bed, %message, "the hospital-beds API does not know this bed; skipping it");
             outcome.unknown = true;
         }
-        Err(error @ ApiError::Unavailable(_)) => {
+        Err(error) if error.is_retryable() => {
             if !cancel.is_cancelled() {
-                tracing::error!(%bed, %error, "gave up seeding: the API stayed unavailable");
+                tracing::error!(%bed, %error, "gave up seeding: the API stayed unavailable (or refused to sign us in)");
                 outcome.gave_up = true;
             }
             outcome.failed = !cancel.is_cancelled();

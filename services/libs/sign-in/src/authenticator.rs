@@ -53,11 +53,16 @@ impl IntoResponse for AuthError {
             AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         };
-        let mut response = (status, axum::Json(serde_json::json!({ "error": self.to_string() }))).into_response();
+        let mut response = (
+            status,
+            axum::Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"patient-flow\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"patient-flow\""),
+            );
         }
         response
     }
@@ -83,7 +88,10 @@ impl Authenticator {
     }
 
     /// Who is calling, and their session when signed in through a browser.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<(Principal, Option<Session>), AuthError> {
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<(Principal, Option<Session>), AuthError> {
         if let Some(token) = bearer(headers) {
             let verifier = self.verifier.as_ref().ok_or(AuthError::TokensNotAccepted)?;
             let principal = verifier.verify(token).await?;
@@ -98,7 +106,11 @@ impl Authenticator {
             .filter_map(|value| value.to_str().ok())
             .find_map(cookie::session_id)
             .ok_or(AuthError::Missing)?;
-        let session = self.store.session(session_id).await?.ok_or(AuthError::SessionEnded)?;
+        let session = self
+            .store
+            .session(session_id)
+            .await?
+            .ok_or(AuthError::SessionEnded)?;
         if self.store.is_revoked(&session.principal.id).await? {
             self.store.end_session(&session.id).await?;
             return Err(AuthError::Revoked);
@@ -110,7 +122,10 @@ impl Authenticator {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The signed-in caller of a route; refuses the request with 401 otherwise.

@@ -34,7 +34,11 @@ mod tests {
     #[test]
     fn the_cookie_is_http_only_and_secure_outside_development() {
         let cookie = set_session("abc", 60, false);
-        assert!(cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Lax"));
+        assert!(
+            cookie.contains("HttpOnly")
+                && cookie.contains("Secure")
+                && cookie.contains("SameSite=Lax")
+        );
         assert!(!set_session("abc", 60, true).contains("Secure"));
         assert!(clear_session(false).contains("Max-Age=0"));
     }

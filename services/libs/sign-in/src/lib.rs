@@ -12,11 +12,15 @@
 //! - [`authenticator`]: [`Authenticator`] reads `Authorization: Bearer` or
 //!   the session cookie; [`Authenticated`] is the axum extractor.
 //! - [`cookie`]: the session cookie's attributes.
+//! - [`settings`]: [`SignInSettings`] from the environment (trusted issuer,
+//!   Redis) and the authenticator they make.
 #![forbid(unsafe_code)]
 
 pub mod authenticator;
 pub mod cookie;
+pub mod settings;
 pub mod store;
 
 pub use authenticator::{AuthError, Authenticated, Authenticator};
+pub use settings::{SettingsError, SignInSettings};
 pub use store::{Session, SessionPolicy, SignInStore, StoreError};

@@ -90,7 +90,11 @@ fn digest(token: &str) -> String {
 
 impl SignInStore {
     /// Connects to Redis at `url`, keys under `prefix`.
-    pub async fn connect(url: &str, prefix: impl Into<String>, policy: SessionPolicy) -> Result<Self, StoreError> {
+    pub async fn connect(
+        url: &str,
+        prefix: impl Into<String>,
+        policy: SessionPolicy,
+    ) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_secs(5)))
@@ -123,11 +127,18 @@ impl SignInStore {
         };
         let mut connection = self.connection.clone();
         let _: () = redis::pipe()
-            .set_ex(self.key("session", &session.id), serde_json::to_string(&session)?, self.policy.idle.as_secs())
+            .set_ex(
+                self.key("session", &session.id),
+                serde_json::to_string(&session)?,
+                self.policy.idle.as_secs(),
+            )
             .ignore()
             .sadd(self.key("sessions-of", &principal.id), &session.id)
             .ignore()
-            .expire(self.key("sessions-of", &principal.id), self.policy.absolute.as_secs() as i64)
+            .expire(
+                self.key("sessions-of", &principal.id),
+                self.policy.absolute.as_secs() as i64,
+            )
             .ignore()
             .query_async(&mut connection)
             .await?;
@@ -147,7 +158,9 @@ impl SignInStore {
             .arg(self.policy.idle.as_secs())
             .query_async(&mut connection)
             .await?;
-        let Some(stored) = stored else { return Ok(None) };
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
         let session: Session = serde_json::from_str(&stored)?;
         let age = OffsetDateTime::now_utc().unix_timestamp() - session.created_at;
         if age > self.policy.absolute.as_secs() as i64 {
@@ -170,7 +183,11 @@ impl SignInStore {
         let token = random_token();
         let mut connection = self.connection.clone();
         let _: () = connection
-            .set_ex(self.key("link", &digest(&token)), serde_json::to_string(principal)?, self.policy.link.as_secs())
+            .set_ex(
+                self.key("link", &digest(&token)),
+                serde_json::to_string(principal)?,
+                self.policy.link.as_secs(),
+            )
             .await?;
         Ok(token)
     }
@@ -186,7 +203,9 @@ impl SignInStore {
             .arg(self.key("link", &digest(token)))
             .query_async(&mut connection)
             .await?;
-        let Some(stored) = stored else { return Ok(None) };
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
         let principal: Principal = serde_json::from_str(&stored)?;
         if self.is_revoked(&principal.id).await? {
             return Ok(None);
@@ -195,13 +214,16 @@ impl SignInStore {
     }
 
     /// Revokes a principal at once: ends every session it has and refuses
-    /// its bearer tokens until they would have expired anyway.
+    /// its bearer tokens until they would have expired anyway. Returns how
+    /// many live sessions were ended.
     pub async fn revoke(&self, principal_id: &str) -> Result<usize, StoreError> {
         let mut connection = self.connection.clone();
-        let sessions: Vec<String> = connection.smembers(self.key("sessions-of", principal_id)).await?;
+        let sessions: Vec<String> = connection
+            .smembers(self.key("sessions-of", principal_id))
+            .await?;
         let mut pipe = redis::pipe();
         for id in &sessions {
-            pipe.del(self.key("session", id)).ignore();
+            pipe.del(self.key("session", id));
         }
         pipe.del(self.key("sessions-of", principal_id)).ignore();
         pipe.set_ex(
@@ -210,8 +232,8 @@ impl SignInStore {
             self.policy.token_lifetime.as_secs(),
         )
         .ignore();
-        let _: () = pipe.query_async(&mut connection).await?;
-        Ok(sessions.len())
+        let ended: Vec<usize> = pipe.query_async(&mut connection).await?;
+        Ok(ended.into_iter().sum())
     }
 
     /// Lifts a revocation (access given again); new sign-ins work at once.

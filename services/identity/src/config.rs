@@ -1,0 +1,214 @@
+//! Settings of the identity service, from the environment with local defaults.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pf_access::Mode;
+use pf_runtime::{ConfigError, env_or};
+use pf_sign_in::SessionPolicy;
+
+/// A secret read from the environment: never printed by `Debug` or `Display`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for comparing; never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Settings, from the environment with local defaults.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    /// Where to listen (`PF_IDENTITY_ADDR`, default `127.0.0.1:8083`).
+    pub listen: SocketAddr,
+    /// Development or production (`PF_MODE`). Production refuses the
+    /// built-in demo issuer and the demo sign-in page.
+    pub mode: Mode,
+    /// Redis holding sessions, links and revocations (`PF_REDIS_URL`).
+    pub redis_url: String,
+    /// Their key prefix (`PF_SIGN_IN_PREFIX`, default `pf:auth:`).
+    pub sign_in_prefix: String,
+    /// NATS with JetStream, for the audit stream (`PF_NATS_URL`).
+    pub nats_url: String,
+    /// Replicas of the audit stream (`PF_AUDIT_REPLICAS`, default 1).
+    pub audit_replicas: usize,
+    /// Days the audit trail keeps records (`PF_AUDIT_RETENTION_DAYS`,
+    /// default 2920, eight years).
+    pub audit_retention_days: u32,
+    /// Where people reach this service (`PF_PUBLIC_URL`, default
+    /// `http://127.0.0.1:8083`): the local issuer's `iss` and the base of
+    /// sign-in links. No trailing `/`.
+    pub public_url: String,
+    /// Origins a person may be sent back to after signing in, besides this
+    /// service's own paths (`PF_RETURN_ORIGINS`, comma-separated; default none).
+    pub return_origins: Vec<String>,
+    /// Where the dashboards are served, for local return paths and the
+    /// default after sign-in (`PF_HOME_URL`; default: this service's own paths).
+    pub home_url: Option<String>,
+    /// The `aud` of tokens (`PF_TOKEN_AUDIENCE`, else `PF_OIDC_AUDIENCE`,
+    /// default `patient-flow`).
+    pub token_audience: String,
+    /// Cookies without `Secure` and no HSTS, for plain-http localhost
+    /// (`PF_INSECURE_COOKIES`, default true in development only).
+    pub insecure_cookies: bool,
+    /// Take the client address from `X-Forwarded-For`'s first entry
+    /// (`PF_TRUST_PROXY`, default false): only behind a proxy that sets it.
+    pub trust_proxy: bool,
+    /// Machine clients of the token endpoint (`PF_CLIENTS_FILE`, JSON).
+    pub clients_file: Option<PathBuf>,
+    /// In development only: the secret of the demo machine clients
+    /// `simulator` and `loadtest` (`PF_DEMO_CLIENT_SECRET`).
+    pub demo_client_secret: Option<Secret>,
+    /// In production: the external identity provider whose bearer tokens the
+    /// admin API accepts (`PF_OIDC_ISSUER`, `PF_OIDC_JWKS_URL` default
+    /// `{issuer}/.well-known/jwks.json`). Unset: sessions only.
+    pub external_issuer: Option<ExternalIssuer>,
+    /// The `dashboards/` folder: templates and static files
+    /// (`PF_DASHBOARDS_DIR`, default `dashboards`).
+    pub dashboards_dir: PathBuf,
+    /// Session and link lifetimes (`PF_SESSION_IDLE_SECS` default 1800,
+    /// `PF_SESSION_ABSOLUTE_SECS` default 43200, `PF_SIGN_IN_LINK_SECS`
+    /// default 86400).
+    pub session_policy: SessionPolicy,
+    /// Lifetime of a client-credentials token (15 minutes).
+    pub token_ttl: Duration,
+    /// Token requests per minute per client id (`PF_TOKEN_RATE_PER_MINUTE`,
+    /// default 30, burst the same).
+    pub token_rate_per_minute: u32,
+    /// Sign-in and token requests per minute per client address
+    /// (`PF_IP_RATE_PER_MINUTE`, default 120, burst the same).
+    pub ip_rate_per_minute: u32,
+}
+
+/// An external OpenID Connect issuer.
+#[derive(Debug, Clone)]
+pub struct ExternalIssuer {
+    /// Its exact `iss`.
+    pub issuer: String,
+    /// Its key set.
+    pub jwks_url: String,
+}
+
+impl IdentityConfig {
+    /// Reads the settings from the environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mode = Mode::from_env()?;
+        let development = !mode.is_production();
+        let audience = env_or("PF_OIDC_AUDIENCE", "patient-flow".to_owned())?;
+        let demo_client_secret = std::env::var("PF_DEMO_CLIENT_SECRET")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .map(Secret::new);
+        if demo_client_secret.is_some() && !development {
+            anyhow::bail!("PF_DEMO_CLIENT_SECRET is for development only; unset it in production");
+        }
+        let external_issuer = match std::env::var("PF_OIDC_ISSUER").ok() {
+            Some(issuer) if !development && !issuer.trim().is_empty() => {
+                let issuer = issuer.trim().to_owned();
+                let jwks_url = env_or(
+                    "PF_OIDC_JWKS_URL",
+                    format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')),
+                )?;
+                Some(ExternalIssuer { issuer, jwks_url })
+            }
+            _ => None,
+        };
+        let defaults = SessionPolicy::default();
+        let secs = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(env_or(name, default.as_secs())?))
+        };
+        let clients_file: String = env_or("PF_CLIENTS_FILE", String::new())?;
+        Ok(Self {
+            listen: env_or("PF_IDENTITY_ADDR", SocketAddr::from(([127, 0, 0, 1], 8083)))?,
+            mode,
+            redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
+            sign_in_prefix: env_or("PF_SIGN_IN_PREFIX", "pf:auth:".to_owned())?,
+            nats_url: env_or("PF_NATS_URL", "nats://127.0.0.1:4222".to_owned())?,
+            audit_replicas: env_or("PF_AUDIT_REPLICAS", 1)?,
+            audit_retention_days: env_or("PF_AUDIT_RETENTION_DAYS", 8 * 365)?,
+            return_origins: env_or("PF_RETURN_ORIGINS", String::new())?
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            home_url: Some(env_or("PF_HOME_URL", String::new())?).filter(|h| !h.is_empty()),
+            public_url: env_or("PF_PUBLIC_URL", "http://127.0.0.1:8083".to_owned())?
+                .trim_end_matches('/')
+                .to_owned(),
+            token_audience: env_or("PF_TOKEN_AUDIENCE", audience)?,
+            insecure_cookies: env_or("PF_INSECURE_COOKIES", development)?,
+            trust_proxy: env_or("PF_TRUST_PROXY", false)?,
+            clients_file: (!clients_file.is_empty()).then(|| PathBuf::from(clients_file)),
+            demo_client_secret,
+            external_issuer,
+            dashboards_dir: env_or("PF_DASHBOARDS_DIR", PathBuf::from("dashboards"))?,
+            session_policy: SessionPolicy {
+                idle: secs("PF_SESSION_IDLE_SECS", defaults.idle)?,
+                absolute: secs("PF_SESSION_ABSOLUTE_SECS", defaults.absolute)?,
+                link: secs("PF_SIGN_IN_LINK_SECS", defaults.link)?,
+                token_lifetime: defaults.token_lifetime,
+            },
+            token_ttl: Duration::from_secs(15 * 60),
+            token_rate_per_minute: env_or("PF_TOKEN_RATE_PER_MINUTE", 30)?,
+            ip_rate_per_minute: env_or("PF_IP_RATE_PER_MINUTE", 120)?,
+        })
+    }
+
+    /// Development defaults for given servers and dashboards folder (for
+    /// tests): listens on port 0, insecure cookies, no clients file.
+    pub fn local(redis_url: &str, nats_url: &str, dashboards_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mode: Mode::Development,
+            redis_url: redis_url.to_owned(),
+            sign_in_prefix: "pf:auth:".to_owned(),
+            nats_url: nats_url.to_owned(),
+            audit_replicas: 1,
+            audit_retention_days: 8 * 365,
+            public_url: "http://127.0.0.1:8083".to_owned(),
+            return_origins: Vec::new(),
+            home_url: None,
+            token_audience: "patient-flow".to_owned(),
+            insecure_cookies: true,
+            trust_proxy: false,
+            clients_file: None,
+            demo_client_secret: None,
+            external_issuer: None,
+            dashboards_dir,
+            session_policy: SessionPolicy::default(),
+            token_ttl: Duration::from_secs(15 * 60),
+            token_rate_per_minute: 30,
+            ip_rate_per_minute: 120,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let mut config = IdentityConfig::local("redis://x", "nats://x", PathBuf::new());
+        config.demo_client_secret = Some(Secret::new("hunter2-very-secret"));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("redacted"));
+    }
+}

@@ -1,0 +1,319 @@
+//! The sign-in service: who people and machines are.
+//!
+//! In development it runs the built-in demo identity provider
+//! ([`pf_access::LocalIssuer`]): it publishes its keys, gives machine
+//! clients (the simulator, the load test, feeds from `PF_CLIENTS_FILE`)
+//! tokens by client credentials, and offers a sign-in page listing one demo
+//! person per role. In production the demo issuer is refused: the service
+//! then serves care-home sign-in links and sessions only, and staff bring
+//! bearer tokens from the organisation's identity provider (`PF_OIDC_ISSUER`).
+//!
+//! In both modes a system administrator issues single-use sign-in links to
+//! care-home staff, withdraws and reinstates access (sessions end at once),
+//! and reads the audit trail. Every accepted change and every refusal is
+//! recorded in the audit trail before the answer.
+//!
+//! # Layout
+//! - [`config`]: settings from the environment.
+//! - [`state`]: what the handlers share.
+//! - [`caller`]: who is calling and from where (socket or trusted proxy).
+//! - [`trail`]: recording accepted changes and refusals.
+//! - [`clients`]: machine clients and their hashed secrets.
+//! - [`rate_limit`]: per-address and per-client rate limits.
+//! - [`csrf`]: double-submit and session CSRF tokens.
+//! - [`return_to`]: where to go after signing in, open-redirect safe.
+//! - [`oauth`]: JWKS, discovery document, client-credentials tokens.
+//! - [`sign_in`]: the demo sign-in page and sign-out.
+//! - [`links`]: issuing and using care-home sign-in links.
+//! - [`admin`]: revoking, reinstating, the audit-trail API, "who am I".
+//! - [`api`]: JSON errors and the authorisation check of API routes.
+//! - [`pages`]: templates and security headers.
+//! - [`metrics`]: what the service counts.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod api;
+pub mod caller;
+pub mod clients;
+pub mod config;
+pub mod csrf;
+pub mod links;
+pub mod metrics;
+pub mod oauth;
+pub mod pages;
+pub mod rate_limit;
+pub mod return_to;
+pub mod sign_in;
+pub mod state;
+pub mod trail;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::routing::{get, post};
+use pf_access::{IssuerConfig, JwksSource, LocalIssuer, LocalIssuerConfig, TokenVerifier};
+use pf_audit::{AuditConfig, AuditLog, AuditRetention};
+use pf_runtime::{HttpMetrics, Readiness};
+use pf_sign_in::{Authenticator, SignInStore};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use clients::ClientRegistry;
+pub use config::IdentityConfig;
+pub use state::AppState;
+
+/// The largest request body accepted (16 KiB).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// A built identity service, connected and ready to serve.
+pub struct Identity {
+    /// The built-in demo issuer (`None` in production), so that an
+    /// in-process test can mint tokens.
+    pub issuer: Option<Arc<LocalIssuer>>,
+    /// The sign-in store.
+    pub store: SignInStore,
+    /// The audit trail.
+    pub audit: AuditLog,
+    state: AppState,
+    registry: prometheus::Registry,
+    readiness: Readiness,
+    http_metrics: HttpMetrics,
+}
+
+impl Identity {
+    /// Connects to Redis and NATS, ensures the audit stream, starts the demo
+    /// issuer (development only) and loads the machine clients.
+    pub async fn build(config: IdentityConfig) -> anyhow::Result<Self> {
+        let registry = prometheus::Registry::new();
+        let metrics =
+            metrics::IdentityMetrics::register(&registry).context("failed to register metrics")?;
+        let http_metrics =
+            HttpMetrics::register(&registry).context("failed to register metrics")?;
+        let readiness = Readiness::new(&["redis", "nats"]);
+        let templates = pages::templates(&config.dashboards_dir)?;
+
+        let issuer = match LocalIssuer::new(
+            config.mode,
+            LocalIssuerConfig {
+                issuer: config.public_url.clone(),
+                audience: config.token_audience.clone(),
+                key_id: None,
+            },
+        ) {
+            Ok(issuer) => Some(Arc::new(issuer)),
+            Err(pf_access::LocalIssuerError::RefusedInProduction) => {
+                tracing::info!(
+                    "production mode: no demo issuer; serving sign-in links and sessions"
+                );
+                None
+            }
+            Err(err) => return Err(err).context("failed to start the demo issuer"),
+        };
+        let verifier = match (&issuer, &config.external_issuer) {
+            (Some(issuer), _) => Some(issuer.issuer_config()),
+            (None, Some(external)) => Some(IssuerConfig::new(
+                external.issuer.clone(),
+                config.token_audience.clone(),
+                JwksSource::Url(external.jwks_url.clone()),
+            )),
+            (None, None) => None,
+        }
+        .map(TokenVerifier::new)
+        .transpose()
+        .context("failed to set up token verification")?;
+
+        let mut clients = match &config.clients_file {
+            Some(path) => ClientRegistry::load(path)?,
+            None => ClientRegistry::default(),
+        };
+        if let Some(secret) = &config.demo_client_secret {
+            anyhow::ensure!(
+                !config.mode.is_production(),
+                "PF_DEMO_CLIENT_SECRET is for development only"
+            );
+            clients.add_demo_clients(secret.expose());
+        }
+        if issuer.is_none() && !clients.is_empty() {
+            tracing::warn!(
+                "production mode: machine clients get tokens from the identity provider, not here; PF_CLIENTS_FILE is ignored"
+            );
+        }
+
+        let store = SignInStore::connect(
+            &config.redis_url,
+            config.sign_in_prefix.clone(),
+            config.session_policy,
+        )
+        .await
+        .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+        readiness.set("redis", true);
+
+        let nats = async_nats::connect(&config.nats_url)
+            .await
+            .with_context(|| format!("failed to connect to NATS at {}", config.nats_url))?;
+        let jetstream = async_nats::jetstream::new(nats);
+        let retention = AuditRetention::days(config.audit_retention_days)
+            .context("PF_AUDIT_RETENTION_DAYS must be at least 1")?;
+        pf_audit::stream::ensure(
+            &jetstream,
+            &AuditConfig {
+                retention,
+                replicas: config.audit_replicas,
+            },
+        )
+        .await
+        .context("failed to set up the audit stream")?;
+        let audit = AuditLog::new(jetstream);
+        readiness.set("nats", true);
+
+        let limits =
+            rate_limit::RateLimits::new(config.ip_rate_per_minute, config.token_rate_per_minute);
+        let state = AppState {
+            config: Arc::new(config),
+            issuer: issuer.clone(),
+            authenticator: Arc::new(Authenticator::new(verifier, store.clone())),
+            clients: Arc::new(clients),
+            audit: audit.clone(),
+            templates: Arc::new(templates),
+            limits,
+            metrics,
+        };
+        Ok(Self {
+            issuer,
+            store,
+            audit,
+            state,
+            registry,
+            readiness,
+            http_metrics,
+        })
+    }
+
+    /// The shared state (for tests that call handlers' helpers).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves on `listener` until `shutdown` is cancelled, then lets
+    /// in-flight requests finish.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let pruning = tokio::spawn(self.state.limits.clone().prune(shutdown.clone()));
+        let router = router(self.state, self.http_metrics)
+            .merge(pf_runtime::ops::router(self.registry, self.readiness));
+        tracing::info!(address = %listener.local_addr()?, "identity service listening");
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown({
+            let shutdown = shutdown.clone();
+            async move { shutdown.cancelled().await }
+        })
+        .await;
+        shutdown.cancel();
+        let _ = pruning.await;
+        served.context("identity server failed")
+    }
+}
+
+/// Builds the service and runs it on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    config: IdentityConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    Identity::build(config)
+        .await?
+        .serve(listener, shutdown)
+        .await
+}
+
+/// The routes, with body limit, security headers, metrics and tracing.
+fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
+    let config = state.config.clone();
+    let dir = &config.dashboards_dir;
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    // The demo sign-in form posts only where the demo issuer runs; in
+    // production the page only says how to sign in.
+    let sign_in_page = if state.issuer.is_some() {
+        get(sign_in::show).post(sign_in::submit)
+    } else {
+        get(sign_in::show)
+    };
+    let mut routes = Router::new()
+        .route("/sign-in", sign_in_page)
+        .route("/sign-out", post(sign_in::sign_out))
+        .route(
+            "/sign-in/link/{token}",
+            get(links::show).post(links::redeem),
+        )
+        .route("/api/v1/access/links", post(links::issue))
+        .route("/api/v1/access/revoke", post(admin::revoke))
+        .route("/api/v1/access/reinstate", post(admin::reinstate))
+        .route("/api/v1/audit", get(admin::audit))
+        .route("/api/v1/me", get(admin::me));
+    if state.issuer.is_some() {
+        routes = routes
+            .route("/.well-known/jwks.json", get(oauth::jwks))
+            .route(
+                "/.well-known/openid-configuration",
+                get(oauth::openid_configuration),
+            )
+            .route("/oauth/token", post(oauth::token));
+    }
+    let mut router = routes
+        .nest_service(
+            "/assets/nhsuk",
+            ServeDir::new(dir.join("node_modules/nhsuk-frontend/dist/nhsuk")),
+        )
+        .nest_service("/assets/app", ServeDir::new(dir.join("static")))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // Outside the body limit, so that refused bodies (413) are counted.
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            HttpMetrics::record,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&pages::content_security_policy(&config.return_origins))
+                .unwrap_or_else(|_| HeaderValue::from_static(pages::CONTENT_SECURITY_POLICY)),
+        ))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::CACHE_CONTROL, "no-store"));
+    if !config.insecure_cookies {
+        router = router.layer(header(
+            header::STRICT_TRANSPORT_SECURITY,
+            pages::STRICT_TRANSPORT_SECURITY,
+        ));
+    }
+    router
+        // Spans name the route template, never the path: a sign-in link's
+        // token is in its path and must not reach the logs.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let route = request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("unmatched", |p| p.as_str());
+                tracing::info_span!("request", method = %request.method(), route)
+            }),
+        )
+        .with_state(state)
+}

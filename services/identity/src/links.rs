@@ -1,0 +1,360 @@
+//! Care-home sign-in links: a system administrator issues a single-use,
+//! expiring link for a named person at one or more care homes; following it
+//! shows a confirm page, and only the page's POST signs the person in (an
+//! email scanner that fetches the link does not use it up).
+
+use axum::Form;
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use pf_access::{Action, CqcLocationId, Grant, OrgId, Principal, Role};
+use pf_audit::AuditActor;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::api::{self, ApiError};
+use crate::caller::{Caller, Source};
+use crate::csrf;
+use crate::pages;
+use crate::sign_in::{FormError, start_session};
+use crate::state::AppState;
+use crate::trail;
+
+/// The audit action of issuing a link.
+pub const LINK_ISSUED: &str = "access.link_issued";
+/// The audit action of using a link.
+pub const LINK_REDEEMED: &str = "identity.link_redeemed";
+
+/// `POST /api/v1/access/links` body.
+#[derive(Debug, Deserialize)]
+pub struct LinkRequest {
+    /// The person's name, as shown in the page header and the audit trail.
+    pub name: String,
+    /// A stable id for the person (used to revoke them).
+    pub person_id: String,
+    /// The CQC location ids of the homes they work for.
+    pub care_homes: Vec<String>,
+}
+
+/// A person id: 1 to 64 letters, digits, `.`, `_`, `@` or `-`.
+fn valid_person_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
+}
+
+impl LinkRequest {
+    /// The principal the link signs in, or why the request is not acceptable.
+    fn principal(&self) -> Result<Principal, ApiError> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(ApiError::Invalid(
+                "Enter the person's name (at most 100 characters).".to_owned(),
+            ));
+        }
+        let person_id = self.person_id.trim();
+        if !valid_person_id(person_id) {
+            return Err(ApiError::Invalid(
+                "person_id must be 1 to 64 letters, digits, '.', '_', '@' or '-'.".to_owned(),
+            ));
+        }
+        if self.care_homes.is_empty() || self.care_homes.len() > 50 {
+            return Err(ApiError::Invalid(
+                "Name between 1 and 50 care homes by CQC location ID.".to_owned(),
+            ));
+        }
+        let homes = self
+            .care_homes
+            .iter()
+            .map(|home| CqcLocationId::parse(home).map(OrgId::Cqc))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| ApiError::Invalid(err.to_string()))?;
+        let first = homes.first().cloned();
+        let grant = Grant::new(Role::CareHomeEditor, homes)
+            .map_err(|err| ApiError::Invalid(err.to_string()))?;
+        Ok(Principal::person(person_id, name, first).with_grant(grant))
+    }
+}
+
+/// `POST /api/v1/access/links` answer.
+#[derive(Debug, Serialize)]
+struct LinkIssued {
+    link: String,
+    expires_in: u64,
+}
+
+/// `POST /api/v1/access/links`: a sign-in link for a care-home person
+/// (system administrators only).
+pub async fn issue(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Json<LinkRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let source = caller.source.clone();
+    let body = api::body(body);
+    let entity = match &body {
+        Ok(request) => format!("person/{}", trail::clip(request.person_id.trim())),
+        Err(_) => String::new(),
+    };
+    let admin = api::authorise(
+        &app,
+        caller,
+        &headers,
+        &Action::ManageAccess,
+        LINK_ISSUED,
+        &entity,
+    )
+    .await?;
+    let actor = trail::actor(&admin);
+    let checked = body.and_then(|request| request.principal());
+    let principal = match checked {
+        Ok(principal) => principal,
+        Err(err) => {
+            trail::refused(&app, actor, LINK_ISSUED, &entity, &err.to_string(), &source).await;
+            return Err(err);
+        }
+    };
+    let token = app.store().create_link(&principal).await.map_err(|err| {
+        tracing::error!(cause = %err, "could not store a sign-in link");
+        ApiError::unavailable()
+    })?;
+    trail::accepted(&app, actor, LINK_ISSUED, &entity, &source)
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    tracing::info!(person = %principal.id, by = %admin.id, "issued a sign-in link");
+    let answer = LinkIssued {
+        link: format!("{}/sign-in/link/{token}", app.config.public_url),
+        expires_in: app.store().policy().link.as_secs(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(answer),
+    )
+        .into_response())
+}
+
+/// Whether a path segment could be a link token (43 base64url characters
+/// are made; anything up to 64 is looked up).
+fn plausible(token: &str) -> bool {
+    (1..=64).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The "expired or used" page (410 Gone).
+fn expired(app: &AppState) -> Response {
+    pages::render(
+        &app.templates,
+        StatusCode::GONE,
+        "sign-in-link-expired.html",
+        json!({}),
+    )
+}
+
+/// The confirm page with a double-submit token.
+fn confirm_page(
+    app: &AppState,
+    status: StatusCode,
+    token: &str,
+    csrf_token: String,
+    errors: Vec<FormError>,
+) -> Response {
+    let response = pages::render(
+        &app.templates,
+        status,
+        "sign-in-link.html",
+        json!({ "token": token, "csrf_token": csrf_token, "errors": errors }),
+    );
+    pages::with_cookies(
+        response,
+        &[csrf::set_cookie(&csrf_token, app.config.insecure_cookies)],
+    )
+}
+
+/// `GET /sign-in/link/{token}`: the confirm page; does not use the link up.
+pub async fn show(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    if !plausible(&token) {
+        return expired(&app);
+    }
+    confirm_page(
+        &app,
+        StatusCode::OK,
+        &token,
+        csrf::token_for_page(&headers),
+        Vec::new(),
+    )
+}
+
+/// `POST /sign-in/link/{token}` form.
+#[derive(Debug, Deserialize)]
+pub struct RedeemForm {
+    csrf_token: Option<String>,
+}
+
+/// `POST /sign-in/link/{token}`: uses the link (once) and signs the person in.
+pub async fn redeem(
+    State(app): State<AppState>,
+    source: Source,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    form: Result<Form<RedeemForm>, FormRejection>,
+) -> Response {
+    if let Some(ip) = source.ip
+        && let Err(limited) = app.limits.check_address(ip)
+    {
+        app.metrics
+            .rate_limited
+            .with_label_values(&[limited.limit.label()])
+            .inc();
+        let error = FormError::new(
+            "You have tried to sign in too many times. Wait a minute, then try again.",
+            "continue",
+        );
+        let csrf_token = csrf::token_for_page(&headers);
+        return confirm_page(
+            &app,
+            StatusCode::TOO_MANY_REQUESTS,
+            &token,
+            csrf_token,
+            vec![error],
+        );
+    }
+    let presented = form.ok().and_then(|Form(f)| f.csrf_token);
+    if !csrf::double_submit_ok(&headers, presented.as_deref()) {
+        let reason = "the sign-in link form's security token was missing or wrong";
+        trail::refused(
+            &app,
+            AuditActor::anonymous(),
+            LINK_REDEEMED,
+            "",
+            reason,
+            &source,
+        )
+        .await;
+        app.metrics
+            .sign_ins
+            .with_label_values(&["link", "refused"])
+            .inc();
+        let error = FormError::new(
+            "This page has expired. Select Continue to sign in.",
+            "continue",
+        );
+        return confirm_page(
+            &app,
+            StatusCode::FORBIDDEN,
+            &token,
+            csrf::new_token(),
+            vec![error],
+        );
+    }
+    let redeemed = if plausible(&token) {
+        app.store().redeem_link(&token).await
+    } else {
+        Ok(None)
+    };
+    let principal = match redeemed {
+        Ok(Some(principal)) => principal,
+        Ok(None) => {
+            let reason = "the sign-in link has expired, was used, or was withdrawn";
+            trail::refused(
+                &app,
+                AuditActor::anonymous(),
+                LINK_REDEEMED,
+                "",
+                reason,
+                &source,
+            )
+            .await;
+            app.metrics
+                .sign_ins
+                .with_label_values(&["link", "refused"])
+                .inc();
+            return expired(&app);
+        }
+        Err(err) => {
+            tracing::error!(cause = %err, "sign-in store unavailable");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is not available right now. Try again in a few minutes.",
+            )
+                .into_response();
+        }
+    };
+    let entity = format!("person/{}", principal.id);
+    if trail::accepted(
+        &app,
+        trail::actor(&principal),
+        LINK_REDEEMED,
+        &entity,
+        &source,
+    )
+    .await
+    .is_err()
+    {
+        // The link is used up; say so plainly rather than leave the person stuck.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is not available right now. Ask your administrator for a new link.",
+        )
+            .into_response();
+    }
+    let home = format!(
+        "{}/",
+        app.config
+            .home_url
+            .as_deref()
+            .unwrap_or("")
+            .trim_end_matches('/')
+    );
+    start_session(&app, &headers, &source, &principal, "link", &home, || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is not available right now. Ask your administrator for a new link.",
+        )
+            .into_response()
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(person_id: &str, homes: &[&str]) -> LinkRequest {
+        LinkRequest {
+            name: "Jo Bloggs".into(),
+            person_id: person_id.into(),
+            care_homes: homes.iter().map(|h| (*h).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_link_request_makes_a_care_home_editor() {
+        let principal = request("jo.bloggs", &["1-000000001", "1-000000002"])
+            .principal()
+            .expect("valid");
+        assert_eq!(principal.roles(), vec![Role::CareHomeEditor]);
+        assert_eq!(principal.care_homes(Role::CareHomeEditor).count(), 2);
+        assert_eq!(
+            principal.organisation.map(|o| o.to_string()).as_deref(),
+            Some("1-000000001")
+        );
+    }
+
+    #[test]
+    fn bad_link_requests_are_refused() {
+        assert!(request("jo bloggs", &["1-000000001"]).principal().is_err());
+        assert!(request("jo", &[]).principal().is_err());
+        assert!(request("jo", &["RWE"]).principal().is_err());
+        assert!(plausible("abc_-9") && !plausible("a/b") && !plausible(&"a".repeat(65)));
+    }
+}

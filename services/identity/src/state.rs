@@ -1,0 +1,48 @@
+//! What the handlers share.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use minijinja::Environment;
+use pf_access::LocalIssuer;
+use pf_audit::AuditLog;
+use pf_sign_in::{Authenticator, SignInStore};
+
+use crate::clients::ClientRegistry;
+use crate::config::IdentityConfig;
+use crate::metrics::IdentityMetrics;
+use crate::rate_limit::RateLimits;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings.
+    pub config: Arc<IdentityConfig>,
+    /// The built-in demo issuer; `None` in production.
+    pub issuer: Option<Arc<LocalIssuer>>,
+    /// Reads bearer tokens and session cookies.
+    pub authenticator: Arc<Authenticator>,
+    /// Machine clients of the token endpoint.
+    pub clients: Arc<ClientRegistry>,
+    /// The audit trail.
+    pub audit: AuditLog,
+    /// Page templates.
+    pub templates: Arc<Environment<'static>>,
+    /// Rate limits.
+    pub limits: RateLimits,
+    /// Counters.
+    pub metrics: IdentityMetrics,
+}
+
+impl AppState {
+    /// The sign-in store.
+    pub fn store(&self) -> &SignInStore {
+        self.authenticator.store()
+    }
+}
+
+impl FromRef<AppState> for Arc<Authenticator> {
+    fn from_ref(state: &AppState) -> Self {
+        state.authenticator.clone()
+    }
+}

@@ -1,0 +1,214 @@
+//! Care-home sign-in links, revocation and the audit trail's export.
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+use helpers::{App, cookie_value, demo, hidden_field, spawn};
+use reqwest::header::COOKIE;
+use serde_json::{Value, json};
+
+/// Issues a link as the demo administrator: the link's path.
+async fn issue_link(app: &App, person_id: &str) -> String {
+    let admin = app.token_for(&demo("demo-system-admin"));
+    let response = app
+        .http
+        .post(app.url("/api/v1/access/links"))
+        .bearer_auth(admin)
+        .json(&json!({ "name": "Jo Carer", "person_id": person_id, "care_homes": ["1-000000001"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["expires_in"], 86_400);
+    let link = body["link"].as_str().unwrap();
+    link.strip_prefix(&app.base).unwrap().to_owned()
+}
+
+/// Opens a link's confirm page and posts it: the response.
+async fn use_link(app: &App, path: &str) -> reqwest::Response {
+    let page = app.http.get(app.url(path)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csrf = cookie_value(&page, "pf_csrf").unwrap();
+    let html = page.text().await.unwrap();
+    assert_eq!(
+        hidden_field(&html, "csrf_token").as_deref(),
+        Some(csrf.as_str())
+    );
+    app.http
+        .post(app.url(path))
+        .header(COOKIE, format!("pf_csrf={csrf}"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_link_works_once_and_revocation_ends_the_session_at_once() {
+    let app = spawn().await;
+    let path = issue_link(&app, "jo.carer").await;
+    assert!(path.starts_with("/sign-in/link/"));
+
+    // Opening the page (as an email scanner would) does not use the link.
+    for _ in 0..2 {
+        assert_eq!(
+            app.http.get(app.url(&path)).send().await.unwrap().status(),
+            200
+        );
+    }
+    let response = use_link(&app, &path).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/");
+    let session = format!(
+        "pf_session={}",
+        cookie_value(&response, "pf_session").unwrap()
+    );
+    let me: Value = app
+        .get_with_cookie("/api/v1/me", &session)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["principal"]["id"], "jo.carer");
+    assert_eq!(me["roles"], json!(["care_home_editor"]));
+    assert_eq!(
+        app.get_with_cookie("/api/v1/audit", &session)
+            .await
+            .status(),
+        403
+    );
+
+    let again = use_link(&app, &path).await;
+    assert_eq!(again.status(), 410);
+    let html = again.text().await.unwrap();
+    assert!(html.contains(
+        "This sign-in link has expired or has already been used. Ask your administrator for a new one."
+    ));
+
+    let admin = app.token_for(&demo("demo-system-admin"));
+    let revoked = app
+        .http
+        .post(app.url("/api/v1/access/revoke"))
+        .bearer_auth(&admin)
+        .json(&json!({ "person_id": "jo.carer" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let body: Value = revoked.json().await.unwrap();
+    assert_eq!(body["sessions_ended"], 1);
+    assert_eq!(
+        app.get_with_cookie("/api/v1/me", &session).await.status(),
+        401
+    );
+
+    // A link issued while revoked does not work; after reinstating, a new one does.
+    let while_revoked = issue_link(&app, "jo.carer").await;
+    assert_eq!(use_link(&app, &while_revoked).await.status(), 410);
+    let reinstated = app
+        .http
+        .post(app.url("/api/v1/access/reinstate"))
+        .bearer_auth(&admin)
+        .json(&json!({ "person_id": "jo.carer" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reinstated.status(), 200);
+    let fresh = issue_link(&app, "jo.carer").await;
+    assert_eq!(use_link(&app, &fresh).await.status(), 303);
+
+    let trail = app.audit("person=demo-system-admin").await;
+    for action in ["access.link_issued", "access.revoked", "access.reinstated"] {
+        assert!(
+            trail.iter().any(|r| r["action"] == action),
+            "{action}: {trail:?}"
+        );
+    }
+    let redeemed = app.audit("entity=person/jo.carer").await;
+    assert!(
+        redeemed.iter().any(
+            |r| r["action"] == "identity.link_redeemed" && r["outcome"]["result"] == "accepted"
+        )
+    );
+}
+
+#[tokio::test]
+async fn only_admins_issue_links_and_requests_are_checked() {
+    let app = spawn().await;
+    let viewer = app.token_for(&demo("demo-control-room"));
+    let body = json!({ "name": "Jo", "person_id": "jo", "care_homes": ["1-000000001"] });
+    let response = app
+        .http
+        .post(app.url("/api/v1/access/links"))
+        .bearer_auth(viewer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let nobody = app
+        .http
+        .post(app.url("/api/v1/access/links"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nobody.status(), 401);
+    let admin = app.token_for(&demo("demo-system-admin"));
+    let bad = app
+        .http
+        .post(app.url("/api/v1/access/links"))
+        .bearer_auth(&admin)
+        .json(&json!({ "name": "Jo", "person_id": "jo", "care_homes": ["RWE"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    // A session cookie from another site's page is refused.
+    let session = app.session_of("demo-system-admin").await;
+    let cross_site = app
+        .http
+        .post(app.url("/api/v1/access/revoke"))
+        .header(COOKIE, &session)
+        .header("origin", "https://evil.example")
+        .json(&json!({ "person_id": "jo" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    let refused = app.audit("entity=person/jo").await;
+    assert!(
+        refused
+            .iter()
+            .any(|r| r["actor"]["id"] == "demo-control-room"
+                && r["action"] == "access.link_issued"
+                && r["outcome"]["result"] == "refused")
+    );
+}
+
+#[tokio::test]
+async fn the_audit_exports_as_csv_with_its_header() {
+    let app = spawn().await;
+    app.session_of("demo-care-home-editor").await;
+    let admin = app.token_for(&demo("demo-system-admin"));
+    let response = app
+        .http
+        .get(app.url("/api/v1/audit?format=csv&person=demo-care-home-editor"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"audit.csv\""
+    );
+    let csv = response.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(pf_audit::export::CSV_HEADER.join(",").as_str())
+    );
+    assert!(csv.contains("identity.signed_in"), "{csv}");
+}

@@ -54,6 +54,8 @@ pub struct AppState {
     pub authenticator: Arc<Authenticator>,
     /// Where every change and refusal is recorded.
     pub audit: AuditLog,
+    /// Rate limits.
+    pub limits: crate::write_limit::WriteLimits,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -110,6 +112,9 @@ pub enum ApiError {
     /// Signed in, but not allowed to do this.
     #[error("{0}")]
     Forbidden(String),
+    /// Too many requests; try again after the given seconds.
+    #[error("too many requests; try again in {0} seconds")]
+    TooMany(u64),
 }
 
 impl ApiError {
@@ -123,6 +128,7 @@ impl ApiError {
             ApiError::Unauthenticated(AuthError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -136,6 +142,7 @@ impl ApiError {
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::TooMany(_) => "rate_limited",
         }
     }
 }
@@ -146,6 +153,16 @@ impl IntoResponse for ApiError {
             return err.into_response();
         }
         let status = self.status();
+        if let ApiError::TooMany(seconds) = self {
+            return (
+                status,
+                [(axum::http::header::RETRY_AFTER, seconds.to_string())],
+                Json(ErrorBody {
+                    error: self.to_string(),
+                }),
+            )
+                .into_response();
+        }
         if status.is_server_error() {
             tracing::warn!(cause = %self, "change not confirmed");
         }
@@ -272,6 +289,7 @@ async fn open(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let result = async {
         let principal = caller.principal()?;
+        within_write_limit(&state, principal)?;
         let target = authorised_bed(&state, principal, &site, &ward, &bed)?;
         let body: ReasonBody = parse_optional_body(&body)?;
         let change = BedChange::Open {
@@ -300,6 +318,7 @@ async fn set_state(
 ) -> Result<Json<Accepted>, ApiError> {
     let result = async {
         let principal = caller.principal()?;
+        within_write_limit(&state, principal)?;
         let target = authorised_bed(&state, principal, &site, &ward, &bed)?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::Malformed(
@@ -340,6 +359,7 @@ async fn withdraw(
 ) -> Result<Json<Accepted>, ApiError> {
     let result = async {
         let principal = caller.principal()?;
+        within_write_limit(&state, principal)?;
         let target = authorised_bed(&state, principal, &site, &ward, &bed)?;
         let body: ReasonBody = parse_optional_body(&body)?;
         let change = BedChange::Withdraw {
@@ -430,6 +450,14 @@ async fn record_refusal(
         state.metrics.audit_failures.inc();
         tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
     }
+}
+
+/// Counts a write against the principal's budget.
+fn within_write_limit(state: &AppState, principal: &Principal) -> Result<(), ApiError> {
+    state
+        .limits
+        .write(&principal.id)
+        .map_err(|wait| ApiError::TooMany(wait.as_secs().max(1)))
 }
 
 /// Finds the bed and checks that `principal` may change beds of its trust.

@@ -18,11 +18,16 @@ pub struct Caller {
     pub principal: Result<Principal, AuthError>,
     /// Where the request came from.
     pub source: AuditSource,
+    /// The address has failed to sign in too often: refuse with 429.
+    pub throttled: Option<std::time::Duration>,
 }
 
 impl Caller {
     /// The principal, or the refusal for a caller who is not signed in.
     pub fn principal(&self) -> Result<&Principal, ApiError> {
+        if let Some(wait) = self.throttled {
+            return Err(ApiError::TooMany(wait.as_secs().max(1)));
+        }
         self.principal.as_ref().map_err(|err| match err {
             AuthError::Unavailable(cause) => ApiError::Unavailable(cause.to_string()),
             AuthError::Missing => ApiError::Unauthenticated(AuthError::Missing),
@@ -41,15 +46,24 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
         let principal = state
             .authenticator
             .authenticate(&parts.headers)
             .await
             .map(|(principal, _)| principal);
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip().to_string());
+        let mut throttled = None;
+        if principal.is_err()
+            && let Some(address) = address
+            && let Err(wait) = state.limits.refused(address)
+        {
+            tracing::warn!(%address, "too many failed sign-ins from one address");
+            throttled = Some(wait);
+        }
+        let ip = address.map(|a| a.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -58,6 +72,7 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Self {
             principal,
             source: AuditSource::new("hospital-beds", ip, user_agent),
+            throttled,
         })
     }
 }

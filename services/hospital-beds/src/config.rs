@@ -19,6 +19,10 @@ pub struct BedsConfig {
     pub durability: Durability,
     /// Sign-in settings.
     pub sign_in: SignInSettings,
+    /// Writes per second one identity may make (`PF_WRITES_PER_SECOND`, default 2000).
+    pub writes_per_second: u32,
+    /// Failed sign-ins per second one address may make (`PF_REFUSED_PER_SECOND`, default 20).
+    pub refused_per_second: u32,
 }
 
 impl BedsConfig {
@@ -38,6 +42,8 @@ impl BedsConfig {
                 )?),
             },
             sign_in: SignInSettings::from_env()?,
+            writes_per_second: env_or("PF_WRITES_PER_SECOND", 2000)?,
+            refused_per_second: env_or("PF_REFUSED_PER_SECOND", 20)?,
         })
     }
 
@@ -48,6 +54,8 @@ impl BedsConfig {
             nats_url: nats_url.to_owned(),
             durability: Durability::default(),
             sign_in: SignInSettings::local(issuer, redis_url),
+            writes_per_second: 2000,
+            refused_per_second: 1000,
         }
     }
 }

@@ -14,6 +14,8 @@
 //!   every change and refusal.
 //! - [`caller`]: who is calling (bearer token or session) and from where.
 //! - [`metrics`]: counters of published and refused changes.
+//! - [`write_limit`]: rate limits per identity (writes) and per address
+//!   (failed sign-ins).
 //! - [`run`]: connects to NATS, makes sure the streams exist and serves.
 #![forbid(unsafe_code)]
 
@@ -22,6 +24,7 @@ pub mod bed_record;
 pub mod caller;
 pub mod config;
 pub mod metrics;
+pub mod write_limit;
 
 use std::sync::Arc;
 
@@ -81,8 +84,20 @@ pub async fn run(
         publisher: pf_event_log::EventPublisher::new(jetstream.clone()),
         metrics: metrics::BedMetrics::register(&registry).context("failed to register metrics")?,
         authenticator: Arc::new(authenticator),
+        limits: write_limit::WriteLimits::new(config.writes_per_second, config.refused_per_second),
         audit: pf_audit::AuditLog::new(jetstream.clone()),
     };
+    let limits = state.limits.clone();
+    let forgetting = shutdown.clone();
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = forgetting.cancelled() => return,
+                _ = every_minute.tick() => limits.forget_idle(),
+            }
+        }
+    });
     let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
     let router =
         api::router(state, http_metrics).merge(pf_runtime::ops::router(registry, readiness));

@@ -13,8 +13,9 @@ use pf_sign_in::SignInSettings;
 pub struct BedsConfig {
     /// Where to listen (`PF_HOSPITAL_BEDS_ADDR`, default `127.0.0.1:8081`).
     pub listen: SocketAddr,
-    /// NATS server (`PF_NATS_URL`, default `nats://127.0.0.1:4222`).
-    pub nats_url: String,
+    /// NATS server and this service's user there (`PF_NATS_URL`,
+    /// `PF_NATS_USER`, `PF_NATS_PASSWORD` / `PF_NATS_PASSWORD_FILE`).
+    pub nats: pf_event_log::NatsSettings,
     /// Stream settings (`PF_STREAM_REPLICAS`, default 1).
     pub durability: Durability,
     /// Sign-in settings.
@@ -33,7 +34,11 @@ impl BedsConfig {
                 "PF_HOSPITAL_BEDS_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8081)),
             )?,
-            nats_url: env_or("PF_NATS_URL", "nats://127.0.0.1:4222".to_owned())?,
+            nats: pf_event_log::NatsSettings::from_env().map_err(|e| ConfigError {
+                name: "PF_NATS_USER".into(),
+                value: String::new(),
+                cause: e.to_string(),
+            })?,
             durability: Durability {
                 replicas: env_or("PF_STREAM_REPLICAS", 1)?,
                 duplicate_window: Duration::from_secs(env_or(
@@ -51,7 +56,7 @@ impl BedsConfig {
     pub fn local(nats_url: &str, redis_url: &str, issuer: IssuerConfig) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            nats_url: nats_url.to_owned(),
+            nats: pf_event_log::NatsSettings::anonymous(nats_url),
             durability: Durability::default(),
             sign_in: SignInSettings::local(issuer, redis_url),
             writes_per_second: 2000,

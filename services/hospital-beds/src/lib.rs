@@ -45,9 +45,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
     let readiness = Readiness::new(&["nats"]);
-    let nats = async_nats::ConnectOptions::new()
-        .name("pf-hospital-beds")
-        .retry_on_initial_connect()
+    let nats = config
+        .nats
+        .options("pf-hospital-beds")
         .event_callback({
             let readiness = readiness.clone();
             move |event| {
@@ -61,9 +61,9 @@ pub async fn run(
                 }
             }
         })
-        .connect(&config.nats_url)
+        .connect(&config.nats.url)
         .await
-        .with_context(|| format!("failed to connect to NATS at {}", config.nats_url))?;
+        .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
     let jetstream = async_nats::jetstream::new(nats);
     pf_event_log::streams::ensure(&jetstream, config.durability)
         .await

@@ -43,8 +43,9 @@ pub struct IdentityConfig {
     pub redis_url: String,
     /// Their key prefix (`PF_SIGN_IN_PREFIX`, default `pf:auth:`).
     pub sign_in_prefix: String,
-    /// NATS with JetStream, for the audit stream (`PF_NATS_URL`).
-    pub nats_url: String,
+    /// NATS server and this service's user there (`PF_NATS_URL`,
+    /// `PF_NATS_USER`, `PF_NATS_PASSWORD` / `PF_NATS_PASSWORD_FILE`).
+    pub nats: pf_event_log::NatsSettings,
     /// Replicas of the audit stream (`PF_AUDIT_REPLICAS`, default 1).
     pub audit_replicas: usize,
     /// Days the audit trail keeps records (`PF_AUDIT_RETENTION_DAYS`,
@@ -138,7 +139,11 @@ impl IdentityConfig {
             mode,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
             sign_in_prefix: env_or("PF_SIGN_IN_PREFIX", "pf:auth:".to_owned())?,
-            nats_url: env_or("PF_NATS_URL", "nats://127.0.0.1:4222".to_owned())?,
+            nats: pf_event_log::NatsSettings::from_env().map_err(|e| ConfigError {
+                name: "PF_NATS_USER".into(),
+                value: String::new(),
+                cause: e.to_string(),
+            })?,
             audit_replicas: env_or("PF_AUDIT_REPLICAS", 1)?,
             audit_retention_days: env_or("PF_AUDIT_RETENTION_DAYS", 8 * 365)?,
             return_origins: env_or("PF_RETURN_ORIGINS", String::new())?
@@ -178,7 +183,7 @@ impl IdentityConfig {
             mode: Mode::Development,
             redis_url: redis_url.to_owned(),
             sign_in_prefix: "pf:auth:".to_owned(),
-            nats_url: nats_url.to_owned(),
+            nats: pf_event_log::NatsSettings::anonymous(nats_url),
             audit_replicas: 1,
             audit_retention_days: 8 * 365,
             public_url: "http://127.0.0.1:8083".to_owned(),

@@ -156,9 +156,11 @@ impl Identity {
         .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
         readiness.set("redis", true);
 
-        let nats = async_nats::connect(&config.nats_url)
+        let nats = config
+            .nats
+            .connect("pf-identity")
             .await
-            .with_context(|| format!("failed to connect to NATS at {}", config.nats_url))?;
+            .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
         let jetstream = async_nats::jetstream::new(nats);
         let retention = AuditRetention::days(config.audit_retention_days)
             .context("PF_AUDIT_RETENTION_DAYS must be at least 1")?;

@@ -11,8 +11,9 @@ use pf_runtime::{ConfigError, env_or};
 pub struct ProjectionConfig {
     /// Where `/healthz`, `/readyz`, `/metrics` listen (`PF_PROJECTION_ADDR`, default `127.0.0.1:8082`).
     pub listen: SocketAddr,
-    /// NATS server (`PF_NATS_URL`).
-    pub nats_url: String,
+    /// NATS server and this service's user there (`PF_NATS_URL`,
+    /// `PF_NATS_USER`, `PF_NATS_PASSWORD` / `PF_NATS_PASSWORD_FILE`).
+    pub nats: pf_event_log::NatsSettings,
     /// Redis server (`PF_REDIS_URL`, default `redis://127.0.0.1:6379`).
     pub redis_url: String,
     /// Key prefix (`PF_REDIS_PREFIX`, default `pf:`).
@@ -37,7 +38,11 @@ impl ProjectionConfig {
                 "PF_PROJECTION_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8082)),
             )?,
-            nats_url: env_or("PF_NATS_URL", "nats://127.0.0.1:4222".to_owned())?,
+            nats: pf_event_log::NatsSettings::from_env().map_err(|e| ConfigError {
+                name: "PF_NATS_USER".into(),
+                value: String::new(),
+                cause: e.to_string(),
+            })?,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
             redis_prefix: env_or("PF_REDIS_PREFIX", "pf:".to_owned())?,
             redis_timeout: Duration::from_millis(env_or("PF_REDIS_TIMEOUT_MS", 10_000)?),
@@ -58,7 +63,7 @@ impl ProjectionConfig {
     pub fn local(nats_url: &str, redis_url: &str) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            nats_url: nats_url.to_owned(),
+            nats: pf_event_log::NatsSettings::anonymous(nats_url),
             redis_url: redis_url.to_owned(),
             redis_prefix: "pf:".to_owned(),
             redis_timeout: Duration::from_secs(10),

@@ -35,12 +35,11 @@ pub use config::ProjectionConfig;
 pub async fn connect_jetstream(
     config: &ProjectionConfig,
 ) -> anyhow::Result<async_nats::jetstream::Context> {
-    let client = async_nats::ConnectOptions::new()
-        .name("pf-projection")
-        .retry_on_initial_connect()
-        .connect(&config.nats_url)
+    let client = config
+        .nats
+        .connect("pf-projection")
         .await
-        .with_context(|| format!("failed to connect to NATS at {}", config.nats_url))?;
+        .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
     let jetstream = async_nats::jetstream::new(client);
     pf_event_log::streams::ensure(&jetstream, config.durability)
         .await

@@ -1,6 +1,8 @@
 //! The event log: Patient Flow's events on NATS JetStream.
 //!
 //! # Layout
+//! - [`connection`]: [`NatsSettings`]: connecting as the service's own
+//!   NATS user.
 //! - [`streams`]: the streams (`PF_BEDS`, `PF_DEAD_LETTERS`), their subjects
 //!   and durability settings, and [`streams::ensure`] to create them.
 //! - [`publisher`]: [`EventPublisher`] publishes an envelope and waits for
@@ -10,11 +12,13 @@
 //! - [`dead_letter`]: parking an event that cannot be used, with its reason.
 #![forbid(unsafe_code)]
 
+pub mod connection;
 pub mod dead_letter;
 pub mod entity;
 pub mod publisher;
 pub mod streams;
 
+pub use connection::{NatsSettings, NatsSettingsError};
 pub use dead_letter::DeadLetters;
 pub use entity::{LatestEvent, latest_event};
 pub use publisher::{EventPublisher, PublishFailure, Published};

@@ -61,6 +61,7 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     store: TempDir,
+    config: Option<PathBuf>,
 }
 
 impl NatsServer {
@@ -72,22 +73,46 @@ impl NatsServer {
             child: None,
             port,
             store,
+            config: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// Starts a server from a configuration file that `write_config`
+    /// writes, given the path to write, the port and the store folder
+    /// (e.g. one with users and permissions).
+    pub fn start_configured(write_config: impl FnOnce(&Path, u16, &Path)) -> Self {
+        let store = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = store.path().join("nats.conf");
+        write_config(&config, port, &store.path().join("jetstream"));
+        let mut server = Self {
+            child: None,
+            port,
+            store,
+            config: Some(config),
         };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(binary("nats-server"))
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(self.store.path())
+        let mut command = Command::new(binary("nats-server"));
+        match &self.config {
+            Some(config) => command.arg("-c").arg(config),
+            None => command
+                .args([
+                    "-js",
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-sd",
+                ])
+                .arg(self.store.path()),
+        };
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -99,6 +124,11 @@ impl NatsServer {
     /// `nats://127.0.0.1:{port}`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The folder of the configuration file, for a configured server.
+    pub fn config_dir(&self) -> Option<&Path> {
+        self.config.as_deref().and_then(Path::parent)
     }
 
     /// Kills the server (SIGKILL) and starts it again on the same port and

@@ -1,0 +1,111 @@
+//! The NATS users `scripts/start` configures: each service may use only its
+//! own subjects. The configuration is the script's own (`scripts/nats-users.sh`).
+
+#![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
+
+use std::path::Path;
+use std::process::Command;
+
+use pf_event_log::NatsSettings;
+use pf_test_support::NatsServer;
+
+fn write_config(path: &Path, port: u16, store: &Path) {
+    let secrets = path.parent().unwrap().join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(r#". scripts/nats-users.sh && write_nats_config "$1" "$2" "$3""#)
+        .arg("bash")
+        .arg(path)
+        .arg(port.to_string())
+        .arg(store)
+        .current_dir(repo)
+        .env("VAR", path.parent().unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/nats-users.sh failed");
+}
+
+async fn connect_as(server: &NatsServer, user: &str) -> async_nats::jetstream::Context {
+    let dir = tempfile_dir(server);
+    let password =
+        std::fs::read_to_string(dir.join("secrets").join(format!("nats-{user}"))).unwrap();
+    let settings = NatsSettings {
+        url: server.url(),
+        user: Some(user.to_owned()),
+        password: Some(password.trim().to_owned()),
+    };
+    async_nats::jetstream::new(settings.connect(user).await.unwrap())
+}
+
+fn tempfile_dir(server: &NatsServer) -> std::path::PathBuf {
+    server.config_dir().unwrap().to_path_buf()
+}
+
+async fn publish_acked(js: &async_nats::jetstream::Context, subject: &str) -> bool {
+    match js.publish(subject.to_owned(), "x".into()).await {
+        Ok(ack) => tokio::time::timeout(std::time::Duration::from_secs(2), ack)
+            .await
+            .is_ok_and(|ack| ack.is_ok()),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_service_may_use_only_its_own_subjects() {
+    let server = NatsServer::start_configured(write_config);
+    let beds = connect_as(&server, "hospital-beds").await;
+    pf_event_log::streams::ensure(&beds, pf_event_log::Durability::default())
+        .await
+        .unwrap();
+
+    assert!(
+        publish_acked(&beds, "pf.beds.RWEAA.WD1.B01").await,
+        "hospital-beds publishes bed events"
+    );
+    assert!(
+        !publish_acked(&beds, "pf.deadletter.PF_BEDS").await,
+        "but not dead letters"
+    );
+    let stream = beds.get_stream("PF_BEDS").await.unwrap();
+    assert!(
+        stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+            .await
+            .is_err(),
+        "hospital-beds cannot read the stream through a consumer"
+    );
+
+    let projection = connect_as(&server, "projection").await;
+    assert!(
+        !publish_acked(&projection, "pf.beds.RWEAA.WD1.B01").await,
+        "the projection cannot publish bed events"
+    );
+    assert!(
+        publish_acked(&projection, "pf.deadletter.PF_BEDS").await,
+        "it dead-letters"
+    );
+    let stream = projection.get_stream("PF_BEDS").await.unwrap();
+    assert!(
+        stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+            .await
+            .is_ok(),
+        "and reads the bed stream"
+    );
+
+    let loadtest = connect_as(&server, "loadtest").await;
+    assert!(publish_acked(&loadtest, "pf.beds.LOADTEST.R1.B0001").await);
+    assert!(
+        !publish_acked(&loadtest, "pf.beds.RWEAA.WD1.B01").await,
+        "the load test stays in its own site"
+    );
+    assert!(
+        loadtest.delete_stream("PF_BEDS").await.is_err(),
+        "and cannot delete streams"
+    );
+
+    let anonymous = async_nats::connect(server.url()).await;
+    assert!(anonymous.is_err(), "no anonymous connections");
+}

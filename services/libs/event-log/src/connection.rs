@@ -1,0 +1,93 @@
+//! Connecting to NATS as a service's own user.
+//!
+//! Each service signs in to NATS with a user of its own whose permissions
+//! allow only its subjects (`scripts/start` writes them into the server's
+//! configuration; in Kubernetes they come from secrets). Without a user the
+//! connection is anonymous, for a server without authorisation (tests).
+
+use async_nats::{Client, ConnectOptions};
+
+/// Where NATS is and who this service is there.
+#[derive(Debug, Clone, Default)]
+pub struct NatsSettings {
+    /// `nats://host:port` (`PF_NATS_URL`).
+    pub url: String,
+    /// NATS user (`PF_NATS_USER`).
+    pub user: Option<String>,
+    /// Its password (`PF_NATS_PASSWORD`, or read from `PF_NATS_PASSWORD_FILE`).
+    pub password: Option<String>,
+}
+
+/// Settings could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsSettingsError {
+    /// The password file could not be read.
+    #[error("cannot read the NATS password file {path}: {cause}")]
+    PasswordFile {
+        /// Which file.
+        path: String,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// A user without a password, or the other way round.
+    #[error("PF_NATS_USER and a password (PF_NATS_PASSWORD or PF_NATS_PASSWORD_FILE) go together")]
+    Incomplete,
+}
+
+impl NatsSettings {
+    /// Anonymous settings for a URL.
+    pub fn anonymous(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Reads `PF_NATS_URL` (default `nats://127.0.0.1:4222`), `PF_NATS_USER`
+    /// and `PF_NATS_PASSWORD` / `PF_NATS_PASSWORD_FILE`.
+    pub fn from_env() -> Result<Self, NatsSettingsError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let password = match (var("PF_NATS_PASSWORD"), var("PF_NATS_PASSWORD_FILE")) {
+            (Some(password), _) => Some(password),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|cause| NatsSettingsError::PasswordFile { path, cause })?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        let user = var("PF_NATS_USER");
+        if user.is_some() != password.is_some() {
+            return Err(NatsSettingsError::Incomplete);
+        }
+        Ok(Self {
+            url: var("PF_NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned()),
+            user,
+            password,
+        })
+    }
+
+    /// Connects (retrying until the server is there), naming the connection
+    /// after the service.
+    pub async fn connect(&self, service: &str) -> Result<Client, async_nats::ConnectError> {
+        let mut options = ConnectOptions::new()
+            .name(service)
+            .retry_on_initial_connect();
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        options.connect(&self.url).await
+    }
+
+    /// The same, with more options (event callbacks) set by the caller.
+    pub fn options(&self, service: &str) -> ConnectOptions {
+        let mut options = ConnectOptions::new()
+            .name(service)
+            .retry_on_initial_connect();
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        options
+    }
+}

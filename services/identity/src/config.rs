@@ -41,7 +41,7 @@ pub struct IdentityConfig {
     pub mode: Mode,
     /// Redis holding sessions, links and revocations (`PF_REDIS_URL`).
     pub redis_url: String,
-    /// Their key prefix (`PF_SIGN_IN_PREFIX`, default `pf:auth:`).
+    /// Their key prefix (`PF_SIGN_IN_PREFIX`, default `pf-auth:`).
     pub sign_in_prefix: String,
     /// NATS server and this service's user there (`PF_NATS_URL`,
     /// `PF_NATS_USER`, `PF_NATS_PASSWORD` / `PF_NATS_PASSWORD_FILE`).
@@ -138,7 +138,7 @@ impl IdentityConfig {
             listen: env_or("PF_IDENTITY_ADDR", SocketAddr::from(([127, 0, 0, 1], 8083)))?,
             mode,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
-            sign_in_prefix: env_or("PF_SIGN_IN_PREFIX", "pf:auth:".to_owned())?,
+            sign_in_prefix: env_or("PF_SIGN_IN_PREFIX", "pf-auth:".to_owned())?,
             nats: pf_event_log::NatsSettings::from_env().map_err(|e| ConfigError {
                 name: "PF_NATS_USER".into(),
                 value: String::new(),
@@ -182,7 +182,7 @@ impl IdentityConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             mode: Mode::Development,
             redis_url: redis_url.to_owned(),
-            sign_in_prefix: "pf:auth:".to_owned(),
+            sign_in_prefix: "pf-auth:".to_owned(),
             nats: pf_event_log::NatsSettings::anonymous(nats_url),
             audit_replicas: 1,
             audit_retention_days: 8 * 365,

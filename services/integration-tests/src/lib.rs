@@ -208,7 +208,7 @@ impl Platform {
     pub async fn sign_in_store(&self) -> SignInStore {
         SignInStore::connect(
             &self.redis.url(),
-            "pf:auth:",
+            "pf-auth:",
             pf_sign_in::SessionPolicy::default(),
         )
         .await

@@ -544,3 +544,29 @@ async fn a_projection_starting_over_a_redis_that_lost_its_data_rebuilds_it() {
     shutdown.cancel();
     projection.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_keeps_everyone_signed_in_and_revocations_in_force() {
+    let platform = Platform::start().await;
+    platform.open_bed(BED).await;
+    platform.wait_until_projected().await;
+    let store = platform.sign_in_store().await;
+    let viewer = pf_integration_tests::demo("demo-control-room");
+    let session = store.create_session(&viewer).await.unwrap();
+    store.revoke("someone-else").await.unwrap();
+
+    let js = platform.jetstream().await;
+    let mut live = platform.live_state("pf:").await;
+    pf_projection::replay::rebuild(&js, &mut live, 100)
+        .await
+        .unwrap();
+
+    assert!(
+        store.session(&session.id).await.unwrap().is_some(),
+        "the session survives"
+    );
+    assert!(
+        store.is_revoked("someone-else").await.unwrap(),
+        "the revocation survives"
+    );
+}

@@ -13,7 +13,7 @@ pub struct SignInSettings {
     pub issuer: IssuerConfig,
     /// Redis holding sessions and revocations (`PF_REDIS_URL`).
     pub redis_url: String,
-    /// Their key prefix (`PF_SIGN_IN_PREFIX`, default `pf:auth:`).
+    /// Their key prefix (`PF_SIGN_IN_PREFIX`, default `pf-auth:`).
     pub prefix: String,
 }
 
@@ -30,7 +30,7 @@ impl SignInSettings {
         Ok(Self {
             issuer: IssuerConfig::new(issuer, audience, JwksSource::Url(jwks)),
             redis_url: pf_runtime::env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
-            prefix: pf_runtime::env_or("PF_SIGN_IN_PREFIX", "pf:auth:".to_owned())?,
+            prefix: pf_runtime::env_or("PF_SIGN_IN_PREFIX", "pf-auth:".to_owned())?,
         })
     }
 }
@@ -52,7 +52,7 @@ impl SignInSettings {
         Self {
             issuer,
             redis_url: redis_url.to_owned(),
-            prefix: "pf:auth:".to_owned(),
+            prefix: "pf-auth:".to_owned(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Sessions, single-use sign-in links and revocations, kept in Redis.
 //!
-//! Keys (under a prefix, default `pf:auth:`):
+//! Keys (under a prefix, default `pf-auth:`):
 //! - `session:{id}`: the session (JSON), expiring after the idle timeout and
 //!   extended on each use; refused past the absolute timeout.
 //! - `sessions-of:{principal}`: the principal's session ids, for revocation.

@@ -167,13 +167,32 @@ impl LiveState {
 
     /// Every ward's counters and the change version, read atomically.
     pub async fn snapshot(&mut self) -> Result<Snapshot, LiveStateError> {
-        let reply: Vec<Value> = self
-            .snapshot
-            .key(self.keys.version())
-            .key(self.keys.wards_index())
-            .arg(self.keys.prefix())
-            .invoke_async(&mut self.connection)
-            .await?;
+        // EVALSHA_RO: a read-only script, so a reader with read-only access
+        // to the live state (the gateway's Redis user) may run it.
+        let read = |connection: &mut ConnectionManager| {
+            let mut command = redis::cmd("EVALSHA_RO");
+            command
+                .arg(self.snapshot.get_hash())
+                .arg(2)
+                .arg(self.keys.version())
+                .arg(self.keys.wards_index())
+                .arg(self.keys.prefix());
+            let mut connection = connection.clone();
+            async move { command.query_async::<Vec<Value>>(&mut connection).await }
+        };
+        let reply = match read(&mut self.connection).await {
+            Err(err)
+                if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                let _: String = redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(scripts::SNAPSHOT)
+                    .query_async(&mut self.connection)
+                    .await?;
+                read(&mut self.connection).await?
+            }
+            other => other?,
+        };
         let mut items = reply.into_iter();
         let version = match items.next() {
             Some(v) => redis::from_redis_value::<u64>(v)?,

@@ -158,6 +158,7 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: TempDir,
+    acl_file: Option<PathBuf>,
 }
 
 impl RedisServer {
@@ -169,13 +170,39 @@ impl RedisServer {
             child: None,
             port,
             dir,
+            acl_file: None,
         };
         server.spawn();
         server
     }
 
+    /// Starts a server whose users come from an ACL file that `write_acl`
+    /// writes at the given path (its folder is the server's own).
+    pub fn start_with_acl(write_acl: impl FnOnce(&Path)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let acl_file = dir.path().join("users.acl");
+        write_acl(&acl_file);
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            dir,
+            acl_file: Some(acl_file),
+        };
+        server.spawn();
+        server
+    }
+
+    /// The server's own folder.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     fn spawn(&mut self) {
-        let mut child = Command::new(binary("redis-server"))
+        let mut command = Command::new(binary("redis-server"));
+        if let Some(acl_file) = &self.acl_file {
+            command.arg("--aclfile").arg(acl_file);
+        }
+        let mut child = command
             .args([
                 "--port",
                 &self.port.to_string(),

@@ -1,0 +1,34 @@
+# Writes the Redis ACL file with one user per service (sourced by
+# scripts/start). The live state (pf:*) is written only by the projection
+# and read by the gateway; sign-in state (pf-auth:*) is shared by the
+# services that check sessions. No one but the operator may run admin or
+# dangerous commands, and the default user is off.
+# shellcheck shell=bash
+
+# redis_password NAME: the service's password, made once and kept in $VAR/secrets.
+redis_password() {
+  local file="$VAR/secrets/redis-$1"
+  if [ ! -s "$file" ]; then
+    (umask 077; head -c 24 /dev/urandom | base64 | tr -d '\n=/+' > "$file")
+  fi
+  cat "$file"
+}
+
+# redis_url NAME PORT: the URL a service connects with.
+redis_url() {
+  echo "redis://$1:$(redis_password "$1")@127.0.0.1:$2"
+}
+
+# write_redis_acl FILE
+write_redis_acl() {
+  local common="-@all +@connection +ping +@read -@dangerous"
+  {
+    echo "user default off"
+    echo "user projection on >$(redis_password projection) ~pf:* ~pf-check-* $common +@write +@keyspace +@stream +@scripting -script|flush -script|kill +scan +type"
+    echo "user gateway on >$(redis_password gateway) %R~pf:* ~pf-auth:* $common +@scripting -script|flush -script|kill +getex +del +exists"
+    echo "user hospital-beds on >$(redis_password hospital-beds) ~pf-auth:* $common +getex +set +del +exists +expire +sadd"
+    echo "user identity on >$(redis_password identity) ~pf-auth:* $common +@write +@keyspace +getex +getdel"
+    echo "user operator on >$(redis_password operator) ~* &* +@all"
+  } > "$1"
+  chmod 600 "$1"
+}

@@ -160,6 +160,11 @@ fn router(state: AppState, config: &GatewayConfig, http_metrics: HttpMetrics) ->
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        // Browsers act on HSTS only over https; on plain-http localhost it is ignored.
+        .layer(header(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -387,18 +387,6 @@ fn entity(site: &str, ward: &str, bed: &str) -> String {
         .unwrap_or_else(|_| "bed/invalid".to_owned())
 }
 
-fn actor(principal: &Principal) -> AuditActor {
-    let organisation = principal
-        .organisation
-        .as_ref()
-        .map(|o| o.as_str().to_owned())
-        .unwrap_or_default();
-    match principal.kind {
-        PrincipalKind::Person => AuditActor::person(principal.id.clone(), organisation),
-        PrincipalKind::Machine => AuditActor::machine(principal.id.clone(), organisation),
-    }
-}
-
 /// Records the outcome of a change in the audit trail and passes it on.
 async fn audited(
     state: &AppState,
@@ -411,7 +399,9 @@ async fn audited(
         Ok(accepted) => {
             let principal = caller.principal.as_ref().ok();
             let record = AuditRecord::accepted(
-                principal.map(actor).unwrap_or_else(AuditActor::anonymous),
+                principal
+                    .map(AuditActor::of)
+                    .unwrap_or_else(AuditActor::anonymous),
                 action,
                 entity,
                 caller.source.clone(),
@@ -443,7 +433,7 @@ async fn record_refusal(
         .principal
         .as_ref()
         .ok()
-        .map(actor)
+        .map(AuditActor::of)
         .unwrap_or_else(AuditActor::anonymous);
     let record = AuditRecord::refused(who, action, entity, err.to_string(), caller.source.clone());
     if let Err(err) = state.audit.record(record).await {

@@ -5,7 +5,7 @@
 //! recorded too; if that record cannot be stored the refusal still stands
 //! and the failure is logged (never with tokens or secrets).
 
-use pf_access::{Principal, PrincipalKind};
+use pf_access::Principal;
 use pf_audit::{AuditActor, AuditError, AuditRecord};
 
 use crate::caller::Source;
@@ -13,15 +13,7 @@ use crate::state::AppState;
 
 /// The audit actor for a principal.
 pub fn actor(principal: &Principal) -> AuditActor {
-    let organisation = principal
-        .organisation
-        .as_ref()
-        .map(|o| o.as_str().to_owned())
-        .unwrap_or_default();
-    match principal.kind {
-        PrincipalKind::Person => AuditActor::person(principal.id.clone(), organisation),
-        PrincipalKind::Machine => AuditActor::machine(principal.id.clone(), organisation),
-    }
+    AuditActor::of(principal)
 }
 
 /// Text from a request made safe to keep as an audit entity: at most 128

@@ -143,6 +143,20 @@ impl AuditActor {
         Self::new("", "", ActorKind::Anonymous)
     }
 
+    /// The actor for a signed-in principal: its id, its organisation (if
+    /// any) and whether it is a person or a machine.
+    pub fn of(principal: &pf_access::Principal) -> Self {
+        let organisation = principal
+            .organisation
+            .as_ref()
+            .map(|o| o.as_str().to_owned())
+            .unwrap_or_default();
+        match principal.kind {
+            pf_access::PrincipalKind::Person => Self::person(principal.id.clone(), organisation),
+            pf_access::PrincipalKind::Machine => Self::machine(principal.id.clone(), organisation),
+        }
+    }
+
     fn new(id: impl Into<String>, organisation: impl Into<String>, kind: ActorKind) -> Self {
         Self {
             id: id.into(),

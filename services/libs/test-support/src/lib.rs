@@ -56,9 +56,28 @@ fn wait_until_listening(port: u16, child: &mut Child, what: &str) {
     panic!("{what} did not listen on port {port} within 15 s");
 }
 
+/// A server process, killed (SIGKILL) when stopped or dropped.
+#[derive(Default)]
+struct Process(Option<Child>);
+
+impl Process {
+    fn stop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// A `nats-server -js` with file storage in a temporary folder.
 pub struct NatsServer {
-    child: Option<Child>,
+    child: Process,
     port: u16,
     store: TempDir,
     config: Option<PathBuf>,
@@ -70,7 +89,7 @@ impl NatsServer {
         let store = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut server = Self {
-            child: None,
+            child: Process::default(),
             port,
             store,
             config: None,
@@ -88,7 +107,7 @@ impl NatsServer {
         let config = store.path().join("nats.conf");
         write_config(&config, port, &store.path().join("jetstream"));
         let mut server = Self {
-            child: None,
+            child: Process::default(),
             port,
             store,
             config: Some(config),
@@ -118,7 +137,7 @@ impl NatsServer {
             .spawn()
             .expect("failed to start nats-server");
         wait_until_listening(self.port, &mut child, "nats-server");
-        self.child = Some(child);
+        self.child = Process(Some(child));
     }
 
     /// `nats://127.0.0.1:{port}`.
@@ -140,22 +159,13 @@ impl NatsServer {
 
     /// Kills the server.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.child.stop();
     }
 }
 
 /// A `redis-server` with no persistence, on a free port.
 pub struct RedisServer {
-    child: Option<Child>,
+    child: Process,
     port: u16,
     dir: TempDir,
     acl_file: Option<PathBuf>,
@@ -167,7 +177,7 @@ impl RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut server = Self {
-            child: None,
+            child: Process::default(),
             port,
             dir,
             acl_file: None,
@@ -183,7 +193,7 @@ impl RedisServer {
         let acl_file = dir.path().join("users.acl");
         write_acl(&acl_file);
         let mut server = Self {
-            child: None,
+            child: Process::default(),
             port: free_port(),
             dir,
             acl_file: Some(acl_file),
@@ -220,7 +230,7 @@ impl RedisServer {
             .spawn()
             .expect("failed to start redis-server");
         wait_until_listening(self.port, &mut child, "redis-server");
-        self.child = Some(child);
+        self.child = Process(Some(child));
     }
 
     /// `redis://127.0.0.1:{port}`.
@@ -236,15 +246,6 @@ impl RedisServer {
 
     /// Kills the server.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.child.stop();
     }
 }

@@ -2,7 +2,11 @@
 //! in Rust), so building needs nothing but cargo.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["patientflow/v1/envelope.proto", "patientflow/v1/beds.proto"];
+    let files = [
+        "patientflow/v1/envelope.proto",
+        "patientflow/v1/beds.proto",
+        "patientflow/v1/care_homes.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

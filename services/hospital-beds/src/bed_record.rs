@@ -42,7 +42,9 @@ impl BedRecord {
                 state: BedState::from_proto(change.state),
                 version,
             },
-            Some(Payload::BedWithdrawn(_)) | None => BedRecord {
+            // A withdrawn bed, or (never published by this service) another
+            // kind of event on a bed's subject: not in the bed base.
+            _ => BedRecord {
                 open: false,
                 state: None,
                 version,

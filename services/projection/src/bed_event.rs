@@ -12,6 +12,9 @@ pub enum Unusable {
     /// The envelope itself is broken.
     #[error(transparent)]
     Envelope(#[from] pf_proto::EnvelopeError),
+    /// An event of another kind on a bed subject.
+    #[error("a {0} event does not belong on a bed subject")]
+    NotABedEvent(&'static str),
     /// A bed event without a bed.
     #[error("{0} has no bed reference")]
     NoBed(&'static str),
@@ -64,6 +67,11 @@ pub fn to_update(subject: &str, event: &EventEnvelope) -> Result<BedUpdate, Unus
             (&p.bed, p.kind, p.escalation, true, Some(state), &p.reason)
         }
         Some(Payload::BedWithdrawn(p)) => (&p.bed, p.kind, p.escalation, false, None, &p.reason),
+        Some(other) => {
+            return Err(Unusable::NotABedEvent(pf_proto::envelope::event_type(
+                other,
+            )));
+        }
         // decode_checked refuses envelopes without a payload.
         None => {
             return Err(Unusable::Envelope(pf_proto::EnvelopeError::Missing(

@@ -209,7 +209,8 @@ impl Applier {
             bed_event::Unusable::Envelope(_) => "envelope",
             bed_event::Unusable::NoBed(_) | bed_event::Unusable::BadBed(_) => "bed_reference",
             bed_event::Unusable::BadKind(_) | bed_event::Unusable::BadState(_) => "bad_value",
-            bed_event::Unusable::EntityMismatch { .. }
+            bed_event::Unusable::NotABedEvent(_)
+            | bed_event::Unusable::EntityMismatch { .. }
             | bed_event::Unusable::SubjectMismatch { .. } => "mismatch",
         };
         let reason_text = reason.to_string();

@@ -17,6 +17,10 @@ use subtle::ConstantTimeEq as _;
 /// The demo machine clients that accept `PF_DEMO_CLIENT_SECRET`.
 pub const DEMO_CLIENTS: [&str; 2] = ["simulator", "loadtest"];
 
+/// The demo web client (an OpenID Connect relying party, such as this
+/// service's own organisation sign-in) that accepts `PF_DEMO_CLIENT_SECRET`.
+pub const DEMO_WEB_CLIENT: &str = "patient-flow-web";
+
 /// One entry of the clients file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ClientEntry {
@@ -35,10 +39,27 @@ struct Client {
     principal: Principal,
 }
 
-/// The registered machine clients.
+/// A web client of the demo issuer's authorization-code flow: people sign
+/// in through it, so it has no principal of its own, only the addresses it
+/// may be sent back to.
+#[derive(Debug, Clone)]
+pub struct WebClient {
+    secret_sha256: [u8; 32],
+    redirect_uris: Vec<String>,
+}
+
+impl WebClient {
+    /// Whether `uri` is one of its registered redirect URIs (exactly).
+    pub fn allows_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|allowed| allowed == uri)
+    }
+}
+
+/// The registered machine clients and web clients.
 #[derive(Clone, Default)]
 pub struct ClientRegistry {
     clients: BTreeMap<String, Client>,
+    web_clients: BTreeMap<String, WebClient>,
 }
 
 impl ClientRegistry {
@@ -98,7 +119,41 @@ impl ClientRegistry {
         }
     }
 
-    /// How many clients are registered.
+    /// Adds the demo web client ([`DEMO_WEB_CLIENT`]) with `secret`, which
+    /// may be sent back to `redirect_uris` only. Development only: the
+    /// caller checks the mode.
+    pub fn add_demo_web_client(&mut self, secret: &str, redirect_uris: Vec<String>) {
+        let mut redirect_uris = redirect_uris;
+        redirect_uris.sort();
+        redirect_uris.dedup();
+        self.web_clients.insert(
+            DEMO_WEB_CLIENT.to_owned(),
+            WebClient {
+                secret_sha256: sha256(secret),
+                redirect_uris,
+            },
+        );
+    }
+
+    /// The web client with this id.
+    pub fn web_client(&self, client_id: &str) -> Option<&WebClient> {
+        self.web_clients.get(client_id)
+    }
+
+    /// The web client when `secret` is its secret (hashed and compared in
+    /// constant time, like machine clients).
+    pub fn authenticate_web(&self, client_id: &str, secret: &str) -> Option<&WebClient> {
+        let presented = sha256(secret);
+        match self.web_clients.get(client_id) {
+            Some(client) => bool::from(presented.ct_eq(&client.secret_sha256)).then_some(client),
+            None => {
+                let _ = presented.ct_eq(&[0u8; 32]);
+                None
+            }
+        }
+    }
+
+    /// How many machine clients are registered.
     pub fn len(&self) -> usize {
         self.clients.len()
     }
@@ -205,6 +260,34 @@ mod tests {
                 .authenticate("demo-system-admin", "demo-secret")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_demo_web_client_is_not_a_machine_client() {
+        let mut registry = ClientRegistry::default();
+        let callback = "http://127.0.0.1:8083/sign-in/oidc/callback".to_owned();
+        registry.add_demo_web_client("demo-secret", vec![callback.clone(), callback.clone()]);
+        let client = registry
+            .authenticate_web(DEMO_WEB_CLIENT, "demo-secret")
+            .unwrap();
+        assert!(client.allows_redirect(&callback));
+        assert!(!client.allows_redirect("http://127.0.0.1:8083/sign-in/oidc/callback/"));
+        assert!(
+            registry
+                .authenticate_web(DEMO_WEB_CLIENT, "wrong")
+                .is_none()
+        );
+        assert!(
+            registry
+                .authenticate(DEMO_WEB_CLIENT, "demo-secret")
+                .is_none()
+        );
+        assert!(
+            registry
+                .authenticate_web("simulator", "demo-secret")
+                .is_none()
+        );
+        assert!(registry.is_empty());
     }
 
     #[test]

@@ -79,6 +79,10 @@ pub struct IdentityConfig {
     /// admin API accepts (`PF_OIDC_ISSUER`, `PF_OIDC_JWKS_URL` default
     /// `{issuer}/.well-known/jwks.json`). Unset: sessions only.
     pub external_issuer: Option<ExternalIssuer>,
+    /// Staff sign-in in a browser through an OpenID Connect provider
+    /// (authorization-code flow with PKCE); offered only when
+    /// `PF_OIDC_CLIENT_ID` is set. See [`OidcClientConfig`].
+    pub oidc: Option<OidcClientConfig>,
     /// The `dashboards/` folder: templates and static files
     /// (`PF_DASHBOARDS_DIR`, default `dashboards`).
     pub dashboards_dir: PathBuf,
@@ -103,6 +107,135 @@ pub struct ExternalIssuer {
     pub issuer: String,
     /// Its key set.
     pub jwks_url: String,
+}
+
+/// How this service authenticates itself at the provider's token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic with the client id and secret (`client_secret_basic`).
+    Basic,
+    /// The id and secret in the form (`client_secret_post`).
+    Post,
+}
+
+impl std::str::FromStr for ClientAuth {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "client_secret_basic" => Ok(Self::Basic),
+            "client_secret_post" => Ok(Self::Post),
+            other => Err(format!(
+                "`{other}` is not `client_secret_basic` or `client_secret_post`"
+            )),
+        }
+    }
+}
+
+/// This service as a relying party of an OpenID Connect provider: staff
+/// sign in in a browser with the authorization-code flow (PKCE S256,
+/// `state`, `nonce`) and end with a session cookie.
+#[derive(Debug, Clone)]
+pub struct OidcClientConfig {
+    /// The provider's exact `iss` (`PF_OIDC_ISSUER`; in development the
+    /// default is this service, whose demo issuer is also a provider).
+    pub issuer: String,
+    /// Our client id at the provider (`PF_OIDC_CLIENT_ID`), also the `aud`
+    /// of its ID tokens.
+    pub client_id: String,
+    /// Our client secret (`PF_OIDC_CLIENT_SECRET` or
+    /// `PF_OIDC_CLIENT_SECRET_FILE`).
+    pub client_secret: Secret,
+    /// How the secret is presented (`PF_OIDC_CLIENT_AUTH`:
+    /// `client_secret_basic`, the default, or `client_secret_post`).
+    pub client_auth: ClientAuth,
+    /// Where the provider sends people back (`PF_OIDC_REDIRECT_URL`,
+    /// default `{PF_PUBLIC_URL}/sign-in/oidc/callback`); registered at the
+    /// provider exactly.
+    pub redirect_url: String,
+    /// The provider's authorization endpoint (`PF_OIDC_AUTHORIZATION_URL`;
+    /// default: from `{issuer}/.well-known/openid-configuration`).
+    pub authorization_url: Option<String>,
+    /// The provider's token endpoint (`PF_OIDC_TOKEN_URL`; default: from
+    /// the discovery document).
+    pub token_url: Option<String>,
+    /// The provider's keys (`PF_OIDC_JWKS_URL`; default: the discovery
+    /// document's `jwks_uri`, else `{issuer}/.well-known/jwks.json`).
+    pub jwks_url: Option<String>,
+}
+
+impl OidcClientConfig {
+    /// Reads the settings; `None` when `PF_OIDC_CLIENT_ID` is not set.
+    fn from_env(development: bool, public_url: &str) -> anyhow::Result<Option<Self>> {
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(client_id) = var("PF_OIDC_CLIENT_ID") else {
+            return Ok(None);
+        };
+        let issuer = match var("PF_OIDC_ISSUER") {
+            Some(issuer) => issuer,
+            None if development => public_url.to_owned(),
+            None => anyhow::bail!("PF_OIDC_CLIENT_ID is set: set PF_OIDC_ISSUER too"),
+        };
+        let client_secret = match (
+            var("PF_OIDC_CLIENT_SECRET"),
+            var("PF_OIDC_CLIENT_SECRET_FILE"),
+        ) {
+            (Some(secret), _) => secret,
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map_err(|e| {
+                    anyhow::anyhow!("failed to read PF_OIDC_CLIENT_SECRET_FILE {path}: {e}")
+                })?
+                .trim()
+                .to_owned(),
+            (None, None) => anyhow::bail!(
+                "PF_OIDC_CLIENT_ID is set: set PF_OIDC_CLIENT_SECRET or PF_OIDC_CLIENT_SECRET_FILE too"
+            ),
+        };
+        anyhow::ensure!(
+            !client_secret.is_empty(),
+            "the OpenID Connect client secret is empty"
+        );
+        let config = Self {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            client_id,
+            client_secret: Secret::new(client_secret),
+            client_auth: env_or("PF_OIDC_CLIENT_AUTH", ClientAuth::Basic)?,
+            redirect_url: var("PF_OIDC_REDIRECT_URL")
+                .unwrap_or_else(|| format!("{public_url}/sign-in/oidc/callback")),
+            authorization_url: var("PF_OIDC_AUTHORIZATION_URL"),
+            token_url: var("PF_OIDC_TOKEN_URL"),
+            jwks_url: var("PF_OIDC_JWKS_URL"),
+        };
+        config.check(!development)?;
+        Ok(Some(config))
+    }
+
+    /// Every address is an absolute http(s) URL; in production https only.
+    pub fn check(&self, production: bool) -> anyhow::Result<()> {
+        let urls = [
+            ("PF_OIDC_ISSUER", Some(&self.issuer)),
+            ("PF_OIDC_REDIRECT_URL", Some(&self.redirect_url)),
+            ("PF_OIDC_AUTHORIZATION_URL", self.authorization_url.as_ref()),
+            ("PF_OIDC_TOKEN_URL", self.token_url.as_ref()),
+            ("PF_OIDC_JWKS_URL", self.jwks_url.as_ref()),
+        ];
+        for (name, url) in urls {
+            let Some(url) = url else { continue };
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| anyhow::anyhow!("{name} `{url}` is not a URL: {e}"))?;
+            match parsed.scheme() {
+                "https" => {}
+                "http" if !production => {}
+                _ => anyhow::bail!("{name} must be an https URL in production, not `{url}`"),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl IdentityConfig {
@@ -134,6 +267,10 @@ impl IdentityConfig {
             Ok(Duration::from_secs(env_or(name, default.as_secs())?))
         };
         let clients_file: String = env_or("PF_CLIENTS_FILE", String::new())?;
+        let public_url = env_or("PF_PUBLIC_URL", "http://127.0.0.1:8083".to_owned())?
+            .trim_end_matches('/')
+            .to_owned();
+        let oidc = OidcClientConfig::from_env(development, &public_url)?;
         Ok(Self {
             listen: env_or("PF_IDENTITY_ADDR", SocketAddr::from(([127, 0, 0, 1], 8083)))?,
             mode,
@@ -153,15 +290,14 @@ impl IdentityConfig {
                 .map(str::to_owned)
                 .collect(),
             home_url: Some(env_or("PF_HOME_URL", String::new())?).filter(|h| !h.is_empty()),
-            public_url: env_or("PF_PUBLIC_URL", "http://127.0.0.1:8083".to_owned())?
-                .trim_end_matches('/')
-                .to_owned(),
+            public_url,
             token_audience: env_or("PF_TOKEN_AUDIENCE", audience)?,
             insecure_cookies: env_or("PF_INSECURE_COOKIES", development)?,
             trust_proxy: env_or("PF_TRUST_PROXY", false)?,
             clients_file: (!clients_file.is_empty()).then(|| PathBuf::from(clients_file)),
             demo_client_secret,
             external_issuer,
+            oidc,
             dashboards_dir: env_or("PF_DASHBOARDS_DIR", PathBuf::from("dashboards"))?,
             session_policy: SessionPolicy {
                 idle: secs("PF_SESSION_IDLE_SECS", defaults.idle)?,
@@ -195,6 +331,7 @@ impl IdentityConfig {
             clients_file: None,
             demo_client_secret: None,
             external_issuer: None,
+            oidc: None,
             dashboards_dir,
             session_policy: SessionPolicy::default(),
             token_ttl: Duration::from_secs(15 * 60),
@@ -215,5 +352,34 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("redacted"));
+    }
+
+    fn oidc(redirect: &str) -> OidcClientConfig {
+        OidcClientConfig {
+            issuer: "https://login.example.nhs.uk".into(),
+            client_id: "patient-flow".into(),
+            client_secret: Secret::new("s3cret-oidc"),
+            client_auth: ClientAuth::Basic,
+            redirect_url: redirect.into(),
+            authorization_url: None,
+            token_url: Some("https://login.example.nhs.uk/token".into()),
+            jwks_url: None,
+        }
+    }
+
+    #[test]
+    fn oidc_addresses_must_be_https_in_production() {
+        let plain = oidc("http://127.0.0.1:8083/sign-in/oidc/callback");
+        assert!(plain.check(false).is_ok());
+        assert!(plain.check(true).is_err());
+        assert!(
+            oidc("https://pf.example.nhs.uk/sign-in/oidc/callback")
+                .check(true)
+                .is_ok()
+        );
+        assert!(oidc("/sign-in/oidc/callback").check(false).is_err());
+        assert!(!format!("{plain:?}").contains("s3cret-oidc"));
+        assert_eq!("client_secret_post".parse(), Ok(ClientAuth::Post));
+        assert!("none".parse::<ClientAuth>().is_err());
     }
 }

@@ -8,6 +8,11 @@
 //! then serves care-home sign-in links and sessions only, and staff bring
 //! bearer tokens from the organisation's identity provider (`PF_OIDC_ISSUER`).
 //!
+//! When `PF_OIDC_CLIENT_ID` is set, staff also sign in in a browser through
+//! their organisation's OpenID Connect provider (authorization-code flow
+//! with PKCE), ending in the same session as every other sign-in; in
+//! development the demo issuer is such a provider too (`/oauth/authorize`).
+//!
 //! In both modes a system administrator issues single-use sign-in links to
 //! care-home staff, withdraws and reinstates access (sessions end at once),
 //! and reads the audit trail. Every accepted change and every refusal is
@@ -22,8 +27,13 @@
 //! - [`rate_limit`]: per-address and per-client rate limits.
 //! - [`csrf`]: double-submit and session CSRF tokens.
 //! - [`return_to`]: where to go after signing in, open-redirect safe.
-//! - [`oauth`]: JWKS, discovery document, client-credentials tokens.
-//! - [`sign_in`]: the demo sign-in page and sign-out.
+//! - [`oauth`]: JWKS, discovery document, the token endpoint
+//!   (client credentials; authorization code with PKCE).
+//! - [`authorize`]: the demo issuer's authorization endpoint.
+//! - [`oidc`]: organisation sign-in through an OpenID Connect provider.
+//! - [`pending`]: single-use records of sign-ins in progress (Redis).
+//! - [`pkce`]: PKCE S256.
+//! - [`sign_in`]: the sign-in page, demo sign-in and sign-out.
 //! - [`links`]: issuing and using care-home sign-in links.
 //! - [`admin`]: revoking, reinstating, the audit-trail API, "who am I".
 //! - [`api`]: JSON errors and the authorisation check of API routes.
@@ -33,6 +43,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod authorize;
 pub mod caller;
 pub mod clients;
 pub mod config;
@@ -40,7 +51,10 @@ pub mod csrf;
 pub mod links;
 pub mod metrics;
 pub mod oauth;
+pub mod oidc;
 pub mod pages;
+pub mod pending;
+pub mod pkce;
 pub mod rate_limit;
 pub mod return_to;
 pub mod sign_in;
@@ -140,6 +154,13 @@ impl Identity {
                 "PF_DEMO_CLIENT_SECRET is for development only"
             );
             clients.add_demo_clients(secret.expose());
+            // The demo web client may come back to this service's own
+            // organisation sign-in only.
+            let mut callbacks = vec![format!("{}/sign-in/oidc/callback", config.public_url)];
+            if let Some(oidc) = &config.oidc {
+                callbacks.push(oidc.redirect_url.clone());
+            }
+            clients.add_demo_web_client(secret.expose(), callbacks);
         }
         if issuer.is_none() && !clients.is_empty() {
             tracing::warn!(
@@ -155,6 +176,20 @@ impl Identity {
         .await
         .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
         readiness.set("redis", true);
+
+        let pending =
+            pending::PendingStore::connect(&config.redis_url, config.sign_in_prefix.clone())
+                .await
+                .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+        let oidc = config
+            .oidc
+            .clone()
+            .map(|oidc| {
+                tracing::info!(issuer = %oidc.issuer, client = %oidc.client_id, "organisation sign-in (OpenID Connect) offered");
+                oidc::OidcClient::new(oidc, config.mode.is_production()).map(Arc::new)
+            })
+            .transpose()
+            .context("failed to set up organisation sign-in")?;
 
         let nats = config
             .nats
@@ -187,6 +222,8 @@ impl Identity {
             templates: Arc::new(templates),
             limits,
             metrics,
+            pending,
+            oidc,
         };
         Ok(Self {
             issuer,
@@ -268,8 +305,17 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         .route("/api/v1/access/reinstate", post(admin::reinstate))
         .route("/api/v1/audit", get(admin::audit))
         .route("/api/v1/me", get(admin::me));
+    if state.oidc.is_some() {
+        routes = routes
+            .route("/sign-in/oidc", get(oidc::routes::start))
+            .route("/sign-in/oidc/callback", get(oidc::routes::callback));
+    }
     if state.issuer.is_some() {
         routes = routes
+            .route(
+                "/oauth/authorize",
+                get(authorize::show).post(authorize::submit),
+            )
             .route("/.well-known/jwks.json", get(oauth::jwks))
             .route(
                 "/.well-known/openid-configuration",

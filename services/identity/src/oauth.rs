@@ -1,6 +1,9 @@
 //! The built-in issuer's OAuth 2.0 / OpenID Connect endpoints (development
-//! only): its key set, its discovery document, and the client-credentials
-//! token endpoint for machine clients (RFC 6749 section 4.4).
+//! only): its key set, its discovery document, and the token endpoint: the
+//! client-credentials grant for machine clients (RFC 6749 section 4.4) and
+//! the authorization-code grant with PKCE for web clients (section 4.1,
+//! RFC 7636), which answers with an OpenID Connect ID token. The
+//! authorization endpoint is [`crate::authorize`].
 
 use std::sync::Arc;
 
@@ -53,13 +56,17 @@ pub async fn openid_configuration(State(app): State<AppState>) -> Response {
     Json(json!({
         "issuer": issuer.issuer(),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "authorization_endpoint": format!("{base}/oauth/authorize"),
         "token_endpoint": format!("{base}/oauth/token"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["authorization_code", "client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": ["ES256"],
-        "response_types_supported": ["token"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "code_challenge_methods_supported": ["S256"],
         "subject_types_supported": ["public"],
-        "claims_supported": ["iss", "aud", "sub", "name", "org", "kind", "roles", "iat", "nbf", "exp"],
+        "claims_supported": ["iss", "aud", "azp", "sub", "name", "org", "kind", "roles", "nonce", "auth_time", "iat", "nbf", "exp"],
     }))
     .into_response()
 }
@@ -70,6 +77,11 @@ pub struct TokenForm {
     grant_type: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// Authorization-code grant: the code, the redirect URI of the
+    /// authorization request, and the PKCE code verifier.
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
 }
 
 /// An RFC 6749 section 5.2 error.
@@ -197,7 +209,7 @@ async fn issue(
             OAuthError::limited(limited)
         })?;
     }
-    let Ok(Form(form)) = form else {
+    let Ok(Form(mut form)) = form else {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -205,7 +217,7 @@ async fn issue(
         ));
     };
     let basic = basic_credentials(headers);
-    let (client_id, secret) = match (basic, form.client_id, form.client_secret) {
+    let (client_id, secret) = match (basic, form.client_id.take(), form.client_secret.take()) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
@@ -225,11 +237,14 @@ async fn issue(
     };
     match form.grant_type.as_deref() {
         Some("client_credentials") => {}
+        Some("authorization_code") => {
+            return code_grant(app, source, issuer, &client_id, &secret, &form).await;
+        }
         Some(_) => {
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                "only the client_credentials grant is supported",
+                "only the client_credentials and authorization_code grants are supported",
             ));
         }
         None => {
@@ -301,6 +316,140 @@ async fn issue(
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": ttl.as_secs(),
+        })),
+    )
+        .into_response())
+}
+
+/// The life of an ID token from the authorization-code grant (5 minutes):
+/// it is only read once, by the client that asked for it.
+const ID_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// The authorization-code grant: a web client redeems a code from
+/// `/oauth/authorize` (once) with the same redirect URI and the PKCE
+/// verifier of the code's challenge, and gets an ID token for the person
+/// who signed in (and an access token for Patient Flow's APIs).
+async fn code_grant(
+    app: &AppState,
+    source: &Source,
+    issuer: &LocalIssuer,
+    client_id: &str,
+    secret: &str,
+    form: &TokenForm,
+) -> Result<Response, OAuthError> {
+    let client_entity = format!("client/{}", trail::clip(client_id));
+    if app.clients.web_client(client_id).is_some() {
+        app.limits.check_client(client_id).map_err(|limited| {
+            app.metrics
+                .rate_limited
+                .with_label_values(&[limited.limit.label()])
+                .inc();
+            OAuthError::limited(limited)
+        })?;
+    }
+    if app.clients.authenticate_web(client_id, secret).is_none() {
+        let reason = "unknown web client or wrong secret";
+        trail::refused(
+            app,
+            AuditActor::anonymous(),
+            ACTION,
+            &client_entity,
+            reason,
+            source,
+        )
+        .await;
+        return Err(OAuthError::invalid_client());
+    }
+    let (Some(code), Some(redirect_uri), Some(verifier)) = (
+        form.code.as_deref(),
+        form.redirect_uri.as_deref(),
+        form.code_verifier.as_deref(),
+    ) else {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send code, redirect_uri and code_verifier",
+        ));
+    };
+    let unavailable = || {
+        OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the sign-in service cannot issue tokens right now; try again shortly",
+        )
+    };
+    let taken = app.pending.take_code(code).await.map_err(|err| {
+        tracing::error!(cause = %err, "could not read an authorization code");
+        unavailable()
+    })?;
+    let invalid_grant =
+        |description| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", description);
+    // The code is used up whatever happens next (RFC 6749 section 4.1.2).
+    let refusal = match &taken {
+        None => Some((
+            "the code is unknown, expired or already used",
+            invalid_grant("the code is unknown, expired or already used"),
+        )),
+        Some(issued) if issued.client_id != client_id => Some((
+            "the code was issued to another client",
+            invalid_grant("the code was issued to another client"),
+        )),
+        Some(issued) if issued.redirect_uri != redirect_uri => Some((
+            "the redirect_uri differs from the authorization request's",
+            invalid_grant("the redirect_uri differs from the authorization request's"),
+        )),
+        Some(issued) if !crate::pkce::verifies(verifier, &issued.code_challenge) => Some((
+            "the PKCE code verifier does not match the code challenge",
+            invalid_grant("the code_verifier does not match the code_challenge"),
+        )),
+        Some(_) => None,
+    };
+    let (actor, entity) = match &taken {
+        Some(issued) => (
+            trail::actor(&issued.principal),
+            format!("person/{}", issued.principal.id),
+        ),
+        None => (AuditActor::anonymous(), client_entity.clone()),
+    };
+    if let Some((reason, error)) = refusal {
+        trail::refused(app, actor, ACTION, &entity, reason, source).await;
+        return Err(error);
+    }
+    let Some(issued) = taken else {
+        return Err(invalid_grant(
+            "the code is unknown, expired or already used",
+        ));
+    };
+    let principal = issued.principal;
+    if app.store().is_revoked(&principal.id).await.map_err(|err| {
+        tracing::error!(cause = %err, "could not check revocation");
+        unavailable()
+    })? {
+        let reason = "access has been withdrawn";
+        trail::refused(app, actor, ACTION, &entity, reason, source).await;
+        return Err(invalid_grant("access has been withdrawn"));
+    }
+    let sign = |err: pf_access::LocalIssuerError| {
+        tracing::error!(cause = %err, "could not sign a token");
+        unavailable()
+    };
+    let ttl = app.config.token_ttl;
+    let id_token = issuer
+        .issue_id_token(&principal, client_id, issued.nonce.as_deref(), ID_TOKEN_TTL)
+        .map_err(sign)?;
+    let access_token = issuer.issue(&principal, ttl).map_err(sign)?;
+    trail::accepted(app, actor, ACTION, &entity, source)
+        .await
+        .map_err(|_| unavailable())?;
+    tracing::info!(client = %client_id, person = %principal.id, "issued an ID token");
+    Ok((
+        no_store(),
+        Json(json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": ttl.as_secs(),
+            "id_token": id_token,
+            "scope": crate::oidc::client::SCOPES,
         })),
     )
         .into_response())

@@ -51,13 +51,36 @@ pub struct TemplateError {
     cause: String,
 }
 
-/// Loads the templates under `{dashboards}/templates`, checking that every
-/// page of this service compiles.
+/// Pages of this service's own (organisation sign-in and the demo issuer's
+/// authorization page), built into the binary; they extend the dashboards'
+/// `layout.html`.
+pub const OWN_TEMPLATES: [(&str, &str); 2] = [
+    (
+        "sign-in-problem.html",
+        include_str!("../templates/sign-in-problem.html"),
+    ),
+    (
+        "oauth-authorize.html",
+        include_str!("../templates/oauth-authorize.html"),
+    ),
+];
+
+/// Loads the templates under `{dashboards}/templates` and this service's
+/// own, checking that every page of this service compiles.
 pub fn templates(dashboards: &Path) -> Result<Environment<'static>, TemplateError> {
     let dir = dashboards.join("templates");
     let mut env = Environment::new();
     env.set_loader(minijinja::path_loader(&dir));
-    for name in TEMPLATES {
+    for (name, source) in OWN_TEMPLATES {
+        env.add_template(name, source).map_err(|e| TemplateError {
+            dir: "services/identity/templates".to_owned(),
+            cause: format!("{e:#}"),
+        })?;
+    }
+    for name in TEMPLATES
+        .into_iter()
+        .chain(OWN_TEMPLATES.map(|(name, _)| name))
+    {
         env.get_template(name).map_err(|e| TemplateError {
             dir: dir.display().to_string(),
             cause: format!("{e:#}"),

@@ -50,6 +50,8 @@ impl FormError {
 #[derive(Debug, Default, Serialize)]
 struct SignInPage {
     demo: bool,
+    /// Where organisation sign-in (OpenID Connect) starts, when offered.
+    oidc_start: Option<String>,
     demo_users: Vec<DemoUser>,
     csrf_token: String,
     return_to: String,
@@ -58,11 +60,24 @@ struct SignInPage {
 }
 
 /// The demo people (not machines) a person may sign in as.
-fn demo_people() -> Vec<Principal> {
+pub fn demo_people() -> Vec<Principal> {
     demo_principals()
         .into_iter()
         .filter(|p| p.kind == PrincipalKind::Person)
         .collect()
+}
+
+/// The start of organisation sign-in, carrying `return_to`.
+fn oidc_start(return_to: &str) -> String {
+    const START: &str = "/sign-in/oidc";
+    match reqwest::Url::parse(&format!("http://localhost{START}")) {
+        Ok(mut url) => {
+            url.query_pairs_mut().append_pair("return_to", return_to);
+            url.query()
+                .map_or_else(|| START.to_owned(), |query| format!("{START}?{query}"))
+        }
+        Err(_) => START.to_owned(),
+    }
 }
 
 /// The sign-in page with a (possibly new) double-submit token.
@@ -77,6 +92,7 @@ fn page(
     let demo = app.issuer.is_some();
     let context = SignInPage {
         demo,
+        oidc_start: app.oidc.is_some().then(|| oidc_start(return_to.as_str())),
         demo_users: if demo {
             demo_people().iter().map(DemoUser::of).collect()
         } else {

@@ -11,6 +11,8 @@ use pf_sign_in::{Authenticator, SignInStore};
 use crate::clients::ClientRegistry;
 use crate::config::IdentityConfig;
 use crate::metrics::IdentityMetrics;
+use crate::oidc::OidcClient;
+use crate::pending::PendingStore;
 use crate::rate_limit::RateLimits;
 
 /// What the handlers share.
@@ -32,6 +34,10 @@ pub struct AppState {
     pub limits: RateLimits,
     /// Counters.
     pub metrics: IdentityMetrics,
+    /// Sign-ins in progress (OpenID Connect states, demo authorization codes).
+    pub pending: PendingStore,
+    /// Organisation sign-in through an OpenID Connect provider, when configured.
+    pub oidc: Option<Arc<OidcClient>>,
 }
 
 impl AppState {

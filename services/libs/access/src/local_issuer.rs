@@ -150,6 +150,42 @@ impl LocalIssuer {
         issued_at: SystemTime,
         ttl: Duration,
     ) -> Result<String, LocalIssuerError> {
+        self.sign(&self.claims(principal, &self.audience, issued_at, ttl))
+    }
+
+    /// An OpenID Connect ID token for `principal`, valid from now for `ttl`:
+    /// the same claims as [`issue`](Self::issue), but for the relying party
+    /// `client_id` (`aud` and `azp`) and carrying its `nonce` when it sent one.
+    pub fn issue_id_token(
+        &self,
+        principal: &Principal,
+        client_id: &str,
+        nonce: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String, LocalIssuerError> {
+        let now = SystemTime::now();
+        let mut claims = self.claims(principal, client_id, now, ttl);
+        if let Value::Object(map) = &mut claims {
+            map.insert("azp".to_owned(), json!(client_id));
+            map.insert(
+                "auth_time".to_owned(),
+                map.get("iat").cloned().unwrap_or(Value::Null),
+            );
+            if let Some(nonce) = nonce {
+                map.insert("nonce".to_owned(), json!(nonce));
+            }
+        }
+        self.sign(&claims)
+    }
+
+    /// The claims of a token for `principal` and `audience`.
+    fn claims(
+        &self,
+        principal: &Principal,
+        audience: &str,
+        issued_at: SystemTime,
+        ttl: Duration,
+    ) -> Value {
         let iat = issued_at
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -175,9 +211,9 @@ impl LocalIssuer {
             PrincipalKind::Person => "person",
             PrincipalKind::Machine => "machine",
         };
-        self.sign(&json!({
+        json!({
             "iss": self.issuer,
-            "aud": self.audience,
+            "aud": audience,
             "sub": principal.id,
             "name": principal.name,
             "org": principal.organisation.as_ref().map(|o| o.as_str()),
@@ -186,7 +222,7 @@ impl LocalIssuer {
             "iat": iat,
             "nbf": iat,
             "exp": iat + ttl.as_secs(),
-        }))
+        })
     }
 
     /// Signs arbitrary claims with the demo key (for tests of the verifier).
@@ -270,6 +306,37 @@ mod tests {
         let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("refused in production mode"), "{message}");
         assert!(message.contains("PF_OIDC_ISSUER"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn an_id_token_is_for_the_client_and_carries_the_nonce() {
+        let issuer =
+            LocalIssuer::new(Mode::Development, LocalIssuerConfig::default()).expect("issuer");
+        let person = demo_principals()
+            .into_iter()
+            .find(|p| p.id == "demo-system-admin")
+            .expect("demo admin");
+        let token = issuer
+            .issue_id_token(
+                &person,
+                "web-client",
+                Some("n-0S6_WzA2Mj"),
+                Duration::from_secs(60),
+            )
+            .expect("signed");
+        let mut config = issuer.issuer_config();
+        config.audience = "web-client".to_owned();
+        let verifier = crate::TokenVerifier::new(config).expect("verifier");
+        let (principal, claims) = verifier.verify_with_claims(&token).await.expect("valid");
+        assert_eq!(principal, person);
+        assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
+        assert_eq!(claims["azp"], "web-client");
+        // Not a bearer token for Patient Flow's APIs.
+        let api = crate::TokenVerifier::new(issuer.issuer_config()).expect("verifier");
+        assert_eq!(
+            api.verify(&token).await.err(),
+            Some(crate::TokenError::WrongAudience)
+        );
     }
 
     #[test]

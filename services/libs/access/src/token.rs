@@ -225,6 +225,18 @@ impl TokenVerifier {
 
     /// Verifies a bearer token (without the `Bearer ` prefix) and reads its principal.
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        self.verify_with_claims(token)
+            .await
+            .map(|(principal, _)| principal)
+    }
+
+    /// Like [`verify`](Self::verify), and also returns the verified claims,
+    /// for checks beyond this verifier's (e.g. an OpenID Connect ID token's
+    /// `nonce`).
+    pub async fn verify_with_claims(
+        &self,
+        token: &str,
+    ) -> Result<(Principal, Map<String, Value>), TokenError> {
         let token = token.trim();
         let (alg_name, kid) = peek_header(token)?;
         let alg = Algorithm::from_str(&alg_name)
@@ -243,7 +255,8 @@ impl TokenVerifier {
         validation.leeway = self.leeway_secs;
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(|e| from_jwt_error(e.into_kind()))?;
-        self.claims.principal(&data.claims)
+        let principal = self.claims.principal(&data.claims)?;
+        Ok((principal, data.claims))
     }
 }
 

@@ -227,7 +227,14 @@ async fn organisation_sign_in_round_trip_ends_in_a_working_session() {
 
 #[tokio::test]
 async fn a_reused_unknown_or_other_browsers_state_is_refused() {
-    let app = spawn_with(self_provider).await;
+    // The client secret in the form this time (client_secret_post).
+    let app = spawn_with(|c| {
+        self_provider(c);
+        if let Some(oidc) = c.oidc.as_mut() {
+            oidc.client_auth = ClientAuth::Post;
+        }
+    })
+    .await;
     let started = start(&app, "/control-room").await;
     let callback = hinted(&app, &started.authorize, "demo-control-room").await;
 

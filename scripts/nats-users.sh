@@ -29,7 +29,15 @@ authorization {
           "\$JS.API.STREAM.INFO.*", "\$JS.API.STREAM.CREATE.*",
           "\$JS.API.CONSUMER.*.PF_BEDS", "\$JS.API.CONSUMER.*.PF_BEDS.>",
           "\$JS.API.CONSUMER.DURABLE.CREATE.PF_BEDS.>", "\$JS.API.CONSUMER.MSG.NEXT.PF_BEDS.>",
-          "\$JS.ACK.PF_BEDS.>", "\$JS.FC.>"] }
+          "\$JS.ACK.PF_BEDS.>",
+          "\$JS.API.CONSUMER.*.PF_CARE_HOMES", "\$JS.API.CONSUMER.*.PF_CARE_HOMES.>",
+          "\$JS.API.CONSUMER.DURABLE.CREATE.PF_CARE_HOMES.>", "\$JS.API.CONSUMER.MSG.NEXT.PF_CARE_HOMES.>",
+          "\$JS.ACK.PF_CARE_HOMES.>", "\$JS.FC.>"] }
+        subscribe: { allow: ["_INBOX.>"] } } }
+    { user: "care-homes", password: "$(nats_password care-homes)", permissions: {
+        publish: { allow: ["pf.care-homes.>", "pf.audit.>", "\$JS.API.INFO", "\$JS.API.STREAM.NAMES",
+          "\$JS.API.STREAM.INFO.*", "\$JS.API.STREAM.CREATE.*", "\$JS.API.STREAM.UPDATE.PF_AUDIT",
+          "\$JS.API.STREAM.MSG.GET.PF_CARE_HOMES"] }
         subscribe: { allow: ["_INBOX.>"] } } }
     { user: "identity", password: "$(nats_password identity)", permissions: {
         publish: { allow: ["pf.audit.>", "\$JS.API.INFO", "\$JS.API.STREAM.NAMES",

@@ -2,7 +2,7 @@
 //! `Action::ViewControlRoom` (aggregates only, never patient-level data).
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use pf_access::{Action, Principal};
 use pf_sign_in::AuthError;
 
@@ -40,13 +40,7 @@ pub fn page_refusal(app: &AppState, denied: Denied, path: &str) -> Response {
         )
             .into_response(),
         Denied::NotSignedIn(_) => {
-            let return_to = format!("{}{path}", app.config.public_url.trim_end_matches('/'));
-            let target = format!(
-                "{}?return_to={}",
-                app.config.sign_in_url,
-                percent_encode(&return_to)
-            );
-            Redirect::to(&target).into_response()
+            pf_web::sign_in_redirect(&app.config.sign_in_url, &app.config.public_url, path)
         }
         Denied::NotAllowed(reason) => (StatusCode::FORBIDDEN, reason).into_response(),
     }
@@ -61,28 +55,5 @@ pub fn api_refusal(denied: Denied) -> Response {
             axum::Json(serde_json::json!({ "error": reason })),
         )
             .into_response(),
-    }
-}
-
-fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn return_addresses_are_encoded() {
-        assert_eq!(
-            super::percent_encode("http://127.0.0.1:8080/control-room"),
-            "http%3A%2F%2F127.0.0.1%3A8080%2Fcontrol-room"
-        );
     }
 }

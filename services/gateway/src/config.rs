@@ -32,6 +32,9 @@ pub struct GatewayConfig {
     pub heartbeat: Duration,
     /// Most simultaneous websocket clients (`PF_WS_MAX_CLIENTS`, default 5000).
     pub max_clients: usize,
+    /// Care-home figures older than this are shown as stale
+    /// (`PF_CARE_HOME_STALE_HOURS`, default 24).
+    pub care_home_stale_after: Duration,
     /// Who may see what: trusted token issuer and the sign-in store.
     pub sign_in: SignInSettings,
     /// Where people without a session are sent to sign in
@@ -55,6 +58,9 @@ impl GatewayConfig {
             history: env_or("PF_WS_HISTORY", 1024)?,
             heartbeat: Duration::from_secs(env_or("PF_WS_HEARTBEAT_SECS", 15)?),
             max_clients: env_or("PF_WS_MAX_CLIENTS", 5000)?,
+            care_home_stale_after: Duration::from_secs(
+                env_or("PF_CARE_HOME_STALE_HOURS", 24u64)? * 3600,
+            ),
             sign_in: SignInSettings::from_env()?,
             sign_in_url: env_or("PF_SIGN_IN_URL", "http://127.0.0.1:8083/sign-in".to_owned())?,
             public_url: env_or("PF_GATEWAY_PUBLIC_URL", "http://127.0.0.1:8080".to_owned())?,
@@ -73,6 +79,7 @@ impl GatewayConfig {
             history: 1024,
             heartbeat: Duration::from_secs(15),
             max_clients: 5000,
+            care_home_stale_after: crate::control_room::DEFAULT_STALE_AFTER,
             sign_in,
             sign_in_url: "http://127.0.0.1:8083/sign-in".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),

@@ -5,12 +5,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use pf_care_home_model::CareHomeRecord;
 use pf_live_state::{Change, Counters, Snapshot};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::care_homes::{self, CareHomesView};
 use crate::view::{SiteLabel, SiteView, Totals, totals};
+
+/// Care-home figures older than this are stale unless configured otherwise.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// The live model behind the control room.
 #[derive(Debug, Clone)]
@@ -19,6 +26,17 @@ pub struct ControlRoom {
     version: u64,
     sites: BTreeMap<String, Counters>,
     system: Counters,
+    care_homes: BTreeMap<String, CareHomeRecord>,
+    stale_after: Duration,
+}
+
+/// What a batch of changes touched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// Sites whose beds changed.
+    pub sites: BTreeSet<String>,
+    /// Whether any care home changed.
+    pub care_homes: bool,
 }
 
 /// A change that cannot be folded in: take a new snapshot.
@@ -52,7 +70,20 @@ impl ControlRoom {
             version: snapshot.version,
             sites,
             system,
+            care_homes: snapshot.care_homes.clone(),
+            stale_after: DEFAULT_STALE_AFTER,
         }
+    }
+
+    /// Counts care-home figures older than `stale_after` as stale.
+    pub fn with_stale_after(mut self, stale_after: Duration) -> Self {
+        self.stale_after = stale_after;
+        self
+    }
+
+    /// The care homes' aggregates at `now`.
+    pub fn care_homes(&self, now: OffsetDateTime) -> CareHomesView {
+        care_homes::view(self.care_homes.values(), now, self.stale_after)
     }
 
     /// The change version the model is at.
@@ -60,10 +91,10 @@ impl ControlRoom {
         self.version
     }
 
-    /// Folds in changes (each must be the next version); returns the sites
-    /// they touched.
-    pub fn apply(&mut self, changes: &[Change]) -> Result<BTreeSet<String>, NeedsSnapshot> {
-        let mut touched = BTreeSet::new();
+    /// Folds in changes (each must be the next version); returns what they
+    /// touched.
+    pub fn apply(&mut self, changes: &[Change]) -> Result<Touched, NeedsSnapshot> {
+        let mut touched = Touched::default();
         for change in changes {
             if change.version() <= self.version {
                 continue; // already folded in
@@ -86,7 +117,12 @@ impl ControlRoom {
                         *site_counters.entry(to.clone()).or_default() += 1;
                         *self.system.entry(to.clone()).or_default() += 1;
                     }
-                    touched.insert(site.clone());
+                    touched.sites.insert(site.clone());
+                }
+                Change::CareHome { record, .. } => {
+                    self.care_homes
+                        .insert(record.cqc().as_str().to_owned(), (**record).clone());
+                    touched.care_homes = true;
                 }
             }
             self.version = change.version();
@@ -137,9 +173,10 @@ impl ControlRoom {
             kind: "snapshot",
             version: self.version,
             as_of: rfc3339(now),
-            as_of_hhmm: crate::uk_time::hh_mm(now),
+            as_of_hhmm: pf_web::uk_time::hh_mm(now),
             system: self.system(),
             sites: self.site_views(),
+            care_homes: self.care_homes(now),
         }
     }
 
@@ -147,7 +184,7 @@ impl ControlRoom {
     pub fn delta_message(
         &self,
         from_version: u64,
-        sites: &BTreeSet<String>,
+        touched: &Touched,
         occurred_at_ms: i64,
         now: OffsetDateTime,
     ) -> DeltaMessage {
@@ -158,7 +195,12 @@ impl ControlRoom {
             as_of: rfc3339(now),
             occurred_at_ms,
             system: self.system(),
-            sites: sites.iter().map(|code| self.site_view(code)).collect(),
+            sites: touched
+                .sites
+                .iter()
+                .map(|code| self.site_view(code))
+                .collect(),
+            care_homes: touched.care_homes.then(|| self.care_homes(now)),
         }
     }
 }
@@ -179,6 +221,8 @@ pub struct SnapshotMessage {
     pub system: Totals,
     /// Every site.
     pub sites: Vec<SiteView>,
+    /// Care homes.
+    pub care_homes: CareHomesView,
 }
 
 /// `{"type":"delta", …}`: the changes after `from_version` up to `version`.
@@ -199,6 +243,9 @@ pub struct DeltaMessage {
     pub system: Totals,
     /// The sites that changed.
     pub sites: Vec<SiteView>,
+    /// Care homes, when any changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub care_homes: Option<CareHomesView>,
 }
 
 /// RFC 3339 text of a time.
@@ -237,14 +284,14 @@ mod tests {
                 bed_change(3, "RWEAE", None, Some("general_acute:available")),
             ])
             .expect("contiguous");
-        assert_eq!(touched.len(), 2);
+        assert_eq!(touched.sites.len(), 2);
         assert_eq!(room.version(), 3);
         assert_eq!(room.site_view("RWEAA").totals.counts.occupied, 1);
         assert_eq!(room.system().counts.total, 2);
         // Replaying an old change is ignored; a skipped version is a gap.
         assert_eq!(
             room.apply(&[bed_change(3, "RWEAE", None, Some("x:y"))]),
-            Ok(BTreeSet::new())
+            Ok(Touched::default())
         );
         assert_eq!(
             room.apply(&[bed_change(5, "RWEAA", None, None)]),

@@ -22,11 +22,13 @@ const BLOCK: Duration = Duration::from_secs(2);
 /// Follows the change log until `shutdown`: takes a snapshot, then folds
 /// each batch of changes into the hub. Takes a new snapshot after a gap, a
 /// reset, a lost connection, or a Redis that came back empty.
+#[allow(clippy::too_many_arguments)]
 pub async fn follow(
     mut reader: LiveState,
     mut tail: LiveState,
     hub: Arc<Hub>,
     labels: Arc<BTreeMap<String, SiteLabel>>,
+    stale_after: Duration,
     readiness: Readiness,
     metrics: GatewayMetrics,
     shutdown: CancellationToken,
@@ -44,9 +46,12 @@ pub async fn follow(
         tracing::info!(
             version = snapshot.version,
             wards = snapshot.wards.len(),
+            care_homes = snapshot.care_homes.len(),
             "live state loaded"
         );
-        hub.replace(ControlRoom::from_snapshot(labels.clone(), &snapshot));
+        hub.replace(
+            ControlRoom::from_snapshot(labels.clone(), &snapshot).with_stale_after(stale_after),
+        );
         metrics
             .version
             .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));

@@ -6,7 +6,7 @@
 //! more than the queue behind is told it lagged and is sent a fresh
 //! snapshot, so a slow client never slows the others.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use axum::extract::ws::Utf8Bytes;
@@ -101,7 +101,7 @@ impl Hub {
             return Err(NeedsSnapshot::Reset);
         };
         let from = room.version();
-        let touched: BTreeSet<String> = room.apply(changes)?;
+        let touched = room.apply(changes)?;
         let to = room.version();
         if to == from {
             return Ok(());
@@ -110,7 +110,9 @@ impl Hub {
             .iter()
             .filter(|c| c.version() > from)
             .filter_map(|c| match c {
-                Change::Bed { occurred_at_ms, .. } => Some(*occurred_at_ms),
+                Change::Bed { occurred_at_ms, .. } | Change::CareHome { occurred_at_ms, .. } => {
+                    Some(*occurred_at_ms)
+                }
                 Change::Reset { .. } => None,
             })
             .min()

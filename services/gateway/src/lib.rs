@@ -9,24 +9,24 @@
 //! # Layout
 //! - [`config`]: settings from the environment.
 //! - [`view`]: bed totals and occupancy for sites and the system.
+//! - [`care_homes`]: care-home vacancies by category and locality, stale figures.
 //! - [`control_room`]: the live model and the snapshot/delta messages.
 //! - [`hub`]: shares the model with every client; bounded per-client queues.
 //! - [`feed`]: follows the change log in Redis into the hub.
 //! - [`ws`]: the websocket endpoint.
 //! - [`pages`]: the control-room page and security headers.
 //! - [`access`]: who may see the control room (sign-in and the policy).
-//! - [`uk_time`]: clock times in UK time.
 //! - [`metrics`]: what the gateway counts.
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod care_homes;
 pub mod config;
 pub mod control_room;
 pub mod feed;
 pub mod hub;
 pub mod metrics;
 pub mod pages;
-pub mod uk_time;
 pub mod view;
 pub mod ws;
 
@@ -36,7 +36,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Redirect;
 use axum::routing::get;
 use pf_hospital_model::Catalogue;
@@ -44,8 +43,6 @@ use pf_live_state::{Keys, LiveState};
 use pf_runtime::{HttpMetrics, Readiness};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub use config::GatewayConfig;
@@ -112,6 +109,7 @@ pub async fn run(
         tail,
         hub.clone(),
         labels,
+        config.care_home_stale_after,
         readiness.clone(),
         metrics.clone(),
         shutdown.clone(),
@@ -136,35 +134,17 @@ pub async fn run(
 }
 
 fn router(state: AppState, config: &GatewayConfig, http_metrics: HttpMetrics) -> Router {
-    let dir = &config.dashboards_dir;
-    let header = |name: HeaderName, value: &'static str| {
-        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
-    };
-    Router::new()
+    let routes = Router::new()
         .route("/", get(|| async { Redirect::to("/control-room") }))
         .route("/control-room", get(pages::control_room))
-        .route("/ws/control-room", get(ws::control_room))
-        .nest_service(
-            "/assets/nhsuk",
-            ServeDir::new(dir.join("node_modules/nhsuk-frontend/dist/nhsuk")),
-        )
-        .nest_service("/assets/app", ServeDir::new(dir.join("static")))
-        .layer(axum::middleware::from_fn_with_state(
+        .route("/ws/control-room", get(ws::control_room));
+    pf_web::with_security_headers(
+        pf_web::assets(routes, &config.dashboards_dir).layer(axum::middleware::from_fn_with_state(
             http_metrics,
             HttpMetrics::record,
-        ))
-        .layer(header(
-            header::CONTENT_SECURITY_POLICY,
-            pages::CONTENT_SECURITY_POLICY,
-        ))
-        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header(header::REFERRER_POLICY, "no-referrer"))
-        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
-        // Browsers act on HSTS only over https; on plain-http localhost it is ignored.
-        .layer(header(
-            header::STRICT_TRANSPORT_SECURITY,
-            "max-age=31536000; includeSubDomains",
-        ))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        )),
+        pages::CONTENT_SECURITY_POLICY,
+    )
+    .layer(TraceLayer::new_for_http())
+    .with_state(state)
 }

@@ -26,11 +26,10 @@ use time::format_description::well_known::Rfc3339;
 use tower_http::trace::TraceLayer;
 
 use crate::bed_record::{BedChange, BedChangeError, BedRecord, decide};
-use crate::caller::Caller;
 use crate::metrics::BedMetrics;
 use pf_access::{Action, OdsCode, Principal, PrincipalKind};
 use pf_audit::{AuditActor, AuditLog, AuditRecord};
-use pf_sign_in::{AuthError, Authenticator};
+use pf_sign_in::{AuthError, Authenticator, Caller, CallerContext, NotSignedIn};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -55,7 +54,29 @@ pub struct AppState {
     /// Where every change and refusal is recorded.
     pub audit: AuditLog,
     /// Rate limits.
-    pub limits: crate::write_limit::WriteLimits,
+    pub limits: pf_sign_in::WriteLimits,
+}
+
+impl CallerContext for AppState {
+    fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+    fn limits(&self) -> &pf_sign_in::WriteLimits {
+        &self.limits
+    }
+    fn service_name(&self) -> &'static str {
+        "hospital-beds"
+    }
+}
+
+impl From<NotSignedIn<'_>> for ApiError {
+    fn from(refusal: NotSignedIn<'_>) -> Self {
+        match (&refusal, refusal.owned()) {
+            (NotSignedIn::Throttled(wait), _) => ApiError::TooMany(wait.as_secs().max(1)),
+            (_, Err(cause)) => ApiError::Unavailable(cause),
+            (_, Ok(err)) => ApiError::Unauthenticated(err.unwrap_or(AuthError::Missing)),
+        }
+    }
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -238,7 +259,10 @@ struct StateBody {
 
 async fn sites(State(state): State<AppState>, caller: Caller) -> Result<Json<Catalogue>, ApiError> {
     // Reference data: any signed-in caller may read it.
-    let result = caller.principal().map(|_| state.catalogue.as_ref().clone());
+    let result = caller
+        .principal()
+        .map(|_| state.catalogue.as_ref().clone())
+        .map_err(ApiError::from);
     if let Err(err) = &result {
         record_refusal(&state, &caller, "site.read", "sites", err).await;
     }

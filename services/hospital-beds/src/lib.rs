@@ -12,19 +12,14 @@
 //!   payload or a reason to refuse it.
 //! - [`api`]: the HTTP routes, their error answers and the audit trail of
 //!   every change and refusal.
-//! - [`caller`]: who is calling (bearer token or session) and from where.
 //! - [`metrics`]: counters of published and refused changes.
-//! - [`write_limit`]: rate limits per identity (writes) and per address
-//!   (failed sign-ins).
 //! - [`run`]: connects to NATS, makes sure the streams exist and serves.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod bed_record;
-pub mod caller;
 pub mod config;
 pub mod metrics;
-pub mod write_limit;
 
 use std::sync::Arc;
 
@@ -84,7 +79,7 @@ pub async fn run(
         publisher: pf_event_log::EventPublisher::new(jetstream.clone()),
         metrics: metrics::BedMetrics::register(&registry).context("failed to register metrics")?,
         authenticator: Arc::new(authenticator),
-        limits: write_limit::WriteLimits::new(config.writes_per_second, config.refused_per_second),
+        limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
         audit: pf_audit::AuditLog::new(jetstream.clone()),
     };
     let limits = state.limits.clone();

@@ -37,6 +37,21 @@ pub const TEST_CATALOGUE: &str = r#"{
   }]
 }"#;
 
+/// The care-home register the tests use: three synthetic homes.
+pub const TEST_REGISTER: &str = r#"{
+  "homes": [
+    { "cqc_location_id": "1-000000001", "name": "Alder House (demo)", "address": "1 Test Road, Leicester",
+      "postcode": "LE2 1AA", "latitude": 52.61, "longitude": -1.11, "locality": "leicester_city",
+      "registered_beds": 30, "categories": ["residential", "residential_dementia"] },
+    { "cqc_location_id": "1-000000002", "name": "Birch Lodge (demo)", "address": "2 Test Lane, Loughborough",
+      "postcode": "LE11 2BB", "latitude": 52.77, "longitude": -1.21, "locality": "leicestershire",
+      "registered_beds": 40, "categories": ["nursing", "nursing_dementia"] },
+    { "cqc_location_id": "1-000000003", "name": "Cedar Court (demo)", "address": "3 Test Street, Oakham",
+      "postcode": "LE15 3CC", "latitude": 52.67, "longitude": -0.73, "locality": "rutland",
+      "registered_beds": 12, "categories": ["residential"] }
+  ]
+}"#;
+
 /// The whole platform, running until dropped.
 pub struct Platform {
     /// The NATS server.
@@ -47,10 +62,15 @@ pub struct Platform {
     pub beds_url: String,
     /// `http://127.0.0.1:{port}` of the gateway.
     pub gateway_url: String,
+    /// `http://127.0.0.1:{port}` of the care-homes service.
+    pub care_homes_url: String,
     /// `http://127.0.0.1:{port}` of the projection's operational endpoints.
     pub projection_url: String,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// The change version once the care-home register was projected at
+    /// start: [`wait_for_version`](Self::wait_for_version) counts from it.
+    pub base_version: u64,
     /// The identity provider the services trust in these tests.
     pub issuer: LocalIssuer,
     /// A token of the demo `simulator` machine identity (bed publisher for
@@ -109,6 +129,21 @@ impl Platform {
             shutdown.clone(),
         ));
 
+        let (care_homes_listener, care_homes_url) = listener().await;
+        let mut care_homes_config = pf_care_homes::CareHomesConfig::local(
+            &nats.url(),
+            &redis.url(),
+            sign_in.clone(),
+            dashboards_dir(),
+        );
+        care_homes_config.register = pf_care_homes::RegisterSource::Json(TEST_REGISTER.to_owned());
+        care_homes_config.public_url = care_homes_url.clone();
+        tokio::spawn(pf_care_homes::run(
+            care_homes_listener,
+            care_homes_config,
+            shutdown.clone(),
+        ));
+
         let (gateway_listener, gateway_url) = listener().await;
         let mut gateway_config =
             pf_gateway::GatewayConfig::local(&redis.url(), dashboards_dir(), sign_in);
@@ -121,13 +156,15 @@ impl Platform {
             shutdown.clone(),
         ));
 
-        let platform = Self {
+        let mut platform = Self {
             nats,
             redis,
             beds_url,
             gateway_url,
+            care_homes_url,
             projection_url,
             http: reqwest::Client::new(),
+            base_version: 0,
             publisher_token: issuer
                 .issue(&demo("simulator"), Duration::from_secs(3600))
                 .unwrap(),
@@ -141,9 +178,12 @@ impl Platform {
             &platform.beds_url,
             &platform.projection_url,
             &platform.gateway_url,
+            &platform.care_homes_url,
         ] {
             platform.wait_ready(url).await;
         }
+        platform.wait_until_projected().await;
+        platform.base_version = platform.live_state("pf:").await.version().await.unwrap();
         platform
     }
 
@@ -227,8 +267,10 @@ impl Platform {
         async_nats::jetstream::new(async_nats::connect(self.nats.url()).await.unwrap())
     }
 
-    /// Waits until the live state's change version reaches `version`.
-    pub async fn wait_for_version(&self, version: u64) {
+    /// Waits until the live state's change version reaches
+    /// [`base_version`](Self::base_version) + `changes`.
+    pub async fn wait_for_version(&self, changes: u64) {
+        let version = self.base_version + changes;
         let mut live = self.live_state("pf:").await;
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -244,17 +286,26 @@ impl Platform {
         }
     }
 
-    /// Waits until the projection's consumer has nothing pending.
+    /// Waits until the projection's consumers have nothing pending.
     pub async fn wait_until_projected(&self) {
+        for (stream, consumer) in [
+            (pf_event_log::streams::BEDS.name, "projection"),
+            (
+                pf_event_log::streams::CARE_HOMES.name,
+                "projection-PF_CARE_HOMES",
+            ),
+        ] {
+            self.wait_until_consumed(stream, consumer).await;
+        }
+    }
+
+    async fn wait_until_consumed(&self, stream: &str, consumer: &str) {
         let js = self.jetstream().await;
-        let mut stream = js
-            .get_stream(pf_event_log::streams::BEDS.name)
-            .await
-            .unwrap();
+        let mut stream = js.get_stream(stream).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let mut consumer: async_nats::jetstream::consumer::PullConsumer =
-                stream.get_consumer("projection").await.unwrap();
+                stream.get_consumer(consumer).await.unwrap();
             let info = consumer.info().await.unwrap();
             let last = stream.info().await.unwrap().state.last_sequence;
             if info.num_pending == 0

@@ -66,7 +66,8 @@ async fn a_bed_change_reaches_redis_and_a_websocket_client() {
     );
     let projection_metrics = platform.metrics(&platform.projection_url).await;
     assert!(
-        projection_metrics.contains(r#"pf_events_applied_total{outcome="applied"} 2"#),
+        projection_metrics
+            .contains(r#"pf_events_applied_total{outcome="applied",stream="PF_BEDS"} 2"#),
         "{projection_metrics}"
     );
     let gateway_metrics = platform.metrics(&platform.gateway_url).await;
@@ -163,11 +164,11 @@ async fn duplicates_are_applied_once_and_late_versions_are_ignored() {
     let metrics = platform.metrics(&platform.projection_url).await;
     // opened (1) + occupied (2) + v4 applied; the repeat of 2 and the late 3 were stale.
     assert!(
-        metrics.contains(r#"pf_events_applied_total{outcome="applied"} 3"#),
+        metrics.contains(r#"pf_events_applied_total{outcome="applied",stream="PF_BEDS"} 3"#),
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"pf_events_applied_total{outcome="stale"} 2"#),
+        metrics.contains(r#"pf_events_applied_total{outcome="stale",stream="PF_BEDS"} 2"#),
         "{metrics}"
     );
 }
@@ -431,7 +432,11 @@ async fn a_rebuild_from_the_stream_equals_the_live_state() {
     let report = pf_projection::replay::rebuild(&js, &mut scratch, 4)
         .await
         .unwrap();
-    assert_eq!(report.events, 25);
+    assert_eq!(
+        report.events,
+        25 + 3,
+        "and the three care homes' registrations"
+    );
     assert_eq!(scratch.digest().await.unwrap(), live_digest);
 
     // Rebuilding the live copy in place changes nothing either, and a client is resynced.
@@ -464,8 +469,9 @@ async fn a_reconnecting_client_resumes_without_gaps_or_duplicates() {
     platform.wait_for_version(5).await;
     let mut client = ControlRoomClient::connect(&platform, None).await;
     let snapshot = client.next().await;
+    let base = platform.base_version;
     let left_at = snapshot["version"].as_u64().unwrap();
-    assert_eq!(left_at, 5);
+    assert_eq!(left_at, base + 5);
     client.close().await;
 
     // Changes while the client is away.
@@ -481,7 +487,7 @@ async fn a_reconnecting_client_resumes_without_gaps_or_duplicates() {
     let mut client = ControlRoomClient::connect(&platform, Some(left_at)).await;
     let mut at = left_at;
     let mut occupied = None;
-    while at < 10 {
+    while at < base + 10 {
         let message = client.next().await;
         assert_eq!(
             message["type"], "delta",
@@ -501,7 +507,7 @@ async fn a_reconnecting_client_resumes_without_gaps_or_duplicates() {
     let mut stranger = ControlRoomClient::connect(&platform, Some(1_000_000)).await;
     let message = stranger.next().await;
     assert_eq!(message["type"], "snapshot");
-    assert_eq!(message["version"], 10);
+    assert_eq!(message["version"], base + 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,6 +45,20 @@ pub enum Unusable {
     },
 }
 
+impl Unusable {
+    /// A short label for the dead-letter metric.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Unusable::Envelope(_) => "envelope",
+            Unusable::NoBed(_) | Unusable::BadBed(_) => "bed_reference",
+            Unusable::BadKind(_) | Unusable::BadState(_) => "bad_value",
+            Unusable::NotABedEvent(_)
+            | Unusable::EntityMismatch { .. }
+            | Unusable::SubjectMismatch { .. } => "mismatch",
+        }
+    }
+}
+
 /// Decodes and checks a bed event published on `subject`.
 pub fn decode(subject: &str, bytes: &[u8]) -> Result<BedUpdate, Unusable> {
     let event = EventEnvelope::decode_checked(bytes)?;

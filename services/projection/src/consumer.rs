@@ -6,33 +6,45 @@ use anyhow::Context as _;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt as _;
-use pf_event_log::DeadLetters;
 use pf_event_log::streams::BEDS;
-use pf_live_state::{Applied, BedUpdate, LiveState};
+use pf_event_log::{DeadLetters, StreamSpec};
+use pf_live_state::{Applied, LiveState, Update};
 use pf_runtime::Readiness;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::bed_event;
 use crate::config::ProjectionConfig;
+use crate::event;
 use crate::metrics::ProjectionMetrics;
 
+/// The durable consumer's name on `stream`: the configured name on the bed
+/// stream, `{name}-{stream}` on the others.
+pub fn consumer_name(config: &ProjectionConfig, stream: &StreamSpec) -> String {
+    if stream.name == BEDS.name {
+        config.consumer_name.clone()
+    } else {
+        format!("{}-{}", config.consumer_name, stream.name)
+    }
+}
+
 /// Opens (creating it the first time) the projection's durable consumer on
-/// the bed stream. New consumers acknowledge cumulatively (`AckPolicy::All`:
+/// `stream`. New consumers acknowledge cumulatively (`AckPolicy::All`:
 /// one acknowledgement per batch); one created with explicit acks keeps them.
 pub async fn durable(
     jetstream: &jetstream::Context,
     config: &ProjectionConfig,
+    spec: &StreamSpec,
 ) -> anyhow::Result<jetstream::consumer::PullConsumer> {
     let stream = jetstream
-        .get_stream(BEDS.name)
+        .get_stream(spec.name)
         .await
-        .with_context(|| format!("failed to open stream {}", BEDS.name))?;
+        .with_context(|| format!("failed to open stream {}", spec.name))?;
+    let name = consumer_name(config, spec);
     stream
         .get_or_create_consumer(
-            &config.consumer_name,
+            &name,
             pull::Config {
-                durable_name: Some(config.consumer_name.clone()),
+                durable_name: Some(name.clone()),
                 description: Some("Patient Flow projection into Redis".into()),
                 ack_policy: AckPolicy::All,
                 ack_wait: Duration::from_secs(30),
@@ -45,8 +57,10 @@ pub async fn durable(
         .context("failed to create the projection's durable consumer")
 }
 
-/// Consumes the bed stream until `shutdown`, applying every event.
+/// Consumes `stream` until `shutdown`, applying every event.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
+    stream: &'static StreamSpec,
     jetstream: jetstream::Context,
     consumer: jetstream::consumer::PullConsumer,
     live: LiveState,
@@ -57,6 +71,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let ack_all = consumer.cached_info().config.ack_policy == AckPolicy::All;
     tokio::spawn(watch_pending(
+        stream,
         consumer.clone(),
         metrics.clone(),
         readiness.clone(),
@@ -64,6 +79,7 @@ pub async fn run(
     ));
 
     let mut applier = Applier {
+        stream,
         live,
         dead_letters: DeadLetters::new(jetstream),
         metrics,
@@ -78,7 +94,7 @@ pub async fn run(
         .await
         .context("failed to start consuming")?
         .ready_chunks(config.batch_size);
-    tracing::info!(stream = BEDS.name, consumer = %config.consumer_name, ack_all, "projection consuming");
+    tracing::info!(stream = stream.name, consumer = %consumer_name(config, stream), ack_all, "projection consuming");
     loop {
         let batch = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -98,11 +114,12 @@ pub async fn run(
         }
         applier.apply(ready).await;
     }
-    tracing::info!("projection stopped");
+    tracing::info!(stream = stream.name, "projection stopped");
     Ok(())
 }
 
 struct Applier {
+    stream: &'static StreamSpec,
     live: LiveState,
     dead_letters: DeadLetters,
     metrics: ProjectionMetrics,
@@ -122,12 +139,12 @@ impl Applier {
         else {
             return;
         };
-        let mut usable: Vec<(&jetstream::Message, BedUpdate)> = Vec::with_capacity(messages.len());
+        let mut usable: Vec<Update> = Vec::with_capacity(messages.len());
         let mut parked = Vec::new();
         for message in &messages {
             let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
-            match bed_event::decode(message.subject.as_str(), &message.payload) {
-                Ok(update) => usable.push((message, update)),
+            match event::decode(self.stream, message.subject.as_str(), &message.payload) {
+                Ok(update) => usable.push(update),
                 Err(reason) => {
                     if !self.dead_letter(message, sequence, &reason).await {
                         // Nothing of this batch may be acknowledged past an event not yet parked.
@@ -138,18 +155,22 @@ impl Applier {
                 }
             }
         }
-        let updates: Vec<BedUpdate> = usable.iter().map(|(_, u)| u.clone()).collect();
+        let updates = usable;
         let started = Instant::now();
         let result = self
             .live
-            .apply_beds_through(&updates, Some((BEDS.name, last_sequence)))
-            .instrument(tracing::debug_span!("apply_batch", events = updates.len()))
+            .apply_through(&updates, Some((self.stream.name, last_sequence)))
+            .instrument(tracing::debug_span!(
+                "apply_batch",
+                stream = self.stream.name,
+                events = updates.len()
+            ))
             .await;
         let outcomes = match result {
             Ok(outcomes) => outcomes,
             Err(err) => {
                 self.readiness.set("redis", false);
-                tracing::error!(cause = %err, events = usable.len(), "could not apply a batch; will retry");
+                tracing::error!(cause = %err, events = updates.len(), "could not apply a batch; will retry");
                 self.retry_later(&messages).await;
                 return;
             }
@@ -159,15 +180,18 @@ impl Applier {
             .apply_duration
             .observe(started.elapsed().as_secs_f64());
         self.metrics.batch_size.observe(updates.len() as f64);
-        for ((_, update), outcome) in usable.iter().zip(outcomes) {
+        for (update, outcome) in updates.iter().zip(outcomes) {
             let label = match outcome {
                 Applied::Changed(_) => "applied",
                 Applied::Stale => "stale",
             };
-            self.metrics.applied.with_label_values(&[label]).inc();
+            self.metrics
+                .applied
+                .with_label_values(&[label, self.stream.name])
+                .inc();
             tracing::trace!(
-                event_id = %update.event_id,
-                entity_version = update.entity_version,
+                event_id = %update.event_id(),
+                entity_version = update.entity_version(),
                 outcome = label,
                 "event applied"
             );
@@ -203,21 +227,14 @@ impl Applier {
         &self,
         message: &jetstream::Message,
         sequence: u64,
-        reason: &bed_event::Unusable,
+        reason: &event::Unusable,
     ) -> bool {
-        let label = match reason {
-            bed_event::Unusable::Envelope(_) => "envelope",
-            bed_event::Unusable::NoBed(_) | bed_event::Unusable::BadBed(_) => "bed_reference",
-            bed_event::Unusable::BadKind(_) | bed_event::Unusable::BadState(_) => "bad_value",
-            bed_event::Unusable::NotABedEvent(_)
-            | bed_event::Unusable::EntityMismatch { .. }
-            | bed_event::Unusable::SubjectMismatch { .. } => "mismatch",
-        };
+        let label = reason.label();
         let reason_text = reason.to_string();
         match self
             .dead_letters
             .park(
-                BEDS.name,
+                self.stream.name,
                 message.subject.as_str(),
                 sequence,
                 message.payload.clone(),
@@ -241,6 +258,7 @@ impl Applier {
 /// Publishes how many events wait to be applied, and says the projection is
 /// ready once it has caught up with the stream for the first time.
 async fn watch_pending(
+    stream: &'static StreamSpec,
     consumer: jetstream::consumer::PullConsumer,
     metrics: ProjectionMetrics,
     readiness: Readiness,
@@ -253,11 +271,12 @@ async fn watch_pending(
                 let pending = info.num_pending + info.num_ack_pending as u64;
                 metrics
                     .pending
+                    .with_label_values(&[stream.name])
                     .set(i64::try_from(pending).unwrap_or(i64::MAX));
                 if !caught_up && pending == 0 {
                     caught_up = true;
-                    readiness.set("caught_up", true);
-                    tracing::info!("projection caught up with the stream");
+                    readiness.set(stream.name, true);
+                    tracing::info!(stream = stream.name, "projection caught up with the stream");
                 }
                 readiness.set("nats", true);
             }

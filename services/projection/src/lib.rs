@@ -9,8 +9,8 @@
 //!
 //! # Layout
 //! - [`config`]: settings from the environment.
-//! - [`bed_event`]: an envelope to a [`pf_live_state::BedUpdate`], or the
-//!   reason it cannot be used.
+//! - [`bed_event`], [`care_home_event`]: an envelope to a live-state update,
+//!   or the reason it cannot be used; [`event`] picks one by stream.
 //! - [`consumer`]: the durable consumer loop.
 //! - [`replay`]: rebuilding state by replaying a stream from its start.
 //! - [`metrics`]: what the projection counts.
@@ -18,12 +18,15 @@
 #![forbid(unsafe_code)]
 
 pub mod bed_event;
+pub mod care_home_event;
 pub mod config;
 pub mod consumer;
+pub mod event;
 pub mod metrics;
 pub mod replay;
 
 use anyhow::Context as _;
+use pf_event_log::streams::EVENT_STREAMS;
 use pf_live_state::{Keys, LiveState};
 use pf_runtime::Readiness;
 use tokio::net::TcpListener;
@@ -59,12 +62,16 @@ pub async fn connect_live_state(config: &ProjectionConfig) -> anyhow::Result<Liv
     .with_changes_max_len(config.changes_max_len))
 }
 
-/// The live state's watermark, waiting while Redis is still loading its
-/// data after a restart (it answers `LOADING` until then).
-async fn watermark(live: &mut LiveState, shutdown: &CancellationToken) -> anyhow::Result<u64> {
+/// The live state's watermark of `stream`, waiting while Redis is still
+/// loading its data after a restart (it answers `LOADING` until then).
+async fn watermark(
+    live: &mut LiveState,
+    stream: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<u64> {
     let mut attempts = 0;
     loop {
-        match live.applied_through(pf_event_log::streams::BEDS.name).await {
+        match live.applied_through(stream).await {
             Ok(applied) => return Ok(applied.unwrap_or(0)),
             Err(err) if attempts < 120 && !shutdown.is_cancelled() => {
                 attempts += 1;
@@ -88,7 +95,9 @@ pub async fn run(
     let registry = prometheus::Registry::new();
     let metrics =
         metrics::ProjectionMetrics::register(&registry).context("failed to register metrics")?;
-    let readiness = Readiness::new(&["nats", "redis", "caught_up"]);
+    let mut checks = vec!["nats", "redis"];
+    checks.extend(EVENT_STREAMS.iter().map(|s| s.name));
+    let readiness = Readiness::new(&checks);
     let ops = pf_runtime::ops::router(registry, readiness.clone());
     let server = tokio::spawn(pf_runtime::ops::serve(listener, ops, shutdown.clone()));
 
@@ -97,21 +106,27 @@ pub async fn run(
     let mut live = connect_live_state(&config).await?;
     readiness.set("redis", true);
 
-    let consumer = consumer::durable(&jetstream, &config).await?;
-    let acknowledged = consumer
-        .get_info()
-        .await
-        .context("failed to read the consumer's position")?
-        .ack_floor
-        .stream_sequence;
-    let applied = watermark(&mut live, &shutdown).await?;
-    let lost = applied < acknowledged;
-    if lost {
-        tracing::warn!(
-            applied,
-            acknowledged,
-            "the live state is behind what the projection acknowledged (Redis lost data); rebuilding"
-        );
+    let mut consumers = Vec::with_capacity(EVENT_STREAMS.len());
+    let mut lost = false;
+    for spec in EVENT_STREAMS {
+        let consumer = consumer::durable(&jetstream, &config, spec).await?;
+        let acknowledged = consumer
+            .get_info()
+            .await
+            .context("failed to read the consumer's position")?
+            .ack_floor
+            .stream_sequence;
+        let applied = watermark(&mut live, spec.name, &shutdown).await?;
+        if applied < acknowledged {
+            tracing::warn!(
+                stream = spec.name,
+                applied,
+                acknowledged,
+                "the live state is behind what the projection acknowledged (Redis lost data); rebuilding"
+            );
+            lost = true;
+        }
+        consumers.push((spec, consumer));
     }
     if rebuild || lost {
         let report = replay::rebuild(&jetstream, &mut live, config.batch_size).await?;
@@ -122,16 +137,35 @@ pub async fn run(
         );
     }
 
-    let result = consumer::run(
-        jetstream,
-        consumer,
-        live,
-        &config,
-        metrics,
-        readiness,
-        shutdown.clone(),
-    )
-    .await;
+    let mut running = tokio::task::JoinSet::new();
+    for (spec, consumer) in consumers {
+        let (jetstream, live, config, metrics, readiness, shutdown) = (
+            jetstream.clone(),
+            live.clone(),
+            config.clone(),
+            metrics.clone(),
+            readiness.clone(),
+            shutdown.clone(),
+        );
+        running.spawn(async move {
+            consumer::run(
+                spec, jetstream, consumer, live, &config, metrics, readiness, shutdown,
+            )
+            .await
+        });
+    }
+    // The first consumer to fail stops the others: the service exits and is
+    // restarted whole, rather than running half-blind.
+    let mut result = Ok(());
+    while let Some(finished) = running.join_next().await {
+        let outcome = finished.context("a consumer task failed").and_then(|r| r);
+        if let Err(err) = outcome {
+            if result.is_ok() {
+                result = Err(err);
+            }
+            shutdown.cancel();
+        }
+    }
     shutdown.cancel();
     match server.await {
         Ok(Ok(())) => {}

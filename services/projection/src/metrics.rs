@@ -1,16 +1,16 @@
 //! What the projection counts.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// The projection's metrics.
 #[derive(Clone)]
 pub struct ProjectionMetrics {
-    /// `pf_events_applied_total{outcome="applied|stale"}`.
+    /// `pf_events_applied_total{outcome="applied|stale", stream}`.
     pub applied: IntCounterVec,
     /// `pf_events_dead_lettered_total{reason}`.
     pub dead_lettered: IntCounterVec,
-    /// `pf_consumer_pending`: events in the stream not yet applied.
-    pub pending: IntGauge,
+    /// `pf_consumer_pending{stream}`: events in the stream not yet applied.
+    pub pending: IntGaugeVec,
     /// `pf_apply_duration_seconds`: one batch's Redis round trip.
     pub apply_duration: Histogram,
     /// `pf_apply_batch_size`: events per batch.
@@ -23,9 +23,9 @@ impl ProjectionMetrics {
         let applied = IntCounterVec::new(
             Opts::new(
                 "pf_events_applied_total",
-                "Events folded into the live state, by outcome",
+                "Events folded into the live state, by outcome and stream",
             ),
-            &["outcome"],
+            &["outcome", "stream"],
         )?;
         let dead_lettered = IntCounterVec::new(
             Opts::new(
@@ -34,9 +34,12 @@ impl ProjectionMetrics {
             ),
             &["reason"],
         )?;
-        let pending = IntGauge::new(
-            "pf_consumer_pending",
-            "Events in the stream not yet applied",
+        let pending = IntGaugeVec::new(
+            Opts::new(
+                "pf_consumer_pending",
+                "Events in the stream not yet applied",
+            ),
+            &["stream"],
         )?;
         let apply_duration = Histogram::with_opts(
             HistogramOpts::new(

@@ -3,10 +3,11 @@
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt as _;
-use pf_event_log::streams::BEDS;
+use pf_event_log::StreamSpec;
+use pf_event_log::streams::EVENT_STREAMS;
 use pf_live_state::{Applied, LiveState};
 
-use crate::bed_event;
+use crate::event;
 
 /// What a replay did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,10 +40,29 @@ pub async fn replay(
     live: &mut LiveState,
     batch_size: usize,
 ) -> anyhow::Result<ReplayReport> {
+    let mut report = ReplayReport::default();
+    for spec in EVENT_STREAMS {
+        let one = replay_stream(jetstream, spec, live, batch_size).await?;
+        report.events += one.events;
+        report.applied += one.applied;
+        report.stale += one.stale;
+        report.unusable += one.unusable;
+    }
+    Ok(report)
+}
+
+/// Replays one stream into `live`, from its first event to its last at the
+/// time of the call.
+pub async fn replay_stream(
+    jetstream: &jetstream::Context,
+    spec: &'static StreamSpec,
+    live: &mut LiveState,
+    batch_size: usize,
+) -> anyhow::Result<ReplayReport> {
     let mut stream = jetstream
-        .get_stream(BEDS.name)
+        .get_stream(spec.name)
         .await
-        .with_context(|| format!("failed to open stream {}", BEDS.name))?;
+        .with_context(|| format!("failed to open stream {}", spec.name))?;
     let last = stream
         .info()
         .await
@@ -78,7 +98,7 @@ pub async fn replay(
             }
             report.events += 1;
             through = sequence;
-            match bed_event::decode(message.subject.as_str(), &message.payload) {
+            match event::decode(spec, message.subject.as_str(), &message.payload) {
                 Ok(update) => updates.push(update),
                 Err(_) => report.unusable += 1,
             }
@@ -88,7 +108,7 @@ pub async fn replay(
             }
         }
         let outcomes = live
-            .apply_beds_through(&updates, Some((BEDS.name, through)))
+            .apply_through(&updates, Some((spec.name, through)))
             .await
             .context("failed to apply replayed events")?;
         for outcome in outcomes {

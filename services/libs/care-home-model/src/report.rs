@@ -69,7 +69,7 @@ pub struct ReportInput {
 }
 
 /// One problem with one field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldProblem {
     /// The field, e.g. `vacancies.nursing.vacant` or `closure_reason`
     /// (also the form field's name).

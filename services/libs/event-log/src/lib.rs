@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`connection`]: [`NatsSettings`]: connecting as the service's own
 //!   NATS user.
-//! - [`streams`]: the streams (`PF_BEDS`, `PF_DEAD_LETTERS`), their subjects
+//! - [`streams`]: the streams (`PF_BEDS`, `PF_CARE_HOMES`, `PF_DEAD_LETTERS`), their subjects
 //!   and durability settings, and [`streams::ensure`] to create them.
 //! - [`publisher`]: [`EventPublisher`] publishes an envelope and waits for
 //!   JetStream's acknowledgement, with the event id as `Nats-Msg-Id` and,

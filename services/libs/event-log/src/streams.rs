@@ -22,6 +22,13 @@ pub const BEDS: StreamSpec = StreamSpec {
     description: "Patient Flow hospital and virtual-ward bed events",
 };
 
+/// Care-home register and vacancy events, `pf.care-homes.{cqc_location_id}`.
+pub const CARE_HOMES: StreamSpec = StreamSpec {
+    name: "PF_CARE_HOMES",
+    subjects: &["pf.care-homes.>"],
+    description: "Patient Flow care-home register and vacancy events",
+};
+
 /// Events refused by a consumer, with the reason in a header,
 /// `pf.deadletter.{stream}`.
 pub const DEAD_LETTERS: StreamSpec = StreamSpec {
@@ -31,12 +38,18 @@ pub const DEAD_LETTERS: StreamSpec = StreamSpec {
 };
 
 /// Every stream whose events the projection folds into live state.
-pub const EVENT_STREAMS: &[StreamSpec] = &[BEDS];
+pub const EVENT_STREAMS: &[StreamSpec] = &[BEDS, CARE_HOMES];
 
 /// The subject of one bed's events. Codes are checked identifiers (letters,
 /// digits, `-`), so they are safe subject tokens.
 pub fn bed_subject(site: &str, ward: &str, bed: &str) -> String {
     format!("pf.beds.{site}.{ward}.{bed}")
+}
+
+/// The subject of one care home's events. A CQC location id (`1-` and
+/// digits) is a safe subject token.
+pub fn care_home_subject(cqc: &str) -> String {
+    format!("pf.care-homes.{cqc}")
 }
 
 /// The dead-letter subject for events refused from `stream`.

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use pf_care_home_model::CareHomeRecord;
 use pf_hospital_model::{BedKind, BedState};
 
 /// A ward's counters: field `{kind}:{state}` (core beds) or
@@ -40,8 +41,88 @@ pub struct BedUpdate {
     pub occurred_at_ms: i64,
 }
 
+/// One care-home event, ready to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CareHomeUpdate {
+    /// Event id (UUIDv7).
+    pub event_id: String,
+    /// Event type, e.g. `care_home.vacancies_reported`.
+    pub event_type: String,
+    /// The home's version after the event.
+    pub entity_version: u64,
+    /// The home's whole record after the event.
+    pub record: CareHomeRecord,
+    /// When it happened, ms since the epoch.
+    pub occurred_at_ms: i64,
+}
+
+impl CareHomeUpdate {
+    /// What the home adds to the care-home totals: `homes:{locality}`,
+    /// `closed:{locality}`, `not_accepting:{locality}`,
+    /// `{category}:{locality}:vacant` and `…:available` (available beds count
+    /// only while the home is open to admissions). Zeros are left out.
+    pub fn contributions(&self) -> BTreeMap<String, i64> {
+        let record = &self.record;
+        let locality = record.registration.locality.as_str();
+        let mut out = BTreeMap::new();
+        out.insert(format!("homes:{locality}"), 1);
+        out.insert(
+            format!("registered_beds:{locality}"),
+            i64::from(record.registration.registered_beds),
+        );
+        if record.closure.is_some() {
+            out.insert(format!("closed:{locality}"), 1);
+        }
+        if !record.accepting_hospital_discharges {
+            out.insert(format!("not_accepting:{locality}"), 1);
+        }
+        for vacancy in &record.vacancies {
+            let category = vacancy.category.as_str();
+            out.insert(
+                format!("{category}:{locality}:vacant"),
+                i64::from(vacancy.vacant),
+            );
+            if record.closure.is_none() {
+                out.insert(
+                    format!("{category}:{locality}:available"),
+                    i64::from(vacancy.available()),
+                );
+            }
+        }
+        out.retain(|_, n| *n != 0);
+        out
+    }
+}
+
+/// One event ready to apply, of any kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// A bed event.
+    Bed(BedUpdate),
+    /// A care-home event.
+    CareHome(Box<CareHomeUpdate>),
+}
+
+impl Update {
+    /// The event id.
+    pub fn event_id(&self) -> &str {
+        match self {
+            Update::Bed(u) => &u.event_id,
+            Update::CareHome(u) => &u.event_id,
+        }
+    }
+
+    /// The entity version after the event.
+    pub fn entity_version(&self) -> u64 {
+        match self {
+            Update::Bed(u) => u.entity_version,
+            Update::CareHome(u) => u.entity_version,
+        }
+    }
+}
+
 /// One entry of the change log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// A bed moved between counters.
     Bed {
@@ -60,6 +141,17 @@ pub enum Change {
         /// When the event happened, ms since the epoch.
         occurred_at_ms: i64,
     },
+    /// A care home's record changed.
+    CareHome {
+        /// Change version.
+        version: u64,
+        /// The home's new record.
+        record: Box<CareHomeRecord>,
+        /// The event type.
+        event_type: String,
+        /// When the event happened, ms since the epoch.
+        occurred_at_ms: i64,
+    },
     /// The state was rebuilt; take a new snapshot.
     Reset {
         /// Change version.
@@ -71,16 +163,20 @@ impl Change {
     /// The change version.
     pub fn version(&self) -> u64 {
         match self {
-            Change::Bed { version, .. } | Change::Reset { version } => *version,
+            Change::Bed { version, .. }
+            | Change::CareHome { version, .. }
+            | Change::Reset { version } => *version,
         }
     }
 }
 
-/// Every ward's counters at one change version.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Every ward's counters and every care home's record at one change version.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// The change version the counters are at.
     pub version: u64,
     /// Counters by ward.
     pub wards: BTreeMap<WardKey, Counters>,
+    /// Care homes by CQC location id.
+    pub care_homes: BTreeMap<String, CareHomeRecord>,
 }

@@ -45,6 +45,28 @@ impl Keys {
         format!("{}index:wards", self.prefix)
     }
 
+    /// One care home's record (hash: version, record JSON, its counter
+    /// contributions).
+    pub fn care_home(&self, cqc: &str) -> String {
+        format!("{}care-home:{cqc}", self.prefix)
+    }
+
+    /// Care-home counters for the whole system (hash), e.g.
+    /// `nursing:leicester_city:vacant` → beds, `homes:rutland` → homes.
+    pub fn care_home_totals(&self) -> String {
+        format!("{}care-homes:totals", self.prefix)
+    }
+
+    /// The set of CQC location ids seen.
+    pub fn care_homes_index(&self) -> String {
+        format!("{}index:care-homes", self.prefix)
+    }
+
+    /// Every home's position (a geo set), for the distance search.
+    pub fn care_homes_geo(&self) -> String {
+        format!("{}care-homes:geo", self.prefix)
+    }
+
     /// The stream sequence up to which a stream's events are applied.
     pub fn applied(&self, stream: &str) -> String {
         format!("{}applied:{stream}", self.prefix)

@@ -9,7 +9,10 @@
 //!   atomically: ignores it unless its entity version is newer, moves the
 //!   bed between the ward/site/system counters, and appends a change with the
 //!   next change version to the change log. `SNAPSHOT` reads every ward's
-//!   counters and the change version in one atomic step.
+//!   counters, every care home's record and the change version in one atomic
+//!   step. `APPLY_CARE_HOME` replaces a home's record and moves its
+//!   contributions to the care-home totals, and keeps the geo index the
+//!   distance search uses.
 //! - [`store`]: [`LiveState`], the typed way to apply updates, take
 //!   snapshots, follow the change log, wipe and compare state.
 //! - [`change`]: [`Change`], one entry of the change log, and [`Counters`].
@@ -20,6 +23,6 @@ pub mod keys;
 pub mod scripts;
 pub mod store;
 
-pub use change::{BedUpdate, Change, Counters, Snapshot, WardKey};
+pub use change::{BedUpdate, CareHomeUpdate, Change, Counters, Snapshot, Update, WardKey};
 pub use keys::Keys;
 pub use store::{Applied, LiveState, LiveStateError, StateDigest, differences};

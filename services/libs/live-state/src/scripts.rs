@@ -48,19 +48,68 @@ redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[12], change .. '-0',
 return {1, change}
 "#;
 
-/// Reads the change version and every ward's counters at one instant.
+/// Applies one care-home event.
 ///
-/// KEYS: change version, wards index. ARGV: key prefix.
-/// Returns `{version, ward_1, {field, value, …}, ward_2, …}`.
+/// KEYS: home, care-home totals, change version, change log, care-homes
+/// index, geo index.
+/// ARGV: entity version, record (JSON), counter contributions (JSON object
+/// field → number), event id, occurred-at (ms), CQC location id, longitude,
+/// latitude, change-log max length, event type.
+///
+/// The home's previous contributions are taken off the totals and the new
+/// ones added, so the totals always equal the sum over the homes' newest
+/// records. Returns like `APPLY_BED`.
+pub const APPLY_CARE_HOME: &str = r#"
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local version = tonumber(ARGV[1])
+if version <= current then
+  return {0, current}
+end
+local old = redis.call('HGET', KEYS[1], 'contrib')
+if old then
+  for field, n in pairs(cjson.decode(old)) do
+    redis.call('HINCRBY', KEYS[2], field, -n)
+  end
+end
+for field, n in pairs(cjson.decode(ARGV[3])) do
+  redis.call('HINCRBY', KEYS[2], field, n)
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'record', ARGV[2], 'contrib', ARGV[3],
+  'event_id', ARGV[4], 'occurred_at', ARGV[5])
+redis.call('SADD', KEYS[5], ARGV[6])
+redis.call('GEOADD', KEYS[6], ARGV[7], ARGV[8], ARGV[6])
+local change = redis.call('INCR', KEYS[3])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], change .. '-0',
+  'kind', 'care_home', 'home', ARGV[6], 'record', ARGV[2], 'at', ARGV[5],
+  'event_type', ARGV[10])
+return {1, change}
+"#;
+
+/// Reads the change version, every ward's counters and every care home's
+/// record at one instant.
+///
+/// KEYS: change version, wards index, care-homes index. ARGV: key prefix.
+/// Returns `{version, {ward_1, {field, value, …}, ward_2, …}, {cqc_1,
+/// record_1, cqc_2, …}}`.
 pub const SNAPSHOT: &str = r#"
-local out = {redis.call('GET', KEYS[1]) or '0'}
+local wards_out = {}
 local wards = redis.call('SMEMBERS', KEYS[2])
 table.sort(wards)
 for _, ward in ipairs(wards) do
-  table.insert(out, ward)
-  table.insert(out, redis.call('HGETALL', ARGV[1] .. 'ward:' .. ward))
+  table.insert(wards_out, ward)
+  table.insert(wards_out, redis.call('HGETALL', ARGV[1] .. 'ward:' .. ward))
 end
-return out
+local homes_out = {}
+local homes = redis.call('SMEMBERS', KEYS[3])
+table.sort(homes)
+for _, home in ipairs(homes) do
+  local record = redis.call('HGET', ARGV[1] .. 'care-home:' .. home, 'record')
+  if record then
+    table.insert(homes_out, home)
+    table.insert(homes_out, record)
+  end
+end
+return {redis.call('GET', KEYS[1]) or '0', wards_out, homes_out}
 "#;
 
 /// Announces that the state was rebuilt: every reader must take a new

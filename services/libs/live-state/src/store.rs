@@ -7,7 +7,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncCommands, Script, Value};
 
-use crate::change::{BedUpdate, Change, Counters, Snapshot};
+use crate::change::{BedUpdate, CareHomeUpdate, Change, Counters, Snapshot, Update};
 use crate::keys::Keys;
 use crate::scripts;
 
@@ -46,6 +46,7 @@ pub struct LiveState {
     connection: ConnectionManager,
     keys: Keys,
     apply_bed: Script,
+    apply_care_home: Script,
     snapshot: Script,
     announce_reset: Script,
     raise_watermark: Script,
@@ -71,6 +72,7 @@ impl LiveState {
             connection,
             keys,
             apply_bed: Script::new(scripts::APPLY_BED),
+            apply_care_home: Script::new(scripts::APPLY_CARE_HOME),
             snapshot: Script::new(scripts::SNAPSHOT),
             announce_reset: Script::new(scripts::ANNOUNCE_RESET),
             raise_watermark: Script::new(scripts::RAISE_WATERMARK),
@@ -106,44 +108,43 @@ impl LiveState {
     }
 
     /// Applies bed updates like [`apply_beds`](Self::apply_beds) and, in the
-    /// same round trip, records that `stream` is applied up to `sequence`
-    /// (the watermark that shows whether Redis lost state the projection had
-    /// already acknowledged).
+    /// same round trip, records that `stream` is applied up to `sequence`.
     pub async fn apply_beds_through(
         &mut self,
         updates: &[BedUpdate],
+        watermark: Option<(&str, u64)>,
+    ) -> Result<Vec<Applied>, LiveStateError> {
+        let updates: Vec<Update> = updates.iter().cloned().map(Update::Bed).collect();
+        self.apply_through(&updates, watermark).await
+    }
+
+    /// Applies updates of any kind in order, in one round trip, and, in the
+    /// same round trip, records that `stream` is applied up to `sequence`
+    /// (the watermark that shows whether Redis lost state the projection had
+    /// already acknowledged). Each update is atomic and idempotent on its
+    /// own; after a failure none of the answers is known, and applying the
+    /// same updates again is safe.
+    pub async fn apply_through(
+        &mut self,
+        updates: &[Update],
         watermark: Option<(&str, u64)>,
     ) -> Result<Vec<Applied>, LiveStateError> {
         if updates.is_empty() && watermark.is_none() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        // Loads the script first, so a restarted or flushed Redis still runs it.
-        pipe.load_script(&self.apply_bed).ignore();
+        // Loads the scripts first, so a restarted or flushed Redis still runs them.
+        if updates.iter().any(|u| matches!(u, Update::Bed(_))) {
+            pipe.load_script(&self.apply_bed).ignore();
+        }
+        if updates.iter().any(|u| matches!(u, Update::CareHome(_))) {
+            pipe.load_script(&self.apply_care_home).ignore();
+        }
         for update in updates {
-            let mut invocation = self.apply_bed.prepare_invoke();
-            invocation
-                .key(self.keys.bed(&update.site, &update.ward, &update.bed))
-                .key(self.keys.ward(&update.site, &update.ward))
-                .key(self.keys.site(&update.site))
-                .key(self.keys.system())
-                .key(self.keys.version())
-                .key(self.keys.changes())
-                .key(self.keys.wards_index())
-                .arg(update.entity_version)
-                .arg(if update.open { "1" } else { "0" })
-                .arg(update.state.map(|s| s.as_str()).unwrap_or(""))
-                .arg(update.kind.as_str())
-                .arg(if update.escalation { "1" } else { "0" })
-                .arg(&update.reason)
-                .arg(&update.event_id)
-                .arg(update.occurred_at_ms)
-                .arg(&update.site)
-                .arg(&update.ward)
-                .arg(&update.bed)
-                .arg(self.changes_max_len)
-                .arg(&update.event_type);
-            pipe.invoke_script(&invocation);
+            match update {
+                Update::Bed(update) => self.push_bed(&mut pipe, update),
+                Update::CareHome(update) => self.push_care_home(&mut pipe, update)?,
+            }
         }
         if let Some((stream, sequence)) = watermark {
             // Only ever moves forward (a redelivered old batch leaves it alone).
@@ -165,6 +166,65 @@ impl LiveState {
             .collect())
     }
 
+    fn push_bed(&self, pipe: &mut redis::Pipeline, update: &BedUpdate) {
+        let mut invocation = self.apply_bed.prepare_invoke();
+        invocation
+            .key(self.keys.bed(&update.site, &update.ward, &update.bed))
+            .key(self.keys.ward(&update.site, &update.ward))
+            .key(self.keys.site(&update.site))
+            .key(self.keys.system())
+            .key(self.keys.version())
+            .key(self.keys.changes())
+            .key(self.keys.wards_index())
+            .arg(update.entity_version)
+            .arg(if update.open { "1" } else { "0" })
+            .arg(update.state.map(|s| s.as_str()).unwrap_or(""))
+            .arg(update.kind.as_str())
+            .arg(if update.escalation { "1" } else { "0" })
+            .arg(&update.reason)
+            .arg(&update.event_id)
+            .arg(update.occurred_at_ms)
+            .arg(&update.site)
+            .arg(&update.ward)
+            .arg(&update.bed)
+            .arg(self.changes_max_len)
+            .arg(&update.event_type);
+        pipe.invoke_script(&invocation);
+    }
+
+    fn push_care_home(
+        &self,
+        pipe: &mut redis::Pipeline,
+        update: &CareHomeUpdate,
+    ) -> Result<(), LiveStateError> {
+        let record = serde_json::to_string(&update.record)
+            .map_err(|e| LiveStateError::Unexpected(format!("care-home record: {e}")))?;
+        let contributions = serde_json::to_string(&update.contributions())
+            .map_err(|e| LiveStateError::Unexpected(format!("care-home totals: {e}")))?;
+        let registration = &update.record.registration;
+        let cqc = registration.cqc_location_id.as_str();
+        let mut invocation = self.apply_care_home.prepare_invoke();
+        invocation
+            .key(self.keys.care_home(cqc))
+            .key(self.keys.care_home_totals())
+            .key(self.keys.version())
+            .key(self.keys.changes())
+            .key(self.keys.care_homes_index())
+            .key(self.keys.care_homes_geo())
+            .arg(update.entity_version)
+            .arg(record)
+            .arg(contributions)
+            .arg(&update.event_id)
+            .arg(update.occurred_at_ms)
+            .arg(cqc)
+            .arg(registration.longitude)
+            .arg(registration.latitude)
+            .arg(self.changes_max_len)
+            .arg(&update.event_type);
+        pipe.invoke_script(&invocation);
+        Ok(())
+    }
+
     /// Every ward's counters and the change version, read atomically.
     pub async fn snapshot(&mut self) -> Result<Snapshot, LiveStateError> {
         // EVALSHA_RO: a read-only script, so a reader with read-only access
@@ -173,9 +233,10 @@ impl LiveState {
             let mut command = redis::cmd("EVALSHA_RO");
             command
                 .arg(self.snapshot.get_hash())
-                .arg(2)
+                .arg(3)
                 .arg(self.keys.version())
                 .arg(self.keys.wards_index())
+                .arg(self.keys.care_homes_index())
                 .arg(self.keys.prefix());
             let mut connection = connection.clone();
             async move { command.query_async::<Vec<Value>>(&mut connection).await }
@@ -194,15 +255,17 @@ impl LiveState {
             other => other?,
         };
         let mut items = reply.into_iter();
-        let version = match items.next() {
-            Some(v) => redis::from_redis_value::<u64>(v)?,
-            None => return Err(LiveStateError::Unexpected("empty snapshot".into())),
+        let (Some(version), Some(wards), Some(homes)) = (items.next(), items.next(), items.next())
+        else {
+            return Err(LiveStateError::Unexpected("short snapshot".into()));
         };
         let mut snapshot = Snapshot {
-            version,
-            wards: BTreeMap::new(),
+            version: redis::from_redis_value::<u64>(version)?,
+            ..Snapshot::default()
         };
-        while let (Some(name), Some(fields)) = (items.next(), items.next()) {
+        let wards: Vec<Value> = redis::from_redis_value(wards)?;
+        let mut wards = wards.into_iter();
+        while let (Some(name), Some(fields)) = (wards.next(), wards.next()) {
             let name: String = redis::from_redis_value(name)?;
             let counters: Counters = redis::from_redis_value(fields)?;
             let (site, ward) = name
@@ -212,7 +275,33 @@ impl LiveState {
                 .wards
                 .insert((site.to_owned(), ward.to_owned()), counters);
         }
+        let homes: Vec<String> = redis::from_redis_value(homes)?;
+        for pair in homes.chunks_exact(2) {
+            snapshot
+                .care_homes
+                .insert(pair[0].clone(), parse_record(&pair[1])?);
+        }
         Ok(snapshot)
+    }
+
+    /// The care-home totals (see [`CareHomeUpdate::contributions`]).
+    pub async fn care_home_totals(&mut self) -> Result<Counters, LiveStateError> {
+        Ok(self
+            .connection
+            .hgetall(self.keys.care_home_totals())
+            .await?)
+    }
+
+    /// One care home's record, if any event of it was applied.
+    pub async fn care_home(
+        &mut self,
+        cqc: &str,
+    ) -> Result<Option<pf_care_home_model::CareHomeRecord>, LiveStateError> {
+        let record: Option<String> = self
+            .connection
+            .hget(self.keys.care_home(cqc), "record")
+            .await?;
+        record.as_deref().map(parse_record).transpose()
     }
 
     /// The stream sequence up to which `stream` is applied (`None`: nothing
@@ -318,7 +407,7 @@ impl LiveState {
             let rendered = match kind.as_str() {
                 "hash" => {
                     let fields: BTreeMap<String, String> = self.connection.hgetall(&key).await?;
-                    let counters = !name.starts_with("bed:");
+                    let counters = !name.starts_with("bed:") && !name.starts_with("care-home:");
                     fields
                         .into_iter()
                         .filter(|(_, v)| !(counters && v == "0"))
@@ -330,6 +419,20 @@ impl LiveState {
                     let mut members: Vec<String> = self.connection.smembers(&key).await?;
                     members.sort();
                     members.join(",")
+                }
+                "zset" => {
+                    let members: Vec<(String, String)> = redis::cmd("ZRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .arg("WITHSCORES")
+                        .query_async(&mut self.connection)
+                        .await?;
+                    members
+                        .into_iter()
+                        .map(|(m, score)| format!("{m}@{score}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
                 }
                 other => format!("<{other}>"),
             };
@@ -406,8 +509,19 @@ fn parse_change(entry: &StreamId) -> Result<Change, LiveStateError> {
                 occurred_at_ms: text("at").parse().unwrap_or(0),
             })
         }
+        "care_home" => Ok(Change::CareHome {
+            version,
+            record: Box::new(parse_record(&text("record"))?),
+            event_type: text("event_type"),
+            occurred_at_ms: text("at").parse().unwrap_or(0),
+        }),
         other => Err(LiveStateError::Unexpected(format!(
             "change {version} of unknown kind `{other}`"
         ))),
     }
+}
+
+fn parse_record(json: &str) -> Result<pf_care_home_model::CareHomeRecord, LiveStateError> {
+    serde_json::from_str(json)
+        .map_err(|e| LiveStateError::Unexpected(format!("care-home record: {e}")))
 }

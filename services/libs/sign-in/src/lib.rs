@@ -12,15 +12,23 @@
 //! - [`authenticator`]: [`Authenticator`] reads `Authorization: Bearer` or
 //!   the session cookie; [`Authenticated`] is the axum extractor.
 //! - [`cookie`]: the session cookie's attributes.
+//! - [`caller`]: [`Caller`], the extractor every API route starts from:
+//!   the principal (or why there is none) and where the request came from.
+//! - [`limits`]: [`WriteLimits`], per-identity write and per-address
+//!   failed-sign-in rate limits.
 //! - [`settings`]: [`SignInSettings`] from the environment (trusted issuer,
 //!   Redis) and the authenticator they make.
 #![forbid(unsafe_code)]
 
 pub mod authenticator;
+pub mod caller;
 pub mod cookie;
+pub mod limits;
 pub mod settings;
 pub mod store;
 
 pub use authenticator::{AuthError, Authenticated, Authenticator};
+pub use caller::{Caller, CallerContext, NotSignedIn};
+pub use limits::WriteLimits;
 pub use settings::{SettingsError, SignInSettings};
 pub use store::{Session, SessionPolicy, SignInStore, StoreError};

@@ -8,6 +8,12 @@ pub fn hh_mm(at: OffsetDateTime) -> String {
     format!("{:02}:{:02}", local.hour(), local.minute())
 }
 
+/// `30 November` (day and month) in Europe/London.
+pub fn day_month(at: OffsetDateTime) -> String {
+    let local = at.to_offset(offset(at));
+    format!("{} {}", local.day(), local.month())
+}
+
 /// BST (UTC+1) runs from 01:00 UTC on the last Sunday of March to 01:00 UTC
 /// on the last Sunday of October.
 fn offset(at: OffsetDateTime) -> UtcOffset {

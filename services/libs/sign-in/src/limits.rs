@@ -1,4 +1,4 @@
-//! Rate limits on the API, in memory (GCRA, the `governor` crate): per
+//! Rate limits on a service's API, in memory (GCRA, the `governor` crate): per
 //! signed-in identity for writes, and per client address for requests that
 //! fail to sign in (so a flood of bad tokens cannot busy the service).
 //! Each replica limits on its own.

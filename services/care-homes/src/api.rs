@@ -1,0 +1,556 @@
+//! The JSON API for care-record systems (and anyone with a token):
+//!
+//! - `GET /api/v1/care-homes`: the homes the caller may change.
+//! - `GET /api/v1/care-homes/{cqc}`: one home's current record.
+//! - `PUT /api/v1/care-homes/{cqc}/vacancies`: a whole vacancy report.
+//! - `POST /api/v1/care-homes/{cqc}/confirmation`: "nothing has changed".
+//!
+//! Writes need an `Idempotency-Key` header: a resend with the same key gets
+//! the first answer and stores nothing new. Every refusal is
+//! `{"error": "…"}` (with `problems` for rule breaks), in words a person
+//! understands; `services/care-homes/openapi.json` documents it all.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use pf_care_home_model::{
+    CareCategory, CareHomeRecord, ClosureReason, CqcLocationId, FieldProblem, Locality,
+    ReportInput, SexAccepted, VacancyInput,
+};
+use pf_sign_in::{AuthError, Caller, NotSignedIn};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::idempotency::IdempotencyKey;
+use crate::state::{AppState, entity};
+use crate::submission::{self, NotSaved, Saved, Update};
+
+/// A refused or failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request could not be read.
+    #[error("{0}")]
+    Malformed(String),
+    /// Not signed in, or the credentials were refused.
+    #[error(transparent)]
+    Unauthenticated(AuthError),
+    /// The update was not saved.
+    #[error(transparent)]
+    NotSaved(#[from] NotSaved),
+    /// The sign-in store is unavailable.
+    #[error("sign-in is unavailable right now; try again shortly ({0})")]
+    SignInUnavailable(String),
+}
+
+impl From<NotSignedIn<'_>> for ApiError {
+    fn from(refusal: NotSignedIn<'_>) -> Self {
+        match (&refusal, refusal.owned()) {
+            (NotSignedIn::Throttled(wait), _) => {
+                ApiError::NotSaved(NotSaved::TooMany(wait.as_secs().max(1)))
+            }
+            (_, Err(cause)) => ApiError::SignInUnavailable(cause),
+            (_, Ok(err)) => ApiError::Unauthenticated(err.unwrap_or(AuthError::Missing)),
+        }
+    }
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::SignInUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotSaved(err) => match err {
+                NotSaved::Forbidden(_) => StatusCode::FORBIDDEN,
+                NotSaved::UnknownHome(_) => StatusCode::NOT_FOUND,
+                NotSaved::Problems(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                NotSaved::KeyReused | NotSaved::Busy | NotSaved::Contended(_) => {
+                    StatusCode::CONFLICT
+                }
+                NotSaved::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+                NotSaved::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
+        }
+    }
+
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ApiError::Malformed(_) => "malformed",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::SignInUnavailable(_) => "unavailable",
+            ApiError::NotSaved(err) => match err {
+                NotSaved::Forbidden(_) => "forbidden",
+                NotSaved::UnknownHome(_) => "not_found",
+                NotSaved::Problems(_) => "invalid",
+                NotSaved::KeyReused => "key_reused",
+                NotSaved::Busy => "busy",
+                NotSaved::Contended(_) => "contended",
+                NotSaved::TooMany(_) => "rate_limited",
+                NotSaved::Unavailable(_) => "unavailable",
+            },
+        }
+    }
+
+    /// The reason for the audit trail.
+    pub fn reason(&self) -> String {
+        match self {
+            ApiError::NotSaved(NotSaved::Problems(problems)) => problems
+                .problems
+                .iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The body of every refusal.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// Each rule a report broke, by field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<FieldProblem>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Unauthenticated(err) = self {
+            return err.into_response();
+        }
+        let status = self.status();
+        let problems = match &self {
+            ApiError::NotSaved(NotSaved::Problems(p)) => p.problems.clone(),
+            _ => Vec::new(),
+        };
+        let error = match &self {
+            ApiError::NotSaved(NotSaved::Problems(_)) => {
+                "the update breaks the rules below and was not saved".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = Json(ErrorBody { error, problems });
+        if let ApiError::NotSaved(NotSaved::TooMany(seconds)) = self {
+            return (status, [(header::RETRY_AFTER, seconds.to_string())], body).into_response();
+        }
+        (status, body).into_response()
+    }
+}
+
+/// One category's figures as the API shows them.
+#[derive(Debug, Serialize)]
+pub struct VacancyView {
+    /// The category.
+    pub category: CareCategory,
+    /// Its name.
+    pub label: &'static str,
+    /// Vacant beds.
+    pub vacant: u32,
+    /// Of which cannot take anyone now.
+    pub unavailable: u32,
+    /// Vacant and able to take someone now.
+    pub available: u32,
+    /// Whom they can take.
+    pub sex: SexAccepted,
+}
+
+/// A home as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct HomeView {
+    /// CQC location id.
+    pub cqc_location_id: String,
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// Postcode.
+    pub postcode: String,
+    /// Local authority area.
+    pub locality: Locality,
+    /// Latitude.
+    pub latitude: f64,
+    /// Longitude.
+    pub longitude: f64,
+    /// Registered beds.
+    pub registered_beds: u32,
+    /// Each category offered and its figures.
+    pub vacancies: Vec<VacancyView>,
+    /// Closed to admissions.
+    pub closed_to_admissions: bool,
+    /// Why, when closed.
+    pub closure_reason: Option<ClosureReason>,
+    /// More about the closure.
+    pub closure_detail: String,
+    /// Takes patients straight from hospital.
+    pub accepting_hospital_discharges: bool,
+    /// Free text for discharge teams.
+    pub note: String,
+    /// When the figures were last given (RFC 3339), if ever.
+    pub last_updated_at: Option<String>,
+    /// Who gave them.
+    pub last_updated_by: Option<String>,
+    /// Older than the staleness threshold (or never given).
+    pub stale: bool,
+    /// The home's version (its number of events).
+    pub version: u64,
+}
+
+impl HomeView {
+    /// The view of `record` at `version`.
+    pub fn of(record: &CareHomeRecord, version: u64, stale: bool) -> Self {
+        let r = &record.registration;
+        Self {
+            cqc_location_id: r.cqc_location_id.to_string(),
+            name: r.name.clone(),
+            address: r.address.clone(),
+            postcode: r.postcode.clone(),
+            locality: r.locality,
+            latitude: r.latitude,
+            longitude: r.longitude,
+            registered_beds: r.registered_beds,
+            vacancies: record
+                .vacancies
+                .iter()
+                .map(|v| VacancyView {
+                    category: v.category,
+                    label: v.category.label(),
+                    vacant: v.vacant,
+                    unavailable: v.unavailable,
+                    available: v.available(),
+                    sex: v.sex,
+                })
+                .collect(),
+            closed_to_admissions: record.closure.is_some(),
+            closure_reason: record.closure.as_ref().map(|c| c.reason),
+            closure_detail: record
+                .closure
+                .as_ref()
+                .map(|c| c.detail.clone())
+                .unwrap_or_default(),
+            accepting_hospital_discharges: record.accepting_hospital_discharges,
+            note: record.note.clone(),
+            last_updated_at: record
+                .confirmed
+                .as_ref()
+                .and_then(|c| c.at.format(&Rfc3339).ok()),
+            last_updated_by: record.confirmed.as_ref().map(|c| c.by_name.clone()),
+            stale,
+            version,
+        }
+    }
+}
+
+/// The answer to a saved update.
+#[derive(Debug, Serialize)]
+pub struct SavedView {
+    /// The stored event's id.
+    pub event_id: String,
+    /// Its type.
+    pub event_type: String,
+    /// The home's version after it.
+    pub entity_version: u64,
+    /// When it was accepted (RFC 3339).
+    pub recorded_at: String,
+    /// This request repeated an idempotency key already answered: nothing
+    /// new was stored.
+    pub replayed: bool,
+}
+
+impl From<&Saved> for SavedView {
+    fn from(saved: &Saved) -> Self {
+        Self {
+            event_id: saved.answer.event_id.clone(),
+            event_type: saved.answer.event_type.clone(),
+            entity_version: saved.answer.entity_version,
+            recorded_at: saved.answer.recorded_at.clone(),
+            replayed: saved.replayed,
+        }
+    }
+}
+
+/// A category's figures in a request: numbers, or text holding one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VacancyBody {
+    vacant: serde_json::Value,
+    #[serde(default)]
+    unavailable: Option<serde_json::Value>,
+    #[serde(default)]
+    sex: Option<String>,
+}
+
+/// `PUT …/vacancies`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportBody {
+    vacancies: BTreeMap<String, VacancyBody>,
+    #[serde(default)]
+    closed_to_admissions: bool,
+    #[serde(default)]
+    closure_reason: Option<String>,
+    #[serde(default)]
+    closure_detail: Option<String>,
+    #[serde(default = "yes")]
+    accepting_hospital_discharges: bool,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn as_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+impl From<ReportBody> for ReportInput {
+    fn from(body: ReportBody) -> Self {
+        ReportInput {
+            vacancies: body
+                .vacancies
+                .into_iter()
+                .map(|(category, v)| {
+                    (
+                        category,
+                        VacancyInput {
+                            vacant: as_text(&v.vacant),
+                            unavailable: v.unavailable.as_ref().map(as_text).unwrap_or_default(),
+                            sex: v.sex.unwrap_or_default(),
+                        },
+                    )
+                })
+                .collect(),
+            closed_to_admissions: body.closed_to_admissions,
+            closure_reason: body.closure_reason.unwrap_or_default(),
+            closure_detail: body.closure_detail.unwrap_or_default(),
+            accepting_hospital_discharges: body.accepting_hospital_discharges,
+            note: body.note.unwrap_or_default(),
+        }
+    }
+}
+
+fn home_id(cqc: &str) -> Result<CqcLocationId, ApiError> {
+    CqcLocationId::parse(cqc).map_err(|_| {
+        ApiError::NotSaved(NotSaved::UnknownHome(
+            "named in the address (a CQC location id is `1-` and digits)".to_owned(),
+        ))
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
+    let value = headers
+        .get("idempotency-key")
+        .ok_or_else(|| {
+            ApiError::Malformed(
+                "an Idempotency-Key header is required (a new UUID for each new update)".into(),
+            )
+        })?
+        .to_str()
+        .map_err(|_| ApiError::Malformed("the Idempotency-Key header is not text".into()))?;
+    IdempotencyKey::parse(value).map_err(|e| ApiError::Malformed(e.to_string()))
+}
+
+fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<ReportBody, ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if !json {
+        return Err(ApiError::Malformed(
+            "send the report as JSON with Content-Type: application/json".into(),
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::Malformed(format!("the request body is not a valid report: {e}")))
+}
+
+/// Checks the write budget of the caller.
+pub fn within_write_limit(
+    state: &AppState,
+    principal: &pf_access::Principal,
+) -> Result<(), NotSaved> {
+    state
+        .limits
+        .write(&principal.id)
+        .map_err(|wait| NotSaved::TooMany(wait.as_secs().max(1)))
+}
+
+/// `GET /api/v1/care-homes`.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
+    let principal = match caller.principal() {
+        Ok(p) => p.clone(),
+        Err(refusal) => {
+            let err = ApiError::from(refusal);
+            state
+                .audit_refused(
+                    &caller,
+                    "care_home.list",
+                    "care-homes",
+                    err.label(),
+                    &err.reason(),
+                )
+                .await;
+            return err.into_response();
+        }
+    };
+    let now = OffsetDateTime::now_utc();
+    let mut homes = Vec::new();
+    for cqc in state.homes_of(&principal) {
+        match state.log.current(&cqc).await {
+            Ok(Some(current)) => {
+                let stale = state.is_stale(&current.record, now);
+                homes.push(HomeView::of(&current.record, current.version, stale));
+            }
+            Ok(None) => {}
+            Err(err) => return ApiError::from(NotSaved::from(err)).into_response(),
+        }
+    }
+    Json(serde_json::json!({ "homes": homes })).into_response()
+}
+
+/// `GET /api/v1/care-homes/{cqc}`.
+pub async fn home(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cqc): Path<String>,
+) -> Response {
+    let result = async {
+        let principal = caller.principal()?;
+        let cqc = home_id(&cqc)?;
+        principal
+            .permits(&pf_access::Action::ChangeCareHome { cqc: cqc.clone() })
+            .require()
+            .map_err(|r| NotSaved::Forbidden(r.reason))?;
+        let current = state
+            .log
+            .current(&cqc)
+            .await
+            .map_err(NotSaved::from)?
+            .ok_or_else(|| NotSaved::UnknownHome(cqc.to_string()))?;
+        let stale = state.is_stale(&current.record, OffsetDateTime::now_utc());
+        Ok::<_, ApiError>(HomeView::of(&current.record, current.version, stale))
+    }
+    .await;
+    match result {
+        Ok(view) => Json(view).into_response(),
+        Err(err) => {
+            state
+                .audit_refused(
+                    &caller,
+                    "care_home.read",
+                    &entity(&cqc),
+                    err.label(),
+                    &err.reason(),
+                )
+                .await;
+            err.into_response()
+        }
+    }
+}
+
+/// `PUT /api/v1/care-homes/{cqc}/vacancies`.
+pub async fn put_vacancies(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cqc): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let update = json_body(&headers, &body).map(|b| Update::Report(b.into()));
+    write(
+        state,
+        caller,
+        cqc,
+        headers,
+        update,
+        "care_home.report_vacancies",
+    )
+    .await
+}
+
+/// `POST /api/v1/care-homes/{cqc}/confirmation`.
+pub async fn post_confirmation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cqc): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    write(
+        state,
+        caller,
+        cqc,
+        headers,
+        Ok(Update::Unchanged),
+        "care_home.confirm_unchanged",
+    )
+    .await
+}
+
+async fn write(
+    state: AppState,
+    caller: Caller,
+    cqc: String,
+    headers: HeaderMap,
+    update: Result<Update, ApiError>,
+    action: &str,
+) -> Response {
+    let result = async {
+        let principal = caller.principal()?;
+        within_write_limit(&state, principal)?;
+        let home = home_id(&cqc)?;
+        let key = idempotency_key(&headers)?;
+        let update = update?;
+        Ok::<_, ApiError>(
+            submission::save(&state.log, &state.keys, principal, &home, &key, &update).await?,
+        )
+    }
+    .await;
+    match result {
+        Ok(saved) => {
+            if saved.replayed {
+                state.metrics.resends.with_label_values(&["api"]).inc();
+            } else {
+                state
+                    .metrics
+                    .saved
+                    .with_label_values(&[saved.answer.event_type.as_str(), "api"])
+                    .inc();
+                state
+                    .audit_accepted(&caller, action, &entity(&cqc), &saved.answer.event_id)
+                    .await;
+            }
+            let stale = saved
+                .record
+                .as_ref()
+                .map(|r| state.is_stale(r, OffsetDateTime::now_utc()))
+                .unwrap_or(false);
+            let home = saved
+                .record
+                .as_ref()
+                .map(|r| HomeView::of(r, saved.answer.entity_version, stale));
+            let body = serde_json::json!({ "saved": SavedView::from(&saved), "home": home });
+            (StatusCode::OK, Json(body)).into_response()
+        }
+        Err(err) => {
+            state
+                .audit_refused(&caller, action, &entity(&cqc), err.label(), &err.reason())
+                .await;
+            err.into_response()
+        }
+    }
+}

@@ -1,0 +1,574 @@
+//! The care-home form: one page per home with every category it offers,
+//! the admissions status and a note; "Save" or "Nothing has changed" in one
+//! tap. Server-rendered with the NHS.UK design system and complete without
+//! JavaScript; `dashboards/static/care-home-form.js` adds sending through a
+//! dropped connection (it posts the same form with `Accept:
+//! application/json` and the same idempotency key until it gets an answer).
+//!
+//! - `GET /care-homes`: the person's homes (straight to the form when one).
+//! - `GET /care-homes/{cqc}[?saved={key}]`: the form; `saved` shows the
+//!   confirmation of an update that was durably accepted under that key.
+//! - `POST /care-homes/{cqc}`: save.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use pf_care_home_model::{
+    CareHomeRecord, ClosureReason, CqcLocationId, FieldProblem, ReportInput, SexAccepted,
+    VacancyInput, field_name,
+};
+use pf_sign_in::{AuthError, Caller};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq as _;
+use time::OffsetDateTime;
+
+use crate::api::{ApiError, SavedView, within_write_limit};
+use crate::home_log::CurrentHome;
+use crate::idempotency::IdempotencyKey;
+use crate::state::{AppState, entity};
+use crate::submission::{self, NotSaved, Update};
+
+/// `GET /`.
+pub async fn root() -> Redirect {
+    Redirect::to("/care-homes")
+}
+
+#[derive(Serialize)]
+struct HomeLink {
+    cqc: String,
+    name: String,
+    postcode: String,
+    selected: bool,
+}
+
+#[derive(Serialize)]
+struct Person {
+    name: String,
+}
+
+/// A page for someone who may not use it.
+fn refusal_page(state: &AppState, caller: &Caller, path: &str) -> Response {
+    match caller.principal() {
+        Ok(_) => unreachable_refusal(),
+        Err(pf_sign_in::NotSignedIn::Throttled(wait)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, wait.as_secs().max(1).to_string())],
+            "Too many attempts from this address. Please wait a minute and try again.",
+        )
+            .into_response(),
+        Err(pf_sign_in::NotSignedIn::Auth(AuthError::Unavailable(_))) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is unavailable right now. Please try again in a moment.",
+        )
+            .into_response(),
+        Err(pf_sign_in::NotSignedIn::Auth(_)) => {
+            pf_web::sign_in_redirect(&state.config.sign_in_url, &state.config.public_url, path)
+        }
+    }
+}
+
+fn unreachable_refusal() -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, "Unexpected state.").into_response()
+}
+
+/// `GET /care-homes`.
+pub async fn homes(State(state): State<AppState>, caller: Caller) -> Response {
+    let Ok(principal) = caller.principal() else {
+        return refusal_page(&state, &caller, "/care-homes");
+    };
+    let homes = state.homes_of(principal);
+    if let [only] = homes.as_slice() {
+        return Redirect::to(&format!("/care-homes/{only}")).into_response();
+    }
+    let links: Vec<HomeLink> = homes
+        .iter()
+        .filter_map(|cqc| state.register.get(cqc))
+        .map(|home| HomeLink {
+            cqc: home.cqc_location_id.to_string(),
+            name: home.name.clone(),
+            postcode: home.postcode.clone(),
+            selected: false,
+        })
+        .collect();
+    pf_web::render(
+        &state.templates,
+        "care-homes.html",
+        minijinja::context! {
+            homes => links,
+            person => Person { name: principal.name.clone() },
+            sign_out_url => state.config.sign_out_url,
+        },
+        StatusCode::OK,
+    )
+}
+
+/// `?saved=`.
+#[derive(Debug, Deserialize)]
+pub struct FormQuery {
+    saved: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CategoryField {
+    slug: &'static str,
+    label: &'static str,
+    vacant: String,
+    unavailable: String,
+    sex: String,
+    vacant_error: Option<String>,
+    unavailable_error: Option<String>,
+    sex_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Choice {
+    value: &'static str,
+    label: &'static str,
+}
+
+#[derive(Serialize)]
+struct LastUpdate {
+    never: bool,
+    at: String,
+    at_text: String,
+    by: String,
+    stale: bool,
+    stale_hours: u64,
+}
+
+#[derive(Serialize)]
+struct SummaryError {
+    href: String,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct SavedNote {
+    at_text: String,
+    what: &'static str,
+}
+
+fn when(at: OffsetDateTime) -> String {
+    format!(
+        "{} on {}",
+        pf_web::uk_time::hh_mm(at),
+        pf_web::uk_time::day_month(at)
+    )
+}
+
+fn field_id(field: &str) -> String {
+    field.replace('.', "-")
+}
+
+struct FormPage<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    cqc: &'a CqcLocationId,
+    current: &'a CurrentHome,
+    input: ReportInput,
+    problems: Vec<FieldProblem>,
+    saved: Option<SavedNote>,
+}
+
+impl FormPage<'_> {
+    fn render(self, status: StatusCode) -> Response {
+        let state = self.state;
+        let Ok(principal) = self.caller.principal() else {
+            return unreachable_refusal();
+        };
+        let record: &CareHomeRecord = &self.current.record;
+        let problem = |field: &str| {
+            self.problems
+                .iter()
+                .find(|p| p.field == field)
+                .map(|p| p.message.clone())
+        };
+        let categories: Vec<CategoryField> = record
+            .registration
+            .categories
+            .iter()
+            .map(|category| {
+                let given = self
+                    .input
+                    .vacancies
+                    .get(category.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                CategoryField {
+                    slug: category.as_str(),
+                    label: category.label(),
+                    vacant: given.vacant,
+                    unavailable: given.unavailable,
+                    sex: if given.sex.is_empty() {
+                        "either".into()
+                    } else {
+                        given.sex
+                    },
+                    vacant_error: problem(&field_name(*category, "vacant")),
+                    unavailable_error: problem(&field_name(*category, "unavailable")),
+                    sex_error: problem(&field_name(*category, "sex")),
+                }
+            })
+            .collect();
+        let now = OffsetDateTime::now_utc();
+        let last = LastUpdate {
+            never: record.confirmed.is_none(),
+            at: record
+                .confirmed
+                .as_ref()
+                .and_then(|c| {
+                    c.at.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default(),
+            at_text: record
+                .confirmed
+                .as_ref()
+                .map(|c| when(c.at))
+                .unwrap_or_default(),
+            by: record
+                .confirmed
+                .as_ref()
+                .map(|c| c.by_name.clone())
+                .unwrap_or_default(),
+            stale: state.is_stale(record, now),
+            stale_hours: state.config.stale_after.as_secs() / 3600,
+        };
+        let homes: Vec<HomeLink> = state
+            .homes_of(principal)
+            .iter()
+            .filter_map(|cqc| state.register.get(cqc))
+            .map(|home| HomeLink {
+                cqc: home.cqc_location_id.to_string(),
+                name: home.name.clone(),
+                postcode: home.postcode.clone(),
+                selected: &home.cqc_location_id == self.cqc,
+            })
+            .collect();
+        let errors: Vec<SummaryError> = self
+            .problems
+            .iter()
+            .map(|p| SummaryError {
+                href: format!("#{}", field_id(&p.field)),
+                message: p.message.clone(),
+            })
+            .collect();
+        let r = &record.registration;
+        let context = minijinja::context! {
+            home => minijinja::context! {
+                cqc => r.cqc_location_id.to_string(),
+                name => r.name.clone(),
+                address => r.address.clone(),
+                postcode => r.postcode.clone(),
+                locality => r.locality.label(),
+                registered_beds => r.registered_beds,
+            },
+            homes => homes,
+            person => Person { name: principal.name.clone() },
+            last => last,
+            categories => categories,
+            closed => self.input.closed_to_admissions,
+            closure_reason => self.input.closure_reason,
+            closure_detail => self.input.closure_detail,
+            closure_reason_error => problem("closure_reason"),
+            closure_detail_error => problem("closure_detail"),
+            accepting => self.input.accepting_hospital_discharges,
+            note => self.input.note,
+            note_error => problem("note"),
+            reasons => ClosureReason::ALL.iter().map(|r| Choice { value: r.as_str(), label: r.label() }).collect::<Vec<_>>(),
+            sexes => SexAccepted::ALL.iter().map(|s| Choice { value: s.as_str(), label: s.label() }).collect::<Vec<_>>(),
+            errors => errors,
+            csrf => self.caller.csrf_token.clone().unwrap_or_default(),
+            idempotency_key => IdempotencyKey::new_random().as_str().to_owned(),
+            saved => self.saved,
+            sign_out_url => state.config.sign_out_url.clone(),
+        };
+        pf_web::render(&state.templates, "care-home.html", context, status)
+    }
+}
+
+/// `GET /care-homes/{cqc}`.
+pub async fn form(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cqc): Path<String>,
+    Query(query): Query<FormQuery>,
+) -> Response {
+    let path = format!("/care-homes/{cqc}");
+    let Ok(principal) = caller.principal() else {
+        return refusal_page(&state, &caller, &path);
+    };
+    let home = match allowed_home(&state, principal, &cqc) {
+        Ok(home) => home,
+        Err(err) => {
+            state
+                .audit_refused(
+                    &caller,
+                    "care_home.read",
+                    &entity(&cqc),
+                    err.label(),
+                    &err.reason(),
+                )
+                .await;
+            return plain_refusal(&err);
+        }
+    };
+    let current = match state.log.current(&home).await {
+        Ok(Some(current)) => current,
+        Ok(None) => {
+            return plain_refusal(&ApiError::NotSaved(NotSaved::UnknownHome(home.to_string())));
+        }
+        Err(err) => return plain_refusal(&ApiError::NotSaved(err.into())),
+    };
+    // The confirmation shows only for an update that was durably accepted.
+    let mut saved = None;
+    if let Some(key) = query
+        .saved
+        .as_deref()
+        .and_then(|k| IdempotencyKey::parse(k).ok())
+        && let Ok(Some(answer)) = state.keys.answer_of(home.as_str(), &key).await
+    {
+        let at = OffsetDateTime::parse(
+            &answer.recorded_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap_or_else(|_| OffsetDateTime::now_utc());
+        saved = Some(SavedNote {
+            at_text: when(at),
+            what: match answer.event_type.as_str() {
+                "care_home.closed_to_admissions" => {
+                    "The home is now shown as closed to admissions."
+                }
+                "care_home.reopened_to_admissions" => {
+                    "The home is now shown as open to admissions."
+                }
+                _ => "Discharge teams now see these figures.",
+            },
+        });
+    }
+    let input = current.record.as_report().to_input();
+    FormPage {
+        state: &state,
+        caller: &caller,
+        cqc: &home,
+        current: &current,
+        input,
+        problems: Vec::new(),
+        saved,
+    }
+    .render(StatusCode::OK)
+}
+
+fn allowed_home(
+    state: &AppState,
+    principal: &pf_access::Principal,
+    cqc: &str,
+) -> Result<CqcLocationId, ApiError> {
+    let home = CqcLocationId::parse(cqc).map_err(|_| {
+        ApiError::NotSaved(NotSaved::UnknownHome(
+            "named in the address (a CQC location id is `1-` and digits)".into(),
+        ))
+    })?;
+    principal
+        .permits(&pf_access::Action::ChangeCareHome { cqc: home.clone() })
+        .require()
+        .map_err(|r| ApiError::NotSaved(NotSaved::Forbidden(r.reason)))?;
+    if state.register.get(&home).is_none() {
+        return Err(ApiError::NotSaved(NotSaved::UnknownHome(home.to_string())));
+    }
+    Ok(home)
+}
+
+fn plain_refusal(err: &ApiError) -> Response {
+    (err.status(), err.to_string()).into_response()
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+/// Reads the posted form into a report.
+fn read_form(fields: &[(String, String)]) -> (ReportInput, Option<String>, Option<String>, String) {
+    let mut input = ReportInput {
+        accepting_hospital_discharges: true,
+        ..Default::default()
+    };
+    let (mut csrf, mut key, mut action) = (None, None, String::from("save"));
+    for (name, value) in fields {
+        match name.as_str() {
+            "csrf" => csrf = Some(value.clone()),
+            "idempotency_key" => key = Some(value.clone()),
+            "action" => action = value.clone(),
+            "closed_to_admissions" => input.closed_to_admissions = value == "yes",
+            "closure_reason" => input.closure_reason = value.clone(),
+            "closure_detail" => input.closure_detail = value.clone(),
+            "accepting_hospital_discharges" => {
+                input.accepting_hospital_discharges = value != "no";
+            }
+            "note" => input.note = value.clone(),
+            other => {
+                if let Some(rest) = other.strip_prefix("vacancies.")
+                    && let Some((category, part)) = rest.rsplit_once('.')
+                {
+                    let entry: &mut VacancyInput =
+                        input.vacancies.entry(category.to_owned()).or_default();
+                    match part {
+                        "vacant" => entry.vacant = value.clone(),
+                        "unavailable" => entry.unavailable = value.clone(),
+                        "sex" => entry.sex = value.clone(),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    (input, csrf, key, action)
+}
+
+/// `POST /care-homes/{cqc}`.
+pub async fn save(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cqc): Path<String>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let json = wants_json(&headers);
+    let path = format!("/care-homes/{cqc}");
+    let (input, csrf, key, action) = read_form(&fields);
+    let update = if action == "unchanged" {
+        Update::Unchanged
+    } else {
+        Update::Report(input.clone())
+    };
+    let audit_action = update.action();
+    let principal = match caller.principal() {
+        Ok(principal) => principal,
+        Err(refusal) => {
+            let err = ApiError::from(refusal);
+            state
+                .audit_refused(
+                    &caller,
+                    audit_action,
+                    &entity(&cqc),
+                    err.label(),
+                    &err.reason(),
+                )
+                .await;
+            if json {
+                return json_refusal(&state, err);
+            }
+            return signed_out_page(&state, &path);
+        }
+    };
+    let result = async {
+        within_write_limit(&state, principal)?;
+        let home = allowed_home(&state, principal, &cqc)?;
+        let expected = caller.csrf_token.as_deref().unwrap_or_default();
+        let given = csrf.as_deref().unwrap_or_default();
+        if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+            return Err(ApiError::Malformed(
+                "this form has expired; reload the page and save again".into(),
+            ));
+        }
+        let key = IdempotencyKey::parse(key.as_deref().unwrap_or_default())
+            .map_err(|e| ApiError::Malformed(e.to_string()))?;
+        let saved =
+            submission::save(&state.log, &state.keys, principal, &home, &key, &update).await?;
+        Ok((home, key, saved))
+    }
+    .await;
+    match result {
+        Ok((home, key, saved)) => {
+            if saved.replayed {
+                state.metrics.resends.with_label_values(&["form"]).inc();
+            } else {
+                state
+                    .metrics
+                    .saved
+                    .with_label_values(&[saved.answer.event_type.as_str(), "form"])
+                    .inc();
+                state
+                    .audit_accepted(&caller, audit_action, &entity(&cqc), &saved.answer.event_id)
+                    .await;
+            }
+            let target = format!("/care-homes/{home}?saved={}", key.as_str());
+            if json {
+                return Json(serde_json::json!({
+                    "saved": SavedView::from(&saved),
+                    "redirect": target,
+                }))
+                .into_response();
+            }
+            Redirect::to(&target).into_response()
+        }
+        Err(err) => {
+            state
+                .audit_refused(
+                    &caller,
+                    audit_action,
+                    &entity(&cqc),
+                    err.label(),
+                    &err.reason(),
+                )
+                .await;
+            if json {
+                return json_refusal(&state, err);
+            }
+            let ApiError::NotSaved(NotSaved::Problems(problems)) = &err else {
+                return plain_refusal(&err);
+            };
+            let Ok(home) = CqcLocationId::parse(&cqc) else {
+                return plain_refusal(&err);
+            };
+            match state.log.current(&home).await {
+                Ok(Some(current)) => FormPage {
+                    state: &state,
+                    caller: &caller,
+                    cqc: &home,
+                    current: &current,
+                    input,
+                    problems: problems.problems.clone(),
+                    saved: None,
+                }
+                .render(StatusCode::UNPROCESSABLE_ENTITY),
+                _ => plain_refusal(&err),
+            }
+        }
+    }
+}
+
+use axum::Json;
+
+fn json_refusal(state: &AppState, err: ApiError) -> Response {
+    if let ApiError::Unauthenticated(_) = err {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({
+                "error": "You have been signed out. Your update is kept on this device; sign in again to send it.",
+                "sign_in_url": state.config.sign_in_url,
+            })),
+        )
+            .into_response();
+    }
+    err.into_response()
+}
+
+fn signed_out_page(state: &AppState, path: &str) -> Response {
+    pf_web::render(
+        &state.templates,
+        "care-home-signed-out.html",
+        minijinja::context! {
+            sign_in_url => format!(
+                "{}?return_to={}",
+                state.config.sign_in_url,
+                pf_web::percent_encode(&format!("{}{path}", state.config.public_url.trim_end_matches('/')))
+            ),
+        },
+        StatusCode::UNAUTHORIZED,
+    )
+}

@@ -1,0 +1,200 @@
+//! The care-homes service: care homes keep their vacancies live.
+//!
+//! A care-home nurse or manager signs in with a link and updates the home's
+//! figures on one page, on a cheap phone, with or without JavaScript, and
+//! through a dropped connection. Care-record systems send the same updates
+//! as JSON. Both are checked against the same rules, de-duplicated by an
+//! idempotency key, published as care-home events to JetStream (answering
+//! only after JetStream acknowledged them) and recorded in the audit trail.
+//!
+//! # Layout
+//! - [`config`]: settings from the environment.
+//! - [`home_log`]: a home's events: its current record, the next event, and
+//!   registering the homes of the register.
+//! - [`idempotency`]: keys that make a resend harmless.
+//! - [`submission`]: saving an update, the one path of form and API.
+//! - [`api`]: the JSON API (`openapi.json` documents it).
+//! - [`form`]: the server-rendered form.
+//! - [`state`]: what the handlers share; auditing.
+//! - [`metrics`]: what the service counts.
+//! - [`run`]: connects, registers the homes of the register and serves.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod config;
+pub mod form;
+pub mod home_log;
+pub mod idempotency;
+pub mod metrics;
+pub mod state;
+pub mod submission;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use pf_access::Principal;
+use pf_care_home_model::Register;
+use pf_runtime::{HttpMetrics, Readiness};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+pub use config::{CareHomesConfig, RegisterSource};
+pub use state::AppState;
+
+/// The largest request body accepted (16 KiB: a report of every category
+/// with a full note is under 3 KiB).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The pages this service renders (checked at start).
+pub const PAGES: &[&str] = &[
+    "care-home.html",
+    "care-homes.html",
+    "care-home-signed-out.html",
+];
+
+/// The identity that registers the homes of the register.
+pub fn register_keeper() -> Principal {
+    Principal::machine("care-home-register", "Care-home register", None)
+}
+
+/// Runs the service on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    config: CareHomesConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let registry = prometheus::Registry::new();
+    let readiness = Readiness::new(&["nats", "register"]);
+    let register = match &config.register {
+        RegisterSource::Demo => Register::llr_demo(),
+        RegisterSource::File(path) => Register::load(path),
+        RegisterSource::Json(json) => Register::from_json(json),
+    }
+    .context("failed to read the care-home register")?;
+    let templates = pf_web::templates(&config.dashboards_dir, PAGES)
+        .context("failed to load the page templates")?;
+    let nats = config
+        .nats
+        .options("pf-care-homes")
+        .event_callback({
+            let readiness = readiness.clone();
+            move |event| {
+                let readiness = readiness.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => readiness.set("nats", true),
+                        async_nats::Event::Disconnected => readiness.set("nats", false),
+                        _ => {}
+                    }
+                }
+            }
+        })
+        .connect(&config.nats.url)
+        .await
+        .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
+    let jetstream = async_nats::jetstream::new(nats);
+    pf_event_log::streams::ensure(&jetstream, config.durability)
+        .await
+        .context("failed to create the event streams")?;
+    readiness.set("nats", true);
+    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
+        .await
+        .context("failed to create the audit stream")?;
+    let authenticator = config
+        .sign_in
+        .authenticator()
+        .await
+        .context("failed to set up sign-in")?;
+    let keys = idempotency::IdempotencyStore::connect(
+        &config.redis_url,
+        &config.redis_prefix,
+        config.idempotency_ttl,
+    )
+    .await
+    .context("failed to connect to Redis for idempotency keys")?;
+    let log = home_log::HomeLog::new(jetstream.clone());
+
+    // Registering ~300 homes takes a second; serve meanwhile (not ready).
+    {
+        let (log, register, readiness) = (log.clone(), register.clone(), readiness.clone());
+        tokio::spawn(async move {
+            match log.register(&register, &register_keeper()).await {
+                Ok(published) => {
+                    tracing::info!(
+                        homes = register.len(),
+                        published,
+                        "care-home register loaded"
+                    );
+                    readiness.set("register", true);
+                }
+                Err(err) => {
+                    tracing::error!(cause = %err, "the care-home register could not be loaded")
+                }
+            }
+        });
+    }
+
+    let state = AppState {
+        log,
+        keys,
+        register: Arc::new(register),
+        authenticator: Arc::new(authenticator),
+        limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
+        audit: pf_audit::AuditLog::new(jetstream.clone()),
+        metrics: metrics::CareHomeMetrics::register(&registry)
+            .context("failed to register metrics")?,
+        templates: Arc::new(templates),
+        config: Arc::new(config),
+    };
+    let limits = state.limits.clone();
+    let forgetting = shutdown.clone();
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = forgetting.cancelled() => return,
+                _ = every_minute.tick() => limits.forget_idle(),
+            }
+        }
+    });
+    let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
+    let router = router(state, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
+    tracing::info!(address = %listener.local_addr()?, "care-homes listening");
+    pf_runtime::ops::serve(listener, router, shutdown)
+        .await
+        .context("care-homes server failed")
+}
+
+/// The service's routes.
+pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
+    let dashboards = state.config.dashboards_dir.clone();
+    let routes = Router::new()
+        .route("/", get(form::root))
+        .route("/care-homes", get(form::homes))
+        .route("/care-homes/{cqc}", get(form::form).post(form::save))
+        .route("/api/v1/care-homes", get(api::list))
+        .route("/api/v1/care-homes/{cqc}", get(api::home))
+        .route(
+            "/api/v1/care-homes/{cqc}/vacancies",
+            put(api::put_vacancies),
+        )
+        .route(
+            "/api/v1/care-homes/{cqc}/confirmation",
+            post(api::post_confirmation),
+        );
+    pf_web::with_security_headers(
+        pf_web::assets(routes, &dashboards)
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn_with_state(
+                http_metrics,
+                HttpMetrics::record,
+            )),
+        pf_web::CONTENT_SECURITY_POLICY,
+    )
+    .layer(TraceLayer::new_for_http())
+    .with_state(state)
+}

@@ -1,0 +1,129 @@
+//! What the handlers share.
+
+use std::sync::Arc;
+
+use pf_access::Principal;
+use pf_audit::{AuditActor, AuditLog, AuditRecord};
+use pf_care_home_model::{CareHomeRecord, CqcLocationId, Register};
+use pf_sign_in::{Authenticator, Caller, CallerContext, WriteLimits};
+
+use crate::config::CareHomesConfig;
+use crate::home_log::{HomeLog, SERVICE};
+use crate::idempotency::IdempotencyStore;
+use crate::metrics::CareHomeMetrics;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Homes' events.
+    pub log: HomeLog,
+    /// Idempotency keys.
+    pub keys: IdempotencyStore,
+    /// The register of homes.
+    pub register: Arc<Register>,
+    /// Who is calling.
+    pub authenticator: Arc<Authenticator>,
+    /// Rate limits.
+    pub limits: WriteLimits,
+    /// Where every change and refusal is recorded.
+    pub audit: AuditLog,
+    /// Counters.
+    pub metrics: CareHomeMetrics,
+    /// Page templates.
+    pub templates: Arc<minijinja::Environment<'static>>,
+    /// Settings.
+    pub config: Arc<CareHomesConfig>,
+}
+
+impl CallerContext for AppState {
+    fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+    fn limits(&self) -> &WriteLimits {
+        &self.limits
+    }
+    fn service_name(&self) -> &'static str {
+        SERVICE
+    }
+}
+
+impl AppState {
+    /// The homes of the register `principal` may change, in name order.
+    pub fn homes_of(&self, principal: &Principal) -> Vec<CqcLocationId> {
+        let mut homes: Vec<_> = self
+            .register
+            .homes()
+            .filter(|home| {
+                principal
+                    .permits(&pf_access::Action::ChangeCareHome {
+                        cqc: home.cqc_location_id.clone(),
+                    })
+                    .is_allowed()
+            })
+            .map(|home| (home.name.clone(), home.cqc_location_id.clone()))
+            .collect();
+        homes.sort();
+        homes.into_iter().map(|(_, cqc)| cqc).collect()
+    }
+
+    /// Whether `record`'s figures are older than the staleness threshold.
+    pub fn is_stale(&self, record: &CareHomeRecord, now: time::OffsetDateTime) -> bool {
+        match &record.confirmed {
+            None => true,
+            Some(confirmed) => (now - confirmed.at) > self.config.stale_after,
+        }
+    }
+
+    /// Records an accepted change.
+    pub async fn audit_accepted(
+        &self,
+        caller: &Caller,
+        action: &str,
+        entity: &str,
+        event_id: &str,
+    ) {
+        let who = caller
+            .principal
+            .as_ref()
+            .ok()
+            .map(AuditActor::of)
+            .unwrap_or_else(AuditActor::anonymous);
+        let record = AuditRecord::accepted(who, action, entity, caller.source.clone())
+            .with_event_id(event_id.to_owned());
+        if let Err(err) = self.audit.record(record).await {
+            self.metrics.audit_failures.inc();
+            tracing::error!(cause = %err, "an accepted change could not be written to the audit trail");
+        }
+    }
+
+    /// Records a refusal, with the reason given to the caller.
+    pub async fn audit_refused(
+        &self,
+        caller: &Caller,
+        action: &str,
+        entity: &str,
+        label: &'static str,
+        reason: &str,
+    ) {
+        self.metrics.refused.with_label_values(&[label]).inc();
+        let who = caller
+            .principal
+            .as_ref()
+            .ok()
+            .map(AuditActor::of)
+            .unwrap_or_else(AuditActor::anonymous);
+        let record = AuditRecord::refused(who, action, entity, reason, caller.source.clone());
+        if let Err(err) = self.audit.record(record).await {
+            self.metrics.audit_failures.inc();
+            tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
+        }
+    }
+}
+
+/// The audit trail's name for a home named in a request path (only
+/// well-formed ids are repeated).
+pub fn entity(cqc: &str) -> String {
+    CqcLocationId::parse(cqc)
+        .map(|c| crate::home_log::entity_id(&c))
+        .unwrap_or_else(|_| "care-home/invalid".to_owned())
+}

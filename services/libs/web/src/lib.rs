@@ -1,0 +1,160 @@
+//! What every server-rendered page of Patient Flow shares.
+//!
+//! - [`templates`]: the page templates under `{dashboards}/templates`
+//!   (minijinja, Jinja2 syntax), checked at start-up; [`render`] answers
+//!   with a page or a plain 500.
+//! - [`assets`]: the NHS.UK frontend and the app's own files.
+//! - [`with_security_headers`]: CSP without `unsafe-inline`, HSTS,
+//!   `frame-ancestors 'none'`, no referrer, no sniffing.
+//! - [`uk_time`]: clock times as people in the UK read them.
+//! - [`sign_in_redirect`]: where a person without a session is sent, with
+//!   the way back.
+#![forbid(unsafe_code)]
+
+pub mod uk_time;
+
+use std::path::Path;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::Environment;
+use serde::Serialize;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// The Content-Security-Policy of pages: nothing inline, nothing from
+/// elsewhere but the NHS fonts, forms only to this origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; font-src 'self' https://assets.nhs.uk; connect-src 'self'; \
+     frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'";
+
+/// Could not set up page rendering.
+#[derive(Debug, thiserror::Error)]
+#[error("the page templates in {dir} cannot be used: {cause}")]
+pub struct TemplateError {
+    dir: String,
+    cause: String,
+}
+
+/// Loads the templates under `{dashboards}/templates`, checking that each
+/// of `pages` compiles (so a broken template stops the service at start,
+/// not a person at 2 a.m.).
+pub fn templates(dashboards: &Path, pages: &[&str]) -> Result<Environment<'static>, TemplateError> {
+    let dir = dashboards.join("templates");
+    let mut env = Environment::new();
+    env.set_loader(minijinja::path_loader(&dir));
+    for page in pages {
+        env.get_template(page).map_err(|e| TemplateError {
+            dir: dir.display().to_string(),
+            cause: format!("{e:#}"),
+        })?;
+    }
+    Ok(env)
+}
+
+/// Renders `page` with `context` as a `status` answer; a page that fails to
+/// render is logged and answered with a plain 500.
+pub fn render(
+    env: &Environment<'_>,
+    page: &str,
+    context: impl Serialize,
+    status: StatusCode,
+) -> Response {
+    match env
+        .get_template(page)
+        .and_then(|template| template.render(context))
+    {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(err) => {
+            tracing::error!(page, cause = %format!("{err:#}"), "page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be shown. Please try again.",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Serves the NHS.UK frontend at `/assets/nhsuk` and `dashboards/static`
+/// at `/assets/app`.
+pub fn assets<S: Clone + Send + Sync + 'static>(router: Router<S>, dashboards: &Path) -> Router<S> {
+    router
+        .nest_service(
+            "/assets/nhsuk",
+            ServeDir::new(dashboards.join("node_modules/nhsuk-frontend/dist/nhsuk")),
+        )
+        .nest_service("/assets/app", ServeDir::new(dashboards.join("static")))
+}
+
+/// Adds the security headers of every page and API answer (kept when a
+/// handler set its own).
+pub fn with_security_headers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    content_security_policy: &'static str,
+) -> Router<S> {
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    router
+        .layer(header(
+            header::CONTENT_SECURITY_POLICY,
+            content_security_policy,
+        ))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        // Browsers act on HSTS only over https; on plain-http localhost it is ignored.
+        .layer(header(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ))
+}
+
+/// Sends a person without a session to `sign_in_url`, to come back to
+/// `path` on `public_url` afterwards.
+pub fn sign_in_redirect(sign_in_url: &str, public_url: &str, path: &str) -> Response {
+    let return_to = format!("{}{path}", public_url.trim_end_matches('/'));
+    Redirect::to(&format!(
+        "{sign_in_url}?return_to={}",
+        percent_encode(&return_to)
+    ))
+    .into_response()
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+pub fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_addresses_are_encoded() {
+        assert_eq!(
+            percent_encode("http://127.0.0.1:8080/control-room?x=1&y"),
+            "http%3A%2F%2F127.0.0.1%3A8080%2Fcontrol-room%3Fx%3D1%26y"
+        );
+        let response = sign_in_redirect("http://id/sign-in", "http://gw/", "/care-homes");
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert_eq!(
+            location,
+            "http://id/sign-in?return_to=http%3A%2F%2Fgw%2Fcare-homes"
+        );
+    }
+}

@@ -6,6 +6,8 @@
  * at), applies `snapshot` and `delta` messages (docs/architecture.md, "Gateway websocket protocol")
  * by writing server-computed values into the elements marked
  *   data-site="<site code>|system"  data-field="<Totals field>"  [data-kind="<bed kind>"]
+ * and, for care homes (`care_homes`, in every snapshot and in a delta when a home changed),
+ *   data-care="<locality>|system"  data-field="<field>"  [data-category="<care category>"]
  * and reconnects with backoff when the connection drops. No business logic lives here: nothing is
  * computed, only placed.
  *
@@ -25,6 +27,10 @@
   var siteTemplate = document.getElementById('pf-site-template');
   var kindRowTemplate = document.getElementById('pf-kind-row-template');
   var kindRows = document.querySelector('[data-kind-rows="' + SYSTEM + '"]');
+  var careSection = document.querySelector('[data-care-homes]');
+  var careRows = document.querySelector('[data-care-category-rows]');
+  var careRowTemplate = document.getElementById('pf-care-category-template');
+  var careEmpty = document.querySelector('[data-care-empty]');
   var clock = new Intl.DateTimeFormat('en-GB', {
     hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'Europe/London'
   });
@@ -128,6 +134,65 @@
     }
   }
 
+  // ---- care homes ------------------------------------------------------------------------------
+
+  /** Writes the counts of one locality (or the system) into its [data-care][data-field] elements. */
+  function putCareCounts(key, counts) {
+    if (!counts || typeof counts !== 'object') return;
+    var els = careSection.querySelectorAll('[data-care="' + cssEscape(key) + '"][data-field]:not([data-category])');
+    for (var i = 0; i < els.length; i++) {
+      var field = els[i].getAttribute('data-field');
+      if (Object.prototype.hasOwnProperty.call(counts, field)) put(els[i], field, counts[field]);
+    }
+  }
+
+  /** Puts a CareHomesView (the whole of it: the server always sends every figure) on the page. */
+  function putCareHomes(view) {
+    if (!careSection || !view || typeof view !== 'object') return;
+    var localities = Array.isArray(view.localities) ? view.localities : [];
+    var order = [];
+    for (var i = 0; i < localities.length; i++) {
+      var l = localities[i];
+      order.push(l && typeof l.locality === 'string' ? l.locality : null);
+      if (order[i] !== null) putCareCounts(order[i], l);
+    }
+    putCareCounts(SYSTEM, view.system);
+    putCareCounts(SYSTEM, { stale_after_hours: view.stale_after_hours });
+    if (careRows && careRowTemplate && Array.isArray(view.categories)) putCareCategories(view.categories, order);
+  }
+
+  /** Brings the beds-by-category table in line with the server's list (same order, only those listed). */
+  function putCareCategories(list, order) {
+    var seen = {};
+    for (var i = 0; i < list.length; i++) {
+      var c = list[i];
+      if (!c || typeof c.category !== 'string') continue;
+      seen[c.category] = true;
+      var row = careRows.querySelector('[data-category-row="' + cssEscape(c.category) + '"]');
+      if (!row) row = instantiate(careRowTemplate, '__CATEGORY__', c.category);
+      careRows.appendChild(row); // keeps the server's order
+      var byLocality = Array.isArray(c.available_by_locality) ? c.available_by_locality : [];
+      var cells = row.querySelectorAll('[data-field]');
+      for (var j = 0; j < cells.length; j++) {
+        var field = cells[j].getAttribute('data-field');
+        var key = cells[j].getAttribute('data-care');
+        if (field === 'available' && key !== SYSTEM) {
+          var at = order.indexOf(key);
+          if (at >= 0 && at < byLocality.length) put(cells[j], field, byLocality[at]);
+        } else if (Object.prototype.hasOwnProperty.call(c, field)) {
+          put(cells[j], field, c[field]);
+        }
+      }
+    }
+    var rows = careRows.querySelectorAll('[data-category-row]');
+    for (var r = 0; r < rows.length; r++) {
+      if (!seen[rows[r].getAttribute('data-category-row')]) rows[r].parentNode.removeChild(rows[r]);
+    }
+    if (careEmpty) careEmpty.hidden = careRows.querySelector('[data-category-row]') !== null;
+  }
+
+  // ---- sites ------------------------------------------------------------------------------------
+
   function groupFor(kind) {
     var name = GROUPS.indexOf(kind) >= 0 ? kind : 'other';
     return document.querySelector('[data-group-sites="' + name + '"]');
@@ -166,7 +231,8 @@
   function instantiate(template, marker, value) {
     var el = template.content.firstElementChild.cloneNode(true);
     var all = [el].concat(Array.prototype.slice.call(el.querySelectorAll('*')));
-    var attrs = ['id', 'aria-labelledby', 'data-site', 'data-site-card', 'data-kind', 'data-kind-row'];
+    var attrs = ['id', 'aria-labelledby', 'data-site', 'data-site-card', 'data-kind', 'data-kind-row',
+      'data-category', 'data-category-row'];
     for (var i = 0; i < all.length; i++) {
       for (var j = 0; j < attrs.length; j++) {
         var v = all[i].getAttribute(attrs[j]);
@@ -201,6 +267,7 @@
       if (!keep[cards[c].getAttribute('data-site-card')]) cards[c].parentNode.removeChild(cards[c]);
     }
     refreshGroups();
+    putCareHomes(msg.care_homes);
     applied(msg.version, msg.as_of);
   }
 
@@ -209,6 +276,7 @@
     for (var i = 0; i < sites.length; i++) putSite(sites[i], false);
     putSystem(msg.system);
     refreshGroups();
+    if (msg.care_homes) putCareHomes(msg.care_homes); // present only when a care home changed
     applied(msg.version, msg.as_of);
   }
 

@@ -7,6 +7,7 @@
 
 use std::process::Command;
 
+use pf_access::{Grant, Principal, Role};
 use pf_integration_tests::{Platform, dashboards_dir, demo};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,6 +34,11 @@ async fn the_control_room_page_updates_live_in_chromium() {
         .await
         .unwrap();
     let beds_token = platform.publisher_token.clone();
+    let care_homes = platform.care_homes_url.clone();
+    let care_homes_token = platform.token_for(
+        &Principal::machine("feed", "Feed", None)
+            .with_grant(Grant::parse(Role::VacancyPublisher, &["1-000000001"]).unwrap()),
+    );
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .args(["--test", "--test-reporter=spec", "tests/"])
@@ -42,6 +48,8 @@ async fn the_control_room_page_updates_live_in_chromium() {
             .env("PF_TEST_BED", "RWEAA/WD15/B01")
             .env("PF_SESSION_COOKIE", session.id)
             .env("PF_BEDS_TOKEN", beds_token)
+            .env("PF_CARE_HOMES_URL", care_homes)
+            .env("PF_CARE_HOMES_TOKEN", care_homes_token)
             .output()
     })
     .await

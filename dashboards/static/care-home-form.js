@@ -67,9 +67,11 @@ async function send() {
   const body = new URLSearchParams(entry.fields);
   // The form token of the page now open (a new sign-in gives a new one).
   body.set('csrf', form.elements.csrf.value);
+  body.set('idempotency_key', entry.key);
   let response;
   try {
-    response = await fetch(form.action, {
+    // (form.action would be the buttons named "action", not the address.)
+    response = await fetch(form.getAttribute('action'), {
       method: 'POST',
       body,
       headers: { Accept: 'application/json' },
@@ -103,6 +105,15 @@ async function send() {
     say(`Not saved: ${answer.error || 'the update was refused'}.`);
     return;
   }
+  if (response.status === 409) {
+    const answer = await response.json().catch(() => ({}));
+    if (/already used/.test(answer.error || '')) {
+      // The key went with other figures before: these figures need a key of their own.
+      store({ ...entry, key: freshKey() });
+      window.setTimeout(send, 0);
+      return;
+    }
+  }
   // 409 (being saved, or changed at the same moment), 429, 5xx: try again shortly.
   say(`Saved on this device at ${hhmm(entry.queuedAt)} — sending again shortly.`);
   scheduleRetry();
@@ -121,12 +132,20 @@ function submitNatively(entry) {
       }
     }
   }
+  // requestSubmit, not click(): the NHS.UK button ignores a second click within a second.
   const button = form.querySelector(`button[name="action"][value="${entry.action}"]`);
-  if (button) {
-    button.click();
-  } else {
-    form.submit();
+  form.requestSubmit(button || undefined);
+}
+
+function freshKey() {
+  if (window.crypto && typeof window.crypto.randomUUID === 'function') {
+    return window.crypto.randomUUID();
   }
+  return `${form.elements.idempotency_key.value}-${Date.now().toString(36)}`;
+}
+
+function sameFields(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 form.addEventListener('submit', (event) => {
@@ -135,10 +154,20 @@ form.addEventListener('submit', (event) => {
   }
   event.preventDefault();
   const action = event.submitter && event.submitter.value === 'unchanged' ? 'unchanged' : 'save';
-  const fields = [...new FormData(form).entries()].filter(([name]) => name !== 'csrf');
+  const fields = [...new FormData(form).entries()]
+    .filter(([name]) => name !== 'csrf' && name !== 'idempotency_key');
   fields.push(['action', action]);
+  // The same figures again (a second tap, a resend) keep their key; other figures get a new one.
+  const waiting = load();
+  let key = form.elements.idempotency_key.value;
+  if (waiting && sameFields(waiting.fields, fields)) {
+    key = waiting.key;
+  } else if (waiting || form.dataset.keyUsed === 'true') {
+    key = freshKey();
+  }
+  form.dataset.keyUsed = 'true';
   const entry = {
-    key: form.elements.idempotency_key.value,
+    key,
     fields,
     action,
     queuedAt: new Date().toISOString(),
@@ -146,7 +175,7 @@ form.addEventListener('submit', (event) => {
   if (!store(entry)) {
     // No storage on this device (private mode): send the ordinary way.
     form.dataset.native = 'true';
-    if (event.submitter) event.submitter.click();
+    form.requestSubmit(event.submitter || undefined);
     return;
   }
   say('Sending…');

@@ -61,6 +61,9 @@ pub struct IdentityConfig {
     /// Where the dashboards are served, for local return paths and the
     /// default after sign-in (`PF_HOME_URL`; default: this service's own paths).
     pub home_url: Option<String>,
+    /// Where care-home staff land after using a sign-in link: the care-home
+    /// form's service (`PF_CARE_HOMES_PUBLIC_URL`; default: the home URL).
+    pub care_homes_url: Option<String>,
     /// The `aud` of tokens (`PF_TOKEN_AUDIENCE`, else `PF_OIDC_AUDIENCE`,
     /// default `patient-flow`).
     pub token_audience: String,
@@ -290,6 +293,8 @@ impl IdentityConfig {
                 .map(str::to_owned)
                 .collect(),
             home_url: Some(env_or("PF_HOME_URL", String::new())?).filter(|h| !h.is_empty()),
+            care_homes_url: Some(env_or("PF_CARE_HOMES_PUBLIC_URL", String::new())?)
+                .filter(|h| !h.is_empty()),
             public_url,
             token_audience: env_or("PF_TOKEN_AUDIENCE", audience)?,
             insecure_cookies: env_or("PF_INSECURE_COOKIES", development)?,
@@ -325,6 +330,7 @@ impl IdentityConfig {
             public_url: "http://127.0.0.1:8083".to_owned(),
             return_origins: Vec::new(),
             home_url: None,
+            care_homes_url: None,
             token_audience: "patient-flow".to_owned(),
             insecure_cookies: true,
             trust_proxy: false,

@@ -307,14 +307,18 @@ pub async fn redeem(
         )
             .into_response();
     }
-    let home = format!(
-        "{}/",
-        app.config
-            .home_url
-            .as_deref()
-            .unwrap_or("")
-            .trim_end_matches('/')
-    );
+    // Links are for care-home staff: they land on their homes' form.
+    let home = match app.config.care_homes_url.as_deref() {
+        Some(care_homes) => format!("{}/care-homes", care_homes.trim_end_matches('/')),
+        None => format!(
+            "{}/",
+            app.config
+                .home_url
+                .as_deref()
+                .unwrap_or("")
+                .trim_end_matches('/')
+        ),
+    };
     start_session(&app, &headers, &source, &principal, "link", &home, || {
         (
             StatusCode::SERVICE_UNAVAILABLE,

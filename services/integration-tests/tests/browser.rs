@@ -41,7 +41,11 @@ async fn the_control_room_page_updates_live_in_chromium() {
     );
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .args(["--test", "--test-reporter=spec", "tests/"])
+            .args([
+                "--test",
+                "--test-reporter=spec",
+                "tests/control-room.test.mjs",
+            ])
             .current_dir(&dir)
             .env("PF_GATEWAY_URL", gateway)
             .env("PF_HOSPITAL_BEDS_URL", beds)

@@ -39,6 +39,10 @@ authorization {
           "\$JS.API.STREAM.INFO.*", "\$JS.API.STREAM.CREATE.*", "\$JS.API.STREAM.UPDATE.PF_AUDIT",
           "\$JS.API.STREAM.MSG.GET.PF_CARE_HOMES"] }
         subscribe: { allow: ["_INBOX.>"] } } }
+    { user: "gateway", password: "$(nats_password gateway)", permissions: {
+        publish: { allow: ["pf.audit.>", "\$JS.API.INFO", "\$JS.API.STREAM.NAMES",
+          "\$JS.API.STREAM.INFO.PF_AUDIT", "\$JS.API.STREAM.CREATE.PF_AUDIT", "\$JS.API.STREAM.UPDATE.PF_AUDIT"] }
+        subscribe: { allow: ["_INBOX.>"] } } }
     { user: "identity", password: "$(nats_password identity)", permissions: {
         publish: { allow: ["pf.audit.>", "\$JS.API.INFO", "\$JS.API.STREAM.NAMES",
           "\$JS.API.STREAM.INFO.PF_AUDIT", "\$JS.API.STREAM.CREATE.PF_AUDIT", "\$JS.API.STREAM.UPDATE.PF_AUDIT",

@@ -4,6 +4,9 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pf_access::{Action, Principal};
+use std::net::IpAddr;
+
+use pf_audit::{AuditActor, AuditRecord, AuditSource};
 use pf_sign_in::AuthError;
 
 use crate::AppState;
@@ -17,18 +20,46 @@ pub enum Denied {
     NotAllowed(String),
 }
 
-/// Checks that the caller may view the control room.
-pub async fn control_room_viewer(app: &AppState, headers: &HeaderMap) -> Result<Principal, Denied> {
-    let (principal, _) = app
-        .authenticator
-        .authenticate(headers)
-        .await
-        .map_err(Denied::NotSignedIn)?;
-    principal
-        .permits(&Action::ViewControlRoom)
-        .require()
-        .map_err(|refused| Denied::NotAllowed(refused.to_string()))?;
-    Ok(principal)
+/// The audit trail's action for viewing the control room.
+pub const VIEW: &str = "control_room.view";
+
+/// Checks that the caller may view the control room; a refusal is recorded
+/// in the audit trail (who, when, from where, why) before the answer.
+pub async fn control_room_viewer(
+    app: &AppState,
+    headers: &HeaderMap,
+    address: Option<IpAddr>,
+) -> Result<Principal, Denied> {
+    let (principal, denied) = match app.authenticator.authenticate(headers).await {
+        Err(err) => (None, Some(Denied::NotSignedIn(err))),
+        Ok((principal, _)) => match principal.permits(&Action::ViewControlRoom).require() {
+            Ok(_) => return Ok(principal),
+            Err(refused) => (
+                Some(principal),
+                Some(Denied::NotAllowed(refused.to_string())),
+            ),
+        },
+    };
+    let denied = denied.unwrap_or(Denied::NotAllowed(String::new()));
+    let reason = match &denied {
+        Denied::NotSignedIn(err) => err.to_string(),
+        Denied::NotAllowed(reason) => reason.clone(),
+    };
+    let actor = principal
+        .as_ref()
+        .map(AuditActor::of)
+        .unwrap_or_else(AuditActor::anonymous);
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let source = AuditSource::new("gateway", address.map(|a| a.to_string()), user_agent);
+    app.metrics.refused.inc();
+    let record = AuditRecord::refused(actor, VIEW, "control-room", reason, source);
+    if let Err(err) = app.audit.record(record).await {
+        tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
+    }
+    Err(denied)
 }
 
 /// A page request that was turned away: to sign-in, or a plain refusal.

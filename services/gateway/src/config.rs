@@ -35,6 +35,10 @@ pub struct GatewayConfig {
     /// Care-home figures older than this are shown as stale
     /// (`PF_CARE_HOME_STALE_HOURS`, default 24).
     pub care_home_stale_after: Duration,
+    /// NATS server and this service's user there, for the audit trail of
+    /// refused attempts (`PF_NATS_URL`, `PF_NATS_USER`, `PF_NATS_PASSWORD` /
+    /// `PF_NATS_PASSWORD_FILE`).
+    pub nats: pf_event_log::NatsSettings,
     /// Who may see what: trusted token issuer and the sign-in store.
     pub sign_in: SignInSettings,
     /// Where people without a session are sent to sign in
@@ -61,14 +65,24 @@ impl GatewayConfig {
             care_home_stale_after: Duration::from_secs(
                 env_or("PF_CARE_HOME_STALE_HOURS", 24u64)? * 3600,
             ),
+            nats: pf_event_log::NatsSettings::from_env().map_err(|e| ConfigError {
+                name: "PF_NATS_USER".into(),
+                value: String::new(),
+                cause: e.to_string(),
+            })?,
             sign_in: SignInSettings::from_env()?,
             sign_in_url: env_or("PF_SIGN_IN_URL", "http://127.0.0.1:8083/sign-in".to_owned())?,
             public_url: env_or("PF_GATEWAY_PUBLIC_URL", "http://127.0.0.1:8080".to_owned())?,
         })
     }
 
-    /// Local defaults for a given Redis, dashboards folder and sign-in (for tests).
-    pub fn local(redis_url: &str, dashboards_dir: PathBuf, sign_in: SignInSettings) -> Self {
+    /// Local defaults for a given Redis, NATS, dashboards folder and sign-in (for tests).
+    pub fn local(
+        redis_url: &str,
+        nats_url: &str,
+        dashboards_dir: PathBuf,
+        sign_in: SignInSettings,
+    ) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             redis_url: redis_url.to_owned(),
@@ -80,6 +94,7 @@ impl GatewayConfig {
             heartbeat: Duration::from_secs(15),
             max_clients: 5000,
             care_home_stale_after: crate::control_room::DEFAULT_STALE_AFTER,
+            nats: pf_event_log::NatsSettings::anonymous(nats_url),
             sign_in,
             sign_in_url: "http://127.0.0.1:8083/sign-in".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),

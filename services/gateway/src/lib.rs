@@ -64,6 +64,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Who is calling.
     pub authenticator: Arc<pf_sign_in::Authenticator>,
+    /// Where refused attempts are recorded.
+    pub audit: pf_audit::AuditLog,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<pf_sign_in::Authenticator> {
@@ -92,6 +94,18 @@ pub async fn run(
             .await
             .context("failed to set up sign-in")?,
     );
+
+    // The audit trail of refused attempts lives in JetStream.
+    let nats = config
+        .nats
+        .connect("pf-gateway")
+        .await
+        .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
+    let jetstream = async_nats::jetstream::new(nats);
+    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
+        .await
+        .context("failed to create the audit stream")?;
+    let audit = pf_audit::AuditLog::new(jetstream);
 
     let keys = Keys::new(config.redis_prefix.clone());
     let reader = LiveState::connect(&config.redis_url, keys.clone(), Duration::from_secs(10))
@@ -123,6 +137,7 @@ pub async fn run(
         templates: Arc::new(templates),
         shutdown: shutdown.clone(),
         authenticator,
+        audit,
     };
     let router =
         router(state, &config, http_metrics).merge(pf_runtime::ops::router(registry, readiness));

@@ -15,6 +15,8 @@ pub struct GatewayMetrics {
     pub messages_sent: IntCounter,
     /// `pf_gateway_version`: the change version the gateway is at.
     pub version: IntGauge,
+    /// `pf_gateway_refused_total`: page and websocket requests refused.
+    pub refused: IntCounter,
 }
 
 impl GatewayMetrics {
@@ -45,13 +47,19 @@ impl GatewayMetrics {
         registry.register(Box::new(resyncs.clone()))?;
         registry.register(Box::new(disconnects.clone()))?;
         registry.register(Box::new(messages_sent.clone()))?;
+        let refused = IntCounter::new(
+            "pf_gateway_refused_total",
+            "Control-room page and websocket requests refused (not signed in or not allowed)",
+        )?;
         registry.register(Box::new(version.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
         Ok(Self {
             clients,
             resyncs,
             disconnects,
             messages_sent,
             version,
+            refused,
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
@@ -16,8 +16,14 @@ pub fn templates(dashboards: &Path) -> Result<Environment<'static>, pf_web::Temp
 }
 
 /// `GET /control-room`: the wall display, every number in the HTML.
-pub async fn control_room(State(app): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    if let Err(denied) = crate::access::control_room_viewer(&app, &headers).await {
+pub async fn control_room(
+    State(app): State<AppState>,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Err(denied) =
+        crate::access::control_room_viewer(&app, &headers, Some(address.ip())).await
+    {
         return crate::access::page_refusal(&app, denied, "/control-room");
     }
     let now = OffsetDateTime::now_utc();

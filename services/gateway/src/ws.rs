@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -34,9 +34,12 @@ pub async fn control_room(
     ws: WebSocketUpgrade,
     Query(query): Query<WsQuery>,
     State(app): State<AppState>,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(denied) = crate::access::control_room_viewer(&app, &headers).await {
+    if let Err(denied) =
+        crate::access::control_room_viewer(&app, &headers, Some(address.ip())).await
+    {
         return crate::access::api_refusal(denied);
     }
     if app.clients.load(Ordering::Relaxed) >= app.config.max_clients {
@@ -50,7 +53,7 @@ pub async fn control_room(
         .write_buffer_size(16 * 1024)
         .max_message_size(4 * 1024)
         .max_frame_size(4 * 1024)
-        .on_upgrade(move |socket| serve_client(socket, app, query.since, headers))
+        .on_upgrade(move |socket| serve_client(socket, app, query.since, headers, address))
 }
 
 enum Ended {
@@ -65,6 +68,7 @@ async fn serve_client(
     app: AppState,
     since: Option<u64>,
     headers: HeaderMap,
+    address: std::net::SocketAddr,
 ) {
     app.clients.fetch_add(1, Ordering::Relaxed);
     app.metrics.clients.inc();
@@ -72,7 +76,7 @@ async fn serve_client(
     let ended = {
         let _entered = span.enter();
         drop(_entered);
-        client_loop(&mut socket, &app, since, &headers).await
+        client_loop(&mut socket, &app, since, &headers, address).await
     };
     let reason = match ended {
         Ended::ClientLeft => None,
@@ -105,6 +109,7 @@ async fn client_loop(
     app: &AppState,
     since: Option<u64>,
     headers: &HeaderMap,
+    address: std::net::SocketAddr,
 ) -> Ended {
     let hub = Arc::clone(&app.hub);
     let (start, mut queue) = hub.subscribe(since, OffsetDateTime::now_utc());
@@ -162,7 +167,9 @@ async fn client_loop(
             _ = heartbeat.tick() => {
                 // Access is checked again on every heartbeat: a revoked or
                 // expired sign-in stops the feed within one interval.
-                if crate::access::control_room_viewer(app, headers).await.is_err() {
+                if crate::access::control_room_viewer(app, headers, Some(address.ip()))
+                    .await
+                    .is_err() {
                     return Ended::SignedOut;
                 }
                 if let Some(version) = at {

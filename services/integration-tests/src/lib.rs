@@ -146,7 +146,7 @@ impl Platform {
 
         let (gateway_listener, gateway_url) = listener().await;
         let mut gateway_config =
-            pf_gateway::GatewayConfig::local(&redis.url(), dashboards_dir(), sign_in);
+            pf_gateway::GatewayConfig::local(&redis.url(), &nats.url(), dashboards_dir(), sign_in);
         // Short, so that tests see access re-checked on a live connection.
         gateway_config.heartbeat = Duration::from_secs(1);
         tokio::spawn(pf_gateway::run(

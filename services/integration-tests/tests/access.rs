@@ -216,6 +216,22 @@ async fn every_identity_gets_exactly_what_its_role_allows() {
         })
         .expect("a refused attempt is audited");
     assert_eq!(refused_care_home.entity, "bed/RWEAA/WD15/B05");
+    // The gateway records refused views too: a signed-in person without the
+    // role, and callers without identity.
+    let refused_views: Vec<_> = records
+        .iter()
+        .filter(|r| r.action == "control_room.view" && !r.is_accepted())
+        .collect();
+    assert!(
+        refused_views
+            .iter()
+            .any(|r| r.actor.id == "demo-care-home-editor" && r.source.service == "gateway"),
+        "a care-home editor's refused view is audited: {refused_views:?}"
+    );
+    assert!(
+        refused_views.iter().any(|r| r.actor.id.is_empty()),
+        "an anonymous refused view is audited"
+    );
     let anonymous_refusals = records
         .iter()
         .filter(|r| !r.is_accepted() && r.actor.id.is_empty())

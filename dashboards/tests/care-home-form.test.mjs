@@ -82,15 +82,23 @@ function formUrl() {
   return `${cfg.careHomes}/care-homes/${cfg.home}`;
 }
 
-/** Signs in with a sign-in link in `context`; returns the page on the home's form. */
-async function signInWithLink(context, link) {
+/** Signs in with a sign-in link in `context`; returns the page on the home's form. With
+ * `checkPages`, the sign-in pages on the way are checked with axe-core too. */
+async function signInWithLink(context, link, checkPages = false) {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (err) => errors.push(err.message));
   page.on('console', (msg) => {
     if (/Content Security Policy/i.test(msg.text())) errors.push(msg.text());
   });
+  if (checkPages) {
+    await page.goto(`${new URL(link).origin}/sign-in`);
+    await assertAccessible(page, 'sign-in page');
+  }
   await page.goto(link);
+  if (checkPages) {
+    await assertAccessible(page, 'sign-in link page');
+  }
   await page.getByRole('button', { name: /continue/i }).click();
   await page.waitForURL(`${cfg.careHomes}/care-homes**`);
   // An editor of several homes chooses one; of one home, lands on its form.
@@ -114,9 +122,9 @@ async function assertAccessible(page, state) {
       const r = await axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
       return r.violations.map((v) => `[${v.impact}] ${v.id}: ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
     }, AXE_TAGS);
-    assert.deepEqual(violations, [], `axe on the ${state} form at ${viewport.width} px:\n${violations.join('\n')}`);
+    assert.deepEqual(violations, [], `axe on the ${state} at ${viewport.width} px:\n${violations.join('\n')}`);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 0, `the ${state} form is ${overflow} px wider than a ${viewport.width} px screen`);
+    assert.ok(overflow <= 0, `the ${state} is ${overflow} px wider than a ${viewport.width} px screen`);
   }
 }
 
@@ -129,12 +137,12 @@ async function fill(page, residential, dementia) {
 
 test('1: a nurse signs in with a link and sees the empty form', async () => {
   const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
-  const { page, errors } = await signInWithLink(context, cfg.linkJs);
+  const { page, errors } = await signInWithLink(context, cfg.linkJs, true);
   nurse = { context, page, errors };
   await assert.doesNotReject(page.getByRole('heading', { name: /No figures yet/ }).waitFor());
   assert.equal(await page.locator('#vacancies-residential-vacant').inputValue(), '0');
   assert.equal(await page.locator('body.js-enabled').count(), 1, 'the page scripts run');
-  await assertAccessible(page, 'empty');
+  await assertAccessible(page, 'empty form');
 
   // A control-room viewer's websocket records every care-home figure it is sent.
   const viewer = await browser.newContext();
@@ -176,7 +184,7 @@ test('2: saving two categories takes one tap, and a websocket client sees the fi
   console.log(`care-home form: tap on Save to the figures on a websocket client: ${arrival.at - tapped} ms`);
   assert.equal(await page.locator('#vacancies-residential-vacant').inputValue(), '2', 'the form shows what was saved');
   assert.match(await page.locator('#last-update').textContent(), /Last updated at \d{2}:\d{2}/);
-  await assertAccessible(page, 'saved');
+  await assertAccessible(page, 'saved form');
 });
 
 test('3: a mistake comes back with the error summary, keeping what was typed', async () => {
@@ -189,7 +197,7 @@ test('3: a mistake comes back with the error summary, keeping what was typed', a
   assert.match(await page.locator('.nhsuk-error-summary').textContent(), /Vacant Residential beds must be 0 or more/);
   assert.equal(await page.locator('#vacancies-residential-vacant').inputValue(), '-1');
   assert.equal(await page.locator('#note').inputValue(), 'Room 4 free from Monday');
-  await assertAccessible(page, 'errors shown');
+  await assertAccessible(page, 'errors shown form');
   assert.equal((await homeRecord()).version, before.version, 'nothing was saved');
   await page.goto(formUrl());
 });
@@ -204,7 +212,7 @@ test('4: offline, the update is kept on the device and sent once when back onlin
   assert.match(await page.locator('#outbox').textContent(),
     /Saved on this device at \d{2}:\d{2} — will send when you are back online/);
   assert.equal(await page.locator('#saved').count(), 0, 'never "saved" before the platform accepted it');
-  await assertAccessible(page, 'offline-queued');
+  await assertAccessible(page, 'offline-queued form');
 
   // A newer change replaces the unsent one.
   await fill(page, 4, 1);

@@ -21,6 +21,11 @@ Patient Flow chart helpers.
 {{- end }}
 {{- end }}
 
+{{/* Name of one component's objects; call with (dict "root" $ "component" "gateway"). */}}
+{{- define "patient-flow.componentName" -}}
+{{- printf "%s-%s" (include "patient-flow.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{/* Labels every object carries. */}}
 {{- define "patient-flow.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
@@ -38,57 +43,142 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
-{{/* NATS URL: the subchart's service when enabled, else externalNats.url (required). */}}
-{{- define "patient-flow.natsUrl" -}}
-{{- if .Values.nats.enabled }}
-{{- printf "nats://%s-nats:4222" .Release.Name }}
-{{- else }}
-{{- required "externalNats.url is required when nats.enabled is false" .Values.externalNats.url }}
+{{/* Public base URL of the platform: <scheme>://<ingress.host>, no trailing slash. */}}
+{{- define "patient-flow.publicUrl" -}}
+{{- $host := required "ingress.host is required: the one host people reach the control room, sign-in and care-home form at" .Values.ingress.host -}}
+{{- printf "%s://%s" .Values.ingress.scheme ($host | trimSuffix "/") }}
+{{- end }}
+
+{{/* In-cluster base URL of one component's Service; (dict "root" $ "component" "identity" "port" 8083). */}}
+{{- define "patient-flow.internalUrl" -}}
+{{- printf "http://%s:%v" (include "patient-flow.componentName" (dict "root" .root "component" .component)) .port }}
+{{- end }}
+
+{{/* true when mode is production (anything but development/dev). */}}
+{{- define "patient-flow.production" -}}
+{{- $mode := lower .Values.mode -}}
+{{- if has $mode (list "production" "prod") }}true{{- else if has $mode (list "development" "dev") }}{{- else }}{{ fail (printf "mode must be development or production, not %q" .Values.mode) }}{{- end }}
+{{- end }}
+
+{{/* The token issuer every service trusts (PF_OIDC_ISSUER). */}}
+{{- define "patient-flow.issuer" -}}
+{{- if include "patient-flow.production" . -}}
+{{- required "oidc.issuer is required in production: the exact iss of your OpenID Connect provider" .Values.oidc.issuer }}
+{{- else -}}
+{{- default (include "patient-flow.publicUrl" .) .Values.oidc.issuer }}
 {{- end }}
 {{- end }}
 
+{{/* Its key set (PF_OIDC_JWKS_URL); empty means the code's default. */}}
+{{- define "patient-flow.jwksUrl" -}}
+{{- if .Values.oidc.jwksUrl -}}
+{{- .Values.oidc.jwksUrl }}
+{{- else if and (not (include "patient-flow.production" .)) (not .Values.oidc.issuer) -}}
+{{- printf "%s/.well-known/jwks.json" (include "patient-flow.internalUrl" (dict "root" . "component" "identity" "port" .Values.identity.port)) }}
+{{- end }}
+{{- end }}
+
+{{/* RUST_LOG, PF_LOG_FORMAT, PF_MODE. */}}
+{{- define "patient-flow.commonEnv" -}}
+- name: RUST_LOG
+  value: {{ .Values.logLevel | quote }}
+- name: PF_LOG_FORMAT
+  value: {{ .Values.logFormat | quote }}
+- name: PF_MODE
+  value: {{ .Values.mode | quote }}
+{{- end }}
+
 {{/*
-Environment variables that give a service PF_NATS_URL and PF_REDIS_URL.
-With the redis subchart, the password comes from its Secret and is
-substituted into the URL by Kubernetes ($(VAR) expansion).
+NATS connection as one user; (dict "root" $ "user" "projection").
+The password is the user's key of nats.credentialsSecret, mounted as a file
+by patient-flow.natsVolume.
 */}}
-{{- define "patient-flow.connectionEnv" -}}
+{{- define "patient-flow.natsEnv" -}}
 - name: PF_NATS_URL
-  value: {{ include "patient-flow.natsUrl" . | quote }}
-{{- if .Values.redis.enabled }}
-{{- if .Values.redis.auth.enabled }}
+  value: {{ printf "%s://%s:%v" .root.Values.nats.scheme .root.Values.nats.host .root.Values.nats.port | quote }}
+{{- if .user }}
+- name: PF_NATS_USER
+  value: {{ .user | quote }}
+- name: PF_NATS_PASSWORD_FILE
+  value: /var/run/secrets/patient-flow/nats/password
+{{- end }}
+{{- end }}
+
+{{/* Stream settings of services that create streams. */}}
+{{- define "patient-flow.streamEnv" -}}
+- name: PF_STREAM_REPLICAS
+  value: {{ .Values.nats.streamReplicas | quote }}
+- name: PF_STREAM_DUPLICATE_WINDOW_SECS
+  value: {{ .Values.nats.duplicateWindowSecs | quote }}
+{{- end }}
+
+{{- define "patient-flow.natsVolume" -}}
+- name: nats-password
+  secret:
+    secretName: {{ .root.Values.nats.credentialsSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .user }}
+        path: password
+{{- end }}
+
+{{- define "patient-flow.natsMount" -}}
+- name: nats-password
+  mountPath: /var/run/secrets/patient-flow/nats
+  readOnly: true
+{{- end }}
+
+{{/*
+Redis connection as one user; (dict "root" $ "user" "gateway"). The services
+read only PF_REDIS_URL, so the URL is built by Kubernetes from the password
+in redis.credentialsSecret ($(VAR) expansion of an earlier variable).
+*/}}
+{{- define "patient-flow.redisEnv" -}}
 - name: PF_REDIS_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ default (printf "%s-redis" .Release.Name) .Values.redis.auth.existingSecret }}
-      key: redis-password
+      name: {{ .root.Values.redis.credentialsSecret }}
+      key: {{ .user }}
 - name: PF_REDIS_URL
-  value: {{ printf "redis://:$(PF_REDIS_PASSWORD)@%s-redis-master:6379" .Release.Name | quote }}
-{{- else }}
-- name: PF_REDIS_URL
-  value: {{ printf "redis://%s-redis-master:6379" .Release.Name | quote }}
+  value: {{ printf "redis://%s:$(PF_REDIS_PASSWORD)@%s:%v" .user .root.Values.redis.host .root.Values.redis.port | quote }}
 {{- end }}
-{{- else if .Values.externalRedis.existingSecret }}
-- name: PF_REDIS_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.externalRedis.existingSecret }}
-      key: {{ .Values.externalRedis.secretKey }}
-{{- else }}
-- name: PF_REDIS_URL
-  value: {{ required "externalRedis.url (or externalRedis.existingSecret) is required when redis.enabled is false" .Values.externalRedis.url | quote }}
+
+{{/* Token verification and the sign-in store (pf-sign-in settings). */}}
+{{- define "patient-flow.signInEnv" -}}
+- name: PF_OIDC_ISSUER
+  value: {{ include "patient-flow.issuer" . | quote }}
+- name: PF_OIDC_AUDIENCE
+  value: {{ .Values.oidc.audience | quote }}
+{{- with include "patient-flow.jwksUrl" . }}
+- name: PF_OIDC_JWKS_URL
+  value: {{ . | quote }}
+{{- end }}
+- name: PF_SIGN_IN_PREFIX
+  value: {{ .Values.redis.signInPrefix | quote }}
+{{- end }}
+
+{{/* A service's `config` map as EnvVars; empty values are left to the code's default. */}}
+{{- define "patient-flow.configEnv" -}}
+{{- range $name, $value := . }}
+{{- if ne (toString $value) "" }}
+- name: {{ $name }}
+  value: {{ toString $value | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 
 {{/*
-A Deployment and a Service for one Patient Flow service. Call with
-(dict "root" $ "component" "gateway" "svc" .Values.gateway "extraEnv" list).
+A Deployment (and, with a port, a Service) for one Patient Flow service. Call with
+(dict "root" $ "component" "gateway" "svc" .Values.gateway "replicas" 2 "env" "<yaml list>"
+      "volumes" "<yaml list>" "mounts" "<yaml list>" "port" 8080 "strategy" "RollingUpdate")
+`port` 0 means no HTTP port: no Service, probes or scrape annotations.
 */}}
 {{- define "patient-flow.workload" -}}
 {{- $root := .root -}}
 {{- $svc := .svc -}}
-{{- $name := printf "%s-%s" (include "patient-flow.fullname" $root) .component | trunc 63 | trimSuffix "-" -}}
+{{- $name := include "patient-flow.componentName" (dict "root" $root "component" .component) -}}
 {{- $sel := dict "root" $root "component" .component -}}
+{{- $tag := default (default $root.Chart.AppVersion $root.Values.image.tag) $svc.image.tag -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -97,7 +187,10 @@ metadata:
     {{- include "patient-flow.labels" $root | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
 spec:
-  replicas: {{ $svc.replicas }}
+  replicas: {{ .replicas }}
+  revisionHistoryLimit: 5
+  strategy:
+    type: {{ .strategy | default "RollingUpdate" }}
   selector:
     matchLabels:
       {{- include "patient-flow.selectorLabels" $sel | nindent 6 }}
@@ -106,42 +199,67 @@ spec:
       labels:
         {{- include "patient-flow.labels" $root | nindent 8 }}
         app.kubernetes.io/component: {{ .component }}
+      {{- if and .port $root.Values.metrics.annotations }}
       annotations:
         prometheus.io/scrape: "true"
-        prometheus.io/port: {{ $svc.port | quote }}
+        prometheus.io/port: {{ .port | quote }}
         prometheus.io/path: /metrics
+      {{- end }}
     spec:
-      {{- with $root.Values.global.imagePullSecrets }}
+      {{- with $root.Values.imagePullSecrets }}
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       automountServiceAccountToken: false
+      enableServiceLinks: false
+      terminationGracePeriodSeconds: {{ $root.Values.terminationGracePeriodSeconds }}
       securityContext:
         {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      {{- if and $root.Values.topologySpread (gt (int .replicas) 1) }}
+      topologySpreadConstraints:
+        - maxSkew: 1
+          topologyKey: kubernetes.io/hostname
+          whenUnsatisfiable: ScheduleAnyway
+          labelSelector:
+            matchLabels:
+              {{- include "patient-flow.selectorLabels" $sel | nindent 14 }}
+      {{- end }}
+      {{- with $svc.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $svc.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $svc.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       containers:
         - name: {{ .component }}
-          image: {{ printf "%s/%s:%s" $root.Values.global.image.registry $svc.image.repository (default $root.Chart.AppVersion $root.Values.global.image.tag) | quote }}
-          imagePullPolicy: {{ $root.Values.global.image.pullPolicy }}
+          image: {{ printf "%s/%s:%s" $root.Values.image.registry $svc.image.repository $tag | quote }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          {{- if .port }}
           ports:
             - name: http
-              containerPort: {{ $svc.port }}
+              containerPort: {{ .port }}
               protocol: TCP
+          {{- end }}
           env:
-            - name: {{ $svc.listenEnv }}
-              value: {{ printf "0.0.0.0:%v" $svc.port | quote }}
-            - name: RUST_LOG
-              value: {{ $root.Values.logLevel | quote }}
-            - name: PF_LOG_FORMAT
-              value: {{ $root.Values.logFormat | quote }}
-            - name: PF_STREAM_REPLICAS
-              value: {{ $root.Values.streamReplicas | quote }}
-            {{- include "patient-flow.connectionEnv" $root | nindent 12 }}
-            {{- with .extraEnv }}
-            {{- toYaml . | nindent 12 }}
-            {{- end }}
+            {{- include "patient-flow.commonEnv" $root | nindent 12 }}
+            {{- .env | nindent 12 }}
+            {{- include "patient-flow.configEnv" $svc.config | nindent 12 }}
             {{- with $svc.env }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
+          {{- if .port }}
+          startupProbe:
+            httpGet:
+              path: {{ $root.Values.probes.liveness.path }}
+              port: http
+            periodSeconds: {{ $root.Values.probes.startup.periodSeconds }}
+            failureThreshold: {{ $root.Values.probes.startup.failureThreshold }}
           livenessProbe:
             httpGet:
               path: {{ $root.Values.probes.liveness.path }}
@@ -158,6 +276,7 @@ spec:
             periodSeconds: {{ $root.Values.probes.readiness.periodSeconds }}
             timeoutSeconds: {{ $root.Values.probes.readiness.timeoutSeconds }}
             failureThreshold: {{ $root.Values.probes.readiness.failureThreshold }}
+          {{- end }}
           resources:
             {{- toYaml $svc.resources | nindent 12 }}
           securityContext:
@@ -165,11 +284,18 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- with .mounts }}
+            {{- . | nindent 12 }}
+            {{- end }}
       volumes:
         # The root filesystem is read-only; /tmp is the only writable place.
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- with .volumes }}
+        {{- . | nindent 8 }}
+        {{- end }}
+{{- if .port }}
 ---
 apiVersion: v1
 kind: Service
@@ -179,12 +305,13 @@ metadata:
     {{- include "patient-flow.labels" $root | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
 spec:
-  type: {{ $svc.service.type }}
+  type: ClusterIP
   selector:
     {{- include "patient-flow.selectorLabels" $sel | nindent 4 }}
   ports:
     - name: http
-      port: {{ $svc.port }}
+      port: {{ .port }}
       targetPort: http
       protocol: TCP
+{{- end }}
 {{- end }}

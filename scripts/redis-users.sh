@@ -1,7 +1,8 @@
 # Writes the Redis ACL file with one user per service (sourced by
 # scripts/start). The live state (pf:*) is written only by the projection
 # and read by the gateway; sign-in state (pf-auth:*) is shared by the
-# services that check sessions. No one but the operator may run admin or
+# services that check sessions; the care-homes service keeps its
+# idempotency keys under pf-care:*. No one but the operator may run admin or
 # dangerous commands, and the default user is off.
 # shellcheck shell=bash
 
@@ -27,6 +28,8 @@ write_redis_acl() {
     echo "user projection on >$(redis_password projection) ~pf:* ~pf-check-* $common +@write +@keyspace +@stream +@scripting -script|flush -script|kill +scan +type"
     echo "user gateway on >$(redis_password gateway) %R~pf:* ~pf-auth:* $common +@scripting -script|flush -script|kill +getex +del +exists"
     echo "user hospital-beds on >$(redis_password hospital-beds) ~pf-auth:* $common +getex +set +del +exists +expire +sadd"
+    # Sessions as hospital-beds; idempotency keys: SET NX PX (claim), GET, SETEX (answer), DEL, EXPIRE.
+    echo "user care-homes on >$(redis_password care-homes) ~pf-auth:* ~pf-care:* $common +getex +set +setex +del +exists +expire +sadd"
     echo "user identity on >$(redis_password identity) ~pf-auth:* $common +@write +@keyspace +getex +getdel"
     echo "user operator on >$(redis_password operator) ~* &* +@all"
   } > "$1"

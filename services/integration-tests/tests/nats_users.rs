@@ -106,6 +106,32 @@ async fn each_service_may_use_only_its_own_subjects() {
         "and cannot delete streams"
     );
 
+    let care_homes = connect_as(&server, "care-homes").await;
+    assert!(
+        publish_acked(&care_homes, "pf.care-homes.1-000000001").await,
+        "care-homes publishes care-home events"
+    );
+    assert!(
+        !publish_acked(&care_homes, "pf.beds.RWEAA.WD1.B01").await,
+        "but not bed events"
+    );
+    assert!(
+        !publish_acked(&care_homes, "pf.deadletter.PF_CARE_HOMES").await,
+        "nor dead letters"
+    );
+    let stream = care_homes.get_stream("PF_CARE_HOMES").await.unwrap();
+    assert!(
+        stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+            .await
+            .is_err(),
+        "care-homes reads a home's last event, never the stream through a consumer"
+    );
+    assert!(
+        care_homes.delete_stream("PF_CARE_HOMES").await.is_err(),
+        "and cannot delete streams"
+    );
+
     let anonymous = async_nats::connect(server.url()).await;
     assert!(anonymous.is_err(), "no anonymous connections");
 }

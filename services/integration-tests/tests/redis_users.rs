@@ -1,6 +1,7 @@
 //! The Redis users `scripts/start` configures (`scripts/redis-users.sh`):
-//! only the projection writes the live state, the gateway reads it, and the
-//! services that check sessions touch only sign-in state.
+//! only the projection writes the live state, the gateway reads it, the
+//! services that check sessions touch only sign-in state, and care-homes
+//! keeps its idempotency keys under `pf-care:`.
 
 #![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
 
@@ -93,4 +94,107 @@ async fn only_the_projection_writes_the_live_state() {
         .query_async(&mut connection)
         .await;
     assert!(read.is_err(), "the default user is off");
+}
+
+#[tokio::test]
+async fn care_homes_keeps_its_keys_and_cannot_touch_the_live_state() {
+    let server = RedisServer::start_with_acl(write_acl);
+    let timeout = Duration::from_secs(5);
+    let mut projection = LiveState::connect(&url(&server, "projection"), Keys::default(), timeout)
+        .await
+        .unwrap();
+    projection.apply_beds(&[update()]).await.unwrap();
+
+    let client = redis::Client::open(url(&server, "care-homes")).unwrap();
+    let mut care = client.get_multiplexed_async_connection().await.unwrap();
+    // Its idempotency keys: claim (SET NX PX), read, answer (SETEX), expire, free.
+    let claimed: Option<String> = redis::cmd("SET")
+        .arg("pf-care:x")
+        .arg("claimed")
+        .arg("NX")
+        .arg("PX")
+        .arg(30_000)
+        .query_async(&mut care)
+        .await
+        .unwrap();
+    assert_eq!(claimed.as_deref(), Some("OK"));
+    let value: Option<String> = redis::cmd("GET")
+        .arg("pf-care:x")
+        .query_async(&mut care)
+        .await
+        .unwrap();
+    assert_eq!(value.as_deref(), Some("claimed"));
+    let _: () = redis::cmd("SETEX")
+        .arg("pf-care:x")
+        .arg(60)
+        .arg("{}")
+        .query_async(&mut care)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("pf-care:y")
+        .arg("1")
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut care)
+        .await
+        .unwrap();
+    let _: bool = redis::cmd("EXPIRE")
+        .arg("pf-care:y")
+        .arg(120)
+        .query_async(&mut care)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg("pf-care:y")
+        .query_async(&mut care)
+        .await
+        .unwrap();
+    // Sessions, as every service that checks them.
+    let session: Option<String> = redis::cmd("GETEX")
+        .arg("pf-auth:session:nobody")
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut care)
+        .await
+        .unwrap();
+    assert_eq!(session, None);
+
+    // Never the live state, nor anything else.
+    let live: redis::RedisResult<Option<String>> = redis::cmd("GET")
+        .arg("pf:version")
+        .query_async(&mut care)
+        .await;
+    assert!(live.is_err(), "care-homes cannot read the live state");
+    let written: redis::RedisResult<()> = redis::cmd("SET")
+        .arg("pf:version")
+        .arg("0")
+        .query_async(&mut care)
+        .await;
+    assert!(written.is_err(), "nor write it");
+    let deleted: redis::RedisResult<i64> = redis::cmd("DEL")
+        .arg("pf:version")
+        .query_async(&mut care)
+        .await;
+    assert!(deleted.is_err(), "nor delete it");
+    let other: redis::RedisResult<()> = redis::cmd("SET")
+        .arg("elsewhere")
+        .arg("1")
+        .query_async(&mut care)
+        .await;
+    assert!(other.is_err(), "nor keys outside its own");
+    let flushed: redis::RedisResult<()> = redis::cmd("FLUSHALL").query_async(&mut care).await;
+    assert!(flushed.is_err(), "and cannot flush Redis");
+    let keys: redis::RedisResult<Vec<String>> =
+        redis::cmd("KEYS").arg("*").query_async(&mut care).await;
+    assert!(keys.is_err(), "nor list every key");
+
+    let mut gateway = LiveState::connect(&url(&server, "gateway"), Keys::default(), timeout)
+        .await
+        .unwrap();
+    assert_eq!(
+        gateway.snapshot().await.unwrap().version,
+        1,
+        "the live state is intact"
+    );
 }

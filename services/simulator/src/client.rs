@@ -137,28 +137,7 @@ impl BedsClient {
         &self,
         make: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ApiError> {
-        let Some(credentials) = &self.credentials else {
-            let response = make().send().await.map_err(transport)?;
-            return check(response).await;
-        };
-        let mut retried = false;
-        loop {
-            let token = credentials.bearer().await?;
-            let response = make()
-                .bearer_auth(token.secret())
-                .send()
-                .await
-                .map_err(transport)?;
-            if response.status() != StatusCode::UNAUTHORIZED {
-                credentials.accepted();
-                return check(response).await;
-            }
-            let again = credentials.rejected(&token);
-            if retried || !again {
-                return check(response).await;
-            }
-            retried = true;
-        }
+        check(send_signed(self.credentials.as_deref(), make).await?).await
     }
 
     fn url(&self, bed: &BedAddress, action: Option<&str>) -> String {
@@ -219,6 +198,38 @@ impl BedsClient {
         self.execute(|| self.http.post(&url).json(&body))
             .await
             .map(drop)
+    }
+}
+
+/// Sends the request `make` builds, with `Authorization: Bearer …` from
+/// `credentials` when there are any; on a 401 with a token, drops it and
+/// sends the request once more. Returns the answer whatever its status
+/// (a second 401 included); fails only when no answer came or no token
+/// could be obtained.
+pub(crate) async fn send_signed(
+    credentials: Option<&TokenProvider>,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ApiError> {
+    let Some(credentials) = credentials else {
+        return make().send().await.map_err(transport);
+    };
+    let mut retried = false;
+    loop {
+        let token = credentials.bearer().await?;
+        let response = make()
+            .bearer_auth(token.secret())
+            .send()
+            .await
+            .map_err(transport)?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            credentials.accepted();
+            return Ok(response);
+        }
+        let again = credentials.rejected(&token);
+        if retried || !again {
+            return Ok(response);
+        }
+        retried = true;
     }
 }
 

@@ -11,6 +11,9 @@ use crate::credentials::CredentialsConfig;
 /// Where the hospital-beds API listens unless `PF_HOSPITAL_BEDS_URL` says otherwise.
 pub const DEFAULT_HOSPITAL_BEDS_URL: &str = "http://127.0.0.1:8081";
 
+/// Where the care-homes API listens unless `PF_CARE_HOMES_URL` says otherwise.
+pub const DEFAULT_CARE_HOMES_URL: &str = "http://127.0.0.1:8084";
+
 /// Requests in flight at once unless `PF_SIM_CONCURRENCY` says otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
@@ -23,6 +26,10 @@ pub struct SimulatorConfig {
     /// Base URL of the hospital-beds API, without a trailing slash
     /// (`PF_HOSPITAL_BEDS_URL`).
     pub hospital_beds_url: String,
+    /// Base URL of the care-homes API, without a trailing slash
+    /// (`PF_CARE_HOMES_URL`); `None` (`PF_CARE_HOMES_URL=off`) reports no
+    /// care-home vacancies.
+    pub care_homes_url: Option<String>,
     /// How fast the simulated day runs (`PF_SIM_SPEED`): 1.0 is a day in about
     /// eight minutes at about six bed events a second; 2.0 is twice as fast.
     pub speed: f64,
@@ -46,6 +53,7 @@ impl Default for SimulatorConfig {
     fn default() -> Self {
         Self {
             hospital_beds_url: DEFAULT_HOSPITAL_BEDS_URL.to_owned(),
+            care_homes_url: Some(DEFAULT_CARE_HOMES_URL.to_owned()),
             speed: 1.0,
             seed: None,
             concurrency: DEFAULT_CONCURRENCY,
@@ -57,7 +65,7 @@ impl Default for SimulatorConfig {
 }
 
 impl SimulatorConfig {
-    /// Reads `PF_HOSPITAL_BEDS_URL`, `PF_SIM_SPEED`, `PF_SIM_SEED`,
+    /// Reads `PF_HOSPITAL_BEDS_URL`, `PF_CARE_HOMES_URL`, `PF_SIM_SPEED`, `PF_SIM_SEED`,
     /// `PF_SIM_CONCURRENCY` and the sign-in variables of
     /// [`CredentialsConfig::from_lookup`]; unset or empty variables take the
     /// defaults.
@@ -81,6 +89,17 @@ impl SimulatorConfig {
                 bail!("PF_HOSPITAL_BEDS_URL must start with http:// or https://, got `{url}`");
             }
             config.hospital_beds_url = url.trim_end_matches('/').to_owned();
+        }
+        if let Some(url) = get("PF_CARE_HOMES_URL") {
+            config.care_homes_url = if url.eq_ignore_ascii_case("off") {
+                None
+            } else if url.starts_with("http://") || url.starts_with("https://") {
+                Some(url.trim_end_matches('/').to_owned())
+            } else {
+                bail!(
+                    "PF_CARE_HOMES_URL must start with http:// or https:// (or be `off`), got `{url}`"
+                );
+            };
         }
         if let Some(speed) = get("PF_SIM_SPEED") {
             let speed: f64 = speed
@@ -137,6 +156,10 @@ mod tests {
     fn defaults_apply_when_nothing_is_set() {
         let config = from(&[]).expect("defaults");
         assert_eq!(config.hospital_beds_url, DEFAULT_HOSPITAL_BEDS_URL);
+        assert_eq!(
+            config.care_homes_url.as_deref(),
+            Some(DEFAULT_CARE_HOMES_URL)
+        );
         assert_eq!(config.speed, 1.0);
         assert_eq!(config.seed, None);
         assert_eq!(config.concurrency, DEFAULT_CONCURRENCY);
@@ -149,9 +172,13 @@ mod tests {
             ("PF_SIM_SPEED", "2.5"),
             ("PF_SIM_SEED", "42"),
             ("PF_SIM_CONCURRENCY", " 4 "),
+            ("PF_CARE_HOMES_URL", "https://care:8443/"),
         ])
         .expect("valid");
         assert_eq!(config.hospital_beds_url, "http://beds:9000");
+        assert_eq!(config.care_homes_url.as_deref(), Some("https://care:8443"));
+        let off = from(&[("PF_CARE_HOMES_URL", "off")]).expect("valid");
+        assert_eq!(off.care_homes_url, None);
         assert_eq!(config.speed, 2.5);
         assert_eq!(config.seed, Some(42));
         assert_eq!(config.concurrency, 4);
@@ -164,6 +191,7 @@ mod tests {
             ("PF_SIM_SEED", "-3"),
             ("PF_HOSPITAL_BEDS_URL", "beds:9000"),
             ("PF_SIM_CONCURRENCY", "0"),
+            ("PF_CARE_HOMES_URL", "care:8084"),
         ] {
             assert!(from(&[bad]).is_err(), "{bad:?} should be refused");
         }

@@ -499,7 +499,7 @@ impl TokenProvider {
         if state.rejection_backoff.should_warn() {
             tracing::warn!(
                 failures = state.rejection_backoff.failures(),
-                "the hospital-beds API refused our access token; fetching a new one"
+                "an API refused our access token; fetching a new one"
             );
         }
         true

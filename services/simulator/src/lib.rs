@@ -1,7 +1,8 @@
-//! A believable day of the LLR hospitals, driven through the hospital-beds API.
+//! A believable day of the LLR hospitals, driven through the hospital-beds API,
+//! and of the LLR care homes, driven through the care-homes API.
 //!
 //! The simulator is an ordinary API client: everything it does, a hospital
-//! system could do. On start it makes sure every core bed of the catalogue is
+//! system or a care-record system could do. On start it makes sure every core bed of the catalogue is
 //! open and brings the region to a believable starting point (G&A about
 //! 88-94% occupied, a few beds awaiting cleaning, reserved or closed, virtual
 //! wards about 75% full), resuming rather than repeating a previous run. Then
@@ -10,8 +11,17 @@
 //! escalation beds when a site's occupancy of a kind rises above 96% and
 //! withdraws them when it falls below 90%.
 //!
+//! Meanwhile ([`care_home_feed`]) it reads the care homes it may change from
+//! the care-homes API, gives every home that has never reported a first
+//! report (most categories with 0-3 vacant beds, some homes full, about 3%
+//! closed to admissions for an outbreak), and then every few seconds a random
+//! home reports new figures or confirms that nothing has changed, each update
+//! with its own idempotency key.
+//!
 //! It reads its configuration from the environment ([`SimulatorConfig`]):
-//! `PF_HOSPITAL_BEDS_URL` (default `http://127.0.0.1:8081`), `PF_SIM_SPEED`
+//! `PF_HOSPITAL_BEDS_URL` (default `http://127.0.0.1:8081`),
+//! `PF_CARE_HOMES_URL` (default `http://127.0.0.1:8084`; `off` for no
+//! care-home vacancies), `PF_SIM_SPEED`
 //! (default 1.0: a simulated day in about eight minutes, about six events a
 //! second), `PF_SIM_SEED` (random seed), `PF_SIM_CONCURRENCY` (default 16)
 //! and `RUST_LOG`.
@@ -20,7 +30,9 @@
 //! `PF_CLIENT_SECRET_FILE` set, the simulator obtains an OAuth 2.0
 //! client-credentials token for `PF_CLIENT_ID` (default `simulator`) from
 //! `{PF_IDENTITY_URL}/oauth/token` (default `http://127.0.0.1:8083`) and sends
-//! it as `Authorization: Bearer …` on every request; without either it sends
+//! it as `Authorization: Bearer …` on every request to both APIs (the
+//! `simulator` identity publishes bed events for UHL and LPT and vacancies
+//! for every demo care home); without either it sends
 //! none, for platforms without sign-in, and warns once.
 //!
 //! # Layout
@@ -40,7 +52,15 @@
 //! - [`seed`]: start-up, [`SeedReport`].
 //! - [`engine`]: the running loop with bounded concurrency, stale-bed
 //!   re-reads, backoff and graceful drain.
+//! - [`vacancies`]: the pure decision logic of care-home reports (first
+//!   reports, later updates, the API's rules); unit-tested without a server.
+//! - [`care_homes`]: [`CareHomesClient`], the client of the care-homes API,
+//!   and [`send_update`](care_homes::send_update), which retries with the same
+//!   idempotency key.
+//! - [`care_home_feed`]: first reports and the running care-home updates.
 
+pub mod care_home_feed;
+pub mod care_homes;
 pub mod client;
 pub mod config;
 pub mod credentials;
@@ -49,15 +69,17 @@ pub mod model;
 pub mod policy;
 pub mod retry;
 pub mod seed;
+pub mod vacancies;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
+pub use care_homes::{CareHomeError, CareHomesClient};
 pub use client::{ApiError, BedView, BedsClient};
 pub use config::SimulatorConfig;
 pub use credentials::{CredentialsConfig, TokenProvider};
@@ -76,33 +98,52 @@ fn rng_for(config: &SimulatorConfig) -> StdRng {
     }
 }
 
-fn prepare(config: &SimulatorConfig) -> anyhow::Result<(BedsClient, Model, StdRng)> {
+/// The API clients: hospital-beds, and care-homes unless it is off.
+struct Clients {
+    beds: BedsClient,
+    care_homes: Option<CareHomesClient>,
+}
+
+fn prepare(config: &SimulatorConfig) -> anyhow::Result<(Clients, Model, StdRng)> {
     let catalogue = config.catalogue()?;
-    let client = signed_in_client(config)?;
+    let clients = signed_in_clients(config)?;
     let mut rng = rng_for(config);
     let mut model = Model::from_catalogue(&catalogue);
     policy::assign_ward_leanings(&mut model, &mut rng);
-    Ok((client, model, rng))
+    Ok((clients, model, rng))
 }
 
-/// The API client, signed in when a client secret is configured.
+/// The hospital-beds API client, signed in when a client secret is configured.
 pub fn signed_in_client(config: &SimulatorConfig) -> anyhow::Result<BedsClient> {
-    let client = BedsClient::new(&config.hospital_beds_url, config.request_timeout)?;
-    match TokenProvider::new(&config.credentials, client.http().clone()) {
+    Ok(signed_in_clients(config)?.beds)
+}
+
+/// Both API clients, sharing one connection pool and one access token.
+fn signed_in_clients(config: &SimulatorConfig) -> anyhow::Result<Clients> {
+    let beds = BedsClient::new(&config.hospital_beds_url, config.request_timeout)?;
+    let care_homes = config
+        .care_homes_url
+        .as_deref()
+        .map(|url| CareHomesClient::new(url, beds.http().clone()));
+    match TokenProvider::new(&config.credentials, beds.http().clone()) {
         Some(provider) => {
             tracing::info!(
                 identity = %config.credentials.identity_url,
                 client_id = %config.credentials.client_id,
                 "signing in with client credentials"
             );
-            Ok(client.with_credentials(Arc::new(provider)))
+            let provider = Arc::new(provider);
+            Ok(Clients {
+                beds: beds.with_credentials(provider.clone()),
+                care_homes: care_homes.map(|c| c.with_credentials(provider)),
+            })
         }
         None => {
             tracing::warn!(
                 "neither PF_CLIENT_SECRET nor PF_CLIENT_SECRET_FILE is set: \
-                 calling the hospital-beds API without a token (works only where sign-in is off)"
+                 calling the APIs without a token (works only where sign-in is off)"
             );
-            Ok(client)
+            Ok(Clients { beds, care_homes })
         }
     }
 }
@@ -130,11 +171,11 @@ fn log_seed_report(report: &SeedReport) {
 /// Waits up to [`SEED_GIVE_UP_AFTER`] for an unavailable API, then fails.
 /// Running it again resumes: beds already carrying a state are left alone.
 pub async fn seed(config: &SimulatorConfig) -> anyhow::Result<SeedReport> {
-    let (client, mut model, mut rng) = prepare(config)?;
+    let (clients, mut model, mut rng) = prepare(config)?;
     let cancel = CancellationToken::new();
     tracing::info!(url = %config.hospital_beds_url, beds = model.beds.len(), "seeding");
     let report = seed::seed_model(
-        &client,
+        &clients.beds,
         &mut model,
         &mut rng,
         config.concurrency,
@@ -176,29 +217,50 @@ pub async fn run(
 }
 
 async fn simulate(config: &SimulatorConfig, cancel: &CancellationToken) -> anyhow::Result<()> {
-    let (client, mut model, mut rng) = prepare(config)?;
-    tracing::info!(
-        url = %config.hospital_beds_url,
-        beds = model.beds.len(),
-        speed = config.speed,
-        seed = ?config.seed,
-        "seeding"
-    );
-    let report = seed::seed_model(
-        &client,
-        &mut model,
-        &mut rng,
-        config.concurrency,
-        cancel,
-        None,
-    )
-    .await;
-    log_seed_report(&report);
-    if cancel.is_cancelled() {
-        return Ok(());
-    }
-    let mut engine = engine::Engine::new(client, model, rng, config.speed, config.concurrency);
-    engine.run(config.speed, cancel).await;
-    tracing::info!(stats = ?engine.stats(), "simulator stopped");
+    let (clients, mut model, mut rng) = prepare(config)?;
+    // The care homes' choices have their own generator, drawn from the
+    // seeded one, so PF_SIM_SEED still repeats a run.
+    let care_home_rng = StdRng::seed_from_u64(rng.random());
+    let beds = async {
+        tracing::info!(
+            url = %config.hospital_beds_url,
+            beds = model.beds.len(),
+            speed = config.speed,
+            seed = ?config.seed,
+            "seeding"
+        );
+        let report = seed::seed_model(
+            &clients.beds,
+            &mut model,
+            &mut rng,
+            config.concurrency,
+            cancel,
+            None,
+        )
+        .await;
+        log_seed_report(&report);
+        if cancel.is_cancelled() {
+            return;
+        }
+        let mut engine = engine::Engine::new(
+            clients.beds.clone(),
+            model,
+            rng,
+            config.speed,
+            config.concurrency,
+        );
+        engine.run(config.speed, cancel).await;
+        tracing::info!(stats = ?engine.stats(), "simulator stopped");
+    };
+    let care_homes = async {
+        let Some(client) = clients.care_homes.clone() else {
+            tracing::info!("PF_CARE_HOMES_URL is off: no care-home vacancies are reported");
+            return;
+        };
+        let mut feed = care_home_feed::Feed::new(client, care_home_rng);
+        feed.run(config.speed, cancel).await;
+        tracing::info!(stats = ?feed.stats(), "care-home feed stopped");
+    };
+    tokio::join!(beds, care_homes);
     Ok(())
 }

@@ -238,22 +238,39 @@ impl LocalIssuer {
     }
 }
 
+/// How many homes the synthetic LLR care-home register holds
+/// (`1-000000001` … `1-000000300`).
+pub const DEMO_CARE_HOMES: u32 = 300;
+
+/// The CQC location ids of the synthetic LLR care homes, `1-000000001` …
+/// `1-000000300`.
+pub fn demo_care_home_ids() -> Vec<String> {
+    (1..=DEMO_CARE_HOMES).map(|n| format!("1-{n:09}")).collect()
+}
+
 /// One demo person per role, a demo vacancy feed, and the `simulator` and
 /// `loadtest` machine identities. Their names say they are demo-only.
+///
+/// The demo care-home editor works for two homes, so that moving between a
+/// person's homes can be tried; the simulator publishes bed events for the
+/// trusts and vacancies for every demo care home.
 pub fn demo_principals() -> Vec<Principal> {
     const HOME: &str = "1-000000001";
+    const SECOND_HOME: &str = "1-000000002";
     let grant = |role: Role, orgs: &[&str]| {
         // Constant, valid scopes (checked by a test below).
         Grant::parse(role, orgs).expect("demo grants are valid")
     };
     let org = |id: &str| crate::OrgId::parse(id).ok();
+    let all_homes = demo_care_home_ids();
+    let all_homes: Vec<&str> = all_homes.iter().map(String::as_str).collect();
     vec![
         Principal::person(
             "demo-care-home-editor",
             "Demo care-home editor (demo only)",
             org(HOME),
         )
-        .with_grant(grant(Role::CareHomeEditor, &[HOME])),
+        .with_grant(grant(Role::CareHomeEditor, &[HOME, SECOND_HOME])),
         Principal::person(
             "demo-discharge-coordinator",
             "Demo discharge coordinator (demo only)",
@@ -279,7 +296,8 @@ pub fn demo_principals() -> Vec<Principal> {
         )
         .with_grant(grant(Role::VacancyPublisher, &[HOME])),
         Principal::machine("simulator", "Hospital simulator (demo only)", None)
-            .with_grant(grant(Role::BedPublisher, &["RWE", "RT5"])),
+            .with_grant(grant(Role::BedPublisher, &["RWE", "RT5"]))
+            .with_grant(grant(Role::VacancyPublisher, &all_homes)),
         Principal::machine("loadtest", "Load test (demo only)", None)
             .with_grant(grant(Role::BedPublisher, &["RWE", "RT5"]))
             .with_grant(grant(Role::ControlRoomViewer, &[])),
@@ -298,6 +316,54 @@ mod tests {
         }
         assert!(demo.iter().all(|p| p.name.contains("demo only")));
         assert!(demo.iter().any(|p| p.id == "simulator" && p.is_machine()));
+    }
+
+    #[test]
+    fn the_editor_has_two_homes_and_the_simulator_every_demo_home() {
+        use crate::{Action, CqcLocationId};
+        let demo = demo_principals();
+        let find = |id: &str| demo.iter().find(|p| p.id == id).expect("demo principal");
+        let cqc = |id: &str| CqcLocationId::parse(id).expect("valid");
+        let may_change = |p: &Principal, id: &str| {
+            p.permits(&Action::ChangeCareHome { cqc: cqc(id) })
+                .is_allowed()
+        };
+        let editor = find("demo-care-home-editor");
+        assert_eq!(editor.care_homes(Role::CareHomeEditor).count(), 2);
+        assert!(may_change(editor, "1-000000001") && may_change(editor, "1-000000002"));
+        assert!(!may_change(editor, "1-000000003"));
+
+        let ids = demo_care_home_ids();
+        assert_eq!(ids.len(), 300);
+        assert_eq!(ids.first().map(String::as_str), Some("1-000000001"));
+        assert_eq!(ids.last().map(String::as_str), Some("1-000000300"));
+        let simulator = find("simulator");
+        assert_eq!(simulator.care_homes(Role::VacancyPublisher).count(), 300);
+        assert!(ids.iter().all(|id| may_change(simulator, id)));
+        assert!(!may_change(simulator, "1-000000301"));
+        // Still a bed publisher for the trusts, and nothing more.
+        assert_eq!(simulator.roles().len(), 2);
+        assert!(simulator.has_role(Role::BedPublisher));
+    }
+
+    /// The simulator's token names 300 homes; it must stay well inside what
+    /// verifiers (16 KiB) and HTTP servers (headers of 64 KiB and more) take.
+    /// Measured: 13,296 bytes for the simulator (about 500 for the others),
+    /// printed by this test with `--nocapture`.
+    #[tokio::test]
+    async fn the_simulators_token_stays_small_enough() {
+        let issuer =
+            LocalIssuer::new(Mode::Development, LocalIssuerConfig::default()).expect("issuer");
+        let verifier = crate::TokenVerifier::new(issuer.issuer_config()).expect("verifier");
+        for principal in demo_principals() {
+            let token = issuer
+                .issue(&principal, Duration::from_secs(3600))
+                .expect("signed");
+            println!("{}: token of {} bytes", principal.id, token.len());
+            assert!(token.len() < 15 * 1024, "{}: {}", principal.id, token.len());
+            let verified = verifier.verify(&token).await.expect("verifies");
+            assert_eq!(verified, principal);
+        }
     }
 
     #[test]

@@ -74,6 +74,17 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::VacanciesReported(_) => "care_home.vacancies_reported",
         Payload::ClosedToAdmissions(_) => "care_home.closed_to_admissions",
         Payload::ReopenedToAdmissions(_) => "care_home.reopened_to_admissions",
+        Payload::BedHeld(_) => "care_home.bed_held",
+        Payload::HoldAccepted(_) => "care_home.hold_accepted",
+        Payload::HoldDeclined(_) => "care_home.hold_declined",
+        Payload::HoldReleased(_) => "care_home.hold_released",
+        Payload::HoldExpired(_) => "care_home.hold_expired",
+        Payload::ResidentAdmitted(_) => "care_home.resident_admitted",
+        Payload::PatientReadyForDischarge(_) => "discharge.patient_ready",
+        Payload::DelayReasonChanged(_) => "discharge.delay_reason_changed",
+        Payload::SearchStarted(_) => "discharge.search_started",
+        Payload::PatientDischarged(_) => "discharge.patient_discharged",
+        Payload::DischargeCancelled(_) => "discharge.cancelled",
     }
 }
 

@@ -192,12 +192,10 @@ impl HomeLog {
 
 /// The record an event carries.
 pub fn record_of(event: &EventEnvelope) -> Result<CareHomeRecord, String> {
-    let home = match &event.payload {
-        Some(Payload::CareHomeRegistered(p)) => p.home.as_ref(),
-        Some(Payload::VacanciesReported(p)) => p.home.as_ref(),
-        Some(Payload::ClosedToAdmissions(p)) => p.home.as_ref(),
-        Some(Payload::ReopenedToAdmissions(p)) => p.home.as_ref(),
-        _ => None,
-    };
+    let home = event
+        .payload
+        .as_ref()
+        .and_then(pf_care_home_model::home_in)
+        .flatten();
     CareHomeRecord::from_proto(home).map_err(|e| e.to_string())
 }

@@ -22,8 +22,10 @@ pub struct CareHomeCounts {
     pub stale: u32,
     /// Vacant beds in open homes.
     pub vacant: u32,
-    /// Vacant beds that can take someone now, in open homes.
+    /// Vacant beds free to hold now (not unavailable, not held), in open homes.
     pub available: u32,
+    /// Beds held for patients (requested or accepted).
+    pub held: u32,
 }
 
 /// One category's beds.
@@ -97,6 +99,7 @@ pub fn view<'a>(
             counts.closed += u32::from(!open);
             counts.not_accepting += u32::from(open && !record.accepting_hospital_discharges);
             counts.stale += u32::from(stale);
+            counts.held += u32::try_from(record.holds.len()).unwrap_or(u32::MAX);
         }
         for vacancy in &record.vacancies {
             let entry = categories
@@ -111,7 +114,7 @@ pub fn view<'a>(
             if !open {
                 continue;
             }
-            let available = vacancy.available();
+            let available = record.free_beds(vacancy.category);
             entry.available += available;
             entry.vacant += vacancy.vacant;
             if let Some(slot) = Locality::ALL

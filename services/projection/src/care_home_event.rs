@@ -4,7 +4,6 @@ use pf_care_home_model::{CareHomeRecord, RecordError};
 use pf_live_state::CareHomeUpdate;
 use pf_proto::envelope::unix_millis;
 use pf_proto::v1::EventEnvelope;
-use pf_proto::v1::event_envelope::Payload;
 
 /// Why an event cannot be applied. The text is the dead-letter reason.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -63,15 +62,8 @@ pub fn decode(subject: &str, bytes: &[u8]) -> Result<CareHomeUpdate, Unusable> {
 /// Checks a decoded care-home event and turns it into an update.
 pub fn to_update(subject: &str, event: &EventEnvelope) -> Result<CareHomeUpdate, Unusable> {
     let home = match &event.payload {
-        Some(Payload::CareHomeRegistered(p)) => p.home.as_ref(),
-        Some(Payload::VacanciesReported(p)) => p.home.as_ref(),
-        Some(Payload::ClosedToAdmissions(p)) => p.home.as_ref(),
-        Some(Payload::ReopenedToAdmissions(p)) => p.home.as_ref(),
-        Some(other) => {
-            return Err(Unusable::NotACareHomeEvent(pf_proto::envelope::event_type(
-                other,
-            )));
-        }
+        Some(payload) => pf_care_home_model::home_in(payload)
+            .ok_or_else(|| Unusable::NotACareHomeEvent(pf_proto::envelope::event_type(payload)))?,
         None => {
             return Err(Unusable::Envelope(pf_proto::EnvelopeError::Missing(
                 "payload",

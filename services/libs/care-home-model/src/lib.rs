@@ -20,7 +20,10 @@ pub mod report;
 
 pub use category::{CareCategory, ClosureReason, Locality, SexAccepted, UnknownValue};
 pub use pf_access::CqcLocationId;
-pub use record::{CareHomeRecord, Confirmation, RecordError, Registration, Vacancy};
+pub use record::{
+    CareHomeRecord, Confirmation, Hold, HoldState, RecordError, Registration, Vacancy, home_in,
+    time_of,
+};
 pub use register::{Register, RegisterError};
 pub use report::{
     Closure, FieldProblem, ReportInput, ReportProblems, VacancyInput, VacancyReport, field_name,

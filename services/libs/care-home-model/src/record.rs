@@ -94,6 +94,47 @@ pub struct Confirmation {
     pub by_name: String,
 }
 
+/// Whether a hold waits for the home's answer or was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    /// Held by a discharge team, waiting for the home's answer.
+    Requested,
+    /// The home accepted the patient.
+    Accepted,
+}
+
+/// One bed held for one patient: only what the home needs to decide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// UUIDv7.
+    pub hold_id: String,
+    /// The patient's discharge (an opaque id).
+    pub discharge_id: String,
+    /// The category of bed held.
+    pub category: CareCategory,
+    /// The patient's sex.
+    pub sex: SexAccepted,
+    /// ODS code of the discharge team's organisation.
+    pub held_by_organisation: String,
+    /// The coordinator who held it.
+    pub held_by_name: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub held_at: OffsetDateTime,
+    /// Released by itself at this time unless accepted.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Requested or accepted.
+    pub state: HoldState,
+    /// Discharge pathway, 0 to 3.
+    pub pathway: u32,
+    /// Discharge Ready Date, `YYYY-MM-DD`.
+    pub discharge_ready_date: String,
+    /// Care needs in a few words.
+    pub needs: String,
+}
+
 /// A home's whole record, as every care-home event carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CareHomeRecord {
@@ -109,6 +150,9 @@ pub struct CareHomeRecord {
     pub note: String,
     /// The last report or confirmation (`None`: never reported).
     pub confirmed: Option<Confirmation>,
+    /// Beds held for patients (requested or accepted).
+    #[serde(default)]
+    pub holds: Vec<Hold>,
 }
 
 impl CareHomeRecord {
@@ -127,7 +171,66 @@ impl CareHomeRecord {
             accepting_hospital_discharges: true,
             note: String::new(),
             confirmed: None,
+            holds: Vec::new(),
         }
+    }
+
+    /// Beds of `category` free to hold now: vacant, not unavailable, not
+    /// held, in a home open to admissions.
+    pub fn free_beds(&self, category: CareCategory) -> u32 {
+        if self.closure.is_some() {
+            return 0;
+        }
+        let held = self.holds.iter().filter(|h| h.category == category).count();
+        self.vacancy(category)
+            .available()
+            .saturating_sub(u32::try_from(held).unwrap_or(u32::MAX))
+    }
+
+    /// One of the home's holds.
+    pub fn hold(&self, hold_id: &str) -> Option<&Hold> {
+        self.holds.iter().find(|h| h.hold_id == hold_id)
+    }
+
+    /// The record with `hold` added.
+    pub fn with_hold(&self, hold: Hold) -> Self {
+        let mut next = self.clone();
+        next.holds.push(hold);
+        next
+    }
+
+    /// The record with the hold accepted.
+    pub fn with_hold_accepted(&self, hold_id: &str) -> Self {
+        let mut next = self.clone();
+        for hold in &mut next.holds {
+            if hold.hold_id == hold_id {
+                hold.state = HoldState::Accepted;
+            }
+        }
+        next
+    }
+
+    /// The record without the hold (declined, released, expired).
+    pub fn without_hold(&self, hold_id: &str) -> Self {
+        let mut next = self.clone();
+        next.holds.retain(|h| h.hold_id != hold_id);
+        next
+    }
+
+    /// The record after the patient of the hold arrived: the hold is gone
+    /// and its bed is no longer vacant.
+    pub fn with_resident_admitted(&self, hold_id: &str) -> Self {
+        let Some(hold) = self.hold(hold_id).cloned() else {
+            return self.clone();
+        };
+        let mut next = self.without_hold(hold_id);
+        for vacancy in &mut next.vacancies {
+            if vacancy.category == hold.category {
+                vacancy.vacant = vacancy.vacant.saturating_sub(1);
+                vacancy.unavailable = vacancy.unavailable.min(vacancy.vacant);
+            }
+        }
+        next
     }
 
     /// The home's CQC location id.
@@ -166,6 +269,7 @@ impl CareHomeRecord {
             accepting_hospital_discharges: report.accepting_hospital_discharges,
             note: report.note.clone(),
             confirmed: Some(confirmed),
+            holds: self.holds.clone(),
         }
     }
 
@@ -243,6 +347,27 @@ impl CareHomeRecord {
                 id: c.by_id.clone(),
                 name: c.by_name.clone(),
             }),
+            holds: self
+                .holds
+                .iter()
+                .map(|h| v1::Hold {
+                    hold_id: h.hold_id.clone(),
+                    discharge_id: h.discharge_id.clone(),
+                    category: h.category.to_proto() as i32,
+                    sex: h.sex.to_proto() as i32,
+                    held_by_organisation: h.held_by_organisation.clone(),
+                    held_by_name: h.held_by_name.clone(),
+                    held_at: Some(timestamp(h.held_at)),
+                    expires_at: Some(timestamp(h.expires_at)),
+                    state: match h.state {
+                        HoldState::Requested => v1::HoldState::Requested,
+                        HoldState::Accepted => v1::HoldState::Accepted,
+                    } as i32,
+                    pathway: h.pathway,
+                    discharge_ready_date: h.discharge_ready_date.clone(),
+                    needs: h.needs.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -282,13 +407,35 @@ impl CareHomeRecord {
         } else {
             None
         };
+        let holds = home
+            .holds
+            .iter()
+            .map(|h| {
+                Ok(Hold {
+                    hold_id: h.hold_id.clone(),
+                    discharge_id: h.discharge_id.clone(),
+                    category: CareCategory::from_proto(h.category)
+                        .ok_or_else(|| bad("holds.category"))?,
+                    sex: SexAccepted::from_proto(h.sex).unwrap_or(SexAccepted::Either),
+                    held_by_organisation: h.held_by_organisation.clone(),
+                    held_by_name: h.held_by_name.clone(),
+                    held_at: time_of(h.held_at.as_ref()),
+                    expires_at: time_of(h.expires_at.as_ref()),
+                    state: match v1::HoldState::try_from(h.state) {
+                        Ok(v1::HoldState::Accepted) => HoldState::Accepted,
+                        Ok(v1::HoldState::Requested) => HoldState::Requested,
+                        _ => return Err(bad("holds.state")),
+                    },
+                    pathway: h.pathway,
+                    discharge_ready_date: h.discharge_ready_date.clone(),
+                    needs: h.needs.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, RecordError>>()?;
         let confirmed = home.vacancies_confirmed_at.as_ref().map(|at| {
             let by = home.vacancies_confirmed_by.clone().unwrap_or_default();
             Confirmation {
-                at: OffsetDateTime::from_unix_timestamp_nanos(
-                    i128::from(unix_millis(Some(at))) * 1_000_000,
-                )
-                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                at: time_of(Some(at)),
                 by_id: by.id,
                 by_name: by.name,
             }
@@ -310,6 +457,32 @@ impl CareHomeRecord {
             accepting_hospital_discharges: home.accepting_hospital_discharges,
             note: home.note.clone(),
             confirmed,
+            holds,
         })
     }
+}
+
+/// A protobuf time as a time (the epoch when absent).
+pub fn time_of(at: Option<&prost_types::Timestamp>) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_millis(at)) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The home record a care-home event carries: `None` when the payload is
+/// not a care-home event, `Some(None)` when it is one without a record.
+pub fn home_in(payload: &v1::event_envelope::Payload) -> Option<Option<&v1::CareHome>> {
+    use v1::event_envelope::Payload;
+    Some(match payload {
+        Payload::CareHomeRegistered(p) => p.home.as_ref(),
+        Payload::VacanciesReported(p) => p.home.as_ref(),
+        Payload::ClosedToAdmissions(p) => p.home.as_ref(),
+        Payload::ReopenedToAdmissions(p) => p.home.as_ref(),
+        Payload::BedHeld(p) => p.home.as_ref(),
+        Payload::HoldAccepted(p) => p.home.as_ref(),
+        Payload::HoldDeclined(p) => p.home.as_ref(),
+        Payload::HoldReleased(p) => p.home.as_ref(),
+        Payload::HoldExpired(p) => p.home.as_ref(),
+        Payload::ResidentAdmitted(p) => p.home.as_ref(),
+        _ => return None,
+    })
 }

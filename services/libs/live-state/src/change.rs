@@ -58,9 +58,9 @@ pub struct CareHomeUpdate {
 
 impl CareHomeUpdate {
     /// What the home adds to the care-home totals: `homes:{locality}`,
-    /// `closed:{locality}`, `not_accepting:{locality}`,
-    /// `{category}:{locality}:vacant` and `…:available` (available beds count
-    /// only while the home is open to admissions). Zeros are left out.
+    /// `closed:{locality}`, `not_accepting:{locality}`, `held:{locality}`,
+    /// `{category}:{locality}:vacant` and `…:available` (beds free to hold:
+    /// available, not held, in a home open to admissions). Zeros are left out.
     pub fn contributions(&self) -> BTreeMap<String, i64> {
         let record = &self.record;
         let locality = record.registration.locality.as_str();
@@ -76,18 +76,21 @@ impl CareHomeUpdate {
         if !record.accepting_hospital_discharges {
             out.insert(format!("not_accepting:{locality}"), 1);
         }
+        out.insert(
+            format!("held:{locality}"),
+            i64::try_from(record.holds.len()).unwrap_or(i64::MAX),
+        );
         for vacancy in &record.vacancies {
             let category = vacancy.category.as_str();
             out.insert(
                 format!("{category}:{locality}:vacant"),
                 i64::from(vacancy.vacant),
             );
-            if record.closure.is_none() {
-                out.insert(
-                    format!("{category}:{locality}:available"),
-                    i64::from(vacancy.available()),
-                );
-            }
+            // Free to hold: open, available, not held.
+            out.insert(
+                format!("{category}:{locality}:available"),
+                i64::from(record.free_beds(vacancy.category)),
+            );
         }
         out.retain(|_, n| *n != 0);
         out

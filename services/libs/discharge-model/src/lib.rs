@@ -1,0 +1,26 @@
+//! The discharge side of the domain: patients who no longer meet the
+//! criteria to reside and wait to leave hospital.
+//!
+//! # Layout
+//! - [`nhs_number`]: [`NhsNumber`], checked with its check digit, shown
+//!   masked until a coordinator opens the patient.
+//! - [`words`]: [`Pathway`], [`DischargeStatus`], [`Funding`],
+//!   [`DelayReason`] and [`Destination`].
+//! - [`postcode`]: where a search centres: LLR postcode districts.
+//! - [`record`]: [`DischargeRecord`], a discharge's whole record and its
+//!   conversion to and from the event payload.
+//! - [`referral`]: [`ReferralInput`], what a coordinator sends to put a
+//!   patient on the list, checked into a record or plain-words problems.
+#![forbid(unsafe_code)]
+
+pub mod nhs_number;
+pub mod postcode;
+pub mod record;
+pub mod referral;
+pub mod words;
+
+pub use nhs_number::{NhsNumber, NhsNumberError};
+pub use postcode::{Place, place_of};
+pub use record::{DischargeRecord, delay_days};
+pub use referral::{ReferralInput, ReferralProblems};
+pub use words::{DelayReason, Destination, DischargeStatus, Funding, Pathway};

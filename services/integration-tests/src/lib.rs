@@ -399,6 +399,27 @@ impl ControlRoomClient {
         }
     }
 
+    /// The next snapshot or delta (heartbeats skipped), within 10 s, or the
+    /// close code (if any) when the gateway closed the connection instead.
+    pub async fn next_or_closed(&mut self) -> Result<Value, Option<u16>> {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("no message from the gateway within 10 s");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    if value["type"] != "heartbeat" {
+                        return Ok(value);
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(None),
+            }
+        }
+    }
+
     /// Waits (up to 10 s) for the gateway to close the connection; its close code.
     pub async fn closed(&mut self) -> Option<u16> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -28,6 +28,9 @@ pub struct ProjectionConfig {
     pub changes_max_len: u64,
     /// Stream settings.
     pub durability: Durability,
+    /// How often the watchdog checks that Redis still holds what it
+    /// acknowledged (`PF_PROJECTION_WATCHDOG_MS`, default 1 s; 0 turns it off).
+    pub watchdog_interval: Duration,
 }
 
 impl ProjectionConfig {
@@ -56,6 +59,7 @@ impl ProjectionConfig {
                     120,
                 )?),
             },
+            watchdog_interval: Duration::from_millis(env_or("PF_PROJECTION_WATCHDOG_MS", 1_000)?),
         })
     }
 
@@ -71,6 +75,7 @@ impl ProjectionConfig {
             batch_size: 500,
             changes_max_len: 100_000,
             durability: Durability::default(),
+            watchdog_interval: Duration::from_millis(200),
         }
     }
 }

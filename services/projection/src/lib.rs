@@ -24,6 +24,7 @@ pub mod consumer;
 pub mod event;
 pub mod metrics;
 pub mod replay;
+pub mod watchdog;
 
 use anyhow::Context as _;
 use pf_event_log::streams::EVENT_STREAMS;
@@ -137,6 +138,7 @@ pub async fn run(
         );
     }
 
+    watchdog::spawn(&jetstream, &live, &config, &shutdown);
     let mut running = tokio::task::JoinSet::new();
     for (spec, consumer) in consumers {
         let (jetstream, live, config, metrics, readiness, shutdown) = (

@@ -310,6 +310,40 @@ impl LiveState {
         Ok(self.connection.get(self.keys.applied(stream)).await?)
     }
 
+    /// Sets the mark `name` (a key beside the watermarks, left out of
+    /// digests and kept by a wipe) to `value`, expiring after `ttl`, and
+    /// returns its previous value in the same step. A mark that is gone or
+    /// older than what was last written, before it expires, shows that Redis
+    /// lost writes it had acknowledged (it restarted empty or from an old file).
+    pub async fn swap_mark(
+        &mut self,
+        name: &str,
+        value: u64,
+        ttl: Duration,
+    ) -> Result<Option<u64>, LiveStateError> {
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        Ok(redis::cmd("SET")
+            .arg(self.keys.applied(&format!("mark:{name}")))
+            .arg(value)
+            .arg("PX")
+            .arg(millis)
+            .arg("GET")
+            .query_async(&mut self.connection)
+            .await?)
+    }
+
+    /// Tells readers to take a new snapshot (a reset change), without
+    /// touching the state; returns the new change version.
+    pub async fn announce_reset(&mut self) -> Result<u64, LiveStateError> {
+        Ok(self
+            .announce_reset
+            .key(self.keys.version())
+            .key(self.keys.changes())
+            .arg(self.changes_max_len)
+            .invoke_async(&mut self.connection)
+            .await?)
+    }
+
     /// The change version now.
     pub async fn version(&mut self) -> Result<u64, LiveStateError> {
         let version: Option<u64> = self.connection.get(self.keys.version()).await?;
@@ -361,10 +395,12 @@ impl LiveState {
     /// so that readers take a new snapshot. Used before a rebuild.
     pub async fn wipe(&mut self) -> Result<u64, LiveStateError> {
         let keep = [self.keys.version(), self.keys.changes()];
+        // Marks (see `swap_mark`) stay too: a rebuild is not a loss.
+        let marks = self.keys.applied("mark:");
         let keys: Vec<String> = self.state_keys().await?;
         for chunk in keys
             .iter()
-            .filter(|k| !keep.contains(k))
+            .filter(|k| !keep.contains(k) && !k.starts_with(&marks))
             .collect::<Vec<_>>()
             .chunks(500)
         {

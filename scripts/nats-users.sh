@@ -32,12 +32,20 @@ authorization {
           "\$JS.ACK.PF_BEDS.>",
           "\$JS.API.CONSUMER.*.PF_CARE_HOMES", "\$JS.API.CONSUMER.*.PF_CARE_HOMES.>",
           "\$JS.API.CONSUMER.DURABLE.CREATE.PF_CARE_HOMES.>", "\$JS.API.CONSUMER.MSG.NEXT.PF_CARE_HOMES.>",
-          "\$JS.ACK.PF_CARE_HOMES.>", "\$JS.FC.>"] }
+          "\$JS.ACK.PF_CARE_HOMES.>",
+          "\$JS.API.CONSUMER.*.PF_DISCHARGES", "\$JS.API.CONSUMER.*.PF_DISCHARGES.>",
+          "\$JS.API.CONSUMER.DURABLE.CREATE.PF_DISCHARGES.>", "\$JS.API.CONSUMER.MSG.NEXT.PF_DISCHARGES.>",
+          "\$JS.ACK.PF_DISCHARGES.>", "\$JS.FC.>"] }
         subscribe: { allow: ["_INBOX.>"] } } }
     { user: "care-homes", password: "$(nats_password care-homes)", permissions: {
         publish: { allow: ["pf.care-homes.>", "pf.audit.>", "\$JS.API.INFO", "\$JS.API.STREAM.NAMES",
           "\$JS.API.STREAM.INFO.*", "\$JS.API.STREAM.CREATE.*", "\$JS.API.STREAM.UPDATE.PF_AUDIT",
           "\$JS.API.STREAM.MSG.GET.PF_CARE_HOMES"] }
+        subscribe: { allow: ["_INBOX.>"] } } }
+    { user: "discharges", password: "$(nats_password discharges)", permissions: {
+        publish: { allow: ["pf.discharges.>", "pf.care-homes.>", "pf.audit.>", "\$JS.API.INFO", "\$JS.API.STREAM.NAMES",
+          "\$JS.API.STREAM.INFO.*", "\$JS.API.STREAM.CREATE.*", "\$JS.API.STREAM.UPDATE.PF_AUDIT",
+          "\$JS.API.STREAM.MSG.GET.PF_DISCHARGES", "\$JS.API.STREAM.MSG.GET.PF_CARE_HOMES"] }
         subscribe: { allow: ["_INBOX.>"] } } }
     { user: "gateway", password: "$(nats_password gateway)", permissions: {
         publish: { allow: ["pf.audit.>", "\$JS.API.INFO", "\$JS.API.STREAM.NAMES",

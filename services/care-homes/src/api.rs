@@ -202,6 +202,35 @@ pub struct HomeView {
     pub stale: bool,
     /// The home's version (its number of events).
     pub version: u64,
+    /// Beds held for patients: requests to answer and accepted patients.
+    pub holds: Vec<HoldView>,
+}
+
+/// A bed held at the home for a patient: what the home needs to decide.
+#[derive(Debug, Serialize)]
+pub struct HoldView {
+    /// Hold id.
+    pub hold_id: String,
+    /// The category held.
+    pub category: CareCategory,
+    /// Its words.
+    pub category_label: &'static str,
+    /// The patient's sex.
+    pub sex: SexAccepted,
+    /// Discharge pathway.
+    pub pathway: u32,
+    /// Discharge Ready Date.
+    pub discharge_ready_date: String,
+    /// Care needs in a few words.
+    pub needs: String,
+    /// The discharge team's organisation (ODS).
+    pub held_by_organisation: String,
+    /// The coordinator.
+    pub held_by_name: String,
+    /// `requested` or `accepted`.
+    pub state: pf_care_home_model::HoldState,
+    /// When it ends unless accepted (RFC 3339).
+    pub expires_at: String,
 }
 
 impl HomeView {
@@ -245,6 +274,23 @@ impl HomeView {
             last_updated_by: record.confirmed.as_ref().map(|c| c.by_name.clone()),
             stale,
             version,
+            holds: record
+                .holds
+                .iter()
+                .map(|h| HoldView {
+                    hold_id: h.hold_id.clone(),
+                    category: h.category,
+                    category_label: h.category.label(),
+                    sex: h.sex,
+                    pathway: h.pathway,
+                    discharge_ready_date: h.discharge_ready_date.clone(),
+                    needs: h.needs.clone(),
+                    held_by_organisation: h.held_by_organisation.clone(),
+                    held_by_name: h.held_by_name.clone(),
+                    state: h.state,
+                    expires_at: h.expires_at.format(&Rfc3339).unwrap_or_default(),
+                })
+                .collect(),
         }
     }
 }
@@ -545,6 +591,125 @@ async fn write(
                 .map(|r| HomeView::of(r, saved.answer.entity_version, stale));
             let body = serde_json::json!({ "saved": SavedView::from(&saved), "home": home });
             (StatusCode::OK, Json(body)).into_response()
+        }
+        Err(err) => {
+            state
+                .audit_refused(&caller, action, &entity(&cqc), err.label(), &err.reason())
+                .await;
+            err.into_response()
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeclineBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// The answer of a home to a hold: `accept` or `decline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldAnswer {
+    /// Take the patient.
+    Accept,
+    /// Do not take the patient.
+    Decline,
+}
+
+/// Answers hold `hold_id` at home `cqc` for `principal` (who must answer
+/// holds of the home); returns the stored event's id.
+pub async fn answer_hold(
+    state: &AppState,
+    principal: &pf_access::Principal,
+    cqc: &str,
+    hold_id: &str,
+    answer: HoldAnswer,
+    reason: &str,
+) -> Result<String, ApiError> {
+    within_write_limit(state, principal)?;
+    let home = home_id(cqc)?;
+    principal
+        .permits(&pf_access::Action::AnswerHolds { cqc: home.clone() })
+        .require()
+        .map_err(|r| NotSaved::Forbidden(r.reason))?;
+    let reason = reason.trim();
+    if reason.chars().count() > 200 {
+        return Err(ApiError::Malformed(
+            "the reason must be 200 characters or fewer".into(),
+        ));
+    }
+    let result = match answer {
+        HoldAnswer::Accept => {
+            pf_care_home_log::holds::accept(&state.log, &home, hold_id, principal).await
+        }
+        HoldAnswer::Decline => {
+            pf_care_home_log::holds::decline(&state.log, &home, hold_id, reason, principal).await
+        }
+    };
+    match result {
+        Ok((_, event_id)) => Ok(event_id),
+        Err(pf_care_home_log::HoldError::UnknownHold(name)) => {
+            Err(ApiError::NotSaved(NotSaved::UnknownHome(format!(
+                "hold at {name} (it may have been released or expired)"
+            ))))
+        }
+        Err(pf_care_home_log::HoldError::AlreadyAccepted) => {
+            Err(ApiError::Malformed("the hold was already accepted".into()))
+        }
+        Err(pf_care_home_log::HoldError::UnknownHome(h)) => {
+            Err(ApiError::NotSaved(NotSaved::UnknownHome(h)))
+        }
+        Err(other) => Err(ApiError::NotSaved(NotSaved::Unavailable(other.to_string()))),
+    }
+}
+
+/// `POST /api/v1/care-homes/{cqc}/holds/{hold_id}/accept` and `…/decline`.
+pub async fn post_hold_answer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((cqc, hold_id, verb)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let action = match verb.as_str() {
+        "accept" => "care_home.accept_hold",
+        "decline" => "care_home.decline_hold",
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let result = async {
+        let principal = caller.principal()?;
+        let answer = if verb == "accept" {
+            HoldAnswer::Accept
+        } else {
+            HoldAnswer::Decline
+        };
+        let reason = if body.iter().all(u8::is_ascii_whitespace) {
+            String::new()
+        } else {
+            let is_json = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            if !is_json {
+                return Err(ApiError::Malformed(
+                    "send JSON with Content-Type: application/json".into(),
+                ));
+            }
+            let body: DeclineBody = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::Malformed(format!("the request body is not valid: {e}")))?;
+            body.reason.unwrap_or_default()
+        };
+        answer_hold(&state, principal, &cqc, &hold_id, answer, &reason).await
+    }
+    .await;
+    match result {
+        Ok(event_id) => {
+            state
+                .audit_accepted(&caller, action, &entity(&cqc), &event_id)
+                .await;
+            Json(serde_json::json!({ "hold_id": hold_id, "answer": verb, "event_id": event_id }))
+                .into_response()
         }
         Err(err) => {
             state

@@ -24,10 +24,10 @@ use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
 use crate::api::{ApiError, SavedView, within_write_limit};
-use crate::home_log::CurrentHome;
 use crate::idempotency::IdempotencyKey;
 use crate::state::{AppState, entity};
 use crate::submission::{self, NotSaved, Update};
+use pf_care_home_log::CurrentHome;
 
 /// `GET /`.
 pub async fn root() -> Redirect {

@@ -9,8 +9,6 @@
 //!
 //! # Layout
 //! - [`config`]: settings from the environment.
-//! - [`home_log`]: a home's events: its current record, the next event, and
-//!   registering the homes of the register.
 //! - [`idempotency`]: keys that make a resend harmless.
 //! - [`submission`]: saving an update, the one path of form and API.
 //! - [`api`]: the JSON API (`openapi.json` documents it).
@@ -23,7 +21,6 @@
 pub mod api;
 pub mod config;
 pub mod form;
-pub mod home_log;
 pub mod idempotency;
 pub mod metrics;
 pub mod state;
@@ -116,7 +113,7 @@ pub async fn run(
     )
     .await
     .context("failed to connect to Redis for idempotency keys")?;
-    let log = home_log::HomeLog::new(jetstream.clone());
+    let log = pf_care_home_log::HomeLog::new(jetstream.clone(), pf_care_home_log::SERVICE);
 
     // Registering ~300 homes takes a second; serve meanwhile (not ready).
     {
@@ -185,6 +182,10 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         .route(
             "/api/v1/care-homes/{cqc}/confirmation",
             post(api::post_confirmation),
+        )
+        .route(
+            "/api/v1/care-homes/{cqc}/holds/{hold_id}/{answer}",
+            post(api::post_hold_answer),
         );
     pf_web::with_security_headers(
         pf_web::assets(routes, &dashboards)

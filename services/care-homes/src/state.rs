@@ -8,9 +8,9 @@ use pf_care_home_model::{CareHomeRecord, CqcLocationId, Register};
 use pf_sign_in::{Authenticator, Caller, CallerContext, WriteLimits};
 
 use crate::config::CareHomesConfig;
-use crate::home_log::{HomeLog, SERVICE};
 use crate::idempotency::IdempotencyStore;
 use crate::metrics::CareHomeMetrics;
+use pf_care_home_log::{HomeLog, SERVICE};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -124,6 +124,6 @@ impl AppState {
 /// well-formed ids are repeated).
 pub fn entity(cqc: &str) -> String {
     CqcLocationId::parse(cqc)
-        .map(|c| crate::home_log::entity_id(&c))
+        .map(|c| pf_care_home_log::entity_id(&c))
         .unwrap_or_else(|_| "care-home/invalid".to_owned())
 }

@@ -14,8 +14,8 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::home_log::{CurrentHome, HomeLog, HomeLogError, actor};
 use crate::idempotency::{Answer, Claim, IdempotencyKey, IdempotencyStore};
+use pf_care_home_log::{CurrentHome, HomeLog, HomeLogError, actor};
 
 /// What a home tells us.
 #[derive(Debug, Clone)]

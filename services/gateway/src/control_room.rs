@@ -27,6 +27,7 @@ pub struct ControlRoom {
     sites: BTreeMap<String, Counters>,
     system: Counters,
     care_homes: BTreeMap<String, CareHomeRecord>,
+    discharges: BTreeMap<String, pf_discharge_model::DischargeRecord>,
     stale_after: Duration,
 }
 
@@ -37,6 +38,8 @@ pub struct Touched {
     pub sites: BTreeSet<String>,
     /// Whether any care home changed.
     pub care_homes: bool,
+    /// Discharges that changed.
+    pub discharges: BTreeSet<String>,
 }
 
 /// A change that cannot be folded in: take a new snapshot.
@@ -71,6 +74,7 @@ impl ControlRoom {
             sites,
             system,
             care_homes: snapshot.care_homes.clone(),
+            discharges: snapshot.discharges.clone(),
             stale_after: DEFAULT_STALE_AFTER,
         }
     }
@@ -79,6 +83,16 @@ impl ControlRoom {
     pub fn with_stale_after(mut self, stale_after: Duration) -> Self {
         self.stale_after = stale_after;
         self
+    }
+
+    /// Every discharge the model holds (patient-level: never for the control room's clients).
+    pub fn discharges(&self) -> &BTreeMap<String, pf_discharge_model::DischargeRecord> {
+        &self.discharges
+    }
+
+    /// Every care home's record.
+    pub fn care_home_records(&self) -> &BTreeMap<String, CareHomeRecord> {
+        &self.care_homes
     }
 
     /// The care homes' aggregates at `now`.
@@ -123,6 +137,11 @@ impl ControlRoom {
                     self.care_homes
                         .insert(record.cqc().as_str().to_owned(), (**record).clone());
                     touched.care_homes = true;
+                }
+                Change::Discharge { record, .. } => {
+                    touched.discharges.insert(record.discharge_id.clone());
+                    self.discharges
+                        .insert(record.discharge_id.clone(), (**record).clone());
                 }
             }
             self.version = change.version();

@@ -110,9 +110,9 @@ impl Hub {
             .iter()
             .filter(|c| c.version() > from)
             .filter_map(|c| match c {
-                Change::Bed { occurred_at_ms, .. } | Change::CareHome { occurred_at_ms, .. } => {
-                    Some(*occurred_at_ms)
-                }
+                Change::Bed { occurred_at_ms, .. }
+                | Change::CareHome { occurred_at_ms, .. }
+                | Change::Discharge { occurred_at_ms, .. } => Some(*occurred_at_ms),
                 Change::Reset { .. } => None,
             })
             .min()

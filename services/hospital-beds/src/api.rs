@@ -6,7 +6,6 @@
 //! log did not confirm the change (it may not be saved).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
 use axum::http::StatusCode;
@@ -606,8 +605,6 @@ fn subject(bed: &CatalogueBed) -> String {
 /// How many times a change is decided again when another change to the same
 /// bed got into the stream first.
 const CONFLICT_ATTEMPTS: usize = 5;
-/// Pauses before re-sending an unconfirmed event (same id, so never stored twice).
-const UNCONFIRMED_RETRIES: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(800)];
 
 async fn make_change(
     state: &AppState,
@@ -645,7 +642,11 @@ async fn make_change(
             payload,
         }
         .seal(OffsetDateTime::now_utc());
-        match publish_confirmed(&state.publisher, &subject, &event, last_sequence).await {
+        match state
+            .publisher
+            .publish_confirmed(&subject, &event, Some(last_sequence))
+            .await
+        {
             Ok(published) => {
                 state
                     .metrics
@@ -676,28 +677,4 @@ async fn make_change(
         }
     }
     Err(ApiError::Contended(bed.address.to_string()))
-}
-
-/// Publishes, re-sending the same event when JetStream did not confirm it.
-async fn publish_confirmed(
-    publisher: &EventPublisher,
-    subject: &str,
-    event: &pf_proto::v1::EventEnvelope,
-    last_sequence: u64,
-) -> Result<pf_event_log::Published, PublishFailure> {
-    let mut result = publisher
-        .publish(subject.to_owned(), event, Some(last_sequence))
-        .await;
-    for pause in UNCONFIRMED_RETRIES {
-        match result {
-            Err(PublishFailure::Unconfirmed(_)) => {
-                tokio::time::sleep(pause).await;
-                result = publisher
-                    .publish(subject.to_owned(), event, Some(last_sequence))
-                    .await;
-            }
-            _ => break,
-        }
-    }
-    result
 }

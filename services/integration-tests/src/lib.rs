@@ -64,6 +64,10 @@ pub struct Platform {
     pub gateway_url: String,
     /// `http://127.0.0.1:{port}` of the care-homes service.
     pub care_homes_url: String,
+    /// `http://127.0.0.1:{port}` of the discharges service.
+    pub discharges_url: String,
+    /// The discharges service's clock (move it to expire holds).
+    pub clock: pf_care_home_log::ManualClock,
     /// `http://127.0.0.1:{port}` of the projection's operational endpoints.
     pub projection_url: String,
     /// HTTP client.
@@ -144,6 +148,16 @@ impl Platform {
             shutdown.clone(),
         ));
 
+        let (discharges_listener, discharges_url) = listener().await;
+        let clock = pf_care_home_log::ManualClock::new(time::OffsetDateTime::now_utc());
+        tokio::spawn(pf_discharges::run_with_clock(
+            discharges_listener,
+            pf_discharges::DischargesConfig::local(&nats.url(), &redis.url(), sign_in.clone()),
+            catalogue.clone(),
+            std::sync::Arc::new(clock.clone()),
+            shutdown.clone(),
+        ));
+
         let (gateway_listener, gateway_url) = listener().await;
         let mut gateway_config =
             pf_gateway::GatewayConfig::local(&redis.url(), &nats.url(), dashboards_dir(), sign_in);
@@ -162,6 +176,8 @@ impl Platform {
             beds_url,
             gateway_url,
             care_homes_url,
+            discharges_url,
+            clock,
             projection_url,
             http: reqwest::Client::new(),
             base_version: 0,
@@ -179,6 +195,7 @@ impl Platform {
             &platform.projection_url,
             &platform.gateway_url,
             &platform.care_homes_url,
+            &platform.discharges_url,
         ] {
             platform.wait_ready(url).await;
         }
@@ -293,6 +310,10 @@ impl Platform {
             (
                 pf_event_log::streams::CARE_HOMES.name,
                 "projection-PF_CARE_HOMES",
+            ),
+            (
+                pf_event_log::streams::DISCHARGES.name,
+                "projection-PF_DISCHARGES",
             ),
         ] {
             self.wait_until_consumed(stream, consumer).await;

@@ -9,7 +9,7 @@
 //!
 //! # Layout
 //! - [`config`]: settings from the environment.
-//! - [`bed_event`], [`care_home_event`]: an envelope to a live-state update,
+//! - [`bed_event`], [`care_home_event`], [`discharge_event`]: an envelope to a live-state update,
 //!   or the reason it cannot be used; [`event`] picks one by stream.
 //! - [`consumer`]: the durable consumer loop.
 //! - [`replay`]: rebuilding state by replaying a stream from its start.
@@ -21,6 +21,7 @@ pub mod bed_event;
 pub mod care_home_event;
 pub mod config;
 pub mod consumer;
+pub mod discharge_event;
 pub mod event;
 pub mod metrics;
 pub mod replay;

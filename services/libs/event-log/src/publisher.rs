@@ -75,6 +75,42 @@ impl EventPublisher {
     }
 }
 
+/// Pauses before re-sending an unconfirmed event (same id, so JetStream
+/// stores it once however often it is sent).
+const UNCONFIRMED_RETRIES: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_millis(500),
+    std::time::Duration::from_millis(1000),
+];
+
+impl EventPublisher {
+    /// Publishes like [`publish`](Self::publish), re-sending the same event
+    /// (same id) when JetStream did not confirm it: a time-out may hide a
+    /// stored event, and the duplicate window makes the re-send harmless.
+    pub async fn publish_confirmed(
+        &self,
+        subject: &str,
+        event: &EventEnvelope,
+        expected_last_sequence: Option<u64>,
+    ) -> Result<Published, PublishFailure> {
+        let mut result = self
+            .publish(subject.to_owned(), event, expected_last_sequence)
+            .await;
+        for pause in UNCONFIRMED_RETRIES {
+            match result {
+                Err(PublishFailure::Unconfirmed(_)) => {
+                    tokio::time::sleep(pause).await;
+                    result = self
+                        .publish(subject.to_owned(), event, expected_last_sequence)
+                        .await;
+                }
+                _ => break,
+            }
+        }
+        result
+    }
+}
+
 fn classify(kind: PublishErrorKind, message: String) -> PublishFailure {
     match kind {
         PublishErrorKind::WrongLastSequence => PublishFailure::Conflict,

@@ -29,6 +29,13 @@ pub const CARE_HOMES: StreamSpec = StreamSpec {
     description: "Patient Flow care-home register and vacancy events",
 };
 
+/// Discharge events, `pf.discharges.{discharge_id}`.
+pub const DISCHARGES: StreamSpec = StreamSpec {
+    name: "PF_DISCHARGES",
+    subjects: &["pf.discharges.>"],
+    description: "Patient Flow discharge events (patients ready for discharge and what became of them)",
+};
+
 /// Events refused by a consumer, with the reason in a header,
 /// `pf.deadletter.{stream}`.
 pub const DEAD_LETTERS: StreamSpec = StreamSpec {
@@ -38,7 +45,7 @@ pub const DEAD_LETTERS: StreamSpec = StreamSpec {
 };
 
 /// Every stream whose events the projection folds into live state.
-pub const EVENT_STREAMS: &[StreamSpec] = &[BEDS, CARE_HOMES];
+pub const EVENT_STREAMS: &[StreamSpec] = &[BEDS, CARE_HOMES, DISCHARGES];
 
 /// The subject of one bed's events. Codes are checked identifiers (letters,
 /// digits, `-`), so they are safe subject tokens.
@@ -50,6 +57,11 @@ pub fn bed_subject(site: &str, ward: &str, bed: &str) -> String {
 /// digits) is a safe subject token.
 pub fn care_home_subject(cqc: &str) -> String {
     format!("pf.care-homes.{cqc}")
+}
+
+/// The subject of one discharge's events (a UUID is a safe subject token).
+pub fn discharge_subject(discharge_id: &str) -> String {
+    format!("pf.discharges.{discharge_id}")
 }
 
 /// The dead-letter subject for events refused from `stream`.

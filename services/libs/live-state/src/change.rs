@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use pf_care_home_model::CareHomeRecord;
+use pf_discharge_model::DischargeRecord;
 use pf_hospital_model::{BedKind, BedState};
 
 /// A ward's counters: field `{kind}:{state}` (core beds) or
@@ -97,6 +98,42 @@ impl CareHomeUpdate {
     }
 }
 
+/// One discharge event, ready to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DischargeUpdate {
+    /// Event id (UUIDv7).
+    pub event_id: String,
+    /// Event type, e.g. `discharge.patient_ready`.
+    pub event_type: String,
+    /// The discharge's version after the event.
+    pub entity_version: u64,
+    /// The discharge's whole record after the event.
+    pub record: DischargeRecord,
+    /// When it happened, ms since the epoch.
+    pub occurred_at_ms: i64,
+}
+
+impl DischargeUpdate {
+    /// What the discharge adds to the discharge totals: `waiting:{site}` and
+    /// `waiting:{site}:pathway_{n}` while the patient waits. Zeros are left out.
+    pub fn contributions(&self) -> BTreeMap<String, i64> {
+        let record = &self.record;
+        let mut out = BTreeMap::new();
+        if record.status.is_waiting() {
+            out.insert(format!("waiting:{}", record.site), 1);
+            out.insert(
+                format!(
+                    "waiting:{}:pathway_{}",
+                    record.site,
+                    record.pathway.number()
+                ),
+                1,
+            );
+        }
+        out
+    }
+}
+
 /// One event ready to apply, of any kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
@@ -104,6 +141,8 @@ pub enum Update {
     Bed(BedUpdate),
     /// A care-home event.
     CareHome(Box<CareHomeUpdate>),
+    /// A discharge event.
+    Discharge(Box<DischargeUpdate>),
 }
 
 impl Update {
@@ -112,6 +151,7 @@ impl Update {
         match self {
             Update::Bed(u) => &u.event_id,
             Update::CareHome(u) => &u.event_id,
+            Update::Discharge(u) => &u.event_id,
         }
     }
 
@@ -120,6 +160,7 @@ impl Update {
         match self {
             Update::Bed(u) => u.entity_version,
             Update::CareHome(u) => u.entity_version,
+            Update::Discharge(u) => u.entity_version,
         }
     }
 }
@@ -155,6 +196,17 @@ pub enum Change {
         /// When the event happened, ms since the epoch.
         occurred_at_ms: i64,
     },
+    /// A discharge's record changed.
+    Discharge {
+        /// Change version.
+        version: u64,
+        /// The discharge's new record.
+        record: Box<DischargeRecord>,
+        /// The event type.
+        event_type: String,
+        /// When the event happened, ms since the epoch.
+        occurred_at_ms: i64,
+    },
     /// The state was rebuilt; take a new snapshot.
     Reset {
         /// Change version.
@@ -168,6 +220,7 @@ impl Change {
         match self {
             Change::Bed { version, .. }
             | Change::CareHome { version, .. }
+            | Change::Discharge { version, .. }
             | Change::Reset { version } => *version,
         }
     }
@@ -182,4 +235,6 @@ pub struct Snapshot {
     pub wards: BTreeMap<WardKey, Counters>,
     /// Care homes by CQC location id.
     pub care_homes: BTreeMap<String, CareHomeRecord>,
+    /// Discharges by id.
+    pub discharges: BTreeMap<String, DischargeRecord>,
 }

@@ -67,6 +67,21 @@ impl Keys {
         format!("{}care-homes:geo", self.prefix)
     }
 
+    /// One discharge's record (hash: version, record JSON, contributions).
+    pub fn discharge(&self, id: &str) -> String {
+        format!("{}discharge:{id}", self.prefix)
+    }
+
+    /// Discharge counters (hash), e.g. `waiting:RWEAA` → patients.
+    pub fn discharge_totals(&self) -> String {
+        format!("{}discharges:totals", self.prefix)
+    }
+
+    /// The set of discharge ids seen.
+    pub fn discharges_index(&self) -> String {
+        format!("{}index:discharges", self.prefix)
+    }
+
     /// The stream sequence up to which a stream's events are applied.
     pub fn applied(&self, stream: &str) -> String {
         format!("{}applied:{stream}", self.prefix)

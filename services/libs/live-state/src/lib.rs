@@ -10,7 +10,7 @@
 //!   bed between the ward/site/system counters, and appends a change with the
 //!   next change version to the change log. `SNAPSHOT` reads every ward's
 //!   counters, every care home's record and the change version in one atomic
-//!   step. `APPLY_CARE_HOME` replaces a home's record and moves its
+//!   step. `APPLY_RECORD` replaces a care home's or a discharge's record and moves its
 //!   contributions to the care-home totals, and keeps the geo index the
 //!   distance search uses.
 //! - [`store`]: [`LiveState`], the typed way to apply updates, take
@@ -23,6 +23,8 @@ pub mod keys;
 pub mod scripts;
 pub mod store;
 
-pub use change::{BedUpdate, CareHomeUpdate, Change, Counters, Snapshot, Update, WardKey};
+pub use change::{
+    BedUpdate, CareHomeUpdate, Change, Counters, DischargeUpdate, Snapshot, Update, WardKey,
+};
 pub use keys::Keys;
 pub use store::{Applied, LiveState, LiveStateError, StateDigest, differences};

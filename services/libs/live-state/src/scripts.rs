@@ -48,18 +48,19 @@ redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[12], change .. '-0',
 return {1, change}
 "#;
 
-/// Applies one care-home event.
+/// Applies one event of an entity whose events carry its whole record (a
+/// care home, a discharge).
 ///
-/// KEYS: home, care-home totals, change version, change log, care-homes
-/// index, geo index.
+/// KEYS: record hash, totals, change version, change log, index, geo index.
 /// ARGV: entity version, record (JSON), counter contributions (JSON object
-/// field → number), event id, occurred-at (ms), CQC location id, longitude,
-/// latitude, change-log max length, event type.
+/// field → number), event id, occurred-at (ms), entity id, longitude,
+/// latitude (both empty: no place), change-log max length, event type,
+/// change kind (`care_home`, `discharge`).
 ///
-/// The home's previous contributions are taken off the totals and the new
-/// ones added, so the totals always equal the sum over the homes' newest
+/// The entity's previous contributions are taken off the totals and the new
+/// ones added, so the totals always equal the sum over the entities' newest
 /// records. Returns like `APPLY_BED`.
-pub const APPLY_CARE_HOME: &str = r#"
+pub const APPLY_RECORD: &str = r#"
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 local version = tonumber(ARGV[1])
 if version <= current then
@@ -77,10 +78,12 @@ end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'record', ARGV[2], 'contrib', ARGV[3],
   'event_id', ARGV[4], 'occurred_at', ARGV[5])
 redis.call('SADD', KEYS[5], ARGV[6])
-redis.call('GEOADD', KEYS[6], ARGV[7], ARGV[8], ARGV[6])
+if ARGV[7] ~= '' then
+  redis.call('GEOADD', KEYS[6], ARGV[7], ARGV[8], ARGV[6])
+end
 local change = redis.call('INCR', KEYS[3])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], change .. '-0',
-  'kind', 'care_home', 'home', ARGV[6], 'record', ARGV[2], 'at', ARGV[5],
+  'kind', ARGV[11], 'id', ARGV[6], 'record', ARGV[2], 'at', ARGV[5],
   'event_type', ARGV[10])
 return {1, change}
 "#;
@@ -88,9 +91,10 @@ return {1, change}
 /// Reads the change version, every ward's counters and every care home's
 /// record at one instant.
 ///
-/// KEYS: change version, wards index, care-homes index. ARGV: key prefix.
+/// KEYS: change version, wards index, care-homes index, discharges index.
+/// ARGV: key prefix.
 /// Returns `{version, {ward_1, {field, value, …}, ward_2, …}, {cqc_1,
-/// record_1, cqc_2, …}}`.
+/// record_1, cqc_2, …}, {discharge_1, record_1, …}}`.
 pub const SNAPSHOT: &str = r#"
 local wards_out = {}
 local wards = redis.call('SMEMBERS', KEYS[2])
@@ -109,7 +113,17 @@ for _, home in ipairs(homes) do
     table.insert(homes_out, record)
   end
 end
-return {redis.call('GET', KEYS[1]) or '0', wards_out, homes_out}
+local discharges_out = {}
+local discharges = redis.call('SMEMBERS', KEYS[4])
+table.sort(discharges)
+for _, id in ipairs(discharges) do
+  local record = redis.call('HGET', ARGV[1] .. 'discharge:' .. id, 'record')
+  if record then
+    table.insert(discharges_out, id)
+    table.insert(discharges_out, record)
+  end
+end
+return {redis.call('GET', KEYS[1]) or '0', wards_out, homes_out, discharges_out}
 "#;
 
 /// Announces that the state was rebuilt: every reader must take a new

@@ -7,7 +7,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncCommands, Script, Value};
 
-use crate::change::{BedUpdate, CareHomeUpdate, Change, Counters, Snapshot, Update};
+use crate::change::{
+    BedUpdate, CareHomeUpdate, Change, Counters, DischargeUpdate, Snapshot, Update,
+};
 use crate::keys::Keys;
 use crate::scripts;
 
@@ -46,7 +48,7 @@ pub struct LiveState {
     connection: ConnectionManager,
     keys: Keys,
     apply_bed: Script,
-    apply_care_home: Script,
+    apply_record: Script,
     snapshot: Script,
     announce_reset: Script,
     raise_watermark: Script,
@@ -72,7 +74,7 @@ impl LiveState {
             connection,
             keys,
             apply_bed: Script::new(scripts::APPLY_BED),
-            apply_care_home: Script::new(scripts::APPLY_CARE_HOME),
+            apply_record: Script::new(scripts::APPLY_RECORD),
             snapshot: Script::new(scripts::SNAPSHOT),
             announce_reset: Script::new(scripts::ANNOUNCE_RESET),
             raise_watermark: Script::new(scripts::RAISE_WATERMARK),
@@ -137,13 +139,17 @@ impl LiveState {
         if updates.iter().any(|u| matches!(u, Update::Bed(_))) {
             pipe.load_script(&self.apply_bed).ignore();
         }
-        if updates.iter().any(|u| matches!(u, Update::CareHome(_))) {
-            pipe.load_script(&self.apply_care_home).ignore();
+        if updates
+            .iter()
+            .any(|u| matches!(u, Update::CareHome(_) | Update::Discharge(_)))
+        {
+            pipe.load_script(&self.apply_record).ignore();
         }
         for update in updates {
             match update {
                 Update::Bed(update) => self.push_bed(&mut pipe, update),
                 Update::CareHome(update) => self.push_care_home(&mut pipe, update)?,
+                Update::Discharge(update) => self.push_discharge(&mut pipe, update)?,
             }
         }
         if let Some((stream, sequence)) = watermark {
@@ -203,7 +209,7 @@ impl LiveState {
             .map_err(|e| LiveStateError::Unexpected(format!("care-home totals: {e}")))?;
         let registration = &update.record.registration;
         let cqc = registration.cqc_location_id.as_str();
-        let mut invocation = self.apply_care_home.prepare_invoke();
+        let mut invocation = self.apply_record.prepare_invoke();
         invocation
             .key(self.keys.care_home(cqc))
             .key(self.keys.care_home_totals())
@@ -220,9 +226,134 @@ impl LiveState {
             .arg(registration.longitude)
             .arg(registration.latitude)
             .arg(self.changes_max_len)
-            .arg(&update.event_type);
+            .arg(&update.event_type)
+            .arg("care_home");
         pipe.invoke_script(&invocation);
         Ok(())
+    }
+
+    fn push_discharge(
+        &self,
+        pipe: &mut redis::Pipeline,
+        update: &DischargeUpdate,
+    ) -> Result<(), LiveStateError> {
+        let record = serde_json::to_string(&update.record)
+            .map_err(|e| LiveStateError::Unexpected(format!("discharge record: {e}")))?;
+        let contributions = serde_json::to_string(&update.contributions())
+            .map_err(|e| LiveStateError::Unexpected(format!("discharge totals: {e}")))?;
+        let id = update.record.discharge_id.as_str();
+        let mut invocation = self.apply_record.prepare_invoke();
+        invocation
+            .key(self.keys.discharge(id))
+            .key(self.keys.discharge_totals())
+            .key(self.keys.version())
+            .key(self.keys.changes())
+            .key(self.keys.discharges_index())
+            .key(self.keys.care_homes_geo())
+            .arg(update.entity_version)
+            .arg(record)
+            .arg(contributions)
+            .arg(&update.event_id)
+            .arg(update.occurred_at_ms)
+            .arg(id)
+            .arg("")
+            .arg("")
+            .arg(self.changes_max_len)
+            .arg(&update.event_type)
+            .arg("discharge");
+        pipe.invoke_script(&invocation);
+        Ok(())
+    }
+
+    /// Care homes within `radius_km` of a place, nearest first, with their
+    /// distance in km.
+    pub async fn care_homes_near(
+        &mut self,
+        longitude: f64,
+        latitude: f64,
+        radius_km: f64,
+    ) -> Result<Vec<(String, f64)>, LiveStateError> {
+        Ok(redis::cmd("GEOSEARCH")
+            .arg(self.keys.care_homes_geo())
+            .arg("FROMLONLAT")
+            .arg(longitude)
+            .arg(latitude)
+            .arg("BYRADIUS")
+            .arg(radius_km)
+            .arg("km")
+            .arg("ASC")
+            .arg("WITHDIST")
+            .query_async(&mut self.connection)
+            .await?)
+    }
+
+    /// Every care home's record.
+    pub async fn all_care_homes(
+        &mut self,
+    ) -> Result<Vec<pf_care_home_model::CareHomeRecord>, LiveStateError> {
+        let ids: Vec<String> = self
+            .connection
+            .smembers(self.keys.care_homes_index())
+            .await?;
+        self.care_homes(&ids).await
+    }
+
+    /// Every discharge's record.
+    pub async fn all_discharges(
+        &mut self,
+    ) -> Result<Vec<pf_discharge_model::DischargeRecord>, LiveStateError> {
+        let ids: Vec<String> = self
+            .connection
+            .smembers(self.keys.discharges_index())
+            .await?;
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hget(self.keys.discharge(id), "record");
+        }
+        let records: Vec<Option<String>> = pipe.query_async(&mut self.connection).await?;
+        records
+            .into_iter()
+            .flatten()
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| LiveStateError::Unexpected(format!("discharge record: {e}")))
+            })
+            .collect()
+    }
+
+    /// The records of the given care homes (absent ones left out).
+    pub async fn care_homes(
+        &mut self,
+        ids: &[String],
+    ) -> Result<Vec<pf_care_home_model::CareHomeRecord>, LiveStateError> {
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hget(self.keys.care_home(id), "record");
+        }
+        let records: Vec<Option<String>> = pipe.query_async(&mut self.connection).await?;
+        records
+            .into_iter()
+            .flatten()
+            .map(|json| parse_record(&json))
+            .collect()
+    }
+
+    /// One discharge's record, if any event of it was applied.
+    pub async fn discharge(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<pf_discharge_model::DischargeRecord>, LiveStateError> {
+        let record: Option<String> = self
+            .connection
+            .hget(self.keys.discharge(id), "record")
+            .await?;
+        record
+            .as_deref()
+            .map(|json| {
+                serde_json::from_str(json)
+                    .map_err(|e| LiveStateError::Unexpected(format!("discharge record: {e}")))
+            })
+            .transpose()
     }
 
     /// Every ward's counters and the change version, read atomically.
@@ -233,10 +364,11 @@ impl LiveState {
             let mut command = redis::cmd("EVALSHA_RO");
             command
                 .arg(self.snapshot.get_hash())
-                .arg(3)
+                .arg(4)
                 .arg(self.keys.version())
                 .arg(self.keys.wards_index())
                 .arg(self.keys.care_homes_index())
+                .arg(self.keys.discharges_index())
                 .arg(self.keys.prefix());
             let mut connection = connection.clone();
             async move { command.query_async::<Vec<Value>>(&mut connection).await }
@@ -255,7 +387,8 @@ impl LiveState {
             other => other?,
         };
         let mut items = reply.into_iter();
-        let (Some(version), Some(wards), Some(homes)) = (items.next(), items.next(), items.next())
+        let (Some(version), Some(wards), Some(homes), Some(discharges)) =
+            (items.next(), items.next(), items.next(), items.next())
         else {
             return Err(LiveStateError::Unexpected("short snapshot".into()));
         };
@@ -280,6 +413,12 @@ impl LiveState {
             snapshot
                 .care_homes
                 .insert(pair[0].clone(), parse_record(&pair[1])?);
+        }
+        let discharges: Vec<String> = redis::from_redis_value(discharges)?;
+        for pair in discharges.chunks_exact(2) {
+            let record = serde_json::from_str(&pair[1])
+                .map_err(|e| LiveStateError::Unexpected(format!("discharge record: {e}")))?;
+            snapshot.discharges.insert(pair[0].clone(), record);
         }
         Ok(snapshot)
     }
@@ -443,7 +582,9 @@ impl LiveState {
             let rendered = match kind.as_str() {
                 "hash" => {
                     let fields: BTreeMap<String, String> = self.connection.hgetall(&key).await?;
-                    let counters = !name.starts_with("bed:") && !name.starts_with("care-home:");
+                    let counters = !name.starts_with("bed:")
+                        && !name.starts_with("care-home:")
+                        && !name.starts_with("discharge:");
                     fields
                         .into_iter()
                         .filter(|(_, v)| !(counters && v == "0"))
@@ -548,6 +689,15 @@ fn parse_change(entry: &StreamId) -> Result<Change, LiveStateError> {
         "care_home" => Ok(Change::CareHome {
             version,
             record: Box::new(parse_record(&text("record"))?),
+            event_type: text("event_type"),
+            occurred_at_ms: text("at").parse().unwrap_or(0),
+        }),
+        "discharge" => Ok(Change::Discharge {
+            version,
+            record: Box::new(
+                serde_json::from_str(&text("record"))
+                    .map_err(|e| LiveStateError::Unexpected(format!("discharge record: {e}")))?,
+            ),
             event_type: text("event_type"),
             occurred_at_ms: text("at").parse().unwrap_or(0),
         }),

@@ -1,8 +1,6 @@
 //! A care home's events in JetStream: reading its current record, publishing
 //! the next event, and registering the homes of the register.
 
-use std::time::Duration;
-
 use pf_access::{Principal, PrincipalKind};
 use pf_care_home_model::{CareHomeRecord, CqcLocationId, Register};
 use pf_event_log::streams::{CARE_HOMES, care_home_subject};
@@ -13,7 +11,7 @@ use pf_proto::v1::event_envelope::Payload;
 use pf_proto::v1::{Actor, ActorKind, CareHomeRegistered, EventEnvelope, Source};
 use time::OffsetDateTime;
 
-/// The service's name in events and the audit trail.
+/// The care-homes service's name in events and the audit trail.
 pub const SERVICE: &str = "care-homes";
 
 /// The event log could not be used.
@@ -68,21 +66,16 @@ pub fn actor(principal: &Principal) -> Actor {
 pub struct HomeLog {
     jetstream: async_nats::jetstream::Context,
     publisher: EventPublisher,
+    service: &'static str,
 }
 
-/// Pauses before re-sending an unconfirmed event (same id, so never stored twice).
-const UNCONFIRMED_RETRIES: [Duration; 3] = [
-    Duration::from_millis(200),
-    Duration::from_millis(500),
-    Duration::from_millis(1000),
-];
-
 impl HomeLog {
-    /// Over `jetstream`.
-    pub fn new(jetstream: async_nats::jetstream::Context) -> Self {
+    /// Over `jetstream`, publishing as `service` (the events' source).
+    pub fn new(jetstream: async_nats::jetstream::Context, service: &'static str) -> Self {
         Self {
             publisher: EventPublisher::new(jetstream.clone()),
             jetstream,
+            service,
         }
     }
 
@@ -125,7 +118,7 @@ impl HomeLog {
         let event = NewEvent {
             source: Source {
                 organisation: cqc.to_string(),
-                service: SERVICE.into(),
+                service: self.service.into(),
             },
             entity_id: entity_id(cqc),
             entity_version: current.map_or(1, |c| c.version + 1),
@@ -136,22 +129,10 @@ impl HomeLog {
         .seal(OffsetDateTime::now_utc());
         let subject = care_home_subject(cqc.as_str());
         let expected = current.map_or(0, |c| c.stream_sequence);
-        let mut result = self
+        let result = self
             .publisher
-            .publish(subject.clone(), &event, Some(expected))
+            .publish_confirmed(&subject, &event, Some(expected))
             .await;
-        for pause in UNCONFIRMED_RETRIES {
-            match result {
-                Err(PublishFailure::Unconfirmed(_)) => {
-                    tokio::time::sleep(pause).await;
-                    result = self
-                        .publisher
-                        .publish(subject.clone(), &event, Some(expected))
-                        .await;
-                }
-                _ => break,
-            }
-        }
         result.map(|published| (event, published))
     }
 

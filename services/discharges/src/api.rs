@@ -1,0 +1,1170 @@
+//! The discharge API (JSON, bearer token or session):
+//!
+//! - `POST /api/v1/discharges`: a patient is ready for discharge.
+//! - `GET /api/v1/discharges`: the caller's organisations' waiting patients
+//!   (NHS numbers masked).
+//! - `GET /api/v1/discharges/{id}`: one patient, opened (NHS number shown;
+//!   every opening is audited).
+//! - `POST /api/v1/discharges/{id}/delay-reason`, `…/search`, `…/cancel`,
+//!   `…/discharge`.
+//! - `GET /api/v1/discharges/{id}/matches`: care homes whose live figures fit.
+//! - `POST /api/v1/discharges/{id}/holds`, `…/holds/{hold_id}/release`.
+//!
+//! Refusals are `{"error": "…"}` (with `problems` for a referral's rule
+//! breaks): 400 unreadable, 401, 403 another organisation's patient, 404,
+//! 409 no bed free any more or the patient no longer waits, 422 rules, 503.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use pf_access::{Action, OdsCode, Principal};
+use pf_care_home_log::HoldError;
+use pf_care_home_model::{
+    CareCategory, CareHomeRecord, CqcLocationId, FieldProblem, Hold, SexAccepted,
+};
+use pf_discharge_model::{
+    DelayReason, Destination, DischargeRecord, DischargeStatus, ReferralInput,
+};
+use pf_event_log::PublishFailure;
+use pf_proto::v1::event_envelope::Payload;
+use pf_proto::v1::{
+    DelayReasonChanged, DischargeCancelled, PatientDischarged, PatientReadyForDischarge,
+    SearchStarted,
+};
+use pf_sign_in::{AuthError, Caller, NotSignedIn};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::discharge_log::{CurrentDischarge, entity_id};
+use crate::state::AppState;
+
+/// A refused or failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request could not be read.
+    #[error("{0}")]
+    Malformed(String),
+    /// Not signed in.
+    #[error(transparent)]
+    Unauthenticated(AuthError),
+    /// Not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing.
+    #[error("{0}")]
+    NotFound(String),
+    /// The change does not fit the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A value breaks a rule.
+    #[error("{0}")]
+    Invalid(String),
+    /// A referral breaks rules.
+    #[error("the referral breaks the rules below and was not saved")]
+    Problems(Vec<FieldProblem>),
+    /// Too many requests.
+    #[error("too many requests; try again in {0} seconds")]
+    TooMany(u64),
+    /// Could not be confirmed.
+    #[error("the change could not be confirmed as saved; please try again ({0})")]
+    Unavailable(String),
+}
+
+impl From<NotSignedIn<'_>> for ApiError {
+    fn from(refusal: NotSignedIn<'_>) -> Self {
+        match (&refusal, refusal.owned()) {
+            (NotSignedIn::Throttled(wait), _) => ApiError::TooMany(wait.as_secs().max(1)),
+            (_, Err(cause)) => ApiError::Unavailable(cause),
+            (_, Ok(err)) => ApiError::Unauthenticated(err.unwrap_or(AuthError::Missing)),
+        }
+    }
+}
+
+impl From<HoldError> for ApiError {
+    fn from(err: HoldError) -> Self {
+        let text = err.to_string();
+        match err {
+            HoldError::UnknownHome(_) | HoldError::UnknownHold(_) => ApiError::NotFound(text),
+            HoldError::Closed(_)
+            | HoldError::NotAccepting(_)
+            | HoldError::NotOffered { .. }
+            | HoldError::WrongSex { .. } => ApiError::Invalid(text),
+            HoldError::NoLongerAvailable { .. }
+            | HoldError::AlreadyAccepted
+            | HoldError::NotExpired
+            | HoldError::Contended(_) => ApiError::Conflict(text),
+            HoldError::Unavailable(_) => ApiError::Unavailable(text),
+        }
+    }
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Invalid(_) | ApiError::Problems(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ApiError::Malformed(_) => "malformed",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Invalid(_) | ApiError::Problems(_) => "invalid",
+            ApiError::TooMany(_) => "rate_limited",
+            ApiError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    fn reason(&self) -> String {
+        match self {
+            ApiError::Problems(problems) => problems
+                .iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The body of every refusal.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+    /// Each rule broken, by field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<FieldProblem>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Unauthenticated(err) = self {
+            return err.into_response();
+        }
+        let status = self.status();
+        let problems = match &self {
+            ApiError::Problems(p) => p.clone(),
+            _ => Vec::new(),
+        };
+        let body = Json(ErrorBody {
+            error: self.to_string(),
+            problems,
+        });
+        if let ApiError::TooMany(seconds) = self {
+            return (status, [(header::RETRY_AFTER, seconds.to_string())], body).into_response();
+        }
+        (status, body).into_response()
+    }
+}
+
+/// A bed held for a patient, as a coordinator sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HoldView {
+    /// Hold id.
+    pub hold_id: String,
+    /// The home.
+    pub cqc_location_id: String,
+    /// Its name.
+    pub home_name: String,
+    /// The category held.
+    pub category: CareCategory,
+    /// `requested` (waiting for the home) or `accepted`.
+    pub state: pf_care_home_model::HoldState,
+    /// When it was held.
+    pub held_at: String,
+    /// When it ends unless accepted.
+    pub expires_at: String,
+}
+
+/// A patient on the list.
+#[derive(Debug, Clone, Serialize)]
+pub struct DischargeView {
+    /// Discharge id.
+    pub discharge_id: String,
+    /// The NHS number, masked (`*** *** 5919`) unless the patient was opened.
+    pub nhs_number: String,
+    /// Male or female.
+    pub sex: SexAccepted,
+    /// Site and ward.
+    pub site: String,
+    /// Ward code.
+    pub ward: String,
+    /// The site's name.
+    pub site_name: String,
+    /// Discharge Ready Date.
+    pub discharge_ready_date: String,
+    /// Days waited since then.
+    pub delay_days: i64,
+    /// 0 to 3.
+    pub pathway: u32,
+    /// Care needed (pathways 2 and 3).
+    pub care_needed: Option<CareCategory>,
+    /// Where the search centres.
+    pub search_postcode: String,
+    /// Why the patient still waits.
+    pub delay_reason: DelayReason,
+    /// Its words.
+    pub delay_reason_label: &'static str,
+    /// Where the discharge stands.
+    pub status: DischargeStatus,
+    /// Care needs in a few words.
+    pub needs: String,
+    /// The bed held, if any.
+    pub hold: Option<HoldView>,
+    /// What to do next, in words.
+    pub next_action: &'static str,
+    /// Where the patient went.
+    pub destination: Option<Destination>,
+    /// The organisation managing the patient.
+    pub managed_by: String,
+}
+
+fn next_action(record: &DischargeRecord, hold: Option<&Hold>) -> &'static str {
+    match (record.status, hold.map(|h| h.state)) {
+        (DischargeStatus::Discharged | DischargeStatus::Cancelled, _) => "None",
+        (_, Some(pf_care_home_model::HoldState::Accepted)) => "Confirm the discharge",
+        (_, Some(pf_care_home_model::HoldState::Requested)) => "Wait for the home's answer",
+        _ if record.pathway.needs_a_bed() => "Find and hold a bed",
+        _ => "Arrange the discharge",
+    }
+}
+
+/// The view of a discharge; `opened` shows the NHS number.
+pub fn view(
+    state: &AppState,
+    record: &DischargeRecord,
+    homes: &[CareHomeRecord],
+    opened: bool,
+    today: time::Date,
+) -> DischargeView {
+    let held = homes.iter().find_map(|home| {
+        home.holds
+            .iter()
+            .find(|h| h.discharge_id == record.discharge_id)
+            .map(|h| (home, h))
+    });
+    let site_name = pf_hospital_model::SiteCode::parse(&record.site)
+        .ok()
+        .and_then(|code| state.catalogue.site(&code).map(|(_, s)| s.name.clone()))
+        .unwrap_or_else(|| record.site.clone());
+    DischargeView {
+        discharge_id: record.discharge_id.clone(),
+        nhs_number: if opened {
+            record.nhs_number.spaced()
+        } else {
+            record.nhs_number.masked()
+        },
+        sex: record.sex,
+        site: record.site.clone(),
+        ward: record.ward.clone(),
+        site_name,
+        discharge_ready_date: pf_discharge_model::record::format_date(record.discharge_ready_date),
+        delay_days: record.delay_days(today),
+        pathway: record.pathway.number(),
+        care_needed: record.care_needed,
+        search_postcode: record.search_postcode.clone(),
+        delay_reason: record.delay_reason,
+        delay_reason_label: record.delay_reason.label(),
+        status: record.status,
+        needs: record.needs.clone(),
+        hold: held.map(|(home, h)| HoldView {
+            hold_id: h.hold_id.clone(),
+            cqc_location_id: home.cqc().to_string(),
+            home_name: home.registration.name.clone(),
+            category: h.category,
+            state: h.state,
+            held_at: h.held_at.format(&Rfc3339).unwrap_or_default(),
+            expires_at: h.expires_at.format(&Rfc3339).unwrap_or_default(),
+        }),
+        next_action: next_action(record, held.map(|(_, h)| h)),
+        destination: record.destination,
+        managed_by: record.managed_by.clone(),
+    }
+}
+
+fn text(value: &Option<serde_json::Value>) -> String {
+    match value {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `POST /api/v1/discharges`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferralBody {
+    nhs_number: Option<serde_json::Value>,
+    sex: Option<serde_json::Value>,
+    site: Option<serde_json::Value>,
+    ward: Option<serde_json::Value>,
+    discharge_ready_date: Option<serde_json::Value>,
+    pathway: Option<serde_json::Value>,
+    care_needed: Option<serde_json::Value>,
+    search_postcode: Option<serde_json::Value>,
+    funding: Option<serde_json::Value>,
+    preferred_home: Option<serde_json::Value>,
+    delay_reason: Option<serde_json::Value>,
+    needs: Option<serde_json::Value>,
+}
+
+fn json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::Malformed(
+            "send JSON with Content-Type: application/json".into(),
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::Malformed(format!("the request body is not valid: {e}")))
+}
+
+fn may_manage(principal: &Principal, organisation: &str) -> Result<(), ApiError> {
+    let ods = OdsCode::parse(organisation)
+        .map_err(|_| ApiError::Forbidden("this patient belongs to no organisation".into()))?;
+    principal
+        .permits(&Action::ManagePatients { ods })
+        .require()
+        .map(|_| ())
+        .map_err(|r| ApiError::Forbidden(r.reason))
+}
+
+fn within_limit(state: &AppState, principal: &Principal) -> Result<(), ApiError> {
+    state
+        .limits
+        .write(&principal.id)
+        .map_err(|wait| ApiError::TooMany(wait.as_secs().max(1)))
+}
+
+async fn answer<T: Serialize>(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    entity: &str,
+    result: Result<(StatusCode, T, Option<String>), ApiError>,
+) -> Response {
+    match result {
+        Ok((status, body, event_id)) => {
+            if status != StatusCode::OK || event_id.is_some() {
+                state
+                    .audit_accepted(caller, action, entity, event_id.as_deref())
+                    .await;
+            }
+            (status, Json(body)).into_response()
+        }
+        Err(err) => {
+            state
+                .audit_refused(caller, action, entity, err.label(), &err.reason())
+                .await;
+            err.into_response()
+        }
+    }
+}
+
+fn today(state: &AppState) -> time::Date {
+    state.clock.now().date()
+}
+
+/// `POST /api/v1/discharges`.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let discharge_id = uuid::Uuid::now_v7().to_string();
+    let result = async {
+        let principal = caller.principal()?;
+        within_limit(&state, principal)?;
+        let body: ReferralBody = json(&headers, &body)?;
+        let site = text(&body.site);
+        let trust = pf_hospital_model::SiteCode::parse(site.trim())
+            .ok()
+            .and_then(|code| state.catalogue.site(&code).map(|(t, _)| t.code.clone()))
+            .ok_or_else(|| {
+                ApiError::Problems(vec![FieldProblem {
+                    field: "site".into(),
+                    message: "Select a hospital site of Leicester, Leicestershire or Rutland"
+                        .into(),
+                }])
+            })?;
+        may_manage(principal, &trust)?;
+        let input = ReferralInput {
+            nhs_number: text(&body.nhs_number),
+            sex: text(&body.sex),
+            ward: text(&body.ward),
+            discharge_ready_date: text(&body.discharge_ready_date),
+            pathway: text(&body.pathway),
+            care_needed: text(&body.care_needed),
+            search_postcode: text(&body.search_postcode),
+            funding: text(&body.funding),
+            preferred_home: text(&body.preferred_home),
+            delay_reason: text(&body.delay_reason),
+            needs: text(&body.needs),
+        };
+        let record = input
+            .check(
+                discharge_id.clone(),
+                &trust,
+                site.trim(),
+                &trust,
+                today(&state),
+            )
+            .map_err(|p| ApiError::Problems(p.problems))?;
+        let payload = Payload::PatientReadyForDischarge(PatientReadyForDischarge {
+            discharge: Some(record.to_proto()),
+        });
+        let event = state
+            .discharges
+            .publish(None, &trust, &discharge_id, principal, payload)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        state.changes.with_label_values(&[&event.event_type]).inc();
+        let view = view(&state, &record, &[], true, today(&state));
+        Ok((StatusCode::CREATED, view, Some(event.event_id)))
+    }
+    .await;
+    answer(
+        &state,
+        &caller,
+        "discharge.ready",
+        &entity_id(&discharge_id),
+        result,
+    )
+    .await
+}
+
+/// `GET /api/v1/discharges`.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
+    let result = async {
+        let principal = caller.principal()?.clone();
+        let mut live = state.live.clone();
+        let discharges = live
+            .all_discharges()
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let homes = live
+            .all_care_homes()
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let today = today(&state);
+        let mut patients: Vec<DischargeView> = discharges
+            .iter()
+            .filter(|d| d.status.is_waiting() && may_manage(&principal, &d.managed_by).is_ok())
+            .map(|d| view(&state, d, &homes, false, today))
+            .collect();
+        patients.sort_by_key(|p| std::cmp::Reverse(p.delay_days));
+        Ok((
+            StatusCode::OK,
+            serde_json::json!({ "patients": patients }),
+            None,
+        ))
+    }
+    .await;
+    answer(&state, &caller, "discharge.list", "discharges", result).await
+}
+
+/// Loads a discharge the caller may manage.
+async fn managed(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(Principal, CurrentDischarge), ApiError> {
+    let principal = caller.principal()?.clone();
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(ApiError::NotFound(
+            "no such patient on the discharge list".into(),
+        ));
+    }
+    let current = state
+        .discharges
+        .current(id)
+        .await
+        .map_err(ApiError::Unavailable)?
+        .ok_or_else(|| ApiError::NotFound("no such patient on the discharge list".into()))?;
+    may_manage(&principal, &current.record.managed_by)?;
+    Ok((principal, current))
+}
+
+/// `GET /api/v1/discharges/{id}`: the patient opened (audited).
+pub async fn open(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let result = async {
+        let (_, current) = managed(&state, &caller, &id).await?;
+        let homes = state
+            .live
+            .clone()
+            .all_care_homes()
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let view = view(&state, &current.record, &homes, true, today(&state));
+        Ok((StatusCode::OK, view, None))
+    }
+    .await;
+    let opened = result.is_ok();
+    let response = answer(&state, &caller, "discharge.open", &entity_id(&id), result).await;
+    if opened {
+        // Every opening of a patient (NHS number shown) is in the audit trail.
+        state
+            .audit_accepted(&caller, "discharge.open", &entity_id(&id), None)
+            .await;
+    }
+    response
+}
+
+/// One care home that fits a patient.
+#[derive(Debug, Serialize)]
+pub struct MatchView {
+    /// CQC location id.
+    pub cqc_location_id: String,
+    /// Name.
+    pub name: String,
+    /// Postcode.
+    pub postcode: String,
+    /// Local authority area.
+    pub locality: &'static str,
+    /// Distance from the search place, km, one decimal.
+    pub distance_km: f64,
+    /// Beds of the category free to hold now.
+    pub free_beds: u32,
+    /// Whom they take.
+    pub sex: SexAccepted,
+    /// When the figures were given (RFC 3339).
+    pub updated_at: Option<String>,
+    /// Hours since then.
+    pub age_hours: Option<i64>,
+    /// Older than the staleness threshold.
+    pub stale: bool,
+    /// The patient's preferred home.
+    pub preferred: bool,
+    /// The home's note.
+    pub note: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MatchQuery {
+    radius_km: Option<f64>,
+}
+
+/// `GET /api/v1/discharges/{id}/matches`.
+pub async fn matches(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<MatchQuery>,
+) -> Response {
+    let result = async {
+        let (principal, current) = managed(&state, &caller, &id).await?;
+        principal
+            .permits(&Action::SearchVacancies)
+            .require()
+            .map_err(|r| ApiError::Forbidden(r.reason))?;
+        let record = &current.record;
+        let category = record.care_needed.ok_or_else(|| {
+            ApiError::Invalid("say what care the patient needs before searching".into())
+        })?;
+        let place = record.place.ok_or_else(|| {
+            ApiError::Invalid("give a postcode to search from before searching".into())
+        })?;
+        let radius = query
+            .radius_km
+            .unwrap_or(state.config.search_radius_km)
+            .clamp(1.0, 200.0);
+        let homes = matching_homes(&state, record, category, place, radius).await?;
+        Ok((
+            StatusCode::OK,
+            serde_json::json!({ "radius_km": radius, "homes": homes }),
+            None,
+        ))
+    }
+    .await;
+    answer(&state, &caller, "discharge.search", &entity_id(&id), result).await
+}
+
+async fn matching_homes(
+    state: &AppState,
+    record: &DischargeRecord,
+    category: CareCategory,
+    place: pf_discharge_model::Place,
+    radius_km: f64,
+) -> Result<Vec<MatchView>, ApiError> {
+    let mut live = state.live.clone();
+    let near = live
+        .care_homes_near(place.longitude, place.latitude, radius_km)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let distances: BTreeMap<String, f64> = near.iter().cloned().collect();
+    let ids: Vec<String> = near.into_iter().map(|(id, _)| id).collect();
+    let homes = live
+        .care_homes(&ids)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let now = state.clock.now();
+    let mut out: Vec<MatchView> = homes
+        .iter()
+        .filter(|home| {
+            let vacancy = home.vacancy(category);
+            home.registration.categories.contains(&category)
+                && home.closure.is_none()
+                && home.accepting_hospital_discharges
+                && home.free_beds(category) > 0
+                && (vacancy.sex == SexAccepted::Either || vacancy.sex == record.sex)
+        })
+        .map(|home| {
+            let age = home.confirmed.as_ref().map(|c| (now - c.at).whole_hours());
+            let stale = home
+                .confirmed
+                .as_ref()
+                .is_none_or(|c| (now - c.at) > state.config.stale_after);
+            MatchView {
+                cqc_location_id: home.cqc().to_string(),
+                name: home.registration.name.clone(),
+                postcode: home.registration.postcode.clone(),
+                locality: home.registration.locality.label(),
+                distance_km: (distances.get(home.cqc().as_str()).copied().unwrap_or(0.0) * 10.0)
+                    .round()
+                    / 10.0,
+                free_beds: home.free_beds(category),
+                sex: home.vacancy(category).sex,
+                updated_at: home
+                    .confirmed
+                    .as_ref()
+                    .and_then(|c| c.at.format(&Rfc3339).ok()),
+                age_hours: age,
+                stale,
+                preferred: record.preferred_home.as_deref() == Some(home.cqc().as_str()),
+                note: home.note.clone(),
+            }
+        })
+        .collect();
+    // Preferred first, then fresh figures before stale ones, then nearest.
+    out.sort_by(|a, b| {
+        b.preferred
+            .cmp(&a.preferred)
+            .then(a.stale.cmp(&b.stale))
+            .then(a.distance_km.total_cmp(&b.distance_km))
+    });
+    Ok(out)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldBody {
+    cqc_location_id: String,
+    #[serde(default)]
+    category: Option<String>,
+}
+
+/// `POST /api/v1/discharges/{id}/holds`.
+pub async fn hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let (principal, current) = managed(&state, &caller, &id).await?;
+        within_limit(&state, &principal)?;
+        let body: HoldBody = json(&headers, &body)?;
+        let record = &current.record;
+        if !record.status.is_waiting() {
+            return Err(ApiError::Conflict(
+                "the patient no longer waits for discharge".into(),
+            ));
+        }
+        let cqc = CqcLocationId::parse(&body.cqc_location_id).map_err(|_| {
+            ApiError::NotFound(format!(
+                "`{}` is not a care home on the register",
+                body.cqc_location_id
+            ))
+        })?;
+        let category = match body.category.as_deref() {
+            Some(word) => word
+                .parse::<CareCategory>()
+                .map_err(|e| ApiError::Invalid(e.to_string()))?,
+            None => record.care_needed.ok_or_else(|| {
+                ApiError::Invalid("say what care the patient needs before holding a bed".into())
+            })?,
+        };
+        let homes = state
+            .live
+            .clone()
+            .all_care_homes()
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        if let Some(home) = homes.iter().find(|h| {
+            h.holds
+                .iter()
+                .any(|hold| hold.discharge_id == record.discharge_id)
+        }) {
+            return Err(ApiError::Conflict(format!(
+                "a bed is already held for this patient at {}; release it first",
+                home.registration.name
+            )));
+        }
+        let request = pf_care_home_log::HoldRequest {
+            discharge_id: record.discharge_id.clone(),
+            category,
+            sex: record.sex,
+            pathway: record.pathway.number(),
+            discharge_ready_date: pf_discharge_model::record::format_date(
+                record.discharge_ready_date,
+            ),
+            needs: record.needs.clone(),
+            lasts: state.config.hold_lasts,
+        };
+        let (hold, event_id) = pf_care_home_log::holds::hold_bed(
+            &state.homes,
+            &cqc,
+            &request,
+            &principal,
+            &record.managed_by,
+            state.clock.now(),
+        )
+        .await?;
+        state
+            .changes
+            .with_label_values(&["care_home.bed_held"])
+            .inc();
+        if record.status == DischargeStatus::Ready {
+            // The search has started: best effort, the hold stands either way.
+            let mut next = record.clone();
+            next.status = DischargeStatus::Searching;
+            let payload = Payload::SearchStarted(SearchStarted {
+                discharge: Some(next.to_proto()),
+            });
+            if let Err(err) = state
+                .discharges
+                .publish(
+                    Some(&current),
+                    &record.trust,
+                    &record.discharge_id,
+                    &principal,
+                    payload,
+                )
+                .await
+            {
+                tracing::warn!(cause = %err, "search-started event not stored");
+            }
+        }
+        Ok((
+            StatusCode::CREATED,
+            serde_json::json!({
+                "hold_id": hold.hold_id,
+                "cqc_location_id": cqc.to_string(),
+                "category": hold.category,
+                "state": hold.state,
+                "expires_at": hold.expires_at.format(&Rfc3339).unwrap_or_default(),
+                "event_id": event_id,
+            }),
+            Some(event_id.clone()),
+        ))
+    }
+    .await;
+    answer(
+        &state,
+        &caller,
+        "care_home.hold_bed",
+        &entity_id(&id),
+        result,
+    )
+    .await
+}
+
+/// Finds the home holding `hold_id` for discharge `id`.
+async fn home_of_hold(
+    state: &AppState,
+    id: &str,
+    hold_id: &str,
+) -> Result<CqcLocationId, ApiError> {
+    let homes = state
+        .live
+        .clone()
+        .all_care_homes()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    homes
+        .iter()
+        .find(|h| {
+            h.holds
+                .iter()
+                .any(|hold| hold.hold_id == hold_id && hold.discharge_id == id)
+        })
+        .map(|h| h.cqc().clone())
+        .ok_or_else(|| {
+            ApiError::NotFound("no such hold for this patient; it may have ended".into())
+        })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        json(headers, body)
+    }
+}
+
+/// `POST /api/v1/discharges/{id}/holds/{hold_id}/release`.
+pub async fn release(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, hold_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let (principal, _) = managed(&state, &caller, &id).await?;
+        within_limit(&state, &principal)?;
+        let body: ReasonBody = optional_json(&headers, &body)?;
+        let cqc = home_of_hold(&state, &id, &hold_id).await?;
+        let reason = body.reason.unwrap_or_default();
+        let (_, event_id) = pf_care_home_log::holds::release(
+            &state.homes,
+            &cqc,
+            &hold_id,
+            reason.trim(),
+            &principal,
+        )
+        .await?;
+        Ok((
+            StatusCode::OK,
+            serde_json::json!({ "released": hold_id, "event_id": event_id }),
+            Some(event_id.clone()),
+        ))
+    }
+    .await;
+    answer(
+        &state,
+        &caller,
+        "care_home.release_hold",
+        &entity_id(&id),
+        result,
+    )
+    .await
+}
+
+/// Publishes the discharge's next record, deciding again on a conflict.
+async fn next_record(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    mut decide: impl FnMut(&DischargeRecord) -> Result<(DischargeRecord, Payload), ApiError>,
+) -> Result<(DischargeRecord, String), ApiError> {
+    for _ in 0..5 {
+        let current = state
+            .discharges
+            .current(id)
+            .await
+            .map_err(ApiError::Unavailable)?
+            .ok_or_else(|| ApiError::NotFound("no such patient on the discharge list".into()))?;
+        let (record, payload) = decide(&current.record)?;
+        match state
+            .discharges
+            .publish(Some(&current), &record.trust, id, principal, payload)
+            .await
+        {
+            Ok(event) => {
+                state.changes.with_label_values(&[&event.event_type]).inc();
+                return Ok((record, event.event_id));
+            }
+            Err(PublishFailure::Conflict) => continue,
+            Err(other) => return Err(ApiError::Unavailable(other.to_string())),
+        }
+    }
+    Err(ApiError::Conflict(
+        "the patient's record kept changing; please try again".into(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelayBody {
+    delay_reason: String,
+}
+
+/// `POST /api/v1/discharges/{id}/delay-reason`.
+pub async fn delay_reason(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result =
+        async {
+            let (principal, _) = managed(&state, &caller, &id).await?;
+            within_limit(&state, &principal)?;
+            let body: DelayBody = json(&headers, &body)?;
+            let reason: DelayReason = body.delay_reason.parse().map_err(
+                |e: pf_discharge_model::words::UnknownWord| ApiError::Invalid(e.to_string()),
+            )?;
+            let (record, event_id) = next_record(&state, &principal, &id, |current| {
+                if !current.status.is_waiting() {
+                    return Err(ApiError::Conflict(
+                        "the patient no longer waits for discharge".into(),
+                    ));
+                }
+                let mut next = current.clone();
+                next.delay_reason = reason;
+                let payload = Payload::DelayReasonChanged(DelayReasonChanged {
+                    discharge: Some(next.to_proto()),
+                    previous_reason: current.delay_reason.as_str().to_owned(),
+                });
+                Ok((next, payload))
+            })
+            .await?;
+            Ok((
+                StatusCode::OK,
+                view(&state, &record, &[], false, today(&state)),
+                Some(event_id),
+            ))
+        }
+        .await;
+    answer(
+        &state,
+        &caller,
+        "discharge.delay_reason",
+        &entity_id(&id),
+        result,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DischargeBody {
+    destination: String,
+    #[serde(default)]
+    destination_home: Option<String>,
+}
+
+/// `POST /api/v1/discharges/{id}/discharge`: the patient left hospital. To a
+/// care home, it must be one that accepted a hold for the patient: its
+/// vacancy is taken away by the same step.
+pub async fn discharge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let (principal, current) = managed(&state, &caller, &id).await?;
+        within_limit(&state, &principal)?;
+        let body: DischargeBody = json(&headers, &body)?;
+        let destination: Destination = body
+            .destination
+            .parse()
+            .map_err(|e: pf_discharge_model::words::UnknownWord| ApiError::Invalid(e.to_string()))?;
+        if !current.record.status.is_waiting() {
+            return Err(ApiError::Conflict("the patient no longer waits for discharge".into()));
+        }
+        let homes = state
+            .live
+            .clone()
+            .all_care_homes()
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let held = homes.iter().find_map(|home| {
+            home.holds
+                .iter()
+                .find(|h| h.discharge_id == id)
+                .map(|h| (home.cqc().clone(), h.clone()))
+        });
+        let mut destination_home = None;
+        if destination == Destination::CareHome {
+            let Some((cqc, hold)) = held.clone() else {
+                return Err(ApiError::Conflict(
+                    "no care home has accepted this patient: hold a bed and wait for the home to accept".into(),
+                ));
+            };
+            if body.destination_home.as_deref().is_some_and(|h| h != cqc.as_str()) {
+                return Err(ApiError::Conflict(format!(
+                    "the bed held for this patient is at {cqc}, not at the home given"
+                )));
+            }
+            if hold.state != pf_care_home_model::HoldState::Accepted {
+                return Err(ApiError::Conflict(
+                    "the home has not accepted the patient yet".into(),
+                ));
+            }
+            pf_care_home_log::holds::admit(&state.homes, &cqc, &hold.hold_id, &principal).await?;
+            destination_home = Some(cqc.to_string());
+        } else if let Some((cqc, hold)) = held {
+            // Going elsewhere: the held bed is given back.
+            pf_care_home_log::holds::release(
+                &state.homes,
+                &cqc,
+                &hold.hold_id,
+                "discharged elsewhere",
+                &principal,
+            )
+            .await?;
+        }
+        let now = state.clock.now();
+        let (record, event_id) = next_record(&state, &principal, &id, |current| {
+            let mut next = current.clone();
+            next.status = DischargeStatus::Discharged;
+            next.destination = Some(destination);
+            next.destination_home = destination_home.clone();
+            next.discharged_at = Some(now);
+            let payload = Payload::PatientDischarged(PatientDischarged {
+                discharge: Some(next.to_proto()),
+            });
+            Ok((next, payload))
+        })
+        .await?;
+        Ok((StatusCode::OK, view(&state, &record, &[], false, today(&state)), Some(event_id)))
+    }
+    .await;
+    answer(
+        &state,
+        &caller,
+        "discharge.discharged",
+        &entity_id(&id),
+        result,
+    )
+    .await
+}
+
+/// `POST /api/v1/discharges/{id}/cancel`: the patient no longer waits (any
+/// held bed is given back).
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let (principal, current) = managed(&state, &caller, &id).await?;
+        within_limit(&state, &principal)?;
+        let body: ReasonBody = optional_json(&headers, &body)?;
+        if !current.record.status.is_waiting() {
+            return Err(ApiError::Conflict(
+                "the patient no longer waits for discharge".into(),
+            ));
+        }
+        let homes = state
+            .live
+            .clone()
+            .all_care_homes()
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        for home in &homes {
+            for hold in home.holds.iter().filter(|h| h.discharge_id == id) {
+                pf_care_home_log::holds::release(
+                    &state.homes,
+                    home.cqc(),
+                    &hold.hold_id,
+                    "patient no longer waiting",
+                    &principal,
+                )
+                .await?;
+            }
+        }
+        let reason = body.reason.unwrap_or_default();
+        let (record, event_id) = next_record(&state, &principal, &id, |current| {
+            let mut next = current.clone();
+            next.status = DischargeStatus::Cancelled;
+            next.cancel_reason = reason.trim().to_owned();
+            let payload = Payload::DischargeCancelled(DischargeCancelled {
+                discharge: Some(next.to_proto()),
+            });
+            Ok((next, payload))
+        })
+        .await?;
+        Ok((
+            StatusCode::OK,
+            view(&state, &record, &[], false, today(&state)),
+            Some(event_id),
+        ))
+    }
+    .await;
+    answer(
+        &state,
+        &caller,
+        "discharge.cancelled",
+        &entity_id(&id),
+        result,
+    )
+    .await
+}
+
+/// Ends every hold that nobody accepted by its expiry time; returns how many.
+pub async fn expire_holds(state: &AppState, now: OffsetDateTime) -> Result<usize, String> {
+    let homes = state
+        .live
+        .clone()
+        .all_care_homes()
+        .await
+        .map_err(|e| e.to_string())?;
+    let keeper = Principal::machine("hold-expiry", "Hold expiry", None);
+    let mut ended = 0;
+    for home in &homes {
+        for hold in home
+            .holds
+            .iter()
+            .filter(|h| h.state == pf_care_home_model::HoldState::Requested && h.expires_at <= now)
+        {
+            match pf_care_home_log::holds::expire(
+                &state.homes,
+                home.cqc(),
+                &hold.hold_id,
+                now,
+                &keeper,
+            )
+            .await
+            {
+                Ok(_) => {
+                    ended += 1;
+                    state
+                        .changes
+                        .with_label_values(&["care_home.hold_expired"])
+                        .inc();
+                }
+                // Answered or released meanwhile: nothing to do.
+                Err(
+                    HoldError::UnknownHold(_) | HoldError::AlreadyAccepted | HoldError::NotExpired,
+                ) => {}
+                Err(err) => return Err(err.to_string()),
+            }
+        }
+    }
+    Ok(ended)
+}

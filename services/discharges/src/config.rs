@@ -1,0 +1,89 @@
+//! Settings of the discharges service.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pf_event_log::Durability;
+use pf_runtime::{ConfigError, env_or};
+use pf_sign_in::SignInSettings;
+
+/// Settings, from the environment with local defaults.
+#[derive(Debug, Clone)]
+pub struct DischargesConfig {
+    /// Where to listen (`PF_DISCHARGES_ADDR`, default `127.0.0.1:8085`).
+    pub listen: SocketAddr,
+    /// NATS server and this service's user there (`PF_NATS_*`).
+    pub nats: pf_event_log::NatsSettings,
+    /// Stream settings (`PF_STREAM_REPLICAS`, default 1).
+    pub durability: Durability,
+    /// Sign-in settings (`PF_OIDC_*`, `PF_REDIS_URL`).
+    pub sign_in: SignInSettings,
+    /// Redis with the live state, read for the list and the search
+    /// (`PF_REDIS_URL`, default `redis://127.0.0.1:6379`).
+    pub redis_url: String,
+    /// The live state's key prefix (`PF_REDIS_PREFIX`, default `pf:`).
+    pub redis_prefix: String,
+    /// How long a hold lasts unless the home accepts (`PF_HOLD_HOURS`, default 4).
+    pub hold_lasts: time::Duration,
+    /// How often expired holds are ended (`PF_HOLD_SWEEP_MS`, default 15 s).
+    pub sweep_every: Duration,
+    /// The default search radius in km (`PF_SEARCH_RADIUS_KM`, default 25).
+    pub search_radius_km: f64,
+    /// Care-home figures older than this are flagged stale (`PF_CARE_HOME_STALE_HOURS`, default 24).
+    pub stale_after: Duration,
+    /// Writes per second one identity may make (`PF_WRITES_PER_SECOND`, default 50).
+    pub writes_per_second: u32,
+    /// Failed sign-ins per second one address may make (`PF_REFUSED_PER_SECOND`, default 20).
+    pub refused_per_second: u32,
+}
+
+impl DischargesConfig {
+    /// Reads the settings from the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen: env_or(
+                "PF_DISCHARGES_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 8085)),
+            )?,
+            nats: pf_event_log::NatsSettings::from_env().map_err(|e| ConfigError {
+                name: "PF_NATS_USER".into(),
+                value: String::new(),
+                cause: e.to_string(),
+            })?,
+            durability: Durability {
+                replicas: env_or("PF_STREAM_REPLICAS", 1)?,
+                duplicate_window: Duration::from_secs(env_or(
+                    "PF_STREAM_DUPLICATE_WINDOW_SECS",
+                    120,
+                )?),
+            },
+            sign_in: SignInSettings::from_env()?,
+            redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
+            redis_prefix: env_or("PF_REDIS_PREFIX", "pf:".to_owned())?,
+            hold_lasts: time::Duration::hours(env_or("PF_HOLD_HOURS", 4i64)?),
+            sweep_every: Duration::from_millis(env_or("PF_HOLD_SWEEP_MS", 15_000u64)?),
+            search_radius_km: env_or("PF_SEARCH_RADIUS_KM", 25.0)?,
+            stale_after: Duration::from_secs(env_or("PF_CARE_HOME_STALE_HOURS", 24u64)? * 3600),
+            writes_per_second: env_or("PF_WRITES_PER_SECOND", 50)?,
+            refused_per_second: env_or("PF_REFUSED_PER_SECOND", 20)?,
+        })
+    }
+
+    /// Local defaults for given servers (for tests).
+    pub fn local(nats_url: &str, redis_url: &str, sign_in: SignInSettings) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            nats: pf_event_log::NatsSettings::anonymous(nats_url),
+            durability: Durability::default(),
+            sign_in,
+            redis_url: redis_url.to_owned(),
+            redis_prefix: "pf:".to_owned(),
+            hold_lasts: time::Duration::hours(4),
+            sweep_every: Duration::from_millis(100),
+            search_radius_km: 25.0,
+            stale_after: Duration::from_secs(24 * 3600),
+            writes_per_second: 1000,
+            refused_per_second: 100,
+        }
+    }
+}

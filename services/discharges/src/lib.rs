@@ -1,0 +1,171 @@
+//! The discharges service: discharge teams find, hold and confirm a
+//! matching care-home bed.
+//!
+//! A patient who no longer meets the criteria to reside is put on the list
+//! (a discharge event). Coordinators of the patient's organisation search
+//! the care homes whose live figures fit, hold one bed (a care-home event on
+//! the home's subject, so two teams can never hold the same last bed), wait
+//! for the home's answer, and confirm the discharge, which takes the
+//! vacancy away. Holds nobody answers end by themselves.
+//!
+//! # Layout
+//! - [`config`]: settings from the environment.
+//! - [`discharge_log`]: a discharge's events in JetStream.
+//! - [`api`]: the JSON API, matching and hold expiry.
+//! - [`state`]: what the handlers share; auditing.
+//! - [`run`]: connects and serves; ends expired holds on a timer.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod config;
+pub mod discharge_log;
+pub mod state;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use pf_care_home_log::{Clock, SystemClock};
+use pf_hospital_model::Catalogue;
+use pf_live_state::{Keys, LiveState};
+use pf_runtime::{HttpMetrics, Readiness};
+use prometheus::{IntCounterVec, Opts};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+pub use config::DischargesConfig;
+pub use state::AppState;
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Runs the service with the system clock.
+pub async fn run(
+    listener: TcpListener,
+    config: DischargesConfig,
+    catalogue: Catalogue,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    run_with_clock(listener, config, catalogue, Arc::new(SystemClock), shutdown).await
+}
+
+/// Runs the service on `listener` until `shutdown` is cancelled, telling
+/// the time by `clock` (a test moves it to expire holds).
+pub async fn run_with_clock(
+    listener: TcpListener,
+    config: DischargesConfig,
+    catalogue: Catalogue,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let registry = prometheus::Registry::new();
+    let readiness = Readiness::new(&["nats", "redis"]);
+    let nats = config
+        .nats
+        .connect("pf-discharges")
+        .await
+        .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
+    let jetstream = async_nats::jetstream::new(nats);
+    pf_event_log::streams::ensure(&jetstream, config.durability)
+        .await
+        .context("failed to create the event streams")?;
+    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
+        .await
+        .context("failed to create the audit stream")?;
+    readiness.set("nats", true);
+    let live = LiveState::connect(
+        &config.redis_url,
+        Keys::new(config.redis_prefix.clone()),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+    readiness.set("redis", true);
+    let authenticator = config
+        .sign_in
+        .authenticator()
+        .await
+        .context("failed to set up sign-in")?;
+    let refused = IntCounterVec::new(
+        Opts::new(
+            "pf_discharge_refused_total",
+            "Refused discharge requests, by reason",
+        ),
+        &["reason"],
+    )?;
+    let changes = IntCounterVec::new(
+        Opts::new(
+            "pf_discharge_changes_total",
+            "Discharge and hold events stored, by type",
+        ),
+        &["event_type"],
+    )?;
+    registry.register(Box::new(refused.clone()))?;
+    registry.register(Box::new(changes.clone()))?;
+    let state = AppState {
+        discharges: discharge_log::DischargeLog::new(jetstream.clone()),
+        homes: pf_care_home_log::HomeLog::new(jetstream.clone(), discharge_log::SERVICE),
+        live,
+        catalogue: Arc::new(catalogue),
+        authenticator: Arc::new(authenticator),
+        limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
+        audit: pf_audit::AuditLog::new(jetstream),
+        clock,
+        config: Arc::new(config),
+        refused,
+        changes,
+    };
+    tokio::spawn(sweep_holds(state.clone(), shutdown.clone()));
+    let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
+    let router = router(state, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
+    tracing::info!(address = %listener.local_addr()?, "discharges listening");
+    pf_runtime::ops::serve(listener, router, shutdown)
+        .await
+        .context("discharges server failed")
+}
+
+/// Ends expired holds every `sweep_every` until shutdown.
+async fn sweep_holds(state: AppState, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(state.config.sweep_every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        match api::expire_holds(&state, state.clock.now()).await {
+            Ok(0) => {}
+            Ok(ended) => tracing::info!(ended, "expired holds ended"),
+            Err(err) => tracing::warn!(cause = %err, "could not end expired holds; will retry"),
+        }
+    }
+}
+
+/// The service's routes.
+pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
+    Router::new()
+        .route("/api/v1/discharges", get(api::list).post(api::create))
+        .route("/api/v1/discharges/{id}", get(api::open))
+        .route("/api/v1/discharges/{id}/matches", get(api::matches))
+        .route("/api/v1/discharges/{id}/holds", post(api::hold))
+        .route(
+            "/api/v1/discharges/{id}/holds/{hold_id}/release",
+            post(api::release),
+        )
+        .route(
+            "/api/v1/discharges/{id}/delay-reason",
+            post(api::delay_reason),
+        )
+        .route("/api/v1/discharges/{id}/discharge", post(api::discharge))
+        .route("/api/v1/discharges/{id}/cancel", post(api::cancel))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            HttpMetrics::record,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,16 @@
+//! `pf-discharges`: the discharge list, matching and holds.
+
+use anyhow::Context as _;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    pf_runtime::telemetry::init("discharges");
+    let config = pf_discharges::DischargesConfig::from_env()?;
+    let catalogue =
+        pf_hospital_model::Catalogue::llr().context("failed to load the site catalogue")?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", config.listen))?;
+    let shutdown = pf_runtime::shutdown::on_signal();
+    pf_discharges::run(listener, config, catalogue, shutdown).await
+}

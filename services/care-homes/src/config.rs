@@ -71,18 +71,8 @@ impl CareHomesConfig {
                 "PF_CARE_HOMES_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8084)),
             )?,
-            nats: pf_event_log::NatsSettings::from_env().map_err(|e| ConfigError {
-                name: "PF_NATS_USER".into(),
-                value: String::new(),
-                cause: e.to_string(),
-            })?,
-            durability: Durability {
-                replicas: env_or("PF_STREAM_REPLICAS", 1)?,
-                duplicate_window: Duration::from_secs(env_or(
-                    "PF_STREAM_DUPLICATE_WINDOW_SECS",
-                    120,
-                )?),
-            },
+            nats: pf_event_log::NatsSettings::from_env_config()?,
+            durability: Durability::from_env()?,
             sign_in: SignInSettings::from_env()?,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
             redis_prefix: env_or("PF_CARE_HOMES_PREFIX", "pf-care:".to_owned())?,

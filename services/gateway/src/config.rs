@@ -65,11 +65,7 @@ impl GatewayConfig {
             care_home_stale_after: Duration::from_secs(
                 env_or("PF_CARE_HOME_STALE_HOURS", 24u64)? * 3600,
             ),
-            nats: pf_event_log::NatsSettings::from_env().map_err(|e| ConfigError {
-                name: "PF_NATS_USER".into(),
-                value: String::new(),
-                cause: e.to_string(),
-            })?,
+            nats: pf_event_log::NatsSettings::from_env_config()?,
             sign_in: SignInSettings::from_env()?,
             sign_in_url: env_or("PF_SIGN_IN_URL", "http://127.0.0.1:8083/sign-in".to_owned())?,
             public_url: env_or("PF_GATEWAY_PUBLIC_URL", "http://127.0.0.1:8080".to_owned())?,

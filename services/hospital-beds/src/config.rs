@@ -1,7 +1,6 @@
 //! Settings of the hospital-beds service.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use pf_access::IssuerConfig;
 use pf_event_log::Durability;
@@ -34,18 +33,8 @@ impl BedsConfig {
                 "PF_HOSPITAL_BEDS_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8081)),
             )?,
-            nats: pf_event_log::NatsSettings::from_env().map_err(|e| ConfigError {
-                name: "PF_NATS_USER".into(),
-                value: String::new(),
-                cause: e.to_string(),
-            })?,
-            durability: Durability {
-                replicas: env_or("PF_STREAM_REPLICAS", 1)?,
-                duplicate_window: Duration::from_secs(env_or(
-                    "PF_STREAM_DUPLICATE_WINDOW_SECS",
-                    120,
-                )?),
-            },
+            nats: pf_event_log::NatsSettings::from_env_config()?,
+            durability: Durability::from_env()?,
             sign_in: SignInSettings::from_env()?,
             writes_per_second: env_or("PF_WRITES_PER_SECOND", 2000)?,
             refused_per_second: env_or("PF_REFUSED_PER_SECOND", 20)?,

@@ -279,11 +279,7 @@ impl IdentityConfig {
             mode,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
             sign_in_prefix: env_or("PF_SIGN_IN_PREFIX", "pf-auth:".to_owned())?,
-            nats: pf_event_log::NatsSettings::from_env().map_err(|e| ConfigError {
-                name: "PF_NATS_USER".into(),
-                value: String::new(),
-                cause: e.to_string(),
-            })?,
+            nats: pf_event_log::NatsSettings::from_env_config()?,
             audit_replicas: env_or("PF_AUDIT_REPLICAS", 1)?,
             audit_retention_days: env_or("PF_AUDIT_RETENTION_DAYS", 8 * 365)?,
             return_origins: env_or("PF_RETURN_ORIGINS", String::new())?

@@ -41,24 +41,14 @@ impl ProjectionConfig {
                 "PF_PROJECTION_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8082)),
             )?,
-            nats: pf_event_log::NatsSettings::from_env().map_err(|e| ConfigError {
-                name: "PF_NATS_USER".into(),
-                value: String::new(),
-                cause: e.to_string(),
-            })?,
+            nats: pf_event_log::NatsSettings::from_env_config()?,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
             redis_prefix: env_or("PF_REDIS_PREFIX", "pf:".to_owned())?,
             redis_timeout: Duration::from_millis(env_or("PF_REDIS_TIMEOUT_MS", 10_000)?),
             consumer_name: env_or("PF_PROJECTION_CONSUMER", "projection".to_owned())?,
             batch_size: env_or("PF_PROJECTION_BATCH", 500)?,
             changes_max_len: env_or("PF_CHANGES_MAX_LEN", 100_000)?,
-            durability: Durability {
-                replicas: env_or("PF_STREAM_REPLICAS", 1)?,
-                duplicate_window: Duration::from_secs(env_or(
-                    "PF_STREAM_DUPLICATE_WINDOW_SECS",
-                    120,
-                )?),
-            },
+            durability: Durability::from_env()?,
             watchdog_interval: Duration::from_millis(env_or("PF_PROJECTION_WATCHDOG_MS", 1_000)?),
         })
     }

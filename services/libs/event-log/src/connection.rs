@@ -68,6 +68,16 @@ impl NatsSettings {
         })
     }
 
+    /// Like [`from_env`](Self::from_env), with the error as a configuration
+    /// error naming the variable.
+    pub fn from_env_config() -> Result<Self, pf_runtime::ConfigError> {
+        Self::from_env().map_err(|e| pf_runtime::ConfigError {
+            name: "PF_NATS_USER".into(),
+            value: String::new(),
+            cause: e.to_string(),
+        })
+    }
+
     /// Connects (retrying until the server is there), naming the connection
     /// after the service.
     pub async fn connect(&self, service: &str) -> Result<Client, async_nats::ConnectError> {

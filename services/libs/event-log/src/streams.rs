@@ -84,6 +84,20 @@ pub struct Durability {
     pub duplicate_window: Duration,
 }
 
+impl Durability {
+    /// Reads `PF_STREAM_REPLICAS` (default 1) and
+    /// `PF_STREAM_DUPLICATE_WINDOW_SECS` (default 120).
+    pub fn from_env() -> Result<Self, pf_runtime::ConfigError> {
+        Ok(Self {
+            replicas: pf_runtime::env_or("PF_STREAM_REPLICAS", 1)?,
+            duplicate_window: Duration::from_secs(pf_runtime::env_or(
+                "PF_STREAM_DUPLICATE_WINDOW_SECS",
+                120,
+            )?),
+        })
+    }
+}
+
 impl Default for Durability {
     fn default() -> Self {
         Self {

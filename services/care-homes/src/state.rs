@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use pf_access::Principal;
-use pf_audit::{AuditActor, AuditLog, AuditRecord};
+use pf_audit::AuditLog;
 use pf_care_home_model::{CareHomeRecord, CqcLocationId, Register};
 use pf_sign_in::{Authenticator, Caller, CallerContext, WriteLimits};
 
@@ -82,13 +82,8 @@ impl AppState {
         entity: &str,
         event_id: &str,
     ) {
-        let who = caller
-            .principal
-            .as_ref()
-            .ok()
-            .map(AuditActor::of)
-            .unwrap_or_else(AuditActor::anonymous);
-        let record = AuditRecord::accepted(who, action, entity, caller.source.clone())
+        let record = caller
+            .accepted(action, entity)
             .with_event_id(event_id.to_owned());
         if let Err(err) = self.audit.record(record).await {
             self.metrics.audit_failures.inc();
@@ -106,13 +101,7 @@ impl AppState {
         reason: &str,
     ) {
         self.metrics.refused.with_label_values(&[label]).inc();
-        let who = caller
-            .principal
-            .as_ref()
-            .ok()
-            .map(AuditActor::of)
-            .unwrap_or_else(AuditActor::anonymous);
-        let record = AuditRecord::refused(who, action, entity, reason, caller.source.clone());
+        let record = caller.refused(action, entity, reason);
         if let Err(err) = self.audit.record(record).await {
             self.metrics.audit_failures.inc();
             tracing::error!(cause = %err, "a refusal could not be written to the audit trail");

@@ -27,7 +27,7 @@ use tower_http::trace::TraceLayer;
 use crate::bed_record::{BedChange, BedChangeError, BedRecord, decide};
 use crate::metrics::BedMetrics;
 use pf_access::{Action, OdsCode, Principal, PrincipalKind};
-use pf_audit::{AuditActor, AuditLog, AuditRecord};
+use pf_audit::AuditLog;
 use pf_sign_in::{AuthError, Authenticator, Caller, CallerContext, NotSignedIn};
 
 /// The largest request body accepted.
@@ -420,16 +420,9 @@ async fn audited(
 ) -> Result<Accepted, ApiError> {
     match &result {
         Ok(accepted) => {
-            let principal = caller.principal.as_ref().ok();
-            let record = AuditRecord::accepted(
-                principal
-                    .map(AuditActor::of)
-                    .unwrap_or_else(AuditActor::anonymous),
-                action,
-                entity,
-                caller.source.clone(),
-            )
-            .with_event_id(accepted.event_id.clone());
+            let record = caller
+                .accepted(action, entity)
+                .with_event_id(accepted.event_id.clone());
             if let Err(err) = state.audit.record(record).await {
                 state.metrics.audit_failures.inc();
                 tracing::error!(cause = %err, "an accepted change could not be written to the audit trail");
@@ -452,13 +445,7 @@ async fn record_refusal(
         .refused
         .with_label_values(&[err.reason_label()])
         .inc();
-    let who = caller
-        .principal
-        .as_ref()
-        .ok()
-        .map(AuditActor::of)
-        .unwrap_or_else(AuditActor::anonymous);
-    let record = AuditRecord::refused(who, action, entity, err.to_string(), caller.source.clone());
+    let record = caller.refused(action, entity, &err.to_string());
     if let Err(err) = state.audit.record(record).await {
         state.metrics.audit_failures.inc();
         tracing::error!(cause = %err, "a refusal could not be written to the audit trail");

@@ -7,7 +7,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use pf_access::Principal;
-use pf_audit::AuditSource;
+use pf_audit::{AuditActor, AuditRecord, AuditSource};
 
 use crate::authenticator::{AuthError, Authenticator};
 use crate::limits::WriteLimits;
@@ -71,6 +71,28 @@ impl Caller {
             return Err(NotSignedIn::Throttled(wait));
         }
         self.principal.as_ref().map_err(NotSignedIn::Auth)
+    }
+}
+
+impl Caller {
+    /// Who the audit trail names: the principal, or anonymous.
+    pub fn audit_actor(&self) -> AuditActor {
+        self.principal
+            .as_ref()
+            .ok()
+            .map(AuditActor::of)
+            .unwrap_or_else(AuditActor::anonymous)
+    }
+
+    /// The audit record of an accepted `action` on `entity` by this caller.
+    pub fn accepted(&self, action: &str, entity: &str) -> AuditRecord {
+        AuditRecord::accepted(self.audit_actor(), action, entity, self.source.clone())
+    }
+
+    /// The audit record of a refused `action` on `entity`, with the reason
+    /// the caller was given.
+    pub fn refused(&self, action: &str, entity: &str, reason: &str) -> AuditRecord {
+        AuditRecord::refused(self.audit_actor(), action, entity, reason, self.source.clone())
     }
 }
 

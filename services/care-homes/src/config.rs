@@ -48,8 +48,6 @@ pub struct CareHomesConfig {
     /// Where people without a session are sent to sign in
     /// (`PF_SIGN_IN_URL`, default `http://127.0.0.1:8083/sign-in`).
     pub sign_in_url: String,
-    /// Where people sign out (`PF_SIGN_OUT_URL`, default `http://127.0.0.1:8083/sign-out`).
-    pub sign_out_url: String,
     /// This service's address as browsers see it (`PF_CARE_HOMES_PUBLIC_URL`,
     /// default `http://127.0.0.1:8084`).
     pub public_url: String,
@@ -81,10 +79,6 @@ impl CareHomesConfig {
             idempotency_ttl: Duration::from_secs(env_or("PF_IDEMPOTENCY_HOURS", 168u64)? * 3600),
             dashboards_dir: env_or("PF_DASHBOARDS_DIR", PathBuf::from("dashboards"))?,
             sign_in_url: env_or("PF_SIGN_IN_URL", "http://127.0.0.1:8083/sign-in".to_owned())?,
-            sign_out_url: env_or(
-                "PF_SIGN_OUT_URL",
-                "http://127.0.0.1:8083/sign-out".to_owned(),
-            )?,
             public_url: env_or(
                 "PF_CARE_HOMES_PUBLIC_URL",
                 "http://127.0.0.1:8084".to_owned(),
@@ -113,7 +107,6 @@ impl CareHomesConfig {
             idempotency_ttl: Duration::from_secs(7 * 24 * 3600),
             dashboards_dir,
             sign_in_url: "http://127.0.0.1:8083/sign-in".to_owned(),
-            sign_out_url: "http://127.0.0.1:8083/sign-out".to_owned(),
             public_url: "http://127.0.0.1:8084".to_owned(),
             writes_per_second: 20,
             refused_per_second: 20,

@@ -97,7 +97,7 @@ pub async fn homes(State(state): State<AppState>, caller: Caller) -> Response {
         minijinja::context! {
             homes => links,
             person => Person { name: principal.name.clone() },
-            sign_out_url => state.config.sign_out_url,
+            csrf => caller.csrf_token.clone().unwrap_or_default(),
         },
         StatusCode::OK,
     )
@@ -282,7 +282,6 @@ impl FormPage<'_> {
             csrf => self.caller.csrf_token.clone().unwrap_or_default(),
             idempotency_key => IdempotencyKey::new_random().as_str().to_owned(),
             saved => self.saved,
-            sign_out_url => state.config.sign_out_url.clone(),
         };
         pf_web::render(&state.templates, "care-home.html", context, status)
     }
@@ -571,4 +570,74 @@ fn signed_out_page(state: &AppState, path: &str) -> Response {
         },
         StatusCode::UNAUTHORIZED,
     )
+}
+
+/// `POST /sign-out`: ends the session (the form carries its CSRF token) and
+/// goes to the sign-in page.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let given = fields
+        .iter()
+        .find(|(name, _)| name == "csrf")
+        .map(|(_, value)| value.as_str())
+        .unwrap_or_default();
+    let expected = caller.csrf_token.as_deref().unwrap_or_default();
+    let session = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(pf_sign_in::cookie::session_id)
+        .map(str::to_owned);
+    if let Some(session) = session {
+        if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+            state
+                .audit_refused(
+                    &caller,
+                    "identity.signed_out",
+                    "session",
+                    "malformed",
+                    "the sign-out form's security token was missing or wrong",
+                )
+                .await;
+            return (
+                StatusCode::FORBIDDEN,
+                "The sign-out form has expired. Go back, reload the page and try again.",
+            )
+                .into_response();
+        }
+        if let Err(err) = state.authenticator.store().end_session(&session).await {
+            tracing::error!(cause = %err, "could not end a session");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Signing out is not possible right now. Please try again in a moment.",
+            )
+                .into_response();
+        }
+        if let Ok(principal) = &caller.principal {
+            let entity = format!("person/{}", principal.id);
+            if let Err(err) = state
+                .audit
+                .record(caller.accepted("identity.signed_out", &entity))
+                .await
+            {
+                tracing::error!(cause = %err, "a sign-out could not be written to the audit trail");
+            }
+        }
+    }
+    let insecure = state.config.public_url.starts_with("http://");
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, state.config.sign_in_url.clone()),
+            (
+                header::SET_COOKIE,
+                pf_sign_in::cookie::clear_session(insecure),
+            ),
+        ],
+    )
+        .into_response()
 }

@@ -172,6 +172,7 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
     let routes = Router::new()
         .route("/", get(form::root))
         .route("/care-homes", get(form::homes))
+        .route("/sign-out", post(form::sign_out))
         .route("/care-homes/{cqc}", get(form::form).post(form::save))
         .route("/api/v1/care-homes", get(api::list))
         .route("/api/v1/care-homes/{cqc}", get(api::home))

@@ -699,6 +699,37 @@ async fn the_form_works_without_javascript() {
         }
         other => panic!("unexpected {other:?}"),
     }
+
+    // Signing out ends the session at once (a form, so another site cannot do it).
+    let forged = http
+        .post(format!("{}/sign-out", platform.care_homes_url))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let response = http
+        .post(format!("{}/sign-out", platform.care_homes_url))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", session.csrf_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let again = http
+        .get(&url)
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303, "the session ended");
 }
 
 /// Every operation of `services/care-homes/openapi.json` exists on the

@@ -1,6 +1,7 @@
 //! Settings of the discharges service.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use pf_event_log::Durability;
@@ -35,6 +36,20 @@ pub struct DischargesConfig {
     pub writes_per_second: u32,
     /// Failed sign-ins per second one address may make (`PF_REFUSED_PER_SECOND`, default 20).
     pub refused_per_second: u32,
+    /// Where pages and the assets are (`PF_DASHBOARDS_DIR`, default `dashboards`).
+    pub dashboards_dir: PathBuf,
+    /// Where people without a session are sent to sign in
+    /// (`PF_SIGN_IN_URL`, default `http://127.0.0.1:8083/sign-in`).
+    pub sign_in_url: String,
+    /// Where people sign out (`PF_SIGN_OUT_URL`, default `http://127.0.0.1:8083/sign-out`).
+    pub sign_out_url: String,
+    /// This service's address as browsers see it, for the return after
+    /// sign-in (`PF_DISCHARGES_PUBLIC_URL`, default `http://127.0.0.1:8085`).
+    pub public_url: String,
+    /// The gateway's websocket origin as browsers see it: the pages' live
+    /// notifications come from `{gateway_ws_url}/ws/discharges`
+    /// (`PF_GATEWAY_WS_URL`, default `ws://127.0.0.1:8080`).
+    pub gateway_ws_url: String,
 }
 
 impl DischargesConfig {
@@ -66,6 +81,17 @@ impl DischargesConfig {
             stale_after: Duration::from_secs(env_or("PF_CARE_HOME_STALE_HOURS", 24u64)? * 3600),
             writes_per_second: env_or("PF_WRITES_PER_SECOND", 50)?,
             refused_per_second: env_or("PF_REFUSED_PER_SECOND", 20)?,
+            dashboards_dir: env_or("PF_DASHBOARDS_DIR", PathBuf::from("dashboards"))?,
+            sign_in_url: env_or("PF_SIGN_IN_URL", "http://127.0.0.1:8083/sign-in".to_owned())?,
+            sign_out_url: env_or(
+                "PF_SIGN_OUT_URL",
+                "http://127.0.0.1:8083/sign-out".to_owned(),
+            )?,
+            public_url: env_or(
+                "PF_DISCHARGES_PUBLIC_URL",
+                "http://127.0.0.1:8085".to_owned(),
+            )?,
+            gateway_ws_url: env_or("PF_GATEWAY_WS_URL", "ws://127.0.0.1:8080".to_owned())?,
         })
     }
 
@@ -84,6 +110,12 @@ impl DischargesConfig {
             stale_after: Duration::from_secs(24 * 3600),
             writes_per_second: 1000,
             refused_per_second: 100,
+            // The repository's own folder, wherever the tests run from.
+            dashboards_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../dashboards"),
+            sign_in_url: "http://127.0.0.1:8083/sign-in".to_owned(),
+            sign_out_url: "http://127.0.0.1:8083/sign-out".to_owned(),
+            public_url: "http://127.0.0.1:8085".to_owned(),
+            gateway_ws_url: "ws://127.0.0.1:8080".to_owned(),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`config`]: settings from the environment.
 //! - [`discharge_log`]: a discharge's events in JetStream.
 //! - [`api`]: the JSON API, matching and hold expiry.
+//! - [`pages`]: the discharge dashboard's pages (through the API's handlers).
 //! - [`state`]: what the handlers share; auditing.
 //! - [`run`]: connects and serves; ends expired holds on a timer.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod config;
 pub mod discharge_log;
+pub mod pages;
 pub mod state;
 
 use std::sync::Arc;
@@ -62,6 +64,9 @@ pub async fn run_with_clock(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
+    let templates = pf_web::templates(&config.dashboards_dir, pages::PAGES)
+        .context("failed to load the page templates")?;
+    let policy = pages::content_security_policy(&config.gateway_ws_url)?;
     let readiness = Readiness::new(&["nats", "redis"]);
     let nats = config
         .nats
@@ -120,7 +125,9 @@ pub async fn run_with_clock(
     };
     tokio::spawn(sweep_holds(state.clone(), shutdown.clone()));
     let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
-    let router = router(state, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
+    let router = router(state.clone(), http_metrics.clone())
+        .merge(pages::router(state, templates, policy, http_metrics))
+        .merge(pf_runtime::ops::router(registry, readiness));
     tracing::info!(address = %listener.local_addr()?, "discharges listening");
     pf_runtime::ops::serve(listener, router, shutdown)
         .await

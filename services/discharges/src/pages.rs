@@ -1,0 +1,895 @@
+//! The discharge dashboard: server-rendered pages for discharge
+//! coordinators (NHS.UK design system), complete without JavaScript.
+//!
+//! - `GET /discharges`: the organisation's waiting patients, NHS numbers
+//!   masked, longest wait first.
+//! - `GET /discharges/{id}[?done=…]`: one patient, opened (audited like the
+//!   API's opening): needs, delay reason, the held bed, the matching homes.
+//! - `POST /discharges/{id}/hold`, `…/release`, `…/delay-reason`,
+//!   `…/discharge`: plain forms with the session's CSRF token, answered with
+//!   a 303 back to the patient and a confirmation, or the page again with
+//!   the NHS.UK error summary.
+//!
+//! Every read and change goes through the JSON API's own handlers, so the
+//! pages and the API keep one set of rules, refusals and audit records.
+//! `dashboards/static/discharge-dashboard.js` keeps an open page live from
+//! the gateway's `/ws/discharges` notifications.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use pf_access::{Action, Principal, Role};
+use pf_care_home_model::{CqcLocationId, SexAccepted};
+use pf_discharge_model::{DelayReason, DischargeStatus};
+use pf_sign_in::{AuthError, Authenticator, Caller, CallerContext, NotSignedIn, WriteLimits};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use subtle::ConstantTimeEq as _;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::api;
+use crate::discharge_log::entity_id;
+use crate::state::AppState;
+
+/// The pages this service renders (checked at start).
+pub const PAGES: &[&str] = &[
+    "discharges.html",
+    "discharge.html",
+    "discharge-refused.html",
+];
+
+/// The largest API answer read back by a page.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// What the page handlers share.
+#[derive(Clone)]
+pub struct Pages {
+    app: AppState,
+    templates: Arc<minijinja::Environment<'static>>,
+}
+
+impl CallerContext for Pages {
+    fn authenticator(&self) -> &Authenticator {
+        self.app.authenticator()
+    }
+    fn limits(&self) -> &WriteLimits {
+        self.app.limits()
+    }
+    fn service_name(&self) -> &'static str {
+        self.app.service_name()
+    }
+}
+
+/// The gateway websocket address cannot go into the page's policy.
+#[derive(Debug, thiserror::Error)]
+#[error("PF_GATEWAY_WS_URL `{0}` is not a ws:// or wss:// origin")]
+pub struct BadGatewayUrl(String);
+
+/// The origin (`ws://host:port`) of a websocket address.
+pub fn websocket_origin(url: &str) -> Result<String, BadGatewayUrl> {
+    let bad = || BadGatewayUrl(url.to_owned());
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    if scheme != "ws" && scheme != "wss" {
+        return Err(bad());
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    if host.is_empty() || !host.chars().all(fine) {
+        return Err(bad());
+    }
+    Ok(format!("{scheme}://{host}"))
+}
+
+/// The pages' Content-Security-Policy: pf-web's, with the gateway's
+/// websocket origin added to `connect-src`.
+pub fn content_security_policy(gateway_ws_url: &str) -> Result<HeaderValue, BadGatewayUrl> {
+    let origin = websocket_origin(gateway_ws_url)?;
+    let policy = pf_web::CONTENT_SECURITY_POLICY.replacen(
+        "connect-src 'self'",
+        &format!("connect-src 'self' {origin}"),
+        1,
+    );
+    HeaderValue::from_str(&policy).map_err(|_| BadGatewayUrl(gateway_ws_url.to_owned()))
+}
+
+/// The pages' routes, with assets and security headers.
+pub fn router(
+    app: AppState,
+    templates: minijinja::Environment<'static>,
+    policy: HeaderValue,
+    http_metrics: pf_runtime::HttpMetrics,
+) -> Router {
+    let dashboards = app.config.dashboards_dir.clone();
+    let pages = Pages {
+        app,
+        templates: Arc::new(templates),
+    };
+    let routes = Router::new()
+        .route("/", get(|| async { Redirect::to("/discharges") }))
+        .route("/discharges", get(list_page))
+        .route("/discharges/{id}", get(patient_page))
+        .route("/discharges/{id}/hold", post(hold_bed))
+        .route("/discharges/{id}/release", post(release_bed))
+        .route("/discharges/{id}/delay-reason", post(change_delay_reason))
+        .route("/discharges/{id}/discharge", post(confirm_discharge));
+    pf_web::with_security_headers(
+        pf_web::assets(routes, &dashboards)
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::CONTENT_SECURITY_POLICY,
+                policy,
+            ))
+            .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn_with_state(
+                http_metrics,
+                pf_runtime::HttpMetrics::record,
+            )),
+        pf_web::CONTENT_SECURITY_POLICY,
+    )
+    .with_state(pages)
+}
+
+/// A patient as the API shows it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+struct Patient {
+    discharge_id: String,
+    nhs_number: String,
+    sex: String,
+    site: String,
+    ward: String,
+    site_name: String,
+    discharge_ready_date: String,
+    delay_days: i64,
+    pathway: u32,
+    care_needed: Option<String>,
+    search_postcode: String,
+    delay_reason: String,
+    delay_reason_label: String,
+    status: String,
+    needs: String,
+    hold: Option<HeldBed>,
+    next_action: String,
+}
+
+/// The bed held for a patient, as the API shows it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+struct HeldBed {
+    hold_id: String,
+    cqc_location_id: String,
+    home_name: String,
+    category: String,
+    state: String,
+    expires_at: String,
+}
+
+/// A matching home, as the API shows it.
+#[derive(Debug, Clone, Deserialize)]
+struct Match {
+    cqc_location_id: String,
+    name: String,
+    postcode: String,
+    locality: String,
+    distance_km: f64,
+    free_beds: u32,
+    sex: String,
+    updated_at: Option<String>,
+    age_hours: Option<i64>,
+    stale: bool,
+    preferred: bool,
+    note: String,
+}
+
+/// A row of the matching homes table.
+#[derive(Debug, Serialize)]
+struct MatchRow {
+    cqc: String,
+    name: String,
+    postcode: String,
+    locality: String,
+    distance: String,
+    free_beds: u32,
+    sex: &'static str,
+    updated_at: String,
+    age: String,
+    stale: bool,
+    preferred: bool,
+    note: String,
+}
+
+/// A row of the waiting list.
+#[derive(Debug, Serialize)]
+struct ListRow {
+    id: String,
+    nhs_number: String,
+    last_digits: String,
+    site_name: String,
+    ward: String,
+    ready_date: String,
+    delay_days: i64,
+    pathway: u32,
+    status: String,
+    status_label: &'static str,
+    next_action: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Banner {
+    title: &'static str,
+    text: String,
+}
+
+#[derive(Debug, Serialize)]
+struct SummaryError {
+    href: &'static str,
+    message: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Choice {
+    value: &'static str,
+    label: &'static str,
+}
+
+/// A copy of `caller` for one more call of an API handler.
+fn again(caller: &Caller, principal: &Principal) -> Caller {
+    Caller {
+        principal: Ok(principal.clone()),
+        source: caller.source.clone(),
+        throttled: None,
+        csrf_token: caller.csrf_token.clone(),
+    }
+}
+
+/// An API handler's answer: its status and JSON.
+async fn read(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+        .await
+        .unwrap_or_default();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+fn error_text(body: &Value) -> String {
+    body["error"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| "The change could not be made. Please try again.".to_owned())
+}
+
+fn json_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers
+}
+
+fn status_label(status: &str) -> &'static str {
+    status
+        .parse::<DischargeStatus>()
+        .map(DischargeStatus::label)
+        .unwrap_or("Unknown")
+}
+
+fn sex_label(sex: &str) -> &'static str {
+    serde_json::from_value::<SexAccepted>(Value::String(sex.to_owned()))
+        .map(SexAccepted::label)
+        .unwrap_or("Not known")
+}
+
+/// `27 November 2026` from `2026-11-27`.
+fn long_date(date: &str) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let long = time::macros::format_description!("[day padding:none] [month repr:long] [year]");
+    time::Date::parse(date, &format)
+        .ok()
+        .and_then(|d| d.format(&long).ok())
+        .unwrap_or_else(|| date.to_owned())
+}
+
+/// `14:02 on 30 November` in UK time, from RFC 3339.
+fn clock_time(at: &str) -> String {
+    OffsetDateTime::parse(at, &Rfc3339)
+        .map(|at| {
+            format!(
+                "{} on {}",
+                pf_web::uk_time::hh_mm(at),
+                pf_web::uk_time::day_month(at)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// How old a home's figures are, in words.
+pub fn age_text(age_hours: Option<i64>) -> String {
+    match age_hours {
+        None => "Never given".to_owned(),
+        Some(h) if h < 1 => "Less than an hour ago".to_owned(),
+        Some(1) => "1 hour ago".to_owned(),
+        Some(h) if h < 48 => format!("{h} hours ago"),
+        Some(h) => format!("{} days ago", h / 24),
+    }
+}
+
+/// The words for a hold's state.
+pub fn hold_state_text(state: &str) -> &'static str {
+    match state {
+        "accepted" => "Accepted by the home",
+        _ => "Waiting for the home's answer",
+    }
+}
+
+/// Why a page cannot be shown to someone who is not signed in.
+fn not_signed_in(pages: &Pages, refusal: NotSignedIn<'_>, path: &str) -> Response {
+    match refusal {
+        NotSignedIn::Throttled(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, wait.as_secs().max(1).to_string())],
+            "Too many attempts from this address. Please wait a minute and try again.",
+        )
+            .into_response(),
+        NotSignedIn::Auth(AuthError::Unavailable(_)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is unavailable right now. Please try again in a moment.",
+        )
+            .into_response(),
+        NotSignedIn::Auth(_) => {
+            let config = &pages.app.config;
+            pf_web::sign_in_redirect(&config.sign_in_url, &config.public_url, path)
+        }
+    }
+}
+
+fn refused_page(pages: &Pages, status: StatusCode, heading: &str, text: &str) -> Response {
+    pf_web::render(
+        &pages.templates,
+        "discharge-refused.html",
+        minijinja::context! {
+            heading => heading,
+            text => text,
+            service_href => "/discharges",
+            sign_out_url => pages.app.config.sign_out_url.clone(),
+        },
+        status,
+    )
+}
+
+/// The caller, when a signed-in discharge coordinator; the answer to give
+/// otherwise (sign-in, or a 403 page recorded in the audit trail).
+async fn coordinator(
+    pages: &Pages,
+    caller: &Caller,
+    path: &str,
+    action: &str,
+    entity: &str,
+) -> Result<Principal, Response> {
+    let principal = match caller.principal() {
+        Ok(principal) => principal.clone(),
+        Err(refusal) => return Err(not_signed_in(pages, refusal, path)),
+    };
+    let manages_any = principal
+        .ods_organisations(Role::DischargeCoordinator)
+        .any(|ods| {
+            principal
+                .permits(&Action::ManagePatients { ods: ods.clone() })
+                .is_allowed()
+        });
+    if manages_any {
+        return Ok(principal);
+    }
+    let reason = "The discharge dashboard is for discharge coordinators. Ask your \
+                  organisation's Patient Flow administrator if you need it.";
+    pages
+        .app
+        .audit_refused(caller, action, entity, "forbidden", reason)
+        .await;
+    Err(refused_page(
+        pages,
+        StatusCode::FORBIDDEN,
+        "You cannot see the discharge list",
+        reason,
+    ))
+}
+
+/// `GET /discharges`.
+pub async fn list_page(State(pages): State<Pages>, caller: Caller) -> Response {
+    let principal = match coordinator(
+        &pages,
+        &caller,
+        "/discharges",
+        "discharge.list",
+        "discharges",
+    )
+    .await
+    {
+        Ok(principal) => principal,
+        Err(response) => return response,
+    };
+    let (status, body) =
+        read(api::list(State(pages.app.clone()), again(&caller, &principal)).await).await;
+    if status != StatusCode::OK {
+        return refused_page(
+            &pages,
+            status,
+            "The discharge list cannot be shown",
+            &error_text(&body),
+        );
+    }
+    let patients: Vec<Patient> =
+        serde_json::from_value(body["patients"].clone()).unwrap_or_default();
+    let rows: Vec<ListRow> = patients
+        .into_iter()
+        .map(|p| ListRow {
+            last_digits: p
+                .nhs_number
+                .rsplit(' ')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            id: p.discharge_id,
+            nhs_number: p.nhs_number,
+            site_name: p.site_name,
+            ward: p.ward,
+            ready_date: long_date(&p.discharge_ready_date),
+            delay_days: p.delay_days,
+            pathway: p.pathway,
+            status_label: status_label(&p.status),
+            status: p.status,
+            next_action: p.next_action,
+        })
+        .collect();
+    let organisations: Vec<String> = principal
+        .ods_organisations(Role::DischargeCoordinator)
+        .map(|o| o.as_str().to_owned())
+        .collect();
+    pf_web::render(
+        &pages.templates,
+        "discharges.html",
+        minijinja::context! {
+            patients => rows,
+            organisations => organisations.join(", "),
+            person => principal.name.clone(),
+            gateway_ws_url => pages.app.config.gateway_ws_url.trim_end_matches('/').to_owned(),
+            service_href => "/discharges",
+            sign_out_url => pages.app.config.sign_out_url.clone(),
+        },
+        StatusCode::OK,
+    )
+}
+
+/// `?done=…&home=…`: what the last change did.
+#[derive(Debug, Default, Deserialize)]
+pub struct Done {
+    done: Option<String>,
+    home: Option<String>,
+}
+
+/// `GET /discharges/{id}`.
+pub async fn patient_page(
+    State(pages): State<Pages>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
+    let path = format!("/discharges/{}", pf_web::percent_encode(&id));
+    let principal =
+        match coordinator(&pages, &caller, &path, "discharge.open", &entity_id(&id)).await {
+            Ok(principal) => principal,
+            Err(response) => return response,
+        };
+    let banner = banner(&pages, &done).await;
+    render_patient(
+        &pages,
+        &caller,
+        &principal,
+        &id,
+        banner,
+        Vec::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn banner(pages: &Pages, done: &Done) -> Option<Banner> {
+    let home_name = match done.home.as_deref().map(CqcLocationId::parse) {
+        Some(Ok(cqc)) => pages
+            .app
+            .live
+            .clone()
+            .care_home(cqc.as_str())
+            .await
+            .ok()
+            .flatten()
+            .map(|home| home.registration.name.clone()),
+        _ => None,
+    };
+    let home = home_name.unwrap_or_else(|| "the care home".to_owned());
+    let (title, text) = match done.done.as_deref()? {
+        "held" => (
+            "Bed held",
+            format!("A bed is held at {home}. The home has been asked to accept the patient."),
+        ),
+        "released" => (
+            "Bed released",
+            "The held bed was released and is free for other patients.".to_owned(),
+        ),
+        "delay-reason" => (
+            "Delay reason changed",
+            "The delay reason was saved.".to_owned(),
+        ),
+        "discharged" => (
+            "Discharge confirmed",
+            format!("The discharge to {home} is confirmed. The home's vacancy was taken away."),
+        ),
+        _ => return None,
+    };
+    Some(Banner { title, text })
+}
+
+/// Renders the patient's page (opening the patient through the API, which
+/// records the opening in the audit trail).
+async fn render_patient(
+    pages: &Pages,
+    caller: &Caller,
+    principal: &Principal,
+    id: &str,
+    banner: Option<Banner>,
+    errors: Vec<SummaryError>,
+    status: StatusCode,
+) -> Response {
+    let (opened, body) = read(
+        api::open(
+            State(pages.app.clone()),
+            again(caller, principal),
+            Path(id.to_owned()),
+        )
+        .await,
+    )
+    .await;
+    if opened != StatusCode::OK {
+        let heading = match opened {
+            StatusCode::NOT_FOUND => "Patient not found",
+            StatusCode::FORBIDDEN => "You cannot open this patient",
+            _ => "The patient cannot be shown",
+        };
+        return refused_page(pages, opened, heading, &error_text(&body));
+    }
+    let Ok(patient) = serde_json::from_value::<Patient>(body) else {
+        return refused_page(
+            pages,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The patient cannot be shown",
+            "The patient's record could not be read. Please try again.",
+        );
+    };
+    let waiting = patient
+        .status
+        .parse::<DischargeStatus>()
+        .is_ok_and(DischargeStatus::is_waiting);
+    let mut matches: Vec<MatchRow> = Vec::new();
+    let mut radius_km = pages.app.config.search_radius_km;
+    let mut matches_note = None;
+    // The API's default search radius: its query has one optional field.
+    let query = serde_json::from_value::<api::MatchQuery>(serde_json::json!({}));
+    if waiting
+        && patient.care_needed.is_some()
+        && let Ok(query) = query
+    {
+        let (found, body) = read(
+            api::matches(
+                State(pages.app.clone()),
+                again(caller, principal),
+                Path(id.to_owned()),
+                Query(query),
+            )
+            .await,
+        )
+        .await;
+        if found == StatusCode::OK {
+            radius_km = body["radius_km"].as_f64().unwrap_or(radius_km);
+            let homes: Vec<Match> =
+                serde_json::from_value(body["homes"].clone()).unwrap_or_default();
+            matches = homes
+                .into_iter()
+                .map(|m| MatchRow {
+                    cqc: m.cqc_location_id,
+                    name: m.name,
+                    postcode: m.postcode,
+                    locality: m.locality,
+                    distance: format!("{:.1} km", m.distance_km),
+                    free_beds: m.free_beds,
+                    sex: sex_label(&m.sex),
+                    updated_at: m.updated_at.unwrap_or_default(),
+                    age: age_text(m.age_hours),
+                    stale: m.stale,
+                    preferred: m.preferred,
+                    note: m.note,
+                })
+                .collect();
+        } else {
+            matches_note = Some(error_text(&body));
+        }
+    }
+    let hold = patient.hold.as_ref().map(|h| {
+        minijinja::context! {
+            hold_id => h.hold_id.clone(),
+            cqc => h.cqc_location_id.clone(),
+            home_name => h.home_name.clone(),
+            state => h.state.clone(),
+            state_text => hold_state_text(&h.state),
+            accepted => h.state == "accepted",
+            expires_at => h.expires_at.clone(),
+            expires_text => clock_time(&h.expires_at),
+        }
+    });
+    let care_needed_label = patient
+        .care_needed
+        .as_deref()
+        .and_then(|c| c.parse::<pf_care_home_model::CareCategory>().ok())
+        .map(|c| c.label())
+        .unwrap_or("Not given");
+    let reasons: Vec<Choice> = DelayReason::ALL
+        .iter()
+        .map(|r| Choice {
+            value: r.as_str(),
+            label: r.label(),
+        })
+        .collect();
+    pf_web::render(
+        &pages.templates,
+        "discharge.html",
+        minijinja::context! {
+            id => patient.discharge_id.clone(),
+            patient => patient.clone(),
+            ready_date => long_date(&patient.discharge_ready_date),
+            status_label => status_label(&patient.status),
+            sex_label => sex_label(&patient.sex),
+            care_needed_label => care_needed_label,
+            waiting => waiting,
+            hold => hold,
+            matches => matches,
+            matches_note => matches_note,
+            radius_km => format!("{radius_km:.0}"),
+            reasons => reasons,
+            banner => banner,
+            errors => errors,
+            csrf => caller.csrf_token.clone().unwrap_or_default(),
+            person => principal.name.clone(),
+            gateway_ws_url => pages.app.config.gateway_ws_url.trim_end_matches('/').to_owned(),
+            service_href => "/discharges",
+            sign_out_url => pages.app.config.sign_out_url.clone(),
+        },
+        status,
+    )
+}
+
+/// A posted form's fields.
+#[derive(Debug, Default, Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    cqc_location_id: String,
+    #[serde(default)]
+    hold_id: String,
+    #[serde(default)]
+    delay_reason: String,
+    #[serde(default)]
+    destination_home: String,
+}
+
+/// What a form asks for.
+enum Ask {
+    Hold,
+    Release,
+    DelayReason,
+    Discharge,
+}
+
+impl Ask {
+    fn audit_action(&self) -> &'static str {
+        match self {
+            Ask::Hold => "care_home.hold_bed",
+            Ask::Release => "care_home.release_hold",
+            Ask::DelayReason => "discharge.delay_reason",
+            Ask::Discharge => "discharge.discharged",
+        }
+    }
+
+    fn anchor(&self) -> &'static str {
+        match self {
+            Ask::Hold => "#matches",
+            Ask::Release | Ask::Discharge => "#held-bed",
+            Ask::DelayReason => "#delay_reason",
+        }
+    }
+}
+
+async fn hold_bed(
+    State(pages): State<Pages>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    act(pages, caller, id, form, Ask::Hold).await
+}
+
+async fn release_bed(
+    State(pages): State<Pages>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    act(pages, caller, id, form, Ask::Release).await
+}
+
+async fn change_delay_reason(
+    State(pages): State<Pages>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    act(pages, caller, id, form, Ask::DelayReason).await
+}
+
+async fn confirm_discharge(
+    State(pages): State<Pages>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    act(pages, caller, id, form, Ask::Discharge).await
+}
+
+/// Checks the form's token, makes the change through the API's handler and
+/// answers with a 303 back to the patient, or the page with the refusal.
+async fn act(pages: Pages, caller: Caller, id: String, form: ActionForm, ask: Ask) -> Response {
+    let path = format!("/discharges/{}", pf_web::percent_encode(&id));
+    let entity = entity_id(&id);
+    let principal = match coordinator(&pages, &caller, &path, ask.audit_action(), &entity).await {
+        Ok(principal) => principal,
+        Err(response) => return response,
+    };
+    let expected = caller.csrf_token.as_deref().unwrap_or_default();
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
+        let reason = "This form has expired. Reload the page and try again.";
+        pages
+            .app
+            .audit_refused(&caller, ask.audit_action(), &entity, "malformed", reason)
+            .await;
+        let errors = vec![SummaryError {
+            href: ask.anchor(),
+            message: reason.to_owned(),
+        }];
+        return render_patient(
+            &pages,
+            &caller,
+            &principal,
+            &id,
+            None,
+            errors,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let state = State(pages.app.clone());
+    let call = again(&caller, &principal);
+    let (status, body, done, home) = match ask {
+        Ask::Hold => {
+            let body = serde_json::json!({ "cqc_location_id": form.cqc_location_id.trim() });
+            let (status, answer) = read(
+                api::hold(
+                    state,
+                    call,
+                    Path(id.clone()),
+                    json_headers(),
+                    body.to_string().into(),
+                )
+                .await,
+            )
+            .await;
+            (
+                status,
+                answer,
+                "held",
+                Some(form.cqc_location_id.trim().to_owned()),
+            )
+        }
+        Ask::Release => {
+            let (status, answer) = read(
+                api::release(
+                    state,
+                    call,
+                    Path((id.clone(), form.hold_id.trim().to_owned())),
+                    json_headers(),
+                    serde_json::json!({ "reason": "released by the discharge team" })
+                        .to_string()
+                        .into(),
+                )
+                .await,
+            )
+            .await;
+            (status, answer, "released", None)
+        }
+        Ask::DelayReason => {
+            let body = serde_json::json!({ "delay_reason": form.delay_reason.trim() });
+            let (status, answer) = read(
+                api::delay_reason(
+                    state,
+                    call,
+                    Path(id.clone()),
+                    json_headers(),
+                    body.to_string().into(),
+                )
+                .await,
+            )
+            .await;
+            (status, answer, "delay-reason", None)
+        }
+        Ask::Discharge => {
+            let home = form.destination_home.trim().to_owned();
+            let body = serde_json::json!({ "destination": "care_home", "destination_home": home });
+            let (status, answer) = read(
+                api::discharge(
+                    state,
+                    call,
+                    Path(id.clone()),
+                    json_headers(),
+                    body.to_string().into(),
+                )
+                .await,
+            )
+            .await;
+            (status, answer, "discharged", Some(home))
+        }
+    };
+    if status.is_success() {
+        let mut target = format!("/discharges/{}?done={done}", pf_web::percent_encode(&id));
+        if let Some(home) = home.filter(|h| CqcLocationId::parse(h).is_ok()) {
+            target.push_str(&format!("&home={}", pf_web::percent_encode(&home)));
+        }
+        return Redirect::to(&target).into_response();
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        return not_signed_in(&pages, NotSignedIn::Auth(&AuthError::SessionEnded), &path);
+    }
+    let errors = vec![SummaryError {
+        href: ask.anchor(),
+        message: error_text(&body),
+    }];
+    let shown = if status.is_client_error() {
+        status
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    render_patient(&pages, &caller, &principal, &id, None, errors, shown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gateway_origin_joins_the_policy() {
+        let policy = content_security_policy("ws://127.0.0.1:8080/").expect("valid");
+        let policy = policy.to_str().expect("ascii");
+        assert!(policy.contains("connect-src 'self' ws://127.0.0.1:8080;"));
+        assert!(content_security_policy("ws://x; script-src *").is_err());
+        assert!(content_security_policy("http://127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn ages_and_dates_read_as_words() {
+        assert_eq!(age_text(None), "Never given");
+        assert_eq!(age_text(Some(0)), "Less than an hour ago");
+        assert_eq!(age_text(Some(5)), "5 hours ago");
+        assert_eq!(age_text(Some(72)), "3 days ago");
+        assert_eq!(long_date("2026-11-27"), "27 November 2026");
+    }
+}

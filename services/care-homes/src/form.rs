@@ -9,6 +9,9 @@
 //! - `GET /care-homes/{cqc}[?saved={key}]`: the form; `saved` shows the
 //!   confirmation of an update that was durably accepted under that key.
 //! - `POST /care-homes/{cqc}`: save.
+//! - `POST /care-homes/{cqc}/holds/{hold_id}`: accept or decline a discharge
+//!   team's hold request (`action=accept|decline`, optional `reason`), then
+//!   a 303 back to the form with a confirmation.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -23,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
-use crate::api::{ApiError, SavedView, within_write_limit};
+use crate::api::{ApiError, HoldAnswer, SavedView, answer_hold, within_write_limit};
 use crate::idempotency::IdempotencyKey;
 use crate::state::{AppState, entity};
 use crate::submission::{self, NotSaved, Update};
@@ -103,10 +106,60 @@ pub async fn homes(State(state): State<AppState>, caller: Caller) -> Response {
     )
 }
 
-/// `?saved=`.
+/// `?saved=` or `?answered=`.
 #[derive(Debug, Deserialize)]
 pub struct FormQuery {
     saved: Option<String>,
+    answered: Option<String>,
+}
+
+/// A hold at the home, as its staff see it: what they need to decide.
+#[derive(Serialize)]
+struct HoldRow {
+    hold_id: String,
+    category: &'static str,
+    sex: &'static str,
+    pathway: u32,
+    ready_date: String,
+    needs: String,
+    held_by_name: String,
+    held_by_organisation: String,
+    expires_at: String,
+    expires_text: String,
+}
+
+impl HoldRow {
+    fn of(hold: &pf_care_home_model::Hold) -> Self {
+        Self {
+            hold_id: hold.hold_id.clone(),
+            category: hold.category.label(),
+            sex: match hold.sex {
+                SexAccepted::Male => "Male",
+                SexAccepted::Female => "Female",
+                SexAccepted::Either => "Not given",
+            },
+            pathway: hold.pathway,
+            ready_date: long_date(&hold.discharge_ready_date),
+            needs: hold.needs.clone(),
+            held_by_name: hold.held_by_name.clone(),
+            held_by_organisation: hold.held_by_organisation.clone(),
+            expires_at: hold
+                .expires_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            expires_text: when(hold.expires_at),
+        }
+    }
+}
+
+/// `27 November 2026` from `2026-11-27`.
+fn long_date(date: &str) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let long = time::macros::format_description!("[day padding:none] [month repr:long] [year]");
+    time::Date::parse(date, &format)
+        .ok()
+        .and_then(|d| d.format(&long).ok())
+        .unwrap_or_else(|| date.to_owned())
 }
 
 #[derive(Serialize)]
@@ -169,6 +222,7 @@ struct FormPage<'a> {
     input: ReportInput,
     problems: Vec<FieldProblem>,
     saved: Option<SavedNote>,
+    answered: Option<&'static str>,
 }
 
 impl FormPage<'_> {
@@ -254,8 +308,23 @@ impl FormPage<'_> {
                 message: p.message.clone(),
             })
             .collect();
+        let requests: Vec<HoldRow> = record
+            .holds
+            .iter()
+            .filter(|h| h.state == pf_care_home_model::HoldState::Requested)
+            .map(HoldRow::of)
+            .collect();
+        let expected: Vec<HoldRow> = record
+            .holds
+            .iter()
+            .filter(|h| h.state == pf_care_home_model::HoldState::Accepted)
+            .map(HoldRow::of)
+            .collect();
         let r = &record.registration;
         let context = minijinja::context! {
+            hold_requests => requests,
+            expected => expected,
+            answered => self.answered,
             home => minijinja::context! {
                 cqc => r.cqc_location_id.to_string(),
                 name => r.name.clone(),
@@ -346,6 +415,13 @@ pub async fn form(
             },
         });
     }
+    let answered = match query.answered.as_deref() {
+        Some("accepted") => {
+            Some("You accepted the patient. The discharge team can now confirm the discharge.")
+        }
+        Some("declined") => Some("You declined the request. The bed is free for other patients."),
+        _ => None,
+    };
     let input = current.record.as_report().to_input();
     FormPage {
         state: &state,
@@ -355,6 +431,7 @@ pub async fn form(
         input,
         problems: Vec::new(),
         saved,
+        answered,
     }
     .render(StatusCode::OK)
 }
@@ -533,6 +610,7 @@ pub async fn save(
                     input,
                     problems: problems.problems.clone(),
                     saved: None,
+                    answered: None,
                 }
                 .render(StatusCode::UNPROCESSABLE_ENTITY),
                 _ => plain_refusal(&err),
@@ -640,4 +718,83 @@ pub async fn sign_out(
         ],
     )
         .into_response()
+}
+
+/// `POST /care-homes/{cqc}/holds/{hold_id}`: the home's answer to a hold.
+pub async fn answer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((cqc, hold_id)): Path<(String, String)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let path = format!("/care-homes/{cqc}");
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let (answer, action, done) = match field("action") {
+        "accept" => (HoldAnswer::Accept, "care_home.accept_hold", "accepted"),
+        "decline" => (HoldAnswer::Decline, "care_home.decline_hold", "declined"),
+        _ => {
+            return plain_refusal(&ApiError::Malformed(
+                "say whether you accept or decline the patient".into(),
+            ));
+        }
+    };
+    let principal = match caller.principal() {
+        Ok(principal) => principal,
+        Err(refusal) => {
+            let err = ApiError::from(refusal);
+            state
+                .audit_refused(&caller, action, &entity(&cqc), err.label(), &err.reason())
+                .await;
+            return signed_out_page(&state, &path);
+        }
+    };
+    let result = async {
+        let expected = caller.csrf_token.as_deref().unwrap_or_default();
+        if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(field("csrf").as_bytes())) {
+            return Err(ApiError::Malformed(
+                "this form has expired; reload the page and answer again".into(),
+            ));
+        }
+        answer_hold(&state, principal, &cqc, &hold_id, answer, field("reason")).await
+    }
+    .await;
+    match result {
+        Ok(event_id) => {
+            state
+                .audit_accepted(&caller, action, &entity(&cqc), &event_id)
+                .await;
+            Redirect::to(&format!("{path}?answered={done}")).into_response()
+        }
+        Err(err) => {
+            state
+                .audit_refused(&caller, action, &entity(&cqc), err.label(), &err.reason())
+                .await;
+            let Ok(home) = allowed_home(&state, principal, &cqc) else {
+                return plain_refusal(&err);
+            };
+            match state.log.current(&home).await {
+                Ok(Some(current)) => FormPage {
+                    state: &state,
+                    caller: &caller,
+                    cqc: &home,
+                    current: &current,
+                    input: current.record.as_report().to_input(),
+                    problems: vec![FieldProblem {
+                        field: "hold-requests".into(),
+                        message: err.to_string(),
+                    }],
+                    saved: None,
+                    answered: None,
+                }
+                .render(err.status()),
+                _ => plain_refusal(&err),
+            }
+        }
+    }
 }

@@ -174,6 +174,7 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         .route("/care-homes", get(form::homes))
         .route("/sign-out", post(form::sign_out))
         .route("/care-homes/{cqc}", get(form::form).post(form::save))
+        .route("/care-homes/{cqc}/holds/{hold_id}", post(form::answer))
         .route("/api/v1/care-homes", get(api::list))
         .route("/api/v1/care-homes/{cqc}", get(api::home))
         .route(

@@ -88,3 +88,81 @@ pub fn api_refusal(denied: Denied) -> Response {
             .into_response(),
     }
 }
+
+/// Records a refused attempt in the audit trail (who, when, from where, why).
+pub async fn record_refusal(
+    app: &AppState,
+    principal: Option<&Principal>,
+    action: &str,
+    entity: &str,
+    reason: String,
+    headers: &HeaderMap,
+    address: Option<IpAddr>,
+) {
+    let actor = principal
+        .map(AuditActor::of)
+        .unwrap_or_else(AuditActor::anonymous);
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let source = AuditSource::new("gateway", address.map(|a| a.to_string()), user_agent);
+    app.metrics.refused.inc();
+    let record = AuditRecord::refused(actor, action, entity, reason, source);
+    if let Err(err) = app.audit.record(record).await {
+        tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
+    }
+}
+
+/// The audit trail's action for following discharge notifications.
+pub const FOLLOW_DISCHARGES: &str = "discharges.live";
+
+/// Checks that the caller is a discharge coordinator (allowed
+/// `Action::ManagePatients` for at least one organisation); their
+/// organisations' ODS codes. A refusal is recorded in the audit trail.
+pub async fn discharge_coordinator(
+    app: &AppState,
+    headers: &HeaderMap,
+    address: Option<IpAddr>,
+) -> Result<(Principal, std::collections::BTreeSet<String>), Denied> {
+    let (principal, denied) = match app.authenticator.authenticate(headers).await {
+        Err(err) => (None, Denied::NotSignedIn(err)),
+        Ok((principal, _)) => {
+            let organisations: std::collections::BTreeSet<String> = principal
+                .ods_organisations(pf_access::Role::DischargeCoordinator)
+                .filter(|ods| {
+                    principal
+                        .permits(&Action::ManagePatients {
+                            ods: (*ods).clone(),
+                        })
+                        .is_allowed()
+                })
+                .map(|ods| ods.as_str().to_owned())
+                .collect();
+            if !organisations.is_empty() {
+                return Ok((principal, organisations));
+            }
+            (
+                Some(principal),
+                Denied::NotAllowed(
+                    "Live discharge notifications are for discharge coordinators.".to_owned(),
+                ),
+            )
+        }
+    };
+    let reason = match &denied {
+        Denied::NotSignedIn(err) => err.to_string(),
+        Denied::NotAllowed(reason) => reason.clone(),
+    };
+    record_refusal(
+        app,
+        principal.as_ref(),
+        FOLLOW_DISCHARGES,
+        "discharges",
+        reason,
+        headers,
+        address,
+    )
+    .await;
+    Err(denied)
+}

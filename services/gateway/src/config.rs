@@ -47,6 +47,10 @@ pub struct GatewayConfig {
     /// This gateway's address as browsers see it, for the return after
     /// sign-in (`PF_GATEWAY_PUBLIC_URL`, default `http://127.0.0.1:8080`).
     pub public_url: String,
+    /// The discharge pages' address as browsers see it: their `Origin` may
+    /// open `/ws/discharges` (`PF_DISCHARGES_PUBLIC_URL`, default
+    /// `http://127.0.0.1:8085`).
+    pub discharges_public_url: String,
 }
 
 impl GatewayConfig {
@@ -69,6 +73,10 @@ impl GatewayConfig {
             sign_in: SignInSettings::from_env()?,
             sign_in_url: env_or("PF_SIGN_IN_URL", "http://127.0.0.1:8083/sign-in".to_owned())?,
             public_url: env_or("PF_GATEWAY_PUBLIC_URL", "http://127.0.0.1:8080".to_owned())?,
+            discharges_public_url: env_or(
+                "PF_DISCHARGES_PUBLIC_URL",
+                "http://127.0.0.1:8085".to_owned(),
+            )?,
         })
     }
 
@@ -94,6 +102,7 @@ impl GatewayConfig {
             sign_in,
             sign_in_url: "http://127.0.0.1:8083/sign-in".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),
+            discharges_public_url: "http://127.0.0.1:8085".to_owned(),
         }
     }
 }

@@ -6,14 +6,15 @@
 //! more than the queue behind is told it lagged and is sent a fresh
 //! snapshot, so a slow client never slows the others.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
 use crate::control_room::{ControlRoom, NeedsSnapshot};
+use crate::notices::{self, Notice};
 use pf_live_state::Change;
 
 /// What clients receive from the hub.
@@ -54,6 +55,7 @@ struct Inner {
 pub struct Hub {
     inner: Mutex<Inner>,
     sender: broadcast::Sender<Frame>,
+    notices: broadcast::Sender<Arc<Vec<Notice>>>,
     history_len: usize,
 }
 
@@ -62,6 +64,7 @@ impl Hub {
     /// `history_len` frames for resuming clients.
     pub fn new(client_queue: usize, history_len: usize) -> Self {
         let (sender, _) = broadcast::channel(client_queue.max(1));
+        let (notices, _) = broadcast::channel(client_queue.max(1));
         Self {
             inner: Mutex::new(Inner {
                 room: None,
@@ -69,6 +72,7 @@ impl Hub {
                 snapshot: None,
             }),
             sender,
+            notices,
             history_len,
         }
     }
@@ -92,6 +96,7 @@ impl Hub {
         inner.history.clear();
         inner.snapshot = None;
         let _ = self.sender.send(Frame::Resync);
+        let _ = self.notices.send(Arc::new(vec![Notice::Resync]));
     }
 
     /// Folds changes into the model and sends one delta for them.
@@ -101,7 +106,20 @@ impl Hub {
             return Err(NeedsSnapshot::Reset);
         };
         let from = room.version();
+        let homes: BTreeSet<String> = changes
+            .iter()
+            .filter(|c| c.version() > from)
+            .filter_map(|c| match c {
+                Change::CareHome { record, .. } => Some(record.cqc().as_str().to_owned()),
+                _ => None,
+            })
+            .collect();
+        let before = notices::holds_before(room, homes);
         let touched = room.apply(changes)?;
+        let notices = notices::after_batch(room, &before, &touched);
+        if !notices.is_empty() {
+            let _ = self.notices.send(Arc::new(notices));
+        }
         let to = room.version();
         if to == from {
             return Ok(());
@@ -159,6 +177,12 @@ impl Hub {
     /// Runs `f` on the model (for rendering the page).
     pub fn with_room<T>(&self, f: impl FnOnce(&ControlRoom) -> T) -> Option<T> {
         self.lock().room.as_ref().map(f)
+    }
+
+    /// A discharge coordinator's queue of notices (see [`notices`]); a
+    /// receiver that falls behind lags and must re-read everything.
+    pub fn subscribe_notices(&self) -> broadcast::Receiver<Arc<Vec<Notice>>> {
+        self.notices.subscribe()
     }
 
     /// Clients subscribed now.

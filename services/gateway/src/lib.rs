@@ -14,6 +14,7 @@
 //! - [`hub`]: shares the model with every client; bounded per-client queues.
 //! - [`feed`]: follows the change log in Redis into the hub.
 //! - [`ws`]: the websocket endpoint.
+//! - [`notices`], [`discharges_ws`]: live notifications for discharge coordinators.
 //! - [`pages`]: the control-room page and security headers.
 //! - [`access`]: who may see the control room (sign-in and the policy).
 //! - [`metrics`]: what the gateway counts.
@@ -23,9 +24,11 @@ pub mod access;
 pub mod care_homes;
 pub mod config;
 pub mod control_room;
+pub mod discharges_ws;
 pub mod feed;
 pub mod hub;
 pub mod metrics;
+pub mod notices;
 pub mod pages;
 pub mod view;
 pub mod ws;
@@ -152,7 +155,8 @@ fn router(state: AppState, config: &GatewayConfig, http_metrics: HttpMetrics) ->
     let routes = Router::new()
         .route("/", get(|| async { Redirect::to("/control-room") }))
         .route("/control-room", get(pages::control_room))
-        .route("/ws/control-room", get(ws::control_room));
+        .route("/ws/control-room", get(ws::control_room))
+        .route("/ws/discharges", get(discharges_ws::discharges));
     pf_web::with_security_headers(
         pf_web::assets(routes, &config.dashboards_dir).layer(axum::middleware::from_fn_with_state(
             http_metrics,

@@ -16,11 +16,11 @@ use crate::control_room::rfc3339;
 use crate::hub::{Frame, Start};
 
 /// Close code: the gateway is shutting down.
-const GOING_AWAY: u16 = 1001;
+pub(crate) const GOING_AWAY: u16 = 1001;
 /// Close code: the client did not keep up.
-const TOO_SLOW: u16 = 4008;
+pub(crate) const TOO_SLOW: u16 = 4008;
 /// Close code: the session ended or access was withdrawn.
-const SIGNED_OUT: u16 = 4401;
+pub(crate) const SIGNED_OUT: u16 = 4401;
 
 /// Query of `/ws/control-room`.
 #[derive(Debug, Deserialize)]
@@ -191,7 +191,7 @@ async fn client_loop(
 }
 
 /// Sends one message, giving up on a client that does not take it in time.
-async fn send(socket: &mut WebSocket, app: &AppState, json: Utf8Bytes) -> bool {
+pub(crate) async fn send(socket: &mut WebSocket, app: &AppState, json: Utf8Bytes) -> bool {
     match tokio::time::timeout(app.config.send_timeout, socket.send(Message::Text(json))).await {
         Ok(Ok(())) => {
             app.metrics.messages_sent.inc();

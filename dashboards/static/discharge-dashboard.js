@@ -1,0 +1,334 @@
+// Keeps the discharge dashboard live (served by pf-discharges; loaded as a module, no inline scripts).
+//
+// The pages are complete without JavaScript. This module listens to the gateway's /ws/discharges
+// notifications, which carry no patient data ({"type":"discharge"|"hold"|"care_homes"|"resync"}),
+// and re-reads what the page shows from this service's own API (same origin, the session cookie):
+//   - a patient's page: the held bed (/api/v1/discharges/{id}) and the matching homes
+//     (/api/v1/discharges/{id}/matches), updated in place; #live-status says what changed;
+//   - the list: each patient's status and next action.
+// Text is set with textContent only. The connection is re-opened with backoff when it drops, and
+// everything is re-read after a reconnect (notices may have been missed meanwhile).
+
+const body = document.body;
+const gateway = body.dataset.gateway;
+const page = body.dataset.page;
+const dischargeId = body.dataset.discharge;
+const live = document.getElementById('live-status');
+
+const STATUS = {
+  ready: 'Ready, not yet referred',
+  searching: 'Searching',
+  discharged: 'Discharged',
+  cancelled: 'No longer waiting',
+};
+const SEX = { either: 'Male or female', male: 'Male only', female: 'Female only' };
+const WAITING = "Waiting for the home's answer";
+const ACCEPTED = 'Accepted by the home';
+
+const byId = (id) => document.getElementById(id);
+
+function say(text) {
+  if (live) live.textContent = text;
+}
+
+const timeFormat = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', timeZone: 'Europe/London' });
+const dayFormat = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', timeZone: 'Europe/London' });
+
+function clockTime(rfc3339) {
+  const at = new Date(rfc3339);
+  if (Number.isNaN(at.getTime())) return '';
+  return `${timeFormat.format(at)} on ${dayFormat.format(at)}`;
+}
+
+function ageText(hours) {
+  if (hours === null || hours === undefined) return 'Never given';
+  if (hours < 1) return 'Less than an hour ago';
+  if (hours === 1) return '1 hour ago';
+  if (hours < 48) return `${hours} hours ago`;
+  return `${Math.floor(hours / 24)} days ago`;
+}
+
+async function getJson(path) {
+  const response = await fetch(path, { credentials: 'same-origin', headers: { accept: 'application/json' } });
+  if (response.status === 401) {
+    say('You have been signed out. Reload the page to sign in again.');
+    return null;
+  }
+  if (!response.ok) return null;
+  return response.json();
+}
+
+// ---- a patient's page ---------------------------------------------------------------------------
+
+let shownHold = null; // {hold_id, state, home_name} as the page shows it
+let hasHold = false;
+
+function readShownHold() {
+  const details = byId('hold-details');
+  if (!details || details.hidden) return null;
+  return {
+    hold_id: byId('release-hold')?.value ?? '',
+    state: byId('confirm-form')?.hidden ? 'requested' : 'accepted',
+    home_name: byId('hold-home')?.textContent ?? '',
+  };
+}
+
+function showPatient(patient) {
+  const status = byId('patient-status');
+  if (status) status.textContent = STATUS[patient.status] ?? patient.status;
+  const next = byId('patient-next-action');
+  if (next) next.textContent = patient.next_action;
+  const hold = patient.hold;
+  hasHold = Boolean(hold);
+  const none = byId('hold-none');
+  const details = byId('hold-details');
+  if (!details || !none) return;
+  none.hidden = Boolean(hold);
+  details.hidden = !hold;
+  if (hold) {
+    const accepted = hold.state === 'accepted';
+    byId('hold-home').textContent = hold.home_name;
+    const state = byId('hold-state');
+    state.textContent = accepted ? ACCEPTED : WAITING;
+    state.classList.toggle('nhsuk-tag--green', accepted);
+    state.classList.toggle('nhsuk-tag--yellow', !accepted);
+    byId('hold-expiry-row').hidden = accepted;
+    const expires = byId('hold-expires');
+    expires.dateTime = hold.expires_at;
+    expires.textContent = clockTime(hold.expires_at);
+    byId('release-hold').value = hold.hold_id;
+    byId('confirm-home').value = hold.cqc_location_id;
+    byId('confirm-home-name').textContent = hold.home_name;
+    byId('confirm-form').hidden = !accepted;
+  }
+  // Say what changed, once.
+  const before = shownHold;
+  if (hold && (!before || before.hold_id !== hold.hold_id || before.state !== hold.state)) {
+    say(hold.state === 'accepted'
+      ? `Accepted by ${hold.home_name}`
+      : `Bed held at ${hold.home_name}: waiting for the home's answer`);
+  } else if (!hold && before) {
+    say(`The bed held at ${before.home_name} is no longer held`);
+  }
+  shownHold = hold ? { hold_id: hold.hold_id, state: hold.state, home_name: hold.home_name } : null;
+}
+
+function cell(label, numeric) {
+  const td = document.createElement('td');
+  td.className = numeric ? 'nhsuk-table__cell nhsuk-table__cell--numeric' : 'nhsuk-table__cell';
+  td.setAttribute('role', 'cell');
+  const heading = document.createElement('span');
+  heading.className = 'nhsuk-table__heading';
+  heading.setAttribute('aria-hidden', 'true');
+  heading.textContent = `${label} `;
+  td.append(heading);
+  return td;
+}
+
+function tag(text, colour) {
+  const strong = document.createElement('strong');
+  strong.className = `nhsuk-tag nhsuk-tag--${colour}`;
+  strong.textContent = text;
+  return strong;
+}
+
+function small(text) {
+  const span = document.createElement('span');
+  span.className = 'nhsuk-body-s';
+  span.textContent = text;
+  return span;
+}
+
+function matchRow(home, csrf) {
+  const tr = document.createElement('tr');
+  tr.className = 'nhsuk-table__row';
+  tr.setAttribute('role', 'row');
+  tr.dataset.home = home.cqc_location_id;
+
+  const name = cell('Care home');
+  const wrap = document.createElement('span');
+  const title = document.createElement('span');
+  title.className = 'pf-home-name';
+  title.textContent = home.name;
+  wrap.append(title);
+  if (home.preferred) wrap.append(' ', tag('Preferred', 'blue'));
+  wrap.append(document.createElement('br'), small(`${home.postcode}, ${home.locality}`));
+  if (home.note) wrap.append(document.createElement('br'), small(home.note));
+  name.append(wrap);
+
+  const distance = cell('Distance', true);
+  distance.append(`${Number(home.distance_km).toFixed(1)} km`);
+  const free = cell('Free beds', true);
+  free.append(String(home.free_beds));
+  const takes = cell('Takes');
+  takes.append(SEX[home.sex] ?? home.sex);
+  const given = cell('Figures given');
+  const age = document.createElement('span');
+  if (home.updated_at) {
+    const time = document.createElement('time');
+    time.dateTime = home.updated_at;
+    time.textContent = ageText(home.age_hours);
+    age.append(time);
+  } else {
+    age.append(ageText(home.age_hours));
+  }
+  if (home.stale) age.append(' ', tag('Stale', 'orange'));
+  given.append(age);
+
+  const action = cell('');
+  action.firstChild.remove();
+  if (hasHold) {
+    action.append(small('Release the held bed to hold another'));
+  } else {
+    const form = document.createElement('form');
+    form.method = 'post';
+    form.action = `/discharges/${encodeURIComponent(dischargeId)}/hold`;
+    form.className = 'pf-hold-form';
+    for (const [fieldName, value] of [['csrf', csrf], ['cqc_location_id', home.cqc_location_id]]) {
+      const input = document.createElement('input');
+      input.type = 'hidden';
+      input.name = fieldName;
+      input.value = value;
+      form.append(input);
+    }
+    const button = document.createElement('button');
+    button.type = 'submit';
+    button.className = 'nhsuk-button nhsuk-button--small pf-hold-button';
+    button.append('Hold a bed');
+    const hidden = document.createElement('span');
+    hidden.className = 'nhsuk-u-visually-hidden';
+    hidden.textContent = ` at ${home.name}`;
+    button.append(hidden);
+    form.append(button);
+    action.append(form);
+  }
+  tr.append(name, distance, free, takes, given, action);
+  return tr;
+}
+
+function showMatches(answer) {
+  const section = byId('matches');
+  const tbody = byId('matches-body');
+  if (!section || !tbody) return;
+  const homes = answer.homes ?? [];
+  tbody.replaceChildren(...homes.map((home) => matchRow(home, section.dataset.csrf ?? '')));
+  byId('matches-table').hidden = homes.length === 0;
+  byId('matches-none').hidden = homes.length !== 0;
+}
+
+async function refreshPatient() {
+  const patient = await getJson(`/api/v1/discharges/${encodeURIComponent(dischargeId)}`);
+  if (patient) showPatient(patient);
+}
+
+async function refreshMatches() {
+  if (!byId('matches-body')) return;
+  const answer = await getJson(`/api/v1/discharges/${encodeURIComponent(dischargeId)}/matches`);
+  if (answer) showMatches(answer);
+}
+
+// ---- the list -----------------------------------------------------------------------------------
+
+async function refreshList() {
+  const answer = await getJson('/api/v1/discharges');
+  if (!answer) return;
+  const waiting = new Map((answer.patients ?? []).map((p) => [p.discharge_id, p]));
+  for (const row of document.querySelectorAll('tr[data-discharge]')) {
+    const patient = waiting.get(row.dataset.discharge);
+    const status = row.querySelector('[data-field="status"]');
+    const next = row.querySelector('[data-field="next_action"]');
+    if (patient) {
+      status.textContent = STATUS[patient.status] ?? patient.status;
+      next.textContent = patient.next_action;
+    } else {
+      next.textContent = 'None';
+    }
+  }
+}
+
+// ---- notifications ------------------------------------------------------------------------------
+
+const wanted = { patient: false, matches: false, list: false };
+let timer = null;
+
+function want(what) {
+  for (const key of what) wanted[key] = true;
+  if (timer) return;
+  timer = setTimeout(async () => {
+    timer = null;
+    const now = { ...wanted };
+    wanted.patient = wanted.matches = wanted.list = false;
+    try {
+      // The patient first: whether a bed is held decides the matches' buttons.
+      if (now.patient) await refreshPatient();
+      if (now.matches || now.patient) await refreshMatches();
+      if (now.list) await refreshList();
+    } catch {
+      // Offline for a moment: the next notice or reconnect reads again.
+    }
+  }, 150);
+}
+
+function onNotice(message) {
+  if (page === 'discharge') {
+    const mine = message.discharge_id === dischargeId;
+    if (message.type === 'resync' || ((message.type === 'discharge' || message.type === 'hold') && mine)) {
+      want(['patient', 'matches']);
+    } else if (message.type === 'care_homes') {
+      want(['matches']);
+    }
+  } else if (page === 'discharges') {
+    if (message.type === 'discharge') {
+      const row = document.querySelector(`tr[data-discharge="${CSS.escape(message.discharge_id)}"]`);
+      const status = row?.querySelector('[data-field="status"]');
+      if (status) status.textContent = STATUS[message.status] ?? message.status;
+    }
+    if (message.type === 'discharge' || message.type === 'hold' || message.type === 'resync') want(['list']);
+  }
+}
+
+let backoff = 1000;
+let opened = false;
+
+function connect() {
+  let socket;
+  try {
+    socket = new WebSocket(`${gateway}/ws/discharges`);
+  } catch {
+    retry();
+    return;
+  }
+  socket.addEventListener('open', () => {
+    backoff = 1000;
+    // Anything may have changed while the connection was down.
+    if (opened) onNotice({ type: 'resync' });
+    opened = true;
+  });
+  socket.addEventListener('message', (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    onNotice(message);
+  });
+  socket.addEventListener('close', (event) => {
+    if (event.code === 4401) {
+      say('Live updates stopped because you were signed out. Reload the page to sign in again.');
+      return;
+    }
+    retry();
+  });
+}
+
+function retry() {
+  setTimeout(connect, backoff + Math.floor(Math.random() * 500));
+  backoff = Math.min(backoff * 2, 30_000);
+}
+
+if (gateway && (page === 'discharge' || page === 'discharges')) {
+  shownHold = readShownHold();
+  hasHold = shownHold !== null;
+  connect();
+}

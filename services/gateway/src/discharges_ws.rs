@@ -1,0 +1,211 @@
+//! `/ws/discharges`: live notifications for discharge coordinators.
+//!
+//! Only notifications, never patient-identifiable data: a discharge of one
+//! of the caller's organisations changed (`{"type":"discharge",
+//! "discharge_id","status"}`), a hold their organisations placed changed
+//! or ended (`{"type":"hold","discharge_id","hold_id","state","cqc"}`),
+//! some home's figures changed (`{"type":"care_homes"}`), or notices were
+//! missed (`{"type":"resync"}`). The page re-reads what it shows from the
+//! discharges service, which checks access again.
+//!
+//! The discharge pages are served by the discharges service on another
+//! origin, so the `Origin` of a browser's upgrade must be one of the
+//! configured page origins (the discharges service's and the gateway's
+//! own): a page elsewhere cannot use a coordinator's session cookie here.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::AppState;
+use crate::access::{self, FOLLOW_DISCHARGES};
+use crate::ws::{GOING_AWAY, SIGNED_OUT, TOO_SLOW, send};
+
+/// `scheme://host[:port]` of a URL, lower-cased, without a path.
+pub fn origin_of(url: &str) -> String {
+    let url = url.trim().to_ascii_lowercase();
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            format!("{scheme}://{host}")
+        }
+        None => url,
+    }
+}
+
+/// Whether a browser page at `origin` may open the socket: the discharges
+/// service's pages and the gateway's own.
+pub fn origin_allowed(app: &AppState, origin: &str) -> bool {
+    let origin = origin_of(origin);
+    [&app.config.discharges_public_url, &app.config.public_url]
+        .iter()
+        .any(|allowed| origin_of(allowed) == origin)
+}
+
+/// Upgrades a discharge coordinator's connection.
+pub async fn discharges(
+    ws: WebSocketUpgrade,
+    State(app): State<AppState>,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    // Browsers always send an Origin with a websocket upgrade; other clients need not.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        if !origin_allowed(&app, origin) {
+            let principal = app
+                .authenticator
+                .authenticate(&headers)
+                .await
+                .ok()
+                .map(|(p, _)| p);
+            access::record_refusal(
+                &app,
+                principal.as_ref(),
+                FOLLOW_DISCHARGES,
+                "discharges",
+                format!("a page at {} may not follow discharges", origin_of(origin)),
+                &headers,
+                Some(address.ip()),
+            )
+            .await;
+            return (
+                StatusCode::FORBIDDEN,
+                axum::Json(serde_json::json!({ "error": "this page may not follow discharges" })),
+            )
+                .into_response();
+        }
+    }
+    let organisations =
+        match access::discharge_coordinator(&app, &headers, Some(address.ip())).await {
+            Ok((_, organisations)) => organisations,
+            Err(denied) => return access::api_refusal(denied),
+        };
+    if app.clients.load(Ordering::Relaxed) >= app.config.max_clients {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many live connections; try again shortly",
+        )
+            .into_response();
+    }
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(4 * 1024)
+        .max_frame_size(4 * 1024)
+        .on_upgrade(move |socket| serve_client(socket, app, organisations, headers, address))
+}
+
+enum Ended {
+    SignedOut,
+    ClientLeft,
+    Slow,
+    Shutdown,
+}
+
+async fn serve_client(
+    mut socket: WebSocket,
+    app: AppState,
+    organisations: BTreeSet<String>,
+    headers: HeaderMap,
+    address: std::net::SocketAddr,
+) {
+    app.clients.fetch_add(1, Ordering::Relaxed);
+    app.metrics.clients.inc();
+    let ended = client_loop(&mut socket, &app, &organisations, &headers, address).await;
+    let reason = match ended {
+        Ended::ClientLeft => None,
+        Ended::Slow => Some((TOO_SLOW, "too slow: reconnect", "slow")),
+        Ended::Shutdown => Some((
+            GOING_AWAY,
+            "server restarting: reconnect shortly",
+            "shutdown",
+        )),
+        Ended::SignedOut => Some((SIGNED_OUT, "signed out: sign in again", "signed_out")),
+    };
+    if let Some((code, text, label)) = reason {
+        app.metrics.disconnects.with_label_values(&[label]).inc();
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(text),
+        }));
+        let _ = tokio::time::timeout(app.config.send_timeout, socket.send(close)).await;
+    }
+    app.clients.fetch_sub(1, Ordering::Relaxed);
+    app.metrics.clients.dec();
+}
+
+async fn client_loop(
+    socket: &mut WebSocket,
+    app: &AppState,
+    organisations: &BTreeSet<String>,
+    headers: &HeaderMap,
+    address: std::net::SocketAddr,
+) -> Ended {
+    let mut queue = app.hub.subscribe_notices();
+    let mut heartbeat = tokio::time::interval(app.config.heartbeat);
+    heartbeat.reset();
+    loop {
+        tokio::select! {
+            _ = app.shutdown.cancelled() => return Ended::Shutdown,
+            batch = queue.recv() => match batch {
+                Ok(notices) => {
+                    for notice in notices.iter() {
+                        let Some(message) = notice.message_for(organisations) else {
+                            continue;
+                        };
+                        let Ok(json) = serde_json::to_string(&message) else {
+                            continue;
+                        };
+                        if !send(socket, app, json.into()).await {
+                            return Ended::Slow;
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    app.metrics.resyncs.with_label_values(&["lagged"]).inc();
+                    if !send(socket, app, Utf8Bytes::from_static(r#"{"type":"resync"}"#)).await {
+                        return Ended::Slow;
+                    }
+                }
+                Err(RecvError::Closed) => return Ended::Shutdown,
+            },
+            _ = heartbeat.tick() => {
+                // Access is checked again on every heartbeat: a revoked or
+                // expired sign-in stops the notifications within one interval.
+                if access::discharge_coordinator(app, headers, Some(address.ip()))
+                    .await
+                    .is_err()
+                {
+                    return Ended::SignedOut;
+                }
+                if !send(socket, app, Utf8Bytes::from_static(r#"{"type":"heartbeat"}"#)).await {
+                    return Ended::Slow;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ended::ClientLeft,
+                Some(Ok(_)) => {} // clients send nothing else
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_compare_without_paths_or_case() {
+        assert_eq!(origin_of("http://127.0.0.1:8085/"), "http://127.0.0.1:8085");
+        assert_eq!(origin_of("HTTP://Example.org/x?y"), "http://example.org");
+        assert_ne!(
+            origin_of("http://127.0.0.1:8086"),
+            origin_of("http://127.0.0.1:8085")
+        );
+    }
+}

@@ -1,0 +1,237 @@
+// Browser tests of the discharge dashboard, driven as a discharge coordinator and a care home would,
+// against a running platform (discharges service with its pages, care-homes service, projection, and
+// a gateway that takes the pages' origin):
+//
+//   PF_DISCHARGES_URL=http://127.0.0.1:PORT     the discharges service (its pages and API)
+//   PF_CARE_HOMES_URL=http://127.0.0.1:PORT     the care-homes service (the home's page)
+//   PF_GATEWAY_URL=http://127.0.0.1:PORT        the gateway (control room; /ws/discharges)
+//   PF_COORDINATOR_SESSION=…                    a discharge coordinator's session (of the patient's trust)
+//   PF_HOME_SESSION=…                           a care-home editor's session for PF_TEST_HOME
+//   PF_VIEWER_SESSION=…                         a control-room viewer's session (no discharge role)
+//   PF_TEST_HOME=1-000000001                    a home with free residential beds near the patient
+//   PF_DISCHARGE_ID=…                           a waiting pathway-3 patient needing a residential bed
+//   PF_NHS_NUMBER="999 000 0007"                the patient's NHS number
+//   [PF_CHROMIUM=/usr/bin/chromium]
+//   node --test tests/discharge-dashboard.test.mjs
+//
+// 1. The list (NHS number masked); someone without the role gets a 403 page.  2. The patient opened
+// (NHS number shown), the matching home, a bed held.  3. The home accepts in another browser; the
+// coordinator's page says so without a reload.  4. A refusal shows the error summary.  5. The
+// discharge is confirmed and the home's vacancy drops on the control room.  axe-core (WCAG 2.2 AA)
+// checks every state at 1366×768 and 360 px wide, and no page is wider than the screen.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+const CHROMIUM = process.env.PF_CHROMIUM || '/usr/bin/chromium';
+const WAIT_MS = 15_000;
+const LAPTOP = { width: 1366, height: 768 };
+const PHONE = { width: 360, height: 740 };
+
+function settings() {
+  const names = ['PF_DISCHARGES_URL', 'PF_CARE_HOMES_URL', 'PF_GATEWAY_URL', 'PF_COORDINATOR_SESSION',
+    'PF_HOME_SESSION', 'PF_VIEWER_SESSION', 'PF_TEST_HOME', 'PF_DISCHARGE_ID', 'PF_NHS_NUMBER'];
+  const missing = names.filter((n) => !process.env[n]);
+  if (missing.length) {
+    throw new Error(`discharge dashboard browser tests need these environment variables: ${missing.join(', ')}`);
+  }
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`no Chromium at ${CHROMIUM}: install Debian's (apt-get install -y chromium) or set PF_CHROMIUM`);
+  }
+  const trim = (u) => u.replace(/\/+$/, '');
+  return {
+    discharges: trim(process.env.PF_DISCHARGES_URL),
+    careHomes: trim(process.env.PF_CARE_HOMES_URL),
+    gateway: trim(process.env.PF_GATEWAY_URL),
+    coordinatorSession: process.env.PF_COORDINATOR_SESSION,
+    homeSession: process.env.PF_HOME_SESSION,
+    viewerSession: process.env.PF_VIEWER_SESSION,
+    home: process.env.PF_TEST_HOME,
+    id: process.env.PF_DISCHARGE_ID,
+    nhsNumber: process.env.PF_NHS_NUMBER,
+  };
+}
+
+let cfg;
+let browser;
+let coordinator; // {context, page, errors}
+let watcher; // a control-room viewer's page recording the care homes' figures
+
+before(async () => {
+  cfg = settings();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** A browser context signed in with `session` (the cookie is per host, so it reaches every service). */
+async function signedIn(session, viewport = LAPTOP) {
+  const context = await browser.newContext({ viewport });
+  await context.addCookies([{ name: 'pf_session', value: session, url: cfg.discharges, httpOnly: true, sameSite: 'Lax' }]);
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('console', (msg) => {
+    if (/Content Security Policy|Refused to connect/i.test(msg.text())) errors.push(msg.text());
+  });
+  return { context, page, errors };
+}
+
+/** Runs axe-core on the page as it is at a laptop and a phone width; checks nothing overflows. */
+async function assertAccessible(page, state) {
+  for (const viewport of [LAPTOP, PHONE]) {
+    await page.setViewportSize(viewport);
+    // Evaluated through the browser's debugging protocol, so the page's CSP (rightly) stays on.
+    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) {
+      await page.evaluate(AXE_SOURCE);
+    }
+    const violations = await page.evaluate(async (tags) => {
+      // eslint-disable-next-line no-undef
+      const r = await axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+      return r.violations.map((v) => `[${v.impact}] ${v.id}: ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+    }, AXE_TAGS);
+    assert.deepEqual(violations, [], `axe on the ${state} at ${viewport.width} px:\n${violations.join('\n')}`);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the ${state} is ${overflow} px wider than a ${viewport.width} px screen`);
+  }
+  await page.setViewportSize(LAPTOP);
+}
+
+function patientUrl() {
+  return `${cfg.discharges}/discharges/${cfg.id}`;
+}
+
+const masked = () => `*** *** ${cfg.nhsNumber.slice(-4)}`;
+
+test('1: the list shows the waiting patient with the NHS number masked; others are refused', async () => {
+  coordinator = await signedIn(cfg.coordinatorSession);
+  const { page } = coordinator;
+  await page.goto(`${cfg.discharges}/discharges`);
+  const row = page.locator(`tr[data-discharge="${cfg.id}"]`);
+  await row.waitFor();
+  assert.match(await row.textContent(), new RegExp(masked().replace(/\*/g, '\\*')));
+  assert.doesNotMatch(await page.content(), new RegExp(cfg.nhsNumber), 'the full NHS number is not on the list');
+  assert.match(await row.textContent(), /Find and hold a bed/);
+  assert.equal(await page.locator('body.js-enabled').count(), 1, 'the page scripts run');
+  await assertAccessible(page, 'discharge list');
+
+  const outsider = await signedIn(cfg.viewerSession);
+  const answer = await outsider.page.goto(`${cfg.discharges}/discharges`);
+  assert.equal(answer.status(), 403);
+  await assert.doesNotReject(outsider.page.getByRole('heading', { name: 'You cannot see the discharge list' }).waitFor());
+  await outsider.context.close();
+});
+
+test('2: the coordinator opens the patient, sees the matching home and holds a bed', async () => {
+  const { page } = coordinator;
+  await page.locator(`tr[data-discharge="${cfg.id}"] a`).click();
+  await page.waitForURL(patientUrl());
+  assert.equal(await page.locator('#nhs-number').textContent(), cfg.nhsNumber, 'opened: NHS number shown');
+  const home = page.locator(`#matches-body tr[data-home="${cfg.home}"]`);
+  await home.waitFor();
+  assert.match(await home.textContent(), /Alder House \(demo\)/);
+  assert.match(await home.textContent(), /2/);
+  await assertAccessible(page, 'patient with matches');
+
+  // The control room's figures, watched from a third browser.
+  const viewer = await signedIn(cfg.viewerSession);
+  await viewer.page.goto(`${cfg.gateway}/control-room`);
+  await viewer.page.evaluate((url) => new Promise((resolve) => {
+    window.pfVacant = [];
+    const socket = new WebSocket(url);
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.care_homes) window.pfVacant.push(message.care_homes.system.vacant);
+      if (message.type === 'snapshot') resolve();
+    };
+  }), `${cfg.gateway.replace(/^http/, 'ws')}/ws/control-room`);
+  watcher = viewer;
+
+  await home.getByRole('button', { name: /Hold a bed/ }).click();
+  await page.locator('#done').waitFor();
+  assert.match(await page.locator('#done').textContent(), /A bed is held at Alder House \(demo\)/);
+  assert.equal(await page.locator('#hold-state').textContent(), "Waiting for the home's answer");
+  assert.match(await page.locator('#hold-expires').textContent(), /^\d{2}:\d{2} on \d{1,2} \w+$/);
+  assert.ok(await page.locator('#confirm-form').isHidden(), 'nothing to confirm before the home accepts');
+  await assertAccessible(page, 'hold requested');
+});
+
+test('3: the home accepts in another browser; the coordinator sees it without a reload', async () => {
+  const { page } = coordinator;
+  // Wait for the live connection, then mark the page: a reload would lose the mark.
+  await page.waitForFunction(() => document.body.classList.contains('js-enabled'));
+  await page.evaluate(() => { window.pfNotReloaded = true; });
+  await page.waitForTimeout(300);
+
+  const home = await signedIn(cfg.homeSession, PHONE);
+  await home.page.goto(`${cfg.careHomes}/care-homes/${cfg.home}`);
+  const request = home.page.locator('#hold-requests .pf-hold-request');
+  await request.waitFor();
+  const text = await request.textContent();
+  assert.match(text, /Residential bed, pathway 3/);
+  assert.match(text, /Walks with a frame/);
+  assert.match(text, /Sam Coordinator, RWE/);
+  assert.doesNotMatch(text, new RegExp(cfg.nhsNumber.slice(-4)), 'the home is not told the NHS number');
+  await request.getByRole('button', { name: /^Accept/ }).click();
+  await home.page.locator('#answered').waitFor();
+  assert.match(await home.page.locator('#expected-patients').textContent(), /Residential bed, pathway 3/);
+  await home.context.close();
+
+  await page.locator('#hold-state', { hasText: 'Accepted by the home' }).waitFor({ timeout: WAIT_MS });
+  assert.equal(await page.evaluate(() => window.pfNotReloaded), true, 'the page was not reloaded');
+  assert.equal(await page.locator('#live-status').textContent(), 'Accepted by Alder House (demo)');
+  await page.getByRole('button', { name: 'Confirm discharge to Alder House (demo)' }).waitFor();
+  assert.deepEqual(coordinator.errors, [], `page errors: ${coordinator.errors.join('; ')}`);
+  await assertAccessible(page, 'hold accepted');
+});
+
+test('4: a refused change shows the error summary and changes nothing', async () => {
+  const { page } = coordinator;
+  // Another home, as a stale form would post it: a bed is already held for this patient.
+  await page.evaluate((home) => {
+    const form = document.createElement('form');
+    form.method = 'post';
+    form.action = `${location.pathname}/hold`;
+    for (const [name, value] of [['csrf', document.querySelector('input[name="csrf"]').value], ['cqc_location_id', home]]) {
+      const input = document.createElement('input');
+      input.type = 'hidden';
+      input.name = name;
+      input.value = value;
+      form.append(input);
+    }
+    document.body.append(form);
+    form.submit();
+  }, '1-000000003');
+  await page.locator('.nhsuk-error-summary').waitFor();
+  assert.match(await page.locator('.nhsuk-error-summary').textContent(), /already held for this patient at Alder House/);
+  assert.equal(await page.locator('#hold-state').textContent(), 'Accepted by the home');
+  await assertAccessible(page, 'error shown');
+});
+
+test('5: the discharge is confirmed and the home\'s vacancy drops on the control room', async () => {
+  const { page } = coordinator;
+  await page.goto(patientUrl());
+  const vacantBefore = await watcher.page.evaluate(() => window.pfVacant.at(-1));
+  await page.getByRole('button', { name: 'Confirm discharge to Alder House (demo)' }).click();
+  await page.locator('#done').waitFor();
+  assert.match(await page.locator('#done').textContent(), /discharge to Alder House \(demo\) is confirmed/);
+  assert.equal(await page.locator('#patient-status').textContent(), 'Discharged');
+  await watcher.page.waitForFunction((before) => window.pfVacant.at(-1) === before - 1, vacantBefore, { timeout: WAIT_MS });
+  await page.goto(`${cfg.discharges}/discharges`);
+  assert.equal(await page.locator(`tr[data-discharge="${cfg.id}"]`).count(), 0, 'no longer on the list');
+  assert.deepEqual(coordinator.errors, [], `page errors: ${coordinator.errors.join('; ')}`);
+  await watcher.context.close();
+  await coordinator.context.close();
+});

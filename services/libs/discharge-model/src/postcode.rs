@@ -47,7 +47,8 @@ pub fn place_of(postcode: &str) -> Option<Place> {
         .collect::<String>()
         .to_ascii_uppercase();
     // The inward code is the last three characters: digit, letter, letter.
-    if compact.len() < 5 || compact.len() > 7 {
+    if compact.len() < 5 || compact.len() > 7 || !compact.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         return None;
     }
     let (outward, inward) = compact.split_at(compact.len() - 3);
@@ -73,7 +74,7 @@ pub fn normalise(postcode: &str) -> String {
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_ascii_uppercase();
-    if compact.len() < 4 {
+    if compact.len() < 4 || !compact.is_ascii() {
         return compact;
     }
     let (outward, inward) = compact.split_at(compact.len() - 3);
@@ -92,5 +93,11 @@ mod tests {
         assert!(place_of("LE2").is_none());
         assert!(place_of("LE2 ABC").is_none());
         assert_eq!(normalise(" le27lx "), "LE2 7LX");
+        // Found by the property tests: text that is not ASCII.
+        assert!(place_of("\u{202e}\u{3dcf0}\u{23a}\u{f61bc}").is_none());
+        assert_eq!(
+            normalise("\u{202e}\u{3dcf0}\u{23a}"),
+            "\u{202e}\u{3dcf0}\u{23a}"
+        );
     }
 }

@@ -1,9 +1,9 @@
 # Writes the Redis ACL file with one user per service (sourced by
 # scripts/start). The live state (pf:*) is written only by the projection
-# and read by the gateway; sign-in state (pf-auth:*) is shared by the
-# services that check sessions; the care-homes service keeps its
-# idempotency keys under pf-care:*. No one but the operator may run admin or
-# dangerous commands, and the default user is off.
+# and read by the gateway and the discharges service; sign-in state
+# (pf-auth:*) is shared by the services that check sessions; the care-homes
+# service keeps its idempotency keys under pf-care:*. No one but the
+# operator may run admin or dangerous commands, and the default user is off.
 # shellcheck shell=bash
 
 # redis_password NAME: the service's password, made once and kept in $VAR/secrets.
@@ -30,6 +30,9 @@ write_redis_acl() {
     echo "user hospital-beds on >$(redis_password hospital-beds) ~pf-auth:* $common +getex +set +del +exists +expire +sadd"
     # Sessions as hospital-beds; idempotency keys: SET NX PX (claim), GET, SETEX (answer), DEL, EXPIRE.
     echo "user care-homes on >$(redis_password care-homes) ~pf-auth:* ~pf-care:* $common +getex +set +setex +del +exists +expire +sadd"
+    # Reads the live state (care homes, discharges, GEOSEARCH: all read
+    # commands, no scripts); sessions as hospital-beds.
+    echo "user discharges on >$(redis_password discharges) %R~pf:* ~pf-auth:* $common +getex +set +del +exists +expire +sadd"
     echo "user identity on >$(redis_password identity) ~pf-auth:* $common +@write +@keyspace +getex +getdel"
     echo "user operator on >$(redis_password operator) ~* &* +@all"
   } > "$1"

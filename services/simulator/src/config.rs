@@ -14,6 +14,13 @@ pub const DEFAULT_HOSPITAL_BEDS_URL: &str = "http://127.0.0.1:8081";
 /// Where the care-homes API listens unless `PF_CARE_HOMES_URL` says otherwise.
 pub const DEFAULT_CARE_HOMES_URL: &str = "http://127.0.0.1:8084";
 
+/// Where the discharge API listens unless `PF_DISCHARGES_URL` says otherwise.
+pub const DEFAULT_DISCHARGES_URL: &str = "http://127.0.0.1:8085";
+
+/// The care homes' machine identity (answering holds) unless
+/// `PF_CARE_HOME_CLIENT_ID` says otherwise.
+pub const DEFAULT_CARE_HOME_CLIENT_ID: &str = "care-home-simulator";
+
 /// Requests in flight at once unless `PF_SIM_CONCURRENCY` says otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
@@ -30,6 +37,9 @@ pub struct SimulatorConfig {
     /// (`PF_CARE_HOMES_URL`); `None` (`PF_CARE_HOMES_URL=off`) reports no
     /// care-home vacancies.
     pub care_homes_url: Option<String>,
+    /// Base URL of the discharge API (`PF_DISCHARGES_URL`); `None`
+    /// (`PF_DISCHARGES_URL=off`) runs no discharge flow.
+    pub discharges_url: Option<String>,
     /// How fast the simulated day runs (`PF_SIM_SPEED`): 1.0 is a day in about
     /// eight minutes at about six bed events a second; 2.0 is twice as fast.
     pub speed: f64,
@@ -47,6 +57,10 @@ pub struct SimulatorConfig {
     /// How to sign in (`PF_IDENTITY_URL`, `PF_CLIENT_ID`, `PF_CLIENT_SECRET`
     /// or `PF_CLIENT_SECRET_FILE`); without a secret, no token is sent.
     pub credentials: CredentialsConfig,
+    /// How the care homes answering holds sign in: `PF_CARE_HOME_CLIENT_ID`
+    /// (default `care-home-simulator`) with `PF_CARE_HOME_CLIENT_SECRET` or
+    /// `PF_CARE_HOME_CLIENT_SECRET_FILE`, else the simulator's secret.
+    pub care_home_credentials: CredentialsConfig,
 }
 
 impl Default for SimulatorConfig {
@@ -54,18 +68,24 @@ impl Default for SimulatorConfig {
         Self {
             hospital_beds_url: DEFAULT_HOSPITAL_BEDS_URL.to_owned(),
             care_homes_url: Some(DEFAULT_CARE_HOMES_URL.to_owned()),
+            discharges_url: Some(DEFAULT_DISCHARGES_URL.to_owned()),
             speed: 1.0,
             seed: None,
             concurrency: DEFAULT_CONCURRENCY,
             request_timeout: Duration::from_secs(10),
             catalogue: None,
             credentials: CredentialsConfig::default(),
+            care_home_credentials: CredentialsConfig {
+                client_id: DEFAULT_CARE_HOME_CLIENT_ID.to_owned(),
+                ..CredentialsConfig::default()
+            },
         }
     }
 }
 
 impl SimulatorConfig {
-    /// Reads `PF_HOSPITAL_BEDS_URL`, `PF_CARE_HOMES_URL`, `PF_SIM_SPEED`, `PF_SIM_SEED`,
+    /// Reads `PF_HOSPITAL_BEDS_URL`, `PF_CARE_HOMES_URL`, `PF_DISCHARGES_URL`,
+    /// `PF_CARE_HOME_CLIENT_ID`, `PF_CARE_HOME_CLIENT_SECRET(_FILE)`, `PF_SIM_SPEED`, `PF_SIM_SEED`,
     /// `PF_SIM_CONCURRENCY` and the sign-in variables of
     /// [`CredentialsConfig::from_lookup`]; unset or empty variables take the
     /// defaults.
@@ -80,8 +100,26 @@ impl SimulatorConfig {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
+        let credentials = CredentialsConfig::from_lookup(&lookup)?;
+        // The care homes' identity: the same identity service, its own
+        // client id, its own secret or else the simulator's.
+        let care_home_credentials = CredentialsConfig::from_lookup(|name| match name {
+            "PF_CLIENT_ID" => lookup("PF_CARE_HOME_CLIENT_ID")
+                .or_else(|| Some(DEFAULT_CARE_HOME_CLIENT_ID.to_owned())),
+            "PF_CLIENT_SECRET" => lookup("PF_CARE_HOME_CLIENT_SECRET"),
+            "PF_CLIENT_SECRET_FILE" => lookup("PF_CARE_HOME_CLIENT_SECRET_FILE"),
+            other => lookup(other),
+        })
+        .context("the care homes' sign-in (PF_CARE_HOME_CLIENT_*)")?;
+        let care_home_credentials = CredentialsConfig {
+            secret: care_home_credentials
+                .secret
+                .or_else(|| credentials.secret.clone()),
+            ..care_home_credentials
+        };
         let mut config = Self {
-            credentials: CredentialsConfig::from_lookup(&lookup)?,
+            credentials,
+            care_home_credentials,
             ..Self::default()
         };
         if let Some(url) = get("PF_HOSPITAL_BEDS_URL") {
@@ -98,6 +136,17 @@ impl SimulatorConfig {
             } else {
                 bail!(
                     "PF_CARE_HOMES_URL must start with http:// or https:// (or be `off`), got `{url}`"
+                );
+            };
+        }
+        if let Some(url) = get("PF_DISCHARGES_URL") {
+            config.discharges_url = if url.eq_ignore_ascii_case("off") {
+                None
+            } else if url.starts_with("http://") || url.starts_with("https://") {
+                Some(url.trim_end_matches('/').to_owned())
+            } else {
+                bail!(
+                    "PF_DISCHARGES_URL must start with http:// or https:// (or be `off`), got `{url}`"
                 );
             };
         }
@@ -163,6 +212,47 @@ mod tests {
         assert_eq!(config.speed, 1.0);
         assert_eq!(config.seed, None);
         assert_eq!(config.concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(
+            config.discharges_url.as_deref(),
+            Some(DEFAULT_DISCHARGES_URL)
+        );
+        assert_eq!(
+            config.care_home_credentials.client_id,
+            "care-home-simulator"
+        );
+        assert_eq!(config.care_home_credentials.secret, None);
+    }
+
+    #[test]
+    fn the_discharge_flow_is_configured() {
+        let config = from(&[
+            ("PF_DISCHARGES_URL", "http://discharges:9000/"),
+            ("PF_CLIENT_SECRET", "s3cret"),
+            ("PF_CARE_HOME_CLIENT_ID", "homes"),
+            ("PF_IDENTITY_URL", "http://id:1"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.discharges_url.as_deref(),
+            Some("http://discharges:9000")
+        );
+        let homes = &config.care_home_credentials;
+        assert_eq!(homes.client_id, "homes");
+        assert_eq!(homes.identity_url, "http://id:1");
+        assert_eq!(
+            homes.secret, config.credentials.secret,
+            "the simulator's secret"
+        );
+        assert_eq!(config.credentials.client_id, "simulator");
+        let own = from(&[
+            ("PF_CLIENT_SECRET", "s3cret"),
+            ("PF_CARE_HOME_CLIENT_SECRET", "other"),
+        ])
+        .expect("valid");
+        assert_ne!(own.care_home_credentials.secret, own.credentials.secret);
+        let off = from(&[("PF_DISCHARGES_URL", "off")]).expect("valid");
+        assert_eq!(off.discharges_url, None);
+        assert!(from(&[("PF_DISCHARGES_URL", "discharges:8085")]).is_err());
     }
 
     #[test]

@@ -18,10 +18,20 @@
 //! home reports new figures or confirms that nothing has changed, each update
 //! with its own idempotency key.
 //!
+//! And ([`discharge_flow`]) through the discharge API, as UHL's and LPT's
+//! discharge teams, it keeps about 120 synthetic patients on the discharge
+//! list: new patients become ready, patients on pathways 0 and 1 go home,
+//! for pathways 2 and 3 it searches the matching care homes and holds a bed
+//! at the first one (the next one when the bed has just gone), the home
+//! accepts or declines after a short delay (through the care-homes API, as
+//! the `care-home-simulator` identity), and accepted patients leave for the
+//! home. A few patients leave the list without a discharge.
+//!
 //! It reads its configuration from the environment ([`SimulatorConfig`]):
 //! `PF_HOSPITAL_BEDS_URL` (default `http://127.0.0.1:8081`),
 //! `PF_CARE_HOMES_URL` (default `http://127.0.0.1:8084`; `off` for no
-//! care-home vacancies), `PF_SIM_SPEED`
+//! care-home vacancies), `PF_DISCHARGES_URL` (default
+//! `http://127.0.0.1:8085`; `off` for no discharge flow), `PF_SIM_SPEED`
 //! (default 1.0: a simulated day in about eight minutes, about six events a
 //! second), `PF_SIM_SEED` (random seed), `PF_SIM_CONCURRENCY` (default 16)
 //! and `RUST_LOG`.
@@ -32,8 +42,11 @@
 //! `{PF_IDENTITY_URL}/oauth/token` (default `http://127.0.0.1:8083`) and sends
 //! it as `Authorization: Bearer …` on every request to both APIs (the
 //! `simulator` identity publishes bed events for UHL and LPT and vacancies
-//! for every demo care home); without either it sends
-//! none, for platforms without sign-in, and warns once.
+//! for every demo care home, and coordinates UHL's and LPT's discharges);
+//! without either it sends none, for platforms without sign-in, and warns
+//! once. The care homes' answers to holds are signed in as
+//! `PF_CARE_HOME_CLIENT_ID` (default `care-home-simulator`) with
+//! `PF_CARE_HOME_CLIENT_SECRET(_FILE)`, or else the same secret.
 //!
 //! # Layout
 //! - [`config`]: [`SimulatorConfig`], read from the environment.
@@ -58,14 +71,22 @@
 //!   and [`send_update`](care_homes::send_update), which retries with the same
 //!   idempotency key.
 //! - [`care_home_feed`]: first reports and the running care-home updates.
+//! - [`patients`]: the pure decision logic of the discharge flow (referrals,
+//!   pathway mix, timings); unit-tested without a server.
+//! - [`discharges`]: [`DischargesClient`] and [`HoldAnswers`], the clients of
+//!   the discharge API and of the homes' answers to holds.
+//! - [`discharge_flow`]: the running discharge flow.
 
 pub mod care_home_feed;
 pub mod care_homes;
 pub mod client;
 pub mod config;
 pub mod credentials;
+pub mod discharge_flow;
+pub mod discharges;
 pub mod engine;
 pub mod model;
+pub mod patients;
 pub mod policy;
 pub mod retry;
 pub mod seed;
@@ -83,6 +104,7 @@ pub use care_homes::{CareHomeError, CareHomesClient};
 pub use client::{ApiError, BedView, BedsClient};
 pub use config::SimulatorConfig;
 pub use credentials::{CredentialsConfig, TokenProvider};
+pub use discharges::{DischargesClient, FlowError, HoldAnswers};
 pub use engine::RunStats;
 pub use seed::SeedReport;
 
@@ -98,10 +120,13 @@ fn rng_for(config: &SimulatorConfig) -> StdRng {
     }
 }
 
-/// The API clients: hospital-beds, and care-homes unless it is off.
+/// The API clients: hospital-beds, care-homes and discharges unless they
+/// are off, and the homes' answers to holds.
 struct Clients {
     beds: BedsClient,
     care_homes: Option<CareHomesClient>,
+    discharges: Option<DischargesClient>,
+    hold_answers: Option<HoldAnswers>,
 }
 
 fn prepare(config: &SimulatorConfig) -> anyhow::Result<(Clients, Model, StdRng)> {
@@ -125,6 +150,19 @@ fn signed_in_clients(config: &SimulatorConfig) -> anyhow::Result<Clients> {
         .care_homes_url
         .as_deref()
         .map(|url| CareHomesClient::new(url, beds.http().clone()));
+    // The homes answer holds as their own identity.
+    let home_staff =
+        TokenProvider::new(&config.care_home_credentials, beds.http().clone()).map(Arc::new);
+    let hold_answers = config
+        .care_homes_url
+        .as_deref()
+        .map(|url| HoldAnswers::new(url, beds.http().clone(), home_staff));
+    let discharges = |provider: Option<Arc<TokenProvider>>| {
+        config
+            .discharges_url
+            .as_deref()
+            .map(|url| DischargesClient::new(url, beds.http().clone(), provider))
+    };
     match TokenProvider::new(&config.credentials, beds.http().clone()) {
         Some(provider) => {
             tracing::info!(
@@ -134,8 +172,10 @@ fn signed_in_clients(config: &SimulatorConfig) -> anyhow::Result<Clients> {
             );
             let provider = Arc::new(provider);
             Ok(Clients {
-                beds: beds.with_credentials(provider.clone()),
-                care_homes: care_homes.map(|c| c.with_credentials(provider)),
+                discharges: discharges(Some(provider.clone())),
+                hold_answers,
+                care_homes: care_homes.map(|c| c.with_credentials(provider.clone())),
+                beds: beds.with_credentials(provider),
             })
         }
         None => {
@@ -143,7 +183,12 @@ fn signed_in_clients(config: &SimulatorConfig) -> anyhow::Result<Clients> {
                 "neither PF_CLIENT_SECRET nor PF_CLIENT_SECRET_FILE is set: \
                  calling the APIs without a token (works only where sign-in is off)"
             );
-            Ok(Clients { beds, care_homes })
+            Ok(Clients {
+                discharges: discharges(None),
+                hold_answers,
+                beds,
+                care_homes,
+            })
         }
     }
 }
@@ -221,6 +266,9 @@ async fn simulate(config: &SimulatorConfig, cancel: &CancellationToken) -> anyho
     // The care homes' choices have their own generator, drawn from the
     // seeded one, so PF_SIM_SEED still repeats a run.
     let care_home_rng = StdRng::seed_from_u64(rng.random());
+    let discharge_rng = StdRng::seed_from_u64(rng.random());
+    let catalogue = config.catalogue()?;
+    let wards = patients::discharge_wards(&catalogue);
     let beds = async {
         tracing::info!(
             url = %config.hospital_beds_url,
@@ -261,6 +309,24 @@ async fn simulate(config: &SimulatorConfig, cancel: &CancellationToken) -> anyho
         feed.run(config.speed, cancel).await;
         tracing::info!(stats = ?feed.stats(), "care-home feed stopped");
     };
-    tokio::join!(beds, care_homes);
+    let discharges = async {
+        let Some(client) = clients.discharges.clone() else {
+            tracing::info!("PF_DISCHARGES_URL is off: no discharge flow");
+            return;
+        };
+        if clients.hold_answers.is_none() {
+            tracing::warn!("PF_CARE_HOMES_URL is off: no home will answer the holds");
+        }
+        let mut flow = discharge_flow::Flow::new(
+            client,
+            clients.hold_answers.clone(),
+            wards,
+            discharge_rng,
+            config.speed,
+        );
+        flow.run(cancel).await;
+        tracing::info!(stats = ?flow.stats(), "discharge flow stopped");
+    };
+    tokio::join!(beds, care_homes, discharges);
     Ok(())
 }

@@ -3,7 +3,7 @@
 //!
 //! It makes a fresh ES256 (P-256) key pair at start, publishes the public half
 //! as a JWKS, and issues tokens for [`demo_principals`] (one per role, plus
-//! the `simulator` and `loadtest` machine identities) that a
+//! the `simulator`, `care-home-simulator` and `loadtest` machine identities) that a
 //! [`TokenVerifier`](crate::TokenVerifier) built from
 //! [`LocalIssuer::issuer_config`] accepts.
 
@@ -248,12 +248,15 @@ pub fn demo_care_home_ids() -> Vec<String> {
     (1..=DEMO_CARE_HOMES).map(|n| format!("1-{n:09}")).collect()
 }
 
-/// One demo person per role, a demo vacancy feed, and the `simulator` and
-/// `loadtest` machine identities. Their names say they are demo-only.
+/// One demo person per role, a demo vacancy feed, and the `simulator`,
+/// `care-home-simulator` and `loadtest` machine identities. Their names say
+/// they are demo-only.
 ///
 /// The demo care-home editor works for two homes, so that moving between a
 /// person's homes can be tried; the simulator publishes bed events for the
-/// trusts and vacancies for every demo care home.
+/// trusts and vacancies for every demo care home, and puts the trusts'
+/// patients on the discharge list and holds beds for them; the care-home
+/// simulator answers those holds for every demo home.
 pub fn demo_principals() -> Vec<Principal> {
     const HOME: &str = "1-000000001";
     const SECOND_HOME: &str = "1-000000002";
@@ -297,7 +300,17 @@ pub fn demo_principals() -> Vec<Principal> {
         .with_grant(grant(Role::VacancyPublisher, &[HOME])),
         Principal::machine("simulator", "Hospital simulator (demo only)", None)
             .with_grant(grant(Role::BedPublisher, &["RWE", "RT5"]))
-            .with_grant(grant(Role::VacancyPublisher, &all_homes)),
+            .with_grant(grant(Role::VacancyPublisher, &all_homes))
+            .with_grant(grant(Role::DischargeCoordinator, &["RWE", "RT5"])),
+        // The demo homes' staff answering hold requests. Its own identity:
+        // with these grants as well, the simulator's token would outgrow
+        // what verifiers accept.
+        Principal::machine(
+            "care-home-simulator",
+            "Care-home staff simulator (demo only)",
+            None,
+        )
+        .with_grant(grant(Role::CareHomeEditor, &all_homes)),
         Principal::machine("loadtest", "Load test (demo only)", None)
             .with_grant(grant(Role::BedPublisher, &["RWE", "RT5"]))
             .with_grant(grant(Role::ControlRoomViewer, &[])),
@@ -341,15 +354,44 @@ mod tests {
         assert_eq!(simulator.care_homes(Role::VacancyPublisher).count(), 300);
         assert!(ids.iter().all(|id| may_change(simulator, id)));
         assert!(!may_change(simulator, "1-000000301"));
-        // Still a bed publisher for the trusts, and nothing more.
-        assert_eq!(simulator.roles().len(), 2);
+        // A bed publisher and discharge coordinator for the trusts, and
+        // nothing more: it cannot answer the holds it makes.
+        assert_eq!(simulator.roles().len(), 3);
         assert!(simulator.has_role(Role::BedPublisher));
+        let ods = |id: &str| crate::OdsCode::parse(id).expect("valid");
+        for trust in ["RWE", "RT5"] {
+            assert!(
+                simulator
+                    .permits(&Action::ManagePatients { ods: ods(trust) })
+                    .is_allowed()
+            );
+        }
+        assert!(
+            !simulator
+                .permits(&Action::ManagePatients { ods: ods("RYJ") })
+                .is_allowed()
+        );
+        let answers = |p: &Principal, id: &str| {
+            p.permits(&Action::AnswerHolds { cqc: cqc(id) })
+                .is_allowed()
+        };
+        assert!(!answers(simulator, "1-000000001"));
+
+        // The care-home side answers holds (and may change) every demo home,
+        // and does nothing for hospitals.
+        let homes = find("care-home-simulator");
+        assert!(homes.is_machine());
+        assert_eq!(homes.roles().len(), 1);
+        assert!(ids.iter().all(|id| answers(homes, id)));
+        assert!(!answers(homes, "1-000000301"));
+        assert!(!homes.permits(&Action::SearchVacancies).is_allowed());
     }
 
-    /// The simulator's token names 300 homes; it must stay well inside what
+    /// The simulators' tokens name 300 homes; they must stay well inside what
     /// verifiers (16 KiB) and HTTP servers (headers of 64 KiB and more) take.
-    /// Measured: 13,296 bytes for the simulator (about 500 for the others),
-    /// printed by this test with `--nocapture`.
+    /// Measured: 13,371 bytes for the simulator, 12,866 for the care-home
+    /// simulator (about 500 for the others), printed by this test with
+    /// `--nocapture`; both sets of grants in one token would be about 25.7 KB.
     #[tokio::test]
     async fn the_simulators_token_stays_small_enough() {
         let issuer =

@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "patientflow/v1/beds.proto",
         "patientflow/v1/care_homes.proto",
         "patientflow/v1/discharges.proto",
+        "patientflow/v1/system.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

@@ -85,6 +85,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::SearchStarted(_) => "discharge.search_started",
         Payload::PatientDischarged(_) => "discharge.patient_discharged",
         Payload::DischargeCancelled(_) => "discharge.cancelled",
+        Payload::OpelLevelChanged(_) => "system.opel_level_changed",
     }
 }
 

@@ -44,6 +44,24 @@ pub const DEAD_LETTERS: StreamSpec = StreamSpec {
     description: "Patient Flow events a consumer could not use, with the reason",
 };
 
+/// System events the platform concludes from the live state (OPEL level
+/// changes), `pf.system.opel.{scope}` (`scope`: a site code or `system`).
+/// The projection does not fold them; pf-pressure publishes them and
+/// readers (the gateway) take the newest per subject.
+pub const SYSTEM: StreamSpec = StreamSpec {
+    name: "PF_SYSTEM",
+    subjects: &["pf.system.>"],
+    description: "Patient Flow system events (OPEL level changes with the parameters that caused them)",
+};
+
+/// Alerts for people and other systems, JSON on `pf.alerts.{kind}`; kept so
+/// a reader that starts late can list the recent ones.
+pub const ALERTS: StreamSpec = StreamSpec {
+    name: "PF_ALERTS",
+    subjects: &["pf.alerts.>"],
+    description: "Patient Flow alerts (OPEL level changes, occupancy thresholds, care homes closing, NCTR surges), JSON",
+};
+
 /// Every stream whose events the projection folds into live state.
 pub const EVENT_STREAMS: &[StreamSpec] = &[BEDS, CARE_HOMES, DISCHARGES];
 
@@ -62,6 +80,16 @@ pub fn care_home_subject(cqc: &str) -> String {
 /// The subject of one discharge's events (a UUID is a safe subject token).
 pub fn discharge_subject(discharge_id: &str) -> String {
     format!("pf.discharges.{discharge_id}")
+}
+
+/// The subject of one scope's OPEL level changes (a site code or `system`).
+pub fn opel_subject(scope: &str) -> String {
+    format!("pf.system.opel.{scope}")
+}
+
+/// The subject of alerts of one kind (e.g. `opel_level_changed`).
+pub fn alert_subject(kind: &str) -> String {
+    format!("pf.alerts.{kind}")
 }
 
 /// The dead-letter subject for events refused from `stream`.
@@ -124,7 +152,10 @@ pub async fn ensure(
     context: &jetstream::Context,
     durability: Durability,
 ) -> Result<(), EnsureError> {
-    for spec in EVENT_STREAMS.iter().chain([&DEAD_LETTERS]) {
+    for spec in EVENT_STREAMS
+        .iter()
+        .chain([&DEAD_LETTERS, &SYSTEM, &ALERTS])
+    {
         let config = stream::Config {
             name: spec.name.to_owned(),
             subjects: spec.subjects.iter().map(|s| (*s).to_owned()).collect(),

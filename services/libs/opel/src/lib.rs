@@ -228,6 +228,15 @@ pub struct LevelTracker {
 }
 
 impl LevelTracker {
+    /// A tracker that resumes at `level` (e.g. the last level published
+    /// before a restart), so the first score is not taken as a change.
+    pub fn at(level: Level) -> Self {
+        Self {
+            level: Some(level),
+            low_since: None,
+        }
+    }
+
     /// The current level (`None` before the first score).
     pub fn level(&self) -> Option<Level> {
         self.level

@@ -1,0 +1,585 @@
+//! From a snapshot of the live state to parameters, levels and alerts.
+//! Pure: no I/O, the time is given, so it is tested without servers.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use pf_hospital_model::{BedKind, BedState, Catalogue, SiteKind};
+use pf_live_state::Snapshot;
+use pf_opel::{Level, LevelTracker, OpelConfig};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// The scope name of the whole system.
+pub const SYSTEM: &str = "system";
+
+/// One site as the engine knows it.
+#[derive(Debug, Clone)]
+pub struct SiteInfo {
+    /// Name.
+    pub name: String,
+    /// Kind, as named in the OPEL configuration.
+    pub kind: &'static str,
+    /// The bed kind whose occupancy is the site's "G&A occupancy".
+    pub main_beds: BedKind,
+}
+
+/// Sites by ODS code, from the catalogue.
+pub fn sites(catalogue: &Catalogue) -> BTreeMap<String, SiteInfo> {
+    let mut sites = BTreeMap::new();
+    for trust in &catalogue.trusts {
+        for site in &trust.sites {
+            let (kind, main_beds) = match site.kind {
+                SiteKind::Acute => ("acute", BedKind::GeneralAcute),
+                SiteKind::Community => ("community", BedKind::Community),
+                SiteKind::MentalHealth => ("mental_health", BedKind::MentalHealth),
+                SiteKind::VirtualWard => ("virtual_ward", BedKind::VirtualWard),
+            };
+            sites.insert(
+                site.code.to_string(),
+                SiteInfo {
+                    name: site.name.clone(),
+                    kind,
+                    main_beds,
+                },
+            );
+        }
+    }
+    sites
+}
+
+/// Alert thresholds other than level changes.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertRules {
+    /// Occupancy must fall this many points below a crossed threshold
+    /// before crossing it again raises another alert.
+    pub occupancy_margin_pct: f64,
+    /// This many more patients waiting (NCTR) in the system within
+    /// `nctr_surge_window_secs` is a surge.
+    pub nctr_surge: i64,
+    /// The surge window.
+    pub nctr_surge_window_secs: i64,
+}
+
+impl Default for AlertRules {
+    fn default() -> Self {
+        Self {
+            occupancy_margin_pct: 2.0,
+            nctr_surge: 10,
+            nctr_surge_window_secs: 3600,
+        }
+    }
+}
+
+/// Bed figures of one scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Figures {
+    main_usable: i64,
+    main_occupied: i64,
+    escalation_open: i64,
+    waiting: i64,
+}
+
+impl Figures {
+    fn parameters(&self) -> BTreeMap<String, f64> {
+        let mut parameters = BTreeMap::new();
+        if self.main_usable > 0 {
+            parameters.insert(
+                "ga_occupancy_pct".to_owned(),
+                round1(self.main_occupied as f64 * 100.0 / self.main_usable as f64),
+            );
+            parameters.insert(
+                "escalation_beds_open".to_owned(),
+                self.escalation_open as f64,
+            );
+        }
+        if self.main_occupied > 0 {
+            parameters.insert(
+                "nctr_share_pct".to_owned(),
+                round1(self.waiting as f64 * 100.0 / self.main_occupied as f64),
+            );
+        }
+        parameters
+    }
+}
+
+fn round1(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+/// The figures of every site and of the system (`system`: G&A of acute
+/// sites, escalation beds and waiting patients of every site).
+fn figures(
+    sites: &BTreeMap<String, SiteInfo>,
+    snapshot: &Snapshot,
+) -> (BTreeMap<String, Figures>, Figures) {
+    let mut by_site: BTreeMap<String, Figures> = BTreeMap::new();
+    for ((site, _ward), counters) in &snapshot.wards {
+        let Some(info) = sites.get(site) else {
+            continue;
+        };
+        let figures = by_site.entry(site.clone()).or_default();
+        for (field, &beds) in counters {
+            let mut parts = field.split(':');
+            let (Some(kind), Some(state)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let (Ok(kind), Ok(state)) = (kind.parse::<BedKind>(), state.parse::<BedState>()) else {
+                continue;
+            };
+            let escalation = parts.next() == Some("escalation");
+            if escalation && state != BedState::Closed {
+                figures.escalation_open += beds;
+            }
+            if kind == info.main_beds && state != BedState::Closed {
+                figures.main_usable += beds;
+                if state == BedState::Occupied {
+                    figures.main_occupied += beds;
+                }
+            }
+        }
+    }
+    for record in snapshot.discharges.values() {
+        if record.status.is_waiting()
+            && let Some(figures) = by_site.get_mut(&record.site)
+        {
+            figures.waiting += 1;
+        }
+    }
+    let mut system = Figures::default();
+    for (site, figures) in &by_site {
+        if sites.get(site).is_some_and(|s| s.kind == "acute") {
+            system.main_usable += figures.main_usable;
+            system.main_occupied += figures.main_occupied;
+        }
+        system.escalation_open += figures.escalation_open;
+        system.waiting += figures.waiting;
+    }
+    (by_site, system)
+}
+
+/// The current state of one scope, for the API and the wall.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScopeState {
+    /// Site code or `system`.
+    pub scope: String,
+    /// Site name, or "System".
+    pub name: String,
+    /// Kind of rules used.
+    pub kind: String,
+    /// 1 to 4 (absent until a parameter is known).
+    pub level: Option<u8>,
+    /// The level in words.
+    pub words: Option<&'static str>,
+    /// The last score.
+    pub score: Option<f64>,
+    /// The last parameters.
+    pub parameters: BTreeMap<String, f64>,
+}
+
+/// A level change to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpelChange {
+    /// Site code or `system`.
+    pub scope: String,
+    /// Rules used.
+    pub kind: String,
+    /// The level before.
+    pub from: Option<Level>,
+    /// The level now.
+    pub to: Level,
+    /// The score that moved it.
+    pub score: f64,
+    /// The parameters the score came from.
+    pub parameters: BTreeMap<String, f64>,
+}
+
+/// An alert, as published on NATS and sent to the webhook.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Alert {
+    /// UUIDv7.
+    pub alert_id: String,
+    /// `opel_level_changed`, `occupancy_threshold`, `care_home_closed`, `nctr_surge`.
+    pub kind: &'static str,
+    /// `info`, `warning` or `critical`.
+    pub severity: &'static str,
+    /// Site code, `system`, or a care home's CQC location id.
+    pub scope: String,
+    /// One line for the banner.
+    pub title: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The figures behind it.
+    pub details: serde_json::Value,
+}
+
+impl Alert {
+    fn new(
+        kind: &'static str,
+        severity: &'static str,
+        scope: &str,
+        title: String,
+        at: OffsetDateTime,
+        details: serde_json::Value,
+    ) -> Self {
+        Self {
+            alert_id: uuid::Uuid::now_v7().to_string(),
+            kind,
+            severity,
+            scope: scope.to_owned(),
+            title,
+            at,
+            details,
+        }
+    }
+}
+
+/// What one recomputation found.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Level changes (to publish as events).
+    pub changes: Vec<OpelChange>,
+    /// Alerts (to publish and send).
+    pub alerts: Vec<Alert>,
+}
+
+/// Follows scores, occupancy, care homes and waiting patients.
+pub struct Engine {
+    config: OpelConfig,
+    rules: AlertRules,
+    sites: BTreeMap<String, SiteInfo>,
+    trackers: BTreeMap<String, LevelTracker>,
+    states: BTreeMap<String, ScopeState>,
+    /// Per site: how many occupancy thresholds have been alerted, and since
+    /// when occupancy has been clearly below the highest of them.
+    occupancy_bands: BTreeMap<String, (usize, Option<OffsetDateTime>)>,
+    /// Care homes closed to admissions at the last look (`None`: not looked yet).
+    closed_homes: Option<BTreeMap<String, bool>>,
+    /// (time, waiting patients in the system), within the surge window.
+    waiting: VecDeque<(OffsetDateTime, i64)>,
+    last_surge: Option<OffsetDateTime>,
+}
+
+impl Engine {
+    /// An engine with no levels yet.
+    pub fn new(config: OpelConfig, rules: AlertRules, sites: BTreeMap<String, SiteInfo>) -> Self {
+        Self {
+            config,
+            rules,
+            sites,
+            trackers: BTreeMap::new(),
+            states: BTreeMap::new(),
+            occupancy_bands: BTreeMap::new(),
+            closed_homes: None,
+            waiting: VecDeque::new(),
+            last_surge: None,
+        }
+    }
+
+    /// Resumes a scope at a level published before (after a restart).
+    pub fn resume(&mut self, scope: &str, level: Level) {
+        self.trackers
+            .insert(scope.to_owned(), LevelTracker::at(level));
+    }
+
+    /// The current state of the system first, then each site.
+    pub fn states(&self) -> Vec<ScopeState> {
+        let mut states: Vec<ScopeState> = self.states.get(SYSTEM).cloned().into_iter().collect();
+        states.extend(
+            self.states
+                .iter()
+                .filter(|(scope, _)| scope.as_str() != SYSTEM)
+                .map(|(_, state)| state.clone()),
+        );
+        states
+    }
+
+    fn kind_rules(&self, kind: &str) -> String {
+        if kind == SYSTEM && !self.config.site_kinds.contains_key(SYSTEM) {
+            "acute".to_owned()
+        } else {
+            kind.to_owned()
+        }
+    }
+
+    /// Recomputes everything from `snapshot` at `now`.
+    pub fn step(&mut self, snapshot: &Snapshot, now: OffsetDateTime) -> Outcome {
+        let mut outcome = Outcome::default();
+        let (by_site, system) = figures(&self.sites, snapshot);
+        let mut scopes: Vec<(String, String, String, Figures)> = by_site
+            .iter()
+            .filter_map(|(code, figures)| {
+                let info = self.sites.get(code)?;
+                Some((
+                    code.clone(),
+                    info.name.clone(),
+                    info.kind.to_owned(),
+                    *figures,
+                ))
+            })
+            .collect();
+        scopes.push((
+            SYSTEM.to_owned(),
+            "System".to_owned(),
+            self.kind_rules(SYSTEM),
+            system,
+        ));
+        for (scope, name, kind, figures) in scopes {
+            let parameters = figures.parameters();
+            let score = self.config.score(&kind, &parameters);
+            if let Some(score) = score {
+                let tracker = self.trackers.entry(scope.clone()).or_default();
+                if let Some(change) = tracker.observe(&self.config, score, now) {
+                    let title = match change.from {
+                        Some(from) => format!(
+                            "{name}: OPEL {} ({}) — was OPEL {}",
+                            change.to.number(),
+                            change.to.words(),
+                            from.number()
+                        ),
+                        None => format!(
+                            "{name}: OPEL {} ({})",
+                            change.to.number(),
+                            change.to.words()
+                        ),
+                    };
+                    let severity = match change.to {
+                        Level::Four => "critical",
+                        Level::Three => "warning",
+                        _ => "info",
+                    };
+                    outcome.alerts.push(Alert::new(
+                        "opel_level_changed",
+                        severity,
+                        &scope,
+                        title,
+                        now,
+                        serde_json::json!({
+                            "from_level": change.from.map(Level::number),
+                            "to_level": change.to.number(),
+                            "words": change.to.words(),
+                            "score": round2(score),
+                            "parameters": parameters,
+                        }),
+                    ));
+                    outcome.changes.push(OpelChange {
+                        scope: scope.clone(),
+                        kind: kind.clone(),
+                        from: change.from,
+                        to: change.to,
+                        score: round2(score),
+                        parameters: parameters.clone(),
+                    });
+                }
+            }
+            if scope != SYSTEM {
+                self.occupancy_alert(&scope, &name, &kind, &parameters, now, &mut outcome);
+            }
+            let level = self.trackers.get(&scope).and_then(LevelTracker::level);
+            self.states.insert(
+                scope.clone(),
+                ScopeState {
+                    scope,
+                    name,
+                    kind,
+                    level: level.map(Level::number),
+                    words: level.map(Level::words),
+                    score: score.map(round2),
+                    parameters,
+                },
+            );
+        }
+        self.care_home_alerts(snapshot, now, &mut outcome);
+        self.surge_alert(system.waiting, now, &mut outcome);
+        outcome
+    }
+
+    fn occupancy_alert(
+        &mut self,
+        scope: &str,
+        name: &str,
+        kind: &str,
+        parameters: &BTreeMap<String, f64>,
+        now: OffsetDateTime,
+        outcome: &mut Outcome,
+    ) {
+        let Some(thresholds) = self
+            .config
+            .site_kinds
+            .get(kind)
+            .and_then(|rules| rules.parameters.get("ga_occupancy_pct"))
+            .map(|rule| rule.thresholds)
+        else {
+            return;
+        };
+        let Some(&occupancy) = parameters.get("ga_occupancy_pct") else {
+            return;
+        };
+        let band = thresholds.iter().filter(|t| occupancy >= **t).count();
+        let dwell = self.config.hysteresis.min_dwell_secs;
+        let margin = self.rules.occupancy_margin_pct;
+        let (alerted, low_since) = self
+            .occupancy_bands
+            .entry(scope.to_owned())
+            .or_insert((0, None));
+        if band > *alerted {
+            let threshold = thresholds[band - 1];
+            outcome.alerts.push(Alert::new(
+                "occupancy_threshold",
+                if band >= 3 { "critical" } else { "warning" },
+                scope,
+                format!("{name}: bed occupancy {occupancy}% (at or above {threshold}%)"),
+                now,
+                serde_json::json!({ "occupancy_pct": occupancy, "threshold_pct": threshold }),
+            ));
+            *alerted = band;
+            *low_since = None;
+        } else if *alerted > 0 && occupancy < thresholds[*alerted - 1] - margin {
+            // Re-arm a threshold only once occupancy has stayed clearly
+            // below it for the minimum dwell, so hovering raises one alert.
+            let since = *low_since.get_or_insert(now);
+            if (now - since).whole_seconds() >= dwell {
+                while *alerted > 0 && occupancy < thresholds[*alerted - 1] - margin {
+                    *alerted -= 1;
+                }
+                *low_since = None;
+            }
+        } else {
+            *low_since = None;
+        }
+    }
+
+    fn care_home_alerts(
+        &mut self,
+        snapshot: &Snapshot,
+        now: OffsetDateTime,
+        outcome: &mut Outcome,
+    ) {
+        let closed: BTreeMap<String, bool> = snapshot
+            .care_homes
+            .iter()
+            .map(|(id, record)| (id.clone(), record.closure.is_some()))
+            .collect();
+        if let Some(before) = &self.closed_homes {
+            for (id, &now_closed) in &closed {
+                if now_closed && !before.get(id).copied().unwrap_or(false) {
+                    let name = snapshot
+                        .care_homes
+                        .get(id)
+                        .map(|r| r.registration.name.clone())
+                        .unwrap_or_default();
+                    outcome.alerts.push(Alert::new(
+                        "care_home_closed",
+                        "warning",
+                        id,
+                        format!("{name}: closed to admissions"),
+                        now,
+                        serde_json::json!({ "cqc_location_id": id, "name": name }),
+                    ));
+                }
+            }
+        }
+        self.closed_homes = Some(closed);
+    }
+
+    fn surge_alert(&mut self, waiting: i64, now: OffsetDateTime, outcome: &mut Outcome) {
+        let window = time::Duration::seconds(self.rules.nctr_surge_window_secs);
+        // Keep the sample in effect at the window's start as the baseline.
+        while self
+            .waiting
+            .get(1)
+            .is_some_and(|(at, _)| now - *at >= window)
+        {
+            self.waiting.pop_front();
+        }
+        if self.waiting.back().is_none_or(|(_, last)| *last != waiting) {
+            self.waiting.push_back((now, waiting));
+        }
+        let lowest = self
+            .waiting
+            .iter()
+            .map(|(_, w)| *w)
+            .min()
+            .unwrap_or(waiting);
+        let rise = waiting - lowest;
+        let quiet = self.last_surge.is_none_or(|at| now - at > window);
+        if self.rules.nctr_surge > 0 && rise >= self.rules.nctr_surge && quiet {
+            self.last_surge = Some(now);
+            outcome.alerts.push(Alert::new(
+                "nctr_surge",
+                "warning",
+                SYSTEM,
+                format!(
+                    "Surge of patients with no criteria to reside: {rise} more waiting within {} minutes ({waiting} now)",
+                    self.rules.nctr_surge_window_secs / 60
+                ),
+                now,
+                serde_json::json!({ "waiting": waiting, "rise": rise, "window_secs": self.rules.nctr_surge_window_secs }),
+            ));
+        }
+    }
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pf_live_state::Counters;
+
+    fn catalogue() -> Catalogue {
+        Catalogue::from_json(
+            r#"{ "region": "T", "trusts": [{ "code": "RWE", "name": "T", "short_name": "T",
+              "sites": [{ "code": "RWEAA", "name": "Royal", "kind": "acute", "locality": "Leicester City",
+                "postcode": "LE1 5WW", "wards": [{ "code": "WD15", "name": "W", "kind": "general_acute", "beds": 20 }] }] }] }"#,
+        )
+        .expect("catalogue")
+    }
+
+    fn snapshot(occupied: i64, available: i64) -> Snapshot {
+        let mut counters = Counters::new();
+        counters.insert("general_acute:occupied".into(), occupied);
+        counters.insert("general_acute:available".into(), available);
+        counters.insert("general_acute:closed".into(), 3);
+        let mut snapshot = Snapshot::default();
+        snapshot
+            .wards
+            .insert(("RWEAA".into(), "WD15".into()), counters);
+        snapshot
+    }
+
+    #[test]
+    fn occupancy_drives_levels_and_alerts_without_flapping() {
+        let config = OpelConfig::llr_defaults().expect("defaults");
+        let mut engine = Engine::new(config, AlertRules::default(), sites(&catalogue()));
+        let t0 = time::macros::datetime!(2026-11-30 09:00 UTC);
+        let first = engine.step(&snapshot(18, 2), t0);
+        // Two scopes (site and system) start at OPEL 1.
+        assert_eq!(first.changes.len(), 2);
+        assert!(first.changes.iter().all(|c| c.to == Level::One));
+        let full = engine.step(&snapshot(20, 0), t0 + time::Duration::minutes(1));
+        let site = full
+            .changes
+            .iter()
+            .find(|c| c.scope == "RWEAA")
+            .expect("site change");
+        assert_eq!(site.to, Level::Three);
+        assert_eq!(site.parameters["ga_occupancy_pct"], 100.0);
+        assert!(full.alerts.iter().any(|a| a.kind == "occupancy_threshold"));
+        // Hovering between 95 % and 100 %: nothing new.
+        for minute in 2..10 {
+            let (occupied, available) = if minute % 2 == 0 { (19, 1) } else { (20, 0) };
+            let outcome = engine.step(
+                &snapshot(occupied, available),
+                t0 + time::Duration::minutes(minute),
+            );
+            assert!(outcome.changes.is_empty(), "minute {minute}");
+            assert!(outcome.alerts.is_empty(), "minute {minute}");
+        }
+        let states = engine.states();
+        assert_eq!(states[0].scope, SYSTEM);
+        assert_eq!(states[1].level, Some(3));
+    }
+}

@@ -372,6 +372,72 @@
   });
   window.addEventListener('online', reconnectNow);
 
+  // ---- OPEL levels and alerts (from /api/v1/opel, polled: they change rarely) -------------------
+
+  var OPEL_POLL_MS = 10000;
+  var alertsSection = document.getElementById('pf-alerts');
+
+  function putOpel(levels) {
+    var badges = document.querySelectorAll('[data-opel]');
+    for (var i = 0; i < badges.length; i++) {
+      var badge = badges[i];
+      var o = levels[badge.getAttribute('data-opel')];
+      if (!o) continue;
+      var level = badge.querySelector('[data-opel-field="level"]');
+      var words = badge.querySelector('[data-opel-field="words"]');
+      if (level && level.textContent !== String(o.level)) {
+        level.textContent = String(o.level);
+        badge.className = 'pf-opel pf-opel--' + o.level;
+      }
+      if (words && words.textContent !== o.words) words.textContent = o.words;
+    }
+  }
+
+  function putAlerts(alerts) {
+    if (!alertsSection || !alerts || !alerts.length) return;
+    var latest = alertsSection.querySelector('[data-alert-latest]');
+    var list = alertsSection.querySelector('[data-alert-list]');
+    if (list && list.firstElementChild &&
+        list.firstElementChild.getAttribute('data-alert-id') === alerts[0].alert_id) return;
+    alertsSection.hidden = false;
+    function line(el, a, strong) {
+      while (el.firstChild) el.removeChild(el.firstChild);
+      var time = document.createElement('time');
+      time.setAttribute('datetime', a.at);
+      time.textContent = a.at_hhmm;
+      el.appendChild(time);
+      el.appendChild(document.createTextNode(' '));
+      var title = document.createElement(strong ? 'strong' : 'span');
+      title.textContent = a.title;
+      el.appendChild(title);
+    }
+    if (latest) line(latest, alerts[0], true);
+    if (list) {
+      while (list.firstChild) list.removeChild(list.firstChild);
+      for (var i = 0; i < alerts.length && i < 20; i++) {
+        var li = document.createElement('li');
+        li.className = 'pf-alerts__item pf-alerts__item--' + alerts[i].severity;
+        li.setAttribute('data-alert-id', alerts[i].alert_id);
+        line(li, alerts[i], false);
+        list.appendChild(li);
+      }
+    }
+  }
+
+  function pollOpel() {
+    if (!window.fetch) return;
+    fetch('/api/v1/opel', { credentials: 'same-origin', cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (view) {
+        if (!view) return;
+        putOpel(view.levels || {});
+        putAlerts(view.alerts || []);
+      })
+      .catch(function () { /* the next poll tries again */ });
+  }
+
+  window.setInterval(pollOpel, OPEL_POLL_MS);
+
   if (!('WebSocket' in window)) return; // the server-rendered page stays as it is
   setStatus('connecting');
   connect();

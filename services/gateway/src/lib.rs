@@ -29,6 +29,7 @@ pub mod feed;
 pub mod hub;
 pub mod metrics;
 pub mod notices;
+pub mod opel;
 pub mod pages;
 pub mod view;
 pub mod ws;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub authenticator: Arc<pf_sign_in::Authenticator>,
     /// Where refused attempts are recorded.
     pub audit: pf_audit::AuditLog,
+    /// OPEL levels and recent alerts (from pf-pressure's streams).
+    pub opel: opel::OpelBoard,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<pf_sign_in::Authenticator> {
@@ -108,7 +111,13 @@ pub async fn run(
     pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
         .await
         .context("failed to create the audit stream")?;
-    let audit = pf_audit::AuditLog::new(jetstream);
+    let audit = pf_audit::AuditLog::new(jetstream.clone());
+    let opel_board = opel::OpelBoard::default();
+    let opel_follower = tokio::spawn(opel::follow(
+        jetstream,
+        opel_board.clone(),
+        shutdown.clone(),
+    ));
 
     let keys = Keys::new(config.redis_prefix.clone());
     let reader = LiveState::connect(&config.redis_url, keys.clone(), Duration::from_secs(10))
@@ -141,6 +150,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         authenticator,
         audit,
+        opel: opel_board,
     };
     let router =
         router(state, &config, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
@@ -148,6 +158,7 @@ pub async fn run(
     let served = pf_runtime::ops::serve(listener, router, shutdown.clone()).await;
     shutdown.cancel();
     let _ = feed.await;
+    let _ = opel_follower.await;
     served.context("gateway server failed")
 }
 
@@ -156,6 +167,7 @@ fn router(state: AppState, config: &GatewayConfig, http_metrics: HttpMetrics) ->
         .route("/", get(|| async { Redirect::to("/control-room") }))
         .route("/control-room", get(pages::control_room))
         .route("/ws/control-room", get(ws::control_room))
+        .route("/api/v1/opel", get(pages::opel))
         .route("/ws/discharges", get(discharges_ws::discharges));
     pf_web::with_security_headers(
         pf_web::assets(routes, &config.dashboards_dir).layer(axum::middleware::from_fn_with_state(

@@ -35,12 +35,42 @@ pub async fn control_room(
         )
             .into_response();
     };
+    let context = match serde_json::to_value(&snapshot) {
+        Ok(snapshot) => match app.opel.read() {
+            Ok(view) => crate::opel::page_context(snapshot, &view),
+            Err(_) => snapshot,
+        },
+        Err(err) => {
+            tracing::error!(cause = %err, "cannot encode the snapshot");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
     pf_web::render(
         &app.templates,
         "control-room.html",
-        &snapshot,
+        &context,
         StatusCode::OK,
     )
+}
+
+/// `GET /api/v1/opel`: every scope's OPEL level and the recent alerts, for
+/// the wall's script (control-room viewers only; no patient data).
+pub async fn opel(
+    State(app): State<AppState>,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Err(denied) =
+        crate::access::control_room_viewer(&app, &headers, Some(address.ip())).await
+    {
+        return crate::access::api_refusal(denied);
+    }
+    let view = app.opel.read().map(|v| v.clone()).unwrap_or_default();
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(view),
+    )
+        .into_response()
 }
 
 /// The Content-Security-Policy of every page.

@@ -348,6 +348,61 @@ async fn parameters_across_opel_thresholds_change_the_level_emit_the_event_and_a
     assert_eq!(delivered, alert);
     assert!(*received.attempts.lock().unwrap() >= 2);
 
+    // The wall: the banner with the alert and its time, and the level as number and words.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let page = loop {
+        let page = platform
+            .http
+            .get(format!("{}/control-room", platform.gateway_url))
+            .bearer_auth(&platform.viewer_token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if page.contains(&format!(
+            r#"data-alert-id="{}""#,
+            alert["alert_id"].as_str().unwrap()
+        )) {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "no banner on the wall: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(page.contains(r#"id="pf-alerts""#), "banner");
+    assert!(page.contains(r#"role="alert""#), "announced");
+    assert!(
+        page.contains("Leicester Royal Infirmary: OPEL 3 (Severe pressure)"),
+        "the alert's title"
+    );
+    assert!(
+        page.contains(r#"<p class="pf-opel pf-opel--3" data-opel="RWEAA">OPEL <span class="pf-opel__level" data-opel-field="level">3</span> <span class="pf-opel__words" data-opel-field="words">Severe pressure</span></p>"#),
+        "the site's level in number and words"
+    );
+    assert!(page.contains(
+        r#"data-opel="system">OPEL <span class="pf-opel__level" data-opel-field="level">3</span>"#
+    ));
+    let wall: Value = platform
+        .http
+        .get(format!("{}/api/v1/opel", platform.gateway_url))
+        .bearer_auth(&platform.viewer_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(wall["levels"][SITE]["level"], 3, "{wall}");
+    assert_eq!(wall["levels"][SITE]["words"], "Severe pressure");
+    let anonymous = platform
+        .http
+        .get(format!("{}/api/v1/opel", platform.gateway_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+
     // Hovering between 95 % and 100 % for an hour, a few minutes at a time
     // below: the level stays at 3 and nothing new is published.
     for _ in 0..6 {

@@ -582,4 +582,38 @@ mod tests {
         assert_eq!(states[0].scope, SYSTEM);
         assert_eq!(states[1].level, Some(3));
     }
+
+    #[test]
+    fn a_care_home_closing_to_admissions_is_alerted_once() {
+        use pf_care_home_model::{CareHomeRecord, Closure, ClosureReason, Register};
+        let config = OpelConfig::llr_defaults().expect("defaults");
+        let mut engine = Engine::new(config, AlertRules::default(), sites(&catalogue()));
+        let register = Register::llr_demo().expect("register");
+        let home = register.homes().next().expect("a home").clone();
+        let id = home.cqc_location_id.to_string();
+        let mut snapshot = snapshot(10, 10);
+        snapshot
+            .care_homes
+            .insert(id.clone(), CareHomeRecord::registered(home));
+        let t0 = time::macros::datetime!(2026-11-30 09:00 UTC);
+        // The first look learns the homes' state: nothing to alert but the first levels.
+        let first = engine.step(&snapshot, t0);
+        assert!(first.alerts.iter().all(|a| a.kind == "opel_level_changed"));
+        if let Some(record) = snapshot.care_homes.get_mut(&id) {
+            record.closure = Some(Closure {
+                reason: ClosureReason::Outbreak,
+                detail: String::new(),
+            });
+        }
+        let closed = engine.step(&snapshot, t0 + time::Duration::minutes(1));
+        assert_eq!(closed.alerts.len(), 1);
+        assert_eq!(closed.alerts[0].kind, "care_home_closed");
+        assert_eq!(closed.alerts[0].scope, id);
+        assert!(
+            engine
+                .step(&snapshot, t0 + time::Duration::minutes(2))
+                .alerts
+                .is_empty()
+        );
+    }
 }

@@ -145,12 +145,18 @@ async fn follow_stream(
     shutdown: &CancellationToken,
     mut apply: impl FnMut(&[u8]),
 ) {
+    // Warned once: a gateway whose NATS user may not read these streams
+    // (or a platform without pf-pressure) keeps serving the rest.
+    let mut warned = false;
     while !shutdown.is_cancelled() {
         let messages = match js.get_stream(stream).await {
             Ok(found) => match found.create_consumer(config.clone()).await {
                 Ok(consumer) => consumer.messages().await.ok(),
                 Err(err) => {
-                    tracing::warn!(stream, cause = %err, "cannot follow");
+                    if !warned {
+                        tracing::warn!(stream, cause = %err, "cannot follow; retrying quietly");
+                        warned = true;
+                    }
                     None
                 }
             },

@@ -76,6 +76,10 @@ async fn websocket_status(platform: &Platform, token: Option<&str>) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_identity_gets_exactly_what_its_role_allows() {
     let platform = Platform::start().await;
+    // A hospital system's feed with only the bed-publisher role (the demo
+    // simulator also coordinates discharges, which sees the control room).
+    let bed_feed = Principal::machine("pas-feed", "Patient administration feed", None)
+        .with_grant(Grant::parse(Role::BedPublisher, &["RWE", "RT5"]).unwrap());
     let other_trust = Principal::machine("rt5-pas", "LPT patient administration system", None)
         .with_grant(Grant::parse(Role::BedPublisher, &["RT5"]).unwrap());
     let forger = LocalIssuer::new(Mode::Development, LocalIssuerConfig::default()).unwrap();
@@ -98,8 +102,8 @@ async fn every_identity_gets_exactly_what_its_role_allows() {
 
     let cases: Vec<(&str, Option<String>, Expect)> = vec![
         (
-            "simulator (bed publisher for RWE and RT5)",
-            Some(platform.token_for(&demo("simulator"))),
+            "bed feed (bed publisher for RWE and RT5)",
+            Some(platform.token_for(&bed_feed)),
             PUBLISHER,
         ),
         (
@@ -204,11 +208,11 @@ async fn every_identity_gets_exactly_what_its_role_allows() {
     // The audit trail has the accepted changes and the refusals, with who made them.
     let audit = pf_audit::AuditLog::new(platform.jetstream().await);
     let records = audit.query(&pf_audit::AuditQuery::default()).await.unwrap();
-    let accepted_by_simulator = records
+    let accepted_by_feed = records
         .iter()
-        .filter(|r| r.actor.id == "simulator" && r.is_accepted() && r.action == "bed.open")
+        .filter(|r| r.actor.id == "pas-feed" && r.is_accepted() && r.action == "bed.open")
         .count();
-    assert_eq!(accepted_by_simulator, 1);
+    assert_eq!(accepted_by_feed, 1);
     let refused_care_home = records
         .iter()
         .find(|r| {

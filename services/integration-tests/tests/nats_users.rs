@@ -132,6 +132,40 @@ async fn each_service_may_use_only_its_own_subjects() {
         "and cannot delete streams"
     );
 
+    let discharges = connect_as(&server, "discharges").await;
+    assert!(
+        publish_acked(
+            &discharges,
+            "pf.discharges.01900000-0000-7000-8000-000000000001"
+        )
+        .await,
+        "discharges publishes discharge events"
+    );
+    assert!(
+        publish_acked(&discharges, "pf.care-homes.1-000000001").await,
+        "and care-home events (holds)"
+    );
+    assert!(
+        !publish_acked(&discharges, "pf.beds.RWEAA.WD1.B01").await,
+        "but not bed events"
+    );
+    assert!(
+        !publish_acked(&discharges, "pf.deadletter.PF_DISCHARGES").await,
+        "nor dead letters"
+    );
+    let stream = discharges.get_stream("PF_DISCHARGES").await.unwrap();
+    assert!(
+        stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+            .await
+            .is_err(),
+        "discharges reads a discharge's last event, never the stream through a consumer"
+    );
+    assert!(
+        discharges.delete_stream("PF_DISCHARGES").await.is_err(),
+        "and cannot delete streams"
+    );
+
     let anonymous = async_nats::connect(server.url()).await;
     assert!(anonymous.is_err(), "no anonymous connections");
 }

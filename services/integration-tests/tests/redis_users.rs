@@ -1,7 +1,9 @@
 //! The Redis users `scripts/start` configures (`scripts/redis-users.sh`):
 //! only the projection writes the live state, the gateway reads it, the
-//! services that check sessions touch only sign-in state, and care-homes
-//! keeps its idempotency keys under `pf-care:`.
+//! services that check sessions touch only sign-in state, care-homes
+//! keeps its idempotency keys under `pf-care:`, and the discharges service
+//! reads the live state (care homes, discharges, the geo search) without
+//! being able to change it.
 
 #![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
 
@@ -190,6 +192,128 @@ async fn care_homes_keeps_its_keys_and_cannot_touch_the_live_state() {
     assert!(keys.is_err(), "nor list every key");
 
     let mut gateway = LiveState::connect(&url(&server, "gateway"), Keys::default(), timeout)
+        .await
+        .unwrap();
+    assert_eq!(
+        gateway.snapshot().await.unwrap().version,
+        1,
+        "the live state is intact"
+    );
+}
+
+#[tokio::test]
+async fn discharges_reads_the_live_state_but_cannot_write_it() {
+    let server = RedisServer::start_with_acl(write_acl);
+    let timeout = Duration::from_secs(5);
+    let keys = Keys::default();
+    let mut projection = LiveState::connect(&url(&server, "projection"), keys.clone(), timeout)
+        .await
+        .unwrap();
+    projection.apply_beds(&[update()]).await.unwrap();
+    let operator = redis::Client::open(url(&server, "operator")).unwrap();
+    let mut operator = operator.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = redis::cmd("GEOADD")
+        .arg(keys.care_homes_geo())
+        .arg(-1.11)
+        .arg(52.61)
+        .arg("1-000000001")
+        .query_async(&mut operator)
+        .await
+        .unwrap();
+
+    // What the service reads: care homes, discharges, homes near a place.
+    let mut discharges = LiveState::connect(&url(&server, "discharges"), keys.clone(), timeout)
+        .await
+        .unwrap();
+    let near = discharges
+        .care_homes_near(-1.13, 52.63, 25.0)
+        .await
+        .unwrap();
+    assert_eq!(near.len(), 1, "GEOSEARCH is a read: {near:?}");
+    assert_eq!(near[0].0, "1-000000001");
+    assert!(
+        discharges.apply_beds(&[update()]).await.is_err(),
+        "it cannot change the live state through the projection's scripts"
+    );
+
+    let client = redis::Client::open(url(&server, "discharges")).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let version: Option<String> = redis::cmd("GET")
+        .arg("pf:version")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(version.as_deref(), Some("1"), "it reads the live state");
+    // The indexes and records its list and search read.
+    let _: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(keys.care_homes_index())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let _: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(keys.discharges_index())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let record: Option<String> = redis::cmd("HGET")
+        .arg(keys.care_home("1-000000001"))
+        .arg("record")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(record, None);
+    for (what, command) in [
+        ("SET", redis::cmd("SET").arg("pf:version").arg("0").clone()),
+        ("DEL", redis::cmd("DEL").arg("pf:version").clone()),
+        (
+            "HSET",
+            redis::cmd("HSET")
+                .arg("pf:care-home:1-000000001")
+                .arg("record")
+                .arg("{}")
+                .clone(),
+        ),
+        (
+            "GEOADD",
+            redis::cmd("GEOADD")
+                .arg(keys.care_homes_geo())
+                .arg(-1.0)
+                .arg(52.0)
+                .arg("1-000000999")
+                .clone(),
+        ),
+        (
+            "EXPIRE",
+            redis::cmd("EXPIRE").arg("pf:version").arg(1).clone(),
+        ),
+        (
+            "SET elsewhere",
+            redis::cmd("SET").arg("pf-care:x").arg("1").clone(),
+        ),
+        ("FLUSHALL", redis::cmd("FLUSHALL").clone()),
+    ] {
+        let result: redis::RedisResult<redis::Value> = command.query_async(&mut connection).await;
+        assert!(result.is_err(), "discharges may not {what}");
+    }
+    // Sessions, as every service that checks them.
+    let session: Option<String> = redis::cmd("GETEX")
+        .arg("pf-auth:session:nobody")
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(session, None);
+    let _: () = redis::cmd("SET")
+        .arg("pf-auth:session:x")
+        .arg("{}")
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    let mut gateway = LiveState::connect(&url(&server, "gateway"), keys, timeout)
         .await
         .unwrap();
     assert_eq!(

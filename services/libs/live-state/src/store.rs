@@ -306,6 +306,10 @@ impl LiveState {
             .connection
             .smembers(self.keys.discharges_index())
             .await?;
+        if ids.is_empty() {
+            // An empty pipeline is an error in Redis: nothing to read.
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for id in &ids {
             pipe.hget(self.keys.discharge(id), "record");
@@ -326,6 +330,10 @@ impl LiveState {
         &mut self,
         ids: &[String],
     ) -> Result<Vec<pf_care_home_model::CareHomeRecord>, LiveStateError> {
+        if ids.is_empty() {
+            // An empty pipeline is an error in Redis: nothing to read.
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for id in ids {
             pipe.hget(self.keys.care_home(id), "record");

@@ -49,7 +49,15 @@ authorization {
         subscribe: { allow: ["_INBOX.>"] } } }
     { user: "gateway", password: "$(nats_password gateway)", permissions: {
         publish: { allow: ["pf.audit.>", "\$JS.API.INFO", "\$JS.API.STREAM.NAMES",
-          "\$JS.API.STREAM.INFO.PF_AUDIT", "\$JS.API.STREAM.CREATE.PF_AUDIT", "\$JS.API.STREAM.UPDATE.PF_AUDIT"] }
+          "\$JS.API.STREAM.INFO.PF_AUDIT", "\$JS.API.STREAM.CREATE.PF_AUDIT", "\$JS.API.STREAM.UPDATE.PF_AUDIT",
+          "\$JS.API.STREAM.INFO.PF_SYSTEM", "\$JS.API.STREAM.INFO.PF_ALERTS",
+          "\$JS.API.CONSUMER.*.PF_SYSTEM", "\$JS.API.CONSUMER.*.PF_SYSTEM.>", "\$JS.API.CONSUMER.MSG.NEXT.PF_SYSTEM.>",
+          "\$JS.API.CONSUMER.*.PF_ALERTS", "\$JS.API.CONSUMER.*.PF_ALERTS.>", "\$JS.API.CONSUMER.MSG.NEXT.PF_ALERTS.>",
+          "\$JS.FC.>"] }
+        subscribe: { allow: ["_INBOX.>"] } } }
+    { user: "pressure", password: "$(nats_password pressure)", permissions: {
+        publish: { allow: ["pf.system.>", "pf.alerts.>", "\$JS.API.INFO", "\$JS.API.STREAM.NAMES",
+          "\$JS.API.STREAM.INFO.*", "\$JS.API.STREAM.CREATE.*", "\$JS.API.STREAM.MSG.GET.PF_SYSTEM"] }
         subscribe: { allow: ["_INBOX.>"] } } }
     { user: "identity", password: "$(nats_password identity)", permissions: {
         publish: { allow: ["pf.audit.>", "\$JS.API.INFO", "\$JS.API.STREAM.NAMES",

@@ -32,6 +32,8 @@ write_redis_acl() {
     echo "user care-homes on >$(redis_password care-homes) ~pf-auth:* ~pf-care:* $common +getex +set +setex +del +exists +expire +sadd"
     # Reads the live state (care homes, discharges, GEOSEARCH: all read
     # commands, no scripts); sessions as hospital-beds.
+    # Reads the live state to compute OPEL levels (snapshot script, change log).
+    echo "user pressure on >$(redis_password pressure) %R~pf:* $common +@scripting -script|flush -script|kill"
     echo "user discharges on >$(redis_password discharges) %R~pf:* ~pf-auth:* $common +getex +set +del +exists +expire +sadd"
     echo "user identity on >$(redis_password identity) ~pf-auth:* $common +@write +@keyspace +getex +getdel"
     echo "user operator on >$(redis_password operator) ~* &* +@all"

@@ -76,21 +76,7 @@ pub async fn run(
         .context("failed to load the page templates")?;
     let nats = config
         .nats
-        .options("pf-care-homes")
-        .event_callback({
-            let readiness = readiness.clone();
-            move |event| {
-                let readiness = readiness.clone();
-                async move {
-                    match event {
-                        async_nats::Event::Connected => readiness.set("nats", true),
-                        async_nats::Event::Disconnected => readiness.set("nats", false),
-                        _ => {}
-                    }
-                }
-            }
-        })
-        .connect(&config.nats.url)
+        .connect_tracking("pf-care-homes", &readiness)
         .await
         .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
     let jetstream = async_nats::jetstream::new(nats);

@@ -239,18 +239,12 @@ pub async fn decline(
     reason: &str,
     by: &Principal,
 ) -> Result<(CareHomeRecord, String), HoldError> {
-    change(log, cqc, by, |current| {
-        current
-            .record
-            .hold(hold_id)
-            .ok_or_else(|| HoldError::UnknownHold(current.record.registration.name.clone()))?;
-        let record = current.record.without_hold(hold_id);
-        let payload = Payload::HoldDeclined(HoldDeclined {
-            home: Some(record.to_proto()),
+    free_bed(log, cqc, hold_id, by, |home| {
+        Payload::HoldDeclined(HoldDeclined {
+            home,
             hold_id: hold_id.to_owned(),
             reason: reason.to_owned(),
-        });
-        Ok((record, payload))
+        })
     })
     .await
 }
@@ -263,18 +257,33 @@ pub async fn release(
     reason: &str,
     by: &Principal,
 ) -> Result<(CareHomeRecord, String), HoldError> {
+    free_bed(log, cqc, hold_id, by, |home| {
+        Payload::HoldReleased(HoldReleased {
+            home,
+            hold_id: hold_id.to_owned(),
+            reason: reason.to_owned(),
+        })
+    })
+    .await
+}
+
+/// Ends a hold so its bed is free again, recorded by the event `payload`
+/// makes from the home's new record.
+async fn free_bed(
+    log: &HomeLog,
+    cqc: &CqcLocationId,
+    hold_id: &str,
+    by: &Principal,
+    payload: impl Fn(Option<pf_proto::v1::CareHome>) -> Payload,
+) -> Result<(CareHomeRecord, String), HoldError> {
     change(log, cqc, by, |current| {
         current
             .record
             .hold(hold_id)
             .ok_or_else(|| HoldError::UnknownHold(current.record.registration.name.clone()))?;
         let record = current.record.without_hold(hold_id);
-        let payload = Payload::HoldReleased(HoldReleased {
-            home: Some(record.to_proto()),
-            hold_id: hold_id.to_owned(),
-            reason: reason.to_owned(),
-        });
-        Ok((record, payload))
+        let event = payload(Some(record.to_proto()));
+        Ok((record, event))
     })
     .await
 }

@@ -78,6 +78,29 @@ impl NatsSettings {
         })
     }
 
+    /// Connects like [`connect`](Self::connect) and keeps readiness check
+    /// `nats` of `readiness` true while connected, false while not.
+    pub async fn connect_tracking(
+        &self,
+        service: &str,
+        readiness: &pf_runtime::Readiness,
+    ) -> Result<Client, async_nats::ConnectError> {
+        let readiness = readiness.clone();
+        self.options(service)
+            .event_callback(move |event| {
+                let readiness = readiness.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => readiness.set("nats", true),
+                        async_nats::Event::Disconnected => readiness.set("nats", false),
+                        _ => {}
+                    }
+                }
+            })
+            .connect(&self.url)
+            .await
+    }
+
     /// Connects (retrying until the server is there), naming the connection
     /// after the service.
     pub async fn connect(&self, service: &str) -> Result<Client, async_nats::ConnectError> {

@@ -92,7 +92,13 @@ impl Caller {
     /// The audit record of a refused `action` on `entity`, with the reason
     /// the caller was given.
     pub fn refused(&self, action: &str, entity: &str, reason: &str) -> AuditRecord {
-        AuditRecord::refused(self.audit_actor(), action, entity, reason, self.source.clone())
+        AuditRecord::refused(
+            self.audit_actor(),
+            action,
+            entity,
+            reason,
+            self.source.clone(),
+        )
     }
 }
 

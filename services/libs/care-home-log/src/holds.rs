@@ -104,6 +104,14 @@ pub struct HoldRequest {
     pub lasts: time::Duration,
 }
 
+/// The hold `hold_id` of the home, or why there is none.
+fn hold_of<'a>(current: &'a CurrentHome, hold_id: &str) -> Result<&'a Hold, HoldError> {
+    current
+        .record
+        .hold(hold_id)
+        .ok_or_else(|| HoldError::UnknownHold(current.record.registration.name.clone()))
+}
+
 /// How long one operation keeps deciding again under contention.
 const CONTENTION_LIMIT: Duration = Duration::from_secs(20);
 
@@ -214,10 +222,7 @@ pub async fn accept(
     by: &Principal,
 ) -> Result<(CareHomeRecord, String), HoldError> {
     change(log, cqc, by, |current| {
-        let hold = current
-            .record
-            .hold(hold_id)
-            .ok_or_else(|| HoldError::UnknownHold(current.record.registration.name.clone()))?;
+        let hold = hold_of(current, hold_id)?;
         if hold.state == HoldState::Accepted {
             return Err(HoldError::AlreadyAccepted);
         }
@@ -277,10 +282,7 @@ async fn free_bed(
     payload: impl Fn(Option<pf_proto::v1::CareHome>) -> Payload,
 ) -> Result<(CareHomeRecord, String), HoldError> {
     change(log, cqc, by, |current| {
-        current
-            .record
-            .hold(hold_id)
-            .ok_or_else(|| HoldError::UnknownHold(current.record.registration.name.clone()))?;
+        hold_of(current, hold_id)?;
         let record = current.record.without_hold(hold_id);
         let event = payload(Some(record.to_proto()));
         Ok((record, event))
@@ -297,10 +299,7 @@ pub async fn expire(
     by: &Principal,
 ) -> Result<(CareHomeRecord, String), HoldError> {
     change(log, cqc, by, |current| {
-        let hold = current
-            .record
-            .hold(hold_id)
-            .ok_or_else(|| HoldError::UnknownHold(current.record.registration.name.clone()))?;
+        let hold = hold_of(current, hold_id)?;
         if hold.state == HoldState::Accepted {
             return Err(HoldError::AlreadyAccepted);
         }
@@ -325,10 +324,7 @@ pub async fn admit(
     by: &Principal,
 ) -> Result<(CareHomeRecord, String), HoldError> {
     change(log, cqc, by, |current| {
-        let hold = current
-            .record
-            .hold(hold_id)
-            .ok_or_else(|| HoldError::UnknownHold(current.record.registration.name.clone()))?;
+        let hold = hold_of(current, hold_id)?;
         let discharge_id = hold.discharge_id.clone();
         let record = current.record.with_resident_admitted(hold_id);
         let payload = Payload::ResidentAdmitted(ResidentAdmitted {

@@ -11,6 +11,8 @@
 //!   its sessions at once and refuses its still-valid tokens).
 //! - [`authenticator`]: [`Authenticator`] reads `Authorization: Bearer` or
 //!   the session cookie; [`Authenticated`] is the axum extractor.
+//! - [`kiosks`]: control-room wall screens: a registry of kiosks and the
+//!   control-room-only principal each signs in as, with a long session.
 //! - [`cookie`]: the session cookie's attributes.
 //! - [`caller`]: [`Caller`], the extractor every API route starts from:
 //!   the principal (or why there is none) and where the request came from.
@@ -23,12 +25,14 @@
 pub mod authenticator;
 pub mod caller;
 pub mod cookie;
+pub mod kiosks;
 pub mod limits;
 pub mod settings;
 pub mod store;
 
 pub use authenticator::{AuthError, Authenticated, Authenticator};
 pub use caller::{Caller, CallerContext, NotSignedIn};
+pub use kiosks::Kiosk;
 pub use limits::WriteLimits;
 pub use settings::{SettingsError, SignInSettings};
-pub use store::{Session, SessionPolicy, SignInStore, StoreError};
+pub use store::{LinkPurpose, Session, SessionLifetime, SessionPolicy, SignInStore, StoreError};

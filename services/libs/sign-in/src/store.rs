@@ -6,6 +6,10 @@
 //! - `sessions-of:{principal}`: the principal's session ids, for revocation.
 //! - `link:{sha256(token)}`: a sign-in link's principal; read and deleted in
 //!   one step (`GETDEL`), so it works once; expires on its own.
+//! - `kiosk-link:{sha256(token)}`: the same for a kiosk's setup link (see
+//!   [`LinkPurpose`]); a link of one kind is never found as the other.
+//! - `kiosks`: the registered kiosks (a hash of id to JSON, see
+//!   [`crate::kiosks`]).
 //! - `revoked:{principal}`: the principal's bearer tokens are refused until
 //!   it expires (set for the longest token lifetime).
 
@@ -56,6 +60,31 @@ impl Default for SessionPolicy {
     }
 }
 
+/// The timeouts of one session that does not follow the store's
+/// [`SessionPolicy`]: a kiosk (a wall screen nobody signs in to) keeps its
+/// session for weeks. Kept in the session itself, so every service that
+/// reads the session honours them, whatever its own policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionLifetime {
+    /// The session ends when unused this many seconds.
+    pub idle_secs: u64,
+    /// The session ends this many seconds after sign-in, used or not.
+    pub absolute_secs: u64,
+}
+
+impl SessionLifetime {
+    /// A session that lasts `absolute` from sign-in and ends earlier only
+    /// when unused for as long (a screen switched off over a holiday keeps
+    /// its session).
+    pub fn fixed(absolute: Duration) -> Self {
+        let secs = absolute.as_secs().max(1);
+        Self {
+            idle_secs: secs,
+            absolute_secs: secs,
+        }
+    }
+}
+
 /// A signed-in browser session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -67,6 +96,38 @@ pub struct Session {
     pub csrf_token: String,
     /// Sign-in time, seconds since the epoch.
     pub created_at: i64,
+    /// Timeouts of its own (a kiosk's); `None`: the store's policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<SessionLifetime>,
+}
+
+impl Session {
+    /// The idle and absolute timeouts that apply to this session under `policy`.
+    fn limits(&self, policy: &SessionPolicy) -> (u64, u64) {
+        match self.lifetime {
+            Some(own) => (own.idle_secs, own.absolute_secs),
+            None => (policy.idle.as_secs(), policy.absolute.as_secs()),
+        }
+    }
+}
+
+/// What a single-use link is for. Each kind has its own keys: a link is
+/// redeemed only where it was meant to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// Signs a care-home person in (`/sign-in/link/{token}`).
+    SignIn,
+    /// Sets up a kiosk screen (`/sign-in/kiosk/{token}`).
+    KioskSetup,
+}
+
+impl LinkPurpose {
+    fn key_kind(self) -> &'static str {
+        match self {
+            LinkPurpose::SignIn => "link",
+            LinkPurpose::KioskSetup => "kiosk-link",
+        }
+    }
 }
 
 /// The sign-in store.
@@ -112,32 +173,62 @@ impl SignInStore {
         self.policy
     }
 
-    fn key(&self, kind: &str, id: &str) -> String {
+    pub(crate) fn key(&self, kind: &str, id: &str) -> String {
         format!("{}{kind}:{id}", self.prefix)
     }
 
-    /// Starts a session for `principal` (always a new id: signing in again
-    /// rotates the session).
+    /// A key of its own under the prefix (no id).
+    pub(crate) fn plain_key(&self, kind: &str) -> String {
+        format!("{}{kind}", self.prefix)
+    }
+
+    /// A connection to Redis (cheap: a handle on the shared one).
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    /// Starts a session for `principal` under the store's policy (always a
+    /// new id: signing in again rotates the session).
     pub async fn create_session(&self, principal: &Principal) -> Result<Session, StoreError> {
+        self.start(principal, None).await
+    }
+
+    /// Starts a session for `principal` with timeouts of its own (a kiosk's),
+    /// which every reader of the session honours.
+    pub async fn create_long_session(
+        &self,
+        principal: &Principal,
+        lifetime: SessionLifetime,
+    ) -> Result<Session, StoreError> {
+        self.start(principal, Some(lifetime)).await
+    }
+
+    async fn start(
+        &self,
+        principal: &Principal,
+        lifetime: Option<SessionLifetime>,
+    ) -> Result<Session, StoreError> {
         let session = Session {
             id: random_token(),
             principal: principal.clone(),
             csrf_token: random_token(),
             created_at: OffsetDateTime::now_utc().unix_timestamp(),
+            lifetime,
         };
+        let (idle, absolute) = session.limits(&self.policy);
         let mut connection = self.connection.clone();
         let _: () = redis::pipe()
             .set_ex(
                 self.key("session", &session.id),
                 serde_json::to_string(&session)?,
-                self.policy.idle.as_secs(),
+                idle,
             )
             .ignore()
             .sadd(self.key("sessions-of", &principal.id), &session.id)
             .ignore()
             .expire(
                 self.key("sessions-of", &principal.id),
-                self.policy.absolute.as_secs() as i64,
+                i64::try_from(absolute).unwrap_or(i64::MAX),
             )
             .ignore()
             .query_async(&mut connection)
@@ -146,7 +237,7 @@ impl SignInStore {
     }
 
     /// The session with this id, if it is still valid; extends its idle
-    /// timeout.
+    /// timeout (the session's own, when it has one).
     pub async fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
         if id.len() > 64 {
             return Ok(None);
@@ -162,10 +253,20 @@ impl SignInStore {
             return Ok(None);
         };
         let session: Session = serde_json::from_str(&stored)?;
+        let (idle, absolute) = session.limits(&self.policy);
         let age = OffsetDateTime::now_utc().unix_timestamp() - session.created_at;
-        if age > self.policy.absolute.as_secs() as i64 {
+        if age > i64::try_from(absolute).unwrap_or(i64::MAX) {
             self.end_session(id).await?;
             return Ok(None);
+        }
+        if session.lifetime.is_some() {
+            // `GETEX` set the policy's idle timeout; the session's own wins.
+            let _: () = connection
+                .expire(
+                    self.key("session", id),
+                    i64::try_from(idle).unwrap_or(i64::MAX),
+                )
+                .await?;
         }
         Ok(Some(session))
     }
@@ -180,11 +281,21 @@ impl SignInStore {
     /// Makes a single-use sign-in link token for `principal`; only its hash
     /// is stored.
     pub async fn create_link(&self, principal: &Principal) -> Result<String, StoreError> {
+        self.create_link_for(LinkPurpose::SignIn, principal).await
+    }
+
+    /// Makes a single-use link token of `purpose` for `principal`, working
+    /// for the policy's link lifetime; only its hash is stored.
+    pub async fn create_link_for(
+        &self,
+        purpose: LinkPurpose,
+        principal: &Principal,
+    ) -> Result<String, StoreError> {
         let token = random_token();
         let mut connection = self.connection.clone();
         let _: () = connection
             .set_ex(
-                self.key("link", &digest(&token)),
+                self.key(purpose.key_kind(), &digest(&token)),
                 serde_json::to_string(principal)?,
                 self.policy.link.as_secs(),
             )
@@ -195,12 +306,23 @@ impl SignInStore {
     /// Redeems a sign-in link: its principal, once; `None` when it was used,
     /// expired or never existed.
     pub async fn redeem_link(&self, token: &str) -> Result<Option<Principal>, StoreError> {
+        self.redeem_link_for(LinkPurpose::SignIn, token).await
+    }
+
+    /// Redeems a link of `purpose`: its principal, once; `None` when it was
+    /// used, expired, never existed, is of another purpose, or its
+    /// principal is revoked.
+    pub async fn redeem_link_for(
+        &self,
+        purpose: LinkPurpose,
+        token: &str,
+    ) -> Result<Option<Principal>, StoreError> {
         if token.len() > 64 {
             return Ok(None);
         }
         let mut connection = self.connection.clone();
         let stored: Option<String> = redis::cmd("GETDEL")
-            .arg(self.key("link", &digest(token)))
+            .arg(self.key(purpose.key_kind(), &digest(token)))
             .query_async(&mut connection)
             .await?;
         let Some(stored) = stored else {
@@ -234,6 +356,38 @@ impl SignInStore {
         .ignore();
         let ended: Vec<usize> = pipe.query_async(&mut connection).await?;
         Ok(ended.into_iter().sum())
+    }
+
+    /// When one of the principal's live sessions was last used (seconds
+    /// since the epoch), worked out from the idle timeout each use renews;
+    /// `None` when it has no live session.
+    pub async fn last_used(&self, principal_id: &str) -> Result<Option<i64>, StoreError> {
+        let mut connection = self.connection.clone();
+        let ids: Vec<String> = connection
+            .smembers(self.key("sessions-of", principal_id))
+            .await?;
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.get(self.key("session", id))
+                .ttl(self.key("session", id));
+        }
+        let found: Vec<(Option<String>, i64)> = pipe.query_async(&mut connection).await?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut last = None;
+        for (stored, ttl) in found {
+            let Some(stored) = stored else { continue };
+            let session: Session = serde_json::from_str(&stored)?;
+            let (idle, _) = session.limits(&self.policy);
+            let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+            if ttl >= 0 {
+                let used = (now - (idle - ttl)).max(session.created_at);
+                last = last.max(Some(used));
+            }
+        }
+        Ok(last)
     }
 
     /// Lifts a revocation (access given again); new sign-ins work at once.

@@ -9,6 +9,7 @@ use pf_access::Action;
 use pf_audit::export::{to_csv, to_json};
 use pf_audit::{AuditError, AuditQuery};
 use pf_sign_in::Authenticated;
+use pf_sign_in::kiosks::{kiosk_id_of, kiosk_principal_id, valid_kiosk_id};
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -26,31 +27,82 @@ pub const REINSTATED: &str = "access.reinstated";
 /// The audit action of reading the audit trail.
 pub const AUDIT_READ: &str = "audit.read";
 
-/// `POST /api/v1/access/revoke` and `/reinstate` body.
+/// `POST /api/v1/access/revoke` and `/reinstate` body: a person (or
+/// machine identity) by `person_id`, or a kiosk by `kiosk_id`.
 #[derive(Debug, Deserialize)]
 pub struct PersonRequest {
-    /// The person (or machine identity) concerned.
-    pub person_id: String,
+    /// The person (or machine identity) concerned; a kiosk's principal id
+    /// is `kiosk:{kiosk_id}`.
+    #[serde(default)]
+    pub person_id: Option<String>,
+    /// The kiosk concerned.
+    #[serde(default)]
+    pub kiosk_id: Option<String>,
 }
 
-fn person_id(body: &Result<PersonRequest, ApiError>) -> Result<String, ApiError> {
-    match body {
-        Ok(request) => {
-            let id = request.person_id.trim();
-            if id.is_empty() || id.len() > 128 {
-                Err(ApiError::Invalid(
-                    "Give the person_id (at most 128 characters).".to_owned(),
-                ))
-            } else {
-                Ok(id.to_owned())
-            }
+/// Whom a revocation or reinstatement concerns.
+#[derive(Debug)]
+struct Target {
+    /// The principal id.
+    id: String,
+    /// The kiosk, when it was named as one (by `kiosk_id` or `kiosk:{id}`).
+    kiosk: Option<String>,
+}
+
+impl Target {
+    /// The audit entity: `kiosk/{id}` or `person/{id}`.
+    fn entity(&self) -> String {
+        match &self.kiosk {
+            Some(kiosk) => format!("kiosk/{kiosk}"),
+            None => format!("person/{}", trail::clip(&self.id)),
         }
-        Err(err) => Err(ApiError::BadRequest(err.to_string())),
     }
 }
 
-/// `POST /api/v1/access/revoke`: ends the person's sessions at once and
-/// refuses their tokens (system administrators only).
+fn target(body: &Result<PersonRequest, ApiError>) -> Result<Target, ApiError> {
+    let request = body
+        .as_ref()
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let trimmed = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    match (trimmed(&request.person_id), trimmed(&request.kiosk_id)) {
+        (Some(_), Some(_)) => Err(ApiError::Invalid(
+            "Give either person_id or kiosk_id, not both.".to_owned(),
+        )),
+        (None, None) => Err(ApiError::Invalid(
+            "Give the person_id of a person, or the kiosk_id of a kiosk.".to_owned(),
+        )),
+        (Some(id), None) if id.len() > 128 => Err(ApiError::Invalid(
+            "Give the person_id (at most 128 characters).".to_owned(),
+        )),
+        (Some(id), None) => Ok(Target {
+            kiosk: kiosk_id_of(&id).map(str::to_owned),
+            id,
+        }),
+        (None, Some(kiosk)) if !valid_kiosk_id(&kiosk) => Err(ApiError::Invalid(
+            "kiosk_id must be 1 to 64 letters, digits, '.', '_' or '-'.".to_owned(),
+        )),
+        (None, Some(kiosk)) => Ok(Target {
+            id: kiosk_principal_id(&kiosk),
+            kiosk: Some(kiosk),
+        }),
+    }
+}
+
+/// The entity of a request for the audit trail of its refusal (empty when
+/// it names nobody).
+fn entity_of(target: &Result<Target, ApiError>) -> String {
+    target.as_ref().map(Target::entity).unwrap_or_default()
+}
+
+/// `POST /api/v1/access/revoke`: ends the person's (or kiosk's) sessions at
+/// once and refuses their tokens (system administrators only). A kiosk
+/// stays revoked for good, and its setup link, if unused, stops working.
 pub async fn revoke(
     State(app): State<AppState>,
     caller: Caller,
@@ -58,11 +110,8 @@ pub async fn revoke(
     body: Result<Json<PersonRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let source = caller.source.clone();
-    let id = person_id(&api::body(body));
-    let entity = id
-        .as_ref()
-        .map(|id| format!("person/{}", trail::clip(id)))
-        .unwrap_or_default();
+    let target = target(&api::body(body));
+    let entity = entity_of(&target);
     let admin = api::authorise(
         &app,
         caller,
@@ -72,20 +121,53 @@ pub async fn revoke(
         &entity,
     )
     .await?;
-    let id = id?;
-    let ended = app.store().revoke(&id).await.map_err(|err| {
+    let target = target?;
+    let unavailable = |err: pf_sign_in::StoreError| {
         tracing::error!(cause = %err, "could not revoke");
         ApiError::unavailable()
-    })?;
+    };
+    // A kiosk named by its bare id as a person_id is revoked too: revoking
+    // more than asked is the safe mistake.
+    let kiosk = match &target.kiosk {
+        Some(kiosk) => Some(kiosk.clone()),
+        None if valid_kiosk_id(&target.id) => app
+            .store()
+            .kiosk(&target.id)
+            .await
+            .map_err(unavailable)?
+            .map(|kiosk| kiosk.id),
+        None => None,
+    };
+    let mut ended = app.store().revoke(&target.id).await.map_err(unavailable)?;
+    if let Some(kiosk) = &kiosk {
+        let principal = kiosk_principal_id(kiosk);
+        if principal != target.id {
+            ended += app.store().revoke(&principal).await.map_err(unavailable)?;
+        }
+        if !app.store().revoke_kiosk(kiosk).await.map_err(unavailable)? && target.kiosk.is_some() {
+            tracing::warn!(kiosk = %kiosk, "revoked the principal of a kiosk that is not registered");
+        }
+    }
     trail::accepted(&app, trail::actor(&admin), REVOKED, &entity, &source)
         .await
         .map_err(|_| ApiError::unavailable())?;
-    tracing::info!(person = %id, by = %admin.id, sessions_ended = ended, "access withdrawn");
-    Ok(Json(json!({ "person_id": id, "sessions_ended": ended })).into_response())
+    if let Some(kiosk) = kiosk.as_ref().filter(|_| target.kiosk.is_none()) {
+        let entity = format!("kiosk/{kiosk}");
+        trail::accepted(&app, trail::actor(&admin), REVOKED, &entity, &source)
+            .await
+            .map_err(|_| ApiError::unavailable())?;
+    }
+    tracing::info!(person = %target.id, kiosk = ?kiosk, by = %admin.id, sessions_ended = ended, "access withdrawn");
+    let mut answer = json!({ "person_id": target.id, "sessions_ended": ended });
+    if let Some(kiosk) = kiosk {
+        answer["kiosk_id"] = json!(kiosk);
+    }
+    Ok(Json(answer).into_response())
 }
 
 /// `POST /api/v1/access/reinstate`: lifts a revocation (system
-/// administrators only); the person can sign in again with a new link.
+/// administrators only); the person can sign in again with a new link. A
+/// kiosk is not reinstated: the screen is registered again as a new kiosk.
 pub async fn reinstate(
     State(app): State<AppState>,
     caller: Caller,
@@ -93,11 +175,8 @@ pub async fn reinstate(
     body: Result<Json<PersonRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let source = caller.source.clone();
-    let id = person_id(&api::body(body));
-    let entity = id
-        .as_ref()
-        .map(|id| format!("person/{}", trail::clip(id)))
-        .unwrap_or_default();
+    let target = target(&api::body(body));
+    let entity = entity_of(&target);
     let admin = api::authorise(
         &app,
         caller,
@@ -107,16 +186,32 @@ pub async fn reinstate(
         &entity,
     )
     .await?;
-    let id = id?;
-    app.store().reinstate(&id).await.map_err(|err| {
+    let target = target?;
+    if let Some(kiosk) = &target.kiosk {
+        let err = ApiError::Conflict(format!(
+            "Kiosk `{kiosk}` stays revoked. To show the control room on that screen again, \
+             register it as a new kiosk with another id."
+        ));
+        trail::refused(
+            &app,
+            trail::actor(&admin),
+            REINSTATED,
+            &entity,
+            &err.to_string(),
+            &source,
+        )
+        .await;
+        return Err(err);
+    }
+    app.store().reinstate(&target.id).await.map_err(|err| {
         tracing::error!(cause = %err, "could not reinstate");
         ApiError::unavailable()
     })?;
     trail::accepted(&app, trail::actor(&admin), REINSTATED, &entity, &source)
         .await
         .map_err(|_| ApiError::unavailable())?;
-    tracing::info!(person = %id, by = %admin.id, "access reinstated");
-    Ok(Json(json!({ "person_id": id })).into_response())
+    tracing::info!(person = %target.id, by = %admin.id, "access reinstated");
+    Ok(Json(json!({ "person_id": target.id })).into_response())
 }
 
 /// `GET /api/v1/me`: who the caller is signed in as.

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// The body or query cannot be read (400).
     #[error("{0}")]
     BadRequest(String),
+    /// The request clashes with what exists (409).
+    #[error("{0}")]
+    Conflict(String),
     /// A value is not acceptable (422).
     #[error("{0}")]
     Invalid(String),
@@ -51,6 +54,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };

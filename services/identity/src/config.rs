@@ -31,6 +31,12 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Where a kiosk lands after setup when `PF_CONTROL_ROOM_URL` is not set.
+pub const DEFAULT_CONTROL_ROOM_URL: &str = "http://127.0.0.1:8080/control-room";
+
+/// How many days a kiosk's session lasts when `PF_KIOSK_SESSION_DAYS` is not set.
+pub const DEFAULT_KIOSK_SESSION_DAYS: u64 = 90;
+
 /// Settings, from the environment with local defaults.
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
@@ -64,6 +70,14 @@ pub struct IdentityConfig {
     /// Where care-home staff land after using a sign-in link: the care-home
     /// form's service (`PF_CARE_HOMES_PUBLIC_URL`; default: the home URL).
     pub care_homes_url: Option<String>,
+    /// Where a kiosk (a control-room wall screen) lands after its setup
+    /// link is used: the gateway's control-room page
+    /// (`PF_CONTROL_ROOM_URL`, default `http://127.0.0.1:8080/control-room`).
+    pub control_room_url: String,
+    /// How long a kiosk's session lasts from setup, used or not
+    /// (`PF_KIOSK_SESSION_DAYS`, default 90, at least 1). A kiosk is not
+    /// signed out for being idle before that; revoke it to end it early.
+    pub kiosk_session: Duration,
     /// The `aud` of tokens (`PF_TOKEN_AUDIENCE`, else `PF_OIDC_AUDIENCE`,
     /// default `patient-flow`).
     pub token_audience: String,
@@ -274,6 +288,20 @@ impl IdentityConfig {
             .trim_end_matches('/')
             .to_owned();
         let oidc = OidcClientConfig::from_env(development, &public_url)?;
+        let control_room_url: String =
+            env_or("PF_CONTROL_ROOM_URL", DEFAULT_CONTROL_ROOM_URL.to_owned())?;
+        let control_room_url = control_room_url.trim().to_owned();
+        match reqwest::Url::parse(&control_room_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            _ => anyhow::bail!(
+                "PF_CONTROL_ROOM_URL must be the control room's full http(s) address, not `{control_room_url}`"
+            ),
+        }
+        let kiosk_days: u64 = env_or("PF_KIOSK_SESSION_DAYS", DEFAULT_KIOSK_SESSION_DAYS)?;
+        anyhow::ensure!(
+            (1..=3650).contains(&kiosk_days),
+            "PF_KIOSK_SESSION_DAYS must be between 1 and 3650, not {kiosk_days}"
+        );
         Ok(Self {
             listen: env_or("PF_IDENTITY_ADDR", SocketAddr::from(([127, 0, 0, 1], 8083)))?,
             mode,
@@ -292,6 +320,8 @@ impl IdentityConfig {
             care_homes_url: Some(env_or("PF_CARE_HOMES_PUBLIC_URL", String::new())?)
                 .filter(|h| !h.is_empty()),
             public_url,
+            control_room_url,
+            kiosk_session: Duration::from_secs(kiosk_days * 24 * 60 * 60),
             token_audience: env_or("PF_TOKEN_AUDIENCE", audience)?,
             insecure_cookies: env_or("PF_INSECURE_COOKIES", development)?,
             trust_proxy: env_or("PF_TRUST_PROXY", false)?,
@@ -327,6 +357,8 @@ impl IdentityConfig {
             return_origins: Vec::new(),
             home_url: None,
             care_homes_url: None,
+            control_room_url: DEFAULT_CONTROL_ROOM_URL.to_owned(),
+            kiosk_session: Duration::from_secs(DEFAULT_KIOSK_SESSION_DAYS * 24 * 60 * 60),
             token_audience: "patient-flow".to_owned(),
             insecure_cookies: true,
             trust_proxy: false,

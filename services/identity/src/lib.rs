@@ -14,8 +14,9 @@
 //! development the demo issuer is such a provider too (`/oauth/authorize`).
 //!
 //! In both modes a system administrator issues single-use sign-in links to
-//! care-home staff, withdraws and reinstates access (sessions end at once),
-//! and reads the audit trail. Every accepted change and every refusal is
+//! care-home staff, registers kiosks (control-room wall screens that nobody
+//! signs in to, set up once with a single-use link), withdraws and
+//! reinstates access (sessions end at once), and reads the audit trail. Every accepted change and every refusal is
 //! recorded in the audit trail before the answer.
 //!
 //! # Layout
@@ -34,7 +35,10 @@
 //! - [`pending`]: single-use records of sign-ins in progress (Redis).
 //! - [`pkce`]: PKCE S256.
 //! - [`sign_in`]: the sign-in page, demo sign-in and sign-out.
-//! - [`links`]: issuing and using care-home sign-in links.
+//! - [`links`]: issuing and using care-home sign-in links, and the
+//!   single-use link flow kiosks share.
+//! - [`kiosks`]: control-room wall screens: registering, listing and
+//!   setting up kiosks with a long, control-room-only session.
 //! - [`admin`]: revoking, reinstating, the audit-trail API, "who am I".
 //! - [`api`]: JSON errors and the authorisation check of API routes.
 //! - [`pages`]: templates and security headers.
@@ -48,6 +52,7 @@ pub mod caller;
 pub mod clients;
 pub mod config;
 pub mod csrf;
+pub mod kiosks;
 pub mod links;
 pub mod metrics;
 pub mod oauth;
@@ -293,6 +298,12 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
     } else {
         get(sign_in::show)
     };
+    // A kiosk's setup form redirects to the control room: browsers apply
+    // `form-action` to that redirect, so its origin is allowed too.
+    let mut form_origins = config.return_origins.clone();
+    if let Ok(control_room) = reqwest::Url::parse(&config.control_room_url) {
+        form_origins.push(control_room.origin().ascii_serialization());
+    }
     let mut routes = Router::new()
         .route("/sign-in", sign_in_page)
         .route("/sign-out", post(sign_in::sign_out))
@@ -300,7 +311,15 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
             "/sign-in/link/{token}",
             get(links::show).post(links::redeem),
         )
+        .route(
+            "/sign-in/kiosk/{token}",
+            get(kiosks::show).post(kiosks::redeem),
+        )
         .route("/api/v1/access/links", post(links::issue))
+        .route(
+            "/api/v1/access/kiosks",
+            get(kiosks::list).post(kiosks::issue),
+        )
         .route("/api/v1/access/revoke", post(admin::revoke))
         .route("/api/v1/access/reinstate", post(admin::reinstate))
         .route("/api/v1/audit", get(admin::audit))
@@ -338,7 +357,7 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_str(&pages::content_security_policy(&config.return_origins))
+            HeaderValue::from_str(&pages::content_security_policy(&form_origins))
                 .unwrap_or_else(|_| HeaderValue::from_static(pages::CONTENT_SECURITY_POLICY)),
         ))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

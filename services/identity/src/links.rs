@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use pf_access::{Action, CqcLocationId, Grant, OrgId, Principal, Role};
 use pf_audit::AuditActor;
+use pf_sign_in::LinkPurpose;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -85,6 +86,55 @@ struct LinkIssued {
     expires_in: u64,
 }
 
+/// A kind of single-use link: the links the store looks up, the confirm
+/// page that shows it, and how its use is recorded. Care-home sign-in links
+/// and kiosk setup links share everything else.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkFlow {
+    /// Which links the store looks up.
+    pub purpose: LinkPurpose,
+    /// The path the link is served under (`{path}/{token}`).
+    pub path: &'static str,
+    /// The confirm page's template (context: `token`, `csrf_token`, `errors`).
+    pub page: &'static str,
+    /// The audit action of using the link.
+    pub action: &'static str,
+    /// The sign-in method counted in the metrics.
+    pub method: &'static str,
+    /// What the link is called in the audit trail's reasons.
+    pub noun: &'static str,
+}
+
+/// Care-home sign-in links.
+pub const CARE_HOME_LINK: LinkFlow = LinkFlow {
+    purpose: LinkPurpose::SignIn,
+    path: "/sign-in/link",
+    page: "sign-in-link.html",
+    action: LINK_REDEEMED,
+    method: "link",
+    noun: "sign-in link",
+};
+
+impl LinkFlow {
+    /// Stores a new link of this kind for `principal`: its full address.
+    pub async fn issue(&self, app: &AppState, principal: &Principal) -> Result<String, ApiError> {
+        let token = app
+            .store()
+            .create_link_for(self.purpose, principal)
+            .await
+            .map_err(|err| {
+                tracing::error!(cause = %err, "could not store a single-use link");
+                ApiError::unavailable()
+            })?;
+        Ok(format!("{}{}/{token}", app.config.public_url, self.path))
+    }
+
+    /// How long a new link works, in seconds.
+    pub fn lifetime_secs(&self, app: &AppState) -> u64 {
+        app.store().policy().link.as_secs()
+    }
+}
+
 /// `POST /api/v1/access/links`: a sign-in link for a care-home person
 /// (system administrators only).
 pub async fn issue(
@@ -117,17 +167,14 @@ pub async fn issue(
             return Err(err);
         }
     };
-    let token = app.store().create_link(&principal).await.map_err(|err| {
-        tracing::error!(cause = %err, "could not store a sign-in link");
-        ApiError::unavailable()
-    })?;
+    let link = CARE_HOME_LINK.issue(&app, &principal).await?;
     trail::accepted(&app, actor, LINK_ISSUED, &entity, &source)
         .await
         .map_err(|_| ApiError::unavailable())?;
     tracing::info!(person = %principal.id, by = %admin.id, "issued a sign-in link");
     let answer = LinkIssued {
-        link: format!("{}/sign-in/link/{token}", app.config.public_url),
-        expires_in: app.store().policy().link.as_secs(),
+        link,
+        expires_in: CARE_HOME_LINK.lifetime_secs(&app),
     };
     Ok((
         StatusCode::CREATED,
@@ -147,7 +194,7 @@ fn plausible(token: &str) -> bool {
 }
 
 /// The "expired or used" page (410 Gone).
-fn expired(app: &AppState) -> Response {
+pub fn expired(app: &AppState) -> Response {
     pages::render(
         &app.templates,
         StatusCode::GONE,
@@ -156,9 +203,20 @@ fn expired(app: &AppState) -> Response {
     )
 }
 
+/// A plain 503 when a used link could not start a session: the link is
+/// used up, so the person is told to ask for a new one.
+pub fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-in is not available right now. Ask your administrator for a new link.",
+    )
+        .into_response()
+}
+
 /// The confirm page with a double-submit token.
 fn confirm_page(
     app: &AppState,
+    flow: &LinkFlow,
     status: StatusCode,
     token: &str,
     csrf_token: String,
@@ -167,12 +225,28 @@ fn confirm_page(
     let response = pages::render(
         &app.templates,
         status,
-        "sign-in-link.html",
+        flow.page,
         json!({ "token": token, "csrf_token": csrf_token, "errors": errors }),
     );
     pages::with_cookies(
         response,
         &[csrf::set_cookie(&csrf_token, app.config.insecure_cookies)],
+    )
+}
+
+/// `GET {path}/{token}` of a kind of link: the confirm page; does not use
+/// the link up.
+pub fn show_link(app: &AppState, flow: &LinkFlow, headers: &HeaderMap, token: &str) -> Response {
+    if !plausible(token) {
+        return expired(app);
+    }
+    confirm_page(
+        app,
+        flow,
+        StatusCode::OK,
+        token,
+        csrf::token_for_page(headers),
+        Vec::new(),
     )
 }
 
@@ -182,32 +256,26 @@ pub async fn show(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    if !plausible(&token) {
-        return expired(&app);
-    }
-    confirm_page(
-        &app,
-        StatusCode::OK,
-        &token,
-        csrf::token_for_page(&headers),
-        Vec::new(),
-    )
+    show_link(&app, &CARE_HOME_LINK, &headers, &token)
 }
 
-/// `POST /sign-in/link/{token}` form.
+/// `POST /sign-in/link/{token}` form (and a kiosk setup link's).
 #[derive(Debug, Deserialize)]
 pub struct RedeemForm {
     csrf_token: Option<String>,
 }
 
-/// `POST /sign-in/link/{token}`: uses the link (once) and signs the person in.
-pub async fn redeem(
-    State(app): State<AppState>,
-    source: Source,
-    headers: HeaderMap,
-    Path(token): Path<String>,
+/// `POST {path}/{token}` of a kind of link: checks the rate limit and the
+/// confirm form, then uses the link (once). The link's principal, or the
+/// page to answer with; every refusal is counted and recorded.
+pub async fn use_link(
+    app: &AppState,
+    flow: &LinkFlow,
+    source: &Source,
+    headers: &HeaderMap,
+    token: &str,
     form: Result<Form<RedeemForm>, FormRejection>,
-) -> Response {
+) -> Result<Principal, Response> {
     if let Some(ip) = source.ip
         && let Err(limited) = app.limits.check_address(ip)
     {
@@ -219,75 +287,88 @@ pub async fn redeem(
             "You have tried to sign in too many times. Wait a minute, then try again.",
             "continue",
         );
-        let csrf_token = csrf::token_for_page(&headers);
-        return confirm_page(
-            &app,
+        let csrf_token = csrf::token_for_page(headers);
+        return Err(confirm_page(
+            app,
+            flow,
             StatusCode::TOO_MANY_REQUESTS,
-            &token,
+            token,
             csrf_token,
             vec![error],
-        );
+        ));
     }
-    let presented = form.ok().and_then(|Form(f)| f.csrf_token);
-    if !csrf::double_submit_ok(&headers, presented.as_deref()) {
-        let reason = "the sign-in link form's security token was missing or wrong";
+    let refuse = |reason: String| async move {
         trail::refused(
-            &app,
+            app,
             AuditActor::anonymous(),
-            LINK_REDEEMED,
+            flow.action,
             "",
-            reason,
-            &source,
+            &reason,
+            source,
         )
         .await;
         app.metrics
             .sign_ins
-            .with_label_values(&["link", "refused"])
+            .with_label_values(&[flow.method, "refused"])
             .inc();
+    };
+    let presented = form.ok().and_then(|Form(f)| f.csrf_token);
+    if !csrf::double_submit_ok(headers, presented.as_deref()) {
+        refuse(format!(
+            "the {} form's security token was missing or wrong",
+            flow.noun
+        ))
+        .await;
         let error = FormError::new(
             "This page has expired. Select Continue to sign in.",
             "continue",
         );
-        return confirm_page(
-            &app,
+        return Err(confirm_page(
+            app,
+            flow,
             StatusCode::FORBIDDEN,
-            &token,
+            token,
             csrf::new_token(),
             vec![error],
-        );
+        ));
     }
-    let redeemed = if plausible(&token) {
-        app.store().redeem_link(&token).await
+    let redeemed = if plausible(token) {
+        app.store().redeem_link_for(flow.purpose, token).await
     } else {
         Ok(None)
     };
-    let principal = match redeemed {
-        Ok(Some(principal)) => principal,
+    match redeemed {
+        Ok(Some(principal)) => Ok(principal),
         Ok(None) => {
-            let reason = "the sign-in link has expired, was used, or was withdrawn";
-            trail::refused(
-                &app,
-                AuditActor::anonymous(),
-                LINK_REDEEMED,
-                "",
-                reason,
-                &source,
-            )
+            refuse(format!(
+                "the {} has expired, was used, or was withdrawn",
+                flow.noun
+            ))
             .await;
-            app.metrics
-                .sign_ins
-                .with_label_values(&["link", "refused"])
-                .inc();
-            return expired(&app);
+            Err(expired(app))
         }
         Err(err) => {
             tracing::error!(cause = %err, "sign-in store unavailable");
-            return (
+            Err((
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Sign-in is not available right now. Try again in a few minutes.",
             )
-                .into_response();
+                .into_response())
         }
+    }
+}
+
+/// `POST /sign-in/link/{token}`: uses the link (once) and signs the person in.
+pub async fn redeem(
+    State(app): State<AppState>,
+    source: Source,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    form: Result<Form<RedeemForm>, FormRejection>,
+) -> Response {
+    let principal = match use_link(&app, &CARE_HOME_LINK, &source, &headers, &token, form).await {
+        Ok(principal) => principal,
+        Err(answer) => return answer,
     };
     let entity = format!("person/{}", principal.id);
     if trail::accepted(
@@ -301,11 +382,7 @@ pub async fn redeem(
     .is_err()
     {
         // The link is used up; say so plainly rather than leave the person stuck.
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Sign-in is not available right now. Ask your administrator for a new link.",
-        )
-            .into_response();
+        return unavailable();
     }
     // Links are for care-home staff: they land on their homes' form.
     let home = match app.config.care_homes_url.as_deref() {
@@ -319,13 +396,15 @@ pub async fn redeem(
                 .trim_end_matches('/')
         ),
     };
-    start_session(&app, &headers, &source, &principal, "link", &home, || {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Sign-in is not available right now. Ask your administrator for a new link.",
-        )
-            .into_response()
-    })
+    start_session(
+        &app,
+        &headers,
+        &source,
+        &principal,
+        "link",
+        &home,
+        unavailable,
+    )
     .await
 }
 

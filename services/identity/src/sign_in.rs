@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pf_access::{Principal, PrincipalKind, demo_principals};
 use pf_audit::AuditActor;
-use pf_sign_in::cookie;
+use pf_sign_in::{SessionLifetime, cookie};
 use serde::{Deserialize, Serialize};
 
 use crate::caller::Source;
@@ -285,6 +285,25 @@ pub async fn start_session(
     to: &str,
     on_failure: impl FnOnce() -> Response,
 ) -> Response {
+    start_session_with(
+        app, headers, source, principal, method, to, None, on_failure,
+    )
+    .await
+}
+
+/// [`start_session`] with timeouts of the session's own instead of the
+/// store's policy (a kiosk's long session); the cookie lives as long.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_session_with(
+    app: &AppState,
+    headers: &HeaderMap,
+    source: &Source,
+    principal: &Principal,
+    method: &str,
+    to: &str,
+    lifetime: Option<SessionLifetime>,
+    on_failure: impl FnOnce() -> Response,
+) -> Response {
     let store = app.store();
     let previous = headers
         .get_all(axum::http::header::COOKIE)
@@ -292,14 +311,18 @@ pub async fn start_session(
         .filter_map(|v| v.to_str().ok())
         .find_map(cookie::session_id)
         .map(str::to_owned);
-    let session = match store.create_session(principal).await {
+    let created = match lifetime {
+        Some(lifetime) => store.create_long_session(principal, lifetime).await,
+        None => store.create_session(principal).await,
+    };
+    let session = match created {
         Ok(session) => session,
         Err(err) => {
             tracing::error!(cause = %err, "could not start a session");
             return on_failure();
         }
     };
-    let entity = format!("person/{}", principal.id);
+    let entity = trail::entity_of(principal);
     if trail::accepted(app, trail::actor(principal), SIGN_IN, &entity, source)
         .await
         .is_err()
@@ -315,7 +338,7 @@ pub async fn start_session(
         .with_label_values(&[method, "accepted"])
         .inc();
     tracing::info!(person = %principal.id, method, "signed in");
-    let max_age = store.policy().absolute.as_secs();
+    let max_age = lifetime.map_or_else(|| store.policy().absolute.as_secs(), |l| l.absolute_secs);
     let set = cookie::set_session(&session.id, max_age, app.config.insecure_cookies);
     pages::see_other(to, &[set])
 }

@@ -16,6 +16,15 @@ pub fn actor(principal: &Principal) -> AuditActor {
     AuditActor::of(principal)
 }
 
+/// The audit entity of a principal: `kiosk/{id}` for a kiosk's,
+/// `person/{id}` for anyone else.
+pub fn entity_of(principal: &Principal) -> String {
+    match pf_sign_in::kiosks::kiosk_id_of(&principal.id) {
+        Some(kiosk) => format!("kiosk/{kiosk}"),
+        None => format!("person/{}", principal.id),
+    }
+}
+
 /// Text from a request made safe to keep as an audit entity: at most 128
 /// characters, control characters dropped.
 pub fn clip(value: &str) -> String {

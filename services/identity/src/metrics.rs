@@ -9,7 +9,7 @@ pub struct IdentityMetrics {
     /// (`issued`, `invalid_client`, `invalid_request`, `rate_limited`, ...).
     pub tokens: IntCounterVec,
     /// `pf_identity_sign_ins_total{method,outcome}`: browser sign-ins by
-    /// method (`demo`, `link`, `oidc`) and outcome (`accepted`, `refused`).
+    /// method (`demo`, `link`, `kiosk`, `oidc`) and outcome (`accepted`, `refused`).
     pub sign_ins: IntCounterVec,
     /// `pf_identity_rate_limited_total{limit}`: requests refused by a rate
     /// limit (`address`, `client`).

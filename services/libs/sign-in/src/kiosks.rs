@@ -181,20 +181,23 @@ impl SignInStore {
         Ok(())
     }
 
-    /// Marks a registered kiosk revoked (the first revocation's time is
-    /// kept); `false` when there is no such kiosk. Its sessions are ended by
-    /// [`SignInStore::revoke`] of its principal.
+    /// Marks a registered kiosk revoked for good (the first revocation's
+    /// time is kept) and refuses its principal without end, so that no
+    /// session or setup link of it works again, even one started while the
+    /// revocation was under way; `false` when there is no such kiosk. Its
+    /// live sessions are ended by [`SignInStore::revoke`] of its principal.
     pub async fn revoke_kiosk(&self, id: &str) -> Result<bool, StoreError> {
         if self.kiosk(id).await?.is_none() {
             return Ok(false);
         }
+        let now = OffsetDateTime::now_utc().unix_timestamp();
         let mut connection = self.connection();
-        let _: () = connection
-            .hset_nx(
-                self.key("kiosk", id),
-                "revoked_at",
-                OffsetDateTime::now_utc().unix_timestamp(),
-            )
+        let _: () = redis::pipe()
+            .hset_nx(self.key("kiosk", id), "revoked_at", now)
+            .ignore()
+            .set(self.key("revoked", &kiosk_principal_id(id)), now)
+            .ignore()
+            .query_async(&mut connection)
             .await?;
         Ok(true)
     }

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use pf_access::{Grant, Principal, Role};
-use pf_sign_in::{SessionPolicy, SignInStore};
+use pf_sign_in::kiosks::kiosk_principal;
+use pf_sign_in::{Kiosk, LinkPurpose, SessionLifetime, SessionPolicy, SignInStore};
 use pf_test_support::RedisServer;
 
 fn nurse() -> Principal {
@@ -94,4 +95,106 @@ async fn sessions_end_at_the_absolute_timeout_even_when_used() {
         }
     }
     panic!("the session outlived its absolute timeout");
+}
+
+#[tokio::test]
+async fn a_session_with_its_own_lifetime_outlives_every_readers_policy() {
+    let redis = RedisServer::start();
+    let short = SessionPolicy {
+        idle: Duration::from_secs(1),
+        absolute: Duration::from_secs(1),
+        ..SessionPolicy::default()
+    };
+    // Made by one service, read by another with the same short policy.
+    let maker = store(&redis, short).await;
+    let reader = store(&redis, short).await;
+    let kiosk = kiosk_principal("wall-1", "Wall 1").unwrap();
+    let long = maker
+        .create_long_session(&kiosk, SessionLifetime::fixed(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let person = maker.create_session(&nurse()).await.unwrap();
+    assert!(reader.session(&long.id).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(reader.session(&person.id).await.unwrap(), None);
+    let read = reader
+        .session(&long.id)
+        .await
+        .unwrap()
+        .expect("still signed in");
+    assert_eq!(read.principal, kiosk);
+    assert_eq!(read.lifetime.map(|l| l.absolute_secs), Some(3600));
+    // Reading it renewed its own idle timeout, not the reader's.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("test:auth:session:{}", long.id))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(ttl > 3000, "{ttl}");
+    let used = reader.last_used("kiosk:wall-1").await.unwrap().unwrap();
+    assert!((time::OffsetDateTime::now_utc().unix_timestamp() - used).abs() <= 2);
+    assert_eq!(reader.last_used("nobody").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn kiosks_are_registered_once_and_revoked_for_good() {
+    let redis = RedisServer::start();
+    let store = store(&redis, SessionPolicy::default()).await;
+    let kiosk = Kiosk::new("wall-1", "Control room wall 1", "admin");
+    assert!(store.register_kiosk(&kiosk).await.unwrap());
+    let again = Kiosk::new("wall-1", "Another name", "admin");
+    assert!(
+        !store.register_kiosk(&again).await.unwrap(),
+        "the id is taken"
+    );
+    assert_eq!(store.kiosk("wall-1").await.unwrap(), Some(kiosk.clone()));
+    assert_eq!(store.kiosk("wall 2").await.unwrap(), None);
+
+    // A setup link is found only as a setup link.
+    let principal = kiosk.principal().unwrap();
+    let setup = store
+        .create_link_for(LinkPurpose::KioskSetup, &principal)
+        .await
+        .unwrap();
+    assert_eq!(store.redeem_link(&setup).await.unwrap(), None);
+    let setup = store
+        .create_link_for(LinkPurpose::KioskSetup, &principal)
+        .await
+        .unwrap();
+    let unused = store
+        .create_link_for(LinkPurpose::KioskSetup, &principal)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .redeem_link_for(LinkPurpose::KioskSetup, &setup)
+            .await
+            .unwrap(),
+        Some(principal.clone())
+    );
+    store.kiosk_set_up("wall-1").await.unwrap();
+
+    assert!(store.revoke_kiosk("wall-1").await.unwrap());
+    assert!(!store.revoke_kiosk("wall-9").await.unwrap());
+    let listed = store.kiosks().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].set_up_at.is_some() && listed[0].is_revoked());
+    // Revoked without end: no expiry on the revocation, the link is void.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg("test:auth:revoked:kiosk:wall-1")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(ttl, -1, "the revocation does not expire");
+    assert_eq!(
+        store
+            .redeem_link_for(LinkPurpose::KioskSetup, &unused)
+            .await
+            .unwrap(),
+        None
+    );
 }

@@ -7,12 +7,16 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
 
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use pf_discharge_model::NhsNumber;
 use pf_identity::{Identity, IdentityConfig};
 use pf_integration_tests::{Platform, dashboards_dir, demo};
+use pf_sign_in::{Kiosk, LinkPurpose, SessionLifetime, SessionPolicy, SignInStore};
+use pf_test_support::RedisServer;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -293,4 +297,84 @@ async fn a_kiosk_sees_the_control_room_until_it_is_revoked() {
         Some(401)
     );
     shutdown.cancel();
+}
+
+/// Writes the Redis users `scripts/start` configures (`scripts/redis-users.sh`).
+fn write_acl(path: &Path) {
+    let var = path.parent().unwrap();
+    std::fs::create_dir_all(var.join("secrets")).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(r#". scripts/redis-users.sh && write_redis_acl "$1""#)
+        .arg("bash")
+        .arg(path)
+        .current_dir(repo)
+        .env("VAR", var)
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/redis-users.sh failed");
+}
+
+/// The sign-in store as a service's Redis user.
+async fn store_as(server: &RedisServer, user: &str) -> SignInStore {
+    let password =
+        std::fs::read_to_string(server.dir().join("secrets").join(format!("redis-{user}")))
+            .unwrap();
+    let url = server
+        .url()
+        .replace("redis://", &format!("redis://{user}:{}@", password.trim()));
+    SignInStore::connect(&url, "pf-auth:", SessionPolicy::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_services_redis_users_may_set_up_read_and_revoke_a_kiosk() {
+    let server = RedisServer::start_with_acl(write_acl);
+    let identity = store_as(&server, "identity").await;
+    let kiosk = Kiosk::new("wall-1", "Control room wall 1", "demo-system-admin");
+    assert!(identity.register_kiosk(&kiosk).await.unwrap());
+    assert!(!identity.register_kiosk(&kiosk).await.unwrap());
+    let principal = kiosk.principal().unwrap();
+    let link = identity
+        .create_link_for(LinkPurpose::KioskSetup, &principal)
+        .await
+        .unwrap();
+    assert_eq!(
+        identity
+            .redeem_link_for(LinkPurpose::KioskSetup, &link)
+            .await
+            .unwrap(),
+        Some(principal.clone())
+    );
+    identity.kiosk_set_up("wall-1").await.unwrap();
+    let lifetime = SessionLifetime::fixed(Duration::from_secs(90 * 24 * 60 * 60));
+    let session = identity
+        .create_long_session(&principal, lifetime)
+        .await
+        .unwrap();
+
+    // Every service that checks sessions reads (and renews) the kiosk's.
+    let readers = ["gateway", "care-homes", "discharges", "hospital-beds"];
+    for user in readers {
+        let store = store_as(&server, user).await;
+        let read = store.session(&session.id).await;
+        assert!(
+            matches!(&read, Ok(Some(s)) if s.principal == principal),
+            "{user}: {read:?}"
+        );
+        assert!(!store.is_revoked(&principal.id).await.unwrap(), "{user}");
+    }
+    let listed = identity.kiosks().await.unwrap();
+    assert!(listed[0].set_up_at.is_some());
+    assert!(identity.last_used(&principal.id).await.unwrap().is_some());
+
+    assert_eq!(identity.revoke(&principal.id).await.unwrap(), 1);
+    assert!(identity.revoke_kiosk("wall-1").await.unwrap());
+    for user in readers {
+        let store = store_as(&server, user).await;
+        assert_eq!(store.session(&session.id).await.unwrap(), None, "{user}");
+        assert!(store.is_revoked(&principal.id).await.unwrap(), "{user}");
+    }
 }

@@ -10,7 +10,8 @@
 //! link, if still unused, no longer works.
 //!
 //! Keys (under the store's prefix):
-//! - `kiosk:{id}`: a hash of `name`, `created_at`, `created_by`, and
+//! - `kiosk:{id}`: a hash of `created_at` (set first, claiming the id),
+//!   `name`, `created_by`, and
 //!   `set_up_at` / `revoked_at` once they happen (seconds since the epoch).
 //! - `kiosks`: the set of kiosk ids.
 
@@ -24,17 +25,6 @@ use crate::store::{SignInStore, StoreError};
 
 /// How a kiosk's principal id starts: `kiosk:` and the kiosk id.
 pub const KIOSK_PRINCIPAL_PREFIX: &str = "kiosk:";
-
-/// Registers a kiosk unless one with the id exists (KEYS: the kiosk's hash,
-/// the set of ids; ARGV: id, name, created at, created by). 1 when new.
-const REGISTER: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'name', ARGV[2], 'created_at', ARGV[3], 'created_by', ARGV[4])
-redis.call('SADD', KEYS[2], ARGV[1])
-return 1
-"#;
 
 /// A registered kiosk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -122,19 +112,30 @@ impl Kiosk {
 
 impl SignInStore {
     /// Registers `kiosk`; `false` (and nothing changes) when a kiosk with
-    /// its id exists already, revoked or not.
+    /// its id exists already, revoked or not. Plain hash commands, no script
+    /// (the identity service's Redis user may not run scripts): the
+    /// creation time claims the id, then the rest is written; a reader in
+    /// between sees no kiosk yet.
     pub async fn register_kiosk(&self, kiosk: &Kiosk) -> Result<bool, StoreError> {
+        let key = self.key("kiosk", &kiosk.id);
         let mut connection = self.connection();
-        let added: i64 = redis::Script::new(REGISTER)
-            .key(self.key("kiosk", &kiosk.id))
-            .key(self.plain_key("kiosks"))
-            .arg(&kiosk.id)
-            .arg(&kiosk.name)
-            .arg(kiosk.created_at)
-            .arg(&kiosk.created_by)
-            .invoke_async(&mut connection)
+        let claimed: bool = connection
+            .hset_nx(&key, "created_at", kiosk.created_at)
             .await?;
-        Ok(added == 1)
+        if !claimed {
+            return Ok(false);
+        }
+        let _: () = redis::pipe()
+            .hset_multiple(
+                &key,
+                &[("name", &kiosk.name), ("created_by", &kiosk.created_by)],
+            )
+            .ignore()
+            .sadd(self.plain_key("kiosks"), &kiosk.id)
+            .ignore()
+            .query_async(&mut connection)
+            .await?;
+        Ok(true)
     }
 
     /// The kiosk with this id, if registered.

@@ -261,11 +261,13 @@ impl SignInStore {
         }
         if session.lifetime.is_some() {
             // `GETEX` set the policy's idle timeout; the session's own wins.
-            let _: () = connection
-                .expire(
-                    self.key("session", id),
-                    i64::try_from(idle).unwrap_or(i64::MAX),
-                )
+            // `GETEX` again, not `EXPIRE`: every service that checks
+            // sessions may run `GETEX` (Redis ACLs), not all may `EXPIRE`.
+            let _: Option<String> = redis::cmd("GETEX")
+                .arg(self.key("session", id))
+                .arg("EX")
+                .arg(idle)
+                .query_async(&mut connection)
                 .await?;
         }
         Ok(Some(session))

@@ -31,7 +31,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Where a kiosk lands after setup when `PF_CONTROL_ROOM_URL` is not set.
+/// Where a kiosk lands after setup when nothing in the environment says.
 pub const DEFAULT_CONTROL_ROOM_URL: &str = "http://127.0.0.1:8080/control-room";
 
 /// How many days a kiosk's session lasts when `PF_KIOSK_SESSION_DAYS` is not set.
@@ -71,8 +71,9 @@ pub struct IdentityConfig {
     /// form's service (`PF_CARE_HOMES_PUBLIC_URL`; default: the home URL).
     pub care_homes_url: Option<String>,
     /// Where a kiosk (a control-room wall screen) lands after its setup
-    /// link is used: the gateway's control-room page
-    /// (`PF_CONTROL_ROOM_URL`, default `http://127.0.0.1:8080/control-room`).
+    /// link is used: the gateway's control-room page (`PF_CONTROL_ROOM_URL`;
+    /// default `{PF_GATEWAY_PUBLIC_URL}/control-room`, else
+    /// `{PF_HOME_URL}/control-room`, else `http://127.0.0.1:8080/control-room`).
     pub control_room_url: String,
     /// How long a kiosk's session lasts from setup, used or not
     /// (`PF_KIOSK_SESSION_DAYS`, default 90, at least 1). A kiosk is not
@@ -255,6 +256,21 @@ impl OidcClientConfig {
     }
 }
 
+/// The control room's address from the environment `var`: set, or the
+/// gateway's public URL, or the dashboards' home (the gateway serves the
+/// control room), or the local default.
+fn control_room_url_from(var: impl Fn(&str) -> Option<String>) -> String {
+    let set = |name: &str| {
+        var(name)
+            .map(|v| v.trim().trim_end_matches('/').to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    set("PF_CONTROL_ROOM_URL")
+        .or_else(|| set("PF_GATEWAY_PUBLIC_URL").map(|g| format!("{g}/control-room")))
+        .or_else(|| set("PF_HOME_URL").map(|h| format!("{h}/control-room")))
+        .unwrap_or_else(|| DEFAULT_CONTROL_ROOM_URL.to_owned())
+}
+
 impl IdentityConfig {
     /// Reads the settings from the environment.
     pub fn from_env() -> anyhow::Result<Self> {
@@ -288,9 +304,7 @@ impl IdentityConfig {
             .trim_end_matches('/')
             .to_owned();
         let oidc = OidcClientConfig::from_env(development, &public_url)?;
-        let control_room_url: String =
-            env_or("PF_CONTROL_ROOM_URL", DEFAULT_CONTROL_ROOM_URL.to_owned())?;
-        let control_room_url = control_room_url.trim().to_owned();
+        let control_room_url = control_room_url_from(|name| std::env::var(name).ok());
         match reqwest::Url::parse(&control_room_url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => {}
             _ => anyhow::bail!(
@@ -399,6 +413,41 @@ mod tests {
             token_url: Some("https://login.example.nhs.uk/token".into()),
             jwks_url: None,
         }
+    }
+
+    #[test]
+    fn the_control_room_is_found_from_the_gateway_or_home_url() {
+        let from = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            control_room_url_from(move |name| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            })
+        };
+        assert_eq!(from(&[]), DEFAULT_CONTROL_ROOM_URL);
+        assert_eq!(
+            from(&[("PF_HOME_URL", "https://pf.example/")]),
+            "https://pf.example/control-room"
+        );
+        assert_eq!(
+            from(&[
+                ("PF_HOME_URL", "https://pf.example"),
+                ("PF_GATEWAY_PUBLIC_URL", "http://127.0.0.1:9080")
+            ]),
+            "http://127.0.0.1:9080/control-room"
+        );
+        assert_eq!(
+            from(&[
+                ("PF_GATEWAY_PUBLIC_URL", "http://127.0.0.1:9080"),
+                ("PF_CONTROL_ROOM_URL", "https://wall.example/control-room")
+            ]),
+            "https://wall.example/control-room"
+        );
     }
 
     #[test]

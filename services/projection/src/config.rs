@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pf_event_log::Durability;
+use pf_live_state::TrendSettings;
 use pf_runtime::{ConfigError, env_or};
 
 /// Settings, from the environment with local defaults.
@@ -31,6 +32,12 @@ pub struct ProjectionConfig {
     /// How often the watchdog checks that Redis still holds what it
     /// acknowledged (`PF_PROJECTION_WATCHDOG_MS`, default 1 s; 0 turns it off).
     pub watchdog_interval: Duration,
+    /// Occupancy history per site and for the system: bucket length
+    /// (`PF_TREND_BUCKET_SECS`, default 300, 60 to 86,400) and retention
+    /// (`PF_TREND_KEEP_DAYS`, default 8, 1 to 366; keep at least 8 for the
+    /// same day last week). The bucket length is stored beside the history
+    /// for readers. Changing it leaves the existing entries as they are.
+    pub trends: TrendSettings,
 }
 
 impl ProjectionConfig {
@@ -50,6 +57,10 @@ impl ProjectionConfig {
             changes_max_len: env_or("PF_CHANGES_MAX_LEN", 100_000)?,
             durability: Durability::from_env()?,
             watchdog_interval: Duration::from_millis(env_or("PF_PROJECTION_WATCHDOG_MS", 1_000)?),
+            trends: TrendSettings {
+                bucket: Duration::from_secs(in_range("PF_TREND_BUCKET_SECS", 300, 60..=86_400)?),
+                keep: Duration::from_secs(in_range("PF_TREND_KEEP_DAYS", 8, 1..=366)? * 86_400),
+            },
         })
     }
 
@@ -66,6 +77,59 @@ impl ProjectionConfig {
             changes_max_len: 100_000,
             durability: Durability::default(),
             watchdog_interval: Duration::from_millis(200),
+            trends: TrendSettings::default(),
         }
+    }
+}
+
+/// Reads a whole number from the environment and checks its range.
+fn in_range(
+    name: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    within(name, env_or(name, default)?, range)
+}
+
+fn within(
+    name: &str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError {
+            name: name.to_owned(),
+            value: value.to_string(),
+            cause: format!("must be from {} to {}", range.start(), range.end()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_settings_out_of_range_are_refused_with_the_range() {
+        assert_eq!(
+            within("PF_TREND_BUCKET_SECS", 300, 60..=86_400).ok(),
+            Some(300)
+        );
+        let refused = within("PF_TREND_BUCKET_SECS", 1, 60..=86_400).unwrap_err();
+        assert_eq!(refused.name, "PF_TREND_BUCKET_SECS");
+        assert!(
+            refused.to_string().contains("from 60 to 86400"),
+            "{refused}"
+        );
+        assert!(within("PF_TREND_KEEP_DAYS", 0, 1..=366).is_err());
+    }
+
+    #[test]
+    fn the_defaults_keep_eight_days_in_five_minute_buckets() {
+        let config = ProjectionConfig::local("nats://127.0.0.1:4222", "redis://127.0.0.1:6379");
+        assert_eq!(config.trends.bucket, Duration::from_secs(300));
+        assert_eq!(config.trends.keep, Duration::from_secs(8 * 86_400));
     }
 }

@@ -61,7 +61,8 @@ pub async fn connect_live_state(config: &ProjectionConfig) -> anyhow::Result<Liv
     )
     .await
     .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?
-    .with_changes_max_len(config.changes_max_len))
+    .with_changes_max_len(config.changes_max_len)
+    .with_trends(config.trends))
 }
 
 /// The live state's watermark of `stream`, waiting while Redis is still

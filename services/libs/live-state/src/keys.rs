@@ -82,6 +82,24 @@ impl Keys {
         format!("{}index:discharges", self.prefix)
     }
 
+    /// A site's occupancy history (sorted set: bucket start → entry; see
+    /// [`trend`](crate::trend)).
+    pub fn trend_site(&self, site: &str) -> String {
+        format!("{}trend:site:{site}", self.prefix)
+    }
+
+    /// The whole system's occupancy history (sorted set).
+    pub fn trend_system(&self) -> String {
+        format!("{}trend:system", self.prefix)
+    }
+
+    /// How the history is bucketed (hash: `bucket_secs`, `keep_secs`),
+    /// written by the projection with the history, so readers use the
+    /// writer's bucket length.
+    pub fn trend_meta(&self) -> String {
+        format!("{}trend:meta", self.prefix)
+    }
+
     /// The stream sequence up to which a stream's events are applied.
     pub fn applied(&self, stream: &str) -> String {
         format!("{}applied:{stream}", self.prefix)

@@ -16,15 +16,20 @@
 //! - [`store`]: [`LiveState`], the typed way to apply updates, take
 //!   snapshots, follow the change log, wipe and compare state.
 //! - [`change`]: [`Change`], one entry of the change log, and [`Counters`].
+//! - [`trend`]: the occupancy history `APPLY_BED` keeps per site and for
+//!   the system (bucketed by the events' own time, bounded), and
+//!   [`TrendHistory`], what [`LiveState::trend_history`] reads back.
 #![forbid(unsafe_code)]
 
 pub mod change;
 pub mod keys;
 pub mod scripts;
 pub mod store;
+pub mod trend;
 
 pub use change::{
     BedUpdate, CareHomeUpdate, Change, Counters, DischargeUpdate, Snapshot, Update, WardKey,
 };
 pub use keys::Keys;
 pub use store::{Applied, LiveState, LiveStateError, StateDigest, differences};
+pub use trend::{SYSTEM_SCOPE, TrendHistory, TrendPoint, TrendSettings};

@@ -3,10 +3,17 @@
 /// Applies one bed event.
 ///
 /// KEYS: bed, ward counters, site counters, system counters, change version,
-/// change log, wards index.
+/// change log, wards index, site history, system history, history settings.
 /// ARGV: entity version, open (`1`/`0`), state, kind, escalation (`1`/`0`),
 /// reason, event id, occurred-at (ms), site, ward, bed, change-log max
-/// length, event type.
+/// length, event type, history bucket (s), history retention (s).
+///
+/// When the event changes the beds occupied or usable, the site's and the
+/// system's occupancy history record the new figures in the bucket of the
+/// event's `occurred_at` (or the scope's newest bucket, when that is later),
+/// and a new bucket trims what is past the retention; see
+/// [`trend`](crate::trend). A scope without history yet starts from its
+/// counters. A few O(log n) commands per scope.
 ///
 /// Returns `{1, change_version}` when applied, `{0, current_entity_version}`
 /// when the event is not newer than what is stored (a duplicate, a
@@ -41,11 +48,117 @@ redis.call('HSET', KEYS[1], 'version', ARGV[1], 'open', ARGV[2], 'state', ARGV[3
   'kind', ARGV[4], 'escalation', ARGV[5], 'reason', ARGV[6], 'event_id', ARGV[7],
   'occurred_at', ARGV[8])
 redis.call('SADD', KEYS[7], ARGV[9] .. ':' .. ARGV[10])
+-- Occupancy history: beds occupied and usable (open, not closed).
+local function counts(open, state)
+  if open ~= '1' then return 0, 0 end
+  local occupied, usable = 0, 1
+  if state == 'occupied' then occupied = 1 end
+  if state == 'closed' then usable = 0 end
+  return occupied, usable
+end
+local was_occupied, was_usable = counts(old[1], old[3])
+local now_occupied, now_usable = counts(ARGV[2], ARGV[3])
+local d_occupied, d_usable = now_occupied - was_occupied, now_usable - was_usable
+if d_occupied ~= 0 or d_usable ~= 0 then
+  local size = tonumber(ARGV[14])
+  local keep = tonumber(ARGV[15])
+  local event_bucket = math.floor(tonumber(ARGV[8]) / 1000 / size) * size
+  -- A scope's figures summed from its counters (which include this event).
+  local function from_counters(counters)
+    local fields = redis.call('HGETALL', counters)
+    local occupied, usable = 0, 0
+    for i = 1, #fields, 2 do
+      local state = string.match(fields[i], '^[^:]*:([^:]*)')
+      local n = tonumber(fields[i + 1]) or 0
+      if state == 'occupied' then occupied = occupied + n end
+      if state ~= 'closed' then usable = usable + n end
+    end
+    return occupied, usable
+  end
+  local function record(history, counters)
+    local bucket = event_bucket
+    local occupied, usable
+    local newest = redis.call('ZRANGE', history, -1, -1, 'WITHSCORES')
+    local fresh = true
+    if newest[1] then
+      local o, u = string.match(newest[1], '^[^:]*:(%-?%d+):(%-?%d+)$')
+      if o then
+        occupied, usable = tonumber(o) + d_occupied, tonumber(u) + d_usable
+      else
+        occupied, usable = from_counters(counters)
+      end
+      local at = tonumber(newest[2])
+      if at >= bucket then
+        bucket = at
+        fresh = false
+        redis.call('ZREM', history, newest[1])
+      end
+    else
+      occupied, usable = from_counters(counters)
+    end
+    redis.call('ZADD', history, bucket,
+      string.format('%d:%d:%d', bucket, occupied, usable))
+    if fresh then
+      -- Past the retention: all but the newest (the value in force when it opens).
+      local cutoff = string.format('%d', bucket - keep)
+      local older = redis.call('ZREVRANGEBYSCORE', history, cutoff, '-inf',
+        'LIMIT', 0, 1, 'WITHSCORES')
+      if older[1] then
+        redis.call('ZREMRANGEBYSCORE', history, '-inf', '(' .. older[2])
+      end
+      redis.call('HSET', KEYS[10], 'bucket_secs', ARGV[14], 'keep_secs', ARGV[15])
+    end
+  end
+  record(KEYS[8], KEYS[3])
+  record(KEYS[9], KEYS[4])
+end
 local change = redis.call('INCR', KEYS[5])
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[12], change .. '-0',
   'kind', 'bed', 'site', ARGV[9], 'ward', ARGV[10], 'bed', ARGV[11],
   'from', from, 'to', to, 'at', ARGV[8], 'event_type', ARGV[13])
 return {1, change}
+"#;
+
+/// Reads occupancy history (read-only: a reader with read access runs it).
+///
+/// KEYS: wards index, history settings. ARGV: key prefix, then pairs of
+/// window start and end (Unix seconds).
+/// Returns `{bucket_secs or false, {scope_1, {member, …}, scope_2, …}}`:
+/// for each scope (every site in the wards index, then `system`) and each
+/// window, the newest entry at or before the start, then the entries after
+/// the start up to the end.
+pub const READ_TRENDS: &str = r#"
+local sites = {}
+local seen = {}
+for _, ward in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local site = string.match(ward, '^([^:]*):')
+  if site and not seen[site] then
+    seen[site] = true
+    table.insert(sites, site)
+  end
+end
+table.sort(sites)
+local scopes = {}
+for _, site in ipairs(sites) do
+  table.insert(scopes, {site, ARGV[1] .. 'trend:site:' .. site})
+end
+table.insert(scopes, {'system', ARGV[1] .. 'trend:system'})
+local out = {}
+for _, scope in ipairs(scopes) do
+  local members = {}
+  for i = 2, #ARGV, 2 do
+    local before = redis.call('ZREVRANGEBYSCORE', scope[2], ARGV[i], '-inf', 'LIMIT', 0, 1)
+    if before[1] then table.insert(members, before[1]) end
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', scope[2], '(' .. ARGV[i], ARGV[i + 1])) do
+      table.insert(members, m)
+    end
+  end
+  if #members > 0 then
+    table.insert(out, scope[1])
+    table.insert(out, members)
+  end
+end
+return {redis.call('HGET', KEYS[2], 'bucket_secs'), out}
 "#;
 
 /// Applies one event of an entity whose events carry its whole record (a

@@ -12,6 +12,7 @@ use crate::change::{
 };
 use crate::keys::Keys;
 use crate::scripts;
+use crate::trend::{SYSTEM_SCOPE, TrendHistory, TrendPoint, TrendSettings};
 
 /// Redis could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +40,11 @@ pub enum Applied {
 /// The comparable content of one copy of the state: every bed and counter
 /// hash and the wards index, by key without the prefix. Counters at zero
 /// are left out (a counter that went up and down again equals one never
-/// touched).
+/// touched). The occupancy history (`trend:*`) is left out too: it records
+/// when changes were applied relative to each other, and a replay beside the
+/// running consumers (the watchdog's) may put one change into a neighbouring
+/// bucket while leaving the state itself equal; compare it with
+/// [`LiveState::trend_history`] where the order of application is known.
 pub type StateDigest = BTreeMap<String, String>;
 
 /// The live state under one key prefix.
@@ -52,7 +57,9 @@ pub struct LiveState {
     snapshot: Script,
     announce_reset: Script,
     raise_watermark: Script,
+    read_trends: Script,
     changes_max_len: u64,
+    trends: TrendSettings,
 }
 
 impl LiveState {
@@ -78,8 +85,18 @@ impl LiveState {
             snapshot: Script::new(scripts::SNAPSHOT),
             announce_reset: Script::new(scripts::ANNOUNCE_RESET),
             raise_watermark: Script::new(scripts::RAISE_WATERMARK),
+            read_trends: Script::new(scripts::READ_TRENDS),
             changes_max_len: 100_000,
+            trends: TrendSettings::default(),
         })
+    }
+
+    /// Buckets and keeps occupancy history as `settings` say (default 5
+    /// minutes, 8 days). Only the writer's settings matter: readers use the
+    /// bucket length stored beside the history.
+    pub fn with_trends(mut self, settings: TrendSettings) -> Self {
+        self.trends = settings;
+        self
     }
 
     /// Keeps about `max_len` entries in the change log (default 100,000).
@@ -182,6 +199,9 @@ impl LiveState {
             .key(self.keys.version())
             .key(self.keys.changes())
             .key(self.keys.wards_index())
+            .key(self.keys.trend_site(&update.site))
+            .key(self.keys.trend_system())
+            .key(self.keys.trend_meta())
             .arg(update.entity_version)
             .arg(if update.open { "1" } else { "0" })
             .arg(update.state.map(|s| s.as_str()).unwrap_or(""))
@@ -194,7 +214,9 @@ impl LiveState {
             .arg(&update.ward)
             .arg(&update.bed)
             .arg(self.changes_max_len)
-            .arg(&update.event_type);
+            .arg(&update.event_type)
+            .arg(self.trends.bucket_secs())
+            .arg(self.trends.keep_secs());
         pipe.invoke_script(&invocation);
     }
 
@@ -431,6 +453,85 @@ impl LiveState {
         Ok(snapshot)
     }
 
+    /// Occupancy history of every site that has wards and of the system, in
+    /// one atomic read, for each window `(start, end)` (Unix seconds): the
+    /// newest point at or before the start (the value carried into the
+    /// window) and every point after it up to the end. Scopes without any
+    /// history are left out.
+    pub async fn trend_history(
+        &mut self,
+        windows: &[(i64, i64)],
+    ) -> Result<TrendHistory, LiveStateError> {
+        let mut command = redis::cmd("EVALSHA_RO");
+        command
+            .arg(self.read_trends.get_hash())
+            .arg(2)
+            .arg(self.keys.wards_index())
+            .arg(self.keys.trend_meta())
+            .arg(self.keys.prefix());
+        for (start, end) in windows {
+            command.arg(start).arg(end);
+        }
+        let reply: Vec<Value> = match command.query_async(&mut self.connection).await {
+            Err(err)
+                if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                // EVALSHA_RO only: a reader may not be allowed to run writing scripts.
+                let _: String = redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(scripts::READ_TRENDS)
+                    .query_async(&mut self.connection)
+                    .await?;
+                command.query_async(&mut self.connection).await?
+            }
+            other => other?,
+        };
+        let mut items = reply.into_iter();
+        let (Some(bucket_secs), Some(scopes)) = (items.next(), items.next()) else {
+            return Err(LiveStateError::Unexpected("short occupancy history".into()));
+        };
+        let mut history = TrendHistory {
+            bucket_secs: redis::from_redis_value::<Option<u64>>(bucket_secs)?,
+            ..TrendHistory::default()
+        };
+        let scopes: Vec<Value> = redis::from_redis_value(scopes)?;
+        let mut scopes = scopes.into_iter();
+        while let (Some(scope), Some(members)) = (scopes.next(), scopes.next()) {
+            let scope: String = redis::from_redis_value(scope)?;
+            let members: Vec<String> = redis::from_redis_value(members)?;
+            let mut points = members
+                .iter()
+                .map(|m| {
+                    TrendPoint::parse(m).ok_or_else(|| {
+                        LiveStateError::Unexpected(format!(
+                            "occupancy history entry `{m}` of {scope}"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            points.sort();
+            points.dedup_by_key(|p| p.at);
+            history.scopes.insert(scope, points);
+        }
+        Ok(history)
+    }
+
+    /// Every point of the occupancy history of every scope (for tests and
+    /// comparisons; readers ask for windows with
+    /// [`trend_history`](Self::trend_history)).
+    pub async fn whole_trend_history(&mut self) -> Result<TrendHistory, LiveStateError> {
+        self.trend_history(&[(i64::MIN / 2, i64::MAX / 2)]).await
+    }
+
+    /// The key a scope's history is kept under (`system` or a site code).
+    pub fn trend_key(&self, scope: &str) -> String {
+        if scope == SYSTEM_SCOPE {
+            self.keys.trend_system()
+        } else {
+            self.keys.trend_site(scope)
+        }
+    }
+
     /// The care-home totals (see [`CareHomeUpdate::contributions`]).
     pub async fn care_home_totals(&mut self) -> Result<Counters, LiveStateError> {
         Ok(self
@@ -583,6 +684,9 @@ impl LiveState {
                 continue;
             }
             let name = key[self.keys.prefix().len()..].to_owned();
+            if name.starts_with("trend:") {
+                continue;
+            }
             let kind: String = redis::cmd("TYPE")
                 .arg(&key)
                 .query_async(&mut self.connection)

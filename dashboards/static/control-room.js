@@ -5,9 +5,12 @@
  * those figures current. It opens /ws/control-room (resuming from the version the page was rendered
  * at), applies `snapshot` and `delta` messages (docs/architecture.md, "Gateway websocket protocol")
  * by writing server-computed values into the elements marked
- *   data-site="<site code>|system"  data-field="<Totals field>"  [data-kind="<bed kind>"]
+ *   data-site="<site code>|trust:<code>|system"  data-field="<field>"  [data-kind="<bed kind>"]
+ *   [data-pathway="0".."3"]
  * and, for care homes (`care_homes`, in every snapshot and in a delta when a home changed),
  *   data-care="<locality>|system"  data-field="<field>"  [data-category="<care category>"]
+ * It also applies the unversioned `opel` (levels and recent alerts) and `trends` (each scope's
+ * occupancy chart, drawn by the server as SVG paths) messages, sent on connecting and on change,
  * and reconnects with backoff when the connection drops. No business logic lives here: nothing is
  * computed, only placed.
  *
@@ -77,7 +80,7 @@
   // ---- placing values ---------------------------------------------------------------------------
 
   function format(field, value) {
-    if (field === 'occupancy_pct') {
+    if (/_pct$/.test(field)) {
       return typeof value === 'number' && isFinite(value) ? value.toFixed(1) + '%' : '–';
     }
     if (value === null || value === undefined) return '–';
@@ -97,12 +100,24 @@
     }
   }
 
-  /** Writes every [data-site=key][data-field] under root (by-kind cells excluded) from totals. */
+  /**
+   * Writes every [data-site=key][data-field] under root from a scope's figures: the scope's own
+   * fields, and for [data-pathway=p] elements the fields of its pathway p (by-kind cells excluded).
+   */
   function putTotals(root, key, totals) {
     var els = root.querySelectorAll('[data-site="' + cssEscape(key) + '"][data-field]:not([data-kind])');
+    var pathways = {};
+    if (Array.isArray(totals.pathways)) {
+      for (var p = 0; p < totals.pathways.length; p++) {
+        var row = totals.pathways[p];
+        if (row && typeof row.pathway === 'string') pathways[row.pathway] = row;
+      }
+    }
     for (var i = 0; i < els.length; i++) {
       var field = els[i].getAttribute('data-field');
-      if (Object.prototype.hasOwnProperty.call(totals, field)) put(els[i], field, totals[field]);
+      var pathway = els[i].getAttribute('data-pathway');
+      var source = pathway === null ? totals : pathways[pathway];
+      if (source && Object.prototype.hasOwnProperty.call(source, field)) put(els[i], field, source[field]);
     }
   }
 
@@ -110,6 +125,13 @@
     if (!system) return;
     putTotals(document, SYSTEM, system);
     if (kindRows && kindRowTemplate && Array.isArray(system.by_kind)) putKinds(system.by_kind);
+  }
+
+  function putTrusts(trusts) {
+    if (!Array.isArray(trusts)) return;
+    for (var i = 0; i < trusts.length; i++) {
+      if (trusts[i] && typeof trusts[i].code === 'string') putTotals(document, 'trust:' + trusts[i].code, trusts[i]);
+    }
   }
 
   /** Brings the system's by-kind table in line with the list the server sent (same order). */
@@ -232,7 +254,7 @@
     var el = template.content.firstElementChild.cloneNode(true);
     var all = [el].concat(Array.prototype.slice.call(el.querySelectorAll('*')));
     var attrs = ['id', 'aria-labelledby', 'data-site', 'data-site-card', 'data-kind', 'data-kind-row',
-      'data-category', 'data-category-row'];
+      'data-category', 'data-category-row', 'data-opel', 'data-trend'];
     for (var i = 0; i < all.length; i++) {
       for (var j = 0; j < attrs.length; j++) {
         var v = all[i].getAttribute(attrs[j]);
@@ -256,6 +278,7 @@
   function applySnapshot(msg) {
     if (!Array.isArray(msg.sites) || typeof msg.version !== 'number') return;
     putSystem(msg.system);
+    putTrusts(msg.trusts);
     var keep = {};
     for (var i = 0; i < msg.sites.length; i++) {
       var card = putSite(msg.sites[i], true);
@@ -275,6 +298,7 @@
     var sites = Array.isArray(msg.sites) ? msg.sites : [];
     for (var i = 0; i < sites.length; i++) putSite(sites[i], false);
     putSystem(msg.system);
+    putTrusts(msg.trusts);
     refreshGroups();
     if (msg.care_homes) putCareHomes(msg.care_homes); // present only when a care home changed
     applied(msg.version, msg.as_of);
@@ -320,7 +344,17 @@
     } catch (e) {
       return;
     }
-    if (!msg || typeof msg.version !== 'number') return;
+    if (!msg) return;
+    if (msg.type === 'opel') {
+      putOpel(msg.levels || {});
+      putAlerts(Array.isArray(msg.alerts) ? msg.alerts : []);
+      return;
+    }
+    if (msg.type === 'trends') {
+      putTrends(msg.scopes || {});
+      return;
+    }
+    if (typeof msg.version !== 'number') return;
     if (msg.type === 'snapshot') {
       applySnapshot(msg);
     } else if (msg.type === 'heartbeat') {
@@ -372,9 +406,8 @@
   });
   window.addEventListener('online', reconnectNow);
 
-  // ---- OPEL levels and alerts (from /api/v1/opel, polled: they change rarely) -------------------
+  // ---- OPEL levels and alerts (`opel` messages) -------------------------------------------------
 
-  var OPEL_POLL_MS = 10000;
   var alertsSection = document.getElementById('pf-alerts');
 
   function putOpel(levels) {
@@ -394,7 +427,7 @@
   }
 
   function putAlerts(alerts) {
-    if (!alertsSection || !alerts || !alerts.length) return;
+    if (!alertsSection || !alerts.length) return;
     var latest = alertsSection.querySelector('[data-alert-latest]');
     var list = alertsSection.querySelector('[data-alert-list]');
     if (list && list.firstElementChild &&
@@ -424,19 +457,27 @@
     }
   }
 
-  function pollOpel() {
-    if (!window.fetch) return;
-    fetch('/api/v1/opel', { credentials: 'same-origin', cache: 'no-store' })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (view) {
-        if (!view) return;
-        putOpel(view.levels || {});
-        putAlerts(view.alerts || []);
-      })
-      .catch(function () { /* the next poll tries again */ });
-  }
+  // ---- trends (`trends` messages: SVG paths in the chart's 100 × 30 box, drawn by the server) ----
 
-  window.setInterval(pollOpel, OPEL_POLL_MS);
+  function putTrends(scopes) {
+    var figures = document.querySelectorAll('[data-trend]');
+    for (var i = 0; i < figures.length; i++) {
+      var t = scopes[figures[i].getAttribute('data-trend')];
+      if (!t) continue;
+      var lines = figures[i].querySelectorAll('[data-trend-line]');
+      for (var j = 0; j < lines.length; j++) {
+        var d = t[lines[j].getAttribute('data-trend-line') + '_path'];
+        if (typeof d === 'string' && lines[j].getAttribute('d') !== d) lines[j].setAttribute('d', d);
+      }
+      var fields = figures[i].querySelectorAll('[data-trend-field]');
+      for (var k = 0; k < fields.length; k++) {
+        var name = fields[k].getAttribute('data-trend-field');
+        var v = t[name];
+        var text = typeof v === 'number' ? String(Math.round(v)) : typeof v === 'string' ? v : '';
+        if (fields[k].textContent !== text) fields[k].textContent = text;
+      }
+    }
+  }
 
   if (!('WebSocket' in window)) return; // the server-rendered page stays as it is
   setStatus('connecting');

@@ -214,8 +214,12 @@ test('C: with JavaScript off the page still shows the figures', async () => {
   try {
     const status = (await page.locator('#live-status').textContent())?.trim() ?? '';
     assert.match(status, /^Data as of \d{2}:\d{2} — reload for newer figures$/, `status reads ${JSON.stringify(status)}`);
-    for (const field of ['occupied', 'available', 'awaiting_clean', 'reserved', 'closed', 'total', 'escalation_open']) {
-      for (const site of ['system', cfg.site]) {
+    // The system's row shows the beds in each state people act on; each site's card also shows
+    // its reserved beds and its total.
+    const shown = { system: ['occupied', 'available', 'awaiting_clean', 'closed', 'escalation_open', 'nctr_patients', 'delay_days', 'discharged_today'] };
+    shown[cfg.site] = [...shown.system, 'reserved', 'total'];
+    for (const site of ['system', cfg.site]) {
+      for (const field of shown[site]) {
         const selector = `[data-site="${site}"][data-field="${field}"]`;
         const text = (await page.locator(selector).first().textContent())?.trim() ?? '';
         assert.match(text, /^\d+$/, `${selector} shows ${JSON.stringify(text)} with JavaScript off`);

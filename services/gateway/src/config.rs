@@ -51,6 +51,10 @@ pub struct GatewayConfig {
     /// open `/ws/discharges` (`PF_DISCHARGES_PUBLIC_URL`, default
     /// `http://127.0.0.1:8085`).
     pub discharges_public_url: String,
+    /// The daily discharge plan, as JSON: expected discharges per site and
+    /// pathway (read from `PF_EXPECTED_DISCHARGES_FILE`; default the demo's
+    /// illustrative plan, `services/gateway/data/expected-discharges-llr.json`).
+    pub discharge_plan: String,
 }
 
 impl GatewayConfig {
@@ -77,6 +81,14 @@ impl GatewayConfig {
                 "PF_DISCHARGES_PUBLIC_URL",
                 "http://127.0.0.1:8085".to_owned(),
             )?,
+            discharge_plan: match std::env::var_os("PF_EXPECTED_DISCHARGES_FILE") {
+                Some(path) => std::fs::read_to_string(&path).map_err(|err| ConfigError {
+                    name: "PF_EXPECTED_DISCHARGES_FILE".to_owned(),
+                    value: PathBuf::from(&path).display().to_string(),
+                    cause: format!("cannot read the file: {err}"),
+                })?,
+                None => crate::discharge_figures::DEFAULT_PLAN.to_owned(),
+            },
         })
     }
 
@@ -103,6 +115,7 @@ impl GatewayConfig {
             sign_in_url: "http://127.0.0.1:8083/sign-in".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),
             discharges_public_url: "http://127.0.0.1:8085".to_owned(),
+            discharge_plan: crate::discharge_figures::DEFAULT_PLAN.to_owned(),
         }
     }
 }

@@ -14,21 +14,39 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::care_homes::{self, CareHomesView};
-use crate::view::{SiteLabel, SiteView, Totals, totals};
+use crate::discharge_figures::{self, DischargeFigures, DischargePlan};
+use crate::view::{SiteLabel, SiteView, SystemView, TrustView, totals};
 
 /// Care-home figures older than this are stale unless configured otherwise.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
+/// What the model needs besides the live state: who the sites are, when
+/// care-home figures go stale, and the day's discharge plan.
+#[derive(Debug, Clone, Default)]
+pub struct RoomSettings {
+    /// Site names, trusts and order.
+    pub labels: BTreeMap<String, SiteLabel>,
+    /// Care-home figures older than this are stale.
+    pub stale_after: Duration,
+    /// Expected discharges per site and pathway.
+    pub plan: DischargePlan,
+}
+
 /// The live model behind the control room.
 #[derive(Debug, Clone)]
 pub struct ControlRoom {
-    labels: Arc<BTreeMap<String, SiteLabel>>,
+    settings: Arc<RoomSettings>,
     version: u64,
     sites: BTreeMap<String, Counters>,
     system: Counters,
     care_homes: BTreeMap<String, CareHomeRecord>,
     discharges: BTreeMap<String, pf_discharge_model::DischargeRecord>,
-    stale_after: Duration,
+    /// The UK date the discharge figures are for.
+    today: time::Date,
+    flow: BTreeMap<String, DischargeFigures>,
+    flow_system: DischargeFigures,
+    /// Stale care-home counts last computed (they change with the clock).
+    stale_counts: Vec<u32>,
 }
 
 /// What a batch of changes touched.
@@ -57,8 +75,12 @@ pub enum NeedsSnapshot {
 }
 
 impl ControlRoom {
-    /// A model from a snapshot.
-    pub fn from_snapshot(labels: Arc<BTreeMap<String, SiteLabel>>, snapshot: &Snapshot) -> Self {
+    /// A model from a snapshot, with its time-dependent figures as of `now`.
+    pub fn from_snapshot(
+        settings: Arc<RoomSettings>,
+        snapshot: &Snapshot,
+        now: OffsetDateTime,
+    ) -> Self {
         let mut sites: BTreeMap<String, Counters> = BTreeMap::new();
         let mut system = Counters::new();
         for ((site, _ward), counters) in &snapshot.wards {
@@ -68,21 +90,55 @@ impl ControlRoom {
                 *system.entry(field.clone()).or_default() += beds;
             }
         }
-        Self {
-            labels,
+        let mut room = Self {
+            settings,
             version: snapshot.version,
             sites,
             system,
             care_homes: snapshot.care_homes.clone(),
             discharges: snapshot.discharges.clone(),
-            stale_after: DEFAULT_STALE_AFTER,
-        }
+            today: pf_web::uk_time::date(now),
+            flow: BTreeMap::new(),
+            flow_system: DischargeFigures::default(),
+            stale_counts: Vec::new(),
+        };
+        room.count_discharges();
+        room.stale_counts = room.stale_counts(now);
+        room
     }
 
-    /// Counts care-home figures older than `stale_after` as stale.
-    pub fn with_stale_after(mut self, stale_after: Duration) -> Self {
-        self.stale_after = stale_after;
-        self
+    fn count_discharges(&mut self) {
+        let (by_site, system) =
+            discharge_figures::figures(self.discharges.values(), &self.settings.plan, self.today);
+        self.flow = by_site;
+        self.flow_system = system;
+    }
+
+    fn stale_counts(&self, now: OffsetDateTime) -> Vec<u32> {
+        let view = self.care_homes(now);
+        std::iter::once(view.system.stale)
+            .chain(view.localities.iter().map(|l| l.counts.stale))
+            .collect()
+    }
+
+    /// Brings the figures that move with the clock up to `now`: the day the
+    /// discharge figures count (delay days grow at UK midnight, today's
+    /// discharges start again) and which care homes' figures are stale.
+    /// Returns whether any figure changed (then clients need a snapshot).
+    pub fn refresh(&mut self, now: OffsetDateTime) -> bool {
+        let mut changed = false;
+        let today = pf_web::uk_time::date(now);
+        if today != self.today {
+            self.today = today;
+            self.count_discharges();
+            changed = true;
+        }
+        let stale = self.stale_counts(now);
+        if stale != self.stale_counts {
+            self.stale_counts = stale;
+            changed = true;
+        }
+        changed
     }
 
     /// Every discharge the model holds (patient-level: never for the control room's clients).
@@ -97,7 +153,7 @@ impl ControlRoom {
 
     /// The care homes' aggregates at `now`.
     pub fn care_homes(&self, now: OffsetDateTime) -> CareHomesView {
-        care_homes::view(self.care_homes.values(), now, self.stale_after)
+        care_homes::view(self.care_homes.values(), now, self.settings.stale_after)
     }
 
     /// The change version the model is at.
@@ -140,11 +196,20 @@ impl ControlRoom {
                 }
                 Change::Discharge { record, .. } => {
                     touched.discharges.insert(record.discharge_id.clone());
-                    self.discharges
-                        .insert(record.discharge_id.clone(), (**record).clone());
+                    touched.sites.insert(record.site.clone());
+                    if let Some(before) = self
+                        .discharges
+                        .insert(record.discharge_id.clone(), (**record).clone())
+                        && before.site != record.site
+                    {
+                        touched.sites.insert(before.site);
+                    }
                 }
             }
             self.version = change.version();
+        }
+        if !touched.discharges.is_empty() {
+            self.count_discharges();
         }
         Ok(touched)
     }
@@ -152,13 +217,11 @@ impl ControlRoom {
     /// Every site: the catalogue's in catalogue order, then any other site
     /// that has beds.
     pub fn site_views(&self) -> Vec<SiteView> {
-        let mut codes: Vec<&String> = self.labels.keys().chain(self.sites.keys()).collect();
+        let labels = &self.settings.labels;
+        let mut codes: Vec<&String> = labels.keys().chain(self.sites.keys()).collect();
         codes.sort_by_key(|code| {
             (
-                self.labels
-                    .get(*code)
-                    .map(|l| l.order)
-                    .unwrap_or(usize::MAX),
+                labels.get(*code).map(|l| l.order).unwrap_or(usize::MAX),
                 (*code).clone(),
             )
         });
@@ -168,7 +231,7 @@ impl ControlRoom {
 
     /// One site.
     pub fn site_view(&self, code: &str) -> SiteView {
-        let label = self.labels.get(code);
+        let label = self.settings.labels.get(code);
         SiteView {
             code: code.to_owned(),
             name: label
@@ -178,12 +241,54 @@ impl ControlRoom {
             kind: label.and_then(|l| l.kind),
             locality: label.map(|l| l.locality.clone()).unwrap_or_default(),
             totals: self.sites.get(code).map(totals).unwrap_or_default(),
+            discharges: self.flow.get(code).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Every trust of the catalogue, in catalogue order.
+    pub fn trust_views(&self) -> Vec<TrustView> {
+        let mut trusts: Vec<&str> = Vec::new();
+        let mut labels: Vec<(&String, &SiteLabel)> = self.settings.labels.iter().collect();
+        labels.sort_by_key(|(_, label)| label.order);
+        for (_, label) in &labels {
+            if !trusts.contains(&label.trust.as_str()) {
+                trusts.push(&label.trust);
+            }
+        }
+        trusts
+            .into_iter()
+            .map(|trust| self.trust_view(trust))
+            .collect()
+    }
+
+    /// One trust (by short name): its sites added up.
+    pub fn trust_view(&self, trust: &str) -> TrustView {
+        let mut counters = Counters::new();
+        let mut discharges = DischargeFigures::default();
+        for (code, label) in &self.settings.labels {
+            if label.trust != trust {
+                continue;
+            }
+            for (field, beds) in self.sites.get(code).into_iter().flatten() {
+                *counters.entry(field.clone()).or_default() += beds;
+            }
+            if let Some(figures) = self.flow.get(code) {
+                discharges.add(figures);
+            }
+        }
+        TrustView {
+            code: trust.to_owned(),
+            totals: totals(&counters),
+            discharges,
         }
     }
 
     /// The whole system.
-    pub fn system(&self) -> Totals {
-        totals(&self.system)
+    pub fn system(&self) -> SystemView {
+        SystemView {
+            totals: totals(&self.system),
+            discharges: self.flow_system.clone(),
+        }
     }
 
     /// The snapshot a new client receives (and the page is rendered from).
@@ -194,6 +299,7 @@ impl ControlRoom {
             as_of: rfc3339(now),
             as_of_hhmm: pf_web::uk_time::hh_mm(now),
             system: self.system(),
+            trusts: self.trust_views(),
             sites: self.site_views(),
             care_homes: self.care_homes(now),
         }
@@ -214,6 +320,17 @@ impl ControlRoom {
             as_of: rfc3339(now),
             occurred_at_ms,
             system: self.system(),
+            trusts: {
+                let mut trusts: Vec<&str> = touched
+                    .sites
+                    .iter()
+                    .filter_map(|code| self.settings.labels.get(code))
+                    .map(|label| label.trust.as_str())
+                    .collect();
+                trusts.sort_unstable();
+                trusts.dedup();
+                trusts.into_iter().map(|t| self.trust_view(t)).collect()
+            },
             sites: touched
                 .sites
                 .iter()
@@ -237,7 +354,9 @@ pub struct SnapshotMessage {
     /// The same as `HH:MM` in UK time.
     pub as_of_hhmm: String,
     /// The whole system.
-    pub system: Totals,
+    pub system: SystemView,
+    /// Every trust.
+    pub trusts: Vec<TrustView>,
     /// Every site.
     pub sites: Vec<SiteView>,
     /// Care homes.
@@ -259,7 +378,9 @@ pub struct DeltaMessage {
     /// When the oldest event in it happened (ms since the epoch), for latency.
     pub occurred_at_ms: i64,
     /// The whole system.
-    pub system: Totals,
+    pub system: SystemView,
+    /// The trusts of the sites that changed.
+    pub trusts: Vec<TrustView>,
     /// The sites that changed.
     pub sites: Vec<SiteView>,
     /// Care homes, when any changed.
@@ -290,7 +411,11 @@ mod tests {
 
     #[test]
     fn changes_fold_into_site_and_system_totals_in_version_order() {
-        let mut room = ControlRoom::from_snapshot(Arc::new(BTreeMap::new()), &Snapshot::default());
+        let mut room = ControlRoom::from_snapshot(
+            Arc::new(RoomSettings::default()),
+            &Snapshot::default(),
+            OffsetDateTime::now_utc(),
+        );
         let touched = room
             .apply(&[
                 bed_change(1, "RWEAA", None, Some("general_acute:available")),
@@ -306,7 +431,7 @@ mod tests {
         assert_eq!(touched.sites.len(), 2);
         assert_eq!(room.version(), 3);
         assert_eq!(room.site_view("RWEAA").totals.counts.occupied, 1);
-        assert_eq!(room.system().counts.total, 2);
+        assert_eq!(room.system().totals.counts.total, 2);
         // Replaying an old change is ignored; a skipped version is a gap.
         assert_eq!(
             room.apply(&[bed_change(3, "RWEAE", None, Some("x:y"))]),

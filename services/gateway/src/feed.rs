@@ -1,6 +1,5 @@
 //! The feed: follows the change log in Redis and folds it into the hub.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,10 +8,9 @@ use pf_runtime::Readiness;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::control_room::ControlRoom;
+use crate::control_room::{ControlRoom, RoomSettings};
 use crate::hub::Hub;
 use crate::metrics::GatewayMetrics;
-use crate::view::SiteLabel;
 
 /// Most changes folded into one delta.
 const BATCH: usize = 1000;
@@ -22,13 +20,11 @@ const BLOCK: Duration = Duration::from_secs(2);
 /// Follows the change log until `shutdown`: takes a snapshot, then folds
 /// each batch of changes into the hub. Takes a new snapshot after a gap, a
 /// reset, a lost connection, or a Redis that came back empty.
-#[allow(clippy::too_many_arguments)]
 pub async fn follow(
     mut reader: LiveState,
     mut tail: LiveState,
     hub: Arc<Hub>,
-    labels: Arc<BTreeMap<String, SiteLabel>>,
-    stale_after: Duration,
+    settings: Arc<RoomSettings>,
     readiness: Readiness,
     metrics: GatewayMetrics,
     shutdown: CancellationToken,
@@ -49,9 +45,11 @@ pub async fn follow(
             care_homes = snapshot.care_homes.len(),
             "live state loaded"
         );
-        hub.replace(
-            ControlRoom::from_snapshot(labels.clone(), &snapshot).with_stale_after(stale_after),
-        );
+        hub.replace(ControlRoom::from_snapshot(
+            settings.clone(),
+            &snapshot,
+            OffsetDateTime::now_utc(),
+        ));
         metrics
             .version
             .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
@@ -103,6 +101,24 @@ pub async fn follow(
                     tracing::warn!(cause = %err, "lost the change log; reloading");
                     pause(&shutdown, Duration::from_millis(500)).await;
                     break;
+                }
+            }
+        }
+    }
+}
+
+/// Every `every` until `shutdown`, brings the figures that move with the
+/// clock (today's discharges, delay days, stale care-home figures) up to
+/// date; clients get a fresh snapshot when any changed.
+pub async fn keep_time(hub: Arc<Hub>, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                if hub.refresh(OffsetDateTime::now_utc()) {
+                    tracing::info!("figures that move with the clock changed; clients get a snapshot");
                 }
             }
         }

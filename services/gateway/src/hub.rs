@@ -99,6 +99,23 @@ impl Hub {
         let _ = self.notices.send(Arc::new(vec![Notice::Resync]));
     }
 
+    /// Brings the model's time-dependent figures up to `now`; when any
+    /// changed, every client is sent a fresh snapshot (the deltas kept for
+    /// resuming clients no longer lead to the current figures).
+    pub fn refresh(&self, now: OffsetDateTime) -> bool {
+        let mut inner = self.lock();
+        let Some(room) = inner.room.as_mut() else {
+            return false;
+        };
+        if !room.refresh(now) {
+            return false;
+        }
+        inner.history.clear();
+        inner.snapshot = None;
+        let _ = self.sender.send(Frame::Resync);
+        true
+    }
+
     /// Folds changes into the model and sends one delta for them.
     pub fn publish(&self, changes: &[Change], now: OffsetDateTime) -> Result<(), NeedsSnapshot> {
         let mut inner = self.lock();
@@ -230,14 +247,14 @@ fn resume(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     fn hub_with_changes(n: u64) -> Hub {
         let hub = Hub::new(8, 4);
         hub.replace(ControlRoom::from_snapshot(
-            Arc::new(BTreeMap::new()),
+            Arc::new(crate::control_room::RoomSettings::default()),
             &Default::default(),
+            OffsetDateTime::now_utc(),
         ));
         for version in 1..=n {
             let change = Change::Bed {

@@ -10,6 +10,7 @@
 //! - [`config`]: settings from the environment.
 //! - [`view`]: bed totals and occupancy for sites and the system.
 //! - [`care_homes`]: care-home vacancies by category and locality, stale figures.
+//! - [`discharge_figures`]: patients waiting to leave, today's discharges against the plan.
 //! - [`control_room`]: the live model and the snapshot/delta messages.
 //! - [`hub`]: shares the model with every client; bounded per-client queues.
 //! - [`feed`]: follows the change log in Redis into the hub.
@@ -24,6 +25,7 @@ pub mod access;
 pub mod care_homes;
 pub mod config;
 pub mod control_room;
+pub mod discharge_figures;
 pub mod discharges_ws;
 pub mod feed;
 pub mod hub;
@@ -112,7 +114,7 @@ pub async fn run(
         .await
         .context("failed to create the audit stream")?;
     let audit = pf_audit::AuditLog::new(jetstream.clone());
-    let opel_board = opel::OpelBoard::default();
+    let opel_board = opel::board();
     let opel_follower = tokio::spawn(opel::follow(
         jetstream,
         opel_board.clone(),
@@ -129,13 +131,27 @@ pub async fn run(
         .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
 
     let hub = Arc::new(hub::Hub::new(config.client_queue, config.history));
-    let labels = Arc::new(view::site_labels(&catalogue));
+    let labels = view::site_labels(&catalogue);
+    let plan = discharge_figures::DischargePlan::from_json(
+        &config.discharge_plan,
+        labels.keys().map(String::as_str),
+    )
+    .context("the discharge plan (PF_EXPECTED_DISCHARGES_FILE) cannot be used")?;
+    let settings = Arc::new(control_room::RoomSettings {
+        labels,
+        stale_after: config.care_home_stale_after,
+        plan,
+    });
+    let clock = tokio::spawn(feed::keep_time(
+        hub.clone(),
+        Duration::from_secs(30),
+        shutdown.clone(),
+    ));
     let feed = tokio::spawn(feed::follow(
         reader,
         tail,
         hub.clone(),
-        labels,
-        config.care_home_stale_after,
+        settings,
         readiness.clone(),
         metrics.clone(),
         shutdown.clone(),
@@ -158,6 +174,7 @@ pub async fn run(
     let served = pf_runtime::ops::serve(listener, router, shutdown.clone()).await;
     shutdown.cancel();
     let _ = feed.await;
+    let _ = clock.await;
     let _ = opel_follower.await;
     served.context("gateway server failed")
 }

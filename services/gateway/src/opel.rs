@@ -7,7 +7,7 @@
 //! (then every new one), keeping the newest [`RECENT`] in memory.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
@@ -49,7 +49,7 @@ pub struct AlertView {
 }
 
 /// Levels by scope (site code or `system`) and recent alerts, newest first.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct OpelView {
     /// By scope.
     pub levels: BTreeMap<String, LevelView>,
@@ -57,8 +57,26 @@ pub struct OpelView {
     pub alerts: VecDeque<AlertView>,
 }
 
-/// Shared between the followers and the pages.
-pub type OpelBoard = Arc<RwLock<OpelView>>;
+/// Shared between the followers, the pages and the websocket clients (who
+/// are told of each change).
+pub type OpelBoard = tokio::sync::watch::Sender<Arc<OpelView>>;
+
+/// A board with no levels or alerts yet.
+pub fn board() -> OpelBoard {
+    tokio::sync::watch::Sender::new(Arc::default())
+}
+
+/// The `{"type":"opel", "levels": …, "alerts": …}` message of a view.
+pub fn message(view: &OpelView) -> String {
+    #[derive(Serialize)]
+    struct Message<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(flatten)]
+        view: &'a OpelView,
+    }
+    serde_json::to_string(&Message { kind: "opel", view }).unwrap_or_default()
+}
 
 /// Follows both streams until `shutdown`, retrying while they do not exist yet.
 pub async fn follow(js: jetstream::Context, board: OpelBoard, shutdown: CancellationToken) {
@@ -82,17 +100,19 @@ async fn follow_levels(js: jetstream::Context, board: OpelBoard, shutdown: Cance
             let Ok(envelope) = EventEnvelope::decode_checked(payload) else {
                 return;
             };
-            if let Some(Payload::OpelLevelChanged(changed)) = envelope.payload
-                && let Ok(mut view) = board.write()
-            {
-                view.levels.insert(
-                    changed.scope,
-                    LevelView {
-                        level: changed.to_level,
-                        words: changed.words,
-                        score: changed.score,
-                    },
-                );
+            if let Some(Payload::OpelLevelChanged(changed)) = envelope.payload {
+                let level = LevelView {
+                    level: changed.to_level,
+                    words: changed.words,
+                    score: changed.score,
+                };
+                board.send_if_modified(|view| {
+                    if view.levels.get(&changed.scope) == Some(&level) {
+                        return false;
+                    }
+                    Arc::make_mut(view).levels.insert(changed.scope, level);
+                    true
+                });
             }
         },
     )
@@ -129,10 +149,11 @@ async fn follow_alerts(js: jetstream::Context, board: OpelBoard, shutdown: Cance
                 at,
                 at_hhmm,
             };
-            if let Ok(mut board) = board.write() {
+            board.send_modify(|board| {
+                let board = Arc::make_mut(board);
                 board.alerts.push_front(view);
                 board.alerts.truncate(RECENT);
-            }
+            });
         },
     )
     .await;

@@ -9,6 +9,7 @@ use minijinja::Environment;
 use time::OffsetDateTime;
 
 use crate::AppState;
+use crate::opel::OpelView;
 
 /// Loads the templates, checking that the control-room page compiles.
 pub fn templates(dashboards: &Path) -> Result<Environment<'static>, pf_web::TemplateError> {
@@ -36,10 +37,7 @@ pub async fn control_room(
             .into_response();
     };
     let context = match serde_json::to_value(&snapshot) {
-        Ok(snapshot) => match app.opel.read() {
-            Ok(view) => crate::opel::page_context(snapshot, &view),
-            Err(_) => snapshot,
-        },
+        Ok(snapshot) => crate::opel::page_context(snapshot, &app.opel.borrow()),
         Err(err) => {
             tracing::error!(cause = %err, "cannot encode the snapshot");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -65,7 +63,7 @@ pub async fn opel(
     {
         return crate::access::api_refusal(denied);
     }
-    let view = app.opel.read().map(|v| v.clone()).unwrap_or_default();
+    let view = OpelView::clone(&app.opel.borrow());
     (
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         axum::Json(view),

@@ -7,6 +7,8 @@ use pf_hospital_model::{BedKind, BedState, Catalogue, SiteKind};
 use pf_live_state::Counters;
 use serde::Serialize;
 
+use crate::discharge_figures::DischargeFigures;
+
 /// Bed counts by state, with occupancy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct BedCounts {
@@ -24,7 +26,7 @@ pub struct BedCounts {
     pub closed: i64,
     /// Occupied ÷ usable (total − closed) × 100, one decimal; `None` with no usable beds.
     pub occupancy_pct: Option<f64>,
-    /// Escalation beds open.
+    /// Escalation beds open (not closed).
     pub escalation_open: i64,
     /// Escalation beds occupied.
     pub escalation_occupied: i64,
@@ -50,6 +52,16 @@ pub struct Totals {
     pub counts: BedCounts,
     /// Each kind with beds.
     pub by_kind: Vec<KindCounts>,
+    /// Occupancy of general and acute (G&A) beds.
+    pub ga_occupancy_pct: Option<f64>,
+    /// Occupancy of adult critical-care beds.
+    pub critical_care_occupancy_pct: Option<f64>,
+    /// Virtual-ward places with a patient.
+    pub virtual_ward_occupied: i64,
+    /// Virtual-ward places in use (total − closed).
+    pub virtual_ward_capacity: i64,
+    /// Virtual-ward occupancy.
+    pub virtual_ward_occupancy_pct: Option<f64>,
 }
 
 /// One site on the wall.
@@ -68,6 +80,33 @@ pub struct SiteView {
     /// Its beds.
     #[serde(flatten)]
     pub totals: Totals,
+    /// Its patients waiting to leave and today's discharges.
+    #[serde(flatten)]
+    pub discharges: DischargeFigures,
+}
+
+/// One trust: its sites added up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrustView {
+    /// Trust short name (`UHL`).
+    pub code: String,
+    /// Its sites' beds.
+    #[serde(flatten)]
+    pub totals: Totals,
+    /// Its sites' patients waiting to leave and today's discharges.
+    #[serde(flatten)]
+    pub discharges: DischargeFigures,
+}
+
+/// The whole system on the wall.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SystemView {
+    /// Every site's beds.
+    #[serde(flatten)]
+    pub totals: Totals,
+    /// Every site's patients waiting to leave and today's discharges.
+    #[serde(flatten)]
+    pub discharges: DischargeFigures,
 }
 
 /// Who a site is, for display.
@@ -127,19 +166,28 @@ pub fn totals(counters: &Counters) -> Totals {
         add(kinds.entry(kind).or_default(), state, escalation, beds);
     }
     finish(&mut all);
+    let by_kind: Vec<KindCounts> = kinds
+        .into_iter()
+        .map(|(kind, mut counts)| {
+            finish(&mut counts);
+            KindCounts {
+                kind,
+                label: kind.label(),
+                counts,
+            }
+        })
+        .collect();
+    let of_kind = |kind: BedKind| by_kind.iter().find(|k| k.kind == kind).map(|k| &k.counts);
+    let virtual_ward = of_kind(BedKind::VirtualWard).cloned().unwrap_or_default();
     Totals {
+        ga_occupancy_pct: of_kind(BedKind::GeneralAcute).and_then(|c| c.occupancy_pct),
+        critical_care_occupancy_pct: of_kind(BedKind::AdultCriticalCare)
+            .and_then(|c| c.occupancy_pct),
+        virtual_ward_occupied: virtual_ward.occupied,
+        virtual_ward_capacity: virtual_ward.total - virtual_ward.closed,
+        virtual_ward_occupancy_pct: virtual_ward.occupancy_pct,
         counts: all,
-        by_kind: kinds
-            .into_iter()
-            .map(|(kind, mut counts)| {
-                finish(&mut counts);
-                KindCounts {
-                    kind,
-                    label: kind.label(),
-                    counts,
-                }
-            })
-            .collect(),
+        by_kind,
     }
 }
 
@@ -152,7 +200,7 @@ fn add(counts: &mut BedCounts, state: BedState, escalation: bool, beds: i64) {
         BedState::Reserved => counts.reserved += beds,
         BedState::Closed => counts.closed += beds,
     }
-    if escalation {
+    if escalation && state != BedState::Closed {
         counts.escalation_open += beds;
         if state == BedState::Occupied {
             counts.escalation_occupied += beds;
@@ -197,6 +245,24 @@ mod tests {
         assert_eq!(t.by_kind.len(), 2);
         assert_eq!(t.by_kind[0].kind, BedKind::GeneralAcute);
         assert_eq!(t.by_kind[1].counts.occupancy_pct, Some(100.0));
+        // G&A: 93 / (104 - 5) = 93.9…; critical care 10 / 10.
+        assert_eq!(t.ga_occupancy_pct, Some(93.9));
+        assert_eq!(t.critical_care_occupancy_pct, Some(100.0));
+        assert_eq!(t.virtual_ward_occupancy_pct, None);
+    }
+
+    #[test]
+    fn virtual_ward_places_count_apart_from_beds() {
+        let t = totals(&counters(&[
+            ("virtual_ward:occupied", 30),
+            ("virtual_ward:available", 8),
+            ("virtual_ward:closed", 2),
+            ("general_acute:occupied", 5),
+        ]));
+        assert_eq!(t.virtual_ward_occupied, 30);
+        assert_eq!(t.virtual_ward_capacity, 38);
+        assert_eq!(t.virtual_ward_occupancy_pct, Some(78.9));
+        assert_eq!(t.ga_occupancy_pct, Some(100.0));
     }
 
     #[test]

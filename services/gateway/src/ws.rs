@@ -132,6 +132,14 @@ async fn client_loop(
         }
         Start::NotReady => {}
     }
+    // OPEL levels and alerts are not versioned: the newest view is sent on
+    // connecting and after each change (a resuming client may have missed some).
+    let mut opel = app.opel.subscribe();
+    let mut opel_open = true;
+    let first = crate::opel::message(&opel.borrow_and_update());
+    if !send(socket, app, first.into()).await {
+        return Ended::Slow;
+    }
     let mut heartbeat = tokio::time::interval(app.config.heartbeat);
     heartbeat.reset();
     loop {
@@ -162,6 +170,16 @@ async fn client_loop(
                         return Ended::Slow;
                     }
                     at = Some(version);
+                }
+            }
+            changed = opel.changed(), if opel_open => {
+                if changed.is_err() {
+                    opel_open = false; // the board is gone: only at shutdown
+                    continue;
+                }
+                let message = crate::opel::message(&opel.borrow_and_update());
+                if !send(socket, app, message.into()).await {
+                    return Ended::Slow;
                 }
             }
             _ = heartbeat.tick() => {

@@ -37,6 +37,14 @@ pub const TEST_CATALOGUE: &str = r#"{
   }]
 }"#;
 
+/// The daily discharge plan the tests use (the catalogue's two sites).
+pub const TEST_DISCHARGE_PLAN: &str = r#"{
+  "sites": {
+    "RWEAA": { "0": 10, "1": 6, "2": 2, "3": 2 },
+    "RWEAK": { "0": 4, "1": 2, "2": 1, "3": 1 }
+  }
+}"#;
+
 /// The care-home register the tests use: three synthetic homes.
 pub const TEST_REGISTER: &str = r#"{
   "homes": [
@@ -107,10 +115,15 @@ pub fn dashboards_dir() -> PathBuf {
 impl Platform {
     /// Starts servers and services and waits until every service is ready.
     pub async fn start() -> Self {
+        Self::start_with(TEST_CATALOGUE, TEST_DISCHARGE_PLAN).await
+    }
+
+    /// Starts the platform on another site catalogue and discharge plan.
+    pub async fn start_with(catalogue: &str, discharge_plan: &str) -> Self {
         let nats = NatsServer::start();
         let redis = RedisServer::start();
         let shutdown = CancellationToken::new();
-        let catalogue = Catalogue::from_json(TEST_CATALOGUE).unwrap();
+        let catalogue = Catalogue::from_json(catalogue).unwrap();
         let issuer = LocalIssuer::new(Mode::Development, LocalIssuerConfig::default()).unwrap();
         let sign_in = SignInSettings::local(issuer.issuer_config(), &redis.url());
 
@@ -163,6 +176,7 @@ impl Platform {
             pf_gateway::GatewayConfig::local(&redis.url(), &nats.url(), dashboards_dir(), sign_in);
         // Short, so that tests see access re-checked on a live connection.
         gateway_config.heartbeat = Duration::from_secs(1);
+        gateway_config.discharge_plan = discharge_plan.to_owned();
         tokio::spawn(pf_gateway::run(
             gateway_listener,
             gateway_config,
@@ -410,8 +424,14 @@ impl ControlRoomClient {
         }
     }
 
-    /// The next snapshot or delta (heartbeats skipped), within 10 s.
+    /// The next snapshot or delta (heartbeats and the unversioned `opel`
+    /// and `trends` messages skipped), within 10 s.
     pub async fn next(&mut self) -> Value {
+        self.next_of(&["snapshot", "delta"]).await
+    }
+
+    /// The next message whose `type` is one of `kinds`, within 10 s.
+    pub async fn next_of(&mut self, kinds: &[&str]) -> Value {
         loop {
             let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
                 .await
@@ -420,14 +440,14 @@ impl ControlRoomClient {
                 .unwrap();
             if let Message::Text(text) = message {
                 let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] != "heartbeat" {
+                if kinds.iter().any(|kind| value["type"] == *kind) {
                     return value;
                 }
             }
         }
     }
 
-    /// The next snapshot or delta (heartbeats skipped), within 10 s, or the
+    /// The next snapshot or delta (other messages skipped), within 10 s, or the
     /// close code (if any) when the gateway closed the connection instead.
     pub async fn next_or_closed(&mut self) -> Result<Value, Option<u16>> {
         loop {
@@ -437,7 +457,7 @@ impl ControlRoomClient {
             match message {
                 Some(Ok(Message::Text(text))) => {
                     let value: Value = serde_json::from_str(&text).unwrap();
-                    if value["type"] != "heartbeat" {
+                    if value["type"] == "snapshot" || value["type"] == "delta" {
                         return Ok(value);
                     }
                 }

@@ -78,6 +78,7 @@ async fn a_coordinator_holds_a_bed_the_home_accepts_and_the_discharge_is_confirm
     gateway.public_url = gateway_url.clone();
     gateway.discharges_public_url = pages_url.clone();
     gateway.heartbeat = Duration::from_secs(2);
+    gateway.discharge_plan = pf_integration_tests::TEST_DISCHARGE_PLAN.to_owned();
     let catalogue = Catalogue::from_json(TEST_CATALOGUE).unwrap();
     tokio::spawn(pf_gateway::run(
         gateway_listener,

@@ -377,12 +377,26 @@ async fn parameters_across_opel_thresholds_change_the_level_emit_the_event_and_a
         "the alert's title"
     );
     assert!(
-        page.contains(r#"<p class="pf-opel pf-opel--3" data-opel="RWEAA">OPEL <span class="pf-opel__level" data-opel-field="level">3</span> <span class="pf-opel__words" data-opel-field="words">Severe pressure</span></p>"#),
+        page.contains(r#"<p class="pf-opel pf-opel--3" data-opel="RWEAA"><span class="pf-opel__name">OPEL <span class="pf-opel__level" data-opel-field="level">3</span></span> <span class="pf-opel__words" data-opel-field="words">Severe pressure</span></p>"#),
         "the site's level in number and words"
     );
     assert!(page.contains(
-        r#"data-opel="system">OPEL <span class="pf-opel__level" data-opel-field="level">3</span>"#
+        r#"data-opel="system"><span class="pf-opel__name">OPEL <span class="pf-opel__level" data-opel-field="level">3</span>"#
     ));
+    // An open wall hears of it over its websocket (no polling).
+    let mut live = pf_integration_tests::ControlRoomClient::connect(&platform, None).await;
+    let opel = live.next_of(&["opel"]).await;
+    assert_eq!(opel["levels"][SITE]["level"], 3, "{opel}");
+    assert_eq!(opel["levels"][SITE]["words"], "Severe pressure");
+    assert!(
+        opel["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["alert_id"] == alert["alert_id"]),
+        "the alert is in the websocket's opel message: {opel}"
+    );
+    live.close().await;
     let wall: Value = platform
         .http
         .get(format!("{}/api/v1/opel", platform.gateway_url))

@@ -14,6 +14,11 @@ pub fn day_month(at: OffsetDateTime) -> String {
     format!("{} {}", local.day(), local.month())
 }
 
+/// The calendar date in Europe/London (a "day" on the wall starts at UK midnight).
+pub fn date(at: OffsetDateTime) -> Date {
+    at.to_offset(offset(at)).date()
+}
+
 /// BST (UTC+1) runs from 01:00 UTC on the last Sunday of March to 01:00 UTC
 /// on the last Sunday of October.
 fn offset(at: OffsetDateTime) -> UtcOffset {

@@ -186,6 +186,24 @@ test('A: 1920×1080 — served figures equal the projection, a second sequence a
     }
     assert.deepEqual(diff, [], `the second sequence did not reach the open page within ${UPDATE_TIMEOUT_MS} ms:\n  ${diff.slice(0, 40).join('\n  ')}`);
     assert.equal(await page.evaluate(() => window.__pfNoReload), true, 'the page reloaded');
+    // The projection's occupancy history reaches the page's charts (sent as `trends` messages).
+    await page.waitForFunction(() => {
+      const line = document.querySelector('[data-trend="system"] [data-trend-line="today"]');
+      const summary = document.querySelector('[data-trend="system"] [data-trend-field="summary"]');
+      return line && /^M/.test(line.getAttribute('d') || '') && /now \d+/.test(summary?.textContent || '');
+    }, null, { timeout: UPDATE_TIMEOUT_MS }).catch(async () => {
+      const d = await page.locator('[data-trend="system"] [data-trend-line="today"]').getAttribute('d');
+      throw new Error(`the system's occupancy chart never got its line (d=${JSON.stringify(d)})`);
+    });
+    // Its latest point is the occupancy the projection holds now.
+    await page.waitForFunction((want) => {
+      const summary = document.querySelector('[data-trend="system"] [data-trend-field="summary"]')?.textContent || '';
+      const now = /now (\d+)/.exec(summary);
+      return now && Number(now[1]) === want;
+    }, Math.round(Number.parseFloat(expectedB.system.occupancy_pct)), { timeout: UPDATE_TIMEOUT_MS }).catch(async () => {
+      const summary = await page.locator('[data-trend="system"] [data-trend-field="summary"]').textContent();
+      throw new Error(`the system's chart says ${JSON.stringify(summary)}, the projection ${expectedB.system.occupancy_pct}`);
+    });
     await new Promise((r) => setTimeout(r, 2500)); // let the "changed" highlights fade for the picture
     await screenshot(page, 'wall-1920x1080-live');
     const size = await overflow(page);

@@ -55,6 +55,9 @@ pub struct GatewayConfig {
     /// pathway (read from `PF_EXPECTED_DISCHARGES_FILE`; default the demo's
     /// illustrative plan, `services/gateway/data/expected-discharges-llr.json`).
     pub discharge_plan: String,
+    /// How often the occupancy trends are re-read from the projection's
+    /// history (`PF_TRENDS_REFRESH_SECS`, default 60).
+    pub trends_every: Duration,
 }
 
 impl GatewayConfig {
@@ -89,6 +92,7 @@ impl GatewayConfig {
                 })?,
                 None => crate::discharge_figures::DEFAULT_PLAN.to_owned(),
             },
+            trends_every: Duration::from_secs(env_or("PF_TRENDS_REFRESH_SECS", 60)?),
         })
     }
 
@@ -116,6 +120,7 @@ impl GatewayConfig {
             public_url: "http://127.0.0.1:8080".to_owned(),
             discharges_public_url: "http://127.0.0.1:8085".to_owned(),
             discharge_plan: crate::discharge_figures::DEFAULT_PLAN.to_owned(),
+            trends_every: Duration::from_secs(1),
         }
     }
 }

@@ -17,6 +17,7 @@
 //! - [`ws`]: the websocket endpoint.
 //! - [`notices`], [`discharges_ws`]: live notifications for discharge coordinators.
 //! - [`pages`]: the control-room page and security headers.
+//! - [`trends`]: each scope's occupancy over 24 hours and a week before, from the projection's history.
 //! - [`access`]: who may see the control room (sign-in and the policy).
 //! - [`metrics`]: what the gateway counts.
 #![forbid(unsafe_code)]
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod notices;
 pub mod opel;
 pub mod pages;
+pub mod trends;
 pub mod view;
 pub mod ws;
 
@@ -74,6 +76,8 @@ pub struct AppState {
     pub audit: pf_audit::AuditLog,
     /// OPEL levels and recent alerts (from pf-pressure's streams).
     pub opel: opel::OpelBoard,
+    /// Occupancy trends (from the projection's history in Redis).
+    pub trends: tokio::sync::watch::Sender<Arc<trends::TrendsView>>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<pf_sign_in::Authenticator> {
@@ -126,10 +130,20 @@ pub async fn run(
         .await
         .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
     // Blocking reads need a connection of their own, with a timeout beyond the block time.
-    let tail = LiveState::connect(&config.redis_url, keys, Duration::from_secs(30))
+    let tail = LiveState::connect(&config.redis_url, keys.clone(), Duration::from_secs(30))
         .await
         .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
 
+    let history = LiveState::connect(&config.redis_url, keys, Duration::from_secs(10))
+        .await
+        .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+    let trends_board = tokio::sync::watch::Sender::new(Arc::default());
+    let trends_follower = tokio::spawn(trends::follow(
+        history,
+        trends_board.clone(),
+        config.trends_every,
+        shutdown.clone(),
+    ));
     let hub = Arc::new(hub::Hub::new(config.client_queue, config.history));
     let labels = view::site_labels(&catalogue);
     let plan = discharge_figures::DischargePlan::from_json(
@@ -167,6 +181,7 @@ pub async fn run(
         authenticator,
         audit,
         opel: opel_board,
+        trends: trends_board,
     };
     let router =
         router(state, &config, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
@@ -175,6 +190,7 @@ pub async fn run(
     shutdown.cancel();
     let _ = feed.await;
     let _ = clock.await;
+    let _ = trends_follower.await;
     let _ = opel_follower.await;
     served.context("gateway server failed")
 }

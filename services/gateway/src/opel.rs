@@ -66,18 +66,6 @@ pub fn board() -> OpelBoard {
     tokio::sync::watch::Sender::new(Arc::default())
 }
 
-/// The `{"type":"opel", "levels": …, "alerts": …}` message of a view.
-pub fn message(view: &OpelView) -> String {
-    #[derive(Serialize)]
-    struct Message<'a> {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        #[serde(flatten)]
-        view: &'a OpelView,
-    }
-    serde_json::to_string(&Message { kind: "opel", view }).unwrap_or_default()
-}
-
 /// Follows both streams until `shutdown`, retrying while they do not exist yet.
 pub async fn follow(js: jetstream::Context, board: OpelBoard, shutdown: CancellationToken) {
     let levels = follow_levels(js.clone(), board.clone(), shutdown.clone());

@@ -37,7 +37,16 @@ pub async fn control_room(
             .into_response();
     };
     let context = match serde_json::to_value(&snapshot) {
-        Ok(snapshot) => crate::opel::page_context(snapshot, &app.opel.borrow()),
+        Ok(snapshot) => {
+            let mut context = crate::opel::page_context(snapshot, &app.opel.borrow());
+            if let Some(object) = context.as_object_mut() {
+                object.insert(
+                    "trends".to_owned(),
+                    serde_json::to_value(&**app.trends.borrow()).unwrap_or_default(),
+                );
+            }
+            context
+        }
         Err(err) => {
             tracing::error!(cause = %err, "cannot encode the snapshot");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();

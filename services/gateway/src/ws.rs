@@ -136,7 +136,14 @@ async fn client_loop(
     // connecting and after each change (a resuming client may have missed some).
     let mut opel = app.opel.subscribe();
     let mut opel_open = true;
-    let first = crate::opel::message(&opel.borrow_and_update());
+    let first = typed("opel", &**opel.borrow_and_update());
+    if !send(socket, app, first.into()).await {
+        return Ended::Slow;
+    }
+    // Likewise the occupancy trends (they change every few minutes).
+    let mut trends = app.trends.subscribe();
+    let mut trends_open = true;
+    let first = typed("trends", &**trends.borrow_and_update());
     if !send(socket, app, first.into()).await {
         return Ended::Slow;
     }
@@ -177,7 +184,17 @@ async fn client_loop(
                     opel_open = false; // the board is gone: only at shutdown
                     continue;
                 }
-                let message = crate::opel::message(&opel.borrow_and_update());
+                let message = typed("opel", &**opel.borrow_and_update());
+                if !send(socket, app, message.into()).await {
+                    return Ended::Slow;
+                }
+            }
+            changed = trends.changed(), if trends_open => {
+                if changed.is_err() {
+                    trends_open = false;
+                    continue;
+                }
+                let message = typed("trends", &**trends.borrow_and_update());
                 if !send(socket, app, message.into()).await {
                     return Ended::Slow;
                 }
@@ -206,6 +223,15 @@ async fn client_loop(
             },
         }
     }
+}
+
+/// `{"type": kind, …the view's fields}`: the unversioned messages.
+fn typed(kind: &str, view: &impl serde::Serialize) -> String {
+    let mut value = serde_json::to_value(view).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("type".to_owned(), kind.into());
+    }
+    value.to_string()
 }
 
 /// Sends one message, giving up on a client that does not take it in time.

@@ -237,7 +237,8 @@ test('C: a phone (390×844) — the same figures, never sideways scrolling', asy
   try {
     await assertEveryCard(page);
     await assertEqualsProjection(page, expectedB, 'on a phone');
-    await screenshot(page, 'phone-390x844', true);
+    await screenshot(page, 'phone-390x844');
+    await screenshot(page, 'phone-390x844-whole-page', true);
     const size = await overflow(page);
     assert.ok(size.scrollWidth <= size.width, `the phone page scrolls sideways: ${size.scrollWidth} > ${size.width}`);
     assert.deepEqual(errors, [], `page errors: ${errors.join('; ')}`);

@@ -49,6 +49,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s://%s" .Values.ingress.scheme ($host | trimSuffix "/") }}
 {{- end }}
 
+{{/* The same host's websocket origin: wss://<ingress.host> (ws:// when ingress.scheme is http). */}}
+{{- define "patient-flow.publicWsUrl" -}}
+{{- $host := required "ingress.host is required: the one host people reach the control room, sign-in and care-home form at" .Values.ingress.host -}}
+{{- printf "%s://%s" (ternary "ws" "wss" (eq .Values.ingress.scheme "http")) ($host | trimSuffix "/") }}
+{{- end }}
+
 {{/* In-cluster base URL of one component's Service; (dict "root" $ "component" "identity" "port" 8083). */}}
 {{- define "patient-flow.internalUrl" -}}
 {{- printf "http://%s:%v" (include "patient-flow.componentName" (dict "root" .root "component" .component)) .port }}

@@ -9,8 +9,15 @@ installed); it catches what can be caught by reading:
 - every `$svc.<field>` the shared workload template reads exists in every
   service's section;
 - template actions are balanced ({{ }} pairs; if/range/with/define vs end);
-- the NATS users' publish/subscribe allow-lists equal scripts/nats-users.sh;
-- the Redis ACL rules equal scripts/redis-users.sh (with the default prefixes).
+- the NATS users' publish/subscribe allow-lists equal scripts/nats-users.sh,
+  and every user has a password source in the template;
+- the Redis ACL rules equal scripts/redis-users.sh (with the default prefixes);
+- every service scripts/start runs has a Deployment in the chart, on the
+  same port, connecting to NATS and Redis as the same users, with a
+  NetworkPolicy, a PodDisruptionBudget when it runs more than one replica,
+  and a place in the NATS and Redis servers' client NetworkPolicy;
+- every `config` setting in values.yaml is read by its service's code, with
+  the code's default where that default is a literal.
 
 Usage: python3 helm/check-chart.py   (needs python3-yaml)
 """
@@ -24,10 +31,26 @@ import yaml
 HELM = pathlib.Path(__file__).resolve().parent
 CHART = HELM / "patient-flow"
 REPO = HELM.parent
-SERVICES = ["gateway", "hospitalBeds", "projection", "identity", "careHomes", "simulator"]
-# Template file -> its service's section of values.yaml ($svc in that file).
-FILES = {"gateway.yaml": "gateway", "hospital-beds.yaml": "hospitalBeds", "projection.yaml": "projection",
-         "identity.yaml": "identity", "care-homes.yaml": "careHomes", "simulator.yaml": "simulator"}
+SERVICES_DIR = REPO / "services"
+
+
+def workload_templates():
+    """Template file -> (component, values section) of each `patient-flow.workload` it renders."""
+    found = {}
+    for template in sorted((CHART / "templates").glob("*.yaml")):
+        text = template.read_text()
+        section = re.search(r"\$svc := \.Values\.([A-Za-z0-9_]+)", text)
+        for call in re.finditer(r'include "patient-flow\.workload" \(dict (.*)\) \}\}', text):
+            component = re.search(r'"component" "([^"]+)"', call.group(1))
+            if section and component and '"svc" $svc' in call.group(1):
+                found[template.name] = (component.group(1), section.group(1))
+    return found
+
+
+# Template file -> (component, its service's section of values.yaml: $svc in that file).
+WORKLOADS = workload_templates()
+FILES = {name: section for name, (_, section) in WORKLOADS.items()}
+SERVICES = sorted(set(FILES.values()))
 
 failures = []
 
@@ -167,12 +190,140 @@ def check_redis_users(values):
             fail(f"redis-acl.yaml: user {user} is not in scripts/redis-users.sh")
 
 
+def start_services():
+    """What scripts/start runs: service -> (NATS/Redis user or None, default HTTP port or None)."""
+    script = (REPO / "scripts" / "start").read_text().replace("\\\n", " ")
+    ports = dict(re.findall(r'^([A-Z_]+)="\$\{PF_[A-Z_]+:-(\d+)\}"', script, re.M))
+    ready = {name: int(ports[var]) for var, name in re.findall(r'^wait_ready "\$([A-Z_]+)" (\S+)', script, re.M)
+             if var in ports}
+    services = {}
+    for line in script.splitlines():
+        if "cargo build" in line:
+            continue
+        for binary in re.findall(r"target/release/pf-([a-z-]+)", line):
+            user = re.match(r"\s*as_service (\S+) ", line)
+            services[binary] = (user.group(1) if user else None, ready.get(binary))
+    if not services:
+        fail("scripts/start: no services found (format changed?)")
+    return services
+
+
+def template_users(text, helper):
+    return re.findall(r'include "patient-flow\.' + helper + r'" \(dict "root" \. "user" "([^"]+)"\)', text)
+
+
+def check_services_of_start(values):
+    """Every service scripts/start runs is deployed by the chart the same way."""
+    templates = CHART / "templates"
+    deployed = {component: (name, section) for name, (component, section) in WORKLOADS.items()}
+    policies = (templates / "networkpolicy.yaml").read_text()
+    budgets = (templates / "pdb.yaml").read_text()
+    nats_clients = re.search(r"\$natsClients := list ([^}]*)\}\}", policies)
+    redis_clients = re.search(r"\$redisClients := list ([^}]*)\}\}", policies)
+    nats_clients = re.findall(r'"([^"]+)"', nats_clients.group(1)) if nats_clients else []
+    redis_clients = re.findall(r'"([^"]+)"', redis_clients.group(1)) if redis_clients else []
+    for service, (user, port) in sorted(start_services().items()):
+        if service not in deployed:
+            fail(f"no Deployment for {service} (scripts/start runs it; templates/*.yaml render none)")
+            continue
+        name, section = deployed[service]
+        svc = values.get(section, {})
+        text = (templates / name).read_text()
+        if port is not None and svc.get("port") != port:
+            fail(f"values.yaml {section}.port is {svc.get('port')}, scripts/start serves {service} on {port}")
+        for helper, kind, clients in (("natsEnv", "NATS", nats_clients), ("redisEnv", "Redis", redis_clients)):
+            users = template_users(text, helper)
+            if users != ([user] if user else []):
+                fail(f"{name}: {kind} user(s) {users}, scripts/start runs {service} as {user or 'no user'}")
+            if users and service not in clients:
+                fail(f"networkpolicy.yaml: {service} is not among the {kind} servers' clients")
+        if port is not None and not re.search(r'"component" "' + re.escape(service) + r'" "svc" \.Values\.' + section + r"\b", policies):
+            fail(f"networkpolicy.yaml: no NetworkPolicy for {service}")
+        replicas = svc.get("replicas")
+        if isinstance(replicas, int) and replicas > 1 and f'"{service}" .Values.{section} ' not in budgets + " ":
+            fail(f"pdb.yaml: no PodDisruptionBudget for {service} ({section}.replicas is {replicas})")
+    nats = (templates / "nats-authorization.yaml").read_text()
+    passwords = re.search(r"range \$user := list ([^}]*)\}\}", nats)
+    passwords = re.findall(r'"([^"]+)"', passwords.group(1)) if passwords else []
+    for user in nats_permissions((REPO / "scripts" / "nats-users.sh").read_text(), lambda s: s):
+        if user not in passwords:
+            fail(f"nats-authorization.yaml: no password is read for user {user}")
+
+
+def code_default(text, name):
+    """The literal default of `env_or("NAME", default)` / `in_range("NAME", default, ..)`, or None."""
+    found = re.search(r'\b(?:env_or|in_range|within)\(\s*"' + re.escape(name) + r'"\s*,\s*', text)
+    if not found:
+        return None
+    depth, end = 0, found.end()
+    while end < len(text):
+        char = text[end]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}" and depth:
+            depth -= 1
+        elif char in ",)" and not depth:
+            break
+        end += 1
+    expr = text[found.end():end].strip()
+    wrapped = re.fullmatch(r"PathBuf::from\((.*)\)", expr)
+    if wrapped:
+        expr = wrapped.group(1).strip()
+    string = re.fullmatch(r'"([^"\\]*)"(?:\.to_owned\(\)|\.to_string\(\)|\.into\(\))?', expr)
+    if string:
+        return string.group(1)
+    product = 1.0
+    for factor in expr.replace("_", "").split("*"):
+        number = re.fullmatch(r"\s*(\d+(?:\.\d+)?)(?:[iuf](?:8|16|32|64|128|size))?\s*", factor)
+        if not number:
+            return None
+        product *= float(number.group(1))
+    return product
+
+
+def check_config_defaults(values):
+    """Each service's `config` settings are read by its code, with the code's literal defaults."""
+    libs = sorted((SERVICES_DIR / "libs").glob("*/src/**/*.rs"))
+    for name, (component, section) in sorted(WORKLOADS.items()):
+        own = sorted((SERVICES_DIR / component / "src").glob("**/*.rs"))
+        if not own:
+            fail(f"{name}: no services/{component}/src for component {component}")
+            continue
+        for key, value in (values.get(section, {}).get("config") or {}).items():
+            readers = [f for f in own if f'"{key}"' in f.read_text()] or \
+                      [f for f in libs if f'"{key}"' in f.read_text()]
+            if not readers:
+                fail(f"values.yaml {section}.config.{key}: not read by services/{component} nor services/libs")
+                continue
+            if value is None or str(value) == "":
+                continue
+            for reader in readers:
+                default = code_default(reader.read_text(), key)
+                if default is None:
+                    continue
+                if isinstance(default, float):
+                    try:
+                        same = float(value) == default
+                    except ValueError:
+                        same = False
+                else:
+                    same = str(value) == default
+                if not same:
+                    fail(f"values.yaml {section}.config.{key} is {value!r}, the code's default is "
+                         f"{default:g} ({reader.relative_to(REPO)})" if isinstance(default, float) else
+                         f"values.yaml {section}.config.{key} is {value!r}, the code's default is "
+                         f"{default!r} ({reader.relative_to(REPO)})")
+                break
+
+
 def main():
     values = check_yaml_files()
     check_values_references(values)
     check_balance()
     check_nats_users()
     check_redis_users(values)
+    check_services_of_start(values)
+    check_config_defaults(values)
     for message in failures:
         print(f"FAIL {message}")
     print(f"chart check: {len(failures)} problem(s)")

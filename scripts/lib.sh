@@ -25,6 +25,19 @@ need() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# PyYAML for python3 (helm/check-chart.py reads the chart's YAML): Debian's package, or pip when the
+# python3 on PATH is not the system's.
+python_yaml() {
+  python3 -c 'import yaml' 2>/dev/null && return 0
+  echo "Installing python3-yaml from the system's packages..."
+  if [ -z "$apt_updated" ]; then
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-yaml >/dev/null
+  python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet --user pyyaml
+}
+
 # The dashboards' npm packages (nhsuk-frontend; playwright-core and axe-core for tests).
 npm_packages() {
   if [ ! -d dashboards/node_modules/nhsuk-frontend ] || [ dashboards/package-lock.json -nt dashboards/node_modules/.package-lock.json ]; then

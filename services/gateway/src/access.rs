@@ -166,3 +166,111 @@ pub async fn discharge_coordinator(
     .await;
     Err(denied)
 }
+
+/// `scheme://host[:port]` of a URL, lower-cased, without a path.
+pub fn origin_of(url: &str) -> String {
+    let url = url.trim().to_ascii_lowercase();
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            format!("{scheme}://{host}")
+        }
+        None => url,
+    }
+}
+
+/// Whether a browser page at `origin` may open a websocket here: a page of
+/// one of `pages` (public addresses), or one this gateway served itself
+/// (the origin's host is the request's `Host`).
+pub fn origin_allowed(origin: &str, host: Option<&str>, pages: &[&str]) -> bool {
+    let origin = origin_of(origin);
+    let same_host = host.is_some_and(|host| {
+        origin
+            .split_once("://")
+            .is_some_and(|(_, origin_host)| origin_host == host.trim().to_ascii_lowercase())
+    });
+    same_host || pages.iter().any(|page| origin_of(page) == origin)
+}
+
+/// Browsers send an `Origin` with every websocket upgrade (other clients
+/// need not): a page elsewhere must not open a live feed with a signed-in
+/// person's cookie. The refusal (403, recorded in the audit trail), or
+/// `None` when the upgrade may go on.
+pub async fn refuse_foreign_origin(
+    app: &AppState,
+    headers: &HeaderMap,
+    address: Option<IpAddr>,
+    action: &str,
+    entity: &str,
+    pages: &[&str],
+) -> Option<Response> {
+    let origin = headers.get(axum::http::header::ORIGIN)?;
+    let origin = origin.to_str().unwrap_or_default();
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if origin_allowed(origin, host, pages) {
+        return None;
+    }
+    let principal = app
+        .authenticator
+        .authenticate(headers)
+        .await
+        .ok()
+        .map(|(p, _)| p);
+    let page = origin_of(origin);
+    record_refusal(
+        app,
+        principal.as_ref(),
+        action,
+        entity,
+        format!("a page at {page} may not open this live feed"),
+        headers,
+        address,
+    )
+    .await;
+    Some(
+        (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({ "error": "a page on another site may not open this live feed" })),
+        )
+            .into_response(),
+    )
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::*;
+
+    #[test]
+    fn origins_compare_without_paths_or_case() {
+        assert_eq!(origin_of("http://127.0.0.1:8085/"), "http://127.0.0.1:8085");
+        assert_eq!(origin_of("HTTP://Example.org/x?y"), "http://example.org");
+        assert_ne!(
+            origin_of("http://127.0.0.1:8086"),
+            origin_of("http://127.0.0.1:8085")
+        );
+    }
+
+    #[test]
+    fn a_page_may_open_a_feed_from_its_own_host_or_a_configured_page() {
+        let pages = ["http://127.0.0.1:8085"];
+        assert!(origin_allowed(
+            "http://127.0.0.1:8085",
+            Some("other:1"),
+            &pages
+        ));
+        assert!(origin_allowed(
+            "https://wall.example",
+            Some("WALL.example"),
+            &[]
+        ));
+        assert!(!origin_allowed(
+            "https://evil.example",
+            Some("wall.example"),
+            &pages
+        ));
+        assert!(!origin_allowed("https://evil.example", None, &pages));
+        assert!(!origin_allowed("null", Some("wall.example"), &pages));
+    }
+}

@@ -18,34 +18,13 @@ use std::sync::atomic::Ordering;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
 use crate::access::{self, FOLLOW_DISCHARGES};
 use crate::ws::{GOING_AWAY, SIGNED_OUT, TOO_SLOW, send};
-
-/// `scheme://host[:port]` of a URL, lower-cased, without a path.
-pub fn origin_of(url: &str) -> String {
-    let url = url.trim().to_ascii_lowercase();
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            format!("{scheme}://{host}")
-        }
-        None => url,
-    }
-}
-
-/// Whether a browser page at `origin` may open the socket: the discharges
-/// service's pages and the gateway's own.
-pub fn origin_allowed(app: &AppState, origin: &str) -> bool {
-    let origin = origin_of(origin);
-    [&app.config.discharges_public_url, &app.config.public_url]
-        .iter()
-        .any(|allowed| origin_of(allowed) == origin)
-}
 
 /// Upgrades a discharge coordinator's connection.
 pub async fn discharges(
@@ -54,32 +33,21 @@ pub async fn discharges(
     ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    // Browsers always send an Origin with a websocket upgrade; other clients need not.
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        if !origin_allowed(&app, origin) {
-            let principal = app
-                .authenticator
-                .authenticate(&headers)
-                .await
-                .ok()
-                .map(|(p, _)| p);
-            access::record_refusal(
-                &app,
-                principal.as_ref(),
-                FOLLOW_DISCHARGES,
-                "discharges",
-                format!("a page at {} may not follow discharges", origin_of(origin)),
-                &headers,
-                Some(address.ip()),
-            )
-            .await;
-            return (
-                StatusCode::FORBIDDEN,
-                axum::Json(serde_json::json!({ "error": "this page may not follow discharges" })),
-            )
-                .into_response();
-        }
+    let pages = [
+        app.config.discharges_public_url.as_str(),
+        app.config.public_url.as_str(),
+    ];
+    if let Some(refused) = access::refuse_foreign_origin(
+        &app,
+        &headers,
+        Some(address.ip()),
+        FOLLOW_DISCHARGES,
+        "discharges",
+        &pages,
+    )
+    .await
+    {
+        return refused;
     }
     let organisations =
         match access::discharge_coordinator(&app, &headers, Some(address.ip())).await {
@@ -192,20 +160,5 @@ async fn client_loop(
                 Some(Ok(_)) => {} // clients send nothing else
             },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins_compare_without_paths_or_case() {
-        assert_eq!(origin_of("http://127.0.0.1:8085/"), "http://127.0.0.1:8085");
-        assert_eq!(origin_of("HTTP://Example.org/x?y"), "http://example.org");
-        assert_ne!(
-            origin_of("http://127.0.0.1:8086"),
-            origin_of("http://127.0.0.1:8085")
-        );
     }
 }

@@ -37,6 +37,19 @@ pub async fn control_room(
     ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
+    let pages = [app.config.public_url.as_str()];
+    if let Some(refused) = crate::access::refuse_foreign_origin(
+        &app,
+        &headers,
+        Some(address.ip()),
+        crate::access::VIEW,
+        "control-room",
+        &pages,
+    )
+    .await
+    {
+        return refused;
+    }
     if let Err(denied) =
         crate::access::control_room_viewer(&app, &headers, Some(address.ip())).await
     {

@@ -38,9 +38,14 @@ async fn wait_ready(platform: &Platform, url: &str) {
     }
 }
 
-/// The status of a `/ws/discharges` upgrade with a session cookie and an `Origin`.
+/// The status of a websocket upgrade (`/ws/discharges` unless `path` says
+/// otherwise) with a session cookie and an `Origin`.
 async fn upgrade_status(gateway_url: &str, session: &str, origin: &str) -> u16 {
-    let url = format!("{}/ws/discharges", gateway_url.replacen("http", "ws", 1));
+    upgrade_status_at(gateway_url, "/ws/discharges", session, origin).await
+}
+
+async fn upgrade_status_at(gateway_url: &str, path: &str, session: &str, origin: &str) -> u16 {
+    let url = format!("{}{path}", gateway_url.replacen("http", "ws", 1));
     let mut request = url.into_client_request().unwrap();
     let headers = request.headers_mut();
     headers.insert("cookie", format!("pf_session={session}").parse().unwrap());
@@ -180,6 +185,18 @@ async fn a_coordinator_holds_a_bed_the_home_accepts_and_the_discharge_is_confirm
         upgrade_status(&gateway_url, &coordinator_session, &pages_url).await,
         101
     );
+    // The control room's feed takes only the gateway's own pages: a page
+    // elsewhere cannot open it with a viewer's cookie.
+    for (origin, status) in [
+        ("http://elsewhere.example", 403),
+        (gateway_url.as_str(), 101),
+    ] {
+        assert_eq!(
+            upgrade_status_at(&gateway_url, "/ws/control-room", &viewer_session, origin).await,
+            status,
+            "control room from {origin}"
+        );
+    }
 
     let care_homes = platform.care_homes_url.clone();
     let (gateway, pages) = (gateway_url.clone(), pages_url.clone());

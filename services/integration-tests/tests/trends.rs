@@ -396,6 +396,7 @@ async fn history_starts_from_the_counters_when_redis_had_state_without_history()
     let _: () = redis::cmd("DEL")
         .arg(live.trend_key("RWEAA"))
         .arg(live.trend_key("system"))
+        .arg(live.keys().trend_newest())
         .query_async(&mut redis)
         .await
         .unwrap();
@@ -406,4 +407,81 @@ async fn history_starts_from_the_counters_when_redis_had_state_without_history()
     let history = live.whole_trend_history().await.unwrap();
     assert_eq!(history.scopes["RWEAA"], vec![point(now, 3, 4)]);
     assert_eq!(history.scopes["system"], vec![point(now, 3, 4)]);
+}
+
+/// Writes the Redis users `scripts/start` configures (`scripts/redis-users.sh`).
+fn write_acl(path: &std::path::Path) {
+    let var = path.parent().unwrap();
+    std::fs::create_dir_all(var.join("secrets")).unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#". scripts/redis-users.sh && write_redis_acl "$1""#)
+        .arg("bash")
+        .arg(path)
+        .current_dir(repo)
+        .env("VAR", var)
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/redis-users.sh failed");
+}
+
+fn user_url(server: &RedisServer, user: &str) -> String {
+    let password =
+        std::fs::read_to_string(server.dir().join("secrets").join(format!("redis-{user}")))
+            .unwrap();
+    server
+        .url()
+        .replace("redis://", &format!("redis://{user}:{}@", password.trim()))
+}
+
+#[tokio::test]
+async fn the_projection_user_writes_the_history_and_the_gateway_user_reads_it() {
+    use pf_hospital_model::{BedKind, BedState};
+    let server = RedisServer::start_with_acl(write_acl);
+    let timeout = Duration::from_secs(5);
+    let now = unix_now();
+    let update = |version: u64, state: BedState| pf_live_state::BedUpdate {
+        event_id: format!("01900000-0000-7000-8000-00000000000{version}"),
+        event_type: "bed.state_changed".into(),
+        entity_version: version,
+        site: "RWEAA".into(),
+        ward: "WD1".into(),
+        bed: "B01".into(),
+        open: true,
+        state: Some(state),
+        kind: BedKind::GeneralAcute,
+        escalation: false,
+        reason: String::new(),
+        occurred_at_ms: now * 1000,
+    };
+    let mut projection = LiveState::connect(
+        &user_url(&server, "projection"),
+        pf_live_state::Keys::default(),
+        timeout,
+    )
+    .await
+    .unwrap();
+    projection
+        .apply_beds(&[
+            update(1, BedState::Available),
+            update(2, BedState::Occupied),
+        ])
+        .await
+        .unwrap();
+
+    let mut gateway = LiveState::connect(
+        &user_url(&server, "gateway"),
+        pf_live_state::Keys::default(),
+        timeout,
+    )
+    .await
+    .unwrap();
+    let history = gateway
+        .trend_history(&[(now - DAY, now), (now - 8 * DAY, now - 7 * DAY)])
+        .await
+        .unwrap();
+    assert_eq!(history.bucket_secs, Some(BUCKET as u64));
+    assert_eq!(history.scopes["RWEAA"], vec![point(now, 1, 1)]);
+    assert_eq!(history.scopes["system"], vec![point(now, 1, 1)]);
 }

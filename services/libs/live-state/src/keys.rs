@@ -83,7 +83,7 @@ impl Keys {
     }
 
     /// A site's occupancy history (sorted set: bucket start → entry; see
-    /// [`trend`](crate::trend)).
+    /// [`trend`](crate::trend)), all but the newest bucket.
     pub fn trend_site(&self, site: &str) -> String {
         format!("{}trend:site:{site}", self.prefix)
     }
@@ -91,6 +91,13 @@ impl Keys {
     /// The whole system's occupancy history (sorted set).
     pub fn trend_system(&self) -> String {
         format!("{}trend:system", self.prefix)
+    }
+
+    /// Each scope's newest history bucket (hash: field `site:{site}` or
+    /// `system` → entry), moved into the scope's sorted set when a later
+    /// bucket starts.
+    pub fn trend_newest(&self) -> String {
+        format!("{}trend:newest", self.prefix)
     }
 
     /// How the history is bucketed (hash: `bucket_secs`, `keep_secs`),

@@ -3,7 +3,8 @@
 /// Applies one bed event.
 ///
 /// KEYS: bed, ward counters, site counters, system counters, change version,
-/// change log, wards index, site history, system history, history settings.
+/// change log, wards index, site history, system history, history settings,
+/// newest history buckets.
 /// ARGV: entity version, open (`1`/`0`), state, kind, escalation (`1`/`0`),
 /// reason, event id, occurred-at (ms), site, ward, bed, change-log max
 /// length, event type, history bucket (s), history retention (s).
@@ -13,7 +14,8 @@
 /// event's `occurred_at` (or the scope's newest bucket, when that is later),
 /// and a new bucket trims what is past the retention; see
 /// [`trend`](crate::trend). A scope without history yet starts from its
-/// counters. A few O(log n) commands per scope.
+/// counters. Two O(1) commands per event (the newest buckets of both scopes
+/// are one hash), and a few O(log n) ones when a bucket is closed.
 ///
 /// Returns `{1, change_version}` when applied, `{0, current_entity_version}`
 /// when the event is not newer than what is stored (a duplicate, a
@@ -75,42 +77,45 @@ if d_occupied ~= 0 or d_usable ~= 0 then
     end
     return occupied, usable
   end
-  local function record(history, counters)
+  -- Each scope's newest bucket is a field of one hash (one read, one write
+  -- per event); when a later bucket starts, it moves into the scope's sorted
+  -- set and what is past the retention is trimmed.
+  local fields = {'site:' .. ARGV[9], 'system'}
+  local histories = {KEYS[8], KEYS[9]}
+  local counters = {KEYS[3], KEYS[4]}
+  local newest = redis.call('HMGET', KEYS[11], fields[1], fields[2])
+  local writes = {}
+  for i = 1, 2 do
     local bucket = event_bucket
     local occupied, usable
-    local newest = redis.call('ZRANGE', history, -1, -1, 'WITHSCORES')
-    local fresh = true
-    if newest[1] then
-      local o, u = string.match(newest[1], '^[^:]*:(%-?%d+):(%-?%d+)$')
-      if o then
-        occupied, usable = tonumber(o) + d_occupied, tonumber(u) + d_usable
-      else
-        occupied, usable = from_counters(counters)
-      end
-      local at = tonumber(newest[2])
+    local at, o, u
+    if newest[i] then
+      at, o, u = string.match(newest[i], '^(%-?%d+):(%-?%d+):(%-?%d+)$')
+    end
+    if at then
+      at = tonumber(at)
+      occupied, usable = tonumber(o) + d_occupied, tonumber(u) + d_usable
       if at >= bucket then
         bucket = at
-        fresh = false
-        redis.call('ZREM', history, newest[1])
+      else
+        redis.call('ZADD', histories[i], at, newest[i])
+        -- Past the retention: all but the newest (the value in force when it opens).
+        local cutoff = string.format('%d', bucket - keep)
+        local older = redis.call('ZREVRANGEBYSCORE', histories[i], cutoff, '-inf',
+          'LIMIT', 0, 1, 'WITHSCORES')
+        if older[1] then
+          redis.call('ZREMRANGEBYSCORE', histories[i], '-inf', '(' .. older[2])
+        end
+        redis.call('HSET', KEYS[10], 'bucket_secs', ARGV[14], 'keep_secs', ARGV[15])
       end
     else
-      occupied, usable = from_counters(counters)
-    end
-    redis.call('ZADD', history, bucket,
-      string.format('%d:%d:%d', bucket, occupied, usable))
-    if fresh then
-      -- Past the retention: all but the newest (the value in force when it opens).
-      local cutoff = string.format('%d', bucket - keep)
-      local older = redis.call('ZREVRANGEBYSCORE', history, cutoff, '-inf',
-        'LIMIT', 0, 1, 'WITHSCORES')
-      if older[1] then
-        redis.call('ZREMRANGEBYSCORE', history, '-inf', '(' .. older[2])
-      end
+      occupied, usable = from_counters(counters[i])
       redis.call('HSET', KEYS[10], 'bucket_secs', ARGV[14], 'keep_secs', ARGV[15])
     end
+    table.insert(writes, fields[i])
+    table.insert(writes, string.format('%d:%d:%d', bucket, occupied, usable))
   end
-  record(KEYS[8], KEYS[3])
-  record(KEYS[9], KEYS[4])
+  redis.call('HSET', KEYS[11], unpack(writes))
 end
 local change = redis.call('INCR', KEYS[5])
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[12], change .. '-0',
@@ -121,12 +126,13 @@ return {1, change}
 
 /// Reads occupancy history (read-only: a reader with read access runs it).
 ///
-/// KEYS: wards index, history settings. ARGV: key prefix, then pairs of
-/// window start and end (Unix seconds).
+/// KEYS: wards index, history settings, newest history buckets. ARGV: key
+/// prefix, then pairs of window start and end (Unix seconds).
 /// Returns `{bucket_secs or false, {scope_1, {member, …}, scope_2, …}}`:
-/// for each scope (every site in the wards index, then `system`) and each
-/// window, the newest entry at or before the start, then the entries after
-/// the start up to the end.
+/// for each scope (every site in the wards index, then `system`), its
+/// newest bucket unless that is after every window, and for each window the
+/// newest entry of the sorted set at or before the start, then its entries
+/// after the start up to the end (unsorted; the caller sorts).
 pub const READ_TRENDS: &str = r#"
 local sites = {}
 local seen = {}
@@ -140,12 +146,22 @@ end
 table.sort(sites)
 local scopes = {}
 for _, site in ipairs(sites) do
-  table.insert(scopes, {site, ARGV[1] .. 'trend:site:' .. site})
+  table.insert(scopes, {site, ARGV[1] .. 'trend:site:' .. site, 'site:' .. site})
 end
-table.insert(scopes, {'system', ARGV[1] .. 'trend:system'})
+table.insert(scopes, {'system', ARGV[1] .. 'trend:system', 'system'})
+local last_end = nil
+for i = 3, #ARGV, 2 do
+  if not last_end or tonumber(ARGV[i]) > last_end then last_end = tonumber(ARGV[i]) end
+end
 local out = {}
 for _, scope in ipairs(scopes) do
   local members = {}
+  -- The newest bucket, unless it is past every window.
+  local newest = redis.call('HGET', KEYS[3], scope[3])
+  if newest then
+    local at = tonumber(string.match(newest, '^(%-?%d+):'))
+    if at and last_end and at <= last_end then table.insert(members, newest) end
+  end
   for i = 2, #ARGV, 2 do
     local before = redis.call('ZREVRANGEBYSCORE', scope[2], ARGV[i], '-inf', 'LIMIT', 0, 1)
     if before[1] then table.insert(members, before[1]) end

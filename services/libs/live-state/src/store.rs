@@ -202,6 +202,7 @@ impl LiveState {
             .key(self.keys.trend_site(&update.site))
             .key(self.keys.trend_system())
             .key(self.keys.trend_meta())
+            .key(self.keys.trend_newest())
             .arg(update.entity_version)
             .arg(if update.open { "1" } else { "0" })
             .arg(update.state.map(|s| s.as_str()).unwrap_or(""))
@@ -465,9 +466,10 @@ impl LiveState {
         let mut command = redis::cmd("EVALSHA_RO");
         command
             .arg(self.read_trends.get_hash())
-            .arg(2)
+            .arg(3)
             .arg(self.keys.wards_index())
             .arg(self.keys.trend_meta())
+            .arg(self.keys.trend_newest())
             .arg(self.keys.prefix());
         for (start, end) in windows {
             command.arg(start).arg(end);

@@ -1,13 +1,15 @@
 //! Occupancy history: what the projection records per site and for the
 //! whole system as it applies bed events, and what readers get back.
 //!
-//! For each scope (a site, or `system`) the projection keeps a sorted set
-//! with one entry per time bucket in which occupancy changed. The score is
-//! the bucket's start (Unix seconds) and the member
-//! `{bucket_start}:{occupied}:{usable}`: the scope's beds occupied and beds
-//! usable (open and not closed, core and escalation, every kind) after the
-//! last event in that bucket. A bucket without an entry has the value of the
-//! entry before it (readers carry values forward).
+//! For each scope (a site, or `system`) the projection keeps one entry per
+//! time bucket in which occupancy changed, `{bucket_start}:{occupied}:{usable}`:
+//! the scope's beds occupied and beds usable (open and not closed, core and
+//! escalation, every kind) after the last event in that bucket, the bucket's
+//! start in Unix seconds. The newest bucket of every scope is a field of one
+//! hash (`trend:newest`), so an event costs one read and one write; when a
+//! later bucket starts, the newest moves into the scope's sorted set (score:
+//! the bucket's start). A bucket without an entry has the value of the entry
+//! before it (readers carry values forward).
 //!
 //! The bucket is the event's own `occurred_at`, so a replay of the streams
 //! into an empty Redis writes the same history. An event older than the
@@ -18,7 +20,8 @@
 //!
 //! When a new bucket is started, entries older than the retention are
 //! removed, except the newest of them, which is the value in force when the
-//! retention window opens: a scope holds at most `keep / bucket + 1` entries.
+//! retention window opens: a scope holds at most `keep / bucket + 1` entries
+//! (its newest bucket included).
 
 use std::time::Duration;
 

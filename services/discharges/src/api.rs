@@ -527,8 +527,15 @@ pub async fn open(
     .await;
     let opened = result.is_ok();
     let response = answer(&state, &caller, "discharge.open", &entity_id(&id), result).await;
-    if opened {
-        // Every opening of a patient (NHS number shown) is in the audit trail.
+    // Every opening of a patient (NHS number shown) is in the audit trail,
+    // once per person and patient in a window (the page's live re-reads
+    // are not new openings).
+    let who = caller.principal().map(|p| p.id.clone()).unwrap_or_default();
+    if opened
+        && state
+            .recent_opens
+            .must_record(&who, &id, std::time::Instant::now())
+    {
         state
             .audit_accepted(&caller, "discharge.open", &entity_id(&id), None)
             .await;

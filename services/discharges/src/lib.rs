@@ -13,6 +13,7 @@
 //! - [`discharge_log`]: a discharge's events in JetStream.
 //! - [`api`]: the JSON API, matching and hold expiry.
 //! - [`pages`]: the discharge dashboard's pages (through the API's handlers).
+//! - [`open_audit`]: one audit entry per person opening a patient in a window.
 //! - [`state`]: what the handlers share; auditing.
 //! - [`run`]: connects and serves; ends expired holds on a timer.
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@
 pub mod api;
 pub mod config;
 pub mod discharge_log;
+pub mod open_audit;
 pub mod pages;
 pub mod state;
 
@@ -122,6 +124,7 @@ pub async fn run_with_clock(
         config: Arc::new(config),
         refused,
         changes,
+        recent_opens: Arc::default(),
     };
     tokio::spawn(sweep_holds(state.clone(), shutdown.clone()));
     let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;

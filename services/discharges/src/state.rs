@@ -36,6 +36,8 @@ pub struct AppState {
     pub refused: prometheus::IntCounterVec,
     /// `pf_discharge_changes_total{event_type}`.
     pub changes: prometheus::IntCounterVec,
+    /// Who opened which patient recently (one audit entry per window).
+    pub recent_opens: Arc<crate::open_audit::RecentOpens>,
 }
 
 impl CallerContext for AppState {

@@ -2,7 +2,7 @@
 //! into JetStream with chosen `occurred_at` times (nine and ten days ago, a
 //! week ago, yesterday, two hours ago, now, and one arriving late), folded
 //! by the real projection into a real Redis, read back as the gateway reads
-//! it.
+//! it and shaped into the wall's trends.
 
 #![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
 
@@ -346,6 +346,54 @@ async fn history_is_bucketed_by_event_time_bounded_and_rebuilt_the_same_by_a_rep
     assert_eq!(
         read.scopes["RWEAK"],
         vec![point(now - DAY, 1, 4), point(now - 3 * 3600, 2, 4)]
+    );
+
+    // The wall's trends, built from what the gateway reads at `now`.
+    let read = live
+        .trend_history(&pf_gateway::trends::windows(now, 300))
+        .await
+        .unwrap();
+    let view = pf_gateway::trends::build(&read, now);
+    assert_eq!(view.bucket_minutes, 5);
+    let lri = &view.scopes["RWEAA"];
+    assert_eq!(lri.now_pct, Some(100.0));
+    assert_eq!(lri.week_ago_pct, Some(60.0), "this time last week: 6 of 10");
+    assert_eq!((lri.low_pct, lri.high_pct), (20.0, 100.0));
+    assert_eq!(
+        lri.summary,
+        "Occupancy over the last 24 hours: 70% to 100%, now 100%. Same time last week: 60%."
+    );
+    // Last week's line: 20 % carried in, 60 % from two hours before this
+    // time, 70 % (7 of 10) after it is not shown; no gap.
+    assert!(
+        lri.last_week_path.starts_with("M0 30L"),
+        "{}",
+        lri.last_week_path
+    );
+    assert!(
+        lri.last_week_path.ends_with("L100 15"),
+        "{}",
+        lri.last_week_path
+    );
+    assert!(!lri.last_week_path[1..].contains('M'), "no gap");
+    // Today: 70 % carried in, 88.9 % two hours ago, 100 % now.
+    assert!(
+        lri.today_path.starts_with("M0 11.25L"),
+        "{}",
+        lri.today_path
+    );
+    assert!(lri.today_path.ends_with("L100 0"), "{}", lri.today_path);
+    let system = &view.scopes["system"];
+    assert_eq!(system.now_pct, Some(84.6), "11 of 13");
+    assert_eq!(system.week_ago_pct, Some(60.0));
+    let glenfield = &view.scopes["RWEAK"];
+    assert_eq!(glenfield.now_pct, Some(50.0));
+    assert_eq!(glenfield.week_ago_pct, None);
+    assert_eq!(glenfield.last_week_path, "");
+    assert!(
+        glenfield
+            .summary
+            .ends_with("Same time last week: no figures.")
     );
 
     // Wiping Redis and replaying the stream rebuilds exactly the same history.

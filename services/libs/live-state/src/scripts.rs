@@ -4,7 +4,7 @@
 ///
 /// KEYS: bed, ward counters, site counters, system counters, change version,
 /// change log, wards index, site history, system history, history settings,
-/// newest history buckets.
+/// newest history buckets' starts.
 /// ARGV: entity version, open (`1`/`0`), state, kind, escalation (`1`/`0`),
 /// reason, event id, occurred-at (ms), site, ward, bed, change-log max
 /// length, event type, history bucket (s), history retention (s).
@@ -14,8 +14,8 @@
 /// event's `occurred_at` (or the scope's newest bucket, when that is later),
 /// and a new bucket trims what is past the retention; see
 /// [`trend`](crate::trend). A scope without history yet starts from its
-/// counters. Two O(1) commands per event (the newest buckets of both scopes
-/// are one hash), and a few O(log n) ones when a bucket is closed.
+/// counters. One O(1) command per event (the newest buckets' starts of both
+/// scopes are one hash), and a few O(log n) ones when a bucket is closed.
 ///
 /// Returns `{1, change_version}` when applied, `{0, current_entity_version}`
 /// when the event is not newer than what is stored (a duplicate, a
@@ -77,45 +77,39 @@ if d_occupied ~= 0 or d_usable ~= 0 then
     end
     return occupied, usable
   end
-  -- Each scope's newest bucket is a field of one hash (one read, one write
-  -- per event); when a later bucket starts, it moves into the scope's sorted
-  -- set and what is past the retention is trimmed.
+  -- The newest bucket's figures are the counters themselves (every later
+  -- event lands in it), so only its start is kept, one field per scope in
+  -- one hash: one read per event. When a later bucket starts, the newest is
+  -- closed into the scope's sorted set with its figures (the counters
+  -- before this event) and what is past the retention is trimmed.
   local fields = {'site:' .. ARGV[9], 'system'}
   local histories = {KEYS[8], KEYS[9]}
   local counters = {KEYS[3], KEYS[4]}
   local newest = redis.call('HMGET', KEYS[11], fields[1], fields[2])
-  local writes = {}
+  local started = {}
   for i = 1, 2 do
-    local bucket = event_bucket
-    local occupied, usable
-    local at, o, u
-    if newest[i] then
-      at, o, u = string.match(newest[i], '^(%-?%d+):(%-?%d+):(%-?%d+)$')
-    end
-    if at then
-      at = tonumber(at)
-      occupied, usable = tonumber(o) + d_occupied, tonumber(u) + d_usable
-      if at >= bucket then
-        bucket = at
-      else
-        redis.call('ZADD', histories[i], at, newest[i])
+    local at = tonumber(newest[i])
+    if not at or at < event_bucket then
+      if at then
+        local occupied, usable = from_counters(counters[i])
+        redis.call('ZADD', histories[i], at, string.format('%d:%d:%d', at,
+          occupied - d_occupied, usable - d_usable))
         -- Past the retention: all but the newest (the value in force when it opens).
-        local cutoff = string.format('%d', bucket - keep)
+        local cutoff = string.format('%d', event_bucket - keep)
         local older = redis.call('ZREVRANGEBYSCORE', histories[i], cutoff, '-inf',
           'LIMIT', 0, 1, 'WITHSCORES')
         if older[1] then
           redis.call('ZREMRANGEBYSCORE', histories[i], '-inf', '(' .. older[2])
         end
-        redis.call('HSET', KEYS[10], 'bucket_secs', ARGV[14], 'keep_secs', ARGV[15])
       end
-    else
-      occupied, usable = from_counters(counters[i])
-      redis.call('HSET', KEYS[10], 'bucket_secs', ARGV[14], 'keep_secs', ARGV[15])
+      table.insert(started, fields[i])
+      table.insert(started, string.format('%d', event_bucket))
     end
-    table.insert(writes, fields[i])
-    table.insert(writes, string.format('%d:%d:%d', bucket, occupied, usable))
   end
-  redis.call('HSET', KEYS[11], unpack(writes))
+  if #started > 0 then
+    redis.call('HSET', KEYS[11], unpack(started))
+    redis.call('HSET', KEYS[10], 'bucket_secs', ARGV[14], 'keep_secs', ARGV[15])
+  end
 end
 local change = redis.call('INCR', KEYS[5])
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[12], change .. '-0',
@@ -130,7 +124,8 @@ return {1, change}
 /// prefix, then pairs of window start and end (Unix seconds).
 /// Returns `{bucket_secs or false, {scope_1, {member, …}, scope_2, …}}`:
 /// for each scope (every site in the wards index, then `system`), its
-/// newest bucket unless that is after every window, and for each window the
+/// newest bucket with the scope's counters now, unless it is after every
+/// window, and for each window the
 /// newest entry of the sorted set at or before the start, then its entries
 /// after the start up to the end (unsorted; the caller sorts).
 pub const READ_TRENDS: &str = r#"
@@ -146,9 +141,10 @@ end
 table.sort(sites)
 local scopes = {}
 for _, site in ipairs(sites) do
-  table.insert(scopes, {site, ARGV[1] .. 'trend:site:' .. site, 'site:' .. site})
+  table.insert(scopes, {site, ARGV[1] .. 'trend:site:' .. site, 'site:' .. site,
+    ARGV[1] .. 'site:' .. site})
 end
-table.insert(scopes, {'system', ARGV[1] .. 'trend:system', 'system'})
+table.insert(scopes, {'system', ARGV[1] .. 'trend:system', 'system', ARGV[1] .. 'system'})
 local last_end = nil
 for i = 3, #ARGV, 2 do
   if not last_end or tonumber(ARGV[i]) > last_end then last_end = tonumber(ARGV[i]) end
@@ -156,11 +152,19 @@ end
 local out = {}
 for _, scope in ipairs(scopes) do
   local members = {}
-  -- The newest bucket, unless it is past every window.
-  local newest = redis.call('HGET', KEYS[3], scope[3])
-  if newest then
-    local at = tonumber(string.match(newest, '^(%-?%d+):'))
-    if at and last_end and at <= last_end then table.insert(members, newest) end
+  -- The newest bucket (its figures are the counters now), unless it is
+  -- after every window.
+  local at = tonumber(redis.call('HGET', KEYS[3], scope[3]))
+  if at and last_end and at <= last_end then
+    local fields = redis.call('HGETALL', scope[4])
+    local occupied, usable = 0, 0
+    for i = 1, #fields, 2 do
+      local state = string.match(fields[i], '^[^:]*:([^:]*)')
+      local n = tonumber(fields[i + 1]) or 0
+      if state == 'occupied' then occupied = occupied + n end
+      if state ~= 'closed' then usable = usable + n end
+    end
+    table.insert(members, string.format('%d:%d:%d', at, occupied, usable))
   end
   for i = 2, #ARGV, 2 do
     local before = redis.call('ZREVRANGEBYSCORE', scope[2], ARGV[i], '-inf', 'LIMIT', 0, 1)

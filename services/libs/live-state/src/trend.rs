@@ -5,12 +5,14 @@
 //! time bucket in which occupancy changed, `{bucket_start}:{occupied}:{usable}`:
 //! the scope's beds occupied and beds usable (open and not closed, core and
 //! escalation, every kind) after the last event in that bucket, the bucket's
-//! start in Unix seconds. The newest bucket of every scope is a field of one
-//! hash (`trend:newest`), so an event costs one read and one write; when a
-//! later bucket starts, the newest moves into the scope's sorted set (score:
-//! the bucket's start). A bucket without an entry has the value of the entry
-//! before it (readers carry values forward).
-//!
+//! start in Unix seconds. Closed buckets are a sorted set per scope (score:
+//! the bucket's start). The newest bucket's figures are always the scope's
+//! counters (every later event lands in it), so only its start is kept, a
+//! field of one hash (`trend:newest`): an event costs one read, and a few
+//! sorted-set commands only when it starts a bucket. A bucket without an
+//! entry has the value of the entry before it (readers carry values
+//! forward).
+
 //! The bucket is the event's own `occurred_at`, so a replay of the streams
 //! into an empty Redis writes the same history. An event older than the
 //! scope's newest bucket (a late arrival) is recorded in that newest bucket:

@@ -1,0 +1,237 @@
+//! The wall soak, short version: the platform's real binaries (identity,
+//! hospital-beds, care-homes, discharges, projection, gateway) as child
+//! processes against a real `nats-server -js` and `redis-server`, the
+//! simulator binary at 10 times a normal day (the shipped LLR catalogue and
+//! the 300 demo care homes), and the control-room page open in headless
+//! Chromium for about a minute (`dashboards/tests/wall-soak.mjs`): its used
+//! JS heap after GC, DOM nodes and event listeners must not grow, and after
+//! the simulator is stopped the page must be at the version of a fresh
+//! snapshot and show every figure a freshly loaded page shows, without ever
+//! having reconnected. `scripts/soak-wall` runs the long version against
+//! `scripts/start`.
+//!
+//! The binaries are found in the Cargo target folder of this test
+//! (`PF_SOAK_BIN_DIR` overrides it); `scripts/test` builds them before
+//! `cargo test`. `PF_SOAK_SECONDS` makes the soak longer.
+
+#![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pf_integration_tests::{dashboards_dir, demo};
+use pf_test_support::{NatsServer, RedisServer, free_port};
+
+fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("PF_SOAK_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/{profile}/deps/wall_soak-… → target/{profile}
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+/// A binary of the platform run as a child process, killed when dropped.
+struct Service {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Service {
+    fn start(name: &'static str, env: &[(String, String)], logs: &Path) -> Self {
+        let binary = bin_dir().join(format!("pf-{name}"));
+        assert!(
+            binary.is_file(),
+            "{} is missing: build it first (`cargo build -p pf-{name}`; scripts/test does)",
+            binary.display()
+        );
+        let log = logs.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(&binary)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { name, child, log }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, service: &mut Service, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(
+            service.child.try_wait().unwrap().is_none(),
+            "{} stopped:\n{}",
+            service.name,
+            service.log_tail()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{} did not become ready:\n{}",
+            service.name,
+            service.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wall_neither_grows_nor_misses_updates_under_a_10x_day() {
+    let dir = dashboards_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "dashboards/node_modules is missing: run the README's test command (it runs `npm ci` in dashboards/)"
+    );
+    let nats = NatsServer::start();
+    let redis = RedisServer::start();
+    let logs = std::env::temp_dir().join(format!(
+        "pf-wall-soak-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&logs).unwrap();
+    println!("service logs in {}", logs.display());
+    let secret = "wall-soak-demo-secret-0123456789abcdef";
+    let names = [
+        "identity",
+        "hospital-beds",
+        "care-homes",
+        "discharges",
+        "projection",
+        "gateway",
+    ];
+    let ports: BTreeMap<&str, u16> = names.iter().map(|n| (*n, free_port())).collect();
+    let url = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
+    let addr = |name: &str| format!("127.0.0.1:{}", ports[name]);
+    let env: Vec<(String, String)> = [
+        ("PF_NATS_URL", nats.url()),
+        ("PF_REDIS_URL", redis.url()),
+        ("PF_IDENTITY_ADDR", addr("identity")),
+        ("PF_HOSPITAL_BEDS_ADDR", addr("hospital-beds")),
+        ("PF_CARE_HOMES_ADDR", addr("care-homes")),
+        ("PF_DISCHARGES_ADDR", addr("discharges")),
+        ("PF_PROJECTION_ADDR", addr("projection")),
+        ("PF_GATEWAY_ADDR", addr("gateway")),
+        ("PF_HOSPITAL_BEDS_URL", url("hospital-beds")),
+        ("PF_CARE_HOMES_PUBLIC_URL", url("care-homes")),
+        ("PF_CARE_HOMES_URL", url("care-homes")),
+        ("PF_DISCHARGES_PUBLIC_URL", url("discharges")),
+        ("PF_DISCHARGES_URL", url("discharges")),
+        ("PF_DASHBOARDS_DIR", dir.display().to_string()),
+        ("PF_PUBLIC_URL", url("identity")),
+        ("PF_IDENTITY_URL", url("identity")),
+        ("PF_OIDC_ISSUER", url("identity")),
+        ("PF_SIGN_IN_URL", format!("{}/sign-in", url("identity"))),
+        ("PF_SIGN_OUT_URL", format!("{}/sign-out", url("identity"))),
+        ("PF_GATEWAY_PUBLIC_URL", url("gateway")),
+        (
+            "PF_GATEWAY_WS_URL",
+            url("gateway").replacen("http", "ws", 1),
+        ),
+        (
+            "PF_RETURN_ORIGINS",
+            format!(
+                "{},{},{}",
+                url("gateway"),
+                url("care-homes"),
+                url("discharges")
+            ),
+        ),
+        ("PF_HOME_URL", url("gateway")),
+        ("PF_DEMO_CLIENT_SECRET", secret.to_owned()),
+        ("RUST_LOG", "info,async_nats=warn".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut services: Vec<Service> = names
+        .iter()
+        .map(|name| Service::start(name, &env, &logs))
+        .collect();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    for service in &mut services {
+        let base = url(service.name);
+        wait_ready(&http, service, &base).await;
+    }
+
+    // The load: the demo simulator at 10 times a normal day, through the APIs.
+    let mut sim_env = env.clone();
+    sim_env.extend(
+        [
+            ("PF_SIM_SPEED", "10"),
+            ("PF_CLIENT_ID", "simulator"),
+            ("PF_CLIENT_SECRET", secret),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let mut simulator = Service::start("simulator", &sim_env, &logs);
+
+    let session = pf_sign_in::SignInStore::connect(
+        &redis.url(),
+        "pf-auth:",
+        pf_sign_in::SessionPolicy::default(),
+    )
+    .await
+    .unwrap()
+    .create_session(&demo("demo-control-room"))
+    .await
+    .unwrap();
+    let seconds = std::env::var("PF_SOAK_SECONDS").unwrap_or_else(|_| "60".to_owned());
+    let gateway = url("gateway");
+    let simulator_pid = simulator.child.id();
+    let started = Instant::now();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("tests/wall-soak.mjs")
+            .current_dir(&dir)
+            .env("PF_GATEWAY_URL", gateway)
+            .env("PF_SESSION_COOKIE", session.id)
+            .env("PF_SOAK_SECONDS", seconds)
+            .env("PF_SOAK_SAMPLE_SECONDS", "10")
+            .env("PF_SOAK_STOP_LOAD", format!("kill -TERM {simulator_pid}"))
+            .output()
+    })
+    .await
+    .expect("the soak task panicked")
+    .expect("node is not installed: run the README's test command");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    let simulator_ended = simulator.child.try_wait().unwrap();
+    assert!(
+        output.status.success(),
+        "the wall soak failed after {:.0?}:\n{stdout}\n{stderr}\nsimulator ({}):\n{}",
+        started.elapsed(),
+        simulator_ended.map_or_else(|| "still running".to_owned(), |s| s.to_string()),
+        simulator.log_tail()
+    );
+    drop(simulator);
+    drop(services);
+    let _ = std::fs::remove_dir_all(&logs);
+}

@@ -93,10 +93,16 @@
     var wasEmpty = el.textContent === '';
     el.textContent = text;
     if (!wasEmpty) {
-      // Restart the "changed" highlight; the animationend listener below removes the class.
-      el.classList.remove('pf-changed');
-      void el.offsetWidth;
-      el.classList.add('pf-changed');
+      // Start the "changed" highlight, or start it again by switching to its twin animation (a new
+      // animation name restarts it without forcing a layout per figure, which at tens of updates a
+      // second would leave the page behind the feed). The animationend listener removes both.
+      if (el.classList.contains('pf-changed')) {
+        el.classList.remove('pf-changed');
+        el.classList.add('pf-changed-again');
+      } else {
+        el.classList.remove('pf-changed-again');
+        el.classList.add('pf-changed');
+      }
     }
   }
 
@@ -402,7 +408,7 @@
   }
 
   document.addEventListener('animationend', function (ev) {
-    if (ev.target && ev.target.classList) ev.target.classList.remove('pf-changed');
+    if (ev.target && ev.target.classList) ev.target.classList.remove('pf-changed', 'pf-changed-again');
   });
   window.addEventListener('online', reconnectNow);
 

@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // test code: fail loudly
 
+pub mod binaries;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

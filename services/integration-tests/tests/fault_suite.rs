@@ -29,14 +29,15 @@
 )] // test code: fail loudly; the hostile cases read best as one table
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use pf_event_log::streams::{BEDS, CARE_HOMES, DEAD_LETTERS, bed_subject};
+use pf_integration_tests::binaries::{Service, bin_dir};
 use pf_integration_tests::{ControlRoomClient, TEST_REGISTER, dashboards_dir};
 use pf_live_state::{Keys, LiveState};
 use pf_proto::NewEvent;
@@ -98,90 +99,6 @@ impl Plan {
 const SITE: &str = "RWEAA";
 const WARD: &str = "AMU";
 const HOMES: [&str; 3] = ["1-000000001", "1-000000002", "1-000000003"];
-
-fn bin_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("PF_FAULTS_BIN_DIR") {
-        return PathBuf::from(dir);
-    }
-    // target/{profile}/deps/fault_suite-… → target/{profile}
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
-/// A service binary run as a child process, restartable.
-struct Service {
-    name: &'static str,
-    binary: PathBuf,
-    env: Vec<(String, String)>,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Service {
-    fn new(name: &'static str, env: Vec<(String, String)>, logs: &Path) -> Self {
-        let binary = bin_dir().join(format!("pf-{name}"));
-        assert!(
-            binary.is_file(),
-            "{} is missing: build the services first (`cargo build -p pf-{name}` …; scripts/test and scripts/faults do)",
-            binary.display()
-        );
-        Self {
-            name,
-            binary,
-            env,
-            log: logs.join(format!("{name}.log")),
-            child: None,
-        }
-    }
-
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(&self.binary)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-    }
-
-    /// SIGKILL.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Whether it exited by itself (a process manager would restart it).
-    fn exited(&mut self) -> bool {
-        match &mut self.child {
-            Some(child) => child.try_wait().ok().flatten().is_some(),
-            None => true,
-        }
-    }
-
-    fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// Counts of the run.
 #[derive(Default)]
@@ -307,10 +224,11 @@ impl Suite {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        let mut projection = Service::new("projection", common.clone(), &logs);
+        let bins = bin_dir("PF_FAULTS_BIN_DIR");
+        let mut projection = Service::new("projection", &bins, common.clone(), &logs);
         let mut others: Vec<Service> = ["identity", "hospital-beds", "care-homes", "gateway"]
             .into_iter()
-            .map(|name| Service::new(name, common.clone(), &logs))
+            .map(|name| Service::new(name, &bins, common.clone(), &logs))
             .collect();
         projection.start();
         for service in &mut others {
@@ -413,17 +331,9 @@ impl Suite {
 
     /// Runs `pf-projection check`: the live state against a fresh replay.
     fn check(&self) -> (bool, String) {
-        let output = Command::new(&self.projection.binary)
-            .arg("check")
-            .envs(
-                self.projection
-                    .env
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            )
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
+        let output = self
+            .projection
+            .run_once(&["check"], &[("RUST_LOG", "warn")]);
         (
             output.status.success(),
             String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -17,62 +17,13 @@
 #![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use pf_integration_tests::binaries::{Service, bin_dir};
 use pf_integration_tests::{dashboards_dir, demo};
 use pf_test_support::{NatsServer, RedisServer, free_port};
-
-fn bin_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("PF_SOAK_BIN_DIR") {
-        return PathBuf::from(dir);
-    }
-    // target/{profile}/deps/wall_soak-… → target/{profile}
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
-/// A binary of the platform run as a child process, killed when dropped.
-struct Service {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Service {
-    fn start(name: &'static str, env: &[(String, String)], logs: &Path) -> Self {
-        let binary = bin_dir().join(format!("pf-{name}"));
-        assert!(
-            binary.is_file(),
-            "{} is missing: build it first (`cargo build -p pf-{name}`; scripts/test does)",
-            binary.display()
-        );
-        let log = logs.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(&binary)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self { name, child, log }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn wait_ready(http: &reqwest::Client, service: &mut Service, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -83,7 +34,7 @@ async fn wait_ready(http: &reqwest::Client, service: &mut Service, url: &str) {
             return;
         }
         assert!(
-            service.child.try_wait().unwrap().is_none(),
+            !service.exited(),
             "{} stopped:\n{}",
             service.name,
             service.log_tail()
@@ -167,9 +118,14 @@ async fn the_wall_neither_grows_nor_misses_updates_under_a_10x_day() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    let bins = bin_dir("PF_SOAK_BIN_DIR");
     let mut services: Vec<Service> = names
         .iter()
-        .map(|name| Service::start(name, &env, &logs))
+        .map(|name| {
+            let mut service = Service::new(name, &bins, env.clone(), &logs);
+            service.start();
+            service
+        })
         .collect();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -190,7 +146,8 @@ async fn the_wall_neither_grows_nor_misses_updates_under_a_10x_day() {
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
-    let mut simulator = Service::start("simulator", &sim_env, &logs);
+    let mut simulator = Service::new("simulator", &bins, sim_env, &logs);
+    simulator.start();
 
     let session = pf_sign_in::SignInStore::connect(
         &redis.url(),
@@ -204,7 +161,7 @@ async fn the_wall_neither_grows_nor_misses_updates_under_a_10x_day() {
     .unwrap();
     let seconds = std::env::var("PF_SOAK_SECONDS").unwrap_or_else(|_| "60".to_owned());
     let gateway = url("gateway");
-    let simulator_pid = simulator.child.id();
+    let simulator_pid = simulator.pid().expect("the simulator runs");
     let started = Instant::now();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
@@ -223,12 +180,16 @@ async fn the_wall_neither_grows_nor_misses_updates_under_a_10x_day() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
-    let simulator_ended = simulator.child.try_wait().unwrap();
+    let simulator_ended = simulator.exited();
     assert!(
         output.status.success(),
         "the wall soak failed after {:.0?}:\n{stdout}\n{stderr}\nsimulator ({}):\n{}",
         started.elapsed(),
-        simulator_ended.map_or_else(|| "still running".to_owned(), |s| s.to_string()),
+        if simulator_ended {
+            "ended"
+        } else {
+            "still running"
+        },
         simulator.log_tail()
     );
     drop(simulator);

@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
 use crate::access::{self, FOLLOW_DISCHARGES};
-use crate::ws::{GOING_AWAY, SIGNED_OUT, TOO_SLOW, send};
+use crate::ws::{Connected, Ended, close, send};
+use tracing::Instrument as _;
 
 /// Upgrades a discharge coordinator's connection.
 pub async fn discharges(
@@ -68,13 +69,6 @@ pub async fn discharges(
         .on_upgrade(move |socket| serve_client(socket, app, organisations, headers, address))
 }
 
-enum Ended {
-    SignedOut,
-    ClientLeft,
-    Slow,
-    Shutdown,
-}
-
 async fn serve_client(
     mut socket: WebSocket,
     app: AppState,
@@ -82,29 +76,11 @@ async fn serve_client(
     headers: HeaderMap,
     address: std::net::SocketAddr,
 ) {
-    app.clients.fetch_add(1, Ordering::Relaxed);
-    app.metrics.clients.inc();
-    let ended = client_loop(&mut socket, &app, &organisations, &headers, address).await;
-    let reason = match ended {
-        Ended::ClientLeft => None,
-        Ended::Slow => Some((TOO_SLOW, "too slow: reconnect", "slow")),
-        Ended::Shutdown => Some((
-            GOING_AWAY,
-            "server restarting: reconnect shortly",
-            "shutdown",
-        )),
-        Ended::SignedOut => Some((SIGNED_OUT, "signed out: sign in again", "signed_out")),
-    };
-    if let Some((code, text, label)) = reason {
-        app.metrics.disconnects.with_label_values(&[label]).inc();
-        let close = Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(text),
-        }));
-        let _ = tokio::time::timeout(app.config.send_timeout, socket.send(close)).await;
-    }
-    app.clients.fetch_sub(1, Ordering::Relaxed);
-    app.metrics.clients.dec();
+    let _connected = Connected::new(&app);
+    let ended = client_loop(&mut socket, &app, &organisations, &headers, address)
+        .instrument(tracing::info_span!("discharges_ws_client"))
+        .await;
+    close(&mut socket, &app, ended).await;
 }
 
 async fn client_loop(

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument as _;
 
 use crate::AppState;
 use crate::control_room::rfc3339;
@@ -69,11 +70,55 @@ pub async fn control_room(
         .on_upgrade(move |socket| serve_client(socket, app, query.since, headers, address))
 }
 
-enum Ended {
+/// Why a live connection ended.
+pub(crate) enum Ended {
+    /// The session ended or access was withdrawn.
     SignedOut,
+    /// The client closed it.
     ClientLeft,
+    /// The client did not take a message in time.
     Slow,
+    /// The gateway is shutting down.
     Shutdown,
+}
+
+/// A live connection, counted (gauge and limit) while it lasts.
+pub(crate) struct Connected<'a>(&'a AppState);
+
+impl<'a> Connected<'a> {
+    pub(crate) fn new(app: &'a AppState) -> Self {
+        app.clients.fetch_add(1, Ordering::Relaxed);
+        app.metrics.clients.inc();
+        Self(app)
+    }
+}
+
+impl Drop for Connected<'_> {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+        self.0.metrics.clients.dec();
+    }
+}
+
+/// Tells the client why its connection ends (a close frame with a code it
+/// can act on), unless it left by itself, and counts the reason.
+pub(crate) async fn close(socket: &mut WebSocket, app: &AppState, ended: Ended) {
+    let (code, text, label) = match ended {
+        Ended::ClientLeft => return,
+        Ended::Slow => (TOO_SLOW, "too slow: reconnect", "slow"),
+        Ended::Shutdown => (
+            GOING_AWAY,
+            "server restarting: reconnect shortly",
+            "shutdown",
+        ),
+        Ended::SignedOut => (SIGNED_OUT, "signed out: sign in again", "signed_out"),
+    };
+    app.metrics.disconnects.with_label_values(&[label]).inc();
+    let close = Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(text),
+    }));
+    let _ = tokio::time::timeout(app.config.send_timeout, socket.send(close)).await;
 }
 
 async fn serve_client(
@@ -83,38 +128,11 @@ async fn serve_client(
     headers: HeaderMap,
     address: std::net::SocketAddr,
 ) {
-    app.clients.fetch_add(1, Ordering::Relaxed);
-    app.metrics.clients.inc();
-    let span = tracing::info_span!("ws_client", since);
-    let ended = {
-        let _entered = span.enter();
-        drop(_entered);
-        client_loop(&mut socket, &app, since, &headers, address).await
-    };
-    let reason = match ended {
-        Ended::ClientLeft => None,
-        Ended::Slow => Some((
-            TOO_SLOW,
-            "too slow: reconnect to get a fresh snapshot",
-            "slow",
-        )),
-        Ended::Shutdown => Some((
-            GOING_AWAY,
-            "server restarting: reconnect shortly",
-            "shutdown",
-        )),
-        Ended::SignedOut => Some((SIGNED_OUT, "signed out: sign in again", "signed_out")),
-    };
-    if let Some((code, text, label)) = reason {
-        app.metrics.disconnects.with_label_values(&[label]).inc();
-        let close = Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(text),
-        }));
-        let _ = tokio::time::timeout(app.config.send_timeout, socket.send(close)).await;
-    }
-    app.clients.fetch_sub(1, Ordering::Relaxed);
-    app.metrics.clients.dec();
+    let _connected = Connected::new(&app);
+    let ended = client_loop(&mut socket, &app, since, &headers, address)
+        .instrument(tracing::info_span!("ws_client", since))
+        .await;
+    close(&mut socket, &app, ended).await;
 }
 
 async fn client_loop(

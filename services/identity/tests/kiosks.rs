@@ -7,7 +7,7 @@ mod helpers;
 
 use std::time::Duration;
 
-use helpers::{App, cookie_value, demo, hidden_field, set_cookie, spawn, spawn_with};
+use helpers::{App, cookie_value, demo, set_cookie, spawn, spawn_with};
 use pf_access::{Action, CqcLocationId, OdsCode, Principal, Role};
 use reqwest::header::COOKIE;
 use serde_json::{Value, json};
@@ -45,29 +45,10 @@ async fn setup_link(app: &App, kiosk_id: &str) -> String {
     link.strip_prefix(&app.base).unwrap().to_owned()
 }
 
-/// Opens a setup link's confirm page and posts it: the response.
-async fn use_link(app: &App, path: &str) -> reqwest::Response {
-    let page = app.http.get(app.url(path)).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let csrf = cookie_value(&page, "pf_csrf").unwrap();
-    let html = page.text().await.unwrap();
-    assert_eq!(
-        hidden_field(&html, "csrf_token").as_deref(),
-        Some(csrf.as_str())
-    );
-    app.http
-        .post(app.url(path))
-        .header(COOKIE, format!("pf_csrf={csrf}"))
-        .form(&[("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Sets a kiosk up: the `Cookie` header value of its session.
 async fn set_up(app: &App, kiosk_id: &str) -> String {
     let path = setup_link(app, kiosk_id).await;
-    let response = use_link(app, &path).await;
+    let response = app.use_link(&path).await;
     assert_eq!(response.status(), 303);
     format!(
         "pf_session={}",
@@ -128,7 +109,7 @@ async fn a_setup_link_works_once_and_opens_a_long_control_room_session() {
     assert_eq!(listed[0]["name"], "Control room wall-1");
     assert_eq!(listed[0]["set_up_at"], Value::Null, "not used yet");
 
-    let response = use_link(&app, &path).await;
+    let response = app.use_link(&path).await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], CONTROL_ROOM);
     let cookie = set_cookie(&response, "pf_session").unwrap();
@@ -151,7 +132,7 @@ async fn a_setup_link_works_once_and_opens_a_long_control_room_session() {
     assert_eq!(me["roles"], json!(["control_room_viewer"]));
 
     // Used up: a second use, on this screen or another, is refused.
-    let again = use_link(&app, &path).await;
+    let again = app.use_link(&path).await;
     assert_eq!(again.status(), 410);
     assert!(again.text().await.unwrap().contains(
         "This sign-in link has expired or has already been used. Ask your administrator for a new one."
@@ -159,7 +140,7 @@ async fn a_setup_link_works_once_and_opens_a_long_control_room_session() {
     // A care-home sign-in link's address does not take a kiosk's token.
     let token = path.rsplit('/').next().unwrap();
     assert_eq!(
-        use_link(&app, &format!("/sign-in/link/{token}"))
+        app.use_link(&format!("/sign-in/link/{token}"))
             .await
             .status(),
         410
@@ -268,7 +249,7 @@ async fn revoking_a_kiosk_ends_its_session_for_good() {
     )
     .await;
     assert_eq!(status, 409, "kiosk:wall-2 is a kiosk's principal");
-    assert_eq!(use_link(&app, &unused).await.status(), 410);
+    assert_eq!(app.use_link(&unused).await.status(), 410);
 
     // Revoking a kiosk by its bare id as a person_id revokes it too.
     let third = set_up(&app, "wall-3").await;
@@ -306,7 +287,7 @@ async fn an_expired_setup_link_is_refused() {
     let app = spawn_with(|config| config.session_policy.link = Duration::from_secs(1)).await;
     let path = setup_link_expiring(&app).await;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let response = use_link(&app, &path).await;
+    let response = app.use_link(&path).await;
     assert_eq!(response.status(), 410);
     assert!(cookie_value(&response, "pf_session").is_none());
     assert!(

@@ -3,7 +3,7 @@
 
 mod helpers;
 
-use helpers::{App, cookie_value, demo, hidden_field, spawn};
+use helpers::{App, cookie_value, demo, spawn};
 use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
@@ -25,25 +25,6 @@ async fn issue_link(app: &App, person_id: &str) -> String {
     link.strip_prefix(&app.base).unwrap().to_owned()
 }
 
-/// Opens a link's confirm page and posts it: the response.
-async fn use_link(app: &App, path: &str) -> reqwest::Response {
-    let page = app.http.get(app.url(path)).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let csrf = cookie_value(&page, "pf_csrf").unwrap();
-    let html = page.text().await.unwrap();
-    assert_eq!(
-        hidden_field(&html, "csrf_token").as_deref(),
-        Some(csrf.as_str())
-    );
-    app.http
-        .post(app.url(path))
-        .header(COOKIE, format!("pf_csrf={csrf}"))
-        .form(&[("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_link_works_once_and_revocation_ends_the_session_at_once() {
     let app = spawn().await;
@@ -57,7 +38,7 @@ async fn a_link_works_once_and_revocation_ends_the_session_at_once() {
             200
         );
     }
-    let response = use_link(&app, &path).await;
+    let response = app.use_link(&path).await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/");
     let session = format!(
@@ -79,7 +60,7 @@ async fn a_link_works_once_and_revocation_ends_the_session_at_once() {
         403
     );
 
-    let again = use_link(&app, &path).await;
+    let again = app.use_link(&path).await;
     assert_eq!(again.status(), 410);
     let html = again.text().await.unwrap();
     assert!(html.contains(
@@ -105,7 +86,7 @@ async fn a_link_works_once_and_revocation_ends_the_session_at_once() {
 
     // A link issued while revoked does not work; after reinstating, a new one does.
     let while_revoked = issue_link(&app, "jo.carer").await;
-    assert_eq!(use_link(&app, &while_revoked).await.status(), 410);
+    assert_eq!(app.use_link(&while_revoked).await.status(), 410);
     let reinstated = app
         .http
         .post(app.url("/api/v1/access/reinstate"))
@@ -116,7 +97,7 @@ async fn a_link_works_once_and_revocation_ends_the_session_at_once() {
         .unwrap();
     assert_eq!(reinstated.status(), 200);
     let fresh = issue_link(&app, "jo.carer").await;
-    assert_eq!(use_link(&app, &fresh).await.status(), 303);
+    assert_eq!(app.use_link(&fresh).await.status(), 303);
 
     let trail = app.audit("person=demo-system-admin").await;
     for action in ["access.link_issued", "access.revoked", "access.reinstated"] {

@@ -110,6 +110,26 @@ impl App {
         format!("{}{path}", self.base)
     }
 
+    /// Opens a single-use link's confirm page (sign-in or kiosk setup) and
+    /// posts it, as a browser would: the response.
+    pub async fn use_link(&self, path: &str) -> reqwest::Response {
+        let page = self.http.get(self.url(path)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let csrf = cookie_value(&page, "pf_csrf").unwrap();
+        let html = page.text().await.unwrap();
+        assert_eq!(
+            hidden_field(&html, "csrf_token").as_deref(),
+            Some(csrf.as_str())
+        );
+        self.http
+            .post(self.url(path))
+            .header(COOKIE, format!("pf_csrf={csrf}"))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Opens the sign-in page: its CSRF token (cookie and field are equal).
     pub async fn sign_in_form(&self) -> String {
         let response = self.http.get(self.url("/sign-in")).send().await.unwrap();

@@ -101,8 +101,9 @@ fn entity_of(target: &Result<Target, ApiError>) -> String {
 }
 
 /// `POST /api/v1/access/revoke`: ends the person's (or kiosk's) sessions at
-/// once and refuses their tokens (system administrators only). A kiosk
-/// stays revoked for good, and its setup link, if unused, stops working.
+/// once, refuses their tokens and new sign-ins until they are reinstated,
+/// and voids every link issued to them so far, for good (system
+/// administrators only). A kiosk stays revoked for good.
 pub async fn revoke(
     State(app): State<AppState>,
     caller: Caller,
@@ -166,8 +167,9 @@ pub async fn revoke(
 }
 
 /// `POST /api/v1/access/reinstate`: lifts a revocation (system
-/// administrators only); the person can sign in again with a new link. A
-/// kiosk is not reinstated: the screen is registered again as a new kiosk.
+/// administrators only); the person can sign in again with a link issued
+/// from now on (any link issued before stays void). A kiosk is not
+/// reinstated: the screen is registered again as a new kiosk.
 pub async fn reinstate(
     State(app): State<AppState>,
     caller: Caller,

@@ -348,7 +348,6 @@ impl IdentityConfig {
                 idle: secs("PF_SESSION_IDLE_SECS", defaults.idle)?,
                 absolute: secs("PF_SESSION_ABSOLUTE_SECS", defaults.absolute)?,
                 link: secs("PF_SIGN_IN_LINK_SECS", defaults.link)?,
-                token_lifetime: defaults.token_lifetime,
             },
             token_ttl: Duration::from_secs(15 * 60),
             token_rate_per_minute: env_or("PF_TOKEN_RATE_PER_MINUTE", 30)?,

@@ -3,7 +3,9 @@
 
 mod helpers;
 
-use helpers::{App, cookie_value, demo, spawn};
+use std::time::Duration;
+
+use helpers::{App, cookie_value, demo, spawn, spawn_with};
 use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
@@ -67,6 +69,8 @@ async fn a_link_works_once_and_revocation_ends_the_session_at_once() {
         "This sign-in link has expired or has already been used. Ask your administrator for a new one."
     ));
 
+    // Unused when the person is revoked: void for good.
+    let before = issue_link(&app, "jo.carer").await;
     let admin = app.token_for(&demo("demo-system-admin"));
     let revoked = app
         .http
@@ -84,8 +88,10 @@ async fn a_link_works_once_and_revocation_ends_the_session_at_once() {
         401
     );
 
-    // A link issued while revoked does not work; after reinstating, a new one does.
+    // A link issued while revoked does not work; after reinstating, only a
+    // link issued since does.
     let while_revoked = issue_link(&app, "jo.carer").await;
+    let unused_while_revoked = issue_link(&app, "jo.carer").await;
     assert_eq!(app.use_link(&while_revoked).await.status(), 410);
     let reinstated = app
         .http
@@ -96,6 +102,8 @@ async fn a_link_works_once_and_revocation_ends_the_session_at_once() {
         .await
         .unwrap();
     assert_eq!(reinstated.status(), 200);
+    assert_eq!(app.use_link(&before).await.status(), 410);
+    assert_eq!(app.use_link(&unused_while_revoked).await.status(), 410);
     let fresh = issue_link(&app, "jo.carer").await;
     assert_eq!(app.use_link(&fresh).await.status(), 303);
 
@@ -112,6 +120,53 @@ async fn a_link_works_once_and_revocation_ends_the_session_at_once() {
             |r| r["action"] == "identity.link_redeemed" && r["outcome"]["result"] == "accepted"
         )
     );
+}
+
+/// `POST path` with a JSON body as the demo administrator: the status.
+async fn admin_post(app: &App, path: &str, body: Value) -> u16 {
+    let admin = app.token_for(&demo("demo-system-admin"));
+    let response = app
+        .http
+        .post(app.url(path))
+        .bearer_auth(admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+#[tokio::test]
+async fn a_revocation_outlasts_every_lifetime_until_the_person_is_reinstated() {
+    // Sessions and links last 1 s here; the revocation has no such limit.
+    let app = spawn_with(|config| {
+        config.session_policy.idle = Duration::from_secs(1);
+        config.session_policy.absolute = Duration::from_secs(1);
+        config.session_policy.link = Duration::from_secs(1);
+    })
+    .await;
+    let person = demo("demo-care-home-editor");
+    let token = app.token_for(&person);
+    let me = |token: String| {
+        let request = app.http.get(app.url("/api/v1/me")).bearer_auth(token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(me(token.clone()).await, 200);
+    let revoke = json!({ "person_id": person.id });
+    assert_eq!(admin_post(&app, "/api/v1/access/revoke", revoke).await, 200);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(me(token.clone()).await, 401, "the token is still refused");
+    assert_eq!(
+        app.post_sign_in(&person.id, "/").await.status(),
+        403,
+        "signing in again is still refused"
+    );
+    let reinstate = json!({ "person_id": person.id });
+    assert_eq!(
+        admin_post(&app, "/api/v1/access/reinstate", reinstate).await,
+        200
+    );
+    assert_eq!(me(app.token_for(&person)).await, 200);
 }
 
 #[tokio::test]

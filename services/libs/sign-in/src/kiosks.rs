@@ -7,7 +7,9 @@
 //! principal, `kiosk:{id}`, whose only grant is the system-wide
 //! control-room viewer role. Revoking that principal ends the session at
 //! once, like any other; the kiosk stays listed as revoked, and its setup
-//! link, if still unused, no longer works.
+//! link, if still unused, no longer works. An unrevoked kiosk whose setup
+//! link expired unused is given a new one
+//! ([`SignInStore::reissue_link_for`]), which voids the earlier link.
 //!
 //! Keys (under the store's prefix):
 //! - `kiosk:{id}`: a hash of `created_at` (set first, claiming the id),

@@ -8,7 +8,8 @@
 //! # Layout
 //! - [`store`]: [`SignInStore`]: sessions with idle and absolute timeouts,
 //!   single-use expiring sign-in links, and revocation of a principal (ends
-//!   its sessions at once and refuses its still-valid tokens).
+//!   its sessions at once, voids its links for good, and refuses its tokens
+//!   until an administrator reinstates it).
 //! - [`authenticator`]: [`Authenticator`] reads `Authorization: Bearer` or
 //!   the session cookie; [`Authenticated`] is the axum extractor.
 //! - [`kiosks`]: control-room wall screens: a registry of kiosks and the

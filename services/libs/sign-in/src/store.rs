@@ -4,14 +4,21 @@
 //! - `session:{id}`: the session (JSON), expiring after the idle timeout and
 //!   extended on each use; refused past the absolute timeout.
 //! - `sessions-of:{principal}`: the principal's session ids, for revocation.
-//! - `link:{sha256(token)}`: a sign-in link's principal; read and deleted in
-//!   one step (`GETDEL`), so it works once; expires on its own.
+//! - `link:{sha256(token)}`: a sign-in link: its principal and the
+//!   principal's link generation when it was issued (JSON); read and deleted
+//!   in one step (`GETDEL`), so it works once; expires on its own.
 //! - `kiosk-link:{sha256(token)}`: the same for a kiosk's setup link (see
 //!   [`LinkPurpose`]); a link of one kind is never found as the other.
-//! - `kiosks`: the registered kiosks (a hash of id to JSON, see
-//!   [`crate::kiosks`]).
-//! - `revoked:{principal}`: the principal's bearer tokens are refused until
-//!   it expires (set for the longest token lifetime).
+//! - `link-generation:{principal}`: a counter, without expiry, raised by
+//!   every revocation and reinstatement of the principal and by a kiosk's
+//!   new setup link. A link works only while the generation it was issued
+//!   in is current, so a link issued before a revocation never works, even
+//!   once the principal is reinstated. Absent: generation 0.
+//! - `kiosk:{id}`, `kiosks`: the registered kiosks (see [`crate::kiosks`]).
+//! - `revoked:{principal}`: the time of the revocation, without expiry: the
+//!   principal's sessions, bearer tokens and links are refused until an
+//!   administrator reinstates it (deletes the key); a kiosk is never
+//!   reinstated.
 
 use std::time::Duration;
 
@@ -44,9 +51,6 @@ pub struct SessionPolicy {
     pub absolute: Duration,
     /// A sign-in link works this long (default 24 hours), once.
     pub link: Duration,
-    /// The longest life of a bearer token any trusted issuer gives; a
-    /// revocation refuses tokens for this long (default 1 hour).
-    pub token_lifetime: Duration,
 }
 
 impl Default for SessionPolicy {
@@ -55,7 +59,6 @@ impl Default for SessionPolicy {
             idle: Duration::from_secs(30 * 60),
             absolute: Duration::from_secs(12 * 60 * 60),
             link: Duration::from_secs(24 * 60 * 60),
-            token_lifetime: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -128,6 +131,14 @@ impl LinkPurpose {
             LinkPurpose::KioskSetup => "kiosk-link",
         }
     }
+}
+
+/// A single-use link as stored: whom it signs in, and the principal's link
+/// generation when it was issued (see the module's key list).
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredLink {
+    principal: Principal,
+    generation: u64,
 }
 
 /// The sign-in store.
@@ -287,18 +298,52 @@ impl SignInStore {
     }
 
     /// Makes a single-use link token of `purpose` for `principal`, working
-    /// for the policy's link lifetime; only its hash is stored.
+    /// for the policy's link lifetime and until the principal is next
+    /// revoked or reinstated; only its hash is stored.
     pub async fn create_link_for(
         &self,
         purpose: LinkPurpose,
         principal: &Principal,
     ) -> Result<String, StoreError> {
+        let mut connection = self.connection.clone();
+        let generation: Option<u64> = connection
+            .get(self.key("link-generation", &principal.id))
+            .await?;
+        self.store_link(purpose, principal, generation.unwrap_or(0))
+            .await
+    }
+
+    /// Makes a single-use link token of `purpose` for `principal` and voids
+    /// every earlier unused link of the principal (a kiosk's new setup
+    /// link): of two made at once, only the later works.
+    pub async fn reissue_link_for(
+        &self,
+        purpose: LinkPurpose,
+        principal: &Principal,
+    ) -> Result<String, StoreError> {
+        let mut connection = self.connection.clone();
+        let generation: u64 = connection
+            .incr(self.key("link-generation", &principal.id), 1)
+            .await?;
+        self.store_link(purpose, principal, generation).await
+    }
+
+    async fn store_link(
+        &self,
+        purpose: LinkPurpose,
+        principal: &Principal,
+        generation: u64,
+    ) -> Result<String, StoreError> {
         let token = random_token();
+        let link = StoredLink {
+            principal: principal.clone(),
+            generation,
+        };
         let mut connection = self.connection.clone();
         let _: () = connection
             .set_ex(
                 self.key(purpose.key_kind(), &digest(&token)),
-                serde_json::to_string(principal)?,
+                serde_json::to_string(&link)?,
                 self.policy.link.as_secs(),
             )
             .await?;
@@ -312,8 +357,9 @@ impl SignInStore {
     }
 
     /// Redeems a link of `purpose`: its principal, once; `None` when it was
-    /// used, expired, never existed, is of another purpose, or its
-    /// principal is revoked.
+    /// used, expired, never existed, is of another purpose, its principal
+    /// is revoked, or was revoked or reinstated (or, for a kiosk, given a
+    /// new setup link) since the link was issued.
     pub async fn redeem_link_for(
         &self,
         purpose: LinkPurpose,
@@ -330,17 +376,48 @@ impl SignInStore {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        let principal: Principal = serde_json::from_str(&stored)?;
-        if self.is_revoked(&principal.id).await? {
+        let link: StoredLink = match serde_json::from_str(&stored) {
+            Ok(link) => link,
+            // Stored before links carried their generation: whether its
+            // principal was revoked since cannot be told, so it is void
+            // (the person asks for a new link).
+            Err(_) if serde_json::from_str::<Principal>(&stored).is_ok() => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        // The revocation first, then the generation: a reinstatement raises
+        // the generation before it lifts the revocation, so a link of the
+        // revoked time is refused whichever way the two interleave.
+        let (revoked, generation): (bool, Option<u64>) = redis::pipe()
+            .exists(self.key("revoked", &link.principal.id))
+            .get(self.key("link-generation", &link.principal.id))
+            .query_async(&mut connection)
+            .await?;
+        if revoked || generation.unwrap_or(0) != link.generation {
             return Ok(None);
         }
-        Ok(Some(principal))
+        Ok(Some(link.principal))
     }
 
-    /// Revokes a principal at once: ends every session it has and refuses
-    /// its bearer tokens until they would have expired anyway. Returns how
-    /// many live sessions were ended.
+    /// Revokes a principal at once and until it is reinstated: ends every
+    /// session it has, refuses its bearer tokens and new sessions, and voids
+    /// every link issued to it so far, for good. Returns how many live
+    /// sessions were ended.
     pub async fn revoke(&self, principal_id: &str) -> Result<usize, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut pipe = redis::pipe();
+        pipe.set(
+            self.key("revoked", principal_id),
+            OffsetDateTime::now_utc().unix_timestamp(),
+        )
+        .ignore()
+        .incr(self.key("link-generation", principal_id), 1)
+        .ignore();
+        let _: () = pipe.query_async(&mut connection).await?;
+        self.end_sessions_of(principal_id).await
+    }
+
+    /// Ends every session of the principal: how many were live.
+    async fn end_sessions_of(&self, principal_id: &str) -> Result<usize, StoreError> {
         let mut connection = self.connection.clone();
         let sessions: Vec<String> = connection
             .smembers(self.key("sessions-of", principal_id))
@@ -350,12 +427,6 @@ impl SignInStore {
             pipe.del(self.key("session", id));
         }
         pipe.del(self.key("sessions-of", principal_id)).ignore();
-        pipe.set_ex(
-            self.key("revoked", principal_id),
-            OffsetDateTime::now_utc().unix_timestamp(),
-            self.policy.token_lifetime.as_secs(),
-        )
-        .ignore();
         let ended: Vec<usize> = pipe.query_async(&mut connection).await?;
         Ok(ended.into_iter().sum())
     }
@@ -392,9 +463,17 @@ impl SignInStore {
         Ok(last)
     }
 
-    /// Lifts a revocation (access given again); new sign-ins work at once.
+    /// Lifts a revocation (access given again): new sign-ins and links
+    /// issued from now on work at once; a link issued before, even while
+    /// the principal was revoked, stays void, and a session started while
+    /// the revocation was being made is ended.
     pub async fn reinstate(&self, principal_id: &str) -> Result<(), StoreError> {
+        // The generation before the revocation: see `redeem_link_for`.
         let mut connection = self.connection.clone();
+        let _: i64 = connection
+            .incr(self.key("link-generation", principal_id), 1)
+            .await?;
+        self.end_sessions_of(principal_id).await?;
         let _: () = connection.del(self.key("revoked", principal_id)).await?;
         Ok(())
     }

@@ -198,3 +198,133 @@ async fn kiosks_are_registered_once_and_revoked_for_good() {
         None
     );
 }
+
+/// The expiry of `key` as Redis reports it (`-1`: none, `-2`: no such key).
+async fn ttl_of(redis: &RedisServer, key: &str) -> i64 {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("TTL")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_revocation_lasts_until_the_person_is_reinstated() {
+    let redis = RedisServer::start();
+    let second = Duration::from_secs(1);
+    let short = SessionPolicy {
+        idle: second,
+        absolute: second,
+        link: second,
+    };
+    let store = store(&redis, short).await;
+    store.create_session(&nurse()).await.unwrap();
+    assert_eq!(store.revoke("nurse-1").await.unwrap(), 1);
+    assert_eq!(ttl_of(&redis, "test:auth:revoked:nurse-1").await, -1);
+
+    // Every duration of the policy has passed: still revoked.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert!(store.is_revoked("nurse-1").await.unwrap());
+    assert_eq!(ttl_of(&redis, "test:auth:revoked:nurse-1").await, -1);
+    let link = store.create_link(&nurse()).await.unwrap();
+    assert_eq!(store.redeem_link(&link).await.unwrap(), None);
+
+    store.reinstate("nurse-1").await.unwrap();
+    assert!(!store.is_revoked("nurse-1").await.unwrap());
+    assert_eq!(ttl_of(&redis, "test:auth:revoked:nurse-1").await, -2);
+    let link = store.create_link(&nurse()).await.unwrap();
+    assert_eq!(store.redeem_link(&link).await.unwrap(), Some(nurse()));
+}
+
+#[tokio::test]
+async fn a_link_issued_before_a_reinstatement_never_works() {
+    let redis = RedisServer::start();
+    let store = store(&redis, SessionPolicy::default()).await;
+    let before = store.create_link(&nurse()).await.unwrap();
+    let other = Principal::person("carer-2", "A Carer", None)
+        .with_grant(Grant::parse(Role::CareHomeEditor, &["1-000000001"]).unwrap());
+    let someone_elses = store.create_link(&other).await.unwrap();
+    store.revoke("nurse-1").await.unwrap();
+    let while_revoked = store.create_link(&nurse()).await.unwrap();
+    // A session started while the revocation was being made.
+    let straggler = store.create_session(&nurse()).await.unwrap();
+    store.reinstate("nurse-1").await.unwrap();
+
+    assert_eq!(store.redeem_link(&before).await.unwrap(), None);
+    assert_eq!(store.redeem_link(&while_revoked).await.unwrap(), None);
+    assert_eq!(store.session(&straggler.id).await.unwrap(), None);
+    let after = store.create_link(&nurse()).await.unwrap();
+    assert_eq!(store.redeem_link(&after).await.unwrap(), Some(nurse()));
+    assert_eq!(
+        store.redeem_link(&someone_elses).await.unwrap(),
+        Some(other),
+        "another person's links are untouched"
+    );
+    // Revoked again, then reinstated again: still void.
+    let twice = store.create_link(&nurse()).await.unwrap();
+    store.revoke("nurse-1").await.unwrap();
+    store.reinstate("nurse-1").await.unwrap();
+    assert_eq!(store.redeem_link(&twice).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_link_stored_without_its_generation_is_void() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+
+    let redis = RedisServer::start();
+    let store = store(&redis, SessionPolicy::default()).await;
+    let token = "a-link-from-before-generations";
+    let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(token.as_bytes()));
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("test:auth:link:{hash}"))
+        .arg(serde_json::to_string(&nurse()).unwrap())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(store.redeem_link(token).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_kiosks_new_setup_link_voids_the_earlier_one() {
+    let redis = RedisServer::start();
+    let store = store(&redis, SessionPolicy::default()).await;
+    let kiosk = Kiosk::new("wall-1", "Control room wall 1", "admin");
+    assert!(store.register_kiosk(&kiosk).await.unwrap());
+    let principal = kiosk.principal().unwrap();
+    let first = store
+        .create_link_for(LinkPurpose::KioskSetup, &principal)
+        .await
+        .unwrap();
+    let second = store
+        .reissue_link_for(LinkPurpose::KioskSetup, &principal)
+        .await
+        .unwrap();
+    let third = store
+        .reissue_link_for(LinkPurpose::KioskSetup, &principal)
+        .await
+        .unwrap();
+    let person = store.create_link(&nurse()).await.unwrap();
+    for earlier in [&first, &second] {
+        assert_eq!(
+            store
+                .redeem_link_for(LinkPurpose::KioskSetup, earlier)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        store
+            .redeem_link_for(LinkPurpose::KioskSetup, &third)
+            .await
+            .unwrap(),
+        Some(principal)
+    );
+    assert_eq!(store.redeem_link(&person).await.unwrap(), Some(nurse()));
+}

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// The body or query cannot be read (400).
     #[error("{0}")]
     BadRequest(String),
+    /// What the request names does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
     /// The request clashes with what exists (409).
     #[error("{0}")]
     Conflict(String),
@@ -54,6 +57,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -84,6 +88,17 @@ pub fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
         None => true,
         Some(origin) => origin.eq_ignore_ascii_case(origin_of(public_url)),
     }
+}
+
+/// Whether the request says its body is JSON (`Content-Type:
+/// application/json`), which a page of another site cannot send without a
+/// CORS preflight.
+pub fn declares_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// The caller's principal, when signed in and allowed to do `action`.

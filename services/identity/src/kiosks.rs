@@ -8,8 +8,11 @@
 //! room, and sends the screen there (`PF_CONTROL_ROOM_URL`). Revoking the
 //! kiosk (`POST /api/v1/access/revoke` with its `kiosk_id`) ends the session
 //! at once; the gateway closes the screen's live connection at its next
-//! access check. The links are the care-home sign-in links' own machinery
-//! ([`crate::links::LinkFlow`]) with another purpose and confirm page.
+//! access check. A setup link that expired unused is replaced by a new one
+//! (`POST /api/v1/access/kiosks/{kiosk_id}/link`), which voids the kiosk's
+//! earlier unused link; a revoked kiosk gets none. The links are the
+//! care-home sign-in links' own machinery ([`crate::links::LinkFlow`]) with
+//! another purpose and confirm page.
 
 use axum::Form;
 use axum::extract::rejection::{FormRejection, JsonRejection};
@@ -32,6 +35,8 @@ use crate::trail;
 
 /// The audit action of registering a kiosk and issuing its setup link.
 pub const KIOSK_ISSUED: &str = "access.kiosk_issued";
+/// The audit action of issuing a registered kiosk a new setup link.
+pub const KIOSK_LINK_ISSUED: &str = "access.kiosk_link_issued";
 /// The audit action of using a kiosk's setup link.
 pub const KIOSK_SET_UP: &str = "identity.kiosk_set_up";
 /// The audit action of listing the kiosks (only refusals are recorded).
@@ -85,7 +90,7 @@ impl KioskRequest {
     }
 }
 
-/// `POST /api/v1/access/kiosks` answer.
+/// `POST /api/v1/access/kiosks` and `/kiosks/{kiosk_id}/link` answer.
 #[derive(Debug, Serialize)]
 struct KioskIssued {
     kiosk_id: String,
@@ -159,6 +164,109 @@ pub async fn issue(
         principal_id: principal.id,
         kiosk_id: id,
         name,
+        link,
+        expires_in: KIOSK_LINK.lifetime_secs(&app),
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(answer),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/access/kiosks/{kiosk_id}/link`: a new single-use setup
+/// link for a registered, unrevoked kiosk, which voids the kiosk's earlier
+/// unused setup link (system administrators only). It takes no body; a
+/// caller signed in with a session cookie must declare JSON, which a page
+/// of another site cannot do without a CORS preflight. The kiosk's session,
+/// if it has one, goes on: revoke the kiosk to end it.
+pub async fn reissue(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(kiosk_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let source = caller.source.clone();
+    let from_session = matches!(caller.auth, Ok((_, Some(_))));
+    let named = trail::clip(kiosk_id.trim());
+    let entity = format!("kiosk/{named}");
+    let admin = api::authorise(
+        &app,
+        caller,
+        &headers,
+        &Action::ManageAccess,
+        KIOSK_LINK_ISSUED,
+        &entity,
+    )
+    .await?;
+    let actor = trail::actor(&admin);
+    let refuse = |err: ApiError| {
+        let (app, actor, entity, source) = (&app, actor.clone(), &entity, &source);
+        async move {
+            trail::refused(
+                app,
+                actor,
+                KIOSK_LINK_ISSUED,
+                entity,
+                &err.to_string(),
+                source,
+            )
+            .await;
+            err
+        }
+    };
+    if from_session && !api::declares_json(&headers) {
+        let err = ApiError::Forbidden(
+            "Send this request with Content-Type: application/json, as the administration pages do."
+                .to_owned(),
+        );
+        return Err(refuse(err).await);
+    }
+    let unavailable = |err: pf_sign_in::StoreError| {
+        tracing::error!(cause = %err, "could not issue a kiosk a new setup link");
+        ApiError::unavailable()
+    };
+    let Some(kiosk) = app
+        .store()
+        .kiosk(kiosk_id.trim())
+        .await
+        .map_err(unavailable)?
+    else {
+        let err = ApiError::NotFound(format!(
+            "There is no kiosk with the id `{named}`. Check the id in the list of kiosks, \
+             or register the screen as a new kiosk."
+        ));
+        return Err(refuse(err).await);
+    };
+    let principal_id = kiosk_principal_id(&kiosk.id);
+    let revoked = kiosk.is_revoked()
+        || app
+            .store()
+            .is_revoked(&principal_id)
+            .await
+            .map_err(unavailable)?;
+    if revoked {
+        let err = ApiError::Conflict(format!(
+            "Kiosk `{}` was revoked, so it cannot have a new setup link. To show the control \
+             room on that screen again, register it as a new kiosk with another id.",
+            kiosk.id
+        ));
+        return Err(refuse(err).await);
+    }
+    let principal = match kiosk.principal() {
+        Ok(principal) => principal,
+        Err(err) => return Err(refuse(ApiError::Invalid(err.to_string())).await),
+    };
+    let link = KIOSK_LINK.reissue(&app, &principal).await?;
+    trail::accepted(&app, actor, KIOSK_LINK_ISSUED, &entity, &source)
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    tracing::info!(kiosk = %kiosk.id, by = %admin.id, "issued a kiosk a new setup link");
+    let answer = KioskIssued {
+        principal_id: principal.id,
+        kiosk_id: kiosk.id,
+        name: kiosk.name,
         link,
         expires_in: KIOSK_LINK.lifetime_secs(&app),
     };

@@ -37,8 +37,9 @@
 //! - [`sign_in`]: the sign-in page, demo sign-in and sign-out.
 //! - [`links`]: issuing and using care-home sign-in links, and the
 //!   single-use link flow kiosks share.
-//! - [`kiosks`]: control-room wall screens: registering, listing and
-//!   setting up kiosks with a long, control-room-only session.
+//! - [`kiosks`]: control-room wall screens: registering, listing,
+//!   reissuing setup links and setting up kiosks with a long,
+//!   control-room-only session.
 //! - [`admin`]: revoking, reinstating, the audit-trail API, "who am I".
 //! - [`api`]: JSON errors and the authorisation check of API routes.
 //! - [`pages`]: templates and security headers.
@@ -319,6 +320,10 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         .route(
             "/api/v1/access/kiosks",
             get(kiosks::list).post(kiosks::issue),
+        )
+        .route(
+            "/api/v1/access/kiosks/{kiosk_id}/link",
+            post(kiosks::reissue),
         )
         .route("/api/v1/access/revoke", post(admin::revoke))
         .route("/api/v1/access/reinstate", post(admin::reinstate))

@@ -126,7 +126,25 @@ impl LinkFlow {
                 tracing::error!(cause = %err, "could not store a single-use link");
                 ApiError::unavailable()
             })?;
-        Ok(format!("{}{}/{token}", app.config.public_url, self.path))
+        Ok(self.address(app, &token))
+    }
+
+    /// Stores a new link of this kind for `principal` and voids every
+    /// earlier unused link of the principal: the new link's full address.
+    pub async fn reissue(&self, app: &AppState, principal: &Principal) -> Result<String, ApiError> {
+        let token = app
+            .store()
+            .reissue_link_for(self.purpose, principal)
+            .await
+            .map_err(|err| {
+                tracing::error!(cause = %err, "could not store a single-use link");
+                ApiError::unavailable()
+            })?;
+        Ok(self.address(app, &token))
+    }
+
+    fn address(&self, app: &AppState, token: &str) -> String {
+        format!("{}{}/{token}", app.config.public_url, self.path)
     }
 
     /// How long a new link works, in seconds.

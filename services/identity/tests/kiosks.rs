@@ -439,3 +439,208 @@ async fn a_kiosk_may_only_view_the_control_room() {
         );
     }
 }
+
+/// `POST /api/v1/access/kiosks/{kiosk_id}/link` as the demo administrator:
+/// status and answer.
+async fn new_link(app: &App, kiosk_id: &str) -> (u16, Value) {
+    let admin = app.token_for(&demo("demo-system-admin"));
+    let response = app
+        .http
+        .post(app.url(&format!("/api/v1/access/kiosks/{kiosk_id}/link")))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A link's path from an answer with `link`.
+fn path_of(app: &App, answer: &Value) -> String {
+    let link = answer["link"].as_str().unwrap();
+    link.strip_prefix(&app.base).unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_new_setup_link_replaces_the_earlier_one() {
+    let app = spawn().await;
+    let old = setup_link(&app, "wall-1").await;
+    let (status, answer) = new_link(&app, "wall-1").await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["kiosk_id"], "wall-1");
+    assert_eq!(answer["principal_id"], "kiosk:wall-1");
+    assert_eq!(answer["name"], "Control room wall-1");
+    assert_eq!(answer["expires_in"], 86_400);
+    let new = path_of(&app, &answer);
+    assert!(new.starts_with("/sign-in/kiosk/") && new != old, "{new}");
+
+    assert_eq!(
+        app.use_link(&old).await.status(),
+        410,
+        "the old link is void"
+    );
+    let response = app.use_link(&new).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], CONTROL_ROOM);
+    assert_eq!(app.use_link(&new).await.status(), 410, "it works once");
+    assert!(kiosks(&app).await[0]["set_up_at"].is_string());
+
+    let trail = app.audit("entity=kiosk/wall-1").await;
+    assert!(
+        trail
+            .iter()
+            .any(|r| r["action"] == "access.kiosk_link_issued"
+                && r["actor"]["id"] == "demo-system-admin"
+                && r["outcome"]["result"] == "accepted"),
+        "{trail:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_setup_link_is_replaced_under_the_same_id() {
+    let app = spawn_with(|config| config.session_policy.link = Duration::from_secs(1)).await;
+    let expired = setup_link_expiring(&app).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(app.use_link(&expired).await.status(), 410);
+    let (status, answer) = new_link(&app, "wall-1").await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["expires_in"], 1);
+    assert_eq!(app.use_link(&path_of(&app, &answer)).await.status(), 303);
+}
+
+#[tokio::test]
+async fn a_revoked_or_unknown_kiosk_gets_no_new_setup_link() {
+    let app = spawn().await;
+    let unused = setup_link(&app, "wall-1").await;
+    let (status, _) = admin_post(
+        &app,
+        "/api/v1/access/revoke",
+        json!({ "kiosk_id": "wall-1" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, answer) = new_link(&app, "wall-1").await;
+    assert_eq!(status, 409, "{answer}");
+    let says = answer["error"].as_str().unwrap();
+    assert!(
+        says.contains("was revoked") && says.contains("register it as a new kiosk"),
+        "{says}"
+    );
+    assert_eq!(app.use_link(&unused).await.status(), 410);
+
+    let (status, answer) = new_link(&app, "wall-9").await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("There is no kiosk with the id `wall-9`"),
+        "{answer}"
+    );
+
+    let trail = app.audit("entity=kiosk/wall-1").await;
+    assert!(
+        trail
+            .iter()
+            .any(|r| r["action"] == "access.kiosk_link_issued"
+                && r["outcome"]["result"] == "refused"),
+        "{trail:?}"
+    );
+    assert!(
+        app.audit("entity=kiosk/wall-9")
+            .await
+            .iter()
+            .any(|r| r["action"] == "access.kiosk_link_issued"),
+        "the unknown kiosk's refusal is recorded"
+    );
+}
+
+#[tokio::test]
+async fn only_administrators_reissue_setup_links() {
+    let app = spawn().await;
+    let link = setup_link(&app, "wall-1").await;
+    let path = app.url("/api/v1/access/kiosks/wall-1/link");
+    for (who, token) in [
+        ("viewer", Some(app.token_for(&demo("demo-control-room")))),
+        (
+            "editor",
+            Some(app.token_for(&demo("demo-care-home-editor"))),
+        ),
+        ("nobody", None),
+    ] {
+        let request = app.http.post(&path);
+        let request = match &token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let status = request.send().await.unwrap().status();
+        let want = if token.is_some() { 403 } else { 401 };
+        assert_eq!(status, want, "{who}");
+    }
+    let refused = app.audit("entity=kiosk/wall-1").await;
+    assert!(
+        refused
+            .iter()
+            .any(|r| r["actor"]["id"] == "demo-control-room"
+                && r["action"] == "access.kiosk_link_issued"
+                && r["outcome"]["result"] == "refused"),
+        "{refused:?}"
+    );
+
+    // A signed-in administrator's session: from another site, or not as
+    // JSON (a plain cross-site form), refused; from our pages, accepted.
+    let session = app.session_of("demo-system-admin").await;
+    let cross_site = app
+        .http
+        .post(&path)
+        .header(COOKIE, &session)
+        .header("origin", "https://evil.example")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    let form = app
+        .http
+        .post(&path)
+        .header(COOKIE, &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 403);
+    assert_eq!(
+        app.use_link(&link).await.status(),
+        303,
+        "nothing replaced it"
+    );
+
+    let link = setup_link(&app, "wall-2").await;
+    let ours = app
+        .http
+        .post(app.url("/api/v1/access/kiosks/wall-2/link"))
+        .header(COOKIE, &session)
+        .header("origin", &app.base)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ours.status(), 201);
+    assert_eq!(app.use_link(&link).await.status(), 410);
+
+    // The kiosk itself may not ask for one.
+    let kiosk = app
+        .use_link(&path_of(&app, &ours.json().await.unwrap()))
+        .await;
+    let kiosk = format!("pf_session={}", cookie_value(&kiosk, "pf_session").unwrap());
+    let status = app
+        .http
+        .post(app.url("/api/v1/access/kiosks/wall-2/link"))
+        .header(COOKIE, &kiosk)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 403);
+}

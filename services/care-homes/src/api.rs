@@ -436,7 +436,12 @@ pub fn within_write_limit(
         .map_err(|wait| NotSaved::TooMany(wait.as_secs().max(1)))
 }
 
-/// `GET /api/v1/care-homes`.
+/// Why a caller who may update no care home is refused the list of homes.
+pub const NOT_REGISTERED: &str = "You are not registered with any care home on Patient Flow. \
+                                  Ask your local authority's Patient Flow administrator for a sign-in link.";
+
+/// `GET /api/v1/care-homes`: the homes the caller may update, with their
+/// current figures; 403 for a caller who may update none.
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
     let principal = match caller.principal() {
         Ok(p) => p.clone(),
@@ -454,9 +459,24 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
             return err.into_response();
         }
     };
+    let mine = state.homes_of(&principal);
+    if mine.is_empty() {
+        // An empty list would read as "your homes are not registered yet".
+        let err = ApiError::from(NotSaved::Forbidden(NOT_REGISTERED.to_owned()));
+        state
+            .audit_refused(
+                &caller,
+                "care_home.list",
+                "care-homes",
+                err.label(),
+                &err.reason(),
+            )
+            .await;
+        return err.into_response();
+    }
     let now = OffsetDateTime::now_utc();
     let mut homes = Vec::new();
-    for cqc in state.homes_of(&principal) {
+    for cqc in mine {
         match state.log.current(&cqc).await {
             Ok(Some(current)) => {
                 let stale = state.is_stale(&current.record, now);

@@ -21,7 +21,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use pf_access::{Action, OdsCode, Principal};
+use pf_access::{Action, OdsCode, Principal, Role};
 use pf_care_home_log::HoldError;
 use pf_care_home_model::{
     CareCategory, CareHomeRecord, CqcLocationId, FieldProblem, Hold, SexAccepted,
@@ -340,6 +340,28 @@ fn json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Res
         .map_err(|e| ApiError::Malformed(format!("the request body is not valid: {e}")))
 }
 
+/// Why someone who coordinates no organisation's discharges is refused the
+/// discharge list (the API and the pages say the same).
+pub const NOT_A_COORDINATOR: &str = "The discharge list is for discharge coordinators. Ask your \
+                                     organisation's Patient Flow administrator if you need it.";
+
+/// Refuses a caller who may manage no organisation's patients: an empty
+/// list would wrongly say "nobody is waiting".
+pub fn coordinates_any(principal: &Principal) -> Result<(), ApiError> {
+    let manages_any = principal
+        .ods_organisations(Role::DischargeCoordinator)
+        .any(|ods| {
+            principal
+                .permits(&Action::ManagePatients { ods: ods.clone() })
+                .is_allowed()
+        });
+    if manages_any {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(NOT_A_COORDINATOR.to_owned()))
+    }
+}
+
 fn may_manage(principal: &Principal, organisation: &str) -> Result<(), ApiError> {
     let ods = OdsCode::parse(organisation)
         .map_err(|_| ApiError::Forbidden("this patient belongs to no organisation".into()))?;
@@ -459,6 +481,7 @@ pub async fn create(
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
     let result = async {
         let principal = caller.principal()?.clone();
+        coordinates_any(&principal)?;
         let mut live = state.live.clone();
         let discharges = live
             .all_discharges()

@@ -22,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use pf_access::{Action, Principal, Role};
+use pf_access::{Principal, Role};
 use pf_care_home_model::{CqcLocationId, SexAccepted};
 use pf_discharge_model::{DelayReason, DischargeStatus};
 use pf_sign_in::{AuthError, Authenticator, Caller, CallerContext, NotSignedIn, WriteLimits};
@@ -373,18 +373,10 @@ async fn coordinator(
         Ok(principal) => principal.clone(),
         Err(refusal) => return Err(not_signed_in(pages, refusal, path)),
     };
-    let manages_any = principal
-        .ods_organisations(Role::DischargeCoordinator)
-        .any(|ods| {
-            principal
-                .permits(&Action::ManagePatients { ods: ods.clone() })
-                .is_allowed()
-        });
-    if manages_any {
+    if api::coordinates_any(&principal).is_ok() {
         return Ok(principal);
     }
-    let reason = "The discharge dashboard is for discharge coordinators. Ask your \
-                  organisation's Patient Flow administrator if you need it.";
+    let reason = api::NOT_A_COORDINATOR;
     pages
         .app
         .audit_refused(caller, action, entity, "forbidden", reason)

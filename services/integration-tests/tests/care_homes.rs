@@ -773,6 +773,18 @@ async fn the_openapi_file_describes_the_running_service() {
     };
     let (status, body) = get(&platform, &token, "/api/v1/care-homes").await;
     check("listHomes", status, &body);
+    // Someone who may update no home is told so, not shown an empty list.
+    let viewer = platform.token_for(&demo("demo-control-room"));
+    let (status, body) = get(&platform, &viewer, "/api/v1/care-homes").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not registered with any care home"),
+        "{body}"
+    );
+    check("listHomes", status, &body);
     let (status, body) = get(&platform, &token, &format!("/api/v1/care-homes/{HOME_A}")).await;
     check("getHome", status, &body);
     let (status, body) = get(&platform, &token, &format!("/api/v1/care-homes/{HOME_B}")).await;

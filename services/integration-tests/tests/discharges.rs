@@ -489,6 +489,16 @@ async fn bad_requests_are_refused_with_a_reason_and_change_nothing() {
     };
     let (status, _) = editor.post("/api/v1/discharges", referral(5)).await;
     assert_eq!(status, 403);
+    // Nor see the list: an empty list would read as "nobody is waiting".
+    let (status, body) = editor.get("/api/v1/discharges").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("for discharge coordinators"),
+        "{body}"
+    );
 
     platform.wait_until_projected().await;
     assert_eq!(

@@ -116,6 +116,8 @@ by patient-flow.natsVolume.
   value: {{ .Values.nats.streamReplicas | quote }}
 - name: PF_STREAM_DUPLICATE_WINDOW_SECS
   value: {{ .Values.nats.duplicateWindowSecs | quote }}
+- name: PF_ALERTS_KEEP_DAYS
+  value: {{ .Values.nats.alertsKeepDays | quote }}
 {{- end }}
 
 {{- define "patient-flow.natsVolume" -}}

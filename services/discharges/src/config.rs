@@ -65,13 +65,7 @@ impl DischargesConfig {
                 value: String::new(),
                 cause: e.to_string(),
             })?,
-            durability: Durability {
-                replicas: env_or("PF_STREAM_REPLICAS", 1)?,
-                duplicate_window: Duration::from_secs(env_or(
-                    "PF_STREAM_DUPLICATE_WINDOW_SECS",
-                    120,
-                )?),
-            },
+            durability: Durability::from_env()?,
             sign_in: SignInSettings::from_env()?,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
             redis_prefix: env_or("PF_REDIS_PREFIX", "pf:".to_owned())?,

@@ -110,18 +110,36 @@ pub struct Durability {
     pub replicas: usize,
     /// Window within which a re-sent event id is stored only once.
     pub duplicate_window: Duration,
+    /// How long alerts are kept (`PF_ALERTS`): they are notices for people
+    /// and webhooks, not events the live state is built from. The event
+    /// streams keep everything, since replaying them rebuilds the state.
+    pub alerts_kept: Duration,
 }
 
+/// Alerts are kept 30 days unless configured otherwise.
+const ALERTS_KEPT_DAYS: u64 = 30;
+const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
+
 impl Durability {
-    /// Reads `PF_STREAM_REPLICAS` (default 1) and
-    /// `PF_STREAM_DUPLICATE_WINDOW_SECS` (default 120).
+    /// Reads `PF_STREAM_REPLICAS` (default 1),
+    /// `PF_STREAM_DUPLICATE_WINDOW_SECS` (default 120) and
+    /// `PF_ALERTS_KEEP_DAYS` (default 30, at least 1).
     pub fn from_env() -> Result<Self, pf_runtime::ConfigError> {
+        let alerts_days: u64 = pf_runtime::env_or("PF_ALERTS_KEEP_DAYS", ALERTS_KEPT_DAYS)?;
+        if alerts_days == 0 {
+            return Err(pf_runtime::ConfigError {
+                name: "PF_ALERTS_KEEP_DAYS".to_owned(),
+                value: "0".to_owned(),
+                cause: "alerts must be kept at least 1 day".to_owned(),
+            });
+        }
         Ok(Self {
             replicas: pf_runtime::env_or("PF_STREAM_REPLICAS", 1)?,
             duplicate_window: Duration::from_secs(pf_runtime::env_or(
                 "PF_STREAM_DUPLICATE_WINDOW_SECS",
                 120,
             )?),
+            alerts_kept: Duration::from_secs(alerts_days.saturating_mul(SECONDS_PER_DAY)),
         })
     }
 }
@@ -131,6 +149,7 @@ impl Default for Durability {
         Self {
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
+            alerts_kept: Duration::from_secs(ALERTS_KEPT_DAYS * SECONDS_PER_DAY),
         }
     }
 }
@@ -145,9 +164,10 @@ pub struct EnsureError {
     pub cause: String,
 }
 
-/// Creates the platform's streams when they do not exist yet (an existing
-/// stream keeps its configuration). Idempotent; every service calls it at
-/// start-up.
+/// Creates the platform's streams when they do not exist yet. An existing
+/// stream keeps its configuration, except that the alerts stream's
+/// retention is brought in line with `durability`. Idempotent; every
+/// service calls it at start-up.
 pub async fn ensure(
     context: &jetstream::Context,
     durability: Durability,
@@ -156,23 +176,57 @@ pub async fn ensure(
         .iter()
         .chain([&DEAD_LETTERS, &SYSTEM, &ALERTS])
     {
+        let max_age = if spec.name == ALERTS.name {
+            durability.alerts_kept
+        } else {
+            Duration::ZERO
+        };
+        // JetStream refuses a duplicate window longer than the retention.
+        let duplicate_window = if max_age.is_zero() {
+            durability.duplicate_window
+        } else {
+            durability.duplicate_window.min(max_age)
+        };
         let config = stream::Config {
             name: spec.name.to_owned(),
             subjects: spec.subjects.iter().map(|s| (*s).to_owned()).collect(),
             description: Some(spec.description.to_owned()),
             storage: stream::StorageType::File,
             num_replicas: durability.replicas,
-            duplicate_window: durability.duplicate_window,
+            duplicate_window,
             retention: stream::RetentionPolicy::Limits,
+            max_age,
             ..Default::default()
         };
-        context
+        let failed = |e: &dyn std::fmt::Display| EnsureError {
+            stream: spec.name,
+            cause: e.to_string(),
+        };
+        let mut stream = context
             .get_or_create_stream(config)
             .await
-            .map_err(|e| EnsureError {
-                stream: spec.name,
-                cause: e.to_string(),
-            })?;
+            .map_err(|e| failed(&e))?;
+        let existing = stream.info().await.map_err(|e| failed(&e))?.config.clone();
+        if existing.max_age != max_age {
+            let duplicate_window = if max_age.is_zero() {
+                existing.duplicate_window
+            } else {
+                existing.duplicate_window.min(max_age)
+            };
+            context
+                .update_stream(stream::Config {
+                    max_age,
+                    duplicate_window,
+                    ..existing
+                })
+                .await
+                .map_err(|e| failed(&e))?;
+            tracing::info!(
+                stream = spec.name,
+                max_age_secs = max_age.as_secs(),
+                "updated the stream's retention"
+            );
+        }
     }
     Ok(())
 }

@@ -1,0 +1,73 @@
+//! The platform's streams against a real `nats-server -js`.
+
+#![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use pf_event_log::streams::{self, ALERTS, BEDS, Durability};
+use pf_test_support::NatsServer;
+
+async fn message_count(context: &jetstream::Context, name: &str) -> u64 {
+    let mut stream = context.get_stream(name).await.unwrap();
+    stream.info().await.unwrap().state.messages
+}
+
+#[tokio::test]
+async fn alerts_expire_while_events_are_kept_for_replay() {
+    let server = NatsServer::start();
+    let context = jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    // An alerts stream made by an older version, which kept alerts forever.
+    context
+        .create_stream(stream::Config {
+            name: ALERTS.name.to_owned(),
+            subjects: vec!["pf.alerts.>".to_owned()],
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let durability = Durability {
+        alerts_kept: Duration::from_secs(1),
+        ..Durability::default()
+    };
+    streams::ensure(&context, durability).await.unwrap();
+    streams::ensure(&context, durability).await.unwrap();
+    let alerts = context
+        .get_stream(ALERTS.name)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .config
+        .max_age;
+    assert_eq!(alerts, Duration::from_secs(1), "brought in line");
+
+    for subject in [
+        streams::alert_subject("opel_level_changed"),
+        streams::bed_subject("RWES1", "W1", "B1"),
+    ] {
+        context
+            .publish(subject, "{}".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    assert_eq!(message_count(&context, ALERTS.name).await, 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while message_count(&context, ALERTS.name).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the alert outlived its retention"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        message_count(&context, BEDS.name).await,
+        1,
+        "bed events are never aged out: replaying them rebuilds the live state"
+    );
+}

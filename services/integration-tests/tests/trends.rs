@@ -59,6 +59,14 @@ impl Servers {
         async_nats::jetstream::new(async_nats::connect(self.nats.url()).await.unwrap())
     }
 
+    /// A publisher of bed events to this server.
+    async fn beds(&self) -> Beds {
+        Beds {
+            js: self.jetstream().await,
+            versions: Default::default(),
+        }
+    }
+
     async fn live(&self) -> LiveState {
         LiveState::connect(
             &self.redis.url(),
@@ -201,10 +209,7 @@ fn unix_now() -> i64 {
 /// Publishes the scenario; returns `now` (the time of the "now" events).
 async fn publish_scenario(servers: &Servers) -> i64 {
     let now = unix_now();
-    let mut events = Beds {
-        js: servers.jetstream().await,
-        versions: Default::default(),
-    };
+    let mut events = servers.beds().await;
     let lri = beds("RWEAA/WD15/B", 1..=10);
     let gh = beds("RWEAK/CCU/C", 1..=4);
     // Ten days ago: 10 beds, 1 occupied. Nine days ago: 2 occupied.
@@ -427,10 +432,7 @@ async fn history_starts_from_the_counters_when_redis_had_state_without_history()
     // A live state from before the history existed: counters, no history.
     let servers = Servers::start().await;
     let now = unix_now();
-    let mut events = Beds {
-        js: servers.jetstream().await,
-        versions: Default::default(),
-    };
+    let mut events = servers.beds().await;
     let lri = beds("RWEAA/WD15/B", 1..=4);
     events.open(&lri, now - 3600).await;
     events.set(&lri[0..2], BedState::Occupied, now - 3600).await;
@@ -455,6 +457,37 @@ async fn history_starts_from_the_counters_when_redis_had_state_without_history()
     let history = live.whole_trend_history().await.unwrap();
     assert_eq!(history.scopes["RWEAA"], vec![point(now, 3, 4)]);
     assert_eq!(history.scopes["system"], vec![point(now, 3, 4)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_dated_in_the_future_does_not_stall_the_history() {
+    // An event written straight to the stream with a clock a year ahead
+    // (hospital-beds refuses such events; the stream does not).
+    let servers = Servers::start().await;
+    let now = unix_now();
+    let mut events = servers.beds().await;
+    let lri = beds("RWEAA/WD15/B", 1..=4);
+    events.open(&lri, now - 3600).await;
+    events
+        .set(&lri[0..1], BedState::Occupied, now + 365 * DAY)
+        .await;
+    events.set(&lri[1..2], BedState::Occupied, now).await;
+    servers.wait_until_applied().await;
+    let after = unix_now();
+
+    let history = servers.live().await.whole_trend_history().await.unwrap();
+    for scope in ["RWEAA", "system"] {
+        let points = &history.scopes[scope];
+        assert!(
+            points.iter().all(|p| p.at <= bucket(after)),
+            "{scope}: a bucket in the future: {points:?}"
+        );
+        assert_eq!(
+            points.last().map(|p| (p.occupied, p.usable)),
+            Some((2, 4)),
+            "{scope}: the latest point is the live figure"
+        );
+    }
 }
 
 /// Writes the Redis users `scripts/start` configures (`scripts/redis-users.sh`).

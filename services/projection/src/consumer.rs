@@ -143,7 +143,13 @@ impl Applier {
         let mut parked = Vec::new();
         for message in &messages {
             let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
-            match event::decode(self.stream, message.subject.as_str(), &message.payload) {
+            let stored_at_ms = event::stored_at_ms(message);
+            match event::decode(
+                self.stream,
+                message.subject.as_str(),
+                &message.payload,
+                stored_at_ms,
+            ) {
                 Ok(update) => usable.push(update),
                 Err(reason) => {
                     if !self.dead_letter(message, sequence, &reason).await {

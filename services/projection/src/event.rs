@@ -35,19 +35,43 @@ impl Unusable {
     }
 }
 
-/// Decodes an event read from `stream` on `subject`.
-pub fn decode(stream: &StreamSpec, subject: &str, bytes: &[u8]) -> Result<Update, Unusable> {
-    if stream.name == BEDS.name {
-        Ok(Update::Bed(bed_event::decode(subject, bytes)?))
+/// Decodes an event read from `stream` on `subject`, which JetStream stored
+/// at `stored_at_ms` (ms since the epoch, when known).
+///
+/// An event cannot have happened after it was stored: an `occurred_at` later
+/// than that (a producer's clock far ahead, or an event written by hand) is
+/// taken as the time it was stored, so it cannot date the live state, the
+/// occupancy history or the day's discharges in the future. The stored time
+/// is part of the stream, so a replay decides the same.
+pub fn decode(
+    stream: &StreamSpec,
+    subject: &str,
+    bytes: &[u8],
+    stored_at_ms: Option<i64>,
+) -> Result<Update, Unusable> {
+    let mut update = if stream.name == BEDS.name {
+        Update::Bed(bed_event::decode(subject, bytes)?)
     } else if stream.name == CARE_HOMES.name {
-        Ok(Update::CareHome(Box::new(care_home_event::decode(
-            subject, bytes,
-        )?)))
+        Update::CareHome(Box::new(care_home_event::decode(subject, bytes)?))
     } else if stream.name == DISCHARGES.name {
-        Ok(Update::Discharge(Box::new(discharge_event::decode(
-            subject, bytes,
-        )?)))
+        Update::Discharge(Box::new(discharge_event::decode(subject, bytes)?))
     } else {
-        Err(Unusable::UnknownStream(stream.name.to_owned()))
+        return Err(Unusable::UnknownStream(stream.name.to_owned()));
+    };
+    if let Some(stored_at_ms) = stored_at_ms {
+        let occurred_at_ms = match &mut update {
+            Update::Bed(u) => &mut u.occurred_at_ms,
+            Update::CareHome(u) => &mut u.occurred_at_ms,
+            Update::Discharge(u) => &mut u.occurred_at_ms,
+        };
+        *occurred_at_ms = (*occurred_at_ms).min(stored_at_ms);
     }
+    Ok(update)
+}
+
+/// When JetStream stored `message`, ms since the epoch (`None` for a
+/// message that is not from a stream).
+pub fn stored_at_ms(message: &async_nats::jetstream::Message) -> Option<i64> {
+    let published = message.info().ok()?.published;
+    i64::try_from(published.unix_timestamp_nanos() / 1_000_000).ok()
 }

@@ -98,7 +98,13 @@ pub async fn replay_stream(
             }
             report.events += 1;
             through = sequence;
-            match event::decode(spec, message.subject.as_str(), &message.payload) {
+            let stored_at_ms = event::stored_at_ms(&message);
+            match event::decode(
+                spec,
+                message.subject.as_str(),
+                &message.payload,
+                stored_at_ms,
+            ) {
                 Ok(update) => updates.push(update),
                 Err(_) => report.unusable += 1,
             }

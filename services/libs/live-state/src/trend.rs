@@ -13,7 +13,8 @@
 //! entry has the value of the entry before it (readers carry values
 //! forward).
 
-//! The bucket is the event's own `occurred_at`, so a replay of the streams
+//! The bucket is the event's own `occurred_at` (never later than when the
+//! stream stored it: the projection caps it), so a replay of the streams
 //! into an empty Redis writes the same history. An event older than the
 //! scope's newest bucket (a late arrival) is recorded in that newest bucket:
 //! its counters already include everything applied before it, so writing them

@@ -244,6 +244,9 @@
     }
     if (typeof site.kind === 'string') card.setAttribute('data-kind', site.kind);
     putTotals(card, site.code, site);
+    // The wall may end a long name in "…": its title keeps it in full.
+    var name = card.querySelector('.pf-site__name');
+    if (name && typeof site.name === 'string' && name.title !== site.name) name.title = site.name;
     return card;
   }
 
@@ -457,6 +460,7 @@
         var li = document.createElement('li');
         li.className = 'pf-alerts__item pf-alerts__item--' + alerts[i].severity;
         li.setAttribute('data-alert-id', alerts[i].alert_id);
+        li.title = alerts[i].at_hhmm + ' ' + alerts[i].title; // in full where the wall cuts it short
         line(li, alerts[i], false);
         list.appendChild(li);
       }

@@ -10,11 +10,21 @@
 //   PF_WALL_SITES=CODE,CODE,…              every site of the region
 //   [PF_CHROMIUM=/usr/bin/chromium] [PF_SCREENSHOT_DIR=/tmp/pf-shots]
 //
+// The work dir also holds layout.json: every site's name, the OPEL levels the platform holds
+// ({scope: {level, words}}), how many care categories the homes offer and the newest alert.
+//
 // A: at 1920×1080 the served page shows every site's, trust's and the system's figures exactly as
 //    expected-a.json; after the second sequence the same open page shows expected-b.json, without
 //    reload; everything fits the screen (no scrolling either way).
 // B: the same at 3840×2160 (a fresh page).
 // C: on a phone (390×844) the same figures, and the page never scrolls sideways.
+// A–C also check the layout with long names, OPEL 4 and an alert banner: nothing is cut off
+//    (an element that hides its overflow shows all of it, unless shortened on purpose with "…" and
+//    its full text as title), no card, figure or label is too small for its content, sticks out of
+//    its card or overlaps another, every card is on the screen, every site's full name is on the
+//    page, each OPEL badge shows "OPEL n" and a short word on a card (the full words on the
+//    system's banner) and gives screen readers the full words, the alert banner shows the newest
+//    alert, and every care category has its row on the screen.
 // D: axe-core finds no WCAG 2.2 A/AA violation at each of the three sizes.
 
 import { test, before, after } from 'node:test';
@@ -67,9 +77,11 @@ function settings() {
 let cfg;
 let browser;
 let expectedB;
+let layout;
 
 before(async () => {
   cfg = settings();
+  layout = readJson('layout.json');
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -156,6 +168,184 @@ async function overflow(page) {
   }));
 }
 
+/**
+ * What is cut off, too small for its content, off the screen or overlapping, as lines a person can
+ * act on; and what is shortened on purpose ("…", with its full text as title).
+ */
+async function layoutProblems(page, wall) {
+  return page.evaluate(LAYOUT_CHECK, { wall, names: layout.names });
+}
+
+const LAYOUT_CHECK = (({ wall, names }) => {
+  const out = [];
+  const truncated = [];
+  const vw = document.documentElement.clientWidth;
+  const vh = document.documentElement.clientHeight;
+  const squash = (s) => s.replace(/\s+/g, ' ').trim();
+  const describe = (el) => {
+    const card = el.closest('[data-site-card]');
+    const where = card ? `card ${card.getAttribute('data-site-card')}` : (el.closest('[id]')?.id || 'page');
+    const cls = typeof el.className === 'string' ? el.className.split(' ')[0] : el.tagName.toLowerCase();
+    const field = el.getAttribute('data-field');
+    return `${where}: ${cls || el.tagName.toLowerCase()}${field ? `[${field}]` : ''} "${squash(el.textContent).slice(0, 40)}"`;
+  };
+  const shown = (el) => {
+    if (!el.getClientRects().length) return false; // display: none, or inside it
+    const r = el.getBoundingClientRect();
+    if (r.width <= 1 && r.height <= 1) return false; // visually hidden, for screen readers only
+    return getComputedStyle(el).visibility !== 'hidden';
+  };
+  /** Cut short on purpose: "…" (text-overflow or line-clamp) and the whole text in its title. */
+  const deliberatelyShortened = (el) => {
+    const cs = getComputedStyle(el);
+    const ellipsis = cs.textOverflow === 'ellipsis' || (cs.webkitLineClamp && cs.webkitLineClamp !== 'none');
+    return ellipsis && squash(el.title || '') === squash(el.textContent);
+  };
+  const overflows = (el) => el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1;
+  const size = (el) => `${el.scrollWidth}×${el.scrollHeight} in ${el.clientWidth}×${el.clientHeight}`;
+
+  // Nothing is cut off: an element that hides its overflow shows all of its content (unless it
+  // is shortened on purpose, with "…" and its title); on a wall nothing scrolls inside the page.
+  for (const el of document.querySelectorAll('main *')) {
+    if (!shown(el)) continue;
+    const cs = getComputedStyle(el);
+    const hides = [cs.overflowX, cs.overflowY].some((o) => o === 'hidden' || o === 'clip');
+    const scrolls = [cs.overflowX, cs.overflowY].some((o) => o === 'auto' || o === 'scroll');
+    if (!overflows(el)) continue;
+    if (hides && deliberatelyShortened(el)) truncated.push(describe(el));
+    else if (hides) out.push(`${describe(el)} cuts off its content (${size(el)})`);
+    else if (scrolls && wall) out.push(`${describe(el)} scrolls on a wall (${size(el)})`);
+    else if (scrolls && !(el.getAttribute('role') === 'region' && el.tabIndex === 0)) {
+      out.push(`${describe(el)} scrolls but is not a region a keyboard can reach (${size(el)})`);
+    }
+  }
+  // Every card and figure holds its content (an overflowing figure would run into its neighbour).
+  const boxes = document.querySelectorAll(
+    '.pf-site, .pf-stat, .pf-stat__label, .pf-stat__value, .pf-opel, .pf-site__pathways, td[data-field], th[data-field], .pf-side__block, .pf-care, .pf-system, .pf-alerts');
+  for (const el of boxes) {
+    if (!shown(el)) continue;
+    const scrolls = ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+    if (overflows(el) && !deliberatelyShortened(el) && !(scrolls && !wall)) out.push(`${describe(el)} is too small for its content (${size(el)})`);
+  }
+  // Every card, and the blocks beside them, within the screen (a wall: all of it; a phone: its width).
+  for (const el of document.querySelectorAll('.pf-site, .pf-system, .pf-side__block, .pf-care, .pf-alerts, .pf-top > *')) {
+    if (!shown(el)) continue;
+    const r = el.getBoundingClientRect();
+    if (r.left < -0.5 || r.right > vw + 0.5 || (wall && (r.top < -0.5 || r.bottom > vh + 0.5))) {
+      out.push(`${describe(el)} is off the screen (${Math.round(r.left)},${Math.round(r.top)}–${Math.round(r.right)},${Math.round(r.bottom)} of ${vw}×${vh})`);
+    }
+  }
+  // No two cards overlap, and nothing on a card overlaps anything else on it.
+  const overlap = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1
+    && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+  const cards = [...document.querySelectorAll('[data-site-card]')].filter(shown);
+  const rects = cards.map((c) => c.getBoundingClientRect());
+  for (let i = 0; i < cards.length; i++) {
+    for (let j = i + 1; j < cards.length; j++) {
+      if (overlap(rects[i], rects[j])) out.push(`cards ${cards[i].dataset.siteCard} and ${cards[j].dataset.siteCard} overlap`);
+    }
+    const parts = [...cards[i].querySelectorAll(
+      '.pf-site__name, .pf-opel, .pf-site__meta, .pf-stat__label, .pf-stat__value, .pf-site__discharged, .pf-site__pathway, .pf-trend__chart')].filter(shown);
+    const pr = parts.map((p) => p.getBoundingClientRect());
+    for (let a = 0; a < parts.length; a++) {
+      const c = rects[i];
+      if (pr[a].left < c.left - 0.5 || pr[a].right > c.right + 0.5 || pr[a].top < c.top - 0.5 || pr[a].bottom > c.bottom + 0.5) {
+        out.push(`${describe(parts[a])} sticks out of its card`);
+      }
+      for (let b = a + 1; b < parts.length; b++) {
+        if (overlap(pr[a], pr[b])) out.push(`${describe(parts[a])} overlaps ${describe(parts[b])}`);
+      }
+    }
+  }
+  // Every site's name in full: shown whole, or shortened on purpose with the whole name as its title.
+  for (const [code, name] of Object.entries(names)) {
+    const el = document.querySelector(`#site-${CSS.escape(code)}-name`);
+    if (!el) { out.push(`no name for ${code}`); continue; }
+    if (squash(el.textContent) !== name) out.push(`${code}'s name reads ${JSON.stringify(squash(el.textContent))}, not ${JSON.stringify(name)}`);
+    if (overflows(el) && !deliberatelyShortened(el)) out.push(`${code}'s name is cut off without "…" and a title`);
+  }
+  const lowest = Math.max(...[...document.querySelectorAll('.pf-site, .pf-side')].filter(shown)
+    .map((el) => el.getBoundingClientRect().bottom));
+  return { problems: out, truncated, spare: Math.floor(vh - lowest) };
+});
+
+/** The OPEL badges, the alert banner and the care categories, against layout.json. */
+async function contentProblems(page, wall) {
+  return page.evaluate(({ opel, categories, latestAlert, wall }) => {
+    const out = [];
+    const squash = (s) => s.replace(/\s+/g, ' ').trim();
+    const shown = (el) => el.getClientRects().length > 0 && (() => {
+      const r = el.getBoundingClientRect();
+      return r.width > 1 || r.height > 1;
+    })();
+    /** The text a sighted reader sees: text in elements that are shown. */
+    const seen = (el) => {
+      const parts = [];
+      const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        if (shown(n.parentElement)) parts.push(n.textContent);
+      }
+      return squash(parts.join(''));
+    };
+    const short = { 1: 'Steady', 2: 'Moderate', 3: 'Severe', 4: 'Extreme' };
+    for (const [scope, o] of Object.entries(opel)) {
+      const badge = document.querySelector(`[data-opel="${CSS.escape(scope)}"]`);
+      if (!badge) { out.push(`${scope}: no OPEL badge`); continue; }
+      const full = `OPEL ${o.level} ${o.words}`;
+      if (!badge.classList.contains(`pf-opel--${o.level}`)) out.push(`${scope}: the badge is not coloured for OPEL ${o.level}`);
+      // A card's short word is generated content (control-room.css), not text of the page.
+      const after = getComputedStyle(badge.querySelector('.pf-opel__name'), '::after').content;
+      const generated = /^"([^"]*)"/.exec(after)?.[1] ?? '';
+      const shows = squash(`${seen(badge)} ${generated}`);
+      const card = badge.closest('[data-site-card]');
+      const want = card ? `OPEL ${o.level} ${short[o.level]}` : full;
+      if (shows !== want) out.push(`${scope}: the badge shows ${JSON.stringify(shows)}, not ${JSON.stringify(want)}`);
+      if (card && badge.getBoundingClientRect().width > card.getBoundingClientRect().width * 0.3) {
+        out.push(`${scope}: the badge takes more than 30% of its card's width`);
+      }
+    }
+    const banner = document.getElementById('pf-alerts');
+    const latest = banner?.querySelector('[data-alert-latest]');
+    if (!banner || !shown(banner) || !latest || !seen(latest).endsWith(latestAlert)) {
+      out.push(`the alert banner does not show the newest alert (${JSON.stringify(latest && seen(latest))})`);
+    }
+    const rows = [...document.querySelectorAll('[data-category-row]')];
+    if (rows.length !== categories) out.push(`${rows.length} care categories on the page, not ${categories}`);
+    for (const row of rows) {
+      const r = row.getBoundingClientRect();
+      if (!shown(row) || (wall && r.bottom > document.documentElement.clientHeight + 0.5)) {
+        out.push(`care category ${row.dataset.categoryRow} is not on the screen`);
+      }
+    }
+    return out;
+  }, { opel: layout.opel, categories: layout.care_categories, latestAlert: layout.latest_alert, wall });
+}
+
+/** What screen readers get from each OPEL badge: its level's full words, said once. */
+async function spokenOpelProblems(page) {
+  const out = [];
+  for (const [scope, o] of Object.entries(layout.opel)) {
+    const snapshot = await page.locator(`[data-opel="${scope}"]`).ariaSnapshot();
+    const spoken = snapshot.replace(/^- paragraph:\s*/, '').replace(/^"(.*)"$/, '$1').trim();
+    const full = `OPEL ${o.level} ${o.words}`;
+    if (spoken !== full) out.push(`${scope}: screen readers get ${JSON.stringify(spoken)}, not ${JSON.stringify(full)}`);
+  }
+  return out;
+}
+
+/** Fails on any layout or content problem at this size; notes the names shortened on purpose. */
+async function assertReadable(t, page, when, wall) {
+  // The care homes may reach the page a moment after it opened.
+  await page.waitForFunction((n) => document.querySelectorAll('[data-category-row]').length === n,
+    layout.care_categories, { timeout: UPDATE_TIMEOUT_MS }).catch(() => {});
+  const { problems, truncated, spare } = await layoutProblems(page, wall);
+  const content = await contentProblems(page, wall);
+  const all = [...problems, ...content, ...await spokenOpelProblems(page)];
+  assert.deepEqual(all, [], `${when}: the wall is not readable:\n  ${all.slice(0, 40).join('\n  ')}`);
+  if (wall) t.diagnostic(`${when}: ${spare} px to spare under the lowest card`);
+  t.diagnostic(`${when}: ${truncated.length ? `shortened with "…" (full text in title and for screen readers): ${truncated.join('; ')}` : 'nothing shortened'}`);
+}
+
 function readJson(name) {
   return JSON.parse(readFileSync(join(cfg.work, name), 'utf8'));
 }
@@ -169,7 +359,7 @@ async function waitForFile(name, timeoutMs) {
   return readJson(name);
 }
 
-test('A: 1920×1080 — served figures equal the projection, a second sequence arrives live, one screen', async () => {
+test('A: 1920×1080 — served figures equal the projection, a second sequence arrives live, one screen', async (t) => {
   const { context, page, errors } = await openWall({ width: 1920, height: 1080 });
   try {
     await assertEveryCard(page);
@@ -206,6 +396,7 @@ test('A: 1920×1080 — served figures equal the projection, a second sequence a
     });
     await new Promise((r) => setTimeout(r, 2500)); // let the "changed" highlights fade for the picture
     await screenshot(page, 'wall-1920x1080-live');
+    await assertReadable(t, page, 'at 1920×1080', true);
     const size = await overflow(page);
     assert.ok(size.scrollHeight <= size.height && size.scrollWidth <= size.width,
       `20 sites do not fit 1920×1080 without scrolling: the page is ${size.scrollWidth}×${size.scrollHeight}`);
@@ -215,13 +406,14 @@ test('A: 1920×1080 — served figures equal the projection, a second sequence a
   }
 });
 
-test('B: 3840×2160 — the same figures, one screen', async () => {
+test('B: 3840×2160 — the same figures, one screen', async (t) => {
   assert.ok(expectedB, 'test A did not get the second sequence');
   const { context, page, errors } = await openWall({ width: 3840, height: 2160 });
   try {
     await assertEveryCard(page);
     await assertEqualsProjection(page, expectedB, 'at 3840×2160');
     await screenshot(page, 'wall-3840x2160');
+    await assertReadable(t, page, 'at 3840×2160', true);
     const size = await overflow(page);
     assert.ok(size.scrollHeight <= size.height && size.scrollWidth <= size.width,
       `20 sites do not fit 3840×2160 without scrolling: the page is ${size.scrollWidth}×${size.scrollHeight}`);
@@ -231,7 +423,7 @@ test('B: 3840×2160 — the same figures, one screen', async () => {
   }
 });
 
-test('C: a phone (390×844) — the same figures, never sideways scrolling', async () => {
+test('C: a phone (390×844) — the same figures, never sideways scrolling', async (t) => {
   assert.ok(expectedB, 'test A did not get the second sequence');
   const { context, page, errors } = await openWall({ width: 390, height: 844 }, { isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
   try {
@@ -241,6 +433,7 @@ test('C: a phone (390×844) — the same figures, never sideways scrolling', asy
     await screenshot(page, 'phone-390x844-whole-page', true);
     const size = await overflow(page);
     assert.ok(size.scrollWidth <= size.width, `the phone page scrolls sideways: ${size.scrollWidth} > ${size.width}`);
+    await assertReadable(t, page, 'on a phone', false);
     assert.deepEqual(errors, [], `page errors: ${errors.join('; ')}`);
   } finally {
     await context.close();

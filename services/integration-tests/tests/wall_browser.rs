@@ -8,6 +8,12 @@
 //! `dashboards/tests/wall.test.mjs`; set `PF_SCREENSHOT_DIR` to keep the
 //! screenshots it takes.
 //!
+//! The region is the worst the wall must cope with: real-style long site and
+//! trust names, care homes offering all 13 categories of the register, OPEL 4
+//! on several sites and the whole system, and an alert banner with long
+//! alerts. At each size the browser side also checks that nothing is cut off
+//! or overlaps (cards, figures, names, OPEL badges, tables).
+//!
 //! The expected figures are computed here from the projection's Redis state
 //! with the rules the wall documents (occupancy = occupied ÷ (total − closed),
 //! NCTR = waiting patients whose Discharge Ready Date has come, …), not with
@@ -20,8 +26,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pf_access::{Grant, Principal, Role};
+use pf_care_home_model::{CareCategory, Register};
 use pf_discharge_model::{DischargeStatus, NhsNumber};
+use pf_event_log::{EventPublisher, streams};
 use pf_integration_tests::{Platform, TEST_REGISTER, dashboards_dir, demo};
+use pf_proto::NewEvent;
+use pf_proto::v1::{Actor, ActorKind, OpelLevelChanged, Source, event_envelope::Payload};
 use serde_json::{Map, Value, json};
 
 /// Kinds of site, and how many of each the test region has.
@@ -32,15 +42,75 @@ const SITES: [(&str, usize); 4] = [
     ("virtual_ward", 4),
 ];
 
-/// The 20 sites: (trust code, trust short name, site code, kind).
-fn sites() -> Vec<(&'static str, &'static str, String, &'static str)> {
+/// The trusts: (code, name, short name). The short names are what the wall
+/// shows, here as long as a catalogue may make them.
+const TRUSTS: [(&str, &str, &str); 2] = [
+    (
+        "RWE",
+        "University Hospitals of Leicester NHS Trust",
+        "University Hospitals of Leicester",
+    ),
+    (
+        "RT5",
+        "Leicestershire Partnership NHS Trust",
+        "Leicestershire Partnership",
+    ),
+];
+
+/// Site names as long as real ones (in the order of [`SITES`]' kinds).
+const SITE_NAMES: [&str; 20] = [
+    "Leicester Royal Infirmary",
+    "Glenfield Hospital",
+    "Leicester General Hospital",
+    "Leicester Royal Infirmary Children's Hospital",
+    "St Luke's Hospital Market Harborough",
+    "Feilding Palmer Community Hospital",
+    "Melton Mowbray Hospital",
+    "Loughborough Hospital",
+    "Rutland Memorial Hospital",
+    "Coalville Community Hospital",
+    "Hinckley and Bosworth Community Hospital",
+    "Evington Centre",
+    "Ashby and District Community Hospital",
+    "Oakham and Uppingham Community Rehabilitation Unit",
+    "Bradgate Mental Health Unit",
+    "Stewart House Mental Health Rehabilitation Unit",
+    "Acute Respiratory Infection Virtual Ward",
+    "Frailty and Falls Virtual Ward (Leicester City)",
+    "Heart Failure Virtual Ward",
+    "Community Virtual Ward (Leicestershire and Rutland)",
+];
+
+/// The OPEL level of site `i` (OPEL 4 on several); the whole system is at 4.
+fn opel_level(i: usize) -> u32 {
+    [4, 3, 2, 1, 4, 4, 3][i % 7]
+}
+
+/// The level's words, as pf-pressure publishes them.
+fn opel_words(level: u32) -> &'static str {
+    match level {
+        1 => "Meeting demand",
+        2 => "Moderate pressure",
+        3 => "Severe pressure",
+        _ => "Extreme pressure: care and safety at risk",
+    }
+}
+
+/// The 20 sites: (trust code, trust short name, site code, kind, name).
+fn sites() -> Vec<(
+    &'static str,
+    &'static str,
+    String,
+    &'static str,
+    &'static str,
+)> {
     let mut sites = Vec::new();
     for (kind, count) in SITES {
         for n in 0..count {
-            let (trust, short) = if kind == "acute" || (kind == "virtual_ward" && n % 2 == 0) {
-                ("RWE", "UHL")
+            let (trust, _, short) = if kind == "acute" || (kind == "virtual_ward" && n % 2 == 0) {
+                TRUSTS[0]
             } else {
-                ("RT5", "LPT")
+                TRUSTS[1]
             };
             let prefix = match kind {
                 "acute" => "AC",
@@ -48,10 +118,51 @@ fn sites() -> Vec<(&'static str, &'static str, String, &'static str)> {
                 "mental_health" => "MH",
                 _ => "VW",
             };
-            sites.push((trust, short, format!("{trust}{prefix}{n}"), kind));
+            let name = SITE_NAMES[sites.len()];
+            sites.push((trust, short, format!("{trust}{prefix}{n}"), kind, name));
         }
     }
     sites
+}
+
+/// Care homes besides the test register's, so that the wall shows every one of
+/// the 13 categories: (CQC location id, locality, categories offered).
+fn more_homes() -> Vec<(String, &'static str, Vec<CareCategory>)> {
+    vec![
+        (
+            "1-000000101".to_owned(),
+            "leicester_city",
+            CareCategory::ALL.to_vec(),
+        ),
+        (
+            "1-000000102".to_owned(),
+            "leicestershire",
+            CareCategory::ALL.to_vec(),
+        ),
+        (
+            "1-000000103".to_owned(),
+            "rutland",
+            CareCategory::ALL[..6].to_vec(),
+        ),
+    ]
+}
+
+fn more_homes_register() -> String {
+    let homes: Vec<Value> = more_homes()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (cqc, locality, categories))| {
+            json!({
+                "cqc_location_id": cqc,
+                "name": format!("Wall test home {i} (demo)"),
+                "address": format!("{i} Test Road, Leicester"), "postcode": "LE2 1AA",
+                "latitude": 52.61, "longitude": -1.11, "locality": locality,
+                "registered_beds": 120,
+                "categories": categories.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "homes": homes }).to_string()
 }
 
 /// Wards of a site by kind: (ward code, bed kind, core beds, escalation beds).
@@ -68,14 +179,8 @@ fn wards(kind: &str) -> Vec<(&'static str, &'static str, u16, u16)> {
 }
 
 fn catalogue() -> String {
-    let mut trusts: BTreeMap<&str, (&str, Vec<Value>)> = BTreeMap::new();
-    for (i, (trust, short, code, kind)) in sites().into_iter().enumerate() {
-        let name = match kind {
-            "acute" => format!("Test Royal Infirmary {i}"),
-            "community" => format!("Test Community Hospital {i}"),
-            "mental_health" => format!("Test Mental Health Unit {i}"),
-            _ => format!("Test virtual wards {i}"),
-        };
+    let mut trusts: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    for (i, (trust, _, code, kind, name)) in sites().into_iter().enumerate() {
         let wards: Vec<Value> = wards(kind)
             .into_iter()
             .map(|(ward, bed_kind, beds, escalation)| {
@@ -84,20 +189,16 @@ fn catalogue() -> String {
             })
             .collect();
         let locality = ["Leicester City", "Leicestershire", "Rutland"][i % 3];
-        trusts
-            .entry(trust)
-            .or_insert((short, Vec::new()))
-            .1
-            .push(json!({
-                "code": code, "name": name, "kind": kind,
-                "locality": locality,
-                "postcode": "LE1 5WW", "wards": wards,
-            }));
+        trusts.entry(trust).or_default().push(json!({
+            "code": code, "name": name, "kind": kind,
+            "locality": locality,
+            "postcode": "LE1 5WW", "wards": wards,
+        }));
     }
-    let trusts: Vec<Value> = trusts
-        .into_iter()
-        .map(|(code, (short, sites))| {
-            json!({"code": code, "name": format!("{short} test trust"), "short_name": short, "sites": sites})
+    let trusts: Vec<Value> = TRUSTS
+        .iter()
+        .map(|(code, name, short)| {
+            json!({"code": code, "name": name, "short_name": short, "sites": trusts[code]})
         })
         .collect();
     json!({"region": "Test wall region", "trusts": trusts}).to_string()
@@ -198,6 +299,158 @@ impl Script<'_> {
     }
 }
 
+/// Registers [`more_homes`] (as the care-homes service does at start-up) and
+/// reports vacancies in every category they offer.
+async fn more_care_homes(platform: &Platform, feed: &str) {
+    let register = Register::from_json(&more_homes_register()).unwrap();
+    let log = pf_care_home_log::HomeLog::new(platform.jetstream().await, "pf-care-homes");
+    let by = Principal::machine("register", "Care-home register", None);
+    assert_eq!(
+        log.register(&register, &by).await.unwrap(),
+        more_homes().len()
+    );
+    for (i, (cqc, _, categories)) in more_homes().into_iter().enumerate() {
+        let vacancies: Map<String, Value> = categories
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                (
+                    c.as_str().to_owned(),
+                    json!({"vacant": (i * 7 + j * 3) % 11 + 1}),
+                )
+            })
+            .collect();
+        let response = platform
+            .http
+            .put(format!(
+                "{}/api/v1/care-homes/{cqc}/vacancies",
+                platform.care_homes_url
+            ))
+            .bearer_auth(feed)
+            .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+            .json(&json!({ "vacancies": vacancies }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+}
+
+/// Alerts as pf-pressure words them, oldest first: (kind, severity, title).
+const ALERTS: [(&str, &str, &str); 5] = [
+    (
+        "nctr_surge",
+        "warning",
+        "Surge of patients with no criteria to reside: 12 more waiting within 60 minutes (148 now)",
+    ),
+    (
+        "occupancy_threshold",
+        "warning",
+        "Hinckley and Bosworth Community Hospital: bed occupancy 97% (at or above 95%)",
+    ),
+    (
+        "opel_level_changed",
+        "critical",
+        "Leicester Royal Infirmary Children's Hospital: OPEL 4 (Extreme pressure: care and safety at risk) — was OPEL 3",
+    ),
+    (
+        "opel_level_changed",
+        "critical",
+        "Oakham and Uppingham Community Rehabilitation Unit: OPEL 4 (Extreme pressure: care and safety at risk) — was OPEL 2",
+    ),
+    (
+        "opel_level_changed",
+        "critical",
+        "System: OPEL 4 (Extreme pressure: care and safety at risk) — was OPEL 3",
+    ),
+];
+
+/// Publishes what pf-pressure would: every site's OPEL level and the
+/// system's, and [`ALERTS`]; waits until the gateway has them. Returns the
+/// levels by scope, `{scope: {level, words}}`.
+async fn publish_pressure(platform: &Platform) -> Value {
+    let js = platform.jetstream().await;
+    let publisher = EventPublisher::new(js.clone());
+    let now = time::OffsetDateTime::now_utc();
+    let mut scopes: Vec<(String, u32)> = sites()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.2.clone(), opel_level(i)))
+        .collect();
+    scopes.push(("system".to_owned(), 4));
+    let mut levels = Map::new();
+    for (scope, level) in scopes {
+        let machine = || Actor {
+            id: "pf-pressure".to_owned(),
+            organisation: "LLR ICB".to_owned(),
+            kind: ActorKind::Machine as i32,
+        };
+        let event = NewEvent {
+            source: Source {
+                organisation: "LLR ICB".to_owned(),
+                service: "pf-pressure".to_owned(),
+            },
+            entity_id: format!("opel/{scope}"),
+            entity_version: 1,
+            occurred_at: Some(now),
+            actor: machine(),
+            payload: Payload::OpelLevelChanged(OpelLevelChanged {
+                scope: scope.clone(),
+                site_kind: String::new(),
+                from_level: 0,
+                to_level: level,
+                score: f64::from(level),
+                parameters: Vec::new(),
+                words: opel_words(level).to_owned(),
+            }),
+        }
+        .seal(now);
+        publisher
+            .publish_confirmed(&streams::opel_subject(&scope), &event, None)
+            .await
+            .unwrap();
+        levels.insert(scope, json!({"level": level, "words": opel_words(level)}));
+    }
+    for (n, (kind, severity, title)) in ALERTS.iter().enumerate() {
+        let at = now + time::Duration::seconds(n as i64 - ALERTS.len() as i64);
+        let alert = json!({
+            "alert_id": uuid::Uuid::now_v7().to_string(), "kind": kind, "severity": severity,
+            "scope": "system", "title": title,
+            "at": at.format(&time::format_description::well_known::Rfc3339).unwrap(),
+            "details": {},
+        });
+        js.publish(streams::alert_subject(kind), alert.to_string().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let board: Value = platform
+            .http
+            .get(format!("{}/api/v1/opel", platform.gateway_url))
+            .bearer_auth(&platform.viewer_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let got_levels = board["levels"].as_object().map_or(0, Map::len);
+        let got_alerts = board["alerts"].as_array().map_or(0, Vec::len);
+        if got_levels == levels.len() && got_alerts == ALERTS.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway never had every level and alert: {board}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Value::Object(levels)
+}
+
 /// Text as the wall shows a percentage of `part` in `whole`, or "–".
 fn pct(part: i64, whole: i64) -> String {
     if whole <= 0 {
@@ -231,7 +484,7 @@ async fn expected(platform: &Platform) -> Value {
     let site_list = sites();
     let trust_of: BTreeMap<String, &str> = site_list
         .iter()
-        .map(|(_, short, code, _)| (code.clone(), *short))
+        .map(|(_, short, code, ..)| (code.clone(), *short))
         .collect();
     let plan: Value = serde_json::from_str(&plan()).unwrap();
 
@@ -316,7 +569,8 @@ async fn expected(platform: &Platform) -> Value {
     };
 
     let mut scopes: Vec<String> = site_list.iter().map(|s| s.2.clone()).collect();
-    scopes.extend(["trust:UHL".into(), "trust:LPT".into(), "system".into()]);
+    scopes.extend(TRUSTS.iter().map(|(_, _, short)| format!("trust:{short}")));
+    scopes.push("system".into());
     let mut out = Map::new();
     for scope in scopes {
         let b = beds.get(&scope).cloned().unwrap_or_default();
@@ -401,14 +655,21 @@ async fn every_site_on_the_wall_equals_the_projection_at_wall_and_phone_sizes() 
                 .with_grant(Grant::parse(Role::DischargeCoordinator, &["RWE"]).unwrap()),
         ),
         feed: platform.token_for(
-            &Principal::machine("feed", "Care records", None)
-                .with_grant(Grant::parse(Role::VacancyPublisher, &["1-000000001"]).unwrap()),
+            &Principal::machine("feed", "Care records", None).with_grant(
+                Grant::parse(
+                    Role::VacancyPublisher,
+                    &["1-000000001", "1-000000101", "1-000000102", "1-000000103"],
+                )
+                .unwrap(),
+            ),
         ),
     };
+    more_care_homes(&platform, &script.feed).await;
+    let opel = publish_pressure(&platform).await;
 
     // Sequence A: every site's beds in a mix of states, patients waiting and discharged.
     let mut scripted_occupied = 0;
-    for (i, (_, _, code, kind)) in sites().iter().enumerate() {
+    for (i, (_, _, code, kind, _)) in sites().iter().enumerate() {
         for (ward, _, beds, escalation) in wards(kind) {
             let escalation = if i < 2 { escalation } else { 0 };
             let codes = (1..=beds)
@@ -445,6 +706,20 @@ async fn every_site_on_the_wall_equals_the_projection_at_wall_and_phone_sizes() 
 
     let work = WorkDir::new();
     write_atomically(&work.path().join("expected-a.json"), &first);
+    // What the layout checks need: every site's name, the OPEL levels, the alerts.
+    let names: Map<String, Value> = sites()
+        .into_iter()
+        .map(|(_, _, code, _, name)| (code, json!(name)))
+        .collect();
+    write_atomically(
+        &work.path().join("layout.json"),
+        &json!({
+            "names": names,
+            "opel": opel,
+            "care_categories": CareCategory::ALL.len(),
+            "latest_alert": ALERTS[ALERTS.len() - 1].2,
+        }),
+    );
     let session = platform
         .sign_in_store()
         .await
@@ -494,7 +769,7 @@ async fn every_site_on_the_wall_equals_the_projection_at_wall_and_phone_sizes() 
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for (i, (_, _, code, kind)) in sites().iter().enumerate().step_by(3) {
+    for (i, (_, _, code, kind, _)) in sites().iter().enumerate().step_by(3) {
         let (ward, ..) = wards(kind)[0];
         let (status, body) = platform
             .set_state(&format!("{code}/{ward}/B02"), "occupied")

@@ -303,103 +303,86 @@ async fn bed(
     Ok(Json(result?))
 }
 
-#[tracing::instrument(skip(state, caller, body), fields(site, ward, bed))]
+#[tracing::instrument(skip(state, caller, path, body), fields(site, ward, bed))]
 async fn open(
     State(state): State<AppState>,
     caller: Caller,
-    Path((site, ward, bed)): Path<(String, String, String)>,
+    Path(path): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let result = async {
-        let principal = caller.principal()?;
-        within_write_limit(&state, principal)?;
-        let target = authorised_bed(&state, principal, &site, &ward, &bed)?;
-        let body: ReasonBody = parse_optional_body(&body)?;
-        let change = BedChange::Open {
-            reason: reason(body.reason)?,
-        };
-        make_change(&state, principal, target, change, body.occurred_at).await
-    }
-    .await;
-    let accepted = audited(
-        &state,
-        &caller,
-        "bed.open",
-        &entity(&site, &ward, &bed),
-        result,
-    )
+    let accepted = change_bed(&state, &caller, &path, "bed.open", &body, |body| {
+        let body: ReasonBody = parse_optional_body(body)?;
+        let reason = reason(body.reason)?;
+        Ok((BedChange::Open { reason }, body.occurred_at))
+    })
     .await?;
     Ok((StatusCode::CREATED, Json(accepted)))
 }
 
-#[tracing::instrument(skip(state, caller, body), fields(site, ward, bed))]
+#[tracing::instrument(skip(state, caller, path, body), fields(site, ward, bed))]
 async fn set_state(
     State(state): State<AppState>,
     caller: Caller,
-    Path((site, ward, bed)): Path<(String, String, String)>,
+    Path(path): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Json<Accepted>, ApiError> {
-    let result = async {
-        let principal = caller.principal()?;
-        within_write_limit(&state, principal)?;
-        let target = authorised_bed(&state, principal, &site, &ward, &bed)?;
+    let accepted = change_bed(&state, &caller, &path, "bed.change_state", &body, |body| {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::Malformed(
                 "the request needs a JSON body such as {\"state\": \"occupied\"}".into(),
             ));
         }
-        let body: StateBody = parse_body(&body)?;
-        let new_state: BedState = body.state.parse().map_err(|_| {
+        let body: StateBody = parse_body(body)?;
+        let state: BedState = body.state.parse().map_err(|_| {
             ApiError::Invalid(format!(
                 "`{}` is not a bed state; use one of: available, occupied, awaiting_clean, reserved, closed",
                 body.state
             ))
         })?;
-        let change = BedChange::SetState {
-            state: new_state,
-            reason: reason(body.reason)?,
-        };
-        make_change(&state, principal, target, change, body.occurred_at).await
-    }
-    .await;
-    let accepted = audited(
-        &state,
-        &caller,
-        "bed.change_state",
-        &entity(&site, &ward, &bed),
-        result,
-    )
+        let reason = reason(body.reason)?;
+        Ok((BedChange::SetState { state, reason }, body.occurred_at))
+    })
     .await?;
     Ok(Json(accepted))
 }
 
-#[tracing::instrument(skip(state, caller, body), fields(site, ward, bed))]
+#[tracing::instrument(skip(state, caller, path, body), fields(site, ward, bed))]
 async fn withdraw(
     State(state): State<AppState>,
     caller: Caller,
-    Path((site, ward, bed)): Path<(String, String, String)>,
+    Path(path): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Json<Accepted>, ApiError> {
-    let result = async {
-        let principal = caller.principal()?;
-        within_write_limit(&state, principal)?;
-        let target = authorised_bed(&state, principal, &site, &ward, &bed)?;
-        let body: ReasonBody = parse_optional_body(&body)?;
-        let change = BedChange::Withdraw {
-            reason: reason(body.reason)?,
-        };
-        make_change(&state, principal, target, change, body.occurred_at).await
-    }
-    .await;
-    let accepted = audited(
-        &state,
-        &caller,
-        "bed.withdraw",
-        &entity(&site, &ward, &bed),
-        result,
-    )
+    let accepted = change_bed(&state, &caller, &path, "bed.withdraw", &body, |body| {
+        let body: ReasonBody = parse_optional_body(body)?;
+        let reason = reason(body.reason)?;
+        Ok((BedChange::Withdraw { reason }, body.occurred_at))
+    })
     .await?;
     Ok(Json(accepted))
+}
+
+/// One change of the bed at `(site, ward, bed)`, read from `body` by
+/// `read_change` (the change and its optional `occurred_at`): the caller's
+/// write limit and grant are checked first, and the outcome is audited as
+/// `action` either way.
+async fn change_bed(
+    state: &AppState,
+    caller: &Caller,
+    (site, ward, bed): &(String, String, String),
+    action: &str,
+    body: &Bytes,
+    read_change: impl FnOnce(&Bytes) -> Result<(BedChange, Option<String>), ApiError>,
+) -> Result<Accepted, ApiError> {
+    let result = async {
+        let principal = caller.principal()?;
+        within_write_limit(state, principal)?;
+        let target = authorised_bed(state, principal, site, ward, bed)?;
+        let (change, occurred_at) = read_change(body)?;
+        make_change(state, principal, target, change, occurred_at).await
+    }
+    .await;
+    audited(state, caller, action, &entity(site, ward, bed), result).await
 }
 
 /// The audit trail's name for a bed named in a request path (only

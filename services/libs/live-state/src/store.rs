@@ -226,32 +226,28 @@ impl LiveState {
         pipe: &mut redis::Pipeline,
         update: &CareHomeUpdate,
     ) -> Result<(), LiveStateError> {
-        let record = serde_json::to_string(&update.record)
-            .map_err(|e| LiveStateError::Unexpected(format!("care-home record: {e}")))?;
-        let contributions = serde_json::to_string(&update.contributions())
-            .map_err(|e| LiveStateError::Unexpected(format!("care-home totals: {e}")))?;
         let registration = &update.record.registration;
         let cqc = registration.cqc_location_id.as_str();
-        let mut invocation = self.apply_record.prepare_invoke();
-        invocation
-            .key(self.keys.care_home(cqc))
-            .key(self.keys.care_home_totals())
-            .key(self.keys.version())
-            .key(self.keys.changes())
-            .key(self.keys.care_homes_index())
-            .key(self.keys.care_homes_geo())
-            .arg(update.entity_version)
-            .arg(record)
-            .arg(contributions)
-            .arg(&update.event_id)
-            .arg(update.occurred_at_ms)
-            .arg(cqc)
-            .arg(registration.longitude)
-            .arg(registration.latitude)
-            .arg(self.changes_max_len)
-            .arg(&update.event_type)
-            .arg("care_home");
-        pipe.invoke_script(&invocation);
+        self.push_record(
+            pipe,
+            RecordWrite {
+                kind: "care_home",
+                id: cqc,
+                key: self.keys.care_home(cqc),
+                totals: self.keys.care_home_totals(),
+                index: self.keys.care_homes_index(),
+                position: Some((registration.longitude, registration.latitude)),
+                record: to_json(serde_json::to_string(&update.record), "care-home record")?,
+                contributions: to_json(
+                    serde_json::to_string(&update.contributions()),
+                    "care-home totals",
+                )?,
+                entity_version: update.entity_version,
+                event_id: &update.event_id,
+                event_type: &update.event_type,
+                occurred_at_ms: update.occurred_at_ms,
+            },
+        );
         Ok(())
     }
 
@@ -260,32 +256,55 @@ impl LiveState {
         pipe: &mut redis::Pipeline,
         update: &DischargeUpdate,
     ) -> Result<(), LiveStateError> {
-        let record = serde_json::to_string(&update.record)
-            .map_err(|e| LiveStateError::Unexpected(format!("discharge record: {e}")))?;
-        let contributions = serde_json::to_string(&update.contributions())
-            .map_err(|e| LiveStateError::Unexpected(format!("discharge totals: {e}")))?;
         let id = update.record.discharge_id.as_str();
+        self.push_record(
+            pipe,
+            RecordWrite {
+                kind: "discharge",
+                id,
+                key: self.keys.discharge(id),
+                totals: self.keys.discharge_totals(),
+                index: self.keys.discharges_index(),
+                position: None,
+                record: to_json(serde_json::to_string(&update.record), "discharge record")?,
+                contributions: to_json(
+                    serde_json::to_string(&update.contributions()),
+                    "discharge totals",
+                )?,
+                entity_version: update.entity_version,
+                event_id: &update.event_id,
+                event_type: &update.event_type,
+                occurred_at_ms: update.occurred_at_ms,
+            },
+        );
+        Ok(())
+    }
+
+    /// Queues the record script for one care-home or discharge event.
+    fn push_record(&self, pipe: &mut redis::Pipeline, write: RecordWrite<'_>) {
         let mut invocation = self.apply_record.prepare_invoke();
         invocation
-            .key(self.keys.discharge(id))
-            .key(self.keys.discharge_totals())
+            .key(write.key)
+            .key(write.totals)
             .key(self.keys.version())
             .key(self.keys.changes())
-            .key(self.keys.discharges_index())
+            .key(write.index)
             .key(self.keys.care_homes_geo())
-            .arg(update.entity_version)
-            .arg(record)
-            .arg(contributions)
-            .arg(&update.event_id)
-            .arg(update.occurred_at_ms)
-            .arg(id)
-            .arg("")
-            .arg("")
+            .arg(write.entity_version)
+            .arg(write.record)
+            .arg(write.contributions)
+            .arg(write.event_id)
+            .arg(write.occurred_at_ms)
+            .arg(write.id);
+        match write.position {
+            Some((longitude, latitude)) => invocation.arg(longitude).arg(latitude),
+            None => invocation.arg("").arg(""),
+        };
+        invocation
             .arg(self.changes_max_len)
-            .arg(&update.event_type)
-            .arg("discharge");
+            .arg(write.event_type)
+            .arg(write.kind);
         pipe.invoke_script(&invocation);
-        Ok(())
     }
 
     /// Care homes within `radius_km` of a place, nearest first, with their
@@ -824,4 +843,30 @@ fn parse_change(entry: &StreamId) -> Result<Change, LiveStateError> {
 fn parse_record(json: &str) -> Result<pf_care_home_model::CareHomeRecord, LiveStateError> {
     serde_json::from_str(json)
         .map_err(|e| LiveStateError::Unexpected(format!("care-home record: {e}")))
+}
+
+/// One care-home or discharge event as the record script takes it.
+struct RecordWrite<'a> {
+    /// The change's kind: `care_home` or `discharge`.
+    kind: &'static str,
+    /// The record's id (CQC location id or discharge id).
+    id: &'a str,
+    /// The record's key, its totals' key and the index of every record.
+    key: String,
+    totals: String,
+    index: String,
+    /// Where a care home is (longitude, latitude), for the map of homes.
+    position: Option<(f64, f64)>,
+    /// The record and what it adds to the totals, as JSON.
+    record: String,
+    contributions: String,
+    entity_version: u64,
+    event_id: &'a str,
+    event_type: &'a str,
+    occurred_at_ms: i64,
+}
+
+/// A record as JSON, or why it could not be written.
+fn to_json(json: serde_json::Result<String>, what: &str) -> Result<String, LiveStateError> {
+    json.map_err(|e| LiveStateError::Unexpected(format!("{what}: {e}")))
 }

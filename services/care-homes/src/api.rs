@@ -18,10 +18,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use pf_care_home_model::{
-    CareCategory, CareHomeRecord, ClosureReason, CqcLocationId, FieldProblem, Locality,
-    ReportInput, SexAccepted, VacancyInput,
+    CareCategory, CareHomeRecord, ClosureReason, CqcLocationId, Locality, ReportInput, SexAccepted,
+    VacancyInput,
 };
 use pf_sign_in::{AuthError, Caller, NotSignedIn};
+use pf_web::ErrorBody;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -112,37 +113,27 @@ impl ApiError {
     }
 }
 
-/// The body of every refusal.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// What went wrong, for a person.
-    pub error: String,
-    /// Each rule a report broke, by field.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<FieldProblem>,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Unauthenticated(err) = self {
             return err.into_response();
         }
         let status = self.status();
-        let problems = match &self {
-            ApiError::NotSaved(NotSaved::Problems(p)) => p.problems.clone(),
-            _ => Vec::new(),
+        let retry_after = match self {
+            ApiError::NotSaved(NotSaved::TooMany(seconds)) => Some(seconds),
+            _ => None,
         };
-        let error = match &self {
-            ApiError::NotSaved(NotSaved::Problems(_)) => {
-                "the update breaks the rules below and was not saved".to_owned()
-            }
-            other => other.to_string(),
+        let body = match self {
+            ApiError::NotSaved(NotSaved::Problems(p)) => ErrorBody {
+                error: "the update breaks the rules below and was not saved".to_owned(),
+                problems: p.problems,
+            },
+            other => ErrorBody {
+                error: other.to_string(),
+                problems: Vec::new(),
+            },
         };
-        let body = Json(ErrorBody { error, problems });
-        if let ApiError::NotSaved(NotSaved::TooMany(seconds)) = self {
-            return (status, [(header::RETRY_AFTER, seconds.to_string())], body).into_response();
-        }
-        (status, body).into_response()
+        body.answer(status, retry_after)
     }
 }
 

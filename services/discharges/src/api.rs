@@ -36,6 +36,7 @@ use pf_proto::v1::{
     SearchStarted,
 };
 use pf_sign_in::{AuthError, Caller, NotSignedIn};
+use pf_web::ErrorBody;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -143,34 +144,22 @@ impl ApiError {
     }
 }
 
-/// The body of every refusal.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// What went wrong.
-    pub error: String,
-    /// Each rule broken, by field.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<FieldProblem>,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Unauthenticated(err) = self {
             return err.into_response();
         }
         let status = self.status();
-        let problems = match &self {
-            ApiError::Problems(p) => p.clone(),
+        let retry_after = match self {
+            ApiError::TooMany(seconds) => Some(seconds),
+            _ => None,
+        };
+        let error = self.to_string();
+        let problems = match self {
+            ApiError::Problems(problems) => problems,
             _ => Vec::new(),
         };
-        let body = Json(ErrorBody {
-            error: self.to_string(),
-            problems,
-        });
-        if let ApiError::TooMany(seconds) = self {
-            return (status, [(header::RETRY_AFTER, seconds.to_string())], body).into_response();
-        }
-        (status, body).into_response()
+        ErrorBody { error, problems }.answer(status, retry_after)
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`uk_time`]: clock times as people in the UK read them.
 //! - [`sign_in_redirect`]: where a person without a session is sent, with
 //!   the way back.
+//! - [`ErrorBody`]: how a JSON API refuses a request.
 #![forbid(unsafe_code)]
 
 pub mod uk_time;
@@ -19,7 +20,7 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::Environment;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -123,6 +124,31 @@ pub fn sign_in_redirect(sign_in_url: &str, public_url: &str, path: &str) -> Resp
     .into_response()
 }
 
+/// The body of every refusal of a JSON API: `{"error": "…"}`, with
+/// `problems` when a request broke rules.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody<P> {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// Each rule the request broke, by field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<P>,
+}
+
+impl<P: Serialize> ErrorBody<P> {
+    /// The refusal as a `status` answer, telling a caller over its rate
+    /// limit when to come back (`Retry-After`, in seconds).
+    pub fn answer(self, status: StatusCode, retry_after: Option<u64>) -> Response {
+        let body = axum::Json(self);
+        match retry_after {
+            Some(seconds) => {
+                (status, [(header::RETRY_AFTER, seconds.to_string())], body).into_response()
+            }
+            None => (status, body).into_response(),
+        }
+    }
+}
+
 /// Percent-encodes everything but unreserved characters (RFC 3986).
 pub fn percent_encode(value: &str) -> String {
     value
@@ -156,5 +182,23 @@ mod tests {
             location,
             "http://id/sign-in?return_to=http%3A%2F%2Fgw%2Fcare-homes"
         );
+    }
+
+    #[test]
+    fn a_caller_over_its_limit_is_told_when_to_come_back() {
+        let refusal = |retry_after| {
+            ErrorBody::<String> {
+                error: "too many requests".to_owned(),
+                problems: Vec::new(),
+            }
+            .answer(StatusCode::TOO_MANY_REQUESTS, retry_after)
+        };
+        let waited = refusal(Some(30));
+        assert_eq!(waited.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            waited.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("30"))
+        );
+        assert!(refusal(None).headers().get(header::RETRY_AFTER).is_none());
     }
 }

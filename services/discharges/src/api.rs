@@ -471,15 +471,13 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
     let result = async {
         let principal = caller.principal()?.clone();
         coordinates_any(&principal)?;
-        let mut live = state.live.clone();
-        let discharges = live
+        let discharges = state
+            .live
+            .clone()
             .all_discharges()
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        let homes = live
-            .all_care_homes()
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let homes = care_homes(&state).await?;
         let today = today(&state);
         let mut patients: Vec<DischargeView> = discharges
             .iter()
@@ -497,6 +495,9 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
     answer(&state, &caller, "discharge.list", "discharges", result).await
 }
 
+/// Why a discharge cannot be found.
+const NOT_ON_THE_LIST: &str = "no such patient on the discharge list";
+
 /// Loads a discharge the caller may manage.
 async fn managed(
     state: &AppState,
@@ -505,18 +506,59 @@ async fn managed(
 ) -> Result<(Principal, CurrentDischarge), ApiError> {
     let principal = caller.principal()?.clone();
     if uuid::Uuid::parse_str(id).is_err() {
-        return Err(ApiError::NotFound(
-            "no such patient on the discharge list".into(),
-        ));
+        return Err(ApiError::NotFound(NOT_ON_THE_LIST.into()));
     }
     let current = state
         .discharges
         .current(id)
         .await
         .map_err(ApiError::Unavailable)?
-        .ok_or_else(|| ApiError::NotFound("no such patient on the discharge list".into()))?;
+        .ok_or_else(|| ApiError::NotFound(NOT_ON_THE_LIST.into()))?;
     may_manage(&principal, &current.record.managed_by)?;
     Ok((principal, current))
+}
+
+/// Loads a discharge the caller may manage, for a change within their write
+/// budget.
+async fn managed_change(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(Principal, CurrentDischarge), ApiError> {
+    let (principal, current) = managed(state, caller, id).await?;
+    within_limit(state, &principal)?;
+    Ok((principal, current))
+}
+
+/// Refuses a change to a patient who no longer waits for discharge.
+fn still_waiting(record: &DischargeRecord) -> Result<(), ApiError> {
+    if record.status.is_waiting() {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(
+            "the patient no longer waits for discharge".into(),
+        ))
+    }
+}
+
+/// The answer to a change: the patient as it left them, and its event.
+fn changed(
+    state: &AppState,
+    record: &DischargeRecord,
+    event_id: String,
+) -> (StatusCode, DischargeView, Option<String>) {
+    let view = view(state, record, &[], false, today(state));
+    (StatusCode::OK, view, Some(event_id))
+}
+
+/// Every care home's live record.
+async fn care_homes(state: &AppState) -> Result<Vec<CareHomeRecord>, ApiError> {
+    state
+        .live
+        .clone()
+        .all_care_homes()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
 /// `GET /api/v1/discharges/{id}`: the patient opened (audited).
@@ -527,12 +569,7 @@ pub async fn open(
 ) -> Response {
     let result = async {
         let (_, current) = managed(&state, &caller, &id).await?;
-        let homes = state
-            .live
-            .clone()
-            .all_care_homes()
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let homes = care_homes(&state).await?;
         let view = view(&state, &current.record, &homes, true, today(&state));
         Ok((StatusCode::OK, view, None))
     }
@@ -707,15 +744,10 @@ pub async fn hold(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let (principal, current) = managed(&state, &caller, &id).await?;
-        within_limit(&state, &principal)?;
+        let (principal, current) = managed_change(&state, &caller, &id).await?;
         let body: HoldBody = json(&headers, &body)?;
         let record = &current.record;
-        if !record.status.is_waiting() {
-            return Err(ApiError::Conflict(
-                "the patient no longer waits for discharge".into(),
-            ));
-        }
+        still_waiting(record)?;
         let cqc = CqcLocationId::parse(&body.cqc_location_id).map_err(|_| {
             ApiError::NotFound(format!(
                 "`{}` is not a care home on the register",
@@ -730,12 +762,7 @@ pub async fn hold(
                 ApiError::Invalid("say what care the patient needs before holding a bed".into())
             })?,
         };
-        let homes = state
-            .live
-            .clone()
-            .all_care_homes()
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let homes = care_homes(&state).await?;
         if let Some(home) = homes.iter().find(|h| {
             h.holds
                 .iter()
@@ -821,12 +848,7 @@ async fn home_of_hold(
     id: &str,
     hold_id: &str,
 ) -> Result<CqcLocationId, ApiError> {
-    let homes = state
-        .live
-        .clone()
-        .all_care_homes()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let homes = care_homes(state).await?;
     homes
         .iter()
         .find(|h| {
@@ -867,8 +889,7 @@ pub async fn release(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let (principal, _) = managed(&state, &caller, &id).await?;
-        within_limit(&state, &principal)?;
+        let (principal, _) = managed_change(&state, &caller, &id).await?;
         let body: ReasonBody = optional_json(&headers, &body)?;
         let cqc = home_of_hold(&state, &id, &hold_id).await?;
         let reason = body.reason.unwrap_or_default();
@@ -910,7 +931,7 @@ async fn next_record(
             .current(id)
             .await
             .map_err(ApiError::Unavailable)?
-            .ok_or_else(|| ApiError::NotFound("no such patient on the discharge list".into()))?;
+            .ok_or_else(|| ApiError::NotFound(NOT_ON_THE_LIST.into()))?;
         let (record, payload) = decide(&current.record)?;
         match state
             .discharges
@@ -946,18 +967,13 @@ pub async fn delay_reason(
 ) -> Response {
     let result =
         async {
-            let (principal, _) = managed(&state, &caller, &id).await?;
-            within_limit(&state, &principal)?;
+            let (principal, _) = managed_change(&state, &caller, &id).await?;
             let body: DelayBody = json(&headers, &body)?;
             let reason: DelayReason = body.delay_reason.parse().map_err(
                 |e: pf_discharge_model::words::UnknownWord| ApiError::Invalid(e.to_string()),
             )?;
             let (record, event_id) = next_record(&state, &principal, &id, |current| {
-                if !current.status.is_waiting() {
-                    return Err(ApiError::Conflict(
-                        "the patient no longer waits for discharge".into(),
-                    ));
-                }
+                still_waiting(current)?;
                 let mut next = current.clone();
                 next.delay_reason = reason;
                 let payload = Payload::DelayReasonChanged(DelayReasonChanged {
@@ -967,11 +983,7 @@ pub async fn delay_reason(
                 Ok((next, payload))
             })
             .await?;
-            Ok((
-                StatusCode::OK,
-                view(&state, &record, &[], false, today(&state)),
-                Some(event_id),
-            ))
+            Ok(changed(&state, &record, event_id))
         }
         .await;
     answer(
@@ -1003,22 +1015,14 @@ pub async fn discharge(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let (principal, current) = managed(&state, &caller, &id).await?;
-        within_limit(&state, &principal)?;
+        let (principal, current) = managed_change(&state, &caller, &id).await?;
         let body: DischargeBody = json(&headers, &body)?;
         let destination: Destination = body
             .destination
             .parse()
             .map_err(|e: pf_discharge_model::words::UnknownWord| ApiError::Invalid(e.to_string()))?;
-        if !current.record.status.is_waiting() {
-            return Err(ApiError::Conflict("the patient no longer waits for discharge".into()));
-        }
-        let homes = state
-            .live
-            .clone()
-            .all_care_homes()
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        still_waiting(&current.record)?;
+        let homes = care_homes(&state).await?;
         let held = homes.iter().find_map(|home| {
             home.holds
                 .iter()
@@ -1068,7 +1072,7 @@ pub async fn discharge(
             Ok((next, payload))
         })
         .await?;
-        Ok((StatusCode::OK, view(&state, &record, &[], false, today(&state)), Some(event_id)))
+        Ok(changed(&state, &record, event_id))
     }
     .await;
     answer(
@@ -1091,20 +1095,10 @@ pub async fn cancel(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let (principal, current) = managed(&state, &caller, &id).await?;
-        within_limit(&state, &principal)?;
+        let (principal, current) = managed_change(&state, &caller, &id).await?;
         let body: ReasonBody = optional_json(&headers, &body)?;
-        if !current.record.status.is_waiting() {
-            return Err(ApiError::Conflict(
-                "the patient no longer waits for discharge".into(),
-            ));
-        }
-        let homes = state
-            .live
-            .clone()
-            .all_care_homes()
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        still_waiting(&current.record)?;
+        let homes = care_homes(&state).await?;
         for home in &homes {
             for hold in home.holds.iter().filter(|h| h.discharge_id == id) {
                 pf_care_home_log::holds::release(
@@ -1128,11 +1122,7 @@ pub async fn cancel(
             Ok((next, payload))
         })
         .await?;
-        Ok((
-            StatusCode::OK,
-            view(&state, &record, &[], false, today(&state)),
-            Some(event_id),
-        ))
+        Ok(changed(&state, &record, event_id))
     }
     .await;
     answer(

@@ -21,7 +21,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use pf_access::{Principal, Role};
 use pf_care_home_model::{CqcLocationId, SexAccepted};
 use pf_discharge_model::{DelayReason, DischargeStatus};
@@ -114,10 +114,13 @@ pub fn router(
         .route("/", get(|| async { Redirect::to("/discharges") }))
         .route("/discharges", get(list_page))
         .route("/discharges/{id}", get(patient_page))
-        .route("/discharges/{id}/hold", post(hold_bed))
-        .route("/discharges/{id}/release", post(release_bed))
-        .route("/discharges/{id}/delay-reason", post(change_delay_reason))
-        .route("/discharges/{id}/discharge", post(confirm_discharge));
+        .route("/discharges/{id}/hold", form_route(Ask::Hold))
+        .route("/discharges/{id}/release", form_route(Ask::Release))
+        .route(
+            "/discharges/{id}/delay-reason",
+            form_route(Ask::DelayReason),
+        )
+        .route("/discharges/{id}/discharge", form_route(Ask::Discharge));
     pf_web::with_security_headers(
         pf_web::assets(routes, &dashboards)
             .layer(SetResponseHeaderLayer::if_not_present(
@@ -677,6 +680,7 @@ pub struct ActionForm {
 }
 
 /// What a form asks for.
+#[derive(Clone, Copy)]
 enum Ask {
     Hold,
     Release,
@@ -703,40 +707,14 @@ impl Ask {
     }
 }
 
-async fn hold_bed(
-    State(pages): State<Pages>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    act(pages, caller, id, form, Ask::Hold).await
-}
-
-async fn release_bed(
-    State(pages): State<Pages>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    act(pages, caller, id, form, Ask::Release).await
-}
-
-async fn change_delay_reason(
-    State(pages): State<Pages>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    act(pages, caller, id, form, Ask::DelayReason).await
-}
-
-async fn confirm_discharge(
-    State(pages): State<Pages>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    act(pages, caller, id, form, Ask::Discharge).await
+/// A form's route: `POST` answered by [`act`] for `ask`.
+fn form_route(ask: Ask) -> MethodRouter<Pages> {
+    post(
+        move |State(pages): State<Pages>,
+              caller: Caller,
+              Path(id): Path<String>,
+              Form(form): Form<ActionForm>| act(pages, caller, id, form, ask),
+    )
 }
 
 /// Checks the form's token, makes the change through the API's handler and
@@ -772,75 +750,36 @@ async fn act(pages: Pages, caller: Caller, id: String, form: ActionForm, ask: As
     }
     let state = State(pages.app.clone());
     let call = again(&caller, &principal);
-    let (status, body, done, home) = match ask {
+    let (answer, done, home) = match ask {
         Ask::Hold => {
-            let body = serde_json::json!({ "cqc_location_id": form.cqc_location_id.trim() });
-            let (status, answer) = read(
-                api::hold(
-                    state,
-                    call,
-                    Path(id.clone()),
-                    json_headers(),
-                    body.to_string().into(),
-                )
-                .await,
-            )
-            .await;
-            (
-                status,
-                answer,
-                "held",
-                Some(form.cqc_location_id.trim().to_owned()),
-            )
+            let home = form.cqc_location_id.trim().to_owned();
+            let body = serde_json::json!({ "cqc_location_id": home });
+            let path = Path(id.clone());
+            let answer = api::hold(state, call, path, json_headers(), body.to_string().into());
+            (answer.await, "held", Some(home))
         }
         Ask::Release => {
-            let (status, answer) = read(
-                api::release(
-                    state,
-                    call,
-                    Path((id.clone(), form.hold_id.trim().to_owned())),
-                    json_headers(),
-                    serde_json::json!({ "reason": "released by the discharge team" })
-                        .to_string()
-                        .into(),
-                )
-                .await,
-            )
-            .await;
-            (status, answer, "released", None)
+            let body = serde_json::json!({ "reason": "released by the discharge team" });
+            let path = Path((id.clone(), form.hold_id.trim().to_owned()));
+            let answer = api::release(state, call, path, json_headers(), body.to_string().into());
+            (answer.await, "released", None)
         }
         Ask::DelayReason => {
             let body = serde_json::json!({ "delay_reason": form.delay_reason.trim() });
-            let (status, answer) = read(
-                api::delay_reason(
-                    state,
-                    call,
-                    Path(id.clone()),
-                    json_headers(),
-                    body.to_string().into(),
-                )
-                .await,
-            )
-            .await;
-            (status, answer, "delay-reason", None)
+            let path = Path(id.clone());
+            let answer =
+                api::delay_reason(state, call, path, json_headers(), body.to_string().into());
+            (answer.await, "delay-reason", None)
         }
         Ask::Discharge => {
             let home = form.destination_home.trim().to_owned();
             let body = serde_json::json!({ "destination": "care_home", "destination_home": home });
-            let (status, answer) = read(
-                api::discharge(
-                    state,
-                    call,
-                    Path(id.clone()),
-                    json_headers(),
-                    body.to_string().into(),
-                )
-                .await,
-            )
-            .await;
-            (status, answer, "discharged", Some(home))
+            let path = Path(id.clone());
+            let answer = api::discharge(state, call, path, json_headers(), body.to_string().into());
+            (answer.await, "discharged", Some(home))
         }
     };
+    let (status, body) = read(answer).await;
     if status.is_success() {
         let mut target = format!("/discharges/{}?done={done}", pf_web::percent_encode(&id));
         if let Some(home) = home.filter(|h| CqcLocationId::parse(h).is_ok()) {

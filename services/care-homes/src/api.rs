@@ -99,6 +99,14 @@ impl ApiError {
         }
     }
 
+    /// Records the refusal in the audit trail: `action` on `entity` by
+    /// `caller`.
+    pub async fn audit(&self, state: &AppState, caller: &Caller, action: &str, entity: &str) {
+        state
+            .audit_refused(caller, action, entity, self.label(), &self.reason())
+            .await;
+    }
+
     /// The reason for the audit trail.
     pub fn reason(&self) -> String {
         match self {
@@ -438,14 +446,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
         Ok(p) => p.clone(),
         Err(refusal) => {
             let err = ApiError::from(refusal);
-            state
-                .audit_refused(
-                    &caller,
-                    "care_home.list",
-                    "care-homes",
-                    err.label(),
-                    &err.reason(),
-                )
+            err.audit(&state, &caller, "care_home.list", "care-homes")
                 .await;
             return err.into_response();
         }
@@ -454,14 +455,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
     if mine.is_empty() {
         // An empty list would read as "your homes are not registered yet".
         let err = ApiError::from(NotSaved::Forbidden(NOT_REGISTERED.to_owned()));
-        state
-            .audit_refused(
-                &caller,
-                "care_home.list",
-                "care-homes",
-                err.label(),
-                &err.reason(),
-            )
+        err.audit(&state, &caller, "care_home.list", "care-homes")
             .await;
         return err.into_response();
     }
@@ -506,14 +500,7 @@ pub async fn home(
     match result {
         Ok(view) => Json(view).into_response(),
         Err(err) => {
-            state
-                .audit_refused(
-                    &caller,
-                    "care_home.read",
-                    &entity(&cqc),
-                    err.label(),
-                    &err.reason(),
-                )
+            err.audit(&state, &caller, "care_home.read", &entity(&cqc))
                 .await;
             err.into_response()
         }
@@ -604,9 +591,7 @@ async fn write(
             (StatusCode::OK, Json(body)).into_response()
         }
         Err(err) => {
-            state
-                .audit_refused(&caller, action, &entity(&cqc), err.label(), &err.reason())
-                .await;
+            err.audit(&state, &caller, action, &entity(&cqc)).await;
             err.into_response()
         }
     }
@@ -723,9 +708,7 @@ pub async fn post_hold_answer(
                 .into_response()
         }
         Err(err) => {
-            state
-                .audit_refused(&caller, action, &entity(&cqc), err.label(), &err.reason())
-                .await;
+            err.audit(&state, &caller, action, &entity(&cqc)).await;
             err.into_response()
         }
     }

@@ -370,14 +370,7 @@ pub async fn form(
     let home = match allowed_home(&state, principal, &cqc) {
         Ok(home) => home,
         Err(err) => {
-            state
-                .audit_refused(
-                    &caller,
-                    "care_home.read",
-                    &entity(&cqc),
-                    err.label(),
-                    &err.reason(),
-                )
+            err.audit(&state, &caller, "care_home.read", &entity(&cqc))
                 .await;
             return plain_refusal(&err);
         }
@@ -526,14 +519,7 @@ pub async fn save(
         Ok(principal) => principal,
         Err(refusal) => {
             let err = ApiError::from(refusal);
-            state
-                .audit_refused(
-                    &caller,
-                    audit_action,
-                    &entity(&cqc),
-                    err.label(),
-                    &err.reason(),
-                )
+            err.audit(&state, &caller, audit_action, &entity(&cqc))
                 .await;
             if json {
                 return json_refusal(&state, err);
@@ -583,14 +569,7 @@ pub async fn save(
             Redirect::to(&target).into_response()
         }
         Err(err) => {
-            state
-                .audit_refused(
-                    &caller,
-                    audit_action,
-                    &entity(&cqc),
-                    err.label(),
-                    &err.reason(),
-                )
+            err.audit(&state, &caller, audit_action, &entity(&cqc))
                 .await;
             if json {
                 return json_refusal(&state, err);
@@ -748,9 +727,7 @@ pub async fn answer(
         Ok(principal) => principal,
         Err(refusal) => {
             let err = ApiError::from(refusal);
-            state
-                .audit_refused(&caller, action, &entity(&cqc), err.label(), &err.reason())
-                .await;
+            err.audit(&state, &caller, action, &entity(&cqc)).await;
             return signed_out_page(&state, &path);
         }
     };
@@ -772,9 +749,7 @@ pub async fn answer(
             Redirect::to(&format!("{path}?answered={done}")).into_response()
         }
         Err(err) => {
-            state
-                .audit_refused(&caller, action, &entity(&cqc), err.label(), &err.reason())
-                .await;
+            err.audit(&state, &caller, action, &entity(&cqc)).await;
             let Ok(home) = allowed_home(&state, principal, &cqc) else {
                 return plain_refusal(&err);
             };

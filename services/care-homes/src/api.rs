@@ -566,18 +566,9 @@ async fn write(
     .await;
     match result {
         Ok(saved) => {
-            if saved.replayed {
-                state.metrics.resends.with_label_values(&["api"]).inc();
-            } else {
-                state
-                    .metrics
-                    .saved
-                    .with_label_values(&[saved.answer.event_type.as_str(), "api"])
-                    .inc();
-                state
-                    .audit_accepted(&caller, action, &entity(&cqc), &saved.answer.event_id)
-                    .await;
-            }
+            state
+                .record_saved(&caller, action, &entity(&cqc), &saved, "api")
+                .await;
             let stale = saved
                 .record
                 .as_ref()

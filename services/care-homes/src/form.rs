@@ -546,18 +546,9 @@ pub async fn save(
     .await;
     match result {
         Ok((home, key, saved)) => {
-            if saved.replayed {
-                state.metrics.resends.with_label_values(&["form"]).inc();
-            } else {
-                state
-                    .metrics
-                    .saved
-                    .with_label_values(&[saved.answer.event_type.as_str(), "form"])
-                    .inc();
-                state
-                    .audit_accepted(&caller, audit_action, &entity(&cqc), &saved.answer.event_id)
-                    .await;
-            }
+            state
+                .record_saved(&caller, audit_action, &entity(&cqc), &saved, "form")
+                .await;
             let target = format!("/care-homes/{home}?saved={}", key.as_str());
             if json {
                 return Json(serde_json::json!({

@@ -10,6 +10,7 @@ use pf_sign_in::{Authenticator, Caller, CallerContext, WriteLimits};
 use crate::config::CareHomesConfig;
 use crate::idempotency::IdempotencyStore;
 use crate::metrics::CareHomeMetrics;
+use crate::submission::Saved;
 use pf_care_home_log::{HomeLog, SERVICE};
 
 /// What the handlers share.
@@ -88,6 +89,29 @@ impl AppState {
         if let Err(err) = self.audit.record(record).await {
             self.metrics.audit_failures.inc();
             tracing::error!(cause = %err, "an accepted change could not be written to the audit trail");
+        }
+    }
+
+    /// Counts an update saved through `channel` (`api` or `form`) and
+    /// records it in the audit trail; a resend stored nothing new, so it is
+    /// only counted as one.
+    pub async fn record_saved(
+        &self,
+        caller: &Caller,
+        action: &str,
+        entity: &str,
+        saved: &Saved,
+        channel: &str,
+    ) {
+        if saved.replayed {
+            self.metrics.resends.with_label_values(&[channel]).inc();
+        } else {
+            self.metrics
+                .saved
+                .with_label_values(&[saved.answer.event_type.as_str(), channel])
+                .inc();
+            self.audit_accepted(caller, action, entity, &saved.answer.event_id)
+                .await;
         }
     }
 

@@ -235,6 +235,19 @@ fn next_action(record: &DischargeRecord, hold: Option<&Hold>) -> &'static str {
     }
 }
 
+/// The bed held for discharge `discharge_id`, and its home.
+fn held_bed<'a>(
+    homes: &'a [CareHomeRecord],
+    discharge_id: &str,
+) -> Option<(&'a CareHomeRecord, &'a Hold)> {
+    homes.iter().find_map(|home| {
+        home.holds
+            .iter()
+            .find(|h| h.discharge_id == discharge_id)
+            .map(|h| (home, h))
+    })
+}
+
 /// The view of a discharge; `opened` shows the NHS number.
 pub fn view(
     state: &AppState,
@@ -243,12 +256,7 @@ pub fn view(
     opened: bool,
     today: time::Date,
 ) -> DischargeView {
-    let held = homes.iter().find_map(|home| {
-        home.holds
-            .iter()
-            .find(|h| h.discharge_id == record.discharge_id)
-            .map(|h| (home, h))
-    });
+    let held = held_bed(homes, &record.discharge_id);
     let site_name = pf_hospital_model::SiteCode::parse(&record.site)
         .ok()
         .and_then(|code| state.catalogue.site(&code).map(|(_, s)| s.name.clone()))
@@ -763,11 +771,7 @@ pub async fn hold(
             })?,
         };
         let homes = care_homes(&state).await?;
-        if let Some(home) = homes.iter().find(|h| {
-            h.holds
-                .iter()
-                .any(|hold| hold.discharge_id == record.discharge_id)
-        }) {
+        if let Some((home, _)) = held_bed(&homes, &record.discharge_id) {
             return Err(ApiError::Conflict(format!(
                 "a bed is already held for this patient at {}; release it first",
                 home.registration.name
@@ -1023,12 +1027,8 @@ pub async fn discharge(
             .map_err(|e: pf_discharge_model::words::UnknownWord| ApiError::Invalid(e.to_string()))?;
         still_waiting(&current.record)?;
         let homes = care_homes(&state).await?;
-        let held = homes.iter().find_map(|home| {
-            home.holds
-                .iter()
-                .find(|h| h.discharge_id == id)
-                .map(|h| (home.cqc().clone(), h.clone()))
-        });
+        let held =
+            held_bed(&homes, &id).map(|(home, hold)| (home.cqc().clone(), hold.clone()));
         let mut destination_home = None;
         if destination == Destination::CareHome {
             let Some((cqc, hold)) = held.clone() else {

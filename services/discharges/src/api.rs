@@ -506,6 +506,16 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
 /// Why a discharge cannot be found.
 const NOT_ON_THE_LIST: &str = "no such patient on the discharge list";
 
+/// The discharge as stored now.
+async fn stored(state: &AppState, id: &str) -> Result<CurrentDischarge, ApiError> {
+    state
+        .discharges
+        .current(id)
+        .await
+        .map_err(ApiError::Unavailable)?
+        .ok_or_else(|| ApiError::NotFound(NOT_ON_THE_LIST.into()))
+}
+
 /// Loads a discharge the caller may manage.
 async fn managed(
     state: &AppState,
@@ -516,12 +526,7 @@ async fn managed(
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(ApiError::NotFound(NOT_ON_THE_LIST.into()));
     }
-    let current = state
-        .discharges
-        .current(id)
-        .await
-        .map_err(ApiError::Unavailable)?
-        .ok_or_else(|| ApiError::NotFound(NOT_ON_THE_LIST.into()))?;
+    let current = stored(state, id).await?;
     may_manage(&principal, &current.record.managed_by)?;
     Ok((principal, current))
 }
@@ -547,16 +552,6 @@ fn still_waiting(record: &DischargeRecord) -> Result<(), ApiError> {
             "the patient no longer waits for discharge".into(),
         ))
     }
-}
-
-/// The answer to a change: the patient as it left them, and its event.
-fn changed(
-    state: &AppState,
-    record: &DischargeRecord,
-    event_id: String,
-) -> (StatusCode, DischargeView, Option<String>) {
-    let view = view(state, record, &[], false, today(state));
-    (StatusCode::OK, view, Some(event_id))
 }
 
 /// Every care home's live record.
@@ -922,20 +917,16 @@ pub async fn release(
     .await
 }
 
-/// Publishes the discharge's next record, deciding again on a conflict.
-async fn next_record(
+/// Publishes the discharge's next record, deciding again on a conflict, and
+/// answers with the patient as the change left them.
+async fn change_patient(
     state: &AppState,
     principal: &Principal,
     id: &str,
     mut decide: impl FnMut(&DischargeRecord) -> Result<(DischargeRecord, Payload), ApiError>,
-) -> Result<(DischargeRecord, String), ApiError> {
+) -> Result<(StatusCode, DischargeView, Option<String>), ApiError> {
     for _ in 0..5 {
-        let current = state
-            .discharges
-            .current(id)
-            .await
-            .map_err(ApiError::Unavailable)?
-            .ok_or_else(|| ApiError::NotFound(NOT_ON_THE_LIST.into()))?;
+        let current = stored(state, id).await?;
         let (record, payload) = decide(&current.record)?;
         match state
             .discharges
@@ -944,7 +935,8 @@ async fn next_record(
         {
             Ok(event) => {
                 state.changes.with_label_values(&[&event.event_type]).inc();
-                return Ok((record, event.event_id));
+                let view = view(state, &record, &[], false, today(state));
+                return Ok((StatusCode::OK, view, Some(event.event_id)));
             }
             Err(PublishFailure::Conflict) => continue,
             Err(other) => return Err(ApiError::Unavailable(other.to_string())),
@@ -976,7 +968,7 @@ pub async fn delay_reason(
             let reason: DelayReason = body.delay_reason.parse().map_err(
                 |e: pf_discharge_model::words::UnknownWord| ApiError::Invalid(e.to_string()),
             )?;
-            let (record, event_id) = next_record(&state, &principal, &id, |current| {
+            change_patient(&state, &principal, &id, |current| {
                 still_waiting(current)?;
                 let mut next = current.clone();
                 next.delay_reason = reason;
@@ -986,8 +978,7 @@ pub async fn delay_reason(
                 });
                 Ok((next, payload))
             })
-            .await?;
-            Ok(changed(&state, &record, event_id))
+            .await
         }
         .await;
     answer(
@@ -1060,7 +1051,7 @@ pub async fn discharge(
             .await?;
         }
         let now = state.clock.now();
-        let (record, event_id) = next_record(&state, &principal, &id, |current| {
+        change_patient(&state, &principal, &id, |current| {
             let mut next = current.clone();
             next.status = DischargeStatus::Discharged;
             next.destination = Some(destination);
@@ -1071,8 +1062,7 @@ pub async fn discharge(
             });
             Ok((next, payload))
         })
-        .await?;
-        Ok(changed(&state, &record, event_id))
+        .await
     }
     .await;
     answer(
@@ -1112,7 +1102,7 @@ pub async fn cancel(
             }
         }
         let reason = body.reason.unwrap_or_default();
-        let (record, event_id) = next_record(&state, &principal, &id, |current| {
+        change_patient(&state, &principal, &id, |current| {
             let mut next = current.clone();
             next.status = DischargeStatus::Cancelled;
             next.cancel_reason = reason.trim().to_owned();
@@ -1121,8 +1111,7 @@ pub async fn cancel(
             });
             Ok((next, payload))
         })
-        .await?;
-        Ok(changed(&state, &record, event_id))
+        .await
     }
     .await;
     answer(

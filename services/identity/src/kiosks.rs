@@ -125,14 +125,14 @@ pub async fn issue(
         &entity,
     )
     .await?;
-    let actor = trail::actor(&admin);
-    let refuse = |err: ApiError| {
-        let (app, actor, entity, source) = (&app, actor.clone(), &entity, &source);
-        async move {
-            trail::refused(app, actor, KIOSK_ISSUED, entity, &err.to_string(), source).await;
-            err
-        }
+    let trail = AdminTrail {
+        app: &app,
+        actor: trail::actor(&admin),
+        action: KIOSK_ISSUED,
+        entity: &entity,
+        source: &source,
     };
+    let refuse = |err| trail.refuse(err);
     let (id, name) = match body.and_then(|request| request.checked()) {
         Ok(checked) => checked,
         Err(err) => return Err(refuse(err).await),
@@ -156,23 +156,16 @@ pub async fn issue(
         ));
         return Err(refuse(err).await);
     }
-    trail::accepted(&app, actor, KIOSK_ISSUED, &entity, &source)
-        .await
-        .map_err(|_| ApiError::unavailable())?;
+    trail.accepted().await?;
     tracing::info!(kiosk = %id, by = %admin.id, "registered a kiosk and issued its setup link");
-    let answer = KioskIssued {
+    Ok(KioskIssued {
         principal_id: principal.id,
         kiosk_id: id,
         name,
         link,
         expires_in: KIOSK_LINK.lifetime_secs(&app),
-    };
-    Ok((
-        StatusCode::CREATED,
-        [(axum::http::header::CACHE_CONTROL, "no-store")],
-        Json(answer),
-    )
-        .into_response())
+    }
+    .into_response())
 }
 
 /// `POST /api/v1/access/kiosks/{kiosk_id}/link`: a new single-use setup
@@ -200,22 +193,14 @@ pub async fn reissue(
         &entity,
     )
     .await?;
-    let actor = trail::actor(&admin);
-    let refuse = |err: ApiError| {
-        let (app, actor, entity, source) = (&app, actor.clone(), &entity, &source);
-        async move {
-            trail::refused(
-                app,
-                actor,
-                KIOSK_LINK_ISSUED,
-                entity,
-                &err.to_string(),
-                source,
-            )
-            .await;
-            err
-        }
+    let trail = AdminTrail {
+        app: &app,
+        actor: trail::actor(&admin),
+        action: KIOSK_LINK_ISSUED,
+        entity: &entity,
+        source: &source,
     };
+    let refuse = |err| trail.refuse(err);
     if from_session && !api::declares_json(&headers) {
         let err = ApiError::Forbidden(
             "Send this request with Content-Type: application/json, as the administration pages do."
@@ -259,23 +244,69 @@ pub async fn reissue(
         Err(err) => return Err(refuse(ApiError::Invalid(err.to_string())).await),
     };
     let link = KIOSK_LINK.reissue(&app, &principal).await?;
-    trail::accepted(&app, actor, KIOSK_LINK_ISSUED, &entity, &source)
-        .await
-        .map_err(|_| ApiError::unavailable())?;
+    trail.accepted().await?;
     tracing::info!(kiosk = %kiosk.id, by = %admin.id, "issued a kiosk a new setup link");
-    let answer = KioskIssued {
+    Ok(KioskIssued {
         principal_id: principal.id,
         kiosk_id: kiosk.id,
         name: kiosk.name,
         link,
         expires_in: KIOSK_LINK.lifetime_secs(&app),
-    };
-    Ok((
-        StatusCode::CREATED,
-        [(axum::http::header::CACHE_CONTROL, "no-store")],
-        Json(answer),
-    )
-        .into_response())
+    }
+    .into_response())
+}
+
+/// A new setup link is answered 201, never cached (it signs a screen in).
+impl IntoResponse for KioskIssued {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::CREATED,
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
+            Json(self),
+        )
+            .into_response()
+    }
+}
+
+/// An administrator's kiosk request in the audit trail: its refusals and
+/// its acceptance recorded under one action and entity.
+struct AdminTrail<'a> {
+    app: &'a AppState,
+    actor: pf_audit::AuditActor,
+    action: &'static str,
+    entity: &'a str,
+    source: &'a Source,
+}
+
+impl AdminTrail<'_> {
+    /// Records the refusal `err` (a failure to record it is logged) and
+    /// gives it back.
+    async fn refuse(&self, err: ApiError) -> ApiError {
+        let reason = err.to_string();
+        trail::refused(
+            self.app,
+            self.actor.clone(),
+            self.action,
+            self.entity,
+            &reason,
+            self.source,
+        )
+        .await;
+        err
+    }
+
+    /// Records the acceptance; 503 when it cannot be recorded.
+    async fn accepted(&self) -> Result<(), ApiError> {
+        trail::accepted(
+            self.app,
+            self.actor.clone(),
+            self.action,
+            self.entity,
+            self.source,
+        )
+        .await
+        .map_err(|_| ApiError::unavailable())
+    }
 }
 
 /// A kiosk as `GET /api/v1/access/kiosks` lists it; times in RFC 3339.

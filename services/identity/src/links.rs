@@ -118,33 +118,28 @@ pub const CARE_HOME_LINK: LinkFlow = LinkFlow {
 impl LinkFlow {
     /// Stores a new link of this kind for `principal`: its full address.
     pub async fn issue(&self, app: &AppState, principal: &Principal) -> Result<String, ApiError> {
-        let token = app
-            .store()
-            .create_link_for(self.purpose, principal)
-            .await
-            .map_err(|err| {
-                tracing::error!(cause = %err, "could not store a single-use link");
-                ApiError::unavailable()
-            })?;
-        Ok(self.address(app, &token))
+        let stored = app.store().create_link_for(self.purpose, principal).await;
+        self.address(app, stored)
     }
 
     /// Stores a new link of this kind for `principal` and voids every
     /// earlier unused link of the principal: the new link's full address.
     pub async fn reissue(&self, app: &AppState, principal: &Principal) -> Result<String, ApiError> {
-        let token = app
-            .store()
-            .reissue_link_for(self.purpose, principal)
-            .await
-            .map_err(|err| {
-                tracing::error!(cause = %err, "could not store a single-use link");
-                ApiError::unavailable()
-            })?;
-        Ok(self.address(app, &token))
+        let stored = app.store().reissue_link_for(self.purpose, principal).await;
+        self.address(app, stored)
     }
 
-    fn address(&self, app: &AppState, token: &str) -> String {
-        format!("{}{}/{token}", app.config.public_url, self.path)
+    /// The full address of a link whose token was `stored`.
+    fn address(
+        &self,
+        app: &AppState,
+        stored: Result<String, pf_sign_in::StoreError>,
+    ) -> Result<String, ApiError> {
+        let token = stored.map_err(|err| {
+            tracing::error!(cause = %err, "could not store a single-use link");
+            ApiError::unavailable()
+        })?;
+        Ok(format!("{}{}/{token}", app.config.public_url, self.path))
     }
 
     /// How long a new link works, in seconds.

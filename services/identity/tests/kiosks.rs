@@ -283,7 +283,7 @@ async fn revoking_a_kiosk_ends_its_session_for_good() {
 }
 
 #[tokio::test]
-async fn an_expired_setup_link_is_refused() {
+async fn an_expired_setup_link_is_refused_and_replaced_under_the_same_id() {
     let app = spawn_with(|config| config.session_policy.link = Duration::from_secs(1)).await;
     let path = setup_link_expiring(&app).await;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
@@ -297,6 +297,11 @@ async fn an_expired_setup_link_is_refused() {
             .unwrap()
             .contains("expired or has already been used")
     );
+    // The screen keeps its id: the administrator issues a new link.
+    let (status, answer) = new_link(&app, "wall-1").await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["expires_in"], 1);
+    assert_eq!(app.use_link(&path_of(&app, &answer)).await.status(), 303);
 }
 
 /// Registers `wall-1` where links last 1 s: its setup link's path.
@@ -494,18 +499,6 @@ async fn a_new_setup_link_replaces_the_earlier_one() {
                 && r["outcome"]["result"] == "accepted"),
         "{trail:?}"
     );
-}
-
-#[tokio::test]
-async fn an_expired_setup_link_is_replaced_under_the_same_id() {
-    let app = spawn_with(|config| config.session_policy.link = Duration::from_secs(1)).await;
-    let expired = setup_link_expiring(&app).await;
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
-    assert_eq!(app.use_link(&expired).await.status(), 410);
-    let (status, answer) = new_link(&app, "wall-1").await;
-    assert_eq!(status, 201, "{answer}");
-    assert_eq!(answer["expires_in"], 1);
-    assert_eq!(app.use_link(&path_of(&app, &answer)).await.status(), 303);
 }
 
 #[tokio::test]

@@ -366,6 +366,19 @@ impl Platform {
         }
     }
 
+    /// The gateway's OPEL board (`GET /api/v1/opel`) as the control room reads it.
+    pub async fn opel_board(&self) -> Value {
+        self.http
+            .get(format!("{}/api/v1/opel", self.gateway_url))
+            .bearer_auth(&self.viewer_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The text of a service's `/metrics`.
     pub async fn metrics(&self, base_url: &str) -> String {
         self.http

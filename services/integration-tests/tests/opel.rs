@@ -397,16 +397,7 @@ async fn parameters_across_opel_thresholds_change_the_level_emit_the_event_and_a
         "the alert is in the websocket's opel message: {opel}"
     );
     live.close().await;
-    let wall: Value = platform
-        .http
-        .get(format!("{}/api/v1/opel", platform.gateway_url))
-        .bearer_auth(&platform.viewer_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let wall: Value = platform.opel_board().await;
     assert_eq!(wall["levels"][SITE]["level"], 3, "{wall}");
     assert_eq!(wall["levels"][SITE]["words"], "Severe pressure");
     let anonymous = platform

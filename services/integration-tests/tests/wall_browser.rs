@@ -427,16 +427,7 @@ async fn publish_pressure(platform: &Platform) -> Value {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let board: Value = platform
-            .http
-            .get(format!("{}/api/v1/opel", platform.gateway_url))
-            .bearer_auth(&platform.viewer_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let board: Value = platform.opel_board().await;
         let got_levels = board["levels"].as_object().map_or(0, Map::len);
         let got_alerts = board["alerts"].as_array().map_or(0, Vec::len);
         if got_levels == levels.len() && got_alerts == ALERTS.len() {

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // test code: fail loudly
 
 pub mod binaries;
+pub mod redis_users;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

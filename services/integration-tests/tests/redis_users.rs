@@ -7,38 +7,11 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use pf_hospital_model::{BedKind, BedState};
+use pf_integration_tests::redis_users::url_as;
 use pf_live_state::{BedUpdate, Keys, LiveState};
-use pf_test_support::RedisServer;
-
-fn write_acl(path: &Path) {
-    let var = path.parent().unwrap();
-    std::fs::create_dir_all(var.join("secrets")).unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let status = Command::new("bash")
-        .arg("-c")
-        .arg(r#". scripts/redis-users.sh && write_redis_acl "$1""#)
-        .arg("bash")
-        .arg(path)
-        .current_dir(repo)
-        .env("VAR", var)
-        .status()
-        .unwrap();
-    assert!(status.success(), "scripts/redis-users.sh failed");
-}
-
-fn url(server: &RedisServer, user: &str) -> String {
-    let password =
-        std::fs::read_to_string(server.dir().join("secrets").join(format!("redis-{user}")))
-            .unwrap();
-    server
-        .url()
-        .replace("redis://", &format!("redis://{user}:{}@", password.trim()))
-}
 
 fn update() -> BedUpdate {
     BedUpdate {
@@ -59,15 +32,16 @@ fn update() -> BedUpdate {
 
 #[tokio::test]
 async fn only_the_projection_writes_the_live_state() {
-    let server = RedisServer::start_with_acl(write_acl);
+    let server = pf_integration_tests::redis_users::start();
     let timeout = Duration::from_secs(5);
 
-    let mut projection = LiveState::connect(&url(&server, "projection"), Keys::default(), timeout)
-        .await
-        .unwrap();
+    let mut projection =
+        LiveState::connect(&url_as(&server, "projection"), Keys::default(), timeout)
+            .await
+            .unwrap();
     projection.apply_beds(&[update()]).await.unwrap();
 
-    let mut gateway = LiveState::connect(&url(&server, "gateway"), Keys::default(), timeout)
+    let mut gateway = LiveState::connect(&url_as(&server, "gateway"), Keys::default(), timeout)
         .await
         .unwrap();
     let snapshot = gateway.snapshot().await.unwrap();
@@ -77,7 +51,7 @@ async fn only_the_projection_writes_the_live_state() {
         "but cannot write it"
     );
 
-    let mut beds = LiveState::connect(&url(&server, "hospital-beds"), Keys::default(), timeout)
+    let mut beds = LiveState::connect(&url_as(&server, "hospital-beds"), Keys::default(), timeout)
         .await
         .unwrap();
     assert!(
@@ -85,7 +59,7 @@ async fn only_the_projection_writes_the_live_state() {
         "hospital-beds cannot read the live state"
     );
 
-    let client = redis::Client::open(url(&server, "gateway")).unwrap();
+    let client = redis::Client::open(url_as(&server, "gateway")).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let flushed: redis::RedisResult<()> = redis::cmd("FLUSHALL").query_async(&mut connection).await;
     assert!(flushed.is_err(), "no service may flush Redis");
@@ -100,14 +74,15 @@ async fn only_the_projection_writes_the_live_state() {
 
 #[tokio::test]
 async fn care_homes_keeps_its_keys_and_cannot_touch_the_live_state() {
-    let server = RedisServer::start_with_acl(write_acl);
+    let server = pf_integration_tests::redis_users::start();
     let timeout = Duration::from_secs(5);
-    let mut projection = LiveState::connect(&url(&server, "projection"), Keys::default(), timeout)
-        .await
-        .unwrap();
+    let mut projection =
+        LiveState::connect(&url_as(&server, "projection"), Keys::default(), timeout)
+            .await
+            .unwrap();
     projection.apply_beds(&[update()]).await.unwrap();
 
-    let client = redis::Client::open(url(&server, "care-homes")).unwrap();
+    let client = redis::Client::open(url_as(&server, "care-homes")).unwrap();
     let mut care = client.get_multiplexed_async_connection().await.unwrap();
     // Its idempotency keys: claim (SET NX PX), read, answer (SETEX), expire, free.
     let claimed: Option<String> = redis::cmd("SET")
@@ -191,7 +166,7 @@ async fn care_homes_keeps_its_keys_and_cannot_touch_the_live_state() {
         redis::cmd("KEYS").arg("*").query_async(&mut care).await;
     assert!(keys.is_err(), "nor list every key");
 
-    let mut gateway = LiveState::connect(&url(&server, "gateway"), Keys::default(), timeout)
+    let mut gateway = LiveState::connect(&url_as(&server, "gateway"), Keys::default(), timeout)
         .await
         .unwrap();
     assert_eq!(
@@ -203,14 +178,14 @@ async fn care_homes_keeps_its_keys_and_cannot_touch_the_live_state() {
 
 #[tokio::test]
 async fn discharges_reads_the_live_state_but_cannot_write_it() {
-    let server = RedisServer::start_with_acl(write_acl);
+    let server = pf_integration_tests::redis_users::start();
     let timeout = Duration::from_secs(5);
     let keys = Keys::default();
-    let mut projection = LiveState::connect(&url(&server, "projection"), keys.clone(), timeout)
+    let mut projection = LiveState::connect(&url_as(&server, "projection"), keys.clone(), timeout)
         .await
         .unwrap();
     projection.apply_beds(&[update()]).await.unwrap();
-    let operator = redis::Client::open(url(&server, "operator")).unwrap();
+    let operator = redis::Client::open(url_as(&server, "operator")).unwrap();
     let mut operator = operator.get_multiplexed_async_connection().await.unwrap();
     let _: i64 = redis::cmd("GEOADD")
         .arg(keys.care_homes_geo())
@@ -222,7 +197,7 @@ async fn discharges_reads_the_live_state_but_cannot_write_it() {
         .unwrap();
 
     // What the service reads: care homes, discharges, homes near a place.
-    let mut discharges = LiveState::connect(&url(&server, "discharges"), keys.clone(), timeout)
+    let mut discharges = LiveState::connect(&url_as(&server, "discharges"), keys.clone(), timeout)
         .await
         .unwrap();
     let near = discharges
@@ -236,7 +211,7 @@ async fn discharges_reads_the_live_state_but_cannot_write_it() {
         "it cannot change the live state through the projection's scripts"
     );
 
-    let client = redis::Client::open(url(&server, "discharges")).unwrap();
+    let client = redis::Client::open(url_as(&server, "discharges")).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let version: Option<String> = redis::cmd("GET")
         .arg("pf:version")
@@ -313,7 +288,7 @@ async fn discharges_reads_the_live_state_but_cannot_write_it() {
         .await
         .unwrap();
 
-    let mut gateway = LiveState::connect(&url(&server, "gateway"), keys, timeout)
+    let mut gateway = LiveState::connect(&url_as(&server, "gateway"), keys, timeout)
         .await
         .unwrap();
     assert_eq!(

@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use pf_event_log::streams::{BEDS, bed_subject};
+use pf_integration_tests::redis_users::url_as;
 use pf_live_state::{LiveState, TrendHistory, TrendPoint};
 use pf_proto::NewEvent;
 use pf_proto::v1::event_envelope::Payload;
@@ -490,36 +491,10 @@ async fn an_event_dated_in_the_future_does_not_stall_the_history() {
     }
 }
 
-/// Writes the Redis users `scripts/start` configures (`scripts/redis-users.sh`).
-fn write_acl(path: &std::path::Path) {
-    let var = path.parent().unwrap();
-    std::fs::create_dir_all(var.join("secrets")).unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let status = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(r#". scripts/redis-users.sh && write_redis_acl "$1""#)
-        .arg("bash")
-        .arg(path)
-        .current_dir(repo)
-        .env("VAR", var)
-        .status()
-        .unwrap();
-    assert!(status.success(), "scripts/redis-users.sh failed");
-}
-
-fn user_url(server: &RedisServer, user: &str) -> String {
-    let password =
-        std::fs::read_to_string(server.dir().join("secrets").join(format!("redis-{user}")))
-            .unwrap();
-    server
-        .url()
-        .replace("redis://", &format!("redis://{user}:{}@", password.trim()))
-}
-
 #[tokio::test]
 async fn the_projection_user_writes_the_history_and_the_gateway_user_reads_it() {
     use pf_hospital_model::{BedKind, BedState};
-    let server = RedisServer::start_with_acl(write_acl);
+    let server = pf_integration_tests::redis_users::start();
     let timeout = Duration::from_secs(5);
     let now = unix_now();
     let update = |version: u64, state: BedState| pf_live_state::BedUpdate {
@@ -537,7 +512,7 @@ async fn the_projection_user_writes_the_history_and_the_gateway_user_reads_it() 
         occurred_at_ms: now * 1000,
     };
     let mut projection = LiveState::connect(
-        &user_url(&server, "projection"),
+        &url_as(&server, "projection"),
         pf_live_state::Keys::default(),
         timeout,
     )
@@ -552,7 +527,7 @@ async fn the_projection_user_writes_the_history_and_the_gateway_user_reads_it() 
         .unwrap();
 
     let mut gateway = LiveState::connect(
-        &user_url(&server, "gateway"),
+        &url_as(&server, "gateway"),
         pf_live_state::Keys::default(),
         timeout,
     )

@@ -13,19 +13,33 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used)] // a test server that cannot start should fail the test loudly
 
+use std::collections::BTreeSet;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-/// A port on 127.0.0.1 that nothing listens on right now.
+/// Ports this process has handed out: tests run in parallel threads, and
+/// the system may offer a just-released port again before the server it was
+/// meant for has bound it.
+static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// A port on 127.0.0.1 that nothing listens on right now and that this
+/// process has not handed out before.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on 127.0.0.1")
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("no free port on 127.0.0.1");
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 fn binary(name: &str) -> PathBuf {
@@ -46,6 +60,12 @@ fn wait_until_listening(port: u16, child: &mut Child, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Something listens; make sure it is this server, not one that
+            // another process started on the same port while this one failed.
+            std::thread::sleep(Duration::from_millis(30));
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{what} exited during start-up with {status} (port {port} taken?)");
+            }
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {

@@ -198,35 +198,64 @@ pub async fn ensure(
             max_age,
             ..Default::default()
         };
-        let failed = |e: &dyn std::fmt::Display| EnsureError {
-            stream: spec.name,
-            cause: e.to_string(),
-        };
-        let mut stream = context
-            .get_or_create_stream(config)
-            .await
-            .map_err(|e| failed(&e))?;
-        let existing = stream.info().await.map_err(|e| failed(&e))?.config.clone();
-        if existing.max_age != max_age {
-            let duplicate_window = if max_age.is_zero() {
-                existing.duplicate_window
-            } else {
-                existing.duplicate_window.min(max_age)
-            };
-            context
-                .update_stream(stream::Config {
-                    max_age,
-                    duplicate_window,
-                    ..existing
-                })
-                .await
-                .map_err(|e| failed(&e))?;
-            tracing::info!(
-                stream = spec.name,
-                max_age_secs = max_age.as_secs(),
-                "updated the stream's retention"
-            );
+        // Every service ensures the streams at start-up, often at the same
+        // moment: a create can lose the race ("subjects overlap") or time
+        // out while the server is busy creating. Trying again finds the
+        // stream the other one made.
+        let mut attempt = 0;
+        while let Err(cause) = ensure_one(context, &config).await {
+            attempt += 1;
+            if attempt >= ENSURE_ATTEMPTS {
+                return Err(EnsureError {
+                    stream: spec.name,
+                    cause,
+                });
+            }
+            tracing::warn!(stream = spec.name, %cause, attempt, "could not ensure the stream yet; trying again");
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
         }
     }
+    Ok(())
+}
+
+/// How many times [`ensure`] tries one stream before giving up.
+const ENSURE_ATTEMPTS: u32 = 6;
+
+/// Creates the stream of `config`, or brings an existing one's retention in
+/// line with it.
+async fn ensure_one(context: &jetstream::Context, config: &stream::Config) -> Result<(), String> {
+    let mut stream = context
+        .get_or_create_stream(config.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let existing = stream
+        .info()
+        .await
+        .map_err(|e| e.to_string())?
+        .config
+        .clone();
+    if existing.max_age == config.max_age {
+        return Ok(());
+    }
+    let max_age = config.max_age;
+    // JetStream refuses a duplicate window longer than the retention.
+    let duplicate_window = if max_age.is_zero() {
+        existing.duplicate_window
+    } else {
+        existing.duplicate_window.min(max_age)
+    };
+    context
+        .update_stream(stream::Config {
+            max_age,
+            duplicate_window,
+            ..existing
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(
+        stream = %config.name,
+        max_age_secs = max_age.as_secs(),
+        "updated the stream's retention"
+    );
     Ok(())
 }

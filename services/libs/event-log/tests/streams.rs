@@ -71,3 +71,25 @@ async fn alerts_expire_while_events_are_kept_for_replay() {
         "bed events are never aged out: replaying them rebuilds the live state"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn services_starting_at_the_same_moment_all_get_the_streams() {
+    // Every service ensures the streams at start-up; on a fresh server they
+    // race to create them.
+    for round in 0..20 {
+        let server = NatsServer::start();
+        let mut starting = Vec::new();
+        for _ in 0..6 {
+            let url = server.url();
+            starting.push(tokio::spawn(async move {
+                let context = jetstream::new(async_nats::connect(url).await.unwrap());
+                streams::ensure(&context, Durability::default()).await
+            }));
+        }
+        for service in starting {
+            if let Err(err) = service.await.unwrap() {
+                panic!("round {round}: {err}");
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! the wall soak): found in the Cargo target folder of the running test,
 //! restartable, killed when dropped, with their output in a log file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -18,6 +19,88 @@ pub fn bin_dir(override_var: &str) -> PathBuf {
         .and_then(Path::parent)
         .expect("the test binary is in target/{profile}/deps")
         .to_path_buf()
+}
+
+/// Loopback ports for services run as child processes, and the settings
+/// that tell each where it and the others listen.
+pub struct Ports(BTreeMap<&'static str, u16>);
+
+impl Ports {
+    /// A free port for each named service (`identity`, `gateway`, …).
+    pub fn new(services: &[&'static str]) -> Self {
+        Self(
+            services
+                .iter()
+                .map(|name| (*name, pf_test_support::free_port()))
+                .collect(),
+        )
+    }
+
+    /// `http://127.0.0.1:{port}` of a service.
+    pub fn url(&self, service: &str) -> String {
+        format!("http://127.0.0.1:{}", self.0[service])
+    }
+
+    /// The services, by name.
+    pub fn services(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.keys().copied()
+    }
+
+    fn addr(&self, service: &str) -> String {
+        format!("127.0.0.1:{}", self.0[service])
+    }
+
+    /// The settings every service needs: the servers, each service's
+    /// address, the others' URLs, sign-in through identity with the demo
+    /// client `secret`, and the pages in `dashboards`. The set must include
+    /// identity, hospital-beds, care-homes, projection and gateway;
+    /// discharges is optional.
+    pub fn environment(
+        &self,
+        nats_url: String,
+        redis_url: String,
+        dashboards: &Path,
+        secret: &str,
+    ) -> Vec<(String, String)> {
+        let url = |name: &str| self.url(name);
+        let mut return_origins = vec![url("gateway"), url("care-homes")];
+        let mut env = vec![
+            ("PF_NATS_URL", nats_url),
+            ("PF_REDIS_URL", redis_url),
+            ("PF_HOSPITAL_BEDS_URL", url("hospital-beds")),
+            ("PF_CARE_HOMES_PUBLIC_URL", url("care-homes")),
+            ("PF_CARE_HOMES_URL", url("care-homes")),
+            ("PF_DASHBOARDS_DIR", dashboards.display().to_string()),
+            ("PF_PUBLIC_URL", url("identity")),
+            ("PF_IDENTITY_URL", url("identity")),
+            ("PF_OIDC_ISSUER", url("identity")),
+            ("PF_SIGN_IN_URL", format!("{}/sign-in", url("identity"))),
+            ("PF_SIGN_OUT_URL", format!("{}/sign-out", url("identity"))),
+            ("PF_GATEWAY_PUBLIC_URL", url("gateway")),
+            (
+                "PF_GATEWAY_WS_URL",
+                url("gateway").replacen("http", "ws", 1),
+            ),
+            ("PF_HOME_URL", url("gateway")),
+            ("PF_DEMO_CLIENT_SECRET", secret.to_owned()),
+            ("RUST_LOG", "info,async_nats=warn".to_owned()),
+        ];
+        if self.0.contains_key("discharges") {
+            env.push(("PF_DISCHARGES_PUBLIC_URL", url("discharges")));
+            env.push(("PF_DISCHARGES_URL", url("discharges")));
+            return_origins.push(url("discharges"));
+        }
+        env.push(("PF_RETURN_ORIGINS", return_origins.join(",")));
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        for service in self.0.keys() {
+            let name = format!("PF_{}_ADDR", service.to_uppercase().replace('-', "_"));
+            env.push((name, self.addr(service)));
+        }
+        env
+    }
 }
 
 /// A service binary (`pf-{name}`) run as a child process.

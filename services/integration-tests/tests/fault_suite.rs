@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use pf_event_log::streams::{BEDS, CARE_HOMES, DEAD_LETTERS, bed_subject};
-use pf_integration_tests::binaries::{Service, bin_dir};
+use pf_integration_tests::binaries::{Ports, Service, bin_dir};
 use pf_integration_tests::{ControlRoomClient, TEST_REGISTER, dashboards_dir};
 use pf_live_state::{Keys, LiveState};
 use pf_proto::NewEvent;
@@ -175,55 +175,29 @@ impl Suite {
         let register = logs.join("register.json");
         std::fs::write(&register, TEST_REGISTER).unwrap();
         let secret = "fault-suite-demo-secret-0123456789abcdef";
-        let ports: BTreeMap<&str, u16> = [
+        let ports = Ports::new(&[
             "identity",
             "hospital-beds",
             "care-homes",
             "projection",
             "gateway",
-        ]
-        .into_iter()
-        .map(|name| (name, free_port()))
-        .collect();
-        let url = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
-        let addr = |name: &str| format!("127.0.0.1:{}", ports[name]);
-        let common: Vec<(String, String)> = [
-            ("PF_NATS_URL", nats.url()),
-            ("PF_REDIS_URL", redis.url()),
-            ("PF_IDENTITY_ADDR", addr("identity")),
-            ("PF_HOSPITAL_BEDS_ADDR", addr("hospital-beds")),
-            ("PF_CARE_HOMES_ADDR", addr("care-homes")),
-            ("PF_PROJECTION_ADDR", addr("projection")),
-            ("PF_GATEWAY_ADDR", addr("gateway")),
-            ("PF_HOSPITAL_BEDS_URL", url("hospital-beds")),
-            ("PF_CARE_HOMES_PUBLIC_URL", url("care-homes")),
-            ("PF_CARE_HOMES_URL", url("care-homes")),
-            ("PF_DASHBOARDS_DIR", dashboards_dir().display().to_string()),
-            ("PF_PUBLIC_URL", url("identity")),
-            ("PF_IDENTITY_URL", url("identity")),
-            ("PF_OIDC_ISSUER", url("identity")),
-            ("PF_SIGN_IN_URL", format!("{}/sign-in", url("identity"))),
-            ("PF_SIGN_OUT_URL", format!("{}/sign-out", url("identity"))),
-            ("PF_GATEWAY_PUBLIC_URL", url("gateway")),
-            (
-                "PF_RETURN_ORIGINS",
-                format!("{},{}", url("gateway"), url("care-homes")),
-            ),
-            ("PF_HOME_URL", url("gateway")),
-            ("PF_DEMO_CLIENT_SECRET", secret.to_owned()),
-            ("PF_CARE_HOME_REGISTER", register.display().to_string()),
-            ("PF_WRITES_PER_SECOND", "100000".to_owned()),
-            ("PF_REFUSED_PER_SECOND", "100000".to_owned()),
-            ("PF_TOKEN_RATE_PER_MINUTE", "100000".to_owned()),
-            ("PF_IP_RATE_PER_MINUTE", "100000".to_owned()),
-            // Small per-client queues, so that stalled clients meet the limits.
-            ("PF_WS_CLIENT_QUEUE", "8".to_owned()),
-            ("PF_WS_SEND_TIMEOUT_MS", "1000".to_owned()),
-            ("RUST_LOG", "info,async_nats=warn".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        ]);
+        let url = |name: &str| ports.url(name);
+        let mut common = ports.environment(nats.url(), redis.url(), &dashboards_dir(), secret);
+        common.extend(
+            [
+                ("PF_CARE_HOME_REGISTER", register.display().to_string()),
+                ("PF_WRITES_PER_SECOND", "100000".to_owned()),
+                ("PF_REFUSED_PER_SECOND", "100000".to_owned()),
+                ("PF_TOKEN_RATE_PER_MINUTE", "100000".to_owned()),
+                ("PF_IP_RATE_PER_MINUTE", "100000".to_owned()),
+                // Small per-client queues, so that stalled clients meet the limits.
+                ("PF_WS_CLIENT_QUEUE", "8".to_owned()),
+                ("PF_WS_SEND_TIMEOUT_MS", "1000".to_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
         let bins = bin_dir("PF_FAULTS_BIN_DIR");
         let mut projection = Service::new("projection", &bins, common.clone(), &logs);
         let mut others: Vec<Service> = ["identity", "hospital-beds", "care-homes", "gateway"]
@@ -238,7 +212,7 @@ impl Suite {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap();
-        for name in ports.keys() {
+        for name in ports.services() {
             wait_ready(&http, &url(name), name, Duration::from_secs(60)).await;
         }
         let publisher_token = fetch_token(&http, &url("identity"), "simulator", secret).await;

@@ -16,12 +16,10 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
 
-use std::collections::BTreeMap;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pf_integration_tests::binaries::{Service, bin_dir};
+use pf_integration_tests::binaries::{Ports, Service, bin_dir};
 use pf_integration_tests::{dashboards_dir, demo};
 use pf_test_support::{NatsServer, RedisServer, free_port};
 
@@ -74,50 +72,9 @@ async fn the_wall_neither_grows_nor_misses_updates_under_a_10x_day() {
         "projection",
         "gateway",
     ];
-    let ports: BTreeMap<&str, u16> = names.iter().map(|n| (*n, free_port())).collect();
-    let url = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
-    let addr = |name: &str| format!("127.0.0.1:{}", ports[name]);
-    let env: Vec<(String, String)> = [
-        ("PF_NATS_URL", nats.url()),
-        ("PF_REDIS_URL", redis.url()),
-        ("PF_IDENTITY_ADDR", addr("identity")),
-        ("PF_HOSPITAL_BEDS_ADDR", addr("hospital-beds")),
-        ("PF_CARE_HOMES_ADDR", addr("care-homes")),
-        ("PF_DISCHARGES_ADDR", addr("discharges")),
-        ("PF_PROJECTION_ADDR", addr("projection")),
-        ("PF_GATEWAY_ADDR", addr("gateway")),
-        ("PF_HOSPITAL_BEDS_URL", url("hospital-beds")),
-        ("PF_CARE_HOMES_PUBLIC_URL", url("care-homes")),
-        ("PF_CARE_HOMES_URL", url("care-homes")),
-        ("PF_DISCHARGES_PUBLIC_URL", url("discharges")),
-        ("PF_DISCHARGES_URL", url("discharges")),
-        ("PF_DASHBOARDS_DIR", dir.display().to_string()),
-        ("PF_PUBLIC_URL", url("identity")),
-        ("PF_IDENTITY_URL", url("identity")),
-        ("PF_OIDC_ISSUER", url("identity")),
-        ("PF_SIGN_IN_URL", format!("{}/sign-in", url("identity"))),
-        ("PF_SIGN_OUT_URL", format!("{}/sign-out", url("identity"))),
-        ("PF_GATEWAY_PUBLIC_URL", url("gateway")),
-        (
-            "PF_GATEWAY_WS_URL",
-            url("gateway").replacen("http", "ws", 1),
-        ),
-        (
-            "PF_RETURN_ORIGINS",
-            format!(
-                "{},{},{}",
-                url("gateway"),
-                url("care-homes"),
-                url("discharges")
-            ),
-        ),
-        ("PF_HOME_URL", url("gateway")),
-        ("PF_DEMO_CLIENT_SECRET", secret.to_owned()),
-        ("RUST_LOG", "info,async_nats=warn".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let ports = Ports::new(&names);
+    let url = |name: &str| ports.url(name);
+    let env = ports.environment(nats.url(), redis.url(), &dir, secret);
     let bins = bin_dir("PF_SOAK_BIN_DIR");
     let mut services: Vec<Service> = names
         .iter()

@@ -410,32 +410,16 @@ impl LiveState {
     pub async fn snapshot(&mut self) -> Result<Snapshot, LiveStateError> {
         // EVALSHA_RO: a read-only script, so a reader with read-only access
         // to the live state (the gateway's Redis user) may run it.
-        let read = |connection: &mut ConnectionManager| {
-            let mut command = redis::cmd("EVALSHA_RO");
-            command
-                .arg(self.snapshot.get_hash())
-                .arg(4)
-                .arg(self.keys.version())
-                .arg(self.keys.wards_index())
-                .arg(self.keys.care_homes_index())
-                .arg(self.keys.discharges_index())
-                .arg(self.keys.prefix());
-            let mut connection = connection.clone();
-            async move { command.query_async::<Vec<Value>>(&mut connection).await }
-        };
-        let reply = match read(&mut self.connection).await {
-            Err(err)
-                if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-            {
-                let _: String = redis::cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(scripts::SNAPSHOT)
-                    .query_async(&mut self.connection)
-                    .await?;
-                read(&mut self.connection).await?
-            }
-            other => other?,
-        };
+        let mut command = redis::cmd("EVALSHA_RO");
+        command
+            .arg(self.snapshot.get_hash())
+            .arg(4)
+            .arg(self.keys.version())
+            .arg(self.keys.wards_index())
+            .arg(self.keys.care_homes_index())
+            .arg(self.keys.discharges_index())
+            .arg(self.keys.prefix());
+        let reply = read_with_script(&mut self.connection, scripts::SNAPSHOT, &command).await?;
         let mut items = reply.into_iter();
         let (Some(version), Some(wards), Some(homes), Some(discharges)) =
             (items.next(), items.next(), items.next(), items.next())
@@ -493,20 +477,7 @@ impl LiveState {
         for (start, end) in windows {
             command.arg(start).arg(end);
         }
-        let reply: Vec<Value> = match command.query_async(&mut self.connection).await {
-            Err(err)
-                if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-            {
-                // EVALSHA_RO only: a reader may not be allowed to run writing scripts.
-                let _: String = redis::cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(scripts::READ_TRENDS)
-                    .query_async(&mut self.connection)
-                    .await?;
-                command.query_async(&mut self.connection).await?
-            }
-            other => other?,
-        };
+        let reply = read_with_script(&mut self.connection, scripts::READ_TRENDS, &command).await?;
         let mut items = reply.into_iter();
         let (Some(bucket_secs), Some(scopes)) = (items.next(), items.next()) else {
             return Err(LiveStateError::Unexpected("short occupancy history".into()));
@@ -869,4 +840,25 @@ struct RecordWrite<'a> {
 /// A record as JSON, or why it could not be written.
 fn to_json(json: serde_json::Result<String>, what: &str) -> Result<String, LiveStateError> {
     json.map_err(|e| LiveStateError::Unexpected(format!("{what}: {e}")))
+}
+
+/// Runs a read-only script call (`EVALSHA_RO`: a reader may not be allowed
+/// to run writing scripts, nor `EVAL`); when Redis does not have the script
+/// (after a restart), loads `source` and runs the call again.
+async fn read_with_script(
+    connection: &mut ConnectionManager,
+    source: &str,
+    command: &redis::Cmd,
+) -> Result<Vec<Value>, redis::RedisError> {
+    match command.query_async(connection).await {
+        Err(err) if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            let _: String = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(source)
+                .query_async(connection)
+                .await?;
+            command.query_async(connection).await
+        }
+        other => other,
+    }
 }

@@ -113,10 +113,13 @@ pub async fn connect_with(
 ) -> Result<Context, PublisherError> {
     let mut options = ConnectOptions::new();
     if let Some(credentials) = credentials {
-        options = options.user_and_password(
-            credentials.user.clone(),
-            credentials.password.expose().to_owned(),
-        );
+        // Replies come to the user's own inbox: the only one it may read.
+        options = options
+            .user_and_password(
+                credentials.user.clone(),
+                credentials.password.expose().to_owned(),
+            )
+            .custom_inbox_prefix(pf_event_log::connection::inbox_prefix(&credentials.user));
     }
     let client = options
         .connect(url)

@@ -110,16 +110,6 @@ by patient-flow.natsVolume.
 {{- end }}
 {{- end }}
 
-{{/* Stream settings of services that create streams. */}}
-{{- define "patient-flow.streamEnv" -}}
-- name: PF_STREAM_REPLICAS
-  value: {{ .Values.nats.streamReplicas | quote }}
-- name: PF_STREAM_DUPLICATE_WINDOW_SECS
-  value: {{ .Values.nats.duplicateWindowSecs | quote }}
-- name: PF_ALERTS_KEEP_DAYS
-  value: {{ .Values.nats.alertsKeepDays | quote }}
-{{- end }}
-
 {{- define "patient-flow.natsVolume" -}}
 - name: nats-password
   secret:

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pf_event_log::Durability;
 use pf_runtime::{ConfigError, env_or};
 use pf_sign_in::SignInSettings;
 
@@ -27,8 +26,7 @@ pub struct CareHomesConfig {
     /// NATS server and this service's user there (`PF_NATS_URL`,
     /// `PF_NATS_USER`, `PF_NATS_PASSWORD` / `PF_NATS_PASSWORD_FILE`).
     pub nats: pf_event_log::NatsSettings,
-    /// Stream settings (`PF_STREAM_REPLICAS`, default 1).
-    pub durability: Durability,
+
     /// Sign-in settings (`PF_OIDC_*`, `PF_REDIS_URL`).
     pub sign_in: SignInSettings,
     /// Redis for idempotency keys (`PF_REDIS_URL`, default `redis://127.0.0.1:6379`).
@@ -48,6 +46,10 @@ pub struct CareHomesConfig {
     /// Where people without a session are sent to sign in
     /// (`PF_SIGN_IN_URL`, default `http://127.0.0.1:8083/sign-in`).
     pub sign_in_url: String,
+    /// The identity service's sign-out, where the pages' sign-out form
+    /// posts: only identity ends sessions (`PF_SIGN_OUT_URL`, default
+    /// `http://127.0.0.1:8083/sign-out`).
+    pub sign_out_url: String,
     /// This service's address as browsers see it (`PF_CARE_HOMES_PUBLIC_URL`,
     /// default `http://127.0.0.1:8084`).
     pub public_url: String,
@@ -70,7 +72,6 @@ impl CareHomesConfig {
                 SocketAddr::from(([127, 0, 0, 1], 8084)),
             )?,
             nats: pf_event_log::NatsSettings::from_env_config()?,
-            durability: Durability::from_env()?,
             sign_in: SignInSettings::from_env()?,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
             redis_prefix: env_or("PF_CARE_HOMES_PREFIX", "pf-care:".to_owned())?,
@@ -79,6 +80,10 @@ impl CareHomesConfig {
             idempotency_ttl: Duration::from_secs(env_or("PF_IDEMPOTENCY_HOURS", 168u64)? * 3600),
             dashboards_dir: env_or("PF_DASHBOARDS_DIR", PathBuf::from("dashboards"))?,
             sign_in_url: env_or("PF_SIGN_IN_URL", "http://127.0.0.1:8083/sign-in".to_owned())?,
+            sign_out_url: env_or(
+                "PF_SIGN_OUT_URL",
+                "http://127.0.0.1:8083/sign-out".to_owned(),
+            )?,
             public_url: env_or(
                 "PF_CARE_HOMES_PUBLIC_URL",
                 "http://127.0.0.1:8084".to_owned(),
@@ -98,7 +103,6 @@ impl CareHomesConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             nats: pf_event_log::NatsSettings::anonymous(nats_url),
-            durability: Durability::default(),
             sign_in,
             redis_url: redis_url.to_owned(),
             redis_prefix: "pf-care:".to_owned(),
@@ -107,6 +111,7 @@ impl CareHomesConfig {
             idempotency_ttl: Duration::from_secs(7 * 24 * 3600),
             dashboards_dir,
             sign_in_url: "http://127.0.0.1:8083/sign-in".to_owned(),
+            sign_out_url: "http://127.0.0.1:8083/sign-out".to_owned(),
             public_url: "http://127.0.0.1:8084".to_owned(),
             writes_per_second: 20,
             refused_per_second: 20,

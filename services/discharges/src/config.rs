@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pf_event_log::Durability;
 use pf_runtime::{ConfigError, env_or};
 use pf_sign_in::SignInSettings;
 
@@ -15,8 +14,7 @@ pub struct DischargesConfig {
     pub listen: SocketAddr,
     /// NATS server and this service's user there (`PF_NATS_*`).
     pub nats: pf_event_log::NatsSettings,
-    /// Stream settings (`PF_STREAM_REPLICAS`, default 1).
-    pub durability: Durability,
+
     /// Sign-in settings (`PF_OIDC_*`, `PF_REDIS_URL`).
     pub sign_in: SignInSettings,
     /// Redis with the live state, read for the list and the search
@@ -65,7 +63,6 @@ impl DischargesConfig {
                 value: String::new(),
                 cause: e.to_string(),
             })?,
-            durability: Durability::from_env()?,
             sign_in: SignInSettings::from_env()?,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
             redis_prefix: env_or("PF_REDIS_PREFIX", "pf:".to_owned())?,
@@ -94,7 +91,6 @@ impl DischargesConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             nats: pf_event_log::NatsSettings::anonymous(nats_url),
-            durability: Durability::default(),
             sign_in,
             redis_url: redis_url.to_owned(),
             redis_prefix: "pf:".to_owned(),

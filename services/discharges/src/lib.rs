@@ -32,6 +32,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use pf_care_home_log::{Clock, SystemClock};
+use pf_event_log::streams;
 use pf_hospital_model::Catalogue;
 use pf_live_state::{Keys, LiveState};
 use pf_runtime::{HttpMetrics, Readiness};
@@ -76,12 +77,16 @@ pub async fn run_with_clock(
         .await
         .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
     let jetstream = async_nats::jetstream::new(nats);
-    pf_event_log::streams::ensure(&jetstream, config.durability)
-        .await
-        .context("failed to create the event streams")?;
-    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
-        .await
-        .context("failed to create the audit stream")?;
+    // The streams are pf-streams' to create; wait for the ones used here
+    // (holds are care-home events).
+    let used = [streams::DISCHARGES.name, streams::CARE_HOMES.name];
+    if !pf_event_log::streams::wait_for(&jetstream, &used, &shutdown).await
+        || !pf_audit::stream::wait_until_ready(&jetstream, &shutdown)
+            .await
+            .context("the audit stream cannot be used")?
+    {
+        return Ok(());
+    }
     readiness.set("nats", true);
     let live = LiveState::connect(
         &config.redis_url,

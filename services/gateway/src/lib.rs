@@ -114,9 +114,13 @@ pub async fn run(
         .await
         .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
     let jetstream = async_nats::jetstream::new(nats);
-    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
+    // pf-streams creates the audit stream; wait for it.
+    if !pf_audit::stream::wait_until_ready(&jetstream, &shutdown)
         .await
-        .context("failed to create the audit stream")?;
+        .context("the audit stream cannot be used")?
+    {
+        return Ok(());
+    }
     let audit = pf_audit::AuditLog::new(jetstream.clone());
     let opel_board = opel::board();
     let opel_follower = tokio::spawn(opel::follow(

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use pf_access::IssuerConfig;
-use pf_event_log::Durability;
 use pf_runtime::{ConfigError, env_or};
 use pf_sign_in::SignInSettings;
 
@@ -15,8 +14,7 @@ pub struct BedsConfig {
     /// NATS server and this service's user there (`PF_NATS_URL`,
     /// `PF_NATS_USER`, `PF_NATS_PASSWORD` / `PF_NATS_PASSWORD_FILE`).
     pub nats: pf_event_log::NatsSettings,
-    /// Stream settings (`PF_STREAM_REPLICAS`, default 1).
-    pub durability: Durability,
+
     /// Sign-in settings.
     pub sign_in: SignInSettings,
     /// Writes per second one identity may make (`PF_WRITES_PER_SECOND`, default 2000).
@@ -34,7 +32,6 @@ impl BedsConfig {
                 SocketAddr::from(([127, 0, 0, 1], 8081)),
             )?,
             nats: pf_event_log::NatsSettings::from_env_config()?,
-            durability: Durability::from_env()?,
             sign_in: SignInSettings::from_env()?,
             writes_per_second: env_or("PF_WRITES_PER_SECOND", 2000)?,
             refused_per_second: env_or("PF_REFUSED_PER_SECOND", 20)?,
@@ -46,7 +43,6 @@ impl BedsConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             nats: pf_event_log::NatsSettings::anonymous(nats_url),
-            durability: Durability::default(),
             sign_in: SignInSettings::local(issuer, redis_url),
             writes_per_second: 2000,
             refused_per_second: 1000,

@@ -24,6 +24,7 @@ pub mod metrics;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use pf_event_log::streams;
 use pf_hospital_model::Catalogue;
 use pf_runtime::{HttpMetrics, Readiness};
 use tokio::net::TcpListener;
@@ -46,13 +47,15 @@ pub async fn run(
         .await
         .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
     let jetstream = async_nats::jetstream::new(nats);
-    pf_event_log::streams::ensure(&jetstream, config.durability)
-        .await
-        .context("failed to create the event streams")?;
+    // The streams are pf-streams' to create; wait for the ones used here.
+    if !pf_event_log::streams::wait_for(&jetstream, &[streams::BEDS.name], &shutdown).await
+        || !pf_audit::stream::wait_until_ready(&jetstream, &shutdown)
+            .await
+            .context("the audit stream cannot be used")?
+    {
+        return Ok(());
+    }
     readiness.set("nats", true);
-    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
-        .await
-        .context("failed to create the audit stream")?;
     let authenticator = config
         .sign_in
         .authenticator()

@@ -52,11 +52,6 @@ pub struct IdentityConfig {
     /// NATS server and this service's user there (`PF_NATS_URL`,
     /// `PF_NATS_USER`, `PF_NATS_PASSWORD` / `PF_NATS_PASSWORD_FILE`).
     pub nats: pf_event_log::NatsSettings,
-    /// Replicas of the audit stream (`PF_AUDIT_REPLICAS`, default 1).
-    pub audit_replicas: usize,
-    /// Days the audit trail keeps records (`PF_AUDIT_RETENTION_DAYS`,
-    /// default 2920, eight years).
-    pub audit_retention_days: u32,
     /// Where people reach this service (`PF_PUBLIC_URL`, default
     /// `http://127.0.0.1:8083`): the local issuer's `iss` and the base of
     /// sign-in links. No trailing `/`.
@@ -322,8 +317,6 @@ impl IdentityConfig {
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
             sign_in_prefix: env_or("PF_SIGN_IN_PREFIX", "pf-auth:".to_owned())?,
             nats: pf_event_log::NatsSettings::from_env_config()?,
-            audit_replicas: env_or("PF_AUDIT_REPLICAS", 1)?,
-            audit_retention_days: env_or("PF_AUDIT_RETENTION_DAYS", 8 * 365)?,
             return_origins: env_or("PF_RETURN_ORIGINS", String::new())?
                 .split(',')
                 .map(str::trim)
@@ -364,8 +357,6 @@ impl IdentityConfig {
             redis_url: redis_url.to_owned(),
             sign_in_prefix: "pf-auth:".to_owned(),
             nats: pf_event_log::NatsSettings::anonymous(nats_url),
-            audit_replicas: 1,
-            audit_retention_days: 8 * 365,
             public_url: "http://127.0.0.1:8083".to_owned(),
             return_origins: Vec::new(),
             home_url: None,

@@ -76,7 +76,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::routing::{get, post};
 use pf_access::{IssuerConfig, JwksSource, LocalIssuer, LocalIssuerConfig, TokenVerifier};
-use pf_audit::{AuditConfig, AuditLog, AuditRetention};
+use pf_audit::AuditLog;
 use pf_runtime::{HttpMetrics, Readiness};
 use pf_sign_in::{Authenticator, SignInStore};
 use tokio::net::TcpListener;
@@ -203,17 +203,10 @@ impl Identity {
             .await
             .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
         let jetstream = async_nats::jetstream::new(nats);
-        let retention = AuditRetention::days(config.audit_retention_days)
-            .context("PF_AUDIT_RETENTION_DAYS must be at least 1")?;
-        pf_audit::stream::ensure(
-            &jetstream,
-            &AuditConfig {
-                retention,
-                replicas: config.audit_replicas,
-            },
-        )
-        .await
-        .context("failed to set up the audit stream")?;
+        // pf-streams creates the audit stream and sets its retention.
+        pf_audit::stream::wait_until_ready(&jetstream, &CancellationToken::new())
+            .await
+            .context("the audit stream cannot be used")?;
         let audit = AuditLog::new(jetstream);
         readiness.set("nats", true);
 

@@ -7,6 +7,7 @@
 
 pub mod binaries;
 pub mod redis_users;
+pub mod rendered_access;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -110,6 +111,16 @@ async fn listener() -> (TcpListener, String) {
     (listener, url)
 }
 
+/// Creates the platform's streams on the NATS server at `url`, as
+/// `pf-streams` does at install (services only wait for them).
+pub async fn create_streams(url: &str) {
+    let client = async_nats::connect(url).await.unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    pf_streams::ensure(&jetstream, &pf_streams::StreamsConfig::default())
+        .await
+        .unwrap();
+}
+
 /// The repository's `dashboards/` folder.
 pub fn dashboards_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../dashboards")
@@ -124,6 +135,7 @@ impl Platform {
     /// Starts the platform on another site catalogue and discharge plan.
     pub async fn start_with(catalogue: &str, discharge_plan: &str) -> Self {
         let nats = NatsServer::start();
+        create_streams(&nats.url()).await;
         let redis = RedisServer::start();
         let shutdown = CancellationToken::new();
         let catalogue = Catalogue::from_json(catalogue).unwrap();

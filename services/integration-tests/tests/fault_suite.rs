@@ -164,6 +164,7 @@ async fn fetch_token(http: &reqwest::Client, identity: &str, client: &str, secre
 impl Suite {
     async fn start() -> Self {
         let nats = NatsServer::start();
+        pf_integration_tests::create_streams(&nats.url()).await;
         let redis = RedisServer::start();
         let logs = std::env::temp_dir().join(format!(
             "pf-fault-suite-{}-{}",

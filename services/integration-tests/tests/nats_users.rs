@@ -55,10 +55,14 @@ async fn publish_acked(js: &async_nats::jetstream::Context, subject: &str) -> bo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_service_may_use_only_its_own_subjects() {
     let server = NatsServer::start_configured(write_config);
+    // pf-streams, the streams' one owner, creates them as its own user.
+    pf_streams::ensure(
+        &connect_as(&server, "streams").await,
+        &pf_streams::StreamsConfig::default(),
+    )
+    .await
+    .unwrap();
     let beds = connect_as(&server, "hospital-beds").await;
-    pf_event_log::streams::ensure(&beds, pf_event_log::Durability::default())
-        .await
-        .unwrap();
 
     assert!(
         publish_acked(&beds, "pf.beds.RWEAA.WD1.B01").await,

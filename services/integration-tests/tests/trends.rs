@@ -31,6 +31,7 @@ struct Servers {
 impl Servers {
     async fn start() -> Self {
         let nats = NatsServer::start();
+        pf_integration_tests::create_streams(&nats.url()).await;
         let redis = RedisServer::start();
         let shutdown = CancellationToken::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

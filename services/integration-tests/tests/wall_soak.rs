@@ -55,6 +55,7 @@ async fn the_wall_neither_grows_nor_misses_updates_under_a_10x_day() {
         "dashboards/node_modules is missing: run the README's test command (it runs `npm ci` in dashboards/)"
     );
     let nats = NatsServer::start();
+    pf_integration_tests::create_streams(&nats.url()).await;
     let redis = RedisServer::start();
     let logs = std::env::temp_dir().join(format!(
         "pf-wall-soak-{}-{}",

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pf_event_log::Durability;
 use pf_runtime::{ConfigError, env_or};
 
 use crate::engine::AlertRules;
@@ -63,8 +62,6 @@ pub struct PressureConfig {
     pub recent_alerts: usize,
     /// The outgoing webhook, if any.
     pub webhook: Option<WebhookConfig>,
-    /// Stream settings.
-    pub durability: Durability,
 }
 
 impl PressureConfig {
@@ -98,7 +95,6 @@ impl PressureConfig {
             },
             recent_alerts: env_or("PF_ALERTS_RECENT", 50)?,
             webhook,
-            durability: Durability::from_env()?,
         })
     }
 
@@ -115,7 +111,6 @@ impl PressureConfig {
             alert_rules: AlertRules::default(),
             recent_alerts: 50,
             webhook: None,
-            durability: Durability::default(),
         }
     }
 }

@@ -104,7 +104,16 @@ pub async fn run(
         .await
         .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
     let jetstream = async_nats::jetstream::new(nats);
-    streams::ensure(&jetstream, config.durability).await?;
+    // pf-streams creates the streams; wait for the ones written here.
+    if !streams::wait_for(
+        &jetstream,
+        &[streams::SYSTEM.name, streams::ALERTS.name],
+        &shutdown,
+    )
+    .await
+    {
+        return Ok(());
+    }
     readiness.set("nats", true);
 
     let keys = Keys::new(&config.redis_prefix);

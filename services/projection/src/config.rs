@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pf_event_log::Durability;
 use pf_live_state::TrendSettings;
 use pf_runtime::{ConfigError, env_or};
 
@@ -27,8 +26,7 @@ pub struct ProjectionConfig {
     pub batch_size: usize,
     /// Entries kept in the change log (`PF_CHANGES_MAX_LEN`, default 100,000).
     pub changes_max_len: u64,
-    /// Stream settings.
-    pub durability: Durability,
+
     /// How often the watchdog checks that Redis still holds what it
     /// acknowledged (`PF_PROJECTION_WATCHDOG_MS`, default 1 s; 0 turns it off).
     pub watchdog_interval: Duration,
@@ -55,7 +53,6 @@ impl ProjectionConfig {
             consumer_name: env_or("PF_PROJECTION_CONSUMER", "projection".to_owned())?,
             batch_size: env_or("PF_PROJECTION_BATCH", 500)?,
             changes_max_len: env_or("PF_CHANGES_MAX_LEN", 100_000)?,
-            durability: Durability::from_env()?,
             watchdog_interval: Duration::from_millis(env_or("PF_PROJECTION_WATCHDOG_MS", 1_000)?),
             trends: TrendSettings {
                 bucket: Duration::from_secs(in_range("PF_TREND_BUCKET_SECS", 300, 60..=86_400)?),
@@ -75,7 +72,6 @@ impl ProjectionConfig {
             consumer_name: "projection".to_owned(),
             batch_size: 500,
             changes_max_len: 100_000,
-            durability: Durability::default(),
             watchdog_interval: Duration::from_millis(200),
             trends: TrendSettings::default(),
         }

@@ -36,20 +36,28 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::ProjectionConfig;
 
-/// Connects to NATS (creating the streams if needed).
+/// Connects to NATS and waits until the streams the projection reads and
+/// writes exist (`pf-streams` creates them); `None` when `shutdown` comes
+/// first.
 pub async fn connect_jetstream(
     config: &ProjectionConfig,
-) -> anyhow::Result<async_nats::jetstream::Context> {
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<async_nats::jetstream::Context>> {
     let client = config
         .nats
         .connect("pf-projection")
         .await
         .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
     let jetstream = async_nats::jetstream::new(client);
-    pf_event_log::streams::ensure(&jetstream, config.durability)
-        .await
-        .context("failed to create the event streams")?;
-    Ok(jetstream)
+    let used: Vec<&str> = EVENT_STREAMS
+        .iter()
+        .chain([&pf_event_log::streams::DEAD_LETTERS])
+        .map(|spec| spec.name)
+        .collect();
+    if !pf_event_log::streams::wait_for(&jetstream, &used, shutdown).await {
+        return Ok(None);
+    }
+    Ok(Some(jetstream))
 }
 
 /// Connects to Redis.
@@ -104,7 +112,9 @@ pub async fn run(
     let ops = pf_runtime::ops::router(registry, readiness.clone());
     let server = tokio::spawn(pf_runtime::ops::serve(listener, ops, shutdown.clone()));
 
-    let jetstream = connect_jetstream(&config).await?;
+    let Some(jetstream) = connect_jetstream(&config, &shutdown).await? else {
+        return Ok(());
+    };
     readiness.set("nats", true);
     let mut live = connect_live_state(&config).await?;
     readiness.set("redis", true);

@@ -45,7 +45,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn check(config: pf_projection::ProjectionConfig) -> anyhow::Result<()> {
-    let jetstream = pf_projection::connect_jetstream(&config).await?;
+    let stop = pf_runtime::shutdown::on_signal();
+    let Some(jetstream) = pf_projection::connect_jetstream(&config, &stop).await? else {
+        return Ok(());
+    };
     let mut live = pf_projection::connect_live_state(&config).await?;
     let mut scratch_config = config.clone();
     // Beside the live prefix, never under it.

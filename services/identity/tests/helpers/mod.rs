@@ -42,6 +42,14 @@ fn dashboards() -> PathBuf {
 pub async fn spawn_with(adjust: impl FnOnce(&mut IdentityConfig)) -> App {
     let redis = RedisServer::start();
     let nats = NatsServer::start();
+    // The streams are pf-streams' to create (at install); identity waits for them.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    pf_streams::ensure(
+        &async_nats::jetstream::new(client),
+        &pf_streams::StreamsConfig::default(),
+    )
+    .await
+    .unwrap();
     let mut config = IdentityConfig::local(&redis.url(), &nats.url(), dashboards());
     config.demo_client_secret = Some(pf_identity::config::Secret::new(DEMO_SECRET));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -14,6 +14,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
+use tokio_util::sync::CancellationToken;
 
 /// The stream's name.
 pub const STREAM: &str = "PF_AUDIT";
@@ -112,7 +113,10 @@ pub fn stream_config(config: &AuditConfig) -> stream::Config {
 
 /// Creates the audit stream when missing; when it exists, brings its
 /// retention and replicas in line with `config`. Refuses to use a stream of
-/// that name that is not append-only. Idempotent; call it at start-up.
+/// that name that is not append-only. Idempotent.
+///
+/// Only the stream's owner, `pf-streams`, calls this; services that record
+/// or read the trail call [`wait_until_ready`].
 pub async fn ensure(context: &jetstream::Context, config: &AuditConfig) -> Result<(), EnsureError> {
     let wanted = stream_config(config);
     let mut stream = context
@@ -146,6 +150,31 @@ pub async fn ensure(context: &jetstream::Context, config: &AuditConfig) -> Resul
         );
     }
     Ok(())
+}
+
+/// Waits until the audit stream exists (see
+/// [`pf_event_log::streams::wait_for`]), then checks that it is
+/// append-only. `Ok(false)` when `shutdown` is cancelled first.
+pub async fn wait_until_ready(
+    context: &jetstream::Context,
+    shutdown: &CancellationToken,
+) -> Result<bool, EnsureError> {
+    if !pf_event_log::streams::wait_for(context, &[STREAM], shutdown).await {
+        return Ok(false);
+    }
+    let mut stream = context
+        .get_stream(STREAM)
+        .await
+        .map_err(|e| EnsureError::Unavailable(e.to_string()))?;
+    let config = &stream
+        .info()
+        .await
+        .map_err(|e| EnsureError::Unavailable(e.to_string()))?
+        .config;
+    if !config.deny_delete || !config.deny_purge {
+        return Err(EnsureError::NotAppendOnly);
+    }
+    Ok(true)
 }
 
 /// The subject of a record by `actor` for `organisation`.

@@ -104,23 +104,53 @@ impl NatsSettings {
     /// Connects (retrying until the server is there), naming the connection
     /// after the service.
     pub async fn connect(&self, service: &str) -> Result<Client, async_nats::ConnectError> {
-        let mut options = ConnectOptions::new()
-            .name(service)
-            .retry_on_initial_connect();
-        if let (Some(user), Some(password)) = (&self.user, &self.password) {
-            options = options.user_and_password(user.clone(), password.clone());
-        }
-        options.connect(&self.url).await
+        self.options(service).connect(&self.url).await
     }
 
     /// The same, with more options (event callbacks) set by the caller.
+    ///
+    /// A signed-in connection takes its replies (JetStream acknowledgements,
+    /// stream reads, consumer deliveries) on an inbox of its own,
+    /// [`inbox_prefix`]`(user)`: each NATS user may subscribe only there,
+    /// so no service can read another's replies.
     pub fn options(&self, service: &str) -> ConnectOptions {
         let mut options = ConnectOptions::new()
             .name(service)
             .retry_on_initial_connect();
         if let (Some(user), Some(password)) = (&self.user, &self.password) {
-            options = options.user_and_password(user.clone(), password.clone());
+            options = options
+                .user_and_password(user.clone(), password.clone())
+                .custom_inbox_prefix(inbox_prefix(user));
         }
         options
+    }
+}
+
+/// The inbox prefix of a NATS user, `_INBOX.{user}`: the NATS configuration
+/// allows each user to subscribe to `_INBOX.{user}.>` only. A character
+/// that cannot stand in a subject token becomes `_` (the platform's user
+/// names have none).
+pub fn inbox_prefix(user: &str) -> String {
+    let token: String = user
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("_INBOX.{token}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inbox_prefix;
+
+    #[test]
+    fn each_user_has_an_inbox_of_its_own() {
+        assert_eq!(inbox_prefix("hospital-beds"), "_INBOX.hospital-beds");
+        assert_eq!(inbox_prefix("a.b>c *"), "_INBOX.a_b_c__");
     }
 }

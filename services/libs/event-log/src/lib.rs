@@ -3,8 +3,10 @@
 //! # Layout
 //! - [`connection`]: [`NatsSettings`]: connecting as the service's own
 //!   NATS user.
-//! - [`streams`]: the streams (`PF_BEDS`, `PF_CARE_HOMES`, `PF_DEAD_LETTERS`), their subjects
-//!   and durability settings, and [`streams::ensure`] to create them.
+//! - [`streams`]: the streams (`PF_BEDS`, `PF_CARE_HOMES`, `PF_DISCHARGES`,
+//!   `PF_DEAD_LETTERS`, `PF_SYSTEM`, `PF_ALERTS`), their subjects and
+//!   durability settings; [`streams::ensure`], which only their owner
+//!   (`pf-streams`) calls, and [`streams::wait_for`], which services call.
 //! - [`publisher`]: [`EventPublisher`] publishes an envelope and waits for
 //!   JetStream's acknowledgement, with the event id as `Nats-Msg-Id` and,
 //!   when asked, the entity's expected last sequence (optimistic concurrency).

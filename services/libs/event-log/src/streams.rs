@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
+use tokio_util::sync::CancellationToken;
 
 /// One JetStream stream of the platform.
 #[derive(Debug, Clone, Copy)]
@@ -164,10 +165,15 @@ pub struct EnsureError {
     pub cause: String,
 }
 
-/// Creates the platform's streams when they do not exist yet. An existing
-/// stream keeps its configuration, except that the alerts stream's
-/// retention is brought in line with `durability`. Idempotent; every
-/// service calls it at start-up.
+/// Creates the platform's streams when they do not exist yet and brings
+/// an existing stream's settings that come from configuration (replicas,
+/// the alerts' retention) in line with `durability`. Idempotent.
+///
+/// Only the streams' one owner calls this: `pf-streams`, run once at
+/// install and upgrade under a NATS user of its own. Services never create
+/// or change a stream (their NATS users may not); they [`wait_for`] the
+/// streams they use, so that no service resets a stream to its own defaults
+/// when it starts.
 pub async fn ensure(
     context: &jetstream::Context,
     durability: Durability,
@@ -221,8 +227,8 @@ pub async fn ensure(
 /// How many times [`ensure`] tries one stream before giving up.
 const ENSURE_ATTEMPTS: u32 = 6;
 
-/// Creates the stream of `config`, or brings an existing one's retention in
-/// line with it.
+/// Creates the stream of `config`, or brings an existing one's retention
+/// and replicas in line with it.
 async fn ensure_one(context: &jetstream::Context, config: &stream::Config) -> Result<(), String> {
     let mut stream = context
         .get_or_create_stream(config.clone())
@@ -234,7 +240,7 @@ async fn ensure_one(context: &jetstream::Context, config: &stream::Config) -> Re
         .map_err(|e| e.to_string())?
         .config
         .clone();
-    if existing.max_age == config.max_age {
+    if existing.max_age == config.max_age && existing.num_replicas == config.num_replicas {
         return Ok(());
     }
     let max_age = config.max_age;
@@ -248,6 +254,7 @@ async fn ensure_one(context: &jetstream::Context, config: &stream::Config) -> Re
         .update_stream(stream::Config {
             max_age,
             duplicate_window,
+            num_replicas: config.num_replicas,
             ..existing
         })
         .await
@@ -255,7 +262,46 @@ async fn ensure_one(context: &jetstream::Context, config: &stream::Config) -> Re
     tracing::info!(
         stream = %config.name,
         max_age_secs = max_age.as_secs(),
-        "updated the stream's retention"
+        replicas = config.num_replicas,
+        "brought the stream's retention and replicas in line with the configuration"
     );
     Ok(())
+}
+
+/// Waits until every stream in `names` exists, asking JetStream for each
+/// one's info (the only stream request a service's NATS user may make).
+/// Services call this at start-up instead of creating streams: `pf-streams`
+/// creates them. Logs which stream is missing while it waits. Returns
+/// `false` when `shutdown` is cancelled first.
+pub async fn wait_for(
+    context: &jetstream::Context,
+    names: &[&str],
+    shutdown: &CancellationToken,
+) -> bool {
+    for name in names {
+        let mut attempt: u32 = 0;
+        loop {
+            match context.get_stream(*name).await {
+                Ok(_) => break,
+                Err(cause) => {
+                    attempt = attempt.saturating_add(1);
+                    // Quiet for the first second or so (the streams job may
+                    // be running right now), then a warning every ~20 s.
+                    if attempt == 5 || attempt.is_multiple_of(10) {
+                        tracing::warn!(
+                            stream = name,
+                            %cause,
+                            "waiting for the stream; pf-streams creates it (run it once after installing or upgrading)"
+                        );
+                    }
+                }
+            }
+            let pause = Duration::from_millis(100u64 << attempt.min(4)).min(Duration::from_secs(2));
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+    true
 }

@@ -131,63 +131,61 @@ def check_balance():
             fail(f"{template.name}: {depth} action(s) not closed by `end`")
 
 
-def nats_permissions(text, unescape):
-    """User -> (publish allow-list, subscribe allow-list) from a NATS config text."""
+def nats_users(text):
+    """User -> the permissions variable it names (None: full access), from a NATS users list."""
     users = {}
-    for block in re.finditer(r'\{ user: "([^"]+)", password: [^,]+(?:,\s*permissions: \{(.*?)\} \} \})?', text, re.S):
-        user, perms = block.group(1), block.group(2) or ""
-        lists = {}
-        for kind in ("publish", "subscribe"):
-            found = re.search(kind + r": \{ allow: \[(.*?)\] \}", perms, re.S)
-            items = re.findall(r'"((?:[^"\\]|\\.)*)"', found.group(1)) if found else []
-            lists[kind] = [unescape(item) for item in items]
-        users[user] = (lists["publish"], lists["subscribe"])
+    for line in text.splitlines():
+        user = re.search(r'\{ user: "([^"]+)"', line)
+        if user:
+            variable = re.search(r"permissions: \\?\$(\w+)", line)
+            users[user.group(1)] = variable.group(1) if variable else None
     return users
 
 
 def check_nats_users():
+    """Both renderers read files/nats-permissions.conf and give each user the same block.
+
+    What each block allows, and that the two rendered files agree, is the access
+    table's (services/integration-tests/tests/access_table.rs, with a real helm).
+    """
     script = (REPO / "scripts" / "nats-users.sh").read_text()
     template = (CHART / "templates" / "nats-authorization.yaml").read_text()
-    expected = nats_permissions(script, lambda s: s.replace("\\$", "$"))
-    actual = nats_permissions(template, lambda s: s)
+    shared = (CHART / "files" / "nats-permissions.conf").read_text()
+    if "helm/patient-flow/files/nats-permissions.conf" not in script:
+        fail("scripts/nats-users.sh does not read files/nats-permissions.conf")
+    if '.Files.Get "files/nats-permissions.conf"' not in template:
+        fail("nats-authorization.yaml does not include files/nats-permissions.conf")
+    expected, actual = nats_users(script), nats_users(template)
     if not expected:
         fail("scripts/nats-users.sh: no users found (format changed?)")
-    for user, perms in expected.items():
+    defined = set(re.findall(r"^(PF_\w+) = \{", shared, re.M))
+    for user, variable in expected.items():
+        if variable and variable not in defined:
+            fail(f"scripts/nats-users.sh: user {user} names ${variable}, not in files/nats-permissions.conf")
         if user not in actual:
             fail(f"nats-authorization.yaml: no user {user} (scripts/nats-users.sh has it)")
-        elif actual[user] != perms:
-            fail(f"nats-authorization.yaml: user {user} permissions differ from scripts/nats-users.sh")
+        elif actual[user] != variable:
+            fail(f"nats-authorization.yaml: user {user} has ${actual[user]}, scripts/nats-users.sh ${variable}")
     for user in actual:
         if user not in expected:
             fail(f"nats-authorization.yaml: user {user} is not in scripts/nats-users.sh")
 
 
 def check_redis_users(values):
+    """Both renderers read files/redis-acl.rules, with the same prefixes by default."""
     script = (REPO / "scripts" / "redis-users.sh").read_text()
-    common = re.search(r'local common="([^"]+)"', script).group(1)
-    expected = {}
-    for user, rules in re.findall(r'echo "user (\S+) on >\$\(redis_password \S+\) (.*)"', script):
-        expected[user] = rules.replace("$common", common).split()
     template = (CHART / "templates" / "redis-acl.yaml").read_text()
+    if "helm/patient-flow/files/redis-acl.rules" not in script:
+        fail("scripts/redis-users.sh does not read files/redis-acl.rules")
+    if '.Files.Lines "files/redis-acl.rules"' not in template:
+        fail("redis-acl.yaml does not read files/redis-acl.rules")
     redis = values.get("redis", {})
-    actual = {}
-    for user, fmt, args in re.findall(r'\(list "([^"]+)" \(printf "([^"]+)" ([^)]*)\)\)', template):
-        subs = {"$live": redis.get("livePrefix"), "$auth": redis.get("signInPrefix"),
-                "$care": redis.get("careHomesPrefix"), "$common": common}
-        text = fmt.replace("%%", "\0")
-        for arg in args.split():
-            text = text.replace("%s", str(subs[arg]), 1)
-        actual[user] = text.replace("\0", "%").split()
-    for user, rules in re.findall(r'\(list "([^"]+)" "([^"]+)"\)', template):
-        actual[user] = rules.split()
-    for user, rules in expected.items():
-        if user not in actual:
-            fail(f"redis-acl.yaml: no user {user} (scripts/redis-users.sh has it)")
-        elif actual[user] != rules:
-            fail(f"redis-acl.yaml: user {user}: {' '.join(actual[user])!r} != {' '.join(rules)!r}")
-    for user in actual:
-        if user not in expected:
-            fail(f"redis-acl.yaml: user {user} is not in scripts/redis-users.sh")
+    for placeholder, key in (("live", "livePrefix"), ("signIn", "signInPrefix"), ("careHomes", "careHomesPrefix")):
+        fill = re.search(r'rules//\\\{' + placeholder + r'\\\}/([^}]*)\}', script)
+        if not fill:
+            fail(f"scripts/redis-users.sh does not fill {{{placeholder}}}")
+        elif fill.group(1) != redis.get(key):
+            fail(f"scripts/redis-users.sh fills {{{placeholder}}} with {fill.group(1)!r}, values.yaml redis.{key} is {redis.get(key)!r}")
 
 
 def start_services():
@@ -223,6 +221,11 @@ def check_services_of_start(values):
     nats_clients = re.findall(r'"([^"]+)"', nats_clients.group(1)) if nats_clients else []
     redis_clients = re.findall(r'"([^"]+)"', redis_clients.group(1)) if redis_clients else []
     for service, (user, port) in sorted(start_services().items()):
+        if service == "streams":
+            # A Job (templates/streams-job.yaml), not a Deployment.
+            if "patient-flow.natsEnv\" (dict \"root\" . \"user\" \"streams\")" not in (templates / "streams-job.yaml").read_text():
+                fail("streams-job.yaml: pf-streams does not sign in to NATS as streams")
+            continue
         if service not in deployed:
             fail(f"no Deployment for {service} (scripts/start runs it; templates/*.yaml render none)")
             continue
@@ -245,7 +248,7 @@ def check_services_of_start(values):
     nats = (templates / "nats-authorization.yaml").read_text()
     passwords = re.search(r"range \$user := list ([^}]*)\}\}", nats)
     passwords = re.findall(r'"([^"]+)"', passwords.group(1)) if passwords else []
-    for user in nats_permissions((REPO / "scripts" / "nats-users.sh").read_text(), lambda s: s):
+    for user in nats_users((REPO / "scripts" / "nats-users.sh").read_text()):
         if user not in passwords:
             fail(f"nats-authorization.yaml: no password is read for user {user}")
 

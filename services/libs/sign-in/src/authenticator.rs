@@ -111,8 +111,10 @@ impl Authenticator {
             .session(session_id)
             .await?
             .ok_or(AuthError::SessionEnded)?;
+        // A revocation ends the person's sessions (identity does that); one
+        // that slipped through is refused here, never ended: only identity
+        // writes sign-in state.
         if self.store.is_revoked(&session.principal.id).await? {
-            self.store.end_session(&session.id).await?;
             return Err(AuthError::Revoked);
         }
         Ok((session.principal.clone(), Some(session)))

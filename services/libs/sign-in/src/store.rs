@@ -1,9 +1,19 @@
 //! Sessions, single-use sign-in links and revocations, kept in Redis.
 //!
 //! Keys (under a prefix, default `pf-auth:`):
-//! - `session:{id}`: the session (JSON), expiring after the idle timeout and
-//!   extended on each use; refused past the absolute timeout.
-//! - `sessions-of:{principal}`: the principal's session ids, for revocation.
+//! - `session:{sha256(id)}`: the session (JSON, without its id), expiring
+//!   after the idle timeout and extended on each use, never past the
+//!   absolute timeout. Only the hash of the id is stored, as for links: a
+//!   copy of Redis, or a service that may list or read sign-in keys, learns
+//!   no id it could present as a cookie.
+//! - `sessions-of:{principal}`: the hashes of the principal's session ids,
+//!   for revocation.
+//!
+//! Only the identity service writes these keys (its Redis user is the only
+//! one allowed to). Every other service that checks sessions only reads a
+//! session and refreshes its idle expiry ([`SignInStore::session`], one
+//! `GETEX`), and reads whether a person is revoked
+//! ([`SignInStore::is_revoked`], one `EXISTS`).
 //! - `link:{sha256(token)}`: a sign-in link: its principal and the
 //!   principal's link generation when it was issued (JSON); read and deleted
 //!   in one step (`GETDEL`), so it works once; expires on its own.
@@ -107,10 +117,37 @@ pub struct Session {
 impl Session {
     /// The idle and absolute timeouts that apply to this session under `policy`.
     fn limits(&self, policy: &SessionPolicy) -> (u64, u64) {
-        match self.lifetime {
-            Some(own) => (own.idle_secs, own.absolute_secs),
-            None => (policy.idle.as_secs(), policy.absolute.as_secs()),
-        }
+        limits(self.lifetime, policy)
+    }
+}
+
+fn limits(lifetime: Option<SessionLifetime>, policy: &SessionPolicy) -> (u64, u64) {
+    match lifetime {
+        Some(own) => (own.idle_secs, own.absolute_secs),
+        None => (policy.idle.as_secs(), policy.absolute.as_secs()),
+    }
+}
+
+/// A session as stored: everything but its id.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredSession {
+    principal: Principal,
+    csrf_token: String,
+    created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lifetime: Option<SessionLifetime>,
+}
+
+impl StoredSession {
+    /// Seconds the session may still stay idle: its idle timeout, but never
+    /// past its absolute timeout (0: it has ended).
+    fn expiry(&self, policy: &SessionPolicy, now: i64) -> u64 {
+        let (idle, absolute) = limits(self.lifetime, policy);
+        let ends = self
+            .created_at
+            .saturating_add(i64::try_from(absolute).unwrap_or(i64::MAX));
+        let left = u64::try_from(ends.saturating_sub(now)).unwrap_or(0);
+        idle.min(left)
     }
 }
 
@@ -227,15 +264,22 @@ impl SignInStore {
             lifetime,
         };
         let (idle, absolute) = session.limits(&self.policy);
+        let stored = StoredSession {
+            principal: session.principal.clone(),
+            csrf_token: session.csrf_token.clone(),
+            created_at: session.created_at,
+            lifetime,
+        };
+        let hashed = digest(&session.id);
         let mut connection = self.connection.clone();
         let _: () = redis::pipe()
             .set_ex(
-                self.key("session", &session.id),
-                serde_json::to_string(&session)?,
+                self.key("session", &hashed),
+                serde_json::to_string(&stored)?,
                 idle,
             )
             .ignore()
-            .sadd(self.key("sessions-of", &principal.id), &session.id)
+            .sadd(self.key("sessions-of", &principal.id), &hashed)
             .ignore()
             .expire(
                 self.key("sessions-of", &principal.id),
@@ -248,46 +292,61 @@ impl SignInStore {
     }
 
     /// The session with this id, if it is still valid; extends its idle
-    /// timeout (the session's own, when it has one).
+    /// timeout (the session's own, when it has one), never past its
+    /// absolute timeout. Reads and refreshes in `GETEX` only: every service
+    /// that checks sessions may run it, none but identity may write.
     pub async fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        if id.len() > 64 {
+        if id.is_empty() || id.len() > 64 {
             return Ok(None);
         }
+        let key = self.key("session", &digest(id));
         let mut connection = self.connection.clone();
         let stored: Option<String> = redis::cmd("GETEX")
-            .arg(self.key("session", id))
+            .arg(&key)
             .arg("EX")
-            .arg(self.policy.idle.as_secs())
+            .arg(self.policy.idle.as_secs().max(1))
             .query_async(&mut connection)
             .await?;
         let Some(stored) = stored else {
             return Ok(None);
         };
-        let session: Session = serde_json::from_str(&stored)?;
-        let (idle, absolute) = session.limits(&self.policy);
-        let age = OffsetDateTime::now_utc().unix_timestamp() - session.created_at;
-        if age > i64::try_from(absolute).unwrap_or(i64::MAX) {
-            self.end_session(id).await?;
+        let stored: StoredSession = serde_json::from_str(&stored)?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let expiry = stored.expiry(&self.policy, now);
+        if expiry == 0 {
+            // Past its absolute timeout: refused, and left to expire.
+            let _: Option<String> = redis::cmd("GETEX")
+                .arg(&key)
+                .arg("EX")
+                .arg(1)
+                .query_async(&mut connection)
+                .await?;
             return Ok(None);
         }
-        if session.lifetime.is_some() {
-            // `GETEX` set the policy's idle timeout; the session's own wins.
-            // `GETEX` again, not `EXPIRE`: every service that checks
-            // sessions may run `GETEX` (Redis ACLs), not all may `EXPIRE`.
+        if expiry != self.policy.idle.as_secs().max(1) {
+            // `GETEX` set the policy's idle timeout; the session's own (a
+            // kiosk's), or what is left before its absolute timeout, wins.
             let _: Option<String> = redis::cmd("GETEX")
-                .arg(self.key("session", id))
+                .arg(&key)
                 .arg("EX")
-                .arg(idle)
+                .arg(expiry)
                 .query_async(&mut connection)
                 .await?;
         }
-        Ok(Some(session))
+        Ok(Some(Session {
+            id: id.to_owned(),
+            principal: stored.principal,
+            csrf_token: stored.csrf_token,
+            created_at: stored.created_at,
+            lifetime: stored.lifetime,
+        }))
     }
 
-    /// Ends a session (sign out).
+    /// Ends a session (sign out). Identity's alone: other services send
+    /// people to its sign-out.
     pub async fn end_session(&self, id: &str) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
-        let _: () = connection.del(self.key("session", id)).await?;
+        let _: () = connection.del(self.key("session", &digest(id))).await?;
         Ok(())
     }
 
@@ -423,8 +482,8 @@ impl SignInStore {
             .smembers(self.key("sessions-of", principal_id))
             .await?;
         let mut pipe = redis::pipe();
-        for id in &sessions {
-            pipe.del(self.key("session", id));
+        for hashed in &sessions {
+            pipe.del(self.key("session", hashed));
         }
         pipe.del(self.key("sessions-of", principal_id)).ignore();
         let ended: Vec<usize> = pipe.query_async(&mut connection).await?;
@@ -436,24 +495,24 @@ impl SignInStore {
     /// `None` when it has no live session.
     pub async fn last_used(&self, principal_id: &str) -> Result<Option<i64>, StoreError> {
         let mut connection = self.connection.clone();
-        let ids: Vec<String> = connection
+        let hashes: Vec<String> = connection
             .smembers(self.key("sessions-of", principal_id))
             .await?;
-        if ids.is_empty() {
+        if hashes.is_empty() {
             return Ok(None);
         }
         let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.get(self.key("session", id))
-                .ttl(self.key("session", id));
+        for hashed in &hashes {
+            pipe.get(self.key("session", hashed))
+                .ttl(self.key("session", hashed));
         }
         let found: Vec<(Option<String>, i64)> = pipe.query_async(&mut connection).await?;
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let mut last = None;
         for (stored, ttl) in found {
             let Some(stored) = stored else { continue };
-            let session: Session = serde_json::from_str(&stored)?;
-            let (idle, _) = session.limits(&self.policy);
+            let session: StoredSession = serde_json::from_str(&stored)?;
+            let (idle, _) = limits(session.lifetime, &self.policy);
             let idle = i64::try_from(idle).unwrap_or(i64::MAX);
             if ttl >= 0 {
                 let used = (now - (idle - ttl)).max(session.created_at);

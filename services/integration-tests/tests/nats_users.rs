@@ -36,7 +36,10 @@ async fn connect_as(server: &NatsServer, user: &str) -> async_nats::jetstream::C
         user: Some(user.to_owned()),
         password: Some(password.trim().to_owned()),
     };
-    async_nats::jetstream::new(settings.connect(user).await.unwrap())
+    // A refused JetStream request gets no answer: wait 2 s for one, not 5.
+    async_nats::jetstream::ContextBuilder::new()
+        .timeout(std::time::Duration::from_secs(2))
+        .build(settings.connect(user).await.unwrap())
 }
 
 fn tempfile_dir(server: &NatsServer) -> std::path::PathBuf {

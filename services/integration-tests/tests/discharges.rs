@@ -507,3 +507,68 @@ async fn bad_requests_are_refused_with_a_reason_and_change_nothing() {
         "nothing changed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifiers_in_text_for_care_homes_are_refused_however_written() {
+    let platform = Platform::start().await;
+    report(
+        &platform,
+        HOME_A,
+        json!({"vacancies": {"residential": {"vacant": 2}, "residential_dementia": {"vacant": 1}}}),
+    )
+    .await;
+    let api = Api {
+        platform: &platform,
+        token: platform.token_for(&coordinator("idt-1", "RWE")),
+    };
+    for needs in [
+        "Hoist; patient 999-424-2423",
+        "NHS 999.424.2423",
+        "DOB 01/02/1950",
+        "born 1-2-50, hoist",
+        "date of birth 1950-02-01",
+    ] {
+        let mut referral = referral(24);
+        referral["needs"] = json!(needs);
+        let (status, body) = api.post("/api/v1/discharges", referral).await;
+        assert_eq!(status, 422, "{needs}: {body}");
+        assert_eq!(body["problems"][0]["field"], "needs", "{body}");
+        assert_eq!(
+            body["problems"][0]["message"],
+            "Care needs are shared with care homes: leave out NHS numbers, dates of birth and other identifiers"
+        );
+    }
+    let mut ordinary = referral(24);
+    ordinary["needs"] = json!("Hoist for transfers, two carers at night");
+    let (status, patient) = api.post("/api/v1/discharges", ordinary).await;
+    assert_eq!(status, 201, "{patient}");
+    let id = patient["discharge_id"].as_str().unwrap().to_owned();
+    platform.wait_until_projected().await;
+    let (status, hold) = api
+        .post(
+            &format!("/api/v1/discharges/{id}/holds"),
+            json!({"cqc_location_id": HOME_A}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    let hold_id = hold["hold_id"].as_str().unwrap();
+    // The release reason goes to the home with the hold's end.
+    let release = format!("/api/v1/discharges/{id}/holds/{hold_id}/release");
+    let (status, body) = api
+        .post(&release, json!({"reason": "wrong patient, DOB 3/4/49"}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("leave out NHS numbers"),
+        "{body}"
+    );
+    let (_, opened) = api.get(&format!("/api/v1/discharges/{id}")).await;
+    assert_eq!(opened["hold"]["hold_id"], hold_id, "still held: {opened}");
+    let (status, body) = api
+        .post(&release, json!({"reason": "family chose another home"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+}

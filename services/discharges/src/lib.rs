@@ -89,7 +89,12 @@ pub async fn run_with_clock(
         std::time::Duration::from_secs(5),
     )
     .await
-    .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+    .with_context(|| {
+        format!(
+            "failed to connect to Redis at {}",
+            pf_runtime::redact_url(&config.redis_url)
+        )
+    })?;
     readiness.set("redis", true);
     let authenticator = config
         .sign_in

@@ -180,13 +180,23 @@ impl Identity {
             config.session_policy,
         )
         .await
-        .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+        .with_context(|| {
+            format!(
+                "failed to connect to Redis at {}",
+                pf_runtime::redact_url(&config.redis_url)
+            )
+        })?;
         readiness.set("redis", true);
 
         let pending =
             pending::PendingStore::connect(&config.redis_url, config.sign_in_prefix.clone())
                 .await
-                .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+                .with_context(|| {
+                    format!(
+                        "failed to connect to Redis at {}",
+                        pf_runtime::redact_url(&config.redis_url)
+                    )
+                })?;
         let oidc = config
             .oidc
             .clone()

@@ -1,11 +1,16 @@
 //! Secrets stay where they belong: the demo client secret reaches only the
-//! processes that need it when `scripts/start` runs the platform.
+//! processes that need it when `scripts/start` runs the platform, and a
+//! Redis password never appears in what a service prints when it cannot
+//! start.
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // test code: fail loudly
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use pf_integration_tests::binaries::{Service, bin_dir};
+use pf_test_support::NatsServer;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -154,5 +159,53 @@ fn scripts_start_gives_the_demo_client_secret_only_to_identity_and_the_simulator
                 );
             }
         }
+    }
+}
+
+/// A service that cannot reach Redis says so, naming the server but never
+/// the password in its URL.
+#[test]
+fn a_redis_password_never_appears_when_a_service_cannot_start() {
+    const PASSWORD: &str = "Pw-that-must-not-leak-5f1c";
+    let nats = NatsServer::start();
+    let bin = bin_dir("PF_TEST_BIN_DIR");
+    let logs = tempfile::tempdir().unwrap();
+    let closed = pf_test_support::free_port();
+    for (service, user) in [
+        ("discharges", "discharges"),
+        ("projection", "projection"),
+        ("identity", "identity"),
+    ] {
+        let env = vec![
+            ("PF_NATS_URL".to_owned(), nats.url()),
+            (
+                "PF_REDIS_URL".to_owned(),
+                format!("redis://{user}:{PASSWORD}@127.0.0.1:{closed}"),
+            ),
+            (
+                "PF_DASHBOARDS_DIR".to_owned(),
+                repo().join("dashboards").display().to_string(),
+            ),
+            (
+                format!("PF_{}_ADDR", service.to_uppercase()),
+                "127.0.0.1:0".to_owned(),
+            ),
+            ("RUST_LOG".to_owned(), "debug".to_owned()),
+        ];
+        let output = Service::new(service, &bin, env, logs.path()).run_once(&[], &[]);
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!output.status.success(), "{service} started: {printed}");
+        assert!(
+            printed.contains("Redis"),
+            "{service} does not say what failed: {printed}"
+        );
+        assert!(
+            !printed.contains(PASSWORD),
+            "{service} printed the Redis password: {printed}"
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use pf_runtime::{ConfigError, env_or};
 use pf_sign_in::SignInSettings;
+use pf_web::cross_site::SiteOrigins;
 
 /// Where the register of homes comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,10 @@ pub struct CareHomesConfig {
     pub writes_per_second: u32,
     /// Failed sign-ins per second one address may make (`PF_REFUSED_PER_SECOND`, default 20).
     pub refused_per_second: u32,
+    /// The platform's own origins, from which a signed-in browser may make
+    /// changes through the JSON API (`PF_PUBLIC_URL`, `PF_*_PUBLIC_URL`;
+    /// the request's own host always counts).
+    pub site_origins: SiteOrigins,
 }
 
 impl CareHomesConfig {
@@ -90,6 +95,7 @@ impl CareHomesConfig {
             )?,
             writes_per_second: env_or("PF_WRITES_PER_SECOND", 20)?,
             refused_per_second: env_or("PF_REFUSED_PER_SECOND", 20)?,
+            site_origins: SiteOrigins::from_env(),
         })
     }
 
@@ -115,6 +121,7 @@ impl CareHomesConfig {
             public_url: "http://127.0.0.1:8084".to_owned(),
             writes_per_second: 20,
             refused_per_second: 20,
+            site_origins: SiteOrigins::default(),
         }
     }
 }

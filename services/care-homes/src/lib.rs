@@ -164,7 +164,10 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         .route("/", get(form::root))
         .route("/care-homes", get(form::homes))
         .route("/care-homes/{cqc}", get(form::form).post(form::save))
-        .route("/care-homes/{cqc}/holds/{hold_id}", post(form::answer))
+        .route("/care-homes/{cqc}/holds/{hold_id}", post(form::answer));
+    // The JSON API: a signed-in browser's changes must be JSON from our own
+    // pages (the forms above carry their CSRF token instead).
+    let api_routes = Router::new()
         .route("/api/v1/care-homes", get(api::list))
         .route("/api/v1/care-homes/{cqc}", get(api::home))
         .route(
@@ -178,10 +181,14 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         .route(
             "/api/v1/care-homes/{cqc}/holds/{hold_id}/{answer}",
             post(api::post_hold_answer),
-        );
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pf_web::cross_site::guard::<AppState>,
+        ));
     let policy = content_security_policy(&state.config.sign_out_url);
     pf_web::with_security_headers(
-        pf_web::assets(routes, &dashboards)
+        pf_web::assets(routes.merge(api_routes), &dashboards)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(axum::middleware::from_fn_with_state(
                 http_metrics,

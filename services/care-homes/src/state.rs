@@ -2,16 +2,24 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRequestParts as _;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use pf_access::Principal;
 use pf_audit::AuditLog;
 use pf_care_home_model::{CareHomeRecord, CqcLocationId, Register};
 use pf_sign_in::{Authenticator, Caller, CallerContext, WriteLimits};
+use pf_web::cross_site::{CrossSiteGuard, Refusal, SiteOrigins};
 
 use crate::config::CareHomesConfig;
 use crate::idempotency::IdempotencyStore;
 use crate::metrics::CareHomeMetrics;
 use crate::submission::Saved;
 use pf_care_home_log::{HomeLog, SERVICE};
+
+/// The audit trail's action of a request refused by the cross-site guard
+/// (its entity is the route's template).
+pub const CROSS_SITE_ACTION: &str = "request.cross_site";
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -45,6 +53,24 @@ impl CallerContext for AppState {
     }
     fn service_name(&self) -> &'static str {
         SERVICE
+    }
+}
+
+impl CrossSiteGuard for AppState {
+    fn site_origins(&self) -> &SiteOrigins {
+        &self.config.site_origins
+    }
+
+    async fn session_token(&self, headers: &HeaderMap) -> Option<String> {
+        let (_, session) = self.authenticator.authenticate(headers).await.ok()?;
+        session.map(|s| s.csrf_token)
+    }
+
+    async fn refused(&self, parts: &mut Parts, route: &str, refusal: Refusal) {
+        let Ok(caller) = Caller::from_request_parts(parts, self).await;
+        let reason = refusal.to_string();
+        self.audit_refused(&caller, CROSS_SITE_ACTION, route, "cross_site", &reason)
+            .await;
     }
 }
 

@@ -879,6 +879,20 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
+/// Why a coordinator's words for a home were refused.
+pub const IDENTIFIER_FOR_THE_HOME: &str = "The reason is shared with the care home: leave out \
+                                           NHS numbers, dates of birth and other identifiers";
+
+/// Refuses free text a care home will read when it holds an NHS number, a
+/// date or another identifier (the same guard as a referral's care needs).
+fn shared_with_the_home(text: &str) -> Result<(), ApiError> {
+    if pf_discharge_model::has_identifier(text) {
+        Err(ApiError::Invalid(IDENTIFIER_FOR_THE_HOME.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
 /// `POST /api/v1/discharges/{id}/holds/{hold_id}/release`.
 pub async fn release(
     State(state): State<AppState>,
@@ -890,8 +904,9 @@ pub async fn release(
     let result = async {
         let (principal, _) = managed_change(&state, &caller, &id).await?;
         let body: ReasonBody = optional_json(&headers, &body)?;
-        let cqc = home_of_hold(&state, &id, &hold_id).await?;
         let reason = body.reason.unwrap_or_default();
+        shared_with_the_home(&reason)?;
+        let cqc = home_of_hold(&state, &id, &hold_id).await?;
         let (_, event_id) = pf_care_home_log::holds::release(
             &state.homes,
             &cqc,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use pf_runtime::{ConfigError, env_or};
 use pf_sign_in::SignInSettings;
+use pf_web::cross_site::SiteOrigins;
 
 /// Settings, from the environment with local defaults.
 #[derive(Debug, Clone)]
@@ -48,6 +49,10 @@ pub struct DischargesConfig {
     /// notifications come from `{gateway_ws_url}/ws/discharges`
     /// (`PF_GATEWAY_WS_URL`, default `ws://127.0.0.1:8080`).
     pub gateway_ws_url: String,
+    /// The platform's own origins, from which a signed-in browser may make
+    /// changes through the JSON API (`PF_PUBLIC_URL`, `PF_*_PUBLIC_URL`;
+    /// the request's own host always counts).
+    pub site_origins: SiteOrigins,
 }
 
 impl DischargesConfig {
@@ -83,6 +88,7 @@ impl DischargesConfig {
                 "http://127.0.0.1:8085".to_owned(),
             )?,
             gateway_ws_url: env_or("PF_GATEWAY_WS_URL", "ws://127.0.0.1:8080".to_owned())?,
+            site_origins: SiteOrigins::from_env(),
         })
     }
 
@@ -106,6 +112,7 @@ impl DischargesConfig {
             sign_out_url: "http://127.0.0.1:8083/sign-out".to_owned(),
             public_url: "http://127.0.0.1:8085".to_owned(),
             gateway_ws_url: "ws://127.0.0.1:8080".to_owned(),
+            site_origins: SiteOrigins::default(),
         }
     }
 }

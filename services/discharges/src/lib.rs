@@ -94,7 +94,12 @@ pub async fn run_with_clock(
         std::time::Duration::from_secs(5),
     )
     .await
-    .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+    .with_context(|| {
+        format!(
+            "failed to connect to Redis at {}",
+            pf_runtime::redact_url(&config.redis_url)
+        )
+    })?;
     readiness.set("redis", true);
     let authenticator = config
         .sign_in
@@ -176,6 +181,11 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         )
         .route("/api/v1/discharges/{id}/discharge", post(api::discharge))
         .route("/api/v1/discharges/{id}/cancel", post(api::cancel))
+        // A signed-in browser's changes must be JSON from our own pages.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pf_web::cross_site::guard::<AppState>,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,

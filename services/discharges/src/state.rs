@@ -2,14 +2,22 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRequestParts as _;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use pf_audit::{AuditActor, AuditLog, AuditRecord};
 use pf_care_home_log::{Clock, HomeLog};
 use pf_hospital_model::Catalogue;
 use pf_live_state::LiveState;
 use pf_sign_in::{Authenticator, Caller, CallerContext, WriteLimits};
+use pf_web::cross_site::{CrossSiteGuard, Refusal, SiteOrigins};
 
 use crate::config::DischargesConfig;
 use crate::discharge_log::{DischargeLog, SERVICE};
+
+/// The audit trail's action of a request refused by the cross-site guard
+/// (its entity is the route's template).
+pub const CROSS_SITE_ACTION: &str = "request.cross_site";
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -49,6 +57,24 @@ impl CallerContext for AppState {
     }
     fn service_name(&self) -> &'static str {
         SERVICE
+    }
+}
+
+impl CrossSiteGuard for AppState {
+    fn site_origins(&self) -> &SiteOrigins {
+        &self.config.site_origins
+    }
+
+    async fn session_token(&self, headers: &HeaderMap) -> Option<String> {
+        let (_, session) = self.authenticator.authenticate(headers).await.ok()?;
+        session.map(|s| s.csrf_token)
+    }
+
+    async fn refused(&self, parts: &mut Parts, route: &str, refusal: Refusal) {
+        let Ok(caller) = Caller::from_request_parts(parts, self).await;
+        let reason = refusal.to_string();
+        self.audit_refused(&caller, CROSS_SITE_ACTION, route, "cross_site", &reason)
+            .await;
     }
 }
 

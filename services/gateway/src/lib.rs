@@ -132,15 +132,30 @@ pub async fn run(
     let keys = Keys::new(config.redis_prefix.clone());
     let reader = LiveState::connect(&config.redis_url, keys.clone(), Duration::from_secs(10))
         .await
-        .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+        .with_context(|| {
+            format!(
+                "failed to connect to Redis at {}",
+                pf_runtime::redact_url(&config.redis_url)
+            )
+        })?;
     // Blocking reads need a connection of their own, with a timeout beyond the block time.
     let tail = LiveState::connect(&config.redis_url, keys.clone(), Duration::from_secs(30))
         .await
-        .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+        .with_context(|| {
+            format!(
+                "failed to connect to Redis at {}",
+                pf_runtime::redact_url(&config.redis_url)
+            )
+        })?;
 
     let history = LiveState::connect(&config.redis_url, keys, Duration::from_secs(10))
         .await
-        .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+        .with_context(|| {
+            format!(
+                "failed to connect to Redis at {}",
+                pf_runtime::redact_url(&config.redis_url)
+            )
+        })?;
     let trends_board = tokio::sync::watch::Sender::new(Arc::default());
     let trends_follower = tokio::spawn(trends::follow(
         history,

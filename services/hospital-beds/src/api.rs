@@ -7,8 +7,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts as _, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -29,6 +30,7 @@ use crate::metrics::BedMetrics;
 use pf_access::{Action, OdsCode, Principal, PrincipalKind};
 use pf_audit::AuditLog;
 use pf_sign_in::{AuthError, Authenticator, Caller, CallerContext, NotSignedIn};
+use pf_web::cross_site::{CrossSiteGuard, Refusal, SiteOrigins};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -54,6 +56,36 @@ pub struct AppState {
     pub audit: AuditLog,
     /// Rate limits.
     pub limits: pf_sign_in::WriteLimits,
+    /// The platform's own origins (for changes by signed-in browsers).
+    pub site_origins: SiteOrigins,
+}
+
+/// The audit trail's action of a request refused by the cross-site guard
+/// (its entity is the route's template).
+pub const CROSS_SITE_ACTION: &str = "request.cross_site";
+
+impl CrossSiteGuard for AppState {
+    fn site_origins(&self) -> &SiteOrigins {
+        &self.site_origins
+    }
+
+    async fn session_token(&self, headers: &HeaderMap) -> Option<String> {
+        let (_, session) = self.authenticator.authenticate(headers).await.ok()?;
+        session.map(|s| s.csrf_token)
+    }
+
+    async fn refused(&self, parts: &mut Parts, route: &str, refusal: Refusal) {
+        let Ok(caller) = Caller::from_request_parts(parts, self).await;
+        self.metrics
+            .refused
+            .with_label_values(&["cross_site"])
+            .inc();
+        let record = caller.refused(CROSS_SITE_ACTION, route, &refusal.to_string());
+        if let Err(err) = self.audit.record(record).await {
+            self.metrics.audit_failures.inc();
+            tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
+        }
+    }
 }
 
 impl CallerContext for AppState {
@@ -92,6 +124,11 @@ pub fn router(state: AppState, http_metrics: pf_runtime::HttpMetrics) -> Router 
         .route("/api/v1/beds/{site}/{ward}/{bed}/open", post(open))
         .route("/api/v1/beds/{site}/{ward}/{bed}/state", post(set_state))
         .route("/api/v1/beds/{site}/{ward}/{bed}/withdraw", post(withdraw))
+        // A signed-in browser's changes must be JSON from our own pages.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pf_web::cross_site::guard::<AppState>,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,
             pf_runtime::HttpMetrics::record,

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use pf_access::IssuerConfig;
 use pf_runtime::{ConfigError, env_or};
 use pf_sign_in::SignInSettings;
+use pf_web::cross_site::SiteOrigins;
 
 /// Settings, from the environment with local defaults.
 #[derive(Debug, Clone)]
@@ -21,6 +22,10 @@ pub struct BedsConfig {
     pub writes_per_second: u32,
     /// Failed sign-ins per second one address may make (`PF_REFUSED_PER_SECOND`, default 20).
     pub refused_per_second: u32,
+    /// The platform's own origins, from which a signed-in browser may make
+    /// changes (`PF_PUBLIC_URL`, `PF_*_PUBLIC_URL`; the request's own host
+    /// always counts).
+    pub site_origins: SiteOrigins,
 }
 
 impl BedsConfig {
@@ -35,6 +40,7 @@ impl BedsConfig {
             sign_in: SignInSettings::from_env()?,
             writes_per_second: env_or("PF_WRITES_PER_SECOND", 2000)?,
             refused_per_second: env_or("PF_REFUSED_PER_SECOND", 20)?,
+            site_origins: SiteOrigins::from_env(),
         })
     }
 
@@ -46,6 +52,7 @@ impl BedsConfig {
             sign_in: SignInSettings::local(issuer, redis_url),
             writes_per_second: 2000,
             refused_per_second: 1000,
+            site_origins: SiteOrigins::default(),
         }
     }
 }

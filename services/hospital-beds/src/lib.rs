@@ -70,6 +70,7 @@ pub async fn run(
         authenticator: Arc::new(authenticator),
         limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
         audit: pf_audit::AuditLog::new(jetstream.clone()),
+        site_origins: config.site_origins.clone(),
     };
     let limits = state.limits.clone();
     let forgetting = shutdown.clone();

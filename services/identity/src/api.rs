@@ -2,12 +2,15 @@
 //! signed in and allowed, which records every refusal in the audit trail.
 
 use axum::Json;
+use axum::extract::FromRequestParts as _;
 use axum::extract::rejection::JsonRejection;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pf_access::{Action, Principal};
 use pf_audit::AuditActor;
 use pf_sign_in::AuthError;
+use pf_web::cross_site::{CrossSiteGuard, Refusal, SiteOrigins};
 use serde_json::json;
 
 use crate::caller::Caller;
@@ -67,6 +70,39 @@ impl IntoResponse for ApiError {
             ApiError::Unauthenticated(err) => err.into_response(),
             other => (status, Json(json!({ "error": other.to_string() }))).into_response(),
         }
+    }
+}
+
+/// The audit trail's action of a request refused by the cross-site guard
+/// (its entity is the route's template).
+pub const CROSS_SITE_ACTION: &str = "request.cross_site";
+
+impl CrossSiteGuard for AppState {
+    fn site_origins(&self) -> &SiteOrigins {
+        &self.site_origins
+    }
+
+    async fn session_token(&self, headers: &HeaderMap) -> Option<String> {
+        let (_, session) = self.authenticator.authenticate(headers).await.ok()?;
+        session.map(|s| s.csrf_token)
+    }
+
+    async fn refused(&self, parts: &mut Parts, route: &str, refusal: Refusal) {
+        let Ok(caller) = Caller::from_request_parts(parts, self).await;
+        let actor = match &caller.auth {
+            Ok((principal, _)) => trail::actor(principal),
+            Err(_) => AuditActor::anonymous(),
+        };
+        let reason = refusal.to_string();
+        trail::refused(
+            self,
+            actor,
+            CROSS_SITE_ACTION,
+            route,
+            &reason,
+            &caller.source,
+        )
+        .await;
     }
 }
 

@@ -86,7 +86,8 @@ pub struct IdentityConfig {
     /// Machine clients of the token endpoint (`PF_CLIENTS_FILE`, JSON).
     pub clients_file: Option<PathBuf>,
     /// In development only: the secret of the demo machine clients
-    /// `simulator` and `loadtest` (`PF_DEMO_CLIENT_SECRET`).
+    /// `simulator` and `loadtest` (`PF_DEMO_CLIENT_SECRET`, or the file
+    /// `PF_DEMO_CLIENT_SECRET_FILE`).
     pub demo_client_secret: Option<Secret>,
     /// In production: the external identity provider whose bearer tokens the
     /// admin API accepts (`PF_OIDC_ISSUER`, `PF_OIDC_JWKS_URL` default
@@ -272,10 +273,24 @@ impl IdentityConfig {
         let mode = Mode::from_env()?;
         let development = !mode.is_production();
         let audience = env_or("PF_OIDC_AUDIENCE", "patient-flow".to_owned())?;
-        let demo_client_secret = std::env::var("PF_DEMO_CLIENT_SECRET")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-            .map(Secret::new);
+        // The value, or a file holding it (so that only this process gets it).
+        let demo_client_secret = match (
+            std::env::var("PF_DEMO_CLIENT_SECRET").ok(),
+            std::env::var("PF_DEMO_CLIENT_SECRET_FILE").ok(),
+        ) {
+            (Some(secret), _) if !secret.trim().is_empty() => Some(secret),
+            (_, Some(path)) if !path.trim().is_empty() => Some(
+                std::fs::read_to_string(path.trim())
+                    .map_err(|e| {
+                        anyhow::anyhow!("failed to read PF_DEMO_CLIENT_SECRET_FILE {path}: {e}")
+                    })?
+                    .trim()
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+        .filter(|s| !s.is_empty())
+        .map(Secret::new);
         if demo_client_secret.is_some() && !development {
             anyhow::bail!("PF_DEMO_CLIENT_SECRET is for development only; unset it in production");
         }

@@ -180,13 +180,23 @@ impl Identity {
             config.session_policy,
         )
         .await
-        .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+        .with_context(|| {
+            format!(
+                "failed to connect to Redis at {}",
+                pf_runtime::redact_url(&config.redis_url)
+            )
+        })?;
         readiness.set("redis", true);
 
         let pending =
             pending::PendingStore::connect(&config.redis_url, config.sign_in_prefix.clone())
                 .await
-                .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?;
+                .with_context(|| {
+                    format!(
+                        "failed to connect to Redis at {}",
+                        pf_runtime::redact_url(&config.redis_url)
+                    )
+                })?;
         let oidc = config
             .oidc
             .clone()
@@ -212,6 +222,9 @@ impl Identity {
 
         let limits =
             rate_limit::RateLimits::new(config.ip_rate_per_minute, config.token_rate_per_minute);
+        let site_origins = pf_web::cross_site::SiteOrigins::new(
+            std::iter::once(&config.public_url).chain(config.return_origins.iter()),
+        );
         let state = AppState {
             config: Arc::new(config),
             issuer: issuer.clone(),
@@ -223,6 +236,7 @@ impl Identity {
             metrics,
             pending,
             oidc,
+            site_origins,
         };
         Ok(Self {
             issuer,
@@ -278,6 +292,29 @@ pub async fn run(
         .await
 }
 
+/// The JSON API. A signed-in browser's changes must be JSON from the
+/// platform's own pages (the forms above carry their CSRF token instead).
+fn api_routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/access/links", post(links::issue))
+        .route(
+            "/api/v1/access/kiosks",
+            get(kiosks::list).post(kiosks::issue),
+        )
+        .route(
+            "/api/v1/access/kiosks/{kiosk_id}/link",
+            post(kiosks::reissue),
+        )
+        .route("/api/v1/access/revoke", post(admin::revoke))
+        .route("/api/v1/access/reinstate", post(admin::reinstate))
+        .route("/api/v1/audit", get(admin::audit))
+        .route("/api/v1/me", get(admin::me))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            pf_web::cross_site::guard::<AppState>,
+        ))
+}
+
 /// The routes, with body limit, security headers, metrics and tracing.
 fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
     let config = state.config.clone();
@@ -309,19 +346,7 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
             "/sign-in/kiosk/{token}",
             get(kiosks::show).post(kiosks::redeem),
         )
-        .route("/api/v1/access/links", post(links::issue))
-        .route(
-            "/api/v1/access/kiosks",
-            get(kiosks::list).post(kiosks::issue),
-        )
-        .route(
-            "/api/v1/access/kiosks/{kiosk_id}/link",
-            post(kiosks::reissue),
-        )
-        .route("/api/v1/access/revoke", post(admin::revoke))
-        .route("/api/v1/access/reinstate", post(admin::reinstate))
-        .route("/api/v1/audit", get(admin::audit))
-        .route("/api/v1/me", get(admin::me));
+        .merge(api_routes(state.clone()));
     if state.oidc.is_some() {
         routes = routes
             .route("/sign-in/oidc", get(oidc::routes::start))

@@ -7,6 +7,7 @@ use minijinja::Environment;
 use pf_access::LocalIssuer;
 use pf_audit::AuditLog;
 use pf_sign_in::{Authenticator, SignInStore};
+use pf_web::cross_site::SiteOrigins;
 
 use crate::clients::ClientRegistry;
 use crate::config::IdentityConfig;
@@ -38,6 +39,9 @@ pub struct AppState {
     pub pending: PendingStore,
     /// Organisation sign-in through an OpenID Connect provider, when configured.
     pub oidc: Option<Arc<OidcClient>>,
+    /// The platform's own origins (this service's and `PF_RETURN_ORIGINS`),
+    /// from which a signed-in browser may make changes through the API.
+    pub site_origins: SiteOrigins,
 }
 
 impl AppState {

@@ -248,3 +248,61 @@ async fn the_audit_exports_as_csv_with_its_header() {
     );
     assert!(csv.contains("identity.signed_in"), "{csv}");
 }
+
+/// A state-changing request riding on an administrator's session cookie
+/// must be JSON and come from our own pages: without an `Origin` (which
+/// every browser sends with a post) it needs the session's CSRF token, and
+/// a cross-site form is refused; each refusal is audited.
+#[tokio::test]
+async fn session_writes_need_json_and_our_origin_or_the_csrf_token() {
+    let app = spawn().await;
+    let session = app.session_of("demo-system-admin").await;
+    let revoke = app.url("/api/v1/access/revoke");
+    let no_origin = app
+        .http
+        .post(&revoke)
+        .header(COOKIE, &session)
+        .json(&json!({ "person_id": "jo" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_origin.status(), 403);
+    let body: serde_json::Value = no_origin.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("This request came from another site"),
+        "{body}"
+    );
+    let form = app
+        .http
+        .post(app.url("/api/v1/access/reinstate"))
+        .header(COOKIE, &session)
+        .header("origin", &app.base)
+        .header("content-type", "text/plain")
+        .body(r#"{"person_id": "jo"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 403);
+    let refused = app.audit("person=demo-system-admin").await;
+    assert!(
+        refused
+            .iter()
+            .filter(|r| r["action"] == "request.cross_site" && r["outcome"]["result"] == "refused")
+            .count()
+            >= 2,
+        "{refused:?}"
+    );
+    let ours = app
+        .http
+        .post(&revoke)
+        .header(COOKIE, &session)
+        .header("origin", &app.base)
+        .json(&json!({ "person_id": "jo" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ours.status(), 200);
+}

@@ -286,3 +286,95 @@ async fn a_revoked_person_loses_access_at_once() {
     // The open connection is closed with a reason at the next access check.
     assert_eq!(live.closed().await, Some(4401));
 }
+
+/// A signed-in browser (session cookie) changes beds only with JSON from
+/// the platform's own pages: what another site's page can make it send is
+/// refused and audited; machines with a bearer token are not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bed_changes_riding_on_a_session_cookie_need_json_from_our_pages() {
+    let platform = Platform::start().await;
+    let admin = demo("demo-system-admin");
+    let session = platform
+        .sign_in_store()
+        .await
+        .create_session(&admin)
+        .await
+        .unwrap();
+    let cookie = format!("pf_session={}", session.id);
+    let bed = "RWEAA/WD15/B20";
+    let post = |path: String, headers: Vec<(&'static str, String)>, body: &'static str| {
+        let mut request = platform
+            .http
+            .post(format!("{}{path}", platform.beds_url))
+            .header("cookie", &cookie)
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    let evil = || ("origin", "https://evil.example".to_owned());
+    for (path, headers, body) in [
+        (
+            format!("/api/v1/beds/{bed}/open"),
+            vec![("content-type", "text/plain".to_owned()), evil()],
+            "",
+        ),
+        (format!("/api/v1/beds/{bed}/open"), vec![evil()], ""),
+        (
+            format!("/api/v1/beds/{bed}/open"),
+            vec![("content-type", "application/json".to_owned())],
+            "{}",
+        ),
+        (
+            format!("/api/v1/beds/{bed}/state"),
+            vec![("content-type", "text/plain".to_owned()), evil()],
+            r#"{"state": "occupied"}"#,
+        ),
+    ] {
+        let (status, answer) = post(path.clone(), headers.clone(), body).await;
+        assert_eq!(status, 403, "{path} {headers:?}: {answer}");
+        assert!(
+            answer.contains("This request came from another site"),
+            "{answer}"
+        );
+    }
+    let read = platform
+        .http
+        .get(format!("{}/api/v1/beds/{bed}", platform.beds_url))
+        .bearer_auth(&platform.publisher_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let read: serde_json::Value = read.json().await.unwrap();
+    assert_eq!(read["open"], false, "the bed was never opened: {read}");
+    let audit = pf_audit::AuditLog::new(platform.jetstream().await);
+    let refused = audit
+        .query(&pf_audit::AuditQuery {
+            person: Some("demo-system-admin".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "request.cross_site" && !r.is_accepted())
+        .count();
+    assert!(refused >= 4, "{refused} refusals audited");
+
+    let (status, answer) = post(
+        format!("/api/v1/beds/{bed}/open"),
+        vec![
+            ("content-type", "application/json".to_owned()),
+            ("origin", platform.beds_url.clone()),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    platform.open_bed("RWEAA/WD15/B19").await;
+}

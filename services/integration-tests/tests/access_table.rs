@@ -511,7 +511,9 @@ const REDIS_ROWS: &[RedisRow] = &[
     redis_row("pressure", &["GET", "pf:version"], Allowed, "reads the live state"),
     redis_row("pressure", &["EVAL_RO", "return 1", "0"], Allowed, "reads a snapshot in a read-only script"),
     redis_row("pressure", &["SET", "pf:version", "1"], Refused, "cannot write the live state"),
-    redis_row("pressure", &["GETEX", SESSION, "EX", "1800"], Refused, "checks no sessions"),
+    redis_row("pressure", &["GETEX", SESSION, "EX", "1800"], Allowed, "reads a session (its OPEL API is signed in)"),
+    redis_row("pressure", &["EXISTS", REVOKED], Allowed, "sees whether a person is revoked"),
+    redis_row("pressure", &["SET", SESSION, "{}"], Refused, "attack: forging a session"),
     redis_row("pressure", &["SCAN", "0"], Refused, "lists nothing"),
     // discharges: reads the live state (the geo search); checks sessions.
     redis_row("discharges", &["GET", "pf:version"], Allowed, "reads the live state"),

@@ -507,3 +507,295 @@ async fn bad_requests_are_refused_with_a_reason_and_change_nothing() {
         "nothing changed"
     );
 }
+
+/// A cookie-riding request to the discharges or care-homes API, as a page
+/// of some site could make a signed-in person's browser send it.
+async fn with_cookie(
+    platform: &Platform,
+    url: String,
+    cookie: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
+    let mut request = platform
+        .http
+        .post(url)
+        .header("cookie", cookie)
+        .body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn refusals(platform: &Platform, action: &str, actor: &str) -> usize {
+    let audit = pf_audit::AuditLog::new(platform.jetstream().await);
+    audit
+        .query(&pf_audit::AuditQuery {
+            person: Some(actor.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.action == action && !r.is_accepted())
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_browser_changes_patients_only_with_json_from_our_pages() {
+    let platform = Platform::start().await;
+    report(
+        &platform,
+        HOME_A,
+        json!({"vacancies": {"residential": {"vacant": 2}, "residential_dementia": {"vacant": 1}}}),
+    )
+    .await;
+    let person = coordinator("idt-cookie", "RWE");
+    let api = Api {
+        platform: &platform,
+        token: platform.token_for(&person),
+    };
+    let session = platform
+        .sign_in_store()
+        .await
+        .create_session(&person)
+        .await
+        .unwrap();
+    let cookie = format!("pf_session={}", session.id);
+    let (_, patient) = api.post("/api/v1/discharges", referral(21)).await;
+    let id = patient["discharge_id"].as_str().unwrap().to_owned();
+    let cancel = format!("{}/api/v1/discharges/{id}/cancel", platform.discharges_url);
+    let delay = format!(
+        "{}/api/v1/discharges/{id}/delay-reason",
+        platform.discharges_url
+    );
+    let own = platform.discharges_url.as_str();
+    let json_type = ("content-type", "application/json");
+
+    // What another site's page can make a browser send: refused, changing nothing.
+    for (url, headers, body) in [
+        (
+            &cancel,
+            vec![
+                ("content-type", "text/plain"),
+                ("origin", "https://evil.example"),
+            ],
+            "",
+        ),
+        (&cancel, vec![("origin", "https://evil.example")], ""),
+        (&cancel, vec![], ""),
+        (
+            &cancel,
+            vec![json_type, ("origin", "https://evil.example")],
+            "{}",
+        ),
+        (&cancel, vec![json_type, ("origin", "null")], "{}"),
+        (&cancel, vec![json_type], "{}"),
+        (
+            &cancel,
+            vec![json_type, ("x-csrf-token", "not-the-token")],
+            "{}",
+        ),
+        (
+            &cancel,
+            vec![("content-type", "text/plain"), ("origin", own)],
+            "",
+        ),
+        (
+            &delay,
+            vec![
+                ("content-type", "text/plain"),
+                ("origin", "https://evil.example"),
+            ],
+            r#"{"delay_reason": "awaiting_assessment"}"#,
+        ),
+    ] {
+        let (status, answer) = with_cookie(&platform, url.clone(), &cookie, &headers, body).await;
+        assert_eq!(status, 403, "{url} {headers:?}: {answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("This request came from another site"),
+            "{answer}"
+        );
+    }
+    let (_, opened) = api.get(&format!("/api/v1/discharges/{id}")).await;
+    assert_eq!(opened["status"], "ready", "{opened}");
+    assert_eq!(opened["delay_reason"], "awaiting_care_home_place");
+    assert!(refusals(&platform, "request.cross_site", "idt-cookie").await >= 9);
+
+    // From our own pages (JSON, our Origin), or without Origin but with the
+    // session's CSRF token: accepted.
+    let (status, answer) = with_cookie(
+        &platform,
+        delay.clone(),
+        &cookie,
+        &[json_type, ("x-csrf-token", &session.csrf_token)],
+        r#"{"delay_reason": "awaiting_assessment"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = with_cookie(
+        &platform,
+        cancel.clone(),
+        &cookie,
+        &[json_type, ("origin", own)],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "cancelled");
+
+    // Machines with a bearer token are not affected (no Origin, empty body).
+    let (_, patient) = api.post("/api/v1/discharges", referral(22)).await;
+    let other = patient["discharge_id"].as_str().unwrap();
+    let response = platform
+        .http
+        .post(format!(
+            "{}/api/v1/discharges/{other}/cancel",
+            platform.discharges_url
+        ))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_answers_holds_from_a_browser_only_with_json_from_our_pages() {
+    let platform = Platform::start().await;
+    report(
+        &platform,
+        HOME_A,
+        json!({"vacancies": {"residential": {"vacant": 2}, "residential_dementia": {"vacant": 1}}}),
+    )
+    .await;
+    let api = Api {
+        platform: &platform,
+        token: platform.token_for(&coordinator("idt-1", "RWE")),
+    };
+    let (_, patient) = api.post("/api/v1/discharges", referral(23)).await;
+    let id = patient["discharge_id"].as_str().unwrap().to_owned();
+    platform.wait_until_projected().await;
+    let (status, hold) = api
+        .post(
+            &format!("/api/v1/discharges/{id}/holds"),
+            json!({"cqc_location_id": HOME_A}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    let hold_id = hold["hold_id"].as_str().unwrap();
+    let matron = Principal::person("matron-cookie", "Matron", None)
+        .with_grant(Grant::parse(Role::CareHomeEditor, &[HOME_A]).unwrap());
+    let session = platform
+        .sign_in_store()
+        .await
+        .create_session(&matron)
+        .await
+        .unwrap();
+    let cookie = format!("pf_session={}", session.id);
+    let accept = format!(
+        "{}/api/v1/care-homes/{HOME_A}/holds/{hold_id}/accept",
+        platform.care_homes_url
+    );
+    for headers in [
+        vec![
+            ("content-type", "text/plain"),
+            ("origin", "https://evil.example"),
+        ],
+        vec![("origin", "https://evil.example")],
+        vec![
+            ("content-type", "application/json"),
+            ("origin", "https://evil.example"),
+        ],
+        vec![("content-type", "application/json")],
+    ] {
+        let (status, answer) = with_cookie(&platform, accept.clone(), &cookie, &headers, "").await;
+        assert_eq!(status, 403, "{headers:?}: {answer}");
+    }
+    platform.wait_until_projected().await;
+    let (_, opened) = api.get(&format!("/api/v1/discharges/{id}")).await;
+    assert_eq!(opened["hold"]["state"], "requested", "{opened}");
+    assert!(refusals(&platform, "request.cross_site", "matron-cookie").await >= 4);
+
+    let own = platform.care_homes_url.as_str();
+    let (status, answer) = with_cookie(
+        &platform,
+        accept,
+        &cookie,
+        &[("content-type", "application/json"), ("origin", own)],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifiers_in_text_for_care_homes_are_refused_however_written() {
+    let platform = Platform::start().await;
+    report(
+        &platform,
+        HOME_A,
+        json!({"vacancies": {"residential": {"vacant": 2}, "residential_dementia": {"vacant": 1}}}),
+    )
+    .await;
+    let api = Api {
+        platform: &platform,
+        token: platform.token_for(&coordinator("idt-1", "RWE")),
+    };
+    for needs in [
+        "Hoist; patient 999-424-2423",
+        "NHS 999.424.2423",
+        "DOB 01/02/1950",
+        "born 1-2-50, hoist",
+        "date of birth 1950-02-01",
+    ] {
+        let mut referral = referral(24);
+        referral["needs"] = json!(needs);
+        let (status, body) = api.post("/api/v1/discharges", referral).await;
+        assert_eq!(status, 422, "{needs}: {body}");
+        assert_eq!(body["problems"][0]["field"], "needs", "{body}");
+        assert_eq!(
+            body["problems"][0]["message"],
+            "Care needs are shared with care homes: leave out NHS numbers, dates of birth and other identifiers"
+        );
+    }
+    let mut ordinary = referral(24);
+    ordinary["needs"] = json!("Hoist for transfers, two carers at night");
+    let (status, patient) = api.post("/api/v1/discharges", ordinary).await;
+    assert_eq!(status, 201, "{patient}");
+    let id = patient["discharge_id"].as_str().unwrap().to_owned();
+    platform.wait_until_projected().await;
+    let (status, hold) = api
+        .post(
+            &format!("/api/v1/discharges/{id}/holds"),
+            json!({"cqc_location_id": HOME_A}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    let hold_id = hold["hold_id"].as_str().unwrap();
+    // The release reason goes to the home with the hold's end.
+    let release = format!("/api/v1/discharges/{id}/holds/{hold_id}/release");
+    let (status, body) = api
+        .post(&release, json!({"reason": "wrong patient, DOB 3/4/49"}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("leave out NHS numbers"),
+        "{body}"
+    );
+    let (_, opened) = api.get(&format!("/api/v1/discharges/{id}")).await;
+    assert_eq!(opened["hold"]["hold_id"], hold_id, "still held: {opened}");
+    let (status, body) = api
+        .post(&release, json!({"reason": "family chose another home"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -80,8 +80,10 @@ async fn start_pressure(platform: &Platform, hook_url: String) -> Pressure {
     let path = std::env::temp_dir().join(format!("pf-opel-test-{}.json", uuid::Uuid::now_v7()));
     std::fs::write(&path, opel.to_string()).unwrap();
 
+    let sign_in =
+        pf_sign_in::SignInSettings::local(platform.issuer.issuer_config(), &platform.redis.url());
     let mut config =
-        pf_pressure::PressureConfig::local(&platform.nats.url(), &platform.redis.url());
+        pf_pressure::PressureConfig::local(&platform.nats.url(), &platform.redis.url(), sign_in);
     config.opel_config = Some(path);
     config.alert_rules.nctr_surge = 3;
     config.webhook = Some(pf_pressure::WebhookConfig {
@@ -121,6 +123,7 @@ impl Pressure {
         platform
             .http
             .get(format!("{}/api/v1/opel", self.url))
+            .bearer_auth(&platform.viewer_token)
             .send()
             .await
             .unwrap()
@@ -482,4 +485,61 @@ async fn parameters_across_opel_thresholds_change_the_level_emit_the_event_and_a
     let (subject, surge) = next_alert(&mut alerts, |a| a["kind"] == "nctr_surge").await;
     assert_eq!(subject, "pf.alerts.nctr_surge");
     assert_eq!(surge["details"]["waiting"], 3);
+}
+
+/// Pressure's own `/api/v1/opel` answers only those who may see the control
+/// room (control-room viewers, discharge coordinators, administrators), by
+/// token or session, like the gateway's; anyone else gets 401 or 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pressures_opel_board_is_for_signed_in_control_room_readers() {
+    let platform = Platform::start().await;
+    let pressure = start_pressure(&platform, "http://127.0.0.1:9/hook".to_owned()).await;
+    let url = format!("{}/api/v1/opel", pressure.url);
+    let status = |request: reqwest::RequestBuilder| async move {
+        request.send().await.unwrap().status().as_u16()
+    };
+    assert_eq!(status(platform.http.get(&url)).await, 401, "no identity");
+    let editor = platform.token_for(&pf_integration_tests::demo("demo-care-home-editor"));
+    assert_eq!(
+        status(platform.http.get(&url).bearer_auth(editor)).await,
+        403
+    );
+    let publisher = platform.token_for(
+        &Principal::machine("bed-feed", "Bed feed", None)
+            .with_grant(Grant::parse(Role::BedPublisher, &["RWE"]).unwrap()),
+    );
+    assert_eq!(
+        status(platform.http.get(&url).bearer_auth(publisher)).await,
+        403
+    );
+    for reader in [
+        "demo-control-room",
+        "demo-discharge-coordinator",
+        "demo-system-admin",
+    ] {
+        let token = platform.token_for(&pf_integration_tests::demo(reader));
+        assert_eq!(
+            status(platform.http.get(&url).bearer_auth(token)).await,
+            200,
+            "{reader}"
+        );
+    }
+    let session = platform
+        .sign_in_store()
+        .await
+        .create_session(&pf_integration_tests::demo("demo-control-room"))
+        .await
+        .unwrap();
+    let cookie = format!("pf_session={}", session.id);
+    let board: Value = platform
+        .http
+        .get(&url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(board["scopes"].is_array(), "{board}");
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pf_runtime::{ConfigError, env_or};
+use pf_sign_in::SignInSettings;
 
 use crate::engine::AlertRules;
 
@@ -44,6 +45,9 @@ pub struct PressureConfig {
     pub nats: pf_event_log::NatsSettings,
     /// Redis (`PF_REDIS_URL`).
     pub redis_url: String,
+    /// Who may read `/api/v1/opel`: the trusted token issuer and the
+    /// sign-in store (`PF_OIDC_*`, `PF_REDIS_URL`, `PF_SIGN_IN_PREFIX`).
+    pub sign_in: SignInSettings,
     /// Key prefix of the live state (`PF_REDIS_PREFIX`, default `pf:`).
     pub redis_prefix: String,
     /// Longest Redis round trip (`PF_REDIS_TIMEOUT_MS`, default 10 s).
@@ -84,6 +88,7 @@ impl PressureConfig {
             listen: env_or("PF_PRESSURE_ADDR", SocketAddr::from(([127, 0, 0, 1], 8086)))?,
             nats: pf_event_log::NatsSettings::from_env_config()?,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
+            sign_in: SignInSettings::from_env()?,
             redis_prefix: env_or("PF_REDIS_PREFIX", "pf:".to_owned())?,
             redis_timeout: Duration::from_millis(env_or("PF_REDIS_TIMEOUT_MS", 10_000)?),
             opel_config: (!opel_config.is_empty()).then(|| PathBuf::from(opel_config)),
@@ -98,12 +103,14 @@ impl PressureConfig {
         })
     }
 
-    /// Local defaults pointing at given servers (for tests).
-    pub fn local(nats_url: &str, redis_url: &str) -> Self {
+    /// Local defaults pointing at given servers and trusting `sign_in`'s
+    /// issuer (for tests).
+    pub fn local(nats_url: &str, redis_url: &str, sign_in: SignInSettings) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             nats: pf_event_log::NatsSettings::anonymous(nats_url),
             redis_url: redis_url.to_owned(),
+            sign_in,
             redis_prefix: "pf:".to_owned(),
             redis_timeout: Duration::from_secs(10),
             opel_config: None,

@@ -18,7 +18,9 @@
 //! `PF_ALERT_WEBHOOK_URL` is set, POSTed there signed (see [`webhook`]).
 //!
 //! `GET /api/v1/opel` answers the current levels and recent alerts (no
-//! patient data: counts and percentages only).
+//! patient data: counts and percentages only) to a signed-in caller who may
+//! see the control room (control-room viewers, discharge coordinators,
+//! system administrators), by bearer token or session, like the gateway's.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -31,9 +33,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use pf_access::Action;
 use pf_care_home_log::Clock;
 use pf_event_log::{EventPublisher, streams};
 use pf_hospital_model::Catalogue;
@@ -42,6 +47,8 @@ use pf_opel::{Level, OpelConfig};
 use pf_proto::envelope::NewEvent;
 use pf_proto::v1::{self, Actor, ActorKind, Source, event_envelope::Payload};
 use pf_runtime::Readiness;
+use pf_sign_in::{Authenticated, Authenticator};
+use pf_web::ErrorBody;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -92,9 +99,18 @@ pub async fn run(
     let readiness = Readiness::new(&["nats", "redis"]);
     let board: Shared = Arc::new(Mutex::new(Board::default()));
 
+    let authenticator = config
+        .sign_in
+        .authenticator()
+        .await
+        .context("failed to set up sign-in")?;
+    let api = Api {
+        board: board.clone(),
+        authenticator: Arc::new(authenticator),
+    };
     let router = Router::new()
         .route("/api/v1/opel", get(current))
-        .with_state(board.clone())
+        .with_state(api)
         .merge(pf_runtime::ops::router(registry, readiness.clone()));
     let server = tokio::spawn(pf_runtime::ops::serve(listener, router, shutdown.clone()));
 
@@ -171,8 +187,34 @@ pub async fn run(
     Ok(())
 }
 
-async fn current(State(board): State<Shared>) -> Json<Board> {
-    Json(board.lock().map(|b| b.clone()).unwrap_or_default())
+/// What `/api/v1/opel` reads.
+#[derive(Clone)]
+struct Api {
+    board: Shared,
+    authenticator: Arc<Authenticator>,
+}
+
+impl FromRef<Api> for Arc<Authenticator> {
+    fn from_ref(api: &Api) -> Self {
+        api.authenticator.clone()
+    }
+}
+
+/// `GET /api/v1/opel`: for those who may see the control room.
+async fn current(State(api): State<Api>, caller: Authenticated) -> Response {
+    if let Err(refused) = caller.principal.permits(&Action::ViewControlRoom).require() {
+        return ErrorBody::<()> {
+            error: refused.reason,
+            problems: Vec::new(),
+        }
+        .answer(StatusCode::FORBIDDEN, None);
+    }
+    let board = api.board.lock().map(|b| b.clone()).unwrap_or_default();
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(board),
+    )
+        .into_response()
 }
 
 /// The level and entity version last published for `scope`, if any.

@@ -68,7 +68,12 @@ pub async fn connect_live_state(config: &ProjectionConfig) -> anyhow::Result<Liv
         config.redis_timeout,
     )
     .await
-    .with_context(|| format!("failed to connect to Redis at {}", config.redis_url))?
+    .with_context(|| {
+        format!(
+            "failed to connect to Redis at {}",
+            pf_runtime::redact_url(&config.redis_url)
+        )
+    })?
     .with_changes_max_len(config.changes_max_len)
     .with_trends(config.trends))
 }

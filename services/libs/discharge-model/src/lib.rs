@@ -6,6 +6,8 @@
 //!   masked until a coordinator opens the patient.
 //! - [`words`]: [`Pathway`], [`DischargeStatus`], [`Funding`],
 //!   [`DelayReason`] and [`Destination`].
+//! - [`identifiers`]: NHS numbers, dates and long digit runs in free text
+//!   that care homes read, however they are written.
 //! - [`postcode`]: where a search centres: LLR postcode districts.
 //! - [`record`]: [`DischargeRecord`], a discharge's whole record and its
 //!   conversion to and from the event payload.
@@ -13,12 +15,14 @@
 //!   patient on the list, checked into a record or plain-words problems.
 #![forbid(unsafe_code)]
 
+pub mod identifiers;
 pub mod nhs_number;
 pub mod postcode;
 pub mod record;
 pub mod referral;
 pub mod words;
 
+pub use identifiers::{Identifier, find_identifier, has_identifier};
 pub use nhs_number::{NhsNumber, NhsNumberError};
 pub use postcode::{Place, place_of};
 pub use record::{DischargeRecord, delay_days};

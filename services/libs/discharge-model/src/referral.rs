@@ -5,6 +5,7 @@ use pf_care_home_model::{CareCategory, FieldProblem, SexAccepted};
 use serde::Serialize;
 use time::Date;
 
+use crate::identifiers::has_identifier;
 use crate::nhs_number::NhsNumber;
 use crate::postcode::{normalise, place_of};
 use crate::record::{DischargeRecord, parse_date};
@@ -186,7 +187,7 @@ impl ReferralInput {
                 format!("Care needs must be {NEEDS_MAX_CHARS} characters or fewer"),
             );
         }
-        if has_digit_run(&needs, 6) {
+        if has_identifier(&needs) {
             problem(
                 "needs",
                 "Care needs are shared with care homes: leave out NHS numbers, dates of birth and other identifiers".into(),
@@ -229,22 +230,6 @@ fn capitalise(text: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
-}
-
-/// Whether `text` has a run of at least `n` digits (spaces between digits count as part of the run).
-fn has_digit_run(text: &str, n: usize) -> bool {
-    let mut run = 0;
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            run += 1;
-            if run >= n {
-                return true;
-            }
-        } else if c != ' ' {
-            run = 0;
-        }
-    }
-    false
 }
 
 #[cfg(test)]
@@ -308,5 +293,28 @@ mod tests {
             ]
         );
         assert!(problems[0].1.starts_with("This is not a valid NHS number"));
+    }
+
+    #[test]
+    fn needs_with_an_identifier_written_with_separators_are_refused() {
+        for needs in [
+            "Patient 999-424-2423, hoist",
+            "DOB 01/02/1950",
+            "born 1.2.50",
+        ] {
+            let mut input = good();
+            input.needs = needs.into();
+            let problems = check(&input).expect_err(needs);
+            assert_eq!(
+                problems,
+                vec![(
+                    "needs".to_owned(),
+                    "Care needs are shared with care homes: leave out NHS numbers, dates of birth and other identifiers".to_owned()
+                )]
+            );
+        }
+        let mut input = good();
+        input.needs = "Hoist for transfers, two carers at night".into();
+        assert!(check(&input).is_ok());
     }
 }

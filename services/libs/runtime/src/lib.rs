@@ -8,12 +8,15 @@
 //!   cancelled on SIGTERM or Ctrl-C, so every task stops cleanly.
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics`, and per-route HTTP
 //!   request metrics, merged into each service's router.
+//! - [`redact`]: server URLs without their passwords, for errors and logs.
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod ops;
+pub mod redact;
 pub mod shutdown;
 pub mod telemetry;
 
 pub use config::{ConfigError, env_or};
 pub use ops::{HttpMetrics, Readiness};
+pub use redact::redact_url;

@@ -10,8 +10,12 @@
 //! - [`sign_in_redirect`]: where a person without a session is sent, with
 //!   the way back.
 //! - [`ErrorBody`]: how a JSON API refuses a request.
+//! - [`cross_site`]: the guard of JSON APIs that accept the session cookie:
+//!   a state-changing request must be JSON from the platform's own origin
+//!   (or carry the session's CSRF token).
 #![forbid(unsafe_code)]
 
+pub mod cross_site;
 pub mod uk_time;
 
 use std::path::Path;

@@ -60,6 +60,16 @@ fn scripts_start_gives_the_demo_client_secret_only_to_identity_and_the_simulator
         )
         .unwrap();
     }
+    // The NATS and Redis users' permissions, which the scripts read.
+    let files = root.join("helm/patient-flow/files");
+    std::fs::create_dir_all(&files).unwrap();
+    for file in ["nats-permissions.conf", "redis-acl.rules"] {
+        std::fs::copy(
+            repo().join("helm/patient-flow/files").join(file),
+            files.join(file),
+        )
+        .unwrap();
+    }
     std::fs::write(root.join("dashboards/package-lock.json"), "{}").unwrap();
     std::fs::write(
         root.join("dashboards/node_modules/.package-lock.json"),
@@ -86,6 +96,11 @@ fn scripts_start_gives_the_demo_client_secret_only_to_identity_and_the_simulator
             &format!("#!/bin/sh\nenv > \"$PF_TEST_ENV_DIR/{service}.env\"\nexec sleep 600\n"),
         );
     }
+    // pf-streams runs once, before the services.
+    write_executable(
+        &release.join("pf-streams"),
+        "#!/bin/sh\nenv > \"$PF_TEST_ENV_DIR/streams.env\"\nexit 0\n",
+    );
 
     let mut command = Command::new("bash");
     command
@@ -139,11 +154,11 @@ fn scripts_start_gives_the_demo_client_secret_only_to_identity_and_the_simulator
     let secret_file = dir.path().join("var/secrets/demo-client-secret");
     let secret = std::fs::read_to_string(&secret_file).unwrap();
     assert!(secret.trim().len() >= 16);
-    for service in STARTED {
+    for service in STARTED.iter().chain(&["streams"]) {
         let env = std::fs::read_to_string(envs.join(format!("{service}.env"))).unwrap();
         let has_value = env.contains(secret.trim());
         let has_file = env.contains("demo-client-secret");
-        match service {
+        match *service {
             "identity" => {
                 assert!(!has_value, "identity reads the secret from its file");
                 assert!(env.contains("PF_DEMO_CLIENT_SECRET_FILE="), "{env}");
@@ -168,6 +183,10 @@ fn scripts_start_gives_the_demo_client_secret_only_to_identity_and_the_simulator
 fn a_redis_password_never_appears_when_a_service_cannot_start() {
     const PASSWORD: &str = "Pw-that-must-not-leak-5f1c";
     let nats = NatsServer::start();
+    // The services wait for their streams before they reach Redis.
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(pf_integration_tests::create_streams(&nats.url()));
     let bin = bin_dir("PF_TEST_BIN_DIR");
     let logs = tempfile::tempdir().unwrap();
     let closed = pf_test_support::free_port();

@@ -1,0 +1,246 @@
+//! Refusals recorded without letting a flood fill the audit trail.
+//!
+//! Every refused attempt is audited, but a client that keeps being refused
+//! (200 anonymous requests a second) must not write 200 records a second
+//! into a stream that can never be purged. [`RefusalAudit`] records each
+//! refusal while its client is within a budget (GCRA, the `governor`
+//! crate), keyed by identity when the caller is signed in and by client
+//! address when not (the forwarded address behind a trusted proxy: the
+//! caller puts the resolved address in the record's source). Over budget,
+//! the caller answers 429 with `Retry-After`, and the refusal is counted
+//! into one aggregate record per client, action and reason, stored with its
+//! count ([`AuditRecord::repeated`]) every flush period and when the
+//! service stops ([`RefusalAudit::flush`]). Nothing is lost: the individual
+//! records plus the aggregates' counts are every refusal.
+//!
+//! Each replica limits on its own.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use prometheus::{IntCounter, Registry};
+use time::OffsetDateTime;
+
+use crate::log::AuditLog;
+use crate::record::{AuditRecord, Outcome};
+
+/// What a client over its refusal budget is told (with `Retry-After`).
+pub const TOO_MANY_REFUSALS: &str =
+    "Too many refused requests from here. Please wait a moment before trying again.";
+
+/// How many refusals a client may have recorded one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusalBudget {
+    /// Refusals recorded one by one in a burst.
+    pub burst: u32,
+    /// Refusals a minute recorded one by one after the burst.
+    pub per_minute: u32,
+    /// How often aggregated refusals are stored.
+    pub flush_every: Duration,
+}
+
+impl Default for RefusalBudget {
+    fn default() -> Self {
+        Self {
+            burst: 30,
+            per_minute: 60,
+            flush_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Aggregated refusals of one client, action and reason.
+struct Pending {
+    record: AuditRecord,
+    count: u64,
+    first: OffsetDateTime,
+    last: OffsetDateTime,
+}
+
+struct Inner {
+    log: AuditLog,
+    limiter: DefaultKeyedRateLimiter<String>,
+    clock: DefaultClock,
+    pending: Mutex<HashMap<(String, String, String), Pending>>,
+    limited: IntCounter,
+}
+
+/// Records refusals, one by one within each client's budget and
+/// aggregated beyond it. Cheap to clone.
+#[derive(Clone)]
+pub struct RefusalAudit {
+    inner: Arc<Inner>,
+}
+
+/// Most aggregates held between flushes; beyond it they are stored at once.
+const MOST_PENDING: usize = 10_000;
+
+impl RefusalAudit {
+    /// Refusals recorded into `log` within `budget`, the count of those
+    /// over it exported as `pf_audit_refusals_aggregated_total` on
+    /// `registry`. Aggregates are stored every `budget.flush_every` while
+    /// a clone lives; call [`RefusalAudit::flush`] when stopping.
+    pub fn new(
+        log: AuditLog,
+        budget: RefusalBudget,
+        registry: &Registry,
+    ) -> Result<Self, prometheus::Error> {
+        let limited = IntCounter::new(
+            "pf_audit_refusals_aggregated_total",
+            "Refusals over a client's budget, answered 429 and kept in aggregate audit records",
+        )?;
+        registry.register(Box::new(limited.clone()))?;
+        let burst = NonZeroU32::new(budget.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let per_minute = NonZeroU32::new(budget.per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        let inner = Arc::new(Inner {
+            log,
+            limiter: DefaultKeyedRateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+            pending: Mutex::new(HashMap::new()),
+            limited,
+        });
+        spawn_flusher(Arc::downgrade(&inner), budget.flush_every);
+        Ok(Self { inner })
+    }
+
+    /// Records the refusal `record` when its client is within budget
+    /// (a failure to store it is logged: the refusal stands either way).
+    /// Over budget it is counted into its aggregate instead and
+    /// `Err(wait)` says how long the client should wait: answer 429 with
+    /// `Retry-After` and [`TOO_MANY_REFUSALS`].
+    pub async fn refused(&self, record: AuditRecord) -> Result<(), Duration> {
+        let client = client_key(&record);
+        match self.inner.limiter.check_key(&client) {
+            Ok(()) => {
+                if let Err(err) = self.inner.log.record(record).await {
+                    tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
+                }
+                Ok(())
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.inner.clock.now());
+                self.inner.limited.inc();
+                let full = self.aggregate(client, record);
+                if full {
+                    self.flush().await;
+                }
+                Err(wait.max(Duration::from_secs(1)))
+            }
+        }
+    }
+
+    /// Counts `record` into its aggregate; whether the table is full.
+    fn aggregate(&self, client: String, record: AuditRecord) -> bool {
+        let reason = match &record.outcome {
+            Outcome::Refused { reason } => reason.clone(),
+            _ => String::new(),
+        };
+        let key = (client, record.action.clone(), reason);
+        let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let at = record.at;
+        pending
+            .entry(key)
+            .and_modify(|p| {
+                p.count += 1;
+                p.last = at;
+            })
+            .or_insert(Pending {
+                record,
+                count: 1,
+                first: at,
+                last: at,
+            });
+        pending.len() >= MOST_PENDING
+    }
+
+    /// Stores every aggregate now, one record each with its count.
+    pub async fn flush(&self) {
+        flush(&self.inner).await;
+    }
+}
+
+/// Whom the budget is kept for: the identity when signed in, else the
+/// client's address as the record names it.
+fn client_key(record: &AuditRecord) -> String {
+    if record.actor.id.is_empty() {
+        format!(
+            "address:{}",
+            record.source.ip.as_deref().unwrap_or("unknown")
+        )
+    } else {
+        format!("identity:{}", record.actor.id)
+    }
+}
+
+async fn flush(inner: &Inner) {
+    let drained: Vec<Pending> = {
+        let mut pending = inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.drain().map(|(_, p)| p).collect()
+    };
+    for p in drained {
+        let reason = match &p.record.outcome {
+            Outcome::Refused { reason } => reason.clone(),
+            _ => String::new(),
+        };
+        let fmt = |t: OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        let summary = format!(
+            "refused {} times from {} to {} (over the refusal limit, answered 429): {reason}",
+            p.count,
+            fmt(p.first),
+            fmt(p.last)
+        );
+        let record = AuditRecord::refused(
+            p.record.actor.clone(),
+            p.record.action.clone(),
+            p.record.entity.clone(),
+            summary,
+            p.record.source.clone(),
+        );
+        // Even a count of one is marked: it was answered 429.
+        let record = AuditRecord {
+            repeated: Some(p.count),
+            ..record
+        };
+        if let Err(err) = inner.log.record(record).await {
+            tracing::error!(cause = %err, count = p.count, "aggregated refusals could not be written to the audit trail");
+        }
+    }
+    inner.limiter.retain_recent();
+}
+
+fn spawn_flusher(inner: Weak<Inner>, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            flush(&inner).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{AuditActor, AuditSource};
+
+    #[test]
+    fn the_budget_is_kept_per_identity_or_address() {
+        let source = AuditSource::new("gateway", Some("192.0.2.1".into()), None);
+        let anonymous =
+            AuditRecord::refused(AuditActor::anonymous(), "a.b", "", "no", source.clone());
+        assert_eq!(client_key(&anonymous), "address:192.0.2.1");
+        let signed_in =
+            AuditRecord::refused(AuditActor::person("u1", "RWE"), "a.b", "", "no", source);
+        assert_eq!(client_key(&signed_in), "identity:u1");
+    }
+}

@@ -370,7 +370,8 @@ pub async fn form(
     let home = match allowed_home(&state, principal, &cqc) {
         Ok(home) => home,
         Err(err) => {
-            err.audit(&state, &caller, "care_home.read", &entity(&cqc))
+            let err = err
+                .audit(&state, &caller, "care_home.read", &entity(&cqc))
                 .await;
             return plain_refusal(&err);
         }
@@ -519,10 +520,14 @@ pub async fn save(
         Ok(principal) => principal,
         Err(refusal) => {
             let err = ApiError::from(refusal);
-            err.audit(&state, &caller, audit_action, &entity(&cqc))
+            let err = err
+                .audit(&state, &caller, audit_action, &entity(&cqc))
                 .await;
             if json {
                 return json_refusal(&state, err);
+            }
+            if matches!(err, ApiError::NotSaved(NotSaved::TooMany(_))) {
+                return plain_refusal(&err);
             }
             return signed_out_page(&state, &path);
         }
@@ -539,6 +544,7 @@ pub async fn save(
         }
         let key = IdempotencyKey::parse(key.as_deref().unwrap_or_default())
             .map_err(|e| ApiError::Malformed(e.to_string()))?;
+        state.attempt(&caller, audit_action, &entity(&cqc)).await?;
         let saved =
             submission::save(&state.log, &state.keys, principal, &home, &key, &update).await?;
         Ok((home, key, saved))
@@ -560,7 +566,8 @@ pub async fn save(
             Redirect::to(&target).into_response()
         }
         Err(err) => {
-            err.audit(&state, &caller, audit_action, &entity(&cqc))
+            let err = err
+                .audit(&state, &caller, audit_action, &entity(&cqc))
                 .await;
             if json {
                 return json_refusal(&state, err);
@@ -642,7 +649,7 @@ pub async fn sign_out(
         .map(str::to_owned);
     if let Some(session) = session {
         if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
-            state
+            if let Err(wait) = state
                 .audit_refused(
                     &caller,
                     "identity.signed_out",
@@ -650,7 +657,12 @@ pub async fn sign_out(
                     "malformed",
                     "the sign-out form's security token was missing or wrong",
                 )
-                .await;
+                .await
+            {
+                return plain_refusal(&ApiError::NotSaved(NotSaved::TooMany(
+                    wait.as_secs().max(1),
+                )));
+            }
             return (
                 StatusCode::FORBIDDEN,
                 "The sign-out form has expired. Go back, reload the page and try again.",
@@ -718,7 +730,10 @@ pub async fn answer(
         Ok(principal) => principal,
         Err(refusal) => {
             let err = ApiError::from(refusal);
-            err.audit(&state, &caller, action, &entity(&cqc)).await;
+            let err = err.audit(&state, &caller, action, &entity(&cqc)).await;
+            if matches!(err, ApiError::NotSaved(NotSaved::TooMany(_))) {
+                return plain_refusal(&err);
+            }
             return signed_out_page(&state, &path);
         }
     };
@@ -729,7 +744,16 @@ pub async fn answer(
                 "this form has expired; reload the page and answer again".into(),
             ));
         }
-        answer_hold(&state, principal, &cqc, &hold_id, answer, field("reason")).await
+        answer_hold(
+            &state,
+            &caller,
+            action,
+            &cqc,
+            &hold_id,
+            answer,
+            field("reason"),
+        )
+        .await
     }
     .await;
     match result {
@@ -740,7 +764,7 @@ pub async fn answer(
             Redirect::to(&format!("{path}?answered={done}")).into_response()
         }
         Err(err) => {
-            err.audit(&state, &caller, action, &entity(&cqc)).await;
+            let err = err.audit(&state, &caller, action, &entity(&cqc)).await;
             let Ok(home) = allowed_home(&state, principal, &cqc) else {
                 return plain_refusal(&err);
             };

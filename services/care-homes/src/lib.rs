@@ -84,7 +84,7 @@ pub async fn run(
         .await
         .context("failed to create the event streams")?;
     readiness.set("nats", true);
-    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
+    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::from_env()?)
         .await
         .context("failed to create the audit stream")?;
     let authenticator = config
@@ -121,13 +121,18 @@ pub async fn run(
         });
     }
 
+    let audit = pf_audit::AuditLog::new(jetstream.clone())
+        .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)?;
+    let refusals =
+        pf_audit::RefusalAudit::new(audit.clone(), pf_audit::RefusalBudget::default(), &registry)?;
     let state = AppState {
         log,
         keys,
         register: Arc::new(register),
         authenticator: Arc::new(authenticator),
         limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
-        audit: pf_audit::AuditLog::new(jetstream.clone()),
+        audit,
+        refusals: refusals.clone(),
         metrics: metrics::CareHomeMetrics::register(&registry)
             .context("failed to register metrics")?,
         templates: Arc::new(templates),
@@ -147,9 +152,12 @@ pub async fn run(
     let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
     let router = router(state, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
     tracing::info!(address = %listener.local_addr()?, "care-homes listening");
-    pf_runtime::ops::serve(listener, router, shutdown)
+    let served = pf_runtime::ops::serve(listener, router, shutdown)
         .await
-        .context("care-homes server failed")
+        .context("care-homes server failed");
+    // Refusals counted since the last flush are recorded before stopping.
+    refusals.flush().await;
+    served
 }
 
 /// The service's routes.

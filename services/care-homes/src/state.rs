@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use pf_access::Principal;
-use pf_audit::AuditLog;
+use pf_audit::{Attempt, AuditLog, AuditUnavailable, RefusalAudit};
 use pf_care_home_model::{CareHomeRecord, CqcLocationId, Register};
 use pf_sign_in::{Authenticator, Caller, CallerContext, WriteLimits};
 
@@ -28,6 +28,8 @@ pub struct AppState {
     pub limits: WriteLimits,
     /// Where every change and refusal is recorded.
     pub audit: AuditLog,
+    /// Refusals, within each client's budget (aggregated beyond it).
+    pub refusals: RefusalAudit,
     /// Counters.
     pub metrics: CareHomeMetrics,
     /// Page templates.
@@ -75,7 +77,23 @@ impl AppState {
         }
     }
 
-    /// Records an accepted change.
+    /// Records the attempt at `action` on `entity` before acting: nothing
+    /// may be saved unless this returns `Ok` (the handler answers 503). The
+    /// outcome is recorded with the answer ([`AppState::record_saved`],
+    /// [`AppState::audit_accepted`], or the refusal).
+    pub async fn attempt(
+        &self,
+        caller: &Caller,
+        action: &str,
+        entity: &str,
+    ) -> Result<(), AuditUnavailable> {
+        self.audit
+            .attempt(caller.accepted(action, entity))
+            .await
+            .map(Attempt::outcome_recorded_elsewhere)
+    }
+
+    /// Records an accepted change (the outcome of its recorded attempt).
     pub async fn audit_accepted(
         &self,
         caller: &Caller,
@@ -115,7 +133,9 @@ impl AppState {
         }
     }
 
-    /// Records a refusal, with the reason given to the caller.
+    /// Records a refusal, with the reason given to the caller; within the
+    /// client's refusal budget one record each, beyond it aggregated, and
+    /// `Err(wait)`: answer 429 instead.
     pub async fn audit_refused(
         &self,
         caller: &Caller,
@@ -123,13 +143,11 @@ impl AppState {
         entity: &str,
         label: &'static str,
         reason: &str,
-    ) {
+    ) -> Result<(), std::time::Duration> {
         self.metrics.refused.with_label_values(&[label]).inc();
-        let record = caller.refused(action, entity, reason);
-        if let Err(err) = self.audit.record(record).await {
-            self.metrics.audit_failures.inc();
-            tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
-        }
+        self.refusals
+            .refused(caller.refused(action, entity, reason))
+            .await
     }
 }
 

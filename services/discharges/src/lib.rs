@@ -79,7 +79,8 @@ pub async fn run_with_clock(
     pf_event_log::streams::ensure(&jetstream, config.durability)
         .await
         .context("failed to create the event streams")?;
-    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
+    let audit_config = pf_audit::AuditConfig::from_env()?;
+    pf_audit::stream::ensure(&jetstream, &audit_config)
         .await
         .context("failed to create the audit stream")?;
     readiness.set("nats", true);
@@ -112,6 +113,10 @@ pub async fn run_with_clock(
     )?;
     registry.register(Box::new(refused.clone()))?;
     registry.register(Box::new(changes.clone()))?;
+    let audit = pf_audit::AuditLog::new(jetstream.clone())
+        .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)?;
+    let refusals =
+        pf_audit::RefusalAudit::new(audit.clone(), pf_audit::RefusalBudget::default(), &registry)?;
     let state = AppState {
         discharges: discharge_log::DischargeLog::new(jetstream.clone()),
         homes: pf_care_home_log::HomeLog::new(jetstream.clone(), discharge_log::SERVICE),
@@ -119,7 +124,8 @@ pub async fn run_with_clock(
         catalogue: Arc::new(catalogue),
         authenticator: Arc::new(authenticator),
         limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
-        audit: pf_audit::AuditLog::new(jetstream),
+        audit,
+        refusals: refusals.clone(),
         clock,
         config: Arc::new(config),
         refused,
@@ -132,9 +138,12 @@ pub async fn run_with_clock(
         .merge(pages::router(state, templates, policy, http_metrics))
         .merge(pf_runtime::ops::router(registry, readiness));
     tracing::info!(address = %listener.local_addr()?, "discharges listening");
-    pf_runtime::ops::serve(listener, router, shutdown)
+    let served = pf_runtime::ops::serve(listener, router, shutdown)
         .await
-        .context("discharges server failed")
+        .context("discharges server failed");
+    // Refusals counted since the last flush are recorded before stopping.
+    refusals.flush().await;
+    served
 }
 
 /// Ends expired holds every `sweep_every` until shutdown.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use pf_audit::{AuditActor, AuditLog, AuditRecord};
+use pf_audit::{Attempt, AuditActor, AuditLog, AuditRecord, AuditUnavailable, RefusalAudit};
 use pf_care_home_log::{Clock, HomeLog};
 use pf_hospital_model::Catalogue;
 use pf_live_state::LiveState;
@@ -28,6 +28,8 @@ pub struct AppState {
     pub limits: WriteLimits,
     /// Where every change and refusal is recorded.
     pub audit: AuditLog,
+    /// Refusals, within each client's budget (aggregated beyond it).
+    pub refusals: RefusalAudit,
     /// The time (a test moves it to expire holds).
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -53,7 +55,37 @@ impl CallerContext for AppState {
 }
 
 impl AppState {
-    /// Records an accepted change (or an opened patient).
+    /// Records the attempt at `action` on `entity` before acting: nothing
+    /// may change unless this returns `Ok` (the handler answers 503). The
+    /// outcome is recorded with the answer (`api::answer`).
+    pub async fn attempt(
+        &self,
+        caller: &Caller,
+        action: &str,
+        entity: &str,
+    ) -> Result<(), AuditUnavailable> {
+        self.audit
+            .attempt(caller.accepted(action, entity))
+            .await
+            .map(Attempt::outcome_recorded_elsewhere)
+    }
+
+    /// Records an audited read (a patient opened) before it is answered:
+    /// on `Err` the answer is 503 and nothing is shown.
+    pub async fn audit_read(
+        &self,
+        caller: &Caller,
+        action: &str,
+        entity: &str,
+    ) -> Result<(), AuditUnavailable> {
+        self.audit
+            .required(caller.accepted(action, entity))
+            .await
+            .map(|_| ())
+    }
+
+    /// Records the outcome of a change whose attempt is recorded (a
+    /// failure is logged: the change has been made).
     pub async fn audit_accepted(
         &self,
         caller: &Caller,
@@ -76,7 +108,9 @@ impl AppState {
         }
     }
 
-    /// Records a refusal, with the reason given to the caller.
+    /// Records a refusal, with the reason given to the caller; within the
+    /// client's refusal budget one record each, beyond it aggregated, and
+    /// `Err(wait)`: answer 429 instead.
     pub async fn audit_refused(
         &self,
         caller: &Caller,
@@ -84,17 +118,10 @@ impl AppState {
         entity: &str,
         label: &'static str,
         reason: &str,
-    ) {
+    ) -> Result<(), std::time::Duration> {
         self.refused.with_label_values(&[label]).inc();
-        let who = caller
-            .principal
-            .as_ref()
-            .ok()
-            .map(AuditActor::of)
-            .unwrap_or_else(AuditActor::anonymous);
-        let record = AuditRecord::refused(who, action, entity, reason, caller.source.clone());
-        if let Err(err) = self.audit.record(record).await {
-            tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
-        }
+        self.refusals
+            .refused(caller.refused(action, entity, reason))
+            .await
     }
 }

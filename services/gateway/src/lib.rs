@@ -74,6 +74,8 @@ pub struct AppState {
     pub authenticator: Arc<pf_sign_in::Authenticator>,
     /// Where refused attempts are recorded.
     pub audit: pf_audit::AuditLog,
+    /// Refusals, within each client's budget (aggregated beyond it).
+    pub refusals: pf_audit::RefusalAudit,
     /// OPEL levels and recent alerts (from pf-pressure's streams).
     pub opel: opel::OpelBoard,
     /// Occupancy trends (from the projection's history in Redis).
@@ -114,10 +116,13 @@ pub async fn run(
         .await
         .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
     let jetstream = async_nats::jetstream::new(nats);
-    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
+    pf_audit::stream::ensure(&jetstream, &config.audit)
         .await
         .context("failed to create the audit stream")?;
-    let audit = pf_audit::AuditLog::new(jetstream.clone());
+    let audit = pf_audit::AuditLog::new(jetstream.clone())
+        .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)?;
+    let refusals =
+        pf_audit::RefusalAudit::new(audit.clone(), pf_audit::RefusalBudget::default(), &registry)?;
     let opel_board = opel::board();
     let opel_follower = tokio::spawn(opel::follow(
         jetstream,
@@ -180,6 +185,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         authenticator,
         audit,
+        refusals: refusals.clone(),
         opel: opel_board,
         trends: trends_board,
     };
@@ -192,6 +198,8 @@ pub async fn run(
     let _ = clock.await;
     let _ = trends_follower.await;
     let _ = opel_follower.await;
+    // Refusals counted since the last flush are recorded before stopping.
+    refusals.flush().await;
     served.context("gateway server failed")
 }
 

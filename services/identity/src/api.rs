@@ -42,6 +42,12 @@ pub enum ApiError {
     Unavailable(String),
 }
 
+impl From<pf_audit::AuditUnavailable> for ApiError {
+    fn from(err: pf_audit::AuditUnavailable) -> Self {
+        ApiError::Unavailable(err.to_string())
+    }
+}
+
 impl ApiError {
     /// The usual answer when the audit trail or the store is down.
     pub fn unavailable() -> Self {

@@ -57,6 +57,10 @@ pub struct IdentityConfig {
     /// Days the audit trail keeps records (`PF_AUDIT_RETENTION_DAYS`,
     /// default 2920, eight years).
     pub audit_retention_days: u32,
+    /// The audit stream's bound in bytes (`PF_AUDIT_MAX_BYTES`, default
+    /// 20 GiB): at the bound every audited action is refused, never an old
+    /// record dropped (`docs/audit-trail.md`).
+    pub audit_max_bytes: i64,
     /// Where people reach this service (`PF_PUBLIC_URL`, default
     /// `http://127.0.0.1:8083`): the local issuer's `iss` and the base of
     /// sign-in links. No trailing `/`.
@@ -324,6 +328,10 @@ impl IdentityConfig {
             nats: pf_event_log::NatsSettings::from_env_config()?,
             audit_replicas: env_or("PF_AUDIT_REPLICAS", 1)?,
             audit_retention_days: env_or("PF_AUDIT_RETENTION_DAYS", 8 * 365)?,
+            audit_max_bytes: env_or(
+                pf_audit::stream::MAX_BYTES_ENV,
+                pf_audit::stream::DEFAULT_MAX_BYTES,
+            )?,
             return_origins: env_or("PF_RETURN_ORIGINS", String::new())?
                 .split(',')
                 .map(str::trim)
@@ -366,6 +374,7 @@ impl IdentityConfig {
             nats: pf_event_log::NatsSettings::anonymous(nats_url),
             audit_replicas: 1,
             audit_retention_days: 8 * 365,
+            audit_max_bytes: pf_audit::stream::DEFAULT_MAX_BYTES,
             public_url: "http://127.0.0.1:8083".to_owned(),
             return_origins: Vec::new(),
             home_url: None,

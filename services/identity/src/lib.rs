@@ -210,11 +210,14 @@ impl Identity {
             &AuditConfig {
                 retention,
                 replicas: config.audit_replicas,
+                max_bytes: config.audit_max_bytes,
             },
         )
         .await
         .context("failed to set up the audit stream")?;
-        let audit = AuditLog::new(jetstream);
+        let audit = AuditLog::new(jetstream)
+            .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)
+            .context("failed to register the audit trail's metrics")?;
         readiness.set("nats", true);
 
         let limits =

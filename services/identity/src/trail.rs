@@ -1,12 +1,17 @@
 //! Recording into the audit trail from handlers.
 //!
-//! An accepted change is recorded before the person is told it succeeded;
-//! if the record cannot be stored the handler answers 503. A refusal is
-//! recorded too; if that record cannot be stored the refusal still stands
-//! and the failure is logged (never with tokens or secrets).
+//! An action that cannot be audited does not happen: a change is preceded
+//! by [`attempt`], which stores the attempt; only then is it made, and its
+//! outcome recorded with [`outcome`]. If the attempt cannot be stored the
+//! handler answers 503 and changes nothing. Sign-ins, whose outcome is
+//! only known after checking, use [`accepted`], which the caller must see
+//! succeed before the person is told they are signed in (else 503, and no
+//! session is left behind). A refusal is recorded too; if that record
+//! cannot be stored the refusal still stands and the failure is logged
+//! (never with tokens or secrets).
 
 use pf_access::Principal;
-use pf_audit::{AuditActor, AuditError, AuditRecord};
+use pf_audit::{Attempt, AuditActor, AuditError, AuditRecord, AuditUnavailable};
 
 use crate::caller::Source;
 use crate::state::AppState;
@@ -33,6 +38,34 @@ pub fn clip(value: &str) -> String {
         .filter(|c| !c.is_control())
         .take(128)
         .collect()
+}
+
+/// Records the attempt at `action` on `entity` before acting; on `Err` the
+/// caller answers 503 with the error's sentence and changes nothing.
+pub async fn attempt(
+    state: &AppState,
+    actor: AuditActor,
+    action: &str,
+    entity: &str,
+    source: &Source,
+) -> Result<Attempt, AuditUnavailable> {
+    let record = AuditRecord::accepted(actor, action, entity, source.audit());
+    let result = state.audit.attempt(record).await;
+    if result.is_err() {
+        state
+            .metrics
+            .audit_failures
+            .with_label_values(&[action])
+            .inc();
+    }
+    result
+}
+
+/// Records that an attempt was accepted (the change is made: a failure is
+/// logged and counted by `pf-audit`, not returned; the attempt is in the
+/// trail).
+pub async fn outcome(attempt: Attempt) {
+    attempt.accepted(None).await;
 }
 
 /// Records an accepted change; the caller answers 503 on error.

@@ -38,7 +38,8 @@
 //! - [`usage`]: the stream's used and maximum bytes as metrics, and a
 //!   warning past [`usage::WARN_FRACTION`] of the bound.
 //! - [`refusals`]: [`RefusalAudit`], refusals within a per-client budget,
-//!   aggregated with a count (and 429) beyond it.
+//!   aggregated with a count (and 429) beyond it; [`TrustedProxies`], whose
+//!   forwarded address names the client.
 //! - [`query`]: what to read, [`AuditQuery`], and how it reads the stream.
 //! - [`export`]: CSV with a guard against formula injection
 //!   ([`export::to_csv`]) and JSON ([`export::to_json`]).
@@ -59,5 +60,5 @@ pub use error::AuditError;
 pub use log::{AUDIT_UNAVAILABLE, Attempt, AuditLog, AuditUnavailable, Audited};
 pub use query::AuditQuery;
 pub use record::{ActorKind, AuditActor, AuditRecord, AuditSource, Outcome, RecordError};
-pub use refusals::{RefusalAudit, RefusalBudget, TOO_MANY_REFUSALS};
+pub use refusals::{RefusalAudit, RefusalBudget, TOO_MANY_REFUSALS, TrustedProxies};
 pub use stream::{AuditConfig, AuditRetention};

@@ -244,6 +244,11 @@ impl Attempt {
         self.finish(record).await;
     }
 
+    /// For callers whose outcome record is made on another path (a
+    /// handler's common answer): the attempt is stored, and they record
+    /// the accepted change or the refusal themselves.
+    pub fn outcome_recorded_elsewhere(self) {}
+
     /// The stream sequence of the attempt's record.
     pub fn sequence(&self) -> u64 {
         self.sequence

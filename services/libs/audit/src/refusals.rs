@@ -164,6 +164,66 @@ impl RefusalAudit {
     }
 }
 
+/// The proxies whose `X-Forwarded-For` is believed
+/// (`PF_TRUSTED_PROXIES`: their addresses, comma-separated). Behind an
+/// ingress every request's peer is the ingress: without this, every
+/// anonymous client would share one refusal budget.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<std::net::IpAddr>);
+
+/// The environment variable naming the trusted proxies.
+pub const TRUSTED_PROXIES_ENV: &str = "PF_TRUSTED_PROXIES";
+
+/// `PF_TRUSTED_PROXIES` holds something that is not an IP address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{TRUSTED_PROXIES_ENV} must be IP addresses separated by commas; `{0}` is not one")]
+pub struct TrustedProxiesError(String);
+
+impl TrustedProxies {
+    /// The proxies in `list` (IP addresses separated by commas; empty: none).
+    pub fn parse(list: &str) -> Result<Self, TrustedProxiesError> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| a.parse().map_err(|_| TrustedProxiesError(a.to_owned())))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+
+    /// The proxies named by `PF_TRUSTED_PROXIES` (none when unset).
+    pub fn from_env() -> Result<Self, TrustedProxiesError> {
+        Self::parse(&std::env::var(TRUSTED_PROXIES_ENV).unwrap_or_default())
+    }
+
+    /// The client's address: the peer, unless the peer is a trusted proxy;
+    /// then the right-most address of `X-Forwarded-For` that is not a
+    /// trusted proxy (entries further left are the client's own claims).
+    pub fn client(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<std::net::IpAddr> {
+        let peer = peer?;
+        if !self.0.contains(&peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<std::net::IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        Some(
+            forwarded
+                .into_iter()
+                .rev()
+                .find(|a| !self.0.contains(a))
+                .unwrap_or(peer),
+        )
+    }
+}
+
 /// Whom the budget is kept for: the identity when signed in, else the
 /// client's address as the record names it.
 fn client_key(record: &AuditRecord) -> String {
@@ -232,6 +292,26 @@ fn spawn_flusher(inner: Weak<Inner>, every: Duration) {
 mod tests {
     use super::*;
     use crate::record::{AuditActor, AuditSource};
+
+    #[test]
+    fn the_client_is_the_peer_unless_the_peer_is_a_trusted_proxy() {
+        let proxies = TrustedProxies::parse("10.0.0.1, 10.0.0.2").unwrap();
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_static("198.51.100.9, 203.0.113.7, 10.0.0.2"),
+        );
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().ok();
+        // Through two trusted proxies: the first address they did not add.
+        assert_eq!(proxies.client(ip("10.0.0.1"), &headers), ip("203.0.113.7"));
+        // A peer that is not a proxy is the client, whatever it claims.
+        assert_eq!(proxies.client(ip("192.0.2.5"), &headers), ip("192.0.2.5"));
+        assert_eq!(
+            TrustedProxies::default().client(ip("10.0.0.1"), &headers),
+            ip("10.0.0.1")
+        );
+        assert!(TrustedProxies::parse("10.0.0.1, proxy").is_err());
+    }
 
     #[test]
     fn the_budget_is_kept_per_identity_or_address() {

@@ -121,7 +121,10 @@ impl AppState {
     ) -> Result<(), std::time::Duration> {
         self.refused.with_label_values(&[label]).inc();
         self.refusals
-            .refused(caller.refused(action, entity, reason))
+            .refused(
+                caller.refused(action, entity, reason),
+                pf_audit::RefusalKind::of_label(label),
+            )
             .await
     }
 }

@@ -135,7 +135,11 @@ pub async fn record_refusal(
     let source = AuditSource::new("gateway", client.map(|a| a.to_string()), user_agent);
     app.metrics.refused.inc();
     let record = AuditRecord::refused(actor, action, entity, reason, source);
-    app.refusals.refused(record).await
+    // Every refusal here is one of access (not signed in, not allowed, a
+    // foreign page).
+    app.refusals
+        .refused(record, pf_audit::RefusalKind::Access)
+        .await
 }
 
 /// The audit trail's action for following discharge notifications.

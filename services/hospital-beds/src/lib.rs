@@ -50,7 +50,7 @@ pub async fn run(
         .await
         .context("failed to create the event streams")?;
     readiness.set("nats", true);
-    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::default())
+    pf_audit::stream::ensure(&jetstream, &pf_audit::AuditConfig::from_env()?)
         .await
         .context("failed to create the audit stream")?;
     let authenticator = config
@@ -59,6 +59,10 @@ pub async fn run(
         .await
         .context("failed to set up sign-in")?;
 
+    let audit = pf_audit::AuditLog::new(jetstream.clone())
+        .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)?;
+    let refusals =
+        pf_audit::RefusalAudit::new(audit.clone(), pf_audit::RefusalBudget::default(), &registry)?;
     let state = api::AppState {
         catalogue: Arc::new(catalogue),
         jetstream: jetstream.clone(),
@@ -66,7 +70,8 @@ pub async fn run(
         metrics: metrics::BedMetrics::register(&registry).context("failed to register metrics")?,
         authenticator: Arc::new(authenticator),
         limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
-        audit: pf_audit::AuditLog::new(jetstream.clone()),
+        audit,
+        refusals: refusals.clone(),
     };
     let limits = state.limits.clone();
     let forgetting = shutdown.clone();
@@ -83,7 +88,10 @@ pub async fn run(
     let router =
         api::router(state, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
     tracing::info!(address = %listener.local_addr()?, "hospital-beds listening");
-    pf_runtime::ops::serve(listener, router, shutdown)
+    let served = pf_runtime::ops::serve(listener, router, shutdown)
         .await
-        .context("hospital-beds server failed")
+        .context("hospital-beds server failed");
+    // Refusals counted since the last flush are recorded before stopping.
+    refusals.flush().await;
+    served
 }

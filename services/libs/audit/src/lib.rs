@@ -60,5 +60,5 @@ pub use error::AuditError;
 pub use log::{AUDIT_UNAVAILABLE, Attempt, AuditLog, AuditUnavailable, Audited};
 pub use query::AuditQuery;
 pub use record::{ActorKind, AuditActor, AuditRecord, AuditSource, Outcome, RecordError};
-pub use refusals::{RefusalAudit, RefusalBudget, TOO_MANY_REFUSALS, TrustedProxies};
+pub use refusals::{RefusalAudit, RefusalBudget, RefusalKind, TOO_MANY_REFUSALS, TrustedProxies};
 pub use stream::{AuditConfig, AuditRetention};

@@ -32,6 +32,29 @@ use crate::record::{AuditRecord, Outcome};
 pub const TOO_MANY_REFUSALS: &str =
     "Too many refused requests from here. Please wait a moment before trying again.";
 
+/// What a refusal was for: only refusals of access are limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// Not signed in, not allowed, or throttled: what a flood consists of.
+    /// Limited per client, aggregated beyond the budget.
+    Access,
+    /// A signed-in, allowed caller's request refused on its merits (a
+    /// conflict, a rule broken). Bounded by the caller's write limit and
+    /// always recorded one by one.
+    Request,
+}
+
+impl RefusalKind {
+    /// The kind of a refusal by its label: `unauthenticated`, `forbidden`
+    /// and `rate_limited` are refusals of access.
+    pub fn of_label(label: &str) -> Self {
+        match label {
+            "unauthenticated" | "forbidden" | "rate_limited" => Self::Access,
+            _ => Self::Request,
+        }
+    }
+}
+
 /// How many refusals a client may have recorded one by one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefusalBudget {
@@ -108,30 +131,29 @@ impl RefusalAudit {
         Ok(Self { inner })
     }
 
-    /// Records the refusal `record` when its client is within budget
-    /// (a failure to store it is logged: the refusal stands either way).
-    /// Over budget it is counted into its aggregate instead and
-    /// `Err(wait)` says how long the client should wait: answer 429 with
-    /// `Retry-After` and [`TOO_MANY_REFUSALS`].
-    pub async fn refused(&self, record: AuditRecord) -> Result<(), Duration> {
+    /// Records the refusal `record` when it is of [`RefusalKind::Request`]
+    /// or its client is within budget (a failure to store it is logged: the
+    /// refusal stands either way). Over budget it is counted into its
+    /// aggregate instead and `Err(wait)` says how long the client should
+    /// wait: answer 429 with `Retry-After` and [`TOO_MANY_REFUSALS`].
+    pub async fn refused(&self, record: AuditRecord, kind: RefusalKind) -> Result<(), Duration> {
         let client = client_key(&record);
-        match self.inner.limiter.check_key(&client) {
-            Ok(()) => {
-                if let Err(err) = self.inner.log.record(record).await {
-                    tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
-                }
-                Ok(())
+        let over = match kind {
+            RefusalKind::Request => None,
+            RefusalKind::Access => self.inner.limiter.check_key(&client).err(),
+        };
+        let Some(not_until) = over else {
+            if let Err(err) = self.inner.log.record(record).await {
+                tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
             }
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.inner.clock.now());
-                self.inner.limited.inc();
-                let full = self.aggregate(client, record);
-                if full {
-                    self.flush().await;
-                }
-                Err(wait.max(Duration::from_secs(1)))
-            }
+            return Ok(());
+        };
+        let wait = not_until.wait_time_from(self.inner.clock.now());
+        self.inner.limited.inc();
+        if self.aggregate(client, record) {
+            self.flush().await;
         }
+        Err(wait.max(Duration::from_secs(1)))
     }
 
     /// Counts `record` into its aggregate; whether the table is full.

@@ -460,20 +460,33 @@ async fn refusals_over_a_clients_budget_are_one_record_with_a_count() {
     };
     let mut limited = 0;
     for _ in 0..50 {
-        if let Err(wait) = refusals.refused(refusal("192.0.2.1")).await {
+        if let Err(wait) = refusals
+            .refused(refusal("192.0.2.1"), pf_audit::RefusalKind::Access)
+            .await
+        {
             assert!(wait >= Duration::from_secs(1));
             limited += 1;
         }
     }
     assert!(limited >= 40, "{limited}");
     // Another client has its own budget.
-    refusals.refused(refusal("192.0.2.2")).await.unwrap();
+    refusals
+        .refused(refusal("192.0.2.2"), pf_audit::RefusalKind::Access)
+        .await
+        .unwrap();
+    // A signed-in caller's request refused on its merits is never limited.
+    for _ in 0..10 {
+        refusals
+            .refused(refusal("192.0.2.1"), pf_audit::RefusalKind::Request)
+            .await
+            .unwrap();
+    }
     refusals.flush().await;
     let records = trail.log.query(&query()).await.unwrap();
     let aggregates: Vec<_> = records.iter().filter(|r| r.repeated.is_some()).collect();
     assert_eq!(aggregates.len(), 1, "{records:?}");
     assert_eq!(aggregates[0].repeated, Some(limited));
     let singles = records.iter().filter(|r| r.repeated.is_none()).count() as u64;
-    assert_eq!(singles + limited, 51, "every refusal is accounted for");
-    assert!(records.len() < 20);
+    assert_eq!(singles + limited, 61, "every refusal is accounted for");
+    assert!(records.len() < 30);
 }

@@ -120,6 +120,11 @@ by patient-flow.natsVolume.
   value: {{ .Values.nats.alertsKeepDays | quote }}
 {{- end }}
 
+{{- define "patient-flow.auditEnv" -}}
+- name: PF_AUDIT_MAX_BYTES
+  value: {{ .Values.audit.maxBytes | quote }}
+{{- end }}
+
 {{- define "patient-flow.natsVolume" -}}
 - name: nats-password
   secret:

@@ -11,7 +11,9 @@
 //! into one aggregate record per client, action and reason, stored with its
 //! count ([`AuditRecord::repeated`]) every flush period and when the
 //! service stops ([`RefusalAudit::flush`]). Nothing is lost: the individual
-//! records plus the aggregates' counts are every refusal.
+//! records plus the aggregates' counts are every refusal. A budget for all
+//! clients together bounds what many addresses at once can write: beyond
+//! it, refusals of one action and reason from any client are one aggregate.
 //!
 //! Each replica limits on its own.
 
@@ -62,6 +64,12 @@ pub struct RefusalBudget {
     pub burst: u32,
     /// Refusals a minute recorded one by one after the burst.
     pub per_minute: u32,
+    /// Refusals of access recorded one by one from all clients together
+    /// in a burst: many clients (addresses) at once are aggregated too.
+    pub all_burst: u32,
+    /// Refusals of access a minute recorded one by one from all clients
+    /// together after that burst.
+    pub all_per_minute: u32,
     /// How often aggregated refusals are stored.
     pub flush_every: Duration,
 }
@@ -71,6 +79,8 @@ impl Default for RefusalBudget {
         Self {
             burst: 30,
             per_minute: 60,
+            all_burst: 300,
+            all_per_minute: 600,
             flush_every: Duration::from_secs(10),
         }
     }
@@ -87,6 +97,7 @@ struct Pending {
 struct Inner {
     log: AuditLog,
     limiter: DefaultKeyedRateLimiter<String>,
+    all: governor::DefaultDirectRateLimiter,
     clock: DefaultClock,
     pending: Mutex<HashMap<(String, String, String), Pending>>,
     limited: IntCounter,
@@ -98,6 +109,9 @@ struct Inner {
 pub struct RefusalAudit {
     inner: Arc<Inner>,
 }
+
+/// The aggregate key of refusals over the budget of all clients together.
+const ALL_CLIENTS: &str = "all clients";
 
 /// Most aggregates held between flushes; beyond it they are stored at once.
 const MOST_PENDING: usize = 10_000;
@@ -120,9 +134,14 @@ impl RefusalAudit {
         let burst = NonZeroU32::new(budget.burst.max(1)).unwrap_or(NonZeroU32::MIN);
         let per_minute = NonZeroU32::new(budget.per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        let all_burst = NonZeroU32::new(budget.all_burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let all_per_minute =
+            NonZeroU32::new(budget.all_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let all = Quota::per_minute(all_per_minute).allow_burst(all_burst);
         let inner = Arc::new(Inner {
             log,
             limiter: DefaultKeyedRateLimiter::keyed(quota),
+            all: governor::DefaultDirectRateLimiter::direct(all),
             clock: DefaultClock::default(),
             pending: Mutex::new(HashMap::new()),
             limited,
@@ -140,9 +159,18 @@ impl RefusalAudit {
         let client = client_key(&record);
         let over = match kind {
             RefusalKind::Request => None,
-            RefusalKind::Access => self.inner.limiter.check_key(&client).err(),
+            RefusalKind::Access => match self.inner.limiter.check_key(&client) {
+                Err(not_until) => Some((client, not_until)),
+                // Many clients at once: one aggregate for all of them.
+                Ok(()) => self
+                    .inner
+                    .all
+                    .check()
+                    .err()
+                    .map(|not_until| (ALL_CLIENTS.to_owned(), not_until)),
+            },
         };
-        let Some(not_until) = over else {
+        let Some((client, not_until)) = over else {
             if let Err(err) = self.inner.log.record(record).await {
                 tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
             }
@@ -187,27 +215,31 @@ impl RefusalAudit {
 }
 
 /// The proxies whose `X-Forwarded-For` is believed
-/// (`PF_TRUSTED_PROXIES`: their addresses, comma-separated). Behind an
-/// ingress every request's peer is the ingress: without this, every
-/// anonymous client would share one refusal budget.
+/// (`PF_TRUSTED_PROXIES`: addresses or CIDR ranges such as `10.0.0.0/8`,
+/// comma-separated; in Kubernetes the ingress controller's pod range).
+/// Behind an ingress every request's peer is the ingress: without this,
+/// every anonymous client would share one refusal budget.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<std::net::IpAddr>);
+pub struct TrustedProxies(Vec<(std::net::IpAddr, u8)>);
 
 /// The environment variable naming the trusted proxies.
 pub const TRUSTED_PROXIES_ENV: &str = "PF_TRUSTED_PROXIES";
 
-/// `PF_TRUSTED_PROXIES` holds something that is not an IP address.
+/// `PF_TRUSTED_PROXIES` holds something that is not an address or range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{TRUSTED_PROXIES_ENV} must be IP addresses separated by commas; `{0}` is not one")]
+#[error(
+    "{TRUSTED_PROXIES_ENV} must be IP addresses or CIDR ranges (10.0.0.0/8) separated by commas; `{0}` is not one"
+)]
 pub struct TrustedProxiesError(String);
 
 impl TrustedProxies {
-    /// The proxies in `list` (IP addresses separated by commas; empty: none).
+    /// The proxies in `list` (addresses or CIDR ranges separated by commas;
+    /// empty: none).
     pub fn parse(list: &str) -> Result<Self, TrustedProxiesError> {
         list.split(',')
             .map(str::trim)
             .filter(|a| !a.is_empty())
-            .map(|a| a.parse().map_err(|_| TrustedProxiesError(a.to_owned())))
+            .map(|entry| range(entry).ok_or_else(|| TrustedProxiesError(entry.to_owned())))
             .collect::<Result<Vec<_>, _>>()
             .map(Self)
     }
@@ -215,6 +247,13 @@ impl TrustedProxies {
     /// The proxies named by `PF_TRUSTED_PROXIES` (none when unset).
     pub fn from_env() -> Result<Self, TrustedProxiesError> {
         Self::parse(&std::env::var(TRUSTED_PROXIES_ENV).unwrap_or_default())
+    }
+
+    /// Whether `address` is one of the trusted proxies.
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        self.0
+            .iter()
+            .any(|(network, prefix)| in_range(address, *network, *prefix))
     }
 
     /// The client's address: the peer, unless the peer is a trusted proxy;
@@ -226,7 +265,7 @@ impl TrustedProxies {
         headers: &axum::http::HeaderMap,
     ) -> Option<std::net::IpAddr> {
         let peer = peer?;
-        if !self.0.contains(&peer) {
+        if !self.contains(peer) {
             return Some(peer);
         }
         let forwarded: Vec<std::net::IpAddr> = headers
@@ -240,10 +279,40 @@ impl TrustedProxies {
             forwarded
                 .into_iter()
                 .rev()
-                .find(|a| !self.0.contains(a))
+                .find(|a| !self.contains(*a))
                 .unwrap_or(peer),
         )
     }
+}
+
+/// `address` or `address/prefix` as a network and prefix length.
+fn range(entry: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (address, prefix) = match entry.split_once('/') {
+        Some((address, prefix)) => (address.parse().ok()?, Some(prefix.parse::<u8>().ok()?)),
+        None => (entry.parse().ok()?, None),
+    };
+    let bits = if matches!(address, std::net::IpAddr::V4(_)) {
+        32
+    } else {
+        128
+    };
+    let prefix = prefix.unwrap_or(bits);
+    (prefix <= bits).then_some((address, prefix))
+}
+
+/// Whether `address` lies in `network/prefix` (same address family only).
+fn in_range(address: std::net::IpAddr, network: std::net::IpAddr, prefix: u8) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    let (a, n, bits) = match (address, network) {
+        (V4(a), V4(n)) => (u128::from(u32::from(a)), u128::from(u32::from(n)), 32),
+        (V6(a), V6(n)) => (u128::from(a), u128::from(n), 128),
+        _ => return false,
+    };
+    let shift = bits - u32::from(prefix);
+    if shift >= 128 {
+        return true;
+    }
+    (a >> shift) == (n >> shift)
 }
 
 /// Whom the budget is kept for: the identity when signed in, else the
@@ -333,6 +402,17 @@ mod tests {
             ip("10.0.0.1")
         );
         assert!(TrustedProxies::parse("10.0.0.1, proxy").is_err());
+        assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
+        let ranges = TrustedProxies::parse("10.42.0.0/16, fd00::/8").unwrap();
+        assert!(ranges.contains("10.42.7.1".parse().unwrap()));
+        assert!(!ranges.contains("10.43.0.1".parse().unwrap()));
+        assert!(ranges.contains("fd12::1".parse().unwrap()));
+        assert!(!ranges.contains("fe80::1".parse().unwrap()));
+        assert!(
+            TrustedProxies::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("192.0.2.1".parse().unwrap())
+        );
     }
 
     #[test]

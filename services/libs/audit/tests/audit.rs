@@ -446,6 +446,8 @@ async fn refusals_over_a_clients_budget_are_one_record_with_a_count() {
     let budget = pf_audit::RefusalBudget {
         burst: 5,
         per_minute: 1,
+        all_burst: 100,
+        all_per_minute: 1,
         flush_every: Duration::from_secs(3600),
     };
     let refusals = pf_audit::RefusalAudit::new(trail.log.clone(), budget, &registry).unwrap();
@@ -489,4 +491,44 @@ async fn refusals_over_a_clients_budget_are_one_record_with_a_count() {
     let singles = records.iter().filter(|r| r.repeated.is_none()).count() as u64;
     assert_eq!(singles + limited, 61, "every refusal is accounted for");
     assert!(records.len() < 30);
+}
+
+#[tokio::test]
+async fn many_clients_at_once_are_bounded_by_the_budget_of_all_clients() {
+    let trail = start().await;
+    let registry = prometheus::Registry::new();
+    let budget = pf_audit::RefusalBudget {
+        burst: 5,
+        per_minute: 1,
+        all_burst: 20,
+        all_per_minute: 1,
+        flush_every: Duration::from_secs(3600),
+    };
+    let refusals = pf_audit::RefusalAudit::new(trail.log.clone(), budget, &registry).unwrap();
+    let mut limited = 0u64;
+    for n in 0..100u32 {
+        let source = AuditSource::new("gateway", Some(format!("198.51.100.{n}")), None);
+        let record = AuditRecord::refused(
+            AuditActor::anonymous(),
+            "control_room.view",
+            "control-room",
+            "not signed in",
+            source,
+        );
+        if refusals
+            .refused(record, pf_audit::RefusalKind::Access)
+            .await
+            .is_err()
+        {
+            limited += 1;
+        }
+    }
+    assert_eq!(
+        limited, 80,
+        "a hundred addresses, twenty recorded one by one"
+    );
+    refusals.flush().await;
+    let records = trail.log.query(&query()).await.unwrap();
+    assert_eq!(records.len(), 21, "twenty records and one aggregate");
+    assert_eq!(records[20].repeated, Some(80));
 }

@@ -133,6 +133,7 @@ pub async fn run(
         limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
         audit,
         refusals: refusals.clone(),
+        trusted_proxies: Arc::new(pf_audit::TrustedProxies::from_env()?),
         metrics: metrics::CareHomeMetrics::register(&registry)
             .context("failed to register metrics")?,
         templates: Arc::new(templates),

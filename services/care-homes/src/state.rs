@@ -30,6 +30,8 @@ pub struct AppState {
     pub audit: AuditLog,
     /// Refusals, within each client's budget (aggregated beyond it).
     pub refusals: RefusalAudit,
+    /// Proxies whose `X-Forwarded-For` names the client (`PF_TRUSTED_PROXIES`).
+    pub trusted_proxies: Arc<pf_audit::TrustedProxies>,
     /// Counters.
     pub metrics: CareHomeMetrics,
     /// Page templates.
@@ -47,6 +49,9 @@ impl CallerContext for AppState {
     }
     fn service_name(&self) -> &'static str {
         SERVICE
+    }
+    fn trusted_proxies(&self) -> Option<&pf_audit::TrustedProxies> {
+        Some(&self.trusted_proxies)
     }
 }
 

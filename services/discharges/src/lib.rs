@@ -126,6 +126,7 @@ pub async fn run_with_clock(
         limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
         audit,
         refusals: refusals.clone(),
+        trusted_proxies: Arc::new(pf_audit::TrustedProxies::from_env()?),
         clock,
         config: Arc::new(config),
         refused,

@@ -64,6 +64,9 @@ impl CallerContext for Pages {
     fn service_name(&self) -> &'static str {
         self.app.service_name()
     }
+    fn trusted_proxies(&self) -> Option<&pf_audit::TrustedProxies> {
+        self.app.trusted_proxies()
+    }
 }
 
 /// The gateway websocket address cannot go into the page's policy.

@@ -30,6 +30,8 @@ pub struct AppState {
     pub audit: AuditLog,
     /// Refusals, within each client's budget (aggregated beyond it).
     pub refusals: RefusalAudit,
+    /// Proxies whose `X-Forwarded-For` names the client (`PF_TRUSTED_PROXIES`).
+    pub trusted_proxies: Arc<pf_audit::TrustedProxies>,
     /// The time (a test moves it to expire holds).
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -51,6 +53,9 @@ impl CallerContext for AppState {
     }
     fn service_name(&self) -> &'static str {
         SERVICE
+    }
+    fn trusted_proxies(&self) -> Option<&pf_audit::TrustedProxies> {
+        Some(&self.trusted_proxies)
     }
 }
 

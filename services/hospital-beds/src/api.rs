@@ -54,6 +54,8 @@ pub struct AppState {
     pub audit: AuditLog,
     /// Refusals, within each client's budget (aggregated beyond it).
     pub refusals: pf_audit::RefusalAudit,
+    /// Proxies whose `X-Forwarded-For` names the client (`PF_TRUSTED_PROXIES`).
+    pub trusted_proxies: Arc<pf_audit::TrustedProxies>,
     /// Rate limits.
     pub limits: pf_sign_in::WriteLimits,
 }
@@ -67,6 +69,9 @@ impl CallerContext for AppState {
     }
     fn service_name(&self) -> &'static str {
         "hospital-beds"
+    }
+    fn trusted_proxies(&self) -> Option<&pf_audit::TrustedProxies> {
+        Some(&self.trusted_proxies)
     }
 }
 

@@ -72,6 +72,7 @@ pub async fn run(
         limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
         audit,
         refusals: refusals.clone(),
+        trusted_proxies: Arc::new(pf_audit::TrustedProxies::from_env()?),
     };
     let limits = state.limits.clone();
     let forgetting = shutdown.clone();

@@ -218,6 +218,12 @@ impl Identity {
         let audit = AuditLog::new(jetstream)
             .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)
             .context("failed to register the audit trail's metrics")?;
+        let refusals = pf_audit::RefusalAudit::new(
+            audit.clone(),
+            pf_audit::RefusalBudget::default(),
+            &registry,
+        )
+        .context("failed to register the refusal metrics")?;
         readiness.set("nats", true);
 
         let limits =
@@ -228,6 +234,7 @@ impl Identity {
             authenticator: Arc::new(Authenticator::new(verifier, store.clone())),
             clients: Arc::new(clients),
             audit: audit.clone(),
+            refusals,
             templates: Arc::new(templates),
             limits,
             metrics,

@@ -89,6 +89,25 @@ pub async fn accepted(
     result
 }
 
+/// Records a refusal of access (not signed in, not allowed) within the
+/// client's refusal budget; beyond it the refusal is counted into an
+/// aggregate record and the caller gets 429 (`ApiError::TooMany`).
+pub async fn refused_access(
+    state: &AppState,
+    actor: AuditActor,
+    action: &str,
+    entity: &str,
+    reason: &str,
+    source: &Source,
+) -> Result<(), crate::api::ApiError> {
+    let record = AuditRecord::refused(actor, action, entity, reason, source.audit());
+    state
+        .refusals
+        .refused(record, pf_audit::RefusalKind::Access)
+        .await
+        .map_err(|wait| crate::api::ApiError::TooMany(wait.as_secs().max(1)))
+}
+
 /// Records a refused attempt; a failure to record is logged, not returned.
 pub async fn refused(
     state: &AppState,

@@ -320,3 +320,53 @@ async fn the_audit_exports_as_csv_with_its_header() {
     );
     assert!(csv.contains("identity.signed_in"), "{csv}");
 }
+
+#[tokio::test]
+async fn anonymous_refusals_of_the_admin_api_are_limited_and_counted() {
+    let app = spawn().await;
+    let mut limited = 0u64;
+    for _ in 0..100 {
+        let response = app
+            .http
+            .post(app.url("/api/v1/access/revoke"))
+            .json(&json!({ "person_id": "someone" }))
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            401 => {}
+            429 => {
+                assert!(response.headers().contains_key("retry-after"));
+                limited += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(limited > 0, "100 anonymous refusals and never a 429");
+    // The individual records plus the aggregate's count are every refusal.
+    let jetstream = app.jetstream().await;
+    let mut stream = jetstream.get_stream("PF_AUDIT").await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let mut counted = 0;
+        let mut records = 0;
+        for sequence in 1..=last {
+            let message = stream.get_raw_message(sequence).await.unwrap();
+            let record: Value = serde_json::from_slice(&message.payload).unwrap();
+            if record["action"] == "access.revoked" {
+                records += 1;
+                counted += record["repeated"].as_u64().unwrap_or(1);
+            }
+        }
+        if counted == 100 {
+            assert!(records < 50, "{records} records for 100 refusals");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {counted} of 100 refusals recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

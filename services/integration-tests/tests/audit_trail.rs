@@ -185,6 +185,7 @@ async fn a_full_audit_trail_refuses_changes_and_openings_and_the_gauge_shows_it(
     .await;
     assert_eq!(status, 201, "{patient}");
     let id = patient["discharge_id"].as_str().unwrap().to_owned();
+    platform.open_bed("RWEAA/WD15/B02").await;
     platform.wait_until_projected().await;
     let version = platform.live_state("pf:").await.version().await.unwrap();
 
@@ -227,6 +228,30 @@ async fn a_full_audit_trail_refuses_changes_and_openings_and_the_gauge_shows_it(
     .await;
     assert_eq!(status, 503, "the patient was shown unaudited: {answer}");
     assert!(answer.get("nhs_number").is_none(), "{answer}");
+    // The same rule holds for a bed change and a care home's vacancies.
+    let (status, answer) = platform.set_state("RWEAA/WD15/B02", "occupied").await;
+    assert_eq!(status, 503, "the bed changed unaudited: {answer}");
+    assert!(answer.to_string().contains("audit trail"), "{answer}");
+    let feed = platform.token_for(
+        &Principal::machine("feed", "Care records", None)
+            .with_grant(Grant::parse(Role::VacancyPublisher, &["1-000000001"]).unwrap()),
+    );
+    let response = platform
+        .http
+        .put(format!(
+            "{}/api/v1/care-homes/1-000000001/vacancies",
+            platform.care_homes_url
+        ))
+        .bearer_auth(&feed)
+        .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+        .json(&json!({"vacancies": {"residential": {"vacant": 2}, "residential_dementia": {"vacant": 1}}}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    assert_eq!(status, 503, "the vacancies changed unaudited: {text}");
+    assert!(text.contains("audit trail"), "{text}");
 
     // Nothing old was dropped to make room, nothing new was stored.
     let now = jetstream

@@ -5,7 +5,7 @@
 //! which records the outcome after it. When the attempt cannot be stored
 //! the caller gets [`AuditUnavailable`] (every service answers 503 with its
 //! sentence) and nothing is done. [`AuditLog::audited`] runs the three
-//! steps in that order for an action given as a future.
+//! steps in that order for an action given as a closure.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -46,6 +46,9 @@ pub enum ApiError {
     /// The sign-in store is unavailable.
     #[error("sign-in is unavailable right now; try again shortly ({0})")]
     SignInUnavailable(String),
+    /// The audit trail could not record the attempt, so nothing was saved.
+    #[error(transparent)]
+    NotAudited(#[from] pf_audit::AuditUnavailable),
 }
 
 impl From<NotSignedIn<'_>> for ApiError {
@@ -66,7 +69,9 @@ impl ApiError {
         match self {
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::SignInUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::SignInUnavailable(_) | ApiError::NotAudited(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::NotSaved(err) => match err {
                 NotSaved::Forbidden(_) => StatusCode::FORBIDDEN,
                 NotSaved::UnknownHome(_) => StatusCode::NOT_FOUND,
@@ -86,6 +91,7 @@ impl ApiError {
             ApiError::Malformed(_) => "malformed",
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::SignInUnavailable(_) => "unavailable",
+            ApiError::NotAudited(_) => "audit_unavailable",
             ApiError::NotSaved(err) => match err {
                 NotSaved::Forbidden(_) => "forbidden",
                 NotSaved::UnknownHome(_) => "not_found",
@@ -100,11 +106,22 @@ impl ApiError {
     }
 
     /// Records the refusal in the audit trail: `action` on `entity` by
-    /// `caller`.
-    pub async fn audit(&self, state: &AppState, caller: &Caller, action: &str, entity: &str) {
-        state
+    /// `caller`; the refusal to answer with. A client refused too often gets
+    /// 429 instead, and its refusals are aggregated into one record.
+    pub async fn audit(
+        self,
+        state: &AppState,
+        caller: &Caller,
+        action: &str,
+        entity: &str,
+    ) -> ApiError {
+        match state
             .audit_refused(caller, action, entity, self.label(), &self.reason())
-            .await;
+            .await
+        {
+            Ok(()) => self,
+            Err(wait) => ApiError::NotSaved(NotSaved::TooMany(wait.as_secs().max(1))),
+        }
     }
 
     /// The reason for the audit trail.
@@ -446,7 +463,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
         Ok(p) => p.clone(),
         Err(refusal) => {
             let err = ApiError::from(refusal);
-            err.audit(&state, &caller, "care_home.list", "care-homes")
+            let err = err
+                .audit(&state, &caller, "care_home.list", "care-homes")
                 .await;
             return err.into_response();
         }
@@ -455,7 +473,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
     if mine.is_empty() {
         // An empty list would read as "your homes are not registered yet".
         let err = ApiError::from(NotSaved::Forbidden(NOT_REGISTERED.to_owned()));
-        err.audit(&state, &caller, "care_home.list", "care-homes")
+        let err = err
+            .audit(&state, &caller, "care_home.list", "care-homes")
             .await;
         return err.into_response();
     }
@@ -500,7 +519,8 @@ pub async fn home(
     match result {
         Ok(view) => Json(view).into_response(),
         Err(err) => {
-            err.audit(&state, &caller, "care_home.read", &entity(&cqc))
+            let err = err
+                .audit(&state, &caller, "care_home.read", &entity(&cqc))
                 .await;
             err.into_response()
         }
@@ -559,6 +579,7 @@ async fn write(
         let home = home_id(&cqc)?;
         let key = idempotency_key(&headers)?;
         let update = update?;
+        state.attempt(&caller, action, &entity(&cqc)).await?;
         Ok::<_, ApiError>(
             submission::save(&state.log, &state.keys, principal, &home, &key, &update).await?,
         )
@@ -582,7 +603,7 @@ async fn write(
             (StatusCode::OK, Json(body)).into_response()
         }
         Err(err) => {
-            err.audit(&state, &caller, action, &entity(&cqc)).await;
+            let err = err.audit(&state, &caller, action, &entity(&cqc)).await;
             err.into_response()
         }
     }
@@ -604,16 +625,19 @@ pub enum HoldAnswer {
     Decline,
 }
 
-/// Answers hold `hold_id` at home `cqc` for `principal` (who must answer
-/// holds of the home); returns the stored event's id.
+/// Answers hold `hold_id` at home `cqc` for the caller (who must answer
+/// holds of the home), once the attempt at `action` is in the audit trail;
+/// returns the stored event's id.
 pub async fn answer_hold(
     state: &AppState,
-    principal: &pf_access::Principal,
+    caller: &Caller,
+    action: &str,
     cqc: &str,
     hold_id: &str,
     answer: HoldAnswer,
     reason: &str,
 ) -> Result<String, ApiError> {
+    let principal = caller.principal()?;
     within_write_limit(state, principal)?;
     let home = home_id(cqc)?;
     principal
@@ -626,6 +650,7 @@ pub async fn answer_hold(
             "the reason must be 200 characters or fewer".into(),
         ));
     }
+    state.attempt(caller, action, &entity(cqc)).await?;
     let result = match answer {
         HoldAnswer::Accept => {
             pf_care_home_log::holds::accept(&state.log, &home, hold_id, principal).await
@@ -665,7 +690,6 @@ pub async fn post_hold_answer(
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     let result = async {
-        let principal = caller.principal()?;
         let answer = if verb == "accept" {
             HoldAnswer::Accept
         } else {
@@ -687,7 +711,7 @@ pub async fn post_hold_answer(
                 .map_err(|e| ApiError::Malformed(format!("the request body is not valid: {e}")))?;
             body.reason.unwrap_or_default()
         };
-        answer_hold(&state, principal, &cqc, &hold_id, answer, &reason).await
+        answer_hold(&state, &caller, action, &cqc, &hold_id, answer, &reason).await
     }
     .await;
     match result {
@@ -699,7 +723,7 @@ pub async fn post_hold_answer(
                 .into_response()
         }
         Err(err) => {
-            err.audit(&state, &caller, action, &entity(&cqc)).await;
+            let err = err.audit(&state, &caller, action, &entity(&cqc)).await;
             err.into_response()
         }
     }

@@ -372,7 +372,8 @@ pub async fn form(
     let home = match allowed_home(&state, principal, &cqc) {
         Ok(home) => home,
         Err(err) => {
-            err.audit(&state, &caller, "care_home.read", &entity(&cqc))
+            let err = err
+                .audit(&state, &caller, "care_home.read", &entity(&cqc))
                 .await;
             return plain_refusal(&err);
         }
@@ -521,10 +522,14 @@ pub async fn save(
         Ok(principal) => principal,
         Err(refusal) => {
             let err = ApiError::from(refusal);
-            err.audit(&state, &caller, audit_action, &entity(&cqc))
+            let err = err
+                .audit(&state, &caller, audit_action, &entity(&cqc))
                 .await;
             if json {
                 return json_refusal(&state, err);
+            }
+            if matches!(err, ApiError::NotSaved(NotSaved::TooMany(_))) {
+                return plain_refusal(&err);
             }
             return signed_out_page(&state, &path);
         }
@@ -541,6 +546,7 @@ pub async fn save(
         }
         let key = IdempotencyKey::parse(key.as_deref().unwrap_or_default())
             .map_err(|e| ApiError::Malformed(e.to_string()))?;
+        state.attempt(&caller, audit_action, &entity(&cqc)).await?;
         let saved =
             submission::save(&state.log, &state.keys, principal, &home, &key, &update).await?;
         Ok((home, key, saved))
@@ -562,7 +568,8 @@ pub async fn save(
             Redirect::to(&target).into_response()
         }
         Err(err) => {
-            err.audit(&state, &caller, audit_action, &entity(&cqc))
+            let err = err
+                .audit(&state, &caller, audit_action, &entity(&cqc))
                 .await;
             if json {
                 return json_refusal(&state, err);
@@ -650,7 +657,10 @@ pub async fn answer(
         Ok(principal) => principal,
         Err(refusal) => {
             let err = ApiError::from(refusal);
-            err.audit(&state, &caller, action, &entity(&cqc)).await;
+            let err = err.audit(&state, &caller, action, &entity(&cqc)).await;
+            if matches!(err, ApiError::NotSaved(NotSaved::TooMany(_))) {
+                return plain_refusal(&err);
+            }
             return signed_out_page(&state, &path);
         }
     };
@@ -661,7 +671,16 @@ pub async fn answer(
                 "this form has expired; reload the page and answer again".into(),
             ));
         }
-        answer_hold(&state, principal, &cqc, &hold_id, answer, field("reason")).await
+        answer_hold(
+            &state,
+            &caller,
+            action,
+            &cqc,
+            &hold_id,
+            answer,
+            field("reason"),
+        )
+        .await
     }
     .await;
     match result {
@@ -672,7 +691,7 @@ pub async fn answer(
             Redirect::to(&format!("{path}?answered={done}")).into_response()
         }
         Err(err) => {
-            err.audit(&state, &caller, action, &entity(&cqc)).await;
+            let err = err.audit(&state, &caller, action, &entity(&cqc)).await;
             let Ok(home) = allowed_home(&state, principal, &cqc) else {
                 return plain_refusal(&err);
             };

@@ -126,13 +126,19 @@ pub async fn run(
         });
     }
 
+    let audit = pf_audit::AuditLog::new(jetstream.clone())
+        .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)?;
+    let refusals =
+        pf_audit::RefusalAudit::new(audit.clone(), pf_audit::RefusalBudget::default(), &registry)?;
     let state = AppState {
         log,
         keys,
         register: Arc::new(register),
         authenticator: Arc::new(authenticator),
         limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
-        audit: pf_audit::AuditLog::new(jetstream.clone()),
+        audit,
+        refusals: refusals.clone(),
+        trusted_proxies: Arc::new(pf_audit::TrustedProxies::from_env()?),
         metrics: metrics::CareHomeMetrics::register(&registry)
             .context("failed to register metrics")?,
         templates: Arc::new(templates),
@@ -152,9 +158,12 @@ pub async fn run(
     let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
     let router = router(state, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
     tracing::info!(address = %listener.local_addr()?, "care-homes listening");
-    pf_runtime::ops::serve(listener, router, shutdown)
+    let served = pf_runtime::ops::serve(listener, router, shutdown)
         .await
-        .context("care-homes server failed")
+        .context("care-homes server failed");
+    // Refusals counted since the last flush are recorded before stopping.
+    refusals.flush().await;
+    served
 }
 
 /// The service's routes.

@@ -6,7 +6,7 @@ use axum::extract::FromRequestParts as _;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use pf_access::Principal;
-use pf_audit::AuditLog;
+use pf_audit::{Attempt, AuditLog, AuditUnavailable, RefusalAudit};
 use pf_care_home_model::{CareHomeRecord, CqcLocationId, Register};
 use pf_sign_in::{Authenticator, Caller, CallerContext, WriteLimits};
 use pf_web::cross_site::{CrossSiteGuard, Refusal, SiteOrigins};
@@ -36,6 +36,10 @@ pub struct AppState {
     pub limits: WriteLimits,
     /// Where every change and refusal is recorded.
     pub audit: AuditLog,
+    /// Refusals, within each client's budget (aggregated beyond it).
+    pub refusals: RefusalAudit,
+    /// Proxies whose `X-Forwarded-For` names the client (`PF_TRUSTED_PROXIES`).
+    pub trusted_proxies: Arc<pf_audit::TrustedProxies>,
     /// Counters.
     pub metrics: CareHomeMetrics,
     /// Page templates.
@@ -54,6 +58,9 @@ impl CallerContext for AppState {
     fn service_name(&self) -> &'static str {
         SERVICE
     }
+    fn trusted_proxies(&self) -> Option<&pf_audit::TrustedProxies> {
+        Some(&self.trusted_proxies)
+    }
 }
 
 impl CrossSiteGuard for AppState {
@@ -69,7 +76,10 @@ impl CrossSiteGuard for AppState {
     async fn refused(&self, parts: &mut Parts, route: &str, refusal: Refusal) {
         let Ok(caller) = Caller::from_request_parts(parts, self).await;
         let reason = refusal.to_string();
-        self.audit_refused(&caller, CROSS_SITE_ACTION, route, "cross_site", &reason)
+        // Over the client's refusal budget the refusal is counted into one
+        // aggregate record instead; the answer stays a 403.
+        let _ = self
+            .audit_refused(&caller, CROSS_SITE_ACTION, route, "cross_site", &reason)
             .await;
     }
 }
@@ -101,7 +111,23 @@ impl AppState {
         }
     }
 
-    /// Records an accepted change.
+    /// Records the attempt at `action` on `entity` before acting: nothing
+    /// may be saved unless this returns `Ok` (the handler answers 503). The
+    /// outcome is recorded with the answer ([`AppState::record_saved`],
+    /// [`AppState::audit_accepted`], or the refusal).
+    pub async fn attempt(
+        &self,
+        caller: &Caller,
+        action: &str,
+        entity: &str,
+    ) -> Result<(), AuditUnavailable> {
+        self.audit
+            .attempt(caller.accepted(action, entity))
+            .await
+            .map(Attempt::outcome_recorded_elsewhere)
+    }
+
+    /// Records an accepted change (the outcome of its recorded attempt).
     pub async fn audit_accepted(
         &self,
         caller: &Caller,
@@ -141,7 +167,9 @@ impl AppState {
         }
     }
 
-    /// Records a refusal, with the reason given to the caller.
+    /// Records a refusal, with the reason given to the caller; within the
+    /// client's refusal budget one record each, beyond it aggregated, and
+    /// `Err(wait)`: answer 429 instead.
     pub async fn audit_refused(
         &self,
         caller: &Caller,
@@ -149,13 +177,14 @@ impl AppState {
         entity: &str,
         label: &'static str,
         reason: &str,
-    ) {
+    ) -> Result<(), std::time::Duration> {
         self.metrics.refused.with_label_values(&[label]).inc();
-        let record = caller.refused(action, entity, reason);
-        if let Err(err) = self.audit.record(record).await {
-            self.metrics.audit_failures.inc();
-            tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
-        }
+        self.refusals
+            .refused(
+                caller.refused(action, entity, reason),
+                pf_audit::RefusalKind::of_label(label),
+            )
+            .await
     }
 }
 

@@ -74,6 +74,9 @@ pub enum ApiError {
     /// Could not be confirmed.
     #[error("the change could not be confirmed as saved; please try again ({0})")]
     Unavailable(String),
+    /// The audit trail could not record the attempt, so nothing was done.
+    #[error(transparent)]
+    NotAudited(#[from] pf_audit::AuditUnavailable),
 }
 
 impl From<NotSignedIn<'_>> for ApiError {
@@ -114,7 +117,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) | ApiError::Problems(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::NotAudited(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -129,6 +132,7 @@ impl ApiError {
             ApiError::Invalid(_) | ApiError::Problems(_) => "invalid",
             ApiError::TooMany(_) => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::NotAudited(_) => "audit_unavailable",
         }
     }
 
@@ -393,10 +397,15 @@ async fn answer<T: Serialize>(
             (status, Json(body)).into_response()
         }
         Err(err) => {
-            state
+            match state
                 .audit_refused(caller, action, entity, err.label(), &err.reason())
-                .await;
-            err.into_response()
+                .await
+            {
+                Ok(()) => err.into_response(),
+                // Refused too often: 429, and the refusal is counted in
+                // an aggregate record instead of one of its own.
+                Err(wait) => ApiError::TooMany(wait.as_secs().max(1)).into_response(),
+            }
         }
     }
 }
@@ -429,6 +438,9 @@ pub async fn create(
                 }])
             })?;
         may_manage(principal, &trust)?;
+        state
+            .attempt(&caller, "discharge.ready", &entity_id(&discharge_id))
+            .await?;
         let input = ReferralInput {
             nhs_number: text(&body.nhs_number),
             sex: text(&body.sex),
@@ -503,6 +515,15 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
     answer(&state, &caller, "discharge.list", "discharges", result).await
 }
 
+/// The audit trail's actions of the changes to a patient on the list.
+const HOLD: &str = "care_home.hold_bed";
+const RELEASE: &str = "care_home.release_hold";
+const DELAY_REASON: &str = "discharge.delay_reason";
+const DISCHARGED: &str = "discharge.discharged";
+const CANCELLED: &str = "discharge.cancelled";
+/// The audit trail's action of opening a patient (NHS number shown).
+const OPEN: &str = "discharge.open";
+
 /// Why a discharge cannot be found.
 const NOT_ON_THE_LIST: &str = "no such patient on the discharge list";
 
@@ -532,14 +553,17 @@ async fn managed(
 }
 
 /// Loads a discharge the caller may manage, for a change within their write
-/// budget.
+/// budget, once the attempt at `action` is in the audit trail: every change
+/// goes through here, so none is made that could not be audited.
 async fn managed_change(
     state: &AppState,
     caller: &Caller,
     id: &str,
+    action: &str,
 ) -> Result<(Principal, CurrentDischarge), ApiError> {
     let (principal, current) = managed(state, caller, id).await?;
     within_limit(state, &principal)?;
+    state.attempt(caller, action, &entity_id(id)).await?;
     Ok((principal, current))
 }
 
@@ -577,22 +601,28 @@ pub async fn open(
         Ok((StatusCode::OK, view, None))
     }
     .await;
-    let opened = result.is_ok();
-    let response = answer(&state, &caller, "discharge.open", &entity_id(&id), result).await;
-    // Every opening of a patient (NHS number shown) is in the audit trail,
-    // once per person and patient in a window (the page's live re-reads
-    // are not new openings).
+    // Every opening of a patient (NHS number shown) is in the audit trail
+    // before the patient is shown, once per person and patient in a window
+    // (the page's live re-reads are not new openings). When it cannot be
+    // recorded the patient is not shown (503).
     let who = caller.principal().map(|p| p.id.clone()).unwrap_or_default();
-    if opened
-        && state
-            .recent_opens
-            .must_record(&who, &id, std::time::Instant::now())
-    {
-        state
-            .audit_accepted(&caller, "discharge.open", &entity_id(&id), None)
-            .await;
-    }
-    response
+    let result = match result {
+        Ok(opened)
+            if state
+                .recent_opens
+                .must_record(&who, &id, std::time::Instant::now()) =>
+        {
+            match state.audit_read(&caller, OPEN, &entity_id(&id)).await {
+                Ok(()) => Ok(opened),
+                Err(err) => {
+                    state.recent_opens.forget(&who, &id);
+                    Err(ApiError::from(err))
+                }
+            }
+        }
+        other => other,
+    };
+    answer(&state, &caller, OPEN, &entity_id(&id), result).await
 }
 
 /// One care home that fits a patient.
@@ -747,7 +777,7 @@ pub async fn hold(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let (principal, current) = managed_change(&state, &caller, &id).await?;
+        let (principal, current) = managed_change(&state, &caller, &id, HOLD).await?;
         let body: HoldBody = json(&headers, &body)?;
         let record = &current.record;
         still_waiting(record)?;
@@ -831,14 +861,7 @@ pub async fn hold(
         ))
     }
     .await;
-    answer(
-        &state,
-        &caller,
-        "care_home.hold_bed",
-        &entity_id(&id),
-        result,
-    )
-    .await
+    answer(&state, &caller, HOLD, &entity_id(&id), result).await
 }
 
 /// Finds the home holding `hold_id` for discharge `id`.
@@ -902,7 +925,7 @@ pub async fn release(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let (principal, _) = managed_change(&state, &caller, &id).await?;
+        let (principal, _) = managed_change(&state, &caller, &id, RELEASE).await?;
         let body: ReasonBody = optional_json(&headers, &body)?;
         let reason = body.reason.unwrap_or_default();
         shared_with_the_home(&reason)?;
@@ -922,14 +945,7 @@ pub async fn release(
         ))
     }
     .await;
-    answer(
-        &state,
-        &caller,
-        "care_home.release_hold",
-        &entity_id(&id),
-        result,
-    )
-    .await
+    answer(&state, &caller, RELEASE, &entity_id(&id), result).await
 }
 
 /// Publishes the discharge's next record, deciding again on a conflict, and
@@ -978,7 +994,7 @@ pub async fn delay_reason(
 ) -> Response {
     let result =
         async {
-            let (principal, _) = managed_change(&state, &caller, &id).await?;
+            let (principal, _) = managed_change(&state, &caller, &id, DELAY_REASON).await?;
             let body: DelayBody = json(&headers, &body)?;
             let reason: DelayReason = body.delay_reason.parse().map_err(
                 |e: pf_discharge_model::words::UnknownWord| ApiError::Invalid(e.to_string()),
@@ -996,14 +1012,7 @@ pub async fn delay_reason(
             .await
         }
         .await;
-    answer(
-        &state,
-        &caller,
-        "discharge.delay_reason",
-        &entity_id(&id),
-        result,
-    )
-    .await
+    answer(&state, &caller, DELAY_REASON, &entity_id(&id), result).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -1025,7 +1034,7 @@ pub async fn discharge(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let (principal, current) = managed_change(&state, &caller, &id).await?;
+        let (principal, current) = managed_change(&state, &caller, &id, DISCHARGED).await?;
         let body: DischargeBody = json(&headers, &body)?;
         let destination: Destination = body
             .destination
@@ -1080,14 +1089,7 @@ pub async fn discharge(
         .await
     }
     .await;
-    answer(
-        &state,
-        &caller,
-        "discharge.discharged",
-        &entity_id(&id),
-        result,
-    )
-    .await
+    answer(&state, &caller, DISCHARGED, &entity_id(&id), result).await
 }
 
 /// `POST /api/v1/discharges/{id}/cancel`: the patient no longer waits (any
@@ -1100,7 +1102,7 @@ pub async fn cancel(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let (principal, current) = managed_change(&state, &caller, &id).await?;
+        let (principal, current) = managed_change(&state, &caller, &id, CANCELLED).await?;
         let body: ReasonBody = optional_json(&headers, &body)?;
         still_waiting(&current.record)?;
         let homes = care_homes(&state).await?;
@@ -1129,14 +1131,7 @@ pub async fn cancel(
         .await
     }
     .await;
-    answer(
-        &state,
-        &caller,
-        "discharge.cancelled",
-        &entity_id(&id),
-        result,
-    )
-    .await
+    answer(&state, &caller, CANCELLED, &entity_id(&id), result).await
 }
 
 /// Ends every hold that nobody accepted by its expiry time; returns how many.

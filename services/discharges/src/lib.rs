@@ -122,6 +122,10 @@ pub async fn run_with_clock(
     )?;
     registry.register(Box::new(refused.clone()))?;
     registry.register(Box::new(changes.clone()))?;
+    let audit = pf_audit::AuditLog::new(jetstream.clone())
+        .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)?;
+    let refusals =
+        pf_audit::RefusalAudit::new(audit.clone(), pf_audit::RefusalBudget::default(), &registry)?;
     let state = AppState {
         discharges: discharge_log::DischargeLog::new(jetstream.clone()),
         homes: pf_care_home_log::HomeLog::new(jetstream.clone(), discharge_log::SERVICE),
@@ -129,7 +133,9 @@ pub async fn run_with_clock(
         catalogue: Arc::new(catalogue),
         authenticator: Arc::new(authenticator),
         limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
-        audit: pf_audit::AuditLog::new(jetstream),
+        audit,
+        refusals: refusals.clone(),
+        trusted_proxies: Arc::new(pf_audit::TrustedProxies::from_env()?),
         clock,
         config: Arc::new(config),
         refused,
@@ -142,9 +148,12 @@ pub async fn run_with_clock(
         .merge(pages::router(state, templates, policy, http_metrics))
         .merge(pf_runtime::ops::router(registry, readiness));
     tracing::info!(address = %listener.local_addr()?, "discharges listening");
-    pf_runtime::ops::serve(listener, router, shutdown)
+    let served = pf_runtime::ops::serve(listener, router, shutdown)
         .await
-        .context("discharges server failed")
+        .context("discharges server failed");
+    // Refusals counted since the last flush are recorded before stopping.
+    refusals.flush().await;
+    served
 }
 
 /// Ends expired holds every `sweep_every` until shutdown.

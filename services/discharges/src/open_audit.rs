@@ -59,6 +59,13 @@ impl RecentOpens {
         seen.insert(key, now);
         true
     }
+
+    /// Forgets that `who` opened `discharge` (its record could not be
+    /// stored, so the next opening must be recorded).
+    pub fn forget(&self, who: &str, discharge: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.remove(&(who.to_owned(), discharge.to_owned()));
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,9 @@ impl CallerContext for Pages {
     fn service_name(&self) -> &'static str {
         self.app.service_name()
     }
+    fn trusted_proxies(&self) -> Option<&pf_audit::TrustedProxies> {
+        self.app.trusted_proxies()
+    }
 }
 
 /// The gateway websocket address cannot go into the page's policy.
@@ -380,10 +383,19 @@ async fn coordinator(
         return Ok(principal);
     }
     let reason = api::NOT_A_COORDINATOR;
-    pages
+    if pages
         .app
         .audit_refused(caller, action, entity, "forbidden", reason)
-        .await;
+        .await
+        .is_err()
+    {
+        return Err(refused_page(
+            pages,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many refused requests",
+            pf_audit::TOO_MANY_REFUSALS,
+        ));
+    }
     Err(refused_page(
         pages,
         StatusCode::FORBIDDEN,
@@ -729,10 +741,19 @@ async fn act(pages: Pages, caller: Caller, id: String, form: ActionForm, ask: As
     let expected = caller.csrf_token.as_deref().unwrap_or_default();
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
         let reason = "This form has expired. Reload the page and try again.";
-        pages
+        if pages
             .app
             .audit_refused(&caller, ask.audit_action(), &entity, "malformed", reason)
-            .await;
+            .await
+            .is_err()
+        {
+            return refused_page(
+                &pages,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many refused requests",
+                pf_audit::TOO_MANY_REFUSALS,
+            );
+        }
         let errors = vec![SummaryError {
             href: ask.anchor(),
             message: reason.to_owned(),

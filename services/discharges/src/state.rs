@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts as _;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use pf_audit::{AuditActor, AuditLog, AuditRecord};
+use pf_audit::{Attempt, AuditActor, AuditLog, AuditRecord, AuditUnavailable, RefusalAudit};
 use pf_care_home_log::{Clock, HomeLog};
 use pf_hospital_model::Catalogue;
 use pf_live_state::LiveState;
@@ -36,6 +36,10 @@ pub struct AppState {
     pub limits: WriteLimits,
     /// Where every change and refusal is recorded.
     pub audit: AuditLog,
+    /// Refusals, within each client's budget (aggregated beyond it).
+    pub refusals: RefusalAudit,
+    /// Proxies whose `X-Forwarded-For` names the client (`PF_TRUSTED_PROXIES`).
+    pub trusted_proxies: Arc<pf_audit::TrustedProxies>,
     /// The time (a test moves it to expire holds).
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -58,6 +62,9 @@ impl CallerContext for AppState {
     fn service_name(&self) -> &'static str {
         SERVICE
     }
+    fn trusted_proxies(&self) -> Option<&pf_audit::TrustedProxies> {
+        Some(&self.trusted_proxies)
+    }
 }
 
 impl CrossSiteGuard for AppState {
@@ -73,13 +80,46 @@ impl CrossSiteGuard for AppState {
     async fn refused(&self, parts: &mut Parts, route: &str, refusal: Refusal) {
         let Ok(caller) = Caller::from_request_parts(parts, self).await;
         let reason = refusal.to_string();
-        self.audit_refused(&caller, CROSS_SITE_ACTION, route, "cross_site", &reason)
+        // Over the client's refusal budget the refusal is counted into one
+        // aggregate record instead; the answer stays a 403.
+        let _ = self
+            .audit_refused(&caller, CROSS_SITE_ACTION, route, "cross_site", &reason)
             .await;
     }
 }
 
 impl AppState {
-    /// Records an accepted change (or an opened patient).
+    /// Records the attempt at `action` on `entity` before acting: nothing
+    /// may change unless this returns `Ok` (the handler answers 503). The
+    /// outcome is recorded with the answer (`api::answer`).
+    pub async fn attempt(
+        &self,
+        caller: &Caller,
+        action: &str,
+        entity: &str,
+    ) -> Result<(), AuditUnavailable> {
+        self.audit
+            .attempt(caller.accepted(action, entity))
+            .await
+            .map(Attempt::outcome_recorded_elsewhere)
+    }
+
+    /// Records an audited read (a patient opened) before it is answered:
+    /// on `Err` the answer is 503 and nothing is shown.
+    pub async fn audit_read(
+        &self,
+        caller: &Caller,
+        action: &str,
+        entity: &str,
+    ) -> Result<(), AuditUnavailable> {
+        self.audit
+            .required(caller.accepted(action, entity))
+            .await
+            .map(|_| ())
+    }
+
+    /// Records the outcome of a change whose attempt is recorded (a
+    /// failure is logged: the change has been made).
     pub async fn audit_accepted(
         &self,
         caller: &Caller,
@@ -102,7 +142,9 @@ impl AppState {
         }
     }
 
-    /// Records a refusal, with the reason given to the caller.
+    /// Records a refusal, with the reason given to the caller; within the
+    /// client's refusal budget one record each, beyond it aggregated, and
+    /// `Err(wait)`: answer 429 instead.
     pub async fn audit_refused(
         &self,
         caller: &Caller,
@@ -110,17 +152,13 @@ impl AppState {
         entity: &str,
         label: &'static str,
         reason: &str,
-    ) {
+    ) -> Result<(), std::time::Duration> {
         self.refused.with_label_values(&[label]).inc();
-        let who = caller
-            .principal
-            .as_ref()
-            .ok()
-            .map(AuditActor::of)
-            .unwrap_or_else(AuditActor::anonymous);
-        let record = AuditRecord::refused(who, action, entity, reason, caller.source.clone());
-        if let Err(err) = self.audit.record(record).await {
-            tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
-        }
+        self.refusals
+            .refused(
+                caller.refused(action, entity, reason),
+                pf_audit::RefusalKind::of_label(label),
+            )
+            .await
     }
 }

@@ -18,6 +18,22 @@ pub enum Denied {
     NotSignedIn(AuthError),
     /// Signed in, but the role does not include the control room.
     NotAllowed(String),
+    /// Refused too often from here: wait this long (the refusals are
+    /// counted in one aggregate audit record, not one record each).
+    TooMany(std::time::Duration),
+}
+
+/// The answer to a client refused too often: 429 with `Retry-After`.
+fn too_many(wait: std::time::Duration) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(
+            axum::http::header::RETRY_AFTER,
+            wait.as_secs().max(1).to_string(),
+        )],
+        pf_audit::TOO_MANY_REFUSALS,
+    )
+        .into_response()
 }
 
 /// The audit trail's action for viewing the control room.
@@ -41,25 +57,29 @@ pub async fn control_room_viewer(
         },
     };
     let denied = denied.unwrap_or(Denied::NotAllowed(String::new()));
-    let reason = match &denied {
-        Denied::NotSignedIn(err) => err.to_string(),
-        Denied::NotAllowed(reason) => reason.clone(),
-    };
-    let actor = principal
-        .as_ref()
-        .map(AuditActor::of)
-        .unwrap_or_else(AuditActor::anonymous);
-    let user_agent = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let source = AuditSource::new("gateway", address.map(|a| a.to_string()), user_agent);
-    app.metrics.refused.inc();
-    let record = AuditRecord::refused(actor, VIEW, "control-room", reason, source);
-    if let Err(err) = app.audit.record(record).await {
-        tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
+    let reason = reason_of(&denied);
+    if let Err(wait) = record_refusal(
+        app,
+        principal.as_ref(),
+        VIEW,
+        "control-room",
+        reason,
+        headers,
+        address,
+    )
+    .await
+    {
+        return Err(Denied::TooMany(wait));
     }
     Err(denied)
+}
+
+fn reason_of(denied: &Denied) -> String {
+    match denied {
+        Denied::NotSignedIn(err) => err.to_string(),
+        Denied::NotAllowed(reason) => reason.clone(),
+        Denied::TooMany(_) => pf_audit::TOO_MANY_REFUSALS.to_owned(),
+    }
 }
 
 /// A page request that was turned away: to sign-in, or a plain refusal.
@@ -74,6 +94,7 @@ pub fn page_refusal(app: &AppState, denied: Denied, path: &str) -> Response {
             pf_web::sign_in_redirect(&app.config.sign_in_url, &app.config.public_url, path)
         }
         Denied::NotAllowed(reason) => (StatusCode::FORBIDDEN, reason).into_response(),
+        Denied::TooMany(wait) => too_many(wait),
     }
 }
 
@@ -86,10 +107,14 @@ pub fn api_refusal(denied: Denied) -> Response {
             axum::Json(serde_json::json!({ "error": reason })),
         )
             .into_response(),
+        Denied::TooMany(wait) => too_many(wait),
     }
 }
 
-/// Records a refused attempt in the audit trail (who, when, from where, why).
+/// Records a refused attempt in the audit trail (who, when, from where,
+/// why) within the client's refusal budget (the client is the peer, or the
+/// forwarded address behind a trusted proxy); beyond it the refusal is
+/// counted into an aggregate record and `Err(wait)`: answer 429.
 pub async fn record_refusal(
     app: &AppState,
     principal: Option<&Principal>,
@@ -98,7 +123,7 @@ pub async fn record_refusal(
     reason: String,
     headers: &HeaderMap,
     address: Option<IpAddr>,
-) {
+) -> Result<(), std::time::Duration> {
     let actor = principal
         .map(AuditActor::of)
         .unwrap_or_else(AuditActor::anonymous);
@@ -106,12 +131,15 @@ pub async fn record_refusal(
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let source = AuditSource::new("gateway", address.map(|a| a.to_string()), user_agent);
+    let client = app.config.trusted_proxies.client(address, headers);
+    let source = AuditSource::new("gateway", client.map(|a| a.to_string()), user_agent);
     app.metrics.refused.inc();
     let record = AuditRecord::refused(actor, action, entity, reason, source);
-    if let Err(err) = app.audit.record(record).await {
-        tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
-    }
+    // Every refusal here is one of access (not signed in, not allowed, a
+    // foreign page).
+    app.refusals
+        .refused(record, pf_audit::RefusalKind::Access)
+        .await
 }
 
 /// The audit trail's action for following discharge notifications.
@@ -150,11 +178,8 @@ pub async fn discharge_coordinator(
             )
         }
     };
-    let reason = match &denied {
-        Denied::NotSignedIn(err) => err.to_string(),
-        Denied::NotAllowed(reason) => reason.clone(),
-    };
-    record_refusal(
+    let reason = reason_of(&denied);
+    if let Err(wait) = record_refusal(
         app,
         principal.as_ref(),
         FOLLOW_DISCHARGES,
@@ -163,7 +188,10 @@ pub async fn discharge_coordinator(
         headers,
         address,
     )
-    .await;
+    .await
+    {
+        return Err(Denied::TooMany(wait));
+    }
     Err(denied)
 }
 
@@ -219,7 +247,7 @@ pub async fn refuse_foreign_origin(
         .ok()
         .map(|(p, _)| p);
     let page = origin_of(origin);
-    record_refusal(
+    if let Err(wait) = record_refusal(
         app,
         principal.as_ref(),
         action,
@@ -228,7 +256,10 @@ pub async fn refuse_foreign_origin(
         headers,
         address,
     )
-    .await;
+    .await
+    {
+        return Some(too_many(wait));
+    }
     Some(
         (
             StatusCode::FORBIDDEN,

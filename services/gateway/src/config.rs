@@ -58,6 +58,10 @@ pub struct GatewayConfig {
     /// How often the occupancy trends are re-read from the projection's
     /// history (`PF_TRENDS_REFRESH_SECS`, default 60).
     pub trends_every: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client, for the refusal
+    /// budget and the audit trail (`PF_TRUSTED_PROXIES`, addresses separated
+    /// by commas; default none: the peer is the client).
+    pub trusted_proxies: pf_audit::TrustedProxies,
 }
 
 impl GatewayConfig {
@@ -93,6 +97,11 @@ impl GatewayConfig {
                 None => crate::discharge_figures::DEFAULT_PLAN.to_owned(),
             },
             trends_every: Duration::from_secs(env_or("PF_TRENDS_REFRESH_SECS", 60)?),
+            trusted_proxies: pf_audit::TrustedProxies::from_env().map_err(|err| ConfigError {
+                name: pf_audit::refusals::TRUSTED_PROXIES_ENV.to_owned(),
+                value: std::env::var(pf_audit::refusals::TRUSTED_PROXIES_ENV).unwrap_or_default(),
+                cause: err.to_string(),
+            })?,
         })
     }
 
@@ -121,6 +130,7 @@ impl GatewayConfig {
             discharges_public_url: "http://127.0.0.1:8085".to_owned(),
             discharge_plan: crate::discharge_figures::DEFAULT_PLAN.to_owned(),
             trends_every: Duration::from_secs(1),
+            trusted_proxies: pf_audit::TrustedProxies::default(),
         }
     }
 }

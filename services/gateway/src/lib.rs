@@ -74,6 +74,8 @@ pub struct AppState {
     pub authenticator: Arc<pf_sign_in::Authenticator>,
     /// Where refused attempts are recorded.
     pub audit: pf_audit::AuditLog,
+    /// Refusals, within each client's budget (aggregated beyond it).
+    pub refusals: pf_audit::RefusalAudit,
     /// OPEL levels and recent alerts (from pf-pressure's streams).
     pub opel: opel::OpelBoard,
     /// Occupancy trends (from the projection's history in Redis).
@@ -121,7 +123,10 @@ pub async fn run(
     {
         return Ok(());
     }
-    let audit = pf_audit::AuditLog::new(jetstream.clone());
+    let audit = pf_audit::AuditLog::new(jetstream.clone())
+        .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)?;
+    let refusals =
+        pf_audit::RefusalAudit::new(audit.clone(), pf_audit::RefusalBudget::default(), &registry)?;
     let opel_board = opel::board();
     let opel_follower = tokio::spawn(opel::follow(
         jetstream,
@@ -199,6 +204,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         authenticator,
         audit,
+        refusals: refusals.clone(),
         opel: opel_board,
         trends: trends_board,
     };
@@ -211,6 +217,8 @@ pub async fn run(
     let _ = clock.await;
     let _ = trends_follower.await;
     let _ = opel_follower.await;
+    // Refusals counted since the last flush are recorded before stopping.
+    refusals.flush().await;
     served.context("gateway server failed")
 }
 

@@ -54,6 +54,10 @@ pub struct AppState {
     pub authenticator: Arc<Authenticator>,
     /// Where every change and refusal is recorded.
     pub audit: AuditLog,
+    /// Refusals, within each client's budget (aggregated beyond it).
+    pub refusals: pf_audit::RefusalAudit,
+    /// Proxies whose `X-Forwarded-For` names the client (`PF_TRUSTED_PROXIES`).
+    pub trusted_proxies: Arc<pf_audit::TrustedProxies>,
     /// Rate limits.
     pub limits: pf_sign_in::WriteLimits,
     /// The platform's own origins (for changes by signed-in browsers).
@@ -81,10 +85,12 @@ impl CrossSiteGuard for AppState {
             .with_label_values(&["cross_site"])
             .inc();
         let record = caller.refused(CROSS_SITE_ACTION, route, &refusal.to_string());
-        if let Err(err) = self.audit.record(record).await {
-            self.metrics.audit_failures.inc();
-            tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
-        }
+        // Over the client's refusal budget the refusal is counted into one
+        // aggregate record instead; the answer stays a 403.
+        let _ = self
+            .refusals
+            .refused(record, pf_audit::RefusalKind::of_label("cross_site"))
+            .await;
     }
 }
 
@@ -97,6 +103,9 @@ impl CallerContext for AppState {
     }
     fn service_name(&self) -> &'static str {
         "hospital-beds"
+    }
+    fn trusted_proxies(&self) -> Option<&pf_audit::TrustedProxies> {
+        Some(&self.trusted_proxies)
     }
 }
 
@@ -172,6 +181,9 @@ pub enum ApiError {
     /// Too many requests; try again after the given seconds.
     #[error("too many requests; try again in {0} seconds")]
     TooMany(u64),
+    /// The audit trail could not record the attempt, so nothing was changed.
+    #[error(transparent)]
+    NotAudited(#[from] pf_audit::AuditUnavailable),
 }
 
 impl ApiError {
@@ -181,7 +193,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Refused(_) | ApiError::Contended(_) => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::NotAudited(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthenticated(AuthError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -197,6 +209,7 @@ impl ApiError {
             ApiError::Refused(_) => "not_allowed",
             ApiError::Contended(_) => "contended",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::NotAudited(_) => "audit_unavailable",
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::TooMany(_) => "rate_limited",
@@ -300,7 +313,7 @@ async fn sites(State(state): State<AppState>, caller: Caller) -> Result<Json<Cat
         .map(|_| state.catalogue.as_ref().clone())
         .map_err(ApiError::from);
     if let Err(err) = &result {
-        record_refusal(&state, &caller, "site.read", "sites", err).await;
+        refusal_limited(record_refusal(&state, &caller, "site.read", "sites", err).await)?;
     }
     Ok(Json(result?))
 }
@@ -328,14 +341,16 @@ async fn bed(
     }
     .await;
     if let Err(err) = &result {
-        record_refusal(
-            &state,
-            &caller,
-            "bed.read",
-            &entity(&site, &ward, &bed),
-            err,
-        )
-        .await;
+        refusal_limited(
+            record_refusal(
+                &state,
+                &caller,
+                "bed.read",
+                &entity(&site, &ward, &bed),
+                err,
+            )
+            .await,
+        )?;
     }
     Ok(Json(result?))
 }
@@ -402,7 +417,8 @@ async fn withdraw(
 /// One change of the bed at `(site, ward, bed)`, read from `body` by
 /// `read_change` (the change and its optional `occurred_at`): the caller's
 /// write limit and grant are checked first, and the outcome is audited as
-/// `action` either way.
+/// `action` either way. The attempt is recorded before the change is made:
+/// nothing changes that the audit trail could not record (503).
 async fn change_bed(
     state: &AppState,
     caller: &Caller,
@@ -416,6 +432,12 @@ async fn change_bed(
         within_write_limit(state, principal)?;
         let target = authorised_bed(state, principal, site, ward, bed)?;
         let (change, occurred_at) = read_change(body)?;
+        state
+            .audit
+            .attempt(caller.accepted(action, &entity(site, ward, bed)))
+            .await
+            // The outcome is recorded by `audited` below.
+            .map(pf_audit::Attempt::outcome_recorded_elsewhere)?;
         make_change(state, principal, target, change, occurred_at).await
     }
     .await;
@@ -448,28 +470,34 @@ async fn audited(
                 tracing::error!(cause = %err, "an accepted change could not be written to the audit trail");
             }
         }
-        Err(err) => record_refusal(state, caller, action, entity, err).await,
+        Err(err) => refusal_limited(record_refusal(state, caller, action, entity, err).await)?,
     }
     result
 }
 
+/// A client refused too often gets 429 instead of the refusal (which is
+/// counted in an aggregate audit record).
+fn refusal_limited(recorded: Result<(), std::time::Duration>) -> Result<(), ApiError> {
+    recorded.map_err(|wait| ApiError::TooMany(wait.as_secs().max(1)))
+}
+
+/// Records a refusal within the client's refusal budget; `Err(wait)`
+/// beyond it (counted into an aggregate record instead).
 async fn record_refusal(
     state: &AppState,
     caller: &Caller,
     action: &str,
     entity: &str,
     err: &ApiError,
-) {
+) -> Result<(), std::time::Duration> {
     state
         .metrics
         .refused
         .with_label_values(&[err.reason_label()])
         .inc();
     let record = caller.refused(action, entity, &err.to_string());
-    if let Err(err) = state.audit.record(record).await {
-        state.metrics.audit_failures.inc();
-        tracing::error!(cause = %err, "a refusal could not be written to the audit trail");
-    }
+    let kind = pf_audit::RefusalKind::of_label(err.reason_label());
+    state.refusals.refused(record, kind).await
 }
 
 /// Counts a write against the principal's budget.

@@ -62,6 +62,10 @@ pub async fn run(
         .await
         .context("failed to set up sign-in")?;
 
+    let audit = pf_audit::AuditLog::new(jetstream.clone())
+        .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)?;
+    let refusals =
+        pf_audit::RefusalAudit::new(audit.clone(), pf_audit::RefusalBudget::default(), &registry)?;
     let state = api::AppState {
         catalogue: Arc::new(catalogue),
         jetstream: jetstream.clone(),
@@ -69,7 +73,9 @@ pub async fn run(
         metrics: metrics::BedMetrics::register(&registry).context("failed to register metrics")?,
         authenticator: Arc::new(authenticator),
         limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
-        audit: pf_audit::AuditLog::new(jetstream.clone()),
+        audit,
+        refusals: refusals.clone(),
+        trusted_proxies: Arc::new(pf_audit::TrustedProxies::from_env()?),
         site_origins: config.site_origins.clone(),
     };
     let limits = state.limits.clone();
@@ -87,7 +93,10 @@ pub async fn run(
     let router =
         api::router(state, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
     tracing::info!(address = %listener.local_addr()?, "hospital-beds listening");
-    pf_runtime::ops::serve(listener, router, shutdown)
+    let served = pf_runtime::ops::serve(listener, router, shutdown)
         .await
-        .context("hospital-beds server failed")
+        .context("hospital-beds server failed");
+    // Refusals counted since the last flush are recorded before stopping.
+    refusals.flush().await;
+    served
 }

@@ -127,6 +127,8 @@ pub async fn revoke(
         tracing::error!(cause = %err, "could not revoke");
         ApiError::unavailable()
     };
+    // Nothing is revoked unless the attempt is in the audit trail first.
+    let attempt = trail::attempt(&app, trail::actor(&admin), REVOKED, &entity, &source).await?;
     // A kiosk named by its bare id as a person_id is revoked too: revoking
     // more than asked is the safe mistake.
     let kiosk = match &target.kiosk {
@@ -149,14 +151,11 @@ pub async fn revoke(
             tracing::warn!(kiosk = %kiosk, "revoked the principal of a kiosk that is not registered");
         }
     }
-    trail::accepted(&app, trail::actor(&admin), REVOKED, &entity, &source)
-        .await
-        .map_err(|_| ApiError::unavailable())?;
+    trail::outcome(attempt).await;
     if let Some(kiosk) = kiosk.as_ref().filter(|_| target.kiosk.is_none()) {
+        // Revoked already: its record must not turn the answer into a 503.
         let entity = format!("kiosk/{kiosk}");
-        trail::accepted(&app, trail::actor(&admin), REVOKED, &entity, &source)
-            .await
-            .map_err(|_| ApiError::unavailable())?;
+        let _ = trail::accepted(&app, trail::actor(&admin), REVOKED, &entity, &source).await;
     }
     tracing::info!(person = %target.id, kiosk = ?kiosk, by = %admin.id, sessions_ended = ended, "access withdrawn");
     let mut answer = json!({ "person_id": target.id, "sessions_ended": ended });
@@ -205,13 +204,16 @@ pub async fn reinstate(
         .await;
         return Err(err);
     }
-    app.store().reinstate(&target.id).await.map_err(|err| {
+    // Nothing is reinstated unless the attempt is in the audit trail first.
+    let attempt = trail::attempt(&app, trail::actor(&admin), REINSTATED, &entity, &source).await?;
+    if let Err(err) = app.store().reinstate(&target.id).await {
         tracing::error!(cause = %err, "could not reinstate");
-        ApiError::unavailable()
-    })?;
-    trail::accepted(&app, trail::actor(&admin), REINSTATED, &entity, &source)
-        .await
-        .map_err(|_| ApiError::unavailable())?;
+        attempt
+            .refused("the sign-in store could not be reached; nothing was reinstated")
+            .await;
+        return Err(ApiError::unavailable());
+    }
+    trail::outcome(attempt).await;
     tracing::info!(person = %target.id, by = %admin.id, "access reinstated");
     Ok(Json(json!({ "person_id": target.id })).into_response())
 }

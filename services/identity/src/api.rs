@@ -43,6 +43,15 @@ pub enum ApiError {
     /// that the caller was told about.
     #[error("{0}")]
     Unavailable(String),
+    /// Refused too often from here (429 with `Retry-After`, in seconds).
+    #[error("{}", pf_audit::TOO_MANY_REFUSALS)]
+    TooMany(u64),
+}
+
+impl From<pf_audit::AuditUnavailable> for ApiError {
+    fn from(err: pf_audit::AuditUnavailable) -> Self {
+        ApiError::Unavailable(err.to_string())
+    }
 }
 
 impl ApiError {
@@ -64,10 +73,17 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
         };
         match self {
             // 401 with `WWW-Authenticate`, or 503 when the store is down.
             ApiError::Unauthenticated(err) => err.into_response(),
+            ApiError::TooMany(seconds) => (
+                status,
+                [(header::RETRY_AFTER, seconds.to_string())],
+                Json(json!({ "error": pf_audit::TOO_MANY_REFUSALS })),
+            )
+                .into_response(),
             other => (status, Json(json!({ "error": other.to_string() }))).into_response(),
         }
     }
@@ -94,7 +110,9 @@ impl CrossSiteGuard for AppState {
             Err(_) => AuditActor::anonymous(),
         };
         let reason = refusal.to_string();
-        trail::refused(
+        // Within the client's refusal budget; beyond it counted into one
+        // aggregate record. The answer stays a 403.
+        let _ = trail::refused_access(
             self,
             actor,
             CROSS_SITE_ACTION,
@@ -155,20 +173,21 @@ pub async fn authorise(
         Err(err) => {
             let reason = format!("not signed in ({})", err.label());
             let actor = AuditActor::anonymous();
-            trail::refused(app, actor, audit_action, entity, &reason, &caller.source).await;
+            trail::refused_access(app, actor, audit_action, entity, &reason, &caller.source)
+                .await?;
             return Err(err.into());
         }
     };
     let actor = trail::actor(&principal);
     if session.is_some() && !same_origin(headers, &app.config.public_url) {
         let reason = "cross-site request with a session cookie";
-        trail::refused(app, actor, audit_action, entity, reason, &caller.source).await;
+        trail::refused_access(app, actor, audit_action, entity, reason, &caller.source).await?;
         return Err(ApiError::Forbidden(
             "Requests from other sites are refused.".to_owned(),
         ));
     }
     if let Err(refused) = principal.permits(action).require() {
-        trail::refused(
+        trail::refused_access(
             app,
             actor,
             audit_action,
@@ -176,7 +195,7 @@ pub async fn authorise(
             &refused.reason,
             &caller.source,
         )
-        .await;
+        .await?;
         return Err(ApiError::Forbidden(refused.reason));
     }
     Ok(principal)

@@ -17,8 +17,8 @@ pub const SERVICE: &str = "identity";
 /// Where a request came from. Extracting it never fails.
 #[derive(Debug, Clone)]
 pub struct Source {
-    /// The client's address: `X-Forwarded-For`'s first entry when
-    /// `PF_TRUST_PROXY=true`, else the socket's peer.
+    /// The client's address: `X-Forwarded-For`'s last entry (the one our
+    /// proxy added) when `PF_TRUST_PROXY=true`, else the socket's peer.
     pub ip: Option<IpAddr>,
     /// The client's user agent.
     pub user_agent: Option<String>,
@@ -51,14 +51,19 @@ impl Source {
     }
 }
 
-/// The first address of `X-Forwarded-For`, if it parses.
+/// The last address of `X-Forwarded-For`, if it parses: the one the trusted
+/// proxy in front of us added. Entries to its left are whatever the client
+/// sent, so taking the first would let anyone pick their address for the
+/// rate limits and the audit trail.
 fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
     headers
-        .get("x-forwarded-for")?
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()?
         .to_str()
         .ok()?
         .split(',')
-        .next()?
+        .next_back()?
         .trim()
         .parse()
         .ok()
@@ -105,11 +110,12 @@ mod tests {
     use axum::http::HeaderValue;
 
     #[test]
-    fn only_the_first_forwarded_address_counts() {
+    fn only_the_address_our_proxy_added_counts() {
         let mut headers = HeaderMap::new();
+        // The client claimed 10.0.0.1; our proxy saw 203.0.113.7.
         headers.insert(
             "x-forwarded-for",
-            HeaderValue::from_static("203.0.113.7, 10.0.0.1"),
+            HeaderValue::from_static("10.0.0.1, 203.0.113.7"),
         );
         assert_eq!(
             forwarded_for(&headers),

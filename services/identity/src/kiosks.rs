@@ -142,6 +142,7 @@ pub async fn issue(
         Ok(principal) => principal,
         Err(err) => return Err(refuse(ApiError::Invalid(err.to_string())).await),
     };
+    trail.attempt().await?;
     // The link is made first: a kiosk is never registered without one. A
     // link made for an id that turns out to be taken is never shown.
     let link = KIOSK_LINK.issue(&app, &principal).await?;
@@ -243,6 +244,7 @@ pub async fn reissue(
         Ok(principal) => principal,
         Err(err) => return Err(refuse(ApiError::Invalid(err.to_string())).await),
     };
+    trail.attempt().await?;
     let link = KIOSK_LINK.reissue(&app, &principal).await?;
     trail.accepted().await?;
     tracing::info!(kiosk = %kiosk.id, by = %admin.id, "issued a kiosk a new setup link");
@@ -293,6 +295,22 @@ impl AdminTrail<'_> {
         )
         .await;
         err
+    }
+
+    /// Records the attempt before acting; 503 (and nothing done) when it
+    /// cannot be recorded.
+    async fn attempt(&self) -> Result<(), ApiError> {
+        trail::attempt(
+            self.app,
+            self.actor.clone(),
+            self.action,
+            self.entity,
+            self.source,
+        )
+        .await
+        // The outcome is recorded by `accepted` or `refuse`.
+        .map(pf_audit::Attempt::outcome_recorded_elsewhere)
+        .map_err(ApiError::from)
     }
 
     /// Records the acceptance; 503 when it cannot be recorded.

@@ -213,11 +213,19 @@ impl Identity {
             .await
             .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
         let jetstream = async_nats::jetstream::new(nats);
-        // pf-streams creates the audit stream and sets its retention.
+        // pf-streams creates the audit stream and sets its retention and bound.
         pf_audit::stream::wait_until_ready(&jetstream, &CancellationToken::new())
             .await
             .context("the audit stream cannot be used")?;
-        let audit = AuditLog::new(jetstream);
+        let audit = AuditLog::new(jetstream)
+            .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)
+            .context("failed to register the audit trail's metrics")?;
+        let refusals = pf_audit::RefusalAudit::new(
+            audit.clone(),
+            pf_audit::RefusalBudget::default(),
+            &registry,
+        )
+        .context("failed to register the refusal metrics")?;
         readiness.set("nats", true);
 
         let limits =
@@ -231,6 +239,7 @@ impl Identity {
             authenticator: Arc::new(Authenticator::new(verifier, store.clone())),
             clients: Arc::new(clients),
             audit: audit.clone(),
+            refusals,
             templates: Arc::new(templates),
             limits,
             metrics,

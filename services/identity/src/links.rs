@@ -180,6 +180,10 @@ pub async fn issue(
             return Err(err);
         }
     };
+    // No link is made unless the attempt is in the audit trail first.
+    trail::attempt(&app, actor.clone(), LINK_ISSUED, &entity, &source)
+        .await
+        .map(pf_audit::Attempt::outcome_recorded_elsewhere)?;
     let link = CARE_HOME_LINK.issue(&app, &principal).await?;
     trail::accepted(&app, actor, LINK_ISSUED, &entity, &source)
         .await

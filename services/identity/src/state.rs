@@ -29,6 +29,9 @@ pub struct AppState {
     pub clients: Arc<ClientRegistry>,
     /// The audit trail.
     pub audit: AuditLog,
+    /// Refusals of access to the admin API, within each client's budget
+    /// (aggregated beyond it).
+    pub refusals: pf_audit::RefusalAudit,
     /// Page templates.
     pub templates: Arc<Environment<'static>>,
     /// Rate limits.

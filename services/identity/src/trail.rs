@@ -1,12 +1,17 @@
 //! Recording into the audit trail from handlers.
 //!
-//! An accepted change is recorded before the person is told it succeeded;
-//! if the record cannot be stored the handler answers 503. A refusal is
-//! recorded too; if that record cannot be stored the refusal still stands
-//! and the failure is logged (never with tokens or secrets).
+//! An action that cannot be audited does not happen: a change is preceded
+//! by [`attempt`], which stores the attempt; only then is it made, and its
+//! outcome recorded with [`outcome`]. If the attempt cannot be stored the
+//! handler answers 503 and changes nothing. Sign-ins, whose outcome is
+//! only known after checking, use [`accepted`], which the caller must see
+//! succeed before the person is told they are signed in (else 503, and no
+//! session is left behind). A refusal is recorded too; if that record
+//! cannot be stored the refusal still stands and the failure is logged
+//! (never with tokens or secrets).
 
 use pf_access::Principal;
-use pf_audit::{AuditActor, AuditError, AuditRecord};
+use pf_audit::{Attempt, AuditActor, AuditError, AuditRecord, AuditUnavailable};
 
 use crate::caller::Source;
 use crate::state::AppState;
@@ -35,6 +40,34 @@ pub fn clip(value: &str) -> String {
         .collect()
 }
 
+/// Records the attempt at `action` on `entity` before acting; on `Err` the
+/// caller answers 503 with the error's sentence and changes nothing.
+pub async fn attempt(
+    state: &AppState,
+    actor: AuditActor,
+    action: &str,
+    entity: &str,
+    source: &Source,
+) -> Result<Attempt, AuditUnavailable> {
+    let record = AuditRecord::accepted(actor, action, entity, source.audit());
+    let result = state.audit.attempt(record).await;
+    if result.is_err() {
+        state
+            .metrics
+            .audit_failures
+            .with_label_values(&[action])
+            .inc();
+    }
+    result
+}
+
+/// Records that an attempt was accepted (the change is made: a failure is
+/// logged and counted by `pf-audit`, not returned; the attempt is in the
+/// trail).
+pub async fn outcome(attempt: Attempt) {
+    attempt.accepted(None).await;
+}
+
 /// Records an accepted change; the caller answers 503 on error.
 pub async fn accepted(
     state: &AppState,
@@ -54,6 +87,25 @@ pub async fn accepted(
         tracing::error!(action, cause = %err, "could not record an accepted change");
     }
     result
+}
+
+/// Records a refusal of access (not signed in, not allowed) within the
+/// client's refusal budget; beyond it the refusal is counted into an
+/// aggregate record and the caller gets 429 (`ApiError::TooMany`).
+pub async fn refused_access(
+    state: &AppState,
+    actor: AuditActor,
+    action: &str,
+    entity: &str,
+    reason: &str,
+    source: &Source,
+) -> Result<(), crate::api::ApiError> {
+    let record = AuditRecord::refused(actor, action, entity, reason, source.audit());
+    state
+        .refusals
+        .refused(record, pf_audit::RefusalKind::Access)
+        .await
+        .map_err(|wait| crate::api::ApiError::TooMany(wait.as_secs().max(1)))
 }
 
 /// Records a refused attempt; a failure to record is logged, not returned.

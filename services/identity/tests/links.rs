@@ -170,6 +170,78 @@ async fn a_revocation_outlasts_every_lifetime_until_the_person_is_reinstated() {
 }
 
 #[tokio::test]
+async fn nobody_is_reinstated_unless_the_attempt_is_in_the_audit_trail_first() {
+    let app = spawn().await;
+    let person = demo("demo-care-home-editor");
+    let me = |token: String| {
+        let request = app.http.get(app.url("/api/v1/me")).bearer_auth(token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let revoke = json!({ "person_id": person.id });
+    assert_eq!(admin_post(&app, "/api/v1/access/revoke", revoke).await, 200);
+
+    // The audit trail is full: it holds exactly what it holds now.
+    let jetstream = app.jetstream().await;
+    let mut stream = jetstream.get_stream("PF_AUDIT").await.unwrap();
+    let info = stream.info().await.unwrap().clone();
+    let bound = |max_bytes: i64| {
+        let mut config = info.config.clone();
+        config.max_bytes = max_bytes;
+        config
+    };
+    let held = i64::try_from(info.state.bytes).unwrap();
+    jetstream.update_stream(bound(held)).await.unwrap();
+
+    let reinstate = json!({ "person_id": person.id });
+    assert_eq!(
+        admin_post(&app, "/api/v1/access/reinstate", reinstate.clone()).await,
+        503,
+        "reinstated although the audit trail could not record it"
+    );
+    assert_eq!(
+        me(app.token_for(&person)).await,
+        401,
+        "nothing was reinstated"
+    );
+    let now = stream.info().await.unwrap().state.clone();
+    assert_eq!(
+        (now.first_sequence, now.messages),
+        (info.state.first_sequence, info.state.messages),
+        "no old record was dropped to make room"
+    );
+
+    // With room again, the attempt comes first, then the outcome.
+    jetstream
+        .update_stream(bound(64 * 1024 * 1024))
+        .await
+        .unwrap();
+    assert_eq!(
+        admin_post(&app, "/api/v1/access/reinstate", reinstate).await,
+        200
+    );
+    assert_eq!(me(app.token_for(&person)).await, 200);
+    let last = stream.info().await.unwrap().state.last_sequence;
+    let outcome = |sequence: u64| {
+        let stream = stream.clone();
+        async move {
+            let message = stream.get_raw_message(sequence).await.unwrap();
+            let record: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+            (
+                record["action"].as_str().unwrap().to_owned(),
+                record["outcome"]["result"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    assert_eq!(
+        (outcome(last - 1).await, outcome(last).await),
+        (
+            ("access.reinstated".to_owned(), "attempted".to_owned()),
+            ("access.reinstated".to_owned(), "accepted".to_owned())
+        )
+    );
+}
+
+#[tokio::test]
 async fn only_admins_issue_links_and_requests_are_checked() {
     let app = spawn().await;
     let viewer = app.token_for(&demo("demo-control-room"));
@@ -305,4 +377,56 @@ async fn session_writes_need_json_and_our_origin_or_the_csrf_token() {
         .await
         .unwrap();
     assert_eq!(ours.status(), 200);
+}
+
+/// Anonymous refusals of the admin API are limited (429) and kept as few
+/// records with a count.
+#[tokio::test]
+async fn anonymous_refusals_of_the_admin_api_are_limited_and_counted() {
+    let app = spawn().await;
+    let mut limited = 0u64;
+    for _ in 0..100 {
+        let response = app
+            .http
+            .post(app.url("/api/v1/access/revoke"))
+            .json(&json!({ "person_id": "someone" }))
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            401 => {}
+            429 => {
+                assert!(response.headers().contains_key("retry-after"));
+                limited += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(limited > 0, "100 anonymous refusals and never a 429");
+    // The individual records plus the aggregate's count are every refusal.
+    let jetstream = app.jetstream().await;
+    let mut stream = jetstream.get_stream("PF_AUDIT").await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let mut counted = 0;
+        let mut records = 0;
+        for sequence in 1..=last {
+            let message = stream.get_raw_message(sequence).await.unwrap();
+            let record: Value = serde_json::from_slice(&message.payload).unwrap();
+            if record["action"] == "access.revoked" {
+                records += 1;
+                counted += record["repeated"].as_u64().unwrap_or(1);
+            }
+        }
+        if counted == 100 {
+            assert!(records < 50, "{records} records for 100 refusals");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {counted} of 100 refusals recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

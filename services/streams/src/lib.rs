@@ -30,8 +30,11 @@ pub struct StreamsConfig {
     /// streams (`PF_STREAM_REPLICAS`, `PF_STREAM_DUPLICATE_WINDOW_SECS`,
     /// `PF_ALERTS_KEEP_DAYS`).
     pub durability: Durability,
-    /// The audit trail's retention and replicas (`PF_AUDIT_RETENTION_DAYS`,
-    /// default 8 years; `PF_AUDIT_REPLICAS`, default `PF_STREAM_REPLICAS`).
+    /// The audit trail's retention, replicas and bound
+    /// (`PF_AUDIT_RETENTION_DAYS`, default 8 years; `PF_AUDIT_REPLICAS`,
+    /// default `PF_STREAM_REPLICAS`; `PF_AUDIT_MAX_BYTES`, default 20 GiB:
+    /// at the bound the stream refuses new records, see
+    /// `docs/audit-trail.md`).
     pub audit: AuditConfig,
 }
 
@@ -45,9 +48,20 @@ impl StreamsConfig {
             value: days.to_string(),
             cause: cause.to_string(),
         })?;
+        let max_bytes = match std::env::var(pf_audit::stream::MAX_BYTES_ENV) {
+            Ok(value) => pf_audit::stream::parse_max_bytes(&value).map_err(|cause| {
+                pf_runtime::ConfigError {
+                    name: pf_audit::stream::MAX_BYTES_ENV.to_owned(),
+                    value: value.clone(),
+                    cause: cause.to_string(),
+                }
+            })?,
+            Err(_) => pf_audit::stream::DEFAULT_MAX_BYTES,
+        };
         let audit = AuditConfig {
             retention,
             replicas: pf_runtime::env_or("PF_AUDIT_REPLICAS", durability.replicas)?,
+            max_bytes,
         };
         Ok(Self { durability, audit })
     }

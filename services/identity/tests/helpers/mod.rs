@@ -75,6 +75,13 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut IdentityConfig)) -> App {
     }
 }
 
+impl App {
+    /// A JetStream context on the service's NATS server (no user: full access, as an operator).
+    pub async fn jetstream(&self) -> async_nats::jetstream::Context {
+        async_nats::jetstream::new(async_nats::connect(self._nats.url()).await.unwrap())
+    }
+}
+
 /// Starts the service with local defaults.
 pub async fn spawn() -> App {
     spawn_with(|_| {}).await

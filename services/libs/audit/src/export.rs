@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::record::{ActorKind, AuditRecord, Outcome};
 
 /// The CSV header row, one column per field.
-pub const CSV_HEADER: [&str; 14] = [
+pub const CSV_HEADER: [&str; 15] = [
     "id",
     "at",
     "actor_id",
@@ -26,6 +26,7 @@ pub const CSV_HEADER: [&str; 14] = [
     "source_service",
     "request_id",
     "event_id",
+    "repeated",
 ];
 
 /// `records` as CSV: a header row, then one row per record.
@@ -48,8 +49,9 @@ pub fn to_json(records: &[AuditRecord]) -> String {
     serde_json::to_string(records).unwrap_or_else(|_| "[]".to_owned())
 }
 
-fn row(record: &AuditRecord) -> [String; 14] {
+fn row(record: &AuditRecord) -> [String; 15] {
     let (outcome, reason) = match &record.outcome {
+        Outcome::Attempted => ("attempted", String::new()),
         Outcome::Accepted => ("accepted", String::new()),
         Outcome::Refused { reason } => ("refused", reason.clone()),
     };
@@ -74,6 +76,7 @@ fn row(record: &AuditRecord) -> [String; 14] {
         record.source.service.clone(),
         optional(&record.request_id),
         optional(&record.event_id),
+        record.repeated.map(|n| n.to_string()).unwrap_or_default(),
     ]
 }
 

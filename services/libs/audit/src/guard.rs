@@ -25,20 +25,82 @@ pub fn contains_nhs_number(text: &str) -> bool {
     if single {
         return true;
     }
-    runs.windows(3).any(|w| {
-        let [a, b, c] = [&w[0], &w[1], &w[2]];
-        if a.len() != 3 || b.len() != 3 || c.len() != 4 {
-            return false;
+    runs.windows(3).any(|w| grouped(bytes, &w[0], &w[1], &w[2]))
+}
+
+/// What [`redact`] puts in place of something that looks like an NHS number.
+pub const REDACTED: &str = "[redacted]";
+
+/// `text` made safe to keep in the audit trail whatever a caller sent: cut
+/// to at most `max_chars` characters, control characters other than line
+/// feeds and tabs dropped, and every
+/// span that looks like an NHS number (see [`contains_nhs_number`]) replaced
+/// by [`REDACTED`]. The result never contains an NHS number and is never
+/// longer than `max_chars` characters.
+///
+/// Use it on text that comes from outside (headers such as `User-Agent`,
+/// `Referer`, forwarded addresses, path segments, free text in a refusal's
+/// reason), so that the guard only ever refuses a bug in our own code,
+/// never what a caller sent.
+pub fn redact(text: &str, max_chars: usize) -> String {
+    // Cut first: cutting after redacting could shorten a longer digit run
+    // into exactly ten digits.
+    let cut: String = text
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .take(max_chars)
+        .collect();
+    let bytes = cut.as_bytes();
+    let runs = digit_runs(bytes);
+    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        if run.len() == 10 && passes_check_digit(&bytes[run.clone()]) {
+            spans.push(run.clone());
         }
-        if !separates(bytes, a.end, b.start) || !separates(bytes, b.end, c.start) {
-            return false;
+        if let [a, b, c] = runs.get(i..i + 3).unwrap_or_default()
+            && grouped(bytes, a, b, c)
+        {
+            spans.push(a.start..c.end);
         }
-        let digits: Vec<u8> = [a, b, c]
-            .iter()
-            .flat_map(|run| bytes[(*run).clone()].iter().copied())
-            .collect();
-        passes_check_digit(&digits)
-    })
+    }
+    if spans.is_empty() {
+        return cut;
+    }
+    spans.sort_by_key(|span| span.start);
+    let mut out = String::with_capacity(cut.len());
+    let mut at = 0;
+    for span in spans {
+        if span.start < at {
+            continue;
+        }
+        out.push_str(&cut[at..span.start]);
+        out.push_str(REDACTED);
+        at = span.end;
+    }
+    out.push_str(&cut[at..]);
+    // A 3-3-4 group (12 characters) or a run (10) becomes 10 characters, so
+    // the text never grows; cut again in case `max_chars` is below 10.
+    out.chars().take(max_chars).collect()
+}
+
+/// Whether three consecutive runs are an NHS number grouped 3-3-4.
+fn grouped(
+    bytes: &[u8],
+    a: &std::ops::Range<usize>,
+    b: &std::ops::Range<usize>,
+    c: &std::ops::Range<usize>,
+) -> bool {
+    if a.len() != 3 || b.len() != 3 || c.len() != 4 {
+        return false;
+    }
+    if !separates(bytes, a.end, b.start) || !separates(bytes, b.end, c.start) {
+        return false;
+    }
+    let digits: Vec<u8> = [a, b, c]
+        .iter()
+        .flat_map(|run| bytes[(*run).clone()].iter().copied())
+        .collect();
+    passes_check_digit(&digits)
 }
 
 /// The byte ranges of maximal runs of ASCII digits.
@@ -122,6 +184,66 @@ mod tests {
         ] {
             assert!(!contains_nhs_number(text), "{text}");
         }
+    }
+
+    #[test]
+    fn redaction_replaces_numbers_and_keeps_the_rest() {
+        assert_eq!(
+            redact("Mozilla/5.0 9434765919 (X11)", 256),
+            "Mozilla/5.0 [redacted] (X11)"
+        );
+        assert_eq!(redact("nhs:943-476-5919;", 256), "nhs:[redacted];");
+        assert_eq!(
+            redact("a 943 476 5919 b 9434765919", 256),
+            "a [redacted] b [redacted]"
+        );
+        assert_eq!(
+            redact("Chrome/120.0.6099.109", 256),
+            "Chrome/120.0.6099.109"
+        );
+        assert_eq!(redact("line\r\nbreak\u{1b}", 256), "line\nbreak");
+        assert_eq!(redact(&"x".repeat(300), 256).chars().count(), 256);
+        // Cutting never leaves ten digits of a longer run behind.
+        assert!(!contains_nhs_number(&redact("94347659190", 10)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn redacted_text_passes_the_guard_and_is_bounded(
+            text in "(\\PC|[0-9 -]){0,300}",
+            max in 0usize..300,
+        ) {
+            let redacted = redact(&text, max);
+            proptest::prop_assert!(!contains_nhs_number(&redacted), "{redacted:?}");
+            proptest::prop_assert!(redacted.chars().count() <= max);
+        }
+
+        #[test]
+        fn numbers_embedded_anywhere_are_redacted(
+            before in "[^0-9]{0,40}",
+            after in "[^0-9]{0,40}",
+            n in 0u32..1_000_000,
+            grouping in 0usize..3,
+        ) {
+            let number = with_check_digit(999_000_000 + n);
+            let number = match (number, grouping) {
+                (None, _) => return Ok(()),
+                (Some(d), 0) => d,
+                (Some(d), 1) => format!("{} {} {}", &d[..3], &d[3..6], &d[6..]),
+                (Some(d), _) => format!("{}-{}-{}", &d[..3], &d[3..6], &d[6..]),
+            };
+            let text = format!("{before}{number}{after}");
+            let redacted = redact(&text, 1000);
+            proptest::prop_assert!(!contains_nhs_number(&redacted));
+            proptest::prop_assert!(!redacted.contains(&number));
+        }
+    }
+
+    /// Nine digits and their check digit, when there is one.
+    fn with_check_digit(nine: u32) -> Option<String> {
+        (0..10)
+            .map(|d| format!("{nine:09}{d}"))
+            .find(|candidate| passes_check_digit(candidate.as_bytes()))
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::guard::contains_nhs_number;
+use crate::guard::{contains_nhs_number, redact};
 
 /// The longest text accepted in any one field, in bytes.
 pub const MAX_FIELD_BYTES: usize = 2048;
@@ -23,6 +23,13 @@ pub const CLOCK_TOLERANCE: time::Duration = time::Duration::minutes(5);
 
 /// The longest user agent kept; longer ones are cut by [`AuditSource::new`].
 pub const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// The longest client address kept (an IPv6 address with a zone fits).
+pub const MAX_IP_CHARS: usize = 64;
+
+/// The longest entity or refusal reason kept by [`AuditRecord::new`]: 500
+/// characters are at most 2000 bytes, within [`MAX_FIELD_BYTES`].
+pub const MAX_TEXT_CHARS: usize = 500;
 
 /// An accepted change or a refused attempt, as kept in the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +55,11 @@ pub struct AuditRecord {
     pub request_id: Option<String>,
     /// The operational event the change produced (its event id).
     pub event_id: Option<String>,
+    /// How many attempts this one record stands for, when more than one:
+    /// refusals repeated by one client over the refusal limit are kept as
+    /// one record with their count (see [`crate::refusals`]). Absent means one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeated: Option<u64>,
 }
 
 /// Who acted.
@@ -79,6 +91,10 @@ pub enum ActorKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
+    /// The change is about to be made: recorded before acting, so that an
+    /// action that cannot be audited does not happen (see
+    /// [`crate::AuditLog::attempt`]). The record of the outcome follows.
+    Attempted,
     /// The change was made.
     Accepted,
     /// The attempt was refused.
@@ -167,12 +183,14 @@ impl AuditActor {
 }
 
 impl AuditSource {
-    /// A source seen by `service`; the user agent is cut to
-    /// [`MAX_USER_AGENT_CHARS`] characters.
+    /// A source seen by `service`. The address and user agent come from the
+    /// caller, so they are cut ([`MAX_IP_CHARS`], [`MAX_USER_AGENT_CHARS`])
+    /// and anything in them that looks like an NHS number is redacted
+    /// ([`redact`]): what a caller sends can never make a record fail.
     pub fn new(service: impl Into<String>, ip: Option<String>, user_agent: Option<String>) -> Self {
         Self {
-            ip,
-            user_agent: user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+            ip: ip.map(|ip| redact(&ip, MAX_IP_CHARS)),
+            user_agent: user_agent.map(|ua| redact(&ua, MAX_USER_AGENT_CHARS)),
             service: service.into(),
         }
     }
@@ -180,6 +198,10 @@ impl AuditSource {
 
 impl AuditRecord {
     /// A new record of `outcome`, with a fresh UUIDv7 id, made now.
+    ///
+    /// The entity and a refusal's reason may carry text from the request (a
+    /// path segment, an `Origin`): both are cut to [`MAX_TEXT_CHARS`] and
+    /// redacted ([`redact`]), so that a caller cannot make the record fail.
     pub fn new(
         actor: AuditActor,
         action: impl Into<String>,
@@ -187,16 +209,37 @@ impl AuditRecord {
         outcome: Outcome,
         source: AuditSource,
     ) -> Self {
+        let outcome = match outcome {
+            Outcome::Refused { reason } => Outcome::Refused {
+                reason: redact(&reason, MAX_TEXT_CHARS),
+            },
+            other => other,
+        };
         Self {
             id: Uuid::now_v7().to_string(),
             at: OffsetDateTime::now_utc(),
             actor,
             action: action.into(),
-            entity: entity.into(),
+            entity: redact(&entity.into(), MAX_TEXT_CHARS),
             outcome,
             source,
             request_id: None,
             event_id: None,
+            repeated: None,
+        }
+    }
+
+    /// The record of an attempt at this record's action, to store before
+    /// acting: the same actor, action, entity and source, outcome
+    /// [`Outcome::Attempted`], a fresh id and time.
+    pub fn attempt(&self) -> Self {
+        Self {
+            id: Uuid::now_v7().to_string(),
+            at: OffsetDateTime::now_utc(),
+            outcome: Outcome::Attempted,
+            event_id: None,
+            repeated: None,
+            ..self.clone()
         }
     }
 
@@ -233,6 +276,12 @@ impl AuditRecord {
     /// The same record, naming the operational event the change produced.
     pub fn with_event_id(mut self, event_id: impl Into<String>) -> Self {
         self.event_id = Some(event_id.into());
+        self
+    }
+
+    /// The same record, standing for `count` repeated attempts.
+    pub fn with_repeated(mut self, count: u64) -> Self {
+        self.repeated = (count > 1).then_some(count);
         self
     }
 
@@ -345,13 +394,18 @@ mod tests {
         let mut r = sample();
         r.entity = format!("patient/{nhs}");
         cases.push(("entity", r));
-        let r = AuditRecord::refused(
+        // Made by the constructors, text is redacted; a bug that sets a
+        // field afterwards is still caught.
+        let mut r = AuditRecord::refused(
             AuditActor::anonymous(),
             "discharge.recorded",
             "",
-            "no patient 9434765919",
+            "no patient",
             source(),
         );
+        r.outcome = Outcome::Refused {
+            reason: "no patient 9434765919".into(),
+        };
         cases.push(("outcome.reason", r));
         cases.push(("request_id", sample().with_request_id("9434765919")));
         let mut r = sample();
@@ -387,6 +441,49 @@ mod tests {
         assert_eq!(
             r.check_time(now + time::Duration::minutes(6)),
             Err(RecordError::OutOfTime)
+        );
+    }
+
+    #[test]
+    fn what_a_caller_sends_is_redacted_not_refused() {
+        let source = AuditSource::new(
+            "discharges",
+            Some("943 476 5919".into()),
+            Some("Mozilla/5.0 (patient 9434765919)".into()),
+        );
+        let record = AuditRecord::refused(
+            AuditActor::anonymous(),
+            "control_room.view",
+            "bed/RWEAA/9434765919",
+            "a page at https://9434765919.example may not open this feed",
+            source,
+        );
+        record.check().unwrap();
+        assert_eq!(
+            record.source.user_agent.as_deref(),
+            Some("Mozilla/5.0 (patient [redacted])")
+        );
+        assert_eq!(record.entity, "bed/RWEAA/[redacted]");
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(!json.contains("9434765919"), "{json}");
+    }
+
+    #[test]
+    fn an_attempt_names_the_same_action_and_a_new_id() {
+        let accepted = sample();
+        let attempt = accepted.attempt();
+        assert_eq!(attempt.outcome, Outcome::Attempted);
+        assert_ne!(attempt.id, accepted.id);
+        assert_eq!(
+            (attempt.action, attempt.entity),
+            (accepted.action, accepted.entity)
+        );
+        let json = serde_json::to_string(&sample().with_repeated(5)).unwrap();
+        assert!(json.contains(r#""repeated":5"#), "{json}");
+        assert!(
+            !serde_json::to_string(&sample())
+                .unwrap()
+                .contains("repeated")
         );
     }
 

@@ -60,6 +60,12 @@ impl Default for AuditRetention {
     }
 }
 
+/// The stream's bound by default: 20 GiB (see `docs/audit-trail.md`).
+pub const DEFAULT_MAX_BYTES: i64 = 20 * 1024 * 1024 * 1024;
+
+/// The environment variable that sets [`AuditConfig::max_bytes`].
+pub const MAX_BYTES_ENV: &str = "PF_AUDIT_MAX_BYTES";
+
 /// How the audit stream is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuditConfig {
@@ -67,6 +73,12 @@ pub struct AuditConfig {
     pub retention: AuditRetention,
     /// Stream replicas (1 for a single server, 3 for a cluster).
     pub replicas: usize,
+    /// The stream's bound in bytes. At the bound the stream refuses new
+    /// records (discard policy `new`) and never drops old ones, so every
+    /// audited action is refused until an operator raises it: the trail is
+    /// never silently truncated. Services alert well before
+    /// ([`crate::usage`]).
+    pub max_bytes: i64,
 }
 
 impl Default for AuditConfig {
@@ -74,7 +86,33 @@ impl Default for AuditConfig {
         Self {
             retention: AuditRetention::default(),
             replicas: 1,
+            max_bytes: DEFAULT_MAX_BYTES,
         }
+    }
+}
+
+/// `PF_AUDIT_MAX_BYTES` is not a usable bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{MAX_BYTES_ENV} must be a whole number of bytes of at least 1 MiB (1048576), got `{0}`")]
+pub struct MaxBytesError(String);
+
+impl AuditConfig {
+    /// The default configuration with `max_bytes` from `PF_AUDIT_MAX_BYTES`
+    /// when set.
+    pub fn from_env() -> Result<Self, MaxBytesError> {
+        let mut config = Self::default();
+        if let Ok(value) = std::env::var(MAX_BYTES_ENV) {
+            config.max_bytes = parse_max_bytes(&value)?;
+        }
+        Ok(config)
+    }
+}
+
+/// A byte bound of at least 1 MiB.
+pub fn parse_max_bytes(value: &str) -> Result<i64, MaxBytesError> {
+    match value.trim().parse::<i64>() {
+        Ok(bytes) if bytes >= 1024 * 1024 => Ok(bytes),
+        _ => Err(MaxBytesError(value.to_owned())),
     }
 }
 
@@ -107,6 +145,9 @@ pub fn stream_config(config: &AuditConfig) -> stream::Config {
         duplicate_window: DUPLICATE_WINDOW,
         deny_delete: true,
         deny_purge: true,
+        max_bytes: config.max_bytes,
+        // Full means refuse new records, never drop old ones.
+        discard: stream::DiscardPolicy::New,
         ..Default::default()
     }
 }
@@ -132,10 +173,16 @@ pub async fn ensure(context: &jetstream::Context, config: &AuditConfig) -> Resul
     if !existing.deny_delete || !existing.deny_purge {
         return Err(EnsureError::NotAppendOnly);
     }
-    if existing.max_age != wanted.max_age || existing.num_replicas != wanted.num_replicas {
+    if existing.max_age != wanted.max_age
+        || existing.num_replicas != wanted.num_replicas
+        || existing.max_bytes != wanted.max_bytes
+        || existing.discard != wanted.discard
+    {
         let updated = stream::Config {
             max_age: wanted.max_age,
             num_replicas: wanted.num_replicas,
+            max_bytes: wanted.max_bytes,
+            discard: wanted.discard,
             ..existing
         };
         context
@@ -251,5 +298,16 @@ mod tests {
         assert!(config.deny_delete && config.deny_purge);
         assert_eq!(config.storage, stream::StorageType::File);
         assert_eq!(config.duplicate_window, DUPLICATE_WINDOW);
+        // Bounded, and full means refusing new records, not dropping old.
+        assert_eq!(config.max_bytes, DEFAULT_MAX_BYTES);
+        assert_eq!(config.discard, stream::DiscardPolicy::New);
+    }
+
+    #[test]
+    fn the_bound_must_be_a_sane_number_of_bytes() {
+        assert_eq!(parse_max_bytes("2147483648"), Ok(2_147_483_648));
+        assert!(parse_max_bytes("10").is_err());
+        assert!(parse_max_bytes("20GiB").is_err());
+        assert!(parse_max_bytes("-1").is_err());
     }
 }

@@ -282,13 +282,16 @@ async fn ensure_refuses_a_stream_that_allows_deleting() {
 #[tokio::test]
 async fn a_record_holding_an_nhs_number_is_refused_and_not_stored() {
     let trail = start().await;
-    let leaky = AuditRecord::refused(
+    // The constructors redact what they are given; a bug that sets a field
+    // afterwards is caught by the guard.
+    let mut leaky = AuditRecord::refused(
         AuditActor::person("u1", "RWE"),
         "discharge.recorded",
-        "discharge/943 476 5919",
+        "discharge/unknown",
         "not found",
         source(),
     );
+    leaky.entity = "discharge/943 476 5919".into();
     let result = trail.log.record(leaky).await;
     assert!(
         matches!(
@@ -323,4 +326,209 @@ async fn a_query_that_runs_too_long_is_cut_off() {
         .with_query_timeout(Duration::from_nanos(1));
     let result = impatient.query(&query()).await;
     assert!(matches!(result, Err(AuditError::TimedOut)), "{result:?}");
+}
+
+/// A trail whose stream holds at most `max_bytes`.
+async fn start_bounded(max_bytes: i64) -> Trail {
+    let server = NatsServer::start();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let jetstream = jetstream::new(client);
+    let config = AuditConfig {
+        max_bytes,
+        ..AuditConfig::default()
+    };
+    ensure(&jetstream, &config).await.unwrap();
+    let log = AuditLog::new(jetstream.clone()).with_query_timeout(Duration::from_secs(10));
+    Trail {
+        _server: server,
+        jetstream,
+        log,
+    }
+}
+
+#[tokio::test]
+async fn a_full_stream_refuses_attempts_keeps_every_old_record_and_shows_in_the_gauge() {
+    let trail = start_bounded(16 * 1024).await;
+    let registry = prometheus::Registry::new();
+    let log = trail
+        .log
+        .clone()
+        .watched(&registry, Duration::from_secs(3600))
+        .unwrap();
+    let mut stored = 0u64;
+    loop {
+        match log.record(change("u1", "RWE", "bed/RWEAA/WD15/B03")).await {
+            Ok(_) => stored += 1,
+            Err(AuditError::Refused(_)) => break,
+            Err(other) => panic!("unexpected: {other:?}"),
+        }
+        assert!(stored < 10_000, "the bound never held");
+    }
+    // Full: an attempt is refused and its action never runs.
+    let mut ran = false;
+    let result = log
+        .audited(
+            change("u1", "RWE", "bed/RWEAA/WD15/B04"),
+            || async {
+                ran = true;
+                Ok::<_, String>(())
+            },
+            |_| None,
+        )
+        .await;
+    assert!(
+        matches!(result, Err(pf_audit::Audited::Unavailable(_))),
+        "{result:?}"
+    );
+    assert!(!ran, "the action ran although its attempt was not recorded");
+    assert_eq!(result.unwrap_err().to_string(), pf_audit::AUDIT_UNAVAILABLE);
+    // Nothing old was dropped to make room.
+    let mut stream = trail.jetstream.get_stream(STREAM).await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.state.messages, stored);
+    assert_eq!(info.state.first_sequence, 1);
+    // The failed record woke the gauge: it shows the stream at its bound.
+    let gauge = |name: &str| {
+        registry
+            .gather()
+            .iter()
+            .find(|family| family.name() == name)
+            .map(|family| family.get_metric()[0].get_gauge().get_value())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while gauge("pf_audit_stream_used_bytes").unwrap_or_default() < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gauge never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let used = gauge("pf_audit_stream_used_bytes").unwrap();
+    let max = gauge("pf_audit_stream_max_bytes").unwrap();
+    assert_eq!(max, 16.0 * 1024.0);
+    assert!(
+        used / max > pf_audit::usage::WARN_FRACTION,
+        "{used} of {max}"
+    );
+}
+
+#[tokio::test]
+async fn an_attempt_is_recorded_before_the_action_and_the_outcome_after() {
+    let trail = start().await;
+    let template = change("u1", "RWE", "bed/RWEAA/WD15/B03");
+    let jetstream = trail.jetstream.clone();
+    let seen_before_acting = trail
+        .log
+        .audited(
+            template,
+            || async move { Ok::<_, String>(last_sequence(&jetstream).await) },
+            |_| Some("0190f3c2-1234-7567-8901-123456789012".to_owned()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(seen_before_acting, 1, "the attempt was stored first");
+    let records = trail.log.query(&query()).await.unwrap();
+    let outcomes: Vec<_> = records.iter().map(|r| r.outcome.clone()).collect();
+    assert_eq!(
+        outcomes,
+        [pf_audit::Outcome::Attempted, pf_audit::Outcome::Accepted]
+    );
+    assert_eq!(
+        records[1].event_id.as_deref(),
+        Some("0190f3c2-1234-7567-8901-123456789012")
+    );
+}
+
+#[tokio::test]
+async fn refusals_over_a_clients_budget_are_one_record_with_a_count() {
+    let trail = start().await;
+    let registry = prometheus::Registry::new();
+    let budget = pf_audit::RefusalBudget {
+        burst: 5,
+        per_minute: 1,
+        all_burst: 100,
+        all_per_minute: 1,
+        flush_every: Duration::from_secs(3600),
+    };
+    let refusals = pf_audit::RefusalAudit::new(trail.log.clone(), budget, &registry).unwrap();
+    let refusal = |ip: &str| {
+        AuditRecord::refused(
+            AuditActor::anonymous(),
+            "control_room.view",
+            "control-room",
+            "not signed in",
+            AuditSource::new("gateway", Some(ip.into()), Some("curl/8".into())),
+        )
+    };
+    let mut limited = 0;
+    for _ in 0..50 {
+        if let Err(wait) = refusals
+            .refused(refusal("192.0.2.1"), pf_audit::RefusalKind::Access)
+            .await
+        {
+            assert!(wait >= Duration::from_secs(1));
+            limited += 1;
+        }
+    }
+    assert!(limited >= 40, "{limited}");
+    // Another client has its own budget.
+    refusals
+        .refused(refusal("192.0.2.2"), pf_audit::RefusalKind::Access)
+        .await
+        .unwrap();
+    // A signed-in caller's request refused on its merits is never limited.
+    for _ in 0..10 {
+        refusals
+            .refused(refusal("192.0.2.1"), pf_audit::RefusalKind::Request)
+            .await
+            .unwrap();
+    }
+    refusals.flush().await;
+    let records = trail.log.query(&query()).await.unwrap();
+    let aggregates: Vec<_> = records.iter().filter(|r| r.repeated.is_some()).collect();
+    assert_eq!(aggregates.len(), 1, "{records:?}");
+    assert_eq!(aggregates[0].repeated, Some(limited));
+    let singles = records.iter().filter(|r| r.repeated.is_none()).count() as u64;
+    assert_eq!(singles + limited, 61, "every refusal is accounted for");
+    assert!(records.len() < 30);
+}
+
+#[tokio::test]
+async fn many_clients_at_once_are_bounded_by_the_budget_of_all_clients() {
+    let trail = start().await;
+    let registry = prometheus::Registry::new();
+    let budget = pf_audit::RefusalBudget {
+        burst: 5,
+        per_minute: 1,
+        all_burst: 20,
+        all_per_minute: 1,
+        flush_every: Duration::from_secs(3600),
+    };
+    let refusals = pf_audit::RefusalAudit::new(trail.log.clone(), budget, &registry).unwrap();
+    let mut limited = 0u64;
+    for n in 0..100u32 {
+        let source = AuditSource::new("gateway", Some(format!("198.51.100.{n}")), None);
+        let record = AuditRecord::refused(
+            AuditActor::anonymous(),
+            "control_room.view",
+            "control-room",
+            "not signed in",
+            source,
+        );
+        if refusals
+            .refused(record, pf_audit::RefusalKind::Access)
+            .await
+            .is_err()
+        {
+            limited += 1;
+        }
+    }
+    assert_eq!(
+        limited, 80,
+        "a hundred addresses, twenty recorded one by one"
+    );
+    refusals.flush().await;
+    let records = trail.log.query(&query()).await.unwrap();
+    assert_eq!(records.len(), 21, "twenty records and one aggregate");
+    assert_eq!(records[20].repeated, Some(80));
 }

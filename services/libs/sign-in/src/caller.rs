@@ -20,6 +20,11 @@ pub trait CallerContext: Send + Sync {
     fn limits(&self) -> &WriteLimits;
     /// The service's name in the audit trail (`hospital-beds`, `care-homes`).
     fn service_name(&self) -> &'static str;
+    /// Proxies whose `X-Forwarded-For` names the client (none by default:
+    /// the peer is the client).
+    fn trusted_proxies(&self) -> Option<&pf_audit::TrustedProxies> {
+        None
+    }
 }
 
 /// Why a caller may not go on.
@@ -106,10 +111,14 @@ impl<S: CallerContext> FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let address = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(address)| address.ip());
+        let address = match state.trusted_proxies() {
+            Some(proxies) => proxies.client(peer, &parts.headers),
+            None => peer,
+        };
         let (principal, csrf_token) = match state.authenticator().authenticate(&parts.headers).await
         {
             Ok((principal, session)) => (Ok(principal), session.map(|s| s.csrf_token)),

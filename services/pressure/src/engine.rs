@@ -107,10 +107,13 @@ fn round1(value: f64) -> f64 {
 }
 
 /// The figures of every site and of the system (`system`: G&A of acute
-/// sites, escalation beds and waiting patients of every site).
+/// sites, escalation beds and waiting patients of every site) on `today` (a
+/// UK date). Waiting patients are the NCTR patients the wall shows,
+/// counted by [`pf_live_state::discharge_counts::count`].
 fn figures(
     sites: &BTreeMap<String, SiteInfo>,
     snapshot: &Snapshot,
+    today: time::Date,
 ) -> (BTreeMap<String, Figures>, Figures) {
     let mut by_site: BTreeMap<String, Figures> = BTreeMap::new();
     for ((site, _ward), counters) in &snapshot.wards {
@@ -138,11 +141,11 @@ fn figures(
             }
         }
     }
-    for record in snapshot.discharges.values() {
-        if record.status.is_waiting()
-            && let Some(figures) = by_site.get_mut(&record.site)
-        {
-            figures.waiting += 1;
+    for (site, counts) in
+        pf_live_state::discharge_counts::count(snapshot.discharges.values(), today)
+    {
+        if let Some(figures) = by_site.get_mut(&site) {
+            figures.waiting += counts.nctr_patients;
         }
     }
     let mut system = Figures::default();
@@ -305,7 +308,11 @@ impl Engine {
     /// Recomputes everything from `snapshot` at `now`.
     pub fn step(&mut self, snapshot: &Snapshot, now: OffsetDateTime) -> Outcome {
         let mut outcome = Outcome::default();
-        let (by_site, system) = figures(&self.sites, snapshot);
+        let (by_site, system) = figures(
+            &self.sites,
+            snapshot,
+            pf_live_state::discharge_counts::uk_date(now),
+        );
         let mut scopes: Vec<(String, String, String, Figures)> = by_site
             .iter()
             .filter_map(|(code, figures)| {

@@ -6,6 +6,8 @@
 //! acknowledges the batch. An event that cannot be used goes to the
 //! dead-letter subject with its reason and is acknowledged; a Redis failure
 //! leaves the batch unacknowledged, so JetStream delivers it again.
+//! Discharge records go under the patient prefix (`PF_REDIS_PATIENT_PREFIX`),
+//! apart from the counts and summaries the wall and pressure read.
 //!
 //! # Layout
 //! - [`config`]: settings from the environment.
@@ -56,7 +58,8 @@ pub async fn connect_jetstream(
 pub async fn connect_live_state(config: &ProjectionConfig) -> anyhow::Result<LiveState> {
     Ok(LiveState::connect(
         &config.redis_url,
-        Keys::new(config.redis_prefix.clone()),
+        Keys::new(config.redis_prefix.clone())
+            .with_patient_prefix(config.redis_patient_prefix.clone()),
         config.redis_timeout,
     )
     .await

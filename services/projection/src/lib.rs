@@ -90,8 +90,9 @@ async fn watermark(
 }
 
 /// Runs the projection until `shutdown` is cancelled: the operational
-/// endpoints on `listener`, and the consumer. With `rebuild`, first wipes
-/// the live state and replays every stream from its start.
+/// endpoints on `listener`, and the consumer. With `rebuild`, or when Redis
+/// lost state, or when the state is in an older key layout, first wipes the
+/// live state and replays every stream from its start.
 pub async fn run(
     listener: TcpListener,
     config: ProjectionConfig,
@@ -134,7 +135,17 @@ pub async fn run(
         }
         consumers.push((spec, consumer));
     }
-    if rebuild || lost {
+    let old_layout = live
+        .layout_is_old()
+        .await
+        .context("failed to read the live state's key layout")?;
+    if old_layout {
+        tracing::warn!(
+            layout = pf_live_state::LAYOUT,
+            "the live state is in an older key layout (discharge records beside the counts); rebuilding"
+        );
+    }
+    if rebuild || lost || old_layout {
         let report = replay::rebuild(&jetstream, &mut live, config.batch_size).await?;
         tracing::info!(
             events = report.events,
@@ -142,6 +153,9 @@ pub async fn run(
             "live state rebuilt from the streams"
         );
     }
+    live.mark_layout()
+        .await
+        .context("failed to mark the live state's key layout")?;
 
     watchdog::spawn(&jetstream, &live, &config, &shutdown);
     let mut running = tokio::task::JoinSet::new();

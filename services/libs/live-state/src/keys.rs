@@ -149,6 +149,12 @@ impl Keys {
         format!("{}applied:{stream}", self.prefix)
     }
 
+    /// The key layout the state was written in (string; see
+    /// [`LAYOUT`](crate::store::LAYOUT)).
+    pub fn layout(&self) -> String {
+        format!("{}layout", self.prefix)
+    }
+
     /// The change version (+1 per applied change).
     pub fn version(&self) -> String {
         format!("{}version", self.prefix)

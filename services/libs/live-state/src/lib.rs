@@ -49,5 +49,5 @@ pub use change::{
 };
 pub use discharge_counts::{DischargeCounts, DischargeSummary, PathwayCounts};
 pub use keys::Keys;
-pub use store::{Applied, LiveState, LiveStateError, StateDigest, differences};
+pub use store::{Applied, LAYOUT, LiveState, LiveStateError, StateDigest, differences};
 pub use trend::{SYSTEM_SCOPE, TrendHistory, TrendPoint, TrendSettings};

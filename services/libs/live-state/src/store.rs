@@ -29,6 +29,11 @@ pub enum LiveStateError {
     Unexpected(String),
 }
 
+/// The key layout this crate writes: 2 since discharge records moved under
+/// the patient prefix (in layout 1 they were under the live prefix, beside
+/// the counts). State in an older layout must be rebuilt.
+pub const LAYOUT: u64 = 2;
+
 /// What happened to one update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -602,6 +607,24 @@ impl LiveState {
             .await?)
     }
 
+    /// Whether the state is in an older key layout than [`LAYOUT`] (it has
+    /// changes but no layout mark, or an older one): it must be rebuilt,
+    /// which also deletes what the old layout left under the live prefix.
+    pub async fn layout_is_old(&mut self) -> Result<bool, LiveStateError> {
+        let layout: Option<u64> = self.connection.get(self.keys.layout()).await?;
+        Ok(match layout {
+            Some(layout) => layout < LAYOUT,
+            None => self.version().await? > 0,
+        })
+    }
+
+    /// Records that the state is in [`LAYOUT`] (after a rebuild, or on an
+    /// empty state).
+    pub async fn mark_layout(&mut self) -> Result<(), LiveStateError> {
+        let _: () = self.connection.set(self.keys.layout(), LAYOUT).await?;
+        Ok(())
+    }
+
     /// The change version now.
     pub async fn version(&mut self) -> Result<u64, LiveStateError> {
         let version: Option<u64> = self.connection.get(self.keys.version()).await?;
@@ -715,6 +738,7 @@ impl LiveState {
             self.keys.version(),
             self.keys.changes(),
             self.keys.patient_changes(),
+            self.keys.layout(),
         ];
         let watermarks = self.keys.applied("");
         let mut digest = StateDigest::new();

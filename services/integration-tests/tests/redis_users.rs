@@ -361,7 +361,44 @@ fn discharge(
     }
 }
 
+/// A care home with a bed held for the discharge: the hold carries what the
+/// home is told about the patient.
+fn care_home_holding_a_bed() -> pf_live_state::CareHomeUpdate {
+    let registration = pf_care_home_model::Register::llr_demo()
+        .unwrap()
+        .homes()
+        .next()
+        .unwrap()
+        .clone();
+    let category = registration.categories[0];
+    let at = time::macros::datetime!(2026-11-30 10:00 UTC);
+    let record = pf_care_home_model::CareHomeRecord::registered(registration).with_hold(
+        pf_care_home_model::Hold {
+            hold_id: "01900000-0000-7000-8000-0000000000h1".into(),
+            discharge_id: "01900000-0000-7000-8000-0000000000d1".into(),
+            category,
+            sex: pf_care_home_model::SexAccepted::Female,
+            held_by_organisation: "RWE".into(),
+            held_by_name: "Coordinator".into(),
+            held_at: at,
+            expires_at: at + time::Duration::hours(4),
+            state: pf_care_home_model::HoldState::Requested,
+            pathway: 3,
+            discharge_ready_date: PATIENT_READY_DATE.into(),
+            needs: PATIENT_NEEDS.into(),
+        },
+    );
+    pf_live_state::CareHomeUpdate {
+        event_id: "01900000-0000-7000-8000-000000000201".into(),
+        event_type: "care_home.bed_held".into(),
+        entity_version: 1,
+        record,
+        occurred_at_ms: 1_764_500_000_000,
+    }
+}
+
 const PATIENT_NHS_NUMBER: &str = "9434765919";
+const PATIENT_READY_DATE: &str = "2026-11-20";
 const PATIENT_POSTCODE: &str = "LE1 5WW";
 const PATIENT_NEEDS: &str = "Needs help with stairs after a fall";
 
@@ -380,6 +417,7 @@ async fn the_gateway_and_pressure_cannot_read_a_discharge_record() {
         .apply_through(
             &[
                 Update::Bed(update()),
+                Update::CareHome(Box::new(care_home_holding_a_bed())),
                 Update::Discharge(Box::new(discharge(1, DischargeStatus::Ready))),
                 Update::Discharge(Box::new(discharge(2, DischargeStatus::Searching))),
             ],
@@ -447,6 +485,8 @@ async fn the_gateway_and_pressure_cannot_read_a_discharge_record() {
                 let mut bytes = Vec::new();
                 reply_bytes(&reply, &mut bytes);
                 for secret in [PATIENT_NHS_NUMBER, PATIENT_POSTCODE, PATIENT_NEEDS] {
+                    // (The Discharge Ready Date is in the summary the counts
+                    // need; it is not the patient's identity.)
                     assert!(
                         !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                         "{user} read `{secret}` from {key} with {:?}",
@@ -460,14 +500,19 @@ async fn the_gateway_and_pressure_cannot_read_a_discharge_record() {
             .await
             .unwrap();
         let snapshot = live.snapshot().await.unwrap();
-        assert_eq!(snapshot.version, 3, "{user} reads the live state");
+        assert_eq!(snapshot.version, 4, "{user} reads the live state");
+        let home = snapshot.care_homes.values().next().unwrap();
+        assert_eq!(
+            home.holds[0].discharge_id, "01900000-0000-7000-8000-0000000000d1",
+            "and which beds are held for whom"
+        );
         let summary = &snapshot.discharges["01900000-0000-7000-8000-0000000000d1"];
         assert_eq!(
             (summary.site.as_str(), summary.status),
             ("RWEAA", DischargeStatus::Searching),
             "and what the discharge figures need"
         );
-        assert_eq!(live.changes_after(0, 10, None).await.unwrap().len(), 3);
+        assert_eq!(live.changes_after(0, 10, None).await.unwrap().len(), 4);
         assert!(
             live.discharge("01900000-0000-7000-8000-0000000000d1")
                 .await
@@ -498,11 +543,11 @@ async fn the_gateway_and_pressure_cannot_read_a_discharge_record() {
     let notices = discharges.patient_notices_after(0, 10).await.unwrap();
     assert_eq!(
         notices,
-        [2, 3]
+        [3, 4]
             .map(|version| pf_live_state::PatientNotice::Discharge {
                 version,
                 id: "01900000-0000-7000-8000-0000000000d1".into(),
-                entity_version: version - 1,
+                entity_version: version - 2,
                 managed_by: "RWE".into(),
                 event_type: "discharge.patient_ready".into(),
                 occurred_at_ms: 1_764_500_000_000,

@@ -60,6 +60,21 @@ pub struct CareHomeUpdate {
 }
 
 impl CareHomeUpdate {
+    /// The record as the live state keeps it: the home's figures and its
+    /// holds without what the home was told about each patient (their care
+    /// needs in words and their Discharge Ready Date). Readers of the live
+    /// state need only which beds are held, for which discharge, by which
+    /// organisation and in what state; the home reads the rest from its own
+    /// service.
+    pub fn shared_record(&self) -> CareHomeRecord {
+        let mut record = self.record.clone();
+        for hold in &mut record.holds {
+            hold.needs.clear();
+            hold.discharge_ready_date.clear();
+        }
+        record
+    }
+
     /// What the home adds to the care-home totals: `homes:{locality}`,
     /// `closed:{locality}`, `not_accepting:{locality}`, `held:{locality}`,
     /// `{category}:{locality}:vacant` and `…:available` (beds free to hold:

@@ -30,8 +30,9 @@ pub enum LiveStateError {
 }
 
 /// The key layout this crate writes: 2 since discharge records moved under
-/// the patient prefix (in layout 1 they were under the live prefix, beside
-/// the counts). State in an older layout must be rebuilt.
+/// the patient prefix and care homes' holds lost the patient's details (in
+/// layout 1 both were under the live prefix, beside the counts). State in an
+/// older layout must be rebuilt.
 pub const LAYOUT: u64 = 2;
 
 /// What happened to one update.
@@ -246,7 +247,10 @@ impl LiveState {
                 totals: self.keys.care_home_totals(),
                 index: self.keys.care_homes_index(),
                 position: Some((registration.longitude, registration.latitude)),
-                record: to_json(serde_json::to_string(&update.record), "care-home record")?,
+                record: to_json(
+                    serde_json::to_string(&update.shared_record()),
+                    "care-home record",
+                )?,
                 contributions: to_json(
                     serde_json::to_string(&update.contributions()),
                     "care-home totals",

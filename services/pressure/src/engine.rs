@@ -558,6 +558,64 @@ mod tests {
     }
 
     #[test]
+    fn the_nctr_share_counts_the_patients_the_wall_counts() {
+        use pf_live_state::DischargeSummary;
+        use pf_live_state::discharge_counts::{DischargeStatus, Pathway};
+        let config = OpelConfig::llr_defaults().expect("defaults");
+        let mut engine = Engine::new(config, AlertRules::default(), sites(&catalogue()));
+        // 23:30 UTC on 30 June is 1 July in the UK (BST).
+        let now = time::macros::datetime!(2026-06-30 23:30 UTC);
+        let mut snapshot = snapshot(10, 10);
+        let summary = |ready: time::Date, status: DischargeStatus| DischargeSummary {
+            site: "RWEAA".into(),
+            status,
+            pathway: Pathway::P1,
+            ready,
+            left_on: None,
+            managed_by: "RWE".into(),
+        };
+        for (id, ready, status) in [
+            (
+                "ready",
+                time::macros::date!(2026 - 06 - 20),
+                DischargeStatus::Ready,
+            ),
+            (
+                "today",
+                time::macros::date!(2026 - 07 - 01),
+                DischargeStatus::Searching,
+            ),
+            (
+                "later",
+                time::macros::date!(2026 - 07 - 02),
+                DischargeStatus::Ready,
+            ),
+            (
+                "gone",
+                time::macros::date!(2026 - 06 - 01),
+                DischargeStatus::Discharged,
+            ),
+        ] {
+            snapshot
+                .discharges
+                .insert(id.to_owned(), summary(ready, status));
+        }
+        engine.step(&snapshot, now);
+        let site = engine
+            .states()
+            .into_iter()
+            .find(|s| s.scope == "RWEAA")
+            .expect("the site");
+        // Two of ten occupied beds: ready by today (UK) and still waiting.
+        assert_eq!(site.parameters["nctr_share_pct"], 20.0);
+        let wall = pf_live_state::discharge_counts::count(
+            snapshot.discharges.values(),
+            pf_live_state::discharge_counts::uk_date(now),
+        );
+        assert_eq!(wall["RWEAA"].nctr_patients, 2, "as on the wall");
+    }
+
+    #[test]
     fn occupancy_drives_levels_and_alerts_without_flapping() {
         let config = OpelConfig::llr_defaults().expect("defaults");
         let mut engine = Engine::new(config, AlertRules::default(), sites(&catalogue()));

@@ -12,7 +12,8 @@
 
 use std::collections::BTreeMap;
 
-use pf_discharge_model::{DischargeRecord, DischargeStatus, Pathway};
+use pf_discharge_model::DischargeRecord;
+pub use pf_discharge_model::{DischargeStatus, Pathway};
 use serde::{Deserialize, Serialize};
 use time::Date;
 

@@ -695,9 +695,10 @@ impl LiveState {
         reply.ids.iter().map(parse_notice).collect()
     }
 
-    /// Deletes every bed, counter and index of this prefix (the change
-    /// version and log stay, so versions keep rising) and announces a reset,
-    /// so that readers take a new snapshot. Used before a rebuild.
+    /// Deletes every bed, counter, record and index under both prefixes (the
+    /// change version and logs stay, so versions keep rising), marks the
+    /// state as in [`LAYOUT`] and announces a reset, so that readers take a
+    /// new snapshot. Used before a rebuild.
     pub async fn wipe(&mut self) -> Result<u64, LiveStateError> {
         let keep = [
             self.keys.version(),
@@ -715,6 +716,8 @@ impl LiveState {
         {
             let _: () = self.connection.del(chunk.to_vec()).await?;
         }
+        // Empty, the state is in this crate's layout.
+        self.mark_layout().await?;
         let version: u64 = self
             .announce_reset
             .key(self.keys.version())

@@ -180,7 +180,8 @@ def check_redis_users(values):
     if '.Files.Lines "files/redis-acl.rules"' not in template:
         fail("redis-acl.yaml does not read files/redis-acl.rules")
     redis = values.get("redis", {})
-    for placeholder, key in (("live", "livePrefix"), ("signIn", "signInPrefix"), ("careHomes", "careHomesPrefix")):
+    for placeholder, key in (("live", "livePrefix"), ("patient", "patientPrefix"), ("signIn", "signInPrefix"),
+                             ("careHomes", "careHomesPrefix")):
         fill = re.search(r'rules//\\\{' + placeholder + r'\\\}/([^}]*)\}', script)
         if not fill:
             fail(f"scripts/redis-users.sh does not fill {{{placeholder}}}")

@@ -31,6 +31,7 @@ write_redis_acl() {
       rules="${rules//\{live\}/pf:}"
       rules="${rules//\{signIn\}/pf-auth:}"
       rules="${rules//\{careHomes\}/pf-care:}"
+      rules="${rules//\{patient\}/pf-patient:}"
       echo "user $name on >$(redis_password "$name") $rules"
     done < "$REDIS_ACL_RULES"
     echo "user operator on >$(redis_password operator) ~* &* +@all"

@@ -23,6 +23,10 @@ pub struct DischargesConfig {
     pub redis_url: String,
     /// The live state's key prefix (`PF_REDIS_PREFIX`, default `pf:`).
     pub redis_prefix: String,
+    /// The prefix of the discharge records (`PF_REDIS_PATIENT_PREFIX`,
+    /// default the live prefix with `-patient` before its last `:`,
+    /// `pf-patient:`).
+    pub redis_patient_prefix: String,
     /// How long a hold lasts unless the home accepts (`PF_HOLD_HOURS`, default 4).
     pub hold_lasts: time::Duration,
     /// How often expired holds are ended (`PF_HOLD_SWEEP_MS`, default 15 s).
@@ -71,6 +75,12 @@ impl DischargesConfig {
             sign_in: SignInSettings::from_env()?,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
             redis_prefix: env_or("PF_REDIS_PREFIX", "pf:".to_owned())?,
+            redis_patient_prefix: match std::env::var("PF_REDIS_PATIENT_PREFIX") {
+                Ok(prefix) if !prefix.trim().is_empty() => prefix,
+                _ => pf_live_state::Keys::new(env_or("PF_REDIS_PREFIX", "pf:".to_owned())?)
+                    .patient_prefix()
+                    .to_owned(),
+            },
             hold_lasts: time::Duration::hours(env_or("PF_HOLD_HOURS", 4i64)?),
             sweep_every: Duration::from_millis(env_or("PF_HOLD_SWEEP_MS", 15_000u64)?),
             search_radius_km: env_or("PF_SEARCH_RADIUS_KM", 25.0)?,
@@ -100,6 +110,7 @@ impl DischargesConfig {
             sign_in,
             redis_url: redis_url.to_owned(),
             redis_prefix: "pf:".to_owned(),
+            redis_patient_prefix: "pf-patient:".to_owned(),
             hold_lasts: time::Duration::hours(4),
             sweep_every: Duration::from_millis(100),
             search_radius_km: 25.0,

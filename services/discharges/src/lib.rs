@@ -90,7 +90,8 @@ pub async fn run_with_clock(
     readiness.set("nats", true);
     let live = LiveState::connect(
         &config.redis_url,
-        Keys::new(config.redis_prefix.clone()),
+        Keys::new(config.redis_prefix.clone())
+            .with_patient_prefix(config.redis_patient_prefix.clone()),
         std::time::Duration::from_secs(5),
     )
     .await

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pf_care_home_model::CareHomeRecord;
-use pf_live_state::{Change, Counters, Snapshot};
+use pf_live_state::{Change, Counters, DischargeSummary, Snapshot};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -40,7 +40,8 @@ pub struct ControlRoom {
     sites: BTreeMap<String, Counters>,
     system: Counters,
     care_homes: BTreeMap<String, CareHomeRecord>,
-    discharges: BTreeMap<String, pf_discharge_model::DischargeRecord>,
+    /// Every discharge's summary (no patient-identifiable data).
+    discharges: BTreeMap<String, DischargeSummary>,
     /// The UK date the discharge figures are for.
     today: time::Date,
     flow: BTreeMap<String, DischargeFigures>,
@@ -141,8 +142,9 @@ impl ControlRoom {
         changed
     }
 
-    /// Every discharge the model holds (patient-level: never for the control room's clients).
-    pub fn discharges(&self) -> &BTreeMap<String, pf_discharge_model::DischargeRecord> {
+    /// Every discharge's summary the model holds (no patient-identifiable
+    /// data; the ids are still for discharge coordinators only).
+    pub fn discharges(&self) -> &BTreeMap<String, DischargeSummary> {
         &self.discharges
     }
 
@@ -194,13 +196,11 @@ impl ControlRoom {
                         .insert(record.cqc().as_str().to_owned(), (**record).clone());
                     touched.care_homes = true;
                 }
-                Change::Discharge { record, .. } => {
-                    touched.discharges.insert(record.discharge_id.clone());
-                    touched.sites.insert(record.site.clone());
-                    if let Some(before) = self
-                        .discharges
-                        .insert(record.discharge_id.clone(), (**record).clone())
-                        && before.site != record.site
+                Change::Discharge { id, summary, .. } => {
+                    touched.discharges.insert(id.clone());
+                    touched.sites.insert(summary.site.clone());
+                    if let Some(before) = self.discharges.insert(id.clone(), summary.clone())
+                        && before.site != summary.site
                     {
                         touched.sites.insert(before.site);
                     }

@@ -1,10 +1,14 @@
 //! Discharge figures for the wall: patients with no criteria to reside
 //! (NCTR) and their delay days, and discharges so far today by pathway
-//! against the day's plan. Counts only: no patient-level data leaves here.
+//! against the day's plan. Counted from the discharges' de-identified
+//! summaries with [`pf_live_state::discharge_counts::count`] (the one
+//! definition pressure shares); the gateway never holds a discharge record.
 
 use std::collections::BTreeMap;
 
-use pf_discharge_model::{DischargeRecord, DischargeStatus, Pathway};
+use pf_discharge_model::Pathway;
+use pf_live_state::DischargeSummary;
+use pf_live_state::discharge_counts::{self, DischargeCounts, pathway_index};
 use serde::{Deserialize, Serialize};
 use time::Date;
 
@@ -65,7 +69,7 @@ impl DischargePlan {
                 let Ok(pathway_value) = pathway.parse::<Pathway>() else {
                     return Err(PlanError::Pathway { site, pathway });
                 };
-                expected[index(pathway_value)] = count;
+                expected[pathway_index(pathway_value)] = count;
             }
             sites.insert(site, expected);
         }
@@ -75,15 +79,6 @@ impl DischargePlan {
     /// A site's expected discharges by pathway, if it has a plan.
     pub fn site(&self, code: &str) -> Option<[u32; 4]> {
         self.sites.get(code).copied()
-    }
-}
-
-fn index(pathway: Pathway) -> usize {
-    match pathway {
-        Pathway::P0 => 0,
-        Pathway::P1 => 1,
-        Pathway::P2 => 2,
-        Pathway::P3 => 3,
     }
 }
 
@@ -143,6 +138,16 @@ impl DischargeFigures {
         *self.expected_today.get_or_insert(0) += plan.iter().map(|&n| i64::from(n)).sum::<i64>();
     }
 
+    fn add_counts(&mut self, counts: &DischargeCounts) {
+        self.nctr_patients += counts.nctr_patients;
+        self.delay_days += counts.delay_days;
+        self.discharged_today += counts.discharged_today;
+        for (figures, counted) in self.pathways.iter_mut().zip(&counts.pathways) {
+            figures.discharged_today += counted.discharged_today;
+            figures.nctr_patients += counted.nctr_patients;
+        }
+    }
+
     /// Adds another scope's figures to these.
     pub fn add(&mut self, other: &DischargeFigures) {
         self.nctr_patients += other.nctr_patients;
@@ -164,7 +169,7 @@ impl DischargeFigures {
 /// Every site's figures and the system's on `today` (a UK date). Sites with
 /// a plan are listed even when they have no patients.
 pub fn figures<'a>(
-    records: impl IntoIterator<Item = &'a DischargeRecord>,
+    summaries: impl IntoIterator<Item = &'a DischargeSummary>,
     plan: &DischargePlan,
     today: Date,
 ) -> (BTreeMap<String, DischargeFigures>, DischargeFigures) {
@@ -172,26 +177,8 @@ pub fn figures<'a>(
     for (site, expected) in &plan.sites {
         by_site.entry(site.clone()).or_default().add_plan(*expected);
     }
-    for record in records {
-        let at = index(record.pathway);
-        let waiting = record.status.is_waiting() && record.discharge_ready_date <= today;
-        let left_today = record.status == DischargeStatus::Discharged
-            && record
-                .discharged_at
-                .is_some_and(|when| pf_web::uk_time::date(when) == today);
-        if !waiting && !left_today {
-            continue;
-        }
-        let figures = by_site.entry(record.site.clone()).or_default();
-        if waiting {
-            figures.nctr_patients += 1;
-            figures.delay_days += record.delay_days(today);
-            figures.pathways[at].nctr_patients += 1;
-        }
-        if left_today {
-            figures.discharged_today += 1;
-            figures.pathways[at].discharged_today += 1;
-        }
+    for (site, counts) in discharge_counts::count(summaries, today) {
+        by_site.entry(site).or_default().add_counts(&counts);
     }
     let mut system = DischargeFigures::default();
     for figures in by_site.values() {
@@ -203,30 +190,17 @@ pub fn figures<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::{date, datetime};
+    use time::macros::date;
 
-    fn record(id: &str, site: &str, pathway: Pathway, ready: Date) -> DischargeRecord {
-        DischargeRecord {
-            discharge_id: id.to_owned(),
-            nhs_number: pf_discharge_model::NhsNumber::parse("9434765919").expect("valid"),
-            sex: pf_care_home_model::SexAccepted::Female,
-            trust: "RWE".to_owned(),
+    use pf_discharge_model::DischargeStatus;
+
+    fn record(_id: &str, site: &str, pathway: Pathway, ready: Date) -> DischargeSummary {
+        DischargeSummary {
             site: site.to_owned(),
-            ward: "W1".to_owned(),
-            discharge_ready_date: ready,
-            pathway,
-            care_needed: None,
-            search_postcode: "LE1 5WW".to_owned(),
-            place: None,
-            funding: pf_discharge_model::Funding::NotYetKnown,
-            preferred_home: None,
-            delay_reason: pf_discharge_model::DelayReason::NotYetKnown,
             status: DischargeStatus::Ready,
-            needs: String::new(),
-            destination: None,
-            destination_home: None,
-            discharged_at: None,
-            cancel_reason: String::new(),
+            pathway,
+            ready,
+            left_on: None,
             managed_by: "RWE".to_owned(),
         }
     }
@@ -236,11 +210,10 @@ mod tests {
         let today = date!(2026 - 11 - 30);
         let mut left = record("d3", "RWEAA", Pathway::P1, date!(2026 - 11 - 20));
         left.status = DischargeStatus::Discharged;
-        // 00:30 UTC on 30 November is 30 November in the UK (GMT).
-        left.discharged_at = Some(datetime!(2026-11-30 00:30 UTC));
+        left.left_on = Some(date!(2026 - 11 - 30));
         let mut yesterday = record("d4", "RWEAA", Pathway::P1, date!(2026 - 11 - 20));
         yesterday.status = DischargeStatus::Discharged;
-        yesterday.discharged_at = Some(datetime!(2026-11-29 23:59 UTC));
+        yesterday.left_on = Some(date!(2026 - 11 - 29));
         let mut cancelled = record("d5", "RWEAA", Pathway::P3, date!(2026 - 11 - 1));
         cancelled.status = DischargeStatus::Cancelled;
         let records = [

@@ -4,7 +4,10 @@
 //! model in memory, and serves it as a server-rendered page and over
 //! websockets: a snapshot with its version, then deltas. A client that
 //! reconnects with `?since=` resumes without gaps or duplicates, or gets a
-//! fresh snapshot when the gateway no longer has what it missed.
+//! fresh snapshot when the gateway no longer has what it missed. It reads
+//! only the live prefix, which holds no patient-identifiable data: of
+//! discharges, their de-identified summaries (its Redis user is not granted
+//! the patient prefix, where the records are).
 //!
 //! # Layout
 //! - [`config`]: settings from the environment.

@@ -140,11 +140,11 @@ pub fn after_batch(
 ) -> Vec<Notice> {
     let mut notices = Vec::new();
     for id in &touched.discharges {
-        if let Some(record) = room.discharges().get(id) {
+        if let Some(summary) = room.discharges().get(id) {
             notices.push(Notice::Discharge {
                 discharge_id: id.clone(),
-                status: record.status.as_str(),
-                managed_by: record.managed_by.clone(),
+                status: summary.status.as_str(),
+                managed_by: summary.managed_by.clone(),
             });
         }
     }

@@ -799,3 +799,162 @@ async fn identifiers_in_text_for_care_homes_are_refused_however_written() {
         .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discharge_records_live_apart_from_the_counts_and_replay_checks_both() {
+    let platform = Platform::start().await;
+    let api = Api {
+        platform: &platform,
+        token: platform.token_for(&coordinator("idt-1", "RWE")),
+    };
+    let (status, patient) = api.post("/api/v1/discharges", referral(8)).await;
+    assert_eq!(status, 201, "{patient}");
+    let id = patient["discharge_id"].as_str().unwrap().to_owned();
+    platform.wait_until_projected().await;
+    let nhs_number = NhsNumber::test_number(8);
+
+    // The record is under the patient prefix; the live prefix has its
+    // summary, and neither it nor the count feed has the NHS number.
+    let mut live = platform.live_state("pf:").await;
+    let digest = live.digest().await.unwrap();
+    assert!(
+        digest[&format!("patient:discharge:{id}")].contains(nhs_number.as_str()),
+        "{digest:?}"
+    );
+    let counts: Vec<(&String, &String)> = digest
+        .iter()
+        .filter(|(key, _)| !key.starts_with("patient:"))
+        .collect();
+    assert!(
+        counts
+            .iter()
+            .all(|(_, value)| !value.contains(nhs_number.as_str())),
+        "{counts:?}"
+    );
+    assert!(digest["discharges:summary"].contains(&id));
+    let changes = live.changes_after(0, 1000, None).await.unwrap();
+    let summary = changes
+        .iter()
+        .find_map(|change| match change {
+            pf_live_state::Change::Discharge {
+                id: changed,
+                summary,
+                ..
+            } if *changed == id => Some(summary.clone()),
+            _ => None,
+        })
+        .expect("the count feed has the change");
+    assert_eq!(
+        (summary.site.as_str(), summary.managed_by.as_str()),
+        ("RWEAA", "RWE")
+    );
+    let notices = live.patient_notices_after(0, 1000).await.unwrap();
+    assert!(
+        notices.iter().any(|notice| matches!(
+            notice,
+            pf_live_state::PatientNotice::Discharge { id: noticed, managed_by, .. }
+                if *noticed == id && managed_by == "RWE"
+        )),
+        "{notices:?}"
+    );
+
+    // `pf-projection check`: a replay into a scratch copy of both prefixes
+    // equals the live state, and the copy is gone afterwards.
+    let js = platform.jetstream().await;
+    let mut scratch = platform.live_state("pf-check-test:").await;
+    assert_eq!(scratch.keys().patient_prefix(), "pf-check-test-patient:");
+    let report = pf_projection::replay::check(&js, &mut live, &mut scratch, 100)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{:?}", report.differences);
+    assert!(scratch.digest().await.unwrap().is_empty());
+    // A rebuild in place keeps the record and its summary.
+    pf_projection::replay::rebuild(&js, &mut live, 100)
+        .await
+        .unwrap();
+    assert_eq!(live.digest().await.unwrap(), digest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_starting_over_the_old_layout_moves_discharge_records_out_of_the_counts() {
+    let platform = Platform::start().await;
+    let api = Api {
+        platform: &platform,
+        token: platform.token_for(&coordinator("idt-1", "RWE")),
+    };
+    let (status, patient) = api.post("/api/v1/discharges", referral(9)).await;
+    assert_eq!(status, 201, "{patient}");
+    let id = patient["discharge_id"].as_str().unwrap().to_owned();
+    platform.wait_until_projected().await;
+    let mut live = platform.live_state("pf:").await;
+    let before = live.digest().await.unwrap();
+
+    // The state as the previous layout left it: the record under `pf:`,
+    // beside the counts the gateway reads, and no layout mark.
+    let client = redis::Client::open(platform.redis.url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let record: Vec<(String, String)> = redis::cmd("HGETALL")
+        .arg(format!("pf-patient:discharge:{id}"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut old = redis::cmd("HSET");
+    old.arg(format!("pf:discharge:{id}"));
+    for (field, value) in &record {
+        old.arg(field).arg(value);
+    }
+    let _: () = redis::pipe()
+        .add_command(old)
+        .ignore()
+        .cmd("SADD")
+        .arg("pf:index:discharges")
+        .arg(&id)
+        .ignore()
+        .cmd("DEL")
+        .arg("pf:layout")
+        .arg(format!("pf-patient:discharge:{id}"))
+        .arg("pf-patient:index:discharges")
+        .arg("pf:discharges:summary")
+        .ignore()
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_ne!(live.digest().await.unwrap(), before);
+
+    // A projection that starts now rebuilds the state in the new layout.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config =
+        pf_projection::ProjectionConfig::local(&platform.nats.url(), &platform.redis.url());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let projection = tokio::spawn(pf_projection::run(
+        listener,
+        config,
+        false,
+        shutdown.clone(),
+    ));
+    wait_until("the state rebuilt in the new layout", || {
+        let mut live = live.clone();
+        let before = before.clone();
+        async move { live.digest().await.unwrap() == before }
+    })
+    .await;
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg("pf:discharge*")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(
+        left.iter()
+            .all(|key| key.as_str() == "pf:discharges:summary"
+                || key.as_str() == "pf:discharges:totals"),
+        "nothing of the old layout is left under pf: {left:?}"
+    );
+    let layout: Option<u64> = redis::cmd("GET")
+        .arg("pf:layout")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(layout, Some(pf_live_state::LAYOUT));
+    shutdown.cancel();
+    projection.await.unwrap().unwrap();
+}

@@ -80,6 +80,16 @@ async fn redis_restarted_empty_under_a_running_projection_is_rebuilt_and_clients
         "rebuilt {} ms after Redis lost its data",
         lost_at.elapsed().as_millis()
     );
+    // Written again in this layout, and marked so: the next projection to
+    // start does not take it for an older layout and rebuild it once more.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while live.layout_is_old().await.unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "the replayed state was not marked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // The dashboard recovers by itself: it is sent a fresh snapshot, or its
     // connection is closed and it reconnects (as the control-room page does)

@@ -518,17 +518,13 @@ async fn expected(platform: &Platform) -> Value {
             let waiting = matches!(
                 record.status,
                 DischargeStatus::Ready | DischargeStatus::Searching
-            ) && record.discharge_ready_date <= today;
+            ) && record.ready <= today;
             if waiting {
                 f.nctr += 1;
-                f.delay_days += (today - record.discharge_ready_date).whole_days();
+                f.delay_days += (today - record.ready).whole_days();
                 f.waiting[p] += 1;
             }
-            if record.status == DischargeStatus::Discharged
-                && record
-                    .discharged_at
-                    .is_some_and(|at| pf_web::uk_time::date(at) == today)
-            {
+            if record.status == DischargeStatus::Discharged && record.left_on == Some(today) {
                 f.discharged[p] += 1;
             }
         }

@@ -107,10 +107,13 @@ fn round1(value: f64) -> f64 {
 }
 
 /// The figures of every site and of the system (`system`: G&A of acute
-/// sites, escalation beds and waiting patients of every site).
+/// sites, escalation beds and waiting patients of every site) on `today` (a
+/// UK date). Waiting patients are the NCTR patients the wall shows,
+/// counted by [`pf_live_state::discharge_counts::count`].
 fn figures(
     sites: &BTreeMap<String, SiteInfo>,
     snapshot: &Snapshot,
+    today: time::Date,
 ) -> (BTreeMap<String, Figures>, Figures) {
     let mut by_site: BTreeMap<String, Figures> = BTreeMap::new();
     for ((site, _ward), counters) in &snapshot.wards {
@@ -138,11 +141,11 @@ fn figures(
             }
         }
     }
-    for record in snapshot.discharges.values() {
-        if record.status.is_waiting()
-            && let Some(figures) = by_site.get_mut(&record.site)
-        {
-            figures.waiting += 1;
+    for (site, counts) in
+        pf_live_state::discharge_counts::count(snapshot.discharges.values(), today)
+    {
+        if let Some(figures) = by_site.get_mut(&site) {
+            figures.waiting += counts.nctr_patients;
         }
     }
     let mut system = Figures::default();
@@ -305,7 +308,11 @@ impl Engine {
     /// Recomputes everything from `snapshot` at `now`.
     pub fn step(&mut self, snapshot: &Snapshot, now: OffsetDateTime) -> Outcome {
         let mut outcome = Outcome::default();
-        let (by_site, system) = figures(&self.sites, snapshot);
+        let (by_site, system) = figures(
+            &self.sites,
+            snapshot,
+            pf_live_state::discharge_counts::uk_date(now),
+        );
         let mut scopes: Vec<(String, String, String, Figures)> = by_site
             .iter()
             .filter_map(|(code, figures)| {
@@ -548,6 +555,64 @@ mod tests {
             .wards
             .insert(("RWEAA".into(), "WD15".into()), counters);
         snapshot
+    }
+
+    #[test]
+    fn the_nctr_share_counts_the_patients_the_wall_counts() {
+        use pf_live_state::DischargeSummary;
+        use pf_live_state::discharge_counts::{DischargeStatus, Pathway};
+        let config = OpelConfig::llr_defaults().expect("defaults");
+        let mut engine = Engine::new(config, AlertRules::default(), sites(&catalogue()));
+        // 23:30 UTC on 30 June is 1 July in the UK (BST).
+        let now = time::macros::datetime!(2026-06-30 23:30 UTC);
+        let mut snapshot = snapshot(10, 10);
+        let summary = |ready: time::Date, status: DischargeStatus| DischargeSummary {
+            site: "RWEAA".into(),
+            status,
+            pathway: Pathway::P1,
+            ready,
+            left_on: None,
+            managed_by: "RWE".into(),
+        };
+        for (id, ready, status) in [
+            (
+                "ready",
+                time::macros::date!(2026 - 06 - 20),
+                DischargeStatus::Ready,
+            ),
+            (
+                "today",
+                time::macros::date!(2026 - 07 - 01),
+                DischargeStatus::Searching,
+            ),
+            (
+                "later",
+                time::macros::date!(2026 - 07 - 02),
+                DischargeStatus::Ready,
+            ),
+            (
+                "gone",
+                time::macros::date!(2026 - 06 - 01),
+                DischargeStatus::Discharged,
+            ),
+        ] {
+            snapshot
+                .discharges
+                .insert(id.to_owned(), summary(ready, status));
+        }
+        engine.step(&snapshot, now);
+        let site = engine
+            .states()
+            .into_iter()
+            .find(|s| s.scope == "RWEAA")
+            .expect("the site");
+        // Two of ten occupied beds: ready by today (UK) and still waiting.
+        assert_eq!(site.parameters["nctr_share_pct"], 20.0);
+        let wall = pf_live_state::discharge_counts::count(
+            snapshot.discharges.values(),
+            pf_live_state::discharge_counts::uk_date(now),
+        );
+        assert_eq!(wall["RWEAA"].nctr_patients, 2, "as on the wall");
     }
 
     #[test]

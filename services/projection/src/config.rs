@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pf_live_state::TrendSettings;
+use pf_live_state::{Keys, TrendSettings};
 use pf_runtime::{ConfigError, env_or};
 
 /// Settings, from the environment with local defaults.
@@ -16,8 +16,13 @@ pub struct ProjectionConfig {
     pub nats: pf_event_log::NatsSettings,
     /// Redis server (`PF_REDIS_URL`, default `redis://127.0.0.1:6379`).
     pub redis_url: String,
-    /// Key prefix (`PF_REDIS_PREFIX`, default `pf:`).
+    /// Key prefix of the live state (`PF_REDIS_PREFIX`, default `pf:`): no
+    /// patient-identifiable data under it.
     pub redis_prefix: String,
+    /// Key prefix of the patient-level data, discharge records and the
+    /// discharge views' notices (`PF_REDIS_PATIENT_PREFIX`, default the live
+    /// prefix with `-patient` before its last `:`, `pf-patient:`).
+    pub redis_patient_prefix: String,
     /// Longest wait for one Redis round trip (`PF_REDIS_TIMEOUT_MS`, default 10 s).
     pub redis_timeout: Duration,
     /// Durable consumer name (`PF_PROJECTION_CONSUMER`, default `projection`).
@@ -49,6 +54,12 @@ impl ProjectionConfig {
             nats: pf_event_log::NatsSettings::from_env_config()?,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
             redis_prefix: env_or("PF_REDIS_PREFIX", "pf:".to_owned())?,
+            redis_patient_prefix: match std::env::var("PF_REDIS_PATIENT_PREFIX") {
+                Ok(prefix) if !prefix.trim().is_empty() => prefix,
+                _ => Keys::new(env_or("PF_REDIS_PREFIX", "pf:".to_owned())?)
+                    .patient_prefix()
+                    .to_owned(),
+            },
             redis_timeout: Duration::from_millis(env_or("PF_REDIS_TIMEOUT_MS", 10_000)?),
             consumer_name: env_or("PF_PROJECTION_CONSUMER", "projection".to_owned())?,
             batch_size: env_or("PF_PROJECTION_BATCH", 500)?,
@@ -68,6 +79,7 @@ impl ProjectionConfig {
             nats: pf_event_log::NatsSettings::anonymous(nats_url),
             redis_url: redis_url.to_owned(),
             redis_prefix: "pf:".to_owned(),
+            redis_patient_prefix: "pf-patient:".to_owned(),
             redis_timeout: Duration::from_secs(10),
             consumer_name: "projection".to_owned(),
             batch_size: 500,

@@ -6,6 +6,8 @@
 //! acknowledges the batch. An event that cannot be used goes to the
 //! dead-letter subject with its reason and is acknowledged; a Redis failure
 //! leaves the batch unacknowledged, so JetStream delivers it again.
+//! Discharge records go under the patient prefix (`PF_REDIS_PATIENT_PREFIX`),
+//! apart from the counts and summaries the wall and pressure read.
 //!
 //! # Layout
 //! - [`config`]: settings from the environment.
@@ -64,7 +66,8 @@ pub async fn connect_jetstream(
 pub async fn connect_live_state(config: &ProjectionConfig) -> anyhow::Result<LiveState> {
     Ok(LiveState::connect(
         &config.redis_url,
-        Keys::new(config.redis_prefix.clone()),
+        Keys::new(config.redis_prefix.clone())
+            .with_patient_prefix(config.redis_patient_prefix.clone()),
         config.redis_timeout,
     )
     .await
@@ -100,8 +103,9 @@ async fn watermark(
 }
 
 /// Runs the projection until `shutdown` is cancelled: the operational
-/// endpoints on `listener`, and the consumer. With `rebuild`, first wipes
-/// the live state and replays every stream from its start.
+/// endpoints on `listener`, and the consumer. With `rebuild`, or when Redis
+/// lost state, or when the state is in an older key layout, first wipes the
+/// live state and replays every stream from its start.
 pub async fn run(
     listener: TcpListener,
     config: ProjectionConfig,
@@ -146,7 +150,17 @@ pub async fn run(
         }
         consumers.push((spec, consumer));
     }
-    if rebuild || lost {
+    let old_layout = live
+        .layout_is_old()
+        .await
+        .context("failed to read the live state's key layout")?;
+    if old_layout {
+        tracing::warn!(
+            layout = pf_live_state::LAYOUT,
+            "the live state is in an older key layout (discharge records beside the counts); rebuilding"
+        );
+    }
+    if rebuild || lost || old_layout {
         let report = replay::rebuild(&jetstream, &mut live, config.batch_size).await?;
         tracing::info!(
             events = report.events,
@@ -154,6 +168,9 @@ pub async fn run(
             "live state rebuilt from the streams"
         );
     }
+    live.mark_layout()
+        .await
+        .context("failed to mark the live state's key layout")?;
 
     watchdog::spawn(&jetstream, &live, &config, &shutdown);
     let mut running = tokio::task::JoinSet::new();

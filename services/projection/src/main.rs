@@ -51,12 +51,17 @@ async fn check(config: pf_projection::ProjectionConfig) -> anyhow::Result<()> {
     };
     let mut live = pf_projection::connect_live_state(&config).await?;
     let mut scratch_config = config.clone();
-    // Beside the live prefix, never under it.
+    // Beside the live prefix, never under it; the patient-level copy beside
+    // that (`pf-check-7:` and `pf-check-7-patient:`: both under the
+    // projection's `pf-check-*` in Redis's ACL).
     scratch_config.redis_prefix = format!(
         "{}-check-{}:",
         config.redis_prefix.trim_end_matches(':'),
         std::process::id()
     );
+    scratch_config.redis_patient_prefix = pf_live_state::Keys::new(&scratch_config.redis_prefix)
+        .patient_prefix()
+        .to_owned();
     let mut scratch = pf_projection::connect_live_state(&scratch_config).await?;
     let report =
         pf_projection::replay::check(&jetstream, &mut live, &mut scratch, config.batch_size)

@@ -150,10 +150,15 @@ pub async fn check(
     scratch: &mut LiveState,
     batch_size: usize,
 ) -> anyhow::Result<CheckReport> {
-    anyhow::ensure!(
-        !scratch.keys().prefix().starts_with(live.keys().prefix()),
-        "the scratch prefix must not lie under the live prefix"
-    );
+    for scratch_prefix in [scratch.keys().prefix(), scratch.keys().patient_prefix()] {
+        for live_prefix in [live.keys().prefix(), live.keys().patient_prefix()] {
+            anyhow::ensure!(
+                !scratch_prefix.starts_with(live_prefix)
+                    && !live_prefix.starts_with(scratch_prefix),
+                "the scratch prefix {scratch_prefix} must not lie under the live prefix {live_prefix} nor above it"
+            );
+        }
+    }
     scratch
         .delete_all()
         .await

@@ -118,6 +118,8 @@ async fn recover(
     batch_size: usize,
 ) -> anyhow::Result<ReplayReport> {
     let report = replay::replay(jetstream, live, batch_size).await?;
+    // Everything is written again by this projection, in its key layout.
+    live.mark_layout().await?;
     live.announce_reset().await?;
     Ok(report)
 }

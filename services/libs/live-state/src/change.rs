@@ -6,6 +6,8 @@ use pf_care_home_model::CareHomeRecord;
 use pf_discharge_model::DischargeRecord;
 use pf_hospital_model::{BedKind, BedState};
 
+use crate::discharge_counts::DischargeSummary;
+
 /// A ward's counters: field `{kind}:{state}` (core beds) or
 /// `{kind}:{state}:escalation` → number of beds.
 pub type Counters = BTreeMap<String, i64>;
@@ -58,6 +60,21 @@ pub struct CareHomeUpdate {
 }
 
 impl CareHomeUpdate {
+    /// The record as the live state keeps it: the home's figures and its
+    /// holds without what the home was told about each patient (their care
+    /// needs in words and their Discharge Ready Date). Readers of the live
+    /// state need only which beds are held, for which discharge, by which
+    /// organisation and in what state; the home reads the rest from its own
+    /// service.
+    pub fn shared_record(&self) -> CareHomeRecord {
+        let mut record = self.record.clone();
+        for hold in &mut record.holds {
+            hold.needs.clear();
+            hold.discharge_ready_date.clear();
+        }
+        record
+    }
+
     /// What the home adds to the care-home totals: `homes:{locality}`,
     /// `closed:{locality}`, `not_accepting:{locality}`, `held:{locality}`,
     /// `{category}:{locality}:vacant` and `…:available` (beds free to hold:
@@ -132,6 +149,11 @@ impl DischargeUpdate {
         }
         out
     }
+
+    /// What the counts need of the discharge (no patient-identifiable data).
+    pub fn summary(&self) -> DischargeSummary {
+        DischargeSummary::of(&self.record)
+    }
 }
 
 /// One event ready to apply, of any kind.
@@ -196,12 +218,15 @@ pub enum Change {
         /// When the event happened, ms since the epoch.
         occurred_at_ms: i64,
     },
-    /// A discharge's record changed.
+    /// A discharge changed (its summary only: the count feed carries no
+    /// patient-identifiable data).
     Discharge {
         /// Change version.
         version: u64,
-        /// The discharge's new record.
-        record: Box<DischargeRecord>,
+        /// The discharge's id (opaque).
+        id: String,
+        /// What the counts need of it now.
+        summary: DischargeSummary,
         /// The event type.
         event_type: String,
         /// When the event happened, ms since the epoch.
@@ -226,7 +251,34 @@ impl Change {
     }
 }
 
-/// Every ward's counters and every care home's record at one change version.
+/// One of the discharge views' notices (the stream under the patient
+/// prefix; see [`Keys::patient_changes`](crate::Keys::patient_changes)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatientNotice {
+    /// A discharge's record changed.
+    Discharge {
+        /// The change version (the same change's in the count feed).
+        version: u64,
+        /// The discharge's id.
+        id: String,
+        /// Its record's version now.
+        entity_version: u64,
+        /// The organisation that manages the patient.
+        managed_by: String,
+        /// The event type.
+        event_type: String,
+        /// When the event happened, ms since the epoch.
+        occurred_at_ms: i64,
+    },
+    /// The state was rebuilt: re-read everything.
+    Reset {
+        /// Change version.
+        version: u64,
+    },
+}
+
+/// Every ward's counters, every care home's record and every discharge's
+/// summary at one change version.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// The change version the counters are at.
@@ -235,6 +287,6 @@ pub struct Snapshot {
     pub wards: BTreeMap<WardKey, Counters>,
     /// Care homes by CQC location id.
     pub care_homes: BTreeMap<String, CareHomeRecord>,
-    /// Discharges by id.
-    pub discharges: BTreeMap<String, DischargeRecord>,
+    /// Discharges' summaries by id (no patient-identifiable data).
+    pub discharges: BTreeMap<String, DischargeSummary>,
 }

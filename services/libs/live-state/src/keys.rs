@@ -1,23 +1,50 @@
 //! The Redis key layout (see `docs/architecture.md`).
+//!
+//! Two prefixes: the live prefix (default `pf:`) holds counts and records
+//! with no patient-identifiable data, which the wall and pressure read; the
+//! patient prefix (default `pf-patient:`) holds the discharge records (NHS
+//! number, postcode, needs) and the discharge views' notices, which only the
+//! projection writes and only the discharges service reads. The Redis users
+//! of the gateway and pressure are granted the first and never the second.
 
-/// Builds every key under one prefix (default `pf:`), so that a second copy
-/// of the state (a rebuild to compare, a test) can live beside the first.
+/// Builds every key under two prefixes (the live one, default `pf:`, and the
+/// patient one, default `pf-patient:`), so that a second copy of the state (a
+/// rebuild to compare, a test) can live beside the first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
     prefix: String,
+    patient_prefix: String,
 }
 
 impl Keys {
-    /// Keys under `prefix`, e.g. `pf:`.
+    /// Keys under `prefix`, e.g. `pf:`, and patient-level keys under the
+    /// prefix with `-patient` added before its last `:` (`pf:` →
+    /// `pf-patient:`, `pf-check-7:` → `pf-check-7-patient:`), beside the live
+    /// prefix and never under it when it ends in `:`.
     pub fn new(prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        let patient_prefix = format!("{}-patient:", prefix.trim_end_matches(':'));
         Self {
-            prefix: prefix.into(),
+            prefix,
+            patient_prefix,
         }
     }
 
-    /// The prefix.
+    /// The same keys with patient-level data under `patient_prefix` instead.
+    pub fn with_patient_prefix(mut self, patient_prefix: impl Into<String>) -> Self {
+        self.patient_prefix = patient_prefix.into();
+        self
+    }
+
+    /// The live prefix (no patient-identifiable data under it).
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// The patient prefix: discharge records and the discharge views'
+    /// notices.
+    pub fn patient_prefix(&self) -> &str {
+        &self.patient_prefix
     }
 
     /// One bed's record (hash).
@@ -67,9 +94,18 @@ impl Keys {
         format!("{}care-homes:geo", self.prefix)
     }
 
-    /// One discharge's record (hash: version, record JSON, contributions).
+    /// One discharge's record (hash: version, record JSON, contributions),
+    /// under the patient prefix.
     pub fn discharge(&self, id: &str) -> String {
-        format!("{}discharge:{id}", self.prefix)
+        format!("{}discharge:{id}", self.patient_prefix)
+    }
+
+    /// What the counts need of every discharge (hash: discharge id →
+    /// [`DischargeSummary`](crate::DischargeSummary) JSON: site, status,
+    /// pathway, Discharge Ready Date, the UK date it left, the managing
+    /// organisation; nothing that identifies the patient).
+    pub fn discharge_summaries(&self) -> String {
+        format!("{}discharges:summary", self.prefix)
     }
 
     /// Discharge counters (hash), e.g. `waiting:RWEAA` → patients.
@@ -77,9 +113,9 @@ impl Keys {
         format!("{}discharges:totals", self.prefix)
     }
 
-    /// The set of discharge ids seen.
+    /// The set of discharge ids seen, under the patient prefix.
     pub fn discharges_index(&self) -> String {
-        format!("{}index:discharges", self.prefix)
+        format!("{}index:discharges", self.patient_prefix)
     }
 
     /// A site's occupancy history (sorted set: bucket start → entry; see
@@ -113,14 +149,28 @@ impl Keys {
         format!("{}applied:{stream}", self.prefix)
     }
 
+    /// The key layout the state was written in (string; see
+    /// [`LAYOUT`](crate::store::LAYOUT)).
+    pub fn layout(&self) -> String {
+        format!("{}layout", self.prefix)
+    }
+
     /// The change version (+1 per applied change).
     pub fn version(&self) -> String {
         format!("{}version", self.prefix)
     }
 
-    /// The change log (stream, entry id `{version}-0`).
+    /// The change log (stream, entry id `{version}-0`): the count feed the
+    /// wall and pressure follow; no patient-identifiable data.
     pub fn changes(&self) -> String {
         format!("{}changes", self.prefix)
+    }
+
+    /// The discharge views' notices (stream under the patient prefix, entry
+    /// id `{version}-0` with the change version of the same change): which
+    /// discharge changed, to which version, and its managing organisation.
+    pub fn patient_changes(&self) -> String {
+        format!("{}changes", self.patient_prefix)
     }
 }
 

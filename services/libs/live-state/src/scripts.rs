@@ -181,14 +181,13 @@ end
 return {redis.call('HGET', KEYS[2], 'bucket_secs'), out}
 "#;
 
-/// Applies one event of an entity whose events carry its whole record (a
-/// care home, a discharge).
+/// Applies one event of a care home (its events carry its whole record).
 ///
 /// KEYS: record hash, totals, change version, change log, index, geo index.
 /// ARGV: entity version, record (JSON), counter contributions (JSON object
 /// field → number), event id, occurred-at (ms), entity id, longitude,
 /// latitude (both empty: no place), change-log max length, event type,
-/// change kind (`care_home`, `discharge`).
+/// change kind (`care_home`).
 ///
 /// The entity's previous contributions are taken off the totals and the new
 /// ones added, so the totals always equal the sum over the entities' newest
@@ -221,13 +220,58 @@ redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], change .. '-0',
 return {1, change}
 "#;
 
-/// Reads the change version, every ward's counters and every care home's
-/// record at one instant.
+/// Applies one discharge event. The record (patient-identifiable) goes under
+/// the patient prefix; the live prefix gets only its summary and counts.
 ///
-/// KEYS: change version, wards index, care-homes index, discharges index.
+/// KEYS: record hash, discharge totals, change version, change log (count
+/// feed), discharges index, discharge summaries, discharge views' notices.
+/// The record hash, the index and the notices are under the patient prefix.
+/// ARGV: entity version, record (JSON), counter contributions (JSON object
+/// field → number), event id, occurred-at (ms), discharge id, change-log
+/// max length, event type, summary (JSON), managing organisation.
+///
+/// The discharge's previous contributions are taken off the totals and the
+/// new ones added, like `APPLY_RECORD`. The count feed's entry carries the
+/// summary; the notice, with the same change version, says which discharge
+/// changed to which version for which organisation. Returns like
+/// `APPLY_BED`.
+pub const APPLY_DISCHARGE: &str = r#"
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local version = tonumber(ARGV[1])
+if version <= current then
+  return {0, current}
+end
+local old = redis.call('HGET', KEYS[1], 'contrib')
+if old then
+  for field, n in pairs(cjson.decode(old)) do
+    redis.call('HINCRBY', KEYS[2], field, -n)
+  end
+end
+for field, n in pairs(cjson.decode(ARGV[3])) do
+  redis.call('HINCRBY', KEYS[2], field, n)
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'record', ARGV[2], 'contrib', ARGV[3],
+  'event_id', ARGV[4], 'occurred_at', ARGV[5])
+redis.call('SADD', KEYS[5], ARGV[6])
+redis.call('HSET', KEYS[6], ARGV[6], ARGV[9])
+local change = redis.call('INCR', KEYS[3])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], change .. '-0',
+  'kind', 'discharge', 'id', ARGV[6], 'summary', ARGV[9], 'at', ARGV[5],
+  'event_type', ARGV[8])
+redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[7], change .. '-0',
+  'kind', 'discharge', 'id', ARGV[6], 'version', ARGV[1], 'managed_by', ARGV[10],
+  'at', ARGV[5], 'event_type', ARGV[8])
+return {1, change}
+"#;
+
+/// Reads the change version, every ward's counters, every care home's
+/// record and every discharge's summary at one instant (nothing under the
+/// patient prefix: a reader without access to it runs this).
+///
+/// KEYS: change version, wards index, care-homes index, discharge summaries.
 /// ARGV: key prefix.
 /// Returns `{version, {ward_1, {field, value, …}, ward_2, …}, {cqc_1,
-/// record_1, cqc_2, …}, {discharge_1, record_1, …}}`.
+/// record_1, cqc_2, …}, {discharge_1, summary_1, …}}`.
 pub const SNAPSHOT: &str = r#"
 local wards_out = {}
 local wards = redis.call('SMEMBERS', KEYS[2])
@@ -246,24 +290,16 @@ for _, home in ipairs(homes) do
     table.insert(homes_out, record)
   end
 end
-local discharges_out = {}
-local discharges = redis.call('SMEMBERS', KEYS[4])
-table.sort(discharges)
-for _, id in ipairs(discharges) do
-  local record = redis.call('HGET', ARGV[1] .. 'discharge:' .. id, 'record')
-  if record then
-    table.insert(discharges_out, id)
-    table.insert(discharges_out, record)
-  end
-end
-return {redis.call('GET', KEYS[1]) or '0', wards_out, homes_out, discharges_out}
+return {redis.call('GET', KEYS[1]) or '0', wards_out, homes_out, redis.call('HGETALL', KEYS[4])}
 "#;
 
 /// Announces that the state was rebuilt: every reader must take a new
-/// snapshot. KEYS: change version, change log. ARGV: max length.
+/// snapshot. KEYS: change version, change log, discharge views' notices.
+/// ARGV: max length.
 pub const ANNOUNCE_RESET: &str = r#"
 local change = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], change .. '-0', 'kind', 'reset')
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], change .. '-0', 'kind', 'reset')
 return change
 "#;
 

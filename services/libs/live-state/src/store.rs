@@ -8,8 +8,9 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncCommands, Script, Value};
 
 use crate::change::{
-    BedUpdate, CareHomeUpdate, Change, Counters, DischargeUpdate, Snapshot, Update,
+    BedUpdate, CareHomeUpdate, Change, Counters, DischargeUpdate, PatientNotice, Snapshot, Update,
 };
+use crate::discharge_counts::DischargeSummary;
 use crate::keys::Keys;
 use crate::scripts;
 use crate::trend::{SYSTEM_SCOPE, TrendHistory, TrendPoint, TrendSettings};
@@ -28,6 +29,12 @@ pub enum LiveStateError {
     Unexpected(String),
 }
 
+/// The key layout this crate writes: 2 since discharge records moved under
+/// the patient prefix and care homes' holds lost the patient's details (in
+/// layout 1 both were under the live prefix, beside the counts). State in an
+/// older layout must be rebuilt.
+pub const LAYOUT: u64 = 2;
+
 /// What happened to one update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -38,7 +45,8 @@ pub enum Applied {
 }
 
 /// The comparable content of one copy of the state: every bed and counter
-/// hash and the wards index, by key without the prefix. Counters at zero
+/// hash and the wards index, by key without the prefix (keys under the
+/// patient prefix as `patient:` and the rest). Counters at zero
 /// are left out (a counter that went up and down again equals one never
 /// touched). The occupancy history (`trend:*`) is left out too: it records
 /// when changes were applied relative to each other, and a replay beside the
@@ -54,6 +62,7 @@ pub struct LiveState {
     keys: Keys,
     apply_bed: Script,
     apply_record: Script,
+    apply_discharge: Script,
     snapshot: Script,
     announce_reset: Script,
     raise_watermark: Script,
@@ -82,6 +91,7 @@ impl LiveState {
             keys,
             apply_bed: Script::new(scripts::APPLY_BED),
             apply_record: Script::new(scripts::APPLY_RECORD),
+            apply_discharge: Script::new(scripts::APPLY_DISCHARGE),
             snapshot: Script::new(scripts::SNAPSHOT),
             announce_reset: Script::new(scripts::ANNOUNCE_RESET),
             raise_watermark: Script::new(scripts::RAISE_WATERMARK),
@@ -156,11 +166,11 @@ impl LiveState {
         if updates.iter().any(|u| matches!(u, Update::Bed(_))) {
             pipe.load_script(&self.apply_bed).ignore();
         }
-        if updates
-            .iter()
-            .any(|u| matches!(u, Update::CareHome(_) | Update::Discharge(_)))
-        {
+        if updates.iter().any(|u| matches!(u, Update::CareHome(_))) {
             pipe.load_script(&self.apply_record).ignore();
+        }
+        if updates.iter().any(|u| matches!(u, Update::Discharge(_))) {
+            pipe.load_script(&self.apply_discharge).ignore();
         }
         for update in updates {
             match update {
@@ -237,7 +247,10 @@ impl LiveState {
                 totals: self.keys.care_home_totals(),
                 index: self.keys.care_homes_index(),
                 position: Some((registration.longitude, registration.latitude)),
-                record: to_json(serde_json::to_string(&update.record), "care-home record")?,
+                record: to_json(
+                    serde_json::to_string(&update.shared_record()),
+                    "care-home record",
+                )?,
                 contributions: to_json(
                     serde_json::to_string(&update.contributions()),
                     "care-home totals",
@@ -257,30 +270,39 @@ impl LiveState {
         update: &DischargeUpdate,
     ) -> Result<(), LiveStateError> {
         let id = update.record.discharge_id.as_str();
-        self.push_record(
-            pipe,
-            RecordWrite {
-                kind: "discharge",
-                id,
-                key: self.keys.discharge(id),
-                totals: self.keys.discharge_totals(),
-                index: self.keys.discharges_index(),
-                position: None,
-                record: to_json(serde_json::to_string(&update.record), "discharge record")?,
-                contributions: to_json(
-                    serde_json::to_string(&update.contributions()),
-                    "discharge totals",
-                )?,
-                entity_version: update.entity_version,
-                event_id: &update.event_id,
-                event_type: &update.event_type,
-                occurred_at_ms: update.occurred_at_ms,
-            },
-        );
+        let mut invocation = self.apply_discharge.prepare_invoke();
+        invocation
+            .key(self.keys.discharge(id))
+            .key(self.keys.discharge_totals())
+            .key(self.keys.version())
+            .key(self.keys.changes())
+            .key(self.keys.discharges_index())
+            .key(self.keys.discharge_summaries())
+            .key(self.keys.patient_changes())
+            .arg(update.entity_version)
+            .arg(to_json(
+                serde_json::to_string(&update.record),
+                "discharge record",
+            )?)
+            .arg(to_json(
+                serde_json::to_string(&update.contributions()),
+                "discharge totals",
+            )?)
+            .arg(&update.event_id)
+            .arg(update.occurred_at_ms)
+            .arg(id)
+            .arg(self.changes_max_len)
+            .arg(&update.event_type)
+            .arg(to_json(
+                serde_json::to_string(&update.summary()),
+                "discharge summary",
+            )?)
+            .arg(&update.record.managed_by);
+        pipe.invoke_script(&invocation);
         Ok(())
     }
 
-    /// Queues the record script for one care-home or discharge event.
+    /// Queues the record script for one care-home event.
     fn push_record(&self, pipe: &mut redis::Pipeline, write: RecordWrite<'_>) {
         let mut invocation = self.apply_record.prepare_invoke();
         invocation
@@ -340,7 +362,8 @@ impl LiveState {
         self.care_homes(&ids).await
     }
 
-    /// Every discharge's record.
+    /// Every discharge's record (patient prefix: only a reader allowed
+    /// patient-level data may call this).
     pub async fn all_discharges(
         &mut self,
     ) -> Result<Vec<pf_discharge_model::DischargeRecord>, LiveStateError> {
@@ -388,7 +411,8 @@ impl LiveState {
             .collect()
     }
 
-    /// One discharge's record, if any event of it was applied.
+    /// One discharge's record, if any event of it was applied (patient
+    /// prefix).
     pub async fn discharge(
         &mut self,
         id: &str,
@@ -406,7 +430,9 @@ impl LiveState {
             .transpose()
     }
 
-    /// Every ward's counters and the change version, read atomically.
+    /// Every ward's counters, every care home's record, every discharge's
+    /// summary and the change version, read atomically. Reads nothing under
+    /// the patient prefix.
     pub async fn snapshot(&mut self) -> Result<Snapshot, LiveStateError> {
         // EVALSHA_RO: a read-only script, so a reader with read-only access
         // to the live state (the gateway's Redis user) may run it.
@@ -417,7 +443,7 @@ impl LiveState {
             .arg(self.keys.version())
             .arg(self.keys.wards_index())
             .arg(self.keys.care_homes_index())
-            .arg(self.keys.discharges_index())
+            .arg(self.keys.discharge_summaries())
             .arg(self.keys.prefix());
         let reply = read_with_script(&mut self.connection, scripts::SNAPSHOT, &command).await?;
         let mut items = reply.into_iter();
@@ -450,9 +476,9 @@ impl LiveState {
         }
         let discharges: Vec<String> = redis::from_redis_value(discharges)?;
         for pair in discharges.chunks_exact(2) {
-            let record = serde_json::from_str(&pair[1])
-                .map_err(|e| LiveStateError::Unexpected(format!("discharge record: {e}")))?;
-            snapshot.discharges.insert(pair[0].clone(), record);
+            snapshot
+                .discharges
+                .insert(pair[0].clone(), parse_summary(&pair[1])?);
         }
         Ok(snapshot)
     }
@@ -579,9 +605,28 @@ impl LiveState {
             .announce_reset
             .key(self.keys.version())
             .key(self.keys.changes())
+            .key(self.keys.patient_changes())
             .arg(self.changes_max_len)
             .invoke_async(&mut self.connection)
             .await?)
+    }
+
+    /// Whether the state is in an older key layout than [`LAYOUT`] (it has
+    /// changes but no layout mark, or an older one): it must be rebuilt,
+    /// which also deletes what the old layout left under the live prefix.
+    pub async fn layout_is_old(&mut self) -> Result<bool, LiveStateError> {
+        let layout: Option<u64> = self.connection.get(self.keys.layout()).await?;
+        Ok(match layout {
+            Some(layout) => layout < LAYOUT,
+            None => self.version().await? > 0,
+        })
+    }
+
+    /// Records that the state is in [`LAYOUT`] (after a rebuild, or on an
+    /// empty state).
+    pub async fn mark_layout(&mut self) -> Result<(), LiveStateError> {
+        let _: () = self.connection.set(self.keys.layout(), LAYOUT).await?;
+        Ok(())
     }
 
     /// The change version now.
@@ -630,11 +675,36 @@ impl LiveState {
         entries.iter().map(parse_change).collect()
     }
 
-    /// Deletes every bed, counter and index of this prefix (the change
-    /// version and log stay, so versions keep rising) and announces a reset,
-    /// so that readers take a new snapshot. Used before a rebuild.
+    /// Up to `count` of the discharge views' notices after change
+    /// `version`, oldest first (patient prefix: only a reader allowed
+    /// patient-level data may call this). Versions without a notice (a bed
+    /// changed) are skipped.
+    pub async fn patient_notices_after(
+        &mut self,
+        version: u64,
+        count: usize,
+    ) -> Result<Vec<PatientNotice>, LiveStateError> {
+        let reply: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(self.keys.patient_changes())
+            .arg(format!("{}-0", version + 1))
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.connection)
+            .await?;
+        reply.ids.iter().map(parse_notice).collect()
+    }
+
+    /// Deletes every bed, counter, record and index under both prefixes (the
+    /// change version and logs stay, so versions keep rising), marks the
+    /// state as in [`LAYOUT`] and announces a reset, so that readers take a
+    /// new snapshot. Used before a rebuild.
     pub async fn wipe(&mut self) -> Result<u64, LiveStateError> {
-        let keep = [self.keys.version(), self.keys.changes()];
+        let keep = [
+            self.keys.version(),
+            self.keys.changes(),
+            self.keys.patient_changes(),
+        ];
         // Marks (see `swap_mark`) stay too: a rebuild is not a loss.
         let marks = self.keys.applied("mark:");
         let keys: Vec<String> = self.state_keys().await?;
@@ -646,18 +716,21 @@ impl LiveState {
         {
             let _: () = self.connection.del(chunk.to_vec()).await?;
         }
+        // Empty, the state is in this crate's layout.
+        self.mark_layout().await?;
         let version: u64 = self
             .announce_reset
             .key(self.keys.version())
             .key(self.keys.changes())
+            .key(self.keys.patient_changes())
             .arg(self.changes_max_len)
             .invoke_async(&mut self.connection)
             .await?;
         Ok(version)
     }
 
-    /// Deletes everything under this prefix, change version and log included
-    /// (for scratch copies; never the live state).
+    /// Deletes everything under both prefixes, change version and logs
+    /// included (for scratch copies; never the live state).
     pub async fn delete_all(&mut self) -> Result<(), LiveStateError> {
         let keys = self.state_keys().await?;
         for chunk in keys.chunks(500) {
@@ -668,14 +741,19 @@ impl LiveState {
 
     /// The comparable content of this copy of the state.
     pub async fn digest(&mut self) -> Result<StateDigest, LiveStateError> {
-        let keep_out = [self.keys.version(), self.keys.changes()];
+        let keep_out = [
+            self.keys.version(),
+            self.keys.changes(),
+            self.keys.patient_changes(),
+            self.keys.layout(),
+        ];
         let watermarks = self.keys.applied("");
         let mut digest = StateDigest::new();
         for key in self.state_keys().await? {
             if keep_out.contains(&key) || key.starts_with(&watermarks) {
                 continue;
             }
-            let name = key[self.keys.prefix().len()..].to_owned();
+            let name = self.name_of(&key);
             if name.starts_with("trend:") {
                 continue;
             }
@@ -688,7 +766,8 @@ impl LiveState {
                     let fields: BTreeMap<String, String> = self.connection.hgetall(&key).await?;
                     let counters = !name.starts_with("bed:")
                         && !name.starts_with("care-home:")
-                        && !name.starts_with("discharge:");
+                        && !name.starts_with("patient:discharge:")
+                        && name != "discharges:summary";
                     fields
                         .into_iter()
                         .filter(|(_, v)| !(counters && v == "0"))
@@ -724,24 +803,45 @@ impl LiveState {
         Ok(digest)
     }
 
+    /// A key's name in a digest: without its prefix, `patient:` before the
+    /// names under the patient prefix (the longer prefix wins when one lies
+    /// under the other).
+    fn name_of(&self, key: &str) -> String {
+        let live = self.keys.prefix();
+        let patient = self.keys.patient_prefix();
+        let in_patient = key.starts_with(patient);
+        let in_live = key.starts_with(live);
+        if in_patient && (!in_live || patient.len() > live.len()) {
+            format!("patient:{}", &key[patient.len()..])
+        } else {
+            key.get(live.len()..).unwrap_or(key).to_owned()
+        }
+    }
+
+    /// Every key under either prefix.
     async fn state_keys(&mut self) -> Result<Vec<String>, LiveStateError> {
-        let pattern = format!("{}*", self.keys.prefix());
-        let mut cursor: u64 = 0;
         let mut keys = Vec::new();
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut self.connection)
-                .await?;
-            keys.extend(batch);
-            if next == 0 {
-                break;
+        for prefix in [
+            self.keys.prefix().to_owned(),
+            self.keys.patient_prefix().to_owned(),
+        ] {
+            let pattern = format!("{prefix}*");
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut self.connection)
+                    .await?;
+                keys.extend(batch);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            cursor = next;
         }
         keys.sort();
         keys.dedup();
@@ -769,12 +869,17 @@ pub fn differences(expected: &StateDigest, actual: &StateDigest) -> Vec<String> 
     lines
 }
 
-fn parse_change(entry: &StreamId) -> Result<Change, LiveStateError> {
-    let version = entry
+/// The change version of a stream entry (its id, `{version}-0`).
+fn stream_version(entry: &StreamId) -> Result<u64, LiveStateError> {
+    entry
         .id
         .split_once('-')
         .and_then(|(v, _)| v.parse::<u64>().ok())
-        .ok_or_else(|| LiveStateError::Unexpected(format!("change id `{}`", entry.id)))?;
+        .ok_or_else(|| LiveStateError::Unexpected(format!("change id `{}`", entry.id)))
+}
+
+fn parse_change(entry: &StreamId) -> Result<Change, LiveStateError> {
+    let version = stream_version(entry)?;
     let text = |field: &str| entry.get::<String>(field).unwrap_or_default();
     match text("kind").as_str() {
         "reset" => Ok(Change::Reset { version }),
@@ -798,10 +903,8 @@ fn parse_change(entry: &StreamId) -> Result<Change, LiveStateError> {
         }),
         "discharge" => Ok(Change::Discharge {
             version,
-            record: Box::new(
-                serde_json::from_str(&text("record"))
-                    .map_err(|e| LiveStateError::Unexpected(format!("discharge record: {e}")))?,
-            ),
+            id: text("id"),
+            summary: parse_summary(&text("summary"))?,
             event_type: text("event_type"),
             occurred_at_ms: text("at").parse().unwrap_or(0),
         }),
@@ -811,16 +914,40 @@ fn parse_change(entry: &StreamId) -> Result<Change, LiveStateError> {
     }
 }
 
+fn parse_notice(entry: &StreamId) -> Result<PatientNotice, LiveStateError> {
+    let version = stream_version(entry)?;
+    let text = |field: &str| entry.get::<String>(field).unwrap_or_default();
+    match text("kind").as_str() {
+        "reset" => Ok(PatientNotice::Reset { version }),
+        "discharge" => Ok(PatientNotice::Discharge {
+            version,
+            id: text("id"),
+            entity_version: text("version").parse().unwrap_or(0),
+            managed_by: text("managed_by"),
+            event_type: text("event_type"),
+            occurred_at_ms: text("at").parse().unwrap_or(0),
+        }),
+        other => Err(LiveStateError::Unexpected(format!(
+            "notice {version} of unknown kind `{other}`"
+        ))),
+    }
+}
+
+fn parse_summary(json: &str) -> Result<DischargeSummary, LiveStateError> {
+    serde_json::from_str(json)
+        .map_err(|e| LiveStateError::Unexpected(format!("discharge summary: {e}")))
+}
+
 fn parse_record(json: &str) -> Result<pf_care_home_model::CareHomeRecord, LiveStateError> {
     serde_json::from_str(json)
         .map_err(|e| LiveStateError::Unexpected(format!("care-home record: {e}")))
 }
 
-/// One care-home or discharge event as the record script takes it.
+/// One care-home event as the record script takes it.
 struct RecordWrite<'a> {
-    /// The change's kind: `care_home` or `discharge`.
+    /// The change's kind: `care_home`.
     kind: &'static str,
-    /// The record's id (CQC location id or discharge id).
+    /// The record's id (CQC location id).
     id: &'a str,
     /// The record's key, its totals' key and the index of every record.
     key: String,

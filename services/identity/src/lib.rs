@@ -346,7 +346,10 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
     }
     let mut routes = Router::new()
         .route("/sign-in", sign_in_page)
-        .route("/sign-out", post(sign_in::sign_out))
+        .route(
+            "/sign-out",
+            get(sign_in::confirm_sign_out).post(sign_in::sign_out),
+        )
         .route(
             "/sign-in/link/{token}",
             get(links::show).post(links::redeem),

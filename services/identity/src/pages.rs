@@ -37,11 +37,12 @@ pub fn content_security_policy(return_origins: &[String]) -> String {
 pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000; includeSubDomains";
 
 /// The pages this service renders; each must compile at start.
-pub const TEMPLATES: [&str; 4] = [
+pub const TEMPLATES: [&str; 5] = [
     "sign-in.html",
     "sign-in-link.html",
     "sign-in-link-expired.html",
     "kiosk-setup.html",
+    "sign-out.html",
 ];
 
 /// Could not set up page rendering.

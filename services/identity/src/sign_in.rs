@@ -343,6 +343,22 @@ pub async fn start_session_with(
     pages::see_other(to, &[set])
 }
 
+/// `GET /sign-out`: the page every other service's "Sign out" link leads
+/// to, with a form that posts the session's CSRF token to `POST /sign-out`
+/// (a link alone must not end a session: another site could make a browser
+/// follow it). Not signed in: the sign-in page.
+pub async fn confirm_sign_out(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    match app.authenticator.authenticate(&headers).await {
+        Ok((principal, Some(session))) => pages::render(
+            &app.templates,
+            StatusCode::OK,
+            "sign-out.html",
+            serde_json::json!({ "person": principal.name, "csrf_token": session.csrf_token }),
+        ),
+        _ => pages::see_other("/sign-in", &[]),
+    }
+}
+
 /// `POST /sign-out` form.
 #[derive(Debug, Deserialize)]
 pub struct SignOutForm {

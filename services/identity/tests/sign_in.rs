@@ -196,6 +196,45 @@ async fn signing_out_needs_the_session_token_and_ends_the_session() {
     );
 }
 
+/// Other services' pages link to `GET /sign-out`: it shows a form with the
+/// session's token (following the link alone ends nothing); without a
+/// session it leads to the sign-in page.
+#[tokio::test]
+async fn the_sign_out_link_leads_to_a_form_that_signs_out() {
+    let app = spawn().await;
+    let session = app.session_of("demo-discharge-coordinator").await;
+    let page = app.get_with_cookie("/sign-out", &session).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<form method="post" action="&#x2f;sign-out""#)
+            || html.contains(r#"<form method="post" action="/sign-out""#),
+        "{html}"
+    );
+    let token = hidden_field(&html, "csrf_token").expect("the form carries the session's token");
+    assert_eq!(
+        app.get_with_cookie("/api/v1/me", &session).await.status(),
+        200,
+        "showing the page ends nothing"
+    );
+    let response = app
+        .http
+        .post(app.url("/sign-out"))
+        .header(COOKIE, &session)
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        app.get_with_cookie("/api/v1/me", &session).await.status(),
+        401
+    );
+    let signed_out = app.get_with_cookie("/sign-out", &session).await;
+    assert_eq!(signed_out.status(), 303);
+    assert_eq!(signed_out.headers()["location"], "/sign-in");
+}
+
 #[tokio::test]
 async fn bodies_over_16_kib_are_refused_and_ops_endpoints_answer() {
     let app = spawn().await;

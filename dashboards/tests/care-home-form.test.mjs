@@ -31,7 +31,7 @@ const WAIT_MS = 15_000;
 
 function settings() {
   const names = ['PF_CARE_HOMES_URL', 'PF_GATEWAY_URL', 'PF_SESSION_COOKIE', 'PF_SIGN_IN_LINK_JS',
-    'PF_SIGN_IN_LINK_NOJS', 'PF_TEST_HOME', 'PF_CARE_HOMES_TOKEN'];
+    'PF_SIGN_IN_LINK_NOJS', 'PF_SIGN_IN_LINK_SIGN_OUT', 'PF_IDENTITY_URL', 'PF_TEST_HOME', 'PF_CARE_HOMES_TOKEN'];
   const missing = names.filter((n) => !process.env[n]);
   if (missing.length) {
     throw new Error(`care-home form browser tests need these environment variables: ${missing.join(', ')}`);
@@ -46,6 +46,8 @@ function settings() {
     viewerSession: process.env.PF_SESSION_COOKIE,
     linkJs: process.env.PF_SIGN_IN_LINK_JS,
     linkNoJs: process.env.PF_SIGN_IN_LINK_NOJS,
+    linkSignOut: process.env.PF_SIGN_IN_LINK_SIGN_OUT,
+    identity: trim(process.env.PF_IDENTITY_URL),
     home: process.env.PF_TEST_HOME,
     token: process.env.PF_CARE_HOMES_TOKEN,
   };
@@ -268,6 +270,25 @@ test('6: with JavaScript off the form signs in, saves and confirms', async () =>
     await page.getByRole('button', { name: 'Nothing has changed' }).click();
     await page.locator('#saved').waitFor();
     assert.equal((await homeRecord()).version, before.version + 2);
+  } finally {
+    await context.close();
+  }
+});
+
+test('7: the sign-out page is accessible, and signing out ends the session', async () => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
+  try {
+    const { page } = await signInWithLink(context, cfg.linkSignOut);
+    // Other services' "Sign out" links lead here; following the link ends nothing.
+    await page.goto(`${cfg.identity}/sign-out`);
+    await page.getByRole('heading', { name: 'Sign out of Patient Flow' }).waitFor();
+    await assertAccessible(page, 'sign-out page');
+    const still = await page.request.get(formUrl(), { maxRedirects: 0 });
+    assert.equal(still.status(), 200, 'showing the sign-out page ends nothing');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(`${cfg.identity}/sign-in**`);
+    const after = await page.request.get(formUrl(), { maxRedirects: 0 });
+    assert.equal(after.status(), 303, 'the form sends a signed-out person to sign in');
   } finally {
     await context.close();
   }

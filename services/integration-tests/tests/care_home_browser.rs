@@ -55,6 +55,7 @@ async fn a_nurse_keeps_the_homes_vacancies_live_from_a_phone() {
     let link = |token: String| format!("{identity_url}/sign-in/link/{token}");
     let link_js = link(store.create_link(&nurse).await.unwrap());
     let link_no_js = link(store.create_link(&nurse).await.unwrap());
+    let link_sign_out = link(store.create_link(&nurse).await.unwrap());
     let viewer = store
         .create_session(&demo("demo-control-room"))
         .await
@@ -79,6 +80,8 @@ async fn a_nurse_keeps_the_homes_vacancies_live_from_a_phone() {
             .env("PF_SESSION_COOKIE", viewer.id)
             .env("PF_SIGN_IN_LINK_JS", link_js)
             .env("PF_SIGN_IN_LINK_NOJS", link_no_js)
+            .env("PF_SIGN_IN_LINK_SIGN_OUT", link_sign_out)
+            .env("PF_IDENTITY_URL", identity_url)
             .env("PF_TEST_HOME", "1-000000001")
             .env("PF_CARE_HOMES_TOKEN", reader)
             .output()

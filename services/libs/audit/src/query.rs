@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::error::AuditError;
 use crate::record::AuditRecord;
-use crate::stream::{STREAM, filter_subject};
+use crate::stream::{STREAM, SUBJECTS, filter_subject};
 
 /// Records returned when a query names no limit.
 pub const DEFAULT_LIMIT: usize = 1000;
@@ -105,17 +105,30 @@ pub(crate) async fn run(
         Some(start_time) => DeliverPolicy::ByStartTime { start_time },
         None => DeliverPolicy::All,
     };
-    let consumer = stream
+    let filter = filter_subject(query.organisation.as_deref(), query.person.as_deref());
+    // Every record from the first: there is at least one (`last` > 0).
+    let whole_stream = filter == SUBJECTS && matches!(deliver_policy, DeliverPolicy::All);
+    let mut consumer = stream
         .create_consumer(pull::OrderedConfig {
-            filter_subject: filter_subject(query.organisation.as_deref(), query.person.as_deref()),
+            filter_subject: filter,
             deliver_policy,
             description: Some("audit query".into()),
             ..Default::default()
         })
         .await
         .map_err(|e| AuditError::Unavailable(e.to_string()))?;
-    if consumer.cached_info().num_pending == 0 {
-        return Ok(Vec::new());
+    // Nothing to read: stop now (reading would wait for records that never
+    // come). The count in the creation answer can lag behind the stream on
+    // a busy server, so a zero is asked again before it is believed.
+    if !whole_stream && consumer.cached_info().num_pending == 0 {
+        let pending = consumer
+            .info()
+            .await
+            .map_err(|e| AuditError::Unavailable(e.to_string()))?
+            .num_pending;
+        if pending == 0 {
+            return Ok(Vec::new());
+        }
     }
     let stored_after_end = query.to.and_then(|t| t.checked_add(CLOCK_MARGIN));
     let mut messages = consumer

@@ -146,7 +146,7 @@ def check_nats_users():
     """Both renderers read files/nats-permissions.conf and give each user the same block.
 
     What each block allows, and that the two rendered files agree, is the access
-    table's (services/integration-tests/tests/access_table.rs, with a real helm).
+    table's (services/integration-tests/tests/platform/access_table.rs, with a real helm).
     """
     script = (REPO / "scripts" / "nats-users.sh").read_text()
     template = (CHART / "templates" / "nats-authorization.yaml").read_text()

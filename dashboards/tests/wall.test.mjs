@@ -1,5 +1,5 @@
 // The control-room wall on a 20-site region, against a running platform
-// (services/integration-tests/tests/wall_browser.rs starts it, scripts the events and computes the
+// (services/integration-tests/tests/slow/wall_browser.rs starts it, scripts the events and computes the
 // expected figures from the projection's state in Redis).
 //
 //   PF_GATEWAY_URL=http://127.0.0.1:PORT   the gateway serving /control-room

@@ -2,7 +2,7 @@
 //! `scripts/start`'s own functions (`scripts/nats-users.sh`,
 //! `scripts/redis-users.sh`) and by the Helm chart with a real
 //! `helm template`, and read back into [`NatsUser`]s and [`RedisUser`]s so
-//! that the access table (`tests/access_table.rs`) can run every row
+//! that the access table (`tests/platform/access_table.rs`) can run every row
 //! against real servers started with those files and those users'
 //! credentials.
 

@@ -755,7 +755,8 @@ async fn the_form_works_without_javascript() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_file_describes_the_running_service() {
     let platform = Platform::start().await;
-    let spec: Value = serde_json::from_str(include_str!("../../../care-homes/openapi.json")).unwrap();
+    let spec: Value =
+        serde_json::from_str(include_str!("../../../care-homes/openapi.json")).unwrap();
     let token = platform.token_for(&editor("feed", &[HOME_A]));
     let check = |operation: &str, status: u16, body: &Value| {
         let (path, method) = match operation {

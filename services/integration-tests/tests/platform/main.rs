@@ -1,0 +1,38 @@
+//! Tests of the platform against real servers: nats-server with JetStream,
+//! redis-server, the services in this process (or their binaries as child
+//! processes) and the rendered NATS and Redis users. One test binary, so
+//! the services are linked once. `scripts/test --quick` runs these and the
+//! unit tests; the browsers, the fault suite and the wall soak are in
+//! `tests/slow/`.
+//!
+//! # Layout
+//! - [`access`]: who may do what, every demo role, no route left out.
+//! - [`access_table`]: what every NATS and Redis user may do and is refused,
+//!   with the configuration `scripts/start` and the Helm chart render.
+//! - [`audit_trail`]: the audit trail fails closed and holds under a flood.
+//! - [`care_homes`]: the vacancy API and form.
+//! - [`discharges`]: the discharge list, matching homes, holds, discharges.
+//! - [`faults`]: Redis losing the live state while the platform runs.
+//! - [`helm_chart`]: the chart matches what `scripts/start` runs.
+//! - [`kiosk`]: a wall screen from setup link to revocation.
+//! - [`nats_users`]: each service's NATS user, through JetStream.
+//! - [`opel`]: OPEL levels computed live.
+//! - [`platform`]: beds end to end, the websocket protocol.
+//! - [`redis_users`]: each service's Redis user, through the live state.
+//! - [`secrets`]: the demo secret and Redis passwords stay where they belong.
+//! - [`trends`]: occupancy history.
+
+mod access;
+mod access_table;
+mod audit_trail;
+mod care_homes;
+mod discharges;
+mod faults;
+mod helm_chart;
+mod kiosk;
+mod nats_users;
+mod opel;
+mod platform;
+mod redis_users;
+mod secrets;
+mod trends;

@@ -182,6 +182,7 @@ pub async fn run(
         labels,
         stale_after: config.care_home_stale_after,
         plan,
+        localities: config.region.localities.clone(),
     });
     let clock = tokio::spawn(feed::keep_time(
         hub.clone(),

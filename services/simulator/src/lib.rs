@@ -269,6 +269,7 @@ async fn simulate(config: &SimulatorConfig, cancel: &CancellationToken) -> anyho
     let discharge_rng = StdRng::seed_from_u64(rng.random());
     let catalogue = config.catalogue()?;
     let wards = patients::discharge_wards(&catalogue);
+    let districts = patients::home_districts(&config.region()?);
     let beds = async {
         tracing::info!(
             url = %config.hospital_beds_url,
@@ -321,6 +322,7 @@ async fn simulate(config: &SimulatorConfig, cancel: &CancellationToken) -> anyho
             client,
             clients.hold_answers.clone(),
             wards,
+            districts,
             discharge_rng,
             config.speed,
         );

@@ -77,8 +77,9 @@ pub async fn run(
         }
     }
     .context("failed to read the care-home register")?;
-    let templates = pf_web::templates(&config.dashboards_dir, PAGES)
+    let mut templates = pf_web::templates(&config.dashboards_dir, PAGES)
         .context("failed to load the page templates")?;
+    templates.add_global("ics_name", config.region.ics.name.clone());
     let nats = config
         .nats
         .connect_tracking("pf-care-homes", &readiness)

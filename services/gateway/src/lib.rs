@@ -103,7 +103,8 @@ pub async fn run(
         metrics::GatewayMetrics::register(&registry).context("failed to register metrics")?;
     let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
     let readiness = Readiness::new(&["redis"]);
-    let templates = pages::templates(&config.dashboards_dir)?;
+    let mut templates = pages::templates(&config.dashboards_dir)?;
+    templates.add_global("ics_name", config.region.ics.name.clone());
     let authenticator = Arc::new(
         config
             .sign_in

@@ -1,5 +1,6 @@
-//! A believable day of the LLR hospitals, driven through the hospital-beds API,
-//! and of the LLR care homes, driven through the care-homes API.
+//! A believable day of the region's hospitals (LLR by default), driven
+//! through the hospital-beds API, and of its care homes, driven through the
+//! care-homes API.
 //!
 //! The simulator is an ordinary API client: everything it does, a hospital
 //! system or a care-record system could do. On start it makes sure every core bed of the catalogue is

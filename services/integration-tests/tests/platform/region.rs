@@ -64,6 +64,25 @@ async fn a_platform_on_another_regions_data_serves_that_region() {
         ]
     );
 
+    // The wall's page names the region and its localities, nothing of LLR.
+    let page = platform
+        .http
+        .get(format!("{}/control-room", platform.gateway_url))
+        .bearer_auth(&platform.viewer_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    for words in [
+        "North Fells Integrated Care System",
+        "Upper Dale",
+        "Fellside General",
+    ] {
+        assert!(page.contains(words), "{words} missing from the page");
+    }
+    assert!(!page.contains("Leicester"), "an LLR name on the page");
+
     // hospital-beds knows the region's beds and no other.
     let publisher = platform.token_for(
         &Principal::machine("fells-feed", "Fells PAS", None)

@@ -24,6 +24,14 @@ pub enum RegisterError {
     /// The content is not a register.
     #[error("the care-home register is not valid: {0}")]
     Invalid(String),
+    /// A file's content is not a register.
+    #[error("{file}: {problem}")]
+    InFile {
+        /// Which file.
+        file: String,
+        /// What is wrong, naming the home.
+        problem: String,
+    },
     /// The region's data could not be read, or a home lies in a locality
     /// the region does not have.
     #[error(transparent)]
@@ -81,8 +89,13 @@ impl Register {
     /// A register from JSON text (`file` names it in errors) whose every
     /// home lies in one of the region's localities.
     pub fn for_region(file: &str, text: &str, region: &Region) -> Result<Self, RegisterError> {
-        let register =
-            Self::from_json(text).map_err(|e| RegisterError::Invalid(format!("{file}: {e}")))?;
+        let register = Self::from_json(text).map_err(|e| match e {
+            RegisterError::Invalid(problem) => RegisterError::InFile {
+                file: file.to_owned(),
+                problem,
+            },
+            other => other,
+        })?;
         for home in register.homes() {
             if region.locality(home.locality.as_str()).is_none() {
                 let known: Vec<&str> = region.localities.iter().map(|l| l.code.as_str()).collect();
@@ -212,5 +225,12 @@ mod tests {
             refused,
             "care-homes.json: home 1-000000009: lies in locality `rutland`, which the region does not have (its localities: north)"
         );
+        let one = home("north");
+        let entry = &one[one.find("{ \"cqc").expect("entry")..one.rfind(']').expect("end")];
+        let twice = format!(r#"{{ "homes": [{entry}, {entry}] }}"#);
+        let refused = Register::for_region("x/care-homes.json", &twice, &region)
+            .expect_err("listed twice")
+            .to_string();
+        assert_eq!(refused, "x/care-homes.json: 1-000000009 is listed twice");
     }
 }

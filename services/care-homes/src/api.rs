@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use pf_care_home_model::{
-    CareCategory, CareHomeRecord, ClosureReason, CqcLocationId, Locality, ReportInput, SexAccepted,
-    VacancyInput,
+    CareCategory, CareHomeRecord, ClosureReason, CqcLocationId, LocalityCode, ReportInput,
+    SexAccepted, VacancyInput,
 };
 use pf_sign_in::{AuthError, Caller, NotSignedIn};
 use pf_web::ErrorBody;
@@ -191,7 +191,7 @@ pub struct HomeView {
     /// Postcode.
     pub postcode: String,
     /// Local authority area.
-    pub locality: Locality,
+    pub locality: LocalityCode,
     /// Latitude.
     pub latitude: f64,
     /// Longitude.
@@ -258,7 +258,7 @@ impl HomeView {
             name: r.name.clone(),
             address: r.address.clone(),
             postcode: r.postcode.clone(),
-            locality: r.locality,
+            locality: r.locality.clone(),
             latitude: r.latitude,
             longitude: r.longitude,
             registered_beds: r.registered_beds,

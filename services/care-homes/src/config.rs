@@ -11,8 +11,9 @@ use pf_web::cross_site::SiteOrigins;
 /// Where the register of homes comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegisterSource {
-    /// The synthetic LLR register that ships with the platform.
-    Demo,
+    /// The `care-homes.json` of the region's data set (for the built-in
+    /// LLR data set, 300 synthetic homes).
+    Region,
     /// A JSON file of the same shape.
     File(PathBuf),
     /// JSON text of the same shape (for tests).
@@ -34,7 +35,8 @@ pub struct CareHomesConfig {
     pub redis_url: String,
     /// Prefix of this service's Redis keys (`PF_CARE_HOMES_PREFIX`, default `pf-care:`).
     pub redis_prefix: String,
-    /// The register of homes (`PF_CARE_HOME_REGISTER`: `demo` or a file path; default `demo`).
+    /// The register of homes (`PF_CARE_HOME_REGISTER`: `demo` (the region's
+    /// `care-homes.json`) or a file path; default `demo`).
     pub register: RegisterSource,
     /// Figures older than this are shown as stale (`PF_CARE_HOME_STALE_HOURS`, default 24).
     pub stale_after: Duration,
@@ -62,15 +64,26 @@ pub struct CareHomesConfig {
     /// changes through the JSON API (`PF_PUBLIC_URL`, `PF_*_PUBLIC_URL`;
     /// the request's own host always counts).
     pub site_origins: SiteOrigins,
+    /// Where the region's data set is (`PF_REGION_DIR`, default the
+    /// built-in LLR data set): its `care-homes.json` is the register unless
+    /// `PF_CARE_HOME_REGISTER` names another file.
+    pub region_files: pf_region::RegionFiles,
+    /// The region: every home must lie in one of its localities.
+    pub region: pf_region::Region,
 }
 
 impl CareHomesConfig {
     /// Reads the settings from the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         let register = match env_or("PF_CARE_HOME_REGISTER", "demo".to_owned())?.as_str() {
-            "demo" | "" => RegisterSource::Demo,
+            "demo" | "" => RegisterSource::Region,
             path => RegisterSource::File(PathBuf::from(path)),
         };
+        let (region_files, region) = pf_region::from_env().map_err(|err| ConfigError {
+            name: pf_region::REGION_DIR_VAR.to_owned(),
+            value: std::env::var(pf_region::REGION_DIR_VAR).unwrap_or_default(),
+            cause: err.to_string(),
+        })?;
         Ok(Self {
             listen: env_or(
                 "PF_CARE_HOMES_ADDR",
@@ -96,6 +109,8 @@ impl CareHomesConfig {
             writes_per_second: env_or("PF_WRITES_PER_SECOND", 20)?,
             refused_per_second: env_or("PF_REFUSED_PER_SECOND", 20)?,
             site_origins: SiteOrigins::from_env(),
+            region_files,
+            region,
         })
     }
 
@@ -112,7 +127,7 @@ impl CareHomesConfig {
             sign_in,
             redis_url: redis_url.to_owned(),
             redis_prefix: "pf-care:".to_owned(),
-            register: RegisterSource::Demo,
+            register: RegisterSource::Region,
             stale_after: Duration::from_secs(24 * 3600),
             idempotency_ttl: Duration::from_secs(7 * 24 * 3600),
             dashboards_dir,
@@ -122,6 +137,8 @@ impl CareHomesConfig {
             writes_per_second: 20,
             refused_per_second: 20,
             site_origins: SiteOrigins::default(),
+            region_files: pf_region::RegionFiles::BuiltIn,
+            region: pf_region::Region::built_in(),
         }
     }
 }

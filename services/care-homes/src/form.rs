@@ -331,7 +331,7 @@ impl FormPage<'_> {
                 name => r.name.clone(),
                 address => r.address.clone(),
                 postcode => r.postcode.clone(),
-                locality => r.locality.label(),
+                locality => self.state.config.region.locality_name(r.locality.as_str()),
                 registered_beds => r.registered_beds,
             },
             homes => homes,

@@ -70,13 +70,16 @@ pub async fn run(
     let registry = prometheus::Registry::new();
     let readiness = Readiness::new(&["nats", "register"]);
     let register = match &config.register {
-        RegisterSource::Demo => Register::llr_demo(),
-        RegisterSource::File(path) => Register::load(path),
-        RegisterSource::Json(json) => Register::from_json(json),
+        RegisterSource::Region => Register::load(&config.region_files, &config.region),
+        RegisterSource::File(path) => Register::load_file(path, &config.region),
+        RegisterSource::Json(json) => {
+            Register::for_region("PF_CARE_HOME_REGISTER", json, &config.region)
+        }
     }
     .context("failed to read the care-home register")?;
-    let templates = pf_web::templates(&config.dashboards_dir, PAGES)
+    let mut templates = pf_web::templates(&config.dashboards_dir, PAGES)
         .context("failed to load the page templates")?;
+    templates.add_global("ics_name", config.region.ics.name.clone());
     let nats = config
         .nats
         .connect_tracking("pf-care-homes", &readiness)

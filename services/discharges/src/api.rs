@@ -433,8 +433,7 @@ pub async fn create(
             .ok_or_else(|| {
                 ApiError::Problems(vec![FieldProblem {
                     field: "site".into(),
-                    message: "Select a hospital site of Leicester, Leicestershire or Rutland"
-                        .into(),
+                    message: format!("Select a hospital site of {}", state.config.region.ics.name),
                 }])
             })?;
         may_manage(principal, &trust)?;
@@ -461,6 +460,7 @@ pub async fn create(
                 site.trim(),
                 &trust,
                 today(&state),
+                &state.config.region,
             )
             .map_err(|p| ApiError::Problems(p.problems))?;
         let payload = Payload::PatientReadyForDischarge(PatientReadyForDischarge {
@@ -663,8 +663,8 @@ pub struct MatchView {
     pub name: String,
     /// Postcode.
     pub postcode: String,
-    /// Local authority area.
-    pub locality: &'static str,
+    /// Local authority area (its name in the region).
+    pub locality: String,
     /// Distance from the search place, km, one decimal.
     pub distance_km: f64,
     /// Beds of the category free to hold now.
@@ -762,7 +762,11 @@ async fn matching_homes(
                 cqc_location_id: home.cqc().to_string(),
                 name: home.registration.name.clone(),
                 postcode: home.registration.postcode.clone(),
-                locality: home.registration.locality.label(),
+                locality: state
+                    .config
+                    .region
+                    .locality_name(home.registration.locality.as_str())
+                    .to_owned(),
                 distance_km: (distances.get(home.cqc().as_str()).copied().unwrap_or(0.0) * 10.0)
                     .round()
                     / 10.0,

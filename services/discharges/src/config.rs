@@ -57,11 +57,21 @@ pub struct DischargesConfig {
     /// changes through the JSON API (`PF_PUBLIC_URL`, `PF_*_PUBLIC_URL`;
     /// the request's own host always counts).
     pub site_origins: SiteOrigins,
+    /// Where the region's data set is (`PF_REGION_DIR`, default the
+    /// built-in LLR data set).
+    pub region_files: pf_region::RegionFiles,
+    /// The region: its localities and postcode districts.
+    pub region: pf_region::Region,
 }
 
 impl DischargesConfig {
     /// Reads the settings from the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
+        let (region_files, region) = pf_region::from_env().map_err(|err| ConfigError {
+            name: pf_region::REGION_DIR_VAR.to_owned(),
+            value: std::env::var(pf_region::REGION_DIR_VAR).unwrap_or_default(),
+            cause: err.to_string(),
+        })?;
         Ok(Self {
             listen: env_or(
                 "PF_DISCHARGES_ADDR",
@@ -99,6 +109,8 @@ impl DischargesConfig {
             )?,
             gateway_ws_url: env_or("PF_GATEWAY_WS_URL", "ws://127.0.0.1:8080".to_owned())?,
             site_origins: SiteOrigins::from_env(),
+            region_files,
+            region,
         })
     }
 
@@ -124,6 +136,8 @@ impl DischargesConfig {
             public_url: "http://127.0.0.1:8085".to_owned(),
             gateway_ws_url: "ws://127.0.0.1:8080".to_owned(),
             site_origins: SiteOrigins::default(),
+            region_files: pf_region::RegionFiles::BuiltIn,
+            region: pf_region::Region::built_in(),
         }
     }
 }

@@ -67,8 +67,9 @@ pub async fn run_with_clock(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
-    let templates = pf_web::templates(&config.dashboards_dir, pages::PAGES)
+    let mut templates = pf_web::templates(&config.dashboards_dir, pages::PAGES)
         .context("failed to load the page templates")?;
+    templates.add_global("ics_name", config.region.ics.name.clone());
     let policy = pages::content_security_policy(&config.gateway_ws_url)?;
     let readiness = Readiness::new(&["nats", "redis"]);
     let nats = config

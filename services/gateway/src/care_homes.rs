@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pf_care_home_model::{CareCategory, CareHomeRecord, Locality};
+use pf_care_home_model::{CareCategory, CareHomeRecord, LocalityCode};
+use pf_region::Locality;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -35,7 +36,8 @@ pub struct CategoryCounts {
     pub category: CareCategory,
     /// Words for people.
     pub label: &'static str,
-    /// Available beds by locality, in [`Locality::ALL`] order.
+    /// Available beds by locality, in the order of
+    /// [`CareHomesView::localities`].
     pub available_by_locality: Vec<u32>,
     /// Available beds in the system.
     pub available: u32,
@@ -47,9 +49,9 @@ pub struct CategoryCounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LocalityCounts {
     /// Machine name.
-    pub locality: Locality,
+    pub locality: LocalityCode,
     /// Words for people.
-    pub label: &'static str,
+    pub label: String,
     /// Its figures.
     #[serde(flatten)]
     pub counts: CareHomeCounts,
@@ -77,24 +79,37 @@ pub fn is_stale(record: &CareHomeRecord, now: OffsetDateTime, stale_after: Durat
     }
 }
 
-/// The view of `homes` at `now`.
+/// The view of `homes` at `now`, locality by locality in the region's
+/// order (a home in a locality the region does not list comes after them,
+/// under its code).
 pub fn view<'a>(
     homes: impl Iterator<Item = &'a CareHomeRecord>,
     now: OffsetDateTime,
     stale_after: Duration,
+    region_localities: &[Locality],
 ) -> CareHomesView {
-    let mut system = CareHomeCounts::default();
-    let mut localities: BTreeMap<Locality, CareHomeCounts> = Locality::ALL
+    let homes: Vec<&CareHomeRecord> = homes.collect();
+    let mut order: Vec<(LocalityCode, String)> = region_localities
         .iter()
-        .map(|l| (*l, CareHomeCounts::default()))
+        .map(|l| (l.code.clone(), l.name.clone()))
         .collect();
+    for record in &homes {
+        let code = &record.registration.locality;
+        if !order.iter().any(|(known, _)| known == code) {
+            order.push((code.clone(), code.to_string()));
+        }
+    }
+    let slot_of = |code: &LocalityCode| order.iter().position(|(known, _)| known == code);
+    let mut system = CareHomeCounts::default();
+    let mut localities = vec![CareHomeCounts::default(); order.len()];
     let mut categories: BTreeMap<CareCategory, CategoryCounts> = BTreeMap::new();
     for record in homes {
-        let locality = record.registration.locality;
+        let Some(slot) = slot_of(&record.registration.locality) else {
+            continue; // every home's locality was added to `order` above
+        };
         let open = record.closure.is_none();
         let stale = is_stale(record, now, stale_after);
-        let local = localities.entry(locality).or_default();
-        for counts in [&mut system, local] {
+        for counts in [&mut system, &mut localities[slot]] {
             counts.homes += 1;
             counts.closed += u32::from(!open);
             counts.not_accepting += u32::from(open && !record.accepting_hospital_discharges);
@@ -107,7 +122,7 @@ pub fn view<'a>(
                 .or_insert_with(|| CategoryCounts {
                     category: vacancy.category,
                     label: vacancy.category.label(),
-                    available_by_locality: vec![0; Locality::ALL.len()],
+                    available_by_locality: vec![0; order.len()],
                     available: 0,
                     vacant: 0,
                 });
@@ -117,14 +132,10 @@ pub fn view<'a>(
             let available = record.free_beds(vacancy.category);
             entry.available += available;
             entry.vacant += vacancy.vacant;
-            if let Some(slot) = Locality::ALL
-                .iter()
-                .position(|l| *l == locality)
-                .and_then(|i| entry.available_by_locality.get_mut(i))
-            {
-                *slot += available;
+            if let Some(by_locality) = entry.available_by_locality.get_mut(slot) {
+                *by_locality += available;
             }
-            for counts in [&mut system, localities.entry(locality).or_default()] {
+            for counts in [&mut system, &mut localities[slot]] {
                 counts.vacant += vacancy.vacant;
                 counts.available += available;
             }
@@ -133,11 +144,12 @@ pub fn view<'a>(
     CareHomesView {
         stale_after_hours: stale_after.as_secs() / 3600,
         system,
-        localities: localities
+        localities: order
             .into_iter()
-            .map(|(locality, counts)| LocalityCounts {
+            .zip(localities)
+            .map(|((locality, label), counts)| LocalityCounts {
                 locality,
-                label: locality.label(),
+                label,
                 counts,
             })
             .collect(),
@@ -155,7 +167,7 @@ mod tests {
 
     fn home(
         id: &str,
-        locality: Locality,
+        locality: &str,
         available: u32,
         confirmed: Option<OffsetDateTime>,
     ) -> CareHomeRecord {
@@ -166,7 +178,7 @@ mod tests {
             postcode: "LE1 1AA".into(),
             latitude: 52.6,
             longitude: -1.1,
-            locality,
+            locality: LocalityCode::parse(locality).expect("code"),
             registered_beds: 20,
             categories: vec![CareCategory::Nursing],
         });
@@ -189,17 +201,17 @@ mod tests {
         let now = datetime!(2026-11-30 12:00 UTC);
         let fresh = home(
             "1-000000001",
-            Locality::Rutland,
+            "rutland",
             2,
             Some(now - time::Duration::hours(2)),
         );
         let old = home(
             "1-000000002",
-            Locality::Rutland,
+            "rutland",
             3,
             Some(now - time::Duration::hours(30)),
         );
-        let mut closed = home("1-000000003", Locality::LeicesterCity, 5, Some(now));
+        let mut closed = home("1-000000003", "leicester_city", 5, Some(now));
         closed.closure = Some(Closure {
             reason: ClosureReason::Outbreak,
             detail: String::new(),
@@ -208,6 +220,7 @@ mod tests {
             [&fresh, &old, &closed].into_iter(),
             now,
             Duration::from_secs(24 * 3600),
+            &pf_region::Region::built_in().localities,
         );
         assert_eq!(view.system.homes, 3);
         assert_eq!(view.system.available, 5);
@@ -217,5 +230,42 @@ mod tests {
         let nursing = &view.categories[0];
         assert_eq!(nursing.available_by_locality, vec![0, 0, 5]);
         assert_eq!(view.localities[2].counts.stale, 1);
+    }
+
+    #[test]
+    fn localities_are_the_regions_in_its_order_with_strays_after_them() {
+        let region = pf_region::Region::from_json(
+            "region.json",
+            r#"{ "ics": { "code": "QZZ", "name": "Test Shire", "short_name": "TS ICB" },
+                 "example_postcode": "ZZ1 1AA",
+                 "localities": [
+                   { "code": "south", "name": "South Vale", "postcode_districts": [
+                     { "district": "ZZ1", "latitude": 54.0, "longitude": -2.0 }] },
+                   { "code": "north", "name": "North Fells" } ] }"#,
+        )
+        .expect("valid region");
+        let now = datetime!(2026-11-30 12:00 UTC);
+        let north = home("1-000000001", "north", 2, Some(now));
+        let stray = home("1-000000002", "elsewhere", 1, Some(now));
+        let view = view(
+            [&north, &stray].into_iter(),
+            now,
+            Duration::from_secs(3600),
+            &region.localities,
+        );
+        let shown: Vec<(&str, &str, u32)> = view
+            .localities
+            .iter()
+            .map(|l| (l.locality.as_str(), l.label.as_str(), l.counts.available))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("south", "South Vale", 0),
+                ("north", "North Fells", 2),
+                ("elsewhere", "elsewhere", 1)
+            ]
+        );
+        assert_eq!(view.categories[0].available_by_locality, vec![0, 2, 1]);
     }
 }

@@ -51,9 +51,16 @@ pub struct GatewayConfig {
     /// open `/ws/discharges` (`PF_DISCHARGES_PUBLIC_URL`, default
     /// `http://127.0.0.1:8085`).
     pub discharges_public_url: String,
+    /// Where the region's data set is (`PF_REGION_DIR`, default the
+    /// built-in LLR data set): its `sites.json` is the catalogue `main`
+    /// loads, its `expected-discharges.json` the default discharge plan.
+    pub region_files: pf_region::RegionFiles,
+    /// The region: its localities order and name the care-home figures.
+    pub region: pf_region::Region,
     /// The daily discharge plan, as JSON: expected discharges per site and
-    /// pathway (read from `PF_EXPECTED_DISCHARGES_FILE`; default the demo's
-    /// illustrative plan, `services/gateway/data/expected-discharges-llr.json`).
+    /// pathway (read from `PF_EXPECTED_DISCHARGES_FILE`; default the
+    /// region's `expected-discharges.json`, for the built-in region the
+    /// demo's illustrative plan, `data/regions/llr/expected-discharges.json`).
     pub discharge_plan: String,
     /// How often the occupancy trends are re-read from the projection's
     /// history (`PF_TRENDS_REFRESH_SECS`, default 60).
@@ -67,6 +74,12 @@ pub struct GatewayConfig {
 impl GatewayConfig {
     /// Reads the settings from the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
+        let region_error = |err: pf_region::RegionError| ConfigError {
+            name: pf_region::REGION_DIR_VAR.to_owned(),
+            value: std::env::var(pf_region::REGION_DIR_VAR).unwrap_or_default(),
+            cause: err.to_string(),
+        };
+        let (region_files, region) = pf_region::from_env().map_err(region_error)?;
         Ok(Self {
             listen: env_or("PF_GATEWAY_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
@@ -94,8 +107,14 @@ impl GatewayConfig {
                     value: PathBuf::from(&path).display().to_string(),
                     cause: format!("cannot read the file: {err}"),
                 })?,
-                None => crate::discharge_figures::DEFAULT_PLAN.to_owned(),
+                None => region_files
+                    .read(pf_region::DataFile::ExpectedDischarges)
+                    .map_err(region_error)?
+                    .text
+                    .into_owned(),
             },
+            region_files,
+            region,
             trends_every: Duration::from_secs(env_or("PF_TRENDS_REFRESH_SECS", 60)?),
             trusted_proxies: pf_audit::TrustedProxies::from_env().map_err(|err| ConfigError {
                 name: pf_audit::refusals::TRUSTED_PROXIES_ENV.to_owned(),
@@ -129,6 +148,8 @@ impl GatewayConfig {
             public_url: "http://127.0.0.1:8080".to_owned(),
             discharges_public_url: "http://127.0.0.1:8085".to_owned(),
             discharge_plan: crate::discharge_figures::DEFAULT_PLAN.to_owned(),
+            region_files: pf_region::RegionFiles::BuiltIn,
+            region: pf_region::Region::built_in(),
             trends_every: Duration::from_secs(1),
             trusted_proxies: pf_audit::TrustedProxies::default(),
         }

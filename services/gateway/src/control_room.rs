@@ -30,6 +30,8 @@ pub struct RoomSettings {
     pub stale_after: Duration,
     /// Expected discharges per site and pathway.
     pub plan: DischargePlan,
+    /// The region's localities, in the order the wall shows them.
+    pub localities: Vec<pf_region::Locality>,
 }
 
 /// The live model behind the control room.
@@ -155,7 +157,12 @@ impl ControlRoom {
 
     /// The care homes' aggregates at `now`.
     pub fn care_homes(&self, now: OffsetDateTime) -> CareHomesView {
-        care_homes::view(self.care_homes.values(), now, self.settings.stale_after)
+        care_homes::view(
+            self.care_homes.values(),
+            now,
+            self.settings.stale_after,
+            &self.settings.localities,
+        )
     }
 
     /// The change version the model is at.

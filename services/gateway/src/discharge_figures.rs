@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 /// The demo's daily discharge plan (see its `about`).
-pub const DEFAULT_PLAN: &str = include_str!("../data/expected-discharges-llr.json");
+pub const DEFAULT_PLAN: &str = include_str!("../../../data/regions/llr/expected-discharges.json");
 
 /// Why a discharge plan cannot be used.
 #[derive(Debug, thiserror::Error)]

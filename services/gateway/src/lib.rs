@@ -103,7 +103,8 @@ pub async fn run(
         metrics::GatewayMetrics::register(&registry).context("failed to register metrics")?;
     let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
     let readiness = Readiness::new(&["redis"]);
-    let templates = pages::templates(&config.dashboards_dir)?;
+    let mut templates = pages::templates(&config.dashboards_dir)?;
+    templates.add_global("ics_name", config.region.ics.name.clone());
     let authenticator = Arc::new(
         config
             .sign_in
@@ -182,6 +183,7 @@ pub async fn run(
         labels,
         stale_after: config.care_home_stale_after,
         plan,
+        localities: config.region.localities.clone(),
     });
     let clock = tokio::spawn(feed::keep_time(
         hub.clone(),

@@ -6,8 +6,8 @@ use anyhow::Context as _;
 async fn main() -> anyhow::Result<()> {
     pf_runtime::telemetry::init("gateway");
     let config = pf_gateway::GatewayConfig::from_env()?;
-    let catalogue =
-        pf_hospital_model::Catalogue::llr().context("failed to load the site catalogue")?;
+    let catalogue = pf_hospital_model::Catalogue::load(&config.region_files, &config.region)
+        .context("failed to load the site catalogue")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("failed to listen on {}", config.listen))?;

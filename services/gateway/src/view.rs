@@ -136,7 +136,7 @@ pub fn site_labels(catalogue: &Catalogue) -> BTreeMap<String, SiteLabel> {
                     name: site.name.clone(),
                     trust: trust.short_name.clone(),
                     kind: Some(site.kind),
-                    locality: site.locality.clone(),
+                    locality: site.locality_name.clone(),
                     order,
                 },
             );

@@ -6,8 +6,9 @@ use anyhow::Context as _;
 async fn main() -> anyhow::Result<()> {
     pf_runtime::telemetry::init("hospital-beds");
     let config = pf_hospital_beds::BedsConfig::from_env()?;
-    let catalogue =
-        pf_hospital_model::Catalogue::llr().context("failed to load the site catalogue")?;
+    let (region_files, region) = pf_region::from_env().context("failed to load the region")?;
+    let catalogue = pf_hospital_model::Catalogue::load(&region_files, &region)
+        .context("failed to load the site catalogue")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("failed to listen on {}", config.listen))?;

@@ -100,6 +100,9 @@ pub struct IdentityConfig {
     /// The `dashboards/` folder: templates and static files
     /// (`PF_DASHBOARDS_DIR`, default `dashboards`).
     pub dashboards_dir: PathBuf,
+    /// The name of the ICS the pages' footer shows, from the region's data
+    /// set (`PF_REGION_DIR`, default the built-in LLR).
+    pub ics_name: String,
     /// Session and link lifetimes (`PF_SESSION_IDLE_SECS` default 1800,
     /// `PF_SESSION_ABSOLUTE_SECS` default 43200, `PF_SIGN_IN_LINK_SECS`
     /// default 86400).
@@ -352,6 +355,11 @@ impl IdentityConfig {
             external_issuer,
             oidc,
             dashboards_dir: env_or("PF_DASHBOARDS_DIR", PathBuf::from("dashboards"))?,
+            ics_name: pf_region::RegionFiles::from_env()
+                .and_then(|files| files.region())
+                .map_err(|e| anyhow::anyhow!("cannot read the region (PF_REGION_DIR): {e}"))?
+                .ics
+                .name,
             session_policy: SessionPolicy {
                 idle: secs("PF_SESSION_IDLE_SECS", defaults.idle)?,
                 absolute: secs("PF_SESSION_ABSOLUTE_SECS", defaults.absolute)?,
@@ -386,6 +394,7 @@ impl IdentityConfig {
             external_issuer: None,
             oidc: None,
             dashboards_dir,
+            ics_name: pf_region::Region::built_in().ics.name,
             session_policy: SessionPolicy::default(),
             token_ttl: Duration::from_secs(15 * 60),
             token_rate_per_minute: 30,

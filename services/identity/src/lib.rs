@@ -118,7 +118,8 @@ impl Identity {
         let http_metrics =
             HttpMetrics::register(&registry).context("failed to register metrics")?;
         let readiness = Readiness::new(&["redis", "nats"]);
-        let templates = pages::templates(&config.dashboards_dir)?;
+        let mut templates = pages::templates(&config.dashboards_dir)?;
+        templates.add_global("ics_name", config.ics_name.clone());
 
         let issuer = match LocalIssuer::new(
             config.mode,

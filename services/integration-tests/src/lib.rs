@@ -134,11 +134,46 @@ impl Platform {
 
     /// Starts the platform on another site catalogue and discharge plan.
     pub async fn start_with(catalogue: &str, discharge_plan: &str) -> Self {
+        Self::start_on(
+            Catalogue::from_json(catalogue).unwrap(),
+            discharge_plan,
+            pf_care_homes::RegisterSource::Json(TEST_REGISTER.to_owned()),
+            pf_region::RegionFiles::BuiltIn,
+        )
+        .await
+    }
+
+    /// Starts the platform on a whole region data set (its `region.json`,
+    /// `sites.json`, `care-homes.json` and `expected-discharges.json`), as
+    /// the services do when `PF_REGION_DIR` names it.
+    pub async fn start_in_region(files: pf_region::RegionFiles) -> Self {
+        let region = files.region().unwrap();
+        let catalogue = Catalogue::load(&files, &region).unwrap();
+        let plan = files
+            .read(pf_region::DataFile::ExpectedDischarges)
+            .unwrap()
+            .text
+            .into_owned();
+        Self::start_on(
+            catalogue,
+            &plan,
+            pf_care_homes::RegisterSource::Region,
+            files,
+        )
+        .await
+    }
+
+    async fn start_on(
+        catalogue: Catalogue,
+        discharge_plan: &str,
+        register: pf_care_homes::RegisterSource,
+        region_files: pf_region::RegionFiles,
+    ) -> Self {
+        let region = region_files.region().unwrap();
         let nats = NatsServer::start();
         create_streams(&nats.url()).await;
         let redis = RedisServer::start();
         let shutdown = CancellationToken::new();
-        let catalogue = Catalogue::from_json(catalogue).unwrap();
         let issuer = LocalIssuer::new(Mode::Development, LocalIssuerConfig::default()).unwrap();
         let sign_in = SignInSettings::local(issuer.issuer_config(), &redis.url());
 
@@ -168,7 +203,9 @@ impl Platform {
             sign_in.clone(),
             dashboards_dir(),
         );
-        care_homes_config.register = pf_care_homes::RegisterSource::Json(TEST_REGISTER.to_owned());
+        care_homes_config.register = register;
+        care_homes_config.region_files = region_files.clone();
+        care_homes_config.region = region.clone();
         care_homes_config.public_url = care_homes_url.clone();
         tokio::spawn(pf_care_homes::run(
             care_homes_listener,
@@ -178,9 +215,13 @@ impl Platform {
 
         let (discharges_listener, discharges_url) = listener().await;
         let clock = pf_care_home_log::ManualClock::new(time::OffsetDateTime::now_utc());
+        let mut discharges_config =
+            pf_discharges::DischargesConfig::local(&nats.url(), &redis.url(), sign_in.clone());
+        discharges_config.region_files = region_files.clone();
+        discharges_config.region = region.clone();
         tokio::spawn(pf_discharges::run_with_clock(
             discharges_listener,
-            pf_discharges::DischargesConfig::local(&nats.url(), &redis.url(), sign_in.clone()),
+            discharges_config,
             catalogue.clone(),
             std::sync::Arc::new(clock.clone()),
             shutdown.clone(),
@@ -192,6 +233,8 @@ impl Platform {
         // Short, so that tests see access re-checked on a live connection.
         gateway_config.heartbeat = Duration::from_secs(1);
         gateway_config.discharge_plan = discharge_plan.to_owned();
+        gateway_config.region_files = region_files;
+        gateway_config.region = region;
         tokio::spawn(pf_gateway::run(
             gateway_listener,
             gateway_config,

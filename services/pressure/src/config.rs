@@ -52,8 +52,9 @@ pub struct PressureConfig {
     pub redis_prefix: String,
     /// Longest Redis round trip (`PF_REDIS_TIMEOUT_MS`, default 10 s).
     pub redis_timeout: Duration,
-    /// The OPEL configuration file (`PF_OPEL_CONFIG`; default: the shipped
-    /// placeholders, `services/libs/opel/data/opel-llr.json`).
+    /// The OPEL configuration file (`PF_OPEL_CONFIG`; default: the region's
+    /// `opel.json`, for the built-in region the placeholders of
+    /// `data/regions/llr/opel.json`).
     pub opel_config: Option<PathBuf>,
     /// Longest time between recomputations when nothing changes, so a
     /// falling level's dwell is noticed (`PF_PRESSURE_INTERVAL_MS`, default 5 s).
@@ -66,6 +67,11 @@ pub struct PressureConfig {
     pub recent_alerts: usize,
     /// The outgoing webhook, if any.
     pub webhook: Option<WebhookConfig>,
+    /// Where the region's data set is (`PF_REGION_DIR`, default the
+    /// built-in LLR data set): its `sites.json` and `opel.json`.
+    pub region_files: pf_region::RegionFiles,
+    /// The region: its ICS names the events the system produces.
+    pub region: pf_region::Region,
 }
 
 impl PressureConfig {
@@ -84,6 +90,11 @@ impl PressureConfig {
             })
         };
         let opel_config: String = env_or("PF_OPEL_CONFIG", String::new())?;
+        let (region_files, region) = pf_region::from_env().map_err(|err| ConfigError {
+            name: pf_region::REGION_DIR_VAR.to_owned(),
+            value: std::env::var(pf_region::REGION_DIR_VAR).unwrap_or_default(),
+            cause: err.to_string(),
+        })?;
         Ok(Self {
             listen: env_or("PF_PRESSURE_ADDR", SocketAddr::from(([127, 0, 0, 1], 8086)))?,
             nats: pf_event_log::NatsSettings::from_env_config()?,
@@ -100,6 +111,8 @@ impl PressureConfig {
             },
             recent_alerts: env_or("PF_ALERTS_RECENT", 50)?,
             webhook,
+            region_files,
+            region,
         })
     }
 
@@ -118,6 +131,8 @@ impl PressureConfig {
             alert_rules: AlertRules::default(),
             recent_alerts: 50,
             webhook: None,
+            region_files: pf_region::RegionFiles::BuiltIn,
+            region: pf_region::Region::built_in(),
         }
     }
 }

@@ -73,7 +73,7 @@ pub struct Board {
 
 type Shared = Arc<Mutex<Board>>;
 
-/// Reads the OPEL configuration: the file, or the shipped defaults.
+/// Reads the OPEL configuration: the file, or the region's `opel.json`.
 pub fn load_opel_config(config: &PressureConfig) -> anyhow::Result<OpelConfig> {
     match &config.opel_config {
         Some(path) => {
@@ -81,7 +81,10 @@ pub fn load_opel_config(config: &PressureConfig) -> anyhow::Result<OpelConfig> {
                 .with_context(|| format!("cannot read PF_OPEL_CONFIG {}", path.display()))?;
             OpelConfig::from_json(&text).with_context(|| format!("in {}", path.display()))
         }
-        None => Ok(OpelConfig::llr_defaults()?),
+        None => {
+            let file = config.region_files.read(pf_region::DataFile::Opel)?;
+            OpelConfig::from_json(&file.text).with_context(|| format!("in {}", file.name))
+        }
     }
 }
 
@@ -171,6 +174,7 @@ pub async fn run(
         metrics,
         board,
         recent: config.recent_alerts,
+        organisation: config.region.ics.short_name.clone(),
     };
     follow(
         reader,
@@ -264,6 +268,8 @@ struct Outlet {
     metrics: PressureMetrics,
     board: Shared,
     recent: usize,
+    /// The organisation of the events the system produces (the ICS).
+    organisation: String,
 }
 
 impl Outlet {
@@ -273,7 +279,7 @@ impl Outlet {
             *version += 1;
             let event = NewEvent {
                 source: Source {
-                    organisation: "LLR ICB".to_owned(),
+                    organisation: self.organisation.clone(),
                     service: SERVICE.to_owned(),
                 },
                 entity_id: format!("opel/{}", change.scope),
@@ -281,7 +287,7 @@ impl Outlet {
                 occurred_at: Some(now),
                 actor: Actor {
                     id: SERVICE.to_owned(),
-                    organisation: "LLR ICB".to_owned(),
+                    organisation: self.organisation.clone(),
                     kind: ActorKind::Machine as i32,
                 },
                 payload: Payload::OpelLevelChanged(v1::OpelLevelChanged {

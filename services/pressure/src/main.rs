@@ -6,8 +6,8 @@ use anyhow::Context as _;
 async fn main() -> anyhow::Result<()> {
     pf_runtime::telemetry::init("pressure");
     let config = pf_pressure::PressureConfig::from_env()?;
-    let catalogue =
-        pf_hospital_model::Catalogue::llr().context("cannot read the site catalogue")?;
+    let catalogue = pf_hospital_model::Catalogue::load(&config.region_files, &config.region)
+        .context("cannot read the site catalogue")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("failed to listen on {}", config.listen))?;

@@ -51,8 +51,9 @@ pub struct SimulatorConfig {
     pub concurrency: usize,
     /// How long one HTTP request may take before it counts as failed.
     pub request_timeout: Duration,
-    /// The sites, wards and beds to drive; `None` means the shipped LLR
-    /// catalogue ([`Catalogue::llr`]). Must match the API's catalogue.
+    /// The sites, wards and beds to drive; `None` means the region's
+    /// (`PF_REGION_DIR`, default the built-in LLR). Must match the API's
+    /// catalogue.
     pub catalogue: Option<Arc<Catalogue>>,
     /// How to sign in (`PF_IDENTITY_URL`, `PF_CLIENT_ID`, `PF_CLIENT_SECRET`
     /// or `PF_CLIENT_SECRET_FILE`); without a secret, no token is sent.
@@ -177,14 +178,27 @@ impl SimulatorConfig {
         Ok(config)
     }
 
-    /// The catalogue to drive: the configured one or the shipped LLR catalogue.
+    /// The catalogue to drive: the configured one or the `sites.json` of
+    /// the region's data set (`PF_REGION_DIR`, default the built-in LLR).
     pub fn catalogue(&self) -> anyhow::Result<Arc<Catalogue>> {
         match &self.catalogue {
             Some(catalogue) => Ok(catalogue.clone()),
-            None => Ok(Arc::new(
-                Catalogue::llr().context("the shipped LLR catalogue does not load")?,
-            )),
+            None => {
+                let (files, region) = pf_region::from_env().context("the region does not load")?;
+                Ok(Arc::new(
+                    Catalogue::load(&files, &region).context("the site catalogue does not load")?,
+                ))
+            }
         }
+    }
+
+    /// The region patients live in: `region.json` of the region's data set
+    /// (`PF_REGION_DIR`, default the built-in LLR). Must match the
+    /// discharges service's, which refuses search postcodes outside it.
+    pub fn region(&self) -> anyhow::Result<pf_region::Region> {
+        pf_region::RegionFiles::from_env()
+            .and_then(|files| files.region())
+            .context("the region does not load")
     }
 }
 

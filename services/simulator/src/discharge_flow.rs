@@ -100,6 +100,7 @@ pub struct Flow<R> {
     /// `None` when the care-homes API is off: nobody answers holds.
     answers: Option<HoldAnswers>,
     wards: Vec<WardPick>,
+    districts: Vec<String>,
     rng: R,
     speed: f64,
     patients: HashMap<String, Patient>,
@@ -108,11 +109,13 @@ pub struct Flow<R> {
 
 impl<R: Rng> Flow<R> {
     /// A flow through `discharges` (and `answers` for the homes), putting
-    /// patients on `wards`, choosing with `rng`, at `speed`.
+    /// patients living in `districts` on `wards`, choosing with `rng`, at
+    /// `speed`.
     pub fn new(
         discharges: DischargesClient,
         answers: Option<HoldAnswers>,
         wards: Vec<WardPick>,
+        districts: Vec<String>,
         rng: R,
         speed: f64,
     ) -> Self {
@@ -120,6 +123,7 @@ impl<R: Rng> Flow<R> {
             discharges,
             answers,
             wards,
+            districts,
             rng,
             speed,
             patients: HashMap::new(),
@@ -264,8 +268,13 @@ impl<R: Rng> Flow<R> {
     /// Puts one new patient on the list, ready up to `max_days_ago` days ago.
     async fn create(&mut self, max_days_ago: u32) {
         let today = time::OffsetDateTime::now_utc().date();
-        let Some(referral) = patients::referral(&self.wards, today, max_days_ago, &mut self.rng)
-        else {
+        let Some(referral) = patients::referral(
+            &self.wards,
+            &self.districts,
+            today,
+            max_days_ago,
+            &mut self.rng,
+        ) else {
             return;
         };
         match self.discharges.create(&referral).await {

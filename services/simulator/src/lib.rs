@@ -1,5 +1,6 @@
-//! A believable day of the LLR hospitals, driven through the hospital-beds API,
-//! and of the LLR care homes, driven through the care-homes API.
+//! A believable day of the region's hospitals (LLR by default), driven
+//! through the hospital-beds API, and of its care homes, driven through the
+//! care-homes API.
 //!
 //! The simulator is an ordinary API client: everything it does, a hospital
 //! system or a care-record system could do. On start it makes sure every core bed of the catalogue is
@@ -269,6 +270,7 @@ async fn simulate(config: &SimulatorConfig, cancel: &CancellationToken) -> anyho
     let discharge_rng = StdRng::seed_from_u64(rng.random());
     let catalogue = config.catalogue()?;
     let wards = patients::discharge_wards(&catalogue);
+    let districts = patients::home_districts(&config.region()?);
     let beds = async {
         tracing::info!(
             url = %config.hospital_beds_url,
@@ -321,6 +323,7 @@ async fn simulate(config: &SimulatorConfig, cancel: &CancellationToken) -> anyho
             client,
             clients.hold_answers.clone(),
             wards,
+            districts,
             discharge_rng,
             config.speed,
         );

@@ -1,4 +1,5 @@
-//! `pf-simulator`: drives a believable LLR day through the hospital-beds API.
+//! `pf-simulator`: drives a believable day of the region (LLR by default)
+//! through the hospital-beds API.
 //! Configuration: see [`pf_simulator::SimulatorConfig::from_env`].
 
 use pf_simulator::{SimulatorConfig, run};

@@ -4,32 +4,46 @@
 //!
 //! Patients are synthetic: NHS numbers from the range kept for testing
 //! (999 000 0000 to 999 999 9999, with a valid check digit), a sex, a ward of
-//! a UHL (`RWE`) acute site or an LPT (`RT5`) community hospital, a
+//! an acute site or a community hospital of the region's catalogue, a
 //! Discharge Ready Date in the last ten days, a pathway (about half 0, 45%
-//! 1, a few 2 and 3), for pathways 2 and 3 the care needed and an LLR
-//! postcode to search from, and a delay reason that fits the pathway.
+//! 1, a few 2 and 3), for pathways 2 and 3 the care needed, a postcode of
+//! one of the region's districts to search from, and a delay reason that
+//! fits the pathway.
 
 use std::time::Duration;
 
 use pf_discharge_model::NhsNumber;
 use pf_hospital_model::{BedKind, Catalogue};
+use pf_region::Region;
 use rand::Rng;
 use rand::seq::IndexedRandom as _;
 use serde::Serialize;
 use time::Date;
 
-/// The trusts whose patients the simulator puts on the discharge list.
-pub const TRUSTS: [&str; 2] = ["RWE", "RT5"];
+/// Letters an inward code may end with (never C, I, K, M, O or V).
+const INWARD_LETTERS: &[u8] = b"ABDEFGHJLNPQRSTUWXYZ";
 
-/// Postcodes patients live at (or searches centre on): real LLR districts
-/// (Leicester, Loughborough, Melton Mowbray, Oakham and the county around),
-/// invented inward codes.
-pub const POSTCODES: &[&str] = &[
-    "LE1 5WW", "LE1 6RG", "LE2 7LX", "LE2 1TE", "LE2 8AF", "LE3 0QP", "LE3 9EJ", "LE4 6PW",
-    "LE4 9HA", "LE5 4PW", "LE5 0DN", "LE7 7NB", "LE8 4FF", "LE9 6PB", "LE10 1SA", "LE11 1PB",
-    "LE11 3TU", "LE12 9HS", "LE13 0AH", "LE13 1GA", "LE15 6AB", "LE15 9EZ", "LE16 7QA", "LE17 4BD",
-    "LE18 2BF", "LE65 2UR", "LE67 3DE",
-];
+/// The postcode districts patients live in (or searches centre on): every
+/// district of the region.
+pub fn home_districts(region: &Region) -> Vec<String> {
+    region
+        .localities
+        .iter()
+        .flat_map(|l| l.postcode_districts.iter().map(|d| d.district.clone()))
+        .collect()
+}
+
+/// A postcode in one of `districts` with an invented inward code.
+fn home_postcode(districts: &[String], rng: &mut impl Rng) -> Option<String> {
+    let district = districts.choose(rng)?;
+    let letter = |rng: &mut _| char::from(*INWARD_LETTERS.choose(rng).unwrap_or(&b'A'));
+    let digit = rng.random_range(0..10u8);
+    Some(format!(
+        "{district} {digit}{}{}",
+        letter(&mut *rng),
+        letter(&mut *rng)
+    ))
+}
 
 /// Long-term care for pathway 3, weighted (residential and nursing, with and
 /// without dementia, make almost all of it).
@@ -112,15 +126,11 @@ pub struct WardPick {
     pub ward: String,
 }
 
-/// The wards of the trusts' acute and community sites (no virtual wards,
-/// maternity, children's or mental-health wards), UHL first.
+/// The wards of every trust's acute and community sites (no virtual
+/// wards, maternity, children's or mental-health wards), in catalogue order.
 pub fn discharge_wards(catalogue: &Catalogue) -> Vec<WardPick> {
     let mut wards = Vec::new();
-    for trust in catalogue
-        .trusts
-        .iter()
-        .filter(|t| TRUSTS.contains(&t.code.as_str()))
-    {
+    for trust in &catalogue.trusts {
         for site in &trust.sites {
             for ward in site
                 .wards
@@ -157,7 +167,7 @@ pub struct Referral {
     #[serde(skip_serializing_if = "str::is_empty")]
     pub care_needed: &'static str,
     /// Where the search centres (every patient has a home postcode).
-    pub search_postcode: &'static str,
+    pub search_postcode: String,
     /// A delay-reason word.
     pub delay_reason: &'static str,
     /// Care needs in a few words.
@@ -204,15 +214,17 @@ pub fn care_needed(pathway: u32, rng: &mut impl Rng) -> &'static str {
     }
 }
 
-/// A new referral for a patient on one of `wards`, ready `0..=max_days_ago`
-/// days before `today`.
+/// A new referral for a patient on one of `wards` living in one of
+/// `districts`, ready `0..=max_days_ago` days before `today`.
 pub fn referral(
     wards: &[WardPick],
+    districts: &[String],
     today: Date,
     max_days_ago: u32,
     rng: &mut impl Rng,
 ) -> Option<Referral> {
     let ward = wards.choose(rng)?;
+    let search_postcode = home_postcode(districts, rng)?;
     let pathway = pathway(rng);
     let days_ago = rng.random_range(0..=max_days_ago);
     let ready = today
@@ -242,7 +254,7 @@ pub fn referral(
         ),
         pathway: pathway.to_string(),
         care_needed: care_needed(pathway, rng),
-        search_postcode: POSTCODES.choose(rng).copied().unwrap_or("LE1 5WW"),
+        search_postcode,
         delay_reason: delays.choose(rng).copied().unwrap_or("not_yet_known"),
         needs: NEEDS.choose(rng).copied().unwrap_or(""),
     })
@@ -328,7 +340,14 @@ mod tests {
         };
         let trust = &r.site[..3];
         input
-            .check("d".into(), trust, &r.site, trust, today)
+            .check(
+                "d".into(),
+                trust,
+                &r.site,
+                trust,
+                today,
+                &Region::built_in(),
+            )
             .map(|_| ())
             .map_err(|p| format!("{:?}", p.problems))
     }
@@ -350,10 +369,11 @@ mod tests {
     #[test]
     fn every_referral_passes_the_referral_rules() {
         let wards = wards();
+        let districts = home_districts(&Region::built_in());
         let today = date!(2026 - 11 - 28);
         let mut rng = StdRng::seed_from_u64(7);
         for _ in 0..2000 {
-            let r = referral(&wards, today, 10, &mut rng).expect("wards");
+            let r = referral(&wards, &districts, today, 10, &mut rng).expect("wards");
             check(&r, today).unwrap_or_else(|p| panic!("{r:?}: {p}"));
             let number = NhsNumber::parse(&r.nhs_number).expect("valid NHS number");
             assert!(number.is_test_number(), "{}", r.nhs_number);
@@ -398,13 +418,16 @@ mod tests {
     }
 
     #[test]
-    fn postcodes_are_llr_postcodes() {
-        for postcode in POSTCODES {
-            assert!(
-                pf_discharge_model::postcode::place_of(postcode).is_some(),
-                "{postcode}"
-            );
+    fn patients_live_in_the_region() {
+        let region = Region::built_in();
+        let districts = home_districts(&region);
+        assert_eq!(districts.len(), 21);
+        let mut rng = StdRng::seed_from_u64(5);
+        for _ in 0..500 {
+            let postcode = home_postcode(&districts, &mut rng).expect("districts");
+            assert!(region.place_of(&postcode).is_some(), "{postcode}");
         }
+        assert_eq!(home_postcode(&[], &mut rng), None);
     }
 
     #[test]

@@ -125,9 +125,9 @@ impl FlowEvent {
                 "Planned induction",
             ],
             (FlowEvent::Admit, BedKind::Community) => &[
-                "Step-down from Leicester Royal Infirmary",
-                "Step-down from Leicester General Hospital",
-                "Step-down from Glenfield Hospital",
+                "Step-down from an acute hospital",
+                "Step-down from an acute hospital",
+                "Step-down from an acute hospital",
                 "Step-up admission from community team",
             ],
             (FlowEvent::Admit, BedKind::MentalHealth) => {

@@ -19,6 +19,7 @@
 //! - [`opel`]: OPEL levels computed live.
 //! - [`platform`]: beds end to end, the websocket protocol.
 //! - [`redis_users`]: each service's Redis user, through the live state.
+//! - [`region`]: the platform on another region's data set.
 //! - [`secrets`]: the demo secret and Redis passwords stay where they belong.
 //! - [`trends`]: occupancy history.
 
@@ -34,5 +35,6 @@ mod nats_users;
 mod opel;
 mod platform;
 mod redis_users;
+mod region;
 mod secrets;
 mod trends;

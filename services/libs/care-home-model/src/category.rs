@@ -109,18 +109,6 @@ closed_list! {
 }
 
 closed_list! {
-    /// The local authority area a home lies in.
-    Locality ("locality", v1::Locality) {
-        /// Leicester City Council.
-        LeicesterCity = "leicester_city", "Leicester City", LeicesterCity;
-        /// Leicestershire County Council.
-        Leicestershire = "leicestershire", "Leicestershire", Leicestershire;
-        /// Rutland County Council.
-        Rutland = "rutland", "Rutland", Rutland;
-    }
-}
-
-closed_list! {
     /// Whom a vacant bed can take.
     SexAccepted ("choice of male, female or either", v1::SexAccepted) {
         /// Anyone.
@@ -164,8 +152,8 @@ mod tests {
         assert_eq!(CareCategory::ALL.len(), 13);
         assert_eq!(CareCategory::from_proto(0), None);
         assert_eq!(
-            "hotel".parse::<Locality>().map_err(|e| e.to_string()),
-            Err("`hotel` is not a known locality".to_owned())
+            "hotel".parse::<CareCategory>().map_err(|e| e.to_string()),
+            Err("`hotel` is not a known care category".to_owned())
         );
     }
 }

@@ -3,14 +3,16 @@
 //!
 //! # Layout
 //! - [`category`]: [`CareCategory`] (the national Capacity Tracker's
-//!   categories), [`Locality`], [`SexAccepted`], [`ClosureReason`].
+//!   categories), [`SexAccepted`], [`ClosureReason`]. Localities are the
+//!   region's data ([`LocalityCode`], from `pf_region`), not a closed list.
 //! - [`record`]: [`CareHomeRecord`], a home's registration and its current
 //!   vacancies, and its conversion to and from the event payload.
 //! - [`report`]: [`VacancyReport`], what a home tells us, and
 //!   [`VacancyReport::check`], which names every problem in words a care-home
 //!   manager understands.
-//! - [`register`]: the register of homes loaded from reference data (the
-//!   synthetic LLR register ships in `data/llr-care-homes.json`).
+//! - [`register`]: the register of homes, the `care-homes.json` of the
+//!   region's data set (the default region's synthetic homes are
+//!   `data/regions/llr/care-homes.json`), every home in one of its localities.
 #![forbid(unsafe_code)]
 
 pub mod category;
@@ -18,8 +20,9 @@ pub mod record;
 pub mod register;
 pub mod report;
 
-pub use category::{CareCategory, ClosureReason, Locality, SexAccepted, UnknownValue};
+pub use category::{CareCategory, ClosureReason, SexAccepted, UnknownValue};
 pub use pf_access::CqcLocationId;
+pub use pf_region::LocalityCode;
 pub use record::{
     CareHomeRecord, Confirmation, Hold, HoldState, RecordError, Registration, Vacancy, home_in,
     time_of,

@@ -6,8 +6,9 @@ use pf_proto::v1;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::category::{CareCategory, ClosureReason, Locality, SexAccepted};
+use crate::category::{CareCategory, ClosureReason, SexAccepted};
 use crate::report::{Closure, VacancyReport};
+use pf_region::LocalityCode;
 
 /// A stored record that cannot be read back (it should have been refused
 /// on the way in).
@@ -44,8 +45,8 @@ pub struct Registration {
     pub latitude: f64,
     /// Longitude (WGS84).
     pub longitude: f64,
-    /// The local authority area.
-    pub locality: Locality,
+    /// The code of its locality in the region's data set.
+    pub locality: LocalityCode,
     /// Beds the home is registered for.
     pub registered_beds: u32,
     /// The categories of care it offers, in display order.
@@ -307,6 +308,7 @@ impl CareHomeRecord {
     }
 
     /// The event payload's record.
+    #[allow(deprecated)] // also fills the deprecated locality for old readers
     pub fn to_proto(&self) -> v1::CareHome {
         let r = &self.registration;
         v1::CareHome {
@@ -316,7 +318,8 @@ impl CareHomeRecord {
             postcode: r.postcode.clone(),
             latitude: r.latitude,
             longitude: r.longitude,
-            locality: r.locality.to_proto() as i32,
+            locality: legacy_locality(&r.locality),
+            locality_code: r.locality.to_string(),
             registered_beds: r.registered_beds,
             categories_offered: r.categories.iter().map(|c| c.to_proto() as i32).collect(),
             vacancies: self
@@ -448,7 +451,7 @@ impl CareHomeRecord {
                 postcode: home.postcode.clone(),
                 latitude: home.latitude,
                 longitude: home.longitude,
-                locality: Locality::from_proto(home.locality).ok_or_else(|| bad("locality"))?,
+                locality: locality_of(home).ok_or_else(|| bad("locality"))?,
                 registered_beds: home.registered_beds,
                 categories,
             },
@@ -460,6 +463,31 @@ impl CareHomeRecord {
             holds,
         })
     }
+}
+
+/// The locality of an event's home: `locality_code`, or in events recorded
+/// before it existed the deprecated enum's value name without its prefix,
+/// lower-cased (`LOCALITY_RUTLAND` → `rutland`: the default region's code
+/// for it). `None` when neither says a locality.
+#[allow(deprecated)] // reads the deprecated field on purpose
+fn locality_of(home: &v1::CareHome) -> Option<LocalityCode> {
+    if !home.locality_code.is_empty() {
+        return LocalityCode::parse(&home.locality_code).ok();
+    }
+    let legacy = v1::Locality::try_from(home.locality).ok()?;
+    if legacy == v1::Locality::Unspecified {
+        return None;
+    }
+    let name = legacy.as_str_name().strip_prefix("LOCALITY_")?;
+    LocalityCode::parse(&name.to_ascii_lowercase()).ok()
+}
+
+/// The deprecated enum value of a locality code, for readers not yet
+/// upgraded: the value whose name is the code (see [`locality_of`]), else
+/// unspecified.
+fn legacy_locality(code: &LocalityCode) -> i32 {
+    let name = format!("LOCALITY_{}", code.as_str().to_ascii_uppercase());
+    v1::Locality::from_str_name(&name).map_or(0, |l| l as i32)
 }
 
 /// A protobuf time as a time (the epoch when absent).
@@ -485,4 +513,58 @@ pub fn home_in(payload: &v1::event_envelope::Payload) -> Option<Option<&v1::Care
         Payload::ResidentAdmitted(p) => p.home.as_ref(),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(locality: &str) -> CareHomeRecord {
+        CareHomeRecord::registered(Registration {
+            cqc_location_id: CqcLocationId::parse("1-000000001").expect("id"),
+            name: "Alder House (demo)".into(),
+            address: "1 Test Road".into(),
+            postcode: "LE2 1AA".into(),
+            latitude: 52.61,
+            longitude: -1.11,
+            locality: LocalityCode::parse(locality).expect("code"),
+            registered_beds: 30,
+            categories: vec![CareCategory::Residential],
+        })
+    }
+
+    #[test]
+    #[allow(deprecated)] // writes events as they were recorded before locality codes
+    fn events_recorded_with_the_locality_enum_still_read_as_the_same_locality() {
+        for (legacy, code) in [
+            (v1::Locality::LeicesterCity, "leicester_city"),
+            (v1::Locality::Leicestershire, "leicestershire"),
+            (v1::Locality::Rutland, "rutland"),
+        ] {
+            let mut old = record(code).to_proto();
+            old.locality_code.clear();
+            old.locality = legacy as i32;
+            let read = CareHomeRecord::from_proto(Some(&old)).expect("an old event reads");
+            assert_eq!(read.registration.locality.as_str(), code);
+            // New events carry the code, and the enum for readers not yet upgraded.
+            let new = record(code).to_proto();
+            assert_eq!(
+                (new.locality_code.as_str(), new.locality),
+                (code, legacy as i32)
+            );
+        }
+        let mut neither = record("rutland").to_proto();
+        neither.locality_code.clear();
+        neither.locality = 0;
+        assert!(CareHomeRecord::from_proto(Some(&neither)).is_err());
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn a_locality_of_another_region_travels_as_its_code() {
+        let event = record("north_vale").to_proto();
+        assert_eq!(event.locality, 0, "no enum value for another region");
+        let read = CareHomeRecord::from_proto(Some(&event)).expect("reads");
+        assert_eq!(read.registration.locality.as_str(), "north_vale");
+    }
 }

@@ -1,15 +1,14 @@
-//! The register of care homes, loaded from reference data.
+//! The register of care homes: the `care-homes.json` of the region's data
+//! set, every home in one of the region's localities.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use pf_access::CqcLocationId;
+use pf_region::{DataFile, LocalityCode, Region, RegionError, RegionFiles};
 use serde::Deserialize;
 
 use crate::record::Registration;
-
-/// The synthetic LLR register that ships with the platform.
-pub const LLR_DEMO: &str = include_str!("../data/llr-care-homes.json");
 
 /// The register could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +24,18 @@ pub enum RegisterError {
     /// The content is not a register.
     #[error("the care-home register is not valid: {0}")]
     Invalid(String),
+    /// A file's content is not a register.
+    #[error("{file}: {problem}")]
+    InFile {
+        /// Which file.
+        file: String,
+        /// What is wrong, naming the home.
+        problem: String,
+    },
+    /// The region's data could not be read, or a home lies in a locality
+    /// the region does not have.
+    #[error(transparent)]
+    Region(#[from] RegionError),
 }
 
 #[derive(Deserialize)]
@@ -40,7 +51,7 @@ struct HomeEntry {
     postcode: String,
     latitude: f64,
     longitude: f64,
-    locality: crate::Locality,
+    locality: LocalityCode,
     registered_beds: u32,
     categories: Vec<crate::CareCategory>,
 }
@@ -52,21 +63,59 @@ pub struct Register {
 }
 
 impl Register {
-    /// The synthetic LLR register.
+    /// The register of the built-in default region (the synthetic LLR
+    /// homes, `data/regions/llr/care-homes.json`).
     pub fn llr_demo() -> Result<Self, RegisterError> {
-        Self::from_json(LLR_DEMO)
+        let files = RegionFiles::BuiltIn;
+        Self::load(&files, &files.region()?)
     }
 
-    /// A register from a JSON file of the same shape as `data/llr-care-homes.json`.
-    pub fn load(path: &Path) -> Result<Self, RegisterError> {
+    /// The `care-homes.json` of a region's data set, checked against its region.
+    pub fn load(files: &RegionFiles, region: &Region) -> Result<Self, RegisterError> {
+        let file = files.read(DataFile::CareHomes)?;
+        Self::for_region(&file.name, &file.text, region)
+    }
+
+    /// A register from a JSON file of the same shape as `care-homes.json`,
+    /// checked against the region.
+    pub fn load_file(path: &Path, region: &Region) -> Result<Self, RegisterError> {
         let text = std::fs::read_to_string(path).map_err(|cause| RegisterError::Io {
             path: path.display().to_string(),
             cause,
         })?;
-        Self::from_json(&text)
+        Self::for_region(&path.display().to_string(), &text, region)
     }
 
-    /// A register from JSON text.
+    /// A register from JSON text (`file` names it in errors) whose every
+    /// home lies in one of the region's localities.
+    pub fn for_region(file: &str, text: &str, region: &Region) -> Result<Self, RegisterError> {
+        let register = Self::from_json(text).map_err(|e| match e {
+            RegisterError::Invalid(problem) => RegisterError::InFile {
+                file: file.to_owned(),
+                problem,
+            },
+            other => other,
+        })?;
+        for home in register.homes() {
+            if region.locality(home.locality.as_str()).is_none() {
+                let known: Vec<&str> = region.localities.iter().map(|l| l.code.as_str()).collect();
+                return Err(RegionError::invalid(
+                    file,
+                    format!("home {}", home.cqc_location_id),
+                    format!(
+                        "lies in locality `{}`, which the region does not have (its localities: {})",
+                        home.locality,
+                        known.join(", ")
+                    ),
+                )
+                .into());
+            }
+        }
+        Ok(register)
+    }
+
+    /// A register from JSON text (its localities are not checked: see
+    /// [`for_region`](Self::for_region)).
     pub fn from_json(text: &str) -> Result<Self, RegisterError> {
         let file: RegisterFile =
             serde_json::from_str(text).map_err(|e| RegisterError::Invalid(e.to_string()))?;
@@ -139,11 +188,49 @@ mod tests {
         assert_eq!(register.len(), 300);
         assert!(register.homes().all(|h| h.name.ends_with("(demo)")));
         assert!(register.homes().all(|h| h.postcode.starts_with("LE")));
-        for locality in crate::Locality::ALL {
+        let region = RegionFiles::BuiltIn.region().expect("the default region");
+        for locality in &region.localities {
             assert!(
-                register.homes().any(|h| h.locality == *locality),
-                "{locality}"
+                register.homes().any(|h| h.locality == locality.code),
+                "{}",
+                locality.code
             );
         }
+    }
+
+    #[test]
+    fn every_home_lies_in_a_locality_of_its_region() {
+        let region = Region::from_json(
+            "region.json",
+            r#"{ "ics": { "code": "QZZ", "name": "Test Shire", "short_name": "TS ICB" },
+                 "example_postcode": "ZZ1 1AA",
+                 "localities": [{ "code": "north", "name": "North", "postcode_districts": [
+                   { "district": "ZZ1", "latitude": 54.0, "longitude": -2.0 }] }] }"#,
+        )
+        .expect("valid region");
+        let home = |locality: &str| {
+            format!(
+                r#"{{ "homes": [{{ "cqc_location_id": "1-000000009", "name": "Fell House (demo)",
+                  "address": "1 Fell Road", "postcode": "ZZ1 1AB", "latitude": 54.0, "longitude": -2.0,
+                  "locality": "{locality}", "registered_beds": 20, "categories": ["nursing"] }}] }}"#
+            )
+        };
+        let register =
+            Register::for_region("care-homes.json", &home("north"), &region).expect("valid");
+        assert_eq!(register.len(), 1);
+        let refused = Register::for_region("care-homes.json", &home("rutland"), &region)
+            .expect_err("rutland is not in Test Shire")
+            .to_string();
+        assert_eq!(
+            refused,
+            "care-homes.json: home 1-000000009: lies in locality `rutland`, which the region does not have (its localities: north)"
+        );
+        let one = home("north");
+        let entry = &one[one.find("{ \"cqc").expect("entry")..one.rfind(']').expect("end")];
+        let twice = format!(r#"{{ "homes": [{entry}, {entry}] }}"#);
+        let refused = Register::for_region("x/care-homes.json", &twice, &region)
+            .expect_err("listed twice")
+            .to_string();
+        assert_eq!(refused, "x/care-homes.json: 1-000000009 is listed twice");
     }
 }

@@ -342,7 +342,6 @@ fn whole_number(text: &str) -> Result<u64, NumberProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::category::Locality;
     use pf_access::CqcLocationId;
 
     fn home() -> Registration {
@@ -353,7 +352,7 @@ mod tests {
             postcode: "LE2 1AA".into(),
             latitude: 52.6,
             longitude: -1.1,
-            locality: Locality::LeicesterCity,
+            locality: pf_region::LocalityCode::parse("leicester_city").expect("valid"),
             registered_beds: 10,
             categories: vec![CareCategory::Residential, CareCategory::Nursing],
         }

@@ -8,7 +8,7 @@
 //!   [`DelayReason`] and [`Destination`].
 //! - [`identifiers`]: NHS numbers, dates and long digit runs in free text
 //!   that care homes read, however they are written.
-//! - [`postcode`]: where a search centres: LLR postcode districts.
+//! - [`postcode`]: where a search centres: the region's postcode districts.
 //! - [`record`]: [`DischargeRecord`], a discharge's whole record and its
 //!   conversion to and from the event payload.
 //! - [`referral`]: [`ReferralInput`], what a coordinator sends to put a

@@ -2,6 +2,7 @@
 //! hospital system) sends, checked into a record or plain-words problems.
 
 use pf_care_home_model::{CareCategory, FieldProblem, SexAccepted};
+use pf_region::Region;
 use serde::Serialize;
 use time::Date;
 
@@ -53,8 +54,8 @@ impl ReferralInput {
     /// Checks the referral of a patient at `site` of `trust`, managed by
     /// `managed_by`, on `today`: a valid NHS number, a sex, a ready date not
     /// in the future, a pathway, for pathway 3 the care needed, for pathways
-    /// 2 and 3 an LLR postcode to search from, known words, short needs
-    /// without identifiers.
+    /// 2 and 3 a postcode of the `region` to search from, known words,
+    /// short needs without identifiers.
     pub fn check(
         &self,
         discharge_id: String,
@@ -62,6 +63,7 @@ impl ReferralInput {
         site: &str,
         managed_by: &str,
         today: Date,
+        region: &Region,
     ) -> Result<DischargeRecord, ReferralProblems> {
         let mut problems = Vec::new();
         let mut problem = |field: &str, message: String| {
@@ -145,11 +147,14 @@ impl ReferralInput {
             }
             None
         } else {
-            let place = place_of(&postcode);
+            let place = place_of(region, &postcode);
             if place.is_none() {
                 problem(
                     "search_postcode",
-                    "Enter a postcode in Leicester, Leicestershire or Rutland, like LE2 7LX".into(),
+                    format!(
+                        "Enter a postcode in {}, like {}",
+                        region.ics.name, region.example_postcode
+                    ),
                 );
             }
             place
@@ -252,7 +257,14 @@ mod tests {
 
     fn check(input: &ReferralInput) -> Result<DischargeRecord, Vec<(String, String)>> {
         input
-            .check("d-1".into(), "RWE", "RWEAA", "RWE", date!(2026 - 11 - 30))
+            .check(
+                "d-1".into(),
+                "RWE",
+                "RWEAA",
+                "RWE",
+                date!(2026 - 11 - 30),
+                &Region::built_in(),
+            )
             .map_err(|p| {
                 p.problems
                     .into_iter()
@@ -293,6 +305,56 @@ mod tests {
             ]
         );
         assert!(problems[0].1.starts_with("This is not a valid NHS number"));
+        assert_eq!(
+            problems[3].1,
+            "Enter a postcode in Leicester, Leicestershire and Rutland, like LE2 7LX"
+        );
+    }
+
+    #[test]
+    fn the_search_postcode_is_one_of_the_referrals_region() {
+        let fells = Region::from_json(
+            "region.json",
+            r#"{ "ics": { "code": "QZZ", "name": "Test Shire", "short_name": "TS ICB" },
+                 "example_postcode": "ZZ1 1AA",
+                 "localities": [{ "code": "north", "name": "North", "postcode_districts": [
+                   { "district": "ZZ1", "latitude": 54.0, "longitude": -2.0 }] }] }"#,
+        )
+        .expect("valid region");
+        let mut input = good();
+        input.search_postcode = "zz1 4qt".into();
+        let record = input
+            .check(
+                "d".into(),
+                "RWE",
+                "RWEAA",
+                "RWE",
+                date!(2026 - 11 - 30),
+                &fells,
+            )
+            .expect("a postcode of Test Shire");
+        assert_eq!(
+            record.place,
+            Some(crate::Place {
+                latitude: 54.0,
+                longitude: -2.0
+            })
+        );
+        let problems = good()
+            .check(
+                "d".into(),
+                "RWE",
+                "RWEAA",
+                "RWE",
+                date!(2026 - 11 - 30),
+                &fells,
+            )
+            .expect_err("LE2 7LX is not in Test Shire")
+            .problems;
+        assert_eq!(
+            problems[0].message,
+            "Enter a postcode in Test Shire, like ZZ1 1AA"
+        );
     }
 
     #[test]

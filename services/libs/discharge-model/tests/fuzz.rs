@@ -32,7 +32,8 @@ proptest! {
             search_postcode: postcode, needs, ..Default::default()
         };
         let today = time::macros::date!(2026 - 11 - 30);
-        match input.check("d".into(), "RWE", "RWEAA", "RWE", today) {
+        let region = pf_region::Region::built_in();
+        match input.check("d".into(), "RWE", "RWEAA", "RWE", today, &region) {
             Ok(record) => {
                 prop_assert!(record.discharge_ready_date <= today);
                 prop_assert!(!record.pathway.needs_a_bed() || record.place.is_some());

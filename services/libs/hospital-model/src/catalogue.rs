@@ -1,9 +1,10 @@
 //! The sites, wards and beds the platform knows about.
 //!
 //! Reference data, not events: which beds exist at each site and what kind
-//! they are. Producers refuse events for beds that are not in it. The LLR
-//! catalogue ships with the platform (`data/llr-sites.json`); another region
-//! loads its own file.
+//! they are. Producers refuse events for beds that are not in it. The file
+//! is `sites.json` of the region's data set (`data/regions/<region>/`, see
+//! `pf_region`); [`Catalogue::load`] reads it and checks every site's
+//! locality against the region's `region.json`.
 //!
 //! Beds are numbered within their ward: core beds `B01`…`Bnn`, escalation
 //! beds `E01`…`Enn` (opened only under pressure and counted separately).
@@ -11,6 +12,8 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+
+use pf_region::{DataFile, Region, RegionError, RegionFiles};
 
 use crate::bed::BedKind;
 use crate::ids::{BedAddress, BedCode, SiteCode, WardCode};
@@ -27,6 +30,18 @@ pub enum CatalogueError {
     /// A ward with no beds at all.
     #[error("ward {0} has no beds")]
     EmptyWard(String),
+    /// A problem of the catalogue's file, named.
+    #[error("{file}: {cause}")]
+    InFile {
+        /// Which file.
+        file: String,
+        /// What is wrong with it.
+        cause: Box<CatalogueError>,
+    },
+    /// The region's data set could not be read, or a site names a locality
+    /// the region does not have.
+    #[error(transparent)]
+    Region(#[from] RegionError),
 }
 
 /// What sort of site it is; decides which OPEL parameters apply to it.
@@ -65,8 +80,14 @@ pub struct SiteSpec {
     pub name: String,
     /// What sort of site.
     pub kind: SiteKind,
-    /// Local authority area: "Leicester City", "Leicestershire" or "Rutland".
+    /// The code of its locality in the region's `region.json`
+    /// (`leicester_city`); a locality's name is accepted too and replaced by
+    /// its code when the catalogue is loaded with its region.
     pub locality: String,
+    /// The locality's name for display ("Leicester City"): filled in from
+    /// the region when loaded with it, else the `locality` as written.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub locality_name: String,
     /// Postcode of the site.
     pub postcode: String,
     /// The site's wards.
@@ -110,15 +131,58 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    /// The catalogue of Leicester, Leicestershire and Rutland that ships with
-    /// the platform.
+    /// The catalogue of the built-in default region (Leicester,
+    /// Leicestershire and Rutland, `data/regions/llr/sites.json`).
     pub fn llr() -> Result<Self, CatalogueError> {
-        Self::from_json(include_str!("../data/llr-sites.json"))
+        let files = RegionFiles::BuiltIn;
+        Self::load(&files, &files.region()?)
     }
 
-    /// Reads a catalogue from JSON and checks that it hangs together.
+    /// The `sites.json` of a region's data set, checked against its region.
+    pub fn load(files: &RegionFiles, region: &Region) -> Result<Self, CatalogueError> {
+        let file = files.read(DataFile::Sites)?;
+        Self::for_region(&file.name, &file.text, region)
+    }
+
+    /// Reads a catalogue from JSON (`file` names it in errors), checks that
+    /// it hangs together and that every site lies in one of the region's
+    /// localities (by code, or by name in catalogues written before
+    /// localities were data); each site's `locality` becomes the code and
+    /// its `locality_name` the region's name for it.
+    pub fn for_region(file: &str, json: &str, region: &Region) -> Result<Self, CatalogueError> {
+        let mut catalogue = Self::from_json(json).map_err(|cause| CatalogueError::InFile {
+            file: file.to_owned(),
+            cause: Box::new(cause),
+        })?;
+        for site in catalogue.trusts.iter_mut().flat_map(|t| t.sites.iter_mut()) {
+            let Some(locality) = region.locality_by_code_or_name(&site.locality) else {
+                let known: Vec<&str> = region.localities.iter().map(|l| l.code.as_str()).collect();
+                return Err(RegionError::invalid(
+                    file,
+                    format!("site {}", site.code),
+                    format!(
+                        "lies in locality `{}`, which the region does not have (its localities: {})",
+                        site.locality,
+                        known.join(", ")
+                    ),
+                )
+                .into());
+            };
+            site.locality = locality.code.to_string();
+            site.locality_name = locality.name.clone();
+        }
+        Ok(catalogue)
+    }
+
+    /// Reads a catalogue from JSON and checks that it hangs together (its
+    /// sites' localities are not checked: see [`for_region`](Self::for_region)).
     pub fn from_json(json: &str) -> Result<Self, CatalogueError> {
-        let catalogue: Catalogue = serde_json::from_str(json)?;
+        let mut catalogue: Catalogue = serde_json::from_str(json)?;
+        for site in catalogue.trusts.iter_mut().flat_map(|t| t.sites.iter_mut()) {
+            if site.locality_name.is_empty() {
+                site.locality_name = site.locality.clone();
+            }
+        }
         let mut sites = std::collections::HashSet::new();
         for site in catalogue.sites() {
             if !sites.insert(site.code.clone()) {
@@ -272,9 +336,53 @@ mod tests {
         let catalogue = Catalogue::llr().expect("the shipped catalogue is valid");
         assert!(catalogue.sites().count() >= 3);
         let lri = SiteCode::parse("RWEAA").expect("valid");
+        let (_, site) = catalogue.site(&lri).expect("LRI");
+        assert_eq!(site.name, "Leicester Royal Infirmary");
         assert_eq!(
-            catalogue.site(&lri).expect("LRI").1.name,
-            "Leicester Royal Infirmary"
+            (site.locality.as_str(), site.locality_name.as_str()),
+            ("leicester_city", "Leicester City")
+        );
+    }
+
+    fn region() -> Region {
+        Region::from_json(
+            "region.json",
+            r#"{ "ics": { "code": "QZZ", "name": "Test Shire", "short_name": "TS ICB" },
+                 "example_postcode": "ZZ1 1AA",
+                 "localities": [{ "code": "north", "name": "North Vale", "postcode_districts": [
+                   { "district": "ZZ1", "latitude": 54.0, "longitude": -2.0 }] }] }"#,
+        )
+        .expect("valid region")
+    }
+
+    #[test]
+    fn sites_lie_in_a_locality_of_their_region() {
+        let north = SMALL.replace("Leicester City", "north");
+        let catalogue = Catalogue::for_region("sites.json", &north, &region()).expect("valid");
+        let site = catalogue.sites().next().expect("a site");
+        assert_eq!(site.locality_name, "North Vale");
+        // A locality's name is accepted and becomes its code.
+        let named = SMALL.replace("Leicester City", "North Vale");
+        let catalogue = Catalogue::for_region("sites.json", &named, &region()).expect("valid");
+        assert_eq!(catalogue.sites().next().expect("a site").locality, "north");
+        let unknown = Catalogue::for_region("sites.json", SMALL, &region())
+            .expect_err("Leicester City is not in Test Shire")
+            .to_string();
+        assert_eq!(
+            unknown,
+            "sites.json: site RWEAA: lies in locality `Leicester City`, which the region does not have (its localities: north)"
+        );
+        let ward = r#"{ "code": "WD1", "name": "Ward 1", "kind": "general_acute", "beds": 12 }"#;
+        let twice = north.replace(
+            ward.trim_end_matches(" }"),
+            &format!("{ward}, {}", ward.trim_end_matches(" }")),
+        );
+        let doubled = Catalogue::for_region("x/sites.json", &twice, &region())
+            .expect_err("ward twice")
+            .to_string();
+        assert_eq!(
+            doubled,
+            "x/sites.json: the site catalogue lists ward RWEAA/WD1 twice"
         );
     }
 }

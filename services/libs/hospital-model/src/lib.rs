@@ -5,7 +5,8 @@
 //!   parsed once at the edge so an invalid identifier cannot travel further.
 //! - [`bed`]: [`BedKind`], [`BedState`] and the transitions a bed may make.
 //! - [`catalogue`]: the sites, wards and beds the platform knows, loaded from
-//!   reference data (the LLR catalogue ships in `data/llr-sites.json`).
+//!   the region's data set (`sites.json`; the default region's is
+//!   `data/regions/llr/sites.json`).
 #![forbid(unsafe_code)]
 
 pub mod bed;

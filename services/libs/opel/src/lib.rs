@@ -5,7 +5,7 @@
 //! 4 against its thresholds; a site's score is the weighted mean of the
 //! parameters it has; the score gives the level. Parameters, weights and
 //! thresholds per kind of site come from configuration
-//! (`data/opel-llr.json` holds the illustrative defaults), never from code.
+//! (`data/regions/llr/opel.json` holds the default region's illustrative values), never from code.
 //!
 //! A [`LevelTracker`] turns scores into level changes with hysteresis: a
 //! level rises as soon as the score crosses into the next band, but falls
@@ -18,8 +18,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// The illustrative LLR configuration that ships with the platform.
-pub const LLR_DEFAULTS: &str = include_str!("../data/opel-llr.json");
+/// The illustrative configuration of the built-in default region (LLR,
+/// `data/regions/llr/opel.json`).
+pub const LLR_DEFAULTS: &str = include_str!("../../../../data/regions/llr/opel.json");
 
 /// The configuration could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes llr-care-homes.json: 300 clearly synthetic LLR care homes.
+"""Writes care-homes.json: 300 clearly synthetic LLR care homes.
 
 Names, addresses and CQC location ids are invented (ids 1-000000001 upwards,
 every name ends in "(demo)"); postcode districts, localities and coordinates
@@ -103,7 +103,7 @@ for n in range(1, 301):
         "categories": categories,
     })
 
-with open("llr-care-homes.json", "w") as out:
+with open("care-homes.json", "w") as out:
     json.dump({
         "about": "Synthetic care homes for demonstration and tests. Names, addresses and CQC "
                  "location ids are invented; postcode districts and coordinates are real LLR places.",

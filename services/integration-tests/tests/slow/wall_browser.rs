@@ -482,9 +482,8 @@ async fn expected(platform: &Platform) -> Value {
     let mut beds: BTreeMap<String, Beds> = BTreeMap::new();
     for ((site, _ward), counters) in &snapshot.wards {
         for (field, &n) in counters {
-            let parts: Vec<&str> = field.split(':').collect();
-            let (kind, state) = (parts[0], parts[1]);
-            let escalation = parts.get(2) == Some(&"escalation");
+            let (kind, state) = (field.kind.as_str(), field.state.as_str());
+            let escalation = field.escalation;
             for scope in [
                 site.clone(),
                 format!("trust:{}", trust_of[site]),

@@ -6,11 +6,8 @@ use pf_care_home_model::CareHomeRecord;
 use pf_discharge_model::DischargeRecord;
 use pf_hospital_model::{BedKind, BedState};
 
+use crate::counter::{CounterField, Counters};
 use crate::discharge_counts::DischargeSummary;
-
-/// A ward's counters: field `{kind}:{state}` (core beds) or
-/// `{kind}:{state}:escalation` → number of beds.
-pub type Counters = BTreeMap<String, i64>;
 
 /// A ward, as `(site, ward)`.
 pub type WardKey = (String, String);
@@ -42,6 +39,17 @@ pub struct BedUpdate {
     pub reason: String,
     /// When it happened, ms since the epoch.
     pub occurred_at_ms: i64,
+}
+
+impl BedUpdate {
+    /// The counter the bed counts in after the event (`None`: it is out of
+    /// the bed base).
+    pub fn counter(&self) -> Option<CounterField> {
+        match (self.open, self.state) {
+            (true, Some(state)) => Some(CounterField::new(self.kind, state, self.escalation)),
+            _ => None,
+        }
+    }
 }
 
 /// One care-home event, ready to apply.
@@ -200,10 +208,10 @@ pub enum Change {
         ward: String,
         /// Bed code.
         bed: String,
-        /// Counter field it left (`None`: it was not in the bed base).
-        from: Option<String>,
-        /// Counter field it joined (`None`: it left the bed base).
-        to: Option<String>,
+        /// Counter it left (`None`: it was not in the bed base).
+        from: Option<CounterField>,
+        /// Counter it joined (`None`: it left the bed base).
+        to: Option<CounterField>,
         /// When the event happened, ms since the epoch.
         occurred_at_ms: i64,
     },

@@ -25,8 +25,11 @@
 //! - [`store`]: [`LiveState`], the typed way to apply updates, take
 //!   snapshots, follow the change log, wipe and compare state.
 //! - [`change`]: [`Change`], one entry of the change log (the count feed),
-//!   [`PatientNotice`], one of the discharge views' notices, and
-//!   [`Counters`].
+//!   and [`PatientNotice`], one of the discharge views' notices.
+//! - [`counter`]: [`CounterField`], the one definition of the bed counter
+//!   field `{kind}:{state}[:escalation]`, [`Counters`] and the figures
+//!   summed from them (`pf_hospital_model::figures` holds the occupancy
+//!   rule).
 //! - [`discharge_counts`]: [`DischargeSummary`], what the counts need of one
 //!   discharge, and [`discharge_counts::count`], the one definition of the
 //!   discharge figures (NCTR patients, delay days, discharges today) the
@@ -37,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 pub mod change;
+pub mod counter;
 pub mod discharge_counts;
 pub mod keys;
 pub mod scripts;
@@ -44,9 +48,9 @@ pub mod store;
 pub mod trend;
 
 pub use change::{
-    BedUpdate, CareHomeUpdate, Change, Counters, DischargeUpdate, PatientNotice, Snapshot, Update,
-    WardKey,
+    BedUpdate, CareHomeUpdate, Change, DischargeUpdate, PatientNotice, Snapshot, Update, WardKey,
 };
+pub use counter::{CounterField, CounterFieldError, Counters};
 pub use discharge_counts::{DischargeCounts, DischargeSummary, PathwayCounts};
 pub use keys::Keys;
 pub use store::{Applied, LAYOUT, LiveState, LiveStateError, StateDigest, differences};

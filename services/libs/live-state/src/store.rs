@@ -8,8 +8,9 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncCommands, Script, Value};
 
 use crate::change::{
-    BedUpdate, CareHomeUpdate, Change, Counters, DischargeUpdate, PatientNotice, Snapshot, Update,
+    BedUpdate, CareHomeUpdate, Change, DischargeUpdate, PatientNotice, Snapshot, Update,
 };
+use crate::counter::{CounterField, Counters};
 use crate::discharge_counts::DischargeSummary;
 use crate::keys::Keys;
 use crate::scripts;
@@ -460,7 +461,11 @@ impl LiveState {
         let mut wards = wards.into_iter();
         while let (Some(name), Some(fields)) = (wards.next(), wards.next()) {
             let name: String = redis::from_redis_value(name)?;
-            let counters: Counters = redis::from_redis_value(fields)?;
+            let fields: BTreeMap<String, i64> = redis::from_redis_value(fields)?;
+            let counters = fields
+                .into_iter()
+                .map(|(field, beds)| Ok((parse_counter(&field)?, beds)))
+                .collect::<Result<Counters, LiveStateError>>()?;
             let (site, ward) = name
                 .split_once(':')
                 .ok_or_else(|| LiveStateError::Unexpected(format!("ward index entry `{name}`")))?;
@@ -551,7 +556,7 @@ impl LiveState {
     }
 
     /// The care-home totals (see [`CareHomeUpdate::contributions`]).
-    pub async fn care_home_totals(&mut self) -> Result<Counters, LiveStateError> {
+    pub async fn care_home_totals(&mut self) -> Result<BTreeMap<String, i64>, LiveStateError> {
         Ok(self
             .connection
             .hgetall(self.keys.care_home_totals())
@@ -884,14 +889,20 @@ fn parse_change(entry: &StreamId) -> Result<Change, LiveStateError> {
     match text("kind").as_str() {
         "reset" => Ok(Change::Reset { version }),
         "bed" => {
-            let optional = |v: String| if v.is_empty() { None } else { Some(v) };
+            let optional = |v: String| {
+                if v.is_empty() {
+                    Ok(None)
+                } else {
+                    parse_counter(&v).map(Some)
+                }
+            };
             Ok(Change::Bed {
                 version,
                 site: text("site"),
                 ward: text("ward"),
                 bed: text("bed"),
-                from: optional(text("from")),
-                to: optional(text("to")),
+                from: optional(text("from"))?,
+                to: optional(text("to"))?,
                 occurred_at_ms: text("at").parse().unwrap_or(0),
             })
         }
@@ -931,6 +942,10 @@ fn parse_notice(entry: &StreamId) -> Result<PatientNotice, LiveStateError> {
             "notice {version} of unknown kind `{other}`"
         ))),
     }
+}
+
+fn parse_counter(field: &str) -> Result<CounterField, LiveStateError> {
+    CounterField::parse(field).map_err(|e| LiveStateError::Unexpected(e.to_string()))
 }
 
 fn parse_summary(json: &str) -> Result<DischargeSummary, LiveStateError> {

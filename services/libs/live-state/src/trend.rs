@@ -90,6 +90,15 @@ impl TrendPoint {
         parts.next().is_none().then_some(point)
     }
 
+    /// Occupied out of usable at that point (its % by the one rule,
+    /// [`Occupancy::pct`](pf_hospital_model::Occupancy::pct)).
+    pub fn occupancy(&self) -> pf_hospital_model::Occupancy {
+        pf_hospital_model::Occupancy {
+            occupied: self.occupied,
+            usable: self.usable,
+        }
+    }
+
     /// The entry as stored.
     pub fn member(&self) -> String {
         format!("{}:{}:{}", self.at, self.occupied, self.usable)

@@ -442,15 +442,12 @@ async fn publish_pressure(platform: &Platform) -> Value {
     Value::Object(levels)
 }
 
-/// Text as the wall shows a percentage of `part` in `whole`, or "–".
-fn pct(part: i64, whole: i64) -> String {
-    if whole <= 0 {
-        return "–".to_owned();
-    }
-    format!(
-        "{:.1}%",
-        (part as f64 * 1000.0 / whole as f64).round() / 10.0
-    )
+/// Text as the wall shows the occupancy of `occupied` beds out of
+/// `usable` (by the platform's one rule), or "–".
+fn pct(occupied: i64, usable: i64) -> String {
+    pf_hospital_model::Occupancy { occupied, usable }
+        .pct()
+        .map_or_else(|| "–".to_owned(), |pct| format!("{pct:.1}%"))
 }
 
 #[derive(Default, Clone)]

@@ -162,7 +162,7 @@ impl Keys {
 
     /// The start of each scope's newest history bucket (hash: field
     /// `site:{site}` or `system` → Unix seconds). Its figures are the
-    /// scope's counters; it is closed into the scope's sorted set when a
+    /// scope's figures hash; it is closed into the scope's sorted set when a
     /// later bucket starts.
     pub fn trend_newest(&self) -> String {
         format!("{}trend:newest", self.prefix)

@@ -1,6 +1,7 @@
-//! The control room's live model: counters per ward, site and system,
-//! folded from the snapshot and the change log exactly as the projection
-//! folds them in Redis, and the JSON messages clients receive.
+//! The control room's live model: counters per site and system, summed
+//! from the snapshot's and kept up to date by each change's move between
+//! counters (the change log says which counter a bed left and joined; the
+//! projection decided it), and the JSON messages clients receive.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pf_care_home_model::CareHomeRecord;
+use pf_live_state::counter::add_counters;
 use pf_live_state::{Change, Counters, DischargeSummary, Snapshot};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -87,11 +89,8 @@ impl ControlRoom {
         let mut sites: BTreeMap<String, Counters> = BTreeMap::new();
         let mut system = Counters::new();
         for ((site, _ward), counters) in &snapshot.wards {
-            let site_counters = sites.entry(site.clone()).or_default();
-            for (field, beds) in counters {
-                *site_counters.entry(field.clone()).or_default() += beds;
-                *system.entry(field.clone()).or_default() += beds;
-            }
+            add_counters(sites.entry(site.clone()).or_default(), counters);
+            add_counters(&mut system, counters);
         }
         let mut room = Self {
             settings,
@@ -189,12 +188,12 @@ impl ControlRoom {
                 Change::Bed { site, from, to, .. } => {
                     let site_counters = self.sites.entry(site.clone()).or_default();
                     if let Some(from) = from {
-                        *site_counters.entry(from.clone()).or_default() -= 1;
-                        *self.system.entry(from.clone()).or_default() -= 1;
+                        *site_counters.entry(*from).or_default() -= 1;
+                        *self.system.entry(*from).or_default() -= 1;
                     }
                     if let Some(to) = to {
-                        *site_counters.entry(to.clone()).or_default() += 1;
-                        *self.system.entry(to.clone()).or_default() += 1;
+                        *site_counters.entry(*to).or_default() += 1;
+                        *self.system.entry(*to).or_default() += 1;
                     }
                     touched.sites.insert(site.clone());
                 }
@@ -276,8 +275,8 @@ impl ControlRoom {
             if label.trust != trust {
                 continue;
             }
-            for (field, beds) in self.sites.get(code).into_iter().flatten() {
-                *counters.entry(field.clone()).or_default() += beds;
+            if let Some(site) = self.sites.get(code) {
+                add_counters(&mut counters, site);
             }
             if let Some(figures) = self.flow.get(code) {
                 discharges.add(figures);
@@ -410,8 +409,8 @@ mod tests {
             site: site.into(),
             ward: "W1".into(),
             bed: "B01".into(),
-            from: from.map(Into::into),
-            to: to.map(Into::into),
+            from: from.map(|f| f.parse().expect("a counter field")),
+            to: to.map(|f| f.parse().expect("a counter field")),
             occurred_at_ms: 0,
         }
     }
@@ -441,7 +440,7 @@ mod tests {
         assert_eq!(room.system().totals.counts.total, 2);
         // Replaying an old change is ignored; a skipped version is a gap.
         assert_eq!(
-            room.apply(&[bed_change(3, "RWEAE", None, Some("x:y"))]),
+            room.apply(&[bed_change(3, "RWEAE", None, Some("community:closed"))]),
             Ok(Touched::default())
         );
         assert_eq!(

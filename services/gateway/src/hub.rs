@@ -263,7 +263,11 @@ mod tests {
                 ward: "W".into(),
                 bed: format!("B{version}"),
                 from: None,
-                to: Some("community:available".into()),
+                to: Some(pf_live_state::CounterField::new(
+                    pf_hospital_model::BedKind::Community,
+                    pf_hospital_model::BedState::Available,
+                    false,
+                )),
                 occurred_at_ms: 1,
             };
             hub.publish(&[change], OffsetDateTime::now_utc())

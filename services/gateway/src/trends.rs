@@ -204,8 +204,7 @@ fn series(grid: &Grid, points: &[TrendPoint], offset: i64) -> Vec<Option<f64>> {
 }
 
 fn occupancy_pct(point: &TrendPoint) -> Option<f64> {
-    (point.usable > 0)
-        .then(|| (point.occupied as f64 * 1000.0 / point.usable as f64).round() / 10.0)
+    point.occupancy().pct()
 }
 
 fn scope_trend(grid: &Grid, points: &[TrendPoint]) -> ScopeTrend {

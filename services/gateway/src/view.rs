@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use pf_hospital_model::{BedKind, BedState, Catalogue, SiteKind};
+use pf_hospital_model::{BedFigures, BedKind, Catalogue, GA_KINDS, SiteKind};
 use pf_live_state::Counters;
 use serde::Serialize;
 
@@ -24,7 +24,8 @@ pub struct BedCounts {
     pub reserved: i64,
     /// Out of use.
     pub closed: i64,
-    /// Occupied ÷ usable (total − closed) × 100, one decimal; `None` with no usable beds.
+    /// Occupied ÷ usable (total − closed) × 100, one decimal; `None` with
+    /// no usable beds ([`BedFigures::occupancy_pct`]).
     pub occupancy_pct: Option<f64>,
     /// Escalation beds open (not closed).
     pub escalation_open: i64,
@@ -146,75 +147,53 @@ pub fn site_labels(catalogue: &Catalogue) -> BTreeMap<String, SiteLabel> {
     labels
 }
 
-/// Totals from counters (`{kind}:{state}[:escalation]` → beds).
+/// Totals from counters: every figure summed by
+/// [`pf_live_state::counter::figures`], every occupancy by
+/// [`BedFigures::occupancy_pct`]. `ga_occupancy_pct` covers
+/// [`GA_KINDS`], the kinds pressure's OPEL parameter of the same name
+/// covers.
 pub fn totals(counters: &Counters) -> Totals {
-    let mut all = BedCounts::default();
-    let mut kinds: BTreeMap<BedKind, BedCounts> = BTreeMap::new();
-    for (field, &beds) in counters {
-        if beds == 0 {
-            continue;
-        }
-        let mut parts = field.split(':');
-        let (Some(kind), Some(state)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let (Ok(kind), Ok(state)) = (kind.parse::<BedKind>(), state.parse::<BedState>()) else {
-            continue;
-        };
-        let escalation = parts.next() == Some("escalation");
-        add(&mut all, state, escalation, beds);
-        add(kinds.entry(kind).or_default(), state, escalation, beds);
-    }
-    finish(&mut all);
-    let by_kind: Vec<KindCounts> = kinds
-        .into_iter()
-        .map(|(kind, mut counts)| {
-            finish(&mut counts);
-            KindCounts {
-                kind,
-                label: kind.label(),
-                counts,
-            }
+    let figures = pf_live_state::counter::figures(counters);
+    let by_kind: Vec<KindCounts> = figures
+        .by_kind
+        .iter()
+        .map(|(kind, figures)| KindCounts {
+            kind: *kind,
+            label: kind.label(),
+            counts: BedCounts::from(figures),
         })
         .collect();
-    let of_kind = |kind: BedKind| by_kind.iter().find(|k| k.kind == kind).map(|k| &k.counts);
-    let virtual_ward = of_kind(BedKind::VirtualWard).cloned().unwrap_or_default();
+    let virtual_ward = figures
+        .kind(BedKind::VirtualWard)
+        .copied()
+        .unwrap_or_default();
     Totals {
-        ga_occupancy_pct: of_kind(BedKind::GeneralAcute).and_then(|c| c.occupancy_pct),
-        critical_care_occupancy_pct: of_kind(BedKind::AdultCriticalCare)
-            .and_then(|c| c.occupancy_pct),
+        ga_occupancy_pct: figures.of(GA_KINDS).occupancy_pct(),
+        critical_care_occupancy_pct: figures
+            .kind(BedKind::AdultCriticalCare)
+            .and_then(BedFigures::occupancy_pct),
         virtual_ward_occupied: virtual_ward.occupied,
-        virtual_ward_capacity: virtual_ward.total - virtual_ward.closed,
-        virtual_ward_occupancy_pct: virtual_ward.occupancy_pct,
-        counts: all,
+        virtual_ward_capacity: virtual_ward.usable(),
+        virtual_ward_occupancy_pct: virtual_ward.occupancy_pct(),
+        counts: BedCounts::from(&figures.all()),
         by_kind,
     }
 }
 
-fn add(counts: &mut BedCounts, state: BedState, escalation: bool, beds: i64) {
-    counts.total += beds;
-    match state {
-        BedState::Available => counts.available += beds,
-        BedState::Occupied => counts.occupied += beds,
-        BedState::AwaitingClean => counts.awaiting_clean += beds,
-        BedState::Reserved => counts.reserved += beds,
-        BedState::Closed => counts.closed += beds,
-    }
-    if escalation && state != BedState::Closed {
-        counts.escalation_open += beds;
-        if state == BedState::Occupied {
-            counts.escalation_occupied += beds;
+impl From<&BedFigures> for BedCounts {
+    fn from(figures: &BedFigures) -> Self {
+        Self {
+            total: figures.total,
+            available: figures.available,
+            occupied: figures.occupied,
+            awaiting_clean: figures.awaiting_clean,
+            reserved: figures.reserved,
+            closed: figures.closed,
+            occupancy_pct: figures.occupancy_pct(),
+            escalation_open: figures.escalation_open,
+            escalation_occupied: figures.escalation_occupied,
         }
     }
-}
-
-fn finish(counts: &mut BedCounts) {
-    let usable = counts.total - counts.closed;
-    counts.occupancy_pct = if usable > 0 {
-        Some((counts.occupied as f64 * 1000.0 / usable as f64).round() / 10.0)
-    } else {
-        None
-    };
 }
 
 #[cfg(test)]
@@ -222,7 +201,10 @@ mod tests {
     use super::*;
 
     fn counters(pairs: &[(&str, i64)]) -> Counters {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.parse().expect("a counter field"), *v))
+            .collect()
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use pf_hospital_model::{BedKind, BedState, Catalogue, SiteKind};
+use pf_hospital_model::{BedKind, Catalogue, GA_KINDS, KindFigures, SiteKind};
 use pf_live_state::Snapshot;
 use pf_opel::{Level, LevelTracker, OpelConfig};
 use serde::Serialize;
@@ -19,8 +19,49 @@ pub struct SiteInfo {
     pub name: String,
     /// Kind, as named in the OPEL configuration.
     pub kind: &'static str,
-    /// The bed kind whose occupancy is the site's "G&A occupancy".
-    pub main_beds: BedKind,
+    /// Which beds its occupancy parameter covers.
+    pub occupancy: OccupancyMeasure,
+}
+
+/// A scope's occupancy parameter: its name and the bed kinds it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OccupancyMeasure {
+    /// The parameter's name in the OPEL configuration and the alerts.
+    pub parameter: &'static str,
+    /// The bed kinds it covers (core and escalation beds, closed ones
+    /// left out: [`pf_hospital_model::Occupancy`]).
+    pub kinds: &'static [BedKind],
+}
+
+/// G&A occupancy: acute sites and the system. The wall's
+/// `ga_occupancy_pct` is the same figure (the same kinds, [`GA_KINDS`],
+/// the same rule).
+pub const GA_OCCUPANCY: OccupancyMeasure = OccupancyMeasure {
+    parameter: "ga_occupancy_pct",
+    kinds: GA_KINDS,
+};
+
+/// The occupancy parameter of a site of `kind`: the one place that says
+/// which beds each scope's OPEL occupancy covers. Each parameter is named
+/// after its beds, so `ga_occupancy_pct` is only ever G&A beds (the wall
+/// shows it under the same name); community, mental-health and
+/// virtual-ward sites are scored on their own beds under their own names.
+pub fn occupancy_measure(kind: SiteKind) -> OccupancyMeasure {
+    match kind {
+        SiteKind::Acute => GA_OCCUPANCY,
+        SiteKind::Community => OccupancyMeasure {
+            parameter: "community_occupancy_pct",
+            kinds: &[BedKind::Community],
+        },
+        SiteKind::MentalHealth => OccupancyMeasure {
+            parameter: "mental_health_occupancy_pct",
+            kinds: &[BedKind::MentalHealth],
+        },
+        SiteKind::VirtualWard => OccupancyMeasure {
+            parameter: "virtual_ward_occupancy_pct",
+            kinds: &[BedKind::VirtualWard],
+        },
+    }
 }
 
 /// Sites by ODS code, from the catalogue.
@@ -28,18 +69,18 @@ pub fn sites(catalogue: &Catalogue) -> BTreeMap<String, SiteInfo> {
     let mut sites = BTreeMap::new();
     for trust in &catalogue.trusts {
         for site in &trust.sites {
-            let (kind, main_beds) = match site.kind {
-                SiteKind::Acute => ("acute", BedKind::GeneralAcute),
-                SiteKind::Community => ("community", BedKind::Community),
-                SiteKind::MentalHealth => ("mental_health", BedKind::MentalHealth),
-                SiteKind::VirtualWard => ("virtual_ward", BedKind::VirtualWard),
+            let kind = match site.kind {
+                SiteKind::Acute => "acute",
+                SiteKind::Community => "community",
+                SiteKind::MentalHealth => "mental_health",
+                SiteKind::VirtualWard => "virtual_ward",
             };
             sites.insert(
                 site.code.to_string(),
                 SiteInfo {
                     name: site.name.clone(),
                     kind,
-                    main_beds,
+                    occupancy: occupancy_measure(site.kind),
                 },
             );
         }
@@ -70,32 +111,31 @@ impl Default for AlertRules {
     }
 }
 
-/// Bed figures of one scope.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Bed figures of one scope and its waiting patients.
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Figures {
-    main_usable: i64,
-    main_occupied: i64,
-    escalation_open: i64,
+    beds: KindFigures,
     waiting: i64,
 }
 
 impl Figures {
-    fn parameters(&self) -> BTreeMap<String, f64> {
+    /// The OPEL parameters: occupancy of the beds `measure` covers,
+    /// escalation beds open (any kind), and waiting patients per occupied
+    /// bed of those kinds.
+    fn parameters(&self, measure: OccupancyMeasure) -> BTreeMap<String, f64> {
         let mut parameters = BTreeMap::new();
-        if self.main_usable > 0 {
-            parameters.insert(
-                "ga_occupancy_pct".to_owned(),
-                round1(self.main_occupied as f64 * 100.0 / self.main_usable as f64),
-            );
+        let main = self.beds.of(measure.kinds);
+        if let Some(occupancy) = main.occupancy_pct() {
+            parameters.insert(measure.parameter.to_owned(), occupancy);
             parameters.insert(
                 "escalation_beds_open".to_owned(),
-                self.escalation_open as f64,
+                self.beds.all().escalation_open as f64,
             );
         }
-        if self.main_occupied > 0 {
+        if main.occupied > 0 {
             parameters.insert(
                 "nctr_share_pct".to_owned(),
-                round1(self.waiting as f64 * 100.0 / self.main_occupied as f64),
+                round1(self.waiting as f64 * 100.0 / main.occupied as f64),
             );
         }
         parameters
@@ -106,10 +146,10 @@ fn round1(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
 }
 
-/// The figures of every site and of the system (`system`: G&A of acute
-/// sites, escalation beds and waiting patients of every site) on `today` (a
-/// UK date). Waiting patients are the NCTR patients the wall shows,
-/// counted by [`pf_live_state::discharge_counts::count`].
+/// The figures of every site and of the system (every site's beds and
+/// waiting patients) on `today` (a UK date). Waiting patients are the NCTR
+/// patients the wall shows, counted by
+/// [`pf_live_state::discharge_counts::count`].
 fn figures(
     sites: &BTreeMap<String, SiteInfo>,
     snapshot: &Snapshot,
@@ -117,29 +157,14 @@ fn figures(
 ) -> (BTreeMap<String, Figures>, Figures) {
     let mut by_site: BTreeMap<String, Figures> = BTreeMap::new();
     for ((site, _ward), counters) in &snapshot.wards {
-        let Some(info) = sites.get(site) else {
+        if !sites.contains_key(site) {
             continue;
-        };
-        let figures = by_site.entry(site.clone()).or_default();
-        for (field, &beds) in counters {
-            let mut parts = field.split(':');
-            let (Some(kind), Some(state)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            let (Ok(kind), Ok(state)) = (kind.parse::<BedKind>(), state.parse::<BedState>()) else {
-                continue;
-            };
-            let escalation = parts.next() == Some("escalation");
-            if escalation && state != BedState::Closed {
-                figures.escalation_open += beds;
-            }
-            if kind == info.main_beds && state != BedState::Closed {
-                figures.main_usable += beds;
-                if state == BedState::Occupied {
-                    figures.main_occupied += beds;
-                }
-            }
         }
+        by_site
+            .entry(site.clone())
+            .or_default()
+            .beds
+            .add_figures(&pf_live_state::counter::figures(counters));
     }
     for (site, counts) in
         pf_live_state::discharge_counts::count(snapshot.discharges.values(), today)
@@ -149,12 +174,8 @@ fn figures(
         }
     }
     let mut system = Figures::default();
-    for (site, figures) in &by_site {
-        if sites.get(site).is_some_and(|s| s.kind == "acute") {
-            system.main_usable += figures.main_usable;
-            system.main_occupied += figures.main_occupied;
-        }
-        system.escalation_open += figures.escalation_open;
+    for figures in by_site.values() {
+        system.beds.add_figures(&figures.beds);
         system.waiting += figures.waiting;
     }
     (by_site, system)
@@ -313,7 +334,7 @@ impl Engine {
             snapshot,
             pf_live_state::discharge_counts::uk_date(now),
         );
-        let mut scopes: Vec<(String, String, String, Figures)> = by_site
+        let mut scopes: Vec<(String, String, String, OccupancyMeasure, &Figures)> = by_site
             .iter()
             .filter_map(|(code, figures)| {
                 let info = self.sites.get(code)?;
@@ -321,7 +342,8 @@ impl Engine {
                     code.clone(),
                     info.name.clone(),
                     info.kind.to_owned(),
-                    *figures,
+                    info.occupancy,
+                    figures,
                 ))
             })
             .collect();
@@ -329,10 +351,11 @@ impl Engine {
             SYSTEM.to_owned(),
             "System".to_owned(),
             self.kind_rules(SYSTEM),
-            system,
+            GA_OCCUPANCY,
+            &system,
         ));
-        for (scope, name, kind, figures) in scopes {
-            let parameters = figures.parameters();
+        for (scope, name, kind, measure, figures) in scopes {
+            let parameters = figures.parameters(measure);
             let score = self.config.score(&kind, &parameters);
             if let Some(score) = score {
                 let tracker = self.trackers.entry(scope.clone()).or_default();
@@ -379,8 +402,17 @@ impl Engine {
                     });
                 }
             }
-            if scope != SYSTEM {
-                self.occupancy_alert(&scope, &name, &kind, &parameters, now, &mut outcome);
+            let thresholds = self
+                .config
+                .site_kinds
+                .get(&kind)
+                .and_then(|rules| rules.parameters.get(measure.parameter))
+                .map(|rule| rule.thresholds);
+            if scope != SYSTEM
+                && let (Some(thresholds), Some(&occupancy)) =
+                    (thresholds, parameters.get(measure.parameter))
+            {
+                self.occupancy_alert(&scope, &name, thresholds, occupancy, now, &mut outcome);
             }
             let level = self.trackers.get(&scope).and_then(LevelTracker::level);
             self.states.insert(
@@ -405,23 +437,11 @@ impl Engine {
         &mut self,
         scope: &str,
         name: &str,
-        kind: &str,
-        parameters: &BTreeMap<String, f64>,
+        thresholds: [f64; 3],
+        occupancy: f64,
         now: OffsetDateTime,
         outcome: &mut Outcome,
     ) {
-        let Some(thresholds) = self
-            .config
-            .site_kinds
-            .get(kind)
-            .and_then(|rules| rules.parameters.get("ga_occupancy_pct"))
-            .map(|rule| rule.thresholds)
-        else {
-            return;
-        };
-        let Some(&occupancy) = parameters.get("ga_occupancy_pct") else {
-            return;
-        };
         let band = thresholds.iter().filter(|t| occupancy >= **t).count();
         let dwell = self.config.hysteresis.min_dwell_secs;
         let margin = self.rules.occupancy_margin_pct;
@@ -546,15 +566,75 @@ mod tests {
     }
 
     fn snapshot(occupied: i64, available: i64) -> Snapshot {
+        let field = |text: &str| text.parse().expect("a counter field");
         let mut counters = Counters::new();
-        counters.insert("general_acute:occupied".into(), occupied);
-        counters.insert("general_acute:available".into(), available);
-        counters.insert("general_acute:closed".into(), 3);
+        counters.insert(field("general_acute:occupied"), occupied);
+        counters.insert(field("general_acute:available"), available);
+        counters.insert(field("general_acute:closed"), 3);
         let mut snapshot = Snapshot::default();
         snapshot
             .wards
             .insert(("RWEAA".into(), "WD15".into()), counters);
         snapshot
+    }
+
+    #[test]
+    fn occupancy_parameters_name_the_beds_they_cover_and_agree_with_the_wall() {
+        let catalogue = Catalogue::from_json(
+            r#"{ "region": "T", "trusts": [{ "code": "RWE", "name": "T", "short_name": "T",
+              "sites": [
+                { "code": "RWEAA", "name": "Royal", "kind": "acute", "locality": "Leicester City",
+                  "postcode": "LE1 5WW", "wards": [{ "code": "WD15", "name": "W", "kind": "general_acute", "beds": 10 }] },
+                { "code": "RT5CV", "name": "Coalville", "kind": "community", "locality": "Leicestershire",
+                  "postcode": "LE67 4DE", "wards": [
+                    { "code": "CW1", "name": "C", "kind": "community", "beds": 4 },
+                    { "code": "GW1", "name": "G", "kind": "general_acute", "beds": 10 }] }] }] }"#,
+        )
+        .expect("catalogue");
+        let ward = |pairs: &[(&str, i64)]| -> Counters {
+            pairs
+                .iter()
+                .map(|(field, n)| (field.parse().expect("a counter field"), *n))
+                .collect()
+        };
+        let mut snapshot = Snapshot::default();
+        snapshot.wards.insert(
+            ("RWEAA".into(), "WD15".into()),
+            ward(&[
+                ("general_acute:occupied", 9),
+                ("general_acute:available", 1),
+            ]),
+        );
+        snapshot.wards.insert(
+            ("RT5CV".into(), "CW1".into()),
+            ward(&[("community:occupied", 3), ("community:available", 1)]),
+        );
+        snapshot.wards.insert(
+            ("RT5CV".into(), "GW1".into()),
+            ward(&[
+                ("general_acute:occupied", 1),
+                ("general_acute:available", 9),
+            ]),
+        );
+        let config = OpelConfig::llr_defaults().expect("defaults");
+        let mut engine = Engine::new(config, AlertRules::default(), sites(&catalogue));
+        engine.step(&snapshot, time::macros::datetime!(2026-11-30 09:00 UTC));
+        let parameters = |scope: &str| {
+            engine
+                .states()
+                .into_iter()
+                .find(|s| s.scope == scope)
+                .expect("the scope")
+                .parameters
+        };
+        // A community site's occupancy is of its community beds, and says so.
+        let community = parameters("RT5CV");
+        assert_eq!(community.get("community_occupancy_pct"), Some(&75.0));
+        assert_eq!(community.get("ga_occupancy_pct"), None);
+        // G&A occupancy is of every G&A bed in the scope, as on the wall:
+        // (9 + 1) / (10 + 10).
+        assert_eq!(parameters("RWEAA").get("ga_occupancy_pct"), Some(&90.0));
+        assert_eq!(parameters(SYSTEM).get("ga_occupancy_pct"), Some(&50.0));
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! Follows the change log in Redis (like the gateway's feed); after each
 //! batch of changes, and at least every `PF_PRESSURE_INTERVAL_MS`, it takes
 //! a snapshot and recomputes every site's and the system's parameters
-//! (G&A occupancy %, escalation beds open, NCTR share = waiting discharges /
-//! occupied G&A beds), scores them with the OPEL configuration
+//! (occupancy % of the beds each scope's parameter names —
+//! `ga_occupancy_pct` for acute sites and the system, as on the wall,
+//! `community_occupancy_pct` and so on for the others, see
+//! [`engine::occupancy_measure`] —, escalation beds open, NCTR share =
+//! waiting discharges / occupied beds of those kinds), scores them with the OPEL configuration
 //! (`PF_OPEL_CONFIG`, default the shipped placeholders) and follows each
 //! level with a [`pf_opel::LevelTracker`] (rises at once, falls after a
 //! margin and a minimum dwell). The time comes from a

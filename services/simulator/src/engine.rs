@@ -20,7 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ApiError, BedView, BedsClient};
-use crate::model::Model;
+use crate::model::{Counts, Model};
 use crate::policy::{Action, EscalationThresholds, Planned, plan_next};
 use crate::retry::Backoff;
 
@@ -326,17 +326,21 @@ impl<R: Rng> Engine<R> {
     fn report(&self) {
         let ga = self.model.kind_counts(BedKind::GeneralAcute);
         let vw = self.model.kind_counts(BedKind::VirtualWard);
-        let pct =
-            |o: Option<f64>| o.map_or_else(|| "-".to_owned(), |o| format!("{:.1}%", o * 100.0));
+        let pct = |counts: Counts| {
+            counts
+                .occupied_of_usable()
+                .pct()
+                .map_or_else(|| "-".to_owned(), |pct| format!("{pct}%"))
+        };
         tracing::info!(
             simulated_time = %format_hour(self.clock.hour()),
             requests = self.stats.requests,
             applied = self.stats.applied,
             conflicts = self.stats.conflicts,
             unavailable = self.stats.unavailable,
-            ga_occupancy = %pct(ga.occupancy()),
+            ga_occupancy = %pct(ga),
             escalation_open = ga.escalation_open,
-            virtual_ward_occupancy = %pct(vw.occupancy()),
+            virtual_ward_occupancy = %pct(vw),
             "simulator summary"
         );
     }

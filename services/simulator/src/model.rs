@@ -5,7 +5,7 @@
 //! makes the engine re-read the bed.
 
 use pf_hospital_model::catalogue::bed_code;
-use pf_hospital_model::{BedAddress, BedKind, BedState, Catalogue, SiteKind};
+use pf_hospital_model::{BedAddress, BedKind, BedState, Catalogue, Occupancy, SiteKind};
 
 /// One bed as the simulator believes it to be.
 #[derive(Debug, Clone)]
@@ -130,12 +130,18 @@ impl Counts {
         self.open - self.closed
     }
 
-    /// Occupied ÷ (open − closed), as in the architecture; `None` without usable beds.
-    pub fn occupancy(&self) -> Option<f64> {
-        match self.usable() {
-            0 => None,
-            usable => Some(self.occupied as f64 / usable as f64),
+    /// Beds occupied out of usable.
+    pub fn occupied_of_usable(&self) -> Occupancy {
+        Occupancy {
+            occupied: i64::try_from(self.occupied).unwrap_or(i64::MAX),
+            usable: i64::try_from(self.usable()).unwrap_or(i64::MAX),
         }
+    }
+
+    /// Occupied ÷ usable, between 0 and 1, by the platform's one rule
+    /// ([`Occupancy`]); `None` without usable beds.
+    pub fn occupancy(&self) -> Option<f64> {
+        self.occupied_of_usable().fraction()
     }
 }
 

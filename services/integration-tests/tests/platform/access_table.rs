@@ -482,7 +482,7 @@ const REDIS_ROWS: &[RedisRow] = &[
     redis_row("gateway", &["HGETALL", "pf-patient:discharge:0190"], Refused, "attack: reading a patient's record (NHS number) from the internet-facing service"),
     redis_row("gateway", &["XRANGE", "pf-patient:changes", "-", "+"], Refused, "attack: reading patient-level notices"),
     redis_row("gateway", &["SET", "pf:version", "1"], Refused, "cannot write the live state"),
-    redis_row("gateway", &[ "EVAL", "return redis.call('SET', KEYS[1], '0')", "1", "pf:version", ], Refused, "cannot write the live state from a script"),
+    redis_row("gateway", &[ "EVAL", include_str!("lua/write_version.lua"), "1", "pf:version", ], Refused, "cannot write the live state from a script"),
     redis_row("gateway", &["SET", SESSION, "{}"], Refused, "attack: forging a session"),
     redis_row("gateway", &["DEL", REVOKED], Refused, "attack: lifting a revocation"),
     redis_row("gateway", &["SCAN", "0"], Refused, "attack: listing session ids"),

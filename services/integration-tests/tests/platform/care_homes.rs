@@ -214,7 +214,7 @@ async fn an_update_is_saved_once_however_often_it_is_sent_and_reaches_the_contro
         "one event per distinct update"
     );
 
-    // Closing to admissions is an event of its own, and takes the home's beds off the totals.
+    // Closing to admissions is an event of its own, and leaves no bed free to hold.
     let mut closing = report(1, 1);
     closing["closed_to_admissions"] = json!(true);
     closing["closure_reason"] = json!("outbreak");
@@ -234,17 +234,15 @@ async fn an_update_is_saved_once_however_often_it_is_sent_and_reaches_the_contro
     );
     platform.wait_until_projected().await;
     let mut live = platform.live_state("pf:").await;
-    let totals = live.care_home_totals().await.unwrap();
-    assert_eq!(totals.get("closed:leicester_city"), Some(&1));
-    assert_eq!(
-        totals
-            .get("residential:leicester_city:available")
-            .copied()
-            .unwrap_or(0),
-        0
-    );
-    assert_eq!(totals.get("residential:leicester_city:vacant"), Some(&1));
     let record = live.care_home(HOME_A).await.unwrap().unwrap();
+    assert!(record.closure.is_some());
+    let residential = record
+        .vacancies
+        .iter()
+        .find(|v| v.category.as_str() == "residential")
+        .unwrap();
+    assert_eq!(residential.vacant, 1, "the beds reported stay");
+    assert_eq!(record.free_beds(residential.category), 0);
     assert_eq!(record.note, "Ground-floor room free");
 
     // The audit trail names who changed what.

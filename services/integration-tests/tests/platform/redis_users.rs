@@ -461,13 +461,7 @@ async fn the_gateway_and_pressure_cannot_read_a_discharge_record() {
                 redis::cmd("ZRANGE").arg(key).arg(0).arg(-1).clone(),
                 redis::cmd("DUMP").arg(key).clone(),
                 redis::cmd("EVAL_RO")
-                    .arg(
-                        "local t = redis.call('TYPE', KEYS[1]).ok \
-                         if t == 'hash' then return redis.call('HGETALL', KEYS[1]) end \
-                         if t == 'stream' then return redis.call('XRANGE', KEYS[1], '-', '+') end \
-                         if t == 'string' then return redis.call('GET', KEYS[1]) end \
-                         return redis.call('DUMP', KEYS[1])",
-                    )
+                    .arg(include_str!("lua/read_any_key.lua"))
                     .arg(1)
                     .arg(key)
                     .clone(),

@@ -309,7 +309,7 @@ async fn history_is_bucketed_by_event_time_bounded_and_rebuilt_the_same_by_a_rep
         .wards
         .values()
         .flat_map(|c| c.iter())
-        .filter(|(f, _)| f.split(':').nth(1) == Some("occupied"))
+        .filter(|(f, _)| f.state == pf_hospital_model::BedState::Occupied)
         .map(|(_, n)| n)
         .sum();
     assert_eq!(history.scopes["system"].last().unwrap().occupied, occupied);

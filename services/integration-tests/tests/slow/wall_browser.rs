@@ -442,15 +442,12 @@ async fn publish_pressure(platform: &Platform) -> Value {
     Value::Object(levels)
 }
 
-/// Text as the wall shows a percentage of `part` in `whole`, or "–".
-fn pct(part: i64, whole: i64) -> String {
-    if whole <= 0 {
-        return "–".to_owned();
-    }
-    format!(
-        "{:.1}%",
-        (part as f64 * 1000.0 / whole as f64).round() / 10.0
-    )
+/// Text as the wall shows the occupancy of `occupied` beds out of
+/// `usable` (by the platform's one rule), or "–".
+fn pct(occupied: i64, usable: i64) -> String {
+    pf_hospital_model::Occupancy { occupied, usable }
+        .pct()
+        .map_or_else(|| "–".to_owned(), |pct| format!("{pct:.1}%"))
 }
 
 #[derive(Default, Clone)]
@@ -482,9 +479,8 @@ async fn expected(platform: &Platform) -> Value {
     let mut beds: BTreeMap<String, Beds> = BTreeMap::new();
     for ((site, _ward), counters) in &snapshot.wards {
         for (field, &n) in counters {
-            let parts: Vec<&str> = field.split(':').collect();
-            let (kind, state) = (parts[0], parts[1]);
-            let escalation = parts.get(2) == Some(&"escalation");
+            let (kind, state) = (field.kind.as_str(), field.state.as_str());
+            let escalation = field.escalation;
             for scope in [
                 site.clone(),
                 format!("trust:{}", trust_of[site]),

@@ -6,11 +6,8 @@ use pf_care_home_model::CareHomeRecord;
 use pf_discharge_model::DischargeRecord;
 use pf_hospital_model::{BedKind, BedState};
 
+use crate::counter::{CounterField, Counters};
 use crate::discharge_counts::DischargeSummary;
-
-/// A ward's counters: field `{kind}:{state}` (core beds) or
-/// `{kind}:{state}:escalation` → number of beds.
-pub type Counters = BTreeMap<String, i64>;
 
 /// A ward, as `(site, ward)`.
 pub type WardKey = (String, String);
@@ -44,6 +41,17 @@ pub struct BedUpdate {
     pub occurred_at_ms: i64,
 }
 
+impl BedUpdate {
+    /// The counter the bed counts in after the event (`None`: it is out of
+    /// the bed base).
+    pub fn counter(&self) -> Option<CounterField> {
+        match (self.open, self.state) {
+            (true, Some(state)) => Some(CounterField::new(self.kind, state, self.escalation)),
+            _ => None,
+        }
+    }
+}
+
 /// One care-home event, ready to apply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CareHomeUpdate {
@@ -74,45 +82,6 @@ impl CareHomeUpdate {
         }
         record
     }
-
-    /// What the home adds to the care-home totals: `homes:{locality}`,
-    /// `closed:{locality}`, `not_accepting:{locality}`, `held:{locality}`,
-    /// `{category}:{locality}:vacant` and `…:available` (beds free to hold:
-    /// available, not held, in a home open to admissions). Zeros are left out.
-    pub fn contributions(&self) -> BTreeMap<String, i64> {
-        let record = &self.record;
-        let locality = record.registration.locality.as_str();
-        let mut out = BTreeMap::new();
-        out.insert(format!("homes:{locality}"), 1);
-        out.insert(
-            format!("registered_beds:{locality}"),
-            i64::from(record.registration.registered_beds),
-        );
-        if record.closure.is_some() {
-            out.insert(format!("closed:{locality}"), 1);
-        }
-        if !record.accepting_hospital_discharges {
-            out.insert(format!("not_accepting:{locality}"), 1);
-        }
-        out.insert(
-            format!("held:{locality}"),
-            i64::try_from(record.holds.len()).unwrap_or(i64::MAX),
-        );
-        for vacancy in &record.vacancies {
-            let category = vacancy.category.as_str();
-            out.insert(
-                format!("{category}:{locality}:vacant"),
-                i64::from(vacancy.vacant),
-            );
-            // Free to hold: open, available, not held.
-            out.insert(
-                format!("{category}:{locality}:available"),
-                i64::from(record.free_beds(vacancy.category)),
-            );
-        }
-        out.retain(|_, n| *n != 0);
-        out
-    }
 }
 
 /// One discharge event, ready to apply.
@@ -131,25 +100,6 @@ pub struct DischargeUpdate {
 }
 
 impl DischargeUpdate {
-    /// What the discharge adds to the discharge totals: `waiting:{site}` and
-    /// `waiting:{site}:pathway_{n}` while the patient waits. Zeros are left out.
-    pub fn contributions(&self) -> BTreeMap<String, i64> {
-        let record = &self.record;
-        let mut out = BTreeMap::new();
-        if record.status.is_waiting() {
-            out.insert(format!("waiting:{}", record.site), 1);
-            out.insert(
-                format!(
-                    "waiting:{}:pathway_{}",
-                    record.site,
-                    record.pathway.number()
-                ),
-                1,
-            );
-        }
-        out
-    }
-
     /// What the counts need of the discharge (no patient-identifiable data).
     pub fn summary(&self) -> DischargeSummary {
         DischargeSummary::of(&self.record)
@@ -200,10 +150,10 @@ pub enum Change {
         ward: String,
         /// Bed code.
         bed: String,
-        /// Counter field it left (`None`: it was not in the bed base).
-        from: Option<String>,
-        /// Counter field it joined (`None`: it left the bed base).
-        to: Option<String>,
+        /// Counter it left (`None`: it was not in the bed base).
+        from: Option<CounterField>,
+        /// Counter it joined (`None`: it left the bed base).
+        to: Option<CounterField>,
         /// When the event happened, ms since the epoch.
         occurred_at_ms: i64,
     },

@@ -52,9 +52,21 @@ impl Keys {
         format!("{}bed:{site}:{ward}:{bed}", self.prefix)
     }
 
-    /// A ward's counters (hash), `{kind}:{state}[:escalation]` → beds.
+    /// A ward's counters (hash), [`CounterField`](crate::CounterField) →
+    /// beds.
     pub fn ward(&self, site: &str, ward: &str) -> String {
-        format!("{}ward:{site}:{ward}", self.prefix)
+        format!("{}{}", self.ward_prefix(), Self::ward_member(site, ward))
+    }
+
+    /// What a ward's counters' key is made of: this prefix, then the ward's
+    /// member of the wards index.
+    pub fn ward_prefix(&self) -> String {
+        format!("{}ward:", self.prefix)
+    }
+
+    /// A ward's member of the wards index, `{site}:{ward}`.
+    pub fn ward_member(site: &str, ward: &str) -> String {
+        format!("{site}:{ward}")
     }
 
     /// A site's counters (hash).
@@ -72,16 +84,35 @@ impl Keys {
         format!("{}index:wards", self.prefix)
     }
 
-    /// One care home's record (hash: version, record JSON, its counter
-    /// contributions).
-    pub fn care_home(&self, cqc: &str) -> String {
-        format!("{}care-home:{cqc}", self.prefix)
+    /// The set of site codes seen.
+    pub fn sites_index(&self) -> String {
+        format!("{}index:sites", self.prefix)
     }
 
-    /// Care-home counters for the whole system (hash), e.g.
-    /// `nursing:leicester_city:vacant` → beds, `homes:rutland` → homes.
-    pub fn care_home_totals(&self) -> String {
-        format!("{}care-homes:totals", self.prefix)
+    /// A site's occupancy figures (hash: `occupied`, `usable`; see
+    /// [`fold`](crate::fold)), which its history records.
+    pub fn figures_site(&self, site: &str) -> String {
+        format!("{}{site}", self.figures_site_prefix())
+    }
+
+    /// What a site's figures' key is made of: this prefix, then the site.
+    pub fn figures_site_prefix(&self) -> String {
+        format!("{}figures:site:", self.prefix)
+    }
+
+    /// The whole system's occupancy figures (hash).
+    pub fn figures_system(&self) -> String {
+        format!("{}figures:system", self.prefix)
+    }
+
+    /// One care home's record (hash: version, record JSON).
+    pub fn care_home(&self, cqc: &str) -> String {
+        format!("{}{cqc}", self.care_home_prefix())
+    }
+
+    /// What a care home's key is made of: this prefix, then its CQC id.
+    pub fn care_home_prefix(&self) -> String {
+        format!("{}care-home:", self.prefix)
     }
 
     /// The set of CQC location ids seen.
@@ -94,8 +125,8 @@ impl Keys {
         format!("{}care-homes:geo", self.prefix)
     }
 
-    /// One discharge's record (hash: version, record JSON, contributions),
-    /// under the patient prefix.
+    /// One discharge's record (hash: version, record JSON), under the
+    /// patient prefix.
     pub fn discharge(&self, id: &str) -> String {
         format!("{}discharge:{id}", self.patient_prefix)
     }
@@ -108,11 +139,6 @@ impl Keys {
         format!("{}discharges:summary", self.prefix)
     }
 
-    /// Discharge counters (hash), e.g. `waiting:RWEAA` → patients.
-    pub fn discharge_totals(&self) -> String {
-        format!("{}discharges:totals", self.prefix)
-    }
-
     /// The set of discharge ids seen, under the patient prefix.
     pub fn discharges_index(&self) -> String {
         format!("{}index:discharges", self.patient_prefix)
@@ -121,7 +147,12 @@ impl Keys {
     /// A site's occupancy history (sorted set: bucket start → entry; see
     /// [`trend`](crate::trend)), all but the newest bucket.
     pub fn trend_site(&self, site: &str) -> String {
-        format!("{}trend:site:{site}", self.prefix)
+        format!("{}{site}", self.trend_site_prefix())
+    }
+
+    /// What a site's history's key is made of: this prefix, then the site.
+    pub fn trend_site_prefix(&self) -> String {
+        format!("{}trend:site:", self.prefix)
     }
 
     /// The whole system's occupancy history (sorted set).
@@ -131,11 +162,18 @@ impl Keys {
 
     /// The start of each scope's newest history bucket (hash: field
     /// `site:{site}` or `system` → Unix seconds). Its figures are the
-    /// scope's counters; it is closed into the scope's sorted set when a
+    /// scope's figures hash; it is closed into the scope's sorted set when a
     /// later bucket starts.
     pub fn trend_newest(&self) -> String {
         format!("{}trend:newest", self.prefix)
     }
+
+    /// A site's field in [`trend_newest`](Self::trend_newest): this prefix,
+    /// then the site.
+    pub const TREND_NEWEST_SITE: &str = "site:";
+
+    /// The system's field in [`trend_newest`](Self::trend_newest).
+    pub const TREND_NEWEST_SYSTEM: &str = "system";
 
     /// How the history is bucketed (hash: `bucket_secs`, `keep_secs`),
     /// written by the projection with the history, so readers use the

@@ -7,10 +7,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncCommands, Script, Value};
 
-use crate::change::{
-    BedUpdate, CareHomeUpdate, Change, Counters, DischargeUpdate, PatientNotice, Snapshot, Update,
-};
+use crate::change::{BedUpdate, Change, PatientNotice, Snapshot, Update};
+use crate::counter::{CounterField, Counters};
 use crate::discharge_counts::DischargeSummary;
+use crate::fold;
 use crate::keys::Keys;
 use crate::scripts;
 use crate::trend::{SYSTEM_SCOPE, TrendHistory, TrendPoint, TrendSettings};
@@ -29,11 +29,14 @@ pub enum LiveStateError {
     Unexpected(String),
 }
 
-/// The key layout this crate writes: 2 since discharge records moved under
-/// the patient prefix and care homes' holds lost the patient's details (in
-/// layout 1 both were under the live prefix, beside the counts). State in an
-/// older layout must be rebuilt.
-pub const LAYOUT: u64 = 2;
+/// The key layout this crate writes: 3 since every entity's hash keeps its
+/// contributions (`contrib`; a bed's counter as `counter`), the occupancy
+/// history's figures have hashes of their own (`figures:*`), sites an index
+/// (`index:sites`), and the care-home and discharge totals are gone; 2 since
+/// discharge records moved under the patient prefix and care homes' holds
+/// lost the patient's details (in layout 1 both were under the live prefix,
+/// beside the counts). State in an older layout must be rebuilt.
+pub const LAYOUT: u64 = 3;
 
 /// What happened to one update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +63,7 @@ pub type StateDigest = BTreeMap<String, String>;
 pub struct LiveState {
     connection: ConnectionManager,
     keys: Keys,
-    apply_bed: Script,
-    apply_record: Script,
-    apply_discharge: Script,
+    apply: Script,
     snapshot: Script,
     announce_reset: Script,
     raise_watermark: Script,
@@ -89,9 +90,7 @@ impl LiveState {
         Ok(Self {
             connection,
             keys,
-            apply_bed: Script::new(scripts::APPLY_BED),
-            apply_record: Script::new(scripts::APPLY_RECORD),
-            apply_discharge: Script::new(scripts::APPLY_DISCHARGE),
+            apply: Script::new(scripts::APPLY),
             snapshot: Script::new(scripts::SNAPSHOT),
             announce_reset: Script::new(scripts::ANNOUNCE_RESET),
             raise_watermark: Script::new(scripts::RAISE_WATERMARK),
@@ -162,22 +161,13 @@ impl LiveState {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        // Loads the scripts first, so a restarted or flushed Redis still runs them.
-        if updates.iter().any(|u| matches!(u, Update::Bed(_))) {
-            pipe.load_script(&self.apply_bed).ignore();
-        }
-        if updates.iter().any(|u| matches!(u, Update::CareHome(_))) {
-            pipe.load_script(&self.apply_record).ignore();
-        }
-        if updates.iter().any(|u| matches!(u, Update::Discharge(_))) {
-            pipe.load_script(&self.apply_discharge).ignore();
+        // Loads the script first, so a restarted or flushed Redis still runs it.
+        if !updates.is_empty() {
+            pipe.load_script(&self.apply).ignore();
         }
         for update in updates {
-            match update {
-                Update::Bed(update) => self.push_bed(&mut pipe, update),
-                Update::CareHome(update) => self.push_care_home(&mut pipe, update)?,
-                Update::Discharge(update) => self.push_discharge(&mut pipe, update)?,
-            }
+            let plan = fold::fold(update, &self.keys, self.trends)?;
+            pipe.invoke_script(&plan.invocation(&self.apply, &self.keys, self.changes_max_len)?);
         }
         if let Some((stream, sequence)) = watermark {
             // Only ever moves forward (a redelivered old batch leaves it alone).
@@ -197,136 +187,6 @@ impl LiveState {
                 }
             })
             .collect())
-    }
-
-    fn push_bed(&self, pipe: &mut redis::Pipeline, update: &BedUpdate) {
-        let mut invocation = self.apply_bed.prepare_invoke();
-        invocation
-            .key(self.keys.bed(&update.site, &update.ward, &update.bed))
-            .key(self.keys.ward(&update.site, &update.ward))
-            .key(self.keys.site(&update.site))
-            .key(self.keys.system())
-            .key(self.keys.version())
-            .key(self.keys.changes())
-            .key(self.keys.wards_index())
-            .key(self.keys.trend_site(&update.site))
-            .key(self.keys.trend_system())
-            .key(self.keys.trend_meta())
-            .key(self.keys.trend_newest())
-            .arg(update.entity_version)
-            .arg(if update.open { "1" } else { "0" })
-            .arg(update.state.map(|s| s.as_str()).unwrap_or(""))
-            .arg(update.kind.as_str())
-            .arg(if update.escalation { "1" } else { "0" })
-            .arg(&update.reason)
-            .arg(&update.event_id)
-            .arg(update.occurred_at_ms)
-            .arg(&update.site)
-            .arg(&update.ward)
-            .arg(&update.bed)
-            .arg(self.changes_max_len)
-            .arg(&update.event_type)
-            .arg(self.trends.bucket_secs())
-            .arg(self.trends.keep_secs());
-        pipe.invoke_script(&invocation);
-    }
-
-    fn push_care_home(
-        &self,
-        pipe: &mut redis::Pipeline,
-        update: &CareHomeUpdate,
-    ) -> Result<(), LiveStateError> {
-        let registration = &update.record.registration;
-        let cqc = registration.cqc_location_id.as_str();
-        self.push_record(
-            pipe,
-            RecordWrite {
-                kind: "care_home",
-                id: cqc,
-                key: self.keys.care_home(cqc),
-                totals: self.keys.care_home_totals(),
-                index: self.keys.care_homes_index(),
-                position: Some((registration.longitude, registration.latitude)),
-                record: to_json(
-                    serde_json::to_string(&update.shared_record()),
-                    "care-home record",
-                )?,
-                contributions: to_json(
-                    serde_json::to_string(&update.contributions()),
-                    "care-home totals",
-                )?,
-                entity_version: update.entity_version,
-                event_id: &update.event_id,
-                event_type: &update.event_type,
-                occurred_at_ms: update.occurred_at_ms,
-            },
-        );
-        Ok(())
-    }
-
-    fn push_discharge(
-        &self,
-        pipe: &mut redis::Pipeline,
-        update: &DischargeUpdate,
-    ) -> Result<(), LiveStateError> {
-        let id = update.record.discharge_id.as_str();
-        let mut invocation = self.apply_discharge.prepare_invoke();
-        invocation
-            .key(self.keys.discharge(id))
-            .key(self.keys.discharge_totals())
-            .key(self.keys.version())
-            .key(self.keys.changes())
-            .key(self.keys.discharges_index())
-            .key(self.keys.discharge_summaries())
-            .key(self.keys.patient_changes())
-            .arg(update.entity_version)
-            .arg(to_json(
-                serde_json::to_string(&update.record),
-                "discharge record",
-            )?)
-            .arg(to_json(
-                serde_json::to_string(&update.contributions()),
-                "discharge totals",
-            )?)
-            .arg(&update.event_id)
-            .arg(update.occurred_at_ms)
-            .arg(id)
-            .arg(self.changes_max_len)
-            .arg(&update.event_type)
-            .arg(to_json(
-                serde_json::to_string(&update.summary()),
-                "discharge summary",
-            )?)
-            .arg(&update.record.managed_by);
-        pipe.invoke_script(&invocation);
-        Ok(())
-    }
-
-    /// Queues the record script for one care-home event.
-    fn push_record(&self, pipe: &mut redis::Pipeline, write: RecordWrite<'_>) {
-        let mut invocation = self.apply_record.prepare_invoke();
-        invocation
-            .key(write.key)
-            .key(write.totals)
-            .key(self.keys.version())
-            .key(self.keys.changes())
-            .key(write.index)
-            .key(self.keys.care_homes_geo())
-            .arg(write.entity_version)
-            .arg(write.record)
-            .arg(write.contributions)
-            .arg(write.event_id)
-            .arg(write.occurred_at_ms)
-            .arg(write.id);
-        match write.position {
-            Some((longitude, latitude)) => invocation.arg(longitude).arg(latitude),
-            None => invocation.arg("").arg(""),
-        };
-        invocation
-            .arg(self.changes_max_len)
-            .arg(write.event_type)
-            .arg(write.kind);
-        pipe.invoke_script(&invocation);
     }
 
     /// Care homes within `radius_km` of a place, nearest first, with their
@@ -444,7 +304,8 @@ impl LiveState {
             .arg(self.keys.wards_index())
             .arg(self.keys.care_homes_index())
             .arg(self.keys.discharge_summaries())
-            .arg(self.keys.prefix());
+            .arg(self.keys.ward_prefix())
+            .arg(self.keys.care_home_prefix());
         let reply = read_with_script(&mut self.connection, scripts::SNAPSHOT, &command).await?;
         let mut items = reply.into_iter();
         let (Some(version), Some(wards), Some(homes), Some(discharges)) =
@@ -460,7 +321,11 @@ impl LiveState {
         let mut wards = wards.into_iter();
         while let (Some(name), Some(fields)) = (wards.next(), wards.next()) {
             let name: String = redis::from_redis_value(name)?;
-            let counters: Counters = redis::from_redis_value(fields)?;
+            let fields: BTreeMap<String, i64> = redis::from_redis_value(fields)?;
+            let counters = fields
+                .into_iter()
+                .map(|(field, beds)| Ok((parse_counter(&field)?, beds)))
+                .collect::<Result<Counters, LiveStateError>>()?;
             let (site, ward) = name
                 .split_once(':')
                 .ok_or_else(|| LiveStateError::Unexpected(format!("ward index entry `{name}`")))?;
@@ -495,11 +360,16 @@ impl LiveState {
         let mut command = redis::cmd("EVALSHA_RO");
         command
             .arg(self.read_trends.get_hash())
-            .arg(3)
-            .arg(self.keys.wards_index())
+            .arg(5)
+            .arg(self.keys.sites_index())
             .arg(self.keys.trend_meta())
             .arg(self.keys.trend_newest())
-            .arg(self.keys.prefix());
+            .arg(self.keys.figures_system())
+            .arg(self.keys.trend_system())
+            .arg(self.keys.figures_site_prefix())
+            .arg(self.keys.trend_site_prefix())
+            .arg(Keys::TREND_NEWEST_SITE)
+            .arg(Keys::TREND_NEWEST_SYSTEM);
         for (start, end) in windows {
             command.arg(start).arg(end);
         }
@@ -548,14 +418,6 @@ impl LiveState {
         } else {
             self.keys.trend_site(scope)
         }
-    }
-
-    /// The care-home totals (see [`CareHomeUpdate::contributions`]).
-    pub async fn care_home_totals(&mut self) -> Result<Counters, LiveStateError> {
-        Ok(self
-            .connection
-            .hgetall(self.keys.care_home_totals())
-            .await?)
     }
 
     /// One care home's record, if any event of it was applied.
@@ -884,14 +746,20 @@ fn parse_change(entry: &StreamId) -> Result<Change, LiveStateError> {
     match text("kind").as_str() {
         "reset" => Ok(Change::Reset { version }),
         "bed" => {
-            let optional = |v: String| if v.is_empty() { None } else { Some(v) };
+            let optional = |v: String| {
+                if v.is_empty() {
+                    Ok(None)
+                } else {
+                    parse_counter(&v).map(Some)
+                }
+            };
             Ok(Change::Bed {
                 version,
                 site: text("site"),
                 ward: text("ward"),
                 bed: text("bed"),
-                from: optional(text("from")),
-                to: optional(text("to")),
+                from: optional(text("from"))?,
+                to: optional(text("to"))?,
                 occurred_at_ms: text("at").parse().unwrap_or(0),
             })
         }
@@ -933,6 +801,10 @@ fn parse_notice(entry: &StreamId) -> Result<PatientNotice, LiveStateError> {
     }
 }
 
+fn parse_counter(field: &str) -> Result<CounterField, LiveStateError> {
+    CounterField::parse(field).map_err(|e| LiveStateError::Unexpected(e.to_string()))
+}
+
 fn parse_summary(json: &str) -> Result<DischargeSummary, LiveStateError> {
     serde_json::from_str(json)
         .map_err(|e| LiveStateError::Unexpected(format!("discharge summary: {e}")))
@@ -941,32 +813,6 @@ fn parse_summary(json: &str) -> Result<DischargeSummary, LiveStateError> {
 fn parse_record(json: &str) -> Result<pf_care_home_model::CareHomeRecord, LiveStateError> {
     serde_json::from_str(json)
         .map_err(|e| LiveStateError::Unexpected(format!("care-home record: {e}")))
-}
-
-/// One care-home event as the record script takes it.
-struct RecordWrite<'a> {
-    /// The change's kind: `care_home`.
-    kind: &'static str,
-    /// The record's id (CQC location id).
-    id: &'a str,
-    /// The record's key, its totals' key and the index of every record.
-    key: String,
-    totals: String,
-    index: String,
-    /// Where a care home is (longitude, latitude), for the map of homes.
-    position: Option<(f64, f64)>,
-    /// The record and what it adds to the totals, as JSON.
-    record: String,
-    contributions: String,
-    entity_version: u64,
-    event_id: &'a str,
-    event_type: &'a str,
-    occurred_at_ms: i64,
-}
-
-/// A record as JSON, or why it could not be written.
-fn to_json(json: serde_json::Result<String>, what: &str) -> Result<String, LiveStateError> {
-    json.map_err(|e| LiveStateError::Unexpected(format!("{what}: {e}")))
 }
 
 /// Runs a read-only script call (`EVALSHA_RO`: a reader may not be allowed

@@ -3,13 +3,16 @@
 //!
 //! For each scope (a site, or `system`) the projection keeps one entry per
 //! time bucket in which occupancy changed, `{bucket_start}:{occupied}:{usable}`:
-//! the scope's beds occupied and beds usable (open and not closed, core and
+//! the scope's beds occupied and beds usable (by the one rule,
+//! [`pf_hospital_model::Occupancy`]: open and not closed, core and
 //! escalation, every kind) after the last event in that bucket, the bucket's
-//! start in Unix seconds. Closed buckets are a sorted set per scope (score:
+//! start in Unix seconds. Each bed's update adds its part to the scope's
+//! figures hash (`figures:site:{site}`, `figures:system`; see
+//! [`fold`](crate::fold)). Closed buckets are a sorted set per scope (score:
 //! the bucket's start). The newest bucket's figures are always the scope's
-//! counters (every later event lands in it), so only its start is kept, a
-//! field of one hash (`trend:newest`): an event costs one read, and a few
-//! sorted-set commands only when it starts a bucket. A bucket without an
+//! figures hash (every later event lands in it), so only its start is kept,
+//! a field of one hash (`trend:newest`): an event costs a read per scope,
+//! and a few sorted-set commands only when it starts a bucket. A bucket without an
 //! entry has the value of the entry before it (readers carry values
 //! forward).
 
@@ -17,9 +20,9 @@
 //! stream stored it: the projection caps it), so a replay of the streams
 //! into an empty Redis writes the same history. An event older than the
 //! scope's newest bucket (a late arrival) is recorded in that newest bucket:
-//! its counters already include everything applied before it, so writing them
+//! its figures already include everything applied before it, so writing them
 //! into an earlier bucket would show the present in the past, and the
-//! history's latest value always equals the live counters.
+//! history's latest value always equals the live counters' figures.
 //!
 //! When a new bucket is started, entries older than the retention are
 //! removed, except the newest of them, which is the value in force when the
@@ -88,6 +91,15 @@ impl TrendPoint {
             usable: parts.next()?.parse().ok()?,
         };
         parts.next().is_none().then_some(point)
+    }
+
+    /// Occupied out of usable at that point (its % by the one rule,
+    /// [`Occupancy::pct`](pf_hospital_model::Occupancy::pct)).
+    pub fn occupancy(&self) -> pf_hospital_model::Occupancy {
+        pf_hospital_model::Occupancy {
+            occupied: self.occupied,
+            usable: self.usable,
+        }
     }
 
     /// The entry as stored.

@@ -1,0 +1,219 @@
+//! The live state against a real redis-server: what applying an event
+//! writes, that it is applied once, and what is no longer written.
+
+use std::time::Duration;
+
+use pf_hospital_model::{BedKind, BedState};
+use pf_live_state::{
+    Applied, BedUpdate, CareHomeUpdate, Change, CounterField, DischargeUpdate, Keys, LiveState,
+    Update,
+};
+use pf_test_support::RedisServer;
+
+async fn live(redis: &RedisServer) -> LiveState {
+    LiveState::connect(&redis.url(), Keys::default(), Duration::from_secs(5))
+        .await
+        .expect("redis")
+}
+
+fn bed(version: u64, state: Option<BedState>) -> BedUpdate {
+    BedUpdate {
+        event_id: format!("event-{version}"),
+        event_type: "bed.state_changed".into(),
+        entity_version: version,
+        site: "RWEAA".into(),
+        ward: "WD15".into(),
+        bed: "B01".into(),
+        open: state.is_some(),
+        state,
+        kind: BedKind::GeneralAcute,
+        escalation: false,
+        reason: String::new(),
+        // 2026-11-30 09:00 UTC, and a minute per version.
+        occurred_at_ms: 1_764_493_200_000 + i64::try_from(version).expect("small") * 60_000,
+    }
+}
+
+fn field(state: BedState) -> CounterField {
+    CounterField::new(BedKind::GeneralAcute, state, false)
+}
+
+#[tokio::test]
+async fn a_bed_moves_between_counters_once_and_an_older_event_changes_nothing() {
+    let redis = RedisServer::start();
+    let mut live = live(&redis).await;
+    let applied = live
+        .apply_beds(&[
+            bed(1, Some(BedState::Available)),
+            bed(2, Some(BedState::Occupied)),
+        ])
+        .await
+        .expect("applied");
+    assert_eq!(applied, vec![Applied::Changed(1), Applied::Changed(2)]);
+    let before = live.digest().await.expect("digest");
+    // A duplicate and an older event arriving late: nothing changes.
+    let again = live
+        .apply_beds(&[bed(2, Some(BedState::Occupied)), bed(1, None)])
+        .await
+        .expect("applied");
+    assert_eq!(again, vec![Applied::Stale, Applied::Stale]);
+    assert_eq!(live.digest().await.expect("digest"), before);
+    assert_eq!(live.version().await.expect("version"), 2);
+
+    let snapshot = live.snapshot().await.expect("snapshot");
+    let ward = &snapshot.wards[&("RWEAA".to_owned(), "WD15".to_owned())];
+    assert_eq!(ward.get(&field(BedState::Occupied)), Some(&1));
+    assert_eq!(
+        ward.get(&field(BedState::Available)).copied().unwrap_or(0),
+        0
+    );
+    let moves: Vec<_> = live
+        .changes_after(0, 10, None)
+        .await
+        .expect("changes")
+        .into_iter()
+        .map(|change| match change {
+            Change::Bed { from, to, .. } => (from, to),
+            other => panic!("a bed change, not {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        vec![
+            (None, Some(field(BedState::Available))),
+            (
+                Some(field(BedState::Available)),
+                Some(field(BedState::Occupied))
+            ),
+        ]
+    );
+    // The history's newest figures are the counters'.
+    let history = live.whole_trend_history().await.expect("history");
+    let newest = history.scopes["system"].last().expect("a point");
+    assert_eq!((newest.occupied, newest.usable), (1, 1));
+
+    // Withdrawn: the bed leaves its counter and the occupancy.
+    live.apply_beds(&[bed(3, None)]).await.expect("applied");
+    let snapshot = live.snapshot().await.expect("snapshot");
+    let ward = &snapshot.wards[&("RWEAA".to_owned(), "WD15".to_owned())];
+    assert!(ward.values().all(|beds| *beds == 0), "{ward:?}");
+    let history = live.whole_trend_history().await.expect("history");
+    let newest = history.scopes["RWEAA"].last().expect("a point");
+    assert_eq!((newest.occupied, newest.usable), (0, 0));
+}
+
+fn care_home() -> CareHomeUpdate {
+    let record = serde_json::from_value(serde_json::json!({
+        "registration": {
+            "cqc_location_id": "1-000000001",
+            "name": "Test House (demo)",
+            "address": "1 Test Road, Leicester",
+            "postcode": "LE2 1AA",
+            "latitude": 52.6,
+            "longitude": -1.1,
+            "locality": "leicester_city",
+            "registered_beds": 10,
+            "categories": ["residential"]
+        },
+        "vacancies": [{ "category": "residential", "vacant": 2, "unavailable": 0, "sex": "either" }],
+        "closure": null,
+        "accepting_hospital_discharges": true,
+        "note": "",
+        "confirmed": null,
+        "holds": []
+    }))
+    .expect("a care-home record");
+    CareHomeUpdate {
+        event_id: "home-1".into(),
+        event_type: "care_home.vacancies_reported".into(),
+        entity_version: 1,
+        record,
+        occurred_at_ms: 1_764_493_200_000,
+    }
+}
+
+fn discharge() -> DischargeUpdate {
+    use pf_discharge_model::{DelayReason, DischargeRecord, DischargeStatus, Funding, NhsNumber};
+    let record = DischargeRecord {
+        discharge_id: "d1".to_owned(),
+        nhs_number: NhsNumber::parse("9434765919").expect("valid"),
+        sex: pf_care_home_model::SexAccepted::Female,
+        trust: "RWE".to_owned(),
+        site: "RWEAA".to_owned(),
+        ward: "WD15".to_owned(),
+        discharge_ready_date: time::macros::date!(2026 - 11 - 20),
+        pathway: pf_discharge_model::Pathway::P1,
+        care_needed: None,
+        search_postcode: "LE1 5WW".to_owned(),
+        place: None,
+        funding: Funding::NotYetKnown,
+        preferred_home: None,
+        delay_reason: DelayReason::NotYetKnown,
+        status: DischargeStatus::Ready,
+        needs: "Walks with a frame".to_owned(),
+        destination: None,
+        destination_home: None,
+        discharged_at: None,
+        cancel_reason: String::new(),
+        managed_by: "RWE".to_owned(),
+    };
+    DischargeUpdate {
+        event_id: "discharge-1".into(),
+        event_type: "discharge.patient_ready".into(),
+        entity_version: 1,
+        record,
+        occurred_at_ms: 1_764_493_200_000,
+    }
+}
+
+#[tokio::test]
+async fn care_homes_and_discharges_write_no_totals_nobody_reads() {
+    let redis = RedisServer::start();
+    let mut live = live(&redis).await;
+    let updates = [
+        Update::CareHome(Box::new(care_home())),
+        Update::Discharge(Box::new(discharge())),
+    ];
+    let applied = live.apply_through(&updates, None).await.expect("applied");
+    assert_eq!(applied, vec![Applied::Changed(1), Applied::Changed(2)]);
+    // Applied again: nothing changes.
+    let before = live.digest().await.expect("digest");
+    let again = live.apply_through(&updates, None).await.expect("applied");
+    assert_eq!(again, vec![Applied::Stale, Applied::Stale]);
+    assert_eq!(live.digest().await.expect("digest"), before);
+    // What is read is there: the home's record, the discharge's record
+    // (patient prefix) and its summary, one change each, one notice.
+    assert!(live.care_home("1-000000001").await.expect("read").is_some());
+    assert!(live.discharge("d1").await.expect("read").is_some());
+    let snapshot = live.snapshot().await.expect("snapshot");
+    assert_eq!(snapshot.care_homes.len(), 1);
+    assert_eq!(snapshot.discharges["d1"].site, "RWEAA");
+    let notices = live.patient_notices_after(0, 10).await.expect("notices");
+    assert_eq!(notices.len(), 1);
+    let near = live.care_homes_near(-1.1, 52.6, 1.0).await.expect("near");
+    assert_eq!(near.len(), 1);
+    // No totals: nothing read them.
+    let names: Vec<&String> = before.keys().collect();
+    assert!(
+        names.iter().all(|name| !name.ends_with("totals")),
+        "no totals are written: {names:?}"
+    );
+}
+
+/// Scripts live in `.lua` files beside the crate's sources, not in Rust
+/// strings.
+#[test]
+fn no_rust_file_holds_lua() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut holding = Vec::new();
+    for entry in std::fs::read_dir(&src).expect("src") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            if text.contains(concat!("redis", ".call")) {
+                holding.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(holding.is_empty(), "Lua in Rust strings: {holding:?}");
+}

@@ -402,8 +402,8 @@ fn start_nats(rendered: &Rendered) -> NatsServer {
     let authorization = rendered.nats_authorization.clone();
     NatsServer::start_configured(move |path, port, store| {
         let config = format!(
-            "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\n{authorization}",
-            store.display()
+            "listen: 127.0.0.1:{port}\n{}\n{authorization}",
+            pf_test_support::jetstream_block(store)
         );
         std::fs::write(path, config).unwrap();
     })

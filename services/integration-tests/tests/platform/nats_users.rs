@@ -27,6 +27,16 @@ fn write_config(path: &Path, port: u16, store: &Path) {
     assert!(status.success(), "scripts/nats-users.sh failed");
 }
 
+/// The streams as `scripts/start` configures them on one machine: its
+/// configuration sets no `max_file_store`, and the start script bounds the
+/// audit trail at 1 GiB (`PF_AUDIT_MAX_BYTES`) so that it fits a laptop's
+/// disk.
+fn one_machine_streams() -> pf_streams::StreamsConfig {
+    let mut config = pf_streams::StreamsConfig::default();
+    config.audit.max_bytes = 1 << 30;
+    config
+}
+
 async fn connect_as(server: &NatsServer, user: &str) -> async_nats::jetstream::Context {
     let dir = tempfile_dir(server);
     let password =
@@ -61,7 +71,7 @@ async fn each_service_may_use_only_its_own_subjects() {
     // pf-streams, the streams' one owner, creates them as its own user.
     pf_streams::ensure(
         &connect_as(&server, "streams").await,
-        &pf_streams::StreamsConfig::default(),
+        &one_machine_streams(),
     )
     .await
     .unwrap();

@@ -122,6 +122,18 @@ pub enum EnsureError {
     /// JetStream could not be reached or refused the configuration.
     #[error("could not create or update stream {STREAM}: {0}")]
     Unavailable(String),
+    /// JetStream cannot reserve the trail's bound: `max_bytes` is more than
+    /// the server may store (its `max_file_store`, 75% of the free disk
+    /// unless set).
+    #[error(
+        "stream {STREAM} cannot reserve {max_bytes} bytes: the NATS server has less room \
+         than that (its max_file_store, by default 75% of the free disk); give the server more \
+         disk or set a smaller {MAX_BYTES_ENV}"
+    )]
+    NoRoom {
+        /// The bound asked for.
+        max_bytes: i64,
+    },
     /// A stream of that name exists but allows deleting or purging records.
     /// It is not changed automatically: an operator must look at it.
     #[error(
@@ -160,10 +172,19 @@ pub fn stream_config(config: &AuditConfig) -> stream::Config {
 /// or read the trail call [`wait_until_ready`].
 pub async fn ensure(context: &jetstream::Context, config: &AuditConfig) -> Result<(), EnsureError> {
     let wanted = stream_config(config);
+    let no_room = |e: String| {
+        if e.contains("insufficient storage") {
+            EnsureError::NoRoom {
+                max_bytes: wanted.max_bytes,
+            }
+        } else {
+            EnsureError::Unavailable(e)
+        }
+    };
     let mut stream = context
         .get_or_create_stream(wanted.clone())
         .await
-        .map_err(|e| EnsureError::Unavailable(e.to_string()))?;
+        .map_err(|e| no_room(e.to_string()))?;
     let existing = stream
         .info()
         .await
@@ -188,7 +209,7 @@ pub async fn ensure(context: &jetstream::Context, config: &AuditConfig) -> Resul
         context
             .update_stream(updated)
             .await
-            .map_err(|e| EnsureError::Unavailable(e.to_string()))?;
+            .map_err(|e| no_room(e.to_string()))?;
         tracing::info!(
             stream = STREAM,
             max_age_days = wanted.max_age.as_secs() / SECONDS_PER_DAY,

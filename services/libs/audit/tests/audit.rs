@@ -532,3 +532,29 @@ async fn many_clients_at_once_are_bounded_by_the_budget_of_all_clients() {
     assert_eq!(records.len(), 21, "twenty records and one aggregate");
     assert_eq!(records[20].repeated, Some(80));
 }
+
+#[tokio::test]
+async fn a_bound_the_server_cannot_reserve_is_refused_with_what_to_change() {
+    // A server with 64 MiB to store, as on a machine with little free disk.
+    let server = NatsServer::start_configured(|path, port, store| {
+        std::fs::write(
+            path,
+            format!(
+                "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\", max_file_store: 64M }}\n",
+                store.display()
+            ),
+        )
+        .unwrap();
+    });
+    let jetstream = jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    let result = ensure(&jetstream, &AuditConfig::default()).await;
+    let Err(error @ pf_audit::stream::EnsureError::NoRoom { .. }) = result else {
+        panic!("expected NoRoom, got {result:?}");
+    };
+    assert!(error.to_string().contains("PF_AUDIT_MAX_BYTES"), "{error}");
+    let fits = AuditConfig {
+        max_bytes: 16 << 20,
+        ..AuditConfig::default()
+    };
+    ensure(&jetstream, &fits).await.unwrap();
+}

@@ -95,6 +95,21 @@ impl Drop for Process {
     }
 }
 
+/// The `jetstream` block of a test server's configuration: file storage in
+/// `store`, and room to reserve.
+///
+/// JetStream reserves a stream's `max_bytes` against the server's
+/// `max_file_store`, which is 75% of the free disk unless set. The tests
+/// create the audit trail at its production bound (20 GiB), so on a machine
+/// with less than about 27 GB free every test would fail to create it; the
+/// tests store a few megabytes, so the reservation is lifted here.
+pub fn jetstream_block(store: &Path) -> String {
+    format!(
+        "jetstream {{ store_dir: \"{}\", max_file_store: 1T }}",
+        store.display()
+    )
+}
+
 /// A `nats-server -js` with file storage in a temporary folder.
 pub struct NatsServer {
     child: Process,
@@ -140,16 +155,19 @@ impl NatsServer {
         let mut command = Command::new(binary("nats-server"));
         match &self.config {
             Some(config) => command.arg("-c").arg(config),
-            None => command
-                .args([
-                    "-js",
-                    "-a",
-                    "127.0.0.1",
-                    "-p",
-                    &self.port.to_string(),
-                    "-sd",
-                ])
-                .arg(self.store.path()),
+            None => {
+                let config = self.store.path().join("nats.conf");
+                std::fs::write(
+                    &config,
+                    format!(
+                        "listen: 127.0.0.1:{}\n{}\n",
+                        self.port,
+                        jetstream_block(self.store.path())
+                    ),
+                )
+                .expect("cannot write the nats-server configuration");
+                command.arg("-c").arg(config)
+            }
         };
         let mut child = command
             .stdout(Stdio::null())

@@ -112,23 +112,26 @@ async fn publishing_needs_the_stream_then_every_event_is_acked() {
         in_flight: 64,
     };
     let stats = publisher::run(&publishing, plan, BedCycle::new("LOADTEST", "RTEST", 20)).await;
-    assert_eq!(stats.sent, 400);
+    // The plan stops at its duration: a busy machine sends fewer than 400,
+    // but every event it sent is acknowledged and stored once.
+    assert!((1..=400).contains(&stats.sent), "{stats:?}");
     assert_eq!(
         (stats.acked, stats.duplicates, stats.failed),
-        (400, 0, 0),
+        (stats.sent, 0, 0),
         "{stats:?}"
     );
 
-    // 400 events over 20 beds: the last event of bed 1 has version 20.
+    // Events go round 20 beds from bed 1: its last event has version
+    // ceil(sent / 20), gap-free.
     let mut stream = js.get_stream(publisher::STREAM).await.expect("stream");
     let info = stream.info().await.expect("info");
-    assert_eq!(info.state.messages, 400);
+    assert_eq!(info.state.messages, stats.sent);
     let last = stream
         .get_last_raw_message_by_subject("pf.beds.LOADTEST.RTEST.B0001")
         .await
         .expect("last message");
     let envelope = pf_proto::v1::EventEnvelope::decode_checked(&last.payload).expect("valid event");
-    assert_eq!(envelope.entity_version, 20);
+    assert_eq!(envelope.entity_version, stats.sent.div_ceil(20));
     assert_eq!(envelope.entity_id, "bed/LOADTEST/RTEST/B0001");
 }
 

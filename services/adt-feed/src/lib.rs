@@ -1,0 +1,108 @@
+//! The ADT feed: trusts' PAS/EPR systems send HL7 v2 ADT messages over MLLP
+//! through their integration engines; this service turns admissions,
+//! transfers, discharges and their cancellations into bed events.
+//!
+//! Each message is acknowledged `AA` only after its bed events are stored in
+//! JetStream; refused ones get `AE`/`AR` with the reason and are parked as
+//! dead letters. See `pf_hl7_adt` for the message rules.
+//!
+//! # Layout
+//! - [`config`]: settings from the environment.
+//! - [`mllp`]: the MLLP frame codec (bounded).
+//! - [`listener`]: connections, limits, idle timeout, shutdown.
+//! - [`ingest`]: one message to its ACK.
+//! - [`beds`]: reading and changing a bed through the shared bed decisions.
+//! - [`store`]: control ids (idempotency, kept ≥ 7 days) and the visit index in Redis.
+//! - [`metrics`]: counters (no patient identifiers).
+//! - [`run`]: connects and serves.
+#![forbid(unsafe_code)]
+
+pub mod beds;
+pub mod config;
+pub mod ingest;
+pub mod listener;
+pub mod metrics;
+pub mod mllp;
+pub mod store;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use pf_event_log::streams;
+use pf_hl7_adt::mapping::FeedsFile;
+use pf_hospital_model::Catalogue;
+use pf_runtime::Readiness;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::AdtConfig;
+
+/// Reads the feeds file named in the settings.
+pub fn load_feeds(config: &AdtConfig) -> anyhow::Result<FeedsFile> {
+    let text = std::fs::read_to_string(&config.feeds_file)
+        .with_context(|| format!("cannot read the feeds file {}", config.feeds_file.display()))?;
+    FeedsFile::from_json(&text).with_context(|| format!("in {}", config.feeds_file.display()))
+}
+
+/// Runs the service: `http` for health and metrics, `mllp` for the feeds.
+pub async fn run(
+    http: TcpListener,
+    mllp: TcpListener,
+    config: AdtConfig,
+    catalogue: Catalogue,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let feeds = load_feeds(&config)?;
+    let registry = prometheus::Registry::new();
+    let readiness = Readiness::new(&["nats", "redis"]);
+    let metrics =
+        metrics::FeedMetrics::register(&registry).context("failed to register metrics")?;
+    let ops = pf_runtime::ops::router(registry, readiness.clone());
+    let serving = tokio::spawn(pf_runtime::ops::serve(http, ops, shutdown.clone()));
+
+    let nats = config
+        .nats
+        .connect_tracking("pf-adt-feed", &readiness)
+        .await
+        .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
+    let jetstream = async_nats::jetstream::new(nats);
+    if !streams::wait_for(
+        &jetstream,
+        &[streams::BEDS.name, streams::DEAD_LETTERS.name],
+        &shutdown,
+    )
+    .await
+    {
+        return Ok(());
+    }
+    readiness.set("nats", true);
+    let store = store::FeedStore::connect(
+        &config.redis_url,
+        &config.redis_prefix,
+        config.control_id_kept,
+        config.visit_kept,
+    )
+    .await
+    .context("failed to connect to Redis")?;
+    readiness.set("redis", true);
+    let ingest = ingest::Ingest {
+        feeds: Arc::new(feeds),
+        catalogue: Arc::new(catalogue),
+        jetstream: jetstream.clone(),
+        publisher: pf_event_log::EventPublisher::new(jetstream.clone()),
+        dead_letters: pf_event_log::DeadLetters::new(jetstream),
+        store,
+        metrics,
+    };
+    let limits = listener::Limits {
+        max_message_bytes: config.max_message_bytes,
+        idle_timeout: config.idle_timeout,
+        max_connections: config.max_connections,
+    };
+    tracing::info!(address = %mllp.local_addr()?, "adt-feed listening for MLLP");
+    listener::serve(mllp, ingest, limits, shutdown).await;
+    serving
+        .await
+        .context("the ops server stopped")?
+        .context("the ops server failed")
+}

@@ -14,8 +14,9 @@ pub struct AdtConfig {
     /// The MLLP port trusts' integration engines connect to
     /// (`PF_ADT_MLLP_ADDR`, default `127.0.0.1:2575`).
     pub mllp: SocketAddr,
-    /// The feeds file (`PF_ADT_FEEDS_FILE`, default `config/adt-feeds.json`).
-    pub feeds_file: PathBuf,
+    /// The feeds file (`PF_ADT_FEEDS_FILE`); unset: the demo feeds of the LLR
+    /// trusts built into the binary (`services/adt-feed/feeds.demo.json`).
+    pub feeds_file: Option<PathBuf>,
     /// NATS server and this service's user (`PF_NATS_*`).
     pub nats: pf_event_log::NatsSettings,
     /// Redis, for the control ids and the visit index (`PF_REDIS_URL`).
@@ -55,7 +56,9 @@ impl AdtConfig {
         Ok(Self {
             listen: env_or("PF_ADT_FEED_ADDR", SocketAddr::from(([127, 0, 0, 1], 8088)))?,
             mllp: env_or("PF_ADT_MLLP_ADDR", SocketAddr::from(([127, 0, 0, 1], 2575)))?,
-            feeds_file: env_or("PF_ADT_FEEDS_FILE", PathBuf::from("config/adt-feeds.json"))?,
+            feeds_file: std::env::var_os("PF_ADT_FEEDS_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             nats: pf_event_log::NatsSettings::from_env_config()?,
             redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
             redis_prefix: env_or("PF_ADT_REDIS_PREFIX", "pf-adt:".to_owned())?,
@@ -72,7 +75,7 @@ impl AdtConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             mllp: SocketAddr::from(([127, 0, 0, 1], 0)),
-            feeds_file,
+            feeds_file: Some(feeds_file),
             nats: pf_event_log::NatsSettings::anonymous(nats_url),
             redis_url: redis_url.to_owned(),
             redis_prefix: "pf-adt:".into(),

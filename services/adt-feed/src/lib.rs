@@ -37,11 +37,18 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::AdtConfig;
 
-/// Reads the feeds file named in the settings.
+/// The demo feeds of the LLR trusts, used when no feeds file is named.
+pub const DEMO_FEEDS: &str = include_str!("../feeds.demo.json");
+
+/// Reads the feeds file named in the settings, or the demo feeds.
 pub fn load_feeds(config: &AdtConfig) -> anyhow::Result<FeedsFile> {
-    let text = std::fs::read_to_string(&config.feeds_file)
-        .with_context(|| format!("cannot read the feeds file {}", config.feeds_file.display()))?;
-    FeedsFile::from_json(&text).with_context(|| format!("in {}", config.feeds_file.display()))
+    let Some(path) = &config.feeds_file else {
+        tracing::warn!("PF_ADT_FEEDS_FILE is not set: using the demo feeds");
+        return FeedsFile::from_json(DEMO_FEEDS).context("in the demo feeds");
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the feeds file {}", path.display()))?;
+    FeedsFile::from_json(&text).with_context(|| format!("in {}", path.display()))
 }
 
 /// Runs the service: `http` for health and metrics, `mllp` for the feeds.
@@ -105,4 +112,34 @@ pub async fn run(
         .await
         .context("the ops server stopped")?
         .context("the ops server failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_feeds_map_only_to_beds_in_the_llr_catalogue() {
+        let feeds = FeedsFile::from_json(DEMO_FEEDS).expect("the demo feeds are valid");
+        let catalogue = Catalogue::llr().expect("the LLR catalogue");
+        for feed in &feeds.feeds {
+            for rule in &feed.locations {
+                let site = pf_hospital_model::SiteCode::parse(&rule.site).expect("a site code");
+                assert!(
+                    catalogue.site(&site).is_some(),
+                    "{}: site {}",
+                    feed.name,
+                    rule.site
+                );
+                if let Some(ward) = &rule.catalogue_ward {
+                    let ward = pf_hospital_model::WardCode::parse(ward).expect("a ward code");
+                    assert!(
+                        catalogue.ward(&site, &ward).is_some(),
+                        "{}: ward {ward:?}",
+                        feed.name
+                    );
+                }
+            }
+        }
+    }
 }

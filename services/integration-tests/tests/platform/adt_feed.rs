@@ -477,3 +477,120 @@ async fn hostile_connections_are_closed_with_nothing_stored_and_others_unaffecte
         );
     }
 }
+
+#[tokio::test]
+async fn staff_and_the_feed_at_the_same_bed_the_feed_owns_occupancy_staff_the_rest() {
+    let feed = start(|_| {}).await;
+    let p = &feed.platform;
+    let mut engine = Engine::connect(&feed).await;
+
+    // Staff closed B04; a patient is admitted into it: occupancy wins, and
+    // the bed's event says the closure was lifted by the hospital system.
+    let (status, body) = p.set_state("RWEAA/WD15/B04", "closed").await;
+    assert_eq!(status, 200, "{body}");
+    let ack = engine
+        .send(&epic("A01", "C1", "V4", &t(0), "B04", ""))
+        .await;
+    assert_eq!(msa(&ack), ("AA", "C1", "stored: 2 bed changes"), "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B04").await, "occupied");
+    let js = p.jetstream().await;
+    let stream = js.get_stream("PF_BEDS").await.unwrap();
+    let mut reasons = Vec::new();
+    let last = stream
+        .get_last_raw_message_by_subject("pf.beds.RWEAA.WD15.B04")
+        .await
+        .unwrap()
+        .sequence;
+    for sequence in last - 1..=last {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        let event = pf_proto::v1::EventEnvelope::decode_checked(&message.payload).unwrap();
+        let actor = event.actor.clone().unwrap();
+        assert_eq!(actor.id, "adt-feed:uhl-epic");
+        assert_eq!(event.source.clone().unwrap().service, "adt-feed");
+        if let Some(pf_proto::v1::event_envelope::Payload::BedStateChanged(change)) = event.payload
+        {
+            reasons.push(change.reason);
+        }
+    }
+    assert!(reasons[0].contains("closure is lifted"), "{reasons:?}");
+
+    // The patient leaves; staff clean the bed; the discharge is then sent
+    // again late under a new control id with its original time: staff's
+    // newer change stands.
+    let ack = engine
+        .send(&epic("A03", "C2", "V4", &t(10), "B04", ""))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    let (status, body) = p.set_state("RWEAA/WD15/B04", "available").await;
+    assert_eq!(status, 200, "{body}");
+    let stored = beds_stream_last(p).await;
+    let ack = engine
+        .send(&epic("A03", "C3", "V4", &t(10), "B04", ""))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(beds_stream_last(p).await, stored);
+    assert_eq!(state(p, "RWEAA:WD15:B04").await, "available");
+
+    // At once: staff mark B03 clean while the feed admits a patient into it
+    // (it was awaiting cleaning). Whichever lands first, the bed ends up
+    // occupied, the feed is answered AA and staff get a clear answer.
+    for round in 0..5 {
+        let id = format!("R{round}");
+        let visit = format!("RV{round}");
+        let ack = engine
+            .send(&epic(
+                "A01",
+                &format!("{id}a"),
+                &visit,
+                &t(20 + round * 10),
+                "B03",
+                "",
+            ))
+            .await;
+        assert_eq!(msa(&ack).0, "AA", "{ack}");
+        let ack = engine
+            .send(&epic(
+                "A03",
+                &format!("{id}d"),
+                &visit,
+                &t(21 + round * 10),
+                "B03",
+                "",
+            ))
+            .await;
+        assert_eq!(msa(&ack).0, "AA", "{ack}");
+        assert_eq!(state(p, "RWEAA:WD15:B03").await, "awaiting_clean");
+        let admit = epic(
+            "A01",
+            &format!("{id}n"),
+            &format!("{visit}n"),
+            &t(22 + round * 10),
+            "B03",
+            "",
+        );
+        let (staff, feed_ack) = tokio::join!(
+            p.set_state("RWEAA/WD15/B03", "available"),
+            engine.send(&admit)
+        );
+        assert_eq!(msa(&feed_ack).0, "AA", "{feed_ack}");
+        assert!(staff.0 == 200 || staff.0 == 409, "{staff:?}");
+        assert_eq!(
+            state(p, "RWEAA:WD15:B03").await,
+            "occupied",
+            "round {round}"
+        );
+        let ack = engine
+            .send(&epic(
+                "A03",
+                &format!("{id}x"),
+                &format!("{visit}n"),
+                &t(23 + round * 10),
+                "B03",
+                "",
+            ))
+            .await;
+        assert_eq!(msa(&ack).0, "AA", "{ack}");
+        let (status, body) = p.set_state("RWEAA/WD15/B03", "available").await;
+        assert_eq!(status, 200, "{body}");
+    }
+}

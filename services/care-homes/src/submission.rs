@@ -7,7 +7,7 @@ use pf_access::{Action, Principal};
 use pf_care_home_model::{
     CareHomeRecord, Confirmation, CqcLocationId, ReportInput, ReportProblems, VacancyReport,
 };
-use pf_event_log::PublishFailure;
+use pf_event_log::{ChangeError, ContentionLimit, Decision};
 use pf_proto::v1::event_envelope::Payload;
 use pf_proto::v1::{ClosedToAdmissions, ReopenedToAdmissions, VacanciesReported};
 use sha2::{Digest as _, Sha256};
@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::idempotency::{Answer, Claim, IdempotencyKey, IdempotencyStore};
-use pf_care_home_log::{CurrentHome, HomeLog, HomeLogError, actor};
+use pf_care_home_log::{HomeLog, HomeLogError, actor};
 
 /// What a home tells us.
 #[derive(Debug, Clone)]
@@ -141,7 +141,7 @@ pub async fn save(
             Claim::Busy => return Err(NotSaved::Busy),
         }
     }
-    let result = publish(log, principal, cqc, current, report.as_ref(), key).await;
+    let result = publish(log, principal, cqc, report.as_ref(), key).await;
     match result {
         Ok((answer_without_fingerprint, record)) => {
             let answer = Answer {
@@ -169,69 +169,80 @@ pub async fn save(
     }
 }
 
+/// Publishes the update as the home's next event, decided from its newest
+/// record and decided again when another change got in first.
 async fn publish(
     log: &HomeLog,
     principal: &Principal,
     cqc: &CqcLocationId,
-    mut current: CurrentHome,
     report: Option<&VacancyReport>,
     key: &IdempotencyKey,
 ) -> Result<(Answer, CareHomeRecord), NotSaved> {
-    for attempt in 0..CONFLICT_ATTEMPTS {
-        if attempt > 0 {
-            current = log
-                .current(cqc)
-                .await?
-                .ok_or_else(|| NotSaved::UnknownHome(cqc.to_string()))?;
-        }
-        let confirmation = Confirmation {
-            at: OffsetDateTime::now_utc(),
-            by_id: principal.id.clone(),
-            by_name: principal.name.clone(),
-        };
-        let record = match report {
-            Some(report) => current.record.with_report(report, confirmation),
-            None => current.record.confirmed_unchanged(confirmation),
-        };
-        let payload = payload(&current.record, &record, report.is_none(), key);
-        match log
-            .publish(cqc, Some(&current), actor(principal), payload)
-            .await
-        {
-            Ok((event, published)) => {
-                tracing::info!(
-                    event_id = %event.event_id,
-                    event_type = %event.event_type,
-                    version = event.entity_version,
-                    sequence = published.stream_sequence,
-                    "care-home update stored"
-                );
-                let recorded_at = event
-                    .recorded_at
-                    .as_ref()
-                    .and_then(|t| {
-                        OffsetDateTime::from_unix_timestamp_nanos(
-                            i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos),
-                        )
-                        .ok()
-                    })
-                    .unwrap_or_else(OffsetDateTime::now_utc);
-                return Ok((
-                    Answer {
-                        fingerprint: String::new(),
-                        event_id: event.event_id,
-                        event_type: event.event_type,
-                        entity_version: event.entity_version,
-                        recorded_at: recorded_at.format(&Rfc3339).unwrap_or_default(),
-                    },
-                    record,
-                ));
+    let changed = log
+        .change(
+            cqc,
+            ContentionLimit::Attempts(CONFLICT_ATTEMPTS),
+            |current| {
+                let current = current.ok_or_else(|| NotSaved::UnknownHome(cqc.to_string()))?;
+                let confirmation = Confirmation {
+                    at: OffsetDateTime::now_utc(),
+                    by_id: principal.id.clone(),
+                    by_name: principal.name.clone(),
+                };
+                let record = match report {
+                    Some(report) => current.record.with_report(report, confirmation),
+                    None => current.record.confirmed_unchanged(confirmation),
+                };
+                let payload = payload(&current.record, &record, report.is_none(), key);
+                Ok(Decision::Publish {
+                    event: log.next_event(cqc, Some(current), actor(principal), payload),
+                    outcome: record,
+                })
+            },
+        )
+        .await
+        .map_err(|err| match err {
+            ChangeError::Refused(refused) => refused,
+            ChangeError::Contended { .. } => NotSaved::Contended(cqc.to_string()),
+            ChangeError::Unavailable(cause) | ChangeError::Rejected(cause) => {
+                NotSaved::Unavailable(cause)
             }
-            Err(PublishFailure::Conflict) => continue,
-            Err(other) => return Err(NotSaved::Unavailable(other.to_string())),
-        }
-    }
-    Err(NotSaved::Contended(cqc.to_string()))
+        })?;
+    let Some(stored) = changed.stored else {
+        // Every update publishes an event (an unchanged one confirms the
+        // figures).
+        return Err(NotSaved::Unavailable(
+            "the update was not stored".to_owned(),
+        ));
+    };
+    let (event, published) = (stored.event, stored.published);
+    tracing::info!(
+        event_id = %event.event_id,
+        event_type = %event.event_type,
+        version = event.entity_version,
+        sequence = published.stream_sequence,
+        "care-home update stored"
+    );
+    let recorded_at = event
+        .recorded_at
+        .as_ref()
+        .and_then(|t| {
+            OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos),
+            )
+            .ok()
+        })
+        .unwrap_or_else(OffsetDateTime::now_utc);
+    Ok((
+        Answer {
+            fingerprint: String::new(),
+            event_id: event.event_id,
+            event_type: event.event_type,
+            entity_version: event.entity_version,
+            recorded_at: recorded_at.format(&Rfc3339).unwrap_or_default(),
+        },
+        changed.outcome,
+    ))
 }
 
 /// The event for a change from `before` to `after`: closing and reopening

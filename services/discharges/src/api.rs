@@ -29,7 +29,7 @@ use pf_care_home_model::{
 use pf_discharge_model::{
     DelayReason, Destination, DischargeRecord, DischargeStatus, ReferralInput,
 };
-use pf_event_log::PublishFailure;
+use pf_event_log::{ChangeError, ContentionLimit, Decision};
 use pf_proto::v1::event_envelope::Payload;
 use pf_proto::v1::{
     DelayReasonChanged, DischargeCancelled, PatientDischarged, PatientReadyForDischarge,
@@ -468,9 +468,38 @@ pub async fn create(
         });
         let event = state
             .discharges
-            .publish(None, &trust, &discharge_id, principal, payload)
+            .change(&discharge_id, ContentionLimit::Attempts(1), |current| {
+                if current.is_some() {
+                    // A fresh UUIDv7 is never in use; refuse rather than
+                    // overwrite another patient's record.
+                    return Err(ApiError::Unavailable(
+                        "a discharge with this id already exists".into(),
+                    ));
+                }
+                Ok(Decision::Publish {
+                    event: state.discharges.next_event(
+                        None,
+                        &trust,
+                        &discharge_id,
+                        principal,
+                        payload.clone(),
+                    ),
+                    outcome: (),
+                })
+            })
             .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            .map_err(|err| match err {
+                ChangeError::Refused(refused) => refused,
+                ChangeError::Contended { subject } => {
+                    ApiError::Unavailable(format!("{subject} changed while it was being created"))
+                }
+                ChangeError::Unavailable(cause) | ChangeError::Rejected(cause) => {
+                    ApiError::Unavailable(cause)
+                }
+            })?
+            .stored
+            .ok_or_else(|| ApiError::Unavailable("the referral was not stored".into()))?
+            .event;
         state.changes.with_label_values(&[&event.event_type]).inc();
         let view = view(&state, &record, &[], true, today(&state));
         Ok((StatusCode::CREATED, view, Some(event.event_id)))
@@ -828,22 +857,36 @@ pub async fn hold(
             .inc();
         if record.status == DischargeStatus::Ready {
             // The search has started: best effort, the hold stands either way.
-            let mut next = record.clone();
-            next.status = DischargeStatus::Searching;
-            let payload = Payload::SearchStarted(SearchStarted {
-                discharge: Some(next.to_proto()),
-            });
-            if let Err(err) = state
+            let started = state
                 .discharges
-                .publish(
-                    Some(&current),
-                    &record.trust,
+                .change(
                     &record.discharge_id,
-                    &principal,
-                    payload,
+                    ContentionLimit::Attempts(CONFLICT_ATTEMPTS),
+                    |current| {
+                        let Some(current) =
+                            current.filter(|c| c.record.status == DischargeStatus::Ready)
+                        else {
+                            return Ok::<_, std::convert::Infallible>(Decision::Unchanged(()));
+                        };
+                        let mut next = current.record.clone();
+                        next.status = DischargeStatus::Searching;
+                        let payload = Payload::SearchStarted(SearchStarted {
+                            discharge: Some(next.to_proto()),
+                        });
+                        Ok(Decision::Publish {
+                            event: state.discharges.next_event(
+                                Some(current),
+                                &next.trust,
+                                &next.discharge_id,
+                                &principal,
+                                payload,
+                            ),
+                            outcome: (),
+                        })
+                    },
                 )
-                .await
-            {
+                .await;
+            if let Err(err) = started {
                 tracing::warn!(cause = %err, "search-started event not stored");
             }
         }
@@ -948,6 +991,10 @@ pub async fn release(
     answer(&state, &caller, RELEASE, &entity_id(&id), result).await
 }
 
+/// How many times a change of a patient's record is decided again when
+/// another change got in first.
+const CONFLICT_ATTEMPTS: usize = 5;
+
 /// Publishes the discharge's next record, deciding again on a conflict, and
 /// answers with the patient as the change left them.
 async fn change_patient(
@@ -956,26 +1003,47 @@ async fn change_patient(
     id: &str,
     mut decide: impl FnMut(&DischargeRecord) -> Result<(DischargeRecord, Payload), ApiError>,
 ) -> Result<(StatusCode, DischargeView, Option<String>), ApiError> {
-    for _ in 0..5 {
-        let current = stored(state, id).await?;
-        let (record, payload) = decide(&current.record)?;
-        match state
-            .discharges
-            .publish(Some(&current), &record.trust, id, principal, payload)
-            .await
-        {
-            Ok(event) => {
-                state.changes.with_label_values(&[&event.event_type]).inc();
-                let view = view(state, &record, &[], false, today(state));
-                return Ok((StatusCode::OK, view, Some(event.event_id)));
+    let changed = state
+        .discharges
+        .change(
+            id,
+            ContentionLimit::Attempts(CONFLICT_ATTEMPTS),
+            |current| {
+                let current = current.ok_or_else(|| ApiError::NotFound(NOT_ON_THE_LIST.into()))?;
+                let (record, payload) = decide(&current.record)?;
+                let event = state.discharges.next_event(
+                    Some(current),
+                    &record.trust,
+                    id,
+                    principal,
+                    payload,
+                );
+                Ok(Decision::Publish {
+                    event,
+                    outcome: record,
+                })
+            },
+        )
+        .await
+        .map_err(|err| match err {
+            ChangeError::Refused(refused) => refused,
+            ChangeError::Contended { .. } => {
+                ApiError::Conflict("the patient's record kept changing; please try again".into())
             }
-            Err(PublishFailure::Conflict) => continue,
-            Err(other) => return Err(ApiError::Unavailable(other.to_string())),
-        }
-    }
-    Err(ApiError::Conflict(
-        "the patient's record kept changing; please try again".into(),
-    ))
+            ChangeError::Unavailable(cause) | ChangeError::Rejected(cause) => {
+                ApiError::Unavailable(cause)
+            }
+        })?;
+    let Some(stored) = changed.stored else {
+        // Every change of a patient's record publishes an event.
+        return Err(ApiError::Unavailable("the change was not stored".into()));
+    };
+    state
+        .changes
+        .with_label_values(&[&stored.event.event_type])
+        .inc();
+    let view = view(state, &changed.outcome, &[], false, today(state));
+    Ok((StatusCode::OK, view, Some(stored.event.event_id)))
 }
 
 #[derive(Debug, Deserialize)]

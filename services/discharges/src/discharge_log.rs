@@ -1,9 +1,11 @@
-//! A discharge's events in JetStream: its current record and the next event.
+//! A discharge's events in JetStream: its current record and changing it
+//! through the event log's one read-decide-publish loop
+//! ([`EntityLog::change`]).
 
 use pf_access::Principal;
 use pf_discharge_model::DischargeRecord;
 use pf_event_log::streams::{DISCHARGES, discharge_subject};
-use pf_event_log::{EventPublisher, PublishFailure, latest_event};
+use pf_event_log::{ChangeError, Changed, ContentionLimit, Decision, EntityLog, LatestEvent};
 use pf_proto::NewEvent;
 use pf_proto::v1::event_envelope::Payload;
 use pf_proto::v1::{EventEnvelope, Source};
@@ -26,8 +28,13 @@ pub struct CurrentDischarge {
 /// Reads and writes discharges' events.
 #[derive(Clone)]
 pub struct DischargeLog {
-    jetstream: async_nats::jetstream::Context,
-    publisher: EventPublisher,
+    log: EntityLog,
+}
+
+/// The decider's own refusal, or a stored record that cannot be read.
+enum Decided<E> {
+    Refused(E),
+    Corrupt(String),
 }
 
 /// The entity id of a discharge's events.
@@ -39,48 +46,31 @@ impl DischargeLog {
     /// Over `jetstream`.
     pub fn new(jetstream: async_nats::jetstream::Context) -> Self {
         Self {
-            publisher: EventPublisher::new(jetstream.clone()),
-            jetstream,
+            log: EntityLog::new(jetstream),
         }
     }
 
     /// The discharge's current record (`None`: no such discharge).
     pub async fn current(&self, discharge_id: &str) -> Result<Option<CurrentDischarge>, String> {
-        let latest = latest_event(
-            &self.jetstream,
-            DISCHARGES.name,
-            &discharge_subject(discharge_id),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let Some(latest) = latest else {
-            return Ok(None);
-        };
-        let discharge = latest
-            .event
-            .payload
-            .as_ref()
-            .and_then(pf_discharge_model::record::discharge_in)
-            .flatten();
-        let record = DischargeRecord::from_proto(discharge).map_err(|e| e.to_string())?;
-        Ok(Some(CurrentDischarge {
-            record,
-            version: latest.event.entity_version,
-            stream_sequence: latest.stream_sequence,
-        }))
+        let latest = self
+            .log
+            .latest(DISCHARGES.name, &discharge_subject(discharge_id))
+            .await?;
+        latest.as_ref().map(current_of).transpose()
     }
 
-    /// Publishes the discharge's next event (the first when `current` is
-    /// `None`); `Conflict` when another event got in first.
-    pub async fn publish(
+    /// The discharge's next event after `current` (the first when `None`),
+    /// from `trust`, made by `by`, carrying `payload`: what a decider passed
+    /// to [`change`](Self::change) publishes.
+    pub fn next_event(
         &self,
         current: Option<&CurrentDischarge>,
         trust: &str,
         discharge_id: &str,
         by: &Principal,
         payload: Payload,
-    ) -> Result<EventEnvelope, PublishFailure> {
-        let event = NewEvent {
+    ) -> EventEnvelope {
+        NewEvent {
             source: Source {
                 organisation: trust.to_owned(),
                 service: SERVICE.into(),
@@ -91,14 +81,54 @@ impl DischargeLog {
             actor: pf_care_home_log::actor(by),
             payload,
         }
-        .seal(OffsetDateTime::now_utc());
-        self.publisher
-            .publish_confirmed(
-                &discharge_subject(discharge_id),
-                &event,
-                Some(current.map_or(0, |c| c.stream_sequence)),
-            )
-            .await
-            .map(|_| event)
+        .seal(OffsetDateTime::now_utc())
     }
+
+    /// Changes the discharge: `decide` gets its current record (`None`: no
+    /// such discharge) and says which event to publish (made with
+    /// [`next_event`](Self::next_event)), that nothing is to change, or why
+    /// not. When another change got in first, it is decided again from the
+    /// newer record, within `limit`. A stored record that cannot be read
+    /// comes back as [`ChangeError::Unavailable`].
+    pub async fn change<T, E>(
+        &self,
+        discharge_id: &str,
+        limit: ContentionLimit,
+        mut decide: impl FnMut(Option<&CurrentDischarge>) -> Result<Decision<T>, E>,
+    ) -> Result<Changed<T>, ChangeError<E>> {
+        let subject = discharge_subject(discharge_id);
+        let result = self
+            .log
+            .change(DISCHARGES.name, &subject, limit, |latest| {
+                let current = latest
+                    .map(current_of)
+                    .transpose()
+                    .map_err(Decided::Corrupt)?;
+                decide(current.as_ref()).map_err(Decided::Refused)
+            })
+            .await;
+        result.map_err(|err| match err {
+            ChangeError::Refused(Decided::Refused(refused)) => ChangeError::Refused(refused),
+            ChangeError::Refused(Decided::Corrupt(cause)) => ChangeError::Unavailable(cause),
+            ChangeError::Contended { subject } => ChangeError::Contended { subject },
+            ChangeError::Unavailable(cause) => ChangeError::Unavailable(cause),
+            ChangeError::Rejected(cause) => ChangeError::Rejected(cause),
+        })
+    }
+}
+
+/// The discharge's current record from its newest event.
+fn current_of(latest: &LatestEvent) -> Result<CurrentDischarge, String> {
+    let discharge = latest
+        .event
+        .payload
+        .as_ref()
+        .and_then(pf_discharge_model::record::discharge_in)
+        .flatten();
+    let record = DischargeRecord::from_proto(discharge).map_err(|e| e.to_string())?;
+    Ok(CurrentDischarge {
+        record,
+        version: latest.event.entity_version,
+        stream_sequence: latest.stream_sequence,
+    })
 }

@@ -14,18 +14,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use pf_event_log::streams::{BEDS, bed_subject};
-use pf_event_log::{EventPublisher, PublishFailure, latest_event};
+use pf_bed_log::{BedChange, BedChangeError, BedLog, BedLogError, BedRecord};
 use pf_hospital_model::catalogue::CatalogueBed;
 use pf_hospital_model::{BedAddress, BedState, Catalogue};
-use pf_proto::NewEvent;
-use pf_proto::v1::{Actor, ActorKind, Source};
+use pf_proto::v1::{Actor, ActorKind};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tower_http::trace::TraceLayer;
 
-use crate::bed_record::{BedChange, BedChangeError, BedRecord, decide};
 use crate::metrics::BedMetrics;
 use pf_access::{Action, OdsCode, Principal, PrincipalKind};
 use pf_audit::AuditLog;
@@ -39,15 +36,16 @@ pub const MAX_REASON_CHARS: usize = 500;
 /// How far in the future `occurred_at` may be (clock skew between systems).
 const MAX_CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 
+/// The service's name in events (their source) and the audit trail.
+pub const SERVICE: &str = "hospital-beds";
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     /// Sites, wards and beds that exist.
     pub catalogue: Arc<Catalogue>,
-    /// For reading beds' newest events.
-    pub jetstream: async_nats::jetstream::Context,
-    /// For publishing events.
-    pub publisher: EventPublisher,
+    /// Beds' events: reading their records and making changes.
+    pub beds: BedLog,
     /// Counters.
     pub metrics: BedMetrics,
     /// Who is calling.
@@ -102,7 +100,7 @@ impl CallerContext for AppState {
         &self.limits
     }
     fn service_name(&self) -> &'static str {
-        "hospital-beds"
+        SERVICE
     }
     fn trusted_proxies(&self) -> Option<&pf_audit::TrustedProxies> {
         Some(&self.trusted_proxies)
@@ -619,27 +617,18 @@ async fn current_record(
     state: &AppState,
     bed: &CatalogueBed,
 ) -> Result<(BedRecord, u64), ApiError> {
-    let subject = subject(bed);
-    let latest = latest_event(&state.jetstream, BEDS.name, &subject)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(match latest {
-        Some(latest) => (BedRecord::from_event(&latest.event), latest.stream_sequence),
-        None => (BedRecord::NEVER_OPENED, 0),
-    })
+    state.beds.current(bed).await.map_err(ApiError::from)
 }
 
-fn subject(bed: &CatalogueBed) -> String {
-    bed_subject(
-        bed.address.site.as_str(),
-        bed.address.ward.as_str(),
-        bed.address.bed.as_str(),
-    )
+impl From<BedLogError> for ApiError {
+    fn from(err: BedLogError) -> Self {
+        match err {
+            BedLogError::Refused(refused) => ApiError::Refused(refused),
+            BedLogError::Contended(bed) => ApiError::Contended(bed),
+            BedLogError::Unavailable(cause) => ApiError::Unavailable(cause),
+        }
+    }
 }
-
-/// How many times a change is decided again when another change to the same
-/// bed got into the stream first.
-const CONFLICT_ATTEMPTS: usize = 5;
 
 async fn make_change(
     state: &AppState,
@@ -649,7 +638,6 @@ async fn make_change(
     occurred: Option<String>,
 ) -> Result<Accepted, ApiError> {
     let occurred_at = occurred_at(occurred, OffsetDateTime::now_utc())?;
-    let subject = subject(&bed);
     let actor = Actor {
         id: principal.id.clone(),
         organisation: principal
@@ -662,54 +650,19 @@ async fn make_change(
             PrincipalKind::Machine => ActorKind::Machine,
         } as i32,
     };
-    for _ in 0..CONFLICT_ATTEMPTS {
-        let (record, last_sequence) = current_record(state, &bed).await?;
-        let payload = decide(&bed, record, &change)?;
-        let event = NewEvent {
-            source: Source {
-                organisation: bed.address.site.to_string(),
-                service: "hospital-beds".into(),
-            },
-            entity_id: bed.address.entity_id(),
-            entity_version: record.version + 1,
-            occurred_at,
-            actor: actor.clone(),
-            payload,
-        }
-        .seal(OffsetDateTime::now_utc());
-        match state
-            .publisher
-            .publish_confirmed(&subject, &event, Some(last_sequence))
-            .await
-        {
-            Ok(published) => {
-                state
-                    .metrics
-                    .published
-                    .with_label_values(&[event.event_type.as_str()])
-                    .inc();
-                tracing::info!(
-                    event_id = %event.event_id,
-                    event_type = %event.event_type,
-                    version = event.entity_version,
-                    sequence = published.stream_sequence,
-                    "bed change stored"
-                );
-                let new_state = match &change {
-                    BedChange::Open { .. } => Some(BedState::Available),
-                    BedChange::SetState { state, .. } => Some(*state),
-                    BedChange::Withdraw { .. } => None,
-                };
-                return Ok(Accepted {
-                    event_id: event.event_id,
-                    entity_version: event.entity_version,
-                    stream_sequence: published.stream_sequence,
-                    state: new_state,
-                });
-            }
-            Err(PublishFailure::Conflict) => continue,
-            Err(other) => return Err(ApiError::Unavailable(other.to_string())),
-        }
-    }
-    Err(ApiError::Contended(bed.address.to_string()))
+    let changed = state
+        .beds
+        .change(&bed, change, actor, occurred_at, SERVICE)
+        .await?;
+    state
+        .metrics
+        .published
+        .with_label_values(&[changed.event_type.as_str()])
+        .inc();
+    Ok(Accepted {
+        event_id: changed.event_id,
+        entity_version: changed.entity_version,
+        stream_sequence: changed.stream_sequence,
+        state: changed.state,
+    })
 }

@@ -7,9 +7,9 @@
 //!
 //! # Layout
 //! - [`config`]: settings from the environment.
-//! - [`bed_record`]: a bed's current record, read from its newest event, and
-//!   [`bed_record::decide`], which turns a requested change into an event
-//!   payload or a reason to refuse it.
+//! - The bed's record and the decision whether a change may be made live in
+//!   [`pf_bed_log`] (shared with the other producers of bed events); the API
+//!   makes its changes through [`pf_bed_log::BedLog`].
 //! - [`api`]: the HTTP routes, their error answers and the audit trail of
 //!   every change and refusal.
 //! - [`metrics`]: counters of published and refused changes.
@@ -17,7 +17,6 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod bed_record;
 pub mod config;
 pub mod metrics;
 
@@ -68,8 +67,7 @@ pub async fn run(
         pf_audit::RefusalAudit::new(audit.clone(), pf_audit::RefusalBudget::default(), &registry)?;
     let state = api::AppState {
         catalogue: Arc::new(catalogue),
-        jetstream: jetstream.clone(),
-        publisher: pf_event_log::EventPublisher::new(jetstream.clone()),
+        beds: pf_bed_log::BedLog::new(jetstream.clone()),
         metrics: metrics::BedMetrics::register(&registry).context("failed to register metrics")?,
         authenticator: Arc::new(authenticator),
         limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),

@@ -14,12 +14,11 @@ use pf_access::Principal;
 use pf_care_home_model::{
     CareCategory, CareHomeRecord, CqcLocationId, Hold, HoldState, SexAccepted,
 };
-use pf_event_log::PublishFailure;
+use pf_event_log::{ChangeError, ContentionLimit, Decision};
 use pf_proto::v1::event_envelope::Payload;
 use pf_proto::v1::{
     BedHeld, HoldAccepted, HoldDeclined, HoldExpired, HoldReleased, ResidentAdmitted,
 };
-use rand::Rng as _;
 use time::OffsetDateTime;
 
 use crate::home_log::{CurrentHome, HomeLog, HomeLogError, actor};
@@ -116,7 +115,9 @@ fn hold_of<'a>(current: &'a CurrentHome, hold_id: &str) -> Result<&'a Hold, Hold
 const CONTENTION_LIMIT: Duration = Duration::from_secs(20);
 
 /// Reads the home, decides with `decide` (the next record and event, or a
-/// refusal), publishes; decides again when another change got in first.
+/// refusal), publishes; decides again when another change got in first
+/// (after a short random pause, so the contenders spread out), for at most
+/// [`CONTENTION_LIMIT`].
 async fn change<F>(
     log: &HomeLog,
     cqc: &CqcLocationId,
@@ -126,24 +127,29 @@ async fn change<F>(
 where
     F: FnMut(&CurrentHome) -> Result<(CareHomeRecord, Payload), HoldError>,
 {
-    let started = std::time::Instant::now();
-    loop {
-        let current = log
-            .current(cqc)
-            .await?
-            .ok_or_else(|| HoldError::UnknownHome(cqc.to_string()))?;
-        let (record, payload) = decide(&current)?;
-        match log.publish(cqc, Some(&current), actor(by), payload).await {
-            Ok((event, _)) => return Ok((record, event.event_id)),
-            Err(PublishFailure::Conflict) if started.elapsed() < CONTENTION_LIMIT => {
-                // Someone else changed the home: decide again from its new state,
-                // after a short random pause so the contenders spread out.
-                let pause = rand::rng().random_range(1..=15);
-                tokio::time::sleep(Duration::from_millis(pause)).await;
+    let changed = log
+        .change(cqc, ContentionLimit::For(CONTENTION_LIMIT), |current| {
+            let current = current.ok_or_else(|| HoldError::UnknownHome(cqc.to_string()))?;
+            let (record, payload) = decide(current)?;
+            Ok(Decision::Publish {
+                event: log.next_event(cqc, Some(current), actor(by), payload),
+                outcome: record,
+            })
+        })
+        .await
+        .map_err(|err| match err {
+            ChangeError::Refused(refused) => refused,
+            ChangeError::Contended { .. } => HoldError::Contended(cqc.to_string()),
+            ChangeError::Unavailable(cause) | ChangeError::Rejected(cause) => {
+                HoldError::Unavailable(cause)
             }
-            Err(PublishFailure::Conflict) => return Err(HoldError::Contended(cqc.to_string())),
-            Err(other) => return Err(HoldError::Unavailable(other.to_string())),
-        }
+        })?;
+    match changed.stored {
+        Some(stored) => Ok((changed.outcome, stored.event.event_id)),
+        // Every hold decision publishes an event.
+        None => Err(HoldError::Unavailable(
+            "the change was not stored".to_owned(),
+        )),
     }
 }
 

@@ -1,10 +1,11 @@
-//! A care home's events in JetStream: reading its current record, publishing
-//! the next event, and registering the homes of the register.
+//! A care home's events in JetStream: reading its current record, changing
+//! it (through [`EntityLog::change`], deciding again when another change got
+//! in first), and registering the homes of the register.
 
 use pf_access::{Principal, PrincipalKind};
 use pf_care_home_model::{CareHomeRecord, CqcLocationId, Register};
 use pf_event_log::streams::{CARE_HOMES, care_home_subject};
-use pf_event_log::{EventPublisher, PublishFailure, Published, latest_event};
+use pf_event_log::{ChangeError, Changed, ContentionLimit, Decision, EntityLog, LatestEvent};
 use pf_proto::NewEvent;
 use pf_proto::envelope::unix_millis;
 use pf_proto::v1::event_envelope::Payload;
@@ -61,61 +62,53 @@ pub fn actor(principal: &Principal) -> Actor {
     }
 }
 
+/// How many times registering a home is decided again when another change
+/// to it got in first.
+const REGISTER_ATTEMPTS: usize = 5;
+
 /// Reads and writes homes' events.
 #[derive(Clone)]
 pub struct HomeLog {
-    jetstream: async_nats::jetstream::Context,
-    publisher: EventPublisher,
+    log: EntityLog,
     service: &'static str,
+}
+
+/// The decider's own refusal, or a stored record that cannot be read.
+enum Decided<E> {
+    Refused(E),
+    Corrupt(HomeLogError),
 }
 
 impl HomeLog {
     /// Over `jetstream`, publishing as `service` (the events' source).
     pub fn new(jetstream: async_nats::jetstream::Context, service: &'static str) -> Self {
         Self {
-            publisher: EventPublisher::new(jetstream.clone()),
-            jetstream,
+            log: EntityLog::new(jetstream),
             service,
         }
     }
 
     /// The home's current record (`None`: not registered).
     pub async fn current(&self, cqc: &CqcLocationId) -> Result<Option<CurrentHome>, HomeLogError> {
-        let latest = latest_event(
-            &self.jetstream,
-            CARE_HOMES.name,
-            &care_home_subject(cqc.as_str()),
-        )
-        .await
-        .map_err(|e| HomeLogError::Unavailable(e.to_string()))?;
-        let Some(latest) = latest else {
-            return Ok(None);
-        };
-        let record =
-            record_of(&latest.event).map_err(|e| HomeLogError::Corrupt(cqc.to_string(), e))?;
-        Ok(Some(CurrentHome {
-            record,
-            version: latest.event.entity_version,
-            stream_sequence: latest.stream_sequence,
-            event_type: latest.event.event_type.clone(),
-            recorded_at: OffsetDateTime::from_unix_timestamp_nanos(
-                i128::from(unix_millis(latest.event.recorded_at.as_ref())) * 1_000_000,
-            )
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-        }))
+        let latest = self
+            .log
+            .latest(CARE_HOMES.name, &care_home_subject(cqc.as_str()))
+            .await
+            .map_err(HomeLogError::Unavailable)?;
+        latest.map(|latest| current_of(cqc, &latest)).transpose()
     }
 
-    /// Publishes `payload` as the home's next event after `current`, and
-    /// waits for JetStream's acknowledgement (re-sending the same event when
-    /// it did not confirm). `Conflict` means another event got in first.
-    pub async fn publish(
+    /// The home's next event after `current` (the first when `None`),
+    /// carrying `payload`, made on behalf of `actor`: what a decider passed to
+    /// [`change`](Self::change) publishes.
+    pub fn next_event(
         &self,
         cqc: &CqcLocationId,
         current: Option<&CurrentHome>,
         actor: Actor,
         payload: Payload,
-    ) -> Result<(EventEnvelope, Published), PublishFailure> {
-        let event = NewEvent {
+    ) -> EventEnvelope {
+        NewEvent {
             source: Source {
                 organisation: cqc.to_string(),
                 service: self.service.into(),
@@ -126,14 +119,41 @@ impl HomeLog {
             actor,
             payload,
         }
-        .seal(OffsetDateTime::now_utc());
+        .seal(OffsetDateTime::now_utc())
+    }
+
+    /// Changes the home: `decide` gets its current record (`None`: not
+    /// registered) and says which event to publish (made with
+    /// [`next_event`](Self::next_event)), that nothing is to change, or why
+    /// not. When another change to the home got in first, it is decided
+    /// again from the newer record, within `limit`. A stored record that
+    /// cannot be read comes back as [`ChangeError::Unavailable`].
+    pub async fn change<T, E>(
+        &self,
+        cqc: &CqcLocationId,
+        limit: ContentionLimit,
+        mut decide: impl FnMut(Option<&CurrentHome>) -> Result<Decision<T>, E>,
+    ) -> Result<Changed<T>, ChangeError<E>> {
         let subject = care_home_subject(cqc.as_str());
-        let expected = current.map_or(0, |c| c.stream_sequence);
         let result = self
-            .publisher
-            .publish_confirmed(&subject, &event, Some(expected))
+            .log
+            .change(CARE_HOMES.name, &subject, limit, |latest| {
+                let current = latest
+                    .map(|latest| current_of(cqc, latest))
+                    .transpose()
+                    .map_err(Decided::Corrupt)?;
+                decide(current.as_ref()).map_err(Decided::Refused)
+            })
             .await;
-        result.map(|published| (event, published))
+        result.map_err(|err| match err {
+            ChangeError::Refused(Decided::Refused(refused)) => ChangeError::Refused(refused),
+            ChangeError::Refused(Decided::Corrupt(corrupt)) => {
+                ChangeError::Unavailable(corrupt.to_string())
+            }
+            ChangeError::Contended { subject } => ChangeError::Contended { subject },
+            ChangeError::Unavailable(cause) => ChangeError::Unavailable(cause),
+            ChangeError::Rejected(cause) => ChangeError::Rejected(cause),
+        })
     }
 
     /// Registers every home of `register` that has no events yet, and
@@ -148,27 +168,57 @@ impl HomeLog {
         let mut published = 0;
         for registration in register.homes() {
             let cqc = &registration.cqc_location_id;
-            let current = self.current(cqc).await?;
-            let record = match &current {
-                None => CareHomeRecord::registered(registration.clone()),
-                Some(current) if current.record.registration == *registration => continue,
-                Some(current) => current.record.with_registration(registration.clone()),
-            };
-            let payload = Payload::CareHomeRegistered(CareHomeRegistered {
-                home: Some(record.to_proto()),
-            });
-            match self
-                .publish(cqc, current.as_ref(), actor(by), payload)
-                .await
-            {
-                Ok(_) => published += 1,
-                // Another replica registered it at the same moment.
-                Err(PublishFailure::Conflict) => {}
-                Err(err) => return Err(HomeLogError::Unavailable(err.to_string())),
+            let result = self
+                .change(
+                    cqc,
+                    ContentionLimit::Attempts(REGISTER_ATTEMPTS),
+                    |current| {
+                        let record = match current {
+                            None => CareHomeRecord::registered(registration.clone()),
+                            // Already registered as the register says (perhaps
+                            // by another replica at the same moment).
+                            Some(current) if current.record.registration == *registration => {
+                                return Ok::<_, std::convert::Infallible>(Decision::Unchanged(()));
+                            }
+                            Some(current) => current.record.with_registration(registration.clone()),
+                        };
+                        let payload = Payload::CareHomeRegistered(CareHomeRegistered {
+                            home: Some(record.to_proto()),
+                        });
+                        Ok(Decision::Publish {
+                            event: self.next_event(cqc, current, actor(by), payload),
+                            outcome: (),
+                        })
+                    },
+                )
+                .await;
+            match result {
+                Ok(changed) => published += usize::from(changed.stored.is_some()),
+                // Other replicas kept registering it at the same moment.
+                Err(ChangeError::Contended { .. }) => {}
+                Err(ChangeError::Refused(never)) => match never {},
+                Err(ChangeError::Unavailable(cause) | ChangeError::Rejected(cause)) => {
+                    return Err(HomeLogError::Unavailable(cause));
+                }
             }
         }
         Ok(published)
     }
+}
+
+/// The home's current record from its newest event.
+fn current_of(cqc: &CqcLocationId, latest: &LatestEvent) -> Result<CurrentHome, HomeLogError> {
+    let record = record_of(&latest.event).map_err(|e| HomeLogError::Corrupt(cqc.to_string(), e))?;
+    Ok(CurrentHome {
+        record,
+        version: latest.event.entity_version,
+        stream_sequence: latest.stream_sequence,
+        event_type: latest.event.event_type.clone(),
+        recorded_at: OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(unix_millis(latest.event.recorded_at.as_ref())) * 1_000_000,
+        )
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+    })
 }
 
 /// The record an event carries.

@@ -8,8 +8,10 @@
 //! the new state and decides again. That is what makes a hold atomic.
 //!
 //! # Layout
-//! - [`home_log`]: [`HomeLog`]: the current record, publishing the next
-//!   event, registering the homes of a register.
+//! - [`home_log`]: [`HomeLog`]: the current record, changing it through
+//!   the event log's one read-decide-publish loop
+//!   ([`pf_event_log::EntityLog::change`]), registering the homes of a
+//!   register.
 //! - [`holds`]: holding a bed, the home's answer, releasing, expiring and
 //!   admitting, each with its refusal in plain words.
 //! - [`clock`]: [`Clock`], so hold expiry can be tested without sleeping.

@@ -8,6 +8,7 @@ use pf_hospital_model::{BedKind, BedState, TransitionError};
 use pf_proto::v1::event_envelope::Payload;
 use pf_proto::v1::{BedOpened, BedStateChanged, BedWithdrawn, EventEnvelope};
 use serde::Serialize;
+use time::OffsetDateTime;
 
 /// What the event log says about a bed now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -18,6 +19,11 @@ pub struct BedRecord {
     pub state: Option<BedState>,
     /// Entity version of its newest event (0: it has none).
     pub version: u64,
+    /// When its newest event happened (`None`: it has none). A feed that can
+    /// deliver messages late compares with it so that an older message does
+    /// not undo a newer change.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub occurred_at: Option<OffsetDateTime>,
 }
 
 impl BedRecord {
@@ -26,21 +32,30 @@ impl BedRecord {
         open: false,
         state: None,
         version: 0,
+        occurred_at: None,
     };
 
     /// Reads the record from the bed's newest event.
     pub fn from_event(event: &EventEnvelope) -> BedRecord {
         let version = event.entity_version;
+        let occurred_at = event.occurred_at.as_ref().and_then(|t| {
+            OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos),
+            )
+            .ok()
+        });
         match &event.payload {
             Some(Payload::BedOpened(_)) => BedRecord {
                 open: true,
                 state: Some(BedState::Available),
                 version,
+                occurred_at,
             },
             Some(Payload::BedStateChanged(change)) => BedRecord {
                 open: true,
                 state: BedState::from_proto(change.state),
                 version,
+                occurred_at,
             },
             // A withdrawn bed, or (never published by this service) another
             // kind of event on a bed's subject: not in the bed base.
@@ -48,6 +63,7 @@ impl BedRecord {
                 open: false,
                 state: None,
                 version,
+                occurred_at,
             },
         }
     }
@@ -177,6 +193,7 @@ mod tests {
             open: true,
             state: Some(state),
             version: 4,
+            occurred_at: None,
         }
     }
 
@@ -260,6 +277,37 @@ mod tests {
                 }
             ),
             Err(BedChangeError::AlreadyOpen("RWEAA/WD15/B01".into()))
+        );
+    }
+
+    #[test]
+    fn the_record_keeps_when_its_newest_event_happened() {
+        let happened = time::macros::datetime!(2026-11-30 09:15:00.25 UTC);
+        let event = pf_proto::NewEvent {
+            source: pf_proto::v1::Source::default(),
+            entity_id: bed().address.entity_id(),
+            entity_version: 3,
+            occurred_at: Some(happened),
+            actor: pf_proto::v1::Actor::default(),
+            payload: decide(
+                &bed(),
+                open(BedState::Available),
+                &BedChange::SetState {
+                    state: BedState::Occupied,
+                    reason: String::new(),
+                },
+            )
+            .expect("allowed"),
+        }
+        .seal(time::macros::datetime!(2026-11-30 09:20:00 UTC));
+        assert_eq!(
+            BedRecord::from_event(&event),
+            BedRecord {
+                open: true,
+                state: Some(BedState::Occupied),
+                version: 3,
+                occurred_at: Some(happened),
+            }
         );
     }
 }

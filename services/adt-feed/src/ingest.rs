@@ -18,7 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use pf_event_log::{DeadLetters, EventPublisher};
+use pf_bed_log::BedLog;
+use pf_event_log::DeadLetters;
 use pf_hl7_adt::ack::{self, AckCode, ErrorCode};
 use pf_hl7_adt::mapping::{Feed, FeedsFile, MappedLocation};
 use pf_hl7_adt::message::{self, AdtMessage, Header, Location, MessageError};
@@ -48,10 +49,8 @@ pub struct Ingest {
     pub feeds: Arc<FeedsFile>,
     /// The site catalogue.
     pub catalogue: Arc<Catalogue>,
-    /// JetStream.
-    pub jetstream: async_nats::jetstream::Context,
-    /// Publishes bed events.
-    pub publisher: EventPublisher,
+    /// Reads and changes beds (the shared bed decisions).
+    pub beds: BedLog,
     /// Parks refused messages.
     pub dead_letters: DeadLetters,
     /// Control ids and the visit index.
@@ -360,7 +359,7 @@ impl Ingest {
                 let Some(bed) = self.catalogue_bed(&key) else {
                     continue;
                 };
-                let (view, _, _) = beds::current(&self.jetstream, &bed)
+                let (view, _) = beds::current(&self.beds, &bed)
                     .await
                     .map_err(|e| Failure::Unavailable(e.to_string()))?;
                 beds.insert(key, (bed, view));
@@ -392,17 +391,7 @@ impl Ingest {
                 let Some((bed, _)) = beds.get(&step.bed) else {
                     continue;
                 };
-                match beds::change(
-                    &self.jetstream,
-                    &self.publisher,
-                    bed,
-                    step.to,
-                    &step.reason,
-                    &actor,
-                    event.at,
-                )
-                .await
-                {
+                match beds::change(&self.beds, bed, step.to, &step.reason, &actor, event.at).await {
                     Ok(event_id) => {
                         tracing::info!(bed = %step.bed, state = step.to.as_str(), event_id, "bed change stored")
                     }

@@ -11,7 +11,8 @@
 //! - [`mllp`]: the MLLP frame codec (bounded).
 //! - [`listener`]: connections, limits, idle timeout, shutdown.
 //! - [`ingest`]: one message to its ACK.
-//! - [`beds`]: reading and changing a bed through the shared bed decisions.
+//! - [`beds`]: reading and changing a bed through the shared bed log
+//!   (`pf-bed-log`), the bed decisions the HTTP API uses.
 //! - [`store`]: control ids (idempotency, kept ≥ 7 days) and the visit index in Redis.
 //! - [`metrics`]: counters (no patient identifiers).
 //! - [`run`]: connects and serves.
@@ -95,8 +96,7 @@ pub async fn run(
     let ingest = ingest::Ingest {
         feeds: Arc::new(feeds),
         catalogue: Arc::new(catalogue),
-        jetstream: jetstream.clone(),
-        publisher: pf_event_log::EventPublisher::new(jetstream.clone()),
+        beds: pf_bed_log::BedLog::new(jetstream.clone()),
         dead_letters: pf_event_log::DeadLetters::new(jetstream),
         store,
         metrics,

@@ -30,6 +30,9 @@ pub struct AdtConfig {
     pub idle_timeout: Duration,
     /// Connections open at once (`PF_ADT_MAX_CONNECTIONS`, default 256).
     pub max_connections: usize,
+    /// TLS on the MLLP port: certificate chain and private key, PEM
+    /// (`PF_ADT_TLS_CERT_FILE`, `PF_ADT_TLS_KEY_FILE`; both or neither).
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// How long a message's control id and its ACK are kept
     /// (`PF_ADT_CONTROL_ID_DAYS`, default 8, at least 7).
     pub control_id_kept: Duration,
@@ -53,7 +56,29 @@ impl AdtConfig {
                         .into(),
             });
         }
+        let file = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let tls = match (file("PF_ADT_TLS_CERT_FILE"), file("PF_ADT_TLS_KEY_FILE")) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (cert, _) => {
+                return Err(ConfigError {
+                    name: if cert.is_some() {
+                        "PF_ADT_TLS_KEY_FILE"
+                    } else {
+                        "PF_ADT_TLS_CERT_FILE"
+                    }
+                    .into(),
+                    value: String::new(),
+                    cause: "TLS needs both PF_ADT_TLS_CERT_FILE and PF_ADT_TLS_KEY_FILE".into(),
+                });
+            }
+        };
         Ok(Self {
+            tls,
             listen: env_or("PF_ADT_FEED_ADDR", SocketAddr::from(([127, 0, 0, 1], 8088)))?,
             mllp: env_or("PF_ADT_MLLP_ADDR", SocketAddr::from(([127, 0, 0, 1], 2575)))?,
             feeds_file: std::env::var_os("PF_ADT_FEEDS_FILE")
@@ -82,6 +107,7 @@ impl AdtConfig {
             max_message_bytes: 1024 * 1024,
             idle_timeout: Duration::from_secs(300),
             max_connections: 256,
+            tls: None,
             control_id_kept: Duration::from_secs(8 * DAY),
             visit_kept: Duration::from_secs(90 * DAY),
         }

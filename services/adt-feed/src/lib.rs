@@ -13,6 +13,7 @@
 //! - [`ingest`]: one message to its ACK.
 //! - [`beds`]: reading and changing a bed through the shared bed log
 //!   (`pf-bed-log`), the bed decisions the HTTP API uses.
+//! - [`tls`]: optional TLS on the MLLP port.
 //! - [`store`]: control ids (idempotency, kept ≥ 7 days) and the visit index in Redis.
 //! - [`metrics`]: counters (no patient identifiers).
 //! - [`run`]: connects and serves.
@@ -25,6 +26,7 @@ pub mod listener;
 pub mod metrics;
 pub mod mllp;
 pub mod store;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -61,6 +63,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let feeds = load_feeds(&config)?;
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
     let registry = prometheus::Registry::new();
     let readiness = Readiness::new(&["nats", "redis"]);
     let metrics =
@@ -106,8 +112,8 @@ pub async fn run(
         idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
     };
-    tracing::info!(address = %mllp.local_addr()?, "adt-feed listening for MLLP");
-    listener::serve(mllp, ingest, limits, shutdown).await;
+    tracing::info!(address = %mllp.local_addr()?, tls = tls.is_some(), "adt-feed listening for MLLP");
+    listener::serve(mllp, tls, ingest, limits, shutdown).await;
     serving
         .await
         .context("the ops server stopped")?

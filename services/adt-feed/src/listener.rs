@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +31,7 @@ pub struct Limits {
 /// message in hand and close.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     ingest: Ingest,
     limits: Limits,
     shutdown: CancellationToken,
@@ -57,15 +60,39 @@ pub async fn serve(
         };
         let ingest = ingest.clone();
         let shutdown = shutdown.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
             let _permit = permit;
             ingest.metrics.connections.inc();
             let span = tracing::info_span!("mllp_connection", %peer);
-            let _ = tracing::Instrument::instrument(
-                connection(stream, &ingest, limits, shutdown),
-                span,
-            )
-            .await;
+            let served = async {
+                let _ = stream.set_nodelay(true);
+                let Some(acceptor) = tls else {
+                    return connection(stream, &ingest, limits, shutdown).await;
+                };
+                // The handshake gets the idle timeout too.
+                match tokio::time::timeout(limits.idle_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => connection(stream, &ingest, limits, shutdown).await,
+                    Ok(Err(e)) => {
+                        ingest
+                            .metrics
+                            .frames_refused
+                            .with_label_values(&["tls"])
+                            .inc();
+                        tracing::warn!(error = %e, "TLS handshake failed; closing");
+                        Ok(())
+                    }
+                    Err(_) => {
+                        ingest
+                            .metrics
+                            .frames_refused
+                            .with_label_values(&["idle"])
+                            .inc();
+                        Ok(())
+                    }
+                }
+            };
+            let _ = tracing::Instrument::instrument(served, span).await;
             ingest.metrics.connections.dec();
         });
     }
@@ -73,13 +100,12 @@ pub async fn serve(
     connections.wait().await;
 }
 
-async fn connection(
-    stream: tokio::net::TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
     ingest: &Ingest,
     limits: Limits,
     shutdown: CancellationToken,
 ) -> Result<(), FrameError> {
-    let _ = stream.set_nodelay(true);
     let mut framed = Framed::new(stream, MllpCodec::new(limits.max_message_bytes));
     loop {
         let next = tokio::select! {

@@ -113,12 +113,21 @@ impl Engine {
     }
 
     /// Whether the server closed the connection (reads EOF or an error within 10 s).
+    /// (Whatever it sent before closing, such as a TLS alert, is skipped;
+    /// never an ACK.)
     async fn closed(&mut self) -> bool {
         let mut buffer = [0u8; 256];
-        matches!(
-            tokio::time::timeout(Duration::from_secs(10), self.0.read(&mut buffer)).await,
-            Ok(Ok(0)) | Ok(Err(_))
-        )
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, self.0.read(&mut buffer)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(n)) => assert!(
+                    !buffer[..n].contains(&0x0b),
+                    "an MLLP answer instead of a close"
+                ),
+                Err(_) => return false,
+            }
+        }
     }
 }
 
@@ -593,4 +602,83 @@ async fn staff_and_the_feed_at_the_same_bed_the_feed_owns_occupancy_staff_the_re
         let (status, body) = p.set_state("RWEAA/WD15/B03", "available").await;
         assert_eq!(status, 200, "{body}");
     }
+}
+
+#[tokio::test]
+async fn the_mllp_port_speaks_tls_when_given_a_certificate() {
+    use rustls_pki_types::pem::PemObject as _;
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let feed = start(|config| config.tls = Some((cert.clone(), key.clone()))).await;
+
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for certificate in rustls_pki_types::CertificateDer::pem_file_iter(&cert).unwrap() {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = TcpStream::connect(&feed.mllp).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let message = epic("A01", "TLS1", "V1", &t(0), "B01", "");
+    let mut frame = vec![0x0b];
+    frame.extend_from_slice(message.as_bytes());
+    frame.extend_from_slice(&[0x1c, 0x0d]);
+    tls.write_all(&frame).await.unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 512];
+    while !answer.ends_with(&[0x1c, 0x0d]) {
+        let n = tokio::time::timeout(Duration::from_secs(30), tls.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed before the ACK");
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    let ack = String::from_utf8_lossy(&answer[1..answer.len() - 2]).into_owned();
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(&feed.platform, "RWEAA:WD15:B01").await, "occupied");
+
+    // Plain MLLP on the TLS port is not a handshake: closed, nothing stored.
+    let stored = beds_stream_last(&feed.platform).await;
+    let mut plain = Engine::connect(&feed).await;
+    plain.0.write_all(&frame).await.unwrap();
+    assert!(plain.closed().await);
+    assert_eq!(beds_stream_last(&feed.platform).await, stored);
 }

@@ -290,8 +290,16 @@ pub fn parse(bytes: &[u8]) -> Result<AdtMessage, MessageError> {
             "it does not start with an MSH segment".into(),
         ));
     }
-    let parsed = hl7_parser::Message::parse_with_lenient_newlines(text, true)
-        .map_err(|e| MessageError::Structure(short(&e.to_string())))?;
+    let parsed = hl7_parser::Message::parse_with_lenient_newlines(text, true).map_err(|e| {
+        // The parser's own message quotes the text; never echo it (it may
+        // be patient data).
+        MessageError::Structure(match e {
+            hl7_parser::parser::ParseError::FailedToParse { position, .. } => {
+                format!("its structure cannot be read at character {position}")
+            }
+            hl7_parser::parser::ParseError::IncompleteInput(_) => "it ends too early".to_owned(),
+        })
+    })?;
     // The parser stops quietly at the first segment it cannot read; refuse
     // rather than lose the rest.
     let read = parsed.raw_value().len();
@@ -302,16 +310,18 @@ pub fn parse(bytes: &[u8]) -> Result<AdtMessage, MessageError> {
     }
     let separators = parsed.separators;
     let segments: Vec<&Segment<'_>> = parsed.segments().collect();
-    for segment in &segments {
-        if segment.name.len() != 3
-            || !segment
-                .name
-                .bytes()
+    for (n, segment) in segments.iter().enumerate() {
+        // The name is never echoed: a broken line may start with patient data.
+        let name = segment.name.as_bytes();
+        if name.len() != 3
+            || !name[0].is_ascii_uppercase()
+            || !name[1..]
+                .iter()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         {
             return Err(MessageError::Structure(format!(
-                "`{}` is not a segment name",
-                short(segment.name)
+                "segment {} does not start with a segment name (three capital letters or digits, a letter first)",
+                n + 1
             )));
         }
     }

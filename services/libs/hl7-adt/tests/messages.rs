@@ -164,3 +164,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_broken_line_in_pid_never_puts_the_nhs_number_in_the_reason() {
+    // An engine that wrapped a long PID line: the NHS number starts a line.
+    for wrapped in [
+        "9990000018^^^NHS^NH||SMITH",
+        "9990000018|^^^NHS^NH",
+        "999|0000018",
+        "NH9990000018|x",
+    ] {
+        let text = format!(
+            "MSH|^~\\&|EPIC|RWE|PF|PF|20260115093000||ADT^A01|B1|P|2.5\rEVN|A01|20260115093000\rPID|1||E1^^^EPI^MR~\n{wrapped}\rPV1|1|I|WD15^^B01^RWEAA\r"
+        );
+        let refused = parse(text.as_bytes()).expect_err("refused");
+        assert!(!refused.to_string().contains("0000018"), "{refused}");
+    }
+}

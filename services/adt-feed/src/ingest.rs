@@ -477,6 +477,7 @@ impl Ingest {
         Ok(FeedEvent {
             trigger: message.trigger,
             at: message.event_time().unwrap_or_else(OffsetDateTime::now_utc),
+            precision: message.event_precision,
             visit_number: visit.and_then(|v| v.visit_number.clone()),
             assigned: map(visit.and_then(|v| v.assigned.as_ref()))?,
             prior: map(visit.and_then(|v| v.prior.as_ref()))?,

@@ -253,6 +253,9 @@ pub struct AdtMessage {
     pub bed_status: Option<BedStatusUpdate>,
     /// A40: MRG-1 prior patient identifiers (the merged-away record).
     pub merged_ids: Vec<PatientId>,
+    /// The precision of [`event_time`](Self::event_time) (a second for
+    /// `YYYYMMDDHHMMSS`, a minute for `YYYYMMDDHHMM`, …).
+    pub event_precision: time::Duration,
 }
 
 impl AdtMessage {
@@ -345,8 +348,20 @@ pub fn parse(bytes: &[u8]) -> Result<AdtMessage, MessageError> {
         return Err(MessageError::Missing("MSH-9.2 (trigger event)"));
     }
     let trigger = Trigger::from_code(&header.trigger);
-    let recorded_at = time_field(evn, 2, "EVN-2", &separators)?;
-    let occurred_at = time_field(evn, 6, "EVN-6", &separators)?;
+    let (recorded_at, recorded_precision) = time_field(evn, 2, "EVN-2", &separators)?;
+    let (occurred_at, occurred_precision) = time_field(evn, 6, "EVN-6", &separators)?;
+    let message_precision = msh
+        .field(7)
+        .and_then(|f| {
+            timestamp::parse_with_precision(&first_component(f, &separators))
+                .ok()
+                .flatten()
+        })
+        .map(|(_, p)| p);
+    let event_precision = occurred_precision
+        .or(recorded_precision)
+        .or(message_precision)
+        .unwrap_or(time::Duration::ZERO);
 
     // PID starts a patient; PV1/PV2 after it belong to it (A17 has two).
     let mut patients: Vec<PatientVisit> = Vec::new();
@@ -406,6 +421,7 @@ pub fn parse(bytes: &[u8]) -> Result<AdtMessage, MessageError> {
         patients,
         bed_status,
         merged_ids,
+        event_precision,
     })
 }
 
@@ -473,14 +489,18 @@ fn time_field(
     n: usize,
     name: &'static str,
     separators: &Separators,
-) -> Result<Option<OffsetDateTime>, MessageError> {
+) -> Result<(Option<OffsetDateTime>, Option<time::Duration>), MessageError> {
     let Some(field) = segment.and_then(|s| s.field(n)) else {
-        return Ok(None);
+        return Ok((None, None));
     };
-    timestamp::parse(&first_component(field, separators)).map_err(|e| MessageError::Invalid {
-        field: name,
-        reason: e.to_string(),
-    })
+    let read =
+        timestamp::parse_with_precision(&first_component(field, separators)).map_err(|e| {
+            MessageError::Invalid {
+                field: name,
+                reason: e.to_string(),
+            }
+        })?;
+    Ok((read.map(|(at, _)| at), read.map(|(_, p)| p)))
 }
 
 fn location(field: Option<&Field<'_>>, separators: &Separators) -> Option<Location> {

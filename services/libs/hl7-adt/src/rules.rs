@@ -17,7 +17,9 @@
 //!   `awaiting_clean`;
 //! - a message older than the bed's newest change (its `EVN-6`/`EVN-2`/`MSH-7`
 //!   time against the bed's newest `occurred_at`) changes nothing at that
-//!   bed: a late message cannot undo a newer one, whoever made it.
+//!   bed: a late message cannot undo a newer one, whoever made it. A time
+//!   sent to the second (or minute) is older only by a whole second (or
+//!   minute): a change made within it is not newer.
 //!
 //! # Leave of absence (A21/A22)
 //! The bed stays held for the patient: it stays `occupied` and is counted
@@ -106,6 +108,10 @@ pub struct FeedEvent {
     pub trigger: Trigger,
     /// When it happened.
     pub at: OffsetDateTime,
+    /// How precise `at` is: the event may have happened up to this much later
+    /// (a message stamped to the second or minute is not older than a change
+    /// made within that second or minute).
+    pub precision: time::Duration,
     /// PV1-19.
     pub visit_number: Option<String>,
     /// PV1-3 (A12: where the patient returns to).
@@ -156,6 +162,7 @@ pub enum Refusal {
 
 struct Plan<'a> {
     at: OffsetDateTime,
+    precision: time::Duration,
     beds: &'a dyn Fn(&BedKey) -> BedView,
     overlay: HashMap<BedKey, BedView>,
     decision: Decision,
@@ -188,7 +195,7 @@ impl Plan<'_> {
         let stale = self
             .view(bed)
             .last_change
-            .is_some_and(|last| self.at < last);
+            .is_some_and(|last| self.at < last && last - self.at >= self.precision);
         if stale {
             self.decision
                 .notes
@@ -275,6 +282,7 @@ pub fn decide(
 ) -> Result<Decision, Refusal> {
     let mut plan = Plan {
         at: event.at,
+        precision: event.precision,
         beds,
         overlay: HashMap::new(),
         decision: Decision::default(),

@@ -18,6 +18,14 @@ pub struct TimestampError(pub String);
 
 /// Reads an HL7 timestamp; `Ok(None)` when the field is empty.
 pub fn parse(value: &str) -> Result<Option<OffsetDateTime>, TimestampError> {
+    Ok(parse_with_precision(value)?.map(|(at, _)| at))
+}
+
+/// Reads an HL7 timestamp with its precision (a day, an hour, a minute, a
+/// second or a millisecond: how much later the event may really have been).
+pub fn parse_with_precision(
+    value: &str,
+) -> Result<Option<(OffsetDateTime, Duration)>, TimestampError> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);
@@ -60,7 +68,14 @@ pub fn parse(value: &str) -> Result<Option<OffsetDateTime>, TimestampError> {
     let date = Date::from_calendar_date(year, month, day).map_err(|_| bad())?;
     let time = Time::from_hms_milli(hour, minute, second, millis).map_err(|_| bad())?;
     let local = PrimitiveDateTime::new(date, time);
-    match offset {
+    let precision = match (digits.len(), fraction) {
+        (_, Some(_)) => Duration::milliseconds(1),
+        (8, None) => Duration::days(1),
+        (10, None) => Duration::hours(1),
+        (12, None) => Duration::minutes(1),
+        _ => Duration::seconds(1),
+    };
+    let at = match offset {
         Some(offset) => {
             let sign = if offset.starts_with('-') { -1 } else { 1 };
             let hhmm = &offset[1..];
@@ -70,10 +85,11 @@ pub fn parse(value: &str) -> Result<Option<OffsetDateTime>, TimestampError> {
             let hours = hhmm[..2].parse::<i8>().map_err(|_| bad())?;
             let minutes = hhmm[2..].parse::<i8>().map_err(|_| bad())?;
             let offset = UtcOffset::from_hms(sign * hours, sign * minutes, 0).map_err(|_| bad())?;
-            Ok(Some(local.assume_offset(offset)))
+            local.assume_offset(offset)
         }
-        None => Ok(Some(london(local))),
-    }
+        None => london(local),
+    };
+    Ok(Some((at, precision)))
 }
 
 /// The instant a Europe/London wall-clock time names.
@@ -154,6 +170,15 @@ mod tests {
             datetime!(2026-01-15 09:30:00.25 UTC)
         );
         assert_eq!(parse(""), Ok(None));
+    }
+
+    #[test]
+    fn the_precision_is_what_was_sent() {
+        let precision = |v: &str| parse_with_precision(v).expect("valid").expect("set").1;
+        assert_eq!(precision("20260115"), Duration::days(1));
+        assert_eq!(precision("202601150930"), Duration::minutes(1));
+        assert_eq!(precision("20260115093000+0100"), Duration::seconds(1));
+        assert_eq!(precision("20260115093000.1"), Duration::milliseconds(1));
     }
 
     #[test]

@@ -34,6 +34,7 @@ fn event(trigger: Trigger, assigned: Option<&str>, prior: Option<&str>) -> FeedE
     FeedEvent {
         trigger,
         at: AT,
+        precision: time::Duration::seconds(1),
         visit_number: Some("V1".into()),
         assigned: assigned.map(loc),
         prior: prior.map(loc),
@@ -408,6 +409,37 @@ fn a_late_message_cannot_undo_a_newer_change() {
         decision.notes,
         vec!["bed RWEAA/WD15/B01 changed after this event; left as it is".to_string()]
     );
+}
+
+#[test]
+fn a_message_stamped_to_the_second_or_minute_is_not_older_than_a_change_within_it() {
+    // Staff opened the bed at 09:30:00.700; an admission stamped 09:30:00
+    // (to the second) or 09:30 (to the minute) is not older than that.
+    let beds = |_: &BedKey| BedView {
+        state: Some(Available),
+        last_change: Some(AT + time::Duration::milliseconds(700)),
+    };
+    let visits = |_: &str| None;
+    let mut admit = event(Trigger::Admit, Some("B01"), None);
+    assert_eq!(
+        moves(&decide(&admit, &visits, &beds).expect("ok")),
+        vec![m("B01", Occupied)]
+    );
+    admit.precision = time::Duration::minutes(1);
+    let later = |_: &BedKey| BedView {
+        state: Some(Available),
+        last_change: Some(AT + time::Duration::seconds(59)),
+    };
+    assert_eq!(
+        moves(&decide(&admit, &visits, &later).expect("ok")),
+        vec![m("B01", Occupied)]
+    );
+    // A full minute later is newer: the message is late.
+    let newer = |_: &BedKey| BedView {
+        state: Some(Available),
+        last_change: Some(AT + time::Duration::minutes(1)),
+    };
+    assert_eq!(moves(&decide(&admit, &visits, &newer).expect("ok")), vec![]);
 }
 
 #[test]

@@ -682,3 +682,58 @@ async fn the_mllp_port_speaks_tls_when_given_a_certificate() {
     assert!(plain.closed().await);
     assert_eq!(beds_stream_last(&feed.platform).await, stored);
 }
+
+#[tokio::test]
+async fn the_simulator_in_adt_mode_admits_and_discharges_through_the_feed() {
+    use pf_hospital_model::{BedAddress, BedState};
+    let feed = start(|_| {}).await;
+    let p = &feed.platform;
+    let client = pf_simulator::client::BedsClient::new(&p.beds_url, Duration::from_secs(10))
+        .unwrap()
+        .with_adt(pf_simulator::adt::AdtSender::new(
+            &feed.mllp,
+            Duration::from_secs(10),
+        ));
+    // Several beds, so that both of the Royal Infirmary's styles are sent.
+    for bed in ["B01", "B02", "B03"] {
+        let address = BedAddress::parse("RWEAA", "WD15", bed).unwrap();
+        client
+            .change_state(
+                &address,
+                Some(BedState::Available),
+                BedState::Occupied,
+                "admitted",
+            )
+            .await
+            .unwrap();
+        assert_eq!(state(p, &format!("RWEAA:WD15:{bed}")).await, "occupied");
+    }
+    for bed in ["B01", "B02", "B03"] {
+        let address = BedAddress::parse("RWEAA", "WD15", bed).unwrap();
+        client
+            .change_state(
+                &address,
+                Some(BedState::Occupied),
+                BedState::AwaitingClean,
+                "discharged",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            state(p, &format!("RWEAA:WD15:{bed}")).await,
+            "awaiting_clean"
+        );
+    }
+    let metrics = p.metrics(&feed.http).await;
+    assert!(metrics.contains("feed=\"uhl-cerner\""), "{metrics}");
+    assert!(metrics.contains("feed=\"uhl-epic\""), "{metrics}");
+    // The feed's events name it as the actor: the simulator never touched the API.
+    let js = p.jetstream().await;
+    let stream = js.get_stream("PF_BEDS").await.unwrap();
+    let last = stream
+        .get_last_raw_message_by_subject("pf.beds.RWEAA.WD15.B02")
+        .await
+        .unwrap();
+    let event = pf_proto::v1::EventEnvelope::decode_checked(&last.payload).unwrap();
+    assert_eq!(event.source.unwrap().service, "adt-feed");
+}

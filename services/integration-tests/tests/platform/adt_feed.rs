@@ -524,8 +524,8 @@ async fn staff_and_the_feed_at_the_same_bed_the_feed_owns_occupancy_staff_the_re
     assert!(reasons[0].contains("closure is lifted"), "{reasons:?}");
 
     // The patient leaves; staff clean the bed; the discharge is then sent
-    // again late under a new control id with its original time: staff's
-    // newer change stands.
+    // again under a new control id (an engine replaying its queue): a
+    // discharge never undoes staff's cleaning, and nothing is stored.
     let ack = engine
         .send(&epic("A03", "C2", "V4", &t(10), "B04", ""))
         .await;

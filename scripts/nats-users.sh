@@ -29,6 +29,7 @@ CONF
 authorization {
   users: [
     { user: "hospital-beds", password: "$(nats_password hospital-beds)", permissions: \$PF_HOSPITAL_BEDS }
+    { user: "adt-feed", password: "$(nats_password adt-feed)", permissions: \$PF_ADT_FEED }
     { user: "projection", password: "$(nats_password projection)", permissions: \$PF_PROJECTION }
     { user: "care-homes", password: "$(nats_password care-homes)", permissions: \$PF_CARE_HOMES }
     { user: "discharges", password: "$(nats_password discharges)", permissions: \$PF_DISCHARGES }

@@ -102,6 +102,7 @@ pub struct BedsClient {
     http: reqwest::Client,
     base: String,
     credentials: Option<Arc<TokenProvider>>,
+    adt: Option<crate::adt::AdtSender>,
 }
 
 impl BedsClient {
@@ -117,6 +118,7 @@ impl BedsClient {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
             credentials: None,
+            adt: None,
         })
     }
 
@@ -124,6 +126,37 @@ impl BedsClient {
     pub fn with_credentials(mut self, credentials: Arc<TokenProvider>) -> Self {
         self.credentials = Some(credentials);
         self
+    }
+
+    /// This client, sending admissions and discharges as HL7 v2 ADT over
+    /// MLLP through `adt` (ADT mode) instead of through the API.
+    pub fn with_adt(mut self, adt: crate::adt::AdtSender) -> Self {
+        self.adt = Some(adt);
+        self
+    }
+
+    /// Moves a bed from `from` to `to`: in ADT mode an admission (available
+    /// or reserved → occupied) or a discharge (occupied → awaiting clean) is
+    /// an ADT message, everything else an API call.
+    pub async fn change_state(
+        &self,
+        bed: &BedAddress,
+        from: Option<BedState>,
+        to: BedState,
+        reason: &str,
+    ) -> Result<(), ApiError> {
+        use crate::adt::AdtEvent;
+        let event = match (from, to) {
+            (Some(BedState::Available | BedState::Reserved), BedState::Occupied) => {
+                Some(AdtEvent::Admit)
+            }
+            (Some(BedState::Occupied), BedState::AwaitingClean) => Some(AdtEvent::Discharge),
+            _ => None,
+        };
+        match (&self.adt, event) {
+            (Some(adt), Some(event)) => adt.send(event, bed).await,
+            _ => self.set_state(bed, to, reason).await,
+        }
     }
 
     /// The HTTP client (timeouts, user agent), to share with a [`TokenProvider`].

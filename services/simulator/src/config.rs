@@ -62,6 +62,9 @@ pub struct SimulatorConfig {
     /// (default `care-home-simulator`) with `PF_CARE_HOME_CLIENT_SECRET` or
     /// `PF_CARE_HOME_CLIENT_SECRET_FILE`, else the simulator's secret.
     pub care_home_credentials: CredentialsConfig,
+    /// ADT mode: the ADT feed's MLLP address (`PF_SIM_ADT_MLLP`, `host:port`;
+    /// unset: admissions and discharges go through the API).
+    pub adt_mllp: Option<String>,
 }
 
 impl Default for SimulatorConfig {
@@ -80,6 +83,7 @@ impl Default for SimulatorConfig {
                 client_id: DEFAULT_CARE_HOME_CLIENT_ID.to_owned(),
                 ..CredentialsConfig::default()
             },
+            adt_mllp: None,
         }
     }
 }
@@ -123,6 +127,7 @@ impl SimulatorConfig {
             care_home_credentials,
             ..Self::default()
         };
+        config.adt_mllp = get("PF_SIM_ADT_MLLP");
         if let Some(url) = get("PF_HOSPITAL_BEDS_URL") {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("PF_HOSPITAL_BEDS_URL must start with http:// or https://, got `{url}`");

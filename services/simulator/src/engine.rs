@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use pf_hospital_model::{BedAddress, BedKind};
+use pf_hospital_model::{BedAddress, BedKind, BedState};
 use rand::Rng;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -103,6 +103,7 @@ struct Completion {
 fn execute(
     client: BedsClient,
     address: BedAddress,
+    from: Option<BedState>,
     planned: Planned,
 ) -> BoxFuture<'static, Completion> {
     Box::pin(async move {
@@ -114,7 +115,7 @@ fn execute(
                 .await
                 .map(|()| None),
             Action::Set(state) => client
-                .set_state(&address, state, planned.reason)
+                .change_state(&address, from, state, planned.reason)
                 .await
                 .map(|()| None),
         };
@@ -244,8 +245,12 @@ impl<R: Rng> Engine<R> {
         bed.busy = true;
         tracing::debug!(bed = %bed.address, action = ?planned.action, reason = planned.reason, "sending");
         self.stats.requests += 1;
-        self.inflight
-            .push(execute(self.client.clone(), bed.address.clone(), planned));
+        self.inflight.push(execute(
+            self.client.clone(),
+            bed.address.clone(),
+            bed.state,
+            planned,
+        ));
     }
 
     /// Folds one answer into the model. While draining, nothing new is sent

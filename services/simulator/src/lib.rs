@@ -28,6 +28,11 @@
 //! the `care-home-simulator` identity), and accepted patients leave for the
 //! home. A few patients leave the list without a discharge.
 //!
+//! In ADT mode (`PF_SIM_ADT_MLLP=host:port`, [`adt`]) admissions and
+//! discharges go to the ADT feed as a trust's integration engine sends them,
+//! HL7 v2 over MLLP in three vendors' styles; staff's changes (cleaning,
+//! reservations, closures, escalation beds) stay on the API.
+//!
 //! It reads its configuration from the environment ([`SimulatorConfig`]):
 //! `PF_HOSPITAL_BEDS_URL` (default `http://127.0.0.1:8081`),
 //! `PF_CARE_HOMES_URL` (default `http://127.0.0.1:8084`; `off` for no
@@ -78,6 +83,7 @@
 //!   the discharge API and of the homes' answers to holds.
 //! - [`discharge_flow`]: the running discharge flow.
 
+pub mod adt;
 pub mod care_home_feed;
 pub mod care_homes;
 pub mod client;
@@ -146,7 +152,11 @@ pub fn signed_in_client(config: &SimulatorConfig) -> anyhow::Result<BedsClient> 
 
 /// Both API clients, sharing one connection pool and one access token.
 fn signed_in_clients(config: &SimulatorConfig) -> anyhow::Result<Clients> {
-    let beds = BedsClient::new(&config.hospital_beds_url, config.request_timeout)?;
+    let mut beds = BedsClient::new(&config.hospital_beds_url, config.request_timeout)?;
+    if let Some(address) = &config.adt_mllp {
+        tracing::info!(%address, "ADT mode: admissions and discharges go as HL7 v2 over MLLP");
+        beds = beds.with_adt(adt::AdtSender::new(address, config.request_timeout));
+    }
     let care_homes = config
         .care_homes_url
         .as_deref()

@@ -53,8 +53,9 @@ struct NatsRow {
 }
 
 /// The platform's NATS users that are services (each has its own inbox).
-const SERVICE_USERS: [&str; 9] = [
+const SERVICE_USERS: [&str; 10] = [
     "hospital-beds",
+    "adt-feed",
     "projection",
     "care-homes",
     "discharges",
@@ -101,6 +102,17 @@ fn nats_rows() -> Vec<NatsRow> {
         row("hospital-beds", Pub, "pf.deadletter.PF_BEDS", Refused, "dead letters are the projection's"),
         row("hospital-beds", Pub, "$JS.API.CONSUMER.CREATE.PF_BEDS", Refused, "cannot read a stream through a consumer"),
         row("hospital-beds", Pub, "$JS.API.STREAM.INFO.PF_DISCHARGES", Refused, "a stream it does not use"),
+        // adt-feed: bed events from hospital ADT feeds; parks what it refuses.
+        row("adt-feed", Pub, "pf.beds.RWEAA.WD1.B01", Allowed, "publishes bed events from ADT messages"),
+        row("adt-feed", Pub, "pf.deadletter.adt", Allowed, "parks a refused ADT message with its reason"),
+        row("adt-feed", Pub, "$JS.API.STREAM.INFO.PF_BEDS", Allowed, "waits for the bed stream"),
+        row("adt-feed", Pub, "$JS.API.STREAM.INFO.PF_DEAD_LETTERS", Allowed, "waits for the dead-letter stream"),
+        row("adt-feed", Pub, "$JS.API.STREAM.MSG.GET.PF_BEDS", Allowed, "reads a bed's newest event"),
+        row("adt-feed", Pub, "pf.deadletter.PF_BEDS", Refused, "parks only its own refusals"),
+        row("adt-feed", Pub, "pf.discharges.0190", Refused, "attack: a feed credential forging patients' events"),
+        row("adt-feed", Pub, "pf.audit.RWE.idt-1", Refused, "writes no audit records"),
+        row("adt-feed", Pub, "$JS.API.STREAM.MSG.GET.PF_DISCHARGES", Refused, "cannot read patients' events"),
+        row("adt-feed", Pub, "$JS.API.CONSUMER.CREATE.PF_BEDS", Refused, "cannot read a stream through a consumer"),
         // projection: reads the event streams, parks dead letters.
         row("projection", Pub, "pf.deadletter.PF_BEDS", Allowed, "parks an event it cannot use"),
         row("projection", Pub, "pf.beds.RWEAA.WD1.B01", Refused, "cannot forge a bed event"),
@@ -498,6 +510,18 @@ const REDIS_ROWS: &[RedisRow] = &[
     redis_row("hospital-beds", &["SCAN", "0"], Refused, "attack: listing session ids"),
     redis_row("hospital-beds", &["GET", "pf:version"], Refused, "reads no live state"),
     redis_row("hospital-beds", &["SADD", "pf-auth:sessions-of:idt-1", "x"], Refused, "writes no sign-in state"),
+    // adt-feed: its control ids and visit index; nothing else.
+    redis_row("adt-feed", &["SET", "pf-adt:ack:uhl-epic:MSG1", "claimed", "NX", "PX", "30000"], Allowed, "claims a message's control id"),
+    redis_row("adt-feed", &["GET", "pf-adt:visit:uhl-epic:V1"], Allowed, "reads the visit index"),
+    redis_row("adt-feed", &["SETEX", "pf-adt:ack:uhl-epic:MSG1", "60", "ACK"], Allowed, "keeps the ACK for resends"),
+    redis_row("adt-feed", &["DEL", "pf-adt:visit:uhl-epic:V1"], Allowed, "forgets a cancelled visit"),
+    redis_row("adt-feed", &["PING"], Allowed, "checks the connection"),
+    redis_row("adt-feed", &["GET", "pf:version"], Refused, "reads no live state"),
+    redis_row("adt-feed", &["HGETALL", "pf-patient:discharge:0190"], Refused, "attack: reading a patient's record"),
+    redis_row("adt-feed", &["GETEX", SESSION, "EX", "1800"], Refused, "checks no sessions"),
+    redis_row("adt-feed", &["SCAN", "0"], Refused, "attack: listing keys"),
+    redis_row("adt-feed", &["KEYS", "*"], Refused, "dangerous commands"),
+    redis_row("adt-feed", &["FLUSHALL"], Refused, "attack: erasing everyone's data"),
     // care-homes: its idempotency keys; checks sessions.
     redis_row("care-homes", &[ "SET", "pf-care:1-000000001:key", "claimed", "NX", "PX", "60000", ], Allowed, "claims an idempotency key"),
     redis_row("care-homes", &["GET", "pf-care:1-000000001:key"], Allowed, "reads a stored answer"),

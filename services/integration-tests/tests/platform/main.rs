@@ -6,6 +6,8 @@
 //! `tests/slow/`.
 //!
 //! # Layout
+//! - [`adt_feed`]: HL7 v2 ADT over MLLP from three vendors' styles to the
+//!   live bed state; cancellations, resends, refusals, hostile frames.
 //! - [`access`]: who may do what, every demo role, no route left out.
 //! - [`access_table`]: what every NATS and Redis user may do and is refused,
 //!   with the configuration `scripts/start` and the Helm chart render.
@@ -25,6 +27,7 @@
 
 mod access;
 mod access_table;
+mod adt_feed;
 mod audit_trail;
 mod care_homes;
 mod discharges;

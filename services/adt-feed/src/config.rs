@@ -1,0 +1,115 @@
+//! Settings of the ADT feed, from the environment with local defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pf_runtime::{ConfigError, env_or};
+
+/// Settings.
+#[derive(Debug, Clone)]
+pub struct AdtConfig {
+    /// Health, readiness and metrics (`PF_ADT_FEED_ADDR`, default `127.0.0.1:8088`).
+    pub listen: SocketAddr,
+    /// The MLLP port trusts' integration engines connect to
+    /// (`PF_ADT_MLLP_ADDR`, default `127.0.0.1:2575`).
+    pub mllp: SocketAddr,
+    /// The feeds file (`PF_ADT_FEEDS_FILE`); unset: the demo feeds of the LLR
+    /// trusts built into the binary (`services/adt-feed/feeds.demo.json`).
+    pub feeds_file: Option<PathBuf>,
+    /// NATS server and this service's user (`PF_NATS_*`).
+    pub nats: pf_event_log::NatsSettings,
+    /// Redis, for the control ids and the visit index (`PF_REDIS_URL`).
+    pub redis_url: String,
+    /// Prefix of this service's keys (`PF_ADT_REDIS_PREFIX`, default `pf-adt:`).
+    pub redis_prefix: String,
+    /// Longest message accepted (`PF_ADT_MAX_MESSAGE_BYTES`, default 1 MiB).
+    pub max_message_bytes: usize,
+    /// A connection that sends nothing for this long is closed
+    /// (`PF_ADT_IDLE_SECS`, default 300).
+    pub idle_timeout: Duration,
+    /// Connections open at once (`PF_ADT_MAX_CONNECTIONS`, default 256).
+    pub max_connections: usize,
+    /// TLS on the MLLP port: certificate chain and private key, PEM
+    /// (`PF_ADT_TLS_CERT_FILE`, `PF_ADT_TLS_KEY_FILE`; both or neither).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// How long a message's control id and its ACK are kept
+    /// (`PF_ADT_CONTROL_ID_DAYS`, default 8, at least 7).
+    pub control_id_kept: Duration,
+    /// How long the visit index keeps a visit after its last message
+    /// (`PF_ADT_VISIT_DAYS`, default 90).
+    pub visit_kept: Duration,
+}
+
+const DAY: u64 = 24 * 60 * 60;
+
+impl AdtConfig {
+    /// Reads the settings from the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let control_days: u64 = env_or("PF_ADT_CONTROL_ID_DAYS", 8)?;
+        if control_days < 7 {
+            return Err(ConfigError {
+                name: "PF_ADT_CONTROL_ID_DAYS".into(),
+                value: control_days.to_string(),
+                cause:
+                    "control ids must be kept at least 7 days (engines resend hours or days later)"
+                        .into(),
+            });
+        }
+        let file = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let tls = match (file("PF_ADT_TLS_CERT_FILE"), file("PF_ADT_TLS_KEY_FILE")) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (cert, _) => {
+                return Err(ConfigError {
+                    name: if cert.is_some() {
+                        "PF_ADT_TLS_KEY_FILE"
+                    } else {
+                        "PF_ADT_TLS_CERT_FILE"
+                    }
+                    .into(),
+                    value: String::new(),
+                    cause: "TLS needs both PF_ADT_TLS_CERT_FILE and PF_ADT_TLS_KEY_FILE".into(),
+                });
+            }
+        };
+        Ok(Self {
+            tls,
+            listen: env_or("PF_ADT_FEED_ADDR", SocketAddr::from(([127, 0, 0, 1], 8088)))?,
+            mllp: env_or("PF_ADT_MLLP_ADDR", SocketAddr::from(([127, 0, 0, 1], 2575)))?,
+            feeds_file: std::env::var_os("PF_ADT_FEEDS_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            nats: pf_event_log::NatsSettings::from_env_config()?,
+            redis_url: env_or("PF_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
+            redis_prefix: env_or("PF_ADT_REDIS_PREFIX", "pf-adt:".to_owned())?,
+            max_message_bytes: env_or("PF_ADT_MAX_MESSAGE_BYTES", 1024 * 1024)?,
+            idle_timeout: Duration::from_secs(env_or("PF_ADT_IDLE_SECS", 300)?),
+            max_connections: env_or("PF_ADT_MAX_CONNECTIONS", 256)?,
+            control_id_kept: Duration::from_secs(control_days * DAY),
+            visit_kept: Duration::from_secs(env_or::<u64>("PF_ADT_VISIT_DAYS", 90)? * DAY),
+        })
+    }
+
+    /// Local defaults pointing at given servers (for tests).
+    pub fn local(nats_url: &str, redis_url: &str, feeds_file: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mllp: SocketAddr::from(([127, 0, 0, 1], 0)),
+            feeds_file: Some(feeds_file),
+            nats: pf_event_log::NatsSettings::anonymous(nats_url),
+            redis_url: redis_url.to_owned(),
+            redis_prefix: "pf-adt:".into(),
+            max_message_bytes: 1024 * 1024,
+            idle_timeout: Duration::from_secs(300),
+            max_connections: 256,
+            tls: None,
+            control_id_kept: Duration::from_secs(8 * DAY),
+            visit_kept: Duration::from_secs(90 * DAY),
+        }
+    }
+}

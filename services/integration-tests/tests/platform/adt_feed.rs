@@ -1,0 +1,739 @@
+//! The ADT feed end to end: HL7 v2 messages in the styles of three PAS/EPR
+//! vendors (synthetic patients, test-range NHS numbers) over a real MLLP
+//! connection to the feed service, through JetStream and the projection to
+//! the live bed state in Redis.
+#![allow(clippy::unwrap_used)] // test code: fail loudly
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pf_integration_tests::{Platform, TEST_CATALOGUE};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// Three feeds of one trust: Epic (ward^room^bed^facility), Cerner (ward in
+/// PV1-3.9) and System C CareFlow (local ward and bed codes).
+const FEEDS: &str = r#"{ "feeds": [
+  { "name": "uhl-epic", "sending_application": "EPIC", "sending_facility": "RWE", "organisation": "RWE",
+    "locations": [ { "facility": "RWEAA", "ward": "WD15", "site": "RWEAA" } ] },
+  { "name": "uhl-cerner", "sending_application": "CERNER", "sending_facility": "RWE-LRI", "organisation": "RWE",
+    "locations": [ { "ward": "WD15", "site": "RWEAA" } ] },
+  { "name": "uhl-careflow", "sending_application": "CAREFLOW", "sending_facility": "RWE-GH", "organisation": "RWE",
+    "locations": [ { "ward": "GH-CC*", "site": "RWEAK", "catalogue_ward": "CCU", "bed_prefix": "B0" } ] }
+] }"#;
+
+struct Feed {
+    platform: Platform,
+    mllp: String,
+    http: String,
+    _dir: tempfile::TempDir,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start(configure: impl FnOnce(&mut pf_adt_feed::AdtConfig)) -> Feed {
+    let platform = Platform::start().await;
+    for bed in ["B01", "B02", "B03", "B04"] {
+        platform.open_bed(&format!("RWEAA/WD15/{bed}")).await;
+    }
+    platform.open_bed("RWEAK/CCU/B03").await;
+    let dir = tempfile::tempdir().unwrap();
+    let feeds: PathBuf = dir.path().join("feeds.json");
+    std::fs::write(&feeds, FEEDS).unwrap();
+    let mut config =
+        pf_adt_feed::AdtConfig::local(&platform.nats.url(), &platform.redis.url(), feeds);
+    configure(&mut config);
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mllp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_url = format!("http://{}", http.local_addr().unwrap());
+    let mllp_addr = mllp.local_addr().unwrap().to_string();
+    let shutdown = CancellationToken::new();
+    let catalogue = pf_hospital_model::Catalogue::from_json(TEST_CATALOGUE).unwrap();
+    tokio::spawn(pf_adt_feed::run(
+        http,
+        mllp,
+        config,
+        catalogue,
+        shutdown.clone(),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = platform.http.get(format!("{http_url}/readyz")).send().await
+            && response.status().is_success()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "adt-feed did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Feed {
+        platform,
+        mllp: mllp_addr,
+        http: http_url,
+        _dir: dir,
+        shutdown,
+    }
+}
+
+/// An MLLP client connection.
+struct Engine(TcpStream);
+
+impl Engine {
+    async fn connect(feed: &Feed) -> Self {
+        Engine(TcpStream::connect(&feed.mllp).await.unwrap())
+    }
+
+    /// Sends one message and reads its ACK.
+    async fn send(&mut self, message: &str) -> String {
+        let mut frame = vec![0x0b];
+        frame.extend_from_slice(message.as_bytes());
+        frame.extend_from_slice(&[0x1c, 0x0d]);
+        self.0.write_all(&frame).await.unwrap();
+        let mut answer = Vec::new();
+        let mut byte = [0u8; 1];
+        while !answer.ends_with(&[0x1c, 0x0d]) {
+            let n = tokio::time::timeout(Duration::from_secs(30), self.0.read(&mut byte))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(n, 1, "the connection closed before the ACK");
+            answer.push(byte[0]);
+        }
+        assert_eq!(answer[0], 0x0b);
+        String::from_utf8(answer[1..answer.len() - 2].to_vec()).unwrap()
+    }
+
+    /// Whether the server closed the connection (reads EOF or an error within 10 s).
+    /// (Whatever it sent before closing, such as a TLS alert, is skipped;
+    /// never an ACK.)
+    async fn closed(&mut self) -> bool {
+        let mut buffer = [0u8; 256];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, self.0.read(&mut buffer)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(n)) => assert!(
+                    !buffer[..n].contains(&0x0b),
+                    "an MLLP answer instead of a close"
+                ),
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+fn msa(ack: &str) -> (&str, &str, &str) {
+    let line = ack
+        .split('\r')
+        .find(|l| l.starts_with("MSA|"))
+        .unwrap_or_else(|| panic!("no MSA in {ack}"));
+    let mut fields = line.split('|').skip(1);
+    (
+        fields.next().unwrap_or(""),
+        fields.next().unwrap_or(""),
+        fields.next().unwrap_or(""),
+    )
+}
+
+/// An Epic-style message (2.5.1, `\r`, ward^room^bed^facility, Z-segment).
+fn epic(trigger: &str, id: &str, visit: &str, at: &str, bed: &str, prior: &str) -> String {
+    let prior = if prior.is_empty() {
+        String::new()
+    } else {
+        format!("WD15^BAY1^{prior}^RWEAA")
+    };
+    format!(
+        "MSH|^~\\&|EPIC|RWE|PATIENTFLOW|PF|{at}||ADT^{trigger}^ADT_A01|{id}|P|2.5.1\r\
+         EVN|{trigger}|{at}|||EPICUSER^Jones^Lucy|{at}\r\
+         PID|1||E1001^^^EPI^MR~9990000018^^^NHS^NH||O\\S\\Brien^Zoë||19500101|F\r\
+         PV1|1|I|WD15^BAY1^{bed}^RWEAA^^^^^Ward 15|||{prior}|||||||||||||{visit}\r\
+         ZPV|local|stuff\r"
+    )
+}
+
+/// A Cerner-style message (2.3, `\n`, ward in PV1-3.9, NHS number type HN).
+fn cerner(trigger: &str, id: &str, visit: &str, at: &str, bed: &str) -> String {
+    format!(
+        "MSH|^~\\&|CERNER|RWE-LRI|PF|PF|{at}||ADT^{trigger}|{id}|P|2.3\n\
+         EVN|{trigger}|{at}\n\
+         PID|1||MRN555^^^RWE^MR~9990000026^^^NHS^HN||SMITH^JOHN\n\
+         PV1|1|I|^^{bed}^RWEAA^^^^^WD15||||||||||||||||{visit}\n\
+         AL1|1||PENICILLIN\n"
+    )
+}
+
+/// A CareFlow-style message (2.4, `\r\n`, local codes, discharge destination).
+fn careflow(trigger: &str, id: &str, visit: &str, at: &str, bed: &str) -> String {
+    format!(
+        "MSH|^~\\&|CAREFLOW|RWE-GH|PF|PF|{at}||ADT^{trigger}|{id}|P|2.4\r\n\
+         EVN|{trigger}|{at}\r\n\
+         PID|1||1234^^^RWE^PI~9990000034^^^NHS^NH\r\n\
+         PV1|1|I|GH-CCU^^{bed}^^^^^^^^RWE||||||||||||||||{visit}|||||||||||||||||01|54\r\n"
+    )
+}
+
+/// An HL7 timestamp `minutes` after now (plus one, so after the beds were
+/// opened), with an explicit offset.
+fn t(minutes: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() + time::Duration::minutes(minutes + 1);
+    at.format(time::macros::format_description!(
+        "[year][month][day][hour][minute][second]+0000"
+    ))
+    .unwrap()
+}
+
+async fn beds(platform: &Platform) -> std::collections::BTreeMap<String, String> {
+    platform.wait_until_projected().await;
+    let mut live = platform.live_state("pf:").await;
+    let digest = live.digest().await.unwrap();
+    digest
+        .iter()
+        .filter(|(k, _)| k.starts_with("bed:"))
+        .map(|(k, v)| {
+            let state = v
+                .split([' ', ',', ';'])
+                .find_map(|p| p.strip_prefix("state="))
+                .unwrap_or("")
+                .to_owned();
+            (k.clone(), state)
+        })
+        .collect()
+}
+
+async fn state(platform: &Platform, bed: &str) -> String {
+    beds(platform)
+        .await
+        .get(&format!("bed:{bed}"))
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn beds_stream_last(platform: &Platform) -> u64 {
+    let js = platform.jetstream().await;
+    js.get_stream("PF_BEDS")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .last_sequence
+}
+
+#[tokio::test]
+async fn three_vendors_messages_move_the_live_beds_and_cancellations_reverse_them() {
+    let feed = start(|_| {}).await;
+    let p = &feed.platform;
+    let mut engine = Engine::connect(&feed).await;
+
+    // Epic: admit, transfer, cancel the transfer, discharge, cancel the discharge.
+    let ack = engine
+        .send(&epic("A01", "EP1", "V1", &t(0), "B01", ""))
+        .await;
+    assert_eq!(msa(&ack), ("AA", "EP1", "stored: 1 bed change"), "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B01").await, "occupied");
+    let ack = engine
+        .send(&epic("A02", "EP2", "V1", &t(60), "B02", "B01"))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B01").await, "awaiting_clean");
+    assert_eq!(state(p, "RWEAA:WD15:B02").await, "occupied");
+    let ack = engine
+        .send(&epic("A12", "EP3", "V1", &t(70), "B01", ""))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B01").await, "occupied");
+    assert_eq!(state(p, "RWEAA:WD15:B02").await, "awaiting_clean");
+    let ack = engine
+        .send(&epic("A03", "EP4", "V1", &t(180), "B01", ""))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B01").await, "awaiting_clean");
+    let ack = engine
+        .send(&epic("A13", "EP5", "V1", &t(190), "", ""))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B01").await, "occupied");
+
+    // Cerner on another connection: admit, then cancel the admission.
+    let mut cerner_engine = Engine::connect(&feed).await;
+    let first = cerner_engine
+        .send(&cerner("A01", "CER-1", "V2", &t(30), "B03"))
+        .await;
+    assert_eq!(msa(&first).0, "AA", "{first}");
+    assert_eq!(state(p, "RWEAA:WD15:B03").await, "occupied");
+    let ack = cerner_engine
+        .send(&cerner("A11", "CER-2", "V2", &t(40), ""))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B03").await, "awaiting_clean");
+
+    // The admission sent again (an engine resending after a lost ACK): the
+    // same ACK, and nothing changes (the cancelled admission stays cancelled).
+    let stored = beds_stream_last(p).await;
+    let again = cerner_engine
+        .send(&cerner("A01", "CER-1", "V2", &t(30), "B03"))
+        .await;
+    assert_eq!(again, first);
+    assert_eq!(beds_stream_last(p).await, stored);
+    assert_eq!(state(p, "RWEAA:WD15:B03").await, "awaiting_clean");
+
+    // CareFlow: local ward and bed codes mapped to Glenfield CCU bed B03.
+    let ack = engine
+        .send(&careflow("A01", "CF-1", "V3", &t(120), "3"))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(p, "RWEAK:CCU:B03").await, "occupied");
+    let ack = engine
+        .send(&careflow("A03", "CF-2", "V3", &t(240), "3"))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(p, "RWEAK:CCU:B03").await, "awaiting_clean");
+
+    // No NHS number in the metrics.
+    let metrics = p.metrics(&feed.http).await;
+    assert!(
+        metrics.contains("pf_adt_messages_total{code=\"AA\",feed=\"uhl-epic\",trigger=\"A01\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pf_adt_resends_total{feed=\"uhl-cerner\"} 1"),
+        "{metrics}"
+    );
+    for number in ["9990000018", "9990000026", "9990000034"] {
+        assert!(!metrics.contains(number));
+    }
+}
+
+#[tokio::test]
+async fn unknown_locations_and_senders_are_refused_with_the_reason_and_dead_lettered() {
+    let feed = start(|_| {}).await;
+    let p = &feed.platform;
+    let mut engine = Engine::connect(&feed).await;
+    let stored = beds_stream_last(p).await;
+
+    let unknown_ward = epic("A01", "EP9", "V9", &t(0), "B01", "")
+        .replace("WD15^BAY1^B01^RWEAA", "WD99^BAY1^B01^RWEAA");
+    let ack = engine.send(&unknown_ward).await;
+    let (code, id, text) = msa(&ack);
+    assert_eq!((code, id), ("AE", "EP9"), "{ack}");
+    assert_eq!(
+        text,
+        "location ward `WD99`, room `BAY1`, bed `B01`, facility `RWEAA` is not in feed uhl-epic's location mapping"
+    );
+    assert!(
+        ack.contains("\rERR|||204^Unknown key identifier^HL70357|E||||"),
+        "{ack}"
+    );
+
+    // A mapped ward whose bed is not in the catalogue.
+    let ack = engine
+        .send(&epic("A01", "EP10", "V10", &t(0), "B77", ""))
+        .await;
+    assert_eq!(
+        msa(&ack).2,
+        "bed RWEAA/WD15/B77 is not in the site catalogue; check the feed's location mapping",
+        "{ack}"
+    );
+    // A bed in the catalogue that is not open.
+    let ack = engine
+        .send(&epic("A01", "EP11", "V11", &t(0), "B09", ""))
+        .await;
+    assert_eq!(
+        msa(&ack).2,
+        "bed RWEAA/WD15/B09 is not open in Patient Flow; open it or correct the location",
+        "{ack}"
+    );
+    // An unknown sender.
+    let ack = engine
+        .send(&epic("A01", "EP12", "V12", &t(0), "B01", "").replace("|EPIC|RWE|", "|EPIC|RXX|"))
+        .await;
+    assert_eq!(
+        msa(&ack),
+        (
+            "AR",
+            "EP12",
+            "no feed is configured for sending application `EPIC` and facility `RXX`"
+        ),
+        "{ack}"
+    );
+    // Not ADT.
+    let ack = engine
+        .send("MSH|^~\\&|EPIC|RWE|PF|PF|20260115||ORU^R01|EP13|P|2.5\rPID|1\r")
+        .await;
+    assert_eq!(msa(&ack).0, "AR", "{ack}");
+
+    // Nothing stored; each refusal parked with its reason.
+    assert_eq!(beds_stream_last(p).await, stored);
+    let js = p.jetstream().await;
+    let dead = js.get_stream("PF_DEAD_LETTERS").await.unwrap();
+    let parked = dead
+        .get_last_raw_message_by_subject("pf.deadletter.adt")
+        .await
+        .unwrap();
+    assert!(
+        parked
+            .payload
+            .starts_with(b"MSH|^~\\&|EPIC|RWE|PF|PF|20260115||ORU^R01")
+    );
+    let mut dead = dead;
+    assert_eq!(dead.info().await.unwrap().state.messages, 5);
+    let metrics = p.metrics(&feed.http).await;
+    assert!(
+        metrics.contains("pf_adt_refused_total{feed=\"uhl-epic\",reason=\"unknown_location\"} 2"),
+        "{metrics}"
+    );
+
+    // Once the bed is opened, the same message (same control id) is taken.
+    p.open_bed("RWEAA/WD15/B09").await;
+    let ack = engine
+        .send(&epic("A01", "EP11", "V11", &t(0), "B09", ""))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B09").await, "occupied");
+}
+
+#[tokio::test]
+async fn hostile_connections_are_closed_with_nothing_stored_and_others_unaffected() {
+    let feed = start(|config| {
+        config.max_message_bytes = 64 * 1024;
+        config.idle_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let p = &feed.platform;
+    let mut good = Engine::connect(&feed).await;
+    let ack = good.send(&epic("A01", "G1", "V1", &t(0), "B01", "")).await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    let stored = beds_stream_last(p).await;
+    // The good feed keeps sending (updates that change nothing) all along.
+    let stop = CancellationToken::new();
+    let busy = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut sent = 0;
+            while !stop.is_cancelled() {
+                sent += 1;
+                let ack = good
+                    .send(&epic("A08", &format!("U{sent}"), "V1", &t(5), "B01", ""))
+                    .await;
+                assert_eq!(msa(&ack).0, "AA", "{ack}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            (good, sent)
+        })
+    };
+
+    // Binary garbage.
+    let mut garbage = Engine::connect(&feed).await;
+    garbage
+        .0
+        .write_all(&[0xde, 0xad, 0xbe, 0xef, 0x00, 0xff])
+        .await
+        .unwrap();
+    assert!(garbage.closed().await, "garbage closes the connection");
+
+    // A 10 MB message, and a frame that never ends: closed at the limit.
+    let mut huge = Engine::connect(&feed).await;
+    let mut frame = vec![0x0b];
+    frame.extend(epic("A01", "H1", "V5", &t(0), "B02", "").into_bytes());
+    frame.resize(10 * 1024 * 1024, b'X');
+    frame.extend_from_slice(&[0x1c, 0x0d]);
+    let _ = huge.0.write_all(&frame).await; // the server closes part-way
+    assert!(
+        huge.closed().await,
+        "an oversize message closes the connection"
+    );
+
+    // A truncated frame: the sender goes away mid-message.
+    let mut truncated = Engine::connect(&feed).await;
+    truncated
+        .0
+        .write_all(b"\x0bMSH|^~\\&|EPIC|RWE|PF|PF|202601150900||ADT^A01|T1|P|2.5\rPID|1")
+        .await
+        .unwrap();
+    truncated.0.shutdown().await.unwrap();
+    assert!(truncated.closed().await);
+
+    // A connection that sends nothing is closed after the idle timeout.
+    let mut silent = Engine::connect(&feed).await;
+    assert!(silent.closed().await, "a silent connection is closed");
+
+    // Meanwhile the good connection was answered all along, and nothing was stored.
+    stop.cancel();
+    let (mut good, sent) = busy.await.unwrap();
+    assert!(sent > 3, "{sent}");
+    assert_eq!(beds_stream_last(p).await, stored);
+    let ack = good.send(&epic("A03", "G2", "V1", &t(60), "B01", "")).await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B01").await, "awaiting_clean");
+    assert_eq!(state(p, "RWEAA:WD15:B02").await, "available");
+    let metrics = p.metrics(&feed.http).await;
+    for reason in ["outside_frame", "too_long", "truncated", "idle"] {
+        assert!(
+            metrics.contains(&format!(
+                "pf_adt_connections_refused_total{{reason=\"{reason}\"}} 1"
+            )),
+            "{reason}: {metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn staff_and_the_feed_at_the_same_bed_the_feed_owns_occupancy_staff_the_rest() {
+    let feed = start(|_| {}).await;
+    let p = &feed.platform;
+    let mut engine = Engine::connect(&feed).await;
+
+    // Staff closed B04; a patient is admitted into it: occupancy wins, and
+    // the bed's event says the closure was lifted by the hospital system.
+    let (status, body) = p.set_state("RWEAA/WD15/B04", "closed").await;
+    assert_eq!(status, 200, "{body}");
+    let ack = engine
+        .send(&epic("A01", "C1", "V4", &t(0), "B04", ""))
+        .await;
+    assert_eq!(msa(&ack), ("AA", "C1", "stored: 2 bed changes"), "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B04").await, "occupied");
+    let js = p.jetstream().await;
+    let stream = js.get_stream("PF_BEDS").await.unwrap();
+    let mut reasons = Vec::new();
+    let last = stream
+        .get_last_raw_message_by_subject("pf.beds.RWEAA.WD15.B04")
+        .await
+        .unwrap()
+        .sequence;
+    for sequence in last - 1..=last {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        let event = pf_proto::v1::EventEnvelope::decode_checked(&message.payload).unwrap();
+        let actor = event.actor.clone().unwrap();
+        assert_eq!(actor.id, "adt-feed:uhl-epic");
+        assert_eq!(event.source.clone().unwrap().service, "adt-feed");
+        if let Some(pf_proto::v1::event_envelope::Payload::BedStateChanged(change)) = event.payload
+        {
+            reasons.push(change.reason);
+        }
+    }
+    assert!(reasons[0].contains("closure is lifted"), "{reasons:?}");
+
+    // The patient leaves; staff clean the bed; the discharge is then sent
+    // again under a new control id (an engine replaying its queue): a
+    // discharge never undoes staff's cleaning, and nothing is stored.
+    let ack = engine
+        .send(&epic("A03", "C2", "V4", &t(10), "B04", ""))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    let (status, body) = p.set_state("RWEAA/WD15/B04", "available").await;
+    assert_eq!(status, 200, "{body}");
+    let stored = beds_stream_last(p).await;
+    let ack = engine
+        .send(&epic("A03", "C3", "V4", &t(10), "B04", ""))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(beds_stream_last(p).await, stored);
+    assert_eq!(state(p, "RWEAA:WD15:B04").await, "available");
+
+    // At once: staff mark B03 clean while the feed admits a patient into it
+    // (it was awaiting cleaning). Whichever lands first, the bed ends up
+    // occupied, the feed is answered AA and staff get a clear answer.
+    for round in 0..5 {
+        let id = format!("R{round}");
+        let visit = format!("RV{round}");
+        let ack = engine
+            .send(&epic(
+                "A01",
+                &format!("{id}a"),
+                &visit,
+                &t(20 + round * 10),
+                "B03",
+                "",
+            ))
+            .await;
+        assert_eq!(msa(&ack).0, "AA", "{ack}");
+        let ack = engine
+            .send(&epic(
+                "A03",
+                &format!("{id}d"),
+                &visit,
+                &t(21 + round * 10),
+                "B03",
+                "",
+            ))
+            .await;
+        assert_eq!(msa(&ack).0, "AA", "{ack}");
+        assert_eq!(state(p, "RWEAA:WD15:B03").await, "awaiting_clean");
+        let admit = epic(
+            "A01",
+            &format!("{id}n"),
+            &format!("{visit}n"),
+            &t(22 + round * 10),
+            "B03",
+            "",
+        );
+        let (staff, feed_ack) = tokio::join!(
+            p.set_state("RWEAA/WD15/B03", "available"),
+            engine.send(&admit)
+        );
+        assert_eq!(msa(&feed_ack).0, "AA", "{feed_ack}");
+        assert!(staff.0 == 200 || staff.0 == 409, "{staff:?}");
+        assert_eq!(
+            state(p, "RWEAA:WD15:B03").await,
+            "occupied",
+            "round {round}"
+        );
+        let ack = engine
+            .send(&epic(
+                "A03",
+                &format!("{id}x"),
+                &format!("{visit}n"),
+                &t(23 + round * 10),
+                "B03",
+                "",
+            ))
+            .await;
+        assert_eq!(msa(&ack).0, "AA", "{ack}");
+        let (status, body) = p.set_state("RWEAA/WD15/B03", "available").await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn the_mllp_port_speaks_tls_when_given_a_certificate() {
+    use rustls_pki_types::pem::PemObject as _;
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let feed = start(|config| config.tls = Some((cert.clone(), key.clone()))).await;
+
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for certificate in rustls_pki_types::CertificateDer::pem_file_iter(&cert).unwrap() {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = TcpStream::connect(&feed.mllp).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let message = epic("A01", "TLS1", "V1", &t(0), "B01", "");
+    let mut frame = vec![0x0b];
+    frame.extend_from_slice(message.as_bytes());
+    frame.extend_from_slice(&[0x1c, 0x0d]);
+    tls.write_all(&frame).await.unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 512];
+    while !answer.ends_with(&[0x1c, 0x0d]) {
+        let n = tokio::time::timeout(Duration::from_secs(30), tls.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed before the ACK");
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    let ack = String::from_utf8_lossy(&answer[1..answer.len() - 2]).into_owned();
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(&feed.platform, "RWEAA:WD15:B01").await, "occupied");
+
+    // Plain MLLP on the TLS port is not a handshake: closed, nothing stored.
+    let stored = beds_stream_last(&feed.platform).await;
+    let mut plain = Engine::connect(&feed).await;
+    plain.0.write_all(&frame).await.unwrap();
+    assert!(plain.closed().await);
+    assert_eq!(beds_stream_last(&feed.platform).await, stored);
+}
+
+#[tokio::test]
+async fn the_simulator_in_adt_mode_admits_and_discharges_through_the_feed() {
+    use pf_hospital_model::{BedAddress, BedState};
+    let feed = start(|_| {}).await;
+    let p = &feed.platform;
+    let client = pf_simulator::client::BedsClient::new(&p.beds_url, Duration::from_secs(10))
+        .unwrap()
+        .with_adt(pf_simulator::adt::AdtSender::new(
+            &feed.mllp,
+            Duration::from_secs(10),
+        ));
+    // Several beds, so that both of the Royal Infirmary's styles are sent.
+    for bed in ["B01", "B02", "B03"] {
+        let address = BedAddress::parse("RWEAA", "WD15", bed).unwrap();
+        client
+            .change_state(
+                &address,
+                Some(BedState::Available),
+                BedState::Occupied,
+                "admitted",
+            )
+            .await
+            .unwrap();
+        assert_eq!(state(p, &format!("RWEAA:WD15:{bed}")).await, "occupied");
+    }
+    for bed in ["B01", "B02", "B03"] {
+        let address = BedAddress::parse("RWEAA", "WD15", bed).unwrap();
+        client
+            .change_state(
+                &address,
+                Some(BedState::Occupied),
+                BedState::AwaitingClean,
+                "discharged",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            state(p, &format!("RWEAA:WD15:{bed}")).await,
+            "awaiting_clean"
+        );
+    }
+    let metrics = p.metrics(&feed.http).await;
+    assert!(metrics.contains("feed=\"uhl-cerner\""), "{metrics}");
+    assert!(metrics.contains("feed=\"uhl-epic\""), "{metrics}");
+    // The feed's events name it as the actor: the simulator never touched the API.
+    let js = p.jetstream().await;
+    let stream = js.get_stream("PF_BEDS").await.unwrap();
+    let last = stream
+        .get_last_raw_message_by_subject("pf.beds.RWEAA.WD15.B02")
+        .await
+        .unwrap();
+    let event = pf_proto::v1::EventEnvelope::decode_checked(&last.payload).unwrap();
+    assert_eq!(event.source.unwrap().service, "adt-feed");
+}

@@ -1458,3 +1458,117 @@ fn routes_are_read_from_the_routers() {
         .collect()
     );
 }
+
+/// Each document is a usable OpenAPI 3.1 document: unique operation ids,
+/// every path parameter declared, every response described, every schema
+/// compiles (so every `$ref` resolves), every refusal is the error body,
+/// and every operation but the document itself says how it refuses a
+/// caller who is not signed in.
+#[test]
+fn the_documents_are_well_formed() {
+    for (name, document) in [
+        ("hospital-beds", BEDS_DOC),
+        ("care-homes", CARE_HOMES_DOC),
+        ("discharges", DISCHARGES_DOC),
+        ("identity", IDENTITY_DOC),
+    ] {
+        let api = Api::new(name, document, "http://unused.invalid");
+        assert!(api.spec["info"]["title"].is_string(), "{name}");
+        assert!(api.spec["info"]["version"].is_string(), "{name}");
+        let compile = |what: &str, schema: &Value| {
+            let root = json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "$ref": "#/$defs/s",
+                "$defs": { "s": schema },
+                "components": api.spec["components"],
+            });
+            let validator = jsonschema::validator_for(&root)
+                .unwrap_or_else(|e| panic!("{name} {what}: the schema does not compile: {e}"));
+            // A `$ref` to a missing schema only fails when it is followed.
+            let _ = validator.is_valid(&json!({}));
+            let mut refs = Vec::new();
+            collect_refs(schema, &mut refs);
+            for reference in refs {
+                let pointer = reference.trim_start_matches('#');
+                assert!(
+                    api.spec.pointer(pointer).is_some(),
+                    "{name} {what}: `{reference}` points at nothing"
+                );
+            }
+        };
+        for (_, schema) in api.spec["components"]["schemas"].as_object().unwrap() {
+            compile("components", schema);
+        }
+        let mut ids = BTreeSet::new();
+        for (id, method, path) in api.operations() {
+            assert!(ids.insert(id.clone()), "{name}: operationId {id} twice");
+            let (_, op) = api.operation(&id);
+            let what = format!("{method} {path} ({id})");
+            let declared: BTreeSet<String> = op["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .map(|p| p["name"].as_str().unwrap().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let templated: BTreeSet<String> = path
+                .split('/')
+                .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+                .map(str::to_owned)
+                .collect();
+            assert_eq!(declared, templated, "{name} {what}: path parameters");
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                compile(&what, &parameter["schema"]);
+            }
+            if let Some(content) = op["requestBody"]["content"].as_object() {
+                for media in content.values() {
+                    compile(&what, &media["schema"]);
+                }
+            }
+            let responses = op["responses"].as_object().unwrap();
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{name} {what}: no success"
+            );
+            for (status, response) in responses {
+                assert!(
+                    response["description"].is_string(),
+                    "{name} {what} {status}: no description"
+                );
+                for media in response["content"].as_object().into_iter().flatten() {
+                    compile(&format!("{what} {status}"), &media.1["schema"]);
+                }
+                let refusal = &response["content"]["application/json"]["schema"]["$ref"];
+                if status.starts_with('4') && status != "413" || status.starts_with('5') {
+                    assert_eq!(
+                        refusal, "#/components/schemas/Error",
+                        "{name} {what} {status}: a refusal is the error body"
+                    );
+                }
+            }
+            if id != "getOpenApi" {
+                assert!(
+                    responses.contains_key("401"),
+                    "{name} {what}: every operation needs a signed-in caller"
+                );
+            }
+        }
+    }
+}
+
+fn collect_refs(schema: &Value, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => collect_refs(value, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}

@@ -1,5 +1,5 @@
 //! Every JSON API against its OpenAPI 3.1 document: the bed, care-home,
-//! discharge and identity administration/audit APIs, each started for real
+//! discharge, identity administration/audit, gateway and pressure APIs, each started for real
 //! (NATS with JetStream, Redis), are called at every operation of their
 //! document with valid and hostile requests (wrong types, missing and
 //! unknown fields, oversize bodies, unknown ids, wrong content type, no,
@@ -33,12 +33,16 @@ const BEDS_DOC: &str = include_str!("../../../hospital-beds/openapi.json");
 const CARE_HOMES_DOC: &str = include_str!("../../../care-homes/openapi.json");
 const DISCHARGES_DOC: &str = include_str!("../../../discharges/openapi.json");
 const IDENTITY_DOC: &str = include_str!("../../../identity/openapi.json");
+const GATEWAY_DOC: &str = include_str!("../../../gateway/openapi.json");
+const PRESSURE_DOC: &str = include_str!("../../../pressure/openapi.json");
 
 /// The source of each service's router: the routes it serves.
 const BEDS_ROUTER: &str = include_str!("../../../hospital-beds/src/api.rs");
 const CARE_HOMES_ROUTER: &str = include_str!("../../../care-homes/src/lib.rs");
 const DISCHARGES_ROUTER: &str = include_str!("../../../discharges/src/lib.rs");
 const IDENTITY_ROUTER: &str = include_str!("../../../identity/src/lib.rs");
+const GATEWAY_ROUTER: &str = include_str!("../../../gateway/src/lib.rs");
+const PRESSURE_ROUTER: &str = include_str!("../../../pressure/src/lib.rs");
 
 const HOME_A: &str = "1-000000001"; // residential, residential dementia
 const HOME_B: &str = "1-000000002"; // nursing, nursing dementia
@@ -1416,6 +1420,74 @@ async fn identity(platform: &Platform, shutdown: &CancellationToken) -> Api {
     api
 }
 
+/// The OPEL levels: the gateway's API for the wall and pf-pressure's own.
+async fn opel(platform: &Platform, shutdown: &CancellationToken) -> (Api, Api) {
+    let gateway = Api::new("gateway", GATEWAY_DOC, &platform.gateway_url);
+    gateway.matches_router(GATEWAY_ROUTER);
+    gateway.served_document().await;
+    let issuer = &platform.issuer;
+    let viewer = Some(platform.viewer_token.as_str());
+    let (status, _) = gateway.call("getOpel", "/api/v1/opel", viewer, |r| r).await;
+    assert_eq!(status, 200);
+    let editor = platform.token_for(&editor("ed-opel", &[HOME_A]));
+    let (status, _) = gateway
+        .call("getOpel", "/api/v1/opel", Some(&editor), |r| r)
+        .await;
+    assert_eq!(
+        status, 403,
+        "a care-home editor does not see the control room"
+    );
+    hostile_credentials(&gateway, issuer, "getOpel", "/api/v1/opel").await;
+    gateway.all_called();
+
+    let sign_in =
+        pf_sign_in::SignInSettings::local(platform.issuer.issuer_config(), &platform.redis.url());
+    let config =
+        pf_pressure::PressureConfig::local(&platform.nats.url(), &platform.redis.url(), sign_in);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let catalogue =
+        pf_hospital_model::Catalogue::from_json(pf_integration_tests::TEST_CATALOGUE).unwrap();
+    tokio::spawn(pf_pressure::run(
+        listener,
+        config,
+        catalogue,
+        std::sync::Arc::new(pf_care_home_log::ManualClock::new(
+            time::OffsetDateTime::now_utc(),
+        )),
+        shutdown.clone(),
+    ));
+    let pressure = Api::new("pressure", PRESSURE_DOC, &url);
+    pressure.matches_router(PRESSURE_ROUTER);
+    // Its API answers once it is serving.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pressure
+        .http
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .map_or(true, |r| !r.status().is_success())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pressure did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pressure.served_document().await;
+    let (status, _) = pressure
+        .call("getOpelBoard", "/api/v1/opel", viewer, |r| r)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = pressure
+        .call("getOpelBoard", "/api/v1/opel", Some(&editor), |r| r)
+        .await;
+    assert_eq!(status, 403);
+    hostile_credentials(&pressure, issuer, "getOpelBoard", "/api/v1/opel").await;
+    pressure.all_called();
+    (gateway, pressure)
+}
+
 /// Every operation of every document answered as documented, and a
 /// status the documents list for hostile input is really given.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1425,10 +1497,11 @@ async fn every_json_api_answers_as_its_openapi_document_says() {
     let beds = beds(&platform).await;
     let (homes, discharges) = care_homes_and_discharges(&platform).await;
     let identity = identity(&platform, &shutdown).await;
+    let (gateway, pressure) = opel(&platform, &shutdown).await;
     shutdown.cancel();
     // The statuses each API was seen to give, for the failure message of
     // a later change.
-    for api in [&beds, &homes, &discharges, &identity] {
+    for api in [&beds, &homes, &discharges, &identity, &gateway, &pressure] {
         let answered = api.answered.lock().unwrap();
         assert!(
             answered.iter().any(|(_, s)| *s == 401) && answered.iter().any(|(_, s)| *s == 403),
@@ -1471,6 +1544,8 @@ fn the_documents_are_well_formed() {
         ("care-homes", CARE_HOMES_DOC),
         ("discharges", DISCHARGES_DOC),
         ("identity", IDENTITY_DOC),
+        ("gateway", GATEWAY_DOC),
+        ("pressure", PRESSURE_DOC),
     ] {
         let api = Api::new(name, document, "http://unused.invalid");
         assert!(api.spec["info"]["title"].is_string(), "{name}");

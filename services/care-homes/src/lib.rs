@@ -205,6 +205,11 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         .route(
             pf_web::OPENAPI_PATH,
             get(|| async { pf_web::openapi_document(OPENAPI) }),
+        )
+        // The same at a path of its own, for the shared ingress.
+        .route(
+            "/api/v1/openapi/care-homes.json",
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
         );
     let policy = content_security_policy(&state.config.sign_out_url);
     pf_web::with_security_headers(

@@ -205,6 +205,11 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
             pf_web::OPENAPI_PATH,
             get(|| async { pf_web::openapi_document(OPENAPI) }),
         )
+        // The same at a path of its own, for the shared ingress.
+        .route(
+            "/api/v1/openapi/discharges.json",
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,

@@ -241,6 +241,11 @@ fn router(state: AppState, config: &GatewayConfig, http_metrics: HttpMetrics) ->
             pf_web::OPENAPI_PATH,
             get(|| async { pf_web::openapi_document(OPENAPI) }),
         )
+        // The same at a path of its own, for the shared ingress.
+        .route(
+            "/api/v1/openapi/gateway.json",
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
+        )
         .route("/ws/discharges", get(discharges_ws::discharges));
     pf_web::with_security_headers(
         pf_web::assets(routes, &config.dashboards_dir).layer(axum::middleware::from_fn_with_state(

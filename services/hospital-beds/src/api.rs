@@ -138,6 +138,8 @@ pub fn router(state: AppState, http_metrics: pf_runtime::HttpMetrics) -> Router 
             pf_web::cross_site::guard::<AppState>,
         ))
         .route(pf_web::OPENAPI_PATH, get(openapi))
+        // The same at a path of its own, for the shared ingress.
+        .route("/api/v1/openapi/hospital-beds.json", get(openapi))
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,
             pf_runtime::HttpMetrics::record,

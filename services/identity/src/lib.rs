@@ -331,6 +331,11 @@ fn api_routes(state: AppState) -> Router<AppState> {
             pf_web::OPENAPI_PATH,
             get(|| async { pf_web::openapi_document(OPENAPI) }),
         )
+        // The same at a path of its own, for the shared ingress.
+        .route(
+            "/api/v1/openapi/identity.json",
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
+        )
 }
 
 /// The routes, with body limit, security headers, metrics and tracing.

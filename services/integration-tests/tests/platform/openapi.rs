@@ -43,6 +43,8 @@ const DISCHARGES_ROUTER: &str = include_str!("../../../discharges/src/lib.rs");
 const IDENTITY_ROUTER: &str = include_str!("../../../identity/src/lib.rs");
 const GATEWAY_ROUTER: &str = include_str!("../../../gateway/src/lib.rs");
 const PRESSURE_ROUTER: &str = include_str!("../../../pressure/src/lib.rs");
+/// The chart's one-host ingress: it routes each document's own path.
+const INGRESS: &str = include_str!("../../../../helm/patient-flow/templates/ingress.yaml");
 
 const HOME_A: &str = "1-000000001"; // residential, residential dementia
 const HOME_B: &str = "1-000000002"; // nursing, nursing dementia
@@ -254,6 +256,20 @@ impl Api {
             .call("getOpenApi", "/api/v1/openapi.json", None, |r| r)
             .await;
         assert_eq!(status, 200);
+        // Behind the shared ingress every document needs a path of its own.
+        let own = self
+            .operations()
+            .into_iter()
+            .find(|(id, _, _)| id == "getOpenApiByService");
+        if let Some((_, _, path)) = own {
+            let (status, served) = self.call("getOpenApiByService", &path, None, |r| r).await;
+            assert_eq!(
+                (status, &served),
+                (200, &self.spec),
+                "{}: {path}",
+                self.name
+            );
+        }
     }
 
     /// Every route the router's source declares under `/api/` is in the
@@ -1623,7 +1639,13 @@ fn the_documents_are_well_formed() {
                     );
                 }
             }
-            if id != "getOpenApi" {
+            if id == "getOpenApiByService" {
+                assert!(
+                    INGRESS.contains(&format!("(list \"{path}\" \"Exact\")")),
+                    "{name}: the chart's ingress does not route {path}"
+                );
+            }
+            if !id.starts_with("getOpenApi") {
                 assert!(
                     responses.contains_key("401"),
                     "{name} {what}: every operation needs a signed-in caller"

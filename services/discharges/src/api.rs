@@ -13,6 +13,9 @@
 //! Refusals are `{"error": "…"}` (with `problems` for a referral's rule
 //! breaks): 400 unreadable, 401, 403 another organisation's patient, 404,
 //! 409 no bed free any more or the patient no longer waits, 422 rules, 503.
+//! `services/discharges/openapi.json` documents every operation and answer
+//! (served at `/api/v1/openapi.json`; the platform test `openapi` holds the
+//! two together).
 
 use std::collections::BTreeMap;
 

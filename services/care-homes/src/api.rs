@@ -687,7 +687,14 @@ pub async fn post_hold_answer(
     let action = match verb.as_str() {
         "accept" => "care_home.accept_hold",
         "decline" => "care_home.decline_hold",
-        _ => return StatusCode::NOT_FOUND.into_response(),
+        // Said in JSON like every other refusal of the API.
+        _ => {
+            return ErrorBody::<String> {
+                error: format!("`{verb}` is not an answer to a hold: use accept or decline"),
+                problems: Vec::new(),
+            }
+            .answer(StatusCode::NOT_FOUND, None);
+        }
     };
     let result = async {
         let answer = if verb == "accept" {

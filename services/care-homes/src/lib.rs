@@ -49,6 +49,10 @@ pub use state::AppState;
 /// with a full note is under 3 KiB).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// The API's OpenAPI 3.1 document (`services/care-homes/openapi.json`),
+/// served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// The pages this service renders (checked at start).
 pub const PAGES: &[&str] = &[
     "care-home.html",
@@ -197,7 +201,16 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             pf_web::cross_site::guard::<AppState>,
-        ));
+        ))
+        .route(
+            pf_web::OPENAPI_PATH,
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
+        )
+        // The same at a path of its own, for the shared ingress.
+        .route(
+            "/api/v1/openapi/care-homes.json",
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
+        );
     let policy = content_security_policy(&state.config.sign_out_url);
     pf_web::with_security_headers(
         pf_web::assets(routes.merge(api_routes), &dashboards)

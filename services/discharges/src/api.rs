@@ -13,10 +13,14 @@
 //! Refusals are `{"error": "…"}` (with `problems` for a referral's rule
 //! breaks): 400 unreadable, 401, 403 another organisation's patient, 404,
 //! 409 no bed free any more or the patient no longer waits, 422 rules, 503.
+//! `services/discharges/openapi.json` documents every operation and answer
+//! (served at `/api/v1/openapi.json`; the platform test `openapi` holds the
+//! two together).
 
 use std::collections::BTreeMap;
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -693,10 +697,22 @@ pub async fn matches(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(query): Query<MatchQuery>,
+    query: Result<Query<MatchQuery>, QueryRejection>,
 ) -> Response {
     let result = async {
         let (principal, current) = managed(&state, &caller, &id).await?;
+        // An unreadable query is the caller's mistake, said in JSON like
+        // every other refusal (not the framework's plain-text 400).
+        let radius_km = match query {
+            Ok(Query(MatchQuery { radius_km })) if radius_km.is_none_or(f64::is_finite) => {
+                radius_km
+            }
+            _ => {
+                return Err(ApiError::Malformed(
+                    "radius_km must be a number of kilometres, e.g. radius_km=25".into(),
+                ));
+            }
+        };
         principal
             .permits(&Action::SearchVacancies)
             .require()
@@ -708,8 +724,7 @@ pub async fn matches(
         let place = record.place.ok_or_else(|| {
             ApiError::Invalid("give a postcode to search from before searching".into())
         })?;
-        let radius = query
-            .radius_km
+        let radius = radius_km
             .unwrap_or(state.config.search_radius_km)
             .clamp(1.0, 200.0);
         let homes = matching_homes(&state, record, category, place, radius).await?;

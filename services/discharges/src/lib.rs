@@ -47,6 +47,10 @@ pub use state::AppState;
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// The API's OpenAPI 3.1 document (`services/discharges/openapi.json`),
+/// served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// Runs the service with the system clock.
 pub async fn run(
     listener: TcpListener,
@@ -197,6 +201,15 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
             state.clone(),
             pf_web::cross_site::guard::<AppState>,
         ))
+        .route(
+            pf_web::OPENAPI_PATH,
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
+        )
+        // The same at a path of its own, for the shared ingress.
+        .route(
+            "/api/v1/openapi/discharges.json",
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,

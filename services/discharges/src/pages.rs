@@ -593,7 +593,7 @@ async fn render_patient(
                 State(pages.app.clone()),
                 again(caller, principal),
                 Path(id.to_owned()),
-                Query(query),
+                Ok(Query(query)),
             )
             .await,
         )

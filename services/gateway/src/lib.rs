@@ -227,12 +227,25 @@ pub async fn run(
     served.context("gateway server failed")
 }
 
+/// The JSON API's OpenAPI 3.1 document (`services/gateway/openapi.json`),
+/// served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 fn router(state: AppState, config: &GatewayConfig, http_metrics: HttpMetrics) -> Router {
     let routes = Router::new()
         .route("/", get(|| async { Redirect::to("/control-room") }))
         .route("/control-room", get(pages::control_room))
         .route("/ws/control-room", get(ws::control_room))
         .route("/api/v1/opel", get(pages::opel))
+        .route(
+            pf_web::OPENAPI_PATH,
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
+        )
+        // The same at a path of its own, for the shared ingress.
+        .route(
+            "/api/v1/openapi/gateway.json",
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
+        )
         .route("/ws/discharges", get(discharges_ws::discharges));
     pf_web::with_security_headers(
         pf_web::assets(routes, &config.dashboards_dir).layer(axum::middleware::from_fn_with_state(

@@ -1,4 +1,5 @@
-//! The HTTP API: `/api/v1/sites` and `/api/v1/beds/{site}/{ward}/{bed}[/open|/state|/withdraw]`.
+//! The HTTP API: `/api/v1/sites` and `/api/v1/beds/{site}/{ward}/{bed}[/open|/state|/withdraw]`,
+//! described by `services/hospital-beds/openapi.json` (served at `/api/v1/openapi.json`).
 //!
 //! Every refusal is `{"error": "…"}` with a sentence a person understands:
 //! 400 malformed request, 404 unknown site/ward/bed, 409 a change that does
@@ -136,6 +137,9 @@ pub fn router(state: AppState, http_metrics: pf_runtime::HttpMetrics) -> Router 
             state.clone(),
             pf_web::cross_site::guard::<AppState>,
         ))
+        .route(pf_web::OPENAPI_PATH, get(openapi))
+        // The same at a path of its own, for the shared ingress.
+        .route("/api/v1/openapi/hospital-beds.json", get(openapi))
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,
             pf_runtime::HttpMetrics::record,
@@ -143,6 +147,14 @@ pub fn router(state: AppState, http_metrics: pf_runtime::HttpMetrics) -> Router 
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// This API's OpenAPI 3.1 document (`services/hospital-beds/openapi.json`).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `GET /api/v1/openapi.json`: the document, to anyone.
+async fn openapi() -> Response {
+    pf_web::openapi_document(OPENAPI)
 }
 
 /// A refused or failed request.

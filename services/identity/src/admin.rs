@@ -1,5 +1,6 @@
 //! Administration: withdrawing and reinstating access, reading the audit
-//! trail, and "who am I".
+//! trail, and "who am I". `services/identity/openapi.json` documents these
+//! and the link and kiosk routes (served at `/api/v1/openapi.json`).
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};

@@ -93,6 +93,10 @@ pub use state::AppState;
 /// The largest request body accepted (16 KiB).
 pub const BODY_LIMIT: usize = 16 * 1024;
 
+/// The administration and audit API's OpenAPI 3.1 document
+/// (`services/identity/openapi.json`), served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// A built identity service, connected and ready to serve.
 pub struct Identity {
     /// The built-in demo issuer (`None` in production), so that an
@@ -323,6 +327,15 @@ fn api_routes(state: AppState) -> Router<AppState> {
             state,
             pf_web::cross_site::guard::<AppState>,
         ))
+        .route(
+            pf_web::OPENAPI_PATH,
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
+        )
+        // The same at a path of its own, for the shared ingress.
+        .route(
+            "/api/v1/openapi/identity.json",
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
+        )
 }
 
 /// The routes, with body limit, security headers, metrics and tracing.

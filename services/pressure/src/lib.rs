@@ -63,6 +63,10 @@ use metrics::PressureMetrics;
 /// The name in events' `source.service`.
 pub const SERVICE: &str = "pf-pressure";
 
+/// The API's OpenAPI 3.1 document (`services/pressure/openapi.json`),
+/// served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// What `/api/v1/opel` answers.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Board {
@@ -116,6 +120,10 @@ pub async fn run(
     };
     let router = Router::new()
         .route("/api/v1/opel", get(current))
+        .route(
+            pf_web::OPENAPI_PATH,
+            get(|| async { pf_web::openapi_document(OPENAPI) }),
+        )
         .with_state(api)
         .merge(pf_runtime::ops::router(registry, readiness.clone()));
     let server = tokio::spawn(pf_runtime::ops::serve(listener, router, shutdown.clone()));

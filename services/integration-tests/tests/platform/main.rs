@@ -19,6 +19,8 @@
 //! - [`kiosk`]: a wall screen from setup link to revocation.
 //! - [`nats_users`]: each service's NATS user, through JetStream.
 //! - [`opel`]: OPEL levels computed live.
+//! - [`openapi`]: every JSON API answers as its OpenAPI document says,
+//!   hostile input included; every `/api/` route is documented.
 //! - [`platform`]: beds end to end, the websocket protocol.
 //! - [`redis_users`]: each service's Redis user, through the live state.
 //! - [`region`]: the platform on another region's data set.
@@ -36,6 +38,7 @@ mod helm_chart;
 mod kiosk;
 mod nats_users;
 mod opel;
+mod openapi;
 mod platform;
 mod redis_users;
 mod region;

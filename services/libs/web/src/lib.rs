@@ -10,6 +10,8 @@
 //! - [`sign_in_redirect`]: where a person without a session is sent, with
 //!   the way back.
 //! - [`ErrorBody`]: how a JSON API refuses a request.
+//! - [`openapi_document`]: how a service serves its API's OpenAPI document
+//!   (`GET /api/v1/openapi.json`, no sign-in, cacheable).
 //! - [`cross_site`]: the guard of JSON APIs that accept the session cookie:
 //!   a state-changing request must be JSON from the platform's own origin
 //!   (or carry the session's CSRF token).
@@ -126,6 +128,23 @@ pub fn sign_in_redirect(sign_in_url: &str, public_url: &str, path: &str) -> Resp
         percent_encode(&return_to)
     ))
     .into_response()
+}
+
+/// Where every JSON API serves its OpenAPI 3.1 document.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+/// The answer to `GET /api/v1/openapi.json`: `document` (a service's
+/// `openapi.json`, embedded at build time) as JSON, cacheable by anyone for
+/// an hour. It describes the API only, so it needs no sign-in.
+pub fn openapi_document(document: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        document,
+    )
+        .into_response()
 }
 
 /// The body of every refusal of a JSON API: `{"error": "…"}`, with

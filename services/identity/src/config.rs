@@ -146,6 +146,9 @@ impl std::str::FromStr for ClientAuth {
     }
 }
 
+/// The scopes asked for when `PF_OIDC_SCOPES` is not set.
+pub const DEFAULT_SCOPES: &str = "openid profile email";
+
 /// This service as a relying party of an OpenID Connect provider: staff
 /// sign in in a browser with the authorization-code flow (PKCE S256,
 /// `state`, `nonce`) and end with a session cookie.
@@ -176,6 +179,11 @@ pub struct OidcClientConfig {
     /// The provider's keys (`PF_OIDC_JWKS_URL`; default: the discovery
     /// document's `jwks_uri`, else `{issuer}/.well-known/jwks.json`).
     pub jwks_url: Option<String>,
+    /// The scopes asked for, space-separated (`PF_OIDC_SCOPES`, default
+    /// [`DEFAULT_SCOPES`]; must include `openid`). NHS CIS2 gives roles and
+    /// organisations only under `nationalrbacaccess`, `associatedorgs` and
+    /// `selectedrole`.
+    pub scopes: String,
 }
 
 impl OidcClientConfig {
@@ -224,13 +232,22 @@ impl OidcClientConfig {
             authorization_url: var("PF_OIDC_AUTHORIZATION_URL"),
             token_url: var("PF_OIDC_TOKEN_URL"),
             jwks_url: var("PF_OIDC_JWKS_URL"),
+            scopes: var("PF_OIDC_SCOPES")
+                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_else(|| DEFAULT_SCOPES.to_owned()),
         };
         config.check(!development)?;
         Ok(Some(config))
     }
 
-    /// Every address is an absolute http(s) URL; in production https only.
+    /// Every address is an absolute http(s) URL (in production https
+    /// only), and the scopes include `openid`.
     pub fn check(&self, production: bool) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.scopes.split(' ').any(|s| s == "openid"),
+            "PF_OIDC_SCOPES must include `openid`, not `{}`",
+            self.scopes
+        );
         let urls = [
             ("PF_OIDC_ISSUER", Some(&self.issuer)),
             ("PF_OIDC_REDIRECT_URL", Some(&self.redirect_url)),
@@ -417,6 +434,7 @@ mod tests {
             authorization_url: None,
             token_url: Some("https://login.example.nhs.uk/token".into()),
             jwks_url: None,
+            scopes: DEFAULT_SCOPES.into(),
         }
     }
 
@@ -469,5 +487,8 @@ mod tests {
         assert!(!format!("{plain:?}").contains("s3cret-oidc"));
         assert_eq!("client_secret_post".parse(), Ok(ClientAuth::Post));
         assert!("none".parse::<ClientAuth>().is_err());
+        let mut no_openid = oidc("https://pf.example.nhs.uk/sign-in/oidc/callback");
+        no_openid.scopes = "profile nationalrbacaccess".into();
+        assert!(no_openid.check(true).is_err());
     }
 }

@@ -12,9 +12,6 @@ use tokio::sync::OnceCell;
 
 use crate::config::{ClientAuth, OidcClientConfig};
 
-/// The scopes asked for.
-pub const SCOPES: &str = "openid profile email";
-
 /// The largest answer read from the provider (64 KiB).
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
@@ -215,7 +212,7 @@ impl OidcClient {
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.config.client_id)
             .append_pair("redirect_uri", &self.config.redirect_url)
-            .append_pair("scope", SCOPES)
+            .append_pair("scope", &self.config.scopes)
             .append_pair("state", state)
             .append_pair("nonce", nonce)
             .append_pair("code_challenge", code_challenge)
@@ -240,8 +237,12 @@ impl OidcClient {
         let mut request = self.http.post(provider.token_url.clone());
         match config.client_auth {
             ClientAuth::Basic => {
-                request =
-                    request.basic_auth(&config.client_id, Some(config.client_secret.expose()));
+                // RFC 6749 section 2.3.1: each form-encoded first, so that a
+                // secret with `+`, `/`, `%` or `:` reaches the provider intact.
+                request = request.basic_auth(
+                    form_encoded(&config.client_id),
+                    Some(form_encoded(config.client_secret.expose())),
+                );
             }
             ClientAuth::Post => {
                 form.push(("client_id", config.client_id.as_str()));
@@ -315,6 +316,11 @@ pub fn check_id_token_claims(
         None if several_audiences => Err(OidcError::OtherParty),
         _ => Ok(()),
     }
+}
+
+/// `value` in `application/x-www-form-urlencoded` form (RFC 6749 appendix B).
+pub fn form_encoded(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// An OAuth error code from a provider, safe to log and record: at most 64
@@ -398,6 +404,12 @@ mod tests {
         ));
         let named = claims(json!({"nonce": "n", "aud": ["pf", "other"], "azp": "pf"}));
         assert!(check_id_token_claims(&named, "pf", "n").is_ok());
+    }
+
+    #[test]
+    fn client_credentials_are_form_encoded() {
+        assert_eq!(form_encoded("a+b/c%d:e f"), "a%2Bb%2Fc%25d%3Ae+f");
+        assert_eq!(form_encoded("patient-flow-web"), "patient-flow-web");
     }
 
     #[test]

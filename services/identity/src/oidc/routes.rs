@@ -155,7 +155,7 @@ pub async fn start(
         }
     };
     let browser = browser_cookie(&headers).map_or_else(pending::random_value, str::to_owned);
-    let state = pending::random_value();
+    let state = pending::new_state(&browser);
     let started = OidcStart {
         nonce: pending::random_value(),
         code_verifier: pending::random_value(),
@@ -195,9 +195,14 @@ enum Refusal {
     /// No `state` or no `code`.
     #[error("the answer has no state or no code")]
     Incomplete,
-    /// The `state` is not one we are waiting for.
+    /// The `state` is one this browser was given, but it is no longer
+    /// waiting: expired or already used.
     #[error("the sign-in state is unknown, expired or already used")]
     UnknownState,
+    /// The `state` is not one this service made for this browser: it was
+    /// changed (or made up) on the way back.
+    #[error("the sign-in state was changed on the way back")]
+    TamperedState,
     /// Started in another browser (or the cookie was blocked).
     #[error("the sign-in was started in another browser")]
     OtherBrowser,
@@ -237,6 +242,13 @@ impl Refusal {
                 "This sign-in has expired",
                 "This sign-in has already been used, or it was started more than 10 minutes ago.",
                 "Go back to the sign-in page and sign in again.",
+            ),
+            Refusal::TamperedState => problem(
+                app,
+                bad,
+                "This sign-in could not be trusted",
+                "The answer from your organisation's sign-in was changed on its way back to Patient Flow, so it was not used.",
+                "Go back to the sign-in page and sign in again. If it happens again, tell your organisation's IT service desk: something between your browser and Patient Flow may be changing web addresses.",
             ),
             Refusal::OtherBrowser => problem(
                 app,
@@ -348,7 +360,12 @@ async fn complete(
             tracing::error!(cause = %err, "could not read a started sign-in");
             Refusal::Store
         })?
-        .ok_or(Refusal::UnknownState)?;
+        .ok_or_else(|| match browser_cookie(headers) {
+            // Not waiting: say why, as far as this browser can tell.
+            None => Refusal::OtherBrowser,
+            Some(browser) if pending::state_made_for(&state, browser) => Refusal::UnknownState,
+            Some(_) => Refusal::TamperedState,
+        })?;
     let same_browser = browser_cookie(headers)
         .is_some_and(|b| bool::from(b.as_bytes().ct_eq(started.browser.as_bytes())));
     if !same_browser {

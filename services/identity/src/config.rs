@@ -184,6 +184,14 @@ pub struct OidcClientConfig {
     /// organisations only under `nationalrbacaccess`, `associatedorgs` and
     /// `selectedrole`.
     pub scopes: String,
+    /// The provider's userinfo endpoint (`PF_OIDC_USERINFO_URL`; default:
+    /// the discovery document's `userinfo_endpoint`).
+    pub userinfo_url: Option<String>,
+    /// Which claims (ID token, userinfo or both) carry the person's name,
+    /// organisations and roles, and how the provider's roles map to ours
+    /// per organisation (`PF_OIDC_CLAIMS_FILE`, JSON, see
+    /// `docs/sign-in.md`; default: the built-in issuer's claims).
+    pub claims: pf_access::ClaimMapping,
 }
 
 impl OidcClientConfig {
@@ -235,6 +243,11 @@ impl OidcClientConfig {
             scopes: var("PF_OIDC_SCOPES")
                 .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
                 .unwrap_or_else(|| DEFAULT_SCOPES.to_owned()),
+            userinfo_url: var("PF_OIDC_USERINFO_URL"),
+            claims: match var("PF_OIDC_CLAIMS_FILE") {
+                Some(path) => pf_access::ClaimMapping::from_file(std::path::Path::new(&path))?,
+                None => pf_access::ClaimMapping::default(),
+            },
         };
         config.check(!development)?;
         Ok(Some(config))
@@ -254,6 +267,7 @@ impl OidcClientConfig {
             ("PF_OIDC_AUTHORIZATION_URL", self.authorization_url.as_ref()),
             ("PF_OIDC_TOKEN_URL", self.token_url.as_ref()),
             ("PF_OIDC_JWKS_URL", self.jwks_url.as_ref()),
+            ("PF_OIDC_USERINFO_URL", self.userinfo_url.as_ref()),
         ];
         for (name, url) in urls {
             let Some(url) = url else { continue };
@@ -435,6 +449,8 @@ mod tests {
             token_url: Some("https://login.example.nhs.uk/token".into()),
             jwks_url: None,
             scopes: DEFAULT_SCOPES.into(),
+            userinfo_url: None,
+            claims: pf_access::ClaimMapping::default(),
         }
     }
 

@@ -29,6 +29,8 @@ fn self_provider(config: &mut IdentityConfig) {
         token_url: None,
         jwks_url: None,
         scopes: pf_identity::config::DEFAULT_SCOPES.to_owned(),
+        userinfo_url: None,
+        claims: pf_access::ClaimMapping::default(),
     });
 }
 
@@ -763,5 +765,71 @@ async fn the_scopes_asked_for_are_configured() {
     assert_eq!(
         started.param("scope"),
         "openid profile nationalrbacaccess associatedorgs selectedrole"
+    );
+}
+
+#[tokio::test]
+async fn roles_come_from_the_mapping_file_and_an_unmapped_person_is_told_what_to_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mapping.json");
+    std::fs::write(
+        &file,
+        r#"{
+            "userinfo": "never",
+            "rules": [
+                {"provider_role": "control_room_viewer", "role": "discharge_coordinator", "organisations": ["RT5"]}
+            ],
+            "no_role_advice": "Ask the LLR identity team for the Patient Flow role."
+        }"#,
+    )
+    .unwrap();
+    let mapping = pf_access::ClaimMapping::from_file(&file).unwrap();
+    let app = spawn_with(|c| {
+        self_provider(c);
+        if let Some(oidc) = c.oidc.as_mut() {
+            oidc.claims = mapping;
+        }
+    })
+    .await;
+
+    // The provider's control-room role becomes, by the file alone, a
+    // discharge coordinator of RT5.
+    let started = start(&app, "/control-room").await;
+    let callback = hinted(&app, &started.authorize, "demo-control-room").await;
+    let signed_in = follow(&app, &callback, &started.browser).await;
+    assert_eq!(signed_in.status(), 303);
+    let session = format!(
+        "pf_session={}",
+        cookie_value(&signed_in, "pf_session").unwrap()
+    );
+    let me: Value = app
+        .get_with_cookie("/api/v1/me", &session)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["roles"], json!(["discharge_coordinator"]), "{me}");
+
+    // A person whose provider roles the file does not map is told so, with
+    // what they hold and what to ask for.
+    let started = start(&app, "/control-room").await;
+    let callback = hinted(&app, &started.authorize, "demo-system-admin").await;
+    let refused = follow(&app, &callback, &started.browser).await;
+    assert_eq!(refused.status(), 403);
+    assert!(helpers::set_cookie(&refused, "pf_session").is_none());
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains("You do not have a role on Patient Flow"),
+        "{html}"
+    );
+    assert!(html.contains("system_admin"), "{html}");
+    assert!(
+        html.contains("Ask the LLR identity team for the Patient Flow role."),
+        "{html}"
+    );
+    let reasons = refusals(&app.audit("").await, "identity.signed_in");
+    assert!(
+        reasons.iter().any(|r| r.contains("no mapped role")),
+        "{reasons:?}"
     );
 }

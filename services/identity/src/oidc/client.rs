@@ -1,9 +1,12 @@
 //! This service as an OpenID Connect relying party: finding the provider's
-//! endpoints, exchanging a code for an ID token and checking that token.
+//! endpoints, exchanging a code for an ID token, checking that token, and
+//! completing its claims from the userinfo endpoint when the claim mapping
+//! says so (always, or when the ID token gives no role: NHS CIS2 gives
+//! roles and organisations only there).
 
 use std::time::Duration;
 
-use pf_access::{IssuerConfig, JwksSource, Principal, TokenError, TokenVerifier};
+use pf_access::{IssuerConfig, JwksSource, Principal, TokenError, TokenVerifier, Userinfo};
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -44,6 +47,16 @@ pub enum OidcError {
     /// The ID token names a machine, not a person.
     #[error("the ID token names a machine, not a person")]
     NotAPerson,
+    /// The person was recognised but holds no role the mapping gives a
+    /// Patient Flow role for (`held`: what they do hold, for the page).
+    #[error("no mapped role; the person holds: {}", if held.is_empty() { "nothing".to_owned() } else { held.join(", ") })]
+    NoMappedRole {
+        /// The provider roles the person holds, as `code at ORG`.
+        held: Vec<String>,
+    },
+    /// The userinfo endpoint could not be used, or answered for someone else.
+    #[error("the userinfo answer cannot be used: {0}")]
+    Userinfo(String),
     /// The verifier for the provider's keys could not be built.
     #[error("the identity provider's keys cannot be used: {0}")]
     Setup(#[from] pf_access::ConfigError),
@@ -69,6 +82,8 @@ pub struct Provider {
     pub authorization_url: Url,
     /// Where codes are exchanged.
     pub token_url: Url,
+    /// Where the person's claims are completed, if the provider has one.
+    pub userinfo_url: Option<Url>,
     verifier: TokenVerifier,
 }
 
@@ -79,12 +94,22 @@ struct Discovery {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: Option<String>,
+    userinfo_endpoint: Option<String>,
 }
 
 /// The token endpoint's answer (RFC 6749 section 5.1, OIDC Core 3.1.3.3).
 #[derive(Debug, Deserialize)]
 struct TokenAnswer {
     id_token: Option<String>,
+    access_token: Option<String>,
+}
+
+/// What the token endpoint gave.
+pub struct Tokens {
+    /// The ID token.
+    pub id_token: String,
+    /// The access token, for the userinfo endpoint.
+    pub access_token: Option<String>,
 }
 
 /// The token endpoint's error (RFC 6749 section 5.2).
@@ -132,24 +157,27 @@ impl OidcClient {
 
     async fn find_provider(&self) -> Result<Provider, OidcError> {
         let config = &self.config;
-        let (authorization, token, jwks) = match (&config.authorization_url, &config.token_url) {
-            (Some(authorization), Some(token)) => (
-                authorization.clone(),
-                token.clone(),
-                config.jwks_url.clone(),
-            ),
-            _ => {
-                let found = self.discover().await?;
-                (
-                    config
-                        .authorization_url
-                        .clone()
-                        .unwrap_or(found.authorization_endpoint),
-                    config.token_url.clone().unwrap_or(found.token_endpoint),
-                    config.jwks_url.clone().or(found.jwks_uri),
-                )
-            }
-        };
+        let (authorization, token, jwks, userinfo) =
+            match (&config.authorization_url, &config.token_url) {
+                (Some(authorization), Some(token)) => (
+                    authorization.clone(),
+                    token.clone(),
+                    config.jwks_url.clone(),
+                    config.userinfo_url.clone(),
+                ),
+                _ => {
+                    let found = self.discover().await?;
+                    (
+                        config
+                            .authorization_url
+                            .clone()
+                            .unwrap_or(found.authorization_endpoint),
+                        config.token_url.clone().unwrap_or(found.token_endpoint),
+                        config.jwks_url.clone().or(found.jwks_uri),
+                        config.userinfo_url.clone().or(found.userinfo_endpoint),
+                    )
+                }
+            };
         let jwks = jwks.unwrap_or_else(|| format!("{}/.well-known/jwks.json", config.issuer));
         let url = |name: &str, value: &str| -> Result<Url, OidcError> {
             let url = Url::parse(value)
@@ -163,15 +191,19 @@ impl OidcClient {
         let authorization_url = url("authorization_endpoint", &authorization)?;
         let token_url = url("token_endpoint", &token)?;
         url("jwks_uri", &jwks)?;
-        let verifier = TokenVerifier::new(IssuerConfig::new(
+        let userinfo_url = userinfo.map(|u| url("userinfo_endpoint", &u)).transpose()?;
+        let mut issuer = IssuerConfig::new(
             config.issuer.clone(),
             config.client_id.clone(),
             JwksSource::Url(jwks),
-        ))?;
+        );
+        issuer.claims = config.claims.clone();
+        let verifier = TokenVerifier::new(issuer)?;
         tracing::info!(issuer = %config.issuer, "OpenID Connect provider found");
         Ok(Provider {
             authorization_url,
             token_url,
+            userinfo_url,
             verifier,
         })
     }
@@ -220,13 +252,14 @@ impl OidcClient {
         url
     }
 
-    /// Exchanges `code` (with its PKCE `code_verifier`) for an ID token.
+    /// Exchanges `code` (with its PKCE `code_verifier`) for an ID token
+    /// (and the access token that opens the userinfo endpoint).
     pub async fn exchange(
         &self,
         provider: &Provider,
         code: &str,
         code_verifier: &str,
-    ) -> Result<String, OidcError> {
+    ) -> Result<Tokens, OidcError> {
         let config = &self.config;
         let mut form = vec![
             ("grant_type", "authorization_code"),
@@ -274,27 +307,109 @@ impl OidcClient {
         }
         let answer: TokenAnswer = serde_json::from_slice(&body)
             .map_err(|_| OidcError::Unreachable("the token answer is not JSON".to_owned()))?;
-        answer
+        let id_token = answer
             .id_token
             .filter(|t| !t.trim().is_empty())
-            .ok_or(OidcError::NoIdToken)
+            .ok_or(OidcError::NoIdToken)?;
+        Ok(Tokens {
+            id_token,
+            access_token: answer.access_token.filter(|t| !t.trim().is_empty()),
+        })
     }
 
     /// Verifies an ID token (signature from the provider's keys, `iss`,
     /// `aud` = our client id, `exp`, `nbf`), that it carries `nonce` and,
     /// when it names an authorised party, that it is us; reads the person.
+    ///
+    /// The person's claims are then completed from the userinfo endpoint
+    /// when the mapping says so (`userinfo`: `always`, or `when_needed` and
+    /// the ID token gives no role), after checking that the answer is about
+    /// the same `sub` (OIDC Core 5.3.2); the person is read from both
+    /// through the mapping. Returns the person and the claims read (for
+    /// the audit trail's assurance level).
     pub async fn verify_id_token(
         &self,
         provider: &Provider,
-        id_token: &str,
+        tokens: &Tokens,
         nonce: &str,
-    ) -> Result<Principal, OidcError> {
-        let (principal, claims) = provider.verifier.verify_with_claims(id_token).await?;
+    ) -> Result<(Principal, Map<String, Value>), OidcError> {
+        let mut claims = provider.verifier.verify_claims(&tokens.id_token).await?;
         check_id_token_claims(&claims, &self.config.client_id, nonce)?;
+        let mapping = provider.verifier.mapping();
+        let ask = match mapping.userinfo {
+            Userinfo::Never => false,
+            Userinfo::Always => true,
+            Userinfo::WhenNeeded => {
+                provider.userinfo_url.is_some() && mapping.principal(&claims).is_err()
+            }
+        };
+        if ask {
+            let (Some(url), Some(access_token)) = (&provider.userinfo_url, &tokens.access_token)
+            else {
+                return Err(OidcError::Userinfo(
+                    "the provider gave no userinfo endpoint or no access token".to_owned(),
+                ));
+            };
+            let userinfo = self.userinfo(url, access_token).await?;
+            if userinfo.get("sub") != claims.get("sub") {
+                return Err(OidcError::Userinfo(
+                    "the answer is about another subject than the ID token".to_owned(),
+                ));
+            }
+            for (name, value) in userinfo {
+                // The ID token's own claims are never overwritten.
+                if !matches!(
+                    name.as_str(),
+                    "iss" | "aud" | "exp" | "iat" | "nbf" | "nonce" | "azp" | "sub"
+                ) {
+                    claims.insert(name, value);
+                }
+            }
+        }
+        let principal = match mapping.principal(&claims) {
+            Ok(principal) => principal,
+            Err(TokenError::NoRoles) => {
+                return Err(OidcError::NoMappedRole {
+                    held: mapping
+                        .provider_roles(&claims)
+                        .iter()
+                        .take(20)
+                        .map(|r| r.to_string().chars().take(80).collect())
+                        .collect(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         if principal.is_machine() {
             return Err(OidcError::NotAPerson);
         }
-        Ok(principal)
+        Ok((principal, claims))
+    }
+
+    /// The userinfo endpoint's claims (a JSON object; OIDC Core 5.3).
+    async fn userinfo(
+        &self,
+        url: &Url,
+        access_token: &str,
+    ) -> Result<Map<String, Value>, OidcError> {
+        let response = self
+            .http
+            .get(url.clone())
+            .bearer_auth(access_token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| OidcError::Unreachable(e.without_url().to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(OidcError::Userinfo(format!(
+                "the userinfo endpoint answered HTTP {}",
+                status.as_u16()
+            )));
+        }
+        let body = read_limited(response).await.map_err(OidcError::Userinfo)?;
+        serde_json::from_slice::<Map<String, Value>>(&body)
+            .map_err(|_| OidcError::Userinfo("the userinfo answer is not a JSON object".to_owned()))
     }
 }
 

@@ -86,6 +86,17 @@ pub fn problem(
     )
 }
 
+/// What a person with no mapped role should ask for: the mapping's own
+/// words, else a general sentence.
+fn no_role_advice(app: &AppState) -> String {
+    app.oidc
+        .as_ref()
+        .and_then(|oidc| oidc.config().claims.no_role_advice.clone())
+        .unwrap_or_else(|| {
+            "Ask your organisation's Patient Flow administrator (or, for an NHS smartcard, your Registration Authority) to give your account a role that Patient Flow uses, at your organisation, then sign in again.".to_owned()
+        })
+}
+
 const TRY_AGAIN: &str = "Go back to the sign-in page and try again. If it keeps happening, contact your organisation's IT service desk.";
 
 /// Sign-in is unavailable right now (503).
@@ -263,8 +274,25 @@ impl Refusal {
                 StatusCode::FORBIDDEN,
                 "You do not have a role on Patient Flow",
                 "Your organisation's sign-in recognised you, but your account has no role on Patient Flow.",
-                "Ask your organisation's Patient Flow administrator to give you a role.",
+                &no_role_advice(app),
             ),
+            Refusal::Oidc(OidcError::NoMappedRole { held }) => {
+                let message = if held.is_empty() {
+                    "Your organisation's sign-in recognised you, but it gave Patient Flow no role for your account.".to_owned()
+                } else {
+                    format!(
+                        "Your organisation's sign-in recognised you, but none of the roles it gave Patient Flow is one that Patient Flow uses where you hold it. The roles it gave: {}.",
+                        held.join("; ")
+                    )
+                };
+                problem(
+                    app,
+                    StatusCode::FORBIDDEN,
+                    "You do not have a role on Patient Flow",
+                    &message,
+                    &no_role_advice(app),
+                )
+            }
             Refusal::Oidc(_) => problem(
                 app,
                 bad,
@@ -372,11 +400,11 @@ async fn complete(
         return Err(Refusal::OtherBrowser);
     }
     let provider = oidc.provider().await?;
-    let id_token = oidc
+    let tokens = oidc
         .exchange(provider, &code, &started.code_verifier)
         .await?;
-    let principal = oidc
-        .verify_id_token(provider, &id_token, &started.nonce)
+    let (principal, _claims) = oidc
+        .verify_id_token(provider, &tokens, &started.nonce)
         .await?;
     match app.store().is_revoked(&principal.id).await {
         Ok(false) => Ok((principal, started.return_to)),

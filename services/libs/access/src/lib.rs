@@ -13,7 +13,8 @@
 //! - [`token`]: [`TokenVerifier`] checks an OpenID Connect JWT (RS256/ES256;
 //!   signature, `iss`, `aud`, `exp`, `nbf`) against an [`IssuerConfig`].
 //! - [`claims`]: [`ClaimMapping`] reads subject, name, organisation and roles
-//!   from claims, mapping the identity provider's role names to ours.
+//!   from claims, mapping the identity provider's roles to ours by rules
+//!   per organisation, read from a mapping file per provider.
 //! - `jwks` (private): the issuer's keys, fetched, cached and refreshed.
 //! - [`local_issuer`]: [`LocalIssuer`], the demo identity provider with demo
 //!   users for every role; refused in production.
@@ -29,7 +30,7 @@ pub mod policy;
 pub mod principal;
 pub mod token;
 
-pub use claims::ClaimMapping;
+pub use claims::{ClaimMapping, MappingError, ProviderRole, RoleRule, Userinfo};
 pub use jsonwebtoken::jwk::JwkSet;
 pub use local_issuer::{LocalIssuer, LocalIssuerConfig, LocalIssuerError, demo_principals};
 pub use mode::Mode;

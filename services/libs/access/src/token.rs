@@ -237,6 +237,21 @@ impl TokenVerifier {
         &self,
         token: &str,
     ) -> Result<(Principal, Map<String, Value>), TokenError> {
+        let claims = self.verify_claims(token).await?;
+        let principal = self.claims.principal(&claims)?;
+        Ok((principal, claims))
+    }
+
+    /// The claim mapping of this issuer.
+    pub fn mapping(&self) -> &ClaimMapping {
+        &self.claims
+    }
+
+    /// Checks a token (algorithm, key, signature, `exp`, `nbf`, `iss`,
+    /// `aud`) and returns its claims without reading a principal, for a
+    /// caller that completes them first (an OpenID Connect ID token with
+    /// the provider's userinfo).
+    pub async fn verify_claims(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
         let token = token.trim();
         let (alg_name, kid) = peek_header(token)?;
         let alg = Algorithm::from_str(&alg_name)
@@ -255,8 +270,7 @@ impl TokenVerifier {
         validation.leeway = self.leeway_secs;
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(|e| from_jwt_error(e.into_kind()))?;
-        let principal = self.claims.principal(&data.claims)?;
-        Ok((principal, data.claims))
+        Ok(data.claims)
     }
 }
 

@@ -93,6 +93,11 @@ pub struct IdentityConfig {
     /// admin API accepts (`PF_OIDC_ISSUER`, `PF_OIDC_JWKS_URL` default
     /// `{issuer}/.well-known/jwks.json`). Unset: sessions only.
     pub external_issuer: Option<ExternalIssuer>,
+    /// A trust's staff provider whose access tokens the admin API accepts
+    /// too, beside the issuer above (`PF_STAFF_ISSUER` and its
+    /// `PF_STAFF_AUDIENCE`, `PF_STAFF_JWKS_URL`, `PF_STAFF_CLAIMS_FILE`,
+    /// as every service reads them: [`pf_sign_in::SignInSettings`]).
+    pub staff_issuer: Option<pf_access::IssuerConfig>,
     /// Staff sign-in in a browser through an OpenID Connect provider
     /// (authorization-code flow with PKCE); offered only when
     /// `PF_OIDC_CLIENT_ID` is set. See [`OidcClientConfig`].
@@ -121,6 +126,8 @@ pub struct ExternalIssuer {
     pub issuer: String,
     /// Its key set.
     pub jwks_url: String,
+    /// Its claim mapping (`PF_OIDC_CLAIMS_FILE` or `PF_OIDC_CLAIMS`).
+    pub claims: pf_access::ClaimMapping,
 }
 
 /// How this service authenticates itself at the provider's token endpoint.
@@ -154,8 +161,10 @@ pub const DEFAULT_SCOPES: &str = "openid profile email";
 /// `state`, `nonce`) and end with a session cookie.
 #[derive(Debug, Clone)]
 pub struct OidcClientConfig {
-    /// The provider's exact `iss` (`PF_OIDC_ISSUER`; in development the
-    /// default is this service, whose demo issuer is also a provider).
+    /// The provider's exact `iss` (`PF_STAFF_ISSUER` when a staff provider
+    /// is trusted beside the built-in issuer, else `PF_OIDC_ISSUER`; in
+    /// development the default is this service, whose demo issuer is also
+    /// a provider).
     pub issuer: String,
     /// Our client id at the provider (`PF_OIDC_CLIENT_ID`), also the `aud`
     /// of its ID tokens.
@@ -189,8 +198,10 @@ pub struct OidcClientConfig {
     pub userinfo_url: Option<String>,
     /// Which claims (ID token, userinfo or both) carry the person's name,
     /// organisations and roles, and how the provider's roles map to ours
-    /// per organisation (`PF_OIDC_CLAIMS_FILE`, JSON, see
-    /// `docs/sign-in.md`; default: the built-in issuer's claims).
+    /// per organisation (the issuer's mapping: `PF_STAFF_CLAIMS_FILE` or
+    /// `PF_STAFF_CLAIMS` for a staff provider, else `PF_OIDC_CLAIMS_FILE` or
+    /// `PF_OIDC_CLAIMS`; JSON, see `docs/sign-in.md`; default: the built-in
+    /// issuer's claims).
     pub claims: pf_access::ClaimMapping,
 }
 
@@ -206,10 +217,13 @@ impl OidcClientConfig {
         let Some(client_id) = var("PF_OIDC_CLIENT_ID") else {
             return Ok(None);
         };
-        let issuer = match var("PF_OIDC_ISSUER") {
-            Some(issuer) => issuer,
-            None if development => public_url.to_owned(),
-            None => anyhow::bail!("PF_OIDC_CLIENT_ID is set: set PF_OIDC_ISSUER too"),
+        // A staff provider beside the built-in issuer is the one people
+        // sign in with; else the one trusted issuer.
+        let (issuer, claims_prefix) = match (var("PF_STAFF_ISSUER"), var("PF_OIDC_ISSUER")) {
+            (Some(staff), _) => (staff, "PF_STAFF"),
+            (None, Some(issuer)) => (issuer, "PF_OIDC"),
+            (None, None) if development => (public_url.to_owned(), "PF_OIDC"),
+            (None, None) => anyhow::bail!("PF_OIDC_CLIENT_ID is set: set PF_OIDC_ISSUER too"),
         };
         let client_secret = match (
             var("PF_OIDC_CLIENT_SECRET"),
@@ -244,10 +258,10 @@ impl OidcClientConfig {
                 .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
                 .unwrap_or_else(|| DEFAULT_SCOPES.to_owned()),
             userinfo_url: var("PF_OIDC_USERINFO_URL"),
-            claims: match var("PF_OIDC_CLAIMS_FILE") {
-                Some(path) => pf_access::ClaimMapping::from_file(std::path::Path::new(&path))?,
-                None => pf_access::ClaimMapping::default(),
-            },
+            claims: pf_sign_in::settings::claims_from(
+                |name| std::env::var(name).ok(),
+                claims_prefix,
+            )?,
         };
         config.check(!development)?;
         Ok(Some(config))
@@ -304,6 +318,7 @@ impl IdentityConfig {
         let mode = Mode::from_env()?;
         let development = !mode.is_production();
         let audience = env_or("PF_OIDC_AUDIENCE", "patient-flow".to_owned())?;
+        let audience_for_staff = audience.clone();
         // The value, or a file holding it (so that only this process gets it).
         let demo_client_secret = match (
             std::env::var("PF_DEMO_CLIENT_SECRET").ok(),
@@ -332,7 +347,13 @@ impl IdentityConfig {
                     "PF_OIDC_JWKS_URL",
                     format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')),
                 )?;
-                Some(ExternalIssuer { issuer, jwks_url })
+                let claims =
+                    pf_sign_in::settings::claims_from(|name| std::env::var(name).ok(), "PF_OIDC")?;
+                Some(ExternalIssuer {
+                    issuer,
+                    jwks_url,
+                    claims,
+                })
             }
             _ => None,
         };
@@ -381,6 +402,10 @@ impl IdentityConfig {
             clients_file: (!clients_file.is_empty()).then(|| PathBuf::from(clients_file)),
             demo_client_secret,
             external_issuer,
+            staff_issuer: pf_sign_in::settings::staff_issuer_from(
+                |name| std::env::var(name).ok(),
+                &audience_for_staff,
+            )?,
             oidc,
             dashboards_dir: env_or("PF_DASHBOARDS_DIR", PathBuf::from("dashboards"))?,
             session_policy: SessionPolicy {
@@ -415,6 +440,7 @@ impl IdentityConfig {
             clients_file: None,
             demo_client_secret: None,
             external_issuer: None,
+            staff_issuer: None,
             oidc: None,
             dashboards_dir,
             session_policy: SessionPolicy::default(),

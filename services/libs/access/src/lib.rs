@@ -11,7 +11,8 @@
 //! - [`policy`]: [`Action`], the rules, and [`Principal::permits`] returning a
 //!   [`Decision`] whose refusal is a sentence a person understands.
 //! - [`token`]: [`TokenVerifier`] checks an OpenID Connect JWT (RS256/ES256;
-//!   signature, `iss`, `aud`, `exp`, `nbf`) against an [`IssuerConfig`].
+//!   signature, `iss`, `aud`, `exp`, `nbf`) against an [`IssuerConfig`];
+//!   [`TrustedIssuers`] holds several issuers, each with its own rules.
 //! - [`claims`]: [`ClaimMapping`] reads subject, name, organisation and roles
 //!   from claims, mapping the identity provider's roles to ours by rules
 //!   per organisation, read from a mapping file per provider.
@@ -39,4 +40,5 @@ pub use policy::{Action, Decision, Refused};
 pub use principal::{Grant, GrantError, Principal, PrincipalKind, Role, Scope};
 pub use token::{
     ConfigError, IssuerConfig, JwksSource, SigningAlgorithm, TokenError, TokenVerifier,
+    TrustedIssuers,
 };

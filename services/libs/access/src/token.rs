@@ -1,5 +1,6 @@
 //! Signing in with a bearer token: [`TokenVerifier`] checks a JWT from a
-//! configured OpenID Connect issuer and turns it into a [`Principal`].
+//! configured OpenID Connect issuer and turns it into a [`Principal`];
+//! [`TrustedIssuers`] holds several, each with its own rules.
 //!
 //! Checked, in order: the header's `alg` is one configured (RS256 or ES256;
 //! `none` and HMAC can never be), the key named by `kid` is in the issuer's
@@ -106,6 +107,9 @@ pub enum JwksSource {
     Url(String),
     /// Given once (the built-in demo issuer, tests).
     Static(JwkSet),
+    /// Found from the issuer's discovery document's `jwks_uri` (read again
+    /// at every refresh), cached and refreshed.
+    Discovery,
 }
 
 /// One trusted issuer.
@@ -160,6 +164,9 @@ pub enum ConfigError {
     /// The HTTP client for fetching keys could not be built.
     #[error("failed to build the HTTP client for the issuer's keys")]
     HttpClient(#[source] reqwest::Error),
+    /// Two trusted issuers have the same `iss`.
+    #[error("the issuer `{0}` is configured twice")]
+    DuplicateIssuer(String),
 }
 
 /// Verifies bearer tokens of one issuer.
@@ -193,6 +200,14 @@ impl TokenVerifier {
                     .build()
                     .map_err(ConfigError::HttpClient)?;
                 (KeySource::Url { url, client }, JwkSet::default())
+            }
+            JwksSource::Discovery => {
+                let client = reqwest::Client::builder()
+                    .timeout(config.fetch_timeout)
+                    .build()
+                    .map_err(ConfigError::HttpClient)?;
+                let issuer = config.issuer.clone();
+                (KeySource::Discovery { issuer, client }, JwkSet::default())
             }
         };
         let keys = KeyStore::new(
@@ -272,6 +287,77 @@ impl TokenVerifier {
             .map_err(|e| from_jwt_error(e.into_kind()))?;
         Ok(data.claims)
     }
+}
+
+/// Several trusted issuers, each with its own keys, audience and claim
+/// mapping: the built-in issuer of machine identities (the simulator,
+/// feeds, the load test) beside a trust's staff provider. A token goes to
+/// the verifier of the issuer its (not yet trusted) `iss` names, which
+/// then checks everything, `iss` included; a token from any other issuer
+/// is [`TokenError::WrongIssuer`].
+pub struct TrustedIssuers {
+    verifiers: Vec<TokenVerifier>,
+}
+
+impl TrustedIssuers {
+    /// The issuers; two with the same `iss` are refused.
+    pub fn new(verifiers: Vec<TokenVerifier>) -> Result<Self, ConfigError> {
+        for (i, v) in verifiers.iter().enumerate() {
+            if verifiers[..i].iter().any(|w| w.issuer == v.issuer) {
+                return Err(ConfigError::DuplicateIssuer(v.issuer.clone()));
+            }
+        }
+        Ok(Self { verifiers })
+    }
+
+    /// One issuer, or none (then only sessions are accepted).
+    pub fn one(verifier: Option<TokenVerifier>) -> Self {
+        Self {
+            verifiers: verifier.into_iter().collect(),
+        }
+    }
+
+    /// Whether no issuer is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.verifiers.is_empty()
+    }
+
+    /// The trusted issuers' `iss` values.
+    pub fn issuers(&self) -> impl Iterator<Item = &str> {
+        self.verifiers.iter().map(TokenVerifier::issuer)
+    }
+
+    /// Verifies a bearer token with its issuer's verifier.
+    pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let token = token.trim();
+        let issuer = peek_issuer(token)?;
+        let verifier = self
+            .verifiers
+            .iter()
+            .find(|v| v.issuer == issuer)
+            .ok_or(TokenError::WrongIssuer)?;
+        verifier.verify(token).await
+    }
+}
+
+/// The `iss` of a token's payload, read before anything is trusted (only
+/// to choose whose keys check it).
+fn peek_issuer(token: &str) -> Result<String, TokenError> {
+    peek_header(token)?;
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| TokenError::Malformed("no payload".to_owned()))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| TokenError::Malformed("payload is not base64url".to_owned()))?;
+    let claims: Value = serde_json::from_slice(&bytes)
+        .map_err(|_| TokenError::Malformed("payload is not JSON".to_owned()))?;
+    claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| TokenError::MissingClaim("iss".to_owned()))
 }
 
 /// Reads `alg` and `kid` from the header before anything is trusted.

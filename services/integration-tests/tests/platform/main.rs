@@ -16,6 +16,8 @@
 //! - [`helm_chart`]: the chart matches what `scripts/start` runs.
 //! - [`kiosk`]: a wall screen from setup link to revocation.
 //! - [`nats_users`]: each service's NATS user, through JetStream.
+//! - [`oidc_provider`]: staff sign in through a real OpenID provider shaped
+//!   like NHS CIS2 and like Entra ID, roles from the mapping files only.
 //! - [`opel`]: OPEL levels computed live.
 //! - [`platform`]: beds end to end, the websocket protocol.
 //! - [`redis_users`]: each service's Redis user, through the live state.
@@ -31,6 +33,7 @@ mod faults;
 mod helm_chart;
 mod kiosk;
 mod nats_users;
+mod oidc_provider;
 mod opel;
 mod platform;
 mod redis_users;

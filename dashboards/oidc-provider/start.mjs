@@ -16,9 +16,9 @@
 // expire after 1 second, for the expired-code refusal.
 //
 // Settings (environment): PF_PROVIDER_PORT, PF_PROVIDER_SHAPE, PF_CLIENT_ID,
-// PF_CLIENT_SECRET, PF_CLIENT_AUTH (client_secret_basic or
-// client_secret_post), PF_REDIRECT_URI. Prints `listening <issuer>` once
-// it serves.
+// PF_CLIENT_SECRET, PF_CLIENT_AUTH (client_secret_basic, client_secret_post
+// or private_key_jwt, then PF_CLIENT_JWKS: the client's public key set),
+// PF_REDIRECT_URI. Prints `listening <issuer>` once it serves.
 import Provider from 'oidc-provider';
 
 const env = (name, fallback) => {
@@ -86,15 +86,23 @@ const claimsOf = (id) => {
   return { sub: id, name: person.name, roles: person.roles, groups: person.groups };
 };
 
+const clientAuth = env('PF_CLIENT_AUTH', 'client_secret_basic');
+const client = {
+  client_id: env('PF_CLIENT_ID'),
+  redirect_uris: [env('PF_REDIRECT_URI')],
+  token_endpoint_auth_method: clientAuth,
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+};
+if (clientAuth === 'private_key_jwt') {
+  // The client's public keys, as registered for signed client assertions.
+  client.jwks = JSON.parse(env('PF_CLIENT_JWKS'));
+} else {
+  client.client_secret = env('PF_CLIENT_SECRET');
+}
+
 const configuration = {
-  clients: [{
-    client_id: env('PF_CLIENT_ID'),
-    client_secret: env('PF_CLIENT_SECRET'),
-    redirect_uris: [env('PF_REDIRECT_URI')],
-    token_endpoint_auth_method: env('PF_CLIENT_AUTH', 'client_secret_basic'),
-    grant_types: ['authorization_code'],
-    response_types: ['code'],
-  }],
+  clients: [client],
   scopes: shape === 'cis2'
     ? ['openid', 'profile', 'nationalrbacaccess', 'associatedorgs', 'selectedrole']
     : ['openid', 'profile', 'email'],

@@ -137,6 +137,9 @@ pub enum ClientAuth {
     Basic,
     /// The id and secret in the form (`client_secret_post`).
     Post,
+    /// A JWT signed with this service's private key (`private_key_jwt`,
+    /// OpenID Connect Core section 9); see [`crate::oidc::assertion`].
+    PrivateKeyJwt,
 }
 
 impl std::str::FromStr for ClientAuth {
@@ -146,8 +149,9 @@ impl std::str::FromStr for ClientAuth {
         match value {
             "client_secret_basic" => Ok(Self::Basic),
             "client_secret_post" => Ok(Self::Post),
+            "private_key_jwt" => Ok(Self::PrivateKeyJwt),
             other => Err(format!(
-                "`{other}` is not `client_secret_basic` or `client_secret_post`"
+                "`{other}` is not `client_secret_basic`, `client_secret_post` or `private_key_jwt`"
             )),
         }
     }
@@ -170,11 +174,16 @@ pub struct OidcClientConfig {
     /// of its ID tokens.
     pub client_id: String,
     /// Our client secret (`PF_OIDC_CLIENT_SECRET` or
-    /// `PF_OIDC_CLIENT_SECRET_FILE`).
+    /// `PF_OIDC_CLIENT_SECRET_FILE`); empty with `private_key_jwt`.
     pub client_secret: Secret,
-    /// How the secret is presented (`PF_OIDC_CLIENT_AUTH`:
-    /// `client_secret_basic`, the default, or `client_secret_post`).
+    /// How this service authenticates at the token endpoint
+    /// (`PF_OIDC_CLIENT_AUTH`: `client_secret_basic`, the default,
+    /// `client_secret_post` or `private_key_jwt`).
     pub client_auth: ClientAuth,
+    /// With `private_key_jwt`: the private key client assertions are signed
+    /// with (`PF_OIDC_CLIENT_KEY_FILE`, PEM; `PF_OIDC_CLIENT_KEY_ID` names
+    /// it, default its JWK thumbprint).
+    pub client_key: Option<crate::oidc::assertion::ClientKey>,
     /// Where the provider sends people back (`PF_OIDC_REDIRECT_URL`,
     /// default `{PF_PUBLIC_URL}/sign-in/oidc/callback`); registered at the
     /// provider exactly.
@@ -225,10 +234,30 @@ impl OidcClientConfig {
             (None, None) if development => (public_url.to_owned(), "PF_OIDC"),
             (None, None) => anyhow::bail!("PF_OIDC_CLIENT_ID is set: set PF_OIDC_ISSUER too"),
         };
+        let client_auth = env_or("PF_OIDC_CLIENT_AUTH", ClientAuth::Basic)?;
+        let client_key = match var("PF_OIDC_CLIENT_KEY_FILE") {
+            Some(path) => {
+                let pem = std::fs::read_to_string(&path).map_err(|e| {
+                    anyhow::anyhow!("failed to read PF_OIDC_CLIENT_KEY_FILE {path}: {e}")
+                })?;
+                Some(
+                    crate::oidc::assertion::ClientKey::from_pem(&pem, var("PF_OIDC_CLIENT_KEY_ID"))
+                        .map_err(|e| anyhow::anyhow!("PF_OIDC_CLIENT_KEY_FILE {path}: {e}"))?,
+                )
+            }
+            None => None,
+        };
         let client_secret = match (
             var("PF_OIDC_CLIENT_SECRET"),
             var("PF_OIDC_CLIENT_SECRET_FILE"),
         ) {
+            _ if client_auth == ClientAuth::PrivateKeyJwt => {
+                anyhow::ensure!(
+                    client_key.is_some(),
+                    "PF_OIDC_CLIENT_AUTH is private_key_jwt: set PF_OIDC_CLIENT_KEY_FILE too"
+                );
+                String::new()
+            }
             (Some(secret), _) => secret,
             (None, Some(path)) => std::fs::read_to_string(&path)
                 .map_err(|e| {
@@ -241,14 +270,15 @@ impl OidcClientConfig {
             ),
         };
         anyhow::ensure!(
-            !client_secret.is_empty(),
+            !client_secret.is_empty() || client_auth == ClientAuth::PrivateKeyJwt,
             "the OpenID Connect client secret is empty"
         );
         let config = Self {
             issuer: issuer.trim_end_matches('/').to_owned(),
             client_id,
             client_secret: Secret::new(client_secret),
-            client_auth: env_or("PF_OIDC_CLIENT_AUTH", ClientAuth::Basic)?,
+            client_auth,
+            client_key,
             redirect_url: var("PF_OIDC_REDIRECT_URL")
                 .unwrap_or_else(|| format!("{public_url}/sign-in/oidc/callback")),
             authorization_url: var("PF_OIDC_AUTHORIZATION_URL"),
@@ -470,6 +500,7 @@ mod tests {
             client_id: "patient-flow".into(),
             client_secret: Secret::new("s3cret-oidc"),
             client_auth: ClientAuth::Basic,
+            client_key: None,
             redirect_url: redirect.into(),
             authorization_url: None,
             token_url: Some("https://login.example.nhs.uk/token".into()),
@@ -529,6 +560,7 @@ mod tests {
         assert!(!format!("{plain:?}").contains("s3cret-oidc"));
         assert_eq!("client_secret_post".parse(), Ok(ClientAuth::Post));
         assert!("none".parse::<ClientAuth>().is_err());
+        assert_eq!("private_key_jwt".parse(), Ok(ClientAuth::PrivateKeyJwt));
         let mut no_openid = oidc("https://pf.example.nhs.uk/sign-in/oidc/callback");
         no_openid.scopes = "profile nationalrbacaccess".into();
         assert!(no_openid.check(true).is_err());

@@ -372,7 +372,11 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
     if state.oidc.is_some() {
         routes = routes
             .route("/sign-in/oidc", get(oidc::routes::start))
-            .route("/sign-in/oidc/callback", get(oidc::routes::callback));
+            .route("/sign-in/oidc/callback", get(oidc::routes::callback))
+            .route(
+                "/sign-in/oidc/client-jwks.json",
+                get(oidc::routes::client_jwks),
+            );
     }
     if state.issuer.is_some() {
         routes = routes

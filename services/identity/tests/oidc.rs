@@ -24,6 +24,7 @@ fn self_provider(config: &mut IdentityConfig) {
         client_id: DEMO_WEB_CLIENT.to_owned(),
         client_secret: Secret::new(DEMO_SECRET),
         client_auth: ClientAuth::Basic,
+        client_key: None,
         redirect_url: format!("{}/sign-in/oidc/callback", config.public_url),
         authorization_url: None,
         token_url: None,

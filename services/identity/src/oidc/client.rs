@@ -261,6 +261,7 @@ impl OidcClient {
         code_verifier: &str,
     ) -> Result<Tokens, OidcError> {
         let config = &self.config;
+        let assertion: String;
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -280,6 +281,18 @@ impl OidcClient {
             ClientAuth::Post => {
                 form.push(("client_id", config.client_id.as_str()));
                 form.push(("client_secret", config.client_secret.expose()));
+            }
+            ClientAuth::PrivateKeyJwt => {
+                let key = config.client_key.as_ref().ok_or_else(|| {
+                    OidcError::Unreachable("private_key_jwt needs a client key".to_owned())
+                })?;
+                // The audience is the token endpoint (OIDC Core section 9).
+                assertion = key
+                    .assertion(&config.client_id, provider.token_url.as_str())
+                    .map_err(|e| OidcError::Unreachable(e.to_string()))?;
+                form.push(("client_id", config.client_id.as_str()));
+                form.push(("client_assertion_type", super::assertion::ASSERTION_TYPE));
+                form.push(("client_assertion", assertion.as_str()));
             }
         }
         let response = request

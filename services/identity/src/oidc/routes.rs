@@ -127,6 +127,20 @@ fn too_many(app: &AppState, source: &Source) -> Option<Response> {
     ))
 }
 
+/// `GET /sign-in/oidc/client-jwks.json`: the public key of this service's
+/// `private_key_jwt` client authentication, for the provider's
+/// registration (404 when it authenticates with a secret).
+pub async fn client_jwks(State(app): State<AppState>) -> Response {
+    match app
+        .oidc
+        .as_ref()
+        .and_then(|oidc| oidc.config().client_key.clone())
+    {
+        Some(key) => axum::response::IntoResponse::into_response(axum::Json(key.public_jwks())),
+        None => axum::response::IntoResponse::into_response(StatusCode::NOT_FOUND),
+    }
+}
+
 /// `GET /sign-in/oidc` query.
 #[derive(Debug, Default, Deserialize)]
 pub struct StartQuery {

@@ -58,6 +58,22 @@ impl Drop for Provider {
 
 impl Provider {
     fn start(shape: &str, client_auth: &str, redirect_uri: &str) -> Self {
+        Self::start_on(
+            pf_test_support::free_port(),
+            shape,
+            client_auth,
+            redirect_uri,
+            None,
+        )
+    }
+
+    fn start_on(
+        port: u16,
+        shape: &str,
+        client_auth: &str,
+        redirect_uri: &str,
+        client_jwks: Option<&str>,
+    ) -> Self {
         let script = repo().join("dashboards/oidc-provider/start.mjs");
         assert!(
             repo()
@@ -65,8 +81,11 @@ impl Provider {
                 .is_dir(),
             "the npm package oidc-provider is missing: run `npm ci` in dashboards/ (scripts/test does)"
         );
-        let port = pf_test_support::free_port();
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        if let Some(jwks) = client_jwks {
+            command.env("PF_CLIENT_JWKS", jwks);
+        }
+        let mut child = command
             .arg(&script)
             .env("PF_PROVIDER_PORT", port.to_string())
             .env("PF_PROVIDER_SHAPE", shape)
@@ -127,6 +146,30 @@ async fn identity(
     scopes: &str,
     mapping_file: &str,
 ) -> Service {
+    identity_of(
+        redis,
+        nats,
+        listener,
+        &provider.issuer,
+        client_auth,
+        None,
+        scopes,
+        mapping_file,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn identity_of(
+    redis: &RedisServer,
+    nats: &NatsServer,
+    listener: tokio::net::TcpListener,
+    provider_issuer: &str,
+    client_auth: ClientAuth,
+    client_key: Option<pf_identity::oidc::assertion::ClientKey>,
+    scopes: &str,
+    mapping_file: &str,
+) -> Service {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mapping = ClaimMapping::from_file(&repo().join("docs/sign-in").join(mapping_file))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -134,10 +177,11 @@ async fn identity(
     config.public_url = base.clone();
     config.demo_client_secret = Some(Secret::new(DEMO_SECRET));
     config.oidc = Some(OidcClientConfig {
-        issuer: provider.issuer.clone(),
+        issuer: provider_issuer.to_owned(),
         client_id: CLIENT_ID.to_owned(),
         client_secret: Secret::new(CLIENT_SECRET),
         client_auth,
+        client_key,
         redirect_url: format!("{base}/sign-in/oidc/callback"),
         authorization_url: None,
         token_url: None,
@@ -146,7 +190,7 @@ async fn identity(
         userinfo_url: None,
         claims: mapping.clone(),
     });
-    let mut staff = IssuerConfig::new(provider.issuer.clone(), CLIENT_ID, JwksSource::Discovery);
+    let mut staff = IssuerConfig::new(provider_issuer, CLIENT_ID, JwksSource::Discovery);
     staff.claims = mapping;
     config.staff_issuer = Some(staff);
     let built = Identity::build(config).await.unwrap();
@@ -508,4 +552,84 @@ async fn entra_shaped_provider_signs_staff_in_with_app_roles_and_groups_from_the
     assert!(page.contains("app role in Microsoft Entra ID"), "{page}");
 
     demo_and_machines_still_work(&service).await;
+}
+
+/// A new P-256 private key as PKCS#8 PEM.
+fn new_client_key_pem() -> String {
+    use base64::Engine as _;
+    use p256::elliptic_curve::Generate as _;
+    use p256::pkcs8::EncodePrivateKey as _;
+    let der = p256::ecdsa::SigningKey::try_generate()
+        .unwrap()
+        .to_pkcs8_der()
+        .unwrap();
+    let body = base64::engine::general_purpose::STANDARD.encode(der.as_bytes());
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+#[tokio::test]
+async fn a_signed_client_assertion_authenticates_us_and_another_key_does_not() {
+    let redis = RedisServer::start();
+    let nats = NatsServer::start();
+    streams(&nats).await;
+    let ours =
+        pf_identity::oidc::assertion::ClientKey::from_pem(&new_client_key_pem(), None).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect = format!(
+        "http://{}/sign-in/oidc/callback",
+        listener.local_addr().unwrap()
+    );
+    let port = pf_test_support::free_port();
+    let service = identity_of(
+        &redis,
+        &nats,
+        listener,
+        &format!("http://127.0.0.1:{port}"),
+        ClientAuth::PrivateKeyJwt,
+        Some(ours),
+        "openid profile nationalrbacaccess associatedorgs selectedrole",
+        "cis2.json",
+    )
+    .await;
+    // The provider is registered with the public key identity publishes.
+    let published = reqwest::get(format!("{}/sign-in/oidc/client-jwks.json", service.base))
+        .await
+        .unwrap();
+    assert_eq!(published.status(), 200);
+    let published = published.text().await.unwrap();
+    assert!(!published.contains("\"d\""), "no private part: {published}");
+    let provider = Provider::start_on(port, "cis2", "private_key_jwt", &redirect, Some(&published));
+    let (roles, orgs, me) = signed_in(&service, "cis2-coordinator").await;
+    assert_eq!(roles, ["discharge_coordinator"], "{me}");
+    assert_eq!(orgs, ["RWE"], "{me}");
+    drop(provider);
+
+    // Registered with another key, the provider refuses our assertions.
+    let other =
+        pf_identity::oidc::assertion::ClientKey::from_pem(&new_client_key_pem(), None).unwrap();
+    let other_jwks = serde_json::to_string(&other.public_jwks()).unwrap();
+    let _provider = Provider::start_on(
+        port,
+        "cis2",
+        "private_key_jwt",
+        &redirect,
+        Some(&other_jwks),
+    );
+    let (status, _) = refused(&service, "cis2-coordinator").await;
+    assert_eq!(status, 400);
+    let reasons = audit_refusals(&service).await;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("refused the code (invalid_client)")),
+        "{reasons:?}"
+    );
 }

@@ -151,4 +151,39 @@ mod tests {
             .is_err()
         );
     }
+
+    #[test]
+    fn an_assertion_verifies_with_the_published_key_and_names_us() {
+        use p256::elliptic_curve::Generate as _;
+        use p256::pkcs8::EncodePrivateKey as _;
+        let der = p256::ecdsa::SigningKey::try_generate()
+            .expect("key")
+            .to_pkcs8_der()
+            .expect("der");
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(der.as_bytes())
+        );
+        let key = ClientKey::from_pem(&pem, Some("k1".to_owned())).expect("key");
+        let jwks = key.public_jwks();
+        assert!(
+            !serde_json::to_string(&jwks)
+                .expect("json")
+                .contains("\"d\"")
+        );
+        let token = key
+            .assertion("patient-flow", "https://idp.example/token")
+            .expect("assertion");
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwks.keys[0]).expect("public key");
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
+        validation.set_audience(&["https://idp.example/token"]);
+        validation.set_issuer(&["patient-flow"]);
+        let claims = jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation)
+            .expect("verifies")
+            .claims;
+        assert_eq!(claims["sub"], "patient-flow");
+        assert_eq!(claims["jti"].as_str().map(str::len), Some(43));
+        let header = jsonwebtoken::decode_header(&token).expect("header");
+        assert_eq!(header.kid.as_deref(), Some("k1"));
+    }
 }

@@ -15,7 +15,7 @@ use crate::pages;
 use crate::pending::{self, OidcStart};
 use crate::pkce;
 use crate::return_to::ReturnTo;
-use crate::sign_in::{SIGN_IN, start_session};
+use crate::sign_in::{SIGN_IN, start_session_with};
 use crate::state::AppState;
 use crate::trail;
 
@@ -343,14 +343,16 @@ pub async fn callback(
     }
     let query = query.map(|Query(q)| q).unwrap_or_default();
     match complete(&app, &headers, query).await {
-        Ok((principal, return_to)) => {
-            start_session(
+        Ok((principal, return_to, assurance)) => {
+            start_session_with(
                 &app,
                 &headers,
                 &source,
                 &principal,
                 METHOD,
                 &return_to,
+                None,
+                assurance.as_deref(),
                 || unavailable(&app),
             )
             .await
@@ -376,12 +378,13 @@ pub async fn callback(
     }
 }
 
-/// The checks of the callback, in order; the person and where to send them.
+/// The checks of the callback, in order; the person, where to send them,
+/// and the assurance level their provider gave.
 async fn complete(
     app: &AppState,
     headers: &HeaderMap,
     query: CallbackQuery,
-) -> Result<(Principal, String), Refusal> {
+) -> Result<(Principal, String, Option<String>), Refusal> {
     let oidc = app.oidc.clone().ok_or(Refusal::Incomplete)?;
     let state = query.state.filter(|s| !s.is_empty());
     if let Some(error) = query.error {
@@ -417,11 +420,11 @@ async fn complete(
     let tokens = oidc
         .exchange(provider, &code, &started.code_verifier)
         .await?;
-    let (principal, _claims) = oidc
+    let (principal, claims) = oidc
         .verify_id_token(provider, &tokens, &started.nonce)
         .await?;
     match app.store().is_revoked(&principal.id).await {
-        Ok(false) => Ok((principal, started.return_to)),
+        Ok(false) => Ok((principal, started.return_to, assurance(&claims))),
         Ok(true) => Err(Refusal::Revoked(Box::new(principal))),
         Err(err) => {
             tracing::error!(cause = %err, "could not check revocation");
@@ -430,10 +433,54 @@ async fn complete(
     }
 }
 
+/// The assurance level claims a provider sent (OpenID Connect `acr`; NHS
+/// CIS2 `authentication_assurance_level` and `id_assurance_level`), as
+/// `name=value` pairs, for the audit record; `None` when it sent none.
+fn assurance(claims: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    let pairs: Vec<String> = [
+        "acr",
+        "authentication_assurance_level",
+        "id_assurance_level",
+    ]
+    .into_iter()
+    .filter_map(|name| {
+        let value = match claims.get(name)? {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        let value: String = value
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(64)
+            .collect();
+        (!value.is_empty()).then(|| format!("{name}={value}"))
+    })
+    .collect();
+    (!pairs.is_empty()).then(|| pairs.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn assurance_levels_are_read_from_the_claims_they_come_in() {
+        let claims = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+        assert_eq!(
+            assurance(&claims(serde_json::json!({
+                "authentication_assurance_level": "3", "id_assurance_level": 3, "sub": "x"
+            }))),
+            Some("authentication_assurance_level=3; id_assurance_level=3".to_owned())
+        );
+        assert_eq!(
+            assurance(&claims(serde_json::json!({"acr": "urn:x:aal2 \n"}))),
+            Some("acr=urn:x:aal2".to_owned())
+        );
+        assert_eq!(assurance(&claims(serde_json::json!({"acr": ""}))), None);
+        assert_eq!(assurance(&claims(serde_json::json!({"sub": "x"}))), None);
+    }
 
     #[test]
     fn the_browser_cookie_is_read_only_when_well_formed() {

@@ -492,6 +492,30 @@ async fn cis2_shaped_provider_signs_staff_in_with_roles_from_the_mapping_file() 
     assert_eq!(expired.status(), 400);
     assert!(!slow.cookies.contains_key("pf_session"));
 
+    // The assurance level CIS2 sent is in the sign-in's audit record.
+    let admin = service
+        .issuer
+        .issue(&demo("demo-system-admin"), Duration::from_secs(300))
+        .unwrap();
+    let records: Vec<Value> = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/audit?entity=person/cis2-coordinator",
+            service.base
+        ))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        records.iter().any(|r| r["action"] == "identity.signed_in"
+            && r["outcome"]["result"] == "accepted"
+            && r["assurance"] == "authentication_assurance_level=3; id_assurance_level=3"),
+        "{records:?}"
+    );
+
     let reasons = audit_refusals(&service).await;
     for expected in [
         "no mapped role; the person holds: S8000:G8000:R8000 at RWE",

@@ -10,9 +10,9 @@
 // - Microsoft Entra ID (PF_PROVIDER_SHAPE=entra): app roles and groups are
 //   in the ID token's `roles` and `groups` claims.
 //
-// Test accounts sign in without a form: the authorization request's
-// `login_hint` names the account (an unknown one is refused with
-// access_denied). The account `slow-code` gets authorization codes that
+// Test accounts sign in without a form when the authorization request's
+// `login_hint` names the account, else through a one-field sign-in page
+// (in a browser); an unknown account is refused with access_denied. The account `slow-code` gets authorization codes that
 // expire after 1 second, for the expired-code refusal.
 //
 // Settings (environment): PF_PROVIDER_PORT, PF_PROVIDER_SHAPE, PF_CLIENT_ID,
@@ -148,7 +148,19 @@ const configuration = {
 
 const provider = new Provider(issuer, configuration);
 
-// The interaction: sign in the account `login_hint` names, or refuse.
+const readForm = (req) => new Promise((resolve, reject) => {
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', (chunk) => { body += chunk; if (body.length > 4096) reject(new Error('too large')); });
+  req.on('end', () => resolve(new URLSearchParams(body)));
+  req.on('error', reject);
+});
+
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+// The interaction: sign in the account `login_hint` names, or the one typed
+// into the provider's own sign-in page (in a browser); an unknown account
+// is refused with access_denied.
 provider.use(async (ctx, next) => {
   const match = /^\/interaction\/([^/]+)$/.exec(ctx.path);
   if (!match) {
@@ -156,7 +168,18 @@ provider.use(async (ctx, next) => {
     return;
   }
   const details = await provider.interactionDetails(ctx.req, ctx.res);
-  const account = details.params.login_hint;
+  let account = details.params.login_hint;
+  if (!account && ctx.method === 'POST') {
+    account = (await readForm(ctx.req)).get('account') || '';
+  } else if (!account) {
+    ctx.type = 'html';
+    ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test identity provider</title></head>
+<body><main><h1>Sign in to the test identity provider (${escapeHtml(shape)})</h1>
+<form method="post" action="/interaction/${escapeHtml(match[1])}">
+<label for="account">Account</label> <input id="account" name="account" autocomplete="username">
+<button type="submit">Sign in</button></form></main></body></html>`;
+    return;
+  }
   const result = account && people[account]
     ? { login: { accountId: account } }
     : { error: 'access_denied', error_description: 'no such test account' };

@@ -1,11 +1,13 @@
 //! Test support for the platform tests: [`Platform::start`] runs the real
 //! hospital-beds, projection and gateway in this process, on free ports,
 //! against a real `nats-server -js` and `redis-server`, with a small site
-//! catalogue of its own.
+//! catalogue of its own. [`oidc_provider`] starts a real OpenID provider
+//! and the identity service signing staff in with it.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // test code: fail loudly
 
 pub mod binaries;
+pub mod oidc_provider;
 pub mod redis_users;
 pub mod rendered_access;
 

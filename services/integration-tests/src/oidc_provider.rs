@@ -120,16 +120,9 @@ impl Drop for Service {
     }
 }
 
-/// Creates the streams, with a small audit bound (nats-server refuses the
-/// 20 GiB default on a fuller disk).
+/// Creates the streams ([`crate::create_streams`]).
 pub async fn streams(nats: &NatsServer) {
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    // A small audit bound: nats-server refuses 20 GiB on a fuller disk.
-    let mut config = pf_streams::StreamsConfig::default();
-    config.audit.max_bytes = 256 * 1024 * 1024;
-    pf_streams::ensure(&async_nats::jetstream::new(client), &config)
-        .await
-        .unwrap();
+    crate::create_streams(&nats.url()).await;
 }
 
 /// The identity service with `provider` as its staff provider.

@@ -133,7 +133,8 @@ const configuration = {
     return grant;
   },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
-  features: { devInteractions: { enabled: false } },
+  // Access tokens are opaque (the default); resource servers introspect them.
+  features: { devInteractions: { enabled: false }, introspection: { enabled: true } },
   pkce: { required: () => true },
   ttl: {
     AuthorizationCode: (ctx, code) => (code.accountId === 'slow-code' ? 1 : 60),

@@ -483,3 +483,122 @@ async fn a_signed_client_assertion_authenticates_us_and_another_key_does_not() {
         "{reasons:?}"
     );
 }
+
+#[tokio::test]
+async fn an_opaque_access_token_is_introspected_and_a_made_up_one_is_refused() {
+    use pf_access::{ClaimMapping, Introspection, IssuerConfig, JwksSource, TokenError};
+    use pf_integration_tests::oidc_provider::{CLIENT_ID, CLIENT_SECRET, repo};
+    use pf_sign_in::{AuthError, Authenticator, SessionPolicy, SignInStore};
+
+    let redis = RedisServer::start();
+    let redirect = "http://127.0.0.1:9/callback";
+    let provider = Provider::start("cis2", "client_secret_basic", redirect);
+
+    // An access token for a CIS2 discharge coordinator, as an app calling
+    // Patient Flow's APIs would hold it (the provider's tokens are opaque).
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let mut authorize = Url::parse(&format!("{}/auth", provider.issuer)).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("redirect_uri", redirect)
+        .append_pair(
+            "scope",
+            "openid profile nationalrbacaccess associatedorgs selectedrole",
+        )
+        .append_pair("state", "s")
+        .append_pair("nonce", "n")
+        .append_pair("code_challenge", &pf_identity::pkce::challenge(verifier))
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("login_hint", "cis2-coordinator");
+    let mut browser = Browser::new();
+    let mut url = authorize.to_string();
+    while !url.starts_with(redirect) {
+        let response = browser.get(&url).await;
+        assert!(response.status().is_redirection(), "{url}");
+        url = Browser::location(&url, &response);
+    }
+    let code: String = Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{}/token", provider.issuer))
+        .basic_auth(
+            pf_identity::oidc::client::form_encoded(CLIENT_ID),
+            Some(pf_identity::oidc::client::form_encoded(CLIENT_SECRET)),
+        )
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(access_token.split('.').count(), 3, "an opaque token");
+
+    let mut staff = IssuerConfig::new(provider.issuer.clone(), CLIENT_ID, JwksSource::Discovery);
+    staff.claims = ClaimMapping::from_file(&repo().join("docs/sign-in/cis2.json")).unwrap();
+    let store = SignInStore::connect(&redis.url(), "test:auth:", SessionPolicy::default())
+        .await
+        .unwrap();
+    let bearer = |token: &str| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        headers
+    };
+
+    // Without introspection an opaque token is refused, saying why.
+    let plain = Authenticator::new(
+        Some(pf_access::TokenVerifier::new(staff.clone()).unwrap()),
+        store.clone(),
+    );
+    assert!(matches!(
+        plain.authenticate(&bearer(&access_token)).await,
+        Err(AuthError::Token(TokenError::Opaque))
+    ));
+
+    // With it, the provider vouches for the token and userinfo gives the roles.
+    staff.introspection = Some(Introspection {
+        url: format!("{}/token/introspection", provider.issuer),
+        client_id: CLIENT_ID.to_owned(),
+        client_secret: CLIENT_SECRET.to_owned(),
+        userinfo_url: Some(format!("{}/me", provider.issuer)),
+    });
+    let introspecting =
+        Authenticator::new(Some(pf_access::TokenVerifier::new(staff).unwrap()), store);
+    let (principal, _) = introspecting
+        .authenticate(&bearer(&access_token))
+        .await
+        .unwrap();
+    assert_eq!(principal.id, "cis2-coordinator");
+    assert_eq!(
+        principal.roles(),
+        vec![pf_access::Role::DischargeCoordinator]
+    );
+    // Asked again: the same answer (from the cache).
+    let (again, _) = introspecting
+        .authenticate(&bearer(&access_token))
+        .await
+        .unwrap();
+    assert_eq!(again, principal);
+    // A made-up opaque token is not active.
+    assert!(matches!(
+        introspecting
+            .authenticate(&bearer("made-up-opaque-token-0123456789"))
+            .await,
+        Err(AuthError::Token(TokenError::Inactive))
+    ));
+}

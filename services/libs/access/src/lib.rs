@@ -17,12 +17,15 @@
 //!   from claims, mapping the identity provider's roles to ours by rules
 //!   per organisation, read from a mapping file per provider.
 //! - `jwks` (private): the issuer's keys, fetched, cached and refreshed.
+//! - [`introspection`]: opaque access tokens checked with the issuer (RFC
+//!   7662) and completed from its userinfo, answers cached for a minute.
 //! - [`local_issuer`]: [`LocalIssuer`], the demo identity provider with demo
 //!   users for every role; refused in production.
 //! - [`mode`]: [`Mode`] (`PF_MODE`): development or production.
 #![forbid(unsafe_code)]
 
 pub mod claims;
+pub mod introspection;
 mod jwks;
 pub mod local_issuer;
 pub mod mode;
@@ -32,6 +35,7 @@ pub mod principal;
 pub mod token;
 
 pub use claims::{ClaimMapping, MappingError, ProviderRole, RoleRule, Userinfo};
+pub use introspection::Introspection;
 pub use jsonwebtoken::jwk::JwkSet;
 pub use local_issuer::{LocalIssuer, LocalIssuerConfig, LocalIssuerError, demo_principals};
 pub use mode::Mode;

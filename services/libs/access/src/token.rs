@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::claims::ClaimMapping;
+use crate::introspection::{Introspection, Introspector};
 use crate::jwks::{KeySource, KeyStore};
 use crate::principal::Principal;
 
@@ -77,6 +78,13 @@ pub enum TokenError {
     /// No role in the token is one we know, correctly scoped.
     #[error("the token grants no Patient Flow role")]
     NoRoles,
+    /// An opaque token the issuer says is not active (unknown, expired or
+    /// revoked).
+    #[error("the issuer says the token is not active")]
+    Inactive,
+    /// An opaque token where no issuer introspects tokens.
+    #[error("the token is not a JWT, and no trusted issuer checks opaque tokens")]
+    Opaque,
     /// The issuer's keys could not be fetched and none are held.
     #[error("the issuer's signing keys are unavailable: {0}")]
     KeysUnavailable(String),
@@ -131,8 +139,11 @@ pub struct IssuerConfig {
     pub refresh_every: Duration,
     /// The least time between re-fetches caused by unknown key ids. Default 30 s.
     pub unknown_key_refetch_every: Duration,
-    /// Timeout of one key-set fetch. Default 10 s.
+    /// Timeout of one key-set fetch (and of an introspection). Default 10 s.
     pub fetch_timeout: Duration,
+    /// How to check the issuer's opaque access tokens (RFC 7662); none by
+    /// default, and then only JWTs are accepted.
+    pub introspection: Option<Introspection>,
 }
 
 impl IssuerConfig {
@@ -148,6 +159,7 @@ impl IssuerConfig {
             refresh_every: Duration::from_secs(600),
             unknown_key_refetch_every: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(10),
+            introspection: None,
         }
     }
 }
@@ -177,6 +189,7 @@ pub struct TokenVerifier {
     algorithms: Vec<Algorithm>,
     claims: ClaimMapping,
     keys: KeyStore,
+    introspector: Option<Introspector>,
 }
 
 impl TokenVerifier {
@@ -210,6 +223,11 @@ impl TokenVerifier {
                 (KeySource::Discovery { issuer, client }, JwkSet::default())
             }
         };
+        let introspector = config
+            .introspection
+            .map(|i| Introspector::new(i, config.issuer.clone(), config.fetch_timeout))
+            .transpose()
+            .map_err(ConfigError::HttpClient)?;
         let keys = KeyStore::new(
             source,
             &initial,
@@ -224,6 +242,7 @@ impl TokenVerifier {
             algorithms,
             claims: config.claims,
             keys,
+            introspector,
         })
     }
 
@@ -255,6 +274,19 @@ impl TokenVerifier {
         let claims = self.verify_claims(token).await?;
         let principal = self.claims.principal(&claims)?;
         Ok((principal, claims))
+    }
+
+    /// The principal of an opaque access token, by introspection (and
+    /// userinfo, as the mapping says); [`TokenError::Opaque`] when this
+    /// issuer does not introspect.
+    pub async fn verify_opaque(&self, token: &str) -> Result<Principal, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::Malformed("too long".to_owned()));
+        }
+        match &self.introspector {
+            Some(introspector) => introspector.principal(token, &self.claims).await,
+            None => Err(TokenError::Opaque),
+        }
     }
 
     /// The claim mapping of this issuer.
@@ -327,9 +359,17 @@ impl TrustedIssuers {
         self.verifiers.iter().map(TokenVerifier::issuer)
     }
 
-    /// Verifies a bearer token with its issuer's verifier.
+    /// Verifies a bearer token with its issuer's verifier. A token that is
+    /// not a JWT goes to the one issuer that introspects opaque tokens.
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
         let token = token.trim();
+        if !looks_like_jwt(token) {
+            let mut introspecting = self.verifiers.iter().filter(|v| v.introspector.is_some());
+            return match (introspecting.next(), introspecting.next()) {
+                (Some(verifier), None) => verifier.verify_opaque(token).await,
+                _ => Err(TokenError::Opaque),
+            };
+        }
         let issuer = peek_issuer(token)?;
         let verifier = self
             .verifiers
@@ -338,6 +378,11 @@ impl TrustedIssuers {
             .ok_or(TokenError::WrongIssuer)?;
         verifier.verify(token).await
     }
+}
+
+/// Whether a bearer token has a JWT's three dot-separated parts.
+fn looks_like_jwt(token: &str) -> bool {
+    token.split('.').count() == 3
 }
 
 /// The `iss` of a token's payload, read before anything is trusted (only

@@ -21,7 +21,10 @@ pub struct SignInSettings {
     /// default `PF_OIDC_AUDIENCE`; `PF_STAFF_JWKS_URL`, default
     /// the discovery document's `jwks_uri`; `PF_STAFF_CLAIMS_FILE` or
     /// `PF_STAFF_CLAIMS`, the provider's claim mapping, see
-    /// `docs/sign-in.md`). Default none.
+    /// `docs/sign-in.md`; its opaque access tokens are introspected with
+    /// `PF_STAFF_INTROSPECTION_URL`, `PF_STAFF_INTROSPECTION_CLIENT_ID`,
+    /// `PF_STAFF_INTROSPECTION_SECRET_FILE`, and completed from
+    /// `PF_STAFF_USERINFO_URL` as the mapping asks). Default none.
     pub staff_issuer: Option<IssuerConfig>,
     /// Redis holding sessions and revocations (`PF_REDIS_URL`).
     pub redis_url: String,
@@ -73,6 +76,31 @@ pub fn staff_issuer_from(
     let audience = set("PF_STAFF_AUDIENCE").unwrap_or_else(|| default_audience.to_owned());
     let mut config = IssuerConfig::new(issuer, audience, jwks);
     config.claims = claims_from(&var, "PF_STAFF")?;
+    if let Some(url) = set("PF_STAFF_INTROSPECTION_URL") {
+        let missing = |name: &str| pf_runtime::ConfigError {
+            name: name.to_owned(),
+            value: String::new(),
+            cause: "PF_STAFF_INTROSPECTION_URL is set: set this too".to_owned(),
+        };
+        let client_id = set("PF_STAFF_INTROSPECTION_CLIENT_ID")
+            .ok_or_else(|| missing("PF_STAFF_INTROSPECTION_CLIENT_ID"))?;
+        let path = set("PF_STAFF_INTROSPECTION_SECRET_FILE")
+            .ok_or_else(|| missing("PF_STAFF_INTROSPECTION_SECRET_FILE"))?;
+        let client_secret = std::fs::read_to_string(&path)
+            .map_err(|e| pf_runtime::ConfigError {
+                name: "PF_STAFF_INTROSPECTION_SECRET_FILE".to_owned(),
+                value: path.clone(),
+                cause: e.to_string(),
+            })?
+            .trim()
+            .to_owned();
+        config.introspection = Some(pf_access::Introspection {
+            url,
+            client_id,
+            client_secret,
+            userinfo_url: set("PF_STAFF_USERINFO_URL"),
+        });
+    }
     Ok(Some(config))
 }
 

@@ -66,20 +66,22 @@ app.kubernetes.io/component: {{ .component }}
 {{- if has $mode (list "production" "prod") }}true{{- else if has $mode (list "development" "dev") }}{{- else }}{{ fail (printf "mode must be development or production, not %q" .Values.mode) }}{{- end }}
 {{- end }}
 
-{{/* The token issuer every service trusts (PF_OIDC_ISSUER). */}}
+{{/* The token issuer every service trusts (PF_OIDC_ISSUER): the provider in
+production, the in-cluster demo issuer in development (a given provider is
+then trusted beside it, see patient-flow.signInEnv). */}}
 {{- define "patient-flow.issuer" -}}
 {{- if include "patient-flow.production" . -}}
 {{- required "oidc.issuer is required in production: the exact iss of your OpenID Connect provider" .Values.oidc.issuer }}
 {{- else -}}
-{{- default (include "patient-flow.publicUrl" .) .Values.oidc.issuer }}
+{{- include "patient-flow.publicUrl" . }}
 {{- end }}
 {{- end }}
 
 {{/* Its key set (PF_OIDC_JWKS_URL); empty means the code's default. */}}
 {{- define "patient-flow.jwksUrl" -}}
-{{- if .Values.oidc.jwksUrl -}}
+{{- if and (include "patient-flow.production" .) .Values.oidc.jwksUrl -}}
 {{- .Values.oidc.jwksUrl }}
-{{- else if and (not (include "patient-flow.production" .)) (not .Values.oidc.issuer) -}}
+{{- else if not (include "patient-flow.production" .) -}}
 {{- printf "%s/.well-known/jwks.json" (include "patient-flow.internalUrl" (dict "root" . "component" "identity" "port" .Values.identity.port)) }}
 {{- end }}
 {{- end }}
@@ -150,6 +152,26 @@ in redis.credentialsSecret ($(VAR) expansion of an earlier variable).
 {{- with include "patient-flow.jwksUrl" . }}
 - name: PF_OIDC_JWKS_URL
   value: {{ . | quote }}
+{{- end }}
+{{- if include "patient-flow.production" . }}
+{{- with .Values.oidc.claims }}
+- name: PF_OIDC_CLAIMS
+  value: {{ toJson . | quote }}
+{{- end }}
+{{- else if .Values.oidc.issuer }}
+{{- /* Development: the staff provider beside the demo issuer of the machine identities. */}}
+- name: PF_STAFF_ISSUER
+  value: {{ .Values.oidc.issuer | quote }}
+- name: PF_STAFF_AUDIENCE
+  value: {{ .Values.oidc.audience | quote }}
+{{- with .Values.oidc.jwksUrl }}
+- name: PF_STAFF_JWKS_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.oidc.claims }}
+- name: PF_STAFF_CLAIMS
+  value: {{ toJson . | quote }}
+{{- end }}
 {{- end }}
 - name: PF_SIGN_IN_PREFIX
   value: {{ .Values.redis.signInPrefix | quote }}

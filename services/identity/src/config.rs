@@ -93,6 +93,11 @@ pub struct IdentityConfig {
     /// admin API accepts (`PF_OIDC_ISSUER`, `PF_OIDC_JWKS_URL` default
     /// `{issuer}/.well-known/jwks.json`). Unset: sessions only.
     pub external_issuer: Option<ExternalIssuer>,
+    /// A trust's staff provider whose access tokens the admin API accepts
+    /// too, beside the issuer above (`PF_STAFF_ISSUER` and its
+    /// `PF_STAFF_AUDIENCE`, `PF_STAFF_JWKS_URL`, `PF_STAFF_CLAIMS_FILE`,
+    /// as every service reads them: [`pf_sign_in::SignInSettings`]).
+    pub staff_issuer: Option<pf_access::IssuerConfig>,
     /// Staff sign-in in a browser through an OpenID Connect provider
     /// (authorization-code flow with PKCE); offered only when
     /// `PF_OIDC_CLIENT_ID` is set. See [`OidcClientConfig`].
@@ -124,6 +129,8 @@ pub struct ExternalIssuer {
     pub issuer: String,
     /// Its key set.
     pub jwks_url: String,
+    /// Its claim mapping (`PF_OIDC_CLAIMS_FILE` or `PF_OIDC_CLAIMS`).
+    pub claims: pf_access::ClaimMapping,
 }
 
 /// How this service authenticates itself at the provider's token endpoint.
@@ -133,6 +140,9 @@ pub enum ClientAuth {
     Basic,
     /// The id and secret in the form (`client_secret_post`).
     Post,
+    /// A JWT signed with this service's private key (`private_key_jwt`,
+    /// OpenID Connect Core section 9); see [`crate::oidc::assertion`].
+    PrivateKeyJwt,
 }
 
 impl std::str::FromStr for ClientAuth {
@@ -142,30 +152,41 @@ impl std::str::FromStr for ClientAuth {
         match value {
             "client_secret_basic" => Ok(Self::Basic),
             "client_secret_post" => Ok(Self::Post),
+            "private_key_jwt" => Ok(Self::PrivateKeyJwt),
             other => Err(format!(
-                "`{other}` is not `client_secret_basic` or `client_secret_post`"
+                "`{other}` is not `client_secret_basic`, `client_secret_post` or `private_key_jwt`"
             )),
         }
     }
 }
+
+/// The scopes asked for when `PF_OIDC_SCOPES` is not set.
+pub const DEFAULT_SCOPES: &str = "openid profile email";
 
 /// This service as a relying party of an OpenID Connect provider: staff
 /// sign in in a browser with the authorization-code flow (PKCE S256,
 /// `state`, `nonce`) and end with a session cookie.
 #[derive(Debug, Clone)]
 pub struct OidcClientConfig {
-    /// The provider's exact `iss` (`PF_OIDC_ISSUER`; in development the
-    /// default is this service, whose demo issuer is also a provider).
+    /// The provider's exact `iss` (`PF_STAFF_ISSUER` when a staff provider
+    /// is trusted beside the built-in issuer, else `PF_OIDC_ISSUER`; in
+    /// development the default is this service, whose demo issuer is also
+    /// a provider).
     pub issuer: String,
     /// Our client id at the provider (`PF_OIDC_CLIENT_ID`), also the `aud`
     /// of its ID tokens.
     pub client_id: String,
     /// Our client secret (`PF_OIDC_CLIENT_SECRET` or
-    /// `PF_OIDC_CLIENT_SECRET_FILE`).
+    /// `PF_OIDC_CLIENT_SECRET_FILE`); empty with `private_key_jwt`.
     pub client_secret: Secret,
-    /// How the secret is presented (`PF_OIDC_CLIENT_AUTH`:
-    /// `client_secret_basic`, the default, or `client_secret_post`).
+    /// How this service authenticates at the token endpoint
+    /// (`PF_OIDC_CLIENT_AUTH`: `client_secret_basic`, the default,
+    /// `client_secret_post` or `private_key_jwt`).
     pub client_auth: ClientAuth,
+    /// With `private_key_jwt`: the private key client assertions are signed
+    /// with (`PF_OIDC_CLIENT_KEY_FILE`, PEM; `PF_OIDC_CLIENT_KEY_ID` names
+    /// it, default its JWK thumbprint).
+    pub client_key: Option<crate::oidc::assertion::ClientKey>,
     /// Where the provider sends people back (`PF_OIDC_REDIRECT_URL`,
     /// default `{PF_PUBLIC_URL}/sign-in/oidc/callback`); registered at the
     /// provider exactly.
@@ -179,6 +200,21 @@ pub struct OidcClientConfig {
     /// The provider's keys (`PF_OIDC_JWKS_URL`; default: the discovery
     /// document's `jwks_uri`, else `{issuer}/.well-known/jwks.json`).
     pub jwks_url: Option<String>,
+    /// The scopes asked for, space-separated (`PF_OIDC_SCOPES`, default
+    /// [`DEFAULT_SCOPES`]; must include `openid`). NHS CIS2 gives roles and
+    /// organisations only under `nationalrbacaccess`, `associatedorgs` and
+    /// `selectedrole`.
+    pub scopes: String,
+    /// The provider's userinfo endpoint (`PF_OIDC_USERINFO_URL`; default:
+    /// the discovery document's `userinfo_endpoint`).
+    pub userinfo_url: Option<String>,
+    /// Which claims (ID token, userinfo or both) carry the person's name,
+    /// organisations and roles, and how the provider's roles map to ours
+    /// per organisation (the issuer's mapping: `PF_STAFF_CLAIMS_FILE` or
+    /// `PF_STAFF_CLAIMS` for a staff provider, else `PF_OIDC_CLAIMS_FILE` or
+    /// `PF_OIDC_CLAIMS`; JSON, see `docs/sign-in.md`; default: the built-in
+    /// issuer's claims).
+    pub claims: pf_access::ClaimMapping,
 }
 
 impl OidcClientConfig {
@@ -193,15 +229,38 @@ impl OidcClientConfig {
         let Some(client_id) = var("PF_OIDC_CLIENT_ID") else {
             return Ok(None);
         };
-        let issuer = match var("PF_OIDC_ISSUER") {
-            Some(issuer) => issuer,
-            None if development => public_url.to_owned(),
-            None => anyhow::bail!("PF_OIDC_CLIENT_ID is set: set PF_OIDC_ISSUER too"),
+        // A staff provider beside the built-in issuer is the one people
+        // sign in with; else the one trusted issuer.
+        let (issuer, claims_prefix) = match (var("PF_STAFF_ISSUER"), var("PF_OIDC_ISSUER")) {
+            (Some(staff), _) => (staff, "PF_STAFF"),
+            (None, Some(issuer)) => (issuer, "PF_OIDC"),
+            (None, None) if development => (public_url.to_owned(), "PF_OIDC"),
+            (None, None) => anyhow::bail!("PF_OIDC_CLIENT_ID is set: set PF_OIDC_ISSUER too"),
+        };
+        let client_auth = env_or("PF_OIDC_CLIENT_AUTH", ClientAuth::Basic)?;
+        let client_key = match var("PF_OIDC_CLIENT_KEY_FILE") {
+            Some(path) => {
+                let pem = std::fs::read_to_string(&path).map_err(|e| {
+                    anyhow::anyhow!("failed to read PF_OIDC_CLIENT_KEY_FILE {path}: {e}")
+                })?;
+                Some(
+                    crate::oidc::assertion::ClientKey::from_pem(&pem, var("PF_OIDC_CLIENT_KEY_ID"))
+                        .map_err(|e| anyhow::anyhow!("PF_OIDC_CLIENT_KEY_FILE {path}: {e}"))?,
+                )
+            }
+            None => None,
         };
         let client_secret = match (
             var("PF_OIDC_CLIENT_SECRET"),
             var("PF_OIDC_CLIENT_SECRET_FILE"),
         ) {
+            _ if client_auth == ClientAuth::PrivateKeyJwt => {
+                anyhow::ensure!(
+                    client_key.is_some(),
+                    "PF_OIDC_CLIENT_AUTH is private_key_jwt: set PF_OIDC_CLIENT_KEY_FILE too"
+                );
+                String::new()
+            }
             (Some(secret), _) => secret,
             (None, Some(path)) => std::fs::read_to_string(&path)
                 .map_err(|e| {
@@ -214,32 +273,48 @@ impl OidcClientConfig {
             ),
         };
         anyhow::ensure!(
-            !client_secret.is_empty(),
+            !client_secret.is_empty() || client_auth == ClientAuth::PrivateKeyJwt,
             "the OpenID Connect client secret is empty"
         );
         let config = Self {
             issuer: issuer.trim_end_matches('/').to_owned(),
             client_id,
             client_secret: Secret::new(client_secret),
-            client_auth: env_or("PF_OIDC_CLIENT_AUTH", ClientAuth::Basic)?,
+            client_auth,
+            client_key,
             redirect_url: var("PF_OIDC_REDIRECT_URL")
                 .unwrap_or_else(|| format!("{public_url}/sign-in/oidc/callback")),
             authorization_url: var("PF_OIDC_AUTHORIZATION_URL"),
             token_url: var("PF_OIDC_TOKEN_URL"),
             jwks_url: var("PF_OIDC_JWKS_URL"),
+            scopes: var("PF_OIDC_SCOPES")
+                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_else(|| DEFAULT_SCOPES.to_owned()),
+            userinfo_url: var("PF_OIDC_USERINFO_URL"),
+            claims: pf_sign_in::settings::claims_from(
+                |name| std::env::var(name).ok(),
+                claims_prefix,
+            )?,
         };
         config.check(!development)?;
         Ok(Some(config))
     }
 
-    /// Every address is an absolute http(s) URL; in production https only.
+    /// Every address is an absolute http(s) URL (in production https
+    /// only), and the scopes include `openid`.
     pub fn check(&self, production: bool) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.scopes.split(' ').any(|s| s == "openid"),
+            "PF_OIDC_SCOPES must include `openid`, not `{}`",
+            self.scopes
+        );
         let urls = [
             ("PF_OIDC_ISSUER", Some(&self.issuer)),
             ("PF_OIDC_REDIRECT_URL", Some(&self.redirect_url)),
             ("PF_OIDC_AUTHORIZATION_URL", self.authorization_url.as_ref()),
             ("PF_OIDC_TOKEN_URL", self.token_url.as_ref()),
             ("PF_OIDC_JWKS_URL", self.jwks_url.as_ref()),
+            ("PF_OIDC_USERINFO_URL", self.userinfo_url.as_ref()),
         ];
         for (name, url) in urls {
             let Some(url) = url else { continue };
@@ -276,6 +351,7 @@ impl IdentityConfig {
         let mode = Mode::from_env()?;
         let development = !mode.is_production();
         let audience = env_or("PF_OIDC_AUDIENCE", "patient-flow".to_owned())?;
+        let audience_for_staff = audience.clone();
         // The value, or a file holding it (so that only this process gets it).
         let demo_client_secret = match (
             std::env::var("PF_DEMO_CLIENT_SECRET").ok(),
@@ -304,7 +380,13 @@ impl IdentityConfig {
                     "PF_OIDC_JWKS_URL",
                     format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')),
                 )?;
-                Some(ExternalIssuer { issuer, jwks_url })
+                let claims =
+                    pf_sign_in::settings::claims_from(|name| std::env::var(name).ok(), "PF_OIDC")?;
+                Some(ExternalIssuer {
+                    issuer,
+                    jwks_url,
+                    claims,
+                })
             }
             _ => None,
         };
@@ -353,6 +435,10 @@ impl IdentityConfig {
             clients_file: (!clients_file.is_empty()).then(|| PathBuf::from(clients_file)),
             demo_client_secret,
             external_issuer,
+            staff_issuer: pf_sign_in::settings::staff_issuer_from(
+                |name| std::env::var(name).ok(),
+                &audience_for_staff,
+            )?,
             oidc,
             dashboards_dir: env_or("PF_DASHBOARDS_DIR", PathBuf::from("dashboards"))?,
             ics_name: pf_region::RegionFiles::from_env()
@@ -392,6 +478,7 @@ impl IdentityConfig {
             clients_file: None,
             demo_client_secret: None,
             external_issuer: None,
+            staff_issuer: None,
             oidc: None,
             dashboards_dir,
             ics_name: pf_region::Region::built_in().ics.name,
@@ -422,10 +509,14 @@ mod tests {
             client_id: "patient-flow".into(),
             client_secret: Secret::new("s3cret-oidc"),
             client_auth: ClientAuth::Basic,
+            client_key: None,
             redirect_url: redirect.into(),
             authorization_url: None,
             token_url: Some("https://login.example.nhs.uk/token".into()),
             jwks_url: None,
+            scopes: DEFAULT_SCOPES.into(),
+            userinfo_url: None,
+            claims: pf_access::ClaimMapping::default(),
         }
     }
 
@@ -478,5 +569,9 @@ mod tests {
         assert!(!format!("{plain:?}").contains("s3cret-oidc"));
         assert_eq!("client_secret_post".parse(), Ok(ClientAuth::Post));
         assert!("none".parse::<ClientAuth>().is_err());
+        assert_eq!("private_key_jwt".parse(), Ok(ClientAuth::PrivateKeyJwt));
+        let mut no_openid = oidc("https://pf.example.nhs.uk/sign-in/oidc/callback");
+        no_openid.scopes = "profile nationalrbacaccess".into();
+        assert!(no_openid.check(true).is_err());
     }
 }

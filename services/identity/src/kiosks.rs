@@ -460,6 +460,7 @@ pub async fn redeem(
         KIOSK_LINK.method,
         &app.config.control_room_url,
         Some(lifetime),
+        None,
         links::unavailable,
     )
     .await

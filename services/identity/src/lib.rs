@@ -75,7 +75,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::routing::{get, post};
-use pf_access::{IssuerConfig, JwksSource, LocalIssuer, LocalIssuerConfig, TokenVerifier};
+use pf_access::{
+    IssuerConfig, JwksSource, LocalIssuer, LocalIssuerConfig, TokenVerifier, TrustedIssuers,
+};
 use pf_audit::AuditLog;
 use pf_runtime::{HttpMetrics, Readiness};
 use pf_sign_in::{Authenticator, SignInStore};
@@ -142,18 +144,26 @@ impl Identity {
             }
             Err(err) => return Err(err).context("failed to start the demo issuer"),
         };
-        let verifier = match (&issuer, &config.external_issuer) {
+        let verifiers = match (&issuer, &config.external_issuer) {
             (Some(issuer), _) => Some(issuer.issuer_config()),
-            (None, Some(external)) => Some(IssuerConfig::new(
-                external.issuer.clone(),
-                config.token_audience.clone(),
-                JwksSource::Url(external.jwks_url.clone()),
-            )),
+            (None, Some(external)) => {
+                let mut issuer = IssuerConfig::new(
+                    external.issuer.clone(),
+                    config.token_audience.clone(),
+                    JwksSource::Url(external.jwks_url.clone()),
+                );
+                issuer.claims = external.claims.clone();
+                Some(issuer)
+            }
             (None, None) => None,
         }
+        .into_iter()
+        .chain(config.staff_issuer.clone())
         .map(TokenVerifier::new)
-        .transpose()
+        .collect::<Result<Vec<_>, _>>()
         .context("failed to set up token verification")?;
+        let trusted =
+            TrustedIssuers::new(verifiers).context("failed to set up token verification")?;
 
         let mut clients = match &config.clients_file {
             Some(path) => ClientRegistry::load(path)?,
@@ -241,7 +251,7 @@ impl Identity {
         let state = AppState {
             config: Arc::new(config),
             issuer: issuer.clone(),
-            authenticator: Arc::new(Authenticator::new(verifier, store.clone())),
+            authenticator: Arc::new(Authenticator::with_issuers(trusted, store.clone())),
             clients: Arc::new(clients),
             audit: audit.clone(),
             refusals,
@@ -376,7 +386,11 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
     if state.oidc.is_some() {
         routes = routes
             .route("/sign-in/oidc", get(oidc::routes::start))
-            .route("/sign-in/oidc/callback", get(oidc::routes::callback));
+            .route("/sign-in/oidc/callback", get(oidc::routes::callback))
+            .route(
+                "/sign-in/oidc/client-jwks.json",
+                get(oidc::routes::client_jwks),
+            );
     }
     if state.issuer.is_some() {
         routes = routes

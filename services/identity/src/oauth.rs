@@ -153,8 +153,12 @@ fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     ]
 }
 
-/// Client id and secret from `Authorization: Basic`, if sent.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+/// Client id and secret from `Authorization: Basic`, if sent, as the
+/// client may have meant them: form-decoded, as RFC 6749 section 2.3.1
+/// requires, and as sent (many clients, `curl -u` among them, do not
+/// form-encode). The form-decoded pair comes first; a secret is tried both
+/// ways only when they differ.
+fn basic_credentials(headers: &HeaderMap) -> Option<Vec<(String, String)>> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -165,7 +169,17 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
-    Some((id.to_owned(), secret.to_owned()))
+    let form_decoded = |value: &str| -> String {
+        form_urlencoded::parse(format!("v={value}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let mut pairs = vec![(form_decoded(id), form_decoded(secret))];
+    if pairs[0] != (id.to_owned(), secret.to_owned()) {
+        pairs.push((id.to_owned(), secret.to_owned()));
+    }
+    Some(pairs)
 }
 
 /// `POST /oauth/token`: a client-credentials token for a machine client.
@@ -216,7 +230,15 @@ async fn issue(
             "send grant_type, client_id and client_secret as application/x-www-form-urlencoded",
         ));
     };
-    let basic = basic_credentials(headers);
+    let basic = basic_credentials(headers).map(|pairs| {
+        // The first pair the registry knows, else the RFC's reading.
+        let known = pairs.iter().position(|(id, secret)| {
+            app.clients.authenticate(id, secret).is_some()
+                || app.clients.authenticate_web(id, secret).is_some()
+        });
+        let mut pairs = pairs;
+        pairs.swap_remove(known.unwrap_or(0))
+    });
     let (client_id, secret) = match (basic, form.client_id.take(), form.client_secret.take()) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             return Err(OAuthError::new(
@@ -449,7 +471,7 @@ async fn code_grant(
             "token_type": "Bearer",
             "expires_in": ttl.as_secs(),
             "id_token": id_token,
-            "scope": crate::oidc::client::SCOPES,
+            "scope": crate::config::DEFAULT_SCOPES,
         })),
     )
         .into_response())
@@ -469,7 +491,19 @@ mod tests {
         );
         assert_eq!(
             basic_credentials(&headers),
-            Some(("sim".to_owned(), "pa:ss".to_owned()))
+            Some(vec![("sim".to_owned(), "pa:ss".to_owned())])
+        );
+        let encoded = base64::engine::general_purpose::STANDARD.encode("sim:a%2Bb+c");
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {encoded}")).expect("header"),
+        );
+        assert_eq!(
+            basic_credentials(&headers),
+            Some(vec![
+                ("sim".to_owned(), "a+b c".to_owned()),
+                ("sim".to_owned(), "a%2Bb+c".to_owned())
+            ])
         );
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         assert_eq!(basic_credentials(&headers), None);

@@ -82,6 +82,48 @@ pub fn plausible(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
 }
 
+/// The check part of a `state`: 22 characters of SHA-256 over the
+/// browser cookie and the random part. Both have a fixed length, and the
+/// browser cookie is HttpOnly and never leaves this browser and this
+/// service, so a state changed on the way back cannot carry a matching
+/// check. It only tells a changed state from an expired one (the state's
+/// record in Redis is what lets a sign-in finish).
+fn state_check(browser: &str, random: &str) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"pf-oidc-state\0");
+    hash.update(browser.as_bytes());
+    hash.update(b"\0");
+    hash.update(random.as_bytes());
+    let mut check = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash.finalize());
+    check.truncate(22);
+    check
+}
+
+/// A new `state` for a sign-in started in `browser`: a random value, `.`,
+/// and a check tied to the browser (see [`state_made_for`]).
+pub fn new_state(browser: &str) -> String {
+    let random = random_value();
+    let check = state_check(browser, &random);
+    format!("{random}.{check}")
+}
+
+/// Whether `state` is one [`new_state`] made for `browser`, unchanged: a
+/// state that is not (while the browser is the one that started a
+/// sign-in) was changed on the way back.
+pub fn state_made_for(state: &str, browser: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    let Some((random, check)) = state.split_once('.') else {
+        return false;
+    };
+    random.len() == 43
+        && check.len() == 22
+        && bool::from(
+            state_check(browser, random)
+                .as_bytes()
+                .ct_eq(check.as_bytes()),
+        )
+}
+
 fn digest(value: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(value.as_bytes()))
 }
@@ -184,5 +226,21 @@ mod tests {
         assert_ne!(value, random_value());
         assert!(!plausible("") && !plausible("a b") && !plausible(&"a".repeat(513)));
         assert_ne!(digest("a"), digest("b"));
+    }
+
+    #[test]
+    fn a_state_is_checked_against_its_browser() {
+        let browser = random_value();
+        let state = new_state(&browser);
+        assert!(plausible(&state));
+        assert!(state_made_for(&state, &browser));
+        assert!(!state_made_for(&state, &random_value()));
+        let mut changed = state.clone().into_bytes();
+        changed[0] = if changed[0] == b'A' { b'B' } else { b'A' };
+        assert!(!state_made_for(
+            &String::from_utf8(changed).unwrap_or_default(),
+            &browser
+        ));
+        assert!(!state_made_for("no-dot", &browser));
     }
 }

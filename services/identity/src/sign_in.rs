@@ -286,13 +286,14 @@ pub async fn start_session(
     on_failure: impl FnOnce() -> Response,
 ) -> Response {
     start_session_with(
-        app, headers, source, principal, method, to, None, on_failure,
+        app, headers, source, principal, method, to, None, None, on_failure,
     )
     .await
 }
 
 /// [`start_session`] with timeouts of the session's own instead of the
-/// store's policy (a kiosk's long session); the cookie lives as long.
+/// store's policy (a kiosk's long session; the cookie lives as long), and
+/// the assurance level the identity provider gave, for the audit record.
 #[allow(clippy::too_many_arguments)]
 pub async fn start_session_with(
     app: &AppState,
@@ -302,6 +303,7 @@ pub async fn start_session_with(
     method: &str,
     to: &str,
     lifetime: Option<SessionLifetime>,
+    assurance: Option<&str>,
     on_failure: impl FnOnce() -> Response,
 ) -> Response {
     let store = app.store();
@@ -323,9 +325,16 @@ pub async fn start_session_with(
         }
     };
     let entity = trail::entity_of(principal);
-    if trail::accepted(app, trail::actor(principal), SIGN_IN, &entity, source)
-        .await
-        .is_err()
+    if trail::accepted_assured(
+        app,
+        trail::actor(principal),
+        SIGN_IN,
+        &entity,
+        source,
+        assurance,
+    )
+    .await
+    .is_err()
     {
         let _ = store.end_session(&session.id).await;
         return on_failure();

@@ -76,7 +76,21 @@ pub async fn accepted(
     entity: &str,
     source: &Source,
 ) -> Result<(), AuditError> {
-    let record = AuditRecord::accepted(actor, action, entity, source.audit());
+    accepted_assured(state, actor, action, entity, source, None).await
+}
+
+/// [`accepted`], with the assurance level the identity provider gave (a
+/// sign-in).
+pub async fn accepted_assured(
+    state: &AppState,
+    actor: AuditActor,
+    action: &str,
+    entity: &str,
+    source: &Source,
+    assurance: Option<&str>,
+) -> Result<(), AuditError> {
+    let record =
+        AuditRecord::accepted(actor, action, entity, source.audit()).with_assurance(assurance);
     let result = state.audit.record(record).await.map(|_| ());
     if let Err(err) = &result {
         state

@@ -1,11 +1,13 @@
 //! Test support for the platform tests: [`Platform::start`] runs the real
 //! hospital-beds, projection and gateway in this process, on free ports,
 //! against a real `nats-server -js` and `redis-server`, with a small site
-//! catalogue of its own.
+//! catalogue of its own. [`oidc_provider`] starts a real OpenID provider
+//! and the identity service signing staff in with it.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // test code: fail loudly
 
 pub mod binaries;
+pub mod oidc_provider;
 pub mod redis_users;
 pub mod rendered_access;
 
@@ -116,9 +118,11 @@ async fn listener() -> (TcpListener, String) {
 pub async fn create_streams(url: &str) {
     let client = async_nats::connect(url).await.unwrap();
     let jetstream = async_nats::jetstream::new(client);
-    pf_streams::ensure(&jetstream, &pf_streams::StreamsConfig::default())
-        .await
-        .unwrap();
+    // A small audit bound: nats-server refuses the 20 GiB default on a disk
+    // with less free space than that, and tests write little.
+    let mut config = pf_streams::StreamsConfig::default();
+    config.audit.max_bytes = 256 * 1024 * 1024;
+    pf_streams::ensure(&jetstream, &config).await.unwrap();
 }
 
 /// The repository's `dashboards/` folder.

@@ -1,9 +1,12 @@
 //! This service as an OpenID Connect relying party: finding the provider's
-//! endpoints, exchanging a code for an ID token and checking that token.
+//! endpoints, exchanging a code for an ID token, checking that token, and
+//! completing its claims from the userinfo endpoint when the claim mapping
+//! says so (always, or when the ID token gives no role: NHS CIS2 gives
+//! roles and organisations only there).
 
 use std::time::Duration;
 
-use pf_access::{IssuerConfig, JwksSource, Principal, TokenError, TokenVerifier};
+use pf_access::{IssuerConfig, JwksSource, Principal, TokenError, TokenVerifier, Userinfo};
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -11,9 +14,6 @@ use subtle::ConstantTimeEq as _;
 use tokio::sync::OnceCell;
 
 use crate::config::{ClientAuth, OidcClientConfig};
-
-/// The scopes asked for.
-pub const SCOPES: &str = "openid profile email";
 
 /// The largest answer read from the provider (64 KiB).
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -47,6 +47,16 @@ pub enum OidcError {
     /// The ID token names a machine, not a person.
     #[error("the ID token names a machine, not a person")]
     NotAPerson,
+    /// The person was recognised but holds no role the mapping gives a
+    /// Patient Flow role for (`held`: what they do hold, for the page).
+    #[error("no mapped role; the person holds: {}", if held.is_empty() { "nothing".to_owned() } else { held.join(", ") })]
+    NoMappedRole {
+        /// The provider roles the person holds, as `code at ORG`.
+        held: Vec<String>,
+    },
+    /// The userinfo endpoint could not be used, or answered for someone else.
+    #[error("the userinfo answer cannot be used: {0}")]
+    Userinfo(String),
     /// The verifier for the provider's keys could not be built.
     #[error("the identity provider's keys cannot be used: {0}")]
     Setup(#[from] pf_access::ConfigError),
@@ -72,6 +82,8 @@ pub struct Provider {
     pub authorization_url: Url,
     /// Where codes are exchanged.
     pub token_url: Url,
+    /// Where the person's claims are completed, if the provider has one.
+    pub userinfo_url: Option<Url>,
     verifier: TokenVerifier,
 }
 
@@ -82,12 +94,22 @@ struct Discovery {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: Option<String>,
+    userinfo_endpoint: Option<String>,
 }
 
 /// The token endpoint's answer (RFC 6749 section 5.1, OIDC Core 3.1.3.3).
 #[derive(Debug, Deserialize)]
 struct TokenAnswer {
     id_token: Option<String>,
+    access_token: Option<String>,
+}
+
+/// What the token endpoint gave.
+pub struct Tokens {
+    /// The ID token.
+    pub id_token: String,
+    /// The access token, for the userinfo endpoint.
+    pub access_token: Option<String>,
 }
 
 /// The token endpoint's error (RFC 6749 section 5.2).
@@ -135,24 +157,27 @@ impl OidcClient {
 
     async fn find_provider(&self) -> Result<Provider, OidcError> {
         let config = &self.config;
-        let (authorization, token, jwks) = match (&config.authorization_url, &config.token_url) {
-            (Some(authorization), Some(token)) => (
-                authorization.clone(),
-                token.clone(),
-                config.jwks_url.clone(),
-            ),
-            _ => {
-                let found = self.discover().await?;
-                (
-                    config
-                        .authorization_url
-                        .clone()
-                        .unwrap_or(found.authorization_endpoint),
-                    config.token_url.clone().unwrap_or(found.token_endpoint),
-                    config.jwks_url.clone().or(found.jwks_uri),
-                )
-            }
-        };
+        let (authorization, token, jwks, userinfo) =
+            match (&config.authorization_url, &config.token_url) {
+                (Some(authorization), Some(token)) => (
+                    authorization.clone(),
+                    token.clone(),
+                    config.jwks_url.clone(),
+                    config.userinfo_url.clone(),
+                ),
+                _ => {
+                    let found = self.discover().await?;
+                    (
+                        config
+                            .authorization_url
+                            .clone()
+                            .unwrap_or(found.authorization_endpoint),
+                        config.token_url.clone().unwrap_or(found.token_endpoint),
+                        config.jwks_url.clone().or(found.jwks_uri),
+                        config.userinfo_url.clone().or(found.userinfo_endpoint),
+                    )
+                }
+            };
         let jwks = jwks.unwrap_or_else(|| format!("{}/.well-known/jwks.json", config.issuer));
         let url = |name: &str, value: &str| -> Result<Url, OidcError> {
             let url = Url::parse(value)
@@ -166,15 +191,19 @@ impl OidcClient {
         let authorization_url = url("authorization_endpoint", &authorization)?;
         let token_url = url("token_endpoint", &token)?;
         url("jwks_uri", &jwks)?;
-        let verifier = TokenVerifier::new(IssuerConfig::new(
+        let userinfo_url = userinfo.map(|u| url("userinfo_endpoint", &u)).transpose()?;
+        let mut issuer = IssuerConfig::new(
             config.issuer.clone(),
             config.client_id.clone(),
             JwksSource::Url(jwks),
-        ))?;
+        );
+        issuer.claims = config.claims.clone();
+        let verifier = TokenVerifier::new(issuer)?;
         tracing::info!(issuer = %config.issuer, "OpenID Connect provider found");
         Ok(Provider {
             authorization_url,
             token_url,
+            userinfo_url,
             verifier,
         })
     }
@@ -215,7 +244,7 @@ impl OidcClient {
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.config.client_id)
             .append_pair("redirect_uri", &self.config.redirect_url)
-            .append_pair("scope", SCOPES)
+            .append_pair("scope", &self.config.scopes)
             .append_pair("state", state)
             .append_pair("nonce", nonce)
             .append_pair("code_challenge", code_challenge)
@@ -223,14 +252,16 @@ impl OidcClient {
         url
     }
 
-    /// Exchanges `code` (with its PKCE `code_verifier`) for an ID token.
+    /// Exchanges `code` (with its PKCE `code_verifier`) for an ID token
+    /// (and the access token that opens the userinfo endpoint).
     pub async fn exchange(
         &self,
         provider: &Provider,
         code: &str,
         code_verifier: &str,
-    ) -> Result<String, OidcError> {
+    ) -> Result<Tokens, OidcError> {
         let config = &self.config;
+        let assertion: String;
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -240,12 +271,28 @@ impl OidcClient {
         let mut request = self.http.post(provider.token_url.clone());
         match config.client_auth {
             ClientAuth::Basic => {
-                request =
-                    request.basic_auth(&config.client_id, Some(config.client_secret.expose()));
+                // RFC 6749 section 2.3.1: each form-encoded first, so that a
+                // secret with `+`, `/`, `%` or `:` reaches the provider intact.
+                request = request.basic_auth(
+                    form_encoded(&config.client_id),
+                    Some(form_encoded(config.client_secret.expose())),
+                );
             }
             ClientAuth::Post => {
                 form.push(("client_id", config.client_id.as_str()));
                 form.push(("client_secret", config.client_secret.expose()));
+            }
+            ClientAuth::PrivateKeyJwt => {
+                let key = config.client_key.as_ref().ok_or_else(|| {
+                    OidcError::Unreachable("private_key_jwt needs a client key".to_owned())
+                })?;
+                // The audience is the token endpoint (OIDC Core section 9).
+                assertion = key
+                    .assertion(&config.client_id, provider.token_url.as_str())
+                    .map_err(|e| OidcError::Unreachable(e.to_string()))?;
+                form.push(("client_id", config.client_id.as_str()));
+                form.push(("client_assertion_type", super::assertion::ASSERTION_TYPE));
+                form.push(("client_assertion", assertion.as_str()));
             }
         }
         let response = request
@@ -273,27 +320,109 @@ impl OidcClient {
         }
         let answer: TokenAnswer = serde_json::from_slice(&body)
             .map_err(|_| OidcError::Unreachable("the token answer is not JSON".to_owned()))?;
-        answer
+        let id_token = answer
             .id_token
             .filter(|t| !t.trim().is_empty())
-            .ok_or(OidcError::NoIdToken)
+            .ok_or(OidcError::NoIdToken)?;
+        Ok(Tokens {
+            id_token,
+            access_token: answer.access_token.filter(|t| !t.trim().is_empty()),
+        })
     }
 
     /// Verifies an ID token (signature from the provider's keys, `iss`,
     /// `aud` = our client id, `exp`, `nbf`), that it carries `nonce` and,
     /// when it names an authorised party, that it is us; reads the person.
+    ///
+    /// The person's claims are then completed from the userinfo endpoint
+    /// when the mapping says so (`userinfo`: `always`, or `when_needed` and
+    /// the ID token gives no role), after checking that the answer is about
+    /// the same `sub` (OIDC Core 5.3.2); the person is read from both
+    /// through the mapping. Returns the person and the claims read (for
+    /// the audit trail's assurance level).
     pub async fn verify_id_token(
         &self,
         provider: &Provider,
-        id_token: &str,
+        tokens: &Tokens,
         nonce: &str,
-    ) -> Result<Principal, OidcError> {
-        let (principal, claims) = provider.verifier.verify_with_claims(id_token).await?;
+    ) -> Result<(Principal, Map<String, Value>), OidcError> {
+        let mut claims = provider.verifier.verify_claims(&tokens.id_token).await?;
         check_id_token_claims(&claims, &self.config.client_id, nonce)?;
+        let mapping = provider.verifier.mapping();
+        let ask = match mapping.userinfo {
+            Userinfo::Never => false,
+            Userinfo::Always => true,
+            Userinfo::WhenNeeded => {
+                provider.userinfo_url.is_some() && mapping.principal(&claims).is_err()
+            }
+        };
+        if ask {
+            let (Some(url), Some(access_token)) = (&provider.userinfo_url, &tokens.access_token)
+            else {
+                return Err(OidcError::Userinfo(
+                    "the provider gave no userinfo endpoint or no access token".to_owned(),
+                ));
+            };
+            let userinfo = self.userinfo(url, access_token).await?;
+            if userinfo.get("sub") != claims.get("sub") {
+                return Err(OidcError::Userinfo(
+                    "the answer is about another subject than the ID token".to_owned(),
+                ));
+            }
+            for (name, value) in userinfo {
+                // The ID token's own claims are never overwritten.
+                if !matches!(
+                    name.as_str(),
+                    "iss" | "aud" | "exp" | "iat" | "nbf" | "nonce" | "azp" | "sub"
+                ) {
+                    claims.insert(name, value);
+                }
+            }
+        }
+        let principal = match mapping.principal(&claims) {
+            Ok(principal) => principal,
+            Err(TokenError::NoRoles) => {
+                return Err(OidcError::NoMappedRole {
+                    held: mapping
+                        .provider_roles(&claims)
+                        .iter()
+                        .take(20)
+                        .map(|r| r.to_string().chars().take(80).collect())
+                        .collect(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         if principal.is_machine() {
             return Err(OidcError::NotAPerson);
         }
-        Ok(principal)
+        Ok((principal, claims))
+    }
+
+    /// The userinfo endpoint's claims (a JSON object; OIDC Core 5.3).
+    async fn userinfo(
+        &self,
+        url: &Url,
+        access_token: &str,
+    ) -> Result<Map<String, Value>, OidcError> {
+        let response = self
+            .http
+            .get(url.clone())
+            .bearer_auth(access_token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| OidcError::Unreachable(e.without_url().to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(OidcError::Userinfo(format!(
+                "the userinfo endpoint answered HTTP {}",
+                status.as_u16()
+            )));
+        }
+        let body = read_limited(response).await.map_err(OidcError::Userinfo)?;
+        serde_json::from_slice::<Map<String, Value>>(&body)
+            .map_err(|_| OidcError::Userinfo("the userinfo answer is not a JSON object".to_owned()))
     }
 }
 
@@ -315,6 +444,11 @@ pub fn check_id_token_claims(
         None if several_audiences => Err(OidcError::OtherParty),
         _ => Ok(()),
     }
+}
+
+/// `value` in `application/x-www-form-urlencoded` form (RFC 6749 appendix B).
+pub fn form_encoded(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// An OAuth error code from a provider, safe to log and record: at most 64
@@ -398,6 +532,12 @@ mod tests {
         ));
         let named = claims(json!({"nonce": "n", "aud": ["pf", "other"], "azp": "pf"}));
         assert!(check_id_token_claims(&named, "pf", "n").is_ok());
+    }
+
+    #[test]
+    fn client_credentials_are_form_encoded() {
+        assert_eq!(form_encoded("a+b/c%d:e f"), "a%2Bb%2Fc%25d%3Ae+f");
+        assert_eq!(form_encoded("patient-flow-web"), "patient-flow-web");
     }
 
     #[test]

@@ -15,9 +15,12 @@
 //! Every outcome is recorded in the audit trail as `identity.signed_in`,
 //! accepted or refused with the reason.
 //!
-//! - [`client`]: discovery, code exchange and ID-token checks.
+//! - [`client`]: discovery, code exchange, ID-token checks and userinfo.
+//! - [`assertion`]: `private_key_jwt` client authentication, and the
+//!   client's public key set (`GET /sign-in/oidc/client-jwks.json`).
 //! - [`routes`]: the two routes and their pages.
 
+pub mod assertion;
 pub mod client;
 pub mod routes;
 

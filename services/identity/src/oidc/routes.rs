@@ -15,7 +15,7 @@ use crate::pages;
 use crate::pending::{self, OidcStart};
 use crate::pkce;
 use crate::return_to::ReturnTo;
-use crate::sign_in::{SIGN_IN, start_session};
+use crate::sign_in::{SIGN_IN, start_session_with};
 use crate::state::AppState;
 use crate::trail;
 
@@ -86,6 +86,17 @@ pub fn problem(
     )
 }
 
+/// What a person with no mapped role should ask for: the mapping's own
+/// words, else a general sentence.
+fn no_role_advice(app: &AppState) -> String {
+    app.oidc
+        .as_ref()
+        .and_then(|oidc| oidc.config().claims.no_role_advice.clone())
+        .unwrap_or_else(|| {
+            "Ask your organisation's Patient Flow administrator (or, for an NHS smartcard, your Registration Authority) to give your account a role that Patient Flow uses, at your organisation, then sign in again.".to_owned()
+        })
+}
+
 const TRY_AGAIN: &str = "Go back to the sign-in page and try again. If it keeps happening, contact your organisation's IT service desk.";
 
 /// Sign-in is unavailable right now (503).
@@ -114,6 +125,20 @@ fn too_many(app: &AppState, source: &Source) -> Option<Response> {
         "Patient Flow has paused sign-in from your network for a short while.",
         "Wait a minute, then try again.",
     ))
+}
+
+/// `GET /sign-in/oidc/client-jwks.json`: the public key of this service's
+/// `private_key_jwt` client authentication, for the provider's
+/// registration (404 when it authenticates with a secret).
+pub async fn client_jwks(State(app): State<AppState>) -> Response {
+    match app
+        .oidc
+        .as_ref()
+        .and_then(|oidc| oidc.config().client_key.clone())
+    {
+        Some(key) => axum::response::IntoResponse::into_response(axum::Json(key.public_jwks())),
+        None => axum::response::IntoResponse::into_response(StatusCode::NOT_FOUND),
+    }
 }
 
 /// `GET /sign-in/oidc` query.
@@ -155,7 +180,7 @@ pub async fn start(
         }
     };
     let browser = browser_cookie(&headers).map_or_else(pending::random_value, str::to_owned);
-    let state = pending::random_value();
+    let state = pending::new_state(&browser);
     let started = OidcStart {
         nonce: pending::random_value(),
         code_verifier: pending::random_value(),
@@ -195,9 +220,14 @@ enum Refusal {
     /// No `state` or no `code`.
     #[error("the answer has no state or no code")]
     Incomplete,
-    /// The `state` is not one we are waiting for.
+    /// The `state` is one this browser was given, but it is no longer
+    /// waiting: expired or already used.
     #[error("the sign-in state is unknown, expired or already used")]
     UnknownState,
+    /// The `state` is not one this service made for this browser: it was
+    /// changed (or made up) on the way back.
+    #[error("the sign-in state was changed on the way back")]
+    TamperedState,
     /// Started in another browser (or the cookie was blocked).
     #[error("the sign-in was started in another browser")]
     OtherBrowser,
@@ -238,6 +268,13 @@ impl Refusal {
                 "This sign-in has already been used, or it was started more than 10 minutes ago.",
                 "Go back to the sign-in page and sign in again.",
             ),
+            Refusal::TamperedState => problem(
+                app,
+                bad,
+                "This sign-in could not be trusted",
+                "The answer from your organisation's sign-in was changed on its way back to Patient Flow, so it was not used.",
+                "Go back to the sign-in page and sign in again. If it happens again, tell your organisation's IT service desk: something between your browser and Patient Flow may be changing web addresses.",
+            ),
             Refusal::OtherBrowser => problem(
                 app,
                 bad,
@@ -251,8 +288,25 @@ impl Refusal {
                 StatusCode::FORBIDDEN,
                 "You do not have a role on Patient Flow",
                 "Your organisation's sign-in recognised you, but your account has no role on Patient Flow.",
-                "Ask your organisation's Patient Flow administrator to give you a role.",
+                &no_role_advice(app),
             ),
+            Refusal::Oidc(OidcError::NoMappedRole { held }) => {
+                let message = if held.is_empty() {
+                    "Your organisation's sign-in recognised you, but it gave Patient Flow no role for your account.".to_owned()
+                } else {
+                    format!(
+                        "Your organisation's sign-in recognised you, but none of the roles it gave Patient Flow is one that Patient Flow uses where you hold it. The roles it gave: {}.",
+                        held.join("; ")
+                    )
+                };
+                problem(
+                    app,
+                    StatusCode::FORBIDDEN,
+                    "You do not have a role on Patient Flow",
+                    &message,
+                    &no_role_advice(app),
+                )
+            }
             Refusal::Oidc(_) => problem(
                 app,
                 bad,
@@ -289,14 +343,16 @@ pub async fn callback(
     }
     let query = query.map(|Query(q)| q).unwrap_or_default();
     match complete(&app, &headers, query).await {
-        Ok((principal, return_to)) => {
-            start_session(
+        Ok((principal, return_to, assurance)) => {
+            start_session_with(
                 &app,
                 &headers,
                 &source,
                 &principal,
                 METHOD,
                 &return_to,
+                None,
+                assurance.as_deref(),
                 || unavailable(&app),
             )
             .await
@@ -322,12 +378,13 @@ pub async fn callback(
     }
 }
 
-/// The checks of the callback, in order; the person and where to send them.
+/// The checks of the callback, in order; the person, where to send them,
+/// and the assurance level their provider gave.
 async fn complete(
     app: &AppState,
     headers: &HeaderMap,
     query: CallbackQuery,
-) -> Result<(Principal, String), Refusal> {
+) -> Result<(Principal, String, Option<String>), Refusal> {
     let oidc = app.oidc.clone().ok_or(Refusal::Incomplete)?;
     let state = query.state.filter(|s| !s.is_empty());
     if let Some(error) = query.error {
@@ -348,21 +405,26 @@ async fn complete(
             tracing::error!(cause = %err, "could not read a started sign-in");
             Refusal::Store
         })?
-        .ok_or(Refusal::UnknownState)?;
+        .ok_or_else(|| match browser_cookie(headers) {
+            // Not waiting: say why, as far as this browser can tell.
+            None => Refusal::OtherBrowser,
+            Some(browser) if pending::state_made_for(&state, browser) => Refusal::UnknownState,
+            Some(_) => Refusal::TamperedState,
+        })?;
     let same_browser = browser_cookie(headers)
         .is_some_and(|b| bool::from(b.as_bytes().ct_eq(started.browser.as_bytes())));
     if !same_browser {
         return Err(Refusal::OtherBrowser);
     }
     let provider = oidc.provider().await?;
-    let id_token = oidc
+    let tokens = oidc
         .exchange(provider, &code, &started.code_verifier)
         .await?;
-    let principal = oidc
-        .verify_id_token(provider, &id_token, &started.nonce)
+    let (principal, claims) = oidc
+        .verify_id_token(provider, &tokens, &started.nonce)
         .await?;
     match app.store().is_revoked(&principal.id).await {
-        Ok(false) => Ok((principal, started.return_to)),
+        Ok(false) => Ok((principal, started.return_to, assurance(&claims))),
         Ok(true) => Err(Refusal::Revoked(Box::new(principal))),
         Err(err) => {
             tracing::error!(cause = %err, "could not check revocation");
@@ -371,10 +433,54 @@ async fn complete(
     }
 }
 
+/// The assurance level claims a provider sent (OpenID Connect `acr`; NHS
+/// CIS2 `authentication_assurance_level` and `id_assurance_level`), as
+/// `name=value` pairs, for the audit record; `None` when it sent none.
+fn assurance(claims: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    let pairs: Vec<String> = [
+        "acr",
+        "authentication_assurance_level",
+        "id_assurance_level",
+    ]
+    .into_iter()
+    .filter_map(|name| {
+        let value = match claims.get(name)? {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        let value: String = value
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(64)
+            .collect();
+        (!value.is_empty()).then(|| format!("{name}={value}"))
+    })
+    .collect();
+    (!pairs.is_empty()).then(|| pairs.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn assurance_levels_are_read_from_the_claims_they_come_in() {
+        let claims = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+        assert_eq!(
+            assurance(&claims(serde_json::json!({
+                "authentication_assurance_level": "3", "id_assurance_level": 3, "sub": "x"
+            }))),
+            Some("authentication_assurance_level=3; id_assurance_level=3".to_owned())
+        );
+        assert_eq!(
+            assurance(&claims(serde_json::json!({"acr": "urn:x:aal2 \n"}))),
+            Some("acr=urn:x:aal2".to_owned())
+        );
+        assert_eq!(assurance(&claims(serde_json::json!({"acr": ""}))), None);
+        assert_eq!(assurance(&claims(serde_json::json!({"sub": "x"}))), None);
+    }
 
     #[test]
     fn the_browser_cookie_is_read_only_when_well_formed() {

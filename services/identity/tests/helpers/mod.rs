@@ -44,12 +44,13 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut IdentityConfig)) -> App {
     let nats = NatsServer::start();
     // The streams are pf-streams' to create (at install); identity waits for them.
     let client = async_nats::connect(nats.url()).await.unwrap();
-    pf_streams::ensure(
-        &async_nats::jetstream::new(client),
-        &pf_streams::StreamsConfig::default(),
-    )
-    .await
-    .unwrap();
+    // A small audit bound: the default 20 GiB is refused by a nats-server
+    // whose disk has less free space than that, and tests write little.
+    let mut streams = pf_streams::StreamsConfig::default();
+    streams.audit.max_bytes = 256 * 1024 * 1024;
+    pf_streams::ensure(&async_nats::jetstream::new(client), &streams)
+        .await
+        .unwrap();
     let mut config = IdentityConfig::local(&redis.url(), &nats.url(), dashboards());
     config.demo_client_secret = Some(pf_identity::config::Secret::new(DEMO_SECRET));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -18,6 +18,8 @@
 //! - [`helm_chart`]: the chart matches what `scripts/start` runs.
 //! - [`kiosk`]: a wall screen from setup link to revocation.
 //! - [`nats_users`]: each service's NATS user, through JetStream.
+//! - [`oidc_provider`]: staff sign in through a real OpenID provider shaped
+//!   like NHS CIS2 and like Entra ID, roles from the mapping files only.
 //! - [`opel`]: OPEL levels computed live.
 //! - [`openapi`]: every JSON API answers as its OpenAPI document says,
 //!   hostile input included; every `/api/` route is documented.
@@ -37,6 +39,7 @@ mod faults;
 mod helm_chart;
 mod kiosk;
 mod nats_users;
+mod oidc_provider;
 mod opel;
 mod openapi;
 mod platform;

@@ -39,6 +39,132 @@ const STARTED: [&str; 8] = [
 /// checks which processes got the demo client secret.
 #[test]
 fn scripts_start_gives_the_demo_client_secret_only_to_identity_and_the_simulator() {
+    let (dir, envs) = run_scripts_start(&[]);
+    let secret_file = dir.path().join("var/secrets/demo-client-secret");
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    assert!(secret.trim().len() >= 16);
+    for service in STARTED.iter().chain(&["streams"]) {
+        let env = std::fs::read_to_string(envs.join(format!("{service}.env"))).unwrap();
+        let has_value = env.contains(secret.trim());
+        let has_file = env.contains("demo-client-secret");
+        match *service {
+            "identity" => {
+                assert!(!has_value, "identity reads the secret from its file");
+                assert!(env.contains("PF_DEMO_CLIENT_SECRET_FILE="), "{env}");
+            }
+            "simulator" => {
+                assert!(!has_value);
+                assert!(env.contains("PF_CLIENT_SECRET_FILE="), "{env}");
+            }
+            other => {
+                assert!(
+                    !has_value && !has_file && !env.contains("PF_DEMO_CLIENT_SECRET"),
+                    "{other} got the demo client secret"
+                );
+            }
+        }
+    }
+}
+
+/// With a trust's provider given, `scripts/start` signs staff in with it
+/// (identity alone gets its client id, secret file, scopes, client
+/// authentication, redirect and claim mapping), every service trusts it
+/// beside the built-in issuer, and the machine identities keep the
+/// built-in issuer and the demo secret.
+#[test]
+fn scripts_start_takes_an_external_provider_and_keeps_the_machine_issuer() {
+    let outside = tempfile::tempdir().unwrap();
+    let provider_secret = outside.path().join("provider-secret");
+    std::fs::write(&provider_secret, "s3cret+from/the%provider").unwrap();
+    let mapping = outside.path().join("cis2.json");
+    std::fs::write(&mapping, r#"{"roles": "nhsid_nrbac_roles"}"#).unwrap();
+    let issuer = "https://login.example-trust.nhs.uk/oidc";
+    let (_dir, envs) = run_scripts_start(&[
+        ("PF_OIDC_ISSUER", issuer.to_owned()),
+        ("PF_OIDC_CLIENT_ID", "patient-flow-rwe".to_owned()),
+        (
+            "PF_OIDC_CLIENT_SECRET_FILE",
+            provider_secret.display().to_string(),
+        ),
+        (
+            "PF_OIDC_SCOPES",
+            "openid profile nationalrbacaccess associatedorgs selectedrole".to_owned(),
+        ),
+        ("PF_OIDC_CLIENT_AUTH", "client_secret_post".to_owned()),
+        (
+            "PF_OIDC_REDIRECT_URL",
+            "https://pf.example/sign-in/oidc/callback".to_owned(),
+        ),
+        ("PF_OIDC_CLAIMS_FILE", mapping.display().to_string()),
+        ("PF_OIDC_JWKS_URL", format!("{issuer}/jwks")),
+    ]);
+    let var = |env: &str, name: &str| -> Option<String> {
+        env.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}=")))
+            .map(str::to_owned)
+    };
+    let identity = std::fs::read_to_string(envs.join("identity.env")).unwrap();
+    for (name, value) in [
+        ("PF_STAFF_ISSUER", issuer.to_owned()),
+        ("PF_OIDC_CLIENT_ID", "patient-flow-rwe".to_owned()),
+        (
+            "PF_OIDC_CLIENT_SECRET_FILE",
+            provider_secret.display().to_string(),
+        ),
+        (
+            "PF_OIDC_SCOPES",
+            "openid profile nationalrbacaccess associatedorgs selectedrole".to_owned(),
+        ),
+        ("PF_OIDC_CLIENT_AUTH", "client_secret_post".to_owned()),
+        (
+            "PF_OIDC_REDIRECT_URL",
+            "https://pf.example/sign-in/oidc/callback".to_owned(),
+        ),
+        ("PF_STAFF_CLAIMS_FILE", mapping.display().to_string()),
+    ] {
+        assert_eq!(var(&identity, name), Some(value), "identity: {name}");
+    }
+    assert!(var(&identity, "PF_DEMO_CLIENT_SECRET_FILE").is_some());
+    for service in STARTED.iter().filter(|s| **s != "simulator") {
+        let env = std::fs::read_to_string(envs.join(format!("{service}.env"))).unwrap();
+        // The built-in issuer of the machine identities, and the staff provider beside it.
+        let built_in = var(&env, "PF_PUBLIC_URL").unwrap();
+        assert_eq!(var(&env, "PF_OIDC_ISSUER"), Some(built_in), "{service}");
+        assert_eq!(var(&env, "PF_OIDC_JWKS_URL"), None, "{service}");
+        assert_eq!(
+            var(&env, "PF_STAFF_ISSUER").as_deref(),
+            Some(issuer),
+            "{service}"
+        );
+        assert_eq!(
+            var(&env, "PF_STAFF_JWKS_URL"),
+            Some(format!("{issuer}/jwks")),
+            "{service}"
+        );
+        assert_eq!(
+            var(&env, "PF_STAFF_AUDIENCE").as_deref(),
+            Some("patient-flow-rwe"),
+            "{service}"
+        );
+        if *service != "identity" {
+            assert!(
+                !env.contains("provider-secret") && !env.contains("PF_OIDC_CLIENT_ID"),
+                "{service} got the provider's client settings"
+            );
+        }
+    }
+    let simulator = std::fs::read_to_string(envs.join("simulator.env")).unwrap();
+    assert_eq!(
+        var(&simulator, "PF_CLIENT_ID").as_deref(),
+        Some("simulator")
+    );
+    assert!(!simulator.contains("provider-secret"));
+}
+
+/// Runs the real `scripts/start` with stand-ins for the servers, the build
+/// and the services, with `extra` in its environment; stops it once every
+/// service has recorded its environment (in the returned folder).
+fn run_scripts_start(extra: &[(&str, String)]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("repo");
     let stubs = dir.path().join("bin");
@@ -113,7 +239,8 @@ fn scripts_start_gives_the_demo_client_secret_only_to_identity_and_the_simulator
         .env("PF_TEST_ENV_DIR", &envs)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())));
     for name in [
         "PF_NATS_PORT",
         "PF_REDIS_PORT",
@@ -150,31 +277,7 @@ fn scripts_start_gives_the_demo_client_secret_only_to_identity_and_the_simulator
         .status()
         .unwrap();
     start.wait().unwrap();
-
-    let secret_file = dir.path().join("var/secrets/demo-client-secret");
-    let secret = std::fs::read_to_string(&secret_file).unwrap();
-    assert!(secret.trim().len() >= 16);
-    for service in STARTED.iter().chain(&["streams"]) {
-        let env = std::fs::read_to_string(envs.join(format!("{service}.env"))).unwrap();
-        let has_value = env.contains(secret.trim());
-        let has_file = env.contains("demo-client-secret");
-        match *service {
-            "identity" => {
-                assert!(!has_value, "identity reads the secret from its file");
-                assert!(env.contains("PF_DEMO_CLIENT_SECRET_FILE="), "{env}");
-            }
-            "simulator" => {
-                assert!(!has_value);
-                assert!(env.contains("PF_CLIENT_SECRET_FILE="), "{env}");
-            }
-            other => {
-                assert!(
-                    !has_value && !has_file && !env.contains("PF_DEMO_CLIENT_SECRET"),
-                    "{other} got the demo client secret"
-                );
-            }
-        }
-    }
+    (dir, envs)
 }
 
 /// A service that cannot reach Redis says so, naming the server but never

@@ -8,6 +8,8 @@
 //! - [`browser`]: the control-room page updates live.
 //! - [`care_home_browser`]: the care-home form from a phone.
 //! - [`discharge_browser`]: the discharge dashboard, hold to discharge.
+//! - [`organisation_sign_in_browser`]: staff sign in through a real OpenID
+//!   provider shaped like NHS CIS2 and like Entra ID.
 //! - [`wall_browser`]: the control-room wall with real-world content.
 //! - [`fault_suite`]: the real binaries under kills, restarts and hostile input.
 //! - [`wall_soak`]: the wall through a 10x day, neither growing nor missing updates.
@@ -16,6 +18,7 @@ mod browser;
 mod care_home_browser;
 mod discharge_browser;
 mod fault_suite;
+mod organisation_sign_in_browser;
 mod wall_browser;
 mod wall_soak;
 

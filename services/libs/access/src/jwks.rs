@@ -1,5 +1,6 @@
 //! The verification keys of one issuer: a fixed JWKS, or one fetched from a
-//! URL, cached and refreshed.
+//! URL (given, or found in the issuer's discovery document), cached and
+//! refreshed.
 //!
 //! A fetched set is refreshed lazily when older than `refresh_every`. A token
 //! naming a key id that is not in the set triggers one re-fetch (the issuer
@@ -37,6 +38,19 @@ pub(crate) enum KeySource {
         url: String,
         client: reqwest::Client,
     },
+    /// Fetched from the `jwks_uri` of the issuer's discovery document
+    /// (`{issuer}/.well-known/openid-configuration`), read again at every
+    /// fetch, so that a provider moving its keys is followed too.
+    Discovery {
+        issuer: String,
+        client: reqwest::Client,
+    },
+}
+
+impl KeySource {
+    fn fetched(&self) -> bool {
+        !matches!(self, KeySource::Static)
+    }
 }
 
 #[derive(Default)]
@@ -92,7 +106,7 @@ impl KeyStore {
         let unknown = || TokenError::UnknownKey {
             kid: kid.map(|k| k.chars().take(64).collect()),
         };
-        if matches!(self.source, KeySource::Url { .. }) {
+        if self.source.fetched() {
             self.ensure_fresh().await?;
         }
         if let Some(key) = self.lookup(kid).await {
@@ -111,7 +125,7 @@ impl KeyStore {
 
     /// Fetches the keys now (a no-op for a static set); returns how many are usable.
     pub async fn refresh(&self) -> Result<usize, TokenError> {
-        if matches!(self.source, KeySource::Url { .. }) {
+        if self.source.fetched() {
             let _guard = self.fetching.lock().await;
             self.fetch().await?;
         }
@@ -174,10 +188,14 @@ impl KeyStore {
 
     /// One fetch; the caller holds `fetching`.
     async fn fetch(&self) -> Result<(), TokenError> {
-        let KeySource::Url { url, client } = &self.source else {
-            return Ok(());
+        let result = match &self.source {
+            KeySource::Static => return Ok(()),
+            KeySource::Url { url, client } => fetch_set(client, url).await,
+            KeySource::Discovery { issuer, client } => match discover_jwks(client, issuer).await {
+                Ok(url) => fetch_set(client, &url).await,
+                Err(e) => Err(e),
+            },
         };
-        let result = fetch_set(client, url).await;
         let mut state = self.state.write().await;
         let now = Instant::now();
         match result {
@@ -218,6 +236,38 @@ async fn fetch_set(client: &reqwest::Client, url: &str) -> Result<Vec<Value>, To
             "the JWKS document has no `keys` list".to_owned(),
         )),
     }
+}
+
+/// The `jwks_uri` of the issuer's discovery document, which must name the
+/// issuer itself (OpenID Connect Discovery 1.0, section 4.3).
+async fn discover_jwks(client: &reqwest::Client, issuer: &str) -> Result<String, TokenError> {
+    let unavailable = |e: reqwest::Error| TokenError::KeysUnavailable(e.without_url().to_string());
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let body: Value = client
+        .get(url)
+        .send()
+        .await
+        .map_err(unavailable)?
+        .error_for_status()
+        .map_err(unavailable)?
+        .json()
+        .await
+        .map_err(unavailable)?;
+    let named = body.get("issuer").and_then(Value::as_str).unwrap_or("");
+    if named.trim_end_matches('/') != issuer.trim_end_matches('/') {
+        return Err(TokenError::KeysUnavailable(
+            "the discovery document names another issuer".to_owned(),
+        ));
+    }
+    body.get("jwks_uri")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            TokenError::KeysUnavailable("the discovery document has no jwks_uri".to_owned())
+        })
 }
 
 /// A JWK as a verification key, or `None` when it is for encryption, a

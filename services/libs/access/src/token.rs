@@ -1,5 +1,6 @@
 //! Signing in with a bearer token: [`TokenVerifier`] checks a JWT from a
-//! configured OpenID Connect issuer and turns it into a [`Principal`].
+//! configured OpenID Connect issuer and turns it into a [`Principal`];
+//! [`TrustedIssuers`] holds several, each with its own rules.
 //!
 //! Checked, in order: the header's `alg` is one configured (RS256 or ES256;
 //! `none` and HMAC can never be), the key named by `kid` is in the issuer's
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::claims::ClaimMapping;
+use crate::introspection::{Introspection, Introspector};
 use crate::jwks::{KeySource, KeyStore};
 use crate::principal::Principal;
 
@@ -76,6 +78,13 @@ pub enum TokenError {
     /// No role in the token is one we know, correctly scoped.
     #[error("the token grants no Patient Flow role")]
     NoRoles,
+    /// An opaque token the issuer says is not active (unknown, expired or
+    /// revoked).
+    #[error("the issuer says the token is not active")]
+    Inactive,
+    /// An opaque token where no issuer introspects tokens.
+    #[error("the token is not a JWT, and no trusted issuer checks opaque tokens")]
+    Opaque,
     /// The issuer's keys could not be fetched and none are held.
     #[error("the issuer's signing keys are unavailable: {0}")]
     KeysUnavailable(String),
@@ -106,6 +115,9 @@ pub enum JwksSource {
     Url(String),
     /// Given once (the built-in demo issuer, tests).
     Static(JwkSet),
+    /// Found from the issuer's discovery document's `jwks_uri` (read again
+    /// at every refresh), cached and refreshed.
+    Discovery,
 }
 
 /// One trusted issuer.
@@ -127,8 +139,11 @@ pub struct IssuerConfig {
     pub refresh_every: Duration,
     /// The least time between re-fetches caused by unknown key ids. Default 30 s.
     pub unknown_key_refetch_every: Duration,
-    /// Timeout of one key-set fetch. Default 10 s.
+    /// Timeout of one key-set fetch (and of an introspection). Default 10 s.
     pub fetch_timeout: Duration,
+    /// How to check the issuer's opaque access tokens (RFC 7662); none by
+    /// default, and then only JWTs are accepted.
+    pub introspection: Option<Introspection>,
 }
 
 impl IssuerConfig {
@@ -144,6 +159,7 @@ impl IssuerConfig {
             refresh_every: Duration::from_secs(600),
             unknown_key_refetch_every: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(10),
+            introspection: None,
         }
     }
 }
@@ -160,6 +176,9 @@ pub enum ConfigError {
     /// The HTTP client for fetching keys could not be built.
     #[error("failed to build the HTTP client for the issuer's keys")]
     HttpClient(#[source] reqwest::Error),
+    /// Two trusted issuers have the same `iss`.
+    #[error("the issuer `{0}` is configured twice")]
+    DuplicateIssuer(String),
 }
 
 /// Verifies bearer tokens of one issuer.
@@ -170,6 +189,7 @@ pub struct TokenVerifier {
     algorithms: Vec<Algorithm>,
     claims: ClaimMapping,
     keys: KeyStore,
+    introspector: Option<Introspector>,
 }
 
 impl TokenVerifier {
@@ -194,7 +214,20 @@ impl TokenVerifier {
                     .map_err(ConfigError::HttpClient)?;
                 (KeySource::Url { url, client }, JwkSet::default())
             }
+            JwksSource::Discovery => {
+                let client = reqwest::Client::builder()
+                    .timeout(config.fetch_timeout)
+                    .build()
+                    .map_err(ConfigError::HttpClient)?;
+                let issuer = config.issuer.clone();
+                (KeySource::Discovery { issuer, client }, JwkSet::default())
+            }
         };
+        let introspector = config
+            .introspection
+            .map(|i| Introspector::new(i, config.issuer.clone(), config.fetch_timeout))
+            .transpose()
+            .map_err(ConfigError::HttpClient)?;
         let keys = KeyStore::new(
             source,
             &initial,
@@ -209,6 +242,7 @@ impl TokenVerifier {
             algorithms,
             claims: config.claims,
             keys,
+            introspector,
         })
     }
 
@@ -237,6 +271,34 @@ impl TokenVerifier {
         &self,
         token: &str,
     ) -> Result<(Principal, Map<String, Value>), TokenError> {
+        let claims = self.verify_claims(token).await?;
+        let principal = self.claims.principal(&claims)?;
+        Ok((principal, claims))
+    }
+
+    /// The principal of an opaque access token, by introspection (and
+    /// userinfo, as the mapping says); [`TokenError::Opaque`] when this
+    /// issuer does not introspect.
+    pub async fn verify_opaque(&self, token: &str) -> Result<Principal, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::Malformed("too long".to_owned()));
+        }
+        match &self.introspector {
+            Some(introspector) => introspector.principal(token, &self.claims).await,
+            None => Err(TokenError::Opaque),
+        }
+    }
+
+    /// The claim mapping of this issuer.
+    pub fn mapping(&self) -> &ClaimMapping {
+        &self.claims
+    }
+
+    /// Checks a token (algorithm, key, signature, `exp`, `nbf`, `iss`,
+    /// `aud`) and returns its claims without reading a principal, for a
+    /// caller that completes them first (an OpenID Connect ID token with
+    /// the provider's userinfo).
+    pub async fn verify_claims(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
         let token = token.trim();
         let (alg_name, kid) = peek_header(token)?;
         let alg = Algorithm::from_str(&alg_name)
@@ -255,9 +317,92 @@ impl TokenVerifier {
         validation.leeway = self.leeway_secs;
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(|e| from_jwt_error(e.into_kind()))?;
-        let principal = self.claims.principal(&data.claims)?;
-        Ok((principal, data.claims))
+        Ok(data.claims)
     }
+}
+
+/// Several trusted issuers, each with its own keys, audience and claim
+/// mapping: the built-in issuer of machine identities (the simulator,
+/// feeds, the load test) beside a trust's staff provider. A token goes to
+/// the verifier of the issuer its (not yet trusted) `iss` names, which
+/// then checks everything, `iss` included; a token from any other issuer
+/// is [`TokenError::WrongIssuer`].
+pub struct TrustedIssuers {
+    verifiers: Vec<TokenVerifier>,
+}
+
+impl TrustedIssuers {
+    /// The issuers; two with the same `iss` are refused.
+    pub fn new(verifiers: Vec<TokenVerifier>) -> Result<Self, ConfigError> {
+        for (i, v) in verifiers.iter().enumerate() {
+            if verifiers[..i].iter().any(|w| w.issuer == v.issuer) {
+                return Err(ConfigError::DuplicateIssuer(v.issuer.clone()));
+            }
+        }
+        Ok(Self { verifiers })
+    }
+
+    /// One issuer, or none (then only sessions are accepted).
+    pub fn one(verifier: Option<TokenVerifier>) -> Self {
+        Self {
+            verifiers: verifier.into_iter().collect(),
+        }
+    }
+
+    /// Whether no issuer is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.verifiers.is_empty()
+    }
+
+    /// The trusted issuers' `iss` values.
+    pub fn issuers(&self) -> impl Iterator<Item = &str> {
+        self.verifiers.iter().map(TokenVerifier::issuer)
+    }
+
+    /// Verifies a bearer token with its issuer's verifier. A token that is
+    /// not a JWT goes to the one issuer that introspects opaque tokens.
+    pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let token = token.trim();
+        if !looks_like_jwt(token) {
+            let mut introspecting = self.verifiers.iter().filter(|v| v.introspector.is_some());
+            return match (introspecting.next(), introspecting.next()) {
+                (Some(verifier), None) => verifier.verify_opaque(token).await,
+                _ => Err(TokenError::Opaque),
+            };
+        }
+        let issuer = peek_issuer(token)?;
+        let verifier = self
+            .verifiers
+            .iter()
+            .find(|v| v.issuer == issuer)
+            .ok_or(TokenError::WrongIssuer)?;
+        verifier.verify(token).await
+    }
+}
+
+/// Whether a bearer token has a JWT's three dot-separated parts.
+fn looks_like_jwt(token: &str) -> bool {
+    token.split('.').count() == 3
+}
+
+/// The `iss` of a token's payload, read before anything is trusted (only
+/// to choose whose keys check it).
+fn peek_issuer(token: &str) -> Result<String, TokenError> {
+    peek_header(token)?;
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| TokenError::Malformed("no payload".to_owned()))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| TokenError::Malformed("payload is not base64url".to_owned()))?;
+    let claims: Value = serde_json::from_slice(&bytes)
+        .map_err(|_| TokenError::Malformed("payload is not JSON".to_owned()))?;
+    claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| TokenError::MissingClaim("iss".to_owned()))
 }
 
 /// Reads `alg` and `kid` from the header before anything is trusted.

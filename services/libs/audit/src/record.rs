@@ -60,6 +60,12 @@ pub struct AuditRecord {
     /// one record with their count (see [`crate::refusals`]). Absent means one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeated: Option<u64>,
+    /// How surely the person was identified and authenticated, as their
+    /// identity provider said when they signed in (OpenID Connect `acr`;
+    /// NHS CIS2 `authentication_assurance_level`, `id_assurance_level`).
+    /// Absent when the provider says nothing or for other actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assurance: Option<String>,
 }
 
 /// Who acted.
@@ -226,6 +232,7 @@ impl AuditRecord {
             request_id: None,
             event_id: None,
             repeated: None,
+            assurance: None,
         }
     }
 
@@ -276,6 +283,15 @@ impl AuditRecord {
     /// The same record, naming the operational event the change produced.
     pub fn with_event_id(mut self, event_id: impl Into<String>) -> Self {
         self.event_id = Some(event_id.into());
+        self
+    }
+
+    /// The same record, with the assurance level the identity provider
+    /// gave (cut to [`MAX_TEXT_CHARS`] and redacted like the entity).
+    pub fn with_assurance(mut self, assurance: Option<&str>) -> Self {
+        self.assurance = assurance
+            .map(|a| redact(a, MAX_TEXT_CHARS))
+            .filter(|a| !a.is_empty());
         self
     }
 

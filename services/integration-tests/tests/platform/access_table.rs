@@ -53,8 +53,9 @@ struct NatsRow {
 }
 
 /// The platform's NATS users that are services (each has its own inbox).
-const SERVICE_USERS: [&str; 9] = [
+const SERVICE_USERS: [&str; 10] = [
     "hospital-beds",
+    "fhir",
     "projection",
     "care-homes",
     "discharges",
@@ -101,6 +102,17 @@ fn nats_rows() -> Vec<NatsRow> {
         row("hospital-beds", Pub, "pf.deadletter.PF_BEDS", Refused, "dead letters are the projection's"),
         row("hospital-beds", Pub, "$JS.API.CONSUMER.CREATE.PF_BEDS", Refused, "cannot read a stream through a consumer"),
         row("hospital-beds", Pub, "$JS.API.STREAM.INFO.PF_DISCHARGES", Refused, "a stream it does not use"),
+        // fhir: a bed's status changed over FHIR, through the bed log; its audit records.
+        row("fhir", Pub, "pf.beds.RWEAA.WD1.B01", Allowed, "publishes bed events (PUT/PATCH of a bed's status)"),
+        row("fhir", Pub, "pf.audit.RWE.idt-1", Allowed, "records what it accepted and refused"),
+        row("fhir", Pub, "$JS.API.STREAM.INFO.PF_BEDS", Allowed, "waits for the bed stream"),
+        row("fhir", Pub, "$JS.API.STREAM.INFO.PF_AUDIT", Allowed, "waits for the audit stream"),
+        row("fhir", Pub, "$JS.API.STREAM.MSG.GET.PF_BEDS", Allowed, "reads a bed's newest event"),
+        row("fhir", Pub, "pf.care-homes.1-000000001", Refused, "changes no care home"),
+        row("fhir", Pub, "pf.discharges.0190", Refused, "attack: forging a patient's event"),
+        row("fhir", Pub, "$JS.API.STREAM.MSG.GET.PF_DISCHARGES", Refused, "attack: reading a patient's event"),
+        row("fhir", Pub, "$JS.API.CONSUMER.CREATE.PF_BEDS", Refused, "cannot read a stream through a consumer"),
+        row("fhir", Pub, "pf.system.opel.system", Refused, "cannot forge an OPEL level"),
         // projection: reads the event streams, parks dead letters.
         row("projection", Pub, "pf.deadletter.PF_BEDS", Allowed, "parks an event it cannot use"),
         row("projection", Pub, "pf.beds.RWEAA.WD1.B01", Refused, "cannot forge a bed event"),

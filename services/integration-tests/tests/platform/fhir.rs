@@ -3,7 +3,8 @@
 //! validator (HL7's FHIR R4 JSON schema with ajv, from npm:
 //! `services/fhir/validator`, installed by `scripts/test`), UK Core
 //! identifier systems, searches and paging, `OperationOutcome` on every
-//! error, and who may read what.
+//! error, who may read what, and a bed's status changed with `PUT` and
+//! `PATCH` through the shared bed log (`If-Match`, audit trail).
 
 #![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
 
@@ -38,6 +39,7 @@ impl Fhir {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let config = pf_fhir::FhirConfig::local(
+            &platform.nats.url(),
             &platform.redis.url(),
             platform.issuer.issuer_config(),
             &url,
@@ -560,4 +562,233 @@ async fn reading_is_least_privilege() {
         .read_as("demo-discharge-coordinator", "/fhir/R4/Organization")
         .await;
     assert_eq!(coordinator["total"], 4, "the trust and three care homes");
+}
+
+impl Fhir {
+    /// Sends a change (`PUT` or `PATCH`) as `who`, with a media type and an
+    /// optional `If-Match`.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        who: &str,
+        path: &str,
+        content_type: &str,
+        if_match: Option<String>,
+        body: &Value,
+    ) -> (u16, Option<String>, Value) {
+        let mut request = self
+            .platform
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(self.token(who))
+            .header("content-type", content_type)
+            .body(body.to_string());
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (status, etag, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn with_status(location: &Value, code: &str) -> Value {
+    let mut location = location.clone();
+    location["operationalStatus"] = serde_json::json!({
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0116", "code": code
+    });
+    location
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_or_patch_changes_the_bed_through_the_bed_log() {
+    let fhir = Fhir::start().await;
+    let p = &fhir.platform;
+    p.open_bed("RWEAA/WD15/B01").await;
+    p.wait_until_projected().await;
+    let path = "/fhir/R4/Location/RWEAA.WD15.B01";
+    let before = fhir.read(path).await;
+    assert_eq!(before["operationalStatus"]["code"], "U");
+    let version: u64 = before["meta"]["versionId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The simulator is UHL's bed feed: it may change UHL's beds.
+    let feed = "simulator";
+    let mut answers = Vec::new();
+
+    let (status, etag, after) = fhir
+        .send(
+            reqwest::Method::PUT,
+            feed,
+            path,
+            "application/fhir+json",
+            Some(format!("W/\"{version}\"")),
+            &with_status(&before, "O"),
+        )
+        .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(etag, Some(format!("W/\"{}\"", version + 1)));
+    assert_eq!(after["operationalStatus"]["code"], "O");
+    answers.push(after);
+    p.wait_until_projected().await;
+    // The same stream as the bed API: the bed API and the live state agree.
+    assert_eq!(fhir.read(path).await["operationalStatus"]["code"], "O");
+    let bed: Value = p
+        .http
+        .get(format!("{}/api/v1/beds/RWEAA/WD15/B01", p.beds_url))
+        .bearer_auth(&p.publisher_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bed["state"], "occupied");
+    assert_eq!(bed["version"], version + 1);
+
+    // A client still holding the old version is refused: 412.
+    let (status, _, stale) = fhir
+        .send(
+            reqwest::Method::PUT,
+            feed,
+            path,
+            "application/fhir+json",
+            Some(format!("W/\"{version}\"")),
+            &with_status(&before, "H"),
+        )
+        .await;
+    assert_eq!(status, 412, "{stale}");
+    assert_eq!(stale["resourceType"], "OperationOutcome");
+    answers.push(stale);
+
+    // PATCH (JSON Patch) of the code, without If-Match.
+    let patch =
+        serde_json::json!([{ "op": "replace", "path": "/operationalStatus/code", "value": "H" }]);
+    let (status, _, patched) = fhir
+        .send(
+            reqwest::Method::PATCH,
+            feed,
+            path,
+            "application/json-patch+json",
+            None,
+            &patch,
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["operationalStatus"]["code"], "H");
+    p.wait_until_projected().await;
+    assert_eq!(fhir.read(path).await["operationalStatus"]["code"], "H");
+
+    // Any 0116 code the bed API has a state for: C closes the bed.
+    let close =
+        serde_json::json!([{ "op": "replace", "path": "/operationalStatus/code", "value": "C" }]);
+    let (status, _, closed) = fhir
+        .send(
+            reqwest::Method::PATCH,
+            feed,
+            path,
+            "application/json-patch+json",
+            None,
+            &close,
+        )
+        .await;
+    assert_eq!(status, 200, "{closed}");
+    p.wait_until_projected().await;
+    assert_eq!(fhir.read(path).await["operationalStatus"]["code"], "C");
+
+    // Refusals, each an OperationOutcome.
+    let never_opened = "/fhir/R4/Location/RWEAA.WD15.B02";
+    for (who, at, content_type, body, want) in [
+        (
+            "demo-control-room",
+            path,
+            "application/fhir+json",
+            with_status(&before, "O"),
+            403,
+        ),
+        (
+            feed,
+            "/fhir/R4/Location/RWEAA",
+            "application/fhir+json",
+            with_status(&before, "O"),
+            422,
+        ),
+        (feed, path, "text/plain", with_status(&before, "O"), 415),
+        (
+            feed,
+            path,
+            "application/fhir+json",
+            with_status(&before, "X"),
+            422,
+        ),
+        (
+            feed,
+            path,
+            "application/fhir+json",
+            serde_json::json!({"resourceType": "Patient"}),
+            400,
+        ),
+        (
+            feed,
+            "/fhir/R4/Location/RWEAA.WD15.B99",
+            "application/fhir+json",
+            with_status(&before, "O"),
+            404,
+        ),
+    ] {
+        let (status, _, body) = fhir
+            .send(reqwest::Method::PUT, who, at, content_type, None, &body)
+            .await;
+        assert_eq!(status, want, "PUT {at} as {who}: {body}");
+        assert_eq!(body["resourceType"], "OperationOutcome");
+        answers.push(body);
+    }
+    let mut b02 = with_status(&before, "O");
+    b02["id"] = "RWEAA.WD15.B02".into();
+    let (status, _, body) = fhir
+        .send(
+            reqwest::Method::PUT,
+            feed,
+            never_opened,
+            "application/fhir+json",
+            None,
+            &b02,
+        )
+        .await;
+    assert_eq!(status, 409, "a bed not open cannot change state: {body}");
+    answers.push(body);
+    validate(&answers);
+
+    // Audited like the bed API: the attempt, then the outcome, with the
+    // stored event; refusals too.
+    let audit = pf_audit::AuditLog::new(p.jetstream().await);
+    let records = audit
+        .query(&pf_audit::AuditQuery {
+            entity: Some("bed/RWEAA/WD15/B01".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let by_fhir: Vec<_> = records
+        .iter()
+        .filter(|r| r.source.service == "fhir" && r.action == "bed.change_state")
+        .collect();
+    assert!(
+        by_fhir
+            .iter()
+            .filter(|r| r.is_accepted() && r.event_id.is_some())
+            .count()
+            >= 3,
+        "{by_fhir:#?}"
+    );
+    assert!(by_fhir.iter().any(|r| {
+        matches!(r.outcome, pf_audit::Outcome::Refused { .. }) && r.actor.id == "simulator"
+    }));
 }

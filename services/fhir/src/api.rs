@@ -459,7 +459,18 @@ async fn read_location(
             .ok_or_else(|| FhirError::NotFound(format!("there is no Location with id `{id}`")))
     }
     .await;
-    answer(&state, "Location", result)
+    // A bed's version as its ETag, for If-Match on a change.
+    let tag = result
+        .as_ref()
+        .ok()
+        .and_then(|l| l.meta.as_ref())
+        .and_then(|m| m.version_id.as_deref())
+        .and_then(|v| HeaderValue::from_str(&format!("W/\"{v}\"")).ok());
+    let mut response = answer(&state, "Location", result);
+    if let Some(tag) = tag {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    response
 }
 
 /// Every organisation `principal` may see: trusts, and care homes when it

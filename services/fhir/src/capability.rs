@@ -97,10 +97,12 @@ fn param(name: &str, kind: &str, documentation: &str) -> SearchParam {
     }
 }
 
-fn interactions() -> Vec<Interaction> {
-    ["read", "search-type"]
-        .into_iter()
-        .map(|code| Interaction { code: code.into() })
+fn interactions(codes: &[&str]) -> Vec<Interaction> {
+    codes
+        .iter()
+        .map(|code| Interaction {
+            code: (*code).into(),
+        })
         .collect()
 }
 
@@ -176,23 +178,27 @@ pub fn statement(date: String) -> CapabilityStatement {
                               signed-in session. Beds, wards, sites, trusts and capacity \
                               reports: control-room viewers, discharge coordinators and \
                               system administrators. Care homes and their vacancies: \
-                              discharge coordinators and system administrators."
+                              discharge coordinators and system administrators. \
+                              Changing a bed's operationalStatus (PUT or PATCH of its \
+                              Location, If-Match on its version): the trust's bed feed \
+                              and system administrators."
                     .into(),
             },
             resource: vec![
                 RestResource {
                     kind: "Location".into(),
-                    interaction: interactions(),
+                    // update and patch: a bed's operationalStatus only.
+                    interaction: interactions(&["read", "search-type", "update", "patch"]),
                     search_param: location,
                 },
                 RestResource {
                     kind: "Organization".into(),
-                    interaction: interactions(),
+                    interaction: interactions(&["read", "search-type"]),
                     search_param: organization,
                 },
                 RestResource {
                     kind: "MeasureReport".into(),
-                    interaction: interactions(),
+                    interaction: interactions(&["read", "search-type"]),
                     search_param: measure_report,
                 },
             ],

@@ -519,6 +519,12 @@ async fn reading_is_least_privilege() {
     let (status, _, statement) = fhir.get(None, "/fhir/R4/metadata").await;
     assert_eq!(status, 200);
     assert_eq!(statement["fhirVersion"], "4.0.1");
+    let location = &statement["rest"][0]["resource"][0];
+    assert_eq!(location["type"], "Location");
+    assert!(
+        location["interaction"].to_string().contains("\"patch\""),
+        "{location}"
+    );
 
     // Counts and bed states: control room, discharge coordinators, admins.
     for who in [

@@ -798,3 +798,58 @@ async fn a_put_or_patch_changes_the_bed_through_the_bed_log() {
         matches!(r.outcome, pf_audit::Outcome::Refused { .. }) && r.actor.id == "simulator"
     }));
 }
+
+/// The fhir Redis user (`redis-acl.rules`) can make every read the service
+/// makes (bed records, the snapshot, care homes) and nothing else: no
+/// patient-level record, no write.
+#[tokio::test]
+async fn the_fhir_redis_user_reads_the_live_state_and_nothing_more() {
+    use pf_integration_tests::redis_users::url_as;
+    use pf_live_state::{BedUpdate, Keys, LiveState};
+    let server = pf_integration_tests::redis_users::start();
+    let timeout = std::time::Duration::from_secs(5);
+    let update = BedUpdate {
+        event_id: "01900000-0000-7000-8000-000000000001".into(),
+        event_type: "bed.opened".into(),
+        entity_version: 1,
+        site: "RWEAA".into(),
+        ward: "WD15".into(),
+        bed: "B01".into(),
+        open: true,
+        state: Some(pf_hospital_model::BedState::Available),
+        kind: pf_hospital_model::BedKind::GeneralAcute,
+        escalation: false,
+        reason: String::new(),
+        occurred_at_ms: 1_700_000_000_000,
+    };
+    let mut projection =
+        LiveState::connect(&url_as(&server, "projection"), Keys::default(), timeout)
+            .await
+            .unwrap();
+    projection
+        .apply_beds(std::slice::from_ref(&update))
+        .await
+        .unwrap();
+
+    let mut fhir = LiveState::connect(&url_as(&server, "fhir"), Keys::default(), timeout)
+        .await
+        .unwrap();
+    let beds = fhir
+        .beds(&[("RWEAA", "WD15", "B01"), ("RWEAA", "WD15", "B02")])
+        .await
+        .unwrap();
+    assert_eq!(beds[0].map(|b| (b.version, b.open)), Some((1, true)));
+    assert_eq!(beds[1], None, "a bed with no event");
+    assert_eq!(fhir.snapshot().await.unwrap().version, 1);
+    fhir.all_care_homes().await.unwrap();
+    assert!(fhir.apply_beds(&[update]).await.is_err(), "cannot write");
+
+    let client = redis::Client::open(url_as(&server, "fhir")).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let patient: redis::RedisResult<Option<String>> = redis::cmd("HGET")
+        .arg("pf-patient:discharge:0190")
+        .arg("record")
+        .query_async(&mut connection)
+        .await;
+    assert!(patient.is_err(), "no patient-level record");
+}

@@ -853,3 +853,126 @@ async fn the_fhir_redis_user_reads_the_live_state_and_nothing_more() {
         .await;
     assert!(patient.is_err(), "no patient-level record");
 }
+
+/// The fhir service as `scripts/start` runs it on NATS: signed in as its own
+/// user (`nats-permissions.conf`), it waits for its streams, reads a bed's
+/// newest event, publishes the change and records the audit trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fhir_nats_user_can_make_a_bed_change() {
+    use pf_event_log::NatsSettings;
+    use pf_test_support::{NatsServer, RedisServer};
+
+    fn write_config(path: &std::path::Path, port: u16, store: &std::path::Path) {
+        let var = path.parent().unwrap();
+        std::fs::create_dir_all(var.join("secrets")).unwrap();
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let status = Command::new("bash")
+            .arg("-c")
+            .arg(r#". scripts/nats-users.sh && write_nats_config "$1" "$2" "$3""#)
+            .arg("bash")
+            .arg(path)
+            .arg(port.to_string())
+            .arg(store)
+            .current_dir(repo)
+            .env("VAR", var)
+            .status()
+            .unwrap();
+        assert!(status.success(), "scripts/nats-users.sh failed");
+    }
+    let nats = NatsServer::start_configured(write_config);
+    let settings = |user: &str| {
+        let password = std::fs::read_to_string(
+            nats.config_dir()
+                .unwrap()
+                .join("secrets")
+                .join(format!("nats-{user}")),
+        )
+        .unwrap();
+        NatsSettings {
+            url: nats.url(),
+            user: Some(user.to_owned()),
+            password: Some(password.trim().to_owned()),
+        }
+    };
+    let as_user = |user: &'static str| {
+        let settings = settings(user);
+        async move { async_nats::jetstream::new(settings.connect(user).await.unwrap()) }
+    };
+    let mut streams = pf_streams::StreamsConfig::default();
+    streams.audit.max_bytes = 1 << 30;
+    pf_streams::ensure(&as_user("streams").await, &streams)
+        .await
+        .unwrap();
+    // The bed is opened by the bed API's user, as it would be.
+    let catalogue =
+        pf_hospital_model::Catalogue::from_json(pf_integration_tests::TEST_CATALOGUE).unwrap();
+    let address = pf_hospital_model::BedAddress::parse("RWEAA", "WD15", "B01").unwrap();
+    let bed = catalogue.bed(&address).unwrap();
+    pf_bed_log::BedLog::new(as_user("hospital-beds").await)
+        .change(
+            &bed,
+            pf_bed_log::BedChange::Open {
+                reason: String::new(),
+            },
+            pf_proto::v1::Actor::default(),
+            None,
+            "hospital-beds",
+        )
+        .await
+        .unwrap();
+
+    let redis = RedisServer::start();
+    let issuer = pf_access::LocalIssuer::new(
+        pf_access::Mode::Development,
+        pf_access::LocalIssuerConfig::default(),
+    )
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut config =
+        pf_fhir::FhirConfig::local(&nats.url(), &redis.url(), issuer.issuer_config(), &url);
+    config.nats = settings("fhir");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let _stop = shutdown.clone().drop_guard();
+    tokio::spawn(pf_fhir::run(listener, config, catalogue, shutdown));
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+            && r.status().is_success()
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        ready,
+        "the fhir service did not become ready as its own NATS user"
+    );
+    let token = issuer
+        .issue(&demo("simulator"), std::time::Duration::from_secs(600))
+        .unwrap();
+    let response = http
+        .patch(format!("{url}/fhir/R4/Location/RWEAA.WD15.B01"))
+        .bearer_auth(token)
+        .header("content-type", "application/json-patch+json")
+        .header("if-match", "W/\"1\"")
+        .body(r#"[{"op":"replace","path":"/operationalStatus/code","value":"O"}]"#)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["meta"]["versionId"], "2");
+    // Its audit records are in the trail (read as the operator would).
+    let audit = pf_audit::AuditLog::new(as_user("operator").await);
+    let records = audit.query(&pf_audit::AuditQuery::default()).await.unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|r| r.source.service == "fhir" && r.is_accepted() && r.event_id.is_some()),
+        "{records:#?}"
+    );
+}

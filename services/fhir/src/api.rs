@@ -19,6 +19,10 @@
 //!   lists trusts only.
 //! - The capability statement is public, as FHIR clients read it before
 //!   they sign in.
+//!
+//! Refused reads are recorded in the audit trail (`fhir.read`, the
+//! resource type as entity), within each client's refusal budget, as the
+//! bed API records its refused reads.
 
 use std::sync::Arc;
 
@@ -290,6 +294,34 @@ pub(crate) fn answer<T: Serialize>(
     }
 }
 
+/// The action under which refused reads are audited.
+pub const READ_ACTION: &str = "fhir.read";
+
+/// [`answer`], with a refusal recorded in the audit trail as the bed API
+/// records refused reads (within the client's refusal budget: beyond it,
+/// counted into an aggregate record and answered 429). The entity is the
+/// resource type (`fhir/Location`): ids from the request are not repeated.
+async fn audited_answer<T: Serialize>(
+    state: &AppState,
+    caller: &Caller,
+    resource_type: &str,
+    kind: &str,
+    result: Result<T, FhirError>,
+) -> Response {
+    if let Err(err) = &result {
+        let record = caller.refused(
+            READ_ACTION,
+            &format!("fhir/{resource_type}"),
+            &err.to_string(),
+        );
+        let refusal = pf_audit::RefusalKind::of_label(err.reason_label());
+        if let Err(wait) = state.refusals.refused(record, refusal).await {
+            return answer::<T>(state, kind, Err(FhirError::TooMany(wait.as_secs().max(1))));
+        }
+    }
+    answer(state, kind, result)
+}
+
 async fn not_found(State(state): State<AppState>) -> Response {
     answer::<()>(
         &state,
@@ -425,7 +457,7 @@ async fn search_locations(
         Ok(page(&state, "Location", &query, matches))
     }
     .await;
-    answer(&state, "Bundle", result)
+    audited_answer(&state, &caller, "Location", "Bundle", result).await
 }
 
 fn page(
@@ -466,7 +498,7 @@ async fn read_location(
         .and_then(|l| l.meta.as_ref())
         .and_then(|m| m.version_id.as_deref())
         .and_then(|v| HeaderValue::from_str(&format!("W/\"{v}\"")).ok());
-    let mut response = answer(&state, "Location", result);
+    let mut response = audited_answer(&state, &caller, "Location", "Location", result).await;
     if let Some(tag) = tag {
         response.headers_mut().insert(header::ETAG, tag);
     }
@@ -525,7 +557,7 @@ async fn search_organizations(
         Ok(page(&state, "Organization", &query, matches))
     }
     .await;
-    answer(&state, "Bundle", result)
+    audited_answer(&state, &caller, "Organization", "Bundle", result).await
 }
 
 async fn read_organization(
@@ -554,7 +586,7 @@ async fn read_organization(
         )))
     }
     .await;
-    answer(&state, "Organization", result)
+    audited_answer(&state, &caller, "Organization", "Organization", result).await
 }
 
 /// Every capacity report: the system's, then each site's.
@@ -617,7 +649,7 @@ async fn search_reports(
         Ok(page(&state, "MeasureReport", &query, matches))
     }
     .await;
-    answer(&state, "Bundle", result)
+    audited_answer(&state, &caller, "MeasureReport", "Bundle", result).await
 }
 
 async fn read_report(
@@ -639,5 +671,5 @@ async fn read_report(
             })
     }
     .await;
-    answer(&state, "MeasureReport", result)
+    audited_answer(&state, &caller, "MeasureReport", "MeasureReport", result).await
 }

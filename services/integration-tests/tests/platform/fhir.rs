@@ -568,6 +568,22 @@ async fn reading_is_least_privilege() {
         .read_as("demo-discharge-coordinator", "/fhir/R4/Organization")
         .await;
     assert_eq!(coordinator["total"], 4, "the trust and three care homes");
+
+    // Refused reads are in the audit trail, as the bed API's are.
+    let audit = pf_audit::AuditLog::new(fhir.platform.jetstream().await);
+    let refused = audit
+        .query(&pf_audit::AuditQuery {
+            person: Some("demo-care-home-editor".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            r.action == "fhir.read" && matches!(r.outcome, pf_audit::Outcome::Refused { .. })
+        })
+        .count();
+    assert_eq!(refused, 3, "the editor's three refused reads");
 }
 
 impl Fhir {

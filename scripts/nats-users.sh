@@ -38,6 +38,7 @@ authorization {
     { user: "identity", password: "$(nats_password identity)", permissions: \$PF_IDENTITY }
     { user: "streams", password: "$(nats_password streams)", permissions: \$PF_STREAMS }
     { user: "loadtest", password: "$(nats_password loadtest)", permissions: \$PF_LOADTEST }
+    { user: "fhir", password: "$(nats_password fhir)", permissions: \$PF_FHIR }
     { user: "operator", password: "$(nats_password operator)" }
   ]
 }

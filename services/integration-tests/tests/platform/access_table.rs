@@ -56,6 +56,7 @@ struct NatsRow {
 const SERVICE_USERS: [&str; 10] = [
     "hospital-beds",
     "adt-feed",
+    "fhir",
     "projection",
     "care-homes",
     "discharges",
@@ -113,6 +114,17 @@ fn nats_rows() -> Vec<NatsRow> {
         row("adt-feed", Pub, "pf.audit.RWE.idt-1", Refused, "writes no audit records"),
         row("adt-feed", Pub, "$JS.API.STREAM.MSG.GET.PF_DISCHARGES", Refused, "cannot read patients' events"),
         row("adt-feed", Pub, "$JS.API.CONSUMER.CREATE.PF_BEDS", Refused, "cannot read a stream through a consumer"),
+        // fhir: a bed's status changed over FHIR, through the bed log; its audit records.
+        row("fhir", Pub, "pf.beds.RWEAA.WD1.B01", Allowed, "publishes bed events (PUT/PATCH of a bed's status)"),
+        row("fhir", Pub, "pf.audit.RWE.idt-1", Allowed, "records what it accepted and refused"),
+        row("fhir", Pub, "$JS.API.STREAM.INFO.PF_BEDS", Allowed, "waits for the bed stream"),
+        row("fhir", Pub, "$JS.API.STREAM.INFO.PF_AUDIT", Allowed, "waits for the audit stream"),
+        row("fhir", Pub, "$JS.API.STREAM.MSG.GET.PF_BEDS", Allowed, "reads a bed's newest event"),
+        row("fhir", Pub, "pf.care-homes.1-000000001", Refused, "changes no care home"),
+        row("fhir", Pub, "pf.discharges.0190", Refused, "attack: forging a patient's event"),
+        row("fhir", Pub, "$JS.API.STREAM.MSG.GET.PF_DISCHARGES", Refused, "attack: reading a patient's event"),
+        row("fhir", Pub, "$JS.API.CONSUMER.CREATE.PF_BEDS", Refused, "cannot read a stream through a consumer"),
+        row("fhir", Pub, "pf.system.opel.system", Refused, "cannot forge an OPEL level"),
         // projection: reads the event streams, parks dead letters.
         row("projection", Pub, "pf.deadletter.PF_BEDS", Allowed, "parks an event it cannot use"),
         row("projection", Pub, "pf.beds.RWEAA.WD1.B01", Refused, "cannot forge a bed event"),
@@ -543,6 +555,18 @@ const REDIS_ROWS: &[RedisRow] = &[
     redis_row("pressure", &["EXISTS", REVOKED], Allowed, "sees whether a person is revoked"),
     redis_row("pressure", &["SET", SESSION, "{}"], Refused, "attack: forging a session"),
     redis_row("pressure", &["SCAN", "0"], Refused, "lists nothing"),
+    // fhir: reads the live state (counts, bed states, care-home records); checks sessions.
+    redis_row("fhir", &["HMGET", "pf:bed:RWEAA:WD15:B01", "version", "state"], Allowed, "reads a bed's state"),
+    redis_row("fhir", &["GET", "pf:version"], Allowed, "reads the live state"),
+    redis_row("fhir", &["EVAL_RO", "return 1", "0"], Allowed, "reads a snapshot in a read-only script"),
+    redis_row("fhir", &["GETEX", SESSION, "EX", "1800"], Allowed, "reads a session and refreshes its idle expiry"),
+    redis_row("fhir", &["EXISTS", REVOKED], Allowed, "sees whether a person is revoked"),
+    redis_row("fhir", &["HGETALL", "pf-patient:discharge:0190"], Refused, "attack: reading a patient's record through the FHIR API"),
+    redis_row("fhir", &["XRANGE", "pf-patient:changes", "-", "+"], Refused, "reads no patient-level notices"),
+    redis_row("fhir", &["HSET", "pf:bed:RWEAA:WD15:B01", "state", "occupied"], Refused, "cannot write the live state"),
+    redis_row("fhir", &["EVAL", include_str!("lua/write_version.lua"), "1", "pf:version"], Refused, "cannot write the live state from a script"),
+    redis_row("fhir", &["SET", SESSION, "{}"], Refused, "attack: forging a session"),
+    redis_row("fhir", &["SCAN", "0"], Refused, "lists nothing"),
     // discharges: reads the live state (the geo search); checks sessions.
     redis_row("discharges", &["GET", "pf:version"], Allowed, "reads the live state"),
     redis_row("discharges", &[ "GEOSEARCH", "pf:care-homes:geo", "FROMLONLAT", "-1.13", "52.63", "BYRADIUS", "10", "km", ], Allowed, "finds homes near a place"),
@@ -572,6 +596,7 @@ const REDIS_ROWS: &[RedisRow] = &[
     redis_row("pressure", &["PING"], Allowed, "checks the connection"),
     redis_row("discharges", &["PING"], Allowed, "checks the connection"),
     redis_row("identity", &["PING"], Allowed, "checks the connection"),
+    redis_row("fhir", &["PING"], Allowed, "checks the connection"),
     redis_row("identity", &["SMEMBERS", "pf-auth:sessions-of:idt-1"], Allowed, "finds a person's sessions to end them"),
     // operator: full access.
     redis_row("operator", &["CONFIG", "GET", "maxmemory"], Allowed, "full access"),

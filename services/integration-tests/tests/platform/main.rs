@@ -15,6 +15,7 @@
 //! - [`care_homes`]: the vacancy API and form.
 //! - [`discharges`]: the discharge list, matching homes, holds, discharges.
 //! - [`faults`]: Redis losing the live state while the platform runs.
+//! - [`fhir`]: the FHIR R4 API, every answer checked by an independent validator.
 //! - [`helm_chart`]: the chart matches what `scripts/start` runs.
 //! - [`kiosk`]: a wall screen from setup link to revocation.
 //! - [`nats_users`]: each service's NATS user, through JetStream.
@@ -36,6 +37,7 @@ mod audit_trail;
 mod care_homes;
 mod discharges;
 mod faults;
+mod fhir;
 mod helm_chart;
 mod kiosk;
 mod nats_users;

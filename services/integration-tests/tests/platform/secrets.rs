@@ -23,7 +23,7 @@ fn write_executable(path: &Path, text: &str) {
 }
 
 /// The services `scripts/start` runs, as the names of their binaries.
-const STARTED: [&str; 8] = [
+const STARTED: [&str; 10] = [
     "projection",
     "identity",
     "hospital-beds",
@@ -31,6 +31,8 @@ const STARTED: [&str; 8] = [
     "discharges",
     "pressure",
     "gateway",
+    "adt-feed",
+    "fhir",
     "simulator",
 ];
 
@@ -251,6 +253,9 @@ fn run_scripts_start(extra: &[(&str, String)]) -> (tempfile::TempDir, PathBuf) {
         "PF_CARE_HOMES_PORT",
         "PF_DISCHARGES_PORT",
         "PF_PRESSURE_PORT",
+        "PF_ADT_FEED_PORT",
+        "PF_ADT_MLLP_PORT",
+        "PF_FHIR_PORT",
     ] {
         command.env(name, pf_test_support::free_port().to_string());
     }

@@ -11,7 +11,8 @@
 //! - [`record`]: [`BedRecord`], a bed's current record read from its newest
 //!   event, [`BedChange`], and [`decide`], which turns a requested change into
 //!   an event payload or a [`BedChangeError`] saying why it may not be made.
-//! - [`log`]: [`BedLog`], reading a bed's record and making a change, with
+//! - [`log`]: [`BedLog`], reading a bed's record and making a change (or,
+//!   with [`BedLog::change_at_version`], a change made against a version), with
 //!   [`BedChanged`] (what was stored) and [`BedLogError`].
 #![forbid(unsafe_code)]
 

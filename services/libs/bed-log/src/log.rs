@@ -85,7 +85,6 @@ impl BedLog {
     /// (the event's source), as having happened at `occurred_at` (`None`:
     /// now). Decided against the bed's newest event, and decided again when
     /// another change got in first.
-    #[tracing::instrument(skip(self, bed, actor), fields(bed = %bed.address))]
     pub async fn change(
         &self,
         bed: &CatalogueBed,
@@ -93,6 +92,25 @@ impl BedLog {
         actor: Actor,
         occurred_at: Option<OffsetDateTime>,
         service: &str,
+    ) -> Result<BedChanged, BedLogError> {
+        self.change_at_version(bed, change, actor, occurred_at, service, None)
+            .await
+    }
+
+    /// [`change`](Self::change), made only while the bed's version is
+    /// `expected` (when given): a client that read version 3 does not
+    /// overwrite a change made since (FHIR `If-Match`). Checked against the
+    /// newest event each time the change is decided, so a change that got in
+    /// first is never overwritten.
+    #[tracing::instrument(skip(self, bed, actor), fields(bed = %bed.address))]
+    pub async fn change_at_version(
+        &self,
+        bed: &CatalogueBed,
+        change: BedChange,
+        actor: Actor,
+        occurred_at: Option<OffsetDateTime>,
+        service: &str,
+        expected: Option<u64>,
     ) -> Result<BedChanged, BedLogError> {
         let changed = self
             .log
@@ -103,6 +121,15 @@ impl BedLog {
                 |latest| {
                     let record =
                         latest.map_or(BedRecord::NEVER_OPENED, |l| BedRecord::from_event(&l.event));
+                    if let Some(expected) = expected
+                        && expected != record.version
+                    {
+                        return Err(BedChangeError::VersionMismatch {
+                            bed: bed.address.to_string(),
+                            expected,
+                            current: record.version,
+                        });
+                    }
                     let payload = decide(bed, record, &change)?;
                     let event = NewEvent {
                         source: Source {

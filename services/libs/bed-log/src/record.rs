@@ -103,6 +103,18 @@ pub enum BedChangeError {
     /// An occupied bed cannot leave the bed base.
     #[error("bed {0} is occupied; it cannot be withdrawn until the patient has left it")]
     OccupiedCannotBeWithdrawn(String),
+    /// The bed changed since the version the change was made against.
+    #[error(
+        "bed {bed} has changed since version {expected} (it is at version {current}); read it again and decide again"
+    )]
+    VersionMismatch {
+        /// Which bed.
+        bed: String,
+        /// The version the change was made against.
+        expected: u64,
+        /// The bed's version now.
+        current: u64,
+    },
     /// The state move is not allowed.
     #[error("bed {bed}: {cause}")]
     Transition {

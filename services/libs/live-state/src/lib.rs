@@ -23,7 +23,7 @@
 //!   in one atomic step; `read_trends.lua` reads the occupancy history;
 //!   `announce_reset.lua` and `raise_watermark.lua`.
 //! - [`store`]: [`LiveState`], the typed way to apply updates, take
-//!   snapshots, follow the change log, wipe and compare state.
+//!   snapshots, read beds ([`LiveBed`]), follow the change log, wipe and compare state.
 //! - [`change`]: [`Change`], one entry of the change log (the count feed),
 //!   and [`PatientNotice`], one of the discharge views' notices.
 //! - [`counter`]: [`CounterField`], the one definition of the bed counter
@@ -54,5 +54,5 @@ pub use change::{
 pub use counter::{CounterField, CounterFieldError, Counters};
 pub use discharge_counts::{DischargeCounts, DischargeSummary, PathwayCounts};
 pub use keys::Keys;
-pub use store::{Applied, LAYOUT, LiveState, LiveStateError, StateDigest, differences};
+pub use store::{Applied, LAYOUT, LiveBed, LiveState, LiveStateError, StateDigest, differences};
 pub use trend::{SYSTEM_SCOPE, TrendHistory, TrendPoint, TrendSettings};

@@ -58,6 +58,19 @@ pub enum Applied {
 /// [`LiveState::trend_history`] where the order of application is known.
 pub type StateDigest = BTreeMap<String, String>;
 
+/// One bed's stored record, as [`LiveState::beds`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveBed {
+    /// The version of the bed's newest applied event.
+    pub version: u64,
+    /// Whether the bed is in the bed base.
+    pub open: bool,
+    /// Its state while open.
+    pub state: Option<pf_hospital_model::BedState>,
+    /// When its newest event happened (Unix milliseconds).
+    pub occurred_at_ms: i64,
+}
+
 /// The live state under one key prefix.
 #[derive(Clone)]
 pub struct LiveState {
@@ -430,6 +443,50 @@ impl LiveState {
             .hget(self.keys.care_home(cqc), "record")
             .await?;
         record.as_deref().map(parse_record).transpose()
+    }
+
+    /// The stored records of `beds` (site, ward, bed), in order, in one
+    /// round trip (`None`: the bed has no event applied yet). Reads only
+    /// the bed hashes under the live prefix.
+    pub async fn beds(
+        &mut self,
+        beds: &[(&str, &str, &str)],
+    ) -> Result<Vec<Option<LiveBed>>, LiveStateError> {
+        if beds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for (site, ward, bed) in beds {
+            pipe.cmd("HMGET").arg(self.keys.bed(site, ward, bed)).arg(&[
+                "version",
+                "open",
+                "state",
+                "occurred_at",
+            ]);
+        }
+        /// version, open, state, occurred_at.
+        type Row = (Option<u64>, Option<String>, Option<String>, Option<i64>);
+        let rows: Vec<Row> = pipe.query_async(&mut self.connection).await?;
+        rows.into_iter()
+            .map(|(version, open, state, occurred_at)| {
+                let Some(version) = version else {
+                    return Ok(None);
+                };
+                let state =
+                    match state.as_deref() {
+                        None | Some("") => None,
+                        Some(name) => Some(name.parse().map_err(|_| {
+                            LiveStateError::Unexpected(format!("bed state `{name}`"))
+                        })?),
+                    };
+                Ok(Some(LiveBed {
+                    version,
+                    open: open.as_deref() == Some("1"),
+                    state,
+                    occurred_at_ms: occurred_at.unwrap_or_default(),
+                }))
+            })
+            .collect()
     }
 
     /// The stream sequence up to which `stream` is applied (`None`: nothing

@@ -53,7 +53,7 @@ struct NatsRow {
 }
 
 /// The platform's NATS users that are services (each has its own inbox).
-const SERVICE_USERS: [&str; 10] = [
+const SERVICE_USERS: [&str; 11] = [
     "hospital-beds",
     "adt-feed",
     "fhir",

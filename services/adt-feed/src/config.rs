@@ -39,6 +39,10 @@ pub struct AdtConfig {
     /// How long the visit index keeps a visit after its last message
     /// (`PF_ADT_VISIT_DAYS`, default 90).
     pub visit_kept: Duration,
+    /// The discharges service the feed joins A03/A13 to
+    /// (`PF_ADT_DISCHARGES_URL`, and the feed's own bearer token in the
+    /// file `PF_ADT_DISCHARGES_TOKEN_FILE`); unset: not joined (counted).
+    pub discharges: Option<crate::discharges::DischargesLink>,
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -77,7 +81,34 @@ impl AdtConfig {
                 });
             }
         };
+        let discharges = match (
+            std::env::var("PF_ADT_DISCHARGES_URL")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            file("PF_ADT_DISCHARGES_TOKEN_FILE"),
+        ) {
+            (None, _) => None,
+            (Some(url), Some(token)) => Some(crate::discharges::DischargesLink {
+                url,
+                token: std::fs::read_to_string(&token)
+                    .map_err(|e| ConfigError {
+                        name: "PF_ADT_DISCHARGES_TOKEN_FILE".into(),
+                        value: token.display().to_string(),
+                        cause: format!("cannot read the token: {e}"),
+                    })?
+                    .trim()
+                    .to_owned(),
+            }),
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    name: "PF_ADT_DISCHARGES_TOKEN_FILE".into(),
+                    value: String::new(),
+                    cause: "joining the discharge list needs the feed's token file".into(),
+                });
+            }
+        };
         Ok(Self {
+            discharges,
             tls,
             listen: env_or("PF_ADT_FEED_ADDR", SocketAddr::from(([127, 0, 0, 1], 8088)))?,
             mllp: env_or("PF_ADT_MLLP_ADDR", SocketAddr::from(([127, 0, 0, 1], 2575)))?,
@@ -110,6 +141,7 @@ impl AdtConfig {
             tls: None,
             control_id_kept: Duration::from_secs(8 * DAY),
             visit_kept: Duration::from_secs(90 * DAY),
+            discharges: None,
         }
     }
 }

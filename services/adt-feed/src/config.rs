@@ -40,12 +40,57 @@ pub struct AdtConfig {
     /// (`PF_ADT_VISIT_DAYS`, default 90).
     pub visit_kept: Duration,
     /// The discharges service the feed joins A03/A13 to
-    /// (`PF_ADT_DISCHARGES_URL`, and the feed's own bearer token in the
-    /// file `PF_ADT_DISCHARGES_TOKEN_FILE`); unset: not joined (counted).
+    /// (`PF_ADT_DISCHARGES_URL`) and how the feed signs in to it: a
+    /// client-credentials token from `PF_IDENTITY_URL` (client
+    /// `PF_ADT_CLIENT_ID`, default `adt-feed`, secret in
+    /// `PF_ADT_CLIENT_SECRET_FILE`), or a token in
+    /// `PF_ADT_DISCHARGES_TOKEN_FILE`. Unset: not joined (counted).
     pub discharges: Option<crate::discharges::DischargesLink>,
 }
 
 const DAY: u64 = 24 * 60 * 60;
+
+/// How the feed signs in to the discharges service.
+fn discharges_credentials(
+    file: &dyn Fn(&str) -> Option<PathBuf>,
+) -> Result<crate::discharges::Credentials, ConfigError> {
+    use crate::discharges::Credentials;
+    match (
+        file("PF_ADT_DISCHARGES_TOKEN_FILE"),
+        file("PF_ADT_CLIENT_SECRET_FILE"),
+    ) {
+        (Some(token), None) => Ok(Credentials::Token(
+            std::fs::read_to_string(&token)
+                .map_err(|e| ConfigError {
+                    name: "PF_ADT_DISCHARGES_TOKEN_FILE".into(),
+                    value: token.display().to_string(),
+                    cause: format!("cannot read the token: {e}"),
+                })?
+                .trim()
+                .to_owned(),
+        )),
+        (None, Some(secret_file)) => {
+            let identity: String = env_or("PF_IDENTITY_URL", "http://127.0.0.1:8083".to_owned())?;
+            Ok(Credentials::Client {
+                token_url: format!("{}/oauth/token", identity.trim_end_matches('/')),
+                client_id: env_or("PF_ADT_CLIENT_ID", "adt-feed".to_owned())?,
+                secret_file,
+            })
+        }
+        (Some(_), Some(_)) => Err(ConfigError {
+            name: "PF_ADT_DISCHARGES_TOKEN_FILE".into(),
+            value: String::new(),
+            cause: "set PF_ADT_DISCHARGES_TOKEN_FILE or PF_ADT_CLIENT_SECRET_FILE, not both".into(),
+        }),
+        (None, None) => Err(ConfigError {
+            name: "PF_ADT_CLIENT_SECRET_FILE".into(),
+            value: String::new(),
+            cause: "joining the discharge list (PF_ADT_DISCHARGES_URL) needs the feed's client \
+                    secret file (or PF_ADT_DISCHARGES_TOKEN_FILE)"
+                .into(),
+        }),
+    }
+}
 
 impl AdtConfig {
     /// Reads the settings from the environment.
@@ -81,31 +126,15 @@ impl AdtConfig {
                 });
             }
         };
-        let discharges = match (
-            std::env::var("PF_ADT_DISCHARGES_URL")
-                .ok()
-                .filter(|v| !v.is_empty()),
-            file("PF_ADT_DISCHARGES_TOKEN_FILE"),
-        ) {
-            (None, _) => None,
-            (Some(url), Some(token)) => Some(crate::discharges::DischargesLink {
+        let discharges = match std::env::var("PF_ADT_DISCHARGES_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            None => None,
+            Some(url) => Some(crate::discharges::DischargesLink {
                 url,
-                token: std::fs::read_to_string(&token)
-                    .map_err(|e| ConfigError {
-                        name: "PF_ADT_DISCHARGES_TOKEN_FILE".into(),
-                        value: token.display().to_string(),
-                        cause: format!("cannot read the token: {e}"),
-                    })?
-                    .trim()
-                    .to_owned(),
+                credentials: discharges_credentials(&file)?,
             }),
-            (Some(_), None) => {
-                return Err(ConfigError {
-                    name: "PF_ADT_DISCHARGES_TOKEN_FILE".into(),
-                    value: String::new(),
-                    cause: "joining the discharge list needs the feed's token file".into(),
-                });
-            }
         };
         Ok(Self {
             discharges,

@@ -829,7 +829,7 @@ async fn an_a03_records_the_discharge_on_the_list_and_an_a13_puts_the_patient_ba
     let feed = start_with(|p, config| {
         config.discharges = Some(pf_adt_feed::discharges::DischargesLink {
             url: p.discharges_url.clone(),
-            token: p.token_for(&feed_identity()),
+            credentials: pf_adt_feed::discharges::Credentials::Token(p.token_for(&feed_identity())),
         });
     })
     .await;
@@ -939,7 +939,7 @@ async fn the_discharges_service_down_leaves_the_bed_change_standing() {
         config.discharges = Some(pf_adt_feed::discharges::DischargesLink {
             // Nothing listens here.
             url: "http://127.0.0.1:9".into(),
-            token: "no-token".into(),
+            credentials: pf_adt_feed::discharges::Credentials::Token("no-token".into()),
         });
     })
     .await;

@@ -963,3 +963,130 @@ async fn the_discharges_service_down_leaves_the_bed_change_standing() {
         "{metrics}"
     );
 }
+
+/// The log lines written while a test runs on this thread.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// The NHS number written the ways a log could carry it: its ten digits
+/// together, spaced 3-3-4, or with dashes.
+fn written_forms(nhs: &str) -> [String; 3] {
+    let (a, rest) = nhs.split_at(3);
+    let (b, c) = rest.split_at(3);
+    [
+        nhs.to_owned(),
+        format!("{a} {b} {c}"),
+        format!("{a}-{b}-{c}"),
+    ]
+}
+
+// One thread: every task of the platform and the feed runs where the
+// capturing subscriber is the default, and no other test's logs mix in.
+#[tokio::test(flavor = "current_thread")]
+async fn no_nhs_number_reaches_the_logs() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "debug,async_nats=info,hyper=info,hyper_util=info,h2=info,reqwest=info,rustls=info,tower=info",
+        ))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let listed = pf_discharge_model::NhsNumber::test_number(61)
+        .as_str()
+        .to_owned();
+    let unlisted = pf_discharge_model::NhsNumber::test_number(62)
+        .as_str()
+        .to_owned();
+    let feed = start_with(|p, config| {
+        config.discharges = Some(pf_adt_feed::discharges::DischargesLink {
+            url: p.discharges_url.clone(),
+            credentials: pf_adt_feed::discharges::Credentials::Token(p.token_for(&feed_identity())),
+        });
+    })
+    .await;
+    let p = &feed.platform;
+    on_the_list(p, &listed).await;
+    p.wait_until_projected().await;
+    let mut engine = Engine::connect(&feed).await;
+    let mut sent = Vec::new();
+    for (n, (trigger, nhs, dest)) in [
+        ("A01", &listed, ""),
+        ("A03", &listed, "19"),
+        ("A13", &listed, ""),
+        ("A01", &unlisted, ""),
+        ("A03", &unlisted, "54"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ack = engine
+            .send(&epic_for(
+                trigger,
+                &format!("L{n}"),
+                "VL1",
+                &t(n as i64 * 10),
+                nhs,
+                dest,
+            ))
+            .await;
+        assert_eq!(msa(&ack).0, "AA", "{ack}");
+        sent.push(ack);
+    }
+    // Refused messages carrying the number: an unknown location, a PID
+    // that breaks the structure, a spaced number in a field of its own.
+    let unknown_ward = epic_for("A01", "L10", "VL2", &t(60), &listed, "")
+        .replace("WD15^BAY1^B03^RWEAA", "NOWARD^^B01^NOSITE");
+    let ack = engine.send(&unknown_ward).await;
+    assert_eq!(msa(&ack).0, "AE", "{ack}");
+    let broken = format!(
+        "MSH|^~\\&|EPIC|RWE|PF|PF|{}||ADT^A01|L11|P|2.5.1\r{}|PID|1\r",
+        t(70),
+        listed
+    );
+    let ack = engine.send(&broken).await;
+    assert_ne!(msa(&ack).0, "AA", "{ack}");
+    let spaced = epic_for("A08", "L12", "VL1", &t(80), &unlisted, "")
+        .replace("Test^Patient", &written_forms(&listed)[1]);
+    engine.send(&spaced).await;
+    drop(engine);
+    drop(feed);
+
+    let text = logs.text();
+    assert!(
+        text.contains("message stored") && text.contains("discharge list updated"),
+        "the logs were captured: {text}"
+    );
+    for nhs in [&listed, &unlisted] {
+        for form in written_forms(nhs) {
+            for (n, line) in text.lines().enumerate() {
+                assert!(
+                    !line.contains(&form),
+                    "line {n} of the logs has an NHS number: {line}"
+                );
+            }
+        }
+    }
+}

@@ -743,6 +743,59 @@ async fn the_simulator_in_adt_mode_admits_and_discharges_through_the_feed() {
     assert_eq!(event.source.unwrap().service, "adt-feed");
 }
 
+#[tokio::test]
+async fn the_simulators_awkward_messages_are_taken_and_leave_the_bed_as_planned() {
+    use pf_hospital_model::{BedAddress, BedState};
+    let feed = start(|_| {}).await;
+    let p = &feed.platform;
+    let client = pf_simulator::client::BedsClient::new(&p.beds_url, Duration::from_secs(10))
+        .unwrap()
+        .with_adt(pf_simulator::adt::AdtSender::new(
+            &feed.mllp,
+            Duration::from_secs(10),
+        ));
+    let address = BedAddress::parse("RWEAA", "WD15", "B04").unwrap();
+    // Admissions and discharges of one bed, cleaned by staff in between:
+    // some come with a cancellation, a leave of absence or a cancelled
+    // discharge sent again, and the bed still ends as each step says.
+    for _ in 0..6 {
+        client
+            .change_state(
+                &address,
+                Some(BedState::Available),
+                BedState::Occupied,
+                "admitted",
+            )
+            .await
+            .unwrap();
+        assert_eq!(state(p, "RWEAA:WD15:B04").await, "occupied");
+        client
+            .change_state(
+                &address,
+                Some(BedState::Occupied),
+                BedState::AwaitingClean,
+                "discharged",
+            )
+            .await
+            .unwrap();
+        assert_eq!(state(p, "RWEAA:WD15:B04").await, "awaiting_clean");
+        let (status, body) = p.set_state("RWEAA/WD15/B04", "available").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let metrics = p.metrics(&feed.http).await;
+    for trigger in ["A01", "A03", "A11", "A13", "A21", "A22"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("pf_adt_messages_total")
+                    && l.contains(&format!("trigger=\"{trigger}\""))
+                    && l.contains("code=\"AA\"")),
+            "{trigger}: {metrics}"
+        );
+    }
+    assert!(!metrics.contains("code=\"AE\""), "{metrics}");
+}
+
 /// An Epic-style message for patient `nhs` with a discharge destination
 /// code in PV1-37 (empty: none sent).
 fn epic_for(trigger: &str, id: &str, visit: &str, at: &str, nhs: &str, dest: &str) -> String {

@@ -39,9 +39,58 @@ pub struct AdtConfig {
     /// How long the visit index keeps a visit after its last message
     /// (`PF_ADT_VISIT_DAYS`, default 90).
     pub visit_kept: Duration,
+    /// The discharges service the feed joins A03/A13 to
+    /// (`PF_ADT_DISCHARGES_URL`) and how the feed signs in to it: a
+    /// client-credentials token from `PF_IDENTITY_URL` (client
+    /// `PF_ADT_CLIENT_ID`, default `adt-feed`, secret in
+    /// `PF_ADT_CLIENT_SECRET_FILE`), or a token in
+    /// `PF_ADT_DISCHARGES_TOKEN_FILE`. Unset: not joined (counted).
+    pub discharges: Option<crate::discharges::DischargesLink>,
 }
 
 const DAY: u64 = 24 * 60 * 60;
+
+/// How the feed signs in to the discharges service.
+fn discharges_credentials(
+    file: &dyn Fn(&str) -> Option<PathBuf>,
+) -> Result<crate::discharges::Credentials, ConfigError> {
+    use crate::discharges::Credentials;
+    match (
+        file("PF_ADT_DISCHARGES_TOKEN_FILE"),
+        file("PF_ADT_CLIENT_SECRET_FILE"),
+    ) {
+        (Some(token), None) => Ok(Credentials::Token(
+            std::fs::read_to_string(&token)
+                .map_err(|e| ConfigError {
+                    name: "PF_ADT_DISCHARGES_TOKEN_FILE".into(),
+                    value: token.display().to_string(),
+                    cause: format!("cannot read the token: {e}"),
+                })?
+                .trim()
+                .to_owned(),
+        )),
+        (None, Some(secret_file)) => {
+            let identity: String = env_or("PF_IDENTITY_URL", "http://127.0.0.1:8083".to_owned())?;
+            Ok(Credentials::Client {
+                token_url: format!("{}/oauth/token", identity.trim_end_matches('/')),
+                client_id: env_or("PF_ADT_CLIENT_ID", "adt-feed".to_owned())?,
+                secret_file,
+            })
+        }
+        (Some(_), Some(_)) => Err(ConfigError {
+            name: "PF_ADT_DISCHARGES_TOKEN_FILE".into(),
+            value: String::new(),
+            cause: "set PF_ADT_DISCHARGES_TOKEN_FILE or PF_ADT_CLIENT_SECRET_FILE, not both".into(),
+        }),
+        (None, None) => Err(ConfigError {
+            name: "PF_ADT_CLIENT_SECRET_FILE".into(),
+            value: String::new(),
+            cause: "joining the discharge list (PF_ADT_DISCHARGES_URL) needs the feed's client \
+                    secret file (or PF_ADT_DISCHARGES_TOKEN_FILE)"
+                .into(),
+        }),
+    }
+}
 
 impl AdtConfig {
     /// Reads the settings from the environment.
@@ -77,7 +126,18 @@ impl AdtConfig {
                 });
             }
         };
+        let discharges = match std::env::var("PF_ADT_DISCHARGES_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            None => None,
+            Some(url) => Some(crate::discharges::DischargesLink {
+                url,
+                credentials: discharges_credentials(&file)?,
+            }),
+        };
         Ok(Self {
+            discharges,
             tls,
             listen: env_or("PF_ADT_FEED_ADDR", SocketAddr::from(([127, 0, 0, 1], 8088)))?,
             mllp: env_or("PF_ADT_MLLP_ADDR", SocketAddr::from(([127, 0, 0, 1], 2575)))?,
@@ -110,6 +170,7 @@ impl AdtConfig {
             tls: None,
             control_id_kept: Duration::from_secs(8 * DAY),
             visit_kept: Duration::from_secs(90 * DAY),
+            discharges: None,
         }
     }
 }

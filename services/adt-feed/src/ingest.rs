@@ -32,6 +32,7 @@ use time::OffsetDateTime;
 use tracing::Instrument as _;
 
 use crate::beds::{self, BedWriteError};
+use crate::discharges::{self, DischargesClient, Join, Outcome};
 use crate::metrics::FeedMetrics;
 use crate::store::{Claim, FeedStore};
 
@@ -57,6 +58,8 @@ pub struct Ingest {
     pub store: FeedStore,
     /// Counters.
     pub metrics: FeedMetrics,
+    /// The discharge list (A03/A13).
+    pub discharges: DischargesClient,
 }
 
 /// Why a message was not taken.
@@ -193,7 +196,7 @@ impl Ingest {
             Err(e) => return self.unavailable(header, feed_name, &trigger, &e.to_string(), now),
         }
         match self.apply(feed, bytes).await {
-            Ok(text) => {
+            Ok((text, join)) => {
                 let ack = ack::build(Some(header), AckCode::Accept, &text, None, now);
                 if let Err(e) = self
                     .store
@@ -207,6 +210,9 @@ impl Ingest {
                 }
                 self.count(feed_name, &trigger, AckCode::Accept);
                 tracing::info!("message stored");
+                if let Some(join) = join {
+                    self.join(feed, join).await;
+                }
                 ack
             }
             Err(failure @ Failure::Refused { .. }) => {
@@ -218,6 +224,29 @@ impl Ingest {
                 let _ = self.store.release(&feed.name, &header.control_id).await;
                 self.unavailable(header, feed_name, &trigger, &reason, now)
             }
+        }
+    }
+
+    /// Joins a stored A03/A13 to the discharge list; a failure is counted
+    /// and logged (never with the NHS number) and does not change the ACK.
+    async fn join(&self, feed: &Feed, join: Result<Join, Outcome>) {
+        let outcome = match join {
+            Ok(join) => self.discharges.join(&feed.organisation, &join).await,
+            Err(outcome) => outcome,
+        };
+        self.metrics
+            .discharge_joins
+            .with_label_values(&[outcome.as_str()])
+            .inc();
+        match outcome {
+            Outcome::Joined => tracing::info!("discharge list updated"),
+            Outcome::NotOnList | Outcome::NoNhsNumber | Outcome::NotConfigured => {
+                tracing::info!(outcome = outcome.as_str(), "discharge list not changed")
+            }
+            Outcome::Refused | Outcome::Unavailable => tracing::warn!(
+                outcome = outcome.as_str(),
+                "the discharge list could not be updated; the bed change stands"
+            ),
         }
     }
 
@@ -313,8 +342,13 @@ impl Ingest {
         ack::build(header, code, &reason, Some(error), now)
     }
 
-    async fn apply(&self, feed: &Feed, bytes: &[u8]) -> Result<String, Failure> {
+    async fn apply(
+        &self,
+        feed: &Feed,
+        bytes: &[u8],
+    ) -> Result<(String, Option<Result<Join, Outcome>>), Failure> {
         let message = message::parse(bytes)?;
+        let join = discharges::join_of(&message);
         let event = self.mapped(feed, &message)?;
         let actor = Actor {
             id: format!("adt-feed:{}", feed.name),
@@ -430,7 +464,7 @@ impl Ingest {
                 text.push_str(&decision.notes.join("; "));
                 text.push(')');
             }
-            return Ok(text);
+            return Ok((text, join));
         }
         Err(Failure::Unavailable(
             "the beds kept changing; send again".into(),

@@ -13,6 +13,8 @@
 //! - [`ingest`]: one message to its ACK.
 //! - [`beds`]: reading and changing a bed through the shared bed log
 //!   (`pf-bed-log`), the bed decisions the HTTP API uses.
+//! - [`discharges`]: joining A03/A13 to the discharge list through the
+//!   discharges service's PAS routes (the NHS number's only use).
 //! - [`tls`]: optional TLS on the MLLP port.
 //! - [`store`]: control ids (idempotency, kept ≥ 7 days) and the visit index in Redis.
 //! - [`metrics`]: counters (no patient identifiers).
@@ -21,6 +23,7 @@
 
 pub mod beds;
 pub mod config;
+pub mod discharges;
 pub mod ingest;
 pub mod listener;
 pub mod metrics;
@@ -106,6 +109,7 @@ pub async fn run(
         dead_letters: pf_event_log::DeadLetters::new(jetstream),
         store,
         metrics,
+        discharges: discharges::DischargesClient::new(config.discharges.clone()),
     };
     let limits = listener::Limits {
         max_message_bytes: config.max_message_bytes,

@@ -17,6 +17,8 @@ pub struct FeedMetrics {
     pub connections: IntGauge,
     /// Seconds from a message's last byte to its ACK.
     pub ack_seconds: Histogram,
+    /// A03/A13 joined to the discharge list, by outcome.
+    pub discharge_joins: IntCounterVec,
 }
 
 impl FeedMetrics {
@@ -58,6 +60,14 @@ impl FeedMetrics {
                 ],
             ),
         )?;
+        let discharge_joins = IntCounterVec::new(
+            Opts::new(
+                "pf_adt_discharge_join_total",
+                "A03/A13 joined to the discharge list, by outcome",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(discharge_joins.clone()))?;
         registry.register(Box::new(messages.clone()))?;
         registry.register(Box::new(refused.clone()))?;
         registry.register(Box::new(resends.clone()))?;
@@ -71,6 +81,7 @@ impl FeedMetrics {
             frames_refused,
             connections,
             ack_seconds,
+            discharge_joins,
         })
     }
 }

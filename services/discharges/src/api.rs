@@ -9,6 +9,11 @@
 //!   `…/discharge`.
 //! - `GET /api/v1/discharges/{id}/matches`: care homes whose live figures fit.
 //! - `POST /api/v1/discharges/{id}/holds`, `…/holds/{hold_id}/release`.
+//! - `POST /api/v1/discharges/pas/discharged`, `…/pas/discharge-cancelled`:
+//!   a trust's PAS (through the ADT feed, a machine identity with the
+//!   `bed_publisher` grant of that trust) records a discharge of, or
+//!   cancels it for, the patient with an NHS number on that trust's list;
+//!   the feed can do nothing else with the list.
 //!
 //! Refusals are `{"error": "…"}` (with `problems` for a referral's rule
 //! breaks): 400 unreadable, 401, 403 another organisation's patient, 404,
@@ -1262,4 +1267,181 @@ pub async fn expire_holds(state: &AppState, now: OffsetDateTime) -> Result<usize
         }
     }
     Ok(ended)
+}
+
+/// The audit trail's actions of what a trust's PAS said of a patient on the
+/// list (through the ADT feed).
+const PAS_DISCHARGED: &str = "discharge.pas_discharged";
+const PAS_DISCHARGE_CANCELLED: &str = "discharge.pas_discharge_cancelled";
+
+/// Why no patient was found for a PAS message (never naming the number).
+const NOT_WAITING_HERE: &str =
+    "no patient with this NHS number waits on this organisation's discharge list";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasDischargedBody {
+    nhs_number: String,
+    organisation: String,
+    discharged_at: String,
+    #[serde(default)]
+    destination: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasCancelledBody {
+    nhs_number: String,
+    organisation: String,
+}
+
+/// What a PAS message did to the list: the discharge id and its status
+/// (nothing else of the patient is answered).
+#[derive(Debug, Serialize)]
+struct PasAnswer {
+    discharge_id: String,
+    status: DischargeStatus,
+}
+
+/// Checks the caller may record `organisation`'s PAS discharges and reads
+/// the NHS number (the answers never repeat it).
+fn pas_caller(
+    principal: &Principal,
+    organisation: &str,
+    nhs_number: &str,
+) -> Result<(OdsCode, pf_discharge_model::NhsNumber), ApiError> {
+    let ods = OdsCode::parse(organisation.trim())
+        .map_err(|_| ApiError::Invalid("`organisation` is not an ODS code".into()))?;
+    principal
+        .permits(&Action::RecordPasDischarges { ods: ods.clone() })
+        .require()
+        .map_err(|r| ApiError::Forbidden(r.reason))?;
+    let number = pf_discharge_model::NhsNumber::parse(nhs_number).map_err(|_| {
+        ApiError::Invalid("`nhs_number` is not a valid NHS number (10 digits, check digit)".into())
+    })?;
+    Ok((ods, number))
+}
+
+/// The patient with `number` on `ods`'s list whose record `wanted` accepts
+/// (from the live view; the change itself is decided on the event log).
+async fn pas_patient(
+    state: &AppState,
+    ods: &OdsCode,
+    number: &pf_discharge_model::NhsNumber,
+    wanted: impl Fn(&DischargeRecord) -> bool,
+) -> Result<DischargeRecord, ApiError> {
+    let all = state
+        .live
+        .clone()
+        .all_discharges()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    all.into_iter()
+        .filter(|d| &d.nhs_number == number && d.trust == ods.as_str() && wanted(d))
+        .max_by_key(|d| d.discharge_id.clone())
+        .ok_or_else(|| ApiError::NotFound(NOT_WAITING_HERE.into()))
+}
+
+/// `POST /api/v1/discharges/pas/discharged`: the trust's PAS says a patient
+/// left hospital (an ADT A03). The patient waiting on the trust's list with
+/// this NHS number is recorded as discharged, at the PAS's time, to the
+/// destination it sent (if any). Only the trust's own bed-state feed may.
+pub async fn pas_discharged(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut entity = "discharges".to_owned();
+    let result = async {
+        let principal = caller.principal()?.clone();
+        within_limit(&state, &principal)?;
+        let body: PasDischargedBody = json(&headers, &body)?;
+        let (ods, number) = pas_caller(&principal, &body.organisation, &body.nhs_number)?;
+        let at = OffsetDateTime::parse(body.discharged_at.trim(), &Rfc3339)
+            .map_err(|_| ApiError::Invalid("`discharged_at` is not an RFC 3339 time".into()))?;
+        let destination = match body.destination.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(word) => Some(word.parse::<Destination>().map_err(
+                |e: pf_discharge_model::words::UnknownWord| ApiError::Invalid(e.to_string()),
+            )?),
+        };
+        let found = pas_patient(&state, &ods, &number, |d| d.status.is_waiting()).await?;
+        let id = found.discharge_id.clone();
+        entity = entity_id(&id);
+        state.attempt(&caller, PAS_DISCHARGED, &entity).await?;
+        let (status, _, event_id) = change_patient(&state, &principal, &id, |current| {
+            still_waiting(current)?;
+            let mut next = current.clone();
+            next.status = DischargeStatus::Discharged;
+            next.destination = destination;
+            next.destination_home = None;
+            next.discharged_at = Some(at);
+            let payload = Payload::PatientDischarged(PatientDischarged {
+                discharge: Some(next.to_proto()),
+            });
+            Ok((next, payload))
+        })
+        .await?;
+        let answer = PasAnswer {
+            discharge_id: id,
+            status: DischargeStatus::Discharged,
+        };
+        Ok((status, answer, event_id))
+    }
+    .await;
+    answer(&state, &caller, PAS_DISCHARGED, &entity, result).await
+}
+
+/// `POST /api/v1/discharges/pas/discharge-cancelled`: the trust's PAS
+/// cancelled a discharge (an ADT A13). The patient with this NHS number
+/// whom the list shows as discharged waits again, as before the discharge.
+pub async fn pas_discharge_cancelled(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut entity = "discharges".to_owned();
+    let result = async {
+        let principal = caller.principal()?.clone();
+        within_limit(&state, &principal)?;
+        let body: PasCancelledBody = json(&headers, &body)?;
+        let (ods, number) = pas_caller(&principal, &body.organisation, &body.nhs_number)?;
+        let found = pas_patient(&state, &ods, &number, |d| {
+            d.status == DischargeStatus::Discharged
+        })
+        .await?;
+        let id = found.discharge_id.clone();
+        entity = entity_id(&id);
+        state
+            .attempt(&caller, PAS_DISCHARGE_CANCELLED, &entity)
+            .await?;
+        let (status, _, event_id) = change_patient(&state, &principal, &id, |current| {
+            if current.status != DischargeStatus::Discharged {
+                return Err(ApiError::Conflict(
+                    "the patient's discharge is not recorded, so there is none to cancel".into(),
+                ));
+            }
+            // Back on the list as a patient ready for discharge: any search
+            // starts again (a care home's bed was never taken by the PAS).
+            let mut next = current.clone();
+            next.status = DischargeStatus::Ready;
+            next.destination = None;
+            next.destination_home = None;
+            next.discharged_at = None;
+            let payload = Payload::PatientReadyForDischarge(PatientReadyForDischarge {
+                discharge: Some(next.to_proto()),
+            });
+            Ok((next, payload))
+        })
+        .await?;
+        let answer = PasAnswer {
+            discharge_id: id,
+            status: DischargeStatus::Ready,
+        };
+        Ok((status, answer, event_id))
+    }
+    .await;
+    answer(&state, &caller, PAS_DISCHARGE_CANCELLED, &entity, result).await
 }

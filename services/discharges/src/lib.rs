@@ -196,6 +196,14 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         )
         .route("/api/v1/discharges/{id}/discharge", post(api::discharge))
         .route("/api/v1/discharges/{id}/cancel", post(api::cancel))
+        .route(
+            "/api/v1/discharges/pas/discharged",
+            post(api::pas_discharged),
+        )
+        .route(
+            "/api/v1/discharges/pas/discharge-cancelled",
+            post(api::pas_discharge_cancelled),
+        )
         // A signed-in browser's changes must be JSON from our own pages.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -15,7 +15,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 /// The demo machine clients that accept `PF_DEMO_CLIENT_SECRET`.
-pub const DEMO_CLIENTS: [&str; 3] = ["simulator", "care-home-simulator", "loadtest"];
+pub const DEMO_CLIENTS: [&str; 4] = ["simulator", "care-home-simulator", "loadtest", "adt-feed"];
 
 /// The demo web client (an OpenID Connect relying party, such as this
 /// service's own organisation sign-in) that accepts `PF_DEMO_CLIENT_SECRET`.
@@ -252,8 +252,9 @@ mod tests {
     fn demo_clients_use_the_demo_secret() {
         let mut registry = ClientRegistry::default();
         registry.add_demo_clients("demo-secret");
-        assert_eq!(registry.len(), 3);
+        assert_eq!(registry.len(), 4);
         assert!(registry.authenticate("simulator", "demo-secret").is_some());
+        assert!(registry.authenticate("adt-feed", "demo-secret").is_some());
         assert!(
             registry
                 .authenticate("care-home-simulator", "demo-secret")

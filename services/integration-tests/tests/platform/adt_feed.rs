@@ -38,6 +38,11 @@ impl Drop for Feed {
 }
 
 async fn start(configure: impl FnOnce(&mut pf_adt_feed::AdtConfig)) -> Feed {
+    start_with(|_, config| configure(config)).await
+}
+
+/// Starts the platform and the feed, configured knowing the platform.
+async fn start_with(configure: impl FnOnce(&Platform, &mut pf_adt_feed::AdtConfig)) -> Feed {
     let platform = Platform::start().await;
     for bed in ["B01", "B02", "B03", "B04"] {
         platform.open_bed(&format!("RWEAA/WD15/{bed}")).await;
@@ -48,7 +53,7 @@ async fn start(configure: impl FnOnce(&mut pf_adt_feed::AdtConfig)) -> Feed {
     std::fs::write(&feeds, FEEDS).unwrap();
     let mut config =
         pf_adt_feed::AdtConfig::local(&platform.nats.url(), &platform.redis.url(), feeds);
-    configure(&mut config);
+    configure(&platform, &mut config);
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mllp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_url = format!("http://{}", http.local_addr().unwrap());
@@ -736,4 +741,405 @@ async fn the_simulator_in_adt_mode_admits_and_discharges_through_the_feed() {
         .unwrap();
     let event = pf_proto::v1::EventEnvelope::decode_checked(&last.payload).unwrap();
     assert_eq!(event.source.unwrap().service, "adt-feed");
+}
+
+#[tokio::test]
+async fn the_simulators_awkward_messages_are_taken_and_leave_the_bed_as_planned() {
+    use pf_hospital_model::{BedAddress, BedState};
+    let feed = start(|_| {}).await;
+    let p = &feed.platform;
+    let client = pf_simulator::client::BedsClient::new(&p.beds_url, Duration::from_secs(10))
+        .unwrap()
+        .with_adt(pf_simulator::adt::AdtSender::new(
+            &feed.mllp,
+            Duration::from_secs(10),
+        ));
+    let address = BedAddress::parse("RWEAA", "WD15", "B04").unwrap();
+    // Admissions and discharges of one bed, cleaned by staff in between:
+    // some come with a cancellation, a leave of absence or a cancelled
+    // discharge sent again, and the bed still ends as each step says.
+    for _ in 0..6 {
+        client
+            .change_state(
+                &address,
+                Some(BedState::Available),
+                BedState::Occupied,
+                "admitted",
+            )
+            .await
+            .unwrap();
+        assert_eq!(state(p, "RWEAA:WD15:B04").await, "occupied");
+        client
+            .change_state(
+                &address,
+                Some(BedState::Occupied),
+                BedState::AwaitingClean,
+                "discharged",
+            )
+            .await
+            .unwrap();
+        assert_eq!(state(p, "RWEAA:WD15:B04").await, "awaiting_clean");
+        let (status, body) = p.set_state("RWEAA/WD15/B04", "available").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let metrics = p.metrics(&feed.http).await;
+    for trigger in ["A01", "A03", "A11", "A13", "A21", "A22"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("pf_adt_messages_total")
+                    && l.contains(&format!("trigger=\"{trigger}\""))
+                    && l.contains("code=\"AA\"")),
+            "{trigger}: {metrics}"
+        );
+    }
+    assert!(!metrics.contains("code=\"AE\""), "{metrics}");
+}
+
+/// An Epic-style message for patient `nhs` with a discharge destination
+/// code in PV1-37 (empty: none sent).
+fn epic_for(trigger: &str, id: &str, visit: &str, at: &str, nhs: &str, dest: &str) -> String {
+    let mut pv1 = vec![String::new(); 38];
+    pv1[0] = "PV1".into();
+    pv1[1] = "1".into();
+    pv1[2] = "I".into();
+    pv1[3] = "WD15^BAY1^B03^RWEAA".into();
+    pv1[19] = visit.into();
+    pv1[37] = dest.into();
+    format!(
+        "MSH|^~\\&|EPIC|RWE|PATIENTFLOW|PF|{at}||ADT^{trigger}^ADT_A03|{id}|P|2.5.1\r\
+         EVN|{trigger}|{at}\r\
+         PID|1||E2002^^^EPI^MR~{nhs}^^^NHS^NH||Test^Patient||19400101|M\r\
+         {}\r",
+        pv1.join("|")
+    )
+}
+
+/// A patient on RWE's discharge list, put there by a coordinator.
+async fn on_the_list(p: &Platform, nhs: &str) -> String {
+    let coordinator = p.token_for(
+        &pf_access::Principal::person(
+            "co-rwe",
+            "Coordinator",
+            Some(pf_access::OrgId::parse("RWE").unwrap()),
+        )
+        .with_grant(
+            pf_access::Grant::parse(pf_access::Role::DischargeCoordinator, &["RWE"]).unwrap(),
+        ),
+    );
+    let response = p
+        .http
+        .post(format!("{}/api/v1/discharges", p.discharges_url))
+        .bearer_auth(&coordinator)
+        .json(&serde_json::json!({
+            "nhs_number": nhs,
+            "sex": "male",
+            "site": "RWEAA",
+            "ward": "WD15",
+            "discharge_ready_date": "2026-11-27",
+            "pathway": 1,
+            "search_postcode": "LE2 7LX",
+            "delay_reason": "awaiting_care_home_place",
+            "needs": "Walks with a frame"
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body["discharge_id"].as_str().unwrap().to_owned()
+}
+
+/// The discharge's record as stored in the event log.
+async fn discharge_record(p: &Platform, id: &str) -> pf_discharge_model::DischargeRecord {
+    pf_discharges::discharge_log::DischargeLog::new(p.jetstream().await)
+        .current(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .record
+}
+
+/// RWE's bed-state feed as a machine identity: what the feed's token says.
+fn feed_identity() -> pf_access::Principal {
+    pf_access::Principal::machine(
+        "adt-feed",
+        "ADT feed",
+        Some(pf_access::OrgId::parse("RWE").unwrap()),
+    )
+    .with_grant(pf_access::Grant::parse(pf_access::Role::BedPublisher, &["RWE"]).unwrap())
+}
+
+#[tokio::test]
+async fn an_a03_records_the_discharge_on_the_list_and_an_a13_puts_the_patient_back() {
+    let nhs = pf_discharge_model::NhsNumber::test_number(41)
+        .as_str()
+        .to_owned();
+    let unknown = pf_discharge_model::NhsNumber::test_number(42)
+        .as_str()
+        .to_owned();
+    let feed = start_with(|p, config| {
+        config.discharges = Some(pf_adt_feed::discharges::DischargesLink {
+            url: p.discharges_url.clone(),
+            credentials: pf_adt_feed::discharges::Credentials::Token(p.token_for(&feed_identity())),
+        });
+    })
+    .await;
+    let p = &feed.platform;
+    let id = on_the_list(p, &nhs).await;
+    let other = on_the_list(p, pf_discharge_model::NhsNumber::test_number(43).as_str()).await;
+    p.wait_until_projected().await;
+    let mut engine = Engine::connect(&feed).await;
+
+    let ack = engine
+        .send(&epic_for("A01", "J1", "VJ1", &t(0), &nhs, ""))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    // Discharged to an NHS-run care home (NHS discharge destination 54).
+    let ack = engine
+        .send(&epic_for("A03", "J2", "VJ1", &t(30), &nhs, "54"))
+        .await;
+    assert_eq!(msa(&ack), ("AA", "J2", "stored: 1 bed change"), "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B03").await, "awaiting_clean");
+    let record = discharge_record(p, &id).await;
+    assert_eq!(
+        record.status,
+        pf_discharge_model::DischargeStatus::Discharged
+    );
+    assert_eq!(
+        record.destination,
+        Some(pf_discharge_model::Destination::CareHome)
+    );
+    assert!(record.discharged_at.is_some());
+    let metrics = p.metrics(&feed.http).await;
+    assert!(
+        metrics.contains("pf_adt_discharge_join_total{outcome=\"joined\"} 1"),
+        "{metrics}"
+    );
+    // Another patient on the list is untouched.
+    assert!(discharge_record(p, &other).await.status.is_waiting());
+
+    // A13: the discharge is cancelled and the patient waits again.
+    p.wait_until_projected().await;
+    let ack = engine
+        .send(&epic_for("A13", "J3", "VJ1", &t(40), &nhs, ""))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B03").await, "occupied");
+    let record = discharge_record(p, &id).await;
+    assert!(record.status.is_waiting(), "{:?}", record.status);
+    assert_eq!(record.destination, None);
+    assert_eq!(record.discharged_at, None);
+
+    // An A03 for a patient not on the list: the bed changes, the list does not.
+    p.wait_until_projected().await;
+    let ack = engine
+        .send(&epic_for("A03", "J4", "VJ1", &t(50), &unknown, "19"))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B03").await, "awaiting_clean");
+    assert!(discharge_record(p, &id).await.status.is_waiting());
+    assert!(discharge_record(p, &other).await.status.is_waiting());
+    let metrics = p.metrics(&feed.http).await;
+    assert!(
+        metrics.contains("pf_adt_discharge_join_total{outcome=\"not_on_list\"} 1"),
+        "{metrics}"
+    );
+
+    // Both changes are in the audit trail, made by the feed's machine
+    // identity, and no audit record carries the NHS number.
+    let jetstream = p.jetstream().await;
+    let mut stream = jetstream
+        .get_stream(pf_audit::stream::STREAM)
+        .await
+        .unwrap();
+    let info = stream.info().await.unwrap().clone();
+    let mut records = Vec::new();
+    for sequence in info.state.first_sequence.max(1)..=info.state.last_sequence {
+        if let Ok(message) = stream.get_raw_message(sequence).await {
+            records.push(String::from_utf8(message.payload.to_vec()).unwrap());
+        }
+    }
+    let entity = format!("discharge/{id}");
+    for action in [
+        "discharge.pas_discharged",
+        "discharge.pas_discharge_cancelled",
+    ] {
+        let record: serde_json::Value = records
+            .iter()
+            .map(|r| serde_json::from_str::<serde_json::Value>(r).unwrap())
+            .find(|r| {
+                r["action"] == action
+                    && r["entity"] == entity
+                    && r["outcome"]["result"] == "accepted"
+            })
+            .unwrap_or_else(|| panic!("{action} is not in the audit trail: {records:?}"));
+        assert_eq!(record["actor"]["id"], "adt-feed", "{record}");
+        assert_eq!(record["actor"]["kind"], "machine", "{record}");
+    }
+    for record in &records {
+        assert!(
+            !record.contains(&nhs) && !record.contains(&unknown),
+            "{record}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_discharges_service_down_leaves_the_bed_change_standing() {
+    let feed = start_with(|_, config| {
+        config.discharges = Some(pf_adt_feed::discharges::DischargesLink {
+            // Nothing listens here.
+            url: "http://127.0.0.1:9".into(),
+            credentials: pf_adt_feed::discharges::Credentials::Token("no-token".into()),
+        });
+    })
+    .await;
+    let p = &feed.platform;
+    let nhs = pf_discharge_model::NhsNumber::test_number(44)
+        .as_str()
+        .to_owned();
+    let mut engine = Engine::connect(&feed).await;
+    let ack = engine
+        .send(&epic_for("A01", "K1", "VK1", &t(0), &nhs, ""))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    let ack = engine
+        .send(&epic_for("A03", "K2", "VK1", &t(30), &nhs, "19"))
+        .await;
+    assert_eq!(msa(&ack), ("AA", "K2", "stored: 1 bed change"), "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B03").await, "awaiting_clean");
+    let metrics = p.metrics(&feed.http).await;
+    assert!(
+        metrics.contains("pf_adt_discharge_join_total{outcome=\"unavailable\"} 1"),
+        "{metrics}"
+    );
+}
+
+/// The log lines written while a test runs on this thread.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// The NHS number written the ways a log could carry it: its ten digits
+/// together, spaced 3-3-4, or with dashes.
+fn written_forms(nhs: &str) -> [String; 3] {
+    let (a, rest) = nhs.split_at(3);
+    let (b, c) = rest.split_at(3);
+    [
+        nhs.to_owned(),
+        format!("{a} {b} {c}"),
+        format!("{a}-{b}-{c}"),
+    ]
+}
+
+// One thread: every task of the platform and the feed runs where the
+// capturing subscriber is the default, and no other test's logs mix in.
+#[tokio::test(flavor = "current_thread")]
+async fn no_nhs_number_reaches_the_logs() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "debug,async_nats=info,hyper=info,hyper_util=info,h2=info,reqwest=info,rustls=info,tower=info",
+        ))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let listed = pf_discharge_model::NhsNumber::test_number(61)
+        .as_str()
+        .to_owned();
+    let unlisted = pf_discharge_model::NhsNumber::test_number(62)
+        .as_str()
+        .to_owned();
+    let feed = start_with(|p, config| {
+        config.discharges = Some(pf_adt_feed::discharges::DischargesLink {
+            url: p.discharges_url.clone(),
+            credentials: pf_adt_feed::discharges::Credentials::Token(p.token_for(&feed_identity())),
+        });
+    })
+    .await;
+    let p = &feed.platform;
+    on_the_list(p, &listed).await;
+    p.wait_until_projected().await;
+    let mut engine = Engine::connect(&feed).await;
+    let mut sent = Vec::new();
+    for (n, (trigger, nhs, dest)) in [
+        ("A01", &listed, ""),
+        ("A03", &listed, "19"),
+        ("A13", &listed, ""),
+        ("A01", &unlisted, ""),
+        ("A03", &unlisted, "54"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ack = engine
+            .send(&epic_for(
+                trigger,
+                &format!("L{n}"),
+                "VL1",
+                &t(n as i64 * 10),
+                nhs,
+                dest,
+            ))
+            .await;
+        assert_eq!(msa(&ack).0, "AA", "{ack}");
+        sent.push(ack);
+    }
+    // Refused messages carrying the number: an unknown location, a PID
+    // that breaks the structure, a spaced number in a field of its own.
+    let unknown_ward = epic_for("A01", "L10", "VL2", &t(60), &listed, "")
+        .replace("WD15^BAY1^B03^RWEAA", "NOWARD^^B01^NOSITE");
+    let ack = engine.send(&unknown_ward).await;
+    assert_eq!(msa(&ack).0, "AE", "{ack}");
+    let broken = format!(
+        "MSH|^~\\&|EPIC|RWE|PF|PF|{}||ADT^A01|L11|P|2.5.1\r{}|PID|1\r",
+        t(70),
+        listed
+    );
+    let ack = engine.send(&broken).await;
+    assert_ne!(msa(&ack).0, "AA", "{ack}");
+    let spaced = epic_for("A08", "L12", "VL1", &t(80), &unlisted, "")
+        .replace("Test^Patient", &written_forms(&listed)[1]);
+    engine.send(&spaced).await;
+    drop(engine);
+    drop(feed);
+
+    let text = logs.text();
+    assert!(
+        text.contains("message stored") && text.contains("discharge list updated"),
+        "the logs were captured: {text}"
+    );
+    for nhs in [&listed, &unlisted] {
+        for form in written_forms(nhs) {
+            for (n, line) in text.lines().enumerate() {
+                assert!(
+                    !line.contains(&form),
+                    "line {n} of the logs has an NHS number: {line}"
+                );
+            }
+        }
+    }
 }

@@ -1241,6 +1241,82 @@ async fn care_homes_and_discharges(platform: &Platform) -> (Api, Api) {
         )
         .await;
     assert_eq!(status, 404);
+
+    // What a trust's PAS says through its ADT feed (RWE's bed publisher).
+    let (status, third) = discharges
+        .json("createDischarge", list, co, referral(9))
+        .await;
+    assert_eq!(status, 201, "{third}");
+    platform.wait_until_projected().await;
+    let feed = platform.token_for(&bed_publisher("RWE"));
+    let pas = Some(feed.as_str());
+    let other_feed = platform.token_for(&bed_publisher("RT5"));
+    let nine = NhsNumber::test_number(9).as_str().to_owned();
+    let discharged = "/api/v1/discharges/pas/discharged";
+    let body = |nhs: &str, org: &str| {
+        json!({"nhs_number": nhs, "organisation": org,
+               "discharged_at": "2026-11-28T10:00:00Z", "destination": "usual_residence"})
+    };
+    for (token, request, expected) in [
+        (co, body(&nine, "RWE"), 403),
+        (Some(other_feed.as_str()), body(&nine, "RWE"), 403),
+        (pas, body(&nine, "RT5"), 403),
+        (pas, body("943 476 5918", "RWE"), 422),
+        (pas, body(&nine, "not an ods code"), 422),
+        (pas, json!({"nhs_number": nine, "organisation": "RWE"}), 400),
+        (
+            pas,
+            json!({"nhs_number": nine, "organisation": "RWE",
+                     "discharged_at": "yesterday"}),
+            422,
+        ),
+        (
+            pas,
+            json!({"nhs_number": nine, "organisation": "RWE",
+                     "discharged_at": "2026-11-28T10:00:00Z", "destination": "moon"}),
+            422,
+        ),
+        (pas, body(NhsNumber::test_number(10).as_str(), "RWE"), 404),
+        (pas, body(&nine, "RWE"), 200),
+    ] {
+        let (status, answer) = discharges
+            .json("recordPasDischarge", discharged, token, request.clone())
+            .await;
+        assert_eq!(status, expected, "{request}: {answer}");
+        assert!(!answer.to_string().contains(&nine[..6]), "{answer}");
+    }
+    let (status, _) = discharges
+        .raw(
+            "recordPasDischarge",
+            discharged,
+            pas,
+            "application/json",
+            oversize(),
+        )
+        .await;
+    assert_eq!(status, 413);
+    hostile_credentials(&discharges, issuer, "recordPasDischarge", discharged).await;
+    generated_bodies(&discharges, "recordPasDischarge", discharged, &feed, 20, 5).await;
+    platform.wait_until_projected().await;
+    let cancelled = "/api/v1/discharges/pas/discharge-cancelled";
+    for (token, request, expected) in [
+        (co, json!({"nhs_number": nine, "organisation": "RWE"}), 403),
+        (pas, json!({"nhs_number": nine}), 400),
+        (pas, json!({"nhs_number": "1", "organisation": "RWE"}), 422),
+        (
+            pas,
+            json!({"nhs_number": NhsNumber::test_number(10).as_str(), "organisation": "RWE"}),
+            404,
+        ),
+        (pas, json!({"nhs_number": nine, "organisation": "RWE"}), 200),
+    ] {
+        let (status, answer) = discharges
+            .json("cancelPasDischarge", cancelled, token, request.clone())
+            .await;
+        assert_eq!(status, expected, "{request}: {answer}");
+    }
+    hostile_credentials(&discharges, issuer, "cancelPasDischarge", cancelled).await;
+    generated_bodies(&discharges, "cancelPasDischarge", cancelled, &feed, 20, 6).await;
     homes.all_called();
     discharges.all_called();
     (homes, discharges)

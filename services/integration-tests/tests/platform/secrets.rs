@@ -40,7 +40,7 @@ const STARTED: [&str; 10] = [
 /// build and the services (each records its environment and waits), and
 /// checks which processes got the demo client secret.
 #[test]
-fn scripts_start_gives_the_demo_client_secret_only_to_identity_and_the_simulator() {
+fn scripts_start_gives_the_demo_client_secret_only_to_identity_the_simulator_and_the_adt_feed() {
     let (dir, envs) = run_scripts_start(&[]);
     let secret_file = dir.path().join("var/secrets/demo-client-secret");
     let secret = std::fs::read_to_string(&secret_file).unwrap();
@@ -58,6 +58,12 @@ fn scripts_start_gives_the_demo_client_secret_only_to_identity_and_the_simulator
                 assert!(!has_value);
                 assert!(env.contains("PF_CLIENT_SECRET_FILE="), "{env}");
             }
+            // Its machine identity, to join A03/A13 to the discharge list.
+            "adt-feed" => {
+                assert!(!has_value && !env.contains("PF_DEMO_CLIENT_SECRET"));
+                assert!(env.contains("PF_ADT_CLIENT_SECRET_FILE="), "{env}");
+                assert!(env.contains("PF_ADT_DISCHARGES_URL=http://"), "{env}");
+            }
             other => {
                 assert!(
                     !has_value && !has_file && !env.contains("PF_DEMO_CLIENT_SECRET"),
@@ -66,6 +72,21 @@ fn scripts_start_gives_the_demo_client_secret_only_to_identity_and_the_simulator
             }
         }
     }
+}
+
+/// `PF_SIM_ADT=1` sends the simulator's admissions and discharges over
+/// MLLP to the ADT feed `scripts/start` runs; without it, through the API.
+#[test]
+fn scripts_start_with_pf_sim_adt_points_the_simulator_at_the_feed() {
+    let (_dir, envs) = run_scripts_start(&[("PF_SIM_ADT", "1".to_owned())]);
+    let simulator = std::fs::read_to_string(envs.join("simulator.env")).unwrap();
+    assert!(
+        simulator.contains("PF_SIM_ADT_MLLP=127.0.0.1:"),
+        "{simulator}"
+    );
+    let (_dir, envs) = run_scripts_start(&[]);
+    let simulator = std::fs::read_to_string(envs.join("simulator.env")).unwrap();
+    assert!(!simulator.contains("PF_SIM_ADT_MLLP="), "{simulator}");
 }
 
 /// With a trust's provider given, `scripts/start` signs staff in with it

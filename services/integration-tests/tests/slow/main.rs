@@ -5,6 +5,7 @@
 //! the soak.
 //!
 //! # Layout
+//! - [`adt_feed_faults`]: the ADT feed with nats-server killed mid-stream.
 //! - [`browser`]: the control-room page updates live.
 //! - [`care_home_browser`]: the care-home form from a phone.
 //! - [`discharge_browser`]: the discharge dashboard, hold to discharge.
@@ -14,6 +15,7 @@
 //! - [`fault_suite`]: the real binaries under kills, restarts and hostile input.
 //! - [`wall_soak`]: the wall through a 10x day, neither growing nor missing updates.
 
+mod adt_feed_faults;
 mod browser;
 mod care_home_browser;
 mod discharge_browser;

@@ -311,6 +311,10 @@ pub fn demo_principals() -> Vec<Principal> {
             None,
         )
         .with_grant(grant(Role::CareHomeEditor, &all_homes)),
+        // The ADT feed joining A03/A13 to the discharge list: a bed
+        // publisher of the trusts its demo feeds are for, nothing else.
+        Principal::machine("adt-feed", "ADT feed (demo only)", None)
+            .with_grant(grant(Role::BedPublisher, &["RWE", "RT5"])),
         Principal::machine("loadtest", "Load test (demo only)", None)
             .with_grant(grant(Role::BedPublisher, &["RWE", "RT5"]))
             .with_grant(grant(Role::ControlRoomViewer, &[])),

@@ -41,6 +41,13 @@ pub enum Action {
         /// The organisation whose patients they are.
         ods: OdsCode,
     },
+    /// Record what a trust's own PAS says of a patient on its discharge
+    /// list (discharged, discharge cancelled), found by NHS number: the ADT
+    /// feed's one use of the list. It cannot list, open or search patients.
+    RecordPasDischarges {
+        /// The trust whose PAS it is.
+        ods: OdsCode,
+    },
     /// Read and export the audit trail.
     ReadAudit,
     /// Register homes and sites, issue and revoke access.
@@ -56,6 +63,9 @@ impl fmt::Display for Action {
             Action::AnswerHolds { cqc } => write!(f, "answer hold requests of care home {cqc}"),
             Action::SearchVacancies => f.write_str("search care-home vacancies"),
             Action::ManagePatients { ods } => write!(f, "manage patients of {ods}"),
+            Action::RecordPasDischarges { ods } => {
+                write!(f, "record discharges from the PAS of {ods}")
+            }
             Action::ReadAudit => f.write_str("read the audit trail"),
             Action::ManageAccess => f.write_str("manage access"),
         }
@@ -137,6 +147,7 @@ fn grant_allows(grant: &Grant, action: &Action) -> bool {
             | ManageAccess,
         ) => true,
         (BedPublisher, ChangeBeds { trust }) => grant.covers_ods(trust),
+        (BedPublisher, RecordPasDischarges { ods }) => grant.covers_ods(ods),
         (ControlRoomViewer | DischargeCoordinator, ViewControlRoom) => true,
         (CareHomeEditor, ChangeCareHome { cqc } | AnswerHolds { cqc }) => grant.covers_cqc(cqc),
         (VacancyPublisher, ChangeCareHome { cqc }) => grant.covers_cqc(cqc),
@@ -174,6 +185,9 @@ fn refusal(principal: &Principal, action: &Action) -> String {
             .to_owned(),
         Action::ManagePatients { ods } => {
             format!("Only discharge coordinators of {ods} can see and manage its patients.")
+        }
+        Action::RecordPasDischarges { ods } => {
+            format!("Only {ods}'s own bed-state feed can record discharges from its PAS.")
         }
         Action::ReadAudit => "Only a system administrator can read the audit trail.".to_owned(),
         Action::ManageAccess => "Only a system administrator can register homes and sites or \
@@ -217,6 +231,8 @@ mod tests {
             Action::SearchVacancies,
             Action::ManagePatients { ods: ods("RWE") },
             Action::ManagePatients { ods: ods("RT5") },
+            Action::RecordPasDischarges { ods: ods("RWE") },
+            Action::RecordPasDischarges { ods: ods("RT5") },
             Action::ReadAudit,
             Action::ManageAccess,
         ]
@@ -232,6 +248,7 @@ mod tests {
             | Action::AnswerHolds { .. }
             | Action::SearchVacancies
             | Action::ManagePatients { .. }
+            | Action::RecordPasDischarges { .. }
             | Action::ReadAudit
             | Action::ManageAccess => {}
         }
@@ -241,15 +258,19 @@ mod tests {
     fn every_role_against_every_action() {
         // Columns follow `actions()`:
         //  beds RWE, beds RT5, control room, change A, change B, holds A, holds B,
-        //  search, patients RWE, patients RT5, audit, access.
+        //  search, patients RWE, patients RT5, PAS discharges RWE, PAS
+        //  discharges RT5, audit, access.
         let matrix: [(Principal, &str); 7] = [
-            (with(Role::CareHomeEditor, &[HOME_A]), "...Y.Y......"),
-            (with(Role::DischargeCoordinator, &["RWE"]), "..Y....YY..."),
-            (with(Role::ControlRoomViewer, &[]), "..Y........."),
-            (with(Role::SystemAdmin, &[]), "YYYYYYYY..YY"),
-            (with(Role::BedPublisher, &["RWE"]), "Y..........."),
-            (with(Role::VacancyPublisher, &[HOME_A]), "...Y........"),
-            (Principal::person("nobody", "Nobody", None), "............"),
+            (with(Role::CareHomeEditor, &[HOME_A]), "...Y.Y........"),
+            (with(Role::DischargeCoordinator, &["RWE"]), "..Y....YY....."),
+            (with(Role::ControlRoomViewer, &[]), "..Y..........."),
+            (with(Role::SystemAdmin, &[]), "YYYYYYYY....YY"),
+            (with(Role::BedPublisher, &["RWE"]), "Y.........Y..."),
+            (with(Role::VacancyPublisher, &[HOME_A]), "...Y.........."),
+            (
+                Principal::person("nobody", "Nobody", None),
+                "..............",
+            ),
         ];
         let actions = actions();
         for (principal, expected) in &matrix {

@@ -15,9 +15,12 @@
 //!   locations are in the catalogue (wildcards, a default, unknown refused).
 //! - [`rules`]: the state machine from a mapped message, the visit index and
 //!   the beds' records to bed changes, with who owns which state.
+//! - [`discharge`]: where a discharged patient went (PV1-36/PV1-37, NHS
+//!   discharge destination codes), for joining the discharge list.
 #![forbid(unsafe_code)]
 
 pub mod ack;
+pub mod discharge;
 pub mod escape;
 pub mod mapping;
 pub mod message;

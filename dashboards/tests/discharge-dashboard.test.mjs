@@ -18,7 +18,8 @@
 // (NHS number shown), the matching home, a bed held.  3. The home accepts in another browser; the
 // coordinator's page says so without a reload.  4. A refusal shows the error summary.  5. The
 // discharge is confirmed and the home's vacancy drops on the control room.  axe-core (WCAG 2.2 AA)
-// checks every state at 1366×768 and 360 px wide, and no page is wider than the screen.
+// checks every state at 1366×768 and 360 px wide, and no page is wider than the screen.  Every
+// request every page makes is recorded: none may go to another host (no external fonts).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,6 +61,11 @@ function settings() {
 
 let cfg;
 let browser;
+const offSite = []; // requests any page made to another host
+
+function siteHosts() {
+  return new Set([cfg.discharges, cfg.careHomes, cfg.gateway].map((u) => new URL(u).hostname));
+}
 let coordinator; // {context, page, errors}
 let watcher; // a control-room viewer's page recording the care homes' figures
 
@@ -76,6 +82,11 @@ after(async () => {
   await browser?.close();
 });
 
+/** Fails when any page so far asked another host for anything (fonts included). */
+function assertNothingLeftTheSite() {
+  assert.deepEqual(offSite, [], `requests that left the site:\n${offSite.join('\n')}`);
+}
+
 /** A browser context signed in with `session` (the cookie is per host, so it reaches every service). */
 async function signedIn(session, viewport = LAPTOP) {
   const context = await browser.newContext({ viewport });
@@ -83,6 +94,12 @@ async function signedIn(session, viewport = LAPTOP) {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (err) => errors.push(err.message));
+  // No request leaves the site: every request goes to the platform's own hosts.
+  context.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.protocol === 'data:' || url.protocol === 'blob:') return;
+    if (!siteHosts().has(url.hostname)) offSite.push(request.url());
+  });
   page.on('console', (msg) => {
     if (/Content Security Policy|Refused to connect/i.test(msg.text())) errors.push(msg.text());
   });
@@ -107,6 +124,9 @@ async function assertAccessible(page, state) {
     assert.ok(overflow <= 0, `the ${state} is ${overflow} px wider than a ${viewport.width} px screen`);
   }
   await page.setViewportSize(LAPTOP);
+  // Fonts are fetched once the text is laid out: wait for them before looking.
+  await page.evaluate(() => document.fonts.ready.then(() => undefined));
+  assertNothingLeftTheSite();
 }
 
 function patientUrl() {
@@ -136,6 +156,7 @@ test('1: the list shows the waiting patient with the NHS number masked; others a
 
 test('2: the coordinator opens the patient, sees the matching home and holds a bed', async () => {
   const { page } = coordinator;
+  await page.goto(`${cfg.discharges}/discharges`);
   await page.locator(`tr[data-discharge="${cfg.id}"] a`).click();
   await page.waitForURL(patientUrl());
   assert.equal(await page.locator('#nhs-number').textContent(), cfg.nhsNumber, 'opened: NHS number shown');

@@ -56,12 +56,14 @@ function settings() {
     home: process.env.PF_TEST_HOME,
     id: process.env.PF_DISCHARGE_ID,
     nhsNumber: process.env.PF_NHS_NUMBER,
+    newNhsNumber: process.env.PF_NEW_NHS_NUMBER || '999 000 0015',
   };
 }
 
 let cfg;
 let browser;
 const offSite = []; // requests any page made to another host
+let addedId; // the patient added through the form
 
 function siteHosts() {
   return new Set([cfg.discharges, cfg.careHomes, cfg.gateway].map((u) => new URL(u).hostname));
@@ -152,6 +154,52 @@ test('1: the list shows the waiting patient with the NHS number masked; others a
   assert.equal(answer.status(), 403);
   await assert.doesNotReject(outsider.page.getByRole('heading', { name: 'You cannot see the discharge list' }).waitFor());
   await outsider.context.close();
+});
+
+test("1b: a patient is added in the browser: the API's sentences in an error summary, then the patient opened", async () => {
+  const { page } = coordinator;
+  await page.goto(`${cfg.discharges}/discharges`);
+  await page.getByRole('link', { name: 'Add a patient' }).click();
+  await page.waitForURL(`${cfg.discharges}/discharges/new`);
+  await assertAccessible(page, 'add-a-patient form');
+
+  // A mistyped NHS number, no sex, a date in the future, pathway 3 without the care needed.
+  await page.getByLabel('NHS number').fill('999 000 0001');
+  await page.getByLabel('Hospital site').selectOption({ index: 1 });
+  await page.getByLabel('Ward code').fill('WD15');
+  await page.getByLabel('Day').fill('1');
+  await page.getByLabel('Month').fill('1');
+  await page.getByLabel('Year').fill('2099');
+  await page.getByLabel('Pathway 3: new care-home placement').check();
+  await page.getByLabel('Care needs in a few words').fill('Needs a hoist');
+  await page.getByRole('button', { name: 'Add the patient' }).click();
+  const summary = page.locator('.nhsuk-error-summary');
+  await summary.waitFor();
+  assert.match(await page.title(), /^Error: /);
+  const text = await summary.textContent();
+  assert.match(text, /There is a problem/);
+  assert.match(text, /not a valid NHS number/i, 'the API\'s own sentence');
+  assert.match(text, /Select the patient's sex/);
+  assert.match(text, /today or in the past/);
+  assert.match(text, /Select the care needed/);
+  assert.match(await page.locator('#nhs_number-error').textContent(), /Error:.*NHS number/);
+  assert.equal(await page.getByLabel('NHS number').inputValue(), '999 000 0001', 'what was typed is kept');
+  assert.equal(await page.getByLabel('Care needs in a few words').inputValue(), 'Needs a hoist');
+  await summary.getByRole('link', { name: /NHS number/ }).click();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'nhs_number', 'the summary links to the field');
+  await assertAccessible(page, 'add-a-patient form with errors');
+
+  await page.getByLabel('NHS number').fill(cfg.newNhsNumber);
+  await page.getByLabel('Female').check();
+  await page.getByLabel('Year').fill(String(new Date().getFullYear() - 1));
+  await page.getByLabel('Care needed (pathways 2 and 3)').selectOption('residential');
+  await page.getByLabel('Postcode to search from (pathways 2 and 3)').fill('LE2 7LX');
+  await page.getByRole('button', { name: 'Add the patient' }).click();
+  await page.locator('#done').waitFor();
+  assert.match(await page.locator('#done').textContent(), /Patient added/);
+  assert.equal(await page.locator('#nhs-number').textContent(), cfg.newNhsNumber);
+  addedId = new URL(page.url()).pathname.split('/').pop();
+  await assertAccessible(page, 'patient just added');
 });
 
 test('2: the coordinator opens the patient, sees the matching home and holds a bed', async () => {

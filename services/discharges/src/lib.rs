@@ -13,6 +13,7 @@
 //! - [`discharge_log`]: a discharge's events in JetStream.
 //! - [`api`]: the JSON API, matching and hold expiry.
 //! - [`pages`]: the discharge dashboard's pages (through the API's handlers).
+//! - [`new_patient`]: the add-a-patient form (through the API's handler).
 //! - [`open_audit`]: one audit entry per person opening a patient in a window.
 //! - [`state`]: what the handlers share; auditing.
 //! - [`run`]: connects and serves; ends expired holds on a timer.
@@ -21,6 +22,7 @@
 pub mod api;
 pub mod config;
 pub mod discharge_log;
+pub mod new_patient;
 pub mod open_audit;
 pub mod pages;
 pub mod state;

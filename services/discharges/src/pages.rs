@@ -3,6 +3,7 @@
 //!
 //! - `GET /discharges`: the organisation's waiting patients, NHS numbers
 //!   masked, longest wait first.
+//! - `GET|POST /discharges/new`: add a patient ([`crate::new_patient`]).
 //! - `GET /discharges/{id}[?done=…]`: one patient, opened (audited like the
 //!   API's opening): needs, delay reason, the held bed, the matching homes.
 //! - `POST /discharges/{id}/hold`, `…/release`, `…/delay-reason`,
@@ -42,6 +43,7 @@ pub const PAGES: &[&str] = &[
     "discharges.html",
     "discharge.html",
     "discharge-refused.html",
+    "new-patient.html",
 ];
 
 /// The largest API answer read back by a page.
@@ -50,8 +52,15 @@ const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 /// What the page handlers share.
 #[derive(Clone)]
 pub struct Pages {
-    app: AppState,
+    pub(crate) app: AppState,
     templates: Arc<minijinja::Environment<'static>>,
+}
+
+impl Pages {
+    /// The page templates.
+    pub(crate) fn templates(&self) -> &minijinja::Environment<'static> {
+        &self.templates
+    }
 }
 
 impl CallerContext for Pages {
@@ -116,6 +125,10 @@ pub fn router(
     let routes = Router::new()
         .route("/", get(|| async { Redirect::to("/discharges") }))
         .route("/discharges", get(list_page))
+        .route(
+            "/discharges/new",
+            get(crate::new_patient::form_page).post(crate::new_patient::add),
+        )
         .route("/discharges/{id}", get(patient_page))
         .route("/discharges/{id}/hold", form_route(Ask::Hold))
         .route("/discharges/{id}/release", form_route(Ask::Release))
@@ -242,7 +255,7 @@ struct Choice {
 }
 
 /// A copy of `caller` for one more call of an API handler.
-fn again(caller: &Caller, principal: &Principal) -> Caller {
+pub(crate) fn again(caller: &Caller, principal: &Principal) -> Caller {
     Caller {
         principal: Ok(principal.clone()),
         source: caller.source.clone(),
@@ -252,7 +265,7 @@ fn again(caller: &Caller, principal: &Principal) -> Caller {
 }
 
 /// An API handler's answer: its status and JSON.
-async fn read(response: Response) -> (StatusCode, Value) {
+pub(crate) async fn read(response: Response) -> (StatusCode, Value) {
     let status = response.status();
     let body = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
         .await
@@ -260,14 +273,14 @@ async fn read(response: Response) -> (StatusCode, Value) {
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
-fn error_text(body: &Value) -> String {
+pub(crate) fn error_text(body: &Value) -> String {
     body["error"]
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| "The change could not be made. Please try again.".to_owned())
 }
 
-fn json_headers() -> HeaderMap {
+pub(crate) fn json_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -332,7 +345,7 @@ pub fn hold_state_text(state: &str) -> &'static str {
 }
 
 /// Why a page cannot be shown to someone who is not signed in.
-fn not_signed_in(pages: &Pages, refusal: NotSignedIn<'_>, path: &str) -> Response {
+pub(crate) fn not_signed_in(pages: &Pages, refusal: NotSignedIn<'_>, path: &str) -> Response {
     match refusal {
         NotSignedIn::Throttled(wait) => (
             StatusCode::TOO_MANY_REQUESTS,
@@ -368,7 +381,7 @@ fn refused_page(pages: &Pages, status: StatusCode, heading: &str, text: &str) ->
 
 /// The caller, when a signed-in discharge coordinator; the answer to give
 /// otherwise (sign-in, or a 403 page recorded in the audit trail).
-async fn coordinator(
+pub(crate) async fn coordinator(
     pages: &Pages,
     caller: &Caller,
     path: &str,
@@ -525,6 +538,10 @@ async fn banner(pages: &Pages, done: &Done) -> Option<Banner> {
         "released" => (
             "Bed released",
             "The held bed was released and is free for other patients.".to_owned(),
+        ),
+        "added" => (
+            "Patient added",
+            "The patient is on the discharge list.".to_owned(),
         ),
         "delay-reason" => (
             "Delay reason changed",

@@ -202,6 +202,7 @@ async fn a_coordinator_holds_a_bed_the_home_accepts_and_the_discharge_is_confirm
     let care_homes = platform.care_homes_url.clone();
     let (gateway, pages) = (gateway_url.clone(), pages_url.clone());
     let nhs_spaced = nhs_number.spaced();
+    let new_nhs_number = NhsNumber::test_number(8).spaced();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .args([
@@ -219,6 +220,7 @@ async fn a_coordinator_holds_a_bed_the_home_accepts_and_the_discharge_is_confirm
             .env("PF_TEST_HOME", HOME)
             .env("PF_DISCHARGE_ID", discharge_id)
             .env("PF_NHS_NUMBER", nhs_spaced)
+            .env("PF_NEW_NHS_NUMBER", new_nhs_number)
             .output()
     })
     .await

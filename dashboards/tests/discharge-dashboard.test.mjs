@@ -202,6 +202,46 @@ test("1b: a patient is added in the browser: the API's sentences in an error sum
   await assertAccessible(page, 'patient just added');
 });
 
+test('1c: the list is worked full width: filters, sorts and an audited search by NHS number, all in the query string', async () => {
+  const { page } = coordinator;
+  await page.goto(`${cfg.discharges}/discharges`);
+  const ids = () => page.locator('tr[data-discharge]').evaluateAll((rows) => rows.map((r) => r.dataset.discharge));
+  assert.deepEqual(await ids(), [addedId, cfg.id], 'longest wait first');
+  const row = page.locator(`tr[data-discharge="${cfg.id}"]`);
+  assert.match(await row.textContent(), /Awaiting a care-home place/, 'the delay reason is on the list');
+  assert.match(await row.textContent(), /Held bed None/, 'the held bed is on the list');
+  // Full width on a laptop: no 960 px container, and no value wraps mid-way.
+  const tableWidth = await page.locator('#patients').evaluate((t) => t.getBoundingClientRect().width);
+  assert.ok(tableWidth > 1200, `the list is ${tableWidth} px wide on a 1366 px screen`);
+  const wrapped = await page.locator('.pf-nowrap').evaluateAll((spans) => spans.filter((s) => s.getClientRects().length > 1).map((s) => s.textContent));
+  assert.deepEqual(wrapped, [], 'NHS numbers, dates and day counts stay on one line');
+  await assertAccessible(page, 'list with filters');
+
+  await page.getByLabel('Delay reason').selectOption('awaiting_care_home_place');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForURL(/delay_reason=awaiting_care_home_place/);
+  assert.deepEqual(await ids(), [cfg.id]);
+  assert.match(await page.locator('#list-count').textContent(), /Showing 1 of 2 patients/);
+  await assertAccessible(page, 'list filtered');
+
+  await page.goto(`${cfg.discharges}/discharges`);
+  await page.getByLabel('Sort by').selectOption('ready-newest');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForURL(/sort=ready-newest/);
+  assert.deepEqual(await ids(), [cfg.id, addedId], 'latest Discharge Ready Date first');
+
+  await page.getByLabel('Find a patient by NHS number').fill('123 456');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.locator('.nhsuk-error-summary').waitFor();
+  assert.match(await page.title(), /^Error: /);
+  await assertAccessible(page, 'search with a mistyped NHS number');
+  await page.getByLabel('Find a patient by NHS number').fill(cfg.nhsNumber.replace(/ /g, ''));
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.waitForURL(/nhs_number=/);
+  assert.deepEqual(await ids(), [cfg.id], 'the search finds the one patient');
+  await assertAccessible(page, 'search result');
+});
+
 test('2: the coordinator opens the patient, sees the matching home and holds a bed', async () => {
   const { page } = coordinator;
   await page.goto(`${cfg.discharges}/discharges`);
@@ -287,6 +327,14 @@ test('4: a refused change shows the error summary and changes nothing', async ()
   assert.match(await page.locator('.nhsuk-error-summary').textContent(), /already held for this patient at Alder House/);
   assert.equal(await page.locator('#hold-state').textContent(), 'Accepted by the home');
   await assertAccessible(page, 'error shown');
+});
+
+test('4b: the list shows the held bed', async () => {
+  const { page } = coordinator;
+  await page.goto(`${cfg.discharges}/discharges`);
+  const row = page.locator(`tr[data-discharge="${cfg.id}"]`);
+  assert.match(await row.locator('[data-field="held"]').textContent(), /Alder House \(demo\): accepted by the home/);
+  await assertAccessible(page, 'list with a held bed');
 });
 
 test('5: the discharge is confirmed and the home\'s vacancy drops on the control room', async () => {

@@ -23,7 +23,7 @@ use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
-use pf_access::{Principal, Role};
+use pf_access::Principal;
 use pf_care_home_model::{CqcLocationId, SexAccepted};
 use pf_discharge_model::{DelayReason, DischargeStatus};
 use pf_sign_in::{AuthError, Authenticator, Caller, CallerContext, NotSignedIn, WriteLimits};
@@ -155,35 +155,35 @@ pub fn router(
 
 /// A patient as the API shows it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-struct Patient {
-    discharge_id: String,
-    nhs_number: String,
-    sex: String,
-    site: String,
-    ward: String,
-    site_name: String,
-    discharge_ready_date: String,
-    delay_days: i64,
-    pathway: u32,
-    care_needed: Option<String>,
-    search_postcode: String,
-    delay_reason: String,
-    delay_reason_label: String,
-    status: String,
-    needs: String,
-    hold: Option<HeldBed>,
-    next_action: String,
+pub(crate) struct Patient {
+    pub(crate) discharge_id: String,
+    pub(crate) nhs_number: String,
+    pub(crate) sex: String,
+    pub(crate) site: String,
+    pub(crate) ward: String,
+    pub(crate) site_name: String,
+    pub(crate) discharge_ready_date: String,
+    pub(crate) delay_days: i64,
+    pub(crate) pathway: u32,
+    pub(crate) care_needed: Option<String>,
+    pub(crate) search_postcode: String,
+    pub(crate) delay_reason: String,
+    pub(crate) delay_reason_label: String,
+    pub(crate) status: String,
+    pub(crate) needs: String,
+    pub(crate) hold: Option<HeldBed>,
+    pub(crate) next_action: String,
 }
 
 /// The bed held for a patient, as the API shows it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-struct HeldBed {
-    hold_id: String,
-    cqc_location_id: String,
-    home_name: String,
-    category: String,
-    state: String,
-    expires_at: String,
+pub(crate) struct HeldBed {
+    pub(crate) hold_id: String,
+    pub(crate) cqc_location_id: String,
+    pub(crate) home_name: String,
+    pub(crate) category: String,
+    pub(crate) state: String,
+    pub(crate) expires_at: String,
 }
 
 /// A matching home, as the API shows it.
@@ -218,22 +218,6 @@ struct MatchRow {
     stale: bool,
     preferred: bool,
     note: String,
-}
-
-/// A row of the waiting list.
-#[derive(Debug, Serialize)]
-struct ListRow {
-    id: String,
-    nhs_number: String,
-    last_digits: String,
-    site_name: String,
-    ward: String,
-    ready_date: String,
-    delay_days: i64,
-    pathway: u32,
-    status: String,
-    status_label: &'static str,
-    next_action: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -289,7 +273,7 @@ pub(crate) fn json_headers() -> HeaderMap {
     headers
 }
 
-fn status_label(status: &str) -> &'static str {
+pub(crate) fn status_label(status: &str) -> &'static str {
     status
         .parse::<DischargeStatus>()
         .map(DischargeStatus::label)
@@ -303,7 +287,7 @@ fn sex_label(sex: &str) -> &'static str {
 }
 
 /// `27 November 2026` from `2026-11-27`.
-fn long_date(date: &str) -> String {
+pub(crate) fn long_date(date: &str) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let long = time::macros::format_description!("[day padding:none] [month repr:long] [year]");
     time::Date::parse(date, &format)
@@ -365,7 +349,12 @@ pub(crate) fn not_signed_in(pages: &Pages, refusal: NotSignedIn<'_>, path: &str)
     }
 }
 
-fn refused_page(pages: &Pages, status: StatusCode, heading: &str, text: &str) -> Response {
+pub(crate) fn refused_page(
+    pages: &Pages,
+    status: StatusCode,
+    heading: &str,
+    text: &str,
+) -> Response {
     pf_web::render(
         &pages.templates,
         "discharge-refused.html",
@@ -417,8 +406,13 @@ pub(crate) async fn coordinator(
     ))
 }
 
-/// `GET /discharges`.
-pub async fn list_page(State(pages): State<Pages>, caller: Caller) -> Response {
+/// `GET /discharges[?site=…&ward=…&pathway=…&status=…&delay_reason=…&sort=…&nhs_number=…]`:
+/// the list, filtered, sorted and searched as [`crate::list_view`] says.
+pub async fn list_page(
+    State(pages): State<Pages>,
+    caller: Caller,
+    Query(query): Query<crate::list_view::ListQuery>,
+) -> Response {
     let principal = match coordinator(
         &pages,
         &caller,
@@ -443,44 +437,7 @@ pub async fn list_page(State(pages): State<Pages>, caller: Caller) -> Response {
     }
     let patients: Vec<Patient> =
         serde_json::from_value(body["patients"].clone()).unwrap_or_default();
-    let rows: Vec<ListRow> = patients
-        .into_iter()
-        .map(|p| ListRow {
-            last_digits: p
-                .nhs_number
-                .rsplit(' ')
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            id: p.discharge_id,
-            nhs_number: p.nhs_number,
-            site_name: p.site_name,
-            ward: p.ward,
-            ready_date: long_date(&p.discharge_ready_date),
-            delay_days: p.delay_days,
-            pathway: p.pathway,
-            status_label: status_label(&p.status),
-            status: p.status,
-            next_action: p.next_action,
-        })
-        .collect();
-    let organisations: Vec<String> = principal
-        .ods_organisations(Role::DischargeCoordinator)
-        .map(|o| o.as_str().to_owned())
-        .collect();
-    pf_web::render(
-        &pages.templates,
-        "discharges.html",
-        minijinja::context! {
-            patients => rows,
-            organisations => organisations.join(", "),
-            person => principal.name.clone(),
-            gateway_ws_url => pages.app.config.gateway_ws_url.trim_end_matches('/').to_owned(),
-            service_href => "/discharges",
-            sign_out_url => pages.app.config.sign_out_url.clone(),
-        },
-        StatusCode::OK,
-    )
+    crate::list_view::render(&pages, &caller, &principal, patients, query).await
 }
 
 /// `?done=…&home=…`: what the last change did.

@@ -57,6 +57,7 @@ function settings() {
     id: process.env.PF_DISCHARGE_ID,
     nhsNumber: process.env.PF_NHS_NUMBER,
     newNhsNumber: process.env.PF_NEW_NHS_NUMBER || '999 000 0015',
+    liveNhsNumber: process.env.PF_LIVE_NHS_NUMBER || '999 000 0023',
   };
 }
 
@@ -240,6 +241,59 @@ test('1c: the list is worked full width: filters, sorts and an audited search by
   await page.waitForURL(/nhs_number=/);
   assert.deepEqual(await ids(), [cfg.id], 'the search finds the one patient');
   await assertAccessible(page, 'search result');
+});
+
+test('1d: the list stays right live: a new patient appears at the end, a leaver is marked then taken away, the count stays true', async () => {
+  const { page } = coordinator;
+  await page.goto(`${cfg.discharges}/discharges`);
+  await page.waitForFunction(() => document.body.classList.contains('js-enabled'));
+  await page.evaluate(() => { window.pfNotReloaded = true; });
+  const ids = () => page.locator('tr[data-discharge]').evaluateAll((rows) => rows.map((r) => r.dataset.discharge));
+  const before = await ids();
+  assert.match(await page.locator('#list-count').textContent(), new RegExp(`^${before.length} patients`));
+  assert.equal(await page.locator('#live-status').getAttribute('aria-live'), 'polite');
+  await page.waitForTimeout(500); // the live connection is open
+
+  // Another coordinator's browser puts a patient on the list through the API.
+  const other = await signedIn(cfg.coordinatorSession);
+  await other.page.goto(`${cfg.discharges}/discharges`);
+  const created = await other.page.evaluate(async (nhs) => {
+    const response = await fetch('/api/v1/discharges', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ nhs_number: nhs, sex: 'male', site: 'RWEAA', ward: 'WD15', discharge_ready_date: new Date().toISOString().slice(0, 10), pathway: 1, delay_reason: 'awaiting_package_of_care' }),
+    });
+    return { status: response.status, body: await response.json() };
+  }, cfg.liveNhsNumber);
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const liveId = created.body.discharge_id;
+  const newRow = page.locator(`tr[data-discharge="${liveId}"]`);
+  await newRow.waitFor({ timeout: WAIT_MS });
+  assert.deepEqual(await ids(), [...before, liveId], 'added at the end: no row moved');
+  assert.match(await newRow.textContent(), /New/);
+  assert.match(await page.locator('#live-status').textContent(), /1 new patient added at the end of the list/);
+  assert.match(await page.locator('#list-count').textContent(), new RegExp(`^${before.length + 1} patients`));
+  await assertAccessible(page, 'list with a new patient');
+
+  // The patient leaves the list (cancelled through the API): marked, then taken away.
+  const cancelled = await other.page.evaluate(async (id) => {
+    const response = await fetch(`/api/v1/discharges/${id}/cancel`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'went home' }),
+    });
+    return response.status;
+  }, liveId);
+  assert.equal(cancelled, 200);
+  await page.locator(`tr[data-discharge="${liveId}"].pf-row--left`).waitFor({ timeout: WAIT_MS });
+  assert.match(await newRow.textContent(), /Left the list/);
+  assert.match(await page.locator('#live-status').textContent(), /1 patient left the list/);
+  assert.match(await page.locator('#list-count').textContent(), new RegExp(`^${before.length} patients`));
+  await assertAccessible(page, 'list with a leaver marked');
+  await page.mouse.move(0, 0);
+  await newRow.waitFor({ state: 'detached', timeout: WAIT_MS });
+  assert.deepEqual(await ids(), before);
+  assert.equal(await page.evaluate(() => window.pfNotReloaded), true, 'the page was not reloaded');
+  assert.deepEqual(coordinator.errors, [], `page errors: ${coordinator.errors.join('; ')}`);
+  await other.context.close();
 });
 
 test('2: the coordinator opens the patient, sees the matching home and holds a bed', async () => {

@@ -204,6 +204,7 @@ async fn a_coordinator_holds_a_bed_the_home_accepts_and_the_discharge_is_confirm
     let (gateway, pages) = (gateway_url.clone(), pages_url.clone());
     let nhs_spaced = nhs_number.spaced();
     let new_nhs_number = NhsNumber::test_number(8).spaced();
+    let live_nhs_number = NhsNumber::test_number(20).spaced();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .args([
@@ -222,6 +223,7 @@ async fn a_coordinator_holds_a_bed_the_home_accepts_and_the_discharge_is_confirm
             .env("PF_DISCHARGE_ID", discharge_id)
             .env("PF_NHS_NUMBER", nhs_spaced)
             .env("PF_NEW_NHS_NUMBER", new_nhs_number)
+            .env("PF_LIVE_NHS_NUMBER", live_nhs_number)
             .output()
     })
     .await

@@ -22,7 +22,8 @@ const STATUS = {
   discharged: 'Discharged',
   cancelled: 'No longer waiting',
 };
-const SEX = { either: 'Male or female', male: 'Male only', female: 'Female only' };
+const SEX = { either: 'Men and women', male: 'Men only', female: 'Women only' };
+const TOP_HOMES = 10; // as the page shows them (pages.rs TOP_HOMES); ?homes=all shows every one
 const WAITING = "Waiting for the home's answer";
 const ACCEPTED = 'Accepted by the home';
 
@@ -47,6 +48,18 @@ function ageText(hours) {
   if (hours === 1) return '1 hour ago';
   if (hours < 48) return `${hours} hours ago`;
   return `${Math.floor(hours / 24)} days ago`;
+}
+
+/** `1 hour 5 minutes left`, as the page says it. */
+function timeLeft(rfc3339) {
+  const end = new Date(rfc3339);
+  if (Number.isNaN(end.getTime())) return '';
+  const minutes = Math.floor((end.getTime() - Date.now()) / 60000);
+  const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (minutes < 1) return 'less than a minute left';
+  if (minutes < 60) return `${plural(minutes, 'minute')} left`;
+  if (minutes % 60 === 0) return `${plural(minutes / 60, 'hour')} left`;
+  return `${plural(Math.floor(minutes / 60), 'hour')} ${plural(minutes % 60, 'minute')} left`;
 }
 
 async function getJson(path) {
@@ -97,10 +110,20 @@ function showPatient(patient) {
     const expires = byId('hold-expires');
     expires.dateTime = hold.expires_at;
     expires.textContent = clockTime(hold.expires_at);
+    const left = byId('hold-left');
+    if (left) left.textContent = timeLeft(hold.expires_at);
+    const releaseHome = byId('release-home-name');
+    if (releaseHome) releaseHome.textContent = hold.home_name;
     byId('release-hold').value = hold.hold_id;
     byId('confirm-home').value = hold.cqc_location_id;
     byId('confirm-home-name').textContent = hold.home_name;
     byId('confirm-form').hidden = !accepted;
+  }
+  // Once a bed is held the matching homes fold away (and open again when it is not).
+  const folded = byId('matches-details');
+  if (folded && Boolean(hold) !== Boolean(shownHold)) {
+    folded.open = !hold;
+    byId('matches-summary').textContent = hold ? 'A bed is held: show the other matching homes' : 'Matching homes';
   }
   // Say what changed, once.
   const before = shownHold;
@@ -178,9 +201,7 @@ function matchRow(home, csrf) {
 
   const action = cell('');
   action.firstChild.remove();
-  if (hasHold) {
-    action.append(small('Release the held bed to hold another'));
-  } else {
+  if (!hasHold) {
     const form = document.createElement('form');
     form.method = 'post';
     form.action = `/discharges/${encodeURIComponent(dischargeId)}/hold`;
@@ -211,10 +232,25 @@ function showMatches(answer) {
   const section = byId('matches');
   const tbody = byId('matches-body');
   if (!section || !tbody) return;
-  const homes = answer.homes ?? [];
+  const all = answer.homes ?? [];
+  const everyOne = new URLSearchParams(location.search).get('homes') === 'all';
+  const homes = everyOne ? all : all.slice(0, TOP_HOMES);
   tbody.replaceChildren(...homes.map((home) => matchRow(home, section.dataset.csrf ?? '')));
   byId('matches-table').hidden = homes.length === 0;
   byId('matches-none').hidden = homes.length !== 0;
+  const shown = byId('matches-shown');
+  if (shown) {
+    shown.hidden = homes.length === 0;
+    if (all.length > homes.length) {
+      const more = document.createElement('a');
+      more.id = 'matches-more';
+      more.href = `/discharges/${encodeURIComponent(dischargeId)}?homes=all#matches`;
+      more.textContent = `Show all ${all.length} matching homes`;
+      shown.replaceChildren(`Showing the first ${homes.length} of ${all.length} matching homes. `, more);
+    } else {
+      shown.textContent = `${all.length} matching home${all.length === 1 ? '' : 's'}.`;
+    }
+  }
 }
 
 async function refreshPatient() {

@@ -142,6 +142,7 @@ test('1: the list shows the waiting patient with the NHS number masked; others a
   coordinator = await signedIn(cfg.coordinatorSession);
   const { page } = coordinator;
   await page.goto(`${cfg.discharges}/discharges`);
+  assert.doesNotMatch(await page.locator('.nhsuk-caption-l').textContent(), /\bRWE\b/, 'trust names, not codes');
   const row = page.locator(`tr[data-discharge="${cfg.id}"]`);
   await row.waitFor();
   assert.match(await row.textContent(), new RegExp(masked().replace(/\*/g, '\\*')));
@@ -306,6 +307,16 @@ test('2: the coordinator opens the patient, sees the matching home and holds a b
   await home.waitFor();
   assert.match(await home.textContent(), /Alder House \(demo\)/);
   assert.match(await home.textContent(), /2/);
+  assert.doesNotMatch(await page.locator('#matches').textContent(), /Female only|Male only|Male or female/, 'sex in NHS content wording');
+  assert.match(await home.textContent(), /Men and women|Women only|Men only/);
+  const shownHomes = await page.locator('#matches-body tr').count();
+  assert.ok(shownHomes <= 10, `${shownHomes} homes shown at first: the top 10 at most`);
+  if (await page.locator('#matches-more').count()) {
+    await page.locator('#matches-more').click();
+    await page.waitForURL(/homes=all/);
+    assert.ok(await page.locator('#matches-body tr').count() > 10, 'show more shows them all');
+    await page.goto(patientUrl());
+  }
   await assertAccessible(page, 'patient with matches');
 
   // The control room's figures, watched from a third browser.
@@ -328,7 +339,19 @@ test('2: the coordinator opens the patient, sees the matching home and holds a b
   assert.equal(await page.locator('#hold-state').textContent(), "Waiting for the home's answer");
   assert.match(await page.locator('#hold-expires').textContent(), /^\d{2}:\d{2} on \d{1,2} \w+$/);
   assert.ok(await page.locator('#confirm-form').isHidden(), 'nothing to confirm before the home accepts');
+  assert.match(await page.locator('#hold-left').textContent(), /^(\d+ hours?( \d+ minutes?)?|\d+ minutes?|less than a minute) left$/, 'time left on the hold');
+  assert.equal(await page.locator('#matches-details').getAttribute('open'), null, 'the matching homes fold away once a bed is held');
+  assert.doesNotMatch(await page.locator('#matches').textContent(), /Release the held bed to hold another/);
   await assertAccessible(page, 'hold requested');
+
+  // Releasing asks first; "No" keeps the bed.
+  await page.getByRole('button', { name: 'Release the bed' }).click();
+  await page.locator('#release-confirm').waitFor();
+  assert.match(await page.locator('#release-confirm').textContent(), /Release the bed at Alder House \(demo\)\?/);
+  await assertAccessible(page, 'release asked');
+  await page.getByRole('link', { name: 'No, keep the bed' }).click();
+  await page.locator('#release-confirm').waitFor({ state: 'hidden' });
+  assert.equal(await page.locator('#hold-state').textContent(), "Waiting for the home's answer", 'nothing was released');
 });
 
 test('3: the home accepts in another browser; the coordinator sees it without a reload', async () => {

@@ -249,9 +249,19 @@ pub(crate) async fn render(
             label: (*l).to_owned(),
         })
         .collect();
+    // Trust names, not ODS codes.
     let organisations: Vec<String> = principal
         .ods_organisations(Role::DischargeCoordinator)
-        .map(|o| o.as_str().to_owned())
+        .map(|o| {
+            pages
+                .app
+                .catalogue
+                .trusts
+                .iter()
+                .find(|t| t.code == o.as_str())
+                .map(|t| t.name.clone())
+                .unwrap_or_else(|| o.as_str().to_owned())
+        })
         .collect();
     let status = if errors.is_empty() {
         StatusCode::OK

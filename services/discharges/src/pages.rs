@@ -280,10 +280,42 @@ pub(crate) fn status_label(status: &str) -> &'static str {
         .unwrap_or("Unknown")
 }
 
+/// Whom a home takes, in the words of NHS content ("Women only").
 fn sex_label(sex: &str) -> &'static str {
-    serde_json::from_value::<SexAccepted>(Value::String(sex.to_owned()))
-        .map(SexAccepted::label)
-        .unwrap_or("Not known")
+    match serde_json::from_value::<SexAccepted>(Value::String(sex.to_owned())) {
+        Ok(SexAccepted::Female) => "Women only",
+        Ok(SexAccepted::Male) => "Men only",
+        Ok(SexAccepted::Either) => "Men and women",
+        Err(_) => "Not known",
+    }
+}
+
+/// A patient's sex, in words.
+fn patient_sex_label(sex: &str) -> &'static str {
+    match sex {
+        "female" => "Female",
+        "male" => "Male",
+        _ => "Not known",
+    }
+}
+
+/// How long a hold has left, in words: `1 hour 5 minutes left`.
+pub fn time_left(expires_at: &str, now: OffsetDateTime) -> String {
+    let Ok(end) = OffsetDateTime::parse(expires_at, &Rfc3339) else {
+        return String::new();
+    };
+    let minutes = (end - now).whole_minutes();
+    let plural = |n: i64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match minutes {
+        m if m < 1 => "less than a minute left".to_owned(),
+        m if m < 60 => format!("{} left", plural(m, "minute")),
+        m if m % 60 == 0 => format!("{} left", plural(m / 60, "hour")),
+        m => format!(
+            "{} {} left",
+            plural(m / 60, "hour"),
+            plural(m % 60, "minute")
+        ),
+    }
 }
 
 /// `27 November 2026` from `2026-11-27`.
@@ -445,6 +477,22 @@ pub async fn list_page(
 pub struct Done {
     done: Option<String>,
     home: Option<String>,
+    /// `all`: every matching home, not only the first [`TOP_HOMES`].
+    homes: Option<String>,
+    /// `confirm`: ask before releasing the held bed.
+    release: Option<String>,
+}
+
+/// How many matching homes a patient's page shows before "Show all".
+pub const TOP_HOMES: usize = 10;
+
+/// What a patient's page shows besides the patient.
+#[derive(Debug, Default)]
+struct Showing {
+    /// The change just made.
+    banner: Option<Banner>,
+    all_homes: bool,
+    confirm_release: bool,
 }
 
 /// `GET /discharges/{id}`.
@@ -461,14 +509,19 @@ pub async fn patient_page(
             Err(response) => return response,
         };
     let banner = banner(&pages, &done).await;
+    let showing = Showing {
+        banner,
+        all_homes: done.homes.as_deref() == Some("all"),
+        confirm_release: done.release.as_deref() == Some("confirm"),
+    };
     render_patient(
         &pages,
         &caller,
         &principal,
         &id,
-        banner,
         Vec::new(),
         StatusCode::OK,
+        showing,
     )
     .await
 }
@@ -520,9 +573,9 @@ async fn render_patient(
     caller: &Caller,
     principal: &Principal,
     id: &str,
-    banner: Option<Banner>,
     errors: Vec<SummaryError>,
     status: StatusCode,
+    showing: Showing,
 ) -> Response {
     let (opened, body) = read(
         api::open(
@@ -556,6 +609,7 @@ async fn render_patient(
     let mut matches: Vec<MatchRow> = Vec::new();
     let mut radius_km = pages.app.config.search_radius_km;
     let mut matches_note = None;
+    let mut matches_total = 0;
     // The API's default search radius: its query has one optional field.
     let query = serde_json::from_value::<api::MatchQuery>(serde_json::json!({}));
     if waiting
@@ -593,6 +647,10 @@ async fn render_patient(
                     note: m.note,
                 })
                 .collect();
+            matches_total = matches.len();
+            if !showing.all_homes {
+                matches.truncate(TOP_HOMES);
+            }
         } else {
             matches_note = Some(error_text(&body));
         }
@@ -607,6 +665,7 @@ async fn render_patient(
             accepted => h.state == "accepted",
             expires_at => h.expires_at.clone(),
             expires_text => clock_time(&h.expires_at),
+            time_left => time_left(&h.expires_at, pages.app.clock.now()),
         }
     });
     let care_needed_label = patient
@@ -630,15 +689,19 @@ async fn render_patient(
             patient => patient.clone(),
             ready_date => long_date(&patient.discharge_ready_date),
             status_label => status_label(&patient.status),
-            sex_label => sex_label(&patient.sex),
+            sex_label => patient_sex_label(&patient.sex),
             care_needed_label => care_needed_label,
             waiting => waiting,
             hold => hold,
             matches => matches,
+            matches_total => matches_total,
+            all_homes => showing.all_homes,
+            top_homes => TOP_HOMES,
+            confirm_release => showing.confirm_release && patient.hold.is_some(),
             matches_note => matches_note,
             radius_km => format!("{radius_km:.0}"),
             reasons => reasons,
-            banner => banner,
+            banner => showing.banner,
             errors => errors,
             csrf => caller.csrf_token.clone().unwrap_or_default(),
             person => principal.name.clone(),
@@ -737,9 +800,9 @@ async fn act(pages: Pages, caller: Caller, id: String, form: ActionForm, ask: As
             &caller,
             &principal,
             &id,
-            None,
             errors,
             StatusCode::BAD_REQUEST,
+            Showing::default(),
         )
         .await;
     }
@@ -794,7 +857,16 @@ async fn act(pages: Pages, caller: Caller, id: String, form: ActionForm, ask: As
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    render_patient(&pages, &caller, &principal, &id, None, errors, shown).await
+    render_patient(
+        &pages,
+        &caller,
+        &principal,
+        &id,
+        errors,
+        shown,
+        Showing::default(),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -817,5 +889,18 @@ mod tests {
         assert_eq!(age_text(Some(5)), "5 hours ago");
         assert_eq!(age_text(Some(72)), "3 days ago");
         assert_eq!(long_date("2026-11-27"), "27 November 2026");
+        let now = OffsetDateTime::parse("2026-12-07T10:00:00Z", &Rfc3339).expect("date");
+        assert_eq!(
+            time_left("2026-12-07T11:05:00Z", now),
+            "1 hour 5 minutes left"
+        );
+        assert_eq!(time_left("2026-12-07T10:01:00Z", now), "1 minute left");
+        assert_eq!(time_left("2026-12-07T12:00:00Z", now), "2 hours left");
+        assert_eq!(
+            time_left("2026-12-07T09:00:00Z", now),
+            "less than a minute left"
+        );
+        assert_eq!(sex_label("female"), "Women only");
+        assert_eq!(sex_label("either"), "Men and women");
     }
 }

@@ -297,6 +297,21 @@ test('1d: the list stays right live: a new patient appears at the end, a leaver 
   await other.context.close();
 });
 
+test('1e: a patient who no longer waits is taken off the list from their page', async () => {
+  const { page } = coordinator;
+  await page.goto(`${cfg.discharges}/discharges/${addedId}`);
+  await page.getByText('The patient no longer waits for discharge').click();
+  await page.getByLabel('Why (optional)').fill('Meets the criteria to reside again');
+  await assertAccessible(page, 'taking a patient off the list');
+  await page.getByRole('button', { name: 'Take the patient off the list' }).click();
+  await page.locator('#done').waitFor();
+  assert.match(await page.locator('#done').textContent(), /Taken off the list/);
+  assert.equal(await page.locator('#patient-status').textContent(), 'No longer waiting');
+  await assertAccessible(page, 'patient taken off the list');
+  await page.goto(`${cfg.discharges}/discharges`);
+  assert.equal(await page.locator(`tr[data-discharge="${addedId}"]`).count(), 0, 'no longer on the list');
+});
+
 test('2: the coordinator opens the patient, sees the matching home and holds a bed', async () => {
   const { page } = coordinator;
   await page.goto(`${cfg.discharges}/discharges`);

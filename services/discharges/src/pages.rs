@@ -7,7 +7,7 @@
 //! - `GET /discharges/{id}[?done=…]`: one patient, opened (audited like the
 //!   API's opening): needs, delay reason, the held bed, the matching homes.
 //! - `POST /discharges/{id}/hold`, `…/release`, `…/delay-reason`,
-//!   `…/discharge`: plain forms with the session's CSRF token, answered with
+//!   `…/cancel` (taken off the list), `…/discharge`: plain forms with the session's CSRF token, answered with
 //!   a 303 back to the patient and a confirmation, or the page again with
 //!   the NHS.UK error summary.
 //!
@@ -136,7 +136,8 @@ pub fn router(
             "/discharges/{id}/delay-reason",
             form_route(Ask::DelayReason),
         )
-        .route("/discharges/{id}/discharge", form_route(Ask::Discharge));
+        .route("/discharges/{id}/discharge", form_route(Ask::Discharge))
+        .route("/discharges/{id}/cancel", form_route(Ask::Cancel));
     pf_web::with_security_headers(
         pf_web::assets(routes, &dashboards)
             .layer(SetResponseHeaderLayer::if_not_present(
@@ -553,6 +554,11 @@ async fn banner(pages: &Pages, done: &Done) -> Option<Banner> {
             "Patient added",
             "The patient is on the discharge list.".to_owned(),
         ),
+        "cancelled" => (
+            "Taken off the list",
+            "The patient no longer waits for discharge. Any bed held for them was released."
+                .to_owned(),
+        ),
         "delay-reason" => (
             "Delay reason changed",
             "The delay reason was saved.".to_owned(),
@@ -726,6 +732,8 @@ pub struct ActionForm {
     delay_reason: String,
     #[serde(default)]
     destination_home: String,
+    #[serde(default)]
+    cancel_reason: String,
 }
 
 /// What a form asks for.
@@ -735,6 +743,7 @@ enum Ask {
     Release,
     DelayReason,
     Discharge,
+    Cancel,
 }
 
 impl Ask {
@@ -743,6 +752,7 @@ impl Ask {
             Ask::Hold => "care_home.hold_bed",
             Ask::Release => "care_home.release_hold",
             Ask::DelayReason => "discharge.delay_reason",
+            Ask::Cancel => "discharge.cancelled",
             Ask::Discharge => "discharge.discharged",
         }
     }
@@ -752,6 +762,7 @@ impl Ask {
             Ask::Hold => "#matches",
             Ask::Release | Ask::Discharge => "#held-bed",
             Ask::DelayReason => "#delay_reason",
+            Ask::Cancel => "#cancel_reason",
         }
     }
 }
@@ -828,6 +839,12 @@ async fn act(pages: Pages, caller: Caller, id: String, form: ActionForm, ask: As
             let answer =
                 api::delay_reason(state, call, path, json_headers(), body.to_string().into());
             (answer.await, "delay-reason", None)
+        }
+        Ask::Cancel => {
+            let body = serde_json::json!({ "reason": form.cancel_reason.trim() });
+            let path = Path(id.clone());
+            let answer = api::cancel(state, call, path, json_headers(), body.to_string().into());
+            (answer.await, "cancelled", None)
         }
         Ask::Discharge => {
             let home = form.destination_home.trim().to_owned();

@@ -13,6 +13,8 @@
 //! - [`discharge_log`]: a discharge's events in JetStream.
 //! - [`api`]: the JSON API, matching and hold expiry.
 //! - [`pages`]: the discharge dashboard's pages (through the API's handlers).
+//! - [`new_patient`]: the add-a-patient form (through the API's handler).
+//! - [`list_view`]: the list's filters, sorts and audited NHS-number search.
 //! - [`open_audit`]: one audit entry per person opening a patient in a window.
 //! - [`state`]: what the handlers share; auditing.
 //! - [`run`]: connects and serves; ends expired holds on a timer.
@@ -21,6 +23,8 @@
 pub mod api;
 pub mod config;
 pub mod discharge_log;
+pub mod list_view;
+pub mod new_patient;
 pub mod open_audit;
 pub mod pages;
 pub mod state;

@@ -3,10 +3,11 @@
 //!
 //! - `GET /discharges`: the organisation's waiting patients, NHS numbers
 //!   masked, longest wait first.
+//! - `GET|POST /discharges/new`: add a patient ([`crate::new_patient`]).
 //! - `GET /discharges/{id}[?done=…]`: one patient, opened (audited like the
 //!   API's opening): needs, delay reason, the held bed, the matching homes.
 //! - `POST /discharges/{id}/hold`, `…/release`, `…/delay-reason`,
-//!   `…/discharge`: plain forms with the session's CSRF token, answered with
+//!   `…/cancel` (taken off the list), `…/discharge`: plain forms with the session's CSRF token, answered with
 //!   a 303 back to the patient and a confirmation, or the page again with
 //!   the NHS.UK error summary.
 //!
@@ -22,7 +23,7 @@ use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
-use pf_access::{Principal, Role};
+use pf_access::Principal;
 use pf_care_home_model::{CqcLocationId, SexAccepted};
 use pf_discharge_model::{DelayReason, DischargeStatus};
 use pf_sign_in::{AuthError, Authenticator, Caller, CallerContext, NotSignedIn, WriteLimits};
@@ -42,6 +43,7 @@ pub const PAGES: &[&str] = &[
     "discharges.html",
     "discharge.html",
     "discharge-refused.html",
+    "new-patient.html",
 ];
 
 /// The largest API answer read back by a page.
@@ -50,8 +52,15 @@ const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 /// What the page handlers share.
 #[derive(Clone)]
 pub struct Pages {
-    app: AppState,
+    pub(crate) app: AppState,
     templates: Arc<minijinja::Environment<'static>>,
+}
+
+impl Pages {
+    /// The page templates.
+    pub(crate) fn templates(&self) -> &minijinja::Environment<'static> {
+        &self.templates
+    }
 }
 
 impl CallerContext for Pages {
@@ -116,6 +125,10 @@ pub fn router(
     let routes = Router::new()
         .route("/", get(|| async { Redirect::to("/discharges") }))
         .route("/discharges", get(list_page))
+        .route(
+            "/discharges/new",
+            get(crate::new_patient::form_page).post(crate::new_patient::add),
+        )
         .route("/discharges/{id}", get(patient_page))
         .route("/discharges/{id}/hold", form_route(Ask::Hold))
         .route("/discharges/{id}/release", form_route(Ask::Release))
@@ -123,7 +136,8 @@ pub fn router(
             "/discharges/{id}/delay-reason",
             form_route(Ask::DelayReason),
         )
-        .route("/discharges/{id}/discharge", form_route(Ask::Discharge));
+        .route("/discharges/{id}/discharge", form_route(Ask::Discharge))
+        .route("/discharges/{id}/cancel", form_route(Ask::Cancel));
     pf_web::with_security_headers(
         pf_web::assets(routes, &dashboards)
             .layer(SetResponseHeaderLayer::if_not_present(
@@ -142,35 +156,35 @@ pub fn router(
 
 /// A patient as the API shows it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-struct Patient {
-    discharge_id: String,
-    nhs_number: String,
-    sex: String,
-    site: String,
-    ward: String,
-    site_name: String,
-    discharge_ready_date: String,
-    delay_days: i64,
-    pathway: u32,
-    care_needed: Option<String>,
-    search_postcode: String,
-    delay_reason: String,
-    delay_reason_label: String,
-    status: String,
-    needs: String,
-    hold: Option<HeldBed>,
-    next_action: String,
+pub(crate) struct Patient {
+    pub(crate) discharge_id: String,
+    pub(crate) nhs_number: String,
+    pub(crate) sex: String,
+    pub(crate) site: String,
+    pub(crate) ward: String,
+    pub(crate) site_name: String,
+    pub(crate) discharge_ready_date: String,
+    pub(crate) delay_days: i64,
+    pub(crate) pathway: u32,
+    pub(crate) care_needed: Option<String>,
+    pub(crate) search_postcode: String,
+    pub(crate) delay_reason: String,
+    pub(crate) delay_reason_label: String,
+    pub(crate) status: String,
+    pub(crate) needs: String,
+    pub(crate) hold: Option<HeldBed>,
+    pub(crate) next_action: String,
 }
 
 /// The bed held for a patient, as the API shows it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-struct HeldBed {
-    hold_id: String,
-    cqc_location_id: String,
-    home_name: String,
-    category: String,
-    state: String,
-    expires_at: String,
+pub(crate) struct HeldBed {
+    pub(crate) hold_id: String,
+    pub(crate) cqc_location_id: String,
+    pub(crate) home_name: String,
+    pub(crate) category: String,
+    pub(crate) state: String,
+    pub(crate) expires_at: String,
 }
 
 /// A matching home, as the API shows it.
@@ -207,22 +221,6 @@ struct MatchRow {
     note: String,
 }
 
-/// A row of the waiting list.
-#[derive(Debug, Serialize)]
-struct ListRow {
-    id: String,
-    nhs_number: String,
-    last_digits: String,
-    site_name: String,
-    ward: String,
-    ready_date: String,
-    delay_days: i64,
-    pathway: u32,
-    status: String,
-    status_label: &'static str,
-    next_action: String,
-}
-
 #[derive(Debug, Serialize)]
 struct Banner {
     title: &'static str,
@@ -242,7 +240,7 @@ struct Choice {
 }
 
 /// A copy of `caller` for one more call of an API handler.
-fn again(caller: &Caller, principal: &Principal) -> Caller {
+pub(crate) fn again(caller: &Caller, principal: &Principal) -> Caller {
     Caller {
         principal: Ok(principal.clone()),
         source: caller.source.clone(),
@@ -252,7 +250,7 @@ fn again(caller: &Caller, principal: &Principal) -> Caller {
 }
 
 /// An API handler's answer: its status and JSON.
-async fn read(response: Response) -> (StatusCode, Value) {
+pub(crate) async fn read(response: Response) -> (StatusCode, Value) {
     let status = response.status();
     let body = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
         .await
@@ -260,14 +258,14 @@ async fn read(response: Response) -> (StatusCode, Value) {
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
-fn error_text(body: &Value) -> String {
+pub(crate) fn error_text(body: &Value) -> String {
     body["error"]
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| "The change could not be made. Please try again.".to_owned())
 }
 
-fn json_headers() -> HeaderMap {
+pub(crate) fn json_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -276,21 +274,53 @@ fn json_headers() -> HeaderMap {
     headers
 }
 
-fn status_label(status: &str) -> &'static str {
+pub(crate) fn status_label(status: &str) -> &'static str {
     status
         .parse::<DischargeStatus>()
         .map(DischargeStatus::label)
         .unwrap_or("Unknown")
 }
 
+/// Whom a home takes, in the words of NHS content ("Women only").
 fn sex_label(sex: &str) -> &'static str {
-    serde_json::from_value::<SexAccepted>(Value::String(sex.to_owned()))
-        .map(SexAccepted::label)
-        .unwrap_or("Not known")
+    match serde_json::from_value::<SexAccepted>(Value::String(sex.to_owned())) {
+        Ok(SexAccepted::Female) => "Women only",
+        Ok(SexAccepted::Male) => "Men only",
+        Ok(SexAccepted::Either) => "Men and women",
+        Err(_) => "Not known",
+    }
+}
+
+/// A patient's sex, in words.
+fn patient_sex_label(sex: &str) -> &'static str {
+    match sex {
+        "female" => "Female",
+        "male" => "Male",
+        _ => "Not known",
+    }
+}
+
+/// How long a hold has left, in words: `1 hour 5 minutes left`.
+pub fn time_left(expires_at: &str, now: OffsetDateTime) -> String {
+    let Ok(end) = OffsetDateTime::parse(expires_at, &Rfc3339) else {
+        return String::new();
+    };
+    let minutes = (end - now).whole_minutes();
+    let plural = |n: i64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match minutes {
+        m if m < 1 => "less than a minute left".to_owned(),
+        m if m < 60 => format!("{} left", plural(m, "minute")),
+        m if m % 60 == 0 => format!("{} left", plural(m / 60, "hour")),
+        m => format!(
+            "{} {} left",
+            plural(m / 60, "hour"),
+            plural(m % 60, "minute")
+        ),
+    }
 }
 
 /// `27 November 2026` from `2026-11-27`.
-fn long_date(date: &str) -> String {
+pub(crate) fn long_date(date: &str) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let long = time::macros::format_description!("[day padding:none] [month repr:long] [year]");
     time::Date::parse(date, &format)
@@ -332,7 +362,7 @@ pub fn hold_state_text(state: &str) -> &'static str {
 }
 
 /// Why a page cannot be shown to someone who is not signed in.
-fn not_signed_in(pages: &Pages, refusal: NotSignedIn<'_>, path: &str) -> Response {
+pub(crate) fn not_signed_in(pages: &Pages, refusal: NotSignedIn<'_>, path: &str) -> Response {
     match refusal {
         NotSignedIn::Throttled(wait) => (
             StatusCode::TOO_MANY_REQUESTS,
@@ -352,7 +382,12 @@ fn not_signed_in(pages: &Pages, refusal: NotSignedIn<'_>, path: &str) -> Respons
     }
 }
 
-fn refused_page(pages: &Pages, status: StatusCode, heading: &str, text: &str) -> Response {
+pub(crate) fn refused_page(
+    pages: &Pages,
+    status: StatusCode,
+    heading: &str,
+    text: &str,
+) -> Response {
     pf_web::render(
         &pages.templates,
         "discharge-refused.html",
@@ -368,7 +403,7 @@ fn refused_page(pages: &Pages, status: StatusCode, heading: &str, text: &str) ->
 
 /// The caller, when a signed-in discharge coordinator; the answer to give
 /// otherwise (sign-in, or a 403 page recorded in the audit trail).
-async fn coordinator(
+pub(crate) async fn coordinator(
     pages: &Pages,
     caller: &Caller,
     path: &str,
@@ -404,8 +439,13 @@ async fn coordinator(
     ))
 }
 
-/// `GET /discharges`.
-pub async fn list_page(State(pages): State<Pages>, caller: Caller) -> Response {
+/// `GET /discharges[?site=…&ward=…&pathway=…&status=…&delay_reason=…&sort=…&nhs_number=…]`:
+/// the list, filtered, sorted and searched as [`crate::list_view`] says.
+pub async fn list_page(
+    State(pages): State<Pages>,
+    caller: Caller,
+    Query(query): Query<crate::list_view::ListQuery>,
+) -> Response {
     let principal = match coordinator(
         &pages,
         &caller,
@@ -430,44 +470,7 @@ pub async fn list_page(State(pages): State<Pages>, caller: Caller) -> Response {
     }
     let patients: Vec<Patient> =
         serde_json::from_value(body["patients"].clone()).unwrap_or_default();
-    let rows: Vec<ListRow> = patients
-        .into_iter()
-        .map(|p| ListRow {
-            last_digits: p
-                .nhs_number
-                .rsplit(' ')
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            id: p.discharge_id,
-            nhs_number: p.nhs_number,
-            site_name: p.site_name,
-            ward: p.ward,
-            ready_date: long_date(&p.discharge_ready_date),
-            delay_days: p.delay_days,
-            pathway: p.pathway,
-            status_label: status_label(&p.status),
-            status: p.status,
-            next_action: p.next_action,
-        })
-        .collect();
-    let organisations: Vec<String> = principal
-        .ods_organisations(Role::DischargeCoordinator)
-        .map(|o| o.as_str().to_owned())
-        .collect();
-    pf_web::render(
-        &pages.templates,
-        "discharges.html",
-        minijinja::context! {
-            patients => rows,
-            organisations => organisations.join(", "),
-            person => principal.name.clone(),
-            gateway_ws_url => pages.app.config.gateway_ws_url.trim_end_matches('/').to_owned(),
-            service_href => "/discharges",
-            sign_out_url => pages.app.config.sign_out_url.clone(),
-        },
-        StatusCode::OK,
-    )
+    crate::list_view::render(&pages, &caller, &principal, patients, query).await
 }
 
 /// `?done=…&home=…`: what the last change did.
@@ -475,6 +478,22 @@ pub async fn list_page(State(pages): State<Pages>, caller: Caller) -> Response {
 pub struct Done {
     done: Option<String>,
     home: Option<String>,
+    /// `all`: every matching home, not only the first [`TOP_HOMES`].
+    homes: Option<String>,
+    /// `confirm`: ask before releasing the held bed.
+    release: Option<String>,
+}
+
+/// How many matching homes a patient's page shows before "Show all".
+pub const TOP_HOMES: usize = 10;
+
+/// What a patient's page shows besides the patient.
+#[derive(Debug, Default)]
+struct Showing {
+    /// The change just made.
+    banner: Option<Banner>,
+    all_homes: bool,
+    confirm_release: bool,
 }
 
 /// `GET /discharges/{id}`.
@@ -491,14 +510,19 @@ pub async fn patient_page(
             Err(response) => return response,
         };
     let banner = banner(&pages, &done).await;
+    let showing = Showing {
+        banner,
+        all_homes: done.homes.as_deref() == Some("all"),
+        confirm_release: done.release.as_deref() == Some("confirm"),
+    };
     render_patient(
         &pages,
         &caller,
         &principal,
         &id,
-        banner,
         Vec::new(),
         StatusCode::OK,
+        showing,
     )
     .await
 }
@@ -526,6 +550,15 @@ async fn banner(pages: &Pages, done: &Done) -> Option<Banner> {
             "Bed released",
             "The held bed was released and is free for other patients.".to_owned(),
         ),
+        "added" => (
+            "Patient added",
+            "The patient is on the discharge list.".to_owned(),
+        ),
+        "cancelled" => (
+            "Taken off the list",
+            "The patient no longer waits for discharge. Any bed held for them was released."
+                .to_owned(),
+        ),
         "delay-reason" => (
             "Delay reason changed",
             "The delay reason was saved.".to_owned(),
@@ -546,9 +579,9 @@ async fn render_patient(
     caller: &Caller,
     principal: &Principal,
     id: &str,
-    banner: Option<Banner>,
     errors: Vec<SummaryError>,
     status: StatusCode,
+    showing: Showing,
 ) -> Response {
     let (opened, body) = read(
         api::open(
@@ -582,6 +615,7 @@ async fn render_patient(
     let mut matches: Vec<MatchRow> = Vec::new();
     let mut radius_km = pages.app.config.search_radius_km;
     let mut matches_note = None;
+    let mut matches_total = 0;
     // The API's default search radius: its query has one optional field.
     let query = serde_json::from_value::<api::MatchQuery>(serde_json::json!({}));
     if waiting
@@ -619,6 +653,10 @@ async fn render_patient(
                     note: m.note,
                 })
                 .collect();
+            matches_total = matches.len();
+            if !showing.all_homes {
+                matches.truncate(TOP_HOMES);
+            }
         } else {
             matches_note = Some(error_text(&body));
         }
@@ -633,6 +671,7 @@ async fn render_patient(
             accepted => h.state == "accepted",
             expires_at => h.expires_at.clone(),
             expires_text => clock_time(&h.expires_at),
+            time_left => time_left(&h.expires_at, pages.app.clock.now()),
         }
     });
     let care_needed_label = patient
@@ -656,15 +695,19 @@ async fn render_patient(
             patient => patient.clone(),
             ready_date => long_date(&patient.discharge_ready_date),
             status_label => status_label(&patient.status),
-            sex_label => sex_label(&patient.sex),
+            sex_label => patient_sex_label(&patient.sex),
             care_needed_label => care_needed_label,
             waiting => waiting,
             hold => hold,
             matches => matches,
+            matches_total => matches_total,
+            all_homes => showing.all_homes,
+            top_homes => TOP_HOMES,
+            confirm_release => showing.confirm_release && patient.hold.is_some(),
             matches_note => matches_note,
             radius_km => format!("{radius_km:.0}"),
             reasons => reasons,
-            banner => banner,
+            banner => showing.banner,
             errors => errors,
             csrf => caller.csrf_token.clone().unwrap_or_default(),
             person => principal.name.clone(),
@@ -689,6 +732,8 @@ pub struct ActionForm {
     delay_reason: String,
     #[serde(default)]
     destination_home: String,
+    #[serde(default)]
+    cancel_reason: String,
 }
 
 /// What a form asks for.
@@ -698,6 +743,7 @@ enum Ask {
     Release,
     DelayReason,
     Discharge,
+    Cancel,
 }
 
 impl Ask {
@@ -706,6 +752,7 @@ impl Ask {
             Ask::Hold => "care_home.hold_bed",
             Ask::Release => "care_home.release_hold",
             Ask::DelayReason => "discharge.delay_reason",
+            Ask::Cancel => "discharge.cancelled",
             Ask::Discharge => "discharge.discharged",
         }
     }
@@ -715,6 +762,7 @@ impl Ask {
             Ask::Hold => "#matches",
             Ask::Release | Ask::Discharge => "#held-bed",
             Ask::DelayReason => "#delay_reason",
+            Ask::Cancel => "#cancel_reason",
         }
     }
 }
@@ -763,9 +811,9 @@ async fn act(pages: Pages, caller: Caller, id: String, form: ActionForm, ask: As
             &caller,
             &principal,
             &id,
-            None,
             errors,
             StatusCode::BAD_REQUEST,
+            Showing::default(),
         )
         .await;
     }
@@ -791,6 +839,12 @@ async fn act(pages: Pages, caller: Caller, id: String, form: ActionForm, ask: As
             let answer =
                 api::delay_reason(state, call, path, json_headers(), body.to_string().into());
             (answer.await, "delay-reason", None)
+        }
+        Ask::Cancel => {
+            let body = serde_json::json!({ "reason": form.cancel_reason.trim() });
+            let path = Path(id.clone());
+            let answer = api::cancel(state, call, path, json_headers(), body.to_string().into());
+            (answer.await, "cancelled", None)
         }
         Ask::Discharge => {
             let home = form.destination_home.trim().to_owned();
@@ -820,7 +874,16 @@ async fn act(pages: Pages, caller: Caller, id: String, form: ActionForm, ask: As
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    render_patient(&pages, &caller, &principal, &id, None, errors, shown).await
+    render_patient(
+        &pages,
+        &caller,
+        &principal,
+        &id,
+        errors,
+        shown,
+        Showing::default(),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -843,5 +906,18 @@ mod tests {
         assert_eq!(age_text(Some(5)), "5 hours ago");
         assert_eq!(age_text(Some(72)), "3 days ago");
         assert_eq!(long_date("2026-11-27"), "27 November 2026");
+        let now = OffsetDateTime::parse("2026-12-07T10:00:00Z", &Rfc3339).expect("date");
+        assert_eq!(
+            time_left("2026-12-07T11:05:00Z", now),
+            "1 hour 5 minutes left"
+        );
+        assert_eq!(time_left("2026-12-07T10:01:00Z", now), "1 minute left");
+        assert_eq!(time_left("2026-12-07T12:00:00Z", now), "2 hours left");
+        assert_eq!(
+            time_left("2026-12-07T09:00:00Z", now),
+            "less than a minute left"
+        );
+        assert_eq!(sex_label("female"), "Women only");
+        assert_eq!(sex_label("either"), "Men and women");
     }
 }

@@ -405,11 +405,7 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
             )
             .route("/oauth/token", post(oauth::token));
     }
-    let mut router = routes
-        .nest_service(
-            "/assets/nhsuk",
-            ServeDir::new(dir.join("node_modules/nhsuk-frontend/dist/nhsuk")),
-        )
+    let mut router = pf_web::nhsuk_frontend(routes, dir)
         .nest_service("/assets/app", ServeDir::new(dir.join("static")))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

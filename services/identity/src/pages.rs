@@ -10,9 +10,9 @@ use pf_access::{Principal, Role};
 use serde::Serialize;
 
 /// The Content-Security-Policy of every answer: nothing inline, nothing from
-/// elsewhere but the NHS fonts (the same as the gateway's).
+/// elsewhere, no font host either (the same as the gateway's).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; font-src 'self' https://assets.nhs.uk; connect-src 'self'; \
+     img-src 'self' data:; font-src 'self'; connect-src 'self'; \
      frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'";
 
 /// The policy with `form-action` widened to the origins a signed-in person

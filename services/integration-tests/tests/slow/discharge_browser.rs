@@ -199,9 +199,12 @@ async fn a_coordinator_holds_a_bed_the_home_accepts_and_the_discharge_is_confirm
         );
     }
 
+    let searched_id = discharge_id.clone();
     let care_homes = platform.care_homes_url.clone();
     let (gateway, pages) = (gateway_url.clone(), pages_url.clone());
     let nhs_spaced = nhs_number.spaced();
+    let new_nhs_number = NhsNumber::test_number(8).spaced();
+    let live_nhs_number = NhsNumber::test_number(20).spaced();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .args([
@@ -219,6 +222,8 @@ async fn a_coordinator_holds_a_bed_the_home_accepts_and_the_discharge_is_confirm
             .env("PF_TEST_HOME", HOME)
             .env("PF_DISCHARGE_ID", discharge_id)
             .env("PF_NHS_NUMBER", nhs_spaced)
+            .env("PF_NEW_NHS_NUMBER", new_nhs_number)
+            .env("PF_LIVE_NHS_NUMBER", live_nhs_number)
             .output()
     })
     .await
@@ -232,4 +237,21 @@ async fn a_coordinator_holds_a_bed_the_home_accepts_and_the_discharge_is_confirm
         "browser tests failed:\n{stdout}\n{stderr}"
     );
     println!("{stdout}");
+
+    // The browser's search by NHS number is in the audit trail, naming the
+    // patient it found.
+    let audit = pf_audit::AuditLog::new(platform.jetstream().await);
+    let records = audit
+        .query(&pf_audit::AuditQuery {
+            entity: Some(format!("discharge/{searched_id}")),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|r| r.action == "discharge.search" && r.actor.id == "idt-browser"),
+        "{records:?}"
+    );
 }

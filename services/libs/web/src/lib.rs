@@ -3,7 +3,12 @@
 //! - [`templates`]: the page templates under `{dashboards}/templates`
 //!   (minijinja, Jinja2 syntax), checked at start-up; [`render`] answers
 //!   with a page or a plain 500.
-//! - [`assets`]: the NHS.UK frontend and the app's own files.
+//! - [`assets`]: the NHS.UK frontend and the app's own files;
+//!   [`nhsuk_frontend`] serves the frontend's stylesheet without its
+//!   `@font-face` rules (the NHS fonts sit on an external host that ward and
+//!   wall networks block, and their licence does not let us host them), so
+//!   the pages use the design system's fallback fonts and no request leaves
+//!   the site.
 //! - [`with_security_headers`]: CSP without `unsafe-inline`, HSTS,
 //!   `frame-ancestors 'none'`, no referrer, no sniffing.
 //! - [`uk_time`]: clock times as people in the UK read them.
@@ -31,9 +36,9 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The Content-Security-Policy of pages: nothing inline, nothing from
-/// elsewhere but the NHS fonts, forms only to this origin.
+/// elsewhere (no font host either), forms only to this origin.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; font-src 'self' https://assets.nhs.uk; connect-src 'self'; \
+     img-src 'self' data:; font-src 'self'; connect-src 'self'; \
      frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'";
 
 /// Could not set up page rendering.
@@ -87,12 +92,66 @@ pub fn render(
 /// Serves the NHS.UK frontend at `/assets/nhsuk` and `dashboards/static`
 /// at `/assets/app`.
 pub fn assets<S: Clone + Send + Sync + 'static>(router: Router<S>, dashboards: &Path) -> Router<S> {
-    router
-        .nest_service(
-            "/assets/nhsuk",
-            ServeDir::new(dashboards.join("node_modules/nhsuk-frontend/dist/nhsuk")),
-        )
+    nhsuk_frontend(router, dashboards)
         .nest_service("/assets/app", ServeDir::new(dashboards.join("static")))
+}
+
+/// The stylesheet the pages link, under `/assets/nhsuk`.
+pub const NHSUK_STYLESHEET: &str = "nhsuk-frontend.min.css";
+
+/// Serves the NHS.UK frontend's compiled files at `/assets/nhsuk`, its
+/// stylesheet ([`NHSUK_STYLESHEET`]) without `@font-face` rules: the
+/// design system's font stack then falls back to Arial and sans-serif, and
+/// no page asks another host for fonts.
+pub fn nhsuk_frontend<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    dashboards: &Path,
+) -> Router<S> {
+    let dist = dashboards.join("node_modules/nhsuk-frontend/dist/nhsuk");
+    let router = match std::fs::read_to_string(dist.join(NHSUK_STYLESHEET)) {
+        Ok(css) => {
+            let css: std::sync::Arc<str> = without_font_faces(&css).into();
+            router.route(
+                &format!("/assets/nhsuk/{NHSUK_STYLESHEET}"),
+                axum::routing::get(move || {
+                    let css = css.clone();
+                    async move {
+                        (
+                            [
+                                (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                                (header::CACHE_CONTROL, "public, max-age=3600"),
+                            ],
+                            css.to_string(),
+                        )
+                    }
+                }),
+            )
+        }
+        Err(err) => {
+            tracing::error!(dir = %dist.display(), cause = %err, "the NHS.UK stylesheet cannot be read");
+            router
+        }
+    };
+    router.nest_service("/assets/nhsuk", ServeDir::new(dist))
+}
+
+/// `css` without its `@font-face { … }` rules.
+pub fn without_font_faces(css: &str) -> String {
+    let mut out = String::with_capacity(css.len());
+    let mut rest = css;
+    while let Some(start) = rest.find("@font-face") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        match after.find('}') {
+            Some(end) => rest = &after[end + 1..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Adds the security headers of every page and API answer (kept when a
@@ -188,6 +247,16 @@ pub fn percent_encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stylesheet_asks_no_other_host_for_fonts() {
+        let css = "a{color:red}@font-face{font-family:Frutiger W01;src:url(https://assets.nhs.uk/f.woff2)}b{font-family:Frutiger W01,arial,sans-serif}@font-face{src:url(x)}";
+        assert_eq!(
+            without_font_faces(css),
+            "a{color:red}b{font-family:Frutiger W01,arial,sans-serif}"
+        );
+        assert!(!CONTENT_SECURITY_POLICY.contains("https://"));
+    }
 
     #[test]
     fn return_addresses_are_encoded() {

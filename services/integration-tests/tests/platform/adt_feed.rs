@@ -1128,9 +1128,11 @@ async fn no_nhs_number_reaches_the_logs() {
     drop(feed);
 
     let text = logs.text();
+    // The feed's own lines were captured (which of them can vary: tests
+    // running beside this one in the process share tracing's callsite cache).
     assert!(
-        text.contains("message stored") && text.contains("discharge list updated"),
-        "the logs were captured: {text}"
+        text.contains("pf_adt_feed::ingest"),
+        "the feed's logs were captured: {text}"
     );
     for nhs in [&listed, &unlisted] {
         for form in written_forms(nhs) {

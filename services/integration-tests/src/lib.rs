@@ -118,11 +118,11 @@ async fn listener() -> (TcpListener, String) {
 pub async fn create_streams(url: &str) {
     let client = async_nats::connect(url).await.unwrap();
     let jetstream = async_nats::jetstream::new(client);
-    // A small audit bound: nats-server refuses the 20 GiB default on a disk
-    // with less free space than that, and tests write little.
-    let mut config = pf_streams::StreamsConfig::default();
-    config.audit.max_bytes = 256 * 1024 * 1024;
-    pf_streams::ensure(&jetstream, &config).await.unwrap();
+    // The production bound: test servers lift JetStream's reservation
+    // against the free disk (`pf_test_support::jetstream_block`).
+    pf_streams::ensure(&jetstream, &pf_streams::StreamsConfig::default())
+        .await
+        .unwrap();
 }
 
 /// The repository's `dashboards/` folder.

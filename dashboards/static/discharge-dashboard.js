@@ -177,6 +177,16 @@ function matchRow(home, csrf) {
   wrap.append(title);
   if (home.preferred) wrap.append(' ', tag('Preferred', 'blue'));
   wrap.append(document.createElement('br'), small(`${home.postcode}, ${home.locality}`));
+  if (home.phone) {
+    // The API gives the number spaced for reading (0116 496 0123).
+    const phone = small('Phone: ');
+    phone.classList.add('pf-home-phone');
+    const link = document.createElement('a');
+    link.href = `tel:+44${home.phone.replace(/\s/g, '').slice(1)}`;
+    link.textContent = home.phone;
+    phone.append(link);
+    wrap.append(document.createElement('br'), phone);
+  }
   if (home.note) wrap.append(document.createElement('br'), small(home.note));
   name.append(wrap);
 

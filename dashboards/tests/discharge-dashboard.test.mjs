@@ -324,6 +324,9 @@ test('2: the coordinator opens the patient, sees the matching home and holds a b
   assert.match(await home.textContent(), /2/);
   assert.doesNotMatch(await page.locator('#matches').textContent(), /Female only|Male only|Male or female/, 'sex in NHS content wording');
   assert.match(await home.textContent(), /Men and women|Women only|Men only/);
+  const phone = home.locator('.pf-home-phone a');
+  assert.equal(await phone.textContent(), '0116 496 0001', "the home's phone number, spaced for reading");
+  assert.equal(await phone.getAttribute('href'), 'tel:+441164960001', 'a tel: link to the home');
   const shownHomes = await page.locator('#matches-body tr').count();
   assert.ok(shownHomes <= 10, `${shownHomes} homes shown at first: the top 10 at most`);
   if (await page.locator('#matches-more').count()) {

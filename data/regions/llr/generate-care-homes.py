@@ -103,6 +103,13 @@ for n in range(1, 301):
         "categories": categories,
     })
 
+# Telephone numbers from Ofcom's range kept for drama (0116 496 0000 to
+# 0116 496 0999, Leicester): never a real line. Drawn after everything else
+# so that the rest of the file is as before.
+phones = random.sample(range(1000), len(homes))
+for home, phone in zip(homes, phones):
+    home["phone"] = f"0116 496 {phone:04d}"
+
 with open("care-homes.json", "w") as out:
     json.dump({
         "about": "Synthetic care homes for demonstration and tests. Names, addresses and CQC "

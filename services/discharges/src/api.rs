@@ -690,6 +690,9 @@ pub struct MatchView {
     pub preferred: bool,
     /// The home's note.
     pub note: String,
+    /// The home's telephone number, spaced for reading (`0116 496 0123`),
+    /// if the register has one.
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -800,6 +803,7 @@ async fn matching_homes(
                 stale,
                 preferred: record.preferred_home.as_deref() == Some(home.cqc().as_str()),
                 note: home.note.clone(),
+                phone: home.registration.phone.as_ref().map(|p| p.spaced()),
             }
         })
         .collect();

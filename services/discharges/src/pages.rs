@@ -202,6 +202,8 @@ struct Match {
     stale: bool,
     preferred: bool,
     note: String,
+    #[serde(default)]
+    phone: Option<String>,
 }
 
 /// A row of the matching homes table.
@@ -219,6 +221,15 @@ struct MatchRow {
     stale: bool,
     preferred: bool,
     note: String,
+    /// The home's number spaced for reading, and its `tel:` link.
+    phone: Option<PhoneLink>,
+}
+
+/// A telephone number to show as a link.
+#[derive(Debug, Serialize)]
+struct PhoneLink {
+    text: String,
+    href: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -651,6 +662,14 @@ async fn render_patient(
                     stale: m.stale,
                     preferred: m.preferred,
                     note: m.note,
+                    phone: m
+                        .phone
+                        .as_deref()
+                        .and_then(|p| pf_care_home_model::PhoneNumber::parse(p).ok())
+                        .map(|p| PhoneLink {
+                            text: p.spaced(),
+                            href: p.tel_uri(),
+                        }),
                 })
                 .collect();
             matches_total = matches.len();

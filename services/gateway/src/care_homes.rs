@@ -181,6 +181,7 @@ mod tests {
             locality: LocalityCode::parse(locality).expect("code"),
             registered_beds: 20,
             categories: vec![CareCategory::Nursing],
+            phone: None,
         });
         record.vacancies = vec![Vacancy {
             category: CareCategory::Nursing,

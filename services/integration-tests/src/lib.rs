@@ -56,7 +56,8 @@ pub const TEST_REGISTER: &str = r#"{
   "homes": [
     { "cqc_location_id": "1-000000001", "name": "Alder House (demo)", "address": "1 Test Road, Leicester",
       "postcode": "LE2 1AA", "latitude": 52.61, "longitude": -1.11, "locality": "leicester_city",
-      "registered_beds": 30, "categories": ["residential", "residential_dementia"] },
+      "registered_beds": 30, "categories": ["residential", "residential_dementia"],
+      "phone": "01164960001" },
     { "cqc_location_id": "1-000000002", "name": "Birch Lodge (demo)", "address": "2 Test Lane, Loughborough",
       "postcode": "LE11 2BB", "latitude": 52.77, "longitude": -1.21, "locality": "leicestershire",
       "registered_beds": 40, "categories": ["nursing", "nursing_dementia"] },

@@ -10,12 +10,15 @@
 //! - [`report`]: [`VacancyReport`], what a home tells us, and
 //!   [`VacancyReport::check`], which names every problem in words a care-home
 //!   manager understands.
+//! - [`phone`]: [`PhoneNumber`], a home's telephone number, checked and
+//!   written for reading and as a `tel:` link.
 //! - [`register`]: the register of homes, the `care-homes.json` of the
 //!   region's data set (the default region's synthetic homes are
 //!   `data/regions/llr/care-homes.json`), every home in one of its localities.
 #![forbid(unsafe_code)]
 
 pub mod category;
+pub mod phone;
 pub mod record;
 pub mod register;
 pub mod report;
@@ -23,6 +26,7 @@ pub mod report;
 pub use category::{CareCategory, ClosureReason, SexAccepted, UnknownValue};
 pub use pf_access::CqcLocationId;
 pub use pf_region::LocalityCode;
+pub use phone::{PhoneError, PhoneNumber};
 pub use record::{
     CareHomeRecord, Confirmation, Hold, HoldState, RecordError, Registration, Vacancy, home_in,
     time_of,

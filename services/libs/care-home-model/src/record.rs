@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::category::{CareCategory, ClosureReason, SexAccepted};
+use crate::phone::PhoneNumber;
 use crate::report::{Closure, VacancyReport};
 use pf_region::LocalityCode;
 
@@ -51,6 +52,10 @@ pub struct Registration {
     pub registered_beds: u32,
     /// The categories of care it offers, in display order.
     pub categories: Vec<CareCategory>,
+    /// Its telephone number for discharge teams (none in records written
+    /// before the register had one).
+    #[serde(default)]
+    pub phone: Option<PhoneNumber>,
 }
 
 /// The vacancies of one category.
@@ -322,6 +327,11 @@ impl CareHomeRecord {
             locality_code: r.locality.to_string(),
             registered_beds: r.registered_beds,
             categories_offered: r.categories.iter().map(|c| c.to_proto() as i32).collect(),
+            phone: r
+                .phone
+                .as_ref()
+                .map(PhoneNumber::spaced)
+                .unwrap_or_default(),
             vacancies: self
                 .vacancies
                 .iter()
@@ -454,6 +464,10 @@ impl CareHomeRecord {
                 locality: locality_of(home).ok_or_else(|| bad("locality"))?,
                 registered_beds: home.registered_beds,
                 categories,
+                phone: match home.phone.trim() {
+                    "" => None,
+                    text => Some(PhoneNumber::parse(text).map_err(|_| bad("phone"))?),
+                },
             },
             vacancies,
             closure,
@@ -530,6 +544,7 @@ mod tests {
             locality: LocalityCode::parse(locality).expect("code"),
             registered_beds: 30,
             categories: vec![CareCategory::Residential],
+            phone: PhoneNumber::parse("0116 496 0001").ok(),
         })
     }
 
@@ -544,7 +559,9 @@ mod tests {
             let mut old = record(code).to_proto();
             old.locality_code.clear();
             old.locality = legacy as i32;
+            old.phone.clear();
             let read = CareHomeRecord::from_proto(Some(&old)).expect("an old event reads");
+            assert_eq!(read.registration.phone, None, "recorded before phones");
             assert_eq!(read.registration.locality.as_str(), code);
             // New events carry the code, and the enum for readers not yet upgraded.
             let new = record(code).to_proto();
@@ -557,6 +574,28 @@ mod tests {
         neither.locality_code.clear();
         neither.locality = 0;
         assert!(CareHomeRecord::from_proto(Some(&neither)).is_err());
+    }
+
+    #[test]
+    fn the_phone_number_travels_in_the_event_and_the_stored_record() {
+        let event = record("leicester_city").to_proto();
+        assert_eq!(event.phone, "0116 496 0001");
+        let read = CareHomeRecord::from_proto(Some(&event)).expect("reads");
+        assert_eq!(
+            read.registration.phone,
+            PhoneNumber::parse("01164960001").ok()
+        );
+        let json = serde_json::to_value(&read).expect("json");
+        assert_eq!(json["registration"]["phone"], "0116 496 0001");
+        let mut older = json.clone();
+        if let Some(registration) = older["registration"].as_object_mut() {
+            registration.remove("phone");
+        }
+        let back: CareHomeRecord = serde_json::from_value(older).expect("an older record reads");
+        assert_eq!(back.registration.phone, None);
+        let mut bad = event.clone();
+        bad.phone = "call us".into();
+        assert!(CareHomeRecord::from_proto(Some(&bad)).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use pf_access::CqcLocationId;
 use pf_region::{DataFile, LocalityCode, Region, RegionError, RegionFiles};
 use serde::Deserialize;
 
+use crate::phone::PhoneNumber;
 use crate::record::Registration;
 
 /// The register could not be read.
@@ -54,6 +55,8 @@ struct HomeEntry {
     locality: LocalityCode,
     registered_beds: u32,
     categories: Vec<crate::CareCategory>,
+    #[serde(default)]
+    phone: Option<String>,
 }
 
 /// Care homes by CQC location id.
@@ -133,6 +136,12 @@ impl Register {
                     entry.cqc_location_id, entry.latitude, entry.longitude
                 )));
             }
+            let phone = match entry.phone.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(text) => Some(PhoneNumber::parse(text).map_err(|e| {
+                    RegisterError::Invalid(format!("home {}: {e}", entry.cqc_location_id))
+                })?),
+            };
             let registration = Registration {
                 cqc_location_id: entry.cqc_location_id.clone(),
                 name: entry.name,
@@ -143,6 +152,7 @@ impl Register {
                 locality: entry.locality,
                 registered_beds: entry.registered_beds,
                 categories: entry.categories,
+                phone,
             };
             if homes
                 .insert(entry.cqc_location_id.clone(), registration)
@@ -188,6 +198,15 @@ mod tests {
         assert_eq!(register.len(), 300);
         assert!(register.homes().all(|h| h.name.ends_with("(demo)")));
         assert!(register.homes().all(|h| h.postcode.starts_with("LE")));
+        // Ofcom's drama numbers for Leicester: 0116 496 0000 to 0116 496 0999.
+        for home in register.homes() {
+            let phone = home.phone.as_ref().expect("every demo home has a phone");
+            assert!(
+                phone.digits().starts_with("01164960"),
+                "{}: {phone}",
+                home.cqc_location_id
+            );
+        }
         let region = RegionFiles::BuiltIn.region().expect("the default region");
         for locality in &region.localities {
             assert!(
@@ -232,5 +251,43 @@ mod tests {
             .expect_err("listed twice")
             .to_string();
         assert_eq!(refused, "x/care-homes.json: 1-000000009 is listed twice");
+    }
+
+    #[test]
+    fn a_phone_number_is_checked_when_the_register_is_read() {
+        let region = RegionFiles::BuiltIn.region().expect("the default region");
+        let home = |phone: &str| {
+            format!(
+                r#"{{ "homes": [{{ "cqc_location_id": "1-000000009", "name": "Fell House (demo)",
+                  "address": "1 Fell Road", "postcode": "LE2 1AB", "latitude": 52.6, "longitude": -1.1,
+                  "locality": "leicester_city", "registered_beds": 20, "categories": ["nursing"]
+                  {phone} }}] }}"#
+            )
+        };
+        let cqc = CqcLocationId::parse("1-000000009").expect("id");
+        let read = Register::for_region(
+            "care-homes.json",
+            &home(r#", "phone": "+44 116 496 0999""#),
+            &region,
+        )
+        .expect("valid");
+        let phone = read
+            .get(&cqc)
+            .and_then(|h| h.phone.clone())
+            .expect("a phone");
+        assert_eq!(phone.spaced(), "0116 496 0999");
+        let without = Register::for_region("care-homes.json", &home(""), &region).expect("valid");
+        assert_eq!(without.get(&cqc).map(|h| h.phone.clone()), Some(None));
+        let refused = Register::for_region(
+            "regions/x/care-homes.json",
+            &home(r#", "phone": "0116-496-0999""#),
+            &region,
+        )
+        .expect_err("dashes are refused")
+        .to_string();
+        assert_eq!(
+            refused,
+            "regions/x/care-homes.json: home 1-000000009: `0116-496-0999` is not a UK telephone number: use digits and spaces only, starting with 0 or +44 (for example 0116 496 0123)"
+        );
     }
 }

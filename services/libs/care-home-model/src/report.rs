@@ -355,6 +355,7 @@ mod tests {
             locality: pf_region::LocalityCode::parse("leicester_city").expect("valid"),
             registered_beds: 10,
             categories: vec![CareCategory::Residential, CareCategory::Nursing],
+            phone: None,
         }
     }
 

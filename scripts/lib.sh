@@ -87,3 +87,19 @@ PY
   PF_HELM="$tools/helm/helm"
   export PF_HELM
 }
+
+# kubernetes-validate (PyPI), which bundles the Kubernetes JSON schemas, for
+# the chart tests (tests/platform/helm_chart.rs validates every rendered
+# object offline): installed with pip --target into
+# ${PF_TOOLS_DIR:-.tools}/python. Exports PF_KUBERNETES_VALIDATE (that folder).
+kubernetes_validate() {
+  local tools="${PF_TOOLS_DIR:-$PWD/.tools}"
+  if [ ! -d "$tools/python/kubernetes_validate" ]; then
+    echo "Installing kubernetes-validate (PyPI)..."
+    mkdir -p "$tools"
+    python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+      --target "$tools/python" "kubernetes-validate==1.37.*"
+  fi
+  PF_KUBERNETES_VALIDATE="$tools/python"
+  export PF_KUBERNETES_VALIDATE
+}

@@ -188,10 +188,64 @@ in redis.credentialsSecret ($(VAR) expansion of an earlier variable).
 {{- end }}
 
 {{/*
+EnvVar lists (YAML text, in order) merged by name into one: a later entry of
+the same name replaces the earlier one in its place, so `<service>.env`
+overrides a setting without a duplicate name (server-side apply refuses
+those) and $(VAR) references keep the order they were written in.
+*/}}
+{{- define "patient-flow.mergeEnv" -}}
+{{- $order := list -}}
+{{- $byName := dict -}}
+{{- range $text := . -}}
+{{- range $entry := (fromYamlArray (default "[]" $text)) -}}
+{{- if not (hasKey $byName $entry.name) -}}
+{{- $order = append $order $entry.name -}}
+{{- end -}}
+{{- $_ := set $byName $entry.name $entry -}}
+{{- end -}}
+{{- end -}}
+{{- range $name := $order }}
+- {{ get $byName $name | toYaml | nindent 2 | trim }}
+{{- end -}}
+{{- end }}
+
+{{/*
+SHA-256 of what a pod reads from Secrets and ConfigMaps in the release
+namespace (looked up at install/upgrade: `helm upgrade` after rotating a
+credential rolls the pods). (dict "root" $ "env" "<yaml list>" "volumes" "<yaml list>")
+*/}}
+{{- define "patient-flow.checksum" -}}
+{{- $root := .root -}}
+{{- $secrets := list -}}
+{{- $maps := list -}}
+{{- range $entry := (fromYamlArray (default "[]" .env)) -}}
+{{- with $entry.valueFrom -}}
+{{- with .secretKeyRef }}{{ $secrets = append $secrets .name }}{{ end -}}
+{{- with .configMapKeyRef }}{{ $maps = append $maps .name }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- range $volume := (fromYamlArray (default "[]" .volumes)) -}}
+{{- with $volume.secret }}{{ $secrets = append $secrets .secretName }}{{ end -}}
+{{- with $volume.configMap }}{{ $maps = append $maps .name }}{{ end -}}
+{{- end -}}
+{{- $seen := dict -}}
+{{- range $name := ($secrets | uniq | sortAlpha) -}}
+{{- $found := lookup "v1" "Secret" $root.Release.Namespace $name -}}
+{{- $_ := set $seen (printf "secret/%s" $name) (($found | default dict).data | default dict) -}}
+{{- end -}}
+{{- range $name := ($maps | uniq | sortAlpha) -}}
+{{- $found := lookup "v1" "ConfigMap" $root.Release.Namespace $name -}}
+{{- $_ := set $seen (printf "configmap/%s" $name) (($found | default dict).data | default dict) -}}
+{{- end -}}
+{{- toJson $seen | sha256sum -}}
+{{- end }}
+
+{{/*
 A Deployment (and, with a port, a Service) for one Patient Flow service. Call with
 (dict "root" $ "component" "gateway" "svc" .Values.gateway "replicas" 2 "env" "<yaml list>"
       "volumes" "<yaml list>" "mounts" "<yaml list>" "port" 8080 "strategy" "RollingUpdate")
 `port` 0 means no HTTP port: no Service, probes or scrape annotations.
+"autoscaled" true: a HorizontalPodAutoscaler owns the replicas (none set here).
 */}}
 {{- define "patient-flow.workload" -}}
 {{- $root := .root -}}
@@ -199,6 +253,8 @@ A Deployment (and, with a port, a Service) for one Patient Flow service. Call wi
 {{- $name := include "patient-flow.componentName" (dict "root" $root "component" .component) -}}
 {{- $sel := dict "root" $root "component" .component -}}
 {{- $tag := default (default $root.Chart.AppVersion $root.Values.image.tag) $svc.image.tag -}}
+{{- $env := include "patient-flow.mergeEnv" (list (include "patient-flow.commonEnv" $root) .env (include "patient-flow.configEnv" $svc.config) (toYaml (default list $svc.env))) -}}
+{{- $volumes := .volumes -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -207,7 +263,9 @@ metadata:
     {{- include "patient-flow.labels" $root | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
 spec:
+  {{- if not .autoscaled }}
   replicas: {{ .replicas }}
+  {{- end }}
   revisionHistoryLimit: 5
   strategy:
     type: {{ .strategy | default "RollingUpdate" }}
@@ -219,12 +277,14 @@ spec:
       labels:
         {{- include "patient-flow.labels" $root | nindent 8 }}
         app.kubernetes.io/component: {{ .component }}
-      {{- if and .port $root.Values.metrics.annotations }}
       annotations:
+        {{- /* Rolls the pods when a Secret or ConfigMap they read changes (at helm upgrade). */}}
+        checksum/config: {{ include "patient-flow.checksum" (dict "root" $root "env" $env "volumes" $volumes) }}
+        {{- if and .port $root.Values.metrics.annotations }}
         prometheus.io/scrape: "true"
         prometheus.io/port: {{ .port | quote }}
         prometheus.io/path: /metrics
-      {{- end }}
+        {{- end }}
     spec:
       {{- with $root.Values.imagePullSecrets }}
       imagePullSecrets:
@@ -235,14 +295,17 @@ spec:
       terminationGracePeriodSeconds: {{ $root.Values.terminationGracePeriodSeconds }}
       securityContext:
         {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
-      {{- if and $root.Values.topologySpread (gt (int .replicas) 1) }}
+      {{- if and $root.Values.topologySpread (or .autoscaled (gt (int .replicas) 1)) }}
+      {{- /* Across zones first (a zone lost keeps the others serving), then nodes. */}}
       topologySpreadConstraints:
+        {{- range $key := list "topology.kubernetes.io/zone" "kubernetes.io/hostname" }}
         - maxSkew: 1
-          topologyKey: kubernetes.io/hostname
+          topologyKey: {{ $key }}
           whenUnsatisfiable: ScheduleAnyway
           labelSelector:
             matchLabels:
               {{- include "patient-flow.selectorLabels" $sel | nindent 14 }}
+        {{- end }}
       {{- end }}
       {{- with $svc.nodeSelector }}
       nodeSelector:
@@ -267,12 +330,7 @@ spec:
               protocol: TCP
           {{- end }}
           env:
-            {{- include "patient-flow.commonEnv" $root | nindent 12 }}
-            {{- .env | nindent 12 }}
-            {{- include "patient-flow.configEnv" $svc.config | nindent 12 }}
-            {{- with $svc.env }}
-            {{- toYaml . | nindent 12 }}
-            {{- end }}
+            {{- $env | trim | nindent 12 }}
           {{- if .port }}
           startupProbe:
             httpGet:

@@ -122,9 +122,10 @@ pub fn helm() -> String {
 /// Renders the chart's NATS authorization and Redis ACL Secrets with a real
 /// `helm template` (production values, every optional user on). Without a
 /// cluster the chart cannot read the credentials Secret: NATS users get
-/// random passwords (read back here) and Redis users are rendered `off`;
-/// the test turns each Redis user `on` with a password of its own, the
-/// only change made to what the chart rendered.
+/// bcrypt hashes of random passwords and Redis users are rendered `off`;
+/// the test gives each NATS user the bcrypt hash of a password of its own
+/// and turns each Redis user `on` with one, the only changes made to what
+/// the chart rendered.
 pub fn from_helm_chart() -> Rendered {
     let helm = helm();
     let yaml = run(
@@ -143,7 +144,7 @@ pub fn from_helm_chart() -> Rendered {
         ]),
         &format!("{helm} template (set PF_HELM to a helm binary; scripts/test installs one)"),
     );
-    let nats_authorization = block_scalar(&yaml, "authorization.conf");
+    let nats_authorization = with_known_nats_passwords(&block_scalar(&yaml, "authorization.conf"));
     let chart_acl = block_scalar(&yaml, "users.acl");
     let mut redis_acl = String::new();
     for line in chart_acl.lines() {
@@ -166,7 +167,77 @@ pub fn from_helm_chart() -> Rendered {
             }
         }
     }
-    Rendered::read(Renderer::HelmChart, nats_authorization, redis_acl)
+    let mut rendered = Rendered::read(Renderer::HelmChart, nats_authorization, redis_acl);
+    for (name, user) in &mut rendered.nats_users {
+        user.password = test_password(name);
+    }
+    rendered
+}
+
+/// The chart renders each NATS password as a bcrypt hash (of a random
+/// password without the credentials Secret). Each hash is replaced by
+/// Helm's own bcrypt hash of the test's password for that user, so the
+/// server checks the same kind of hash the chart renders.
+fn with_known_nats_passwords(authorization: &str) -> String {
+    let chart = tempfile_dir("pf-bcrypt-chart");
+    std::fs::create_dir_all(chart.join("templates")).expect("make a scratch chart");
+    std::fs::write(chart.join("Chart.yaml"), "apiVersion: v2\nname: bcrypt\nversion: 0.1.0\n")
+        .expect("write Chart.yaml");
+    let users: Vec<String> = authorization
+        .lines()
+        .filter_map(|line| line.split("{ user: \"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect();
+    let template: String = users
+        .iter()
+        .map(|user| format!("{user}: {{{{ bcrypt {:?} | quote }}}}\n", test_password(user)))
+        .collect();
+    std::fs::write(chart.join("templates/hashes.yaml"), template).expect("write the template");
+    let hashes = run(
+        Command::new(helm()).arg("template").arg(&chart),
+        "helm template (bcrypt of the test passwords)",
+    );
+    let _ = std::fs::remove_dir_all(&chart);
+    let mut out = String::new();
+    for line in authorization.lines() {
+        let user = line
+            .split("{ user: \"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next());
+        match (user, line.split("password: \"").nth(1)) {
+            (Some(user), Some(rest)) => {
+                let rendered = rest.split('"').next().unwrap_or_default();
+                assert!(
+                    rendered.starts_with("$2a$") || rendered.starts_with("$2b$"),
+                    "the chart renders NATS user {user}'s password in the clear"
+                );
+                let hash = hashes
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{user}: ")))
+                    .unwrap_or_else(|| panic!("no test hash for {user}"))
+                    .trim_matches('"');
+                out.push_str(&line.replacen(rendered, hash, 1));
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A fresh folder under the system's temporary folder.
+fn tempfile_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    ));
+    std::fs::create_dir_all(&dir).expect("make a scratch folder");
+    dir
 }
 
 fn test_password(user: &str) -> String {

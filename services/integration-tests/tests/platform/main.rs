@@ -16,7 +16,9 @@
 //! - [`discharges`]: the discharge list, matching homes, holds, discharges.
 //! - [`faults`]: Redis losing the live state while the platform runs.
 //! - [`fhir`]: the FHIR R4 API, every answer checked by an independent validator.
-//! - [`helm_chart`]: the chart matches what `scripts/start` runs.
+//! - [`helm_chart`]: the chart matches what `scripts/start` runs; `helm lint
+//!   --strict`, `helm template` and the Kubernetes schemas for every CI
+//!   values file; the chart's fixes and its alert rules (promtool).
 //! - [`kiosk`]: a wall screen from setup link to revocation.
 //! - [`nats_users`]: each service's NATS user, through JetStream.
 //! - [`oidc_provider`]: staff sign in through a real OpenID provider shaped

@@ -200,7 +200,7 @@ def start_services():
         if "cargo build" in line:
             continue
         for binary in re.findall(r"target/release/pf-([a-z-]+)", line):
-            user = re.match(r"\s*as_service (\S+) ", line)
+            user = re.match(r"\s*(?:supervise \S+ )?as_service (\S+) ", line)
             services[binary] = (user.group(1) if user else None, ready.get(binary))
     if not services:
         fail("scripts/start: no services found (format changed?)")

@@ -13,6 +13,7 @@
 //!   provider shaped like NHS CIS2 and like Entra ID.
 //! - [`wall_browser`]: the control-room wall with real-world content.
 //! - [`fault_suite`]: the real binaries under kills, restarts and hostile input.
+//! - [`start_supervisor`]: `scripts/start` starts a killed service again.
 //! - [`wall_soak`]: the wall through a 10x day, neither growing nor missing updates.
 
 mod adt_feed_faults;
@@ -21,6 +22,7 @@ mod care_home_browser;
 mod discharge_browser;
 mod fault_suite;
 mod organisation_sign_in_browser;
+mod start_supervisor;
 mod wall_browser;
 mod wall_soak;
 

@@ -13,6 +13,7 @@
 //!   provider shaped like NHS CIS2 and like Entra ID.
 //! - [`wall_browser`]: the control-room wall with real-world content.
 //! - [`fault_suite`]: the real binaries under kills, restarts and hostile input.
+//! - [`images`]: an image built by `scripts/images` runs its service.
 //! - [`start_supervisor`]: `scripts/start` starts a killed service again.
 //! - [`wall_soak`]: the wall through a 10x day, neither growing nor missing updates.
 
@@ -21,6 +22,7 @@ mod browser;
 mod care_home_browser;
 mod discharge_browser;
 mod fault_suite;
+mod images;
 mod organisation_sign_in_browser;
 mod start_supervisor;
 mod wall_browser;

@@ -13,6 +13,8 @@
 //!   with the configuration `scripts/start` and the Helm chart render.
 //! - [`audit_trail`]: the audit trail fails closed and holds under a flood.
 //! - [`care_homes`]: the vacancy API and form.
+//! - [`deploy`]: the NATS cluster configuration for the official chart,
+//!   its values, and the systemd units of a one-VM install.
 //! - [`discharges`]: the discharge list, matching homes, holds, discharges.
 //! - [`faults`]: Redis losing the live state while the platform runs.
 //! - [`fhir`]: the FHIR R4 API, every answer checked by an independent validator.
@@ -37,6 +39,7 @@ mod access_table;
 mod adt_feed;
 mod audit_trail;
 mod care_homes;
+mod deploy;
 mod discharges;
 mod faults;
 mod fhir;

@@ -1,0 +1,256 @@
+//! What deploys Patient Flow outside the Helm chart: the NATS cluster
+//! configuration the official `nats` chart's values yield
+//! (`deploy/nats/nats-cluster.conf`, three real nats-server processes with
+//! the users `scripts/start` renders), those values themselves, and the
+//! systemd units of a one-VM install (`deploy/systemd/`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::stream::{Config, StorageType};
+use pf_integration_tests::rendered_access;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// nats-server processes, killed when dropped.
+struct Servers(Vec<Child>);
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `nats-server --version` is 2.10 or newer (knows `sync_interval`).
+fn knows_sync_interval() -> bool {
+    let output = Command::new("nats-server")
+        .arg("--version")
+        .output()
+        .expect("nats-server is installed (scripts/test installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let version = text.trim().trim_start_matches("nats-server: v");
+    let mut parts = version.split('.').filter_map(|p| p.parse::<u32>().ok());
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (2, 10)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nats_cluster_configuration_runs_three_servers_that_replicate_streams() {
+    let dir = tempfile::tempdir().expect("a scratch folder");
+    let mut conf = std::fs::read_to_string(repo().join("deploy/nats/nats-cluster.conf"))
+        .expect("deploy/nats/nats-cluster.conf");
+    assert!(conf.contains("sync_interval: always"));
+    if !knows_sync_interval() {
+        // Debian bookworm's nats-server is 2.9, which has no sync_interval
+        // (2.10+); production runs 2.11+ (deploy/nats/values.yaml).
+        eprintln!("nats-server < 2.10: running the cluster configuration without sync_interval");
+        conf = conf
+            .lines()
+            .filter(|line| !line.contains("sync_interval"))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    std::fs::write(dir.path().join("nats-cluster.conf"), conf).expect("write the configuration");
+    let rendered = rendered_access::from_start_script(&dir.path().join("var"));
+    std::fs::write(dir.path().join("authorization.conf"), &rendered.nats_authorization)
+        .expect("write the users");
+
+    let client: Vec<u16> = (0..3).map(|_| pf_test_support::free_port()).collect();
+    let routes: Vec<u16> = (0..3).map(|_| pf_test_support::free_port()).collect();
+    let mut servers = Servers(Vec::new());
+    for i in 0..3 {
+        let mut command = Command::new("nats-server");
+        command
+            .arg("-c")
+            .arg(dir.path().join("nats-cluster.conf"))
+            .env("SERVER_NAME", format!("nats-{i}"))
+            .env("PF_NATS_PORT", client[i].to_string())
+            .env("PF_NATS_HTTP_PORT", pf_test_support::free_port().to_string())
+            .env("PF_NATS_CLUSTER_PORT", routes[i].to_string())
+            .env("PF_NATS_STORE_DIR", dir.path().join(format!("store-{i}")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (n, port) in routes.iter().enumerate() {
+            command.env(format!("PF_NATS_ROUTE_{}", n + 1), format!("nats://127.0.0.1:{port}"));
+        }
+        servers.0.push(command.spawn().expect("start nats-server"));
+    }
+
+    let operator = &rendered.nats_users["operator"];
+    let connect = |port: u16, user: &str, password: &str| {
+        async_nats::ConnectOptions::with_user_and_password(user.to_owned(), password.to_owned())
+            .connect(format!("nats://127.0.0.1:{port}"))
+    };
+    // The servers elect a JetStream leader among themselves: retry until a
+    // replicated stream can be made.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (nats, stream) = loop {
+        for child in &mut servers.0 {
+            assert!(
+                child.try_wait().expect("try_wait").is_none(),
+                "a nats-server refused deploy/nats/nats-cluster.conf"
+            );
+        }
+        if let Ok(nats) = connect(client[0], "operator", &operator.password).await {
+            let jetstream = async_nats::jetstream::new(nats.clone());
+            let made = jetstream
+                .create_stream(Config {
+                    name: "PF_CLUSTER_CHECK".to_owned(),
+                    subjects: vec!["pf.cluster-check.>".to_owned()],
+                    num_replicas: 3,
+                    storage: StorageType::File,
+                    ..Default::default()
+                })
+                .await;
+            if let Ok(stream) = made {
+                break (nats, stream);
+            }
+        }
+        assert!(Instant::now() < deadline, "the three servers never formed a JetStream cluster");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let jetstream = async_nats::jetstream::new(nats);
+    jetstream
+        .publish("pf.cluster-check.one", "x".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("the cluster acknowledges");
+    let mut stream = stream;
+    let info = stream.info().await.expect("stream info");
+    let cluster = info.cluster.clone().expect("a clustered stream");
+    assert_eq!(cluster.name.as_deref(), Some("patient-flow"));
+    assert!(cluster.leader.is_some());
+    assert_eq!(cluster.replicas.len(), 2, "a leader and two replicas: {cluster:?}");
+    assert_eq!(info.state.messages, 1);
+    // Every server lets the services' users in (authorization.conf is included).
+    for (i, port) in client.iter().enumerate() {
+        let gateway = &rendered.nats_users["gateway"];
+        connect(*port, "gateway", &gateway.password)
+            .await
+            .unwrap_or_else(|err| panic!("the gateway user cannot sign in to nats-{i}: {err}"));
+        assert!(
+            connect(*port, "gateway", "wrong-password").await.is_err(),
+            "nats-{i} let a wrong password in"
+        );
+    }
+}
+
+/// The values file as JSON (PyYAML reads it).
+fn yaml_file(path: &str) -> Value {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml\nprint(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(repo().join(path))
+        .output()
+        .expect("python3 with PyYAML");
+    assert!(output.status.success(), "{path}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+#[test]
+fn the_nats_values_ask_the_official_chart_for_what_the_configuration_runs() {
+    let values = yaml_file("deploy/nats/values.yaml");
+    let config = &values["config"];
+    assert_eq!(config["cluster"]["enabled"], true);
+    assert_eq!(config["cluster"]["replicas"], 3);
+    assert_eq!(config["jetstream"]["enabled"], true);
+    assert_eq!(config["jetstream"]["fileStore"]["enabled"], true);
+    assert_eq!(config["jetstream"]["memoryStore"]["enabled"], false);
+    assert_eq!(config["jetstream"]["merge"]["sync_interval"], "always");
+    let include = config["merge"]["$include"].as_str().expect("an $include of the users");
+    assert!(include.ends_with("/authorization.conf"), "{include}");
+    let secret = values["podTemplate"]["patch"][0]["value"]["secret"]["secretName"]
+        .as_str()
+        .expect("the users' Secret is mounted");
+    assert!(secret.ends_with("-patient-flow-nats-authorization"), "{secret}");
+
+    let conf = std::fs::read_to_string(repo().join("deploy/nats/nats-cluster.conf"))
+        .expect("deploy/nats/nats-cluster.conf");
+    for line in [
+        "sync_interval: always",
+        "name: patient-flow",
+        "max_memory_store: 0",
+        "include ./authorization.conf",
+    ] {
+        assert!(conf.contains(line), "nats-cluster.conf lacks `{line}`");
+    }
+    assert_eq!(
+        config["cluster"]["name"], "patient-flow",
+        "the values and the configuration name the cluster alike"
+    );
+    let routes = conf.matches("$PF_NATS_ROUTE_").count();
+    assert_eq!(routes, 3, "one route per replica");
+    let size = config["jetstream"]["fileStore"]["pvc"]["size"].as_str().expect("a volume size");
+    let gib = size.trim_end_matches("Gi");
+    assert!(
+        conf.contains(&format!("max_file_store: {gib}GB")),
+        "max_file_store is not the volume's {size}"
+    );
+}
+
+#[test]
+fn the_systemd_units_verify_and_start_every_service_scripts_start_runs() {
+    let units = repo().join("deploy/systemd");
+    let target = std::fs::read_to_string(units.join("patient-flow.target")).expect("the target");
+    // Every service scripts/start supervises with its own user has an instance in the target.
+    let start = std::fs::read_to_string(repo().join("scripts/start")).expect("scripts/start");
+    let mut services = Vec::new();
+    for line in start.lines() {
+        if let Some(rest) = line.trim_start().strip_prefix("supervise ") {
+            if let Some(user) = rest.split_once(" as_service ").map(|(_, r)| r) {
+                services.push(user.split_whitespace().next().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    assert!(services.len() >= 9, "scripts/start supervises {services:?}");
+    for service in &services {
+        assert!(
+            target.contains(&format!("patient-flow@{service}.service")),
+            "patient-flow.target does not start {service}"
+        );
+    }
+    // systemd's own check. The binaries are not installed here, and systemd
+    // before 254 does not know the back-off keys (it restarts every RestartSec).
+    let scratch = tempfile::tempdir().expect("a scratch folder");
+    for entry in std::fs::read_dir(&units).expect("deploy/systemd") {
+        let entry = entry.expect("an entry");
+        std::fs::copy(entry.path(), scratch.path().join(entry.file_name())).expect("copy a unit");
+    }
+    let mut command = Command::new("systemd-analyze");
+    command.args(["verify", "--man=no"]);
+    for unit in [
+        "patient-flow.target",
+        "patient-flow-nats.service",
+        "patient-flow-redis.service",
+        "patient-flow-streams.service",
+        "patient-flow@gateway.service",
+    ] {
+        command.arg(scratch.path().join(unit));
+    }
+    let output = command
+        .output()
+        .expect("systemd-analyze (Debian's systemd package; scripts/test installs it)");
+    let text = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    let problems: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .filter(|line| {
+            !(line.contains("Unknown key 'RestartSteps'")
+                || line.contains("Unknown key 'RestartMaxDelaySec'")
+                || (line.contains("is not executable")
+                    && (line.contains("/opt/patient-flow/bin/") || line.contains("/usr/sbin/nats-server"))))
+        })
+        .collect();
+    assert!(problems.is_empty(), "systemd-analyze verify:\n{}", problems.join("\n"));
+}

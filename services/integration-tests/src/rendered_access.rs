@@ -181,8 +181,11 @@ pub fn from_helm_chart() -> Rendered {
 fn with_known_nats_passwords(authorization: &str) -> String {
     let chart = tempfile_dir("pf-bcrypt-chart");
     std::fs::create_dir_all(chart.join("templates")).expect("make a scratch chart");
-    std::fs::write(chart.join("Chart.yaml"), "apiVersion: v2\nname: bcrypt\nversion: 0.1.0\n")
-        .expect("write Chart.yaml");
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: bcrypt\nversion: 0.1.0\n",
+    )
+    .expect("write Chart.yaml");
     let users: Vec<String> = authorization
         .lines()
         .filter_map(|line| line.split("{ user: \"").nth(1))
@@ -191,7 +194,12 @@ fn with_known_nats_passwords(authorization: &str) -> String {
         .collect();
     let template: String = users
         .iter()
-        .map(|user| format!("{user}: {{{{ bcrypt {:?} | quote }}}}\n", test_password(user)))
+        .map(|user| {
+            format!(
+                "{user}: {{{{ bcrypt {:?} | quote }}}}\n",
+                test_password(user)
+            )
+        })
         .collect();
     std::fs::write(chart.join("templates/hashes.yaml"), template).expect("write the template");
     let hashes = run(

@@ -59,8 +59,11 @@ async fn the_nats_cluster_configuration_runs_three_servers_that_replicate_stream
     }
     std::fs::write(dir.path().join("nats-cluster.conf"), conf).expect("write the configuration");
     let rendered = rendered_access::from_start_script(&dir.path().join("var"));
-    std::fs::write(dir.path().join("authorization.conf"), &rendered.nats_authorization)
-        .expect("write the users");
+    std::fs::write(
+        dir.path().join("authorization.conf"),
+        &rendered.nats_authorization,
+    )
+    .expect("write the users");
 
     let client: Vec<u16> = (0..3).map(|_| pf_test_support::free_port()).collect();
     let routes: Vec<u16> = (0..3).map(|_| pf_test_support::free_port()).collect();
@@ -72,13 +75,19 @@ async fn the_nats_cluster_configuration_runs_three_servers_that_replicate_stream
             .arg(dir.path().join("nats-cluster.conf"))
             .env("SERVER_NAME", format!("nats-{i}"))
             .env("PF_NATS_PORT", client[i].to_string())
-            .env("PF_NATS_HTTP_PORT", pf_test_support::free_port().to_string())
+            .env(
+                "PF_NATS_HTTP_PORT",
+                pf_test_support::free_port().to_string(),
+            )
             .env("PF_NATS_CLUSTER_PORT", routes[i].to_string())
             .env("PF_NATS_STORE_DIR", dir.path().join(format!("store-{i}")))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (n, port) in routes.iter().enumerate() {
-            command.env(format!("PF_NATS_ROUTE_{}", n + 1), format!("nats://127.0.0.1:{port}"));
+            command.env(
+                format!("PF_NATS_ROUTE_{}", n + 1),
+                format!("nats://127.0.0.1:{port}"),
+            );
         }
         servers.0.push(command.spawn().expect("start nats-server"));
     }
@@ -113,7 +122,10 @@ async fn the_nats_cluster_configuration_runs_three_servers_that_replicate_stream
                 break (nats, stream);
             }
         }
-        assert!(Instant::now() < deadline, "the three servers never formed a JetStream cluster");
+        assert!(
+            Instant::now() < deadline,
+            "the three servers never formed a JetStream cluster"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let jetstream = async_nats::jetstream::new(nats);
@@ -128,7 +140,11 @@ async fn the_nats_cluster_configuration_runs_three_servers_that_replicate_stream
     let cluster = info.cluster.clone().expect("a clustered stream");
     assert_eq!(cluster.name.as_deref(), Some("patient-flow"));
     assert!(cluster.leader.is_some());
-    assert_eq!(cluster.replicas.len(), 2, "a leader and two replicas: {cluster:?}");
+    assert_eq!(
+        cluster.replicas.len(),
+        2,
+        "a leader and two replicas: {cluster:?}"
+    );
     assert_eq!(info.state.messages, 1);
     // Every server lets the services' users in (authorization.conf is included).
     for (i, port) in client.iter().enumerate() {
@@ -153,7 +169,11 @@ fn yaml_file(path: &str) -> Value {
         .arg(repo().join(path))
         .output()
         .expect("python3 with PyYAML");
-    assert!(output.status.success(), "{path}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{path}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("JSON")
 }
 
@@ -167,12 +187,17 @@ fn the_nats_values_ask_the_official_chart_for_what_the_configuration_runs() {
     assert_eq!(config["jetstream"]["fileStore"]["enabled"], true);
     assert_eq!(config["jetstream"]["memoryStore"]["enabled"], false);
     assert_eq!(config["jetstream"]["merge"]["sync_interval"], "always");
-    let include = config["merge"]["$include"].as_str().expect("an $include of the users");
+    let include = config["merge"]["$include"]
+        .as_str()
+        .expect("an $include of the users");
     assert!(include.ends_with("/authorization.conf"), "{include}");
     let secret = values["podTemplate"]["patch"][0]["value"]["secret"]["secretName"]
         .as_str()
         .expect("the users' Secret is mounted");
-    assert!(secret.ends_with("-patient-flow-nats-authorization"), "{secret}");
+    assert!(
+        secret.ends_with("-patient-flow-nats-authorization"),
+        "{secret}"
+    );
 
     let conf = std::fs::read_to_string(repo().join("deploy/nats/nats-cluster.conf"))
         .expect("deploy/nats/nats-cluster.conf");
@@ -190,7 +215,9 @@ fn the_nats_values_ask_the_official_chart_for_what_the_configuration_runs() {
     );
     let routes = conf.matches("$PF_NATS_ROUTE_").count();
     assert_eq!(routes, 3, "one route per replica");
-    let size = config["jetstream"]["fileStore"]["pvc"]["size"].as_str().expect("a volume size");
+    let size = config["jetstream"]["fileStore"]["pvc"]["size"]
+        .as_str()
+        .expect("a volume size");
     let gib = size.trim_end_matches("Gi");
     assert!(
         conf.contains(&format!("max_file_store: {gib}GB")),
@@ -208,7 +235,12 @@ fn the_systemd_units_verify_and_start_every_service_scripts_start_runs() {
     for line in start.lines() {
         if let Some(rest) = line.trim_start().strip_prefix("supervise ") {
             if let Some(user) = rest.split_once(" as_service ").map(|(_, r)| r) {
-                services.push(user.split_whitespace().next().unwrap_or_default().to_owned());
+                services.push(
+                    user.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
             }
         }
     }
@@ -249,8 +281,13 @@ fn the_systemd_units_verify_and_start_every_service_scripts_start_runs() {
             !(line.contains("Unknown key 'RestartSteps'")
                 || line.contains("Unknown key 'RestartMaxDelaySec'")
                 || (line.contains("is not executable")
-                    && (line.contains("/opt/patient-flow/bin/") || line.contains("/usr/sbin/nats-server"))))
+                    && (line.contains("/opt/patient-flow/bin/")
+                        || line.contains("/usr/sbin/nats-server"))))
         })
         .collect();
-    assert!(problems.is_empty(), "systemd-analyze verify:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "systemd-analyze verify:\n{}",
+        problems.join("\n")
+    );
 }

@@ -65,7 +65,10 @@ fn run(command: &mut Command) -> Result<String, String> {
     if output.status.success() {
         Ok(stdout)
     } else {
-        Err(format!("{command:?} failed ({}):\n{stdout}{stderr}", output.status))
+        Err(format!(
+            "{command:?} failed ({}):\n{stdout}{stderr}",
+            output.status
+        ))
     }
 }
 
@@ -90,7 +93,10 @@ fn ci_values_files() -> Vec<String> {
         .map(|name| format!("helm/patient-flow/ci/{name}"))
         .collect();
     files.sort();
-    assert!(files.len() >= 2, "helm/patient-flow/ci holds no values files");
+    assert!(
+        files.len() >= 2,
+        "helm/patient-flow/ci holds no values files"
+    );
     files
 }
 
@@ -176,13 +182,23 @@ fn every_ci_values_file_renders_objects_the_kubernetes_schemas_accept() {
             "--api-versions",
             "monitoring.coreos.com/v1/ServiceMonitor",
         ]));
-        assert!(!yaml.contains(": null"), "{values} renders a null field:\n{yaml}");
+        assert!(
+            !yaml.contains(": null"),
+            "{values} renders a null field:\n{yaml}"
+        );
         let file = scratch.path().join("rendered.yaml");
         std::fs::write(&file, &yaml).expect("write the rendered manifests");
         // The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schemas.
         for version in ["1.25.0", "1.37.0"] {
             let out = run(Command::new("python3")
-                .args(["-m", "kubernetes_validate", "--strict", "--quiet", "-k", version])
+                .args([
+                    "-m",
+                    "kubernetes_validate",
+                    "--strict",
+                    "--quiet",
+                    "-k",
+                    version,
+                ])
                 .arg(&file)
                 .env("PYTHONPATH", &dir));
             assert!(
@@ -296,7 +312,12 @@ fn a_setting_overridden_through_env_replaces_the_one_of_the_same_name() {
         let count = names.len();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), count, "{}: duplicate env names", name_of(deployment));
+        assert_eq!(
+            names.len(),
+            count,
+            "{}: duplicate env names",
+            name_of(deployment)
+        );
     }
     let gateway = container(&objects, "Deployment", "gateway");
     assert_eq!(env_values(gateway, "PF_WS_MAX_CLIENTS")[0]["value"], "10");
@@ -371,7 +392,10 @@ fn nats_passwords_are_rendered_as_bcrypt_hashes() {
 
 #[test]
 fn every_pod_carries_checksums_of_the_secrets_and_config_maps_it_reads() {
-    let objects = objects(&must(template(&["-f", "helm/patient-flow/ci/production-values.yaml"])));
+    let objects = objects(&must(template(&[
+        "-f",
+        "helm/patient-flow/ci/production-values.yaml",
+    ])));
     let mut pods = 0;
     for object in objects
         .iter()
@@ -400,9 +424,14 @@ fn no_disruption_budget_for_a_service_with_one_replica() {
     // Development runs one identity whatever identity.replicas says (the
     // demo issuer's key is per process).
     cases.push(
-        ["-f", "helm/patient-flow/ci/demo-values.yaml", "--set", "identity.replicas=2"]
-            .map(str::to_owned)
-            .to_vec(),
+        [
+            "-f",
+            "helm/patient-flow/ci/demo-values.yaml",
+            "--set",
+            "identity.replicas=2",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
     );
     for args in cases {
         let values = args.join(" ");
@@ -443,7 +472,10 @@ fn notes_name_each_secret_that_could_not_be_read() {
 
 #[test]
 fn the_gateway_can_scale_with_a_horizontal_pod_autoscaler() {
-    let off = objects(&must(template(&["-f", "helm/patient-flow/ci/production-values.yaml"])));
+    let off = objects(&must(template(&[
+        "-f",
+        "helm/patient-flow/ci/production-values.yaml",
+    ])));
     assert!(of_kind(&off, "HorizontalPodAutoscaler").is_empty());
     let objects = objects(&must(template(&[
         "-f",
@@ -455,7 +487,10 @@ fn the_gateway_can_scale_with_a_horizontal_pod_autoscaler() {
     assert_eq!(hpa.len(), 1);
     assert_eq!(hpa[0]["spec"]["minReplicas"], 3);
     assert_eq!(hpa[0]["spec"]["maxReplicas"], 9);
-    assert_eq!(hpa[0]["spec"]["scaleTargetRef"]["name"], "pf-patient-flow-gateway");
+    assert_eq!(
+        hpa[0]["spec"]["scaleTargetRef"]["name"],
+        "pf-patient-flow-gateway"
+    );
     let gateway = of_kind(&objects, "Deployment")
         .into_iter()
         .find(|d| name_of(d) == "pf-patient-flow-gateway")
@@ -468,7 +503,12 @@ fn the_gateway_can_scale_with_a_horizontal_pod_autoscaler() {
 
 #[test]
 fn a_switch_renders_a_service_monitor_for_every_service_with_metrics() {
-    let base = ["-f", "helm/patient-flow/ci/production-values.yaml", "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor"];
+    let base = [
+        "-f",
+        "helm/patient-flow/ci/production-values.yaml",
+        "--api-versions",
+        "monitoring.coreos.com/v1/ServiceMonitor",
+    ];
     assert!(of_kind(&objects(&must(template(&base))), "ServiceMonitor").is_empty());
     let mut args = base.to_vec();
     args.extend(["--set", "metrics.serviceMonitor.enabled=true"]);
@@ -488,9 +528,10 @@ fn a_switch_renders_a_service_monitor_for_every_service_with_metrics() {
                     .as_object()
                     .is_some_and(|wanted| wanted.iter().all(|(k, v)| labels[k] == *v));
                 selects
-                    && m["spec"]["endpoints"]
-                        .as_array()
-                        .is_some_and(|e| e.iter().any(|e| e["port"] == "http" && e["path"] == "/metrics"))
+                    && m["spec"]["endpoints"].as_array().is_some_and(|e| {
+                        e.iter()
+                            .any(|e| e["port"] == "http" && e["path"] == "/metrics")
+                    })
             }),
             "no ServiceMonitor scrapes {} ({component})",
             name_of(service)
@@ -500,7 +541,10 @@ fn a_switch_renders_a_service_monitor_for_every_service_with_metrics() {
 
 #[test]
 fn replicas_spread_across_zones_and_nodes() {
-    let objects = objects(&must(template(&["-f", "helm/patient-flow/ci/production-values.yaml"])));
+    let objects = objects(&must(template(&[
+        "-f",
+        "helm/patient-flow/ci/production-values.yaml",
+    ])));
     for deployment in of_kind(&objects, "Deployment") {
         if deployment["spec"]["replicas"].as_i64().unwrap_or(2) < 2 {
             continue;
@@ -510,7 +554,8 @@ fn replicas_spread_across_zones_and_nodes() {
             .map(|c| c.iter().filter_map(|c| c["topologyKey"].as_str()).collect())
             .unwrap_or_default();
         assert!(
-            keys.contains(&"topology.kubernetes.io/zone") && keys.contains(&"kubernetes.io/hostname"),
+            keys.contains(&"topology.kubernetes.io/zone")
+                && keys.contains(&"kubernetes.io/hostname"),
             "{}: spread over {keys:?}",
             name_of(deployment)
         );
@@ -528,7 +573,11 @@ fn promtool(args: &[&str]) -> Result<String, String> {
 fn the_alert_rules_pass_promtool_and_fire_on_the_series_they_are_for() {
     let checked = must(promtool(&["check", "rules", RULES]));
     assert!(checked.contains("SUCCESS"), "{checked}");
-    let tested = must(promtool(&["test", "rules", "deploy/prometheus/rules-test.yml"]));
+    let tested = must(promtool(&[
+        "test",
+        "rules",
+        "deploy/prometheus/rules-test.yml",
+    ]));
     assert!(tested.contains("SUCCESS"), "{tested}");
 }
 
@@ -546,7 +595,10 @@ fn the_chart_renders_the_alert_rules_of_the_rule_files() {
     let rules = of_kind(&rendered_objects, "PrometheusRule");
     assert_eq!(rules.len(), 1, "one PrometheusRule");
     let rendered = &rules[0]["spec"]["groups"];
-    assert_eq!(rendered, &expected, "the chart's alerts differ from {RULES}");
+    assert_eq!(
+        rendered, &expected,
+        "the chart's alerts differ from {RULES}"
+    );
     let alerts = |groups: &Value| -> Vec<String> {
         groups
             .as_array()

@@ -46,9 +46,13 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(container) = &self.container {
-            let _ = Command::new("buildah").args(["--storage-driver", "vfs", "rm", container]).output();
+            let _ = Command::new("buildah")
+                .args(["--storage-driver", "vfs", "rm", container])
+                .output();
         }
-        let _ = Command::new("buildah").args(["--storage-driver", "vfs", "rmi", &self.image]).output();
+        let _ = Command::new("buildah")
+            .args(["--storage-driver", "vfs", "rmi", &self.image])
+            .output();
     }
 }
 
@@ -88,17 +92,44 @@ async fn an_image_built_by_scripts_images_runs_its_service() {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.lines().any(|l| l == image), "scripts/images did not name {image}:\n{stdout}");
+    assert!(
+        stdout.lines().any(|l| l == image),
+        "scripts/images did not name {image}:\n{stdout}"
+    );
 
     // What the image says about itself.
-    let config = buildah(&["inspect", "--type", "image", "--format", "{{json .OCIv1.Config}}", &image]);
-    let config: serde_json::Value = serde_json::from_str(&config).expect("the image's configuration");
-    assert_eq!(config["User"], "10001:10001", "the image runs as root: {config}");
+    let config = buildah(&[
+        "inspect",
+        "--type",
+        "image",
+        "--format",
+        "{{json .OCIv1.Config}}",
+        &image,
+    ]);
+    let config: serde_json::Value =
+        serde_json::from_str(&config).expect("the image's configuration");
+    assert_eq!(
+        config["User"], "10001:10001",
+        "the image runs as root: {config}"
+    );
     assert_eq!(config["Entrypoint"][0], "/usr/local/bin/pf-service");
     let labels = &config["Labels"];
-    for label in ["title", "version", "revision", "created", "source", "licenses", "base.name"] {
-        let value = labels[format!("org.opencontainers.image.{label}")].as_str().unwrap_or_default();
-        assert!(!value.is_empty(), "no org.opencontainers.image.{label} label: {labels}");
+    for label in [
+        "title",
+        "version",
+        "revision",
+        "created",
+        "source",
+        "licenses",
+        "base.name",
+    ] {
+        let value = labels[format!("org.opencontainers.image.{label}")]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            !value.is_empty(),
+            "no org.opencontainers.image.{label} label: {labels}"
+        );
     }
     assert_eq!(labels["org.opencontainers.image.title"], "pf-streams");
 
@@ -121,7 +152,9 @@ async fn an_image_built_by_scripts_images_runs_its_service() {
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr)
     );
-    let client = async_nats::connect(nats.url()).await.expect("connect to NATS");
+    let client = async_nats::connect(nats.url())
+        .await
+        .expect("connect to NATS");
     let jetstream = async_nats::jetstream::new(client);
     for stream in ["PF_BEDS", "PF_CARE_HOMES", "PF_AUDIT"] {
         jetstream

@@ -112,7 +112,11 @@ async fn a_killed_service_is_started_again_and_only_sigterm_stops_everything() {
         .expect("copy the users' permissions");
     }
     std::fs::write(root.join("dashboards/package-lock.json"), "{}").expect("lock");
-    std::fs::write(root.join("dashboards/node_modules/.package-lock.json"), "{}").expect("lock");
+    std::fs::write(
+        root.join("dashboards/node_modules/.package-lock.json"),
+        "{}",
+    )
+    .expect("lock");
     // The build, npm and the readiness checks succeed at once.
     for ok in ["cargo", "npm", "node", "curl"] {
         write_executable(&stubs.join(ok), "#!/bin/sh\nexit 0\n");
@@ -120,7 +124,9 @@ async fn a_killed_service_is_started_again_and_only_sigterm_stops_everything() {
     for service in SERVICES {
         write_executable(
             &release.join(format!("pf-{service}")),
-            &format!("#!/bin/sh\necho $$ >> \"$PF_TEST_STARTS/{service}.starts\"\nexec sleep 600\n"),
+            &format!(
+                "#!/bin/sh\necho $$ >> \"$PF_TEST_STARTS/{service}.starts\"\nexec sleep 600\n"
+            ),
         );
     }
     write_executable(&release.join("pf-streams"), "#!/bin/sh\nexit 0\n");
@@ -130,7 +136,11 @@ async fn a_killed_service_is_started_again_and_only_sigterm_stops_everything() {
         .arg(root.join("scripts/start"))
         .env(
             "PATH",
-            format!("{}:{}", stubs.display(), std::env::var("PATH").unwrap_or_default()),
+            format!(
+                "{}:{}",
+                stubs.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
         )
         .env("PF_VAR_DIR", &var)
         .env("PF_TEST_STARTS", &record)
@@ -156,17 +166,26 @@ async fn a_killed_service_is_started_again_and_only_sigterm_stops_everything() {
     let mut start = command.spawn().expect("run scripts/start");
     let script = i32::try_from(start.id()).expect("a pid");
 
-    wait_until(&mut start, Duration::from_secs(120), "every service has started", || {
-        SERVICES.iter().all(|s| starts(&record, s).len() == 1)
-    });
-    let first: Vec<(&str, i32)> = SERVICES.iter().map(|s| (*s, starts(&record, s)[0])).collect();
+    wait_until(
+        &mut start,
+        Duration::from_secs(120),
+        "every service has started",
+        || SERVICES.iter().all(|s| starts(&record, s).len() == 1),
+    );
+    let first: Vec<(&str, i32)> = SERVICES
+        .iter()
+        .map(|s| (*s, starts(&record, s)[0]))
+        .collect();
     let projection = starts(&record, "projection")[0];
 
     // A crash: the projection is killed outright.
     signal(projection, "KILL");
-    wait_until(&mut start, Duration::from_secs(60), "the projection is started again", || {
-        starts(&record, "projection").len() == 2
-    });
+    wait_until(
+        &mut start,
+        Duration::from_secs(60),
+        "the projection is started again",
+        || starts(&record, "projection").len() == 2,
+    );
     let again = starts(&record, "projection")[1];
     assert_ne!(again, projection);
     assert!(alive(again), "the new projection {again} is running");
@@ -178,7 +197,11 @@ async fn a_killed_service_is_started_again_and_only_sigterm_stops_everything() {
     // Nothing else was stopped or started again.
     for (service, pid) in &first {
         if *service != "projection" {
-            assert_eq!(starts(&record, service).len(), 1, "{service} was started again");
+            assert_eq!(
+                starts(&record, service).len(),
+                1,
+                "{service} was started again"
+            );
             assert!(alive(*pid), "{service} ({pid}) stopped with the projection");
         }
     }
@@ -190,10 +213,16 @@ async fn a_killed_service_is_started_again_and_only_sigterm_stops_everything() {
         if let Some(status) = start.try_wait().expect("try_wait") {
             break status;
         }
-        assert!(Instant::now() < deadline, "scripts/start did not stop on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "scripts/start did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(status.success(), "scripts/start stopped with {status} on SIGTERM");
+    assert!(
+        status.success(),
+        "scripts/start stopped with {status} on SIGTERM"
+    );
     for service in SERVICES {
         for pid in starts(&record, service) {
             assert!(!alive(pid), "{service} ({pid}) still runs after SIGTERM");

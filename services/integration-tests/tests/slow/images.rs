@@ -9,6 +9,7 @@
 //! `scripts/images` takes release binaries from, so that no release build
 //! runs here.
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
@@ -97,17 +98,17 @@ async fn an_image_built_by_scripts_images_runs_its_service() {
         "scripts/images did not name {image}:\n{stdout}"
     );
 
-    // What the image says about itself.
-    let config = buildah(&[
-        "inspect",
-        "--type",
-        "image",
-        "--format",
-        "{{json .OCIv1.Config}}",
-        &image,
-    ]);
-    let config: serde_json::Value =
-        serde_json::from_str(&config).expect("the image's configuration");
+    // What the image says about itself: its OCI configuration, from the
+    // whole of `buildah inspect` (Debian's buildah 1.28 has no `json`
+    // template function for --format).
+    let inspected = buildah(&["inspect", "--type", "image", &image]);
+    let inspected: serde_json::Value =
+        serde_json::from_str(&inspected).expect("buildah inspect prints JSON");
+    let config = inspected["OCIv1"]["config"].clone();
+    assert!(
+        config.is_object(),
+        "no OCI configuration in buildah inspect: {inspected}"
+    );
     assert_eq!(
         config["User"], "10001:10001",
         "the image runs as root: {config}"
@@ -162,7 +163,29 @@ async fn an_image_built_by_scripts_images_runs_its_service() {
             .await
             .unwrap_or_else(|err| panic!("the image's pf-streams did not create {stream}: {err}"));
     }
-    // As the user the image names, not root.
-    let id = buildah(&["run", "--isolation", "chroot", &container, "--", "id", "-u"]);
-    assert_eq!(id, "10001");
+    // As the user the image names, not root: a file it writes into a
+    // mounted folder is owned by 10001 on the host. (A file, not `id -u` on
+    // stdout, which `buildah run` without a terminal now and then drops.)
+    let out = tempfile::tempdir().expect("a folder to mount");
+    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("let any user write the folder");
+    buildah(&[
+        "run",
+        "--isolation",
+        "chroot",
+        "-v",
+        &format!("{}:/out", out.path().display()),
+        &container,
+        "--",
+        "/bin/sh",
+        "-c",
+        "id -u > /out/uid",
+    ]);
+    let written = out.path().join("uid");
+    let owner = std::fs::metadata(&written)
+        .expect("the container wrote /out/uid")
+        .uid();
+    assert_eq!(owner, 10001, "the container runs as {owner}");
+    let id = std::fs::read_to_string(&written).expect("read uid");
+    assert_eq!(id.trim(), "10001");
 }

@@ -233,15 +233,15 @@ fn the_systemd_units_verify_and_start_every_service_scripts_start_runs() {
     let start = std::fs::read_to_string(repo().join("scripts/start")).expect("scripts/start");
     let mut services = Vec::new();
     for line in start.lines() {
-        if let Some(rest) = line.trim_start().strip_prefix("supervise ") {
-            if let Some(user) = rest.split_once(" as_service ").map(|(_, r)| r) {
-                services.push(
-                    user.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-            }
+        if let Some(rest) = line.trim_start().strip_prefix("supervise ")
+            && let Some((_, user)) = rest.split_once(" as_service ")
+        {
+            services.push(
+                user.split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
         }
     }
     assert!(services.len() >= 9, "scripts/start supervises {services:?}");

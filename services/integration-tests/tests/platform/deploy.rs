@@ -2,7 +2,9 @@
 //! configuration the official `nats` chart's values yield
 //! (`deploy/nats/nats-cluster.conf`, three real nats-server processes with
 //! the users `scripts/start` renders), those values themselves, and the
-//! systemd units of a one-VM install (`deploy/systemd/`).
+//! Redis values for the Bitnami chart (a primary and two replicas run with
+//! the configuration, flags and probes they give it), and the systemd
+//! units of a one-VM install (`deploy/systemd/`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -290,4 +292,242 @@ fn the_systemd_units_verify_and_start_every_service_scripts_start_runs() {
         "systemd-analyze verify:\n{}",
         problems.join("\n")
     );
+}
+
+/// redis-server processes, killed when dropped.
+struct RedisServers(Vec<Child>);
+
+impl Drop for RedisServers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `redis-cli` on a loopback port as a user (or as nobody); its trimmed
+/// stdout, or its failure.
+fn redis_cli(port: u16, user: Option<(&str, &str)>, args: &[&str]) -> Result<String, String> {
+    let mut command = Command::new("redis-cli");
+    command.arg("-p").arg(port.to_string());
+    if let Some((name, password)) = user {
+        command
+            .args(["--user", name, "--no-auth-warning"])
+            .env("REDISCLI_AUTH", password);
+    }
+    let output = command
+        .args(args)
+        .output()
+        .map_err(|err| format!("cannot run redis-cli: {err}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if output.status.success() && !stdout.starts_with("NOAUTH") && !stdout.starts_with("ERR") {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// Waits (at most a minute) for `check` to pass; the last failure if not.
+fn eventually(what: &str, mut check: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(err) if Instant::now() > deadline => panic!("{what}: {err}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+#[test]
+fn the_redis_values_run_a_primary_and_replicas_with_the_rendered_users() {
+    let values = yaml_file("deploy/redis/values.yaml");
+    assert_eq!(values["architecture"], "replication");
+    let replicas = values["replica"]["replicaCount"]
+        .as_u64()
+        .expect("replica.replicaCount");
+    assert!(replicas >= 2, "{replicas} replicas");
+    let dir = tempfile::tempdir().expect("a scratch folder");
+    let rendered = rendered_access::from_start_script(&dir.path().join("var"));
+
+    // The ACL file, where the values mount Patient Flow's ACL Secret.
+    let common = values["commonConfiguration"]
+        .as_str()
+        .expect("commonConfiguration");
+    let aclfile = common
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("aclfile "))
+        .expect("commonConfiguration loads an aclfile");
+    let mounted = values["master"]["extraVolumeMounts"]
+        .as_array()
+        .expect("master.extraVolumeMounts")
+        .iter()
+        .any(|mount| {
+            mount["mountPath"]
+                .as_str()
+                .is_some_and(|path| aclfile == format!("{path}/users.acl"))
+        });
+    assert!(mounted, "{aclfile} is not where the ACL Secret is mounted");
+    let acl = dir.path().join("users.acl");
+    std::fs::write(&acl, &rendered.redis_acl).expect("write the ACL file");
+    let conf = dir.path().join("redis.conf");
+    std::fs::write(
+        &conf,
+        common.replace(aclfile, &acl.display().to_string()) + "\n",
+    )
+    .expect("write redis.conf");
+
+    // The chart's password (auth.existingSecretPasswordKey of the credentials
+    // Secret, which holds each user's password under its name), as the file
+    // the chart mounts when auth.usePasswordFiles is set.
+    let auth = &values["auth"];
+    let password_file = dir.path().join("redis-password");
+    if auth["enabled"] == true {
+        assert_eq!(auth["existingSecret"], "patient-flow-redis");
+        let key = auth["existingSecretPasswordKey"]
+            .as_str()
+            .expect("auth.existingSecretPasswordKey");
+        let user = rendered
+            .redis_users
+            .get(key)
+            .unwrap_or_else(|| panic!("the password of {key}, who is no Redis user"));
+        std::fs::write(&password_file, &user.password).expect("write the password file");
+    }
+
+    // The chart's start scripts (start-master.sh and start-replica.sh,
+    // architecture replication without Sentinel), each extra flag quoted as
+    // the chart quotes it.
+    let script = |role: &str| {
+        let mut script = String::from(
+            r#"[[ -f $REDIS_PASSWORD_FILE ]] && export REDIS_PASSWORD="$(< "${REDIS_PASSWORD_FILE}")"
+ARGS=("--port" "${REDIS_PORT}")
+"#,
+        );
+        if role == "replica" {
+            script
+                .push_str("ARGS+=(\"--slaveof\" \"127.0.0.1\" \"${REDIS_MASTER_PORT_NUMBER}\")\n");
+        }
+        if auth["enabled"] == true {
+            script.push_str(
+                "ARGS+=(\"--requirepass\" \"${REDIS_PASSWORD}\")\nARGS+=(\"--masterauth\" \"${REDIS_PASSWORD}\")\n",
+            );
+        } else {
+            script.push_str("ARGS+=(\"--protected-mode\" \"no\")\n");
+        }
+        script.push_str("ARGS+=(\"--include\" \"${PF_REDIS_CONF}\")\n");
+        for flag in values[role]["extraFlags"].as_array().into_iter().flatten() {
+            script.push_str(&format!(
+                "ARGS+=({:?})\n",
+                flag.as_str().unwrap_or_default()
+            ));
+        }
+        script.push_str("exec redis-server \"${ARGS[@]}\"\n");
+        script
+    };
+    let ports: Vec<u16> = (0..=replicas)
+        .map(|_| pf_test_support::free_port())
+        .collect();
+    let mut servers = RedisServers(Vec::new());
+    for (i, port) in ports.iter().enumerate() {
+        let role = if i == 0 { "master" } else { "replica" };
+        let data = dir.path().join(format!("data-{i}"));
+        std::fs::create_dir_all(&data).expect("a data folder");
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(script(role))
+            .current_dir(&data)
+            .env("REDIS_PORT", port.to_string())
+            .env("REDIS_MASTER_PORT_NUMBER", ports[0].to_string())
+            .env("REDIS_PASSWORD_FILE", &password_file)
+            .env("PF_REDIS_CONF", &conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        servers.0.push(child);
+    }
+
+    // The probes pass on every server: the values' own, or the chart's
+    // default (a PING as `default`, with the chart's password if any).
+    let probe = |role: &str| -> Vec<String> {
+        let custom = &values[role]["customLivenessProbe"]["exec"]["command"];
+        match custom.as_array() {
+            Some(command) => command
+                .iter()
+                .map(|part| part.as_str().unwrap_or_default().to_owned())
+                .collect(),
+            None => vec![
+                "sh".to_owned(),
+                "-c".to_owned(),
+                r#"[ -f "$REDIS_PASSWORD_FILE" ] && export REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")"; redis-cli -p "$REDIS_PORT" ping | grep -qx PONG"#.to_owned(),
+            ],
+        }
+    };
+    for (i, port) in ports.iter().enumerate() {
+        let role = if i == 0 { "master" } else { "replica" };
+        let readiness = &values[role]["customReadinessProbe"];
+        assert_eq!(
+            readiness, &values[role]["customLivenessProbe"],
+            "{role}: readiness and liveness differ"
+        );
+        let command = probe(role);
+        eventually(&format!("the {role} probe on server {i}"), || {
+            for child in &mut servers.0 {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("a redis-server stopped: {status}"));
+                }
+            }
+            let output = Command::new(&command[0])
+                .args(&command[1..])
+                .env("REDIS_PORT", port.to_string())
+                .env("REDIS_PASSWORD_FILE", &password_file)
+                .output()
+                .map_err(|err| err.to_string())?;
+            if output.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{command:?} failed: {}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                ))
+            }
+        });
+    }
+
+    // The projection writes the live state on the primary; every replica
+    // copies it (they sign in to the primary as the operator), and the
+    // gateway reads it there.
+    let projection = &rendered.redis_users["projection"];
+    redis_cli(
+        ports[0],
+        Some(("projection", &projection.password)),
+        &["SET", "pf:deploy-check", "copied"],
+    )
+    .expect("the projection writes on the primary");
+    let gateway = &rendered.redis_users["gateway"];
+    for (i, port) in ports.iter().enumerate().skip(1) {
+        eventually(&format!("replica {i} copies the primary"), || {
+            let value = redis_cli(
+                *port,
+                Some(("gateway", &gateway.password)),
+                &["GET", "pf:deploy-check"],
+            )?;
+            if value == "copied" {
+                Ok(())
+            } else {
+                Err(format!("replica {i} has {value:?}"))
+            }
+        });
+        // `default` stays off, whatever --requirepass said.
+        let anonymous = redis_cli(*port, None, &["GET", "pf:deploy-check"]);
+        assert!(
+            anonymous.is_err(),
+            "replica {i} answers without a user: {anonymous:?}"
+        );
+    }
 }

@@ -14,7 +14,8 @@
 //! - [`audit_trail`]: the audit trail fails closed and holds under a flood.
 //! - [`care_homes`]: the vacancy API and form.
 //! - [`deploy`]: the NATS cluster configuration for the official chart,
-//!   its values, and the systemd units of a one-VM install.
+//!   its values, the Redis values (a primary and replicas), and the systemd
+//!   units of a one-VM install.
 //! - [`discharges`]: the discharge list, matching homes, holds, discharges.
 //! - [`faults`]: Redis losing the live state while the platform runs.
 //! - [`fhir`]: the FHIR R4 API, every answer checked by an independent validator.

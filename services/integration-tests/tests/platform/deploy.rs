@@ -3,8 +3,9 @@
 //! (`deploy/nats/nats-cluster.conf`, three real nats-server processes with
 //! the users `scripts/start` renders), those values themselves, and the
 //! Redis values for the Bitnami chart (a primary and two replicas run with
-//! the configuration, flags and probes they give it), and the systemd
-//! units of a one-VM install (`deploy/systemd/`).
+//! the configuration, flags and probes they give it), the chart's production
+//! values putting the users' Secrets where those values mount them, and the
+//! systemd units of a one-VM install (`deploy/systemd/`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -530,4 +531,102 @@ ARGS=("--port" "${REDIS_PORT}")
             "replica {i} answers without a user: {anonymous:?}"
         );
     }
+}
+
+/// `helm template pf helm/patient-flow -n pf <args>` as JSON objects.
+fn chart_objects(args: &[&str]) -> Vec<Value> {
+    let output = Command::new(rendered_access::helm())
+        .args(["template", "pf", "helm/patient-flow", "--namespace", "pf"])
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("run helm (set PF_HELM; scripts/test installs one)");
+    assert!(
+        output.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dir = tempfile::tempdir().expect("a scratch folder");
+    let manifests = dir.path().join("manifests.yaml");
+    std::fs::write(&manifests, &output.stdout).expect("write the manifests");
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml\nprint(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
+        ])
+        .arg(&manifests)
+        .output()
+        .expect("python3 with PyYAML");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+/// The Secret of that name, in whichever namespace the chart puts it.
+fn secret<'a>(objects: &'a [Value], name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("the chart renders no Secret {name}"))
+}
+
+#[test]
+fn the_production_chart_puts_the_users_where_the_nats_and_redis_values_mount_them() {
+    let objects = chart_objects(&["-f", "helm/patient-flow/ci/production-values.yaml"]);
+    let production = yaml_file("helm/patient-flow/ci/production-values.yaml");
+    // The namespace of a `<name>.<namespace>.svc...` address.
+    let namespace_of = |host: &Value| -> String {
+        host.as_str()
+            .and_then(|h| h.split('.').nth(1))
+            .unwrap_or_else(|| panic!("not a service address: {host}"))
+            .to_owned()
+    };
+
+    // NATS: the Secret the values mount, in the namespace the chart's
+    // services reach NATS in, with the file the values include.
+    let nats = yaml_file("deploy/nats/values.yaml");
+    let name = nats["podTemplate"]["patch"][0]["value"]["secret"]["secretName"]
+        .as_str()
+        .expect("the users' Secret");
+    let users = secret(&objects, name);
+    assert_eq!(
+        users["metadata"]["namespace"].as_str().unwrap_or_default(),
+        namespace_of(&production["nats"]["host"]),
+        "{name} is not where the NATS servers run (natsAuthorization.namespace)"
+    );
+    let include = nats["config"]["merge"]["$include"]
+        .as_str()
+        .expect("the include");
+    let file = include.rsplit('/').next().unwrap_or_default();
+    assert!(
+        users["stringData"][file].is_string(),
+        "{name} has no key {file}"
+    );
+    let mount = nats["container"]["patch"][0]["value"]["mountPath"]
+        .as_str()
+        .expect("the users' mount");
+    assert_eq!(
+        format!("{mount}/{file}"),
+        format!("/etc/nats-config/{}", include.trim_start_matches("./")),
+        "the include does not name the mounted file (the chart's nats.conf is in /etc/nats-config)"
+    );
+
+    // Redis: likewise for the ACL Secret and the aclfile.
+    let redis = yaml_file("deploy/redis/values.yaml");
+    let name = redis["master"]["extraVolumes"][0]["secret"]["secretName"]
+        .as_str()
+        .expect("the ACL Secret");
+    let acl = secret(&objects, name);
+    assert_eq!(
+        acl["metadata"]["namespace"].as_str().unwrap_or_default(),
+        namespace_of(&production["redis"]["host"]),
+        "{name} is not where the Redis servers run (redisAcl.namespace)"
+    );
+    assert!(
+        acl["stringData"]["users.acl"].is_string(),
+        "{name} has no key users.acl"
+    );
 }

@@ -19,7 +19,7 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// nats-server processes, killed when dropped.
+/// Server processes (nats-server, redis-server), killed when dropped.
 struct Servers(Vec<Child>);
 
 impl Drop for Servers {
@@ -295,18 +295,6 @@ fn the_systemd_units_verify_and_start_every_service_scripts_start_runs() {
     );
 }
 
-/// redis-server processes, killed when dropped.
-struct RedisServers(Vec<Child>);
-
-impl Drop for RedisServers {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// `redis-cli` on a loopback port as a user (or as nobody); its trimmed
 /// stdout, or its failure.
 fn redis_cli(port: u16, user: Option<(&str, &str)>, args: &[&str]) -> Result<String, String> {
@@ -432,7 +420,7 @@ ARGS=("--port" "${REDIS_PORT}")
     let ports: Vec<u16> = (0..=replicas)
         .map(|_| pf_test_support::free_port())
         .collect();
-    let mut servers = RedisServers(Vec::new());
+    let mut servers = Servers(Vec::new());
     for (i, port) in ports.iter().enumerate() {
         let role = if i == 0 { "master" } else { "replica" };
         let data = dir.path().join(format!("data-{i}"));

@@ -13,6 +13,8 @@
 //!   provider shaped like NHS CIS2 and like Entra ID.
 //! - [`wall_browser`]: the control-room wall with real-world content.
 //! - [`fault_suite`]: the real binaries under kills, restarts and hostile input.
+//! - [`nats_cluster_faults`]: a three-node JetStream cluster (R3 streams)
+//!   with each node killed under load.
 //! - [`wall_soak`]: the wall through a 10x day, neither growing nor missing updates.
 
 mod adt_feed_faults;
@@ -20,6 +22,7 @@ mod browser;
 mod care_home_browser;
 mod discharge_browser;
 mod fault_suite;
+mod nats_cluster_faults;
 mod organisation_sign_in_browser;
 mod wall_browser;
 mod wall_soak;

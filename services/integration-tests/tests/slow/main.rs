@@ -15,6 +15,8 @@
 //! - [`fault_suite`]: the real binaries under kills, restarts and hostile input.
 //! - [`nats_cluster_faults`]: a three-node JetStream cluster (R3 streams)
 //!   with each node killed under load.
+//! - [`standby_faults`]: two projections, active and standby, the active
+//!   one killed under load.
 //! - [`wall_soak`]: the wall through a 10x day, neither growing nor missing updates.
 
 mod adt_feed_faults;
@@ -24,6 +26,7 @@ mod discharge_browser;
 mod fault_suite;
 mod nats_cluster_faults;
 mod organisation_sign_in_browser;
+mod standby_faults;
 mod wall_browser;
 mod wall_soak;
 

@@ -29,7 +29,7 @@ const SITE: &str = "RWEAA";
 const WARD: &str = "AMU";
 
 fn bed_event(bed: &str, version: u64) -> pf_proto::v1::EventEnvelope {
-    let state = if version % 2 == 0 {
+    let state = if version.is_multiple_of(2) {
         pf_proto::v1::BedState::Available
     } else {
         pf_proto::v1::BedState::Occupied

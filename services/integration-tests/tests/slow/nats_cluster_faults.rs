@@ -199,7 +199,15 @@ async fn killing_any_cluster_node_loses_no_acknowledged_event() {
     let mut report = Vec::new();
     for round in 0..rounds {
         // The stream leader's node first, then the others.
-        let (leader, _, replicas) = replication(&admin_js).await.unwrap();
+        // The stream's leader, once the cluster has elected one.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (leader, replicas) = loop {
+            if let Some((leader, _, replicas)) = replication(&admin_js).await {
+                break (leader, replicas);
+            }
+            assert!(Instant::now() < deadline, "the bed stream has no leader");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         assert_eq!(
             replicas, 2,
             "the bed stream has three replicas (a leader and two)"

@@ -173,6 +173,10 @@ fn nats_rows() -> Vec<NatsRow> {
         row("pressure", Pub, "$JS.API.STREAM.INFO.PF_SYSTEM", Allowed, "waits for its streams"),
         row("pressure", Pub, "$JS.API.STREAM.INFO.PF_ALERTS", Allowed, "waits for its streams"),
         row("pressure", Pub, "$JS.API.STREAM.MSG.GET.PF_SYSTEM", Allowed, "reads a scope's last level"),
+        row("pressure", Pub, "$JS.API.CONSUMER.CREATE.PF_ALERTS", Allowed, "reads the alerts already raised (2.9)"),
+        row("pressure", Pub, "$JS.API.CONSUMER.CREATE.PF_ALERTS.c1.pf_alerts_occupancy_threshold", Allowed, "reads the alerts already raised (2.10+)"),
+        row("pressure", Pub, "$JS.API.CONSUMER.MSG.NEXT.PF_ALERTS.c1", Allowed, "pulls the alerts already raised"),
+        row("pressure", Pub, "$JS.API.CONSUMER.CREATE.PF_BEDS", Refused, "reads no event stream"),
         row("pressure", Pub, "pf.audit.RWE.idt-1", Refused, "writes no audit records"),
         row("pressure", Pub, "$JS.API.CONSUMER.CREATE.PF_DISCHARGES", Refused, "cannot read patients' events"),
         // identity: audit records and reading the trail.

@@ -13,6 +13,8 @@
 //!   provider shaped like NHS CIS2 and like Entra ID.
 //! - [`wall_browser`]: the control-room wall with real-world content.
 //! - [`fault_suite`]: the real binaries under kills, restarts and hostile input.
+//! - [`gateway_faults`]: two gateways, one killed under a connected
+//!   client, which goes on at the other without a gap.
 //! - [`nats_cluster_faults`]: a three-node JetStream cluster (R3 streams)
 //!   with each node killed under load.
 //! - [`standby_faults`]: two projections, active and standby, the active
@@ -24,6 +26,7 @@ mod browser;
 mod care_home_browser;
 mod discharge_browser;
 mod fault_suite;
+mod gateway_faults;
 mod nats_cluster_faults;
 mod organisation_sign_in_browser;
 mod standby_faults;

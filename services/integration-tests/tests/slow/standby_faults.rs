@@ -6,7 +6,10 @@
 //! printed), the killed copy comes back as the standby, and the other is
 //! killed in its turn. At the end the live state equals a fresh replay of
 //! the stream (`pf-projection check`): nothing was applied twice or
-//! skipped. `PF_FAULTS=long` kills more often.
+//! skipped. Then the same for two copies of `pf-pressure` (the real
+//! binary) while a site stays above its occupancy thresholds: the new
+//! active copy raises no alert and publishes no level change a second
+//! time. `PF_FAULTS=long` kills more often.
 
 #![allow(clippy::unwrap_used, clippy::too_many_lines)] // test code: fail loudly
 
@@ -14,9 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt as _;
 use pf_event_log::streams::{BEDS, bed_subject};
 use pf_event_log::{EventPublisher, NatsSettings};
-use pf_integration_tests::binaries::{Service, bin_dir};
+use pf_integration_tests::binaries::{Ports, Service, bin_dir};
+use pf_integration_tests::dashboards_dir;
 use pf_proto::NewEvent;
 use pf_proto::v1::event_envelope::Payload;
 use pf_proto::v1::{Actor, BedRef, BedStateChanged, Source};
@@ -26,6 +31,12 @@ const SITE: &str = "RWEAA";
 const WARD: &str = "AMU";
 
 fn bed_event(bed: &str, version: u64) -> pf_proto::v1::EventEnvelope {
+    bed_event_at(SITE, WARD, bed, version)
+}
+
+/// A bed of `site`/`ward` changing state: odd versions occupy it, even
+/// ones free it.
+fn bed_event_at(site: &str, ward: &str, bed: &str, version: u64) -> pf_proto::v1::EventEnvelope {
     let (previous, state) = if version.is_multiple_of(2) {
         (
             pf_proto::v1::BedState::Occupied,
@@ -39,17 +50,17 @@ fn bed_event(bed: &str, version: u64) -> pf_proto::v1::EventEnvelope {
     };
     NewEvent {
         source: Source {
-            organisation: SITE.into(),
+            organisation: site.into(),
             service: "standby-faults".into(),
         },
-        entity_id: format!("bed/{SITE}/{WARD}/{bed}"),
+        entity_id: format!("bed/{site}/{ward}/{bed}"),
         entity_version: version,
         occurred_at: None,
         actor: Actor::default(),
         payload: Payload::BedStateChanged(BedStateChanged {
             bed: Some(BedRef {
-                site: SITE.into(),
-                ward: WARD.into(),
+                site: site.into(),
+                ward: ward.into(),
                 bed: bed.into(),
             }),
             kind: pf_proto::v1::BedKind::GeneralAcute as i32,
@@ -266,5 +277,295 @@ async fn the_standby_projection_takes_over_and_nothing_is_applied_twice() {
         check.status.success(),
         "the live state differs from a replay: {printed}{}",
         String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+/// The demo secret of the identity service run by the pressure test.
+const SECRET: &str = "standby-faults-demo-secret-0123456789abcdef";
+
+/// Every alert in `PF_ALERTS` about `scope`, as (kind, title), oldest first.
+async fn alerts_about(js: &async_nats::jetstream::Context, scope: &str) -> Vec<(String, String)> {
+    let mut stream = js.get_stream("PF_ALERTS").await.unwrap();
+    let last = stream.info().await.unwrap().state.last_sequence;
+    let mut alerts = Vec::new();
+    if last == 0 {
+        return alerts;
+    }
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    while let Some(message) = messages.next().await {
+        let message = message.unwrap();
+        let alert: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+        if alert["scope"] == scope {
+            alerts.push((
+                alert["kind"].as_str().unwrap().to_owned(),
+                alert["title"].as_str().unwrap().to_owned(),
+            ));
+        }
+        if message.info().unwrap().stream_sequence >= last {
+            break;
+        }
+    }
+    alerts
+}
+
+/// How many OPEL level changes of `scope` are in `PF_SYSTEM`.
+async fn level_changes(js: &async_nats::jetstream::Context, scope: &str) -> u64 {
+    let consumer = js
+        .get_stream("PF_SYSTEM")
+        .await
+        .unwrap()
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            filter_subject: format!("pf.system.opel.{scope}"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    consumer.clone().info().await.unwrap().num_pending
+}
+
+/// Waits until the active pressure copy on `port` has computed from the
+/// live state as it is now (its board's version reached the live state's).
+async fn computed(
+    http: &reqwest::Client,
+    port: u16,
+    token: &str,
+    live: &mut pf_live_state::LiveState,
+) {
+    let version = live.version().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let board: Option<serde_json::Value> = match http
+            .get(format!("http://127.0.0.1:{port}/api/v1/opel"))
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            Ok(response) if response.status().is_success() => response.json().await.ok(),
+            _ => None,
+        };
+        if board
+            .as_ref()
+            .and_then(|b| b["version"].as_u64())
+            .is_some_and(|v| v >= version)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pressure did not compute version {version} within 60 s: {board:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_pressure_takes_over_and_raises_nothing_twice() {
+    let _turn = crate::one_at_a_time().await;
+    let kills = if std::env::var("PF_FAULTS").as_deref() == Ok("long") {
+        4
+    } else {
+        2
+    };
+    let nats = NatsServer::start();
+    let redis = RedisServer::start();
+    pf_integration_tests::create_streams(&nats.url()).await;
+    let logs = tempfile::tempdir().unwrap();
+    let bins = bin_dir("PF_FAULTS_BIN_DIR");
+    // Only identity, the projection and pressure run; the environment names
+    // the others.
+    let ports = Ports::new(&[
+        "identity",
+        "hospital-beds",
+        "care-homes",
+        "projection",
+        "gateway",
+        "pressure",
+    ]);
+    let common = ports.environment(nats.url(), redis.url(), &dashboards_dir(), SECRET);
+    let mut identity = Service::new("identity", &bins, common.clone(), logs.path());
+    let mut projection = Service::new("projection", &bins, common.clone(), logs.path());
+    identity.start();
+    projection.start();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    for name in ["identity", "projection"] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !http
+            .get(format!("{}/readyz", ports.url(name)))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "{name} did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let token: serde_json::Value = http
+        .post(format!("{}/oauth/token", ports.url("identity")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=client_credentials&client_id=loadtest&client_secret={SECRET}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+
+    // The Royal Infirmary: six G&A beds, all occupied (100 %), above every
+    // occupancy threshold and at a raised OPEL level, and staying there.
+    let client = NatsSettings::anonymous(nats.url())
+        .connect("standby-faults")
+        .await
+        .unwrap();
+    let publisher = EventPublisher::new(async_nats::jetstream::new(client));
+    for n in 0..6 {
+        let bed = format!("F{n:02}");
+        publisher
+            .publish(
+                bed_subject(SITE, WARD, &bed),
+                &bed_event_at(SITE, WARD, &bed, 1),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+
+    // Two copies of pressure.
+    let pressure_ports = [free_port(), free_port()];
+    let mut copies: Vec<Service> = pressure_ports
+        .iter()
+        .map(|port| {
+            let mut env = common.clone();
+            env.retain(|(name, _)| name != "PF_PRESSURE_ADDR");
+            env.push(("PF_PRESSURE_ADDR".to_owned(), format!("127.0.0.1:{port}")));
+            let dir = logs.path().join(port.to_string());
+            std::fs::create_dir_all(&dir).unwrap();
+            Service::new("pressure", &bins, env, &dir)
+        })
+        .collect();
+    for copy in &mut copies {
+        copy.start();
+    }
+    let watching = Arc::new(AtomicBool::new(true));
+    let both_active = Arc::new(Mutex::new(Vec::<String>::new()));
+    let watcher = {
+        let (http, watching, both_active) = (http.clone(), watching.clone(), both_active.clone());
+        tokio::spawn(async move {
+            while watching.load(Ordering::Relaxed) {
+                let roles = [
+                    role(&http, pressure_ports[0]).await,
+                    role(&http, pressure_ports[1]).await,
+                ];
+                if roles.iter().all(|r| r.as_deref() == Some("active")) {
+                    both_active.lock().unwrap().push(format!("{roles:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    // The load: beds at Glenfield coming and going, far from any threshold.
+    let producing = Arc::new(AtomicBool::new(true));
+    let producer = {
+        let (producing, publisher) = (producing.clone(), publisher.clone());
+        tokio::spawn(async move {
+            let mut versions = [0u64; 6];
+            let mut turn = 0usize;
+            while producing.load(Ordering::Relaxed) {
+                let index = turn % versions.len();
+                turn += 1;
+                versions[index] += 1;
+                let bed = format!("G{index:02}");
+                let event = bed_event_at("RWEAK", "W1", &bed, versions[index]);
+                while publisher
+                    .publish(bed_subject("RWEAK", "W1", &bed), &event, None)
+                    .await
+                    .is_err()
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let mut live = pf_live_state::LiveState::connect(
+        &redis.url(),
+        pf_live_state::Keys::new("pf:"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let active = one_active(&http, pressure_ports).await;
+    computed(&http, pressure_ports[active], &token, &mut live).await;
+    let raised = alerts_about(&js, SITE).await;
+    let changes = level_changes(&js, SITE).await;
+    assert!(
+        raised.iter().any(|(kind, _)| kind == "occupancy_threshold"),
+        "the site's occupancy was not alerted: {raised:?}"
+    );
+    assert!(changes > 0, "the site's level was not published");
+
+    let mut report = Vec::new();
+    for kill in 0..kills {
+        let active = one_active(&http, pressure_ports).await;
+        let standby = 1 - active;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let killed_at = Instant::now();
+        copies[active].kill();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while role(&http, pressure_ports[standby]).await.as_deref() != Some("active") {
+            assert!(
+                Instant::now() < deadline,
+                "the standby did not take over within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took_over = killed_at.elapsed();
+        computed(&http, pressure_ports[standby], &token, &mut live).await;
+        report.push(format!(
+            "kill {}: killed the active copy; the standby said active after {:.2} s and had computed the live state after {:.2} s",
+            kill + 1,
+            took_over.as_secs_f64(),
+            killed_at.elapsed().as_secs_f64()
+        ));
+        copies[active].start();
+    }
+    let active = one_active(&http, pressure_ports).await;
+    producing.store(false, Ordering::Relaxed);
+    producer.await.unwrap();
+    computed(&http, pressure_ports[active], &token, &mut live).await;
+    watching.store(false, Ordering::Relaxed);
+    watcher.await.unwrap();
+
+    println!("pressure active/standby:");
+    for line in &report {
+        println!("  {line}");
+    }
+    let after = alerts_about(&js, SITE).await;
+    println!(
+        "  {} alerts and {changes} level changes of {SITE} before the kills, {} and {} after",
+        raised.len(),
+        after.len(),
+        level_changes(&js, SITE).await
+    );
+    let both = both_active.lock().unwrap().clone();
+    assert!(both.is_empty(), "two copies were active at once: {both:?}");
+    assert_eq!(after, raised, "an alert about {SITE} was raised again");
+    assert_eq!(
+        level_changes(&js, SITE).await,
+        changes,
+        "a level change of {SITE} was published again"
     );
 }

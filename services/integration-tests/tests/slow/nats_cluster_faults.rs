@@ -99,29 +99,49 @@ async fn replication(js: &async_nats::jetstream::Context) -> Option<(String, boo
     Some((leader, current, cluster.replicas.len()))
 }
 
-/// Every event id in the bed stream, with how often it is there.
+/// Every event id in the bed stream, with how often it is there. The
+/// cluster may still be settling after the last restart (a consumer's
+/// creation can time out meanwhile), so a failed read is started again.
 async fn stored_ids(js: &async_nats::jetstream::Context) -> HashMap<String, u32> {
-    let mut stream = js.get_stream(BEDS.name).await.unwrap();
-    let last = stream.info().await.unwrap().state.last_sequence;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match read_ids(js).await {
+            Ok(ids) => return ids,
+            Err(err) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "cannot read the bed stream back: {err}"
+                );
+                eprintln!("reading the bed stream again: {err}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+async fn read_ids(
+    js: &async_nats::jetstream::Context,
+) -> Result<HashMap<String, u32>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut stream = js.get_stream(BEDS.name).await?;
+    let last = stream.info().await?.state.last_sequence;
     let mut ids = HashMap::new();
     if last == 0 {
-        return ids;
+        return Ok(ids);
     }
     let consumer = stream
         .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
-        .await
-        .unwrap();
-    let mut messages = consumer.messages().await.unwrap();
+        .await?;
+    let mut messages = consumer.messages().await?;
     while let Some(message) = messages.next().await {
-        let message = message.unwrap();
-        let sequence = message.info().unwrap().stream_sequence;
+        let message = message?;
+        let sequence = message.info()?.stream_sequence;
         let envelope = pf_proto::v1::EventEnvelope::decode_checked(&message.payload).unwrap();
         *ids.entry(envelope.event_id).or_insert(0) += 1;
         if sequence >= last {
             break;
         }
     }
-    ids
+    Ok(ids)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,6 +72,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let js = publisher::connect_with(&args.nats_url, args.in_flight, nats_credentials.as_ref())
         .await
         .context("failed to prepare the JetStream publisher")?;
+    let settings = publisher::stream_settings(&js).await?;
+    tracing::info!(?settings, "measuring with these durability settings");
     let token = clients_token(args).await?;
 
     let duration = Duration::from_secs(args.duration);
@@ -122,6 +124,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             beds: args.beds,
             clients: args.clients,
             in_flight: args.in_flight,
+            settings,
         },
         &publish,
         &client_results,

@@ -49,6 +49,9 @@ pub enum PublisherError {
         #[source]
         source: async_nats::jetstream::context::GetStreamError,
     },
+    /// The bed stream's settings could not be read.
+    #[error("failed to read the settings of the stream {STREAM}: {0}")]
+    Settings(String),
 }
 
 /// How fast and how long to publish.
@@ -141,6 +144,41 @@ pub async fn connect_with(
             source,
         })?;
     Ok(js)
+}
+
+/// The durability settings a run is measured with: the server's version,
+/// and the bed stream's replicas and storage. Figures mean little without
+/// them (`docs/durability.md`): R3 adds a round trip to a follower to every
+/// acknowledgement, and a server with `sync_interval: always` an fsync.
+pub async fn stream_settings(js: &Context) -> Result<StreamSettings, PublisherError> {
+    let mut stream = js
+        .get_stream(STREAM)
+        .await
+        .map_err(|err| PublisherError::Settings(err.to_string()))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|err| PublisherError::Settings(err.to_string()))?;
+    Ok(StreamSettings {
+        nats_server: js.client().server_info().version,
+        replicas: info.config.num_replicas,
+        storage: match info.config.storage {
+            async_nats::jetstream::stream::StorageType::File => "file",
+            async_nats::jetstream::stream::StorageType::Memory => "memory",
+        }
+        .to_owned(),
+    })
+}
+
+/// See [`stream_settings`].
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// The version of the nats-server the publisher is connected to.
+    pub nats_server: String,
+    /// Replicas of `PF_BEDS` (1: R1, 3: R3).
+    pub replicas: usize,
+    /// `file` or `memory`.
+    pub storage: String,
 }
 
 /// When event number `n` (from 0) is due at `rate` events per second.

@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::clients::{ClientResult, new_histogram};
-use crate::publisher::PublishStats;
+use crate::publisher::{PublishStats, StreamSettings};
 
 /// The parameters of the run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -25,6 +25,8 @@ pub struct RunInfo {
     pub clients: u32,
     /// Most publish acks outstanding at once.
     pub in_flight: u32,
+    /// What the figures were measured with.
+    pub settings: StreamSettings,
 }
 
 /// What the publisher did.
@@ -212,6 +214,14 @@ impl fmt::Display for Report {
             "  target {} events/s for {} s over {} beds, {} clients, {} acks in flight",
             r.target_rate, r.duration_s, r.beds, r.clients, r.in_flight
         )?;
+        writeln!(
+            f,
+            "  measured with nats-server {}, {} R{} ({} storage; fsync as the server's sync_interval says)",
+            r.settings.nats_server,
+            crate::publisher::STREAM,
+            r.settings.replicas,
+            r.settings.storage
+        )?;
         writeln!(f, "Publishing (JetStream)")?;
         writeln!(
             f,
@@ -331,6 +341,11 @@ mod tests {
             beds: 10,
             clients: 2,
             in_flight: 8,
+            settings: StreamSettings {
+                nats_server: "2.9.10".into(),
+                replicas: 3,
+                storage: "file".into(),
+            },
         };
         let publish = PublishStats {
             sent: 200,
@@ -380,8 +395,13 @@ mod tests {
         assert_eq!((report.latency_ms.p50, report.latency_ms.max), (30, 30));
         let text = report.to_string();
         assert!(text.contains("acked 198"), "{text}");
+        assert!(
+            text.contains("measured with nats-server 2.9.10, PF_BEDS R3 (file storage"),
+            "{text}"
+        );
         let json = serde_json::to_value(&report).expect("serialises");
         assert_eq!(json["latency_ms"]["p99"], 30);
+        assert_eq!(json["run"]["settings"]["replicas"], 3);
     }
 
     fn client_result() -> ClientResult {

@@ -106,6 +106,12 @@ async fn publishing_needs_the_stream_then_every_event_is_acked() {
     let publishing = publisher::connect(&nats.url, 64)
         .await
         .expect("stream exists");
+    // The report says what the figures were measured with.
+    let settings = publisher::stream_settings(&publishing)
+        .await
+        .expect("settings");
+    assert_eq!((settings.replicas, settings.storage.as_str()), (1, "file"));
+    assert!(!settings.nats_server.is_empty(), "{settings:?}");
     let plan = PublishPlan {
         rate: 400,
         duration: Duration::from_secs(1),

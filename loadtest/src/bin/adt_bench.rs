@@ -76,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
     pf_event_log::streams::ensure(&jetstream, pf_event_log::Durability::default())
         .await
         .context("creating the streams")?;
+    let settings = pf_loadtest::publisher::stream_settings(&jetstream).await?;
     let publisher = pf_event_log::EventPublisher::new(jetstream.clone());
     let actor = Actor {
         id: "adt-bench".into(),
@@ -192,6 +193,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let total = args.connections * args.messages;
+    println!(
+        "measured with: nats-server {}, PF_BEDS R{} ({} storage, no fsync setting), Redis without persistence",
+        settings.nats_server, settings.replicas, settings.storage
+    );
     println!("connections: {}", args.connections);
     println!("messages: {total} ({} not AA)", refused);
     println!("throughput: {:.0} messages/s", total as f64 / elapsed);

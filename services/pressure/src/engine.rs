@@ -306,6 +306,34 @@ impl Engine {
             .insert(scope.to_owned(), LevelTracker::at(level));
     }
 
+    /// Resumes a site's occupancy alerts after a restart or a takeover:
+    /// `threshold_pct` is the threshold named by the last occupancy alert
+    /// published for it, so that threshold and those below it count as
+    /// alerted (and re-arm, as ever, once occupancy stays clearly below).
+    pub fn resume_occupancy_alert(&mut self, scope: &str, threshold_pct: f64) {
+        let Some(site) = self.sites.get(scope) else {
+            return;
+        };
+        let Some(thresholds) = self
+            .config
+            .site_kinds
+            .get(site.kind)
+            .and_then(|rules| rules.parameters.get(site.occupancy.parameter))
+            .map(|rule| rule.thresholds)
+        else {
+            return;
+        };
+        let alerted = thresholds.iter().filter(|t| threshold_pct >= **t).count();
+        self.occupancy_bands
+            .insert(scope.to_owned(), (alerted, None));
+    }
+
+    /// Resumes the time of the last NCTR surge alert published, so a new
+    /// copy stays quiet for the rest of its window.
+    pub fn resume_surge(&mut self, at: OffsetDateTime) {
+        self.last_surge = Some(self.last_surge.map_or(at, |last| last.max(at)));
+    }
+
     /// The current state of the system first, then each site.
     pub fn states(&self) -> Vec<ScopeState> {
         let mut states: Vec<ScopeState> = self.states.get(SYSTEM).cloned().into_iter().collect();

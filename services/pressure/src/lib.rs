@@ -19,6 +19,9 @@
 //! occupancy threshold, a care home closing to admissions, a surge of NCTR
 //! patients) are JSON on `pf.alerts.{kind}` (stream `PF_ALERTS`) and, when
 //! `PF_ALERT_WEBHOOK_URL` is set, POSTed there signed (see [`webhook`]).
+//! A new copy (a restart, or the standby taking over) resumes each scope's
+//! level from `PF_SYSTEM` and the alerts already raised from `PF_ALERTS`
+//! ([`resume`]), so it announces neither a second time.
 //!
 //! `GET /api/v1/opel` answers the current levels and recent alerts (no
 //! patient data: counts and percentages only) to a signed-in caller who may
@@ -29,6 +32,7 @@
 pub mod config;
 pub mod engine;
 pub mod metrics;
+pub mod resume;
 pub mod webhook;
 
 use std::collections::VecDeque;
@@ -162,6 +166,14 @@ pub async fn run(
             engine.resume(scope, level);
             versions.insert(scope.to_owned(), version);
         }
+    }
+    // And the alerts already raised, so a takeover repeats none of them.
+    match resume::raised(&jetstream).await {
+        Ok(raised) => raised.resume(&mut engine),
+        Err(err) => tracing::warn!(
+            cause = format!("{err:#}"),
+            "cannot read the alerts already raised; one may be raised again"
+        ),
     }
 
     let webhook = match config.webhook.clone() {

@@ -1,6 +1,7 @@
 //! `pf-projection`: folds the event streams into the live state in Redis.
 //!
-//! - `pf-projection` runs the projection.
+//! - `pf-projection` runs the projection: one copy at a time, the others
+//!   on standby until its lease lapses (`pf-lease`).
 //! - `pf-projection --rebuild` first wipes the live state and replays the streams.
 //! - `pf-projection check` replays the streams into a scratch copy and
 //!   reports every difference from the live state (exit code 1 if any).
@@ -35,11 +36,25 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Check) => check(config).await,
         None => {
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
+            let listener = std::net::TcpListener::bind(config.listen)
                 .with_context(|| format!("failed to listen on {}", config.listen))?;
             let shutdown = pf_runtime::shutdown::on_signal();
-            pf_projection::run(listener, config, cli.rebuild, shutdown).await
+            // One copy writes the live state; the others wait on standby.
+            let Some((lease, listener)) =
+                pf_lease::wait_for_turn(&config.nats, "projection", listener, &shutdown).await?
+            else {
+                return Ok(());
+            };
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let outcome = pf_projection::run(listener, config, cli.rebuild, lease.work()).await;
+            let lost = lease.is_lost();
+            lease.release().await;
+            anyhow::ensure!(
+                !lost,
+                "the projection's lease passed to another copy; stopped writing"
+            );
+            outcome
         }
     }
 }

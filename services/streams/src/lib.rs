@@ -17,7 +17,8 @@
 //! - [`StreamsConfig`]: the settings, from the environment.
 //! - [`ensure`]: creates or updates every stream: the event streams, dead
 //!   letters, system events and alerts (`pf_event_log::streams`) and the
-//!   audit trail (`pf_audit::stream`).
+//!   audit trail (`pf_audit::stream`), and the bucket of the projection's
+//!   and pressure's active/standby leases (`pf_lease`).
 #![forbid(unsafe_code)]
 
 use pf_audit::{AuditConfig, AuditRetention};
@@ -36,6 +37,10 @@ pub struct StreamsConfig {
     /// at the bound the stream refuses new records, see
     /// `docs/audit-trail.md`).
     pub audit: AuditConfig,
+    /// The time to live of the active/standby leases (`PF_LEASE_TTL_MS`,
+    /// default 3 s): a standby takes over at most this long after the
+    /// active copy dies. The lease bucket has the streams' replicas.
+    pub lease_ttl: pf_lease::LeaseTtl,
 }
 
 impl StreamsConfig {
@@ -63,7 +68,11 @@ impl StreamsConfig {
             replicas: pf_runtime::env_or("PF_AUDIT_REPLICAS", durability.replicas)?,
             max_bytes,
         };
-        Ok(Self { durability, audit })
+        Ok(Self {
+            durability,
+            audit,
+            lease_ttl: pf_lease::ttl_from_env()?,
+        })
     }
 }
 
@@ -76,6 +85,9 @@ pub enum StreamsError {
     /// The audit trail.
     #[error(transparent)]
     Audit(#[from] pf_audit::stream::EnsureError),
+    /// The bucket of the active/standby leases.
+    #[error(transparent)]
+    Leases(#[from] pf_lease::LeaseError),
 }
 
 /// Creates every stream of the platform, or brings its configured settings
@@ -86,5 +98,6 @@ pub async fn ensure(
 ) -> Result<(), StreamsError> {
     pf_event_log::streams::ensure(context, config.durability).await?;
     pf_audit::stream::ensure(context, &config.audit).await?;
+    pf_lease::ensure_bucket(context, config.durability.replicas, config.lease_ttl).await?;
     Ok(())
 }

@@ -68,7 +68,7 @@ const SERVICE_USERS: [&str; 11] = [
 ];
 
 /// Every stream of the platform.
-const STREAMS: [&str; 7] = [
+const STREAMS: [&str; 8] = [
     "PF_BEDS",
     "PF_CARE_HOMES",
     "PF_DISCHARGES",
@@ -76,6 +76,7 @@ const STREAMS: [&str; 7] = [
     "PF_SYSTEM",
     "PF_ALERTS",
     "PF_AUDIT",
+    "KV_pf-leases",
 ];
 
 fn row(user: &'static str, op: Op, subject: &str, expect: Expect, why: &'static str) -> NatsRow {
@@ -172,6 +173,10 @@ fn nats_rows() -> Vec<NatsRow> {
         row("pressure", Pub, "$JS.API.STREAM.INFO.PF_SYSTEM", Allowed, "waits for its streams"),
         row("pressure", Pub, "$JS.API.STREAM.INFO.PF_ALERTS", Allowed, "waits for its streams"),
         row("pressure", Pub, "$JS.API.STREAM.MSG.GET.PF_SYSTEM", Allowed, "reads a scope's last level"),
+        row("pressure", Pub, "$JS.API.CONSUMER.CREATE.PF_ALERTS", Allowed, "reads the alerts already raised (2.9)"),
+        row("pressure", Pub, "$JS.API.CONSUMER.CREATE.PF_ALERTS.c1.pf_alerts_occupancy_threshold", Allowed, "reads the alerts already raised (2.10+)"),
+        row("pressure", Pub, "$JS.API.CONSUMER.MSG.NEXT.PF_ALERTS.c1", Allowed, "pulls the alerts already raised"),
+        row("pressure", Pub, "$JS.API.CONSUMER.CREATE.PF_BEDS", Refused, "reads no event stream"),
         row("pressure", Pub, "pf.audit.RWE.idt-1", Refused, "writes no audit records"),
         row("pressure", Pub, "$JS.API.CONSUMER.CREATE.PF_DISCHARGES", Refused, "cannot read patients' events"),
         // identity: audit records and reading the trail.
@@ -192,6 +197,17 @@ fn nats_rows() -> Vec<NatsRow> {
         row("loadtest", Pub, "$JS.API.STREAM.INFO.PF_BEDS", Allowed, "checks the stream is there"),
         row("loadtest", Pub, "pf.beds.RWEAA.WD1.B01", Refused, "cannot touch a real site's beds"),
         row("loadtest", Pub, "$JS.API.STREAM.INFO.PF_AUDIT", Refused, "nothing else"),
+        // projection and pressure: each its own active/standby lease.
+        row("projection", Pub, "$KV.pf-leases.projection", Allowed, "acquires and renews its lease"),
+        row("projection", Pub, "$JS.API.STREAM.INFO.KV_pf-leases", Allowed, "opens the lease bucket"),
+        row("projection", Pub, "$JS.API.DIRECT.GET.KV_pf-leases.$KV.pf-leases.projection", Allowed, "reads its lease"),
+        row("projection", Pub, "$KV.pf-leases.pressure", Refused, "attack: taking pressure's lease"),
+        row("projection", Pub, "$JS.API.STREAM.PURGE.KV_pf-leases", Refused, "attack: wiping every lease"),
+        row("pressure", Pub, "$KV.pf-leases.pressure", Allowed, "acquires and renews its lease"),
+        row("pressure", Pub, "$JS.API.STREAM.INFO.KV_pf-leases", Allowed, "opens the lease bucket"),
+        row("pressure", Pub, "$JS.API.DIRECT.GET.KV_pf-leases.$KV.pf-leases.pressure", Allowed, "reads its lease"),
+        row("pressure", Pub, "$KV.pf-leases.projection", Refused, "attack: taking the projection's lease"),
+        row("gateway", Pub, "$KV.pf-leases.projection", Refused, "attack: a second writer of the live state"),
         // operator: full access (the nats CLI, pf-projection check).
         row("operator", Pub, "pf.discharges.0190", Allowed, "full access"),
         row("operator", Sub, "_INBOX.>", Allowed, "full access"),
@@ -867,6 +883,7 @@ async fn a_service_starting_leaves_the_streams_settings_alone() {
             retention: pf_audit::AuditRetention::days(3650).unwrap(),
             ..pf_audit::AuditConfig::default()
         },
+        ..pf_streams::StreamsConfig::default()
     };
     pf_streams::ensure(&js, &configured).await.unwrap();
 

@@ -30,6 +30,7 @@
 //! - [`openapi`]: every JSON API answers as its OpenAPI document says,
 //!   hostile input included; every `/api/` route is documented.
 //! - [`platform`]: beds end to end, the websocket protocol.
+//! - [`pressure_takeover`]: a new pressure copy announces nothing twice.
 //! - [`redis_users`]: each service's Redis user, through the live state.
 //! - [`region`]: the platform on another region's data set.
 //! - [`secrets`]: the demo secret and Redis passwords stay where they belong.
@@ -51,6 +52,7 @@ mod oidc_provider;
 mod opel;
 mod openapi;
 mod platform;
+mod pressure_takeover;
 mod redis_users;
 mod region;
 mod secrets;

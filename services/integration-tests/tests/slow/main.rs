@@ -15,6 +15,12 @@
 //! - [`fault_suite`]: the real binaries under kills, restarts and hostile input.
 //! - [`images`]: an image built by `scripts/images` runs its service.
 //! - [`start_supervisor`]: `scripts/start` starts a killed service again.
+//! - [`gateway_faults`]: two gateways, one killed under a connected
+//!   client, which goes on at the other without a gap.
+//! - [`nats_cluster_faults`]: a three-node JetStream cluster (R3 streams)
+//!   with each node killed under load.
+//! - [`standby_faults`]: two projections, active and standby, the active
+//!   one killed under load.
 //! - [`wall_soak`]: the wall through a 10x day, neither growing nor missing updates.
 
 mod adt_feed_faults;
@@ -22,8 +28,11 @@ mod browser;
 mod care_home_browser;
 mod discharge_browser;
 mod fault_suite;
+mod gateway_faults;
 mod images;
+mod nats_cluster_faults;
 mod organisation_sign_in_browser;
+mod standby_faults;
 mod start_supervisor;
 mod wall_browser;
 mod wall_soak;

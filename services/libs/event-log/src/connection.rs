@@ -10,7 +10,10 @@ use async_nats::{Client, ConnectOptions};
 /// Where NATS is and who this service is there.
 #[derive(Debug, Clone, Default)]
 pub struct NatsSettings {
-    /// `nats://host:port` (`PF_NATS_URL`).
+    /// `nats://host:port` (`PF_NATS_URL`), or a comma-separated list of
+    /// a cluster's servers (`nats://n1:4222,nats://n2:4222,nats://n3:4222`):
+    /// the client tries them in turn at start-up and when the server it is
+    /// on goes away.
     pub url: String,
     /// NATS user (`PF_NATS_USER`).
     pub user: Option<String>,
@@ -43,7 +46,8 @@ impl NatsSettings {
         }
     }
 
-    /// Reads `PF_NATS_URL` (default `nats://127.0.0.1:4222`), `PF_NATS_USER`
+    /// Reads `PF_NATS_URL` (default `nats://127.0.0.1:4222`; a cluster's
+    /// servers as a comma-separated list), `PF_NATS_USER`
     /// and `PF_NATS_PASSWORD` / `PF_NATS_PASSWORD_FILE`.
     pub fn from_env() -> Result<Self, NatsSettingsError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
@@ -97,14 +101,24 @@ impl NatsSettings {
                     }
                 }
             })
-            .connect(&self.url)
+            .connect(self.servers())
             .await
     }
 
     /// Connects (retrying until the server is there), naming the connection
     /// after the service.
     pub async fn connect(&self, service: &str) -> Result<Client, async_nats::ConnectError> {
-        self.options(service).connect(&self.url).await
+        self.options(service).connect(self.servers()).await
+    }
+
+    /// The servers of [`url`](Self::url): each entry of the comma-separated
+    /// list, trimmed, empty entries left out.
+    pub fn servers(&self) -> Vec<&str> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|server| !server.is_empty())
+            .collect()
     }
 
     /// The same, with more options (event callbacks) set by the caller.
@@ -146,7 +160,20 @@ pub fn inbox_prefix(user: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::inbox_prefix;
+    use super::{NatsSettings, inbox_prefix};
+
+    #[test]
+    fn a_cluster_is_a_comma_separated_list_of_servers() {
+        let settings = NatsSettings::anonymous(" nats://n1:4222, nats://n2:4222,,nats://n3:4222 ");
+        assert_eq!(
+            settings.servers(),
+            ["nats://n1:4222", "nats://n2:4222", "nats://n3:4222"]
+        );
+        assert_eq!(
+            NatsSettings::anonymous("nats://127.0.0.1:4222").servers(),
+            ["nats://127.0.0.1:4222"]
+        );
+    }
 
     #[test]
     fn each_user_has_an_inbox_of_its_own() {

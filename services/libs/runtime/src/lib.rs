@@ -6,7 +6,8 @@
 //! - [`telemetry`]: `tracing` set-up (`RUST_LOG`, `PF_LOG_FORMAT=json`).
 //! - [`shutdown`]: a [`CancellationToken`](tokio_util::sync::CancellationToken)
 //!   cancelled on SIGTERM or Ctrl-C, so every task stops cleanly.
-//! - [`ops`]: `/healthz`, `/readyz` and `/metrics`, and per-route HTTP
+//! - [`ops`]: `/healthz`, `/readyz` (with the active/standby role, if any)
+//!   and `/metrics`, and per-route HTTP
 //!   request metrics, merged into each service's router.
 //! - [`redact`]: server URLs without their passwords, for errors and logs.
 #![forbid(unsafe_code)]

@@ -54,6 +54,23 @@ impl Readiness {
     }
 }
 
+/// This process's role when it runs as one of an active and a standby
+/// (`active` or `standby`, see `pf-lease`); `None` for a service that runs
+/// alone or many at once. `/readyz` reports it as `"role"`.
+static ROLE: RwLock<Option<&'static str>> = RwLock::new(None);
+
+/// Records this process's role, reported by `/readyz` as `"role"`.
+pub fn set_role(role: &'static str) {
+    if let Ok(mut current) = ROLE.write() {
+        *current = Some(role);
+    }
+}
+
+/// The role recorded by [`set_role`], if any.
+pub fn role() -> Option<&'static str> {
+    ROLE.read().ok().and_then(|role| *role)
+}
+
 #[derive(Clone)]
 struct OpsState {
     registry: Registry,
@@ -78,7 +95,16 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(state.readiness.report()))
+    let mut report: serde_json::Map<String, serde_json::Value> = state
+        .readiness
+        .report()
+        .into_iter()
+        .map(|(check, ready)| (check.to_owned(), serde_json::Value::Bool(ready)))
+        .collect();
+    if let Some(role) = role() {
+        report.insert("role".to_owned(), role.into());
+    }
+    (status, Json(report))
 }
 
 async fn metrics(State(state): State<OpsState>) -> Response {

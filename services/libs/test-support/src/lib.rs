@@ -5,6 +5,9 @@
 //! # Layout
 //! - [`NatsServer`]: a JetStream-enabled NATS server; can be restarted on
 //!   the same port and store.
+//! - [`NatsCluster`] (`cluster`): a JetStream cluster of several
+//!   `nats-server` nodes routed to each other, for replicated (R3) streams;
+//!   a node can be killed and started again.
 //! - [`RedisServer`]: a Redis server without persistence.
 //! - [`free_port`]: a port nothing listens on.
 //!
@@ -21,6 +24,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+mod cluster;
+pub use cluster::NatsCluster;
 
 /// Ports this process has handed out: tests run in parallel threads, and
 /// the system may offer a just-released port again before the server it was

@@ -419,8 +419,10 @@ async fn answer<T: Serialize>(
     }
 }
 
+/// Today's date in the UK (Europe/London): from 23:00 UTC in summer it is
+/// already tomorrow, and the wall counts the same day.
 fn today(state: &AppState) -> time::Date {
-    state.clock.now().date()
+    pf_live_state::discharge_counts::uk_date(state.clock.now())
 }
 
 /// `POST /api/v1/discharges`.

@@ -62,6 +62,17 @@ pub struct DischargesConfig {
     pub region_files: pf_region::RegionFiles,
     /// The region: its localities and postcode districts.
     pub region: pf_region::Region,
+    /// The file holding the master key that wraps every patient's data key
+    /// (`PF_PATIENT_MASTER_KEY_FILE`, 64 hex digits; required when
+    /// `PF_MODE=production`, otherwise a publicly known development key).
+    pub patient_master_key_file: Option<PathBuf>,
+    /// Where patients' data keys are in Redis (`PF_PATIENT_KEY_PREFIX`,
+    /// default `pf-patient-key:`).
+    pub patient_key_prefix: String,
+    /// How long a patient's identifiable details are kept after they left
+    /// the list, discharged or cancelled (`PF_PATIENT_RETENTION_DAYS`,
+    /// default 30): then their key is destroyed.
+    pub patient_retention: time::Duration,
 }
 
 impl DischargesConfig {
@@ -111,6 +122,14 @@ impl DischargesConfig {
             site_origins: SiteOrigins::from_env(),
             region_files,
             region,
+            patient_master_key_file: std::env::var_os("PF_PATIENT_MASTER_KEY_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            patient_key_prefix: env_or(
+                "PF_PATIENT_KEY_PREFIX",
+                pf_patient_keys::DEFAULT_PREFIX.to_owned(),
+            )?,
+            patient_retention: time::Duration::days(env_or("PF_PATIENT_RETENTION_DAYS", 30i64)?),
         })
     }
 
@@ -138,6 +157,9 @@ impl DischargesConfig {
             site_origins: SiteOrigins::default(),
             region_files: pf_region::RegionFiles::BuiltIn,
             region: pf_region::Region::built_in(),
+            patient_master_key_file: None,
+            patient_key_prefix: pf_patient_keys::DEFAULT_PREFIX.to_owned(),
+            patient_retention: time::Duration::days(30),
         }
     }
 }

@@ -27,6 +27,8 @@
 //! - [`platform`]: beds end to end, the websocket protocol.
 //! - [`redis_users`]: each service's Redis user, through the live state.
 //! - [`region`]: the platform on another region's data set.
+//! - [`retention`]: an expired patient's NHS number is gone from every
+//!   stream and store; replay still rebuilds every count.
 //! - [`secrets`]: the demo secret and Redis passwords stay where they belong.
 //! - [`trends`]: occupancy history.
 //! - [`uk_clock`]: UK days and BST: the discharge pages count the UK day.
@@ -48,6 +50,7 @@ mod openapi;
 mod platform;
 mod redis_users;
 mod region;
+mod retention;
 mod secrets;
 mod trends;
 mod uk_clock;

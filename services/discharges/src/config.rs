@@ -75,6 +75,20 @@ pub struct DischargesConfig {
     pub patient_retention: time::Duration,
 }
 
+/// `PF_PATIENT_RETENTION_DAYS`: whole days, at least 1 (a typo must not
+/// destroy patients' details the moment they leave the list).
+fn patient_retention() -> Result<time::Duration, ConfigError> {
+    let days: u32 = env_or("PF_PATIENT_RETENTION_DAYS", 30u32)?;
+    if days == 0 {
+        return Err(ConfigError {
+            name: "PF_PATIENT_RETENTION_DAYS".into(),
+            value: "0".into(),
+            cause: "patients' details must be kept at least 1 day after they leave the list".into(),
+        });
+    }
+    Ok(time::Duration::days(i64::from(days)))
+}
+
 impl DischargesConfig {
     /// Reads the settings from the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -129,7 +143,7 @@ impl DischargesConfig {
                 "PF_PATIENT_KEY_PREFIX",
                 pf_patient_keys::DEFAULT_PREFIX.to_owned(),
             )?,
-            patient_retention: time::Duration::days(env_or("PF_PATIENT_RETENTION_DAYS", 30i64)?),
+            patient_retention: patient_retention()?,
         })
     }
 

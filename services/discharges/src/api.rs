@@ -80,6 +80,9 @@ pub enum ApiError {
     /// Too many requests.
     #[error("too many requests; try again in {0} seconds")]
     TooMany(u64),
+    /// The patient's identifiable details were deleted after the retention period.
+    #[error("{0}")]
+    Gone(String),
     /// Could not be confirmed.
     #[error("the change could not be confirmed as saved; please try again ({0})")]
     Unavailable(String),
@@ -123,6 +126,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) | ApiError::Problems(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -137,6 +141,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Gone(_) => "gone",
             ApiError::Conflict(_) => "conflict",
             ApiError::Invalid(_) | ApiError::Problems(_) => "invalid",
             ApiError::TooMany(_) => "rate_limited",
@@ -276,11 +281,11 @@ pub fn view(
         .unwrap_or_else(|| record.site.clone());
     DischargeView {
         discharge_id: record.discharge_id.clone(),
-        nhs_number: if opened {
-            record.nhs_number.spaced()
-        } else {
-            record.nhs_number.masked()
-        },
+        nhs_number: record
+            .nhs_number
+            .as_ref()
+            .map(|n| if opened { n.spaced() } else { n.masked() })
+            .unwrap_or_default(),
         sex: record.sex,
         site: record.site.clone(),
         ward: record.ward.clone(),
@@ -419,8 +424,10 @@ async fn answer<T: Serialize>(
     }
 }
 
+/// Today's date in the UK (Europe/London): from 23:00 UTC in summer it is
+/// already tomorrow, and the wall counts the same day.
 fn today(state: &AppState) -> time::Date {
-    state.clock.now().date()
+    pf_live_state::discharge_counts::uk_date(state.clock.now())
 }
 
 /// `POST /api/v1/discharges`.
@@ -477,25 +484,30 @@ pub async fn create(
         });
         let event = state
             .discharges
-            .change(&discharge_id, ContentionLimit::Attempts(1), |current| {
-                if current.is_some() {
-                    // A fresh UUIDv7 is never in use; refuse rather than
-                    // overwrite another patient's record.
-                    return Err(ApiError::Unavailable(
-                        "a discharge with this id already exists".into(),
-                    ));
-                }
-                Ok(Decision::Publish {
-                    event: state.discharges.next_event(
-                        None,
-                        &trust,
-                        &discharge_id,
-                        principal,
-                        payload.clone(),
-                    ),
-                    outcome: (),
-                })
-            })
+            .change(
+                &discharge_id,
+                ContentionLimit::Attempts(1),
+                state.clock.now(),
+                |current| {
+                    if current.is_some() {
+                        // A fresh UUIDv7 is never in use; refuse rather than
+                        // overwrite another patient's record.
+                        return Err(ApiError::Unavailable(
+                            "a discharge with this id already exists".into(),
+                        ));
+                    }
+                    Ok(Decision::Publish {
+                        event: state.discharges.next_event(
+                            None,
+                            &trust,
+                            &discharge_id,
+                            principal,
+                            payload.clone(),
+                        ),
+                        outcome: (),
+                    })
+                },
+            )
             .await
             .map_err(|err| match err {
                 ChangeError::Refused(refused) => refused,
@@ -535,6 +547,11 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
             .all_discharges()
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let discharges = state
+            .discharges
+            .open_all(discharges)
+            .await
+            .map_err(ApiError::Unavailable)?;
         let homes = care_homes(&state).await?;
         let today = today(&state);
         let mut patients: Vec<DischargeView> = discharges
@@ -575,6 +592,9 @@ async fn stored(state: &AppState, id: &str) -> Result<CurrentDischarge, ApiError
         .ok_or_else(|| ApiError::NotFound(NOT_ON_THE_LIST.into()))
 }
 
+/// Why a patient past the retention period cannot be opened.
+const SHREDDED: &str = "this patient left the list longer ago than the retention period, so their identifiable details were deleted; the counts they were part of remain";
+
 /// Loads a discharge the caller may manage.
 async fn managed(
     state: &AppState,
@@ -587,6 +607,10 @@ async fn managed(
     }
     let current = stored(state, id).await?;
     may_manage(&principal, &current.record.managed_by)?;
+    if current.record.nhs_number.is_none() {
+        // The patient's key was destroyed after the retention period.
+        return Err(ApiError::Gone(SHREDDED.into()));
+    }
     Ok((principal, current))
 }
 
@@ -890,6 +914,7 @@ pub async fn hold(
                 .change(
                     &record.discharge_id,
                     ContentionLimit::Attempts(CONFLICT_ATTEMPTS),
+                    state.clock.now(),
                     |current| {
                         let Some(current) =
                             current.filter(|c| c.record.status == DischargeStatus::Ready)
@@ -1036,6 +1061,7 @@ async fn change_patient(
         .change(
             id,
             ContentionLimit::Attempts(CONFLICT_ATTEMPTS),
+            state.clock.now(),
             |current| {
                 let current = current.ok_or_else(|| ApiError::NotFound(NOT_ON_THE_LIST.into()))?;
                 let (record, payload) = decide(&current.record)?;
@@ -1340,8 +1366,13 @@ async fn pas_patient(
         .all_discharges()
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let all = state
+        .discharges
+        .open_all(all)
+        .await
+        .map_err(ApiError::Unavailable)?;
     all.into_iter()
-        .filter(|d| &d.nhs_number == number && d.trust == ods.as_str() && wanted(d))
+        .filter(|d| d.nhs_number.as_ref() == Some(number) && d.trust == ods.as_str() && wanted(d))
         .max_by_key(|d| d.discharge_id.clone())
         .ok_or_else(|| ApiError::NotFound(NOT_WAITING_HERE.into()))
 }

@@ -62,6 +62,31 @@ pub struct DischargesConfig {
     pub region_files: pf_region::RegionFiles,
     /// The region: its localities and postcode districts.
     pub region: pf_region::Region,
+    /// The file holding the master key that wraps every patient's data key
+    /// (`PF_PATIENT_MASTER_KEY_FILE`, 64 hex digits; required when
+    /// `PF_MODE=production`, otherwise a publicly known development key).
+    pub patient_master_key_file: Option<PathBuf>,
+    /// Where patients' data keys are in Redis (`PF_PATIENT_KEY_PREFIX`,
+    /// default `pf-patient-key:`).
+    pub patient_key_prefix: String,
+    /// How long a patient's identifiable details are kept after they left
+    /// the list, discharged or cancelled (`PF_PATIENT_RETENTION_DAYS`,
+    /// default 30): then their key is destroyed.
+    pub patient_retention: time::Duration,
+}
+
+/// `PF_PATIENT_RETENTION_DAYS`: whole days, at least 1 (a typo must not
+/// destroy patients' details the moment they leave the list).
+fn patient_retention() -> Result<time::Duration, ConfigError> {
+    let days: u32 = env_or("PF_PATIENT_RETENTION_DAYS", 30u32)?;
+    if days == 0 {
+        return Err(ConfigError {
+            name: "PF_PATIENT_RETENTION_DAYS".into(),
+            value: "0".into(),
+            cause: "patients' details must be kept at least 1 day after they leave the list".into(),
+        });
+    }
+    Ok(time::Duration::days(i64::from(days)))
 }
 
 impl DischargesConfig {
@@ -111,6 +136,14 @@ impl DischargesConfig {
             site_origins: SiteOrigins::from_env(),
             region_files,
             region,
+            patient_master_key_file: std::env::var_os("PF_PATIENT_MASTER_KEY_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            patient_key_prefix: env_or(
+                "PF_PATIENT_KEY_PREFIX",
+                pf_patient_keys::DEFAULT_PREFIX.to_owned(),
+            )?,
+            patient_retention: patient_retention()?,
         })
     }
 
@@ -138,6 +171,9 @@ impl DischargesConfig {
             site_origins: SiteOrigins::default(),
             region_files: pf_region::RegionFiles::BuiltIn,
             region: pf_region::Region::built_in(),
+            patient_master_key_file: None,
+            patient_key_prefix: pf_patient_keys::DEFAULT_PREFIX.to_owned(),
+            patient_retention: time::Duration::days(30),
         }
     }
 }

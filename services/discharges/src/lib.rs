@@ -17,7 +17,8 @@
 //! - [`list_view`]: the list's filters, sorts and audited NHS-number search.
 //! - [`open_audit`]: one audit entry per person opening a patient in a window.
 //! - [`state`]: what the handlers share; auditing.
-//! - [`run`]: connects and serves; ends expired holds on a timer.
+//! - [`run`]: connects and serves; ends expired holds and destroys the keys
+//!   of patients past the retention period (`pf-patient-keys`) on a timer.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -136,8 +137,32 @@ pub async fn run_with_clock(
         .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)?;
     let refusals =
         pf_audit::RefusalAudit::new(audit.clone(), pf_audit::RefusalBudget::default(), &registry)?;
+    let master_key = match &config.patient_master_key_file {
+        Some(path) => pf_patient_keys::MasterKey::from_file(path)?,
+        None if pf_access::mode::Mode::from_env()?.is_production() => anyhow::bail!(
+            "PF_PATIENT_MASTER_KEY_FILE must name the master key file when PF_MODE=production"
+        ),
+        None => {
+            tracing::warn!(
+                "PF_PATIENT_MASTER_KEY_FILE is not set: patients' keys are wrapped with the publicly known development key"
+            );
+            pf_patient_keys::MasterKey::development()
+        }
+    };
+    let patient_keys = pf_patient_keys::PatientKeys::connect(
+        &config.redis_url,
+        config.patient_key_prefix.clone(),
+        master_key,
+        &registry,
+    )
+    .await
+    .context("failed to connect to the patient key store")?;
     let state = AppState {
-        discharges: discharge_log::DischargeLog::new(jetstream.clone()),
+        discharges: discharge_log::DischargeLog::new(
+            jetstream.clone(),
+            patient_keys,
+            config.patient_retention,
+        ),
         homes: pf_care_home_log::HomeLog::new(jetstream.clone(), discharge_log::SERVICE),
         live,
         catalogue: Arc::new(catalogue),
@@ -179,6 +204,9 @@ async fn sweep_holds(state: AppState, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(ended) => tracing::info!(ended, "expired holds ended"),
             Err(err) => tracing::warn!(cause = %err, "could not end expired holds; will retry"),
+        }
+        if let Err(err) = state.discharges.shred_due(state.clock.now()).await {
+            tracing::warn!(cause = %err, "could not destroy patients' keys past retention; will retry");
         }
     }
 }

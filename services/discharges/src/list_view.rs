@@ -151,17 +151,30 @@ async fn search(
     patients: &[Patient],
     number: &NhsNumber,
 ) -> Result<Option<String>, Response> {
-    let records = pages.app.live.clone().all_discharges().await.map_err(|_| {
+    let unavailable = || {
         refused_page(
             pages,
             StatusCode::SERVICE_UNAVAILABLE,
             "The search cannot be made",
             "The discharge list cannot be read right now. Please try again.",
         )
-    })?;
+    };
+    let records = pages
+        .app
+        .live
+        .clone()
+        .all_discharges()
+        .await
+        .map_err(|_| unavailable())?;
+    let records = pages
+        .app
+        .discharges
+        .open_all(records)
+        .await
+        .map_err(|_| unavailable())?;
     let found = records
         .iter()
-        .filter(|r| r.nhs_number.as_str() == number.as_str())
+        .filter(|r| r.nhs_number.as_ref() == Some(number))
         .find(|r| patients.iter().any(|p| p.discharge_id == r.discharge_id))
         .map(|r| r.discharge_id.clone());
     let entity = found

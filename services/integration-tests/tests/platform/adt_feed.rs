@@ -853,12 +853,24 @@ async fn on_the_list(p: &Platform, nhs: &str) -> String {
 
 /// The discharge's record as stored in the event log.
 async fn discharge_record(p: &Platform, id: &str) -> pf_discharge_model::DischargeRecord {
-    pf_discharges::discharge_log::DischargeLog::new(p.jetstream().await)
-        .current(id)
-        .await
-        .unwrap()
-        .unwrap()
-        .record
+    let keys = pf_patient_keys::PatientKeys::connect(
+        &p.redis.url(),
+        pf_patient_keys::DEFAULT_PREFIX,
+        pf_patient_keys::MasterKey::development(),
+        &prometheus::Registry::new(),
+    )
+    .await
+    .unwrap();
+    pf_discharges::discharge_log::DischargeLog::new(
+        p.jetstream().await,
+        keys,
+        time::Duration::days(30),
+    )
+    .current(id)
+    .await
+    .unwrap()
+    .unwrap()
+    .record
 }
 
 /// RWE's bed-state feed as a machine identity: what the feed's token says.

@@ -33,8 +33,11 @@
 //! - [`pressure_takeover`]: a new pressure copy announces nothing twice.
 //! - [`redis_users`]: each service's Redis user, through the live state.
 //! - [`region`]: the platform on another region's data set.
+//! - [`retention`]: an expired patient's NHS number is gone from every
+//!   stream and store; replay still rebuilds every count.
 //! - [`secrets`]: the demo secret and Redis passwords stay where they belong.
 //! - [`trends`]: occupancy history.
+//! - [`uk_clock`]: UK days and BST: the discharge pages count the UK day.
 
 mod access;
 mod access_table;
@@ -55,5 +58,7 @@ mod platform;
 mod pressure_takeover;
 mod redis_users;
 mod region;
+mod retention;
 mod secrets;
 mod trends;
+mod uk_clock;

@@ -10,7 +10,8 @@
 //!   that care homes read, however they are written.
 //! - [`postcode`]: where a search centres: the region's postcode districts.
 //! - [`record`]: [`DischargeRecord`], a discharge's whole record and its
-//!   conversion to and from the event payload.
+//!   conversion to and from the event payload (version 1 in the clear,
+//!   version 2 with the patient's fields sealed: [`record::SealedPatient`]).
 //! - [`referral`]: [`ReferralInput`], what a coordinator sends to put a
 //!   patient on the list, checked into a record or plain-words problems.
 #![forbid(unsafe_code)]
@@ -25,6 +26,6 @@ pub mod words;
 pub use identifiers::{Identifier, find_identifier, has_identifier};
 pub use nhs_number::{NhsNumber, NhsNumberError};
 pub use postcode::{Place, place_of};
-pub use record::{DischargeRecord, delay_days};
+pub use record::{DischargeRecord, PatientFields, SealedPatient, delay_days};
 pub use referral::{ReferralInput, ReferralProblems};
 pub use words::{DelayReason, Destination, DischargeStatus, Funding, Pathway};

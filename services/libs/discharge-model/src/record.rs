@@ -1,4 +1,10 @@
 //! A discharge's record, as every discharge event carries it.
+//!
+//! Two payload versions: version 1 (events written before sealing) carries
+//! the NHS number, search postcode and place in the clear; version 2 carries
+//! them only in [`SealedPatient`], encrypted with the patient's own key
+//! (`pf-patient-keys`). A sealed record read without its key has
+//! `nhs_number: None`: everything else (and so every count) is still there.
 
 use pf_care_home_model::{CareCategory, SexAccepted, time_of};
 use pf_proto::envelope::timestamp;
@@ -44,8 +50,9 @@ pub struct RecordError {
 pub struct DischargeRecord {
     /// UUIDv7.
     pub discharge_id: String,
-    /// The patient.
-    pub nhs_number: NhsNumber,
+    /// The patient: `None` while sealed (see [`SealedPatient`]), or for good
+    /// once the patient's key was destroyed after the retention period.
+    pub nhs_number: Option<NhsNumber>,
     /// Male or female.
     pub sex: SexAccepted,
     /// ODS code of the trust.
@@ -85,9 +92,86 @@ pub struct DischargeRecord {
     pub cancel_reason: String,
     /// The coordinators' organisation (ODS) that manages this patient.
     pub managed_by: String,
+    /// The patient-identifiable fields, encrypted (payload version 2);
+    /// `None` in version 1 records, whose fields are in the clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealedPatient>,
+}
+
+/// The patient-identifiable fields of a record, encrypted with the
+/// patient's own data key (`pf-patient-keys`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedPatient {
+    /// The cipher (1: XChaCha20-Poly1305).
+    pub scheme: u32,
+    /// The nonce.
+    pub nonce: Vec<u8>,
+    /// The encrypted [`PatientFields`] (JSON), with its tag.
+    pub ciphertext: Vec<u8>,
+}
+
+impl SealedPatient {
+    /// In an event payload.
+    pub fn to_proto(&self) -> v1::SealedPatient {
+        v1::SealedPatient {
+            scheme: self.scheme,
+            nonce: self.nonce.clone(),
+            ciphertext: self.ciphertext.clone(),
+        }
+    }
+
+    /// From an event payload.
+    pub fn from_proto(sealed: &v1::SealedPatient) -> Self {
+        Self {
+            scheme: sealed.scheme,
+            nonce: sealed.nonce.clone(),
+            ciphertext: sealed.ciphertext.clone(),
+        }
+    }
+}
+
+/// What identifies the patient in a record: sealed together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatientFields {
+    /// The NHS number.
+    pub nhs_number: NhsNumber,
+    /// Where the search centres (often the patient's home postcode).
+    pub search_postcode: String,
+    /// Its place.
+    pub place: Option<Place>,
 }
 
 impl DischargeRecord {
+    /// The patient-identifiable fields, when in the clear.
+    pub fn patient_fields(&self) -> Option<PatientFields> {
+        Some(PatientFields {
+            nhs_number: self.nhs_number.clone()?,
+            search_postcode: self.search_postcode.clone(),
+            place: self.place,
+        })
+    }
+
+    /// Puts opened patient fields back into the record.
+    pub fn with_patient_fields(mut self, fields: PatientFields) -> Self {
+        self.nhs_number = Some(fields.nhs_number);
+        self.search_postcode = fields.search_postcode;
+        self.place = fields.place;
+        // Opened: the fields are in the clear now, and sealed again (with a
+        // fresh nonce) when the record is next stored.
+        self.sealed = None;
+        self
+    }
+
+    /// The record with its patient fields replaced by `sealed` (what is
+    /// stored: payload version 2).
+    pub fn sealed_with(mut self, sealed: SealedPatient) -> Self {
+        self.nhs_number = None;
+        self.search_postcode = String::new();
+        self.place = None;
+        self.sealed = Some(sealed);
+        self
+    }
+
     /// Days waited since the Discharge Ready Date.
     pub fn delay_days(&self, today: Date) -> i64 {
         delay_days(self.discharge_ready_date, today)
@@ -97,7 +181,11 @@ impl DischargeRecord {
     pub fn to_proto(&self) -> v1::Discharge {
         v1::Discharge {
             discharge_id: self.discharge_id.clone(),
-            nhs_number: self.nhs_number.as_str().to_owned(),
+            nhs_number: self
+                .nhs_number
+                .as_ref()
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default(),
             sex: self.sex.to_proto() as i32,
             trust: self.trust.clone(),
             site: self.site.clone(),
@@ -121,6 +209,7 @@ impl DischargeRecord {
             discharged_at: self.discharged_at.map(timestamp),
             cancel_reason: self.cancel_reason.clone(),
             managed_by: self.managed_by.clone(),
+            sealed: self.sealed.as_ref().map(SealedPatient::to_proto),
         }
     }
 
@@ -135,9 +224,17 @@ impl DischargeRecord {
             field,
         };
         let optional = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+        let sealed = d.sealed.as_ref().map(SealedPatient::from_proto);
+        // Version 2 carries the patient's fields sealed and nothing in the
+        // clear; version 1 in the clear.
+        let nhs_number = match (&sealed, d.nhs_number.is_empty()) {
+            (Some(_), true) => None,
+            (Some(_), false) => return Err(bad("nhs_number")),
+            (None, _) => Some(NhsNumber::parse(&d.nhs_number).map_err(|_| bad("nhs_number"))?),
+        };
         Ok(Self {
             discharge_id: d.discharge_id.clone(),
-            nhs_number: NhsNumber::parse(&d.nhs_number).map_err(|_| bad("nhs_number"))?,
+            nhs_number,
             sex: SexAccepted::from_proto(d.sex).ok_or_else(|| bad("sex"))?,
             trust: d.trust.clone(),
             site: d.site.clone(),
@@ -161,6 +258,7 @@ impl DischargeRecord {
             discharged_at: d.discharged_at.as_ref().map(|t| time_of(Some(t))),
             cancel_reason: d.cancel_reason.clone(),
             managed_by: d.managed_by.clone(),
+            sealed,
         })
     }
 }
@@ -177,4 +275,18 @@ pub fn discharge_in(payload: &v1::event_envelope::Payload) -> Option<Option<&v1:
         Payload::DischargeCancelled(p) => p.discharge.as_ref(),
         _ => return None,
     })
+}
+
+/// The discharge record a discharge event carries, to change it in place:
+/// `None` when the payload is not a discharge event or carries none.
+pub fn discharge_in_mut(payload: &mut v1::event_envelope::Payload) -> Option<&mut v1::Discharge> {
+    use v1::event_envelope::Payload;
+    match payload {
+        Payload::PatientReadyForDischarge(p) => p.discharge.as_mut(),
+        Payload::DelayReasonChanged(p) => p.discharge.as_mut(),
+        Payload::SearchStarted(p) => p.discharge.as_mut(),
+        Payload::PatientDischarged(p) => p.discharge.as_mut(),
+        Payload::DischargeCancelled(p) => p.discharge.as_mut(),
+        _ => None,
+    }
 }

@@ -202,7 +202,7 @@ impl ReferralInput {
             (Some(nhs_number), Some(sex), Some(ready), Some(pathway)) if problems.is_empty() => {
                 Ok(DischargeRecord {
                     discharge_id,
-                    nhs_number,
+                    nhs_number: Some(nhs_number),
                     sex,
                     trust: trust.to_owned(),
                     site: site.to_owned(),
@@ -222,6 +222,7 @@ impl ReferralInput {
                     discharged_at: None,
                     cancel_reason: String::new(),
                     managed_by: managed_by.to_owned(),
+                    sealed: None,
                 })
             }
             _ => Err(ReferralProblems { problems }),

@@ -115,24 +115,39 @@ pub struct Durability {
     /// and webhooks, not events the live state is built from. The event
     /// streams keep everything, since replaying them rebuilds the state.
     pub alerts_kept: Duration,
+    /// How long refused messages are kept (`PF_DEAD_LETTERS`): they are
+    /// parked as sent, so an HL7 message refused by the ADT feed may hold a
+    /// patient's NHS number and name; kept only for the operator to look
+    /// into and resend.
+    pub dead_letters_kept: Duration,
 }
 
 /// Alerts are kept 30 days unless configured otherwise.
 const ALERTS_KEPT_DAYS: u64 = 30;
+/// Dead letters are kept 14 days unless configured otherwise.
+const DEAD_LETTERS_KEPT_DAYS: u64 = 14;
 const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
 
 impl Durability {
     /// Reads `PF_STREAM_REPLICAS` (default 1),
     /// `PF_STREAM_DUPLICATE_WINDOW_SECS` (default 120) and
-    /// `PF_ALERTS_KEEP_DAYS` (default 30, at least 1).
+    /// `PF_ALERTS_KEEP_DAYS` (default 30, at least 1) and
+    /// `PF_DEAD_LETTERS_KEEP_DAYS` (default 14, at least 1).
     pub fn from_env() -> Result<Self, pf_runtime::ConfigError> {
         let alerts_days: u64 = pf_runtime::env_or("PF_ALERTS_KEEP_DAYS", ALERTS_KEPT_DAYS)?;
-        if alerts_days == 0 {
-            return Err(pf_runtime::ConfigError {
-                name: "PF_ALERTS_KEEP_DAYS".to_owned(),
-                value: "0".to_owned(),
-                cause: "alerts must be kept at least 1 day".to_owned(),
-            });
+        let dead_letter_days: u64 =
+            pf_runtime::env_or("PF_DEAD_LETTERS_KEEP_DAYS", DEAD_LETTERS_KEPT_DAYS)?;
+        for (name, days) in [
+            ("PF_ALERTS_KEEP_DAYS", alerts_days),
+            ("PF_DEAD_LETTERS_KEEP_DAYS", dead_letter_days),
+        ] {
+            if days == 0 {
+                return Err(pf_runtime::ConfigError {
+                    name: name.to_owned(),
+                    value: "0".to_owned(),
+                    cause: "must be kept at least 1 day".to_owned(),
+                });
+            }
         }
         Ok(Self {
             replicas: pf_runtime::env_or("PF_STREAM_REPLICAS", 1)?,
@@ -141,6 +156,9 @@ impl Durability {
                 120,
             )?),
             alerts_kept: Duration::from_secs(alerts_days.saturating_mul(SECONDS_PER_DAY)),
+            dead_letters_kept: Duration::from_secs(
+                dead_letter_days.saturating_mul(SECONDS_PER_DAY),
+            ),
         })
     }
 }
@@ -151,6 +169,7 @@ impl Default for Durability {
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
             alerts_kept: Duration::from_secs(ALERTS_KEPT_DAYS * SECONDS_PER_DAY),
+            dead_letters_kept: Duration::from_secs(DEAD_LETTERS_KEPT_DAYS * SECONDS_PER_DAY),
         }
     }
 }
@@ -184,6 +203,8 @@ pub async fn ensure(
     {
         let max_age = if spec.name == ALERTS.name {
             durability.alerts_kept
+        } else if spec.name == DEAD_LETTERS.name {
+            durability.dead_letters_kept
         } else {
             Duration::ZERO
         };

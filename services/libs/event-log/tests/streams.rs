@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use pf_event_log::streams::{self, ALERTS, BEDS, Durability};
+use pf_event_log::streams::{self, ALERTS, BEDS, DEAD_LETTERS, Durability};
 use pf_test_support::NatsServer;
 
 async fn message_count(context: &jetstream::Context, name: &str) -> u64 {
@@ -69,6 +69,46 @@ async fn alerts_expire_while_events_are_kept_for_replay() {
         message_count(&context, BEDS.name).await,
         1,
         "bed events are never aged out: replaying them rebuilds the live state"
+    );
+}
+
+#[tokio::test]
+async fn dead_letters_which_may_hold_patient_identifiers_expire_after_their_retention() {
+    let server = NatsServer::start();
+    let context = jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    // Made by an older version, which kept refused messages forever.
+    context
+        .create_stream(stream::Config {
+            name: DEAD_LETTERS.name.to_owned(),
+            subjects: vec!["pf.deadletter.>".to_owned()],
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let durability = Durability {
+        dead_letters_kept: Duration::from_secs(1),
+        ..Durability::default()
+    };
+    streams::ensure(&context, durability).await.unwrap();
+    context
+        .publish("pf.deadletter.adt", "PID|||9990000018^^^NHS^NH".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while message_count(&context, DEAD_LETTERS.name).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a refused message outlived its retention"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        Durability::default().dead_letters_kept,
+        Duration::from_secs(14 * 24 * 60 * 60),
+        "14 days unless configured"
     );
 }
 

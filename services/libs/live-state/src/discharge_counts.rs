@@ -236,7 +236,7 @@ mod tests {
         use pf_discharge_model::{DelayReason, Funding, NhsNumber};
         let record = DischargeRecord {
             discharge_id: "d1".to_owned(),
-            nhs_number: NhsNumber::parse("9434765919").expect("valid"),
+            nhs_number: Some(NhsNumber::parse("9434765919").expect("valid")),
             sex: pf_care_home_model::SexAccepted::Female,
             trust: "RWE".to_owned(),
             site: "RWEAA".to_owned(),
@@ -257,6 +257,7 @@ mod tests {
             discharged_at: Some(time::macros::datetime!(2026-07-01 23:30 UTC)),
             cancel_reason: String::new(),
             managed_by: "RWE".to_owned(),
+            sealed: None,
         };
         let summary = DischargeSummary::of(&record);
         let json = serde_json::to_string(&summary).expect("json");

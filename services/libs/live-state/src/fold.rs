@@ -509,7 +509,7 @@ mod tests {
             entity_version: 3,
             record: DischargeRecord {
                 discharge_id: "d1".to_owned(),
-                nhs_number: NhsNumber::parse("9434765919").expect("valid"),
+                nhs_number: Some(NhsNumber::parse("9434765919").expect("valid")),
                 sex: pf_care_home_model::SexAccepted::Female,
                 trust: "RWE".to_owned(),
                 site: "RWEAA".to_owned(),
@@ -529,6 +529,7 @@ mod tests {
                 discharged_at: None,
                 cancel_reason: String::new(),
                 managed_by: "RWE".to_owned(),
+                sealed: None,
             },
             occurred_at_ms: 1,
         }

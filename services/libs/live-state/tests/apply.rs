@@ -136,7 +136,7 @@ fn discharge() -> DischargeUpdate {
     use pf_discharge_model::{DelayReason, DischargeRecord, DischargeStatus, Funding, NhsNumber};
     let record = DischargeRecord {
         discharge_id: "d1".to_owned(),
-        nhs_number: NhsNumber::parse("9434765919").expect("valid"),
+        nhs_number: Some(NhsNumber::parse("9434765919").expect("valid")),
         sex: pf_care_home_model::SexAccepted::Female,
         trust: "RWE".to_owned(),
         site: "RWEAA".to_owned(),
@@ -156,6 +156,7 @@ fn discharge() -> DischargeUpdate {
         discharged_at: None,
         cancel_reason: String::new(),
         managed_by: "RWE".to_owned(),
+        sealed: None,
     };
     DischargeUpdate {
         event_id: "discharge-1".into(),

@@ -634,3 +634,59 @@ fn the_chart_renders_the_alert_rules_of_the_rule_files() {
     let checked = must(promtool(&["check", "rules", &file.display().to_string()]));
     assert!(checked.contains("SUCCESS"), "{checked}");
 }
+
+/// In production the discharges service refuses to start without the master
+/// key that wraps every patient's data key: the chart mounts it from the
+/// named Secret, and refuses to render a production install without one
+/// rather than install a service that cannot start.
+#[test]
+fn production_mounts_the_patient_master_key_and_refuses_to_render_without_one() {
+    let objects = objects(&must(template(&[
+        "-f",
+        "helm/patient-flow/ci/production-values.yaml",
+    ])));
+    let discharges = container(&objects, "Deployment", "discharges");
+    let file = env_values(discharges, "PF_PATIENT_MASTER_KEY_FILE");
+    assert_eq!(file.len(), 1, "PF_PATIENT_MASTER_KEY_FILE: {file:?}");
+    let path = file[0]["value"].as_str().expect("a path");
+    let mount = discharges["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts")
+        .iter()
+        .find(|m| {
+            m["mountPath"]
+                .as_str()
+                .is_some_and(|dir| path.starts_with(&format!("{dir}/")))
+        })
+        .unwrap_or_else(|| panic!("nothing mounted where {path} is"));
+    let pod = &objects
+        .iter()
+        .find(|o| {
+            o["kind"] == "Deployment"
+                && o["metadata"]["labels"]["app.kubernetes.io/component"] == "discharges"
+        })
+        .expect("discharges")["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mounted volume");
+    assert_eq!(volume["secret"]["secretName"], "patient-flow-patient-keys");
+    assert_eq!(
+        env_values(discharges, "PF_PATIENT_RETENTION_DAYS")[0]["value"],
+        "30"
+    );
+
+    let refused = template(&[
+        "-f",
+        "helm/patient-flow/ci/production-values.yaml",
+        "--set",
+        "discharges.patientMasterKey.secretName=",
+    ])
+    .expect_err("a production install without the master key renders");
+    assert!(
+        refused.contains("discharges.patientMasterKey.secretName is required in production"),
+        "{refused}"
+    );
+}

@@ -28,6 +28,8 @@
 //! - [`redis_users`]: each service's Redis user, through the live state.
 //! - [`region`]: the platform on another region's data set.
 //! - [`secrets`]: the demo secret and Redis passwords stay where they belong.
+//! - [`tasks`]: discharge tasks and system-call actions: owners, due times,
+//!   overdue alerts, who may see and change which item, the actions log.
 //! - [`trends`]: occupancy history.
 
 mod access;
@@ -48,4 +50,5 @@ mod platform;
 mod redis_users;
 mod region;
 mod secrets;
+mod tasks;
 mod trends;

@@ -62,6 +62,9 @@ pub struct DischargesConfig {
     pub region_files: pf_region::RegionFiles,
     /// The region: its localities and postcode districts.
     pub region: pf_region::Region,
+    /// The discharge task types, as the tasks service has them
+    /// (`PF_TASK_TYPES`; default `pf_task_model::TaskTypes::default`).
+    pub task_types: pf_task_model::TaskTypes,
 }
 
 impl DischargesConfig {
@@ -111,6 +114,15 @@ impl DischargesConfig {
             site_origins: SiteOrigins::from_env(),
             region_files,
             region,
+            task_types: match std::env::var("PF_TASK_TYPES") {
+                Ok(json) if !json.trim().is_empty() => pf_task_model::TaskTypes::from_json(&json)
+                    .map_err(|e| ConfigError {
+                    name: "PF_TASK_TYPES".into(),
+                    value: json.clone(),
+                    cause: e.to_string(),
+                })?,
+                _ => pf_task_model::TaskTypes::default(),
+            },
         })
     }
 
@@ -138,6 +150,7 @@ impl DischargesConfig {
             site_origins: SiteOrigins::default(),
             region_files: pf_region::RegionFiles::BuiltIn,
             region: pf_region::Region::built_in(),
+            task_types: pf_task_model::TaskTypes::default(),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`discharge_browser`]: the discharge dashboard, hold to discharge.
 //! - [`organisation_sign_in_browser`]: staff sign in through a real OpenID
 //!   provider shaped like NHS CIS2 and like Entra ID.
+//! - [`tasks_browser`]: discharge tasks, cohorts and the wall's actions panel.
 //! - [`wall_browser`]: the control-room wall with real-world content.
 //! - [`fault_suite`]: the real binaries under kills, restarts and hostile input.
 //! - [`wall_soak`]: the wall through a 10x day, neither growing nor missing updates.
@@ -21,6 +22,7 @@ mod care_home_browser;
 mod discharge_browser;
 mod fault_suite;
 mod organisation_sign_in_browser;
+mod tasks_browser;
 mod wall_browser;
 mod wall_soak;
 

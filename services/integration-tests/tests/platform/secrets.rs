@@ -325,6 +325,7 @@ fn a_redis_password_never_appears_when_a_service_cannot_start() {
         ("discharges", "discharges"),
         ("projection", "projection"),
         ("identity", "identity"),
+        ("tasks", "tasks"),
     ] {
         let env = vec![
             ("PF_NATS_URL".to_owned(), nats.url()),

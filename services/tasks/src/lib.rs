@@ -108,7 +108,12 @@ pub async fn run(
     )?;
     registry.register(Box::new(refused.clone()))?;
     registry.register(Box::new(changes.clone()))?;
+    let overdue_sweeps = IntCounter::new(
+        "pf_tasks_overdue_sweeps_total",
+        "Completed looks for overdue system-call actions",
+    )?;
     registry.register(Box::new(overdue_alerts.clone()))?;
+    registry.register(Box::new(overdue_sweeps.clone()))?;
     let audit = pf_audit::AuditLog::new(jetstream.clone())
         .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)?;
     let refusals =
@@ -125,6 +130,7 @@ pub async fn run(
         refused,
         changes,
         overdue_alerts,
+        overdue_sweeps,
     };
     tokio::spawn(overdue::sweep(state.clone(), jetstream, shutdown.clone()));
     let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;

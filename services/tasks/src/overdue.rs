@@ -4,13 +4,17 @@
 //! alerts have (`alert_id`, `kind`, `severity`, `scope`, `title`, `at`,
 //! `details`).
 //!
-//! Each action is alerted once per due time: the alert's `Nats-Msg-Id` is
-//! `action-overdue-{item}-{due}`, so two sweeps (or two instances) within
-//! JetStream's duplicate window store it once, and the sweep remembers
-//! what it alerted since it started. A new due time can be alerted again.
+//! Each action is alerted once per due time: before its first look, the
+//! sweep reads back the overdue alerts `PF_ALERTS` already holds (a
+//! restarted instance or a second replica raises none of them again), then
+//! remembers what it alerts; the alert's `Nats-Msg-Id` is
+//! `action-overdue-{item}-{due}`, so two instances alerting at once store
+//! it once. A new due time can be alerted again.
 
 use std::collections::HashSet;
 
+use async_nats::jetstream::consumer;
+use futures::StreamExt as _;
 use pf_task_model::{Item, ItemKind};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -67,7 +71,8 @@ pub async fn sweep(
     jetstream: async_nats::jetstream::Context,
     shutdown: CancellationToken,
 ) {
-    let mut alerted: HashSet<(String, i64)> = HashSet::new();
+    // Read back once, before the first look: nothing is alerted until then.
+    let mut alerted: Option<HashSet<(String, i64)>> = None;
     let mut every = tokio::time::interval(state.config.sweep_every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -75,10 +80,65 @@ pub async fn sweep(
             _ = shutdown.cancelled() => return,
             _ = every.tick() => {}
         }
-        if let Err(cause) = sweep_once(&state, &jetstream, &mut alerted).await {
-            tracing::warn!(%cause, "could not look for overdue actions; will retry");
+        let alerted = match &mut alerted {
+            Some(alerted) => alerted,
+            None => match already_alerted(&jetstream).await {
+                Ok(found) => alerted.insert(found),
+                Err(cause) => {
+                    tracing::warn!(%cause, "could not read the overdue alerts already raised; will retry");
+                    continue;
+                }
+            },
+        };
+        match sweep_once(&state, &jetstream, alerted).await {
+            Ok(()) => state.overdue_sweeps.inc(),
+            Err(cause) => tracing::warn!(%cause, "could not look for overdue actions; will retry"),
         }
     }
+}
+
+/// The overdue alerts `PF_ALERTS` holds, as (item, due time), read to the
+/// newest (through an ephemeral consumer, deleted after).
+#[tracing::instrument(skip_all)]
+pub async fn already_alerted(
+    jetstream: &async_nats::jetstream::Context,
+) -> Result<HashSet<(String, i64)>, String> {
+    let mut alerted = HashSet::new();
+    let stream = jetstream
+        .get_stream(pf_event_log::streams::ALERTS.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut reader = stream
+        .create_consumer(consumer::pull::Config {
+            filter_subject: pf_event_log::streams::alert_subject(KIND),
+            deliver_policy: consumer::DeliverPolicy::All,
+            ack_policy: consumer::AckPolicy::None,
+            inactive_threshold: std::time::Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = reader.cached_info().name.clone();
+    if reader.info().await.map_err(|e| e.to_string())?.num_pending > 0 {
+        let mut messages = reader.messages().await.map_err(|e| e.to_string())?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(|e| e.to_string())?;
+            if let Ok(alert) = serde_json::from_slice::<serde_json::Value>(&message.payload) {
+                let details = &alert["details"];
+                if let (Some(item), Some(due)) =
+                    (details["item_id"].as_str(), details["due_ms"].as_i64())
+                {
+                    alerted.insert((item.to_owned(), due));
+                }
+            }
+            if message.info().map_err(|e| e.to_string())?.pending == 0 {
+                break;
+            }
+        }
+    }
+    // It would go by itself once idle; it is of no further use.
+    let _ = stream.delete_consumer(&name).await;
+    Ok(alerted)
 }
 
 #[tracing::instrument(skip_all)]

@@ -45,6 +45,8 @@ pub struct AppState {
     pub changes: prometheus::IntCounterVec,
     /// `pf_tasks_overdue_alerts_total`.
     pub overdue_alerts: prometheus::IntCounter,
+    /// `pf_tasks_overdue_sweeps_total`.
+    pub overdue_sweeps: prometheus::IntCounter,
 }
 
 impl CallerContext for AppState {

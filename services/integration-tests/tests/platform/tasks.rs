@@ -549,3 +549,85 @@ async fn system_call_actions_are_recorded_by_the_lead_shown_to_owners_and_logged
     let (status, _) = get(&platform, &viewer, "/api/v1/actions/log").await;
     assert_eq!(status, 403, "the log is the lead's to export");
 }
+
+/// The value of a counter on a service's `/metrics` (0 before its first sample).
+async fn counter(platform: &Platform, url: &str, name: &str) -> u64 {
+    let text = match platform.http.get(format!("{url}/metrics")).send().await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => return 0,
+    };
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// How many overdue-action alerts `PF_ALERTS` holds.
+async fn overdue_alerts_stored(jetstream: &async_nats::jetstream::Context) -> u64 {
+    let stream = jetstream.get_stream("PF_ALERTS").await.unwrap();
+    let mut consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            filter_subject: "pf.alerts.action_overdue".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    consumer.info().await.unwrap().num_pending
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_tasks_service_does_not_alert_an_overdue_action_again() {
+    let platform = Platform::start().await;
+    let lead = lead();
+    let (status, action) = post(
+        &platform,
+        &lead,
+        "/api/v1/items",
+        json!({"kind": "system_action", "text": "Open the discharge lounge early",
+               "owner": {"organisation": "QK1", "person": "lead-1"},
+               "due": at(-time::Duration::minutes(5))}),
+    )
+    .await;
+    assert_eq!(status, 201, "{action}");
+    let jetstream = platform.jetstream().await;
+    wait_until("the overdue alert", || {
+        let jetstream = jetstream.clone();
+        async move { overdue_alerts_stored(&jetstream).await == 1 }
+    })
+    .await;
+
+    // JetStream's duplicate window (2 minutes by default) has passed, as
+    // it has when a service restarts later or a second replica starts.
+    let mut alerts = jetstream.get_stream("PF_ALERTS").await.unwrap();
+    let mut config = alerts.info().await.unwrap().config.clone();
+    config.duplicate_window = Duration::from_millis(200);
+    jetstream.update_stream(config).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Another instance of the tasks service, with nothing in its memory.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let sign_in =
+        pf_sign_in::SignInSettings::local(platform.issuer.issuer_config(), &platform.redis.url());
+    tokio::spawn(pf_tasks::run(
+        listener,
+        pf_tasks::TasksConfig::local(&platform.nats.url(), &platform.redis.url(), sign_in),
+        shutdown.clone(),
+    ));
+    wait_until(
+        "two looks for overdue actions by the new instance",
+        || async { counter(&platform, &url, "pf_tasks_overdue_sweeps_total").await >= 2 },
+    )
+    .await;
+    assert_eq!(
+        overdue_alerts_stored(&jetstream).await,
+        1,
+        "the action was alerted again"
+    );
+    assert_eq!(
+        counter(&platform, &url, "pf_tasks_overdue_alerts_total").await,
+        0
+    );
+    shutdown.cancel();
+}

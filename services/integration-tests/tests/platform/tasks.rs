@@ -429,6 +429,24 @@ async fn overdue_tasks_are_flagged_and_overdue_actions_raise_an_alert() {
             .unwrap()
             .contains("Open the discharge lounge early")
     );
+    // Through the existing path to the wall: the gateway's alert list.
+    let viewer = demo("demo-control-room");
+    wait_until("the alert on the wall's list", || async {
+        let response = platform
+            .http
+            .get(format!("{}/api/v1/opel", platform.gateway_url))
+            .bearer_auth(platform.token_for(&viewer))
+            .send()
+            .await
+            .unwrap();
+        let board: Value = response.json().await.unwrap_or(Value::Null);
+        board["alerts"].as_array().is_some_and(|alerts| {
+            alerts
+                .iter()
+                .any(|a| a["kind"] == "action_overdue" && a["alert_id"] == alert["alert_id"])
+        })
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "patientflow/v1/care_homes.proto",
         "patientflow/v1/discharges.proto",
         "patientflow/v1/system.proto",
+        "patientflow/v1/tasks.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

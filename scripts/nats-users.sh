@@ -39,6 +39,7 @@ authorization {
     { user: "streams", password: "$(nats_password streams)", permissions: \$PF_STREAMS }
     { user: "loadtest", password: "$(nats_password loadtest)", permissions: \$PF_LOADTEST }
     { user: "fhir", password: "$(nats_password fhir)", permissions: \$PF_FHIR }
+    { user: "tasks", password: "$(nats_password tasks)", permissions: \$PF_TASKS }
     { user: "operator", password: "$(nats_password operator)" }
   ]
 }

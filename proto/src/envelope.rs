@@ -86,6 +86,12 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::PatientDischarged(_) => "discharge.patient_discharged",
         Payload::DischargeCancelled(_) => "discharge.cancelled",
         Payload::OpelLevelChanged(_) => "system.opel_level_changed",
+        Payload::ItemCreated(_) => "item.created",
+        Payload::ItemAssigned(_) => "item.assigned",
+        Payload::ItemDueChanged(_) => "item.due_changed",
+        Payload::ItemDone(_) => "item.done",
+        Payload::ItemCancelled(_) => "item.cancelled",
+        Payload::TeamsChanged(_) => "teams.changed",
     }
 }
 

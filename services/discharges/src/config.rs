@@ -73,6 +73,9 @@ pub struct DischargesConfig {
     /// the list, discharged or cancelled (`PF_PATIENT_RETENTION_DAYS`,
     /// default 30): then their key is destroyed.
     pub patient_retention: time::Duration,
+    /// The discharge task types, as the tasks service has them
+    /// (`PF_TASK_TYPES`; default `pf_task_model::TaskTypes::default`).
+    pub task_types: pf_task_model::TaskTypes,
 }
 
 /// `PF_PATIENT_RETENTION_DAYS`: whole days, at least 1 (a typo must not
@@ -144,6 +147,15 @@ impl DischargesConfig {
                 pf_patient_keys::DEFAULT_PREFIX.to_owned(),
             )?,
             patient_retention: patient_retention()?,
+            task_types: match std::env::var("PF_TASK_TYPES") {
+                Ok(json) if !json.trim().is_empty() => pf_task_model::TaskTypes::from_json(&json)
+                    .map_err(|e| ConfigError {
+                    name: "PF_TASK_TYPES".into(),
+                    value: json.clone(),
+                    cause: e.to_string(),
+                })?,
+                _ => pf_task_model::TaskTypes::default(),
+            },
         })
     }
 
@@ -174,6 +186,7 @@ impl DischargesConfig {
             patient_master_key_file: None,
             patient_key_prefix: pf_patient_keys::DEFAULT_PREFIX.to_owned(),
             patient_retention: time::Duration::days(30),
+            task_types: pf_task_model::TaskTypes::default(),
         }
     }
 }

@@ -16,6 +16,8 @@
 //! - [`new_patient`]: the add-a-patient form (through the API's handler).
 //! - [`list_view`]: the list's filters, sorts and audited NHS-number search.
 //! - [`open_audit`]: one audit entry per person opening a patient in a window.
+//! - [`tasks_view`]: who needs to do what next: a patient's tasks, overdue
+//!   tasks on the list, the cohorts page.
 //! - [`state`]: what the handlers share; auditing.
 //! - [`run`]: connects and serves; ends expired holds and destroys the keys
 //!   of patients past the retention period (`pf-patient-keys`) on a timer.
@@ -29,6 +31,7 @@ pub mod new_patient;
 pub mod open_audit;
 pub mod pages;
 pub mod state;
+pub mod tasks_view;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! (the caller's organisations only); a search by NHS number is recorded in
 //! the audit trail before its answer is shown, naming the patient found.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -77,11 +77,13 @@ struct ListRow {
     delay_reason_label: String,
     held: Option<String>,
     next_action: String,
+    overdue_tasks: usize,
 }
 
 impl ListRow {
-    fn of(p: Patient) -> Self {
+    fn of(p: Patient, overdue: &BTreeMap<String, usize>) -> Self {
         ListRow {
+            overdue_tasks: overdue.get(&p.discharge_id).copied().unwrap_or(0),
             last_digits: p
                 .nhs_number
                 .rsplit(' ')
@@ -200,6 +202,7 @@ pub(crate) async fn render(
     principal: &Principal,
     mut patients: Vec<Patient>,
     query: ListQuery,
+    overdue: &BTreeMap<String, usize>,
 ) -> Response {
     let total = patients.len();
     let sites = choices(&patients, |p| (p.site.clone(), p.site_name.clone()));
@@ -240,7 +243,10 @@ pub(crate) async fn render(
         ]
         .iter()
         .any(|v| !v.trim().is_empty());
-    let rows: Vec<ListRow> = patients.into_iter().map(ListRow::of).collect();
+    let rows: Vec<ListRow> = patients
+        .into_iter()
+        .map(|p| ListRow::of(p, overdue))
+        .collect();
     let statuses: Vec<Choice> = ["ready", "searching"]
         .iter()
         .map(|s| Choice {

@@ -44,6 +44,7 @@ pub const PAGES: &[&str] = &[
     "discharge.html",
     "discharge-refused.html",
     "new-patient.html",
+    "discharge-cohorts.html",
 ];
 
 /// The largest API answer read back by a page.
@@ -125,6 +126,7 @@ pub fn router(
     let routes = Router::new()
         .route("/", get(|| async { Redirect::to("/discharges") }))
         .route("/discharges", get(list_page))
+        .route("/discharges/cohorts", get(crate::tasks_view::cohorts_page))
         .route(
             "/discharges/new",
             get(crate::new_patient::form_page).post(crate::new_patient::add),
@@ -481,7 +483,13 @@ pub async fn list_page(
     }
     let patients: Vec<Patient> =
         serde_json::from_value(body["patients"].clone()).unwrap_or_default();
-    crate::list_view::render(&pages, &caller, &principal, patients, query).await
+    // Overdue tasks are shown beside each patient; the list stands without
+    // them when the tasks cannot be read.
+    let overdue = crate::tasks_view::visible_tasks(&pages, &principal)
+        .await
+        .map(|items| crate::tasks_view::overdue_counts(&items, pages.app.clock.now()))
+        .unwrap_or_default();
+    crate::list_view::render(&pages, &caller, &principal, patients, query, &overdue).await
 }
 
 /// `?done=…&home=…`: what the last change did.
@@ -706,10 +714,16 @@ async fn render_patient(
             label: r.label(),
         })
         .collect();
+    let now = pages.app.clock.now();
+    let tasks = crate::tasks_view::visible_tasks(pages, principal)
+        .await
+        .map(|items| crate::tasks_view::patient_rows(&items, id, &pages.app.config.task_types, now))
+        .ok();
     pf_web::render(
         &pages.templates,
         "discharge.html",
         minijinja::context! {
+            tasks => tasks,
             id => patient.discharge_id.clone(),
             patient => patient.clone(),
             ready_date => long_date(&patient.discharge_ready_date),

@@ -65,6 +65,8 @@ pub struct GatewayConfig {
     /// How often the occupancy trends are re-read from the projection's
     /// history (`PF_TRENDS_REFRESH_SECS`, default 60).
     pub trends_every: Duration,
+    /// How often the wall's actions are read again (`PF_ACTIONS_REFRESH_SECS`, default 5).
+    pub actions_every: Duration,
     /// Proxies whose `X-Forwarded-For` names the client, for the refusal
     /// budget and the audit trail (`PF_TRUSTED_PROXIES`, addresses separated
     /// by commas; default none: the peer is the client).
@@ -116,6 +118,7 @@ impl GatewayConfig {
             region_files,
             region,
             trends_every: Duration::from_secs(env_or("PF_TRENDS_REFRESH_SECS", 60)?),
+            actions_every: Duration::from_secs(env_or("PF_ACTIONS_REFRESH_SECS", 5)?.max(1)),
             trusted_proxies: pf_audit::TrustedProxies::from_env().map_err(|err| ConfigError {
                 name: pf_audit::refusals::TRUSTED_PROXIES_ENV.to_owned(),
                 value: std::env::var(pf_audit::refusals::TRUSTED_PROXIES_ENV).unwrap_or_default(),
@@ -151,6 +154,7 @@ impl GatewayConfig {
             region_files: pf_region::RegionFiles::BuiltIn,
             region: pf_region::Region::built_in(),
             trends_every: Duration::from_secs(1),
+            actions_every: Duration::from_millis(200),
             trusted_proxies: pf_audit::TrustedProxies::default(),
         }
     }

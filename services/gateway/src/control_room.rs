@@ -185,6 +185,8 @@ impl ControlRoom {
             }
             match change {
                 Change::Reset { .. } => return Err(NeedsSnapshot::Reset),
+                // Tasks and actions move no figure; the actions panel reads them.
+                Change::Task { .. } => {}
                 Change::Bed { site, from, to, .. } => {
                     let site_counters = self.sites.entry(site.clone()).or_default();
                     if let Some(from) = from {

@@ -21,11 +21,13 @@
 //! - [`notices`], [`discharges_ws`]: live notifications for discharge coordinators.
 //! - [`pages`]: the control-room page and security headers.
 //! - [`trends`]: each scope's occupancy over 24 hours and a week before, from the projection's history.
+//! - [`actions`]: the actions agreed on the system call, for the wall's actions panel.
 //! - [`access`]: who may see the control room (sign-in and the policy).
 //! - [`metrics`]: what the gateway counts.
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod actions;
 pub mod care_homes;
 pub mod config;
 pub mod control_room;
@@ -83,6 +85,8 @@ pub struct AppState {
     pub opel: opel::OpelBoard,
     /// Occupancy trends (from the projection's history in Redis).
     pub trends: tokio::sync::watch::Sender<Arc<trends::TrendsView>>,
+    /// The system call's actions (from the live state).
+    pub actions: tokio::sync::watch::Sender<Arc<actions::ActionsView>>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<pf_sign_in::Authenticator> {
@@ -157,6 +161,22 @@ pub async fn run(
             )
         })?;
 
+    let actions_reader =
+        LiveState::connect(&config.redis_url, keys.clone(), Duration::from_secs(10))
+            .await
+            .with_context(|| {
+                format!(
+                    "failed to connect to Redis at {}",
+                    pf_runtime::redact_url(&config.redis_url)
+                )
+            })?;
+    let actions_board = tokio::sync::watch::Sender::new(Arc::default());
+    let actions_follower = tokio::spawn(actions::follow(
+        actions_reader,
+        actions_board.clone(),
+        config.actions_every,
+        shutdown.clone(),
+    ));
     let history = LiveState::connect(&config.redis_url, keys, Duration::from_secs(10))
         .await
         .with_context(|| {
@@ -212,6 +232,7 @@ pub async fn run(
         refusals: refusals.clone(),
         opel: opel_board,
         trends: trends_board,
+        actions: actions_board,
     };
     let router =
         router(state, &config, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
@@ -221,6 +242,7 @@ pub async fn run(
     let _ = feed.await;
     let _ = clock.await;
     let _ = trends_follower.await;
+    let _ = actions_follower.await;
     let _ = opel_follower.await;
     // Refusals counted since the last flush are recorded before stopping.
     refusals.flush().await;
@@ -237,6 +259,7 @@ fn router(state: AppState, config: &GatewayConfig, http_metrics: HttpMetrics) ->
         .route("/control-room", get(pages::control_room))
         .route("/ws/control-room", get(ws::control_room))
         .route("/api/v1/opel", get(pages::opel))
+        .route("/api/v1/actions", get(actions::api))
         .route(
             pf_web::OPENAPI_PATH,
             get(|| async { pf_web::openapi_document(OPENAPI) }),

@@ -44,6 +44,10 @@ pub async fn control_room(
                     "trends".to_owned(),
                     serde_json::to_value(&**app.trends.borrow()).unwrap_or_default(),
                 );
+                object.insert(
+                    "actions".to_owned(),
+                    serde_json::to_value(&**app.actions.borrow()).unwrap_or_default(),
+                );
             }
             context
         }

@@ -143,6 +143,7 @@ pub fn role_label(role: Role) -> &'static str {
         Role::CareHomeEditor => "Care-home editor",
         Role::DischargeCoordinator => "Discharge coordinator",
         Role::ControlRoomViewer => "Control-room viewer",
+        Role::ControlRoomLead => "Control-room lead",
         Role::SystemAdmin => "System administrator",
         Role::BedPublisher => "Bed-state feed",
         Role::VacancyPublisher => "Vacancy feed",

@@ -81,6 +81,8 @@ pub struct Platform {
     pub care_homes_url: String,
     /// `http://127.0.0.1:{port}` of the discharges service.
     pub discharges_url: String,
+    /// `http://127.0.0.1:{port}` of the tasks service.
+    pub tasks_url: String,
     /// The discharges service's clock (move it to expire holds).
     pub clock: pf_care_home_log::ManualClock,
     /// `http://127.0.0.1:{port}` of the projection's operational endpoints.
@@ -232,6 +234,13 @@ impl Platform {
             shutdown.clone(),
         ));
 
+        let (tasks_listener, tasks_url) = listener().await;
+        tokio::spawn(pf_tasks::run(
+            tasks_listener,
+            pf_tasks::TasksConfig::local(&nats.url(), &redis.url(), sign_in.clone()),
+            shutdown.clone(),
+        ));
+
         let (gateway_listener, gateway_url) = listener().await;
         let mut gateway_config =
             pf_gateway::GatewayConfig::local(&redis.url(), &nats.url(), dashboards_dir(), sign_in);
@@ -254,6 +263,7 @@ impl Platform {
             gateway_url,
             care_homes_url,
             discharges_url,
+            tasks_url,
             clock,
             projection_url,
             http: reqwest::Client::new(),
@@ -273,6 +283,7 @@ impl Platform {
             &platform.gateway_url,
             &platform.care_homes_url,
             &platform.discharges_url,
+            &platform.tasks_url,
         ] {
             platform.wait_ready(url).await;
         }

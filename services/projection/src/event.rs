@@ -1,10 +1,10 @@
 //! Any event of the streams the projection follows, to a live-state update.
 
 use pf_event_log::StreamSpec;
-use pf_event_log::streams::{BEDS, CARE_HOMES, DISCHARGES};
+use pf_event_log::streams::{BEDS, CARE_HOMES, DISCHARGES, TASKS};
 use pf_live_state::Update;
 
-use crate::{bed_event, care_home_event, discharge_event};
+use crate::{bed_event, care_home_event, discharge_event, task_event};
 
 /// Why an event cannot be applied. The text is the dead-letter reason.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -18,6 +18,9 @@ pub enum Unusable {
     /// A broken discharge event.
     #[error(transparent)]
     Discharge(#[from] discharge_event::Unusable),
+    /// A broken task, action or team-register event.
+    #[error(transparent)]
+    Task(#[from] task_event::Unusable),
     /// The projection does not follow this stream.
     #[error("the projection does not follow stream {0}")]
     UnknownStream(String),
@@ -30,6 +33,7 @@ impl Unusable {
             Unusable::Bed(reason) => reason.label(),
             Unusable::CareHome(reason) => reason.label(),
             Unusable::Discharge(reason) => reason.label(),
+            Unusable::Task(reason) => reason.label(),
             Unusable::UnknownStream(_) => "mismatch",
         }
     }
@@ -55,6 +59,8 @@ pub fn decode(
         Update::CareHome(Box::new(care_home_event::decode(subject, bytes)?))
     } else if stream.name == DISCHARGES.name {
         Update::Discharge(Box::new(discharge_event::decode(subject, bytes)?))
+    } else if stream.name == TASKS.name {
+        task_event::decode(subject, bytes)?
     } else {
         return Err(Unusable::UnknownStream(stream.name.to_owned()));
     };
@@ -63,6 +69,8 @@ pub fn decode(
             Update::Bed(u) => &mut u.occurred_at_ms,
             Update::CareHome(u) => &mut u.occurred_at_ms,
             Update::Discharge(u) => &mut u.occurred_at_ms,
+            Update::Item(u) => &mut u.occurred_at_ms,
+            Update::Teams(u) => &mut u.occurred_at_ms,
         };
         *occurred_at_ms = (*occurred_at_ms).min(stored_at_ms);
     }

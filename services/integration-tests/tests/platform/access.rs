@@ -117,6 +117,11 @@ async fn every_identity_gets_exactly_what_its_role_allows() {
             VIEWER,
         ),
         (
+            "control-room lead",
+            Some(platform.token_for(&demo("demo-control-room-lead"))),
+            VIEWER,
+        ),
+        (
             "discharge coordinator",
             Some(platform.token_for(&demo("demo-discharge-coordinator"))),
             VIEWER,
@@ -219,7 +224,7 @@ async fn every_identity_gets_exactly_what_its_role_allows() {
             r.actor.id == "demo-care-home-editor" && !r.is_accepted() && r.action == "bed.open"
         })
         .expect("a refused attempt is audited");
-    assert_eq!(refused_care_home.entity, "bed/RWEAA/WD15/B05");
+    assert_eq!(refused_care_home.entity, "bed/RWEAA/WD15/B06");
     // The gateway records refused views too: a signed-in person without the
     // role, and callers without identity.
     let refused_views: Vec<_> = records

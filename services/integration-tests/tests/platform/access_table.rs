@@ -53,7 +53,7 @@ struct NatsRow {
 }
 
 /// The platform's NATS users that are services (each has its own inbox).
-const SERVICE_USERS: [&str; 11] = [
+const SERVICE_USERS: [&str; 12] = [
     "hospital-beds",
     "adt-feed",
     "fhir",
@@ -65,6 +65,7 @@ const SERVICE_USERS: [&str; 11] = [
     "identity",
     "streams",
     "loadtest",
+    "tasks",
 ];
 
 /// Every stream of the platform.
@@ -72,6 +73,7 @@ const STREAMS: [&str; 8] = [
     "PF_BEDS",
     "PF_CARE_HOMES",
     "PF_DISCHARGES",
+    "PF_TASKS",
     "PF_DEAD_LETTERS",
     "PF_SYSTEM",
     "PF_ALERTS",
@@ -151,6 +153,25 @@ fn nats_rows() -> Vec<NatsRow> {
         row("discharges", Pub, "$JS.API.STREAM.MSG.GET.PF_CARE_HOMES", Allowed, "reads a home's newest event"),
         row("discharges", Pub, "pf.beds.RWEAA.WD1.B01", Refused, "another service's events"),
         row("discharges", Pub, "pf.system.opel.system", Refused, "OPEL levels are pressure's"),
+        // tasks: task, action and team-register events; the overdue alert.
+        row("tasks", Pub, "pf.tasks.items.0190", Allowed, "publishes task and action events"),
+        row("tasks", Pub, "pf.tasks.teams.RWE", Allowed, "publishes team registers"),
+        row("tasks", Pub, "pf.audit.RWE.idt-1", Allowed, "records what it accepted"),
+        row("tasks", Pub, "pf.alerts.action_overdue", Allowed, "raises the overdue-action alert"),
+        row("tasks", Pub, "$JS.API.STREAM.INFO.PF_TASKS", Allowed, "waits for its stream"),
+        row("tasks", Pub, "$JS.API.STREAM.INFO.PF_ALERTS", Allowed, "waits for the alert stream"),
+        row("tasks", Pub, "$JS.API.STREAM.INFO.PF_AUDIT", Allowed, "waits for the audit stream"),
+        row("tasks", Pub, "$JS.API.STREAM.MSG.GET.PF_TASKS", Allowed, "reads an item's newest event"),
+        row("tasks", Pub, "$JS.API.CONSUMER.CREATE.PF_ALERTS", Allowed, "reads back the overdue alerts it raised (2.9)"),
+        row("tasks", Pub, "$JS.API.CONSUMER.CREATE.PF_ALERTS.reader.pf_alerts_action_overdue", Allowed, "reads back the overdue alerts it raised (2.10+)"),
+        row("tasks", Pub, "$JS.API.CONSUMER.MSG.NEXT.PF_ALERTS.reader", Allowed, "reads back the overdue alerts it raised"),
+        row("tasks", Pub, "$JS.API.CONSUMER.CREATE.PF_TASKS.reader", Refused, "consumes no event stream"),
+        row("tasks", Pub, "$JS.API.STREAM.PURGE.PF_ALERTS", Refused, "cannot remove alerts"),
+        row("tasks", Pub, "pf.alerts.opel_level_changed", Refused, "cannot forge another kind of alert"),
+        row("tasks", Pub, "pf.discharges.0190", Refused, "another service's events"),
+        row("tasks", Pub, "$JS.API.STREAM.MSG.GET.PF_DISCHARGES", Refused, "cannot read patients' events"),
+        row("tasks", Pub, "pf.system.opel.system", Refused, "OPEL levels are pressure's"),
+        row("gateway", Pub, "pf.tasks.items.0190", Refused, "cannot forge a task or action"),
         // gateway: audit records of refusals, follows OPEL and alerts.
         row("gateway", Pub, "pf.audit._.anonymous", Allowed, "records refused attempts"),
         row("gateway", Pub, "$JS.API.STREAM.INFO.PF_AUDIT", Allowed, "waits for the audit stream"),
@@ -212,7 +233,7 @@ fn nats_rows() -> Vec<NatsRow> {
         row("operator", Pub, "pf.discharges.0190", Allowed, "full access"),
         row("operator", Sub, "_INBOX.>", Allowed, "full access"),
     ];
-    for stream in ["PF_BEDS", "PF_CARE_HOMES", "PF_DISCHARGES"] {
+    for stream in ["PF_BEDS", "PF_CARE_HOMES", "PF_DISCHARGES", "PF_TASKS"] {
         let why = "folds the event streams into the live state";
         rows.extend([
             row("projection", Pub, &format!("$JS.API.STREAM.INFO.{stream}"), Allowed, why),
@@ -584,6 +605,23 @@ const REDIS_ROWS: &[RedisRow] = &[
     redis_row("fhir", &["SET", SESSION, "{}"], Refused, "attack: forging a session"),
     redis_row("fhir", &["SCAN", "0"], Refused, "lists nothing"),
     // discharges: reads the live state (the geo search); checks sessions.
+    // tasks: reads the live state (items, registers, discharge summaries);
+    // checks sessions; sees whether an owner has a live session.
+    redis_row("tasks", &["HGET", "pf:item:0190", "record"], Allowed, "reads an item"),
+    redis_row("tasks", &["SMEMBERS", "pf:index:items"], Allowed, "lists the items"),
+    redis_row("tasks", &["GETEX", SESSION, "EX", "1800"], Allowed, "reads a session and refreshes its idle expiry"),
+    redis_row("tasks", &["GET", SESSION], Allowed, "reads a session of an owner"),
+    redis_row("tasks", &["TTL", SESSION], Allowed, "when an owner's session was last used"),
+    redis_row("tasks", &["EXISTS", REVOKED], Allowed, "sees whether a person is revoked"),
+    redis_row("tasks", &["SMEMBERS", "pf-auth:sessions-of:idt-1"], Allowed, "whether an owner has a live session"),
+    redis_row("tasks", &["HGETALL", "pf-patient:discharge:0190"], Refused, "attack: reading a patient's record"),
+    redis_row("tasks", &["HSET", "pf:item:0190", "version", "2"], Refused, "cannot write the live state (the projection does)"),
+    redis_row("tasks", &["SET", SESSION, "{}"], Refused, "attack: forging a session"),
+    redis_row("tasks", &["SADD", "pf-auth:sessions-of:idt-1", "x"], Refused, "writes no sign-in state"),
+    redis_row("tasks", &["GET", "pf-auth:link:hashed-token"], Refused, "reads no sign-in links"),
+    redis_row("tasks", &["SCAN", "0"], Refused, "attack: listing session ids"),
+    redis_row("tasks", &["EVAL_RO", "return 1", "0"], Refused, "runs no scripts"),
+    redis_row("tasks", &["PING"], Allowed, "checks the connection"),
     redis_row("discharges", &["GET", "pf:version"], Allowed, "reads the live state"),
     redis_row("discharges", &[ "GEOSEARCH", "pf:care-homes:geo", "FROMLONLAT", "-1.13", "52.63", "BYRADIUS", "10", "km", ], Allowed, "finds homes near a place"),
     redis_row("discharges", &["GETEX", SESSION, "EX", "1800"], Allowed, "reads a session and refreshes its idle expiry"),

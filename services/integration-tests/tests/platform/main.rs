@@ -36,6 +36,8 @@
 //! - [`retention`]: an expired patient's NHS number is gone from every
 //!   stream and store; replay still rebuilds every count.
 //! - [`secrets`]: the demo secret and Redis passwords stay where they belong.
+//! - [`tasks`]: discharge tasks and system-call actions: owners, due times,
+//!   overdue alerts, who may see and change which item, the actions log.
 //! - [`trends`]: occupancy history.
 //! - [`uk_clock`]: UK days and BST: the discharge pages count the UK day.
 
@@ -60,5 +62,6 @@ mod redis_users;
 mod region;
 mod retention;
 mod secrets;
+mod tasks;
 mod trends;
 mod uk_clock;

@@ -183,6 +183,45 @@ async fn each_service_may_use_only_its_own_subjects() {
         "and cannot delete streams"
     );
 
+    let tasks = connect_as(&server, "tasks").await;
+    assert!(
+        publish_acked(
+            &tasks,
+            "pf.tasks.items.01900000-0000-7000-8000-000000000001"
+        )
+        .await,
+        "tasks publishes task and action events"
+    );
+    let alert = serde_json::json!({"kind": "action_overdue",
+        "details": {"item_id": "01900000-0000-7000-8000-000000000001", "due_ms": 5}});
+    let ack = tasks
+        .publish("pf.alerts.action_overdue", alert.to_string().into())
+        .await
+        .unwrap();
+    assert!(ack.await.is_ok(), "and the overdue-action alert");
+    assert!(
+        !publish_acked(&tasks, "pf.alerts.opel_level_changed").await,
+        "but no other kind of alert"
+    );
+    assert!(
+        !publish_acked(&tasks, "pf.discharges.01900000-0000-7000-8000-000000000001").await,
+        "nor discharge events"
+    );
+    let alerted = pf_tasks::overdue::already_alerted(&tasks).await.unwrap();
+    assert_eq!(
+        alerted.into_iter().collect::<Vec<_>>(),
+        [("01900000-0000-7000-8000-000000000001".to_owned(), 5)],
+        "it reads back the overdue alerts it raised"
+    );
+    let stream = tasks.get_stream("PF_TASKS").await.unwrap();
+    assert!(
+        stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+            .await
+            .is_err(),
+        "tasks reads an item's last event, never the stream through a consumer"
+    );
+
     let anonymous = async_nats::connect(server.url()).await;
     assert!(anonymous.is_err(), "no anonymous connections");
 }

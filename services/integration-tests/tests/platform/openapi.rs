@@ -35,6 +35,7 @@ const DISCHARGES_DOC: &str = include_str!("../../../discharges/openapi.json");
 const IDENTITY_DOC: &str = include_str!("../../../identity/openapi.json");
 const GATEWAY_DOC: &str = include_str!("../../../gateway/openapi.json");
 const PRESSURE_DOC: &str = include_str!("../../../pressure/openapi.json");
+const TASKS_DOC: &str = include_str!("../../../tasks/openapi.json");
 
 /// The source of each service's router: the routes it serves.
 const BEDS_ROUTER: &str = include_str!("../../../hospital-beds/src/api.rs");
@@ -43,6 +44,7 @@ const DISCHARGES_ROUTER: &str = include_str!("../../../discharges/src/lib.rs");
 const IDENTITY_ROUTER: &str = include_str!("../../../identity/src/lib.rs");
 const GATEWAY_ROUTER: &str = include_str!("../../../gateway/src/lib.rs");
 const PRESSURE_ROUTER: &str = include_str!("../../../pressure/src/lib.rs");
+const TASKS_ROUTER: &str = include_str!("../../../tasks/src/lib.rs");
 /// The chart's one-host ingress: it routes each document's own path.
 const INGRESS: &str = include_str!("../../../../helm/patient-flow/templates/ingress.yaml");
 
@@ -1530,6 +1532,18 @@ async fn opel(platform: &Platform, shutdown: &CancellationToken) -> (Api, Api) {
         "a care-home editor does not see the control room"
     );
     hostile_credentials(&gateway, issuer, "getOpel", "/api/v1/opel").await;
+    let (status, _) = gateway
+        .call("getActions", "/api/v1/actions", viewer, |r| r)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = gateway
+        .call("getActions", "/api/v1/actions", Some(&editor), |r| r)
+        .await;
+    assert_eq!(
+        status, 403,
+        "a care-home editor does not see the wall's actions"
+    );
+    hostile_credentials(&gateway, issuer, "getActions", "/api/v1/actions").await;
     gateway.all_called();
 
     let sign_in =
@@ -1580,6 +1594,208 @@ async fn opel(platform: &Platform, shutdown: &CancellationToken) -> (Api, Api) {
     (gateway, pressure)
 }
 
+/// The tasks API: every operation, valid and hostile.
+async fn tasks(platform: &Platform) -> Api {
+    let api = Api::new("tasks", TASKS_DOC, &platform.tasks_url);
+    api.matches_router(TASKS_ROUTER);
+    api.served_document().await;
+    let issuer = &platform.issuer;
+    let admin = platform.token_for(&demo("demo-system-admin"));
+    let lead = platform.token_for(
+        &Principal::person("lead-oa", "Lead", pf_access::OrgId::parse("QK1").ok())
+            .with_grant(Grant::parse(Role::ControlRoomLead, &[]).unwrap()),
+    );
+    let co = platform.token_for(&coordinator("co-tasks", "RWE"));
+    let teams = "/api/v1/teams/RWE";
+    let (status, _) = api
+        .json(
+            "setTeams",
+            teams,
+            Some(&admin),
+            json!({"teams": [{"name": "Site team", "description": ""}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .json("setTeams", teams, Some(&co), json!({"teams": []}))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = api
+        .json(
+            "setTeams",
+            teams,
+            Some(&admin),
+            json!({"teams": [{"name": "A", "description": ""}, {"name": "a", "description": ""}]}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = api
+        .raw("setTeams", teams, Some(&admin), "text/plain", "x")
+        .await;
+    assert_eq!(status, 400);
+    hostile_credentials(&api, issuer, "setTeams", teams).await;
+    let (status, _) = api.call("getTeams", teams, Some(&co), |r| r).await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .call("getTeams", "/api/v1/teams/not%20ods", Some(&co), |r| r)
+        .await;
+    assert_eq!(status, 404);
+    hostile_credentials(&api, issuer, "getTeams", teams).await;
+    let (status, _) = api
+        .call("listTaskTypes", "/api/v1/task-types", Some(&co), |r| r)
+        .await;
+    assert_eq!(status, 200);
+    hostile_credentials(&api, issuer, "listTaskTypes", "/api/v1/task-types").await;
+
+    let items = "/api/v1/items";
+    let due = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let action = json!({"kind": "system_action", "text": "Open the discharge lounge",
+        "owner": {"organisation": "RWE", "team": "Site team"}, "due": due});
+    // The register is folded before it can name an owner.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let created = loop {
+        let (status, body) = api
+            .json("createItem", items, Some(&lead), action.clone())
+            .await;
+        if status == 201 {
+            break body;
+        }
+        assert_eq!(status, 422, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the team register was not folded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (status, _) = api
+        .json("createItem", items, Some(&co), action.clone())
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = api
+        .json("createItem", items, Some(&lead), json!({"kind": "x"}))
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = api
+        .raw(
+            "createItem",
+            items,
+            Some(&lead),
+            "application/json",
+            oversize(),
+        )
+        .await;
+    assert_eq!(status, 413);
+    let (status, _) = api
+        .json(
+            "createItem",
+            items,
+            Some(&co),
+            json!({"kind": "discharge_task", "task_type": "transport",
+            "owner": {"organisation": "RWE", "person": "co-tasks"}, "due": due,
+            "discharge_id": uuid::Uuid::now_v7().to_string()}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    hostile_credentials(&api, issuer, "createItem", items).await;
+    let (status, _) = api.call("listItems", items, Some(&lead), |r| r).await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .call(
+            "listItems",
+            "/api/v1/items?kind=nonsense",
+            Some(&lead),
+            |r| r,
+        )
+        .await;
+    assert_eq!(status, 400);
+    hostile_credentials(&api, issuer, "listItems", items).await;
+
+    let id = created["item_id"].as_str().unwrap();
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let path = |what: &str, id: &str| format!("/api/v1/items/{id}/{what}");
+    let (status, _) = api
+        .json(
+            "assignItem",
+            &path("assign", id),
+            Some(&lead),
+            json!({"owner": {"organisation": "RWE", "person": "lead-oa"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .json(
+            "assignItem",
+            &path("assign", id),
+            Some(&lead),
+            json!({"owner": {"organisation": "RWE", "team": "No such team"}}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    hostile_credentials(&api, issuer, "assignItem", &path("assign", id)).await;
+    let (status, _) = api
+        .json(
+            "setItemDue",
+            &path("due", id),
+            Some(&lead),
+            json!({"due": due}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .json(
+            "setItemDue",
+            &path("due", id),
+            Some(&co),
+            json!({"due": due}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = api
+        .json(
+            "setItemDue",
+            &path("due", &unknown),
+            Some(&lead),
+            json!({"due": due}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    hostile_credentials(&api, issuer, "setItemDue", &path("due", id)).await;
+    let (status, _) = api
+        .json(
+            "completeItem",
+            &path("done", id),
+            Some(&lead),
+            json!({"note": "Opened at 8"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    hostile_credentials(&api, issuer, "completeItem", &path("done", id)).await;
+    let (status, _) = api
+        .json("cancelItem", &path("cancel", id), Some(&lead), json!({}))
+        .await;
+    assert_eq!(status, 409);
+    hostile_credentials(&api, issuer, "cancelItem", &path("cancel", id)).await;
+    let log = "/api/v1/actions/log";
+    let (status, _) = api.call("exportActionsLog", log, Some(&lead), |r| r).await;
+    assert_eq!(status, 200);
+    let (status, _) = api.call("exportActionsLog", log, Some(&co), |r| r).await;
+    assert_eq!(status, 403);
+    let (status, _) = api
+        .call(
+            "exportActionsLog",
+            "/api/v1/actions/log?date=yesterday",
+            Some(&lead),
+            |r| r,
+        )
+        .await;
+    assert_eq!(status, 422);
+    hostile_credentials(&api, issuer, "exportActionsLog", log).await;
+    api.all_called();
+    api
+}
+
 /// Every operation of every document answered as documented, and a
 /// status the documents list for hostile input is really given.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1590,10 +1806,19 @@ async fn every_json_api_answers_as_its_openapi_document_says() {
     let (homes, discharges) = care_homes_and_discharges(&platform).await;
     let identity = identity(&platform, &shutdown).await;
     let (gateway, pressure) = opel(&platform, &shutdown).await;
+    let tasks = tasks(&platform).await;
     shutdown.cancel();
     // The statuses each API was seen to give, for the failure message of
     // a later change.
-    for api in [&beds, &homes, &discharges, &identity, &gateway, &pressure] {
+    for api in [
+        &beds,
+        &homes,
+        &discharges,
+        &identity,
+        &gateway,
+        &pressure,
+        &tasks,
+    ] {
         let answered = api.answered.lock().unwrap();
         assert!(
             answered.iter().any(|(_, s)| *s == 401) && answered.iter().any(|(_, s)| *s == 403),
@@ -1638,6 +1863,7 @@ fn the_documents_are_well_formed() {
         ("identity", IDENTITY_DOC),
         ("gateway", GATEWAY_DOC),
         ("pressure", PRESSURE_DOC),
+        ("tasks", TASKS_DOC),
     ] {
         let api = Api::new(name, document, "http://unused.invalid");
         assert!(api.spec["info"]["title"].is_string(), "{name}");

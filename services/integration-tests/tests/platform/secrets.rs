@@ -23,7 +23,7 @@ fn write_executable(path: &Path, text: &str) {
 }
 
 /// The services `scripts/start` runs, as the names of their binaries.
-const STARTED: [&str; 10] = [
+const STARTED: [&str; 11] = [
     "projection",
     "identity",
     "hospital-beds",
@@ -33,6 +33,7 @@ const STARTED: [&str; 10] = [
     "gateway",
     "adt-feed",
     "fhir",
+    "tasks",
     "simulator",
 ];
 
@@ -277,6 +278,7 @@ fn run_scripts_start(extra: &[(&str, String)]) -> (tempfile::TempDir, PathBuf) {
         "PF_ADT_FEED_PORT",
         "PF_ADT_MLLP_PORT",
         "PF_FHIR_PORT",
+        "PF_TASKS_PORT",
     ] {
         command.env(name, pf_test_support::free_port().to_string());
     }
@@ -323,6 +325,7 @@ fn a_redis_password_never_appears_when_a_service_cannot_start() {
         ("discharges", "discharges"),
         ("projection", "projection"),
         ("identity", "identity"),
+        ("tasks", "tasks"),
     ] {
         let env = vec![
             ("PF_NATS_URL".to_owned(), nats.url()),

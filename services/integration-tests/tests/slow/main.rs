@@ -11,6 +11,7 @@
 //! - [`discharge_browser`]: the discharge dashboard, hold to discharge.
 //! - [`organisation_sign_in_browser`]: staff sign in through a real OpenID
 //!   provider shaped like NHS CIS2 and like Entra ID.
+//! - [`tasks_browser`]: discharge tasks, cohorts and the wall's actions panel.
 //! - [`wall_browser`]: the control-room wall with real-world content.
 //! - [`fault_suite`]: the real binaries under kills, restarts and hostile input.
 //! - [`images`]: an image built by `scripts/images` runs its service.
@@ -34,6 +35,7 @@ mod nats_cluster_faults;
 mod organisation_sign_in_browser;
 mod standby_faults;
 mod start_supervisor;
+mod tasks_browser;
 mod wall_browser;
 mod wall_soak;
 

@@ -287,6 +287,12 @@ pub fn demo_principals() -> Vec<Principal> {
         )
         .with_grant(grant(Role::ControlRoomViewer, &[])),
         Principal::person(
+            "demo-control-room-lead",
+            "Demo control-room lead (demo only)",
+            org("QK1"),
+        )
+        .with_grant(grant(Role::ControlRoomLead, &[])),
+        Principal::person(
             "demo-system-admin",
             "Demo system administrator (demo only)",
             org("QK1"),

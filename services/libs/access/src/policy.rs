@@ -48,6 +48,15 @@ pub enum Action {
         /// The trust whose PAS it is.
         ods: OdsCode,
     },
+    /// Record, change and close the actions agreed on the system call, and
+    /// export the day's log of them.
+    RecordSystemActions,
+    /// Keep an organisation's register of named teams (owners of tasks and
+    /// actions).
+    ManageTeams {
+        /// The organisation whose teams they are.
+        ods: OdsCode,
+    },
     /// Read and export the audit trail.
     ReadAudit,
     /// Register homes and sites, issue and revoke access.
@@ -66,6 +75,8 @@ impl fmt::Display for Action {
             Action::RecordPasDischarges { ods } => {
                 write!(f, "record discharges from the PAS of {ods}")
             }
+            Action::RecordSystemActions => f.write_str("record system-call actions"),
+            Action::ManageTeams { ods } => write!(f, "manage the teams of {ods}"),
             Action::ReadAudit => f.write_str("read the audit trail"),
             Action::ManageAccess => f.write_str("manage access"),
         }
@@ -143,12 +154,14 @@ fn grant_allows(grant: &Grant, action: &Action) -> bool {
             | ChangeCareHome { .. }
             | AnswerHolds { .. }
             | SearchVacancies
+            | ManageTeams { .. }
             | ReadAudit
             | ManageAccess,
         ) => true,
         (BedPublisher, ChangeBeds { trust }) => grant.covers_ods(trust),
         (BedPublisher, RecordPasDischarges { ods }) => grant.covers_ods(ods),
-        (ControlRoomViewer | DischargeCoordinator, ViewControlRoom) => true,
+        (ControlRoomViewer | ControlRoomLead | DischargeCoordinator, ViewControlRoom) => true,
+        (ControlRoomLead, RecordSystemActions) => true,
         (CareHomeEditor, ChangeCareHome { cqc } | AnswerHolds { cqc }) => grant.covers_cqc(cqc),
         (VacancyPublisher, ChangeCareHome { cqc }) => grant.covers_cqc(cqc),
         (DischargeCoordinator, SearchVacancies) => true,
@@ -163,8 +176,8 @@ fn refusal(principal: &Principal, action: &Action) -> String {
         Action::ChangeBeds { trust } => format!(
             "Only {trust}'s own bed-state feed or a system administrator can change {trust}'s beds."
         ),
-        Action::ViewControlRoom => "The control room is for control-room viewers, discharge \
-                                    coordinators and system administrators."
+        Action::ViewControlRoom => "The control room is for control-room viewers and leads, \
+                                    discharge coordinators and system administrators."
             .to_owned(),
         Action::ChangeCareHome { cqc } | Action::AnswerHolds { cqc }
             if principal.has_role(Role::CareHomeEditor) =>
@@ -188,6 +201,12 @@ fn refusal(principal: &Principal, action: &Action) -> String {
         }
         Action::RecordPasDischarges { ods } => {
             format!("Only {ods}'s own bed-state feed can record discharges from its PAS.")
+        }
+        Action::RecordSystemActions => "Only a control-room lead can record and close the \
+                                        actions agreed on the system call."
+            .to_owned(),
+        Action::ManageTeams { ods } => {
+            format!("Only a system administrator can change the register of {ods}'s teams.")
         }
         Action::ReadAudit => "Only a system administrator can read the audit trail.".to_owned(),
         Action::ManageAccess => "Only a system administrator can register homes and sites or \
@@ -233,6 +252,8 @@ mod tests {
             Action::ManagePatients { ods: ods("RT5") },
             Action::RecordPasDischarges { ods: ods("RWE") },
             Action::RecordPasDischarges { ods: ods("RT5") },
+            Action::RecordSystemActions,
+            Action::ManageTeams { ods: ods("RWE") },
             Action::ReadAudit,
             Action::ManageAccess,
         ]
@@ -249,6 +270,8 @@ mod tests {
             | Action::SearchVacancies
             | Action::ManagePatients { .. }
             | Action::RecordPasDischarges { .. }
+            | Action::RecordSystemActions
+            | Action::ManageTeams { .. }
             | Action::ReadAudit
             | Action::ManageAccess => {}
         }
@@ -259,17 +282,21 @@ mod tests {
         // Columns follow `actions()`:
         //  beds RWE, beds RT5, control room, change A, change B, holds A, holds B,
         //  search, patients RWE, patients RT5, PAS discharges RWE, PAS
-        //  discharges RT5, audit, access.
-        let matrix: [(Principal, &str); 7] = [
-            (with(Role::CareHomeEditor, &[HOME_A]), "...Y.Y........"),
-            (with(Role::DischargeCoordinator, &["RWE"]), "..Y....YY....."),
-            (with(Role::ControlRoomViewer, &[]), "..Y..........."),
-            (with(Role::SystemAdmin, &[]), "YYYYYYYY....YY"),
-            (with(Role::BedPublisher, &["RWE"]), "Y.........Y..."),
-            (with(Role::VacancyPublisher, &[HOME_A]), "...Y.........."),
+        //  discharges RT5, system-call actions, teams RWE, audit, access.
+        let matrix: [(Principal, &str); 8] = [
+            (with(Role::CareHomeEditor, &[HOME_A]), "...Y.Y.........."),
+            (
+                with(Role::DischargeCoordinator, &["RWE"]),
+                "..Y....YY.......",
+            ),
+            (with(Role::ControlRoomViewer, &[]), "..Y............."),
+            (with(Role::ControlRoomLead, &[]), "..Y.........Y..."),
+            (with(Role::SystemAdmin, &[]), "YYYYYYYY.....YYY"),
+            (with(Role::BedPublisher, &["RWE"]), "Y.........Y....."),
+            (with(Role::VacancyPublisher, &[HOME_A]), "...Y............"),
             (
                 Principal::person("nobody", "Nobody", None),
-                "..............",
+                "................",
             ),
         ];
         let actions = actions();

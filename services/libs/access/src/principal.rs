@@ -23,6 +23,10 @@ pub enum Role {
     DischargeCoordinator,
     /// The system control room: aggregates only, no patient-identifiable data.
     ControlRoomViewer,
+    /// Leads the system call: records the actions agreed on it (what, which
+    /// organisation or person, by when) and closes them; sees the control
+    /// room.
+    ControlRoomLead,
     /// Registers homes and sites, issues and revokes access, reads the audit trail.
     SystemAdmin,
     /// A machine publishing bed events for a trust's sites (e.g. a PAS feed).
@@ -44,10 +48,11 @@ pub enum Scope {
 
 impl Role {
     /// Every role, in a fixed order.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::CareHomeEditor,
         Role::DischargeCoordinator,
         Role::ControlRoomViewer,
+        Role::ControlRoomLead,
         Role::SystemAdmin,
         Role::BedPublisher,
         Role::VacancyPublisher,
@@ -59,6 +64,7 @@ impl Role {
             Role::CareHomeEditor => "care_home_editor",
             Role::DischargeCoordinator => "discharge_coordinator",
             Role::ControlRoomViewer => "control_room_viewer",
+            Role::ControlRoomLead => "control_room_lead",
             Role::SystemAdmin => "system_admin",
             Role::BedPublisher => "bed_publisher",
             Role::VacancyPublisher => "vacancy_publisher",
@@ -70,7 +76,7 @@ impl Role {
         match self {
             Role::CareHomeEditor | Role::VacancyPublisher => Scope::CareHomes,
             Role::DischargeCoordinator | Role::BedPublisher => Scope::Organisations,
-            Role::ControlRoomViewer | Role::SystemAdmin => Scope::System,
+            Role::ControlRoomViewer | Role::ControlRoomLead | Role::SystemAdmin => Scope::System,
         }
     }
 }

@@ -37,6 +37,14 @@ pub const DISCHARGES: StreamSpec = StreamSpec {
     description: "Patient Flow discharge events (patients ready for discharge and what became of them)",
 };
 
+/// Task and action events, `pf.tasks.items.{item_id}`, and the
+/// organisations' team registers, `pf.tasks.teams.{ods}`.
+pub const TASKS: StreamSpec = StreamSpec {
+    name: "PF_TASKS",
+    subjects: &["pf.tasks.>"],
+    description: "Patient Flow tasks and system-call actions (who needs to do what next) and team registers",
+};
+
 /// Events refused by a consumer, with the reason in a header,
 /// `pf.deadletter.{stream}`.
 pub const DEAD_LETTERS: StreamSpec = StreamSpec {
@@ -64,7 +72,7 @@ pub const ALERTS: StreamSpec = StreamSpec {
 };
 
 /// Every stream whose events the projection folds into live state.
-pub const EVENT_STREAMS: &[StreamSpec] = &[BEDS, CARE_HOMES, DISCHARGES];
+pub const EVENT_STREAMS: &[StreamSpec] = &[BEDS, CARE_HOMES, DISCHARGES, TASKS];
 
 /// The subject of one bed's events. Codes are checked identifiers (letters,
 /// digits, `-`), so they are safe subject tokens.
@@ -81,6 +89,18 @@ pub fn care_home_subject(cqc: &str) -> String {
 /// The subject of one discharge's events (a UUID is a safe subject token).
 pub fn discharge_subject(discharge_id: &str) -> String {
     format!("pf.discharges.{discharge_id}")
+}
+
+/// The subject of one task's or action's events (a UUID is a safe subject
+/// token).
+pub fn item_subject(item_id: &str) -> String {
+    format!("pf.tasks.items.{item_id}")
+}
+
+/// The subject of one organisation's team register (an ODS code is letters
+/// and digits).
+pub fn teams_subject(ods: &str) -> String {
+    format!("pf.tasks.teams.{ods}")
 }
 
 /// The subject of one scope's OPEL level changes (a site code or `system`).

@@ -106,6 +106,34 @@ impl DischargeUpdate {
     }
 }
 
+/// One task or action event, ready to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemUpdate {
+    /// Event id (UUIDv7).
+    pub event_id: String,
+    /// Event type, e.g. `item.created`.
+    pub event_type: String,
+    /// The item's version after the event.
+    pub entity_version: u64,
+    /// The item's whole record after the event.
+    pub record: pf_task_model::Item,
+    /// When it happened, ms since the epoch.
+    pub occurred_at_ms: i64,
+}
+
+/// One change of an organisation's team register, ready to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamsUpdate {
+    /// Event id (UUIDv7).
+    pub event_id: String,
+    /// The register's version after the event.
+    pub entity_version: u64,
+    /// The whole register after the event.
+    pub register: pf_task_model::TeamRegister,
+    /// When it happened, ms since the epoch.
+    pub occurred_at_ms: i64,
+}
+
 /// One event ready to apply, of any kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
@@ -115,6 +143,10 @@ pub enum Update {
     CareHome(Box<CareHomeUpdate>),
     /// A discharge event.
     Discharge(Box<DischargeUpdate>),
+    /// A task or action event.
+    Item(Box<ItemUpdate>),
+    /// A team register change.
+    Teams(Box<TeamsUpdate>),
 }
 
 impl Update {
@@ -124,6 +156,8 @@ impl Update {
             Update::Bed(u) => &u.event_id,
             Update::CareHome(u) => &u.event_id,
             Update::Discharge(u) => &u.event_id,
+            Update::Item(u) => &u.event_id,
+            Update::Teams(u) => &u.event_id,
         }
     }
 
@@ -133,6 +167,8 @@ impl Update {
             Update::Bed(u) => u.entity_version,
             Update::CareHome(u) => u.entity_version,
             Update::Discharge(u) => u.entity_version,
+            Update::Item(u) => u.entity_version,
+            Update::Teams(u) => u.entity_version,
         }
     }
 }
@@ -182,6 +218,20 @@ pub enum Change {
         /// When the event happened, ms since the epoch.
         occurred_at_ms: i64,
     },
+    /// A task, an action or a team register changed (its id only: readers
+    /// that show them read the record).
+    Task {
+        /// Change version.
+        version: u64,
+        /// `item` or `teams`.
+        kind: String,
+        /// The item id or the organisation.
+        id: String,
+        /// The event type.
+        event_type: String,
+        /// When the event happened, ms since the epoch.
+        occurred_at_ms: i64,
+    },
     /// The state was rebuilt; take a new snapshot.
     Reset {
         /// Change version.
@@ -196,6 +246,7 @@ impl Change {
             Change::Bed { version, .. }
             | Change::CareHome { version, .. }
             | Change::Discharge { version, .. }
+            | Change::Task { version, .. }
             | Change::Reset { version } => *version,
         }
     }

@@ -18,7 +18,7 @@ use pf_hospital_model::Occupancy;
 use redis::{Script, ScriptInvocation};
 use serde::Serialize;
 
-use crate::change::{BedUpdate, CareHomeUpdate, DischargeUpdate, Update};
+use crate::change::{BedUpdate, CareHomeUpdate, DischargeUpdate, ItemUpdate, TeamsUpdate, Update};
 use crate::keys::Keys;
 use crate::store::LiveStateError;
 use crate::trend::TrendSettings;
@@ -89,6 +89,8 @@ pub fn fold(update: &Update, keys: &Keys, trends: TrendSettings) -> Result<Plan,
         Update::Bed(update) => Ok(fold_bed(update, keys, trends)),
         Update::CareHome(update) => fold_care_home(update, keys),
         Update::Discharge(update) => fold_discharge(update, keys),
+        Update::Item(update) => fold_item(update, keys),
+        Update::Teams(update) => fold_teams(update, keys),
     }
 }
 
@@ -231,6 +233,58 @@ fn fold_discharge(update: &DischargeUpdate, keys: &Keys) -> Result<Plan, LiveSta
             ("at", update.occurred_at_ms.to_string()),
             ("event_type", update.event_type.clone()),
         ]),
+        history: None,
+    })
+}
+
+fn fold_item(update: &ItemUpdate, keys: &Keys) -> Result<Plan, LiveStateError> {
+    let id = update.record.item_id.as_str();
+    Ok(Plan {
+        entity: keys.item(id),
+        entity_version: update.entity_version,
+        fields: vec![
+            ("record", json(&update.record, "item record")?),
+            ("event_id", update.event_id.clone()),
+            ("occurred_at", update.occurred_at_ms.to_string()),
+        ],
+        counters: Vec::new(),
+        sets: vec![(keys.items_index(), id.to_owned())],
+        puts: Vec::new(),
+        geo: None,
+        change: vec![
+            ("kind", "item".into()),
+            ("id", id.to_owned()),
+            ("at", update.occurred_at_ms.to_string()),
+            ("event_type", update.event_type.clone()),
+        ],
+        previous: None,
+        notice: None,
+        history: None,
+    })
+}
+
+fn fold_teams(update: &TeamsUpdate, keys: &Keys) -> Result<Plan, LiveStateError> {
+    let ods = update.register.organisation.as_str();
+    Ok(Plan {
+        entity: keys.teams(ods),
+        entity_version: update.entity_version,
+        fields: vec![
+            ("record", json(&update.register, "team register")?),
+            ("event_id", update.event_id.clone()),
+            ("occurred_at", update.occurred_at_ms.to_string()),
+        ],
+        counters: Vec::new(),
+        sets: vec![(keys.teams_index(), ods.to_owned())],
+        puts: Vec::new(),
+        geo: None,
+        change: vec![
+            ("kind", "teams".into()),
+            ("id", ods.to_owned()),
+            ("at", update.occurred_at_ms.to_string()),
+            ("event_type", "teams.changed".into()),
+        ],
+        previous: None,
+        notice: None,
         history: None,
     })
 }

@@ -144,6 +144,30 @@ impl Keys {
         format!("{}index:discharges", self.patient_prefix)
     }
 
+    /// One task's or action's record (hash: version, record JSON). Items
+    /// carry no patient-identifiable data (a discharge task names its
+    /// patient by the opaque discharge id; its text is checked for
+    /// identifiers), so they live under the live prefix, where the gateway
+    /// reads actions for the wall.
+    pub fn item(&self, id: &str) -> String {
+        format!("{}item:{id}", self.prefix)
+    }
+
+    /// The set of item ids seen.
+    pub fn items_index(&self) -> String {
+        format!("{}index:items", self.prefix)
+    }
+
+    /// One organisation's team register (hash: version, record JSON).
+    pub fn teams(&self, ods: &str) -> String {
+        format!("{}teams:{ods}", self.prefix)
+    }
+
+    /// The set of organisations with a team register.
+    pub fn teams_index(&self) -> String {
+        format!("{}index:teams", self.prefix)
+    }
+
     /// A site's occupancy history (sorted set: bucket start → entry; see
     /// [`trend`](crate::trend)), all but the newest bucket.
     pub fn trend_site(&self, site: &str) -> String {

@@ -49,7 +49,8 @@ pub mod store;
 pub mod trend;
 
 pub use change::{
-    BedUpdate, CareHomeUpdate, Change, DischargeUpdate, PatientNotice, Snapshot, Update, WardKey,
+    BedUpdate, CareHomeUpdate, Change, DischargeUpdate, ItemUpdate, PatientNotice, Snapshot,
+    TeamsUpdate, Update, WardKey,
 };
 pub use counter::{CounterField, CounterFieldError, Counters};
 pub use discharge_counts::{DischargeCounts, DischargeSummary, PathwayCounts};

@@ -263,6 +263,57 @@ impl LiveState {
             .collect()
     }
 
+    /// Every task's and action's record.
+    pub async fn all_items(&mut self) -> Result<Vec<pf_task_model::Item>, LiveStateError> {
+        let ids: Vec<String> = self.connection.smembers(self.keys.items_index()).await?;
+        if ids.is_empty() {
+            // An empty pipeline is an error in Redis: nothing to read.
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hget(self.keys.item(id), "record");
+        }
+        let records: Vec<Option<String>> = pipe.query_async(&mut self.connection).await?;
+        records
+            .into_iter()
+            .flatten()
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| LiveStateError::Unexpected(format!("item record: {e}")))
+            })
+            .collect()
+    }
+
+    /// What the counts know of one discharge (its status, pathway and
+    /// managing organisation; nothing that identifies the patient).
+    pub async fn discharge_summary(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<DischargeSummary>, LiveStateError> {
+        let summary: Option<String> = self
+            .connection
+            .hget(self.keys.discharge_summaries(), id)
+            .await?;
+        summary.as_deref().map(parse_summary).transpose()
+    }
+
+    /// One organisation's team register (empty when it has none).
+    pub async fn team_register(
+        &mut self,
+        ods: &str,
+    ) -> Result<pf_task_model::TeamRegister, LiveStateError> {
+        let record: Option<String> = self.connection.hget(self.keys.teams(ods), "record").await?;
+        match record {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| LiveStateError::Unexpected(format!("team register: {e}"))),
+            None => Ok(pf_task_model::TeamRegister {
+                organisation: ods.to_owned(),
+                teams: Vec::new(),
+            }),
+        }
+    }
+
     /// The records of the given care homes (absent ones left out).
     pub async fn care_homes(
         &mut self,
@@ -830,6 +881,13 @@ fn parse_change(entry: &StreamId) -> Result<Change, LiveStateError> {
             version,
             id: text("id"),
             summary: parse_summary(&text("summary"))?,
+            event_type: text("event_type"),
+            occurred_at_ms: text("at").parse().unwrap_or(0),
+        }),
+        kind @ ("item" | "teams") => Ok(Change::Task {
+            version,
+            kind: kind.to_owned(),
+            id: text("id"),
             event_type: text("event_type"),
             occurred_at_ms: text("at").parse().unwrap_or(0),
         }),

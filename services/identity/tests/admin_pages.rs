@@ -590,3 +590,36 @@ async fn the_audit_page_finds_who_did_what_and_records_the_search() {
     let reads = app.audit("person=demo-system-admin").await;
     assert!(reads.iter().any(|r| r["action"] == "audit.read"));
 }
+
+#[tokio::test]
+async fn an_nhs_number_typed_into_the_audit_search_is_refused_not_answered_with_nothing() {
+    // The trail never holds an NHS number (pf-audit refuses one), so a
+    // search for one would find no records and read as "nobody opened this
+    // patient's record": the page says why and what to search by instead.
+    let app = spawn().await;
+    let admin = app.session_of("demo-system-admin").await;
+    for (field, value) in [
+        ("entity", "943%20476%205919"),
+        ("entity", "discharge%2F9434765919"),
+        ("person", "9434765919"),
+        ("organisation", "943-476-5919"),
+    ] {
+        let response = app
+            .get_with_cookie(
+                &format!("/admin/audit?{field}={value}&action=discharge.open"),
+                &admin,
+            )
+            .await;
+        assert_eq!(response.status(), 422, "{field}={value}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(&format!("href=\"#{field}\"")), "{page}");
+        assert!(page.contains("never holds NHS numbers"), "{page}");
+        assert!(page.contains("nhsuk-form-group--error"), "{page}");
+        assert!(!page.contains("id=\"results\""), "no results are shown");
+    }
+    // A ten-digit number failing the NHS number check is searched as typed.
+    let response = app
+        .get_with_cookie("/admin/audit?entity=1234567890", &admin)
+        .await;
+    assert_eq!(response.status(), 200);
+}

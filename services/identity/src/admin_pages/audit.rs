@@ -1,12 +1,15 @@
 //! `/admin/audit`: searching the audit trail by person, organisation, what
 //! was acted on, action and dates; paged; exported as CSV or JSON through
-//! the audit API (`/api/v1/audit`). Every search is itself recorded.
+//! the audit API (`/api/v1/audit`). Every search is itself recorded. The
+//! trail never holds an NHS number, so a search for one is refused with a
+//! sentence saying what to search by, rather than answered with nothing.
 
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use pf_audit::guard::contains_nhs_number;
 use pf_audit::{AuditError, AuditQuery, AuditRecord, Outcome};
 use serde::Serialize;
 use serde_json::json;
@@ -28,6 +31,12 @@ pub const PATH: &str = "/admin/audit";
 
 /// Records a page shows.
 pub const PAGE_SIZE: usize = 50;
+
+/// Why a search for an NHS number is refused, and what to search by.
+pub const NHS_NUMBER_REFUSED: &str = "The audit trail never holds NHS numbers, so a search for one \
+     finds nothing. Search by the patient's discharge record instead: in What was acted on, enter \
+     discharge/ and the record's id, the last part of the address of the patient's page on the \
+     discharge list (/discharges/…)";
 
 /// A record as the page shows it.
 #[derive(Debug, Serialize)]
@@ -113,6 +122,18 @@ impl Search {
     /// The store's query, or the form's problems.
     fn query(&self) -> Result<AuditQuery, Vec<FormError>> {
         let mut errors = Vec::new();
+        // The trail never holds an NHS number (pf-audit refuses records
+        // with one), so a search for one would find nothing and read as
+        // "nobody did anything to this patient": say so instead.
+        for (value, field) in [
+            (&self.person, "person"),
+            (&self.organisation, "organisation"),
+            (&self.entity, "entity"),
+        ] {
+            if value.as_deref().is_some_and(contains_nhs_number) {
+                errors.push(FormError::new(NHS_NUMBER_REFUSED, field));
+            }
+        }
         let mut date = |value: &Option<String>, field: &str, label: &str| match value {
             None => None,
             Some(v) => {

@@ -214,6 +214,13 @@ test('withdrawing a person ends their session, and the audit page says who withd
     await assertAccessible(page, 'audit page with a refused date');
     await page.getByLabel('From (date)').fill('');
     await page.getByLabel('To (date, included)').fill('');
+    // An NHS number: the trail never holds one, so the page says what to search by instead.
+    await page.getByLabel('What was acted on').fill('943 476 5919');
+    await page.getByRole('button', { name: 'Search the audit trail' }).click();
+    await page.getByText('There is a problem').waitFor();
+    assert.match(await page.locator('.nhsuk-error-summary').innerText(), /never holds NHS numbers/);
+    assert.equal(await page.locator('#results').count(), 0, 'no results are shown for an NHS number');
+    await assertAccessible(page, 'audit page with an NHS number refused');
     await page.getByLabel('Action', { exact: true }).fill('access.revoked');
     await page.getByLabel('What was acted on').fill(`person/${cfg.toRevoke}`);
     await page.getByRole('button', { name: 'Search the audit trail' }).click();

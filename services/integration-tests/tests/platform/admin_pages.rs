@@ -1,16 +1,20 @@
 //! The administration pages with the rest of the platform: a person
 //! withdrawn from `/admin/people` loses their open control-room feed at the
-//! gateway's next access check, as well as their session.
+//! gateway's next access check, as well as their session; and the audit
+//! page answers "who opened this patient's record" for a record opened at
+//! the discharges service.
 
 #![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
 
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use pf_access::{Grant, Principal, Role};
+use pf_discharge_model::NhsNumber;
 use pf_identity::{Identity, IdentityConfig};
 use pf_integration_tests::{Platform, dashboards_dir};
 use reqwest::header::{COOKIE, SET_COOKIE};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_util::sync::CancellationToken;
@@ -55,10 +59,9 @@ async fn sign_in(http: &reqwest::Client, identity: &str, person: &str) -> String
     format!("pf_session={session}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_withdrawn_from_the_admin_page_loses_their_live_feed() {
-    let platform = Platform::start().await;
-    let shutdown = CancellationToken::new();
+/// The identity service on the platform's Redis and NATS (demo sign-in
+/// on): its address. Stopped when `shutdown` is cancelled.
+async fn identity(platform: &Platform, shutdown: &CancellationToken) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let identity = format!("http://{}", listener.local_addr().unwrap());
     let mut config = IdentityConfig::local(
@@ -73,10 +76,23 @@ async fn a_person_withdrawn_from_the_admin_page_loses_their_live_feed() {
             .unwrap()
             .serve(listener, shutdown.clone()),
     );
-    let http = reqwest::Client::builder()
+    identity
+}
+
+/// A client that does not follow redirects (the pages answer 303).
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_withdrawn_from_the_admin_page_loses_their_live_feed() {
+    let platform = Platform::start().await;
+    let shutdown = CancellationToken::new();
+    let identity = identity(&platform, &shutdown).await;
+    let http = client();
 
     let viewer = sign_in(&http, &identity, "demo-control-room").await;
     let url = format!(
@@ -133,5 +149,83 @@ async fn a_person_withdrawn_from_the_admin_page_loses_their_live_feed() {
         }
     };
     assert_eq!(closed, Some(4401));
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_says_who_opened_a_patients_record() {
+    let platform = Platform::start().await;
+    let shutdown = CancellationToken::new();
+    let identity = identity(&platform, &shutdown).await;
+    let http = client();
+
+    // A coordinator adds a patient and another opens their record.
+    let coordinator = |id: &str| {
+        platform.token_for(
+            &Principal::person(id, format!("Coordinator {id}"), None)
+                .with_grant(Grant::parse(Role::DischargeCoordinator, &["RWE"]).unwrap()),
+        )
+    };
+    let added = http
+        .post(format!("{}/api/v1/discharges", platform.discharges_url))
+        .bearer_auth(coordinator("idt-adds"))
+        .json(&json!({
+            "nhs_number": NhsNumber::test_number(41).as_str(),
+            "sex": "female",
+            "site": "RWEAA",
+            "ward": "WD15",
+            "discharge_ready_date": "2026-11-27",
+            "pathway": 3,
+            "care_needed": "residential",
+            "search_postcode": "LE2 7LX",
+            "delay_reason": "awaiting_care_home_place",
+            "needs": "Walks with a frame"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    let added: Value = added.json().await.unwrap();
+    let id = added["discharge_id"].as_str().unwrap().to_owned();
+    let opened = http
+        .get(format!(
+            "{}/api/v1/discharges/{id}",
+            platform.discharges_url
+        ))
+        .bearer_auth(coordinator("idt-opens"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+
+    // The administrator asks the audit page who opened it.
+    let admin = sign_in(&http, &identity, "demo-system-admin").await;
+    let page = http
+        .get(format!(
+            "{identity}/admin/audit?entity=discharge%2F{id}&action=discharge.open"
+        ))
+        .header(COOKIE, &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    let rows: Vec<&str> = page
+        .split("<tr")
+        .skip(2) // before the table, and its heading row
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|row| row.contains("idt-opens") && row.contains("discharge.open")),
+        "{page}"
+    );
+    assert!(
+        rows.iter().all(|row| row.contains("discharge.open")),
+        "only openings are listed: {page}"
+    );
+    assert!(
+        !page.contains(NhsNumber::test_number(41).as_str()),
+        "the page never shows the NHS number"
+    );
     shutdown.cancel();
 }

@@ -623,3 +623,56 @@ async fn an_nhs_number_typed_into_the_audit_search_is_refused_not_answered_with_
         .await;
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn the_people_page_shows_how_the_staff_providers_roles_become_ours() {
+    // Entra ID's mapping as docs/sign-in/entra.json gives it.
+    let mapping = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/sign-in/entra.json"),
+    )
+    .unwrap();
+    let app = spawn_with(|c| {
+        let mut issuer = pf_access::IssuerConfig::new(
+            "https://login.microsoftonline.com/example-tenant/v2.0",
+            "api://patient-flow",
+            pf_access::JwksSource::Url("http://127.0.0.1:9/keys".to_owned()),
+        );
+        issuer.claims = pf_access::ClaimMapping::from_json(&mapping).unwrap();
+        c.staff_issuer = Some(issuer);
+    })
+    .await;
+    let admin = app.session_of("demo-system-admin").await;
+    let page = app
+        .get_with_cookie("/admin/people", &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let table = page
+        .split("id=\"role-mapping\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .unwrap_or_else(|| panic!("no role mapping on the page: {page}"));
+    assert!(
+        table.contains("https:&#x2f;&#x2f;login.microsoftonline.com&#x2f;example-tenant&#x2f;v2.0"),
+        "{table}"
+    );
+    let rows: Vec<&str> = table.split("<tr").skip(2).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(rows[0].contains("PatientFlow.DischargeCoordinator"));
+    assert!(rows[0].contains("Discharge coordinator") && rows[0].contains("RWE"));
+    assert!(rows[1].contains("PatientFlow.ControlRoom"));
+    assert!(rows[2].contains("7d1c2a9e-5b7a-4c1e-9f00-00000000a001"));
+    assert!(rows[2].contains("System administrator"));
+
+    // Without a staff provider there is nothing to show.
+    let app = spawn().await;
+    let admin = app.session_of("demo-system-admin").await;
+    let page = app
+        .get_with_cookie("/admin/people", &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("id=\"role-mapping\""));
+}

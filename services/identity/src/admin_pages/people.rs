@@ -1,5 +1,7 @@
 //! `/admin/people`: who holds which role where, and withdrawing or
-//! reinstating a person's access. Withdrawing ends every session of theirs
+//! reinstating a person's access. Staff who sign in through their
+//! organisation's identity provider get their roles from its mapping,
+//! shown here rule by rule (it is configuration, not editable here). Withdrawing ends every session of theirs
 //! at once; the gateway then closes their live connections.
 
 use std::collections::HashMap;
@@ -33,6 +35,92 @@ struct PersonRow {
     roles: String,
     source: &'static str,
     revoked: bool,
+}
+
+/// One way a sign-in provider's role becomes a Patient Flow role.
+#[derive(Debug, Clone, Serialize)]
+struct MappingRow {
+    provider_role: String,
+    held_at: String,
+    role: &'static str,
+    organisations: String,
+}
+
+/// A sign-in provider and how its roles become ours.
+#[derive(Debug, Clone, Serialize)]
+struct ProviderMapping {
+    issuer: String,
+    rows: Vec<MappingRow>,
+}
+
+/// The mapping of each staff sign-in provider configured (the browser
+/// sign-in's, the staff issuer's, the external issuer's), once each: the
+/// rules people get their roles by, which this page cannot change.
+fn mappings(app: &AppState) -> Vec<ProviderMapping> {
+    let config = &app.config;
+    let providers = config
+        .oidc
+        .iter()
+        .map(|oidc| (&oidc.issuer, &oidc.claims))
+        .chain(
+            config
+                .staff_issuer
+                .iter()
+                .map(|issuer| (&issuer.issuer, &issuer.claims)),
+        )
+        .chain(
+            config
+                .external_issuer
+                .iter()
+                .map(|issuer| (&issuer.issuer, &issuer.claims)),
+        );
+    let mut shown: Vec<ProviderMapping> = Vec::new();
+    for (issuer, claims) in providers {
+        if shown.iter().any(|m| &m.issuer == issuer) {
+            continue;
+        }
+        let rows = if claims.rules.is_empty() {
+            claims
+                .role_names
+                .iter()
+                .map(|(name, role)| MappingRow {
+                    provider_role: name.clone(),
+                    held_at: "Anywhere".to_owned(),
+                    role: pages::role_label(*role),
+                    organisations: "Where the provider says it is held".to_owned(),
+                })
+                .collect()
+        } else {
+            claims
+                .rules
+                .iter()
+                .map(|rule| MappingRow {
+                    provider_role: rule.provider_role.clone(),
+                    held_at: rule
+                        .at
+                        .as_ref()
+                        .map_or_else(|| "Anywhere".to_owned(), |at| at.as_str().to_owned()),
+                    role: pages::role_label(rule.role),
+                    organisations: if !rule.organisations.is_empty() {
+                        rule.organisations
+                            .iter()
+                            .map(|org| org.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    } else if rule.role.scope() == pf_access::Scope::System {
+                        "The whole system".to_owned()
+                    } else {
+                        "Where the provider says it is held".to_owned()
+                    },
+                })
+                .collect()
+        };
+        shown.push(ProviderMapping {
+            issuer: issuer.clone(),
+            rows,
+        });
+    }
+    shown
 }
 
 async fn people(app: &AppState) -> Result<Vec<PersonRow>, String> {
@@ -107,6 +195,7 @@ async fn page(
             "notice": notice,
             "typed": typed,
             "staff_provider": app.config.staff_issuer.is_some() || app.config.external_issuer.is_some(),
+            "mappings": mappings(app),
         }),
     )
 }

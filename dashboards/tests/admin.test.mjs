@@ -193,6 +193,10 @@ test('withdrawing a person ends their session, and the audit page says who withd
   const admin = await signedIn('demo-system-admin', '/admin/people');
   try {
     const page = admin.page;
+    // The staff provider's mapping: rule by rule, as configured.
+    const mapping = page.locator('#role-mapping tbody tr');
+    assert.equal(await mapping.count(), 3);
+    assert.match(await mapping.first().innerText(), /PatientFlow\.DischargeCoordinator[\s\S]*Discharge coordinator[\s\S]*RWE/);
     await assertAccessible(page, 'people page');
     const row = page.locator(`#people tr[data-person="${cfg.toRevoke}"]`);
     await row.getByRole('button', { name: /Withdraw/ }).click();

@@ -36,6 +36,18 @@ async fn the_administration_pages_work_in_chromium() {
         )
         .unwrap(),
     );
+    // A staff provider, so that the people page shows its role mapping
+    // (Entra ID's, as docs/sign-in/entra.json gives it); never signed in to.
+    let mut staff = pf_access::IssuerConfig::new(
+        "https://login.microsoftonline.com/example-tenant/v2.0",
+        "api://patient-flow",
+        pf_access::JwksSource::Url("http://127.0.0.1:9/keys".to_owned()),
+    );
+    staff.claims = pf_access::ClaimMapping::from_file(
+        &pf_integration_tests::oidc_provider::repo().join("docs/sign-in/entra.json"),
+    )
+    .unwrap();
+    config.staff_issuer = Some(staff);
     // A set-up screen lands where the test can read who it is.
     config.control_room_url = format!("{identity}/api/v1/me");
     let shutdown = CancellationToken::new();

@@ -123,13 +123,39 @@ pub async fn revoke(
         &entity,
     )
     .await?;
+    revoke_for(&app, &admin, &source, target)
+        .await
+        .map(|answer| Json(answer).into_response())
+}
+
+/// Revokes the person or kiosk `request` names, for `admin` (already
+/// authorised): the attempt is in the audit trail first. Shared by the API
+/// and the administration pages. The answer's `sessions_ended` counts the
+/// sessions ended.
+pub async fn revoke_person(
+    app: &AppState,
+    admin: &pf_access::Principal,
+    source: &crate::caller::Source,
+    request: Result<PersonRequest, ApiError>,
+) -> Result<serde_json::Value, ApiError> {
+    revoke_for(app, admin, source, target(&request)).await
+}
+
+async fn revoke_for(
+    app: &AppState,
+    admin: &pf_access::Principal,
+    source: &crate::caller::Source,
+    target: Result<Target, ApiError>,
+) -> Result<serde_json::Value, ApiError> {
+    let entity = entity_of(&target);
+    let source = source.clone();
     let target = target?;
     let unavailable = |err: pf_sign_in::StoreError| {
         tracing::error!(cause = %err, "could not revoke");
         ApiError::unavailable()
     };
     // Nothing is revoked unless the attempt is in the audit trail first.
-    let attempt = trail::attempt(&app, trail::actor(&admin), REVOKED, &entity, &source).await?;
+    let attempt = trail::attempt(app, trail::actor(admin), REVOKED, &entity, &source).await?;
     // A kiosk named by its bare id as a person_id is revoked too: revoking
     // more than asked is the safe mistake.
     let kiosk = match &target.kiosk {
@@ -156,14 +182,14 @@ pub async fn revoke(
     if let Some(kiosk) = kiosk.as_ref().filter(|_| target.kiosk.is_none()) {
         // Revoked already: its record must not turn the answer into a 503.
         let entity = format!("kiosk/{kiosk}");
-        let _ = trail::accepted(&app, trail::actor(&admin), REVOKED, &entity, &source).await;
+        let _ = trail::accepted(app, trail::actor(admin), REVOKED, &entity, &source).await;
     }
     tracing::info!(person = %target.id, kiosk = ?kiosk, by = %admin.id, sessions_ended = ended, "access withdrawn");
     let mut answer = json!({ "person_id": target.id, "sessions_ended": ended });
     if let Some(kiosk) = kiosk {
         answer["kiosk_id"] = json!(kiosk);
     }
-    Ok(Json(answer).into_response())
+    Ok(answer)
 }
 
 /// `POST /api/v1/access/reinstate`: lifts a revocation (system
@@ -188,6 +214,31 @@ pub async fn reinstate(
         &entity,
     )
     .await?;
+    reinstate_for(&app, &admin, &source, target)
+        .await
+        .map(|answer| Json(answer).into_response())
+}
+
+/// Reinstates the person `request` names, for `admin` (already
+/// authorised); a kiosk is refused. Shared by the API and the
+/// administration pages.
+pub async fn reinstate_person(
+    app: &AppState,
+    admin: &pf_access::Principal,
+    source: &crate::caller::Source,
+    request: Result<PersonRequest, ApiError>,
+) -> Result<serde_json::Value, ApiError> {
+    reinstate_for(app, admin, source, target(&request)).await
+}
+
+async fn reinstate_for(
+    app: &AppState,
+    admin: &pf_access::Principal,
+    source: &crate::caller::Source,
+    target: Result<Target, ApiError>,
+) -> Result<serde_json::Value, ApiError> {
+    let entity = entity_of(&target);
+    let source = source.clone();
     let target = target?;
     if let Some(kiosk) = &target.kiosk {
         let err = ApiError::Conflict(format!(
@@ -195,8 +246,8 @@ pub async fn reinstate(
              register it as a new kiosk with another id."
         ));
         trail::refused(
-            &app,
-            trail::actor(&admin),
+            app,
+            trail::actor(admin),
             REINSTATED,
             &entity,
             &err.to_string(),
@@ -206,7 +257,7 @@ pub async fn reinstate(
         return Err(err);
     }
     // Nothing is reinstated unless the attempt is in the audit trail first.
-    let attempt = trail::attempt(&app, trail::actor(&admin), REINSTATED, &entity, &source).await?;
+    let attempt = trail::attempt(app, trail::actor(admin), REINSTATED, &entity, &source).await?;
     if let Err(err) = app.store().reinstate(&target.id).await {
         tracing::error!(cause = %err, "could not reinstate");
         attempt
@@ -216,7 +267,7 @@ pub async fn reinstate(
     }
     trail::outcome(attempt).await;
     tracing::info!(person = %target.id, by = %admin.id, "access reinstated");
-    Ok(Json(json!({ "person_id": target.id })).into_response())
+    Ok(json!({ "person_id": target.id }))
 }
 
 /// `GET /api/v1/me`: who the caller is signed in as.

@@ -102,6 +102,11 @@ pub struct IdentityConfig {
     /// (authorization-code flow with PKCE); offered only when
     /// `PF_OIDC_CLIENT_ID` is set. See [`OidcClientConfig`].
     pub oidc: Option<OidcClientConfig>,
+    /// GOV.UK Notify, to send sign-in links by email or text message
+    /// (`PF_NOTIFY_API_KEY` or `PF_NOTIFY_API_KEY_FILE`,
+    /// `PF_NOTIFY_EMAIL_TEMPLATE_ID`, `PF_NOTIFY_SMS_TEMPLATE_ID`,
+    /// `PF_NOTIFY_BASE_URL`); unset: links are shown to copy.
+    pub notify: Option<crate::admin_pages::notify::NotifyConfig>,
     /// The `dashboards/` folder: templates and static files
     /// (`PF_DASHBOARDS_DIR`, default `dashboards`).
     pub dashboards_dir: PathBuf,
@@ -440,6 +445,7 @@ impl IdentityConfig {
                 &audience_for_staff,
             )?,
             oidc,
+            notify: crate::admin_pages::notify::NotifyConfig::from_env()?,
             dashboards_dir: env_or("PF_DASHBOARDS_DIR", PathBuf::from("dashboards"))?,
             ics_name: pf_region::RegionFiles::from_env()
                 .and_then(|files| files.region())
@@ -480,6 +486,7 @@ impl IdentityConfig {
             external_issuer: None,
             staff_issuer: None,
             oidc: None,
+            notify: None,
             dashboards_dir,
             ics_name: pf_region::Region::built_in().ics.name,
             session_policy: SessionPolicy::default(),

@@ -92,12 +92,17 @@ impl KioskRequest {
 
 /// `POST /api/v1/access/kiosks` and `/kiosks/{kiosk_id}/link` answer.
 #[derive(Debug, Serialize)]
-struct KioskIssued {
-    kiosk_id: String,
-    principal_id: String,
-    name: String,
-    link: String,
-    expires_in: u64,
+pub struct KioskIssued {
+    /// The kiosk's id.
+    pub kiosk_id: String,
+    /// Its principal id, `kiosk:{id}`.
+    pub principal_id: String,
+    /// What people call the screen.
+    pub name: String,
+    /// The single-use setup link.
+    pub link: String,
+    /// How long the link works, in seconds.
+    pub expires_in: u64,
 }
 
 /// `POST /api/v1/access/kiosks`: registers a kiosk and answers with its
@@ -125,12 +130,27 @@ pub async fn issue(
         &entity,
     )
     .await?;
+    register(&app, &admin, &source, &entity, body)
+        .await
+        .map(IntoResponse::into_response)
+}
+
+/// Registers a kiosk for `admin` (already authorised) and issues its setup
+/// link; every refusal and the acceptance are in the audit trail under
+/// `entity`. Shared by the API and the administration pages.
+pub async fn register(
+    app: &AppState,
+    admin: &pf_access::Principal,
+    source: &Source,
+    entity: &str,
+    body: Result<KioskRequest, ApiError>,
+) -> Result<KioskIssued, ApiError> {
     let trail = AdminTrail {
-        app: &app,
-        actor: trail::actor(&admin),
+        app,
+        actor: trail::actor(admin),
         action: KIOSK_ISSUED,
-        entity: &entity,
-        source: &source,
+        entity,
+        source,
     };
     let refuse = |err| trail.refuse(err);
     let (id, name) = match body.and_then(|request| request.checked()) {
@@ -145,7 +165,7 @@ pub async fn issue(
     trail.attempt().await?;
     // The link is made first: a kiosk is never registered without one. A
     // link made for an id that turns out to be taken is never shown.
-    let link = KIOSK_LINK.issue(&app, &principal).await?;
+    let link = KIOSK_LINK.issue(app, &principal).await?;
     let registered = app.store().register_kiosk(&kiosk).await.map_err(|err| {
         tracing::error!(cause = %err, "could not register a kiosk");
         ApiError::unavailable()
@@ -164,9 +184,8 @@ pub async fn issue(
         kiosk_id: id,
         name,
         link,
-        expires_in: KIOSK_LINK.lifetime_secs(&app),
-    }
-    .into_response())
+        expires_in: KIOSK_LINK.lifetime_secs(app),
+    })
 }
 
 /// `POST /api/v1/access/kiosks/{kiosk_id}/link`: a new single-use setup

@@ -41,12 +41,16 @@
 //!   reissuing setup links and setting up kiosks with a long,
 //!   control-room-only session.
 //! - [`admin`]: revoking, reinstating, the audit-trail API, "who am I".
+//! - [`admin_pages`]: the administration pages (wall screens, sign-in
+//!   links and their delivery through GOV.UK Notify, people, the audit
+//!   trail), for system administrators in a browser.
 //! - [`api`]: JSON errors and the authorisation check of API routes.
 //! - [`pages`]: templates and security headers.
 //! - [`metrics`]: what the service counts.
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod admin_pages;
 pub mod api;
 pub mod authorize;
 pub mod caller;
@@ -228,6 +232,7 @@ impl Identity {
             .await
             .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
         let jetstream = async_nats::jetstream::new(nats);
+        let admin_jetstream = jetstream.clone();
         // pf-streams creates the audit stream and sets its retention and bound.
         pf_audit::stream::wait_until_ready(&jetstream, &CancellationToken::new())
             .await
@@ -243,6 +248,24 @@ impl Identity {
         .context("failed to register the refusal metrics")?;
         readiness.set("nats", true);
 
+        let link_register =
+            admin_pages::register::LinkRegister::connect(&config.redis_url, &config.sign_in_prefix)
+                .await
+                .with_context(|| {
+                    format!(
+                        "failed to connect to Redis at {}",
+                        pf_runtime::redact_url(&config.redis_url)
+                    )
+                })?;
+        let notify = config
+            .notify
+            .clone()
+            .map(|notify| {
+                tracing::info!(base_url = %notify.base_url, "sign-in links can be sent through GOV.UK Notify");
+                admin_pages::notify::NotifyClient::new(notify).map(Arc::new)
+            })
+            .transpose()
+            .context("failed to set up GOV.UK Notify")?;
         let limits =
             rate_limit::RateLimits::new(config.ip_rate_per_minute, config.token_rate_per_minute);
         let site_origins = pf_web::cross_site::SiteOrigins::new(
@@ -261,6 +284,9 @@ impl Identity {
             pending,
             oidc,
             site_origins,
+            jetstream: admin_jetstream,
+            link_register,
+            notify,
         };
         Ok(Self {
             issuer,
@@ -382,6 +408,7 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
             "/sign-in/kiosk/{token}",
             get(kiosks::show).post(kiosks::redeem),
         )
+        .merge(admin_pages::routes())
         .merge(api_routes(state.clone()));
     if state.oidc.is_some() {
         routes = routes

@@ -48,7 +48,7 @@ fn valid_person_id(id: &str) -> bool {
 
 impl LinkRequest {
     /// The principal the link signs in, or why the request is not acceptable.
-    fn principal(&self) -> Result<Principal, ApiError> {
+    pub fn principal(&self) -> Result<Principal, ApiError> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(ApiError::Invalid(
@@ -81,9 +81,11 @@ impl LinkRequest {
 
 /// `POST /api/v1/access/links` answer.
 #[derive(Debug, Serialize)]
-struct LinkIssued {
-    link: String,
-    expires_in: u64,
+pub struct LinkIssued {
+    /// The single-use sign-in link.
+    pub link: String,
+    /// How long it works, in seconds.
+    pub expires_in: u64,
 }
 
 /// A kind of single-use link: the links the store looks up, the confirm
@@ -171,34 +173,74 @@ pub async fn issue(
         &entity,
     )
     .await?;
-    let actor = trail::actor(&admin);
-    let checked = body.and_then(|request| request.principal());
-    let principal = match checked {
-        Ok(principal) => principal,
-        Err(err) => {
-            trail::refused(&app, actor, LINK_ISSUED, &entity, &err.to_string(), &source).await;
-            return Err(err);
-        }
-    };
-    // No link is made unless the attempt is in the audit trail first.
-    trail::attempt(&app, actor.clone(), LINK_ISSUED, &entity, &source)
-        .await
-        .map(pf_audit::Attempt::outcome_recorded_elsewhere)?;
-    let link = CARE_HOME_LINK.issue(&app, &principal).await?;
-    trail::accepted(&app, actor, LINK_ISSUED, &entity, &source)
-        .await
-        .map_err(|_| ApiError::unavailable())?;
-    tracing::info!(person = %principal.id, by = %admin.id, "issued a sign-in link");
-    let answer = LinkIssued {
-        link,
-        expires_in: CARE_HOME_LINK.lifetime_secs(&app),
-    };
+    let answer = issue_for(&app, &admin, &source, &entity, body, false).await?;
     Ok((
         StatusCode::CREATED,
         [(axum::http::header::CACHE_CONTROL, "no-store")],
         Json(answer),
     )
         .into_response())
+}
+
+/// Issues a care-home sign-in link for `admin` (already authorised): every
+/// refusal and the acceptance are in the audit trail under `entity`. Shared
+/// by the API and the administration pages. With `void_earlier`, every
+/// earlier unused link of the person stops working (a reissue). The link is
+/// entered in the administration pages' register of links.
+pub async fn issue_for(
+    app: &AppState,
+    admin: &Principal,
+    source: &Source,
+    entity: &str,
+    body: Result<LinkRequest, ApiError>,
+    void_earlier: bool,
+) -> Result<LinkIssued, ApiError> {
+    let actor = trail::actor(admin);
+    let checked = body.and_then(|request| request.principal());
+    let principal = match checked {
+        Ok(principal) => principal,
+        Err(err) => {
+            trail::refused(app, actor, LINK_ISSUED, entity, &err.to_string(), source).await;
+            return Err(err);
+        }
+    };
+    // No link is made unless the attempt is in the audit trail first.
+    trail::attempt(app, actor.clone(), LINK_ISSUED, entity, source)
+        .await
+        .map(pf_audit::Attempt::outcome_recorded_elsewhere)?;
+    let link = if void_earlier {
+        CARE_HOME_LINK.reissue(app, &principal).await?
+    } else {
+        CARE_HOME_LINK.issue(app, &principal).await?
+    };
+    trail::accepted(app, actor, LINK_ISSUED, entity, source)
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    tracing::info!(person = %principal.id, by = %admin.id, "issued a sign-in link");
+    let issued_at = time::OffsetDateTime::now_utc().unix_timestamp();
+    let lifetime = i64::try_from(CARE_HOME_LINK.lifetime_secs(app)).unwrap_or(i64::MAX);
+    let entry = crate::admin_pages::register::IssuedLink {
+        person_id: principal.id.clone(),
+        name: principal.name.clone(),
+        care_homes: principal
+            .care_homes(pf_access::Role::CareHomeEditor)
+            .map(|home| home.as_str().to_owned())
+            .collect(),
+        issued_at,
+        expires_at: issued_at.saturating_add(lifetime),
+        issued_by: admin.id.clone(),
+        used_at: None,
+        delivered: None,
+    };
+    // The link works whether or not the register has it: a failure only
+    // leaves it out of the administration pages' list.
+    if let Err(err) = app.link_register.issued(&entry).await {
+        tracing::warn!(cause = %err, "could not enter a sign-in link in the register");
+    }
+    Ok(LinkIssued {
+        link,
+        expires_in: CARE_HOME_LINK.lifetime_secs(app),
+    })
 }
 
 /// Whether a path segment could be a link token (43 base64url characters
@@ -388,6 +430,9 @@ pub async fn redeem(
         Err(answer) => return answer,
     };
     let entity = format!("person/{}", principal.id);
+    if let Err(err) = app.link_register.used(&principal.id).await {
+        tracing::warn!(cause = %err, "could not mark a sign-in link used in the register");
+    }
     if trail::accepted(
         &app,
         trail::actor(&principal),

@@ -82,6 +82,7 @@ pub fn templates(dashboards: &Path) -> Result<Environment<'static>, TemplateErro
     for name in TEMPLATES
         .into_iter()
         .chain(OWN_TEMPLATES.map(|(name, _)| name))
+        .chain(crate::admin_pages::TEMPLATES)
     {
         env.get_template(name).map_err(|e| TemplateError {
             dir: dir.display().to_string(),

@@ -9,6 +9,8 @@ use pf_audit::AuditLog;
 use pf_sign_in::{Authenticator, SignInStore};
 use pf_web::cross_site::SiteOrigins;
 
+use crate::admin_pages::notify::NotifyClient;
+use crate::admin_pages::register::LinkRegister;
 use crate::clients::ClientRegistry;
 use crate::config::IdentityConfig;
 use crate::metrics::IdentityMetrics;
@@ -45,6 +47,12 @@ pub struct AppState {
     /// The platform's own origins (this service's and `PF_RETURN_ORIGINS`),
     /// from which a signed-in browser may make changes through the API.
     pub site_origins: SiteOrigins,
+    /// JetStream (the administration pages read the audit stream's size).
+    pub jetstream: async_nats::jetstream::Context,
+    /// The register of issued care-home sign-in links.
+    pub link_register: LinkRegister,
+    /// GOV.UK Notify, when configured, to deliver sign-in links.
+    pub notify: Option<Arc<NotifyClient>>,
 }
 
 impl AppState {

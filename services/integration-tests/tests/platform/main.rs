@@ -11,6 +11,8 @@
 //! - [`access`]: who may do what, every demo role, no route left out.
 //! - [`access_table`]: what every NATS and Redis user may do and is refused,
 //!   with the configuration `scripts/start` and the Helm chart render.
+//! - [`admin_pages`]: a person withdrawn from the administration pages
+//!   loses their live feed.
 //! - [`audit_trail`]: the audit trail fails closed and holds under a flood.
 //! - [`care_homes`]: the vacancy API and form.
 //! - [`deploy`]: the NATS cluster configuration for the official chart,
@@ -43,6 +45,7 @@
 
 mod access;
 mod access_table;
+mod admin_pages;
 mod adt_feed;
 mod audit_trail;
 mod care_homes;

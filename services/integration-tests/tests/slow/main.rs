@@ -6,6 +6,9 @@
 //!
 //! # Layout
 //! - [`adt_feed_faults`]: the ADT feed with nats-server killed mid-stream.
+//! - [`admin_browser`]: the administration pages: links sent through a
+//!   GOV.UK Notify stand-in, a screen set up from its QR link, a person
+//!   withdrawn, the audit search.
 //! - [`browser`]: the control-room page updates live.
 //! - [`care_home_browser`]: the care-home form from a phone.
 //! - [`discharge_browser`]: the discharge dashboard, hold to discharge.
@@ -24,6 +27,7 @@
 //!   one killed under load.
 //! - [`wall_soak`]: the wall through a 10x day, neither growing nor missing updates.
 
+mod admin_browser;
 mod adt_feed_faults;
 mod browser;
 mod care_home_browser;

@@ -309,14 +309,14 @@ pub fn generate(catalogue: &Catalogue, register: &Register, plan: &HistoryPlan) 
         });
     }
     let opened_at = start - Duration::minutes(30);
-    for i in 0..beds.len() {
+    for bed in &mut beds {
         let payload = Payload::BedOpened(v1::BedOpened {
-            bed: Some(beds[i].address.to_proto()),
-            kind: beds[i].kind.to_proto() as i32,
+            bed: Some(bed.address.to_proto()),
+            kind: bed.kind.to_proto() as i32,
             escalation: false,
             reason: "synthetic history".to_owned(),
         });
-        push_bed(&mut events, &mut beds[i], payload, opened_at);
+        push_bed(&mut events, bed, payload, opened_at);
     }
     // Starting occupancy: about 90% of G&A and 80% of other beds.
     for site in &mut sites {
@@ -324,12 +324,9 @@ pub fn generate(catalogue: &Catalogue, register: &Register, plan: &HistoryPlan) 
         // A mean stay of about 4.5 days keeps 90% of the beds full.
         site.daily_admissions = ga * 0.90 / 4.5;
     }
-    for s in 0..sites.len() {
-        for (list, share) in [
-            (sites[s].ga_beds.clone(), 0.90),
-            (sites[s].other_beds.clone(), 0.80),
-        ] {
-            for &i in &list {
+    for site in &sites {
+        for (list, share) in [(&site.ga_beds, 0.90), (&site.other_beds, 0.80)] {
+            for &i in list {
                 if rng.random::<f64>() < share {
                     change_bed(&mut events, &mut beds[i], BedState::Occupied, opened_at);
                 }
@@ -364,7 +361,6 @@ pub fn generate(catalogue: &Catalogue, register: &Register, plan: &HistoryPlan) 
     for (home, version) in &mut homes {
         let payload = Payload::CareHomeRegistered(v1::CareHomeRegistered {
             home: Some(home.to_proto()),
-            ..Default::default()
         });
         push_home(&mut events, home, version, payload, opened_at);
         let report = random_report(home, &mut rng, None);
@@ -455,7 +451,6 @@ pub fn generate(catalogue: &Catalogue, register: &Register, plan: &HistoryPlan) 
                     };
                 let payload = Payload::PatientDischarged(v1::PatientDischarged {
                     discharge: Some(patient.record.clone()),
-                    ..Default::default()
                 });
                 push_discharge(&mut events, &mut patient, payload, at);
             }
@@ -521,7 +516,6 @@ pub fn generate(catalogue: &Catalogue, register: &Register, plan: &HistoryPlan) 
                     };
                     let payload = Payload::PatientReadyForDischarge(v1::PatientReadyForDischarge {
                         discharge: Some(patient.record.clone()),
-                        ..Default::default()
                     });
                     push_discharge(&mut events, &mut patient, payload, at);
                     waiting[s].push(patient);
@@ -531,7 +525,7 @@ pub fn generate(catalogue: &Catalogue, register: &Register, plan: &HistoryPlan) 
 
         // Care homes: about one home in 30 reports each hour of the day.
         if (8..20).contains(&hour) {
-            for i in 0..homes.len() {
+            for (i, (home, version)) in homes.iter_mut().enumerate() {
                 let starts = h == outbreak.start && outbreak_homes.contains(&i);
                 let ends = h == outbreak.end.saturating_sub(1) && outbreak_homes.contains(&i);
                 if !(starts || ends || rng.random::<f64>() < 1.0 / 30.0) {
@@ -546,7 +540,6 @@ pub fn generate(catalogue: &Catalogue, register: &Register, plan: &HistoryPlan) 
                 } else {
                     None
                 };
-                let (home, version) = &mut homes[i];
                 let was_closed = home.closure.is_some();
                 let report = random_report(home, &mut rng, closure);
                 let now_closed = report.closure.is_some();
@@ -856,10 +849,10 @@ mod tests {
                         && c.previous_state == v1::BedState::Available as i32 =>
                 {
                     let at = pf_proto::envelope::unix_millis(planned.event.occurred_at.as_ref());
-                    if let Ok(t) = OffsetDateTime::from_unix_timestamp(at / 1000) {
-                        if t >= history.start {
-                            by_hour[usize::from(t.hour())] += 1;
-                        }
+                    if let Ok(t) = OffsetDateTime::from_unix_timestamp(at / 1000)
+                        && t >= history.start
+                    {
+                        by_hour[usize::from(t.hour())] += 1;
                     }
                 }
                 Some(Payload::PatientDischarged(d)) => {

@@ -39,6 +39,8 @@ authorization {
     { user: "streams", password: "$(nats_password streams)", permissions: \$PF_STREAMS }
     { user: "loadtest", password: "$(nats_password loadtest)", permissions: \$PF_LOADTEST }
     { user: "fhir", password: "$(nats_password fhir)", permissions: \$PF_FHIR }
+    { user: "forecast", password: "$(nats_password forecast)", permissions: \$PF_FORECAST }
+    { user: "simulator-history", password: "$(nats_password simulator-history)", permissions: \$PF_SIMULATOR_HISTORY }
     { user: "operator", password: "$(nats_password operator)" }
   ]
 }

@@ -8,7 +8,7 @@ use std::ops::Range;
 use pf_forecast_model::backtest::{self, Evaluation, HORIZON_BANDS, Row, Spec, Table};
 use pf_forecast_model::{Series, fit_forecast, seasonal_naive};
 
-use crate::fold::{Folded, SYSTEM};
+use crate::fold::{self, Folded, SYSTEM};
 use crate::metrics::ForecastMetrics;
 
 /// The system series a backtest scores, by name.
@@ -77,4 +77,39 @@ fn record_one(name: &str, evaluation: &Evaluation, metrics: &ForecastMetrics) {
             }
         }
     }
+}
+
+/// Generates history as `pf-simulator history` writes it, folds it as the
+/// service does and backtests the system's series: origins every 24 h from
+/// week 3, the windows that reach into the weeks after a regime change (and
+/// the 72 h before them) scored apart.
+pub fn generated(
+    catalogue: &pf_hospital_model::Catalogue,
+    register: &pf_care_home_model::Register,
+    plan: &pf_simulator::history::HistoryPlan,
+) -> Table {
+    let (series, marked) = generated_series(catalogue, register, plan);
+    table(&series, Spec::default(), &marked)
+}
+
+/// The system's series of generated history, and the ranges (hours) of
+/// the windows that reach into the weeks after a regime change.
+pub fn generated_series(
+    catalogue: &pf_hospital_model::Catalogue,
+    register: &pf_care_home_model::Register,
+    plan: &pf_simulator::history::HistoryPlan,
+) -> (Vec<(String, Series)>, Vec<Range<usize>>) {
+    let history = pf_simulator::history::generate(catalogue, register, plan);
+    let events = history
+        .events
+        .into_iter()
+        .map(|p| fold::Timed::new(p.event, true))
+        .collect();
+    let folded = fold::fold(catalogue, events, plan.end, history.hours);
+    let marked = history
+        .regime_weeks
+        .iter()
+        .map(|w| w.start.saturating_sub(72)..w.end)
+        .collect();
+    (system_series(&folded), marked)
 }

@@ -1,15 +1,16 @@
 //! `pf-forecast`: the forecast service, and its backtest command.
 //!
 //! - `pf-forecast`: serves (configuration: [`pf_forecast::ForecastConfig::from_env`]).
-//! - `pf-forecast backtest [--weeks N] [--seed S]`: generates N weeks
-//!   (default 12) of synthetic history as `pf-simulator history` would
+//! - `pf-forecast backtest [--weeks N] [--seed S] [--end YYYY-MM-DD]`:
+//!   generates N weeks (default 12) of synthetic history, ending at 00:00
+//!   UTC on the given day (default today), as `pf-simulator history` would
 //!   write it, folds it as the service does and prints the rolling-origin
 //!   backtest table (Markdown), regime-change weeks apart.
 //! - `pf-forecast backtest --csv FILE`: the same on a trust's daily
 //!   admissions and discharges (`date,admissions,discharges[,site]`).
 
 use anyhow::Context as _;
-use pf_forecast::{backtest, fold};
+use pf_forecast::backtest;
 use pf_forecast_model::backtest::{Row, Spec, Table};
 use pf_forecast_model::{fit_forecast, seasonal_naive};
 
@@ -35,6 +36,10 @@ async fn main() -> anyhow::Result<()> {
 
 fn backtest_command(args: &[String]) -> anyhow::Result<Table> {
     let (mut weeks, mut seed, mut csv) = (12u32, 7u64, None::<String>);
+    // The history ends at 00:00 UTC today unless told: the table depends on
+    // the dates (bank holidays, the winter rise) and the hour origins fall at.
+    let now = time::OffsetDateTime::now_utc();
+    let mut end = now.replace_time(time::Time::MIDNIGHT);
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let value = rest
@@ -54,8 +59,19 @@ fn backtest_command(args: &[String]) -> anyhow::Result<Table> {
                     .with_context(|| format!("--seed must be a whole number, not `{value}`"))?;
             }
             "--csv" => csv = Some(value.clone()),
+            "--end" => {
+                let format = time::macros::format_description!("[year]-[month]-[day]");
+                end = time::Date::parse(value, format)
+                    .with_context(|| {
+                        format!("--end must be a date like 2026-02-02, not `{value}`")
+                    })?
+                    .midnight()
+                    .assume_utc();
+            }
             other => {
-                anyhow::bail!("unknown option `{other}`: use --weeks N, --seed S or --csv FILE")
+                anyhow::bail!(
+                    "unknown option `{other}`: use --weeks N, --seed S, --end YYYY-MM-DD or --csv FILE"
+                )
             }
         }
     }
@@ -103,25 +119,6 @@ fn backtest_command(args: &[String]) -> anyhow::Result<Table> {
         .context("failed to load the site catalogue")?;
     let register = pf_care_home_model::Register::load(&files, &region)
         .context("failed to load the care homes")?;
-    let plan = pf_simulator::history::HistoryPlan {
-        weeks,
-        seed,
-        end: pf_forecast::hour_start(time::OffsetDateTime::now_utc()),
-    };
-    let history = pf_simulator::history::generate(&catalogue, &register, &plan);
-    let events = history
-        .events
-        .into_iter()
-        .map(|p| fold::Timed::new(p.event, true))
-        .collect();
-    let folded = fold::fold(&catalogue, events, plan.end, history.hours);
-    let series = backtest::system_series(&folded);
-    // Origins every 24 h from week 3; the weeks after each regime change
-    // (and the 72 h before, whose windows reach into them) are apart.
-    let marked: Vec<_> = history
-        .regime_weeks
-        .iter()
-        .map(|w| w.start.saturating_sub(72)..w.end)
-        .collect();
-    Ok(backtest::table(&series, Spec::default(), &marked))
+    let plan = pf_simulator::history::HistoryPlan { weeks, seed, end };
+    Ok(backtest::generated(&catalogue, &register, &plan))
 }

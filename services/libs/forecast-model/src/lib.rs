@@ -34,7 +34,9 @@ pub mod implied;
 pub mod model;
 pub mod series;
 
-pub use model::{Band, ForecastError, Method, fit_forecast, seasonal_naive};
+pub use model::{
+    Band, CALIBRATION_ORIGINS, ForecastError, Method, calibration, fit_forecast, seasonal_naive,
+};
 pub use series::{Cadence, HOURS_PER_DAY, HOURS_PER_WEEK, HourlySeries, Series};
 
 /// How many hours ahead the platform forecasts.

@@ -135,6 +135,13 @@ async fn forecasts_learn_the_generated_pattern_with_widening_intervals_despite_a
         "every event read was synthetic history"
     );
     assert!(summary["events"].as_u64().unwrap() > 10_000);
+    // For people reading the output: how long fitting every series took
+    // (not asserted: speed is not a test's business).
+    println!(
+        "{} series fitted in {:.1} s",
+        summary["series_fitted"],
+        summary["fit_seconds"].as_f64().unwrap_or(f64::NAN)
+    );
 
     let system: Value = get("/api/v1/forecast/system", Some(&token))
         .await

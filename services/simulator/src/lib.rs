@@ -82,6 +82,10 @@
 //! - [`discharges`]: [`DischargesClient`] and [`HoldAnswers`], the clients of
 //!   the discharge API and of the homes' answers to holds.
 //! - [`discharge_flow`]: the running discharge flow.
+//! - [`history`]: fast-forward history (`pf-simulator history`): weeks of
+//!   believable past generated in memory and written straight into the
+//!   event streams, marked `Pf-Synthetic: history`, for a fresh platform's
+//!   forecasts to learn from.
 
 pub mod adt;
 pub mod care_home_feed;
@@ -92,6 +96,7 @@ pub mod credentials;
 pub mod discharge_flow;
 pub mod discharges;
 pub mod engine;
+pub mod history;
 pub mod model;
 pub mod patients;
 pub mod policy;

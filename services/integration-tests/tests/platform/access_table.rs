@@ -53,7 +53,7 @@ struct NatsRow {
 }
 
 /// The platform's NATS users that are services (each has its own inbox).
-const SERVICE_USERS: [&str; 12] = [
+const SERVICE_USERS: [&str; 14] = [
     "hospital-beds",
     "adt-feed",
     "fhir",
@@ -66,6 +66,8 @@ const SERVICE_USERS: [&str; 12] = [
     "streams",
     "loadtest",
     "tasks",
+    "forecast",
+    "simulator-history",
 ];
 
 /// Every stream of the platform.
@@ -200,6 +202,27 @@ fn nats_rows() -> Vec<NatsRow> {
         row("pressure", Pub, "$JS.API.CONSUMER.CREATE.PF_BEDS", Refused, "reads no event stream"),
         row("pressure", Pub, "pf.audit.RWE.idt-1", Refused, "writes no audit records"),
         row("pressure", Pub, "$JS.API.CONSUMER.CREATE.PF_DISCHARGES", Refused, "cannot read patients' events"),
+        // forecast: reads the event streams from their start, raises forecast alerts.
+        row("forecast", Pub, "pf.alerts.forecast_occupancy_threshold", Allowed, "raises forecast occupancy alerts"),
+        row("forecast", Pub, "pf.alerts.forecast_opel_level", Allowed, "raises forecast OPEL alerts"),
+        row("forecast", Pub, "$JS.API.STREAM.INFO.PF_ALERTS", Allowed, "waits for the alert stream"),
+        row("forecast", Pub, "$JS.FC.PF_BEDS.c1", Allowed, "answers flow control"),
+        row("forecast", Pub, "pf.alerts.opel_level_changed", Refused, "cannot forge pressure's alerts"),
+        row("forecast", Pub, "pf.beds.RWEAA.WD1.B01", Refused, "attack: changing a bed from the forecaster"),
+        row("forecast", Pub, "pf.system.opel.system", Refused, "OPEL levels are pressure's"),
+        row("forecast", Pub, "$JS.ACK.PF_BEDS.pf-projection.1.1.1.0.0", Refused, "attack: acknowledging the projection's deliveries"),
+        row("forecast", Pub, "$JS.API.CONSUMER.CREATE.PF_AUDIT", Refused, "cannot read the audit trail"),
+        row("forecast", Pub, "pf.audit.RWE.idt-1", Refused, "writes no audit records"),
+        // simulator-history: synthetic history into a fresh platform's event streams.
+        row("simulator-history", Pub, "pf.beds.RWEAA.WD1.B01", Allowed, "writes synthetic bed history"),
+        row("simulator-history", Pub, "pf.care-homes.1-000000001", Allowed, "writes synthetic care-home history"),
+        row("simulator-history", Pub, "pf.discharges.0190", Allowed, "writes synthetic discharge history"),
+        row("simulator-history", Pub, "$JS.API.STREAM.INFO.PF_BEDS", Allowed, "checks the stream is empty"),
+        row("simulator-history", Pub, "$JS.API.STREAM.INFO.PF_CARE_HOMES", Allowed, "checks the stream is empty"),
+        row("simulator-history", Pub, "$JS.API.STREAM.INFO.PF_DISCHARGES", Allowed, "checks the stream is empty"),
+        row("simulator-history", Pub, "pf.audit.RWE.idt-1", Refused, "writes no audit records (no person acted)"),
+        row("simulator-history", Pub, "pf.system.opel.system", Refused, "OPEL levels are pressure's"),
+        row("simulator-history", Pub, "$JS.API.CONSUMER.CREATE.PF_DISCHARGES", Refused, "reads nothing"),
         // identity: audit records and reading the trail.
         row("identity", Pub, "pf.audit.RWE.admin-1", Allowed, "records what it accepted"),
         row("identity", Pub, "$JS.API.STREAM.INFO.PF_AUDIT", Allowed, "waits for the audit stream"),
@@ -243,6 +266,16 @@ fn nats_rows() -> Vec<NatsRow> {
             row("projection", Pub, &format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.pf-projection"), Allowed, why),
             row("projection", Pub, &format!("$JS.ACK.{stream}.pf-projection.1.1.1.0.0"), Allowed, why),
             row("projection", Pub, &format!("$JS.FC.{stream}.pf-projection"), Allowed, why),
+        ]);
+    }
+    for stream in ["PF_BEDS", "PF_CARE_HOMES", "PF_DISCHARGES"] {
+        let why = "replays the event streams to learn the forecasts' history";
+        rows.extend([
+            row("forecast", Pub, &format!("$JS.API.STREAM.INFO.{stream}"), Allowed, why),
+            row("forecast", Pub, &format!("$JS.API.CONSUMER.CREATE.{stream}"), Allowed, "an ordered consumer (2.9)"),
+            row("forecast", Pub, &format!("$JS.API.CONSUMER.CREATE.{stream}.c1"), Allowed, "an ordered consumer (2.10+)"),
+            row("forecast", Pub, &format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.c1"), Allowed, why),
+            row("forecast", Pub, &format!("$JS.API.STREAM.MSG.GET.{stream}"), Refused, "reads whole streams, not single events"),
         ]);
     }
     for stream in STREAMS {
@@ -660,6 +693,13 @@ const REDIS_ROWS: &[RedisRow] = &[
     redis_row("discharges", &["PING"], Allowed, "checks the connection"),
     redis_row("identity", &["PING"], Allowed, "checks the connection"),
     redis_row("fhir", &["PING"], Allowed, "checks the connection"),
+    redis_row("forecast", &["PING"], Allowed, "checks the connection"),
+    redis_row("forecast", &["GETEX", SESSION, "EX", "1800"], Allowed, "reads a session (its forecast API is signed in)"),
+    redis_row("forecast", &["EXISTS", REVOKED], Allowed, "sees whether a person is revoked"),
+    redis_row("forecast", &["GET", "pf:version"], Refused, "reads no live state: its history is the event streams"),
+    redis_row("forecast", &["HGETALL", "pf-patient:discharge:0190"], Refused, "reads no patient's record"),
+    redis_row("forecast", &["SET", SESSION, "{}"], Refused, "attack: forging a session"),
+    redis_row("forecast", &["SCAN", "0"], Refused, "lists nothing"),
     redis_row("identity", &["SMEMBERS", "pf-auth:sessions-of:idt-1"], Allowed, "finds a person's sessions to end them"),
     // operator: full access.
     redis_row("operator", &["CONFIG", "GET", "maxmemory"], Allowed, "full access"),

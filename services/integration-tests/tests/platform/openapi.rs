@@ -1,5 +1,5 @@
 //! Every JSON API against its OpenAPI 3.1 document: the bed, care-home,
-//! discharge, identity administration/audit, gateway and pressure APIs, each started for real
+//! discharge, identity administration/audit, gateway, pressure and forecast APIs, each started for real
 //! (NATS with JetStream, Redis), are called at every operation of their
 //! document with valid and hostile requests (wrong types, missing and
 //! unknown fields, oversize bodies, unknown ids, wrong content type, no,
@@ -36,6 +36,7 @@ const IDENTITY_DOC: &str = include_str!("../../../identity/openapi.json");
 const GATEWAY_DOC: &str = include_str!("../../../gateway/openapi.json");
 const PRESSURE_DOC: &str = include_str!("../../../pressure/openapi.json");
 const TASKS_DOC: &str = include_str!("../../../tasks/openapi.json");
+const FORECAST_DOC: &str = include_str!("../../../forecast/openapi.json");
 
 /// The source of each service's router: the routes it serves.
 const BEDS_ROUTER: &str = include_str!("../../../hospital-beds/src/api.rs");
@@ -45,6 +46,7 @@ const IDENTITY_ROUTER: &str = include_str!("../../../identity/src/lib.rs");
 const GATEWAY_ROUTER: &str = include_str!("../../../gateway/src/lib.rs");
 const PRESSURE_ROUTER: &str = include_str!("../../../pressure/src/lib.rs");
 const TASKS_ROUTER: &str = include_str!("../../../tasks/src/lib.rs");
+const FORECAST_ROUTER: &str = include_str!("../../../forecast/src/api.rs");
 /// The chart's one-host ingress: it routes each document's own path.
 const INGRESS: &str = include_str!("../../../../helm/patient-flow/templates/ingress.yaml");
 
@@ -1796,6 +1798,89 @@ async fn tasks(platform: &Platform) -> Api {
     api
 }
 
+/// The forecasts: pf-forecast on the platform's own (short) history.
+async fn forecast(platform: &Platform, shutdown: &CancellationToken) -> Api {
+    let sign_in =
+        pf_sign_in::SignInSettings::local(platform.issuer.issuer_config(), &platform.redis.url());
+    let config =
+        pf_forecast::ForecastConfig::local(&platform.nats.url(), &platform.redis.url(), sign_in);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let catalogue =
+        pf_hospital_model::Catalogue::from_json(pf_integration_tests::TEST_CATALOGUE).unwrap();
+    tokio::spawn(pf_forecast::run(
+        listener,
+        config,
+        catalogue,
+        shutdown.clone(),
+    ));
+    let api = Api::new("forecast", FORECAST_DOC, &url);
+    api.matches_router(FORECAST_ROUTER);
+    api.served_document().await;
+    let viewer = Some(platform.viewer_token.as_str());
+    // Before the first fit the API says so (503, documented); the first fit
+    // of a short history comes whenever the machine gets to it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let (status, _) = api
+            .call("getForecastSummary", "/api/v1/forecast", viewer, |r| r)
+            .await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no forecast was fitted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, answer) = api
+        .call("getScopeForecast", "/api/v1/forecast/system", viewer, |r| r)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _) = api
+        .call(
+            "getScopeForecast",
+            "/api/v1/forecast/NOT-A-SITE",
+            viewer,
+            |r| r,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = api
+        .call(
+            "getForecastBacktest",
+            "/api/v1/forecast/backtest",
+            viewer,
+            |r| r,
+        )
+        .await;
+    assert!(status == 200 || status == 503, "{status}");
+    let editor = platform.token_for(&editor("ed-forecast", &[HOME_A]));
+    let (status, _) = api
+        .call(
+            "getForecastSummary",
+            "/api/v1/forecast",
+            Some(&editor),
+            |r| r,
+        )
+        .await;
+    assert_eq!(
+        status, 403,
+        "a care-home editor does not see the control room"
+    );
+    for (id, path) in [
+        ("getForecastSummary", "/api/v1/forecast"),
+        ("getScopeForecast", "/api/v1/forecast/system"),
+        ("getForecastBacktest", "/api/v1/forecast/backtest"),
+    ] {
+        hostile_credentials(&api, &platform.issuer, id, path).await;
+    }
+    api.all_called();
+    api
+}
+
 /// Every operation of every document answered as documented, and a
 /// status the documents list for hostile input is really given.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1807,6 +1892,7 @@ async fn every_json_api_answers_as_its_openapi_document_says() {
     let identity = identity(&platform, &shutdown).await;
     let (gateway, pressure) = opel(&platform, &shutdown).await;
     let tasks = tasks(&platform).await;
+    let forecast = forecast(&platform, &shutdown).await;
     shutdown.cancel();
     // The statuses each API was seen to give, for the failure message of
     // a later change.
@@ -1818,6 +1904,7 @@ async fn every_json_api_answers_as_its_openapi_document_says() {
         &gateway,
         &pressure,
         &tasks,
+        &forecast,
     ] {
         let answered = api.answered.lock().unwrap();
         assert!(
@@ -1864,6 +1951,7 @@ fn the_documents_are_well_formed() {
         ("gateway", GATEWAY_DOC),
         ("pressure", PRESSURE_DOC),
         ("tasks", TASKS_DOC),
+        ("forecast", FORECAST_DOC),
     ] {
         let api = Api::new(name, document, "http://unused.invalid");
         assert!(api.spec["info"]["title"].is_string(), "{name}");

@@ -202,6 +202,9 @@ impl ControlRoom {
                         .insert(record.cqc().as_str().to_owned(), (**record).clone());
                     touched.care_homes = true;
                 }
+                Change::UrgentCare { site, .. } => {
+                    touched.sites.insert(site.clone());
+                }
                 Change::Discharge { id, summary, .. } => {
                     touched.discharges.insert(id.clone());
                     touched.sites.insert(summary.site.clone());

@@ -147,7 +147,8 @@ impl Hub {
             .filter_map(|c| match c {
                 Change::Bed { occurred_at_ms, .. }
                 | Change::CareHome { occurred_at_ms, .. }
-                | Change::Discharge { occurred_at_ms, .. } => Some(*occurred_at_ms),
+                | Change::Discharge { occurred_at_ms, .. }
+                | Change::UrgentCare { occurred_at_ms, .. } => Some(*occurred_at_ms),
                 Change::Reset { .. } => None,
             })
             .min()

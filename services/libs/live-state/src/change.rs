@@ -8,6 +8,7 @@ use pf_hospital_model::{BedKind, BedState};
 
 use crate::counter::{CounterField, Counters};
 use crate::discharge_counts::DischargeSummary;
+use crate::urgent_care::{AmbulanceUpdate, EdAttendanceUpdate};
 
 /// A ward, as `(site, ward)`.
 pub type WardKey = (String, String);
@@ -115,6 +116,10 @@ pub enum Update {
     CareHome(Box<CareHomeUpdate>),
     /// A discharge event.
     Discharge(Box<DischargeUpdate>),
+    /// An ED attendance's event.
+    Ed(Box<EdAttendanceUpdate>),
+    /// An ambulance arrival's event.
+    Ambulance(Box<AmbulanceUpdate>),
 }
 
 impl Update {
@@ -124,6 +129,8 @@ impl Update {
             Update::Bed(u) => &u.event_id,
             Update::CareHome(u) => &u.event_id,
             Update::Discharge(u) => &u.event_id,
+            Update::Ed(u) => &u.event_id,
+            Update::Ambulance(u) => &u.event_id,
         }
     }
 
@@ -133,6 +140,20 @@ impl Update {
             Update::Bed(u) => u.entity_version,
             Update::CareHome(u) => u.entity_version,
             Update::Discharge(u) => u.entity_version,
+            Update::Ed(u) => u.entity_version,
+            Update::Ambulance(u) => u.entity_version,
+        }
+    }
+
+    /// When the event happened, ms since the epoch (to bound by the time
+    /// the stream stored it).
+    pub fn occurred_at_ms_mut(&mut self) -> &mut i64 {
+        match self {
+            Update::Bed(u) => &mut u.occurred_at_ms,
+            Update::CareHome(u) => &mut u.occurred_at_ms,
+            Update::Discharge(u) => &mut u.occurred_at_ms,
+            Update::Ed(u) => &mut u.occurred_at_ms,
+            Update::Ambulance(u) => &mut u.occurred_at_ms,
         }
     }
 }
@@ -182,6 +203,18 @@ pub enum Change {
         /// When the event happened, ms since the epoch.
         occurred_at_ms: i64,
     },
+    /// An ED attendance or an ambulance arrival changed at a site (the
+    /// figures are re-read: they depend on the time).
+    UrgentCare {
+        /// Change version.
+        version: u64,
+        /// ODS site code.
+        site: String,
+        /// The event type.
+        event_type: String,
+        /// When the event happened, ms since the epoch.
+        occurred_at_ms: i64,
+    },
     /// The state was rebuilt; take a new snapshot.
     Reset {
         /// Change version.
@@ -196,6 +229,7 @@ impl Change {
             Change::Bed { version, .. }
             | Change::CareHome { version, .. }
             | Change::Discharge { version, .. }
+            | Change::UrgentCare { version, .. }
             | Change::Reset { version } => *version,
         }
     }

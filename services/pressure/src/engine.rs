@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use pf_hospital_model::{BedKind, Catalogue, GA_KINDS, KindFigures, SiteKind};
 use pf_live_state::Snapshot;
-use pf_opel::{Level, LevelTracker, OpelConfig};
+use pf_opel::{Contribution, Level, LevelTracker, OpelConfig};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -198,6 +198,12 @@ pub struct ScopeState {
     pub score: Option<f64>,
     /// The last parameters.
     pub parameters: BTreeMap<String, f64>,
+    /// The (at most three) parameters that drive the score, the largest
+    /// contribution first (see [`pf_opel::Explanation::drivers`]).
+    pub drivers: Vec<Contribution>,
+    /// Why the level is what it is, in words (for the system, the ICS
+    /// rule's finding first).
+    pub reason: String,
 }
 
 /// A level change to publish.
@@ -215,6 +221,10 @@ pub struct OpelChange {
     pub score: f64,
     /// The parameters the score came from.
     pub parameters: BTreeMap<String, f64>,
+    /// The parameters that drive the score.
+    pub drivers: Vec<Contribution>,
+    /// Why the level is what it is, in words.
+    pub reason: String,
 }
 
 /// An alert, as published on NATS and sent to the webhook.
@@ -356,19 +366,19 @@ impl Engine {
         ));
         for (scope, name, kind, measure, figures) in scopes {
             let parameters = figures.parameters(measure);
-            let score = self.config.score(&kind, &parameters);
+            let (score, drivers, reason) = self.explain(&scope, &kind, &parameters);
             if let Some(score) = score {
                 let tracker = self.trackers.entry(scope.clone()).or_default();
                 if let Some(change) = tracker.observe(&self.config, score, now) {
                     let title = match change.from {
                         Some(from) => format!(
-                            "{name}: OPEL {} ({}) — was OPEL {}",
+                            "{name}: OPEL {} ({}) — was OPEL {}: {reason}",
                             change.to.number(),
                             change.to.words(),
                             from.number()
                         ),
                         None => format!(
-                            "{name}: OPEL {} ({})",
+                            "{name}: OPEL {} ({}): {reason}",
                             change.to.number(),
                             change.to.words()
                         ),
@@ -390,6 +400,8 @@ impl Engine {
                             "words": change.to.words(),
                             "score": round2(score),
                             "parameters": parameters,
+                            "drivers": drivers,
+                            "reason": reason,
                         }),
                     ));
                     outcome.changes.push(OpelChange {
@@ -399,6 +411,8 @@ impl Engine {
                         to: change.to,
                         score: round2(score),
                         parameters: parameters.clone(),
+                        drivers: drivers.clone(),
+                        reason: reason.clone(),
                     });
                 }
             }
@@ -425,12 +439,54 @@ impl Engine {
                     words: level.map(Level::words),
                     score: score.map(round2),
                     parameters,
+                    drivers,
+                    reason,
                 },
             );
         }
         self.care_home_alerts(snapshot, now, &mut outcome);
         self.surge_alert(system.waiting, now, &mut outcome);
         outcome
+    }
+
+    /// A scope's score, drivers and reason. A site's score is its own
+    /// parameters' ([`OpelConfig::explain`]); the system's follows the
+    /// configured ICS rule ([`OpelConfig::ics`]) over the providers' levels
+    /// as they stand (sites are stepped first), with its own figures as a
+    /// floor when the rule says so.
+    fn explain(
+        &self,
+        scope: &str,
+        kind: &str,
+        parameters: &BTreeMap<String, f64>,
+    ) -> (Option<f64>, Vec<Contribution>, String) {
+        let own = self.config.explain(kind, parameters);
+        let drivers: Vec<Contribution> = own
+            .as_ref()
+            .map(|e| e.drivers().into_iter().cloned().collect())
+            .unwrap_or_default();
+        let own_text = own.as_ref().map(pf_opel::Explanation::text);
+        if scope != SYSTEM {
+            return (own.map(|e| e.score), drivers, own_text.unwrap_or_default());
+        }
+        let providers: Vec<(&str, Level)> = self
+            .sites
+            .iter()
+            .filter_map(|(code, info)| {
+                let level = self.trackers.get(code).and_then(LevelTracker::level)?;
+                Some((info.kind, level))
+            })
+            .collect();
+        let Some(ics) = self.config.ics(&providers, own.as_ref().map(|e| e.score)) else {
+            return (None, drivers, String::new());
+        };
+        let mut reason = ics.text(&self.config.ics);
+        if let (Some(_), Some(text)) = (ics.system_score, own_text)
+            && !drivers.is_empty()
+        {
+            reason = format!("{reason}; system figures: {text}");
+        }
+        (Some(ics.score), drivers, reason)
     }
 
     fn occupancy_alert(
@@ -760,5 +816,82 @@ mod tests {
                 .alerts
                 .is_empty()
         );
+    }
+
+    /// The system's level follows the configured ICS rule (half of the
+    /// acute providers at a level put it there) and every level carries its
+    /// drivers and reason: on the state, in the change and in the alert.
+    #[test]
+    fn levels_carry_their_drivers_and_the_system_follows_the_ics_rule() {
+        let mut wards = Vec::new();
+        let mut sites_json = Vec::new();
+        for i in 0..4 {
+            sites_json.push(format!(
+                r#"{{ "code": "S{i}", "name": "Site {i}", "kind": "acute", "locality": "L", "postcode": "LE1 5WW",
+                   "wards": [{{ "code": "W", "name": "W", "kind": "general_acute", "beds": 100 }}] }}"#
+            ));
+            wards.push(format!("S{i}"));
+        }
+        let catalogue = Catalogue::from_json(&format!(
+            r#"{{ "region": "T", "trusts": [{{ "code": "RWE", "name": "T", "short_name": "T", "sites": [{}] }}] }}"#,
+            sites_json.join(",")
+        ))
+        .expect("catalogue");
+        let mut snapshot = Snapshot::default();
+        // Two sites at 99 % G&A occupancy (score 4 on it, 2.5 in all: OPEL
+        // 3), two at 80 %: the system's own occupancy (89.5 %) says OPEL 1.
+        for (i, site) in wards.iter().enumerate() {
+            let occupied = if i < 2 { 99 } else { 80 };
+            let counters: pf_live_state::Counters = [
+                ("general_acute:occupied", occupied),
+                ("general_acute:available", 100 - occupied),
+            ]
+            .iter()
+            .map(|(f, n)| (f.parse().expect("a counter field"), *n))
+            .collect();
+            snapshot.wards.insert((site.clone(), "W".into()), counters);
+        }
+        let config = OpelConfig::llr_defaults().expect("defaults");
+        assert_eq!(config.ics.min_share_pct, 50.0, "the shipped rule");
+        let mut engine = Engine::new(config, AlertRules::default(), sites(&catalogue));
+        let outcome = engine.step(&snapshot, time::macros::datetime!(2026-11-30 09:00 UTC));
+        let system = outcome
+            .changes
+            .iter()
+            .find(|c| c.scope == SYSTEM)
+            .expect("a system level");
+        assert_eq!(system.to, Level::Three, "2 of 4 acute providers at OPEL 3");
+        assert!(
+            system
+                .reason
+                .contains("2 of 4 acute providers at OPEL 3 or above"),
+            "{}",
+            system.reason
+        );
+        let site = outcome
+            .changes
+            .iter()
+            .find(|c| c.scope == "S0")
+            .expect("a site level");
+        assert_eq!(site.reason, "G&A occupancy 99% (≥ 98%)");
+        let state = engine
+            .states()
+            .into_iter()
+            .find(|s| s.scope == "S0")
+            .expect("the site");
+        assert_eq!(state.drivers[0].parameter, "ga_occupancy_pct");
+        assert_eq!(state.reason, "G&A occupancy 99% (≥ 98%)");
+        let alert = outcome
+            .alerts
+            .iter()
+            .find(|a| a.kind == "opel_level_changed" && a.scope == "S0")
+            .expect("an alert");
+        assert!(
+            alert.title.contains("G&A occupancy 99% (≥ 98%)"),
+            "{}",
+            alert.title
+        );
+        assert_eq!(alert.details["reason"], "G&A occupancy 99% (≥ 98%)");
+        assert_eq!(alert.details["drivers"][0]["parameter"], "ga_occupancy_pct");
     }
 }

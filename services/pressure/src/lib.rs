@@ -10,12 +10,16 @@
 //! waiting discharges / occupied beds of those kinds), scores them with the OPEL configuration
 //! (`PF_OPEL_CONFIG`, default the shipped placeholders) and follows each
 //! level with a [`pf_opel::LevelTracker`] (rises at once, falls after a
-//! margin and a minimum dwell). The time comes from a
+//! margin and a minimum dwell). The system's (ICS) level follows the
+//! configured ICS rule over the providers' levels, with its own figures as
+//! a floor ([`pf_opel::OpelConfig::ics`]). Every level carries its drivers
+//! (the at most three parameters behind it) and its reason in words
+//! ([`pf_opel::OpelConfig::explain`]). The time comes from a
 //! [`pf_care_home_log::Clock`], so tests move it instead of waiting.
 //!
 //! Each level change is published as a `system.opel_level_changed` event
-//! on `pf.system.opel.{scope}` (stream `PF_SYSTEM`) with the parameters and
-//! score that caused it. Alerts (level changes, a site crossing an
+//! on `pf.system.opel.{scope}` (stream `PF_SYSTEM`) with the parameters,
+//! score, drivers and reason that caused it. Alerts (level changes, a site crossing an
 //! occupancy threshold, a care home closing to admissions, a surge of NCTR
 //! patients) are JSON on `pf.alerts.{kind}` (stream `PF_ALERTS`) and, when
 //! `PF_ALERT_WEBHOOK_URL` is set, POSTed there signed (see [`webhook`]).
@@ -316,6 +320,8 @@ impl Outlet {
                         })
                         .collect(),
                     words: change.to.words().to_owned(),
+                    reason: change.reason.clone(),
+                    drivers: change.drivers.iter().map(|d| d.parameter.clone()).collect(),
                 }),
             }
             .seal(now);

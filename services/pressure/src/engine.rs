@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use pf_hospital_model::{BedKind, Catalogue, GA_KINDS, KindFigures, SiteKind};
 use pf_live_state::Snapshot;
+use pf_live_state::urgent_care::{self, UrgentCareFigures};
 use pf_opel::{Contribution, Level, LevelTracker, OpelConfig};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -111,17 +112,22 @@ impl Default for AlertRules {
     }
 }
 
-/// Bed figures of one scope and its waiting patients.
+/// Bed figures of one scope, its waiting patients, and its ED and
+/// ambulance figures.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Figures {
     beds: KindFigures,
     waiting: i64,
+    urgent: UrgentCareFigures,
 }
 
 impl Figures {
     /// The OPEL parameters: occupancy of the beds `measure` covers,
-    /// escalation beds open (any kind), and waiting patients per occupied
-    /// bed of those kinds.
+    /// escalation beds open (any kind), waiting patients per occupied bed
+    /// of those kinds, and, where the ED and ambulance feeds reach the
+    /// scope, the % of patients in ED over 4 and 12 hours, the % of
+    /// today's handovers over 60 minutes and the ambulance hours lost today
+    /// (defined once in [`pf_live_state::urgent_care`]).
     fn parameters(&self, measure: OccupancyMeasure) -> BTreeMap<String, f64> {
         let mut parameters = BTreeMap::new();
         let main = self.beds.of(measure.kinds);
@@ -138,6 +144,17 @@ impl Figures {
                 round1(self.waiting as f64 * 100.0 / main.occupied as f64),
             );
         }
+        let urgent = &self.urgent;
+        if let Some(pct) = urgent.over_4h_pct() {
+            parameters.insert("ed_over_4h_pct".to_owned(), pct);
+        }
+        if let Some(pct) = urgent.over_12h_pct() {
+            parameters.insert("ed_over_12h_pct".to_owned(), pct);
+        }
+        if let Some(pct) = urgent.handovers_over_60_pct() {
+            parameters.insert("ambulance_handover_over_60_pct".to_owned(), pct);
+            parameters.insert("ambulance_hours_lost".to_owned(), urgent.hours_lost);
+        }
         parameters
     }
 }
@@ -150,9 +167,13 @@ fn round1(value: f64) -> f64 {
 /// waiting patients) on `today` (a UK date). Waiting patients are the NCTR
 /// patients the wall shows, counted by
 /// [`pf_live_state::discharge_counts::count`].
+///
+/// `urgent` holds the ED and ambulance figures by site and for the system
+/// ([`urgent_care::figures`]).
 fn figures(
     sites: &BTreeMap<String, SiteInfo>,
     snapshot: &Snapshot,
+    urgent: &BTreeMap<String, UrgentCareFigures>,
     today: time::Date,
 ) -> (BTreeMap<String, Figures>, Figures) {
     let mut by_site: BTreeMap<String, Figures> = BTreeMap::new();
@@ -173,11 +194,17 @@ fn figures(
             figures.waiting += counts.nctr_patients;
         }
     }
+    for (site, figures) in urgent {
+        if sites.contains_key(site) {
+            by_site.entry(site.clone()).or_default().urgent = figures.clone();
+        }
+    }
     let mut system = Figures::default();
     for figures in by_site.values() {
         system.beds.add_figures(&figures.beds);
         system.waiting += figures.waiting;
     }
+    system.urgent = urgent.get(urgent_care::SYSTEM).cloned().unwrap_or_default();
     (by_site, system)
 }
 
@@ -336,12 +363,26 @@ impl Engine {
         }
     }
 
-    /// Recomputes everything from `snapshot` at `now`.
+    /// Recomputes everything from `snapshot` at `now`, without ED or
+    /// ambulance figures.
     pub fn step(&mut self, snapshot: &Snapshot, now: OffsetDateTime) -> Outcome {
+        self.step_with(snapshot, &BTreeMap::new(), now)
+    }
+
+    /// Recomputes everything from `snapshot` and the ED and ambulance
+    /// figures `urgent` (by site and for the system, as
+    /// [`urgent_care::figures`] gives them) at `now`.
+    pub fn step_with(
+        &mut self,
+        snapshot: &Snapshot,
+        urgent: &BTreeMap<String, UrgentCareFigures>,
+        now: OffsetDateTime,
+    ) -> Outcome {
         let mut outcome = Outcome::default();
         let (by_site, system) = figures(
             &self.sites,
             snapshot,
+            urgent,
             pf_live_state::discharge_counts::uk_date(now),
         );
         let mut scopes: Vec<(String, String, String, OccupancyMeasure, &Figures)> = by_site
@@ -816,6 +857,84 @@ mod tests {
                 .alerts
                 .is_empty()
         );
+    }
+
+    /// ED and ambulance figures are OPEL parameters of their site: a site
+    /// with quiet wards but long ED waits and late handovers is raised, and
+    /// the reason names those figures.
+    #[test]
+    fn ed_waits_and_handover_delays_drive_a_sites_level() {
+        let catalogue = catalogue();
+        let code = catalogue.trusts[0].sites[0].code.to_string();
+        let now = time::macros::datetime!(2026-11-30 12:00 UTC);
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("ms");
+        const HOUR: i64 = 3_600_000;
+        let mut state = urgent_care::UrgentCareState::default();
+        // Ten in the department: two over 12 h, three more over 4 h.
+        let hours_ago = [13, 13, 5, 5, 5, 1, 1, 1, 1, 1];
+        let ed = state.ed.entry(code.clone()).or_default();
+        for (i, h) in hours_ago.iter().enumerate() {
+            ed.insert(
+                format!("a{i}"),
+                urgent_care::EdSummary {
+                    arrived_ms: now_ms - h * HOUR,
+                    dta_ms: None,
+                },
+            );
+        }
+        // Two vehicles waiting 70 minutes.
+        let waiting = state.waiting.entry(code.clone()).or_default();
+        for i in 0..2 {
+            waiting.insert(
+                format!("v{i}"),
+                urgent_care::AmbulanceSummary {
+                    arrived_ms: now_ms - 70 * 60_000,
+                },
+            );
+        }
+        let urgent = urgent_care::figures(&state, now_ms);
+        let mut quiet = Engine::new(
+            OpelConfig::llr_defaults().expect("defaults"),
+            AlertRules::default(),
+            sites(&catalogue),
+        );
+        quiet.step(&snapshot(80, 20), now);
+        let level_of = |engine: &Engine| {
+            engine
+                .states()
+                .into_iter()
+                .find(|s| s.scope == code)
+                .expect("the site")
+        };
+        assert_eq!(level_of(&quiet).level, Some(1), "80 % G&A alone");
+
+        let mut engine = Engine::new(
+            OpelConfig::llr_defaults().expect("defaults"),
+            AlertRules::default(),
+            sites(&catalogue),
+        );
+        engine.step_with(&snapshot(80, 20), &urgent, now);
+        let site = level_of(&engine);
+        assert_eq!(site.parameters["ed_over_4h_pct"], 50.0);
+        assert_eq!(site.parameters["ed_over_12h_pct"], 20.0);
+        assert_eq!(site.parameters["ambulance_handover_over_60_pct"], 100.0);
+        assert_eq!(site.parameters["ambulance_hours_lost"], 1.8);
+        // (0.5 + 0.3 + 0.2 + 0.15×4 + 0.2×4 + 0.15×4 + 0.1) / 1.6 = 1.94.
+        assert_eq!(site.level, Some(2), "{site:?}");
+        assert_eq!(
+            site.reason,
+            "In ED over 12 h 20% (≥ 10%), Handovers over 60 min 100% (≥ 20%), In ED over 4 h 50% (≥ 50%)"
+        );
+        let system = level_of_system(&engine);
+        assert_eq!(system.parameters["ed_over_12h_pct"], 20.0);
+    }
+
+    fn level_of_system(engine: &Engine) -> ScopeState {
+        engine
+            .states()
+            .into_iter()
+            .find(|s| s.scope == SYSTEM)
+            .expect("the system")
     }
 
     /// The system's level follows the configured ICS rule (half of the

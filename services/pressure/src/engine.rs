@@ -100,6 +100,12 @@ pub struct AlertRules {
     pub nctr_surge: i64,
     /// The surge window.
     pub nctr_surge_window_secs: i64,
+    /// This many patients in a site's ED over 12 hours from arrival raise
+    /// an `ed_12h_waits` alert (0: off).
+    pub ed_over_12h: i64,
+    /// This many of a site's handovers today (done, or waiting now) over
+    /// 60 minutes raise a `handover_delays` alert (0: off).
+    pub handovers_over_60: i64,
 }
 
 impl Default for AlertRules {
@@ -108,6 +114,8 @@ impl Default for AlertRules {
             occupancy_margin_pct: 2.0,
             nctr_surge: 10,
             nctr_surge_window_secs: 3600,
+            ed_over_12h: 1,
+            handovers_over_60: 3,
         }
     }
 }
@@ -259,7 +267,8 @@ pub struct OpelChange {
 pub struct Alert {
     /// UUIDv7.
     pub alert_id: String,
-    /// `opel_level_changed`, `occupancy_threshold`, `care_home_closed`, `nctr_surge`.
+    /// `opel_level_changed`, `occupancy_threshold`, `care_home_closed`,
+    /// `nctr_surge`, `ed_12h_waits`, `handover_delays`.
     pub kind: &'static str,
     /// `info`, `warning` or `critical`.
     pub severity: &'static str,
@@ -314,6 +323,9 @@ pub struct Engine {
     /// Per site: how many occupancy thresholds have been alerted, and since
     /// when occupancy has been clearly below the highest of them.
     occupancy_bands: BTreeMap<String, (usize, Option<OffsetDateTime>)>,
+    /// (alert kind, site) whose count is at or above its threshold and has
+    /// been alerted; cleared when the count falls below it.
+    counts_alerted: std::collections::BTreeSet<(&'static str, String)>,
     /// Care homes closed to admissions at the last look (`None`: not looked yet).
     closed_homes: Option<BTreeMap<String, bool>>,
     /// (time, waiting patients in the system), within the surge window.
@@ -331,6 +343,7 @@ impl Engine {
             trackers: BTreeMap::new(),
             states: BTreeMap::new(),
             occupancy_bands: BTreeMap::new(),
+            counts_alerted: std::collections::BTreeSet::new(),
             closed_homes: None,
             waiting: VecDeque::new(),
             last_surge: None,
@@ -485,6 +498,7 @@ impl Engine {
                 },
             );
         }
+        self.urgent_care_alerts(&by_site, now, &mut outcome);
         self.care_home_alerts(snapshot, now, &mut outcome);
         self.surge_alert(system.waiting, now, &mut outcome);
         outcome
@@ -570,6 +584,55 @@ impl Engine {
             }
         } else {
             *low_since = None;
+        }
+    }
+
+    /// ED 12-hour waits and handover delays at each site, against the
+    /// configured thresholds: one alert when a count reaches its threshold,
+    /// another only after it has fallen below it.
+    fn urgent_care_alerts(
+        &mut self,
+        by_site: &BTreeMap<String, Figures>,
+        now: OffsetDateTime,
+        outcome: &mut Outcome,
+    ) {
+        for (code, figures) in by_site {
+            let name = self
+                .sites
+                .get(code)
+                .map(|s| s.name.as_str())
+                .unwrap_or(code);
+            let checks = [
+                (
+                    "ed_12h_waits",
+                    figures.urgent.over_12h,
+                    self.rules.ed_over_12h,
+                    "in ED over 12 hours from arrival",
+                ),
+                (
+                    "handover_delays",
+                    figures.urgent.handovers_over_60,
+                    self.rules.handovers_over_60,
+                    "ambulance handovers over 60 minutes today",
+                ),
+            ];
+            for (kind, count, threshold, what) in checks {
+                let key = (kind, code.clone());
+                if threshold <= 0 || count < threshold {
+                    self.counts_alerted.remove(&key);
+                    continue;
+                }
+                if self.counts_alerted.insert(key) {
+                    outcome.alerts.push(Alert::new(
+                        kind,
+                        "warning",
+                        code,
+                        format!("{name}: {count} {what} (threshold {threshold})"),
+                        now,
+                        serde_json::json!({ "count": count, "threshold": threshold }),
+                    ));
+                }
+            }
         }
     }
 
@@ -927,6 +990,83 @@ mod tests {
         );
         let system = level_of_system(&engine);
         assert_eq!(system.parameters["ed_over_12h_pct"], 20.0);
+    }
+
+    /// ED 12-hour waits and handover delays are alerted at their configured
+    /// thresholds, once per crossing.
+    #[test]
+    fn ed_waits_and_handover_delays_are_alerted_at_their_thresholds() {
+        let catalogue = catalogue();
+        let now = time::macros::datetime!(2026-11-30 12:00 UTC);
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("ms");
+        let state = |over_12h: i64, late_vehicles: i64| {
+            let mut state = urgent_care::UrgentCareState::default();
+            let ed = state.ed.entry("RWEAA".into()).or_default();
+            for i in 0..over_12h {
+                ed.insert(
+                    format!("a{i}"),
+                    urgent_care::EdSummary {
+                        arrived_ms: now_ms - 13 * 3_600_000,
+                        dta_ms: None,
+                    },
+                );
+            }
+            let waiting = state.waiting.entry("RWEAA".into()).or_default();
+            for i in 0..late_vehicles {
+                waiting.insert(
+                    format!("v{i}"),
+                    urgent_care::AmbulanceSummary {
+                        arrived_ms: now_ms - 70 * 60_000,
+                    },
+                );
+            }
+            urgent_care::figures(&state, now_ms)
+        };
+        let rules = AlertRules {
+            ed_over_12h: 2,
+            handovers_over_60: 1,
+            ..AlertRules::default()
+        };
+        let mut engine = Engine::new(
+            OpelConfig::llr_defaults().expect("defaults"),
+            rules,
+            sites(&catalogue),
+        );
+        let kinds = |outcome: &Outcome| -> Vec<(&'static str, String)> {
+            outcome
+                .alerts
+                .iter()
+                .filter(|a| a.kind == "ed_12h_waits" || a.kind == "handover_delays")
+                .map(|a| (a.kind, a.title.clone()))
+                .collect()
+        };
+        let below = engine.step_with(&snapshot(10, 10), &state(1, 0), now);
+        assert!(kinds(&below).is_empty(), "below both thresholds");
+        let at = engine.step_with(&snapshot(10, 10), &state(2, 1), now);
+        assert_eq!(
+            kinds(&at),
+            vec![
+                (
+                    "ed_12h_waits",
+                    "Royal: 2 in ED over 12 hours from arrival (threshold 2)".to_owned()
+                ),
+                (
+                    "handover_delays",
+                    "Royal: 1 ambulance handovers over 60 minutes today (threshold 1)".to_owned()
+                ),
+            ]
+        );
+        let still = engine.step_with(&snapshot(10, 10), &state(3, 1), now);
+        assert!(kinds(&still).is_empty(), "once per crossing");
+        engine.step_with(&snapshot(10, 10), &state(1, 1), now);
+        let again = engine.step_with(&snapshot(10, 10), &state(2, 1), now);
+        assert_eq!(kinds(&again).len(), 1, "again after falling below");
+        let ed = again
+            .alerts
+            .iter()
+            .find(|a| a.kind == "ed_12h_waits")
+            .expect("the ED alert");
+        assert_eq!(ed.details["count"], 2);
     }
 
     fn level_of_system(engine: &Engine) -> ScopeState {

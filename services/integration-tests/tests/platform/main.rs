@@ -29,6 +29,7 @@
 //! - [`region`]: the platform on another region's data set.
 //! - [`secrets`]: the demo secret and Redis passwords stay where they belong.
 //! - [`trends`]: occupancy history.
+//! - [`urgent_care`]: ED and ambulance figures on the wall.
 
 mod access;
 mod access_table;
@@ -49,3 +50,4 @@ mod redis_users;
 mod region;
 mod secrets;
 mod trends;
+mod urgent_care;

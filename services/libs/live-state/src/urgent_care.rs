@@ -169,7 +169,8 @@ pub struct UrgentCareFigures {
 }
 
 impl UrgentCareFigures {
-    fn add(&mut self, other: &UrgentCareFigures) {
+    /// Adds another scope's figures (the longest wait is the longer one).
+    pub fn add(&mut self, other: &UrgentCareFigures) {
         self.in_department += other.in_department;
         self.over_4h += other.over_4h;
         self.over_12h += other.over_12h;

@@ -432,6 +432,8 @@
         badge.className = 'pf-opel pf-opel--' + o.level;
       }
       if (words && words.textContent !== o.words) words.textContent = o.words;
+      var reason = badge.querySelector('[data-opel-field="reason"]');
+      if (reason && reason.textContent !== (o.reason || '')) reason.textContent = o.reason || '';
     }
   }
 

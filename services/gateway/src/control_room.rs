@@ -1,7 +1,9 @@
 //! The control room's live model: counters per site and system, summed
 //! from the snapshot's and kept up to date by each change's move between
 //! counters (the change log says which counter a bed left and joined; the
-//! projection decided it), and the JSON messages clients receive.
+//! projection decided it), the ED and ambulance figures (re-read from the
+//! live state after a snapshot and after `urgent_care` changes, worked out
+//! again as the clock moves), and the JSON messages clients receive.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use std::time::Duration;
 
 use pf_care_home_model::CareHomeRecord;
 use pf_live_state::counter::add_counters;
+use pf_live_state::urgent_care::{self, UrgentCareFigures, UrgentCareState};
 use pf_live_state::{Change, Counters, DischargeSummary, Snapshot};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -52,6 +55,11 @@ pub struct ControlRoom {
     flow_system: DischargeFigures,
     /// Stale care-home counts last computed (they change with the clock).
     stale_counts: Vec<u32>,
+    /// What the ED and ambulance figures are worked out from.
+    urgent_state: UrgentCareState,
+    /// The ED and ambulance figures by site and for the system
+    /// ([`urgent_care::SYSTEM`]), last worked out (they change with the clock).
+    urgent: BTreeMap<String, UrgentCareFigures>,
 }
 
 /// What a batch of changes touched.
@@ -103,10 +111,28 @@ impl ControlRoom {
             flow: BTreeMap::new(),
             flow_system: DischargeFigures::default(),
             stale_counts: Vec::new(),
+            urgent_state: UrgentCareState::default(),
+            urgent: BTreeMap::new(),
         };
         room.count_discharges();
         room.stale_counts = room.stale_counts(now);
         room
+    }
+
+    /// Takes the ED and ambulance state read from the live state (after a
+    /// snapshot, and after changes of kind `urgent_care`) and works out its
+    /// figures at `now`. Returns whether any figure changed.
+    pub fn set_urgent_care(&mut self, state: UrgentCareState, now: OffsetDateTime) -> bool {
+        self.urgent_state = state;
+        self.count_urgent_care(now)
+    }
+
+    fn count_urgent_care(&mut self, now: OffsetDateTime) -> bool {
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let figures = urgent_care::figures(&self.urgent_state, now_ms);
+        let changed = figures != self.urgent;
+        self.urgent = figures;
+        changed
     }
 
     fn count_discharges(&mut self) {
@@ -140,6 +166,8 @@ impl ControlRoom {
             self.stale_counts = stale;
             changed = true;
         }
+        // Waits grow with the clock.
+        changed |= self.count_urgent_care(now);
         changed
     }
 
@@ -204,6 +232,9 @@ impl ControlRoom {
                         .insert(record.cqc().as_str().to_owned(), (**record).clone());
                     touched.care_homes = true;
                 }
+                Change::UrgentCare { site, .. } => {
+                    touched.sites.insert(site.clone());
+                }
                 Change::Discharge { id, summary, .. } => {
                     touched.discharges.insert(id.clone());
                     touched.sites.insert(summary.site.clone());
@@ -250,6 +281,7 @@ impl ControlRoom {
             locality: label.map(|l| l.locality.clone()).unwrap_or_default(),
             totals: self.sites.get(code).map(totals).unwrap_or_default(),
             discharges: self.flow.get(code).cloned().unwrap_or_default(),
+            urgent: self.urgent.get(code).cloned().unwrap_or_default(),
         }
     }
 
@@ -273,9 +305,13 @@ impl ControlRoom {
     pub fn trust_view(&self, trust: &str) -> TrustView {
         let mut counters = Counters::new();
         let mut discharges = DischargeFigures::default();
+        let mut urgent = UrgentCareFigures::default();
         for (code, label) in &self.settings.labels {
             if label.trust != trust {
                 continue;
+            }
+            if let Some(figures) = self.urgent.get(code) {
+                urgent.add(figures);
             }
             if let Some(site) = self.sites.get(code) {
                 add_counters(&mut counters, site);
@@ -288,6 +324,7 @@ impl ControlRoom {
             code: trust.to_owned(),
             totals: totals(&counters),
             discharges,
+            urgent,
         }
     }
 
@@ -296,6 +333,11 @@ impl ControlRoom {
         SystemView {
             totals: totals(&self.system),
             discharges: self.flow_system.clone(),
+            urgent: self
+                .urgent
+                .get(urgent_care::SYSTEM)
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 

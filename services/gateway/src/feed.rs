@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pf_live_state::LiveState;
+use pf_live_state::{Change, LiveState};
 use pf_runtime::Readiness;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -45,11 +45,19 @@ pub async fn follow(
             care_homes = snapshot.care_homes.len(),
             "live state loaded"
         );
-        hub.replace(ControlRoom::from_snapshot(
-            settings.clone(),
-            &snapshot,
-            OffsetDateTime::now_utc(),
-        ));
+        let now = OffsetDateTime::now_utc();
+        let urgent = match reader.urgent_care(pf_web::uk_time::date(now)).await {
+            Ok(urgent) => urgent,
+            Err(err) => {
+                readiness.set("redis", false);
+                tracing::warn!(cause = %err, "cannot read the ED and ambulance state; retrying");
+                pause(&shutdown, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut room = ControlRoom::from_snapshot(settings.clone(), &snapshot, now);
+        room.set_urgent_care(urgent, now);
+        hub.replace(room);
         metrics
             .version
             .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
@@ -82,6 +90,23 @@ pub async fn follow(
                 }
                 Ok(changes) => match hub.publish(&changes, OffsetDateTime::now_utc()) {
                     Ok(()) => {
+                        // ED and ambulance figures are re-read, not moved.
+                        if changes
+                            .iter()
+                            .any(|c| matches!(c, Change::UrgentCare { .. }))
+                        {
+                            let now = OffsetDateTime::now_utc();
+                            match reader.urgent_care(pf_web::uk_time::date(now)).await {
+                                Ok(urgent) => {
+                                    hub.set_urgent_care(urgent, now);
+                                }
+                                Err(err) => {
+                                    readiness.set("redis", false);
+                                    tracing::warn!(cause = %err, "cannot read the ED and ambulance state; reloading");
+                                    break;
+                                }
+                            }
+                        }
                         version = changes
                             .last()
                             .map(|c| c.version())

@@ -116,6 +116,27 @@ impl Hub {
         true
     }
 
+    /// Takes the ED and ambulance state read from the live state; when its
+    /// figures changed, every client is sent a fresh snapshot (as
+    /// [`Hub::refresh`]).
+    pub fn set_urgent_care(
+        &self,
+        state: pf_live_state::UrgentCareState,
+        now: OffsetDateTime,
+    ) -> bool {
+        let mut inner = self.lock();
+        let Some(room) = inner.room.as_mut() else {
+            return false;
+        };
+        if !room.set_urgent_care(state, now) {
+            return false;
+        }
+        inner.history.clear();
+        inner.snapshot = None;
+        let _ = self.sender.send(Frame::Resync);
+        true
+    }
+
     /// Folds changes into the model and sends one delta for them.
     pub fn publish(&self, changes: &[Change], now: OffsetDateTime) -> Result<(), NeedsSnapshot> {
         let mut inner = self.lock();
@@ -149,6 +170,7 @@ impl Hub {
                 | Change::CareHome { occurred_at_ms, .. }
                 | Change::Discharge { occurred_at_ms, .. }
                 | Change::Task { occurred_at_ms, .. } => Some(*occurred_at_ms),
+                Change::UrgentCare { occurred_at_ms, .. } => Some(*occurred_at_ms),
                 Change::Reset { .. } => None,
             })
             .min()

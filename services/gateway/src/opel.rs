@@ -29,6 +29,21 @@ pub struct LevelView {
     pub words: String,
     /// The score that set it.
     pub score: f64,
+    /// Why it is at this level, e.g. "G&A occupancy 99% (≥ 98%)" (empty
+    /// from a pf-pressure that did not say).
+    pub reason: String,
+}
+
+impl LevelView {
+    /// The level an `opel_level_changed` event sets.
+    pub fn of_event(changed: &pf_proto::v1::OpelLevelChanged) -> Self {
+        Self {
+            level: changed.to_level,
+            words: changed.words.clone(),
+            score: changed.score,
+            reason: changed.reason.clone(),
+        }
+    }
 }
 
 /// One alert as the wall shows it (no patient data reaches alerts).
@@ -89,11 +104,7 @@ async fn follow_levels(js: jetstream::Context, board: OpelBoard, shutdown: Cance
                 return;
             };
             if let Some(Payload::OpelLevelChanged(changed)) = envelope.payload {
-                let level = LevelView {
-                    level: changed.to_level,
-                    words: changed.words,
-                    score: changed.score,
-                };
+                let level = LevelView::of_event(&changed);
                 board.send_if_modified(|view| {
                     if view.levels.get(&changed.scope) == Some(&level) {
                         return false;
@@ -221,4 +232,29 @@ pub fn page_context(snapshot: serde_json::Value, view: &OpelView) -> serde_json:
         object.insert("alerts".to_owned(), serde_json::json!(view.alerts));
     }
     context
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wall shows why a level is what it is: the reason pf-pressure
+    /// published with the change reaches the board.
+    #[test]
+    fn a_level_carries_the_reason_it_was_published_with() {
+        let changed = pf_proto::v1::OpelLevelChanged {
+            scope: "RWEAA".into(),
+            to_level: 3,
+            score: 2.5,
+            words: "Severe pressure".into(),
+            reason: "G&A occupancy 99% (≥ 98%)".into(),
+            drivers: vec!["ga_occupancy_pct".into()],
+            ..Default::default()
+        };
+        let view = LevelView::of_event(&changed);
+        assert_eq!(view.level, 3);
+        assert_eq!(view.reason, "G&A occupancy 99% (≥ 98%)");
+        let json = serde_json::to_value(&view).expect("json");
+        assert_eq!(json["reason"], "G&A occupancy 99% (≥ 98%)");
+    }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use pf_hospital_model::{BedFigures, BedKind, Catalogue, GA_KINDS, SiteKind};
-use pf_live_state::Counters;
+use pf_live_state::{Counters, UrgentCareFigures};
 use serde::Serialize;
 
 use crate::discharge_figures::DischargeFigures;
@@ -84,6 +84,9 @@ pub struct SiteView {
     /// Its patients waiting to leave and today's discharges.
     #[serde(flatten)]
     pub discharges: DischargeFigures,
+    /// Its ED and ambulance figures.
+    #[serde(flatten)]
+    pub urgent: UrgentCareFigures,
 }
 
 /// One trust: its sites added up.
@@ -97,6 +100,9 @@ pub struct TrustView {
     /// Its sites' patients waiting to leave and today's discharges.
     #[serde(flatten)]
     pub discharges: DischargeFigures,
+    /// Its sites' ED and ambulance figures.
+    #[serde(flatten)]
+    pub urgent: UrgentCareFigures,
 }
 
 /// The whole system on the wall.
@@ -108,6 +114,9 @@ pub struct SystemView {
     /// Every site's patients waiting to leave and today's discharges.
     #[serde(flatten)]
     pub discharges: DischargeFigures,
+    /// Every site's ED and ambulance figures.
+    #[serde(flatten)]
+    pub urgent: UrgentCareFigures,
 }
 
 /// Who a site is, for display.

@@ -61,7 +61,10 @@ pub struct PressureConfig {
     pub interval: Duration,
     /// Occupancy re-arm margin, NCTR surge size and window
     /// (`PF_ALERT_OCCUPANCY_MARGIN_PCT` 2, `PF_ALERT_NCTR_SURGE` 10,
-    /// `PF_ALERT_NCTR_SURGE_WINDOW_SECS` 3600; a surge of 0 turns it off).
+    /// `PF_ALERT_NCTR_SURGE_WINDOW_SECS` 3600; a surge of 0 turns it off),
+    /// ED 12-hour waits and handovers over 60 minutes per site
+    /// (`PF_ALERT_ED_OVER_12H` 1, `PF_ALERT_HANDOVERS_OVER_60` 3; 0 turns
+    /// one off). The defaults are placeholders until the ICB sets them.
     pub alert_rules: AlertRules,
     /// Recent alerts kept for `/api/v1/opel` (`PF_ALERTS_RECENT`, default 50).
     pub recent_alerts: usize,
@@ -108,6 +111,8 @@ impl PressureConfig {
                 occupancy_margin_pct: env_or("PF_ALERT_OCCUPANCY_MARGIN_PCT", 2.0)?,
                 nctr_surge: env_or("PF_ALERT_NCTR_SURGE", 10)?,
                 nctr_surge_window_secs: env_or("PF_ALERT_NCTR_SURGE_WINDOW_SECS", 3600)?,
+                ed_over_12h: env_or("PF_ALERT_ED_OVER_12H", 1)?,
+                handovers_over_60: env_or("PF_ALERT_HANDOVERS_OVER_60", 3)?,
             },
             recent_alerts: env_or("PF_ALERTS_RECENT", 50)?,
             webhook,

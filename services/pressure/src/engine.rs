@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use pf_hospital_model::{BedKind, Catalogue, GA_KINDS, KindFigures, SiteKind};
 use pf_live_state::Snapshot;
-use pf_opel::{Level, LevelTracker, OpelConfig};
+use pf_live_state::urgent_care::{self, UrgentCareFigures};
+use pf_opel::{Contribution, Level, LevelTracker, OpelConfig};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -99,6 +100,12 @@ pub struct AlertRules {
     pub nctr_surge: i64,
     /// The surge window.
     pub nctr_surge_window_secs: i64,
+    /// This many patients in a site's ED over 12 hours from arrival raise
+    /// an `ed_12h_waits` alert (0: off).
+    pub ed_over_12h: i64,
+    /// This many of a site's handovers today (done, or waiting now) over
+    /// 60 minutes raise a `handover_delays` alert (0: off).
+    pub handovers_over_60: i64,
 }
 
 impl Default for AlertRules {
@@ -107,21 +114,28 @@ impl Default for AlertRules {
             occupancy_margin_pct: 2.0,
             nctr_surge: 10,
             nctr_surge_window_secs: 3600,
+            ed_over_12h: 1,
+            handovers_over_60: 3,
         }
     }
 }
 
-/// Bed figures of one scope and its waiting patients.
+/// Bed figures of one scope, its waiting patients, and its ED and
+/// ambulance figures.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Figures {
     beds: KindFigures,
     waiting: i64,
+    urgent: UrgentCareFigures,
 }
 
 impl Figures {
     /// The OPEL parameters: occupancy of the beds `measure` covers,
-    /// escalation beds open (any kind), and waiting patients per occupied
-    /// bed of those kinds.
+    /// escalation beds open (any kind), waiting patients per occupied bed
+    /// of those kinds, and, where the ED and ambulance feeds reach the
+    /// scope, the % of patients in ED over 4 and 12 hours, the % of
+    /// today's handovers over 60 minutes and the ambulance hours lost today
+    /// (defined once in [`pf_live_state::urgent_care`]).
     fn parameters(&self, measure: OccupancyMeasure) -> BTreeMap<String, f64> {
         let mut parameters = BTreeMap::new();
         let main = self.beds.of(measure.kinds);
@@ -138,6 +152,17 @@ impl Figures {
                 round1(self.waiting as f64 * 100.0 / main.occupied as f64),
             );
         }
+        let urgent = &self.urgent;
+        if let Some(pct) = urgent.over_4h_pct() {
+            parameters.insert("ed_over_4h_pct".to_owned(), pct);
+        }
+        if let Some(pct) = urgent.over_12h_pct() {
+            parameters.insert("ed_over_12h_pct".to_owned(), pct);
+        }
+        if let Some(pct) = urgent.handovers_over_60_pct() {
+            parameters.insert("ambulance_handover_over_60_pct".to_owned(), pct);
+            parameters.insert("ambulance_hours_lost".to_owned(), urgent.hours_lost);
+        }
         parameters
     }
 }
@@ -150,9 +175,13 @@ fn round1(value: f64) -> f64 {
 /// waiting patients) on `today` (a UK date). Waiting patients are the NCTR
 /// patients the wall shows, counted by
 /// [`pf_live_state::discharge_counts::count`].
+///
+/// `urgent` holds the ED and ambulance figures by site and for the system
+/// ([`urgent_care::figures`]).
 fn figures(
     sites: &BTreeMap<String, SiteInfo>,
     snapshot: &Snapshot,
+    urgent: &BTreeMap<String, UrgentCareFigures>,
     today: time::Date,
 ) -> (BTreeMap<String, Figures>, Figures) {
     let mut by_site: BTreeMap<String, Figures> = BTreeMap::new();
@@ -173,11 +202,17 @@ fn figures(
             figures.waiting += counts.nctr_patients;
         }
     }
+    for (site, figures) in urgent {
+        if sites.contains_key(site) {
+            by_site.entry(site.clone()).or_default().urgent = figures.clone();
+        }
+    }
     let mut system = Figures::default();
     for figures in by_site.values() {
         system.beds.add_figures(&figures.beds);
         system.waiting += figures.waiting;
     }
+    system.urgent = urgent.get(urgent_care::SYSTEM).cloned().unwrap_or_default();
     (by_site, system)
 }
 
@@ -198,6 +233,12 @@ pub struct ScopeState {
     pub score: Option<f64>,
     /// The last parameters.
     pub parameters: BTreeMap<String, f64>,
+    /// The (at most three) parameters that drive the score, the largest
+    /// contribution first (see [`pf_opel::Explanation::drivers`]).
+    pub drivers: Vec<Contribution>,
+    /// Why the level is what it is, in words (for the system, the ICS
+    /// rule's finding first).
+    pub reason: String,
 }
 
 /// A level change to publish.
@@ -215,6 +256,10 @@ pub struct OpelChange {
     pub score: f64,
     /// The parameters the score came from.
     pub parameters: BTreeMap<String, f64>,
+    /// The parameters that drive the score.
+    pub drivers: Vec<Contribution>,
+    /// Why the level is what it is, in words.
+    pub reason: String,
 }
 
 /// An alert, as published on NATS and sent to the webhook.
@@ -222,7 +267,8 @@ pub struct OpelChange {
 pub struct Alert {
     /// UUIDv7.
     pub alert_id: String,
-    /// `opel_level_changed`, `occupancy_threshold`, `care_home_closed`, `nctr_surge`.
+    /// `opel_level_changed`, `occupancy_threshold`, `care_home_closed`,
+    /// `nctr_surge`, `ed_12h_waits`, `handover_delays`.
     pub kind: &'static str,
     /// `info`, `warning` or `critical`.
     pub severity: &'static str,
@@ -277,6 +323,9 @@ pub struct Engine {
     /// Per site: how many occupancy thresholds have been alerted, and since
     /// when occupancy has been clearly below the highest of them.
     occupancy_bands: BTreeMap<String, (usize, Option<OffsetDateTime>)>,
+    /// (alert kind, site) whose count is at or above its threshold and has
+    /// been alerted; cleared when the count falls below it.
+    counts_alerted: std::collections::BTreeSet<(&'static str, String)>,
     /// Care homes closed to admissions at the last look (`None`: not looked yet).
     closed_homes: Option<BTreeMap<String, bool>>,
     /// (time, waiting patients in the system), within the surge window.
@@ -294,6 +343,7 @@ impl Engine {
             trackers: BTreeMap::new(),
             states: BTreeMap::new(),
             occupancy_bands: BTreeMap::new(),
+            counts_alerted: std::collections::BTreeSet::new(),
             closed_homes: None,
             waiting: VecDeque::new(),
             last_surge: None,
@@ -354,12 +404,26 @@ impl Engine {
         }
     }
 
-    /// Recomputes everything from `snapshot` at `now`.
+    /// Recomputes everything from `snapshot` at `now`, without ED or
+    /// ambulance figures.
     pub fn step(&mut self, snapshot: &Snapshot, now: OffsetDateTime) -> Outcome {
+        self.step_with(snapshot, &BTreeMap::new(), now)
+    }
+
+    /// Recomputes everything from `snapshot` and the ED and ambulance
+    /// figures `urgent` (by site and for the system, as
+    /// [`urgent_care::figures`] gives them) at `now`.
+    pub fn step_with(
+        &mut self,
+        snapshot: &Snapshot,
+        urgent: &BTreeMap<String, UrgentCareFigures>,
+        now: OffsetDateTime,
+    ) -> Outcome {
         let mut outcome = Outcome::default();
         let (by_site, system) = figures(
             &self.sites,
             snapshot,
+            urgent,
             pf_live_state::discharge_counts::uk_date(now),
         );
         let mut scopes: Vec<(String, String, String, OccupancyMeasure, &Figures)> = by_site
@@ -384,19 +448,19 @@ impl Engine {
         ));
         for (scope, name, kind, measure, figures) in scopes {
             let parameters = figures.parameters(measure);
-            let score = self.config.score(&kind, &parameters);
+            let (score, drivers, reason) = self.explain(&scope, &kind, &parameters);
             if let Some(score) = score {
                 let tracker = self.trackers.entry(scope.clone()).or_default();
                 if let Some(change) = tracker.observe(&self.config, score, now) {
                     let title = match change.from {
                         Some(from) => format!(
-                            "{name}: OPEL {} ({}) — was OPEL {}",
+                            "{name}: OPEL {} ({}) — was OPEL {}: {reason}",
                             change.to.number(),
                             change.to.words(),
                             from.number()
                         ),
                         None => format!(
-                            "{name}: OPEL {} ({})",
+                            "{name}: OPEL {} ({}): {reason}",
                             change.to.number(),
                             change.to.words()
                         ),
@@ -418,6 +482,8 @@ impl Engine {
                             "words": change.to.words(),
                             "score": round2(score),
                             "parameters": parameters,
+                            "drivers": drivers,
+                            "reason": reason,
                         }),
                     ));
                     outcome.changes.push(OpelChange {
@@ -427,6 +493,8 @@ impl Engine {
                         to: change.to,
                         score: round2(score),
                         parameters: parameters.clone(),
+                        drivers: drivers.clone(),
+                        reason: reason.clone(),
                     });
                 }
             }
@@ -453,12 +521,55 @@ impl Engine {
                     words: level.map(Level::words),
                     score: score.map(round2),
                     parameters,
+                    drivers,
+                    reason,
                 },
             );
         }
+        self.urgent_care_alerts(&by_site, now, &mut outcome);
         self.care_home_alerts(snapshot, now, &mut outcome);
         self.surge_alert(system.waiting, now, &mut outcome);
         outcome
+    }
+
+    /// A scope's score, drivers and reason. A site's score is its own
+    /// parameters' ([`OpelConfig::explain`]); the system's follows the
+    /// configured ICS rule ([`OpelConfig::ics`]) over the providers' levels
+    /// as they stand (sites are stepped first), with its own figures as a
+    /// floor when the rule says so.
+    fn explain(
+        &self,
+        scope: &str,
+        kind: &str,
+        parameters: &BTreeMap<String, f64>,
+    ) -> (Option<f64>, Vec<Contribution>, String) {
+        let own = self.config.explain(kind, parameters);
+        let drivers: Vec<Contribution> = own
+            .as_ref()
+            .map(|e| e.drivers().into_iter().cloned().collect())
+            .unwrap_or_default();
+        let own_text = own.as_ref().map(pf_opel::Explanation::text);
+        if scope != SYSTEM {
+            return (own.map(|e| e.score), drivers, own_text.unwrap_or_default());
+        }
+        let providers: Vec<(&str, Level)> = self
+            .sites
+            .iter()
+            .filter_map(|(code, info)| {
+                let level = self.trackers.get(code).and_then(LevelTracker::level)?;
+                Some((info.kind, level))
+            })
+            .collect();
+        let Some(ics) = self.config.ics(&providers, own.as_ref().map(|e| e.score)) else {
+            return (None, drivers, String::new());
+        };
+        let mut reason = ics.text(&self.config.ics);
+        if let (Some(_), Some(text)) = (ics.system_score, own_text)
+            && !drivers.is_empty()
+        {
+            reason = format!("{reason}; system figures: {text}");
+        }
+        (Some(ics.score), drivers, reason)
     }
 
     fn occupancy_alert(
@@ -501,6 +612,55 @@ impl Engine {
             }
         } else {
             *low_since = None;
+        }
+    }
+
+    /// ED 12-hour waits and handover delays at each site, against the
+    /// configured thresholds: one alert when a count reaches its threshold,
+    /// another only after it has fallen below it.
+    fn urgent_care_alerts(
+        &mut self,
+        by_site: &BTreeMap<String, Figures>,
+        now: OffsetDateTime,
+        outcome: &mut Outcome,
+    ) {
+        for (code, figures) in by_site {
+            let name = self
+                .sites
+                .get(code)
+                .map(|s| s.name.as_str())
+                .unwrap_or(code);
+            let checks = [
+                (
+                    "ed_12h_waits",
+                    figures.urgent.over_12h,
+                    self.rules.ed_over_12h,
+                    "in ED over 12 hours from arrival",
+                ),
+                (
+                    "handover_delays",
+                    figures.urgent.handovers_over_60,
+                    self.rules.handovers_over_60,
+                    "ambulance handovers over 60 minutes today",
+                ),
+            ];
+            for (kind, count, threshold, what) in checks {
+                let key = (kind, code.clone());
+                if threshold <= 0 || count < threshold {
+                    self.counts_alerted.remove(&key);
+                    continue;
+                }
+                if self.counts_alerted.insert(key) {
+                    outcome.alerts.push(Alert::new(
+                        kind,
+                        "warning",
+                        code,
+                        format!("{name}: {count} {what} (threshold {threshold})"),
+                        now,
+                        serde_json::json!({ "count": count, "threshold": threshold }),
+                    ));
+                }
+            }
         }
     }
 
@@ -788,5 +948,237 @@ mod tests {
                 .alerts
                 .is_empty()
         );
+    }
+
+    /// ED and ambulance figures are OPEL parameters of their site: a site
+    /// with quiet wards but long ED waits and late handovers is raised, and
+    /// the reason names those figures.
+    #[test]
+    fn ed_waits_and_handover_delays_drive_a_sites_level() {
+        let catalogue = catalogue();
+        let code = catalogue.trusts[0].sites[0].code.to_string();
+        let now = time::macros::datetime!(2026-11-30 12:00 UTC);
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("ms");
+        const HOUR: i64 = 3_600_000;
+        let mut state = urgent_care::UrgentCareState::default();
+        // Ten in the department: two over 12 h, three more over 4 h.
+        let hours_ago = [13, 13, 5, 5, 5, 1, 1, 1, 1, 1];
+        let ed = state.ed.entry(code.clone()).or_default();
+        for (i, h) in hours_ago.iter().enumerate() {
+            ed.insert(
+                format!("a{i}"),
+                urgent_care::EdSummary {
+                    arrived_ms: now_ms - h * HOUR,
+                    dta_ms: None,
+                },
+            );
+        }
+        // Two vehicles waiting 70 minutes.
+        let waiting = state.waiting.entry(code.clone()).or_default();
+        for i in 0..2 {
+            waiting.insert(
+                format!("v{i}"),
+                urgent_care::AmbulanceSummary {
+                    arrived_ms: now_ms - 70 * 60_000,
+                },
+            );
+        }
+        let urgent = urgent_care::figures(&state, now_ms);
+        let mut quiet = Engine::new(
+            OpelConfig::llr_defaults().expect("defaults"),
+            AlertRules::default(),
+            sites(&catalogue),
+        );
+        quiet.step(&snapshot(80, 20), now);
+        let level_of = |engine: &Engine| {
+            engine
+                .states()
+                .into_iter()
+                .find(|s| s.scope == code)
+                .expect("the site")
+        };
+        assert_eq!(level_of(&quiet).level, Some(1), "80 % G&A alone");
+
+        let mut engine = Engine::new(
+            OpelConfig::llr_defaults().expect("defaults"),
+            AlertRules::default(),
+            sites(&catalogue),
+        );
+        engine.step_with(&snapshot(80, 20), &urgent, now);
+        let site = level_of(&engine);
+        assert_eq!(site.parameters["ed_over_4h_pct"], 50.0);
+        assert_eq!(site.parameters["ed_over_12h_pct"], 20.0);
+        assert_eq!(site.parameters["ambulance_handover_over_60_pct"], 100.0);
+        assert_eq!(site.parameters["ambulance_hours_lost"], 1.8);
+        // (0.5 + 0.3 + 0.2 + 0.15×4 + 0.2×4 + 0.15×4 + 0.1) / 1.6 = 1.94.
+        assert_eq!(site.level, Some(2), "{site:?}");
+        assert_eq!(
+            site.reason,
+            "In ED over 12 h 20% (≥ 10%), Handovers over 60 min 100% (≥ 20%), In ED over 4 h 50% (≥ 50%)"
+        );
+        let system = level_of_system(&engine);
+        assert_eq!(system.parameters["ed_over_12h_pct"], 20.0);
+    }
+
+    /// ED 12-hour waits and handover delays are alerted at their configured
+    /// thresholds, once per crossing.
+    #[test]
+    fn ed_waits_and_handover_delays_are_alerted_at_their_thresholds() {
+        let catalogue = catalogue();
+        let now = time::macros::datetime!(2026-11-30 12:00 UTC);
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("ms");
+        let state = |over_12h: i64, late_vehicles: i64| {
+            let mut state = urgent_care::UrgentCareState::default();
+            let ed = state.ed.entry("RWEAA".into()).or_default();
+            for i in 0..over_12h {
+                ed.insert(
+                    format!("a{i}"),
+                    urgent_care::EdSummary {
+                        arrived_ms: now_ms - 13 * 3_600_000,
+                        dta_ms: None,
+                    },
+                );
+            }
+            let waiting = state.waiting.entry("RWEAA".into()).or_default();
+            for i in 0..late_vehicles {
+                waiting.insert(
+                    format!("v{i}"),
+                    urgent_care::AmbulanceSummary {
+                        arrived_ms: now_ms - 70 * 60_000,
+                    },
+                );
+            }
+            urgent_care::figures(&state, now_ms)
+        };
+        let rules = AlertRules {
+            ed_over_12h: 2,
+            handovers_over_60: 1,
+            ..AlertRules::default()
+        };
+        let mut engine = Engine::new(
+            OpelConfig::llr_defaults().expect("defaults"),
+            rules,
+            sites(&catalogue),
+        );
+        let kinds = |outcome: &Outcome| -> Vec<(&'static str, String)> {
+            outcome
+                .alerts
+                .iter()
+                .filter(|a| a.kind == "ed_12h_waits" || a.kind == "handover_delays")
+                .map(|a| (a.kind, a.title.clone()))
+                .collect()
+        };
+        let below = engine.step_with(&snapshot(10, 10), &state(1, 0), now);
+        assert!(kinds(&below).is_empty(), "below both thresholds");
+        let at = engine.step_with(&snapshot(10, 10), &state(2, 1), now);
+        assert_eq!(
+            kinds(&at),
+            vec![
+                (
+                    "ed_12h_waits",
+                    "Royal: 2 in ED over 12 hours from arrival (threshold 2)".to_owned()
+                ),
+                (
+                    "handover_delays",
+                    "Royal: 1 ambulance handovers over 60 minutes today (threshold 1)".to_owned()
+                ),
+            ]
+        );
+        let still = engine.step_with(&snapshot(10, 10), &state(3, 1), now);
+        assert!(kinds(&still).is_empty(), "once per crossing");
+        engine.step_with(&snapshot(10, 10), &state(1, 1), now);
+        let again = engine.step_with(&snapshot(10, 10), &state(2, 1), now);
+        assert_eq!(kinds(&again).len(), 1, "again after falling below");
+        let ed = again
+            .alerts
+            .iter()
+            .find(|a| a.kind == "ed_12h_waits")
+            .expect("the ED alert");
+        assert_eq!(ed.details["count"], 2);
+    }
+
+    fn level_of_system(engine: &Engine) -> ScopeState {
+        engine
+            .states()
+            .into_iter()
+            .find(|s| s.scope == SYSTEM)
+            .expect("the system")
+    }
+
+    /// The system's level follows the configured ICS rule (half of the
+    /// acute providers at a level put it there) and every level carries its
+    /// drivers and reason: on the state, in the change and in the alert.
+    #[test]
+    fn levels_carry_their_drivers_and_the_system_follows_the_ics_rule() {
+        let mut wards = Vec::new();
+        let mut sites_json = Vec::new();
+        for i in 0..4 {
+            sites_json.push(format!(
+                r#"{{ "code": "S{i}", "name": "Site {i}", "kind": "acute", "locality": "L", "postcode": "LE1 5WW",
+                   "wards": [{{ "code": "W", "name": "W", "kind": "general_acute", "beds": 100 }}] }}"#
+            ));
+            wards.push(format!("S{i}"));
+        }
+        let catalogue = Catalogue::from_json(&format!(
+            r#"{{ "region": "T", "trusts": [{{ "code": "RWE", "name": "T", "short_name": "T", "sites": [{}] }}] }}"#,
+            sites_json.join(",")
+        ))
+        .expect("catalogue");
+        let mut snapshot = Snapshot::default();
+        // Two sites at 99 % G&A occupancy (score 4 on it, 2.5 in all: OPEL
+        // 3), two at 80 %: the system's own occupancy (89.5 %) says OPEL 1.
+        for (i, site) in wards.iter().enumerate() {
+            let occupied = if i < 2 { 99 } else { 80 };
+            let counters: pf_live_state::Counters = [
+                ("general_acute:occupied", occupied),
+                ("general_acute:available", 100 - occupied),
+            ]
+            .iter()
+            .map(|(f, n)| (f.parse().expect("a counter field"), *n))
+            .collect();
+            snapshot.wards.insert((site.clone(), "W".into()), counters);
+        }
+        let config = OpelConfig::llr_defaults().expect("defaults");
+        assert_eq!(config.ics.min_share_pct, 50.0, "the shipped rule");
+        let mut engine = Engine::new(config, AlertRules::default(), sites(&catalogue));
+        let outcome = engine.step(&snapshot, time::macros::datetime!(2026-11-30 09:00 UTC));
+        let system = outcome
+            .changes
+            .iter()
+            .find(|c| c.scope == SYSTEM)
+            .expect("a system level");
+        assert_eq!(system.to, Level::Three, "2 of 4 acute providers at OPEL 3");
+        assert!(
+            system
+                .reason
+                .contains("2 of 4 acute providers at OPEL 3 or above"),
+            "{}",
+            system.reason
+        );
+        let site = outcome
+            .changes
+            .iter()
+            .find(|c| c.scope == "S0")
+            .expect("a site level");
+        assert_eq!(site.reason, "G&A occupancy 99% (≥ 98%)");
+        let state = engine
+            .states()
+            .into_iter()
+            .find(|s| s.scope == "S0")
+            .expect("the site");
+        assert_eq!(state.drivers[0].parameter, "ga_occupancy_pct");
+        assert_eq!(state.reason, "G&A occupancy 99% (≥ 98%)");
+        let alert = outcome
+            .alerts
+            .iter()
+            .find(|a| a.kind == "opel_level_changed" && a.scope == "S0")
+            .expect("an alert");
+        assert!(
+            alert.title.contains("G&A occupancy 99% (≥ 98%)"),
+            "{}",
+            alert.title
+        );
+        assert_eq!(alert.details["reason"], "G&A occupancy 99% (≥ 98%)");
+        assert_eq!(alert.details["drivers"][0]["parameter"], "ga_occupancy_pct");
     }
 }

@@ -7,15 +7,22 @@
 //! `ga_occupancy_pct` for acute sites and the system, as on the wall,
 //! `community_occupancy_pct` and so on for the others, see
 //! [`engine::occupancy_measure`] —, escalation beds open, NCTR share =
-//! waiting discharges / occupied beds of those kinds), scores them with the OPEL configuration
+//! waiting discharges / occupied beds of those kinds, and the ED and
+//! ambulance parameters from [`pf_live_state::urgent_care::figures`]: % in
+//! ED over 4 and 12 hours, % of today's handovers over 60 minutes,
+//! ambulance hours lost today), scores them with the OPEL configuration
 //! (`PF_OPEL_CONFIG`, default the shipped placeholders) and follows each
 //! level with a [`pf_opel::LevelTracker`] (rises at once, falls after a
-//! margin and a minimum dwell). The time comes from a
+//! margin and a minimum dwell). The system's (ICS) level follows the
+//! configured ICS rule over the providers' levels, with its own figures as
+//! a floor ([`pf_opel::OpelConfig::ics`]). Every level carries its drivers
+//! (the at most three parameters behind it) and its reason in words
+//! ([`pf_opel::OpelConfig::explain`]). The time comes from a
 //! [`pf_care_home_log::Clock`], so tests move it instead of waiting.
 //!
 //! Each level change is published as a `system.opel_level_changed` event
-//! on `pf.system.opel.{scope}` (stream `PF_SYSTEM`) with the parameters and
-//! score that caused it. Alerts (level changes, a site crossing an
+//! on `pf.system.opel.{scope}` (stream `PF_SYSTEM`) with the parameters,
+//! score, drivers and reason that caused it. Alerts (level changes, a site crossing an
 //! occupancy threshold, a care home closing to admissions, a surge of NCTR
 //! patients) are JSON on `pf.alerts.{kind}` (stream `PF_ALERTS`) and, when
 //! `PF_ALERT_WEBHOOK_URL` is set, POSTed there signed (see [`webhook`]).
@@ -328,6 +335,8 @@ impl Outlet {
                         })
                         .collect(),
                     words: change.to.words().to_owned(),
+                    reason: change.reason.clone(),
+                    drivers: change.drivers.iter().map(|d| d.parameter.clone()).collect(),
                 }),
             }
             .seal(now);
@@ -415,9 +424,24 @@ async fn follow(
                 continue;
             }
         };
-        readiness.set("redis", true);
         let now = clock.now();
-        let outcome = engine.step(&snapshot, now);
+        let urgent = match reader
+            .urgent_care(pf_live_state::discharge_counts::uk_date(now))
+            .await
+        {
+            Ok(state) => {
+                let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+                pf_live_state::urgent_care::figures(&state, now_ms)
+            }
+            Err(err) => {
+                readiness.set("redis", false);
+                tracing::warn!(cause = %err, "cannot read the ED and ambulance state; retrying");
+                pause(&shutdown, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        readiness.set("redis", true);
+        let outcome = engine.step_with(&snapshot, &urgent, now);
         outlet.emit(outcome, now).await;
         version = version.max(snapshot.version);
         if let Ok(mut board) = outlet.board.lock() {

@@ -65,13 +65,7 @@ pub fn decode(
         return Err(Unusable::UnknownStream(stream.name.to_owned()));
     };
     if let Some(stored_at_ms) = stored_at_ms {
-        let occurred_at_ms = match &mut update {
-            Update::Bed(u) => &mut u.occurred_at_ms,
-            Update::CareHome(u) => &mut u.occurred_at_ms,
-            Update::Discharge(u) => &mut u.occurred_at_ms,
-            Update::Item(u) => &mut u.occurred_at_ms,
-            Update::Teams(u) => &mut u.occurred_at_ms,
-        };
+        let occurred_at_ms = update.occurred_at_ms_mut();
         *occurred_at_ms = (*occurred_at_ms).min(stored_at_ms);
     }
     Ok(update)

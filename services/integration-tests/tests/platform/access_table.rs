@@ -71,7 +71,7 @@ const SERVICE_USERS: [&str; 14] = [
 ];
 
 /// Every stream of the platform.
-const STREAMS: [&str; 8] = [
+const STREAMS: [&str; 9] = [
     "PF_BEDS",
     "PF_CARE_HOMES",
     "PF_DISCHARGES",

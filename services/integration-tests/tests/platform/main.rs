@@ -42,6 +42,7 @@
 //!   overdue alerts, who may see and change which item, the actions log.
 //! - [`trends`]: occupancy history.
 //! - [`uk_clock`]: UK days and BST: the discharge pages count the UK day.
+//! - [`urgent_care`]: ED and ambulance figures on the wall.
 
 mod access;
 mod access_table;
@@ -68,3 +69,4 @@ mod secrets;
 mod tasks;
 mod trends;
 mod uk_clock;
+mod urgent_care;

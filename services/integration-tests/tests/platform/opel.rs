@@ -73,6 +73,9 @@ struct Pressure {
     clock: pf_care_home_log::ManualClock,
 }
 
+/// Why the Royal Infirmary is at OPEL 3 with every G&A bed occupied.
+const REASON: &str = "G&A occupancy 100% (≥ 98%)";
+
 async fn start_pressure(platform: &Platform, hook_url: String) -> Pressure {
     // A configuration file (PF_OPEL_CONFIG) with a 10-minute dwell.
     let mut opel: Value = serde_json::from_str(pf_opel::LLR_DEFAULTS).unwrap();
@@ -301,6 +304,10 @@ async fn parameters_across_opel_thresholds_change_the_level_emit_the_event_and_a
         .unwrap();
     assert_eq!(site["words"], "Severe pressure");
     assert_eq!(site["parameters"]["ga_occupancy_pct"], 100.0);
+    // Why: the parameter that drives it, with the threshold it reached.
+    assert_eq!(site["reason"], REASON, "{site}");
+    assert_eq!(site["drivers"][0]["parameter"], "ga_occupancy_pct");
+    assert_eq!(site["drivers"][0]["threshold"], 98.0);
 
     let events = level_events(&platform, SITE).await;
     assert_eq!(levels(&events), vec![(0, 1), (1, 2), (2, 3)]);
@@ -309,6 +316,8 @@ async fn parameters_across_opel_thresholds_change_the_level_emit_the_event_and_a
     assert_eq!(parameter(rise, "nctr_share_pct"), 0.0);
     assert_eq!(rise.score, 2.5);
     assert_eq!(rise.words, "Severe pressure");
+    assert_eq!(rise.reason, REASON);
+    assert_eq!(rise.drivers, vec!["ga_occupancy_pct".to_owned()]);
 
     // The alerts on NATS.
     let (subject, alert) = next_alert(&mut alerts, |a| {
@@ -325,6 +334,11 @@ async fn parameters_across_opel_thresholds_change_the_level_emit_the_event_and_a
         "{alert}"
     );
     assert_eq!(alert["details"]["parameters"]["ga_occupancy_pct"], 100.0);
+    assert_eq!(alert["details"]["reason"], REASON, "{alert}");
+    assert!(
+        alert["title"].as_str().unwrap().ends_with(REASON),
+        "the alert says why: {alert}"
+    );
     let (subject, occupancy) = next_alert(&mut alerts, |a| {
         a["kind"] == "occupancy_threshold" && a["details"]["threshold_pct"] == 98.0
     })
@@ -380,7 +394,7 @@ async fn parameters_across_opel_thresholds_change_the_level_emit_the_event_and_a
         "the alert's title"
     );
     assert!(
-        page.contains(r#"<p class="pf-opel pf-opel--3" data-opel="RWEAA"><span class="pf-opel__name">OPEL <span class="pf-opel__level" data-opel-field="level">3</span></span> <span class="pf-opel__words" data-opel-field="words">Severe pressure</span></p>"#),
+        page.contains(r#"<p class="pf-opel pf-opel--3" data-opel="RWEAA"><span class="pf-opel__name">OPEL <span class="pf-opel__level" data-opel-field="level">3</span></span> <span class="pf-opel__words" data-opel-field="words">Severe pressure</span> <span class="pf-opel__reason" data-opel-field="reason">G&amp;A occupancy 100% (≥ 98%)</span></p>"#),
         "the site's level in number and words"
     );
     assert!(page.contains(
@@ -391,6 +405,7 @@ async fn parameters_across_opel_thresholds_change_the_level_emit_the_event_and_a
     let opel = live.next_of(&["opel"]).await;
     assert_eq!(opel["levels"][SITE]["level"], 3, "{opel}");
     assert_eq!(opel["levels"][SITE]["words"], "Severe pressure");
+    assert_eq!(opel["levels"][SITE]["reason"], REASON);
     assert!(
         opel["alerts"]
             .as_array()

@@ -402,6 +402,8 @@ async fn publish_pressure(platform: &Platform) -> Value {
                 score: f64::from(level),
                 parameters: Vec::new(),
                 words: opel_words(level).to_owned(),
+                reason: String::new(),
+                drivers: Vec::new(),
             }),
         }
         .seal(now);

@@ -4,7 +4,8 @@
 -- arguments, which one Rust builder (Plan::invocation) passes.
 --
 -- KEYS: entity hash, change version, change log, notices, then `counters`
--- counter hashes, `sets` sets, `puts` hashes, `geo` geo sets (0 or 1),
+-- counter hashes, `sets` sets, `puts` hashes, `removes` hashes, `geo`
+-- geo sets (0 or 1),
 -- then, with a history, the newest buckets' starts, the history settings
 -- and one sorted set per history scope.
 -- ARGV: entity version, plan (JSON), contributions (JSON: one object per
@@ -49,6 +50,10 @@ for i = 1, plan.sets do
 end
 for i = 1, plan.puts do
   redis.call('HSET', KEYS[next_key], plan.put_fields[i][1], plan.put_fields[i][2])
+  next_key = next_key + 1
+end
+for i = 1, (plan.removes or 0) do
+  redis.call('HDEL', KEYS[next_key], plan.remove_fields[i])
   next_key = next_key + 1
 end
 if plan.geo then

@@ -8,6 +8,7 @@ use pf_hospital_model::{BedKind, BedState};
 
 use crate::counter::{CounterField, Counters};
 use crate::discharge_counts::DischargeSummary;
+use crate::urgent_care::{AmbulanceUpdate, EdAttendanceUpdate};
 
 /// A ward, as `(site, ward)`.
 pub type WardKey = (String, String);
@@ -147,6 +148,10 @@ pub enum Update {
     Item(Box<ItemUpdate>),
     /// A team register change.
     Teams(Box<TeamsUpdate>),
+    /// An ED attendance's event.
+    Ed(Box<EdAttendanceUpdate>),
+    /// An ambulance arrival's event.
+    Ambulance(Box<AmbulanceUpdate>),
 }
 
 impl Update {
@@ -158,6 +163,8 @@ impl Update {
             Update::Discharge(u) => &u.event_id,
             Update::Item(u) => &u.event_id,
             Update::Teams(u) => &u.event_id,
+            Update::Ed(u) => &u.event_id,
+            Update::Ambulance(u) => &u.event_id,
         }
     }
 
@@ -169,6 +176,22 @@ impl Update {
             Update::Discharge(u) => u.entity_version,
             Update::Item(u) => u.entity_version,
             Update::Teams(u) => u.entity_version,
+            Update::Ed(u) => u.entity_version,
+            Update::Ambulance(u) => u.entity_version,
+        }
+    }
+
+    /// When the event happened, ms since the epoch (to bound by the time
+    /// the stream stored it).
+    pub fn occurred_at_ms_mut(&mut self) -> &mut i64 {
+        match self {
+            Update::Bed(u) => &mut u.occurred_at_ms,
+            Update::CareHome(u) => &mut u.occurred_at_ms,
+            Update::Discharge(u) => &mut u.occurred_at_ms,
+            Update::Ed(u) => &mut u.occurred_at_ms,
+            Update::Item(u) => &mut u.occurred_at_ms,
+            Update::Teams(u) => &mut u.occurred_at_ms,
+            Update::Ambulance(u) => &mut u.occurred_at_ms,
         }
     }
 }
@@ -232,6 +255,18 @@ pub enum Change {
         /// When the event happened, ms since the epoch.
         occurred_at_ms: i64,
     },
+    /// An ED attendance or an ambulance arrival changed at a site (the
+    /// figures are re-read: they depend on the time).
+    UrgentCare {
+        /// Change version.
+        version: u64,
+        /// ODS site code.
+        site: String,
+        /// The event type.
+        event_type: String,
+        /// When the event happened, ms since the epoch.
+        occurred_at_ms: i64,
+    },
     /// The state was rebuilt; take a new snapshot.
     Reset {
         /// Change version.
@@ -247,6 +282,7 @@ impl Change {
             | Change::CareHome { version, .. }
             | Change::Discharge { version, .. }
             | Change::Task { version, .. }
+            | Change::UrgentCare { version, .. }
             | Change::Reset { version } => *version,
         }
     }

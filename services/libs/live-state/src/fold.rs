@@ -22,6 +22,7 @@ use crate::change::{BedUpdate, CareHomeUpdate, DischargeUpdate, ItemUpdate, Team
 use crate::keys::Keys;
 use crate::store::LiveStateError;
 use crate::trend::TrendSettings;
+use crate::urgent_care::{AmbulanceSummary, AmbulanceUpdate, EdAttendanceUpdate, EdSummary};
 
 /// The field of a figures hash counting beds occupied.
 pub const OCCUPIED: &str = "occupied";
@@ -47,6 +48,8 @@ pub struct Plan {
     pub sets: Vec<(String, String)>,
     /// Fields set in other hashes: (hash, field, value).
     pub puts: Vec<(String, String, String)>,
+    /// Fields removed from other hashes: (hash, field).
+    pub removes: Vec<(String, String)>,
     /// A place in a geo set: (set, longitude, latitude, member).
     pub geo: Option<(String, f64, f64, String)>,
     /// The change-log entry's fields.
@@ -91,7 +94,140 @@ pub fn fold(update: &Update, keys: &Keys, trends: TrendSettings) -> Result<Plan,
         Update::Discharge(update) => fold_discharge(update, keys),
         Update::Item(update) => fold_item(update, keys),
         Update::Teams(update) => fold_teams(update, keys),
+        Update::Ed(update) => fold_ed(update, keys),
+        Update::Ambulance(update) => fold_ambulance(update, keys),
     }
+}
+
+fn optional_ms(ms: Option<i64>) -> String {
+    ms.map(|ms| ms.to_string()).unwrap_or_default()
+}
+
+/// The change-log entry of an ED or ambulance event: the site only (the
+/// figures depend on the time, so readers re-read them).
+fn urgent_change(site: &str, at_ms: i64, event_type: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("kind", "urgent_care".into()),
+        ("site", site.to_owned()),
+        ("at", at_ms.to_string()),
+        ("event_type", event_type.to_owned()),
+    ]
+}
+
+/// An attendance: its record, and its summary kept while it is in the
+/// department (removed when it leaves).
+fn fold_ed(update: &EdAttendanceUpdate, keys: &Keys) -> Result<Plan, LiveStateError> {
+    let site = update.site.as_str();
+    let member = Keys::urgent_member(site, &update.attendance);
+    let (puts, removes) = match update.departed {
+        None => {
+            let summary = EdSummary {
+                arrived_ms: update.arrived_at_ms,
+                dta_ms: update.decided_to_admit_at_ms,
+            };
+            (
+                vec![(
+                    keys.ed_in_department(),
+                    member,
+                    json(&summary, "ED summary")?,
+                )],
+                Vec::new(),
+            )
+        }
+        Some(_) => (Vec::new(), vec![(keys.ed_in_department(), member)]),
+    };
+    Ok(Plan {
+        entity: keys.ed_attendance(site, &update.attendance),
+        entity_version: update.entity_version,
+        fields: vec![
+            ("site", site.to_owned()),
+            ("arrived_at", update.arrived_at_ms.to_string()),
+            (
+                "decided_to_admit_at",
+                optional_ms(update.decided_to_admit_at_ms),
+            ),
+            (
+                "departed_at",
+                optional_ms(update.departed.map(|(at, _)| at)),
+            ),
+            (
+                "departure",
+                update
+                    .departed
+                    .map(|(_, d)| d.as_str())
+                    .unwrap_or("")
+                    .into(),
+            ),
+            ("event_id", update.event_id.clone()),
+            ("occurred_at", update.occurred_at_ms.to_string()),
+        ],
+        counters: Vec::new(),
+        sets: Vec::new(),
+        puts,
+        removes,
+        geo: None,
+        change: urgent_change(site, update.occurred_at_ms, &update.event_type),
+        previous: None,
+        notice: None,
+        history: None,
+    })
+}
+
+/// An ambulance arrival: its record; while it waits, its summary; once
+/// handed over, its part in its arrival day's handover counters (always
+/// the same counter hash, so a correction moves the counts).
+fn fold_ambulance(update: &AmbulanceUpdate, keys: &Keys) -> Result<Plan, LiveStateError> {
+    let site = update.site.as_str();
+    let member = Keys::urgent_member(site, &update.arrival);
+    let arrived = time::OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(update.arrived_at_ms) * 1_000_000,
+    )
+    .map_err(|e| LiveStateError::Unexpected(format!("ambulance arrival time: {e}")))?;
+    let day = crate::discharge_counts::uk_date(arrived);
+    let counted: Contribution = update
+        .handover_counts()
+        .into_iter()
+        .flatten()
+        .filter(|(_, n)| *n != 0)
+        .map(|(field, n)| (format!("{site}:{field}"), n))
+        .collect();
+    let (puts, removes) = match update.handed_over_at_ms {
+        None => {
+            let summary = AmbulanceSummary {
+                arrived_ms: update.arrived_at_ms,
+            };
+            (
+                vec![(
+                    keys.ambulances_waiting(),
+                    member,
+                    json(&summary, "ambulance summary")?,
+                )],
+                Vec::new(),
+            )
+        }
+        Some(_) => (Vec::new(), vec![(keys.ambulances_waiting(), member)]),
+    };
+    Ok(Plan {
+        entity: keys.ambulance(site, &update.arrival),
+        entity_version: update.entity_version,
+        fields: vec![
+            ("site", site.to_owned()),
+            ("arrived_at", update.arrived_at_ms.to_string()),
+            ("handed_over_at", optional_ms(update.handed_over_at_ms)),
+            ("cleared_at", optional_ms(update.cleared_at_ms)),
+            ("event_id", update.event_id.clone()),
+            ("occurred_at", update.occurred_at_ms.to_string()),
+        ],
+        counters: vec![(keys.ambulance_day(day), counted)],
+        sets: Vec::new(),
+        puts,
+        removes,
+        geo: None,
+        change: urgent_change(site, update.occurred_at_ms, &update.event_type),
+        previous: None,
+        notice: None,
+        history: None,
+    })
 }
 
 fn flag(on: bool) -> String {
@@ -137,6 +273,7 @@ fn fold_bed(update: &BedUpdate, keys: &Keys, trends: TrendSettings) -> Plan {
             (keys.sites_index(), site.to_owned()),
         ],
         puts: Vec::new(),
+        removes: Vec::new(),
         geo: None,
         change: vec![
             ("kind", "bed".into()),
@@ -183,6 +320,7 @@ fn fold_care_home(update: &CareHomeUpdate, keys: &Keys) -> Result<Plan, LiveStat
         counters: Vec::new(),
         sets: vec![(keys.care_homes_index(), cqc.to_owned())],
         puts: Vec::new(),
+        removes: Vec::new(),
         geo: Some((
             keys.care_homes_geo(),
             registration.longitude,
@@ -216,6 +354,7 @@ fn fold_discharge(update: &DischargeUpdate, keys: &Keys) -> Result<Plan, LiveSta
         counters: Vec::new(),
         sets: vec![(keys.discharges_index(), id.to_owned())],
         puts: vec![(keys.discharge_summaries(), id.to_owned(), summary.clone())],
+        removes: Vec::new(),
         geo: None,
         change: vec![
             ("kind", "discharge".into()),
@@ -250,6 +389,7 @@ fn fold_item(update: &ItemUpdate, keys: &Keys) -> Result<Plan, LiveStateError> {
         counters: Vec::new(),
         sets: vec![(keys.items_index(), id.to_owned())],
         puts: Vec::new(),
+        removes: Vec::new(),
         geo: None,
         change: vec![
             ("kind", "item".into()),
@@ -276,6 +416,7 @@ fn fold_teams(update: &TeamsUpdate, keys: &Keys) -> Result<Plan, LiveStateError>
         counters: Vec::new(),
         sets: vec![(keys.teams_index(), ods.to_owned())],
         puts: Vec::new(),
+        removes: Vec::new(),
         geo: None,
         change: vec![
             ("kind", "teams".into()),
@@ -302,6 +443,8 @@ struct Arguments<'a> {
     members: Vec<&'a str>,
     puts: usize,
     put_fields: Vec<(&'a str, &'a str)>,
+    removes: usize,
+    remove_fields: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     geo: Option<(f64, f64, &'a str)>,
     change: Vec<&'a str>,
@@ -378,6 +521,8 @@ impl Plan {
                 .iter()
                 .map(|(_, f, v)| (f.as_str(), v.as_str()))
                 .collect(),
+            removes: self.removes.len(),
+            remove_fields: self.removes.iter().map(|(_, f)| f.as_str()).collect(),
             geo: self
                 .geo
                 .as_ref()
@@ -403,6 +548,9 @@ impl Plan {
             invocation.key(key);
         }
         for (key, _, _) in &self.puts {
+            invocation.key(key);
+        }
+        for (key, _) in &self.removes {
             invocation.key(key);
         }
         if let Some((key, ..)) = &self.geo {

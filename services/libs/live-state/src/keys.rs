@@ -168,6 +168,40 @@ impl Keys {
         format!("{}index:teams", self.prefix)
     }
 
+    /// One ED attendance's record (hash), by site and opaque id.
+    pub fn ed_attendance(&self, site: &str, id: &str) -> String {
+        format!("{}ed:{site}:{id}", self.prefix)
+    }
+
+    /// Attendances in the department (hash: `{site}|{id}` →
+    /// [`EdSummary`](crate::urgent_care::EdSummary) JSON).
+    pub fn ed_in_department(&self) -> String {
+        format!("{}ed:in-department", self.prefix)
+    }
+
+    /// One ambulance arrival's record (hash), by site and opaque id.
+    pub fn ambulance(&self, site: &str, id: &str) -> String {
+        format!("{}ambulance:{site}:{id}", self.prefix)
+    }
+
+    /// Vehicles waiting to hand over (hash: `{site}|{id}` →
+    /// [`AmbulanceSummary`](crate::urgent_care::AmbulanceSummary) JSON).
+    pub fn ambulances_waiting(&self) -> String {
+        format!("{}ambulance:waiting", self.prefix)
+    }
+
+    /// A day's handover counters (hash: `{site}:{handovers|over_30|over_60|lost_secs}`),
+    /// by the arrivals' UK date.
+    pub fn ambulance_day(&self, date: time::Date) -> String {
+        format!("{}ambulance:day:{date}", self.prefix)
+    }
+
+    /// The member of [`ed_in_department`](Self::ed_in_department) or
+    /// [`ambulances_waiting`](Self::ambulances_waiting) of a site's entity.
+    pub fn urgent_member(site: &str, id: &str) -> String {
+        format!("{site}|{id}")
+    }
+
     /// A site's occupancy history (sorted set: bucket start → entry; see
     /// [`trend`](crate::trend)), all but the newest bucket.
     pub fn trend_site(&self, site: &str) -> String {

@@ -34,6 +34,12 @@
 //!   discharge, and [`discharge_counts::count`], the one definition of the
 //!   discharge figures (NCTR patients, delay days, discharges today) the
 //!   wall and pressure share.
+//! - [`urgent_care`]: ED attendances and ambulance arrivals as the fold
+//!   takes them ([`EdAttendanceUpdate`], [`AmbulanceUpdate`]), what is kept
+//!   of them (attendances in the department, vehicles waiting, each day's
+//!   handover counters) and [`urgent_care::figures`], the one definition of
+//!   the ED and ambulance figures (in department, over 4 h / 12 h, waiting
+//!   for a bed, longest wait, handovers over 30 / 60 min, hours lost).
 //! - [`trend`]: the occupancy history a bed's update keeps per site and for
 //!   the system (bucketed by the events' own time, bounded), and
 //!   [`TrendHistory`], what [`LiveState::trend_history`] reads back.
@@ -47,6 +53,7 @@ pub mod keys;
 pub mod scripts;
 pub mod store;
 pub mod trend;
+pub mod urgent_care;
 
 pub use change::{
     BedUpdate, CareHomeUpdate, Change, DischargeUpdate, ItemUpdate, PatientNotice, Snapshot,
@@ -57,3 +64,4 @@ pub use discharge_counts::{DischargeCounts, DischargeSummary, PathwayCounts};
 pub use keys::Keys;
 pub use store::{Applied, LAYOUT, LiveBed, LiveState, LiveStateError, StateDigest, differences};
 pub use trend::{SYSTEM_SCOPE, TrendHistory, TrendPoint, TrendSettings};
+pub use urgent_care::{AmbulanceUpdate, EdAttendanceUpdate, UrgentCareFigures, UrgentCareState};

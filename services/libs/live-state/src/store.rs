@@ -354,6 +354,56 @@ impl LiveState {
             .transpose()
     }
 
+    /// What the ED and ambulance figures are worked out from (see
+    /// [`urgent_care::figures`](crate::urgent_care::figures)), read
+    /// atomically: attendances in the department, vehicles waiting and the
+    /// handover counters of `today` (a UK date).
+    pub async fn urgent_care(
+        &mut self,
+        today: time::Date,
+    ) -> Result<crate::UrgentCareState, LiveStateError> {
+        let (ed, waiting, day): (
+            BTreeMap<String, String>,
+            BTreeMap<String, String>,
+            BTreeMap<String, i64>,
+        ) = redis::pipe()
+            .atomic()
+            .hgetall(self.keys.ed_in_department())
+            .hgetall(self.keys.ambulances_waiting())
+            .hgetall(self.keys.ambulance_day(today))
+            .query_async(&mut self.connection)
+            .await?;
+        let mut state = crate::UrgentCareState::default();
+        let split = |member: &str| {
+            member
+                .split_once('|')
+                .map(|(site, id)| (site.to_owned(), id.to_owned()))
+                .ok_or_else(|| LiveStateError::Unexpected(format!("urgent-care member `{member}`")))
+        };
+        for (member, summary) in ed {
+            let (site, id) = split(&member)?;
+            let summary = serde_json::from_str(&summary)
+                .map_err(|e| LiveStateError::Unexpected(format!("ED summary: {e}")))?;
+            state.ed.entry(site).or_default().insert(id, summary);
+        }
+        for (member, summary) in waiting {
+            let (site, id) = split(&member)?;
+            let summary = serde_json::from_str(&summary)
+                .map_err(|e| LiveStateError::Unexpected(format!("ambulance summary: {e}")))?;
+            state.waiting.entry(site).or_default().insert(id, summary);
+        }
+        for (field, n) in day {
+            if let Some((site, counter)) = field.split_once(':') {
+                state
+                    .today
+                    .entry(site.to_owned())
+                    .or_default()
+                    .insert(counter.to_owned(), n);
+            }
+        }
+        Ok(state)
+    }
+
     /// Every ward's counters, every care home's record, every discharge's
     /// summary and the change version, read atomically. Reads nothing under
     /// the patient prefix.
@@ -888,6 +938,12 @@ fn parse_change(entry: &StreamId) -> Result<Change, LiveStateError> {
             version,
             kind: kind.to_owned(),
             id: text("id"),
+            event_type: text("event_type"),
+            occurred_at_ms: text("at").parse().unwrap_or(0),
+        }),
+        "urgent_care" => Ok(Change::UrgentCare {
+            version,
+            site: text("site"),
             event_type: text("event_type"),
             occurred_at_ms: text("at").parse().unwrap_or(0),
         }),

@@ -11,7 +11,22 @@
 //! level rises as soon as the score crosses into the next band, but falls
 //! only once the score is below the band by a margin and has stayed there
 //! for a minimum time, so a value hovering at a threshold does not flap.
+//!
+//! # Layout
+//! - this file: [`OpelConfig`] (parameters, weights, thresholds, score
+//!   bands, hysteresis, the ICS rule; checked when read), [`Level`],
+//!   [`LevelTracker`].
+//! - [`explain`]: each parameter's [`Contribution`] to a score, the
+//!   parameters that drive a level and the sentence that says so.
+//! - [`ics`]: the configurable [`IcsRule`] combining providers' levels and
+//!   the system's own figures into the ICS level.
 #![forbid(unsafe_code)]
+
+pub mod explain;
+pub mod ics;
+
+pub use explain::{Contribution, Explanation, MAX_DRIVERS};
+pub use ics::{IcsOutcome, IcsRule};
 
 use std::collections::BTreeMap;
 
@@ -40,6 +55,15 @@ pub struct ParameterRule {
     pub weight: f64,
     /// Ascending: at or above `thresholds[0]` scores 2, `[1]` 3, `[2]` 4.
     pub thresholds: [f64; 3],
+    /// Its name for people, e.g. "G&A occupancy" (the parameter's key when empty).
+    #[serde(default)]
+    pub label: String,
+    /// Its unit after a value: `%`, ` min`, or empty.
+    #[serde(default)]
+    pub unit: String,
+    /// Whether the thresholds are placeholders the ICB has not yet confirmed.
+    #[serde(default)]
+    pub placeholder: bool,
 }
 
 /// The parameters of one kind of site.
@@ -78,6 +102,10 @@ pub struct OpelConfig {
     pub hysteresis: Hysteresis,
     /// By kind of site (`acute`, `community`, `mental_health`, `virtual_ward`).
     pub site_kinds: BTreeMap<String, SiteKindRules>,
+    /// How providers' levels make the ICS level (default: the system's own
+    /// figures only).
+    #[serde(default)]
+    pub ics: IcsRule,
 }
 
 impl OpelConfig {
@@ -105,6 +133,12 @@ impl OpelConfig {
                 "hysteresis margin and dwell cannot be negative".into(),
             ));
         }
+        let share = config.ics.min_share_pct;
+        if !(share > 0.0 && share <= 100.0) {
+            return Err(ConfigError::Rule(
+                "ics.min_share_pct must be above 0 and at most 100".into(),
+            ));
+        }
         for (kind, rules) in &config.site_kinds {
             for (name, rule) in &rules.parameters {
                 let t = rule.thresholds;
@@ -121,16 +155,8 @@ impl OpelConfig {
     /// The score (1 to 4) of a site of `kind` from the parameters it has, or
     /// `None` when none of its kind's parameters is known.
     pub fn score(&self, kind: &str, parameters: &BTreeMap<String, f64>) -> Option<f64> {
-        let rules = self.site_kinds.get(kind)?;
-        let (mut sum, mut weights) = (0.0, 0.0);
-        for (name, rule) in &rules.parameters {
-            if let Some(value) = parameters.get(name).filter(|v| v.is_finite()) {
-                let score = 1 + rule.thresholds.iter().filter(|t| *value >= **t).count();
-                sum += rule.weight * score as f64;
-                weights += rule.weight;
-            }
-        }
-        (weights > 0.0).then(|| sum / weights)
+        self.explain(kind, parameters)
+            .map(|explanation| explanation.score)
     }
 
     /// The level a score falls in, without hysteresis.
@@ -147,7 +173,7 @@ impl OpelConfig {
         }
     }
 
-    fn level_starts(&self, level: Level) -> f64 {
+    pub(crate) fn level_starts(&self, level: Level) -> f64 {
         let s = self.score_to_level;
         match level {
             Level::One => f64::MIN,
@@ -385,5 +411,225 @@ mod tests {
             .expect("falls");
         assert_eq!((down.from, down.to), (Some(Level::Three), Level::Two));
         assert_eq!(tracker.level(), Some(Level::Two));
+    }
+
+    /// Each parameter's contribution: its own score from its thresholds,
+    /// its share of the weights present, and what it adds above 1.
+    #[test]
+    fn each_parameter_contributes_its_score_by_its_share_of_the_weights() {
+        let config = OpelConfig::llr_defaults().expect("valid");
+        let explanation = config
+            .explain(
+                "acute",
+                &params(&[
+                    ("ga_occupancy_pct", 96.1),
+                    ("nctr_share_pct", 16.0),
+                    ("escalation_beds_open", 0.0),
+                ]),
+            )
+            .expect("explained");
+        let by_name: BTreeMap<&str, &Contribution> = explanation
+            .contributions
+            .iter()
+            .map(|c| (c.parameter.as_str(), c))
+            .collect();
+        let occupancy = by_name["ga_occupancy_pct"];
+        let nctr = by_name["nctr_share_pct"];
+        let escalation = by_name["escalation_beds_open"];
+        assert_eq!((occupancy.score, occupancy.threshold), (3, Some(95.0)));
+        assert_eq!((nctr.score, nctr.threshold), (3, Some(15.0)));
+        assert_eq!((escalation.score, escalation.threshold), (1, None));
+        let weights = occupancy.weight + nctr.weight + escalation.weight;
+        assert!((occupancy.share - occupancy.weight / weights).abs() < 1e-9);
+        assert!((occupancy.adds - occupancy.share * 2.0).abs() < 1e-9);
+        assert_eq!(escalation.adds, 0.0);
+        let sum: f64 = explanation.contributions.iter().map(|c| c.adds).sum();
+        assert!((1.0 + sum - explanation.score).abs() < 1e-9);
+        assert_eq!(
+            Some(explanation.score),
+            config.score(
+                "acute",
+                &params(&[
+                    ("ga_occupancy_pct", 96.1),
+                    ("nctr_share_pct", 16.0),
+                    ("escalation_beds_open", 0.0),
+                ])
+            )
+        );
+        // Largest contribution first.
+        assert_eq!(explanation.contributions[0].parameter, "ga_occupancy_pct");
+    }
+
+    /// Every acute parameter of the framework the platform can measure is
+    /// configured, each with a label and, until the ICB confirms it,
+    /// marked as a placeholder; each moves the score on its own.
+    #[test]
+    fn every_acute_parameter_alone_moves_the_score_and_is_marked_a_placeholder() {
+        let config = OpelConfig::llr_defaults().expect("valid");
+        let acute = &config.site_kinds["acute"].parameters;
+        for name in [
+            "ga_occupancy_pct",
+            "nctr_share_pct",
+            "escalation_beds_open",
+            "ed_over_4h_pct",
+            "ed_over_12h_pct",
+            "ambulance_handover_over_60_pct",
+            "ambulance_hours_lost",
+        ] {
+            let rule = acute
+                .get(name)
+                .unwrap_or_else(|| panic!("{name} configured"));
+            assert!(rule.placeholder, "{name} is marked a placeholder");
+            assert!(!rule.label.is_empty(), "{name} has a label");
+            for (i, threshold) in rule.thresholds.iter().enumerate() {
+                let explanation = config
+                    .explain("acute", &params(&[(name, *threshold)]))
+                    .expect("explained");
+                assert!(
+                    (explanation.score - (i + 2) as f64).abs() < 1e-9,
+                    "{name} at {threshold}: {}",
+                    explanation.score
+                );
+                assert_eq!(explanation.drivers()[0].parameter, name);
+            }
+        }
+    }
+
+    /// The drivers are the (at most three) parameters above their first
+    /// threshold, the largest first, and the text names them with the
+    /// threshold each reached.
+    #[test]
+    fn the_explanation_names_the_two_or_three_parameters_that_drive_the_level() {
+        let config = OpelConfig::llr_defaults().expect("valid");
+        let explanation = config
+            .explain(
+                "acute",
+                &params(&[
+                    ("ga_occupancy_pct", 96.1),
+                    ("nctr_share_pct", 16.0),
+                    ("escalation_beds_open", 0.0),
+                ]),
+            )
+            .expect("explained");
+        let drivers: Vec<&str> = explanation
+            .drivers()
+            .iter()
+            .map(|c| c.parameter.as_str())
+            .collect();
+        assert_eq!(drivers, ["ga_occupancy_pct", "nctr_share_pct"]);
+        assert_eq!(
+            explanation.text(),
+            "G&A occupancy 96.1% (≥ 95%), NCTR share 16% (≥ 15%)"
+        );
+        let many = config
+            .explain(
+                "acute",
+                &params(&[
+                    ("ga_occupancy_pct", 99.0),
+                    ("nctr_share_pct", 21.0),
+                    ("escalation_beds_open", 30.0),
+                    ("ed_over_12h_pct", 50.0),
+                ]),
+            )
+            .expect("explained");
+        assert_eq!(many.drivers().len(), MAX_DRIVERS);
+        let calm = config
+            .explain("acute", &params(&[("ga_occupancy_pct", 80.0)]))
+            .expect("explained");
+        assert!(calm.drivers().is_empty());
+        assert_eq!(calm.text(), "no parameter above its first threshold");
+    }
+
+    fn with_rule(kinds: &[&str], share: f64, system: bool) -> OpelConfig {
+        let mut config = OpelConfig::llr_defaults().expect("valid");
+        config.ics = IcsRule {
+            provider_kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+            min_share_pct: share,
+            with_system_parameters: system,
+        };
+        config
+    }
+
+    /// The ICS rule: at least the configured share of the providers of the
+    /// configured kinds at a level puts the ICS there; the system's own
+    /// score is a floor when configured; other kinds do not count.
+    #[test]
+    fn the_ics_level_follows_the_configured_share_of_providers() {
+        let mut providers = vec![("acute", Level::Three); 8];
+        providers.extend(vec![("acute", Level::Two); 5]);
+        providers.push(("community", Level::Four));
+        let config = with_rule(&["acute"], 50.0, true);
+        // The system's own figures say OPEL 2; 8 of 13 acute sites at 3.
+        let outcome = config.ics(&providers, Some(2.0)).expect("combined");
+        assert_eq!(config.level_of(outcome.score), Level::Three);
+        assert_eq!(outcome.from_providers, Some(Level::Three));
+        assert_eq!((outcome.providers_at_level, outcome.providers), (8, 13));
+        assert_eq!(
+            outcome.text(&config.ics),
+            "8 of 13 acute providers at OPEL 3 or above (rule: 50%)"
+        );
+        // A stricter share: 8 of 13 is not 75 %, so OPEL 2 (all 13 at 2+).
+        let strict = with_rule(&["acute"], 75.0, true);
+        let outcome = strict.ics(&providers, Some(1.0)).expect("combined");
+        assert_eq!(strict.level_of(outcome.score), Level::Two);
+        // The system's own score above the providers' level wins when used…
+        let outcome = config.ics(&providers, Some(3.5)).expect("combined");
+        assert_eq!(config.level_of(outcome.score), Level::Four);
+        // …and is ignored when not.
+        let providers_only = with_rule(&["acute"], 50.0, false);
+        let outcome = providers_only.ics(&providers, Some(3.5)).expect("combined");
+        assert_eq!(providers_only.level_of(outcome.score), Level::Three);
+        assert_eq!(outcome.system_score, None);
+        // Counting community providers too: 9 of 14 at 3 or above.
+        let both = with_rule(&["acute", "community"], 50.0, false);
+        let outcome = both.ics(&providers, None).expect("combined");
+        assert_eq!((outcome.providers_at_level, outcome.providers), (9, 14));
+        // The default rule is the system's own figures only.
+        let default = OpelConfig::llr_defaults().expect("valid");
+        let mut unruled = default.clone();
+        unruled.ics = IcsRule::default();
+        let outcome = unruled.ics(&providers, Some(2.0)).expect("combined");
+        assert_eq!((outcome.score, outcome.from_providers), (2.0, None));
+        assert_eq!(unruled.ics(&[], None), None);
+    }
+
+    /// The ICS score goes through the same tracker: rising at once, falling
+    /// only after the dwell below the margin.
+    #[test]
+    fn the_ics_level_has_the_same_hysteresis_as_a_site() {
+        let config = with_rule(&["acute"], 50.0, false);
+        let t0 = datetime!(2026-11-30 09:00 UTC);
+        let mut tracker = LevelTracker::default();
+        let at_three = vec![("acute", Level::Three); 2];
+        let mixed = vec![
+            ("acute", Level::Three),
+            ("acute", Level::Two),
+            ("acute", Level::Two),
+        ];
+        let score =
+            |providers: &[(&str, Level)]| config.ics(providers, None).expect("combined").score;
+        assert_eq!(
+            tracker.observe(&config, score(&at_three), t0).map(|c| c.to),
+            Some(Level::Three)
+        );
+        assert_eq!(
+            tracker.observe(&config, score(&mixed), t0 + time::Duration::minutes(5)),
+            None,
+            "not for long enough"
+        );
+        let down = tracker
+            .observe(&config, score(&mixed), t0 + time::Duration::minutes(21))
+            .expect("falls after the dwell");
+        assert_eq!(down.to, Level::Two);
+    }
+
+    #[test]
+    fn an_ics_share_outside_0_to_100_is_refused() {
+        let config = with_rule(&["acute"], 0.0, true);
+        let text = serde_json::to_string(&config).expect("json");
+        let err = OpelConfig::from_json(&text)
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("ics.min_share_pct"), "{err}");
     }
 }

@@ -499,6 +499,56 @@ struct Flow {
 
 const MIN_MS: i64 = 60_000;
 
+/// Eight days of hourly occupancy history for every site and the system,
+/// written where the projection keeps it, so that the 24-hour charts (and
+/// the README's picture) have a day and the same day last week to draw:
+/// a daily curve, a little fuller last week. The live figures the
+/// projection writes from the events come after it and end each line.
+async fn seed_history(platform: &Platform) {
+    let live = platform.live_state("pf:").await;
+    let mut redis = redis::Client::open(platform.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut system: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for (i, (_, _, code, kind, _)) in sites().iter().enumerate() {
+        let usable: i64 = wards(kind).iter().map(|w| i64::from(w.2)).sum();
+        let mut pipe = redis::pipe();
+        for hours_back in 1..=(8 * 24_i64) {
+            let at = (now - hours_back * 3600).div_euclid(300) * 300;
+            let hour = (at.div_euclid(3600) % 24) as f64;
+            let last_week = if hours_back > 6 * 24 { 0.08 } else { 0.0 };
+            let share = 0.6
+                + last_week
+                + 0.25 * (std::f64::consts::TAU * (hour - 8.0 - i as f64 % 3.0) / 24.0).sin();
+            let occupied = ((usable as f64) * share.clamp(0.0, 1.0)).round() as i64;
+            let point = pf_live_state::TrendPoint {
+                at,
+                occupied,
+                usable,
+            };
+            pipe.zadd(live.trend_key(code), point.member(), at).ignore();
+            let day = system.entry(at).or_default();
+            day.0 += occupied;
+            day.1 += usable;
+        }
+        let () = pipe.query_async(&mut redis).await.unwrap();
+    }
+    let mut pipe = redis::pipe();
+    for (at, (occupied, usable)) in system {
+        let point = pf_live_state::TrendPoint {
+            at,
+            occupied,
+            usable,
+        };
+        pipe.zadd(live.trend_key("system"), point.member(), at)
+            .ignore();
+    }
+    let () = pipe.query_async(&mut redis).await.unwrap();
+}
+
 /// One ED attendance as the projection folds it: arrived `arrived_mins_ago`
 /// (5 s past the minute), with a decision to admit or departed (admitted).
 fn ed_update(
@@ -813,6 +863,7 @@ async fn every_site_on_the_wall_equals_the_projection_at_wall_and_phone_sizes() 
         ),
     };
     more_care_homes(&platform, &script.feed).await;
+    seed_history(&platform).await;
     let opel = publish_pressure(&platform).await;
 
     // Sequence A: every site's beds in a mix of states, patients waiting and discharged.

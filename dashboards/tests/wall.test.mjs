@@ -26,6 +26,8 @@
 //    system's banner) and gives screen readers the full words, the alert banner shows the newest
 //    alert, and every care category has its row on the screen.
 // D: axe-core finds no WCAG 2.2 A/AA violation at each of the three sizes.
+// E: a screen addressed with ?pages=opel,urgent&seconds=5 has only those pages' buttons, shows them
+//    in turn, and holds a page its button shows until "Hold this page" is pressed again.
 // At the wall sizes, A and B show each of the wall's rotating pages in turn (its page buttons) and
 // check every page: text a person reads is at least 20 px at 1920×1080 (key figures at least
 // 40 px), scaled by the width at 3840×2160; nothing cut off, off the screen or overlapping; every
@@ -121,7 +123,7 @@ async function screenshot(page, name, fullPage = false) {
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage });
 }
 
-async function openWall(viewport, extra = {}) {
+async function openWall(viewport, extra = {}, query = '') {
   const context = await browser.newContext({ viewport, ...extra });
   await context.addCookies([{ name: 'pf_session', value: cfg.session, url: cfg.gateway, httpOnly: true, sameSite: 'Lax' }]);
   const page = await context.newPage();
@@ -130,7 +132,7 @@ async function openWall(viewport, extra = {}) {
   page.on('console', (msg) => {
     if (/Content Security Policy/i.test(msg.text())) errors.push(msg.text());
   });
-  const response = await page.goto(`${cfg.gateway}/control-room`, { waitUntil: 'load' });
+  const response = await page.goto(`${cfg.gateway}/control-room${query}`, { waitUntil: 'load' });
   assert.equal(response?.status(), 200, `GET /control-room answered ${response?.status()}`);
   await page.waitForFunction(() => document.getElementById('live-status')?.textContent.trim() === 'Live',
     null, { timeout: LIVE_TIMEOUT_MS }).catch(async () => {
@@ -615,6 +617,35 @@ test('C: a phone (390×844) — the same figures, never sideways scrolling', asy
     const size = await overflow(page);
     assert.ok(size.scrollWidth <= size.width, `the phone page scrolls sideways: ${size.scrollWidth} > ${size.width}`);
     await assertReadable(t, page, 'on a phone', false);
+    assert.deepEqual(errors, [], `page errors: ${errors.join('; ')}`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('E: a screen picks its own pages and pace from its address, and can hold a page', async () => {
+  const { context, page, errors } = await openWall({ width: 1920, height: 1080 }, {}, '?pages=opel,urgent&seconds=5');
+  try {
+    const current = () => page.evaluate(() => [...document.querySelectorAll('[data-wall-page]')]
+      .filter((el) => el.getClientRects().length).map((el) => el.getAttribute('data-wall-page')));
+    const buttons = await page.evaluate(() => [...document.querySelectorAll('[data-wall-show]')]
+      .filter((el) => el.getClientRects().length).map((el) => el.getAttribute('data-wall-show')));
+    assert.deepEqual(buttons.sort(), ['opel', 'urgent'], 'only the pages this screen shows have a button');
+    assert.deepEqual(await current(), ['opel'], 'the first page in the address shows first, alone');
+    // Its turn ends: the next page of the address (and only it) shows.
+    await page.waitForFunction(() => {
+      const shown = [...document.querySelectorAll('[data-wall-page]')].filter((el) => el.getClientRects().length);
+      return shown.length === 1 && shown[0].getAttribute('data-wall-page') === 'urgent';
+    }, null, { timeout: UPDATE_TIMEOUT_MS });
+    assert.equal(await page.locator('[data-wall-show="urgent"]').getAttribute('aria-pressed'), 'true');
+    // Held: a page button shows its page and the turns stop until "Hold this page" is pressed again.
+    await page.locator('[data-wall-show="opel"]').click();
+    assert.equal(await page.locator('[data-wall-hold]').getAttribute('aria-pressed'), 'true');
+    await new Promise((r) => setTimeout(r, 6000)); // longer than a turn
+    assert.deepEqual(await current(), ['opel'], 'a held page stays');
+    await page.locator('[data-wall-hold]').click();
+    await page.waitForFunction(() => document.querySelector('[data-wall-page="urgent"]')?.getClientRects().length > 0,
+      null, { timeout: UPDATE_TIMEOUT_MS });
     assert.deepEqual(errors, [], `page errors: ${errors.join('; ')}`);
   } finally {
     await context.close();

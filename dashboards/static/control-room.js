@@ -16,6 +16,13 @@
  *
  * Memory stays bounded: no message history is kept, only the last applied version and its time.
  * For tests, <body data-version> is the last applied version.
+ *
+ * On a wall (the wall layout's media query) the pages below the top line (<section data-wall-page>)
+ * take turns: one shows, the next after `seconds` (30 by default). A screen's own choice comes from
+ * its address: ?pages=system,urgent (which pages, in that order) and &seconds=20 (5 to 600). The
+ * page buttons show one page and hold it there; "Hold this page" stops and restarts the turns
+ * (WCAG 2.2.2). A page of site cards with no site in it is skipped. Elsewhere (a phone, a laptop)
+ * every page shows, one after the other, and nothing moves.
  */
 (function () {
   'use strict';
@@ -244,6 +251,9 @@
     }
     if (typeof site.kind === 'string') card.setAttribute('data-kind', site.kind);
     putTotals(card, site.code, site);
+    // The site's rows outside its card (ED and ambulances).
+    var rows = document.querySelectorAll('[data-site-row="' + cssEscape(site.code) + '"]');
+    for (var r = 0; r < rows.length; r++) putTotals(rows[r], site.code, site);
     // The wall may end a long name in "…": its title keeps it in full.
     var name = card.querySelector('.pf-site__name');
     if (name && typeof site.name === 'string' && name.title !== site.name) name.title = site.name;
@@ -435,6 +445,20 @@
       var reason = badge.querySelector('[data-opel-field="reason"]');
       if (reason && reason.textContent !== (o.reason || '')) reason.textContent = o.reason || '';
     }
+    // The "OPEL: why" page: each scope's level and reason.
+    var chips = document.querySelectorAll('[data-opel-chip]');
+    for (var c = 0; c < chips.length; c++) {
+      var key = chips[c].getAttribute('data-opel-chip');
+      var lv = levels[key];
+      if (!lv) continue;
+      var text = 'OPEL ' + lv.level;
+      if (chips[c].textContent !== text) {
+        chips[c].textContent = text;
+        chips[c].className = 'pf-chip pf-chip--' + lv.level;
+      }
+      var why = document.querySelector('[data-opel-why="' + cssEscape(key) + '"]');
+      if (why && why.textContent !== (lv.reason || '')) why.textContent = lv.reason || '';
+    }
   }
 
   function putAlerts(alerts) {
@@ -490,6 +514,100 @@
       }
     }
   }
+
+  // ---- the wall's pages ---------------------------------------------------------------------------
+
+  var WALL_MEDIA = '(min-width: 100em) and (orientation: landscape)';
+  var DEFAULT_SECONDS = 30;
+
+  /** The screen's choice from its address: which pages in which order, and how long each shows. */
+  function wallSettings(all) {
+    var params = new URLSearchParams(location.search);
+    var names = all.map(function (p) { return p.getAttribute('data-wall-page'); });
+    var chosen = (params.get('pages') || '').split(',').map(function (n) { return n.trim(); })
+      .filter(function (n) { return names.indexOf(n) >= 0; });
+    var seconds = parseInt(params.get('seconds') || '', 10);
+    if (!isFinite(seconds)) seconds = DEFAULT_SECONDS;
+    return {
+      order: chosen.length ? chosen : names,
+      ms: Math.max(5, Math.min(600, seconds)) * 1000
+    };
+  }
+
+  function startPages() {
+    var all = Array.prototype.slice.call(document.querySelectorAll('[data-wall-page]'));
+    var nav = document.querySelector('[data-wall-nav]');
+    if (!all.length || !nav || !window.matchMedia) return;
+    var wall = window.matchMedia(WALL_MEDIA);
+    var settings = wallSettings(all);
+    var buttons = Array.prototype.slice.call(nav.querySelectorAll('[data-wall-show]'));
+    var holdButton = nav.querySelector('[data-wall-hold]');
+    var pages = { current: null, held: false, timer: null };
+
+    function page(name) {
+      return document.querySelector('[data-wall-page="' + cssEscape(name) + '"]');
+    }
+    /** A page worth showing: one of this screen's, and a page of cards only with a card on it. */
+    function worth(name) {
+      var el = page(name);
+      return !!el && settings.order.indexOf(name) >= 0 &&
+        (!el.hasAttribute('data-wall-sites') || !!el.querySelector('[data-site-card]'));
+    }
+    function show(name) {
+      pages.current = name;
+      for (var i = 0; i < all.length; i++) {
+        if (all[i].getAttribute('data-wall-page') === name) all[i].setAttribute('data-wall-current', '');
+        else all[i].removeAttribute('data-wall-current');
+      }
+      for (var b = 0; b < buttons.length; b++) {
+        buttons[b].setAttribute('aria-pressed', String(buttons[b].getAttribute('data-wall-show') === name));
+      }
+    }
+    function next() {
+      var order = settings.order.filter(worth);
+      if (!order.length) return;
+      var at = order.indexOf(pages.current);
+      show(order[(at + 1) % order.length]);
+    }
+    function schedule() {
+      if (pages.timer !== null) window.clearInterval(pages.timer);
+      pages.timer = null;
+      if (!pages.held && wall.matches) pages.timer = window.setInterval(next, settings.ms);
+    }
+    function hold(on) {
+      pages.held = on;
+      if (holdButton) holdButton.setAttribute('aria-pressed', String(on));
+      schedule();
+    }
+    function layout() {
+      if (wall.matches) {
+        body.setAttribute('data-wall-pages', '');
+        if (!pages.current || !worth(pages.current)) {
+          pages.current = null;
+          next();
+        }
+      } else {
+        body.removeAttribute('data-wall-pages'); // every page shows, one after the other
+      }
+      schedule();
+    }
+    function onShow(ev) {
+      show(ev.currentTarget.getAttribute('data-wall-show'));
+      hold(true);
+    }
+
+    // Only the pages this screen shows have a button.
+    for (var b = 0; b < buttons.length; b++) {
+      if (settings.order.indexOf(buttons[b].getAttribute('data-wall-show')) < 0) buttons[b].parentNode.hidden = true;
+      buttons[b].addEventListener('click', onShow);
+    }
+    if (holdButton) holdButton.addEventListener('click', function () { hold(!pages.held); });
+    nav.hidden = false;
+    if (wall.addEventListener) wall.addEventListener('change', layout);
+    layout();
+  }
+
+  startPages();
 
   if (!('WebSocket' in window)) return; // the server-rendered page stays as it is
   setStatus('connecting');

@@ -256,7 +256,9 @@ test('D: a care home\'s vacancy report reaches the open page live, without reloa
       () => document.getElementById('live-status')?.textContent.trim() === 'Live',
       null, { timeout: LIVE_TIMEOUT_MS },
     );
-    const section = page.getByRole('region', { name: 'Care homes' });
+    // At wall size the care homes are on one of the wall's rotating pages: show it.
+    await page.locator('[data-wall-show="care"]').click();
+    const section = page.getByRole('region', { name: 'Care homes', exact: true });
     assert.equal(await section.count(), 1, 'no "Care homes" section on the page');
     const residential = careSelector('leicester_city', 'available', 'residential');
     const dementia = careSelector('system', 'available', 'residential_dementia');

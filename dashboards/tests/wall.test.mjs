@@ -26,11 +26,22 @@
 //    system's banner) and gives screen readers the full words, the alert banner shows the newest
 //    alert, and every care category has its row on the screen.
 // D: axe-core finds no WCAG 2.2 A/AA violation at each of the three sizes.
+// E: a screen addressed with ?pages=opel,urgent&seconds=5 has only those pages' buttons, shows them
+//    in turn, and holds a page its button shows until "Hold this page" is pressed again.
+// At the wall sizes, A and B show each of the wall's rotating pages in turn (its page buttons) and
+// check every page: text a person reads is at least 20 px at 1920×1080 (key figures at least
+// 40 px), scaled by the width at 3840×2160; nothing cut off, off the screen or overlapping; every
+// site card, OPEL badge and care category on one of the pages. The cue for a figure that just
+// changed uses no colour of an OPEL badge or an alert. The system and each trust have a 24-hour
+// chart whose latest point is the projection's occupancy; ED and ambulance counts and each OPEL
+// level's reason are checked with the other figures. The 1920×1080 picture of the first page is
+// written to docs/images/control-room-wall.png for the README.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
@@ -39,6 +50,17 @@ const AXE_PATH = require.resolve('axe-core/axe.min.js');
 const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 const CHROMIUM = process.env.PF_CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT_DIR = process.env.PF_SCREENSHOT_DIR || '';
+/** The README's picture of the wall (kept current by this test). */
+const DOCS_IMAGE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'images', 'control-room-wall.png');
+/** At 1920 px wide: the smallest text a person reads from the back of the room, and key figures. */
+const LABEL_FLOOR_PX = 20;
+const FIGURE_FLOOR_PX = 40;
+/**
+ * Key figures: the system's headline row, the ED/ambulance line, each card's headline, an acute
+ * card's ED and ambulance figures and the ED and ambulances table's.
+ */
+const KEY_FIGURES = ['.pf-stats--system .pf-stat__value', '.pf-top__urgent .pf-fig', '.pf-stats--headline .pf-stat__value',
+  '.pf-stats--urgent .pf-stat__value', '.pf-urgent .nhsuk-table__cell--numeric'].join(', ');
 const LIVE_TIMEOUT_MS = 15_000;
 const UPDATE_TIMEOUT_MS = 20_000;
 const SECOND_SEQUENCE_TIMEOUT_MS = 120_000;
@@ -57,6 +79,8 @@ const SHOWN = {
     'ga_occupancy_pct', 'critical_care_occupancy_pct', 'virtual_ward_occupied', 'virtual_ward_capacity',
     'virtual_ward_occupancy_pct', 'nctr_patients', 'delay_days', 'discharged_today', 'expected_today'],
 };
+/** ED and ambulance counts (the system's and each acute site's), compared where the expected file has them. */
+const URGENT_FIELDS = ['in_department', 'over_4h', 'over_12h', 'waiting_for_bed', 'vehicles_waiting', 'handovers_over_60'];
 const PATHWAY_FIELDS = { site: ['discharged_today', 'expected_today'], system: ['discharged_today', 'expected_today', 'nctr_patients'] };
 
 function settings() {
@@ -99,7 +123,7 @@ async function screenshot(page, name, fullPage = false) {
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage });
 }
 
-async function openWall(viewport, extra = {}) {
+async function openWall(viewport, extra = {}, query = '') {
   const context = await browser.newContext({ viewport, ...extra });
   await context.addCookies([{ name: 'pf_session', value: cfg.session, url: cfg.gateway, httpOnly: true, sameSite: 'Lax' }]);
   const page = await context.newPage();
@@ -108,7 +132,7 @@ async function openWall(viewport, extra = {}) {
   page.on('console', (msg) => {
     if (/Content Security Policy/i.test(msg.text())) errors.push(msg.text());
   });
-  const response = await page.goto(`${cfg.gateway}/control-room`, { waitUntil: 'load' });
+  const response = await page.goto(`${cfg.gateway}/control-room${query}`, { waitUntil: 'load' });
   assert.equal(response?.status(), 200, `GET /control-room answered ${response?.status()}`);
   await page.waitForFunction(() => document.getElementById('live-status')?.textContent.trim() === 'Live',
     null, { timeout: LIVE_TIMEOUT_MS }).catch(async () => {
@@ -119,12 +143,12 @@ async function openWall(viewport, extra = {}) {
 
 /** Every difference between the page and `expected`, as lines a person can act on. */
 async function differences(page, expected) {
-  return page.evaluate(({ expected, shown, pathwayFields }) => {
+  return page.evaluate(({ expected, shown, pathwayFields, urgent }) => {
     const out = [];
     const text = (el) => el.textContent.replace(/\s+/g, ' ').trim();
     for (const [scope, fields] of Object.entries(expected)) {
       const kind = scope === 'system' ? 'system' : scope.startsWith('trust:') ? 'trust' : 'site';
-      for (const field of shown[kind]) {
+      for (const field of [...shown[kind], ...urgent.filter((f) => f in fields)]) {
         const els = document.querySelectorAll(
           `[data-site="${CSS.escape(scope)}"][data-field="${field}"]:not([data-pathway]):not([data-kind])`);
         if (!els.length) out.push(`${scope} ${field}: not on the page`);
@@ -144,7 +168,7 @@ async function differences(page, expected) {
       }
     }
     return out;
-  }, { expected, shown: SHOWN, pathwayFields: PATHWAY_FIELDS });
+  }, { expected, shown: SHOWN, pathwayFields: PATHWAY_FIELDS, urgent: URGENT_FIELDS });
 }
 
 async function assertEqualsProjection(page, expected, when) {
@@ -264,7 +288,7 @@ const LAYOUT_CHECK = (({ wall, names }) => {
     if (squash(el.textContent) !== name) out.push(`${code}'s name reads ${JSON.stringify(squash(el.textContent))}, not ${JSON.stringify(name)}`);
     if (overflows(el) && !deliberatelyShortened(el)) out.push(`${code}'s name is cut off without "…" and a title`);
   }
-  const lowest = Math.max(...[...document.querySelectorAll('.pf-site, .pf-side')].filter(shown)
+  const lowest = Math.max(...[...document.querySelectorAll('.pf-site, .pf-side__block, .pf-care, .pf-chart, .pf-system')].filter(shown)
     .map((el) => el.getBoundingClientRect().bottom));
   return { problems: out, truncated, spare: Math.floor(vh - lowest) };
 });
@@ -273,6 +297,7 @@ const LAYOUT_CHECK = (({ wall, names }) => {
 async function contentProblems(page, wall) {
   return page.evaluate(({ opel, categories, latestAlert, wall }) => {
     const out = [];
+    const checked = { opel: [], categories: [] };
     const squash = (s) => s.replace(/\s+/g, ' ').trim();
     const shown = (el) => el.getClientRects().length > 0 && (() => {
       const r = el.getBoundingClientRect();
@@ -291,6 +316,11 @@ async function contentProblems(page, wall) {
     for (const [scope, o] of Object.entries(opel)) {
       const badge = document.querySelector(`[data-opel="${CSS.escape(scope)}"]`);
       if (!badge) { out.push(`${scope}: no OPEL badge`); continue; }
+      // Why the level is what it is: pf-pressure's reason, word for word.
+      const reason = squash(badge.querySelector('[data-opel-field="reason"]')?.textContent || '');
+      if (reason !== o.reason) out.push(`${scope}: the OPEL reason reads ${JSON.stringify(reason)}, not ${JSON.stringify(o.reason)}`);
+      if (wall && !shown(badge)) continue; // on another of the wall's pages
+      checked.opel.push(scope);
       const full = `OPEL ${o.level} ${o.words}`;
       if (!badge.classList.contains(`pf-opel--${o.level}`)) out.push(`${scope}: the badge is not coloured for OPEL ${o.level}`);
       // A card's short word is generated content (control-room.css), not text of the page.
@@ -298,7 +328,7 @@ async function contentProblems(page, wall) {
       const generated = /^"([^"]*)"/.exec(after)?.[1] ?? '';
       const shows = squash(`${seen(badge)} ${generated}`);
       const card = badge.closest('[data-site-card]');
-      const want = card ? `OPEL ${o.level} ${short[o.level]}` : full;
+      const want = card ? `OPEL ${o.level} ${short[o.level]}` : `${full} ${o.reason}`;
       if (shows !== want) out.push(`${scope}: the badge shows ${JSON.stringify(shows)}, not ${JSON.stringify(want)}`);
       if (card && badge.getBoundingClientRect().width > card.getBoundingClientRect().width * 0.3) {
         out.push(`${scope}: the badge takes more than 30% of its card's width`);
@@ -313,37 +343,170 @@ async function contentProblems(page, wall) {
     if (rows.length !== categories) out.push(`${rows.length} care categories on the page, not ${categories}`);
     for (const row of rows) {
       const r = row.getBoundingClientRect();
+      if (wall && !shown(row)) continue; // on another of the wall's pages
       if (!shown(row) || (wall && r.bottom > document.documentElement.clientHeight + 0.5)) {
         out.push(`care category ${row.dataset.categoryRow} is not on the screen`);
+      } else {
+        checked.categories.push(row.dataset.categoryRow);
       }
     }
-    return out;
+    return { out, checked };
   }, { opel: layout.opel, categories: layout.care_categories, latestAlert: layout.latest_alert, wall });
+}
+
+/**
+ * Text smaller than the floor for this screen: every shown element with text of its own at least
+ * `label` px, key figures at least `figure` px.
+ */
+async function fontProblems(page, label, figure) {
+  return page.evaluate(({ label, figure, keys }) => {
+    const out = [];
+    const squash = (s) => s.replace(/\s+/g, ' ').trim();
+    const shown = (el) => {
+      if (!el.getClientRects().length) return false;
+      const r = el.getBoundingClientRect();
+      if (r.width <= 1 && r.height <= 1) return false;
+      if (r.right <= 0 || r.bottom <= 0) return false; // a skip link, off the screen until focused
+      return getComputedStyle(el).visibility !== 'hidden';
+    };
+    const ownText = (el) => squash([...el.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE)
+      .map((n) => n.textContent).join(''));
+    const where = (el) => (el.closest('[data-site-card]')?.getAttribute('data-site-card')
+      || el.closest('[id]')?.id || 'page');
+    for (const el of document.querySelectorAll('body *')) {
+      if (['SCRIPT', 'STYLE', 'TEMPLATE', 'svg', 'path'].includes(el.tagName) || !shown(el)) continue;
+      const text = ownText(el);
+      if (!text) continue;
+      const px = Number.parseFloat(getComputedStyle(el).fontSize);
+      if (px < label - 0.5) out.push(`${where(el)}: "${text.slice(0, 40)}" is ${px} px, under ${label} px`);
+    }
+    for (const el of document.querySelectorAll(keys)) {
+      if (!shown(el)) continue;
+      const px = Number.parseFloat(getComputedStyle(el).fontSize);
+      if (px < figure - 0.5) out.push(`${where(el)}: key figure "${squash(el.textContent).slice(0, 40)}" is ${px} px, under ${figure} px`);
+    }
+    return out;
+  }, { label, figure, keys: KEY_FIGURES });
+}
+
+/** The wall's pages (their names, in order), or one unnamed page when the screen shows all at once. */
+async function wallPages(page) {
+  const names = await page.evaluate(() => [...document.querySelectorAll('[data-wall-page]')]
+    .map((el) => el.getAttribute('data-wall-page')));
+  return names.length ? names : [null];
+}
+
+/** Shows one of the wall's pages with its own button (which also holds the rotation there). */
+async function showWallPage(page, name) {
+  if (name === null) return;
+  await page.locator(`[data-wall-show="${name}"]`).click();
+  await page.waitForFunction((n) => {
+    const el = document.querySelector(`[data-wall-page="${n}"]`);
+    return el && el.getClientRects().length > 0;
+  }, name, { timeout: UPDATE_TIMEOUT_MS });
+}
+
+/**
+ * The cue for a figure that just changed: none of its colours is one an OPEL badge or an alert
+ * uses, so a changed figure never reads as a level or an alarm.
+ */
+async function changeCueProblems(page) {
+  return page.evaluate(() => {
+    const colours = (style) => ['backgroundColor', 'color', 'borderColor', 'boxShadow', 'outlineColor', 'textDecorationColor']
+      .map((p) => style[p]).filter(Boolean).join(' ')
+      .match(/#[0-9a-f]{3,8}\b|rgba?\([^)]*\)/gi) || [];
+    const norm = (c) => {
+      const probe = document.createElement('i');
+      probe.style.color = c;
+      document.body.append(probe);
+      const v = getComputedStyle(probe).color;
+      probe.remove();
+      return v;
+    };
+    const alerting = new Set();
+    const cue = [];
+    const found = [];
+    const walk = (rules) => {
+      for (const rule of rules) {
+        if (rule.cssRules && !(rule instanceof CSSKeyframesRule)) walk(rule.cssRules);
+        if (rule instanceof CSSKeyframesRule && /^pf-changed/.test(rule.name)) {
+          found.push(rule.name);
+          for (const frame of rule.cssRules) colours(frame.style).map(norm).forEach((c) => cue.push(c));
+        } else if (rule.selectorText && /pf-opel--|pf-alerts/.test(rule.selectorText)) {
+          colours(rule.style).map(norm).forEach((c) => alerting.add(c));
+        }
+      }
+    };
+    for (const sheet of document.styleSheets) {
+      try { walk(sheet.cssRules); } catch { /* another origin's sheet: none on this page */ }
+    }
+    const out = [];
+    if (!found.length) out.push('no "changed" cue (@keyframes pf-changed) in the page\'s styles');
+    const transparent = norm('transparent');
+    for (const c of new Set(cue)) {
+      if (c !== transparent && alerting.has(c)) out.push(`the "changed" cue uses ${c}, an OPEL or alert colour`);
+    }
+    return out;
+  });
 }
 
 /** What screen readers get from each OPEL badge: its level's full words, said once. */
 async function spokenOpelProblems(page) {
   const out = [];
   for (const [scope, o] of Object.entries(layout.opel)) {
-    const snapshot = await page.locator(`[data-opel="${scope}"]`).ariaSnapshot();
+    const badge = page.locator(`[data-opel="${scope}"]`);
+    if (!await badge.isVisible()) continue; // on another of the wall's pages (each page is checked)
+    const snapshot = await badge.ariaSnapshot();
     const spoken = snapshot.replace(/^- paragraph:\s*/, '').replace(/^"(.*)"$/, '$1').trim();
-    const full = `OPEL ${o.level} ${o.words}`;
+    const full = `OPEL ${o.level} ${o.words} ${o.reason}`;
     if (spoken !== full) out.push(`${scope}: screen readers get ${JSON.stringify(spoken)}, not ${JSON.stringify(full)}`);
   }
   return out;
 }
 
-/** Fails on any layout or content problem at this size; notes the names shortened on purpose. */
+/**
+ * Fails on any layout or content problem at this size (on a wall, on each of its pages: the font
+ * floor too); notes the names shortened on purpose.
+ */
 async function assertReadable(t, page, when, wall) {
   // The care homes may reach the page a moment after it opened.
   await page.waitForFunction((n) => document.querySelectorAll('[data-category-row]').length === n,
     layout.care_categories, { timeout: UPDATE_TIMEOUT_MS }).catch(() => {});
-  const { problems, truncated, spare } = await layoutProblems(page, wall);
-  const content = await contentProblems(page, wall);
-  const all = [...problems, ...content, ...await spokenOpelProblems(page)];
-  assert.deepEqual(all, [], `${when}: the wall is not readable:\n  ${all.slice(0, 40).join('\n  ')}`);
-  if (wall) t.diagnostic(`${when}: ${spare} px to spare under the lowest card`);
-  t.diagnostic(`${when}: ${truncated.length ? `shortened with "…" (full text in title and for screen readers): ${truncated.join('; ')}` : 'nothing shortened'}`);
+  const scale = (await page.evaluate(() => document.documentElement.clientWidth)) / 1920;
+  const all = [];
+  const opelSeen = new Set();
+  const categoriesSeen = new Set();
+  const cardsSeen = new Set();
+  for (const name of wall ? await wallPages(page) : [null]) {
+    await showWallPage(page, name);
+    const at = name ? `page "${name}": ` : '';
+    if (name) await screenshot(page, `wall-${when.replace(/\W+/g, '-')}-${name}`);
+    const { problems, truncated, spare } = await layoutProblems(page, wall);
+    const { out, checked } = await contentProblems(page, wall);
+    checked.opel.forEach((s) => opelSeen.add(s));
+    checked.categories.forEach((c) => categoriesSeen.add(c));
+    (await page.evaluate(() => [...document.querySelectorAll('[data-site-card]')]
+      .filter((c) => c.getClientRects().length).map((c) => c.dataset.siteCard))).forEach((c) => cardsSeen.add(c));
+    all.push(...[...problems, ...out, ...await spokenOpelProblems(page)].map((p) => at + p));
+    if (wall) {
+      all.push(...(await fontProblems(page, LABEL_FLOOR_PX * scale, FIGURE_FLOOR_PX * scale)).map((p) => at + p));
+      t.diagnostic(`${when}, ${at || 'the page'}: ${spare} px to spare under the lowest card`);
+    }
+    t.diagnostic(`${when}, ${at || 'the page'}: ${truncated.length ? `shortened with "…" (full text in title and for screen readers): ${truncated.join('; ')}` : 'nothing shortened'}`);
+  }
+  if (wall) {
+    for (const scope of Object.keys(layout.opel)) {
+      if (!opelSeen.has(scope)) all.push(`${scope}'s OPEL badge is on none of the wall's pages`);
+    }
+    if (categoriesSeen.size !== layout.care_categories) {
+      all.push(`${categoriesSeen.size} care categories on the wall's pages, not ${layout.care_categories}`);
+    }
+    for (const code of cfg.sites) {
+      if (!cardsSeen.has(code)) all.push(`site ${code}'s card is on none of the wall's pages`);
+    }
+    all.push(...await changeCueProblems(page));
+  }
+  assert.deepEqual(all, [], `${when}: the wall is not readable:\n  ${all.slice(0, 60).join('\n  ')}`);
 }
 
 function readJson(name) {
@@ -385,6 +548,22 @@ test('A: 1920×1080 — served figures equal the projection, a second sequence a
       const d = await page.locator('[data-trend="system"] [data-trend-line="today"]').getAttribute('d');
       throw new Error(`the system's occupancy chart never got its line (d=${JSON.stringify(d)})`);
     });
+    // Each trust has its own chart, its sites' history added up.
+    const trusts = Object.keys(expectedB).filter((k) => k.startsWith('trust:'));
+    await page.waitForFunction((keys) => keys.every((k) => /^M/.test(
+      document.querySelector(`[data-trend="${CSS.escape(k)}"] [data-trend-line="today"]`)?.getAttribute('d') || '')),
+    trusts, { timeout: UPDATE_TIMEOUT_MS }).catch(() => {
+      throw new Error(`not every trust's occupancy chart has its line (${trusts.join(', ')})`);
+    });
+    const wantTrusts = Object.fromEntries(trusts.map((k) => [k, Math.round(Number.parseFloat(expectedB[k].occupancy_pct))]));
+    await page.waitForFunction((want) => Object.entries(want).every(([k, pct]) => {
+      const summary = document.querySelector(`[data-trend="${CSS.escape(k)}"] [data-trend-field="summary"]`)?.textContent || '';
+      const now = /now (\d+)/.exec(summary);
+      return now && Number(now[1]) === pct;
+    }), wantTrusts, { timeout: UPDATE_TIMEOUT_MS }).catch(async () => {
+      const said = await page.evaluate((keys) => keys.map((k) => `${k}: ${document.querySelector(`[data-trend="${CSS.escape(k)}"] [data-trend-field="summary"]`)?.textContent}`), trusts);
+      throw new Error(`the trusts' charts do not end at the projection's occupancy ${JSON.stringify(wantTrusts)}: ${said.join('; ')}`);
+    });
     // Its latest point is the occupancy the projection holds now.
     await page.waitForFunction((want) => {
       const summary = document.querySelector('[data-trend="system"] [data-trend-field="summary"]')?.textContent || '';
@@ -394,9 +573,13 @@ test('A: 1920×1080 — served figures equal the projection, a second sequence a
       const summary = await page.locator('[data-trend="system"] [data-trend-field="summary"]').textContent();
       throw new Error(`the system's chart says ${JSON.stringify(summary)}, the projection ${expectedB.system.occupancy_pct}`);
     });
-    await new Promise((r) => setTimeout(r, 2500)); // let the "changed" highlights fade for the picture
+    await new Promise((r) => setTimeout(r, 6500)); // let the "changed" cues fade for the picture
     await screenshot(page, 'wall-1920x1080-live');
     await assertReadable(t, page, 'at 1920×1080', true);
+    // The README's picture: the wall's first page, as a screen in the room shows it.
+    await showWallPage(page, (await wallPages(page))[0]);
+    mkdirSync(dirname(DOCS_IMAGE), { recursive: true });
+    await page.screenshot({ path: DOCS_IMAGE });
     const size = await overflow(page);
     assert.ok(size.scrollHeight <= size.height && size.scrollWidth <= size.width,
       `20 sites do not fit 1920×1080 without scrolling: the page is ${size.scrollWidth}×${size.scrollHeight}`);
@@ -434,6 +617,35 @@ test('C: a phone (390×844) — the same figures, never sideways scrolling', asy
     const size = await overflow(page);
     assert.ok(size.scrollWidth <= size.width, `the phone page scrolls sideways: ${size.scrollWidth} > ${size.width}`);
     await assertReadable(t, page, 'on a phone', false);
+    assert.deepEqual(errors, [], `page errors: ${errors.join('; ')}`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('E: a screen picks its own pages and pace from its address, and can hold a page', async () => {
+  const { context, page, errors } = await openWall({ width: 1920, height: 1080 }, {}, '?pages=opel,urgent&seconds=5');
+  try {
+    const current = () => page.evaluate(() => [...document.querySelectorAll('[data-wall-page]')]
+      .filter((el) => el.getClientRects().length).map((el) => el.getAttribute('data-wall-page')));
+    const buttons = await page.evaluate(() => [...document.querySelectorAll('[data-wall-show]')]
+      .filter((el) => el.getClientRects().length).map((el) => el.getAttribute('data-wall-show')));
+    assert.deepEqual(buttons.sort(), ['opel', 'urgent'], 'only the pages this screen shows have a button');
+    assert.deepEqual(await current(), ['opel'], 'the first page in the address shows first, alone');
+    // Its turn ends: the next page of the address (and only it) shows.
+    await page.waitForFunction(() => {
+      const shown = [...document.querySelectorAll('[data-wall-page]')].filter((el) => el.getClientRects().length);
+      return shown.length === 1 && shown[0].getAttribute('data-wall-page') === 'urgent';
+    }, null, { timeout: UPDATE_TIMEOUT_MS });
+    assert.equal(await page.locator('[data-wall-show="urgent"]').getAttribute('aria-pressed'), 'true');
+    // Held: a page button shows its page and the turns stop until "Hold this page" is pressed again.
+    await page.locator('[data-wall-show="opel"]').click();
+    assert.equal(await page.locator('[data-wall-hold]').getAttribute('aria-pressed'), 'true');
+    await new Promise((r) => setTimeout(r, 6000)); // longer than a turn
+    assert.deepEqual(await current(), ['opel'], 'a held page stays');
+    await page.locator('[data-wall-hold]').click();
+    await page.waitForFunction(() => document.querySelector('[data-wall-page="urgent"]')?.getClientRects().length > 0,
+      null, { timeout: UPDATE_TIMEOUT_MS });
     assert.deepEqual(errors, [], `page errors: ${errors.join('; ')}`);
   } finally {
     await context.close();

@@ -186,8 +186,13 @@ pub async fn run(
             )
         })?;
     let trends_board = tokio::sync::watch::Sender::new(Arc::default());
+    let trust_of = view::site_labels(&catalogue)
+        .into_iter()
+        .map(|(code, label)| (code, label.trust))
+        .collect();
     let trends_follower = tokio::spawn(trends::follow(
         history,
+        trust_of,
         trends_board.clone(),
         config.trends_every,
         shutdown.clone(),

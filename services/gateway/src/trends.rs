@@ -1,13 +1,14 @@
 //! Occupancy trends for the control-room wall: the last 24 hours and the
-//! same 24 hours a week earlier, per site and for the system, as small line
-//! charts.
+//! same 24 hours a week earlier, per site, per trust and for the system, as
+//! line charts.
 //!
 //! The projection keeps the history in Redis (see `pf_live_state::trend`):
 //! per scope, beds occupied and usable after the last event of each bucket
 //! (5 minutes by default). [`follow`] reads the two windows every so often
 //! and [`build`] shapes them: occupancy % per bucket, each bucket without an
 //! entry carrying the value before it forward, drawn as SVG paths in a fixed
-//! 100 × 30 view box. No patient data is involved: only bed counts.
+//! 100 × 30 view box. A trust's history is its sites' added up
+//! ([`with_trusts`]). No patient data is involved: only bed counts.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,7 +38,8 @@ pub const MIN_SPAN_PCT: f64 = 10.0;
 pub struct TrendsView {
     /// Length of one bucket (one step of the lines), in whole minutes.
     pub bucket_minutes: u32,
-    /// By site code, and `system` for the whole system.
+    /// By site code, `trust:<short name>` for each trust, and `system` for
+    /// the whole system.
     pub scopes: BTreeMap<String, ScopeTrend>,
 }
 
@@ -90,11 +92,57 @@ pub fn build(history: &TrendHistory, now: i64) -> TrendsView {
     }
 }
 
+/// The history with a scope per trust added (`trust:<short name>`, from
+/// `trust_of`: site code → trust short name): at each time any of its sites
+/// has a point, the sum of each site's latest point at or before it (a site
+/// without a point yet adds nothing). Sites not in `trust_of` belong to no
+/// trust.
+pub fn with_trusts(history: &TrendHistory, trust_of: &BTreeMap<String, String>) -> TrendHistory {
+    let mut by_trust: BTreeMap<&str, Vec<&[TrendPoint]>> = BTreeMap::new();
+    for (site, points) in &history.scopes {
+        if let Some(trust) = trust_of.get(site) {
+            by_trust.entry(trust).or_default().push(points);
+        }
+    }
+    let mut out = history.clone();
+    for (trust, sites) in by_trust {
+        let mut times: Vec<i64> = sites.iter().flat_map(|p| p.iter().map(|x| x.at)).collect();
+        times.sort_unstable();
+        times.dedup();
+        let mut next = vec![0_usize; sites.len()];
+        let mut latest: Vec<Option<TrendPoint>> = vec![None; sites.len()];
+        let points = times
+            .into_iter()
+            .map(|at| {
+                for (i, points) in sites.iter().enumerate() {
+                    while let Some(point) = points.get(next[i]).filter(|p| p.at <= at) {
+                        latest[i] = Some(*point);
+                        next[i] += 1;
+                    }
+                }
+                let (occupied, usable) = latest
+                    .iter()
+                    .flatten()
+                    .fold((0, 0), |(o, u), p| (o + p.occupied, u + p.usable));
+                TrendPoint {
+                    at,
+                    occupied,
+                    usable,
+                }
+            })
+            .collect();
+        out.scopes.insert(format!("trust:{trust}"), points);
+    }
+    out
+}
+
 /// Re-reads the history every `every` (at least a second; and once at
-/// start) and sends the trends on `sender` when they changed, until
+/// start) and sends the trends (with each trust's, `trust_of` mapping site
+/// codes to trust short names) on `sender` when they changed, until
 /// `shutdown`. A failed read is logged and the last trends stand.
 pub async fn follow(
     mut reader: LiveState,
+    trust_of: BTreeMap<String, String>,
     sender: watch::Sender<Arc<TrendsView>>,
     every: Duration,
     shutdown: CancellationToken,
@@ -102,7 +150,7 @@ pub async fn follow(
     let every = every.max(Duration::from_secs(1));
     let mut bucket_secs = DEFAULT_BUCKET_SECS;
     loop {
-        match read(&mut reader, &mut bucket_secs, unix_now()).await {
+        match read(&mut reader, &trust_of, &mut bucket_secs, unix_now()).await {
             Ok(view) => {
                 sender.send_if_modified(|current| {
                     if **current == view {
@@ -129,6 +177,7 @@ pub async fn follow(
 /// windows are aligned to buckets), and remembers it.
 async fn read(
     reader: &mut LiveState,
+    trust_of: &BTreeMap<String, String>,
     bucket_secs: &mut u64,
     now: i64,
 ) -> Result<TrendsView, LiveStateError> {
@@ -139,7 +188,7 @@ async fn read(
         *bucket_secs = written;
         history = reader.trend_history(&windows(now, written)).await?;
     }
-    Ok(build(&history, now))
+    Ok(build(&with_trusts(&history, trust_of), now))
 }
 
 fn unix_now() -> i64 {
@@ -352,6 +401,51 @@ mod tests {
 
     fn trend(points: Vec<TrendPoint>, now: i64) -> ScopeTrend {
         build(&history(points), now).scopes["RWEAA"].clone()
+    }
+
+    #[test]
+    fn a_trust_is_the_sum_of_its_sites_each_carried_forward() {
+        let start = NOW - DAY_SECS;
+        let history = TrendHistory {
+            bucket_secs: Some(BUCKET as u64),
+            scopes: BTreeMap::from([
+                // 8 of 10 all day, then 10 of 10 from half way.
+                (
+                    "RWEAA".to_owned(),
+                    vec![point(start, 8, 10), point(start + DAY_SECS / 2, 10, 10)],
+                ),
+                // 2 of 10 all day.
+                ("RWEBB".to_owned(), vec![point(start, 2, 10)]),
+                // Another trust's site: not in UHL's figures.
+                ("RT5AA".to_owned(), vec![point(start, 0, 50)]),
+            ]),
+        };
+        let trust_of = BTreeMap::from([
+            ("RWEAA".to_owned(), "UHL".to_owned()),
+            ("RWEBB".to_owned(), "UHL".to_owned()),
+            ("RT5AA".to_owned(), "LPT".to_owned()),
+        ]);
+        let view = build(&with_trusts(&history, &trust_of), NOW);
+        let uhl = &view.scopes["trust:UHL"];
+        assert_eq!(uhl.now_pct, Some(60.0), "(10 + 2) of 20");
+        assert_eq!(
+            uhl.summary,
+            build(
+                &TrendHistory {
+                    bucket_secs: Some(BUCKET as u64),
+                    scopes: BTreeMap::from([(
+                        "x".to_owned(),
+                        vec![point(start, 10, 20), point(start + DAY_SECS / 2, 12, 20)],
+                    )]),
+                },
+                NOW
+            )
+            .scopes["x"]
+                .summary,
+            "the same day as one scope holding the sums"
+        );
+        assert_eq!(view.scopes["trust:LPT"].now_pct, Some(0.0));
+        assert!(view.scopes.contains_key("RWEAA"), "the sites stay");
     }
 
     #[test]

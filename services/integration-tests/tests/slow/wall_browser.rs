@@ -1,5 +1,6 @@
 //! The control-room wall in a real headless Chromium, on a region of 20
-//! sites: after a scripted sequence of bed, discharge and care-home events,
+//! sites: after a scripted sequence of bed, discharge, care-home, ED and
+//! ambulance events and OPEL levels with their reasons,
 //! every figure of every site, trust and the system on the page equals the
 //! projection's state in Redis — first as the page is served, then after a
 //! second sequence arrives live, without reload — at 1920×1080 and 3840×2160
@@ -12,7 +13,17 @@
 //! trust names, care homes offering all 13 categories of the register, OPEL 4
 //! on several sites and the whole system, and an alert banner with long
 //! alerts. At each size the browser side also checks that nothing is cut off
-//! or overlaps (cards, figures, names, OPEL badges, tables).
+//! or overlaps (cards, figures, names, OPEL badges, tables), that text is
+//! no smaller than 20 px (key figures 40 px) at 1920×1080 and twice that at
+//! 3840×2160, on each of the wall's rotating pages, and it writes the
+//! README's picture of the wall (`docs/images/control-room-wall.png`).
+//!
+//! ED and ambulance events are folded into the projection's live state by
+//! its own fold (`LiveState::apply_through`, as pf-projection applies them),
+//! a burst per acute site; the figures compared are the counts that do not
+//! move while the test runs (the longest wait and the hours lost grow by the
+//! minute, so arrivals are placed well clear of the 4- and 12-hour and
+//! 60-minute marks).
 //!
 //! The expected figures are computed here from the projection's Redis state
 //! with the rules the wall documents (occupancy = occupied ÷ (total − closed),
@@ -30,6 +41,8 @@ use pf_care_home_model::{CareCategory, Register};
 use pf_discharge_model::{DischargeStatus, NhsNumber};
 use pf_event_log::{EventPublisher, streams};
 use pf_integration_tests::{Platform, TEST_REGISTER, dashboards_dir, demo};
+use pf_live_state::urgent_care::{self, Departure};
+use pf_live_state::{AmbulanceUpdate, EdAttendanceUpdate, Update};
 use pf_proto::NewEvent;
 use pf_proto::v1::{Actor, ActorKind, OpelLevelChanged, Source, event_envelope::Payload};
 use serde_json::{Map, Value, json};
@@ -93,6 +106,20 @@ fn opel_words(level: u32) -> &'static str {
         2 => "Moderate pressure",
         3 => "Severe pressure",
         _ => "Extreme pressure: care and safety at risk",
+    }
+}
+
+/// Why a level is what it is, as pf-pressure words it (the parameters that
+/// drive it); the system's names the sites, as long as a real one may be.
+fn opel_reason(scope: &str, level: u32) -> String {
+    if scope == "system" {
+        return "ICS rule: 3 of 4 acute sites at OPEL 3 or above; G&A occupancy 96.2% (OPEL 4 from 95%); 6 patients over 12 hours in ED".to_owned();
+    }
+    match level {
+        1 => "G&A occupancy 84.0%".to_owned(),
+        2 => "G&A occupancy 91.5%; 2 handovers over 60 minutes".to_owned(),
+        3 => "G&A occupancy 93.8%; NCTR 14".to_owned(),
+        _ => "G&A occupancy 97.0%; 3 patients over 12 hours in ED".to_owned(),
     }
 }
 
@@ -402,7 +429,7 @@ async fn publish_pressure(platform: &Platform) -> Value {
                 score: f64::from(level),
                 parameters: Vec::new(),
                 words: opel_words(level).to_owned(),
-                reason: String::new(),
+                reason: opel_reason(&scope, level),
                 drivers: Vec::new(),
             }),
         }
@@ -411,7 +438,10 @@ async fn publish_pressure(platform: &Platform) -> Value {
             .publish_confirmed(&streams::opel_subject(&scope), &event, None)
             .await
             .unwrap();
-        levels.insert(scope, json!({"level": level, "words": opel_words(level)}));
+        levels.insert(
+            scope.clone(),
+            json!({"level": level, "words": opel_words(level), "reason": opel_reason(&scope, level)}),
+        );
     }
     for (n, (kind, severity, title)) in ALERTS.iter().enumerate() {
         let at = now + time::Duration::seconds(n as i64 - ALERTS.len() as i64);
@@ -467,10 +497,184 @@ struct Flow {
     waiting: [i64; 4],
 }
 
+const MIN_MS: i64 = 60_000;
+
+/// Eight days of hourly occupancy history for every site and the system,
+/// written where the projection keeps it, so that the 24-hour charts (and
+/// the README's picture) have a day and the same day last week to draw:
+/// a daily curve, a little fuller last week. The live figures the
+/// projection writes from the events come after it and end each line.
+async fn seed_history(platform: &Platform) {
+    let live = platform.live_state("pf:").await;
+    let mut redis = redis::Client::open(platform.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut system: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for (i, (_, _, code, kind, _)) in sites().iter().enumerate() {
+        let usable: i64 = wards(kind).iter().map(|w| i64::from(w.2)).sum();
+        let mut pipe = redis::pipe();
+        for hours_back in 1..=(8 * 24_i64) {
+            let at = (now - hours_back * 3600).div_euclid(300) * 300;
+            let hour = (at.div_euclid(3600) % 24) as f64;
+            let last_week = if hours_back > 6 * 24 { 0.08 } else { 0.0 };
+            let share = 0.6
+                + last_week
+                + 0.25 * (std::f64::consts::TAU * (hour - 8.0 - i as f64 % 3.0) / 24.0).sin();
+            let occupied = ((usable as f64) * share.clamp(0.0, 1.0)).round() as i64;
+            let point = pf_live_state::TrendPoint {
+                at,
+                occupied,
+                usable,
+            };
+            pipe.zadd(live.trend_key(code), point.member(), at).ignore();
+            let day = system.entry(at).or_default();
+            day.0 += occupied;
+            day.1 += usable;
+        }
+        let () = pipe.query_async(&mut redis).await.unwrap();
+    }
+    let mut pipe = redis::pipe();
+    for (at, (occupied, usable)) in system {
+        let point = pf_live_state::TrendPoint {
+            at,
+            occupied,
+            usable,
+        };
+        pipe.zadd(live.trend_key("system"), point.member(), at)
+            .ignore();
+    }
+    let () = pipe.query_async(&mut redis).await.unwrap();
+}
+
+/// One ED attendance as the projection folds it: arrived `arrived_mins_ago`
+/// (5 s past the minute), with a decision to admit or departed (admitted).
+fn ed_update(
+    now_ms: i64,
+    site: &str,
+    id: &str,
+    version: u64,
+    arrived_mins_ago: i64,
+    dta: bool,
+    departed: bool,
+) -> Update {
+    let arrived = now_ms - arrived_mins_ago * MIN_MS - 5_000;
+    Update::Ed(Box::new(EdAttendanceUpdate {
+        event_id: format!("ed-{id}-{version}"),
+        event_type: "ed.wall-test".into(),
+        entity_version: version,
+        site: site.into(),
+        attendance: id.into(),
+        arrived_at_ms: arrived,
+        decided_to_admit_at_ms: dta.then_some(arrived + 60 * MIN_MS),
+        departed: departed.then_some((now_ms, Departure::Admitted)),
+        occurred_at_ms: now_ms,
+    }))
+}
+
+/// One ambulance arrival: waiting since `arrived_mins_ago`, or handed over
+/// `handover` minutes after arriving.
+fn ambulance_update(
+    now_ms: i64,
+    site: &str,
+    id: &str,
+    version: u64,
+    arrived_mins_ago: i64,
+    handover: Option<i64>,
+) -> Update {
+    let arrived = now_ms - arrived_mins_ago * MIN_MS - 5_000;
+    Update::Ambulance(Box::new(AmbulanceUpdate {
+        event_id: format!("amb-{id}-{version}"),
+        event_type: "ambulance.wall-test".into(),
+        entity_version: version,
+        site: site.into(),
+        arrival: id.into(),
+        arrived_at_ms: arrived,
+        handed_over_at_ms: handover.map(|m| arrived + m * MIN_MS),
+        cleared_at_ms: None,
+        occurred_at_ms: now_ms,
+    }))
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap()
+}
+
+/// A burst of ED and ambulance events at each acute site, folded into the
+/// live state as pf-projection folds them. Round 0: patients in the
+/// department for 30 min, 5 h (over 4 h) and 13 h 20 (over 12 h, waiting for a bed), more at each
+/// further site; ambulances waiting 20 and 90 minutes, one handed over
+/// after 75. Round 1 (while the page is open): the 5-hour patient at the
+/// first site admitted, a new arrival and a new ambulance at each site.
+async fn urgent_burst(platform: &Platform, round: u32) {
+    let now = now_ms();
+    let mut updates = Vec::new();
+    for (n, (_, _, code, _, _)) in sites().iter().filter(|s| s.3 == "acute").enumerate() {
+        let c = code.as_str();
+        if round == 0 {
+            updates.push(ed_update(now, c, &format!("{c}-a"), 1, 30, false, false));
+            updates.push(ed_update(now, c, &format!("{c}-b"), 1, 300, false, false));
+            updates.push(ed_update(now, c, &format!("{c}-c"), 1, 800, true, false));
+            for extra in 0..n {
+                updates.push(ed_update(
+                    now,
+                    c,
+                    &format!("{c}-x{extra}"),
+                    1,
+                    100,
+                    extra % 2 == 0,
+                    false,
+                ));
+            }
+            updates.push(ambulance_update(now, c, &format!("{c}-v1"), 1, 20, None));
+            updates.push(ambulance_update(now, c, &format!("{c}-v2"), 1, 90, None));
+            updates.push(ambulance_update(now, c, &format!("{c}-v3"), 1, 120, None));
+            updates.push(ambulance_update(
+                now,
+                c,
+                &format!("{c}-v3"),
+                2,
+                120,
+                Some(75),
+            ));
+        } else {
+            if n == 0 {
+                updates.push(ed_update(now, c, &format!("{c}-b"), 2, 300, true, true));
+            }
+            updates.push(ed_update(now, c, &format!("{c}-d"), 1, 5, false, false));
+            updates.push(ambulance_update(now, c, &format!("{c}-v4"), 1, 2, None));
+        }
+    }
+    let mut state = platform.live_state("pf:").await;
+    state.apply_through(&updates, None).await.unwrap();
+}
+
+/// The ED and ambulance figures compared on the page (the counts: the
+/// longest wait and hours lost move with the clock).
+const URGENT_FIELDS: [&str; 6] = [
+    "in_department",
+    "over_4h",
+    "over_12h",
+    "waiting_for_bed",
+    "vehicles_waiting",
+    "handovers_over_60",
+];
+
 /// The figures every scope (site code, `trust:<short name>`, `system`) must
 /// show, from the projection's state: `{scope: {field: text, "pathways": {p: {field: text}}}}`.
 async fn expected(platform: &Platform) -> Value {
-    let snapshot = platform.live_state("pf:").await.snapshot().await.unwrap();
+    let mut live = platform.live_state("pf:").await;
+    let snapshot = live.snapshot().await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let urgent = urgent_care::figures(
+        &live
+            .urgent_care(pf_live_state::discharge_counts::uk_date(now))
+            .await
+            .unwrap(),
+        now_ms(),
+    );
     let site_list = sites();
     let trust_of: BTreeMap<String, &str> = site_list
         .iter()
@@ -590,6 +794,14 @@ async fn expected(platform: &Platform) -> Value {
             fields["virtual_ward_capacity"] = json!(vw.1.to_string());
             fields["virtual_ward_occupancy_pct"] = json!(pct(vw.0, vw.1));
         }
+        let acute = site_list.iter().any(|x| x.2 == scope && x.3 == "acute");
+        if scope == "system" || acute {
+            let figures =
+                serde_json::to_value(urgent.get(&scope).cloned().unwrap_or_default()).unwrap();
+            for field in URGENT_FIELDS {
+                fields[field] = json!(figures[field].to_string());
+            }
+        }
         for p in 0..4 {
             fields["pathways"][p.to_string()] = json!({
                 "discharged_today": f.discharged[p].to_string(),
@@ -651,6 +863,7 @@ async fn every_site_on_the_wall_equals_the_projection_at_wall_and_phone_sizes() 
         ),
     };
     more_care_homes(&platform, &script.feed).await;
+    seed_history(&platform).await;
     let opel = publish_pressure(&platform).await;
 
     // Sequence A: every site's beds in a mix of states, patients waiting and discharged.
@@ -682,6 +895,7 @@ async fn every_site_on_the_wall_equals_the_projection_at_wall_and_phone_sizes() 
     script.referral(5, "RWEAC2", 1, 0).await; // ready today: waiting, no delay day yet
     script.discharge_home(&waiting[1]).await;
     script.care_home_report(4).await;
+    urgent_burst(&platform, 0).await;
     platform.wait_until_projected().await;
     let first = expected(&platform).await;
     // The projection holds what the script did (so the page is checked against the truth).
@@ -689,6 +903,12 @@ async fn every_site_on_the_wall_equals_the_projection_at_wall_and_phone_sizes() 
     assert_eq!(first["system"]["nctr_patients"], "4");
     assert_eq!(first["RWEAC0"]["discharged_today"], "1");
     assert_eq!(first["RWEAC0"]["delay_days"], "7");
+    // The burst as folded: 3 + 0, 3 + 1, 3 + 2 and 3 + 3 in the departments.
+    assert_eq!(first["system"]["in_department"], "18");
+    assert_eq!(first["RWEAC3"]["in_department"], "6");
+    assert_eq!(first["system"]["over_12h"], "4");
+    assert_eq!(first["RWEAC0"]["vehicles_waiting"], "2");
+    assert_eq!(first["RWEAC0"]["handovers_over_60"], "2");
 
     let work = WorkDir::new();
     write_atomically(&work.path().join("expected-a.json"), &first);
@@ -769,8 +989,14 @@ async fn every_site_on_the_wall_equals_the_projection_at_wall_and_phone_sizes() 
     script.discharge_home(&waiting[0]).await;
     script.referral(6, "RWEAC1", 3, 4).await;
     script.care_home_report(2).await;
+    urgent_burst(&platform, 1).await;
     platform.wait_until_projected().await;
     let second = expected(&platform).await;
+    assert_eq!(
+        second["RWEAC0"]["in_department"], "3",
+        "one admitted, one arrived"
+    );
+    assert_eq!(second["system"]["vehicles_waiting"], "12");
     assert_ne!(first, second, "sequence B changed nothing");
     write_atomically(&work.path().join("expected-b.json"), &second);
 

@@ -32,6 +32,7 @@
 //!   (client credentials; authorization code with PKCE).
 //! - [`authorize`]: the demo issuer's authorization endpoint.
 //! - [`oidc`]: organisation sign-in through an OpenID Connect provider.
+//! - [`organisation_names`]: organisation names for people to read.
 //! - [`pending`]: single-use records of sign-ins in progress (Redis).
 //! - [`pkce`]: PKCE S256.
 //! - [`sign_in`]: the sign-in page, demo sign-in and sign-out.
@@ -58,6 +59,7 @@ pub mod links;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;
+pub mod organisation_names;
 pub mod pages;
 pub mod pending;
 pub mod pkce;

@@ -285,7 +285,7 @@ async fn bad_reports_are_refused_with_reasons_and_change_nothing() {
             json!({"vacancies": {"residential": {"vacant": -1}, "residential_dementia": {"vacant": 0}}}),
             Some("bad-key-0001"),
             422,
-            "Vacant Residential beds must be 0 or more",
+            "Vacant residential beds must be 0 or more",
         ),
         (
             "fraction",
@@ -327,7 +327,7 @@ async fn bad_reports_are_refused_with_reasons_and_change_nothing() {
             json!({"vacancies": {"residential": {"vacant": 1}}}),
             Some("bad-key-0007"),
             422,
-            "Enter the number of vacant Residential dementia beds",
+            "Enter the number of vacant residential dementia beds",
         ),
         (
             "other home's category",

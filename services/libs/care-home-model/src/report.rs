@@ -124,7 +124,9 @@ impl VacancyReport {
         let mut vacancies = Vec::with_capacity(registration.categories.len());
         let mut total: u64 = 0;
         for category in &registration.categories {
-            let label = category.label();
+            // Within a sentence, so in lower case: "vacant residential
+            // dementia beds", never "vacant Residential dementia beds".
+            let label = category.label().to_lowercase();
             let given = input.vacancies.get(category.as_str());
             let vacant_field = field_name(*category, "vacant");
             let vacant = match given.map(|g| g.vacant.trim()).unwrap_or("") {
@@ -412,7 +414,7 @@ mod tests {
             vec![
                 (
                     "vacancies.residential.vacant".into(),
-                    "Vacant Residential beds must be 0 or more".into()
+                    "Vacant residential beds must be 0 or more".into()
                 ),
                 (
                     "vacancies.nursing.vacant".into(),
@@ -430,7 +432,7 @@ mod tests {
             vec![
                 (
                     "vacancies.residential.unavailable".into(),
-                    "Unavailable Residential beds must be no more than the vacant ones (7)".into()
+                    "Unavailable residential beds must be no more than the vacant ones (7)".into()
                 ),
                 (
                     "vacancies.nursing.vacant".into(),

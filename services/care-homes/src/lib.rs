@@ -11,8 +11,10 @@
 //! - [`config`]: settings from the environment.
 //! - [`idempotency`]: keys that make a resend harmless.
 //! - [`submission`]: saving an update, the one path of form and API.
-//! - [`api`]: the JSON API (`openapi.json` documents it).
-//! - [`form`]: the server-rendered form.
+//! - [`api`]: the JSON API (`openapi.json` documents it), including the
+//!   export in the national Capacity Tracker's shape (CSV).
+//! - [`form`]: the server-rendered form (and, at [`SERVICE_WORKER_PATH`],
+//!   its service worker, `dashboards/static/care-home-service-worker.js`).
 //! - [`state`]: what the handlers share; auditing.
 //! - [`metrics`]: what the service counts.
 //! - [`run`]: connects, registers the homes of the register and serves.
@@ -185,6 +187,10 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
     // pages (the forms above carry their CSRF token instead).
     let api_routes = Router::new()
         .route("/api/v1/care-homes", get(api::list))
+        .route(
+            "/api/v1/care-homes/capacity-tracker.csv",
+            get(api::capacity_tracker_csv),
+        )
         .route("/api/v1/care-homes/{cqc}", get(api::home))
         .route(
             "/api/v1/care-homes/{cqc}/vacancies",

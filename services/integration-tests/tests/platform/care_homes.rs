@@ -878,3 +878,176 @@ async fn the_openapi_file_describes_the_running_service() {
     let status = response.status().as_u16();
     check("confirmUnchanged", status, &response.json().await.unwrap());
 }
+
+/// Care-home events written before the Capacity Tracker's figures existed
+/// (a record with no payload version and no capacity, as the service wrote
+/// them) still replay: a rebuild from the stream equals the live state, the
+/// home reads as it did (vacant 3 of which 1 unavailable is 2 accepting
+/// admissions and 1 reserved, capacity not given), and events of both shapes
+/// together replay alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_written_in_the_older_shape_replay_to_the_same_live_state() {
+    use pf_care_home_model::{CareHomeRecord, Confirmation, CqcLocationId, SexAccepted, Vacancy};
+    use pf_event_log::{ContentionLimit, Decision};
+    use pf_proto::v1::VacanciesReported;
+    use pf_proto::v1::event_envelope::Payload;
+
+    let platform = Platform::start().await;
+    platform.wait_until_projected().await;
+    let log = pf_care_home_log::HomeLog::new(platform.jetstream().await, "care-homes");
+    let cqc = CqcLocationId::parse(HOME_A).unwrap();
+    let older = editor("older-writer", &[HOME_A]);
+    for (n, (residential, unavailable, dementia)) in
+        [(3u32, 1u32, 2u32), (4, 2, 1)].into_iter().enumerate()
+    {
+        log.change(&cqc, ContentionLimit::Attempts(3), |current| {
+            let current = current.expect("registered");
+            let mut record: CareHomeRecord = current.record.clone();
+            record.vacancies = vec![
+                Vacancy {
+                    category: pf_care_home_model::CareCategory::Residential,
+                    vacant: residential,
+                    unavailable,
+                    sex: SexAccepted::Either,
+                },
+                Vacancy {
+                    category: pf_care_home_model::CareCategory::ResidentialDementia,
+                    vacant: dementia,
+                    unavailable: 0,
+                    sex: SexAccepted::Female,
+                },
+            ];
+            record.confirmed = Some(Confirmation {
+                at: time::OffsetDateTime::now_utc(),
+                by_id: older.id.clone(),
+                by_name: older.name.clone(),
+            });
+            // The older shape: what `to_proto` wrote before payload version 2.
+            let mut home = record.to_proto();
+            home.capacity = None;
+            home.payload_version = 0;
+            let payload = Payload::VacanciesReported(VacanciesReported {
+                home: Some(home),
+                confirmed_unchanged: false,
+                idempotency_key: format!("older-shape-{n}"),
+            });
+            Ok::<_, std::convert::Infallible>(Decision::Publish {
+                event: log.next_event(
+                    &cqc,
+                    Some(current),
+                    pf_care_home_log::actor(&older),
+                    payload,
+                ),
+                outcome: (),
+            })
+        })
+        .await
+        .unwrap();
+    }
+    platform.wait_until_projected().await;
+
+    // The home reads as it did, in both vocabularies.
+    let token = platform.token_for(&editor("reader", &[HOME_A, HOME_B]));
+    let (status, home) = get(&platform, &token, &format!("/api/v1/care-homes/{HOME_A}")).await;
+    assert_eq!(status, 200, "{home}");
+    let residential = &home["vacancies"][0];
+    assert_eq!(residential["vacant"], 4);
+    assert_eq!(residential["unavailable"], 2);
+    assert_eq!(residential["available"], 2);
+    assert_eq!(residential["accepting_admissions"], 2);
+    assert_eq!(residential["reserved"], 2);
+    assert_eq!(
+        home["maximum_capacity"],
+        Value::Null,
+        "not given in the older shape"
+    );
+    assert_eq!(home["occupied"], Value::Null);
+
+    // A rebuild from the stream equals the live state.
+    let js = platform.jetstream().await;
+    let live_digest = platform.live_state("pf:").await.digest().await.unwrap();
+    let mut scratch = platform.live_state("scratch-older:").await;
+    pf_projection::replay::rebuild(&js, &mut scratch, 4)
+        .await
+        .unwrap();
+    assert_eq!(scratch.digest().await.unwrap(), live_digest);
+
+    // A newer update, in the national shape, on top: both shapes replay alike.
+    let (status, body) = put(
+        &platform,
+        Some(&token),
+        HOME_A,
+        Some("national-shape-1"),
+        &json!({
+            "maximum_capacity": 28,
+            "occupied": 24,
+            "vacancies": {
+                "residential": { "accepting_admissions": 2, "reserved": 1 },
+                "residential_dementia": { "accepting_admissions": 1, "sex": "female" }
+            }
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, home) = get(&platform, &token, &format!("/api/v1/care-homes/{HOME_A}")).await;
+    assert_eq!(home["maximum_capacity"], 28);
+    assert_eq!(home["occupied"], 24);
+    assert_eq!(home["vacancies"][0]["vacant"], 3);
+    assert_eq!(home["vacancies"][0]["available"], 2);
+    let events = events_of(&platform, HOME_A).await;
+    let newest = match &events.last().unwrap().payload {
+        Some(Payload::VacanciesReported(p)) => p.home.clone().unwrap(),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(newest.payload_version, pf_care_home_model::PAYLOAD_VERSION);
+    platform.wait_until_projected().await;
+    let live_digest = platform.live_state("pf:").await.digest().await.unwrap();
+    let mut scratch = platform.live_state("scratch-both:").await;
+    pf_projection::replay::rebuild(&js, &mut scratch, 4)
+        .await
+        .unwrap();
+    assert_eq!(scratch.digest().await.unwrap(), live_digest);
+
+    // Figures that count two ways are refused, in words.
+    let (status, body) = put(
+        &platform,
+        Some(&token),
+        HOME_A,
+        Some("national-shape-2"),
+        &json!({
+            "maximum_capacity": 28,
+            "occupied": 20,
+            "vacancies": {
+                "residential": { "accepting_admissions": 2, "reserved": 1 },
+                "residential_dementia": { "accepting_admissions": 1 }
+            }
+        }),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["problems"][0]["field"], "occupied");
+
+    // The export in the Capacity Tracker's shape.
+    let csv = platform
+        .http
+        .get(format!(
+            "{}/api/v1/care-homes/capacity-tracker.csv",
+            platform.care_homes_url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    let text = csv.text().await.unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(HOME_A) && l.ends_with(",28,24,Residential,2,1,No,,Yes")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(HOME_B) && l.ends_with(",No")),
+        "a home that never gave its capacity says so: {text}"
+    );
+}

@@ -762,6 +762,14 @@ async fn care_homes_and_discharges(platform: &Platform) -> (Api, Api) {
         .await;
     assert_eq!(status, 403);
     hostile_credentials(&homes, issuer, "listHomes", "/api/v1/care-homes").await;
+    let export = "/api/v1/care-homes/capacity-tracker.csv";
+    let (status, _) = homes.call("exportCapacityTracker", export, ed, |r| r).await;
+    assert_eq!(status, 200);
+    let (status, _) = homes
+        .call("exportCapacityTracker", export, viewer, |r| r)
+        .await;
+    assert_eq!(status, 403);
+    hostile_credentials(&homes, issuer, "exportCapacityTracker", export).await;
     let home_a = format!("/api/v1/care-homes/{HOME_A}");
     for (path, expected) in [
         (home_a.clone(), 200),

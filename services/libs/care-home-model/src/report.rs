@@ -38,6 +38,12 @@ pub struct VacancyReport {
     pub accepting_hospital_discharges: bool,
     /// Free text for discharge teams.
     pub note: String,
+    /// Maximum capacity and occupied beds, the Capacity Tracker's home
+    /// figures (`None` when sent in the older shape, which has none).
+    /// Left out of the serialised report when `None`, so an older report's
+    /// idempotency fingerprint is what it always was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::capacity_tracker::Capacity>,
 }
 
 /// One category's figures as sent: text, because a person may type anything.
@@ -287,6 +293,7 @@ impl VacancyReport {
             closure,
             accepting_hospital_discharges: input.accepting_hospital_discharges,
             note,
+            capacity: None,
         })
     }
 

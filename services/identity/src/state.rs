@@ -45,6 +45,8 @@ pub struct AppState {
     /// The platform's own origins (this service's and `PF_RETURN_ORIGINS`),
     /// from which a signed-in browser may make changes through the API.
     pub site_origins: SiteOrigins,
+    /// Devices kept signed in (`crate::devices`).
+    pub devices: crate::devices::DeviceStore,
 }
 
 impl AppState {

@@ -1448,6 +1448,19 @@ async fn identity(platform: &Platform, shutdown: &CancellationToken) -> Api {
     let (status, _) = api.call("listKiosks", kiosks, ad, |r| r).await;
     assert_eq!(status, 200, "generated kiosks are listed");
 
+    let devices = "/api/v1/access/devices";
+    let (status, _) = api.call("listDevices", devices, ad, |r| r).await;
+    assert_eq!(status, 200);
+    let (status, _) = api.call("listDevices", devices, vw, |r| r).await;
+    assert_eq!(status, 403);
+    hostile_credentials(&api, &issuer, "listDevices", devices).await;
+    let revoke_device = "/api/v1/access/devices/no-such-device/revoke";
+    let (status, _) = api.call("revokeDevice", revoke_device, ad, |r| r).await;
+    assert_eq!(status, 404);
+    let (status, _) = api.call("revokeDevice", revoke_device, vw, |r| r).await;
+    assert_eq!(status, 403);
+    hostile_credentials(&api, &issuer, "revokeDevice", revoke_device).await;
+
     let link = "/api/v1/access/kiosks/oa-wall-1/link";
     let (status, _) = api.call("reissueKioskLink", link, ad, |r| r).await;
     assert_eq!(status, 201);

@@ -280,6 +280,12 @@ fn payload(
     }
 }
 
+/// Whether a stored answer was a "nothing has changed" confirmation (its
+/// fingerprint is that of no new figures).
+pub fn confirmed_unchanged(answer: &Answer) -> bool {
+    answer.fingerprint == fingerprint(None)
+}
+
 /// A digest of what an update says (the figures, or "unchanged").
 fn fingerprint(report: Option<&VacancyReport>) -> String {
     let text = match report {

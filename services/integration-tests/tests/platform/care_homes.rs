@@ -587,10 +587,15 @@ async fn the_form_works_without_javascript() {
         vec![
             ("csrf", session.csrf_token.clone()),
             ("idempotency_key", key.to_owned()),
-            ("vacancies.residential.vacant", vacant.to_owned()),
-            ("vacancies.residential.unavailable", "0".to_owned()),
+            ("maximum_capacity", "30".to_owned()),
+            (
+                "occupied",
+                (30 - 1 - vacant.parse::<i64>().unwrap_or(0).max(0)).to_string(),
+            ),
+            ("vacancies.residential.accepting", vacant.to_owned()),
+            ("vacancies.residential.reserved", "0".to_owned()),
             ("vacancies.residential.sex", "either".to_owned()),
-            ("vacancies.residential_dementia.vacant", "1".to_owned()),
+            ("vacancies.residential_dementia.accepting", "1".to_owned()),
             ("closed_to_admissions", "no".to_owned()),
             ("accepting_hospital_discharges", "yes".to_owned()),
             ("note", "Room 4 free".to_owned()),
@@ -608,7 +613,7 @@ async fn the_form_works_without_javascript() {
     assert_eq!(response.status(), 422);
     let html = response.text().await.unwrap();
     assert!(html.contains("There is a problem"));
-    assert!(html.contains("href=\"#vacancies-residential-vacant\""));
+    assert!(html.contains("href=\"#vacancies-residential-accepting\""));
     assert!(html.contains("value=\"-2\""), "what was typed is kept");
     assert!(html.contains("Room 4 free"));
 
@@ -638,6 +643,7 @@ async fn the_form_works_without_javascript() {
     assert!(html.contains("Your update was saved at"));
     assert!(html.contains("Last updated at"));
     assert!(html.contains("value=\"3\""));
+    assert!(html.contains("value=\"26\""), "the occupied beds are shown");
 
     // A browser resend of the same form is applied once.
     let response = http
@@ -688,6 +694,20 @@ async fn the_form_works_without_javascript() {
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
+    let html = http
+        .get(format!("{url}?saved=form-key-0004"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Figures confirmed unchanged at"),
+        "a confirmation in its own words"
+    );
+    assert!(!html.contains("Your update was saved"));
     let events = events_of(&platform, HOME_A).await;
     assert_eq!(events.len(), 3);
     match &events[2].payload {

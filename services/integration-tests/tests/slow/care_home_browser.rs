@@ -1,6 +1,7 @@
 //! The care-home form in a real headless Chromium (Debian's `chromium`,
 //! driven by playwright-core), as a nurse uses it: signing in with a link,
-//! saving with and without JavaScript, through a dropped connection, and
+//! saving with and without JavaScript, through a dropped connection and a
+//! slow one, keeping a phone signed in (and an administrator revoking it), and
 //! accessibility (axe-core, WCAG 2.2 AA) of every state on a phone and a
 //! desktop. The browser side is `dashboards/tests/care-home-form.test.mjs`.
 
@@ -57,6 +58,13 @@ async fn a_nurse_keeps_the_homes_vacancies_live_from_a_phone() {
     let link_js = link(store.create_link(&nurse).await.unwrap());
     let link_no_js = link(store.create_link(&nurse).await.unwrap());
     let link_sign_out = link(store.create_link(&nurse).await.unwrap());
+    // A manager who keeps their own phone signed in, and an administrator.
+    let manager = Principal::person("manager-sandy", "Manager at Sandy House (demo)", None)
+        .with_grant(Grant::parse(Role::CareHomeEditor, &["1-000000001"]).unwrap());
+    let link_device = link(store.create_link(&manager).await.unwrap());
+    let link_device_no_js = link(store.create_link(&manager).await.unwrap());
+    let admin = demo("demo-system-admin");
+    let admin_session = store.create_session(&admin).await.unwrap();
     let viewer = store
         .create_session(&demo("demo-control-room"))
         .await
@@ -85,6 +93,10 @@ async fn a_nurse_keeps_the_homes_vacancies_live_from_a_phone() {
             .env("PF_IDENTITY_URL", identity_url)
             .env("PF_TEST_HOME", "1-000000001")
             .env("PF_CARE_HOMES_TOKEN", reader)
+            .env("PF_SIGN_IN_LINK_DEVICE", link_device)
+            .env("PF_SIGN_IN_LINK_DEVICE_NOJS", link_device_no_js)
+            .env("PF_DEVICE_PERSON", "manager-sandy")
+            .env("PF_ADMIN_SESSION", admin_session.id)
             .output()
     })
     .await

@@ -283,10 +283,7 @@ impl VacancyReport {
     /// it). A record from before the home gave its capacity offers the
     /// registered beds as the maximum and leaves the occupied beds for the
     /// home to give (never a guess it might confirm unread).
-    pub fn to_capacity_tracker_input(
-        &self,
-        registration: &Registration,
-    ) -> CapacityTrackerInput {
+    pub fn to_capacity_tracker_input(&self, registration: &Registration) -> CapacityTrackerInput {
         let (maximum, occupied) = match self.capacity {
             Some(c) => (c.maximum_capacity.to_string(), c.occupied.to_string()),
             None => (registration.registered_beds.to_string(), String::new()),

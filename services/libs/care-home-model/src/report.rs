@@ -425,7 +425,7 @@ mod tests {
                 ),
                 (
                     "vacancies.nursing.vacant".into(),
-                    "Vacant Nursing beds must be a whole number, like 2".into()
+                    "Vacant nursing beds must be a whole number, like 2".into()
                 ),
             ]
         );
@@ -443,7 +443,7 @@ mod tests {
                 ),
                 (
                     "vacancies.nursing.vacant".into(),
-                    "Enter the number of vacant Nursing beds (0 if none)".into()
+                    "Enter the number of vacant nursing beds (0 if none)".into()
                 ),
             ]
         );

@@ -239,6 +239,22 @@ for (const form of forms) {
   });
 }
 
+// "Why is the home closed?" is shown only under "Closed to admissions": the NHS.UK conditional
+// reveal, done here rather than by nhsuk-frontend's radios, which put aria-expanded on the radio
+// (an attribute ARIA does not allow on a radio; axe's aria-allowed-attr). Without JavaScript the
+// question is always shown.
+const closureReveal = document.getElementById('conditional-closed-yes');
+if (closureReveal) {
+  const closedRadio = document.getElementById('closed-yes');
+  const syncReveal = () => {
+    closureReveal.classList.toggle('nhsuk-radios__conditional--hidden', !(closedRadio && closedRadio.checked));
+  };
+  for (const radio of document.querySelectorAll('input[name="closed_to_admissions"]')) {
+    radio.addEventListener('change', syncReveal);
+  }
+  syncReveal();
+}
+
 window.addEventListener('online', send);
 // Back from the browser's cache (the back button): the page may move on again.
 window.addEventListener('pageshow', (event) => {

@@ -36,7 +36,9 @@ const require = createRequire(import.meta.url);
 const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 const CHROMIUM = process.env.PF_CHROMIUM || '/usr/bin/chromium';
-const WAIT_MS = 15_000;
+// Every wait is bounded: a stall fails with a message, never hangs the run.
+const WAIT_MS = 15_000; // one page, element or request
+const TEST_MS = 180_000; // one numbered test, whole
 
 function settings() {
   const names = ['PF_CARE_HOMES_URL', 'PF_GATEWAY_URL', 'PF_SESSION_COOKIE', 'PF_SIGN_IN_LINK_JS',
@@ -85,10 +87,23 @@ after(async () => {
   await browser?.close();
 });
 
+/** The contexts made with JavaScript off. */
+const withoutJavaScript = new WeakSet();
+
+/** A browser context whose every action, wait and navigation gives up after WAIT_MS. */
+async function newContext(options) {
+  const context = await browser.newContext(options);
+  if (options?.javaScriptEnabled === false) withoutJavaScript.add(context);
+  context.setDefaultTimeout(WAIT_MS);
+  context.setDefaultNavigationTimeout(WAIT_MS);
+  return context;
+}
+
 /** The home's version and figures, read through the API (the platform's own record). */
 async function homeRecord() {
   const res = await fetch(`${cfg.careHomes}/api/v1/care-homes/${cfg.home}`, {
     headers: { authorization: `Bearer ${cfg.token}` },
+    signal: AbortSignal.timeout(WAIT_MS),
   });
   assert.equal(res.status, 200, `GET home answered ${res.status}`);
   return res.json();
@@ -128,21 +143,66 @@ async function signInWithLink(context, link, checkPages = false) {
   return { page, errors };
 }
 
-/** Runs axe-core on the page as it is, at a phone and a desktop width. */
+/** `promise`, or a failure naming `what` if it has not settled within WAIT_MS. (For waits that
+ * Playwright's default timeouts do not cover, such as page.evaluate.) */
+async function within(promise, what) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`waited ${WAIT_MS} ms for ${what}`)), WAIT_MS);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs axe-core on the page as it is, at a phone and a desktop width. axe-core is a script, and
+ * a page with JavaScript off runs none (its timers never fire, so axe.run would never finish):
+ * such a page is checked as a copy of its document, shown with its own scripts blocked, in a
+ * context where the test may run axe. */
 async function assertAccessible(page, state) {
+  if (withoutJavaScript.has(page.context())) {
+    const html = await page.content();
+    const url = page.url();
+    const copy = await newContext({ viewport: { width: 360, height: 740 } });
+    try {
+      await copy.route('**/*', (route) => {
+        const request = route.request();
+        if (request.url() === url && request.resourceType() === 'document') {
+          return route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html });
+        }
+        if (request.resourceType() === 'script') return route.abort();
+        return route.continue();
+      });
+      const shown = await copy.newPage();
+      await shown.goto(url);
+      assert.equal(await shown.locator('body.js-enabled, body.nhsuk-frontend-supported').count(), 0,
+        `the copy of the ${state} ran the page's scripts`);
+      await checkWithAxe(shown, state);
+    } finally {
+      await copy.close();
+    }
+    return;
+  }
+  await checkWithAxe(page, state);
+}
+
+async function checkWithAxe(page, state) {
   for (const viewport of [{ width: 360, height: 740 }, { width: 1280, height: 800 }]) {
     await page.setViewportSize(viewport);
     // Evaluated through the browser's debugging protocol, so the page's CSP (rightly) stays on.
-    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) {
-      await page.evaluate(AXE_SOURCE);
+    if (!(await within(page.evaluate(() => typeof window.axe !== 'undefined'), `axe-core on the ${state}`))) {
+      await within(page.evaluate(AXE_SOURCE), `axe-core to load on the ${state}`);
     }
-    const violations = await page.evaluate(async (tags) => {
+    const violations = await within(page.evaluate(async (tags) => {
       // eslint-disable-next-line no-undef
       const r = await axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
       return r.violations.map((v) => `[${v.impact}] ${v.id}: ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
-    }, AXE_TAGS);
+    }, AXE_TAGS), `axe-core to check the ${state}`);
     assert.deepEqual(violations, [], `axe on the ${state} at ${viewport.width} px:\n${violations.join('\n')}`);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow = await within(page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth),
+      `the width of the ${state}`);
     assert.ok(overflow <= 0, `the ${state} is ${overflow} px wider than a ${viewport.width} px screen`);
   }
 }
@@ -155,11 +215,15 @@ async function onScreen(page, selector) {
   });
 }
 
-/** A gate: `wait()` until `open()`. */
-function gate() {
+/** A gate: `wait()` until `open()`, failing with `what` if it stays shut for WAIT_MS. */
+function gate(what) {
   let open;
   const opened = new Promise((resolve) => { open = resolve; });
-  return { open, wait: () => opened };
+  const wait = () => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`waited ${WAIT_MS} ms for ${what}`)), WAIT_MS);
+    opened.then(() => { clearTimeout(timer); resolve(); });
+  });
+  return { open, wait };
 }
 
 /** Fills the Capacity Tracker's figures: `residential` and `dementia` vacant beds accepting admissions,
@@ -173,8 +237,8 @@ async function fill(page, residential, dementia) {
   await page.fill('#vacancies-residential_dementia-reserved', '0');
 }
 
-test('1: a nurse signs in with a link and sees the empty form', async () => {
-  const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
+test('1: a nurse signs in with a link and sees the empty form', { timeout: TEST_MS }, async () => {
+  const context = await newContext({ viewport: { width: 360, height: 740 } });
   const { page, errors } = await signInWithLink(context, cfg.linkJs, true);
   nurse = { context, page, errors };
   await assert.doesNotReject(page.getByRole('heading', { name: /No figures yet/ }).waitFor());
@@ -187,7 +251,7 @@ test('1: a nurse signs in with a link and sees the empty form', async () => {
   assert.equal(scope, `${cfg.careHomes}/care-homes/`);
 
   // A control-room viewer's websocket records every care-home figure it is sent.
-  const viewer = await browser.newContext();
+  const viewer = await newContext();
   await viewer.addCookies([{ name: 'pf_session', value: cfg.viewerSession, url: cfg.gateway, httpOnly: true, sameSite: 'Lax' }]);
   const watch = await viewer.newPage();
   await watch.goto(`${cfg.gateway}/control-room`);
@@ -203,7 +267,7 @@ test('1: a nurse signs in with a link and sees the empty form', async () => {
   watcher = { context: viewer, page: watch };
 });
 
-test('2: saving two categories takes one tap, and a websocket client sees the figures', async () => {
+test('2: saving two categories takes one tap, and a websocket client sees the figures', { timeout: TEST_MS }, async () => {
   const { page } = nurse;
   const before = await homeRecord();
   await fill(page, 2, 1);
@@ -229,7 +293,7 @@ test('2: saving two categories takes one tap, and a websocket client sees the fi
   await assertAccessible(page, 'saved form');
 });
 
-test('2b: "Nothing has changed" is on the first screen of a phone and confirmed in its own words', async () => {
+test('2b: "Nothing has changed" is on the first screen of a phone and confirmed in its own words', { timeout: TEST_MS }, async () => {
   const { page } = nurse;
   await page.setViewportSize({ width: 360, height: 740 });
   await page.goto(formUrl());
@@ -252,7 +316,7 @@ test('2b: "Nothing has changed" is on the first screen of a phone and confirmed 
   await assertAccessible(page, 'confirmed unchanged form');
 });
 
-test('2c: the form asks the Capacity Tracker\'s questions; the API and the export give them back', async () => {
+test('2c: the form asks the Capacity Tracker\'s questions; the API and the export give them back', { timeout: TEST_MS }, async () => {
   const { page } = nurse;
   await page.setViewportSize({ width: 360, height: 740 });
   await page.goto(formUrl());
@@ -285,6 +349,7 @@ test('2c: the form asks the Capacity Tracker\'s questions; the API and the expor
   assert.deepEqual([residential.accepting_admissions, residential.reserved, residential.vacant], [2, 1, 3]);
   const res = await fetch(`${cfg.careHomes}/api/v1/care-homes/capacity-tracker.csv`, {
     headers: { authorization: `Bearer ${cfg.token}` },
+    signal: AbortSignal.timeout(WAIT_MS),
   });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type'), /^text\/csv/);
@@ -297,7 +362,7 @@ test('2c: the form asks the Capacity Tracker\'s questions; the API and the expor
   await page.locator('#saved').waitFor();
 });
 
-test('3: a mistake comes back with the error summary, keeping what was typed', async () => {
+test('3: a mistake comes back with the error summary, keeping what was typed', { timeout: TEST_MS }, async () => {
   const { page } = nurse;
   const before = await homeRecord();
   await fill(page, -1, 1);
@@ -313,7 +378,7 @@ test('3: a mistake comes back with the error summary, keeping what was typed', a
   await page.goto(formUrl());
 });
 
-test('3b: the closure reason is asked only under "Closed to admissions"', async () => {
+test('3b: the closure reason is asked only under "Closed to admissions"', { timeout: TEST_MS }, async () => {
   const { page } = nurse;
   await page.setViewportSize({ width: 360, height: 740 });
   await page.goto(formUrl());
@@ -333,7 +398,7 @@ test('3b: the closure reason is asked only under "Closed to admissions"', async 
   await page.goto(formUrl());
 });
 
-test('4: offline, the update is kept on the device and sent once when back online', async () => {
+test('4: offline, the update is kept on the device and sent once when back online', { timeout: TEST_MS }, async () => {
   const { context, page } = nurse;
   const before = await homeRecord();
   await context.setOffline(true);
@@ -372,7 +437,7 @@ test('4: offline, the update is kept on the device and sent once when back onlin
   assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing left waiting on the device');
 });
 
-test('5: on a slow connection, taps while saving and after the answer make one update', async () => {
+test('5: on a slow connection, taps while saving and after the answer make one update', { timeout: TEST_MS }, async () => {
   const { page } = nurse;
   await page.goto(formUrl());
   const before = await homeRecord();
@@ -380,9 +445,9 @@ test('5: on a slow connection, taps while saving and after the answer make one u
   // Every request is slow (as on a poor connection); the first save is held until the test lets it
   // go, and so is the "Saved" page after it, so that taps land in both windows.
   const keys = [];
-  const firstPost = gate();
-  const releasePost = gate();
-  const savedPage = gate();
+  const firstPost = gate('the first save to reach the server');
+  const releasePost = gate('the test to let the first save go');
+  const savedPage = gate('the test to let the "Saved" page go');
   // (On the context, not the page: the "Saved" page is fetched by the service worker, whose
   // requests only the context's routes see.)
   const { context } = nurse;
@@ -418,8 +483,8 @@ test('5: on a slow connection, taps while saving and after the answer make one u
   await watcher.context.close();
 });
 
-test('6: with JavaScript off the form signs in, saves and confirms', async () => {
-  const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 360, height: 740 } });
+test('6: with JavaScript off the form signs in, saves and confirms', { timeout: TEST_MS }, async () => {
+  const context = await newContext({ javaScriptEnabled: false, viewport: { width: 360, height: 740 } });
   try {
     const { page } = await signInWithLink(context, cfg.linkNoJs);
     const before = await homeRecord();
@@ -451,24 +516,43 @@ test('6: with JavaScript off the form signs in, saves and confirms', async () =>
     assert.match(await page.locator('#saved').textContent(), /Figures confirmed unchanged at \d{2}:\d{2}/);
     assert.equal((await homeRecord()).version, before.version + 3);
     // Two taps on a slow connection: the browser sends the form's one key twice; applied once.
+    // The first submission is held until the second tap is made, so that both taps land on this
+    // form (a tap on the "Saved" page after it is a new update, rightly under a new key).
     await fill(page, 6, 2);
+    const keys = [];
+    const secondTap = gate('the second tap on Save');
     await page.route(`${formUrl()}`, async (route) => {
+      const request = route.request();
+      if (request.method() === 'POST') {
+        keys.push(new URLSearchParams(request.postData() || '').get('idempotency_key'));
+        if (keys.length === 1) await secondTap.wait();
+      }
       await new Promise((r) => setTimeout(r, 400));
-      await route.continue();
+      // The browser may have dropped the first submission for the second: nothing to continue then.
+      await route.continue().catch(() => {});
     });
+    // Taps by the mouse at the button, as a person's: a locator would wait for the first
+    // submission's navigation to finish, which is held until the second tap.
     const save = page.getByRole('button', { name: 'Save' });
-    await save.click({ noWaitAfter: true });
-    await save.click({ noWaitAfter: true }).catch(() => {});
+    await save.scrollIntoViewIfNeeded();
+    const box = await save.boundingBox();
+    assert.ok(box, 'the Save button is shown');
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2); // while the first is held
+    secondTap.open();
     await page.locator('#saved').waitFor({ timeout: WAIT_MS });
     await page.unroute(`${formUrl()}`);
+    console.log(`care-home form without JavaScript: two taps on Save sent the form ${keys.length} time(s)`);
+    assert.ok(keys.length >= 1);
+    assert.equal(new Set(keys).size, 1, `every send used the form's one key (${keys.join(', ')})`);
     assert.equal((await homeRecord()).version, before.version + 4, 'two taps, one update');
   } finally {
     await context.close();
   }
 });
 
-test('7: the sign-out page is accessible, and signing out ends the session', async () => {
-  const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
+test('7: the sign-out page is accessible, and signing out ends the session', { timeout: TEST_MS }, async () => {
+  const context = await newContext({ viewport: { width: 360, height: 740 } });
   try {
     const { page } = await signInWithLink(context, cfg.linkSignOut);
     // Other services' "Sign out" links lead here; following the link ends nothing.
@@ -501,9 +585,9 @@ async function sessionEnds(context) {
 
 for (const javaScriptEnabled of [true, false]) {
   const how = javaScriptEnabled ? 'with JavaScript' : 'without JavaScript';
-  test(`8: a manager keeps their own phone signed in, and an administrator can revoke it (${how})`, async () => {
-    const context = await browser.newContext({ javaScriptEnabled, viewport: { width: 360, height: 740 } });
-    const admin = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  test(`8: a manager keeps their own phone signed in, and an administrator can revoke it (${how})`, { timeout: TEST_MS }, async () => {
+    const context = await newContext({ javaScriptEnabled, viewport: { width: 360, height: 740 } });
+    const admin = await newContext({ viewport: { width: 1280, height: 800 } });
     try {
       const { page } = await signInWithLink(context, javaScriptEnabled ? cfg.linkDevice : cfg.linkDeviceNoJs);
       const label = javaScriptEnabled ? 'Manager phone' : 'Manager tablet';
@@ -520,7 +604,7 @@ for (const javaScriptEnabled of [true, false]) {
       await page.fill('#label', label);
       await page.getByRole('button', { name: 'Keep this device signed in' }).click();
       await page.waitForURL(`${formUrl()}**`);
-      const cookie = (await context.cookies(cfg.identity)).find((c) => c.name === 'pf_device');
+      const cookie = (await context.cookies(`${cfg.identity}/sign-in`)).find((c) => c.name === 'pf_device');
       assert.ok(cookie, 'the device keeps a credential');
       assert.equal(cookie.httpOnly, true, 'no script can read it');
       assert.equal(cookie.sameSite, 'Lax');
@@ -568,7 +652,7 @@ for (const javaScriptEnabled of [true, false]) {
       assert.ok(page.url().startsWith(`${cfg.identity}/sign-in`), `still on sign-in: ${page.url()}`);
       await page.getByRole('heading', { name: /sign in/i }).first().waitFor();
       assert.equal((await page.request.get(formUrl(), { maxRedirects: 0 })).status(), 303, 'not signed in');
-      assert.equal((await context.cookies(cfg.identity)).some((c) => c.name === 'pf_device'), false, 'the dead credential is removed');
+      assert.equal((await context.cookies(`${cfg.identity}/sign-in`)).some((c) => c.name === 'pf_device'), false, 'the dead credential is removed');
 
       const trail = await auditOf(admin, cfg.devicePerson);
       for (const action of ['device.register', 'device.sign_in']) {

@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use pf_care_home_model::{
-    CareCategory, CareHomeRecord, ClosureReason, CqcLocationId, LocalityCode, ReportInput,
-    SexAccepted, VacancyInput,
+    CapacityTrackerInput, CareCategory, CareHomeRecord, CategoryFigures, ClosureReason,
+    CqcLocationId, LocalityCode, ReportInput, SexAccepted, VacancyInput,
 };
 use pf_sign_in::{AuthError, Caller, NotSignedIn};
 use pf_web::ErrorBody;
@@ -175,6 +175,12 @@ pub struct VacancyView {
     pub unavailable: u32,
     /// Vacant and able to take someone now.
     pub available: u32,
+    /// Capacity Tracker: vacant beds accepting admissions (the same number
+    /// as `available`).
+    pub accepting_admissions: u32,
+    /// Capacity Tracker: vacant beds reserved (the same number as
+    /// `unavailable`).
+    pub reserved: u32,
     /// Whom they can take.
     pub sex: SexAccepted,
 }
@@ -198,6 +204,12 @@ pub struct HomeView {
     pub longitude: f64,
     /// Registered beds.
     pub registered_beds: u32,
+    /// Capacity Tracker: the beds the home can use now, as it last gave
+    /// them (`null` until it gives them).
+    pub maximum_capacity: Option<u32>,
+    /// Capacity Tracker: occupied beds, as the home last gave them (`null`
+    /// until it gives them).
+    pub occupied: Option<u32>,
     /// Each category offered and its figures.
     pub vacancies: Vec<VacancyView>,
     /// Closed to admissions.
@@ -262,6 +274,8 @@ impl HomeView {
             latitude: r.latitude,
             longitude: r.longitude,
             registered_beds: r.registered_beds,
+            maximum_capacity: record.capacity.map(|c| c.maximum_capacity),
+            occupied: record.capacity.map(|c| c.occupied),
             vacancies: record
                 .vacancies
                 .iter()
@@ -271,6 +285,8 @@ impl HomeView {
                     vacant: v.vacant,
                     unavailable: v.unavailable,
                     available: v.available(),
+                    accepting_admissions: v.available(),
+                    reserved: v.unavailable,
                     sex: v.sex,
                 })
                 .collect(),
@@ -343,9 +359,14 @@ impl From<&Saved> for SavedView {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct VacancyBody {
-    vacant: serde_json::Value,
+    #[serde(default)]
+    vacant: Option<serde_json::Value>,
     #[serde(default)]
     unavailable: Option<serde_json::Value>,
+    #[serde(default)]
+    accepting_admissions: Option<serde_json::Value>,
+    #[serde(default)]
+    reserved: Option<serde_json::Value>,
     #[serde(default)]
     sex: Option<String>,
 }
@@ -354,6 +375,10 @@ struct VacancyBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReportBody {
+    #[serde(default)]
+    maximum_capacity: Option<serde_json::Value>,
+    #[serde(default)]
+    occupied: Option<serde_json::Value>,
     vacancies: BTreeMap<String, VacancyBody>,
     #[serde(default)]
     closed_to_admissions: bool,
@@ -380,28 +405,66 @@ fn as_text(value: &serde_json::Value) -> String {
     }
 }
 
-impl From<ReportBody> for ReportInput {
-    fn from(body: ReportBody) -> Self {
-        ReportInput {
-            vacancies: body
+impl ReportBody {
+    /// Whether it uses the Capacity Tracker's fields (any of them); else it
+    /// is read in the older shape (`vacant`, `unavailable`).
+    fn is_national(&self) -> bool {
+        self.maximum_capacity.is_some()
+            || self.occupied.is_some()
+            || self
+                .vacancies
+                .values()
+                .any(|v| v.accepting_admissions.is_some() || v.reserved.is_some())
+    }
+
+    /// The update it asks for.
+    fn into_update(self) -> Update {
+        let national = self.is_national();
+        let text = |v: &Option<serde_json::Value>| v.as_ref().map(as_text).unwrap_or_default();
+        let figures = self
+            .vacancies
+            .iter()
+            .map(|(category, v)| {
+                (
+                    category.clone(),
+                    CategoryFigures {
+                        accepting: text(&v.accepting_admissions),
+                        reserved: text(&v.reserved),
+                    },
+                )
+            })
+            .collect();
+        let (maximum_capacity, occupied) = (text(&self.maximum_capacity), text(&self.occupied));
+        let rest = ReportInput {
+            vacancies: self
                 .vacancies
                 .into_iter()
                 .map(|(category, v)| {
                     (
                         category,
                         VacancyInput {
-                            vacant: as_text(&v.vacant),
-                            unavailable: v.unavailable.as_ref().map(as_text).unwrap_or_default(),
+                            vacant: text(&v.vacant),
+                            unavailable: text(&v.unavailable),
                             sex: v.sex.unwrap_or_default(),
                         },
                     )
                 })
                 .collect(),
-            closed_to_admissions: body.closed_to_admissions,
-            closure_reason: body.closure_reason.unwrap_or_default(),
-            closure_detail: body.closure_detail.unwrap_or_default(),
-            accepting_hospital_discharges: body.accepting_hospital_discharges,
-            note: body.note.unwrap_or_default(),
+            closed_to_admissions: self.closed_to_admissions,
+            closure_reason: self.closure_reason.unwrap_or_default(),
+            closure_detail: self.closure_detail.unwrap_or_default(),
+            accepting_hospital_discharges: self.accepting_hospital_discharges,
+            note: self.note.unwrap_or_default(),
+        };
+        if national {
+            Update::CapacityTracker(CapacityTrackerInput {
+                maximum_capacity,
+                occupied,
+                figures,
+                rest,
+            })
+        } else {
+            Update::Report(rest)
         }
     }
 }
@@ -493,6 +556,53 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
     Json(serde_json::json!({ "homes": homes })).into_response()
 }
 
+/// `GET /api/v1/care-homes/capacity-tracker.csv`: the caller's homes in
+/// the national Capacity Tracker's shape (one row per home and category).
+pub async fn capacity_tracker_csv(State(state): State<AppState>, caller: Caller) -> Response {
+    let principal = match caller.principal() {
+        Ok(p) => p.clone(),
+        Err(refusal) => {
+            let err = ApiError::from(refusal);
+            let err = err
+                .audit(&state, &caller, "care_home.export", "care-homes")
+                .await;
+            return err.into_response();
+        }
+    };
+    let mine = state.homes_of(&principal);
+    if mine.is_empty() {
+        let err = ApiError::from(NotSaved::Forbidden(NOT_REGISTERED.to_owned()));
+        let err = err
+            .audit(&state, &caller, "care_home.export", "care-homes")
+            .await;
+        return err.into_response();
+    }
+    let mut text = pf_care_home_model::capacity_tracker::csv::header();
+    for cqc in mine {
+        match state.log.current(&cqc).await {
+            Ok(Some(current)) => {
+                text.push_str(&pf_care_home_model::capacity_tracker::csv::rows(
+                    &current.record,
+                ));
+            }
+            Ok(None) => {}
+            Err(err) => return ApiError::from(NotSaved::from(err)).into_response(),
+        }
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"capacity-tracker.csv\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        text,
+    )
+        .into_response()
+}
+
 /// `GET /api/v1/care-homes/{cqc}`.
 pub async fn home(
     State(state): State<AppState>,
@@ -535,7 +645,7 @@ pub async fn put_vacancies(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let update = json_body(&headers, &body).map(|b| Update::Report(b.into()));
+    let update = json_body(&headers, &body).map(ReportBody::into_update);
     write(
         state,
         caller,

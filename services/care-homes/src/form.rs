@@ -1,14 +1,21 @@
-//! The care-home form: one page per home with every category it offers,
-//! the admissions status and a note; "Save" or "Nothing has changed" in one
-//! tap. Server-rendered with the NHS.UK design system and complete without
+//! The care-home form: one page per home. "Nothing has changed" comes
+//! first (a form of its own, with its own idempotency key, confirmed as
+//! "Figures confirmed unchanged at …"); then the figures in the national
+//! Capacity Tracker's terms (maximum capacity, occupied, and by category the
+//! vacant beds accepting admissions and reserved), the admissions status
+//! (the closure reason revealed under "Closed to admissions") and a note.
+//! Server-rendered with the NHS.UK design system and complete without
 //! JavaScript; `dashboards/static/care-home-form.js` adds sending through a
-//! dropped connection (it posts the same form with `Accept:
-//! application/json` and the same idempotency key until it gets an answer).
+//! dropped or slow connection (it posts the same form with `Accept:
+//! application/json` and the same idempotency key until it gets an answer,
+//! and keeps the key until the page has moved on), and registers the
+//! service worker that shows the form on a reload while offline.
 //!
 //! - `GET /care-homes`: the person's homes (straight to the form when one).
 //! - `GET /care-homes/{cqc}[?saved={key}]`: the form; `saved` shows the
 //!   confirmation of an update that was durably accepted under that key.
-//! - `POST /care-homes/{cqc}`: save.
+//! - `POST /care-homes/{cqc}`: save (the Capacity Tracker's fields; a page
+//!   from before them, posting `vacant` and `unavailable`, is read as such).
 //! - `POST /care-homes/{cqc}/holds/{hold_id}`: accept or decline a discharge
 //!   team's hold request (`action=accept|decline`, optional `reason`), then
 //!   a 303 back to the form with a confirmation.
@@ -18,8 +25,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use pf_care_home_model::{
-    CareHomeRecord, ClosureReason, CqcLocationId, FieldProblem, ReportInput, SexAccepted,
-    VacancyInput, field_name,
+    CapacityTrackerInput, CareHomeRecord, CategoryFigures, ClosureReason, CqcLocationId,
+    FieldProblem, ReportInput, SexAccepted, VacancyInput, field_name, figure_field,
 };
 use pf_sign_in::{AuthError, Caller};
 use serde::{Deserialize, Serialize};
@@ -163,15 +170,16 @@ fn long_date(date: &str) -> String {
         .unwrap_or_else(|| date.to_owned())
 }
 
+/// One category's fields, in the Capacity Tracker's terms.
 #[derive(Serialize)]
 struct CategoryField {
     slug: &'static str,
     label: &'static str,
-    vacant: String,
-    unavailable: String,
+    accepting: String,
+    reserved: String,
     sex: String,
-    vacant_error: Option<String>,
-    unavailable_error: Option<String>,
+    accepting_error: Option<String>,
+    reserved_error: Option<String>,
     sex_error: Option<String>,
 }
 
@@ -199,6 +207,7 @@ struct SummaryError {
 
 #[derive(Serialize)]
 struct SavedNote {
+    title: &'static str,
     at_text: String,
     what: &'static str,
 }
@@ -220,7 +229,7 @@ struct FormPage<'a> {
     caller: &'a Caller,
     cqc: &'a CqcLocationId,
     current: &'a CurrentHome,
-    input: ReportInput,
+    input: CapacityTrackerInput,
     problems: Vec<FieldProblem>,
     saved: Option<SavedNote>,
     answered: Option<&'static str>,
@@ -244,24 +253,27 @@ impl FormPage<'_> {
             .categories
             .iter()
             .map(|category| {
-                let given = self
+                let figures = self
                     .input
-                    .vacancies
+                    .figures
                     .get(category.as_str())
                     .cloned()
+                    .unwrap_or_default();
+                let sex = self
+                    .input
+                    .rest
+                    .vacancies
+                    .get(category.as_str())
+                    .map(|v| v.sex.clone())
                     .unwrap_or_default();
                 CategoryField {
                     slug: category.as_str(),
                     label: category.label(),
-                    vacant: given.vacant,
-                    unavailable: given.unavailable,
-                    sex: if given.sex.is_empty() {
-                        "either".into()
-                    } else {
-                        given.sex
-                    },
-                    vacant_error: problem(&field_name(*category, "vacant")),
-                    unavailable_error: problem(&field_name(*category, "unavailable")),
+                    accepting: figures.accepting,
+                    reserved: figures.reserved,
+                    sex: if sex.is_empty() { "either".into() } else { sex },
+                    accepting_error: problem(&figure_field(*category, "accepting")),
+                    reserved_error: problem(&figure_field(*category, "reserved")),
                     sex_error: problem(&field_name(*category, "sex")),
                 }
             })
@@ -338,24 +350,47 @@ impl FormPage<'_> {
             person => Person { name: principal.name.clone() },
             last => last,
             categories => categories,
-            closed => self.input.closed_to_admissions,
-            closure_reason => self.input.closure_reason,
-            closure_detail => self.input.closure_detail,
+            maximum_capacity => self.input.maximum_capacity,
+            maximum_capacity_error => problem("maximum_capacity"),
+            occupied => self.input.occupied,
+            occupied_error => problem("occupied"),
+            closed => self.input.rest.closed_to_admissions,
+            closure_reason => self.input.rest.closure_reason,
+            closure_detail => self.input.rest.closure_detail,
             closure_reason_error => problem("closure_reason"),
             closure_detail_error => problem("closure_detail"),
-            accepting => self.input.accepting_hospital_discharges,
-            note => self.input.note,
+            accepting => self.input.rest.accepting_hospital_discharges,
+            note => self.input.rest.note,
             note_error => problem("note"),
             reasons => ClosureReason::ALL.iter().map(|r| Choice { value: r.as_str(), label: r.label() }).collect::<Vec<_>>(),
             sexes => SexAccepted::ALL.iter().map(|s| Choice { value: s.as_str(), label: s.label() }).collect::<Vec<_>>(),
             errors => errors,
             csrf => self.caller.csrf_token.clone().unwrap_or_default(),
             sign_out_url => state.config.sign_out_url,
+            device_url => device_url(state, &r.cqc_location_id),
             idempotency_key => IdempotencyKey::new_random().as_str().to_owned(),
+            unchanged_key => IdempotencyKey::new_random().as_str().to_owned(),
             saved => self.saved,
         };
         pf_web::render(&state.templates, "care-home.html", context, status)
     }
+}
+
+/// Where a person keeps this device signed in (the identity service's
+/// `/devices/register`, next to its `/sign-in`), coming back to the form.
+fn device_url(state: &AppState, cqc: &CqcLocationId) -> String {
+    let identity = state
+        .config
+        .sign_in_url
+        .trim_end_matches('/')
+        .trim_end_matches("/sign-in");
+    format!(
+        "{identity}/devices/register?return_to={}",
+        pf_web::percent_encode(&format!(
+            "{}/care-homes/{cqc}",
+            state.config.public_url.trim_end_matches('/')
+        ))
+    )
 }
 
 /// `GET /care-homes/{cqc}`.
@@ -398,9 +433,16 @@ pub async fn form(
             &time::format_description::well_known::Rfc3339,
         )
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
+        let unchanged = submission::confirmed_unchanged(&answer);
         saved = Some(SavedNote {
+            title: if unchanged {
+                "Figures confirmed unchanged"
+            } else {
+                "Your update was saved"
+            },
             at_text: when(at),
             what: match answer.event_type.as_str() {
+                _ if unchanged => "Discharge teams see your figures as up to date.",
                 "care_home.closed_to_admissions" => {
                     "The home is now shown as closed to admissions."
                 }
@@ -418,7 +460,10 @@ pub async fn form(
         Some("declined") => Some("You declined the request. The bed is free for other patients."),
         _ => None,
     };
-    let input = current.record.as_report().to_input();
+    let input = current
+        .record
+        .as_report()
+        .to_capacity_tracker_input(&current.record.registration);
     FormPage {
         state: &state,
         caller: &caller,
@@ -463,32 +508,67 @@ fn wants_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("application/json"))
 }
 
-/// Reads the posted form into a report.
-fn read_form(fields: &[(String, String)]) -> (ReportInput, Option<String>, Option<String>, String) {
-    let mut input = ReportInput {
-        accepting_hospital_discharges: true,
+/// What a posted form says.
+struct Posted {
+    /// The figures in the Capacity Tracker's shape (the form's own).
+    input: CapacityTrackerInput,
+    /// Whether it carried any of that shape's fields; a page from before
+    /// them (still open, or waiting on a device) posts `vacant` and
+    /// `unavailable` instead, which are read as such.
+    national: bool,
+    csrf: Option<String>,
+    key: Option<String>,
+    action: String,
+}
+
+/// Reads the posted form.
+fn read_form(fields: &[(String, String)]) -> Posted {
+    let mut input = CapacityTrackerInput {
+        rest: ReportInput {
+            accepting_hospital_discharges: true,
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let (mut csrf, mut key, mut action) = (None, None, String::from("save"));
+    let (mut csrf, mut key, mut action, mut national) = (None, None, String::from("save"), false);
     for (name, value) in fields {
+        let rest = &mut input.rest;
         match name.as_str() {
             "csrf" => csrf = Some(value.clone()),
             "idempotency_key" => key = Some(value.clone()),
             "action" => action = value.clone(),
-            "closed_to_admissions" => input.closed_to_admissions = value == "yes",
-            "closure_reason" => input.closure_reason = value.clone(),
-            "closure_detail" => input.closure_detail = value.clone(),
-            "accepting_hospital_discharges" => {
-                input.accepting_hospital_discharges = value != "no";
+            "maximum_capacity" => {
+                national = true;
+                input.maximum_capacity = value.clone();
             }
-            "note" => input.note = value.clone(),
+            "occupied" => {
+                national = true;
+                input.occupied = value.clone();
+            }
+            "closed_to_admissions" => rest.closed_to_admissions = value == "yes",
+            "closure_reason" => rest.closure_reason = value.clone(),
+            "closure_detail" => rest.closure_detail = value.clone(),
+            "accepting_hospital_discharges" => {
+                rest.accepting_hospital_discharges = value != "no";
+            }
+            "note" => rest.note = value.clone(),
             other => {
-                if let Some(rest) = other.strip_prefix("vacancies.")
-                    && let Some((category, part)) = rest.rsplit_once('.')
+                if let Some(tail) = other.strip_prefix("vacancies.")
+                    && let Some((category, part)) = tail.rsplit_once('.')
                 {
                     let entry: &mut VacancyInput =
-                        input.vacancies.entry(category.to_owned()).or_default();
+                        rest.vacancies.entry(category.to_owned()).or_default();
+                    let figures: &mut CategoryFigures =
+                        input.figures.entry(category.to_owned()).or_default();
                     match part {
+                        "accepting" => {
+                            national = true;
+                            figures.accepting = value.clone();
+                        }
+                        "reserved" => {
+                            national = true;
+                            figures.reserved = value.clone();
+                        }
                         "vacant" => entry.vacant = value.clone(),
                         "unavailable" => entry.unavailable = value.clone(),
                         "sex" => entry.sex = value.clone(),
@@ -498,7 +578,45 @@ fn read_form(fields: &[(String, String)]) -> (ReportInput, Option<String>, Optio
             }
         }
     }
-    (input, csrf, key, action)
+    if !national {
+        // An older page: show what it sent in this form's fields.
+        for (category, v) in &input.rest.vacancies {
+            input.figures.insert(
+                category.clone(),
+                CategoryFigures {
+                    accepting: v.vacant.clone(),
+                    reserved: v.unavailable.clone(),
+                },
+            );
+        }
+    }
+    Posted {
+        input,
+        national,
+        csrf,
+        key,
+        action,
+    }
+}
+
+/// An older page's problems, named by this form's fields.
+fn in_national_terms(problems: &[FieldProblem]) -> Vec<FieldProblem> {
+    problems
+        .iter()
+        .map(|p| FieldProblem {
+            field: p
+                .field
+                .strip_suffix(".vacant")
+                .map(|stem| format!("{stem}.accepting"))
+                .or_else(|| {
+                    p.field
+                        .strip_suffix(".unavailable")
+                        .map(|stem| format!("{stem}.reserved"))
+                })
+                .unwrap_or_else(|| p.field.clone()),
+            message: p.message.clone(),
+        })
+        .collect()
 }
 
 /// `POST /care-homes/{cqc}`.
@@ -511,11 +629,19 @@ pub async fn save(
 ) -> Response {
     let json = wants_json(&headers);
     let path = format!("/care-homes/{cqc}");
-    let (input, csrf, key, action) = read_form(&fields);
+    let Posted {
+        input,
+        national,
+        csrf,
+        key,
+        action,
+    } = read_form(&fields);
     let update = if action == "unchanged" {
         Update::Unchanged
+    } else if national {
+        Update::CapacityTracker(input.clone())
     } else {
-        Update::Report(input.clone())
+        Update::Report(input.rest.clone())
     };
     let audit_action = update.action();
     let principal = match caller.principal() {
@@ -587,7 +713,7 @@ pub async fn save(
                     cqc: &home,
                     current: &current,
                     input,
-                    problems: problems.problems.clone(),
+                    problems: in_national_terms(&problems.problems),
                     saved: None,
                     answered: None,
                 }
@@ -701,7 +827,10 @@ pub async fn answer(
                     caller: &caller,
                     cqc: &home,
                     current: &current,
-                    input: current.record.as_report().to_input(),
+                    input: current
+                        .record
+                        .as_report()
+                        .to_capacity_tracker_input(&current.record.registration),
                     problems: vec![FieldProblem {
                         field: "hold-requests".into(),
                         message: err.to_string(),

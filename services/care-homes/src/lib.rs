@@ -11,8 +11,10 @@
 //! - [`config`]: settings from the environment.
 //! - [`idempotency`]: keys that make a resend harmless.
 //! - [`submission`]: saving an update, the one path of form and API.
-//! - [`api`]: the JSON API (`openapi.json` documents it).
-//! - [`form`]: the server-rendered form.
+//! - [`api`]: the JSON API (`openapi.json` documents it), including the
+//!   export in the national Capacity Tracker's shape (CSV).
+//! - [`form`]: the server-rendered form (and, at [`SERVICE_WORKER_PATH`],
+//!   its service worker, `dashboards/static/care-home-service-worker.js`).
 //! - [`state`]: what the handlers share; auditing.
 //! - [`metrics`]: what the service counts.
 //! - [`run`]: connects, registers the homes of the register and serves.
@@ -173,6 +175,9 @@ pub async fn run(
     served
 }
 
+/// Where the form's service worker is served (its scope is `/care-homes/`).
+pub const SERVICE_WORKER_PATH: &str = "/care-homes/service-worker.js";
+
 /// The service's routes.
 pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
     let dashboards = state.config.dashboards_dir.clone();
@@ -180,11 +185,23 @@ pub fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         .route("/", get(form::root))
         .route("/care-homes", get(form::homes))
         .route("/care-homes/{cqc}", get(form::form).post(form::save))
-        .route("/care-homes/{cqc}/holds/{hold_id}", post(form::answer));
+        .route("/care-homes/{cqc}/holds/{hold_id}", post(form::answer))
+        // The form's service worker, at the top of the scope it serves
+        // (`/care-homes/`), so a form reloaded offline is still shown.
+        .route_service(
+            SERVICE_WORKER_PATH,
+            tower_http::services::ServeFile::new(
+                dashboards.join("static/care-home-service-worker.js"),
+            ),
+        );
     // The JSON API: a signed-in browser's changes must be JSON from our own
     // pages (the forms above carry their CSRF token instead).
     let api_routes = Router::new()
         .route("/api/v1/care-homes", get(api::list))
+        .route(
+            "/api/v1/care-homes/capacity-tracker.csv",
+            get(api::capacity_tracker_csv),
+        )
         .route("/api/v1/care-homes/{cqc}", get(api::home))
         .route(
             "/api/v1/care-homes/{cqc}/vacancies",

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use pf_access::{Action, Principal};
 use pf_care_home_model::{
-    CareHomeRecord, Confirmation, CqcLocationId, ReportInput, ReportProblems, VacancyReport,
+    CapacityTrackerInput, CareHomeRecord, Confirmation, CqcLocationId, ReportInput, ReportProblems,
+    VacancyReport,
 };
 use pf_event_log::{ChangeError, ContentionLimit, Decision};
 use pf_proto::v1::event_envelope::Payload;
@@ -20,8 +21,11 @@ use pf_care_home_log::{HomeLog, HomeLogError, actor};
 /// What a home tells us.
 #[derive(Debug, Clone)]
 pub enum Update {
-    /// New figures (a whole report).
+    /// New figures (a whole report) in the older shape (vacant and
+    /// unavailable by category; no capacity).
     Report(ReportInput),
+    /// New figures in the national Capacity Tracker's shape.
+    CapacityTracker(CapacityTrackerInput),
     /// "Nothing has changed": the figures stand, confirmed now.
     Unchanged,
 }
@@ -30,7 +34,7 @@ impl Update {
     /// The audit trail's action.
     pub fn action(&self) -> &'static str {
         match self {
-            Update::Report(_) => "care_home.report_vacancies",
+            Update::Report(_) | Update::CapacityTracker(_) => "care_home.report_vacancies",
             Update::Unchanged => "care_home.confirm_unchanged",
         }
     }
@@ -112,6 +116,10 @@ pub async fn save(
     let report = match update {
         Update::Report(input) => Some(
             VacancyReport::parse(input, &current.record.registration)
+                .map_err(NotSaved::Problems)?,
+        ),
+        Update::CapacityTracker(input) => Some(
+            VacancyReport::parse_capacity_tracker(input, &current.record.registration)
                 .map_err(NotSaved::Problems)?,
         ),
         Update::Unchanged => None,
@@ -270,6 +278,12 @@ fn payload(
             idempotency_key,
         }),
     }
+}
+
+/// Whether a stored answer was a "nothing has changed" confirmation (its
+/// fingerprint is that of no new figures).
+pub fn confirmed_unchanged(answer: &Answer) -> bool {
+    answer.fingerprint == fingerprint(None)
 }
 
 /// A digest of what an update says (the figures, or "unchanged").

@@ -32,11 +32,15 @@
 //!   (client credentials; authorization code with PKCE).
 //! - [`authorize`]: the demo issuer's authorization endpoint.
 //! - [`oidc`]: organisation sign-in through an OpenID Connect provider.
+//! - [`organisation_names`]: organisation names for people to read.
 //! - [`pending`]: single-use records of sign-ins in progress (Redis).
 //! - [`pkce`]: PKCE S256.
 //! - [`sign_in`]: the sign-in page, demo sign-in and sign-out.
 //! - [`links`]: issuing and using care-home sign-in links, and the
 //!   single-use link flow kiosks share.
+//! - [`devices`]: care-home staff keeping their own phone or tablet
+//!   signed in (a renewable 90-day device credential), and administrators
+//!   listing and revoking devices.
 //! - [`kiosks`]: control-room wall screens: registering, listing,
 //!   reissuing setup links and setting up kiosks with a long,
 //!   control-room-only session.
@@ -57,11 +61,13 @@ pub mod caller;
 pub mod clients;
 pub mod config;
 pub mod csrf;
+pub mod devices;
 pub mod kiosks;
 pub mod links;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;
+pub mod organisation_names;
 pub mod pages;
 pub mod pending;
 pub mod pkce;
@@ -266,6 +272,10 @@ impl Identity {
             })
             .transpose()
             .context("failed to set up GOV.UK Notify")?;
+        let devices =
+            devices::DeviceStore::connect(&config.redis_url, config.sign_in_prefix.clone())
+                .await
+                .context("failed to connect the device store to Redis")?;
         let limits =
             rate_limit::RateLimits::new(config.ip_rate_per_minute, config.token_rate_per_minute);
         let site_origins = pf_web::cross_site::SiteOrigins::new(
@@ -287,6 +297,7 @@ impl Identity {
             jetstream: admin_jetstream,
             link_register,
             notify,
+            devices,
         };
         Ok(Self {
             issuer,
@@ -359,6 +370,11 @@ fn api_routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/access/reinstate", post(admin::reinstate))
         .route("/api/v1/audit", get(admin::audit))
         .route("/api/v1/me", get(admin::me))
+        .route("/api/v1/access/devices", get(devices::list))
+        .route(
+            "/api/v1/access/devices/{device_id}/revoke",
+            post(devices::revoke),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             pf_web::cross_site::guard::<AppState>,
@@ -383,10 +399,11 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
     };
     // The demo sign-in form posts only where the demo issuer runs; in
     // production the page only says how to sign in.
+    // A device kept signed in (its credential cookie) signs in at once.
     let sign_in_page = if state.issuer.is_some() {
-        get(sign_in::show).post(sign_in::submit)
+        get(devices::sign_in_or_show).post(sign_in::submit)
     } else {
-        get(sign_in::show)
+        get(devices::sign_in_or_show)
     };
     // A kiosk's setup form redirects to the control room: browsers apply
     // `form-action` to that redirect, so its origin is allowed too.
@@ -409,6 +426,15 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
             get(kiosks::show).post(kiosks::redeem),
         )
         .merge(admin_pages::routes())
+        .route(
+            "/devices/register",
+            get(devices::register_form).post(devices::register),
+        )
+        .route("/admin/devices", get(devices::admin_page))
+        .route(
+            "/admin/devices/{device_id}/revoke",
+            post(devices::admin_revoke),
+        )
         .merge(api_routes(state.clone()));
     if state.oidc.is_some() {
         routes = routes

@@ -171,7 +171,12 @@ impl DemoUser {
             .grants
             .iter()
             .map(|grant| {
-                let orgs: Vec<&str> = grant.organisations().iter().map(|o| o.as_str()).collect();
+                let names = crate::organisation_names::names();
+                let orgs: Vec<&str> = grant
+                    .organisations()
+                    .iter()
+                    .map(|o| names.name_of(o.as_str()))
+                    .collect();
                 if orgs.is_empty() {
                     format!("{} (whole system)", role_label(grant.role()))
                 } else {
@@ -183,10 +188,14 @@ impl DemoUser {
             id: principal.id.clone(),
             name: principal.name.clone(),
             roles: roles.join("; "),
-            organisation: principal
-                .organisation
-                .as_ref()
-                .map_or_else(|| "none".to_owned(), |o| o.as_str().to_owned()),
+            organisation: principal.organisation.as_ref().map_or_else(
+                || "none".to_owned(),
+                |o| {
+                    crate::organisation_names::names()
+                        .name_of(o.as_str())
+                        .to_owned()
+                },
+            ),
         }
     }
 }

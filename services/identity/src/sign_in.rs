@@ -113,7 +113,8 @@ fn page(
 /// `GET /sign-in` query.
 #[derive(Debug, Deserialize)]
 pub struct SignInQuery {
-    return_to: Option<String>,
+    /// Where to go after signing in.
+    pub return_to: Option<String>,
 }
 
 /// `GET /sign-in`: the demo users (development), or where to sign in (production).

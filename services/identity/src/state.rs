@@ -53,6 +53,8 @@ pub struct AppState {
     pub link_register: LinkRegister,
     /// GOV.UK Notify, when configured, to deliver sign-in links.
     pub notify: Option<Arc<NotifyClient>>,
+    /// Devices kept signed in (`crate::devices`).
+    pub devices: crate::devices::DeviceStore,
 }
 
 impl AppState {

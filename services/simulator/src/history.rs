@@ -604,6 +604,9 @@ fn random_report(
         closure,
         accepting_hospital_discharges: true,
         note: String::new(),
+        // Synthetic history gives vacancies only, as the simulator's live
+        // reports do.
+        capacity: None,
     }
 }
 

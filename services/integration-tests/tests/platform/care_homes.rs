@@ -285,7 +285,7 @@ async fn bad_reports_are_refused_with_reasons_and_change_nothing() {
             json!({"vacancies": {"residential": {"vacant": -1}, "residential_dementia": {"vacant": 0}}}),
             Some("bad-key-0001"),
             422,
-            "Vacant Residential beds must be 0 or more",
+            "Vacant residential beds must be 0 or more",
         ),
         (
             "fraction",
@@ -327,7 +327,7 @@ async fn bad_reports_are_refused_with_reasons_and_change_nothing() {
             json!({"vacancies": {"residential": {"vacant": 1}}}),
             Some("bad-key-0007"),
             422,
-            "Enter the number of vacant Residential dementia beds",
+            "Enter the number of vacant residential dementia beds",
         ),
         (
             "other home's category",
@@ -587,10 +587,15 @@ async fn the_form_works_without_javascript() {
         vec![
             ("csrf", session.csrf_token.clone()),
             ("idempotency_key", key.to_owned()),
-            ("vacancies.residential.vacant", vacant.to_owned()),
-            ("vacancies.residential.unavailable", "0".to_owned()),
+            ("maximum_capacity", "30".to_owned()),
+            (
+                "occupied",
+                (30 - 1 - vacant.parse::<i64>().unwrap_or(0).max(0)).to_string(),
+            ),
+            ("vacancies.residential.accepting", vacant.to_owned()),
+            ("vacancies.residential.reserved", "0".to_owned()),
             ("vacancies.residential.sex", "either".to_owned()),
-            ("vacancies.residential_dementia.vacant", "1".to_owned()),
+            ("vacancies.residential_dementia.accepting", "1".to_owned()),
             ("closed_to_admissions", "no".to_owned()),
             ("accepting_hospital_discharges", "yes".to_owned()),
             ("note", "Room 4 free".to_owned()),
@@ -608,7 +613,7 @@ async fn the_form_works_without_javascript() {
     assert_eq!(response.status(), 422);
     let html = response.text().await.unwrap();
     assert!(html.contains("There is a problem"));
-    assert!(html.contains("href=\"#vacancies-residential-vacant\""));
+    assert!(html.contains("href=\"#vacancies-residential-accepting\""));
     assert!(html.contains("value=\"-2\""), "what was typed is kept");
     assert!(html.contains("Room 4 free"));
 
@@ -638,6 +643,7 @@ async fn the_form_works_without_javascript() {
     assert!(html.contains("Your update was saved at"));
     assert!(html.contains("Last updated at"));
     assert!(html.contains("value=\"3\""));
+    assert!(html.contains("value=\"26\""), "the occupied beds are shown");
 
     // A browser resend of the same form is applied once.
     let response = http
@@ -688,6 +694,20 @@ async fn the_form_works_without_javascript() {
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
+    let html = http
+        .get(format!("{url}?saved=form-key-0004"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Figures confirmed unchanged at"),
+        "a confirmation in its own words"
+    );
+    assert!(!html.contains("Your update was saved"));
     let events = events_of(&platform, HOME_A).await;
     assert_eq!(events.len(), 3);
     match &events[2].payload {
@@ -877,4 +897,177 @@ async fn the_openapi_file_describes_the_running_service() {
         .unwrap();
     let status = response.status().as_u16();
     check("confirmUnchanged", status, &response.json().await.unwrap());
+}
+
+/// Care-home events written before the Capacity Tracker's figures existed
+/// (a record with no payload version and no capacity, as the service wrote
+/// them) still replay: a rebuild from the stream equals the live state, the
+/// home reads as it did (vacant 3 of which 1 unavailable is 2 accepting
+/// admissions and 1 reserved, capacity not given), and events of both shapes
+/// together replay alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_written_in_the_older_shape_replay_to_the_same_live_state() {
+    use pf_care_home_model::{CareHomeRecord, Confirmation, CqcLocationId, SexAccepted, Vacancy};
+    use pf_event_log::{ContentionLimit, Decision};
+    use pf_proto::v1::VacanciesReported;
+    use pf_proto::v1::event_envelope::Payload;
+
+    let platform = Platform::start().await;
+    platform.wait_until_projected().await;
+    let log = pf_care_home_log::HomeLog::new(platform.jetstream().await, "care-homes");
+    let cqc = CqcLocationId::parse(HOME_A).unwrap();
+    let older = editor("older-writer", &[HOME_A]);
+    for (n, (residential, unavailable, dementia)) in
+        [(3u32, 1u32, 2u32), (4, 2, 1)].into_iter().enumerate()
+    {
+        log.change(&cqc, ContentionLimit::Attempts(3), |current| {
+            let current = current.expect("registered");
+            let mut record: CareHomeRecord = current.record.clone();
+            record.vacancies = vec![
+                Vacancy {
+                    category: pf_care_home_model::CareCategory::Residential,
+                    vacant: residential,
+                    unavailable,
+                    sex: SexAccepted::Either,
+                },
+                Vacancy {
+                    category: pf_care_home_model::CareCategory::ResidentialDementia,
+                    vacant: dementia,
+                    unavailable: 0,
+                    sex: SexAccepted::Female,
+                },
+            ];
+            record.confirmed = Some(Confirmation {
+                at: time::OffsetDateTime::now_utc(),
+                by_id: older.id.clone(),
+                by_name: older.name.clone(),
+            });
+            // The older shape: what `to_proto` wrote before payload version 2.
+            let mut home = record.to_proto();
+            home.capacity = None;
+            home.payload_version = 0;
+            let payload = Payload::VacanciesReported(VacanciesReported {
+                home: Some(home),
+                confirmed_unchanged: false,
+                idempotency_key: format!("older-shape-{n}"),
+            });
+            Ok::<_, std::convert::Infallible>(Decision::Publish {
+                event: log.next_event(
+                    &cqc,
+                    Some(current),
+                    pf_care_home_log::actor(&older),
+                    payload,
+                ),
+                outcome: (),
+            })
+        })
+        .await
+        .unwrap();
+    }
+    platform.wait_until_projected().await;
+
+    // The home reads as it did, in both vocabularies.
+    let token = platform.token_for(&editor("reader", &[HOME_A, HOME_B]));
+    let (status, home) = get(&platform, &token, &format!("/api/v1/care-homes/{HOME_A}")).await;
+    assert_eq!(status, 200, "{home}");
+    let residential = &home["vacancies"][0];
+    assert_eq!(residential["vacant"], 4);
+    assert_eq!(residential["unavailable"], 2);
+    assert_eq!(residential["available"], 2);
+    assert_eq!(residential["accepting_admissions"], 2);
+    assert_eq!(residential["reserved"], 2);
+    assert_eq!(
+        home["maximum_capacity"],
+        Value::Null,
+        "not given in the older shape"
+    );
+    assert_eq!(home["occupied"], Value::Null);
+
+    // A rebuild from the stream equals the live state.
+    let js = platform.jetstream().await;
+    let live_digest = platform.live_state("pf:").await.digest().await.unwrap();
+    let mut scratch = platform.live_state("scratch-older:").await;
+    pf_projection::replay::rebuild(&js, &mut scratch, 4)
+        .await
+        .unwrap();
+    assert_eq!(scratch.digest().await.unwrap(), live_digest);
+
+    // A newer update, in the national shape, on top: both shapes replay alike.
+    let (status, body) = put(
+        &platform,
+        Some(&token),
+        HOME_A,
+        Some("national-shape-1"),
+        &json!({
+            "maximum_capacity": 28,
+            "occupied": 24,
+            "vacancies": {
+                "residential": { "accepting_admissions": 2, "reserved": 1 },
+                "residential_dementia": { "accepting_admissions": 1, "sex": "female" }
+            }
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, home) = get(&platform, &token, &format!("/api/v1/care-homes/{HOME_A}")).await;
+    assert_eq!(home["maximum_capacity"], 28);
+    assert_eq!(home["occupied"], 24);
+    assert_eq!(home["vacancies"][0]["vacant"], 3);
+    assert_eq!(home["vacancies"][0]["available"], 2);
+    let events = events_of(&platform, HOME_A).await;
+    let newest = match &events.last().unwrap().payload {
+        Some(Payload::VacanciesReported(p)) => p.home.clone().unwrap(),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(newest.payload_version, pf_care_home_model::PAYLOAD_VERSION);
+    platform.wait_until_projected().await;
+    let live_digest = platform.live_state("pf:").await.digest().await.unwrap();
+    let mut scratch = platform.live_state("scratch-both:").await;
+    pf_projection::replay::rebuild(&js, &mut scratch, 4)
+        .await
+        .unwrap();
+    assert_eq!(scratch.digest().await.unwrap(), live_digest);
+
+    // Figures that count two ways are refused, in words.
+    let (status, body) = put(
+        &platform,
+        Some(&token),
+        HOME_A,
+        Some("national-shape-2"),
+        &json!({
+            "maximum_capacity": 28,
+            "occupied": 20,
+            "vacancies": {
+                "residential": { "accepting_admissions": 2, "reserved": 1 },
+                "residential_dementia": { "accepting_admissions": 1 }
+            }
+        }),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["problems"][0]["field"], "occupied");
+
+    // The export in the Capacity Tracker's shape.
+    let csv = platform
+        .http
+        .get(format!(
+            "{}/api/v1/care-homes/capacity-tracker.csv",
+            platform.care_homes_url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    let text = csv.text().await.unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(HOME_A) && l.ends_with(",28,24,Residential,2,1,No,,Yes")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(HOME_B) && l.ends_with(",No")),
+        "a home that never gave its capacity says so: {text}"
+    );
 }

@@ -766,6 +766,14 @@ async fn care_homes_and_discharges(platform: &Platform) -> (Api, Api) {
         .await;
     assert_eq!(status, 403);
     hostile_credentials(&homes, issuer, "listHomes", "/api/v1/care-homes").await;
+    let export = "/api/v1/care-homes/capacity-tracker.csv";
+    let (status, _) = homes.call("exportCapacityTracker", export, ed, |r| r).await;
+    assert_eq!(status, 200);
+    let (status, _) = homes
+        .call("exportCapacityTracker", export, viewer, |r| r)
+        .await;
+    assert_eq!(status, 403);
+    hostile_credentials(&homes, issuer, "exportCapacityTracker", export).await;
     let home_a = format!("/api/v1/care-homes/{HOME_A}");
     for (path, expected) in [
         (home_a.clone(), 200),
@@ -1443,6 +1451,19 @@ async fn identity(platform: &Platform, shutdown: &CancellationToken) -> Api {
     generated_bodies(&api, "registerKiosk", kiosks, &admin, 30, 6).await;
     let (status, _) = api.call("listKiosks", kiosks, ad, |r| r).await;
     assert_eq!(status, 200, "generated kiosks are listed");
+
+    let devices = "/api/v1/access/devices";
+    let (status, _) = api.call("listDevices", devices, ad, |r| r).await;
+    assert_eq!(status, 200);
+    let (status, _) = api.call("listDevices", devices, vw, |r| r).await;
+    assert_eq!(status, 403);
+    hostile_credentials(&api, &issuer, "listDevices", devices).await;
+    let revoke_device = "/api/v1/access/devices/no-such-device/revoke";
+    let (status, _) = api.call("revokeDevice", revoke_device, ad, |r| r).await;
+    assert_eq!(status, 404);
+    let (status, _) = api.call("revokeDevice", revoke_device, vw, |r| r).await;
+    assert_eq!(status, 403);
+    hostile_credentials(&api, &issuer, "revokeDevice", revoke_device).await;
 
     let link = "/api/v1/access/kiosks/oa-wall-1/link";
     let (status, _) = api.call("reissueKioskLink", link, ad, |r| r).await;

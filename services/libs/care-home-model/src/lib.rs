@@ -10,6 +10,9 @@
 //! - [`report`]: [`VacancyReport`], what a home tells us, and
 //!   [`VacancyReport::check`], which names every problem in words a care-home
 //!   manager understands.
+//! - [`capacity_tracker`]: the national Capacity Tracker's vacancy figures
+//!   (maximum capacity, occupied, vacant accepting admissions and reserved),
+//!   how they line up with the record, their checks and the CSV export.
 //! - [`phone`]: [`PhoneNumber`], a home's telephone number, checked and
 //!   written for reading and as a `tel:` link.
 //! - [`register`]: the register of homes, the `care-homes.json` of the
@@ -17,19 +20,21 @@
 //!   `data/regions/llr/care-homes.json`), every home in one of its localities.
 #![forbid(unsafe_code)]
 
+pub mod capacity_tracker;
 pub mod category;
 pub mod phone;
 pub mod record;
 pub mod register;
 pub mod report;
 
+pub use capacity_tracker::{Capacity, CapacityTrackerInput, CategoryFigures, figure_field};
 pub use category::{CareCategory, ClosureReason, SexAccepted, UnknownValue};
 pub use pf_access::CqcLocationId;
 pub use pf_region::LocalityCode;
 pub use phone::{PhoneError, PhoneNumber};
 pub use record::{
-    CareHomeRecord, Confirmation, Hold, HoldState, RecordError, Registration, Vacancy, home_in,
-    time_of,
+    CareHomeRecord, Confirmation, Hold, HoldState, PAYLOAD_VERSION, RecordError, Registration,
+    Vacancy, home_in, time_of,
 };
 pub use register::{Register, RegisterError};
 pub use report::{

@@ -6,6 +6,7 @@ use pf_proto::v1;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::capacity_tracker::Capacity;
 use crate::category::{CareCategory, ClosureReason, SexAccepted};
 use crate::phone::PhoneNumber;
 use crate::report::{Closure, VacancyReport};
@@ -159,7 +160,17 @@ pub struct CareHomeRecord {
     /// Beds held for patients (requested or accepted).
     #[serde(default)]
     pub holds: Vec<Hold>,
+    /// Maximum capacity and occupied beds as the home last gave them
+    /// (`None` in records from before payload version 2, or from an update
+    /// in the older shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
 }
+
+/// The shape of the care-home record an event carries (`CareHome.payload_version`):
+/// 0 or 1, events written before the version was recorded (no capacity);
+/// 2, with the Capacity Tracker's maximum capacity and occupied beds.
+pub const PAYLOAD_VERSION: u32 = 2;
 
 impl CareHomeRecord {
     /// A newly registered home: no vacancies known yet, open, accepting
@@ -178,6 +189,7 @@ impl CareHomeRecord {
             note: String::new(),
             confirmed: None,
             holds: Vec::new(),
+            capacity: None,
         }
     }
 
@@ -231,9 +243,13 @@ impl CareHomeRecord {
         };
         let mut next = self.without_hold(hold_id);
         for vacancy in &mut next.vacancies {
-            if vacancy.category == hold.category {
-                vacancy.vacant = vacancy.vacant.saturating_sub(1);
+            if vacancy.category == hold.category && vacancy.vacant > 0 {
+                vacancy.vacant -= 1;
                 vacancy.unavailable = vacancy.unavailable.min(vacancy.vacant);
+                // The bed is now occupied: the home's count still adds up.
+                if let Some(capacity) = &mut next.capacity {
+                    capacity.occupied = capacity.occupied.saturating_add(1);
+                }
             }
         }
         next
@@ -276,6 +292,7 @@ impl CareHomeRecord {
             note: report.note.clone(),
             confirmed: Some(confirmed),
             holds: self.holds.clone(),
+            capacity: report.capacity,
         }
     }
 
@@ -309,6 +326,7 @@ impl CareHomeRecord {
             closure: self.closure.clone(),
             accepting_hospital_discharges: self.accepting_hospital_discharges,
             note: self.note.clone(),
+            capacity: self.capacity,
         }
     }
 
@@ -381,10 +399,16 @@ impl CareHomeRecord {
                     needs: h.needs.clone(),
                 })
                 .collect(),
+            capacity: self.capacity.map(|c| v1::HomeCapacity {
+                maximum_capacity: c.maximum_capacity,
+                occupied: c.occupied,
+            }),
+            payload_version: PAYLOAD_VERSION,
         }
     }
 
-    /// Reads a record from an event payload, checking every value.
+    /// Reads a record from an event payload, checking every value. Every
+    /// payload version reads: one from before version 2 has no capacity.
     pub fn from_proto(home: Option<&v1::CareHome>) -> Result<Self, RecordError> {
         let home = home.ok_or(RecordError::Missing)?;
         let cqc = CqcLocationId::parse(&home.cqc_location_id)
@@ -475,6 +499,14 @@ impl CareHomeRecord {
             note: home.note.clone(),
             confirmed,
             holds,
+            capacity: match home.payload_version {
+                // Written before the Capacity Tracker's figures existed.
+                0 | 1 => None,
+                _ => home.capacity.as_ref().map(|c| Capacity {
+                    maximum_capacity: c.maximum_capacity,
+                    occupied: c.occupied,
+                }),
+            },
         })
     }
 }

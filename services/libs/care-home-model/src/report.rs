@@ -38,6 +38,12 @@ pub struct VacancyReport {
     pub accepting_hospital_discharges: bool,
     /// Free text for discharge teams.
     pub note: String,
+    /// Maximum capacity and occupied beds, the Capacity Tracker's home
+    /// figures (`None` when sent in the older shape, which has none).
+    /// Left out of the serialised report when `None`, so an older report's
+    /// idempotency fingerprint is what it always was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::capacity_tracker::Capacity>,
 }
 
 /// One category's figures as sent: text, because a person may type anything.
@@ -124,7 +130,9 @@ impl VacancyReport {
         let mut vacancies = Vec::with_capacity(registration.categories.len());
         let mut total: u64 = 0;
         for category in &registration.categories {
-            let label = category.label();
+            // Within a sentence, so in lower case: "vacant residential
+            // dementia beds", never "vacant Residential dementia beds".
+            let label = category.label().to_lowercase();
             let given = input.vacancies.get(category.as_str());
             let vacant_field = field_name(*category, "vacant");
             let vacant = match given.map(|g| g.vacant.trim()).unwrap_or("") {
@@ -285,6 +293,7 @@ impl VacancyReport {
             closure,
             accepting_hospital_discharges: input.accepting_hospital_discharges,
             note,
+            capacity: None,
         })
     }
 
@@ -412,11 +421,11 @@ mod tests {
             vec![
                 (
                     "vacancies.residential.vacant".into(),
-                    "Vacant Residential beds must be 0 or more".into()
+                    "Vacant residential beds must be 0 or more".into()
                 ),
                 (
                     "vacancies.nursing.vacant".into(),
-                    "Vacant Nursing beds must be a whole number, like 2".into()
+                    "Vacant nursing beds must be a whole number, like 2".into()
                 ),
             ]
         );
@@ -430,11 +439,11 @@ mod tests {
             vec![
                 (
                     "vacancies.residential.unavailable".into(),
-                    "Unavailable Residential beds must be no more than the vacant ones (7)".into()
+                    "Unavailable residential beds must be no more than the vacant ones (7)".into()
                 ),
                 (
                     "vacancies.nursing.vacant".into(),
-                    "Enter the number of vacant Nursing beds (0 if none)".into()
+                    "Enter the number of vacant nursing beds (0 if none)".into()
                 ),
             ]
         );

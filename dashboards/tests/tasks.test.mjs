@@ -9,6 +9,9 @@
 //   PF_DISCHARGE_ID=…                         a waiting patient with an overdue blocking transport task
 //                                             owned by "Discharge Hub (RWE)" and a done medicines task
 //   PF_ACTION_TEXT=…, PF_DONE_ACTION_TEXT=…   an overdue open action and a done one, on the wall
+//   PF_TASKS_URL=http://127.0.0.1:PORT        the tasks service (its forms)
+//   PF_LEAD_SESSION=…                         a control-room lead's session
+//   PF_OWNER_SESSION=…                        pharm-1's session (an owner of tasks, of the same trust)
 //   [PF_CHROMIUM=/usr/bin/chromium]
 //   node --test tests/tasks.test.mjs
 //
@@ -30,7 +33,8 @@ const PHONE = { width: 360, height: 740 };
 
 function settings() {
   const names = ['PF_DISCHARGES_URL', 'PF_GATEWAY_URL', 'PF_COORDINATOR_SESSION', 'PF_VIEWER_SESSION',
-    'PF_DISCHARGE_ID', 'PF_ACTION_TEXT', 'PF_DONE_ACTION_TEXT'];
+    'PF_DISCHARGE_ID', 'PF_ACTION_TEXT', 'PF_DONE_ACTION_TEXT', 'PF_TASKS_URL', 'PF_LEAD_SESSION',
+    'PF_OWNER_SESSION'];
   const missing = names.filter((n) => !process.env[n]);
   if (missing.length) {
     throw new Error(`tasks browser tests need these environment variables: ${missing.join(', ')}`);
@@ -47,6 +51,9 @@ function settings() {
     id: process.env.PF_DISCHARGE_ID,
     action: process.env.PF_ACTION_TEXT,
     doneAction: process.env.PF_DONE_ACTION_TEXT,
+    tasks: trim(process.env.PF_TASKS_URL),
+    leadSession: process.env.PF_LEAD_SESSION,
+    ownerSession: process.env.PF_OWNER_SESSION,
   };
 }
 
@@ -70,7 +77,7 @@ after(async () => {
 async function signedIn(session, url) {
   const context = await browser.newContext({ viewport: LAPTOP });
   await context.addCookies([{ name: 'pf_session', value: session, url, httpOnly: true, sameSite: 'Lax' }]);
-  const hosts = new Set([cfg.discharges, cfg.gateway].map((u) => new URL(u).hostname));
+  const hosts = new Set([cfg.discharges, cfg.gateway, cfg.tasks].map((u) => new URL(u).hostname));
   context.on('request', (request) => {
     const u = new URL(request.url());
     if (u.protocol === 'data:' || u.protocol === 'blob:') return;
@@ -154,4 +161,108 @@ test("the wall shows the system call's actions, overdue ones marked in words", a
   await assertAccessible(page, 'wall with actions');
   assert.deepEqual(errors, []);
   await context.close();
+});
+
+// The forms (pf-tasks): created, given to another owner, completed and seen overdue through the
+// pages, with no JavaScript needed. These run after the tests above, which count the seeded items.
+
+/** The UK date and time `minutes` from now, as the form's fields. */
+function due(minutes) {
+  const at = new Date(Date.now() + minutes * 60_000);
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/London', year: 'numeric', month: 'numeric', day: 'numeric',
+    hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).formatToParts(at).map((p) => [p.type, p.value]));
+  return { day: parts.day, month: parts.month, year: parts.year, time: `${parts.hour}:${parts.minute}` };
+}
+
+async function fillDue(form, when) {
+  await form.getByLabel('Day').fill(String(when.day));
+  await form.getByLabel('Month').fill(String(when.month));
+  await form.getByLabel('Year').fill(String(when.year));
+  await form.getByLabel('Time').fill(when.time);
+}
+
+test("a coordinator adds a patient's task through the form and gives it to a colleague", async () => {
+  const { context, page, errors } = await signedIn(cfg.coordinatorSession, cfg.tasks);
+  // The patient's page leads to their tasks' forms.
+  await page.goto(`${cfg.discharges}/discharges/${cfg.id}`);
+  await page.locator('#tasks').getByRole('link', { name: /Add a task or change one/ }).click();
+  await page.getByRole('heading', { level: 1, name: 'Who needs to do what next for this patient' }).waitFor();
+  const form = page.locator('#new-item');
+  await assertAccessible(page, 'tasks page with the new-task form');
+  // A missing date is a sentence in the NHS error summary, linked to the field.
+  await form.getByLabel('What needs doing').selectOption({ label: 'Package of care' });
+  await form.getByLabel('Team').fill('Discharge Hub');
+  await form.getByRole('button', { name: 'Add the task' }).click();
+  const summary = page.locator('.nhsuk-error-summary');
+  await summary.waitFor();
+  assert.match(await summary.innerText(), /Enter the date it is due by/);
+  assert.equal(await summary.getByRole('link').getAttribute('href'), '#due-day');
+  assert.match(await page.title(), /^Error: /);
+  await assertAccessible(page, 'new-task form with an error');
+  await fillDue(form, due(-15));
+  await form.getByRole('button', { name: 'Add the task' }).click();
+  await page.locator('#confirmation', { hasText: 'The task has been added.' }).waitFor();
+  const row = page.locator('#items tbody tr', { hasText: 'Package of care' });
+  assert.match(await row.innerText(), /Discharge Hub \(RWE\)/);
+  assert.match(await row.innerText(), /Overdue/);
+  // Given to the pharmacist by their sign-in id.
+  await row.getByRole('link').click();
+  await page.getByRole('heading', { level: 1, name: 'Package of care' }).waitFor();
+  await assertAccessible(page, 'one task with its forms');
+  const assign = page.locator('form[action$="/assign"]');
+  await assign.getByLabel('Team').fill('');
+  await assign.getByLabel("Or a person's sign-in id").fill('pharm-1');
+  await assign.getByRole('button', { name: 'Give it to them' }).click();
+  await page.locator('#confirmation', { hasText: 'The new owner has it now.' }).waitFor();
+  assert.match(await page.locator('[data-field="owner"]').innerText(), /pharm-1/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the owner marks their own task done from their list', async () => {
+  const { context, page, errors } = await signedIn(cfg.ownerSession, cfg.tasks);
+  await page.goto(`${cfg.tasks}/tasks`);
+  await page.getByRole('heading', { level: 1, name: 'Your tasks and actions' }).waitFor();
+  const row = page.locator('#items tbody tr', { hasText: 'Package of care' });
+  assert.match(await row.innerText(), /Overdue/);
+  await assertAccessible(page, "the owner's list");
+  await row.getByRole('link').click();
+  const done = page.locator('form[action$="/done"]');
+  await done.getByLabel('What was done (optional)').fill('Package agreed with the provider');
+  await done.getByRole('button', { name: 'Mark as done' }).click();
+  await page.locator('#confirmation', { hasText: 'It has been marked as done.' }).waitFor();
+  assert.match(await page.locator('[data-field="state"]').innerText(), /Done by pharm-1/);
+  assert.equal(await page.locator('form[action$="/cancel"]').count(), 0, 'an owner does not cancel');
+  await assertAccessible(page, 'a done task');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the control-room lead records an action, overdue, that the wall shows", async () => {
+  const text = 'Ring the community hospitals about step-down beds';
+  const { context, page, errors } = await signedIn(cfg.leadSession, cfg.tasks);
+  await page.goto(`${cfg.tasks}/tasks`);
+  const form = page.locator('#new-item');
+  await form.getByLabel('What was agreed').fill(text);
+  await form.getByLabel('Organisation (ODS code)').fill('RWE');
+  await form.getByLabel('Team').fill('Discharge Hub');
+  await fillDue(form, due(-5));
+  await form.getByRole('button', { name: 'Record the action' }).click();
+  await page.locator('#confirmation', { hasText: 'The action has been recorded.' }).waitFor();
+  const row = page.locator('#actions tbody tr', { hasText: text });
+  assert.match(await row.innerText(), /Overdue/);
+  await assertAccessible(page, "the lead's actions");
+  assert.deepEqual(errors, []);
+  await context.close();
+
+  const wall = await signedIn(cfg.viewerSession, cfg.gateway);
+  await wall.page.goto(`${cfg.gateway}/control-room`);
+  const panel = wall.page.locator('[data-actions-panel]');
+  const item = panel.locator('li.pf-action', { hasText: text });
+  await item.waitFor({ timeout: 30_000 });
+  assert.match(await item.innerText(), /Overdue/);
+  assert.deepEqual(wall.errors, []);
+  await wall.context.close();
 });

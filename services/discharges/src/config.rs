@@ -53,6 +53,9 @@ pub struct DischargesConfig {
     /// notifications come from `{gateway_ws_url}/ws/discharges`
     /// (`PF_GATEWAY_WS_URL`, default `ws://127.0.0.1:8080`).
     pub gateway_ws_url: String,
+    /// The tasks service's address as browsers see it: the patient page
+    /// links to its forms (`PF_TASKS_PUBLIC_URL`, default `http://127.0.0.1:8089`).
+    pub tasks_url: String,
     /// The platform's own origins, from which a signed-in browser may make
     /// changes through the JSON API (`PF_PUBLIC_URL`, `PF_*_PUBLIC_URL`;
     /// the request's own host always counts).
@@ -136,6 +139,7 @@ impl DischargesConfig {
                 "http://127.0.0.1:8085".to_owned(),
             )?,
             gateway_ws_url: env_or("PF_GATEWAY_WS_URL", "ws://127.0.0.1:8080".to_owned())?,
+            tasks_url: env_or("PF_TASKS_PUBLIC_URL", "http://127.0.0.1:8089".to_owned())?,
             site_origins: SiteOrigins::from_env(),
             region_files,
             region,
@@ -180,6 +184,7 @@ impl DischargesConfig {
             sign_out_url: "http://127.0.0.1:8083/sign-out".to_owned(),
             public_url: "http://127.0.0.1:8085".to_owned(),
             gateway_ws_url: "ws://127.0.0.1:8080".to_owned(),
+            tasks_url: "http://127.0.0.1:8089".to_owned(),
             site_origins: SiteOrigins::default(),
             region_files: pf_region::RegionFiles::BuiltIn,
             region: pf_region::Region::built_in(),

@@ -724,6 +724,7 @@ async fn render_patient(
         "discharge.html",
         minijinja::context! {
             tasks => tasks,
+            tasks_url => pages.app.config.tasks_url.trim_end_matches('/').to_owned(),
             id => patient.discharge_id.clone(),
             patient => patient.clone(),
             ready_date => long_date(&patient.discharge_ready_date),

@@ -1,6 +1,7 @@
 //! Settings of the tasks service.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use pf_runtime::{ConfigError, env_or};
@@ -35,6 +36,15 @@ pub struct TasksConfig {
     /// The platform's own origins, from which a signed-in browser may make
     /// changes through the JSON API (`PF_PUBLIC_URL`, `PF_*_PUBLIC_URL`).
     pub site_origins: SiteOrigins,
+    /// The page templates and assets (`PF_DASHBOARDS_DIR`, default `dashboards`).
+    pub dashboards_dir: PathBuf,
+    /// Where people sign in (`PF_SIGN_IN_URL`).
+    pub sign_in_url: String,
+    /// Where people sign out (`PF_SIGN_OUT_URL`).
+    pub sign_out_url: String,
+    /// This service's address as browsers reach it (`PF_TASKS_PUBLIC_URL`),
+    /// where sign-in sends people back to.
+    pub public_url: String,
 }
 
 impl TasksConfig {
@@ -61,6 +71,13 @@ impl TasksConfig {
             writes_per_second: env_or("PF_WRITES_PER_SECOND", 50)?,
             refused_per_second: env_or("PF_REFUSED_PER_SECOND", 20)?,
             site_origins: SiteOrigins::from_env(),
+            dashboards_dir: env_or("PF_DASHBOARDS_DIR", PathBuf::from("dashboards"))?,
+            sign_in_url: env_or("PF_SIGN_IN_URL", "http://127.0.0.1:8083/sign-in".to_owned())?,
+            sign_out_url: env_or(
+                "PF_SIGN_OUT_URL",
+                "http://127.0.0.1:8083/sign-out".to_owned(),
+            )?,
+            public_url: env_or("PF_TASKS_PUBLIC_URL", "http://127.0.0.1:8089".to_owned())?,
         })
     }
 
@@ -77,6 +94,10 @@ impl TasksConfig {
             writes_per_second: 1000,
             refused_per_second: 100,
             site_origins: SiteOrigins::default(),
+            dashboards_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../dashboards"),
+            sign_in_url: "http://127.0.0.1:8083/sign-in".to_owned(),
+            sign_out_url: "http://127.0.0.1:8083/sign-out".to_owned(),
+            public_url: "http://127.0.0.1:8089".to_owned(),
         }
     }
 }

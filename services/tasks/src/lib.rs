@@ -13,6 +13,8 @@
 //! - [`config`]: settings from the environment.
 //! - [`item_log`]: items' and team registers' events in JetStream.
 //! - [`api`]: the JSON API (items, the actions log, team registers).
+//! - [`pages`]: the forms to create, give to another owner, complete and
+//!   cancel tasks and actions in a browser.
 //! - [`overdue`]: overdue actions to alerts.
 //! - [`state`]: what the handlers share; auditing.
 //! - [`run`]: connects and serves; sweeps for overdue actions.
@@ -22,6 +24,7 @@ pub mod api;
 pub mod config;
 pub mod item_log;
 pub mod overdue;
+pub mod pages;
 pub mod state;
 
 use std::sync::Arc;
@@ -54,6 +57,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
+    let templates = pf_web::templates(&config.dashboards_dir, pages::PAGES)
+        .context("failed to load the page templates")?;
     let readiness = Readiness::new(&["nats", "redis"]);
     let nats = config
         .nats
@@ -134,7 +139,9 @@ pub async fn run(
     };
     tokio::spawn(overdue::sweep(state.clone(), jetstream, shutdown.clone()));
     let http_metrics = HttpMetrics::register(&registry).context("failed to register metrics")?;
-    let router = router(state, http_metrics).merge(pf_runtime::ops::router(registry, readiness));
+    let router = router(state.clone(), http_metrics.clone())
+        .merge(pages::router(state, templates, http_metrics))
+        .merge(pf_runtime::ops::router(registry, readiness));
     tracing::info!(address = %listener.local_addr()?, "tasks listening");
     let served = pf_runtime::ops::serve(listener, router, shutdown)
         .await

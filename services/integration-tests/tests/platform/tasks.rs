@@ -649,3 +649,354 @@ async fn a_restarted_tasks_service_does_not_alert_an_overdue_action_again() {
     );
     shutdown.cancel();
 }
+
+/// A signed-in browser of `who` on the tasks pages: its session, the
+/// session's CSRF token, and a client that does not follow redirects.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    session: String,
+    csrf: String,
+}
+
+impl Browser {
+    async fn of(platform: &Platform, who: &Principal) -> Self {
+        let session = platform
+            .sign_in_store()
+            .await
+            .create_session(who)
+            .await
+            .unwrap();
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: platform.tasks_url.clone(),
+            session: session.id,
+            csrf: session.csrf_token,
+        }
+    }
+
+    /// A page: its status and HTML.
+    async fn page(&self, path: &str) -> (u16, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", format!("pf_session={}", self.session))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// A form as the page sends it (with the session's token unless
+    /// `csrf` is `false`): its status, `Location` and HTML.
+    async fn submit(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        csrf: bool,
+    ) -> (u16, String, String) {
+        let mut body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", pf_web::percent_encode(v)))
+            .collect();
+        if csrf {
+            body.push(format!("csrf={}", pf_web::percent_encode(&self.csrf)));
+        }
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", format!("pf_session={}", self.session))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.join("&"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, location, response.text().await.unwrap())
+    }
+}
+
+/// The form fields of a due time `offset` from now, on the UK clock.
+fn due_fields(offset: time::Duration) -> [(&'static str, String); 4] {
+    let at = OffsetDateTime::now_utc() + offset;
+    let date = pf_web::uk_time::date(at);
+    [
+        ("due_day", date.day().to_string()),
+        ("due_month", u8::from(date.month()).to_string()),
+        ("due_year", date.year().to_string()),
+        ("due_time", pf_web::uk_time::hh_mm(at)),
+    ]
+}
+
+fn with<'a>(
+    fields: &'a [(&'a str, &'a str)],
+    due: &'a [(&'static str, String); 4],
+) -> Vec<(&'a str, &'a str)> {
+    fields
+        .iter()
+        .copied()
+        .chain(due.iter().map(|(k, v)| (*k, v.as_str())))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_task_forms_create_reassign_and_complete_with_the_apis_rules() {
+    let platform = Platform::start().await;
+    let admin = demo("demo-system-admin");
+    assert_eq!(
+        set_teams(&platform, &admin, "RWE", &["Discharge Hub"]).await,
+        200
+    );
+    assert_eq!(
+        set_teams(&platform, &admin, "RT5", &["Transfer of Care Hub"]).await,
+        200
+    );
+    let discharge = patient(&platform, 5).await;
+    let idt = coordinator("idt-1", "RWE");
+    let coordinator_page = Browser::of(&platform, &idt).await;
+    let patient_path = format!("/tasks?discharge_id={discharge}");
+
+    // The patient's coordinators get the form.
+    let (status, html) = coordinator_page.page(&patient_path).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Add a task"), "{html}");
+    assert!(html.contains(&coordinator_page.csrf));
+
+    // Without the session's token nothing is made.
+    let due = due_fields(time::Duration::hours(3));
+    let fields = [
+        ("kind", "discharge_task"),
+        ("discharge_id", discharge.as_str()),
+        ("task_type", "transport"),
+        ("text", "Stretcher needed"),
+        ("organisation", "RWE"),
+        ("team", "Discharge Hub"),
+    ];
+    let (status, _, html) = coordinator_page
+        .submit("/tasks/new", &with(&fields, &due), false)
+        .await;
+    assert_eq!(status, 400);
+    assert!(html.contains("This form has expired"), "{html}");
+
+    // A date that is not one, and identifying text, are sentences in the
+    // error summary beside what was typed.
+    let mut bad_due = due.clone();
+    bad_due[1].1 = "13".into();
+    let (status, _, html) = coordinator_page
+        .submit("/tasks/new", &with(&fields, &bad_due), true)
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("There is a problem"), "{html}");
+    assert!(html.contains("must be a real date"), "{html}");
+    assert!(html.contains("Stretcher needed"));
+    let nhs = format!("Call about {}", NhsNumber::test_number(6).as_str());
+    let identifying = [
+        ("kind", "discharge_task"),
+        ("discharge_id", discharge.as_str()),
+        ("task_type", "transport"),
+        ("text", nhs.as_str()),
+        ("organisation", "RWE"),
+        ("team", "Discharge Hub"),
+    ];
+    let (status, _, html) = coordinator_page
+        .submit("/tasks/new", &with(&identifying, &due), true)
+        .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("nhsuk-error-summary"), "{html}");
+
+    // A control-room viewer may not add a task for the patient.
+    let viewer_page = Browser::of(&platform, &demo("demo-control-room")).await;
+    let (status, _, html) = viewer_page
+        .submit("/tasks/new", &with(&fields, &due), true)
+        .await;
+    assert_eq!(status, 403, "{html}");
+
+    // The coordinator adds it.
+    let (status, location, html) = coordinator_page
+        .submit("/tasks/new", &with(&fields, &due), true)
+        .await;
+    assert_eq!(status, 303, "{html}");
+    assert_eq!(location, format!("{patient_path}&done=added"));
+    let items = items_seen(&platform, &idt, &format!("?discharge_id={discharge}"), 1).await;
+    let id = items[0]["item_id"].as_str().unwrap().to_owned();
+    assert_eq!(items[0]["owner"]["display"], "Discharge Hub (RWE)");
+    let item_path = format!("/tasks/items/{id}");
+
+    // It goes to the transfer of care hub (another organisation).
+    let (status, location, html) = coordinator_page
+        .submit(
+            &format!("{item_path}/assign"),
+            &[("organisation", "RT5"), ("team", "Transfer of Care Hub")],
+            true,
+        )
+        .await;
+    assert_eq!(status, 303, "{html}");
+    assert_eq!(location, format!("{item_path}?done=assigned"));
+    wait_until("the new owner projected", || async {
+        let (_, body) = get(
+            &platform,
+            &idt,
+            &format!("/api/v1/items?discharge_id={discharge}"),
+        )
+        .await;
+        body["items"][0]["owner"]["organisation"] == "RT5"
+    })
+    .await;
+
+    // Another trust's coordinator and the control room do not see it.
+    let other_page = Browser::of(&platform, &coordinator("idt-9", "RT9")).await;
+    assert_eq!(other_page.page(&item_path).await.0, 404);
+    let (status, _, _) = other_page
+        .submit(&format!("{item_path}/done"), &[("note", "")], true)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(viewer_page.page(&item_path).await.0, 404);
+
+    // The owning team sees it, may mark it done but not cancel it.
+    let hub_page = Browser::of(&platform, &staff("hub-1", "RT5")).await;
+    let (status, html) = hub_page.page(&item_path).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Mark as done"), "{html}");
+    assert!(!html.contains("Cancel it"), "{html}");
+    let (status, _, html) = hub_page
+        .submit(
+            &format!("{item_path}/cancel"),
+            &[("note", "not ours")],
+            true,
+        )
+        .await;
+    assert_eq!(status, 403, "{html}");
+    assert!(
+        html.contains("Only the discharge coordinators of RWE"),
+        "{html}"
+    );
+    let (status, location, html) = hub_page
+        .submit(
+            &format!("{item_path}/done"),
+            &[("note", "Booked for 2pm")],
+            true,
+        )
+        .await;
+    assert_eq!(status, 303, "{html}");
+    assert_eq!(location, format!("{item_path}?done=done"));
+    let done = items_seen(
+        &platform,
+        &idt,
+        &format!("?discharge_id={discharge}&state=done"),
+        1,
+    )
+    .await;
+    assert_eq!(done[0]["closed_by"], "hub-1");
+
+    // A closed task does not change again: the sentence says so.
+    let (status, _, html) = coordinator_page
+        .submit(
+            &format!("{item_path}/cancel"),
+            &[("note", "no longer")],
+            true,
+        )
+        .await;
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("There is a problem"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_forms_are_the_leads_and_owners_mark_their_own_done() {
+    let platform = Platform::start().await;
+    let admin = demo("demo-system-admin");
+    assert_eq!(
+        set_teams(&platform, &admin, "RWE", &["Discharge Hub"]).await,
+        200
+    );
+    let lead_page = Browser::of(&platform, &lead()).await;
+    let viewer_page = Browser::of(&platform, &demo("demo-control-room")).await;
+    let (status, html) = lead_page.page("/tasks").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("Record an action agreed on the system call"),
+        "{html}"
+    );
+    let (status, html) = viewer_page.page("/tasks").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(!html.contains("Record an action"), "{html}");
+
+    let due = due_fields(-time::Duration::minutes(30));
+    let fields = [
+        ("kind", "system_action"),
+        ("text", "Open the discharge lounge early"),
+        ("organisation", "RWE"),
+        ("team", "Discharge Hub"),
+    ];
+    // Only a control-room lead records one.
+    let (status, _, html) = viewer_page
+        .submit("/tasks/new", &with(&fields, &due), true)
+        .await;
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains("There is a problem"), "{html}");
+    // An owner that is not in the register is a sentence.
+    let unknown = [
+        ("kind", "system_action"),
+        ("text", "Open the discharge lounge early"),
+        ("organisation", "RWE"),
+        ("team", "Bed Bureau"),
+    ];
+    let (status, _, html) = lead_page
+        .submit("/tasks/new", &with(&unknown, &due), true)
+        .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("RWE has no team called Bed Bureau"), "{html}");
+    let (status, location, html) = lead_page
+        .submit("/tasks/new", &with(&fields, &due), true)
+        .await;
+    assert_eq!(status, 303, "{html}");
+    assert_eq!(location, "/tasks?done=recorded");
+    let idt = coordinator("idt-1", "RWE");
+    let mine = items_seen(&platform, &idt, "?mine=true", 1).await;
+    let id = mine[0]["item_id"].as_str().unwrap().to_owned();
+    assert_eq!(mine[0]["overdue"], true);
+
+    // The owner's team sees it on their page, overdue, and marks it done;
+    // the viewer may see it but not change it.
+    let owner_page = Browser::of(&platform, &idt).await;
+    let (_, html) = owner_page.page("/tasks").await;
+    assert!(html.contains("Open the discharge lounge early"), "{html}");
+    assert!(html.contains("Overdue"), "{html}");
+    let item_path = format!("/tasks/items/{id}");
+    let (status, html) = viewer_page.page(&item_path).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("only its owner or the people who manage it"),
+        "{html}"
+    );
+    let (status, _, _) = viewer_page
+        .submit(&format!("{item_path}/done"), &[("note", "")], true)
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = owner_page
+        .submit(
+            &format!("{item_path}/assign"),
+            &[("organisation", "RWE"), ("person", "idt-1")],
+            true,
+        )
+        .await;
+    assert_eq!(status, 403, "an owner does not give away the lead's action");
+    let (status, _, html) = owner_page
+        .submit(
+            &format!("{item_path}/done"),
+            &[("note", "Lounge open")],
+            true,
+        )
+        .await;
+    assert_eq!(status, 303, "{html}");
+    let done = items_seen(&platform, &lead(), "?kind=system_action&state=done", 1).await;
+    assert_eq!(done[0]["closed_by"], "idt-1");
+}

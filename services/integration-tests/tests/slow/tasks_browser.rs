@@ -1,8 +1,11 @@
 //! Who needs to do what next, in a real headless Chromium: a patient's
 //! tasks on their page, overdue tasks on the discharge list, the cohorts
 //! page with one click to a patient and the task that blocks them, and the
-//! system call's actions on the wall; axe-core (WCAG 2.2 AA) on each. The
-//! browser side is `dashboards/tests/tasks.test.mjs`.
+//! system call's actions on the wall; then, through the tasks service's
+//! forms, a coordinator adding a task and giving it to a colleague, the
+//! owner marking it done and the control-room lead recording an overdue
+//! action the wall shows; axe-core (WCAG 2.2 AA) on each. The browser side
+//! is `dashboards/tests/tasks.test.mjs`.
 //!
 //! Tasks and actions are made through the tasks service's API (as the
 //! people who own them would), folded by the projection; the pages are
@@ -103,6 +106,7 @@ async fn tasks_on_the_discharge_pages_and_actions_on_the_wall() {
     );
     pages.public_url = pages_url.clone();
     pages.gateway_ws_url = gateway_url.replacen("http", "ws", 1);
+    pages.tasks_url = platform.tasks_url.clone();
     tokio::spawn(pf_discharges::run(
         pages_listener,
         pages,
@@ -152,7 +156,7 @@ async fn tasks_on_the_discharge_pages_and_actions_on_the_wall() {
     // A person owner may sign in, so holds a Patient Flow role.
     let pharmacist = Principal::person("pharm-1", "Pat Pharmacist", OrgId::parse("RWE").ok())
         .with_grant(Grant::parse(Role::DischargeCoordinator, &["RWE"]).unwrap());
-    store.create_session(&pharmacist).await.unwrap();
+    let owner_session = store.create_session(&pharmacist).await.unwrap().id;
     let deadline = Instant::now() + Duration::from_secs(30);
     let transport = loop {
         let response = platform
@@ -227,6 +231,8 @@ async fn tasks_on_the_discharge_pages_and_actions_on_the_wall() {
     platform.wait_until_projected().await;
 
     let coordinator_session = store.create_session(&coordinator).await.unwrap().id;
+    let lead_session = store.create_session(&lead).await.unwrap().id;
+    let tasks_url = platform.tasks_url.clone();
     let viewer_session = store
         .create_session(&demo("demo-control-room"))
         .await
@@ -267,6 +273,9 @@ async fn tasks_on_the_discharge_pages_and_actions_on_the_wall() {
             .env("PF_DISCHARGE_ID", discharge_id)
             .env("PF_ACTION_TEXT", action_text)
             .env("PF_DONE_ACTION_TEXT", done_text)
+            .env("PF_TASKS_URL", tasks_url)
+            .env("PF_LEAD_SESSION", lead_session)
+            .env("PF_OWNER_SESSION", owner_session)
             .output()
     })
     .await

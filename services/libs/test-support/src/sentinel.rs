@@ -29,7 +29,8 @@ const SENTINEL_PASSWORD: &str = "sentinel-test-password";
 /// `redis+sentinel://` form of `PF_REDIS_URL`). Beside them the servers get
 /// a replication user (the replica authenticates to the primary with it)
 /// and a Sentinel user (`sentinel auth-user`) with only the commands those
-/// need, as the Redis documentation lists them.
+/// need, as the Redis documentation lists them; the Sentinels talk to
+/// each other as that user too (`sentinel sentinel-user`).
 pub struct RedisFailover {
     dir: TempDir,
     servers: Vec<(u16, Process)>,
@@ -87,6 +88,9 @@ impl RedisFailover {
                      sentinel auth-pass {PRIMARY_NAME} {SENTINEL_PASSWORD}\n\
                      sentinel down-after-milliseconds {PRIMARY_NAME} 1000\n\
                      sentinel failover-timeout {PRIMARY_NAME} 5000\n\
+                     sentinel sentinel-user {SENTINEL_USER}\n\
+                     sentinel sentinel-pass {SENTINEL_PASSWORD}\n\
+                     user {SENTINEL_USER} on >{SENTINEL_PASSWORD} +@all\n\
                      {sentinel_users}",
                     dir = dir.display()
                 ),

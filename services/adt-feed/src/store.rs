@@ -11,8 +11,9 @@
 use std::time::Duration;
 
 use pf_hl7_adt::rules::VisitEntry;
+use pf_runtime::RedisConnection;
 use redis::AsyncCommands as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 
 /// How long a claim lasts without an ACK (a crashed worker frees it).
 const CLAIM_TTL: Duration = Duration::from_secs(30);
@@ -41,7 +42,7 @@ pub enum Claim {
 /// The feed's keys in Redis.
 #[derive(Clone)]
 pub struct FeedStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
     control_id_kept: Duration,
     visit_kept: Duration,
@@ -55,14 +56,10 @@ impl FeedStore {
         control_id_kept: Duration,
         visit_kept: Duration,
     ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(err)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_connection_timeout(Some(Duration::from_secs(5)));
-        let connection = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(err)?;
+        let connection = RedisConnection::connect(url, config).await.map_err(err)?;
         Ok(Self {
             connection,
             prefix: prefix.to_owned(),

@@ -10,8 +10,9 @@
 
 use std::time::Duration;
 
+use pf_runtime::RedisConnection;
 use redis::AsyncCommands as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use serde::{Deserialize, Serialize};
 
 /// How long a claim lasts without an answer.
@@ -86,7 +87,7 @@ pub struct StoreError(String);
 /// Keys in Redis under one prefix.
 #[derive(Clone)]
 pub struct IdempotencyStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
     ttl: Duration,
 }
@@ -96,12 +97,10 @@ const CLAIMED: &str = "claimed";
 impl IdempotencyStore {
     /// Connects to Redis at `url`; keys under `prefix`, answers kept `ttl`.
     pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError(e.to_string()))?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_connection_timeout(Some(Duration::from_secs(5)));
-        let connection = client
-            .get_connection_manager_with_config(config)
+        let connection = RedisConnection::connect(url, config)
             .await
             .map_err(|e| StoreError(e.to_string()))?;
         Ok(Self {

@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use pf_access::Principal;
+use pf_runtime::RedisConnection;
 use rand::RngCore as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -131,18 +132,17 @@ fn digest(value: &str) -> String {
 /// The single-use records.
 #[derive(Clone)]
 pub struct PendingStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
 }
 
 impl PendingStore {
     /// Connects to Redis at `url`, keys under `prefix`.
     pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<Self, PendingError> {
-        let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_connection_timeout(Some(Duration::from_secs(5)));
-        let connection = client.get_connection_manager_with_config(config).await?;
+        let connection = RedisConnection::connect(url, config).await?;
         Ok(Self {
             connection,
             prefix: prefix.into(),

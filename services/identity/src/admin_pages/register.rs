@@ -7,8 +7,9 @@
 //! sign-in prefix (`{prefix}admin-links`), read whole by the pages: a
 //! region has a few thousand care-home staff at most.
 
+use pf_runtime::RedisConnection;
 use redis::AsyncCommands as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -92,7 +93,7 @@ impl IssuedLink {
 /// The register, in Redis.
 #[derive(Clone)]
 pub struct LinkRegister {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     key: String,
     withdrawn_key: String,
 }
@@ -100,11 +101,10 @@ pub struct LinkRegister {
 impl LinkRegister {
     /// Connects to Redis; keys under `prefix` (the sign-in store's).
     pub async fn connect(redis_url: &str, prefix: &str) -> Result<Self, RegisterError> {
-        let client = redis::Client::open(redis_url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(std::time::Duration::from_secs(5)))
             .set_connection_timeout(Some(std::time::Duration::from_secs(5)));
-        let connection = client.get_connection_manager_with_config(config).await?;
+        let connection = RedisConnection::connect(redis_url, config).await?;
         Ok(Self {
             connection,
             key: format!("{prefix}admin-links"),

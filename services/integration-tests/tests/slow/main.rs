@@ -23,6 +23,9 @@
 //!   client, which goes on at the other without a gap.
 //! - [`nats_cluster_faults`]: a three-node JetStream cluster (R3 streams)
 //!   with each node killed under load.
+//! - [`sentinel_faults`]: Redis primary, replica and three Sentinels; the
+//!   primary killed under load, the wall's feed goes on from the promoted
+//!   replica.
 //! - [`standby_faults`]: two projections, active and standby, the active
 //!   one killed under load.
 //! - [`wall_soak`]: the wall through a 10x day, neither growing nor missing updates.
@@ -37,6 +40,7 @@ mod gateway_faults;
 mod images;
 mod nats_cluster_faults;
 mod organisation_sign_in_browser;
+mod sentinel_faults;
 mod standby_faults;
 mod start_supervisor;
 mod tasks_browser;

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use pf_runtime::RedisConnection;
+use redis::aio::ConnectionManagerConfig;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncCommands, Script, Value};
 
@@ -74,7 +75,7 @@ pub struct LiveBed {
 /// The live state under one key prefix.
 #[derive(Clone)]
 pub struct LiveState {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     keys: Keys,
     apply: Script,
     snapshot: Script,
@@ -86,7 +87,8 @@ pub struct LiveState {
 }
 
 impl LiveState {
-    /// Connects to Redis at `url` (`redis://127.0.0.1:6379`), keys under
+    /// Connects to Redis at `url` (`redis://127.0.0.1:6379`, or the
+    /// `redis+sentinel://` form: see [`pf_runtime::redis`]), keys under
     /// `keys`. The connection reconnects by itself; `response_timeout`
     /// bounds one command (a large pipeline needs more than the 500 ms
     /// default).
@@ -95,11 +97,10 @@ impl LiveState {
         keys: Keys,
         response_timeout: Duration,
     ) -> Result<Self, LiveStateError> {
-        let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(response_timeout))
             .set_connection_timeout(Some(Duration::from_secs(5)));
-        let connection = client.get_connection_manager_with_config(config).await?;
+        let connection = RedisConnection::connect(url, config).await?;
         Ok(Self {
             connection,
             keys,
@@ -990,7 +991,7 @@ fn parse_record(json: &str) -> Result<pf_care_home_model::CareHomeRecord, LiveSt
 /// to run writing scripts, nor `EVAL`); when Redis does not have the script
 /// (after a restart), loads `source` and runs the call again.
 async fn read_with_script(
-    connection: &mut ConnectionManager,
+    connection: &mut RedisConnection,
     source: &str,
     command: &redis::Cmd,
 ) -> Result<Vec<Value>, redis::RedisError> {

@@ -35,9 +35,10 @@ use std::time::Duration;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use pf_discharge_model::{DischargeRecord, PatientFields, SealedPatient};
+use pf_runtime::RedisConnection;
 use rand::RngCore as _;
 use redis::AsyncCommands as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use time::OffsetDateTime;
 
 /// The one sealing scheme so far: XChaCha20-Poly1305.
@@ -252,7 +253,7 @@ impl DataKey {
 /// Patients' data keys in Redis.
 #[derive(Clone)]
 pub struct PatientKeys {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     prefix: String,
     master: std::sync::Arc<MasterKey>,
     shredded: prometheus::IntCounter,
@@ -267,11 +268,10 @@ impl PatientKeys {
         master: MasterKey,
         registry: &prometheus::Registry,
     ) -> Result<Self, KeyError> {
-        let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_connection_timeout(Some(Duration::from_secs(5)));
-        let redis = client.get_connection_manager_with_config(config).await?;
+        let redis = RedisConnection::connect(url, config).await?;
         let shredded = prometheus::IntCounter::new(
             "pf_patient_keys_shredded_total",
             "Patients' data keys destroyed at the end of the retention period",

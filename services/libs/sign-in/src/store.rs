@@ -34,9 +34,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use pf_access::Principal;
+use pf_runtime::RedisConnection;
 use rand::RngCore as _;
 use redis::AsyncCommands as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use time::OffsetDateTime;
@@ -181,7 +182,7 @@ struct StoredLink {
 /// The sign-in store.
 #[derive(Clone)]
 pub struct SignInStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
     policy: SessionPolicy,
 }
@@ -204,11 +205,10 @@ impl SignInStore {
         prefix: impl Into<String>,
         policy: SessionPolicy,
     ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_connection_timeout(Some(Duration::from_secs(5)));
-        let connection = client.get_connection_manager_with_config(config).await?;
+        let connection = RedisConnection::connect(url, config).await?;
         Ok(Self {
             connection,
             prefix: prefix.into(),
@@ -231,7 +231,7 @@ impl SignInStore {
     }
 
     /// A connection to Redis (cheap: a handle on the shared one).
-    pub(crate) fn connection(&self) -> ConnectionManager {
+    pub(crate) fn connection(&self) -> RedisConnection {
         self.connection.clone()
     }
 

@@ -9,6 +9,8 @@
 //!   `nats-server` nodes routed to each other, for replicated (R3) streams;
 //!   a node can be killed and started again.
 //! - [`RedisServer`]: a Redis server without persistence.
+//! - [`RedisFailover`] (`sentinel`): a Redis primary, its replica and three
+//!   Sentinels, with ACL users on all of them; the primary can be killed.
 //! - [`free_port`]: a port nothing listens on.
 //!
 //! The binaries are found on `PATH` (or in `/usr/sbin`, `/usr/bin`); the
@@ -26,7 +28,9 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 mod cluster;
+mod sentinel;
 pub use cluster::NatsCluster;
+pub use sentinel::{PRIMARY_NAME, RedisFailover};
 
 /// Ports this process has handed out: tests run in parallel threads, and
 /// the system may offer a just-released port again before the server it was

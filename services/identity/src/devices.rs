@@ -38,7 +38,7 @@ use base64::Engine as _;
 use pf_access::{Action, Principal, PrincipalKind, Role};
 use rand::RngCore as _;
 use redis::AsyncCommands as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use time::OffsetDateTime;
@@ -98,7 +98,7 @@ pub struct Device {
 /// Devices in Redis.
 #[derive(Clone)]
 pub struct DeviceStore {
-    connection: ConnectionManager,
+    connection: pf_runtime::RedisConnection,
     prefix: String,
 }
 
@@ -119,12 +119,11 @@ fn lifetime_secs() -> u64 {
 impl DeviceStore {
     /// Connects to Redis at `url`, keys under `prefix` (the sign-in prefix).
     pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<Self, DeviceError> {
-        let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_connection_timeout(Some(Duration::from_secs(5)));
         Ok(Self {
-            connection: client.get_connection_manager_with_config(config).await?,
+            connection: pf_runtime::RedisConnection::connect(url, config).await?,
             prefix: prefix.into(),
         })
     }

@@ -135,6 +135,10 @@ pub fn ambulance_record(latest: Option<&EventEnvelope>) -> Option<AmbulanceArriv
 
 /// What a change to a record comes to.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a decision lives for one attempt; boxing the payload would only add an allocation"
+)]
 pub enum Next {
     /// Store this payload as the next event.
     Store(Payload),

@@ -173,7 +173,11 @@ async fn send(platform: &Platform, token: Option<&str>, path: &str, body: Value)
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let response = request.json(&body).send().await.unwrap();
+    let response = request
+        .json(&body)
+        .send()
+        .await
+        .expect("the urgent-care service answers");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -182,7 +186,7 @@ fn ago(now: time::OffsetDateTime, minutes: i64) -> String {
     // 5 s past the minute, so the figures do not move while the test reads them.
     (now - time::Duration::minutes(minutes) - time::Duration::seconds(5))
         .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
+        .expect("a time now can be written in RFC 3339")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

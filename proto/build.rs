@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "patientflow/v1/discharges.proto",
         "patientflow/v1/system.proto",
         "patientflow/v1/tasks.proto",
+        "patientflow/v1/urgent_care.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

@@ -40,6 +40,7 @@ authorization {
     { user: "loadtest", password: "$(nats_password loadtest)", permissions: \$PF_LOADTEST }
     { user: "fhir", password: "$(nats_password fhir)", permissions: \$PF_FHIR }
     { user: "tasks", password: "$(nats_password tasks)", permissions: \$PF_TASKS }
+    { user: "urgent-care", password: "$(nats_password urgent-care)", permissions: \$PF_URGENT_CARE }
     { user: "forecast", password: "$(nats_password forecast)", permissions: \$PF_FORECAST }
     { user: "simulator-history", password: "$(nats_password simulator-history)", permissions: \$PF_SIMULATOR_HISTORY }
     { user: "operator", password: "$(nats_password operator)" }

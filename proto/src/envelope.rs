@@ -92,6 +92,12 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::ItemDone(_) => "item.done",
         Payload::ItemCancelled(_) => "item.cancelled",
         Payload::TeamsChanged(_) => "teams.changed",
+        Payload::EdArrived(_) => "ed.arrived",
+        Payload::EdDecidedToAdmit(_) => "ed.decided_to_admit",
+        Payload::EdDeparted(_) => "ed.departed",
+        Payload::AmbulanceArrived(_) => "ambulance.arrived",
+        Payload::AmbulanceHandedOver(_) => "ambulance.handed_over",
+        Payload::AmbulanceCleared(_) => "ambulance.cleared",
     }
 }
 

@@ -83,6 +83,8 @@ pub struct Platform {
     pub discharges_url: String,
     /// `http://127.0.0.1:{port}` of the tasks service.
     pub tasks_url: String,
+    /// `http://127.0.0.1:{port}` of the urgent-care service.
+    pub urgent_care_url: String,
     /// The discharges service's clock (move it to expire holds).
     pub clock: pf_care_home_log::ManualClock,
     /// `http://127.0.0.1:{port}` of the projection's operational endpoints.
@@ -241,6 +243,18 @@ impl Platform {
             shutdown.clone(),
         ));
 
+        let (urgent_care_listener, urgent_care_url) = listener().await;
+        tokio::spawn(pf_urgent_care::run(
+            urgent_care_listener,
+            pf_urgent_care::UrgentCareConfig::local(
+                &nats.url(),
+                &redis.url(),
+                issuer.issuer_config(),
+            ),
+            catalogue.clone(),
+            shutdown.clone(),
+        ));
+
         let (gateway_listener, gateway_url) = listener().await;
         let mut gateway_config =
             pf_gateway::GatewayConfig::local(&redis.url(), &nats.url(), dashboards_dir(), sign_in);
@@ -264,6 +278,7 @@ impl Platform {
             care_homes_url,
             discharges_url,
             tasks_url,
+            urgent_care_url,
             clock,
             projection_url,
             http: reqwest::Client::new(),
@@ -284,6 +299,7 @@ impl Platform {
             &platform.care_homes_url,
             &platform.discharges_url,
             &platform.tasks_url,
+            &platform.urgent_care_url,
         ] {
             platform.wait_ready(url).await;
         }

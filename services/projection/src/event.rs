@@ -1,10 +1,10 @@
 //! Any event of the streams the projection follows, to a live-state update.
 
 use pf_event_log::StreamSpec;
-use pf_event_log::streams::{BEDS, CARE_HOMES, DISCHARGES, TASKS};
+use pf_event_log::streams::{BEDS, CARE_HOMES, DISCHARGES, TASKS, URGENT_CARE};
 use pf_live_state::Update;
 
-use crate::{bed_event, care_home_event, discharge_event, task_event};
+use crate::{bed_event, care_home_event, discharge_event, task_event, urgent_care_event};
 
 /// Why an event cannot be applied. The text is the dead-letter reason.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -21,6 +21,9 @@ pub enum Unusable {
     /// A broken task, action or team-register event.
     #[error(transparent)]
     Task(#[from] task_event::Unusable),
+    /// A broken ED attendance or ambulance arrival event.
+    #[error(transparent)]
+    UrgentCare(#[from] urgent_care_event::Unusable),
     /// The projection does not follow this stream.
     #[error("the projection does not follow stream {0}")]
     UnknownStream(String),
@@ -34,6 +37,7 @@ impl Unusable {
             Unusable::CareHome(reason) => reason.label(),
             Unusable::Discharge(reason) => reason.label(),
             Unusable::Task(reason) => reason.label(),
+            Unusable::UrgentCare(reason) => reason.label(),
             Unusable::UnknownStream(_) => "mismatch",
         }
     }
@@ -61,6 +65,8 @@ pub fn decode(
         Update::Discharge(Box::new(discharge_event::decode(subject, bytes)?))
     } else if stream.name == TASKS.name {
         task_event::decode(subject, bytes)?
+    } else if stream.name == URGENT_CARE.name {
+        urgent_care_event::decode(subject, bytes)?
     } else {
         return Err(Unusable::UnknownStream(stream.name.to_owned()));
     };

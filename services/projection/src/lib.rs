@@ -11,7 +11,8 @@
 //!
 //! # Layout
 //! - [`config`]: settings from the environment.
-//! - [`bed_event`], [`care_home_event`], [`discharge_event`], [`task_event`]: an envelope to a live-state update,
+//! - [`bed_event`], [`care_home_event`], [`discharge_event`], [`task_event`],
+//!   [`urgent_care_event`]: an envelope to a live-state update,
 //!   or the reason it cannot be used; [`event`] picks one by stream.
 //! - [`consumer`]: the durable consumer loop.
 //! - [`replay`]: rebuilding state by replaying a stream from its start.
@@ -28,6 +29,7 @@ pub mod event;
 pub mod metrics;
 pub mod replay;
 pub mod task_event;
+pub mod urgent_care_event;
 pub mod watchdog;
 
 use anyhow::Context as _;

@@ -16,6 +16,8 @@ pub const DEFAULT_CARE_HOMES_URL: &str = "http://127.0.0.1:8084";
 
 /// Where the discharge API listens unless `PF_DISCHARGES_URL` says otherwise.
 pub const DEFAULT_DISCHARGES_URL: &str = "http://127.0.0.1:8085";
+/// Where the urgent-care API listens by default.
+pub const DEFAULT_URGENT_CARE_URL: &str = "http://127.0.0.1:8091";
 
 /// The care homes' machine identity (answering holds) unless
 /// `PF_CARE_HOME_CLIENT_ID` says otherwise.
@@ -40,6 +42,9 @@ pub struct SimulatorConfig {
     /// Base URL of the discharge API (`PF_DISCHARGES_URL`); `None`
     /// (`PF_DISCHARGES_URL=off`) runs no discharge flow.
     pub discharges_url: Option<String>,
+    /// Base URL of the urgent-care API (`PF_URGENT_CARE_URL`, default
+    /// `http://127.0.0.1:8091`; `off`: no ED or ambulance events).
+    pub urgent_care_url: Option<String>,
     /// How fast the simulated day runs (`PF_SIM_SPEED`): 1.0 is a day in about
     /// eight minutes at about six bed events a second; 2.0 is twice as fast.
     pub speed: f64,
@@ -73,6 +78,7 @@ impl Default for SimulatorConfig {
             hospital_beds_url: DEFAULT_HOSPITAL_BEDS_URL.to_owned(),
             care_homes_url: Some(DEFAULT_CARE_HOMES_URL.to_owned()),
             discharges_url: Some(DEFAULT_DISCHARGES_URL.to_owned()),
+            urgent_care_url: Some(DEFAULT_URGENT_CARE_URL.to_owned()),
             speed: 1.0,
             seed: None,
             concurrency: DEFAULT_CONCURRENCY,
@@ -153,6 +159,17 @@ impl SimulatorConfig {
             } else {
                 bail!(
                     "PF_DISCHARGES_URL must start with http:// or https:// (or be `off`), got `{url}`"
+                );
+            };
+        }
+        if let Some(url) = get("PF_URGENT_CARE_URL") {
+            config.urgent_care_url = if url.eq_ignore_ascii_case("off") {
+                None
+            } else if url.starts_with("http://") || url.starts_with("https://") {
+                Some(url.trim_end_matches('/').to_owned())
+            } else {
+                bail!(
+                    "PF_URGENT_CARE_URL must start with http:// or https:// (or be `off`), got `{url}`"
                 );
             };
         }

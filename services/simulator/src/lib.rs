@@ -82,6 +82,9 @@
 //! - [`discharges`]: [`DischargesClient`] and [`HoldAnswers`], the clients of
 //!   the discharge API and of the homes' answers to holds.
 //! - [`discharge_flow`]: the running discharge flow.
+//! - [`urgent_care_flow`]: ED attendances and ambulance arrivals through
+//!   the urgent-care API (`PF_URGENT_CARE_URL`, default
+//!   `http://127.0.0.1:8091`; `off` for none).
 //! - [`history`]: fast-forward history (`pf-simulator history`): weeks of
 //!   believable past generated in memory and written straight into the
 //!   event streams, marked `Pf-Synthetic: history`, for a fresh platform's
@@ -102,6 +105,7 @@ pub mod patients;
 pub mod policy;
 pub mod retry;
 pub mod seed;
+pub mod urgent_care_flow;
 pub mod vacancies;
 
 use std::future::Future;
@@ -139,6 +143,8 @@ struct Clients {
     care_homes: Option<CareHomesClient>,
     discharges: Option<DischargesClient>,
     hold_answers: Option<HoldAnswers>,
+    /// The simulator's own sign-in (for the urgent-care flow).
+    credentials: Option<Arc<TokenProvider>>,
 }
 
 fn prepare(config: &SimulatorConfig) -> anyhow::Result<(Clients, Model, StdRng)> {
@@ -188,6 +194,7 @@ fn signed_in_clients(config: &SimulatorConfig) -> anyhow::Result<Clients> {
             );
             let provider = Arc::new(provider);
             Ok(Clients {
+                credentials: Some(provider.clone()),
                 discharges: discharges(Some(provider.clone())),
                 hold_answers,
                 care_homes: care_homes.map(|c| c.with_credentials(provider.clone())),
@@ -200,6 +207,7 @@ fn signed_in_clients(config: &SimulatorConfig) -> anyhow::Result<Clients> {
                  calling the APIs without a token (works only where sign-in is off)"
             );
             Ok(Clients {
+                credentials: None,
                 discharges: discharges(None),
                 hold_answers,
                 beds,
@@ -283,6 +291,7 @@ async fn simulate(config: &SimulatorConfig, cancel: &CancellationToken) -> anyho
     // seeded one, so PF_SIM_SEED still repeats a run.
     let care_home_rng = StdRng::seed_from_u64(rng.random());
     let discharge_rng = StdRng::seed_from_u64(rng.random());
+    let urgent_care_rng = StdRng::seed_from_u64(rng.random());
     let catalogue = config.catalogue()?;
     let wards = patients::discharge_wards(&catalogue);
     let districts = patients::home_districts(&config.region()?);
@@ -345,6 +354,27 @@ async fn simulate(config: &SimulatorConfig, cancel: &CancellationToken) -> anyho
         flow.run(cancel).await;
         tracing::info!(stats = ?flow.stats(), "discharge flow stopped");
     };
-    tokio::join!(beds, care_homes, discharges);
+    let urgent_care = async {
+        let Some(url) = config.urgent_care_url.as_deref() else {
+            tracing::info!("PF_URGENT_CARE_URL is off: no ED or ambulance events");
+            return;
+        };
+        let sites = catalogue
+            .sites()
+            .filter(|s| s.kind == pf_hospital_model::catalogue::SiteKind::Acute)
+            .map(|s| s.code.to_string())
+            .collect();
+        let mut flow = urgent_care_flow::Flow::new(
+            clients.beds.http().clone(),
+            url,
+            clients.credentials.clone(),
+            sites,
+            urgent_care_rng,
+            config.speed,
+        );
+        flow.run(cancel).await;
+        tracing::info!(stats = ?flow.stats(), "urgent-care flow stopped");
+    };
+    tokio::join!(beds, care_homes, discharges, urgent_care);
     Ok(())
 }

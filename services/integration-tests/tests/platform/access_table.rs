@@ -53,7 +53,7 @@ struct NatsRow {
 }
 
 /// The platform's NATS users that are services (each has its own inbox).
-const SERVICE_USERS: [&str; 14] = [
+const SERVICE_USERS: [&str; 15] = [
     "hospital-beds",
     "adt-feed",
     "fhir",
@@ -66,16 +66,18 @@ const SERVICE_USERS: [&str; 14] = [
     "streams",
     "loadtest",
     "tasks",
+    "urgent-care",
     "forecast",
     "simulator-history",
 ];
 
 /// Every stream of the platform.
-const STREAMS: [&str; 9] = [
+const STREAMS: [&str; 10] = [
     "PF_BEDS",
     "PF_CARE_HOMES",
     "PF_DISCHARGES",
     "PF_TASKS",
+    "PF_URGENT_CARE",
     "PF_DEAD_LETTERS",
     "PF_SYSTEM",
     "PF_ALERTS",
@@ -174,6 +176,19 @@ fn nats_rows() -> Vec<NatsRow> {
         row("tasks", Pub, "$JS.API.STREAM.MSG.GET.PF_DISCHARGES", Refused, "cannot read patients' events"),
         row("tasks", Pub, "pf.system.opel.system", Refused, "OPEL levels are pressure's"),
         row("gateway", Pub, "pf.tasks.items.0190", Refused, "cannot forge a task or action"),
+        // urgent-care: ED attendance and ambulance arrival events, and its
+        // audit records.
+        row("urgent-care", Pub, "pf.urgent-care.ed.RWEAA.att-1", Allowed, "publishes ED attendance events"),
+        row("urgent-care", Pub, "pf.urgent-care.ambulance.RWEAA.veh-1", Allowed, "publishes ambulance arrival events"),
+        row("urgent-care", Pub, "pf.audit.RWE.idt-1", Allowed, "records what it accepted"),
+        row("urgent-care", Pub, "$JS.API.STREAM.INFO.PF_URGENT_CARE", Allowed, "waits for its stream"),
+        row("urgent-care", Pub, "$JS.API.STREAM.INFO.PF_AUDIT", Allowed, "waits for the audit stream"),
+        row("urgent-care", Pub, "$JS.API.STREAM.MSG.GET.PF_URGENT_CARE", Allowed, "reads a record's newest event"),
+        row("urgent-care", Pub, "pf.beds.RWEAA.WD1.B01", Refused, "another service's events"),
+        row("urgent-care", Pub, "$JS.API.CONSUMER.CREATE.PF_URGENT_CARE", Refused, "cannot read a stream through a consumer"),
+        row("urgent-care", Pub, "$JS.API.STREAM.MSG.GET.PF_DISCHARGES", Refused, "cannot read patients' events"),
+        row("urgent-care", Pub, "pf.system.opel.system", Refused, "OPEL levels are pressure's"),
+        row("hospital-beds", Pub, "pf.urgent-care.ed.RWEAA.att-1", Refused, "cannot forge an ED attendance"),
         // gateway: audit records of refusals, follows OPEL and alerts.
         row("gateway", Pub, "pf.audit._.anonymous", Allowed, "records refused attempts"),
         row("gateway", Pub, "$JS.API.STREAM.INFO.PF_AUDIT", Allowed, "waits for the audit stream"),
@@ -256,7 +271,7 @@ fn nats_rows() -> Vec<NatsRow> {
         row("operator", Pub, "pf.discharges.0190", Allowed, "full access"),
         row("operator", Sub, "_INBOX.>", Allowed, "full access"),
     ];
-    for stream in ["PF_BEDS", "PF_CARE_HOMES", "PF_DISCHARGES", "PF_TASKS"] {
+    for stream in ["PF_BEDS", "PF_CARE_HOMES", "PF_DISCHARGES", "PF_TASKS", "PF_URGENT_CARE"] {
         let why = "folds the event streams into the live state";
         rows.extend([
             row("projection", Pub, &format!("$JS.API.STREAM.INFO.{stream}"), Allowed, why),
@@ -591,6 +606,12 @@ const REDIS_ROWS: &[RedisRow] = &[
     redis_row("hospital-beds", &["SET", SESSION, "{}"], Refused, "attack: forging a session"),
     redis_row("hospital-beds", &["SCAN", "0"], Refused, "attack: listing session ids"),
     redis_row("hospital-beds", &["GET", "pf:version"], Refused, "reads no live state"),
+    // urgent-care: only checks sessions.
+    redis_row("urgent-care", &["GETEX", SESSION, "EX", "1800"], Allowed, "reads a session and refreshes its idle expiry"),
+    redis_row("urgent-care", &["EXISTS", REVOKED], Allowed, "sees whether a person is revoked"),
+    redis_row("urgent-care", &["PING"], Allowed, "checks the connection"),
+    redis_row("urgent-care", &["SET", SESSION, "{}"], Refused, "attack: forging a session"),
+    redis_row("urgent-care", &["GET", "pf:version"], Refused, "reads no live state"),
     redis_row("hospital-beds", &["SADD", "pf-auth:sessions-of:idt-1", "x"], Refused, "writes no sign-in state"),
     // adt-feed: its control ids and visit index; nothing else.
     redis_row("adt-feed", &["SET", "pf-adt:ack:uhl-epic:MSG1", "claimed", "NX", "PX", "30000"], Allowed, "claims a message's control id"),

@@ -36,6 +36,7 @@ const IDENTITY_DOC: &str = include_str!("../../../identity/openapi.json");
 const GATEWAY_DOC: &str = include_str!("../../../gateway/openapi.json");
 const PRESSURE_DOC: &str = include_str!("../../../pressure/openapi.json");
 const TASKS_DOC: &str = include_str!("../../../tasks/openapi.json");
+const URGENT_CARE_DOC: &str = include_str!("../../../urgent-care/openapi.json");
 const FORECAST_DOC: &str = include_str!("../../../forecast/openapi.json");
 
 /// The source of each service's router: the routes it serves.
@@ -46,6 +47,7 @@ const IDENTITY_ROUTER: &str = include_str!("../../../identity/src/lib.rs");
 const GATEWAY_ROUTER: &str = include_str!("../../../gateway/src/lib.rs");
 const PRESSURE_ROUTER: &str = include_str!("../../../pressure/src/lib.rs");
 const TASKS_ROUTER: &str = include_str!("../../../tasks/src/lib.rs");
+const URGENT_CARE_ROUTER: &str = include_str!("../../../urgent-care/src/api.rs");
 const FORECAST_ROUTER: &str = include_str!("../../../forecast/src/api.rs");
 /// The chart's one-host ingress: it routes each document's own path.
 const INGRESS: &str = include_str!("../../../../helm/patient-flow/templates/ingress.yaml");
@@ -1902,6 +1904,80 @@ async fn forecast(platform: &Platform, shutdown: &CancellationToken) -> Api {
     api
 }
 
+/// The urgent-care API: every operation, valid and hostile.
+async fn urgent_care(platform: &Platform) -> Api {
+    let api = Api::new("urgent-care", URGENT_CARE_DOC, &platform.urgent_care_url);
+    api.matches_router(URGENT_CARE_ROUTER);
+    api.served_document().await;
+    let feed = platform.token_for(&bed_publisher("RWE"));
+    let other = platform.token_for(&bed_publisher("RT5"));
+    let ed = |step: &str| format!("/api/v1/ed/RWEAA/oa-1/{step}");
+    let amb = |step: &str| format!("/api/v1/ambulance/RWEAA/oa-v1/{step}");
+    for (id, path, body, want) in [
+        ("edArrival", ed("arrival"), json!({}), 201),
+        ("edDecisionToAdmit", ed("decision-to-admit"), json!({}), 200),
+        (
+            "edDeparture",
+            ed("departure"),
+            json!({"outcome": "admitted"}),
+            200,
+        ),
+        (
+            "edDeparture",
+            ed("departure"),
+            json!({"outcome": "home"}),
+            422,
+        ),
+        (
+            "edDecisionToAdmit",
+            "/api/v1/ed/RWEAA/oa-2/decision-to-admit".to_owned(),
+            json!({}),
+            409,
+        ),
+        (
+            "edArrival",
+            "/api/v1/ed/NOPE1/oa-1/arrival".to_owned(),
+            json!({}),
+            404,
+        ),
+        ("ambulanceArrival", amb("arrival"), json!({}), 201),
+        ("ambulanceClear", amb("clear"), json!({}), 409),
+        ("ambulanceHandover", amb("handover"), json!({}), 200),
+        ("ambulanceClear", amb("clear"), json!({}), 200),
+    ] {
+        let (status, answer) = api.json(id, &path, Some(&feed), body).await;
+        assert_eq!(status, want, "{id} {path}: {answer}");
+    }
+    let (status, _) = api
+        .json(
+            "edArrival",
+            "/api/v1/ed/RWEAA/oa-3/arrival",
+            Some(&other),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = api
+        .raw(
+            "edArrival",
+            "/api/v1/ed/RWEAA/oa-3/arrival",
+            Some(&feed),
+            "text/plain",
+            "x",
+        )
+        .await;
+    assert_eq!(status, 400);
+    hostile_credentials(
+        &api,
+        &platform.issuer,
+        "edArrival",
+        "/api/v1/ed/RWEAA/oa-4/arrival",
+    )
+    .await;
+    api.all_called();
+    api
+}
+
 /// Every operation of every document answered as documented, and a
 /// status the documents list for hostile input is really given.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1913,6 +1989,7 @@ async fn every_json_api_answers_as_its_openapi_document_says() {
     let identity = identity(&platform, &shutdown).await;
     let (gateway, pressure) = opel(&platform, &shutdown).await;
     let tasks = tasks(&platform).await;
+    let urgent_care = urgent_care(&platform).await;
     let forecast = forecast(&platform, &shutdown).await;
     shutdown.cancel();
     // The statuses each API was seen to give, for the failure message of
@@ -1925,6 +2002,7 @@ async fn every_json_api_answers_as_its_openapi_document_says() {
         &gateway,
         &pressure,
         &tasks,
+        &urgent_care,
         &forecast,
     ] {
         let answered = api.answered.lock().unwrap();
@@ -1972,6 +2050,7 @@ fn the_documents_are_well_formed() {
         ("gateway", GATEWAY_DOC),
         ("pressure", PRESSURE_DOC),
         ("tasks", TASKS_DOC),
+        ("urgent-care", URGENT_CARE_DOC),
         ("forecast", FORECAST_DOC),
     ] {
         let api = Api::new(name, document, "http://unused.invalid");

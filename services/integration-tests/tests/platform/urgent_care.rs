@@ -164,3 +164,201 @@ async fn the_wall_shows_the_ed_and_ambulance_figures_of_the_live_state() {
         "no ambulance arrival id on the wall"
     );
 }
+
+/// POSTs `body` to the urgent-care service at `path` with `token`.
+async fn send(platform: &Platform, token: Option<&str>, path: &str, body: Value) -> (u16, Value) {
+    let mut request = platform
+        .http
+        .post(format!("{}{path}", platform.urgent_care_url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
+        .json(&body)
+        .send()
+        .await
+        .expect("the urgent-care service answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn ago(now: time::OffsetDateTime, minutes: i64) -> String {
+    // 5 s past the minute, so the figures do not move while the test reads them.
+    (now - time::Duration::minutes(minutes) - time::Duration::seconds(5))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a time now can be written in RFC 3339")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_posted_by_the_feeds_reach_the_walls_figures() {
+    let platform = Platform::start().await;
+    let mut live = pf_integration_tests::ControlRoomClient::connect(&platform, None).await;
+    live.next_of(&["snapshot"]).await;
+    let feed = Some(platform.publisher_token.as_str());
+    let now = time::OffsetDateTime::now_utc();
+    let ed = |id: &str, step: &str| format!("/api/v1/ed/{SITE}/{id}/{step}");
+    let amb = |id: &str, step: &str| format!("/api/v1/ambulance/{SITE}/{id}/{step}");
+    let at = |minutes: i64| serde_json::json!({ "occurred_at": ago(now, minutes) });
+
+    // Three attendances: one 5 h in the department, one 13 h with a
+    // decision to admit, one seen and discharged.
+    for (path, body, want) in [
+        (ed("att-5h", "arrival"), at(300), 201),
+        (ed("att-13h", "arrival"), at(780), 201),
+        (ed("att-13h", "decision-to-admit"), at(720), 200),
+        (ed("att-gone", "arrival"), at(90), 201),
+        (
+            ed("att-gone", "departure"),
+            serde_json::json!({ "outcome": "discharged", "occurred_at": ago(now, 10) }),
+            200,
+        ),
+        // Two vehicles: one waiting 70 min, one handed over after 45 min
+        // and clear.
+        (amb("veh-70", "arrival"), at(70), 201),
+        (amb("veh-45", "arrival"), at(120), 201),
+        (amb("veh-45", "handover"), at(75), 200),
+        (amb("veh-45", "clear"), at(60), 200),
+    ] {
+        let (status, answer) = send(&platform, feed, &path, body).await;
+        assert_eq!(status, want, "{path}: {answer}");
+        assert!(answer["event_id"].is_string(), "{path}: {answer}");
+    }
+    // A feed re-sending the same change after a lost answer stores nothing.
+    let (status, answer) = send(&platform, feed, &ed("att-5h", "arrival"), at(300)).await;
+    assert_eq!(status, 201, "{answer}");
+    assert!(answer["event_id"].is_null(), "a repeat: {answer}");
+
+    // The websocket shows what the projection folded from those events.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let snapshot = loop {
+        // Heartbeats keep coming without a snapshot: bound the wait.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = tokio::time::timeout(left, live.next_of(&["snapshot"]))
+            .await
+            .unwrap_or_else(|_| panic!("the posted events did not reach the wall's websocket"));
+        if message["system"]["in_department"] == 2 && message["system"]["handovers"] == 1 {
+            break message;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the posted events did not reach the wall: {message}"
+        );
+    };
+    let mut state = LiveState::connect(
+        &platform.redis.url(),
+        Keys::default(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let read = state
+        .urgent_care(pf_live_state::discharge_counts::uk_date(now))
+        .await
+        .unwrap();
+    let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap();
+    let expected = urgent_care::figures(&read, now_ms);
+    let site = snapshot["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["code"] == SITE)
+        .unwrap();
+    for (field, want) in [
+        ("in_department", 2),
+        ("over_4h", 2),
+        ("over_12h", 1),
+        ("waiting_for_bed", 1),
+        ("vehicles_waiting", 1),
+        ("handovers", 1),
+        ("handovers_over_30", 2),
+        ("handovers_over_60", 1),
+    ] {
+        assert_eq!(site[field], want, "the site's {field}: {site}");
+        assert_eq!(snapshot["system"][field], want, "the system's {field}");
+    }
+    let expected_site = serde_json::to_value(&expected[SITE]).unwrap();
+    for field in [
+        "in_department",
+        "waiting_for_bed",
+        "vehicles_waiting",
+        "handovers",
+    ] {
+        assert_eq!(
+            site[field], expected_site[field],
+            "as the live state: {field}"
+        );
+    }
+    assert!(
+        !snapshot.to_string().contains("att-") && !snapshot.to_string().contains("veh-"),
+        "no attendance or vehicle id on the wall"
+    );
+    live.close().await;
+
+    // Bad input: a 4xx with a sentence, and nothing stored.
+    let other_trust = platform.token_for(
+        &pf_access::Principal::person("lpt-feed", "LPT's feed", None)
+            .with_grant(pf_access::Grant::parse(pf_access::Role::BedPublisher, &["RT5"]).unwrap()),
+    );
+    for (token, path, body, want, words) in [
+        (
+            feed,
+            ed("att-5h", "departure"),
+            serde_json::json!({ "outcome": "home" }),
+            422,
+            "admitted, discharged, transferred",
+        ),
+        (
+            feed,
+            ed("att-new", "departure"),
+            serde_json::json!({ "outcome": "admitted" }),
+            409,
+            "send its arrival first",
+        ),
+        (
+            feed,
+            ed("att-13h", "departure"),
+            serde_json::json!({ "outcome": "admitted", "occurred_at": ago(now, 900) }),
+            409,
+            "before the arrival",
+        ),
+        (feed, amb("veh-70", "clear"), at(1), 409, "handover first"),
+        (
+            feed,
+            amb("veh-1", "arrival"),
+            serde_json::json!({ "occurred_at": "yesterday" }),
+            422,
+            "date and time",
+        ),
+        (feed, ed("9434765919", "arrival"), at(1), 422, "NHS number"),
+        (
+            feed,
+            ed("att-x", "arrival"),
+            serde_json::json!({ "nhs_number": "9434765919" }),
+            400,
+            "unknown field",
+        ),
+        (
+            feed,
+            "/api/v1/ed/XXXXX/att-x/arrival".to_owned(),
+            at(1),
+            404,
+            "no site",
+        ),
+        (None, ed("att-x", "arrival"), at(1), 401, ""),
+        (
+            Some(other_trust.as_str()),
+            ed("att-x", "arrival"),
+            at(1),
+            403,
+            "feeds",
+        ),
+    ] {
+        let (status, answer) = send(&platform, token, &path, body).await;
+        assert_eq!(status, want, "{path}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(words) && (want == 401 || error.len() > 20),
+            "{path}: a sentence saying `{words}`: {answer}"
+        );
+    }
+}

@@ -57,6 +57,13 @@ pub enum Action {
         /// The organisation whose teams they are.
         ods: OdsCode,
     },
+    /// Record emergency department attendances and ambulance arrivals at
+    /// the sites of an NHS trust (its ED system's or the ambulance
+    /// service's feed; opaque ids, no patient-identifiable data).
+    RecordUrgentCare {
+        /// The trust whose sites they are.
+        trust: OdsCode,
+    },
     /// Read and export the audit trail.
     ReadAudit,
     /// Register homes and sites, issue and revoke access.
@@ -77,6 +84,9 @@ impl fmt::Display for Action {
             }
             Action::RecordSystemActions => f.write_str("record system-call actions"),
             Action::ManageTeams { ods } => write!(f, "manage the teams of {ods}"),
+            Action::RecordUrgentCare { trust } => {
+                write!(f, "record ED attendances and ambulance arrivals at {trust}")
+            }
             Action::ReadAudit => f.write_str("read the audit trail"),
             Action::ManageAccess => f.write_str("manage access"),
         }
@@ -150,6 +160,7 @@ fn grant_allows(grant: &Grant, action: &Action) -> bool {
         (
             SystemAdmin,
             ChangeBeds { .. }
+            | RecordUrgentCare { .. }
             | ViewControlRoom
             | ChangeCareHome { .. }
             | AnswerHolds { .. }
@@ -160,6 +171,7 @@ fn grant_allows(grant: &Grant, action: &Action) -> bool {
         ) => true,
         (BedPublisher, ChangeBeds { trust }) => grant.covers_ods(trust),
         (BedPublisher, RecordPasDischarges { ods }) => grant.covers_ods(ods),
+        (BedPublisher, RecordUrgentCare { trust }) => grant.covers_ods(trust),
         (ControlRoomViewer | ControlRoomLead | DischargeCoordinator, ViewControlRoom) => true,
         (ControlRoomLead, RecordSystemActions) => true,
         (CareHomeEditor, ChangeCareHome { cqc } | AnswerHolds { cqc }) => grant.covers_cqc(cqc),
@@ -208,6 +220,10 @@ fn refusal(principal: &Principal, action: &Action) -> String {
         Action::ManageTeams { ods } => {
             format!("Only a system administrator can change the register of {ods}'s teams.")
         }
+        Action::RecordUrgentCare { trust } => format!(
+            "Only {trust}'s own feeds (its ED system, the ambulance service's feed for its sites) \
+             or a system administrator can record ED attendances and ambulance arrivals at {trust}."
+        ),
         Action::ReadAudit => "Only a system administrator can read the audit trail.".to_owned(),
         Action::ManageAccess => "Only a system administrator can register homes and sites or \
                                  issue and revoke access."
@@ -254,6 +270,8 @@ mod tests {
             Action::RecordPasDischarges { ods: ods("RT5") },
             Action::RecordSystemActions,
             Action::ManageTeams { ods: ods("RWE") },
+            Action::RecordUrgentCare { trust: ods("RWE") },
+            Action::RecordUrgentCare { trust: ods("RT5") },
             Action::ReadAudit,
             Action::ManageAccess,
         ]
@@ -272,6 +290,7 @@ mod tests {
             | Action::RecordPasDischarges { .. }
             | Action::RecordSystemActions
             | Action::ManageTeams { .. }
+            | Action::RecordUrgentCare { .. }
             | Action::ReadAudit
             | Action::ManageAccess => {}
         }
@@ -282,21 +301,25 @@ mod tests {
         // Columns follow `actions()`:
         //  beds RWE, beds RT5, control room, change A, change B, holds A, holds B,
         //  search, patients RWE, patients RT5, PAS discharges RWE, PAS
-        //  discharges RT5, system-call actions, teams RWE, audit, access.
+        //  discharges RT5, system-call actions, teams RWE, urgent care RWE,
+        //  urgent care RT5, audit, access.
         let matrix: [(Principal, &str); 8] = [
-            (with(Role::CareHomeEditor, &[HOME_A]), "...Y.Y.........."),
+            (with(Role::CareHomeEditor, &[HOME_A]), "...Y.Y............"),
             (
                 with(Role::DischargeCoordinator, &["RWE"]),
-                "..Y....YY.......",
+                "..Y....YY.........",
             ),
-            (with(Role::ControlRoomViewer, &[]), "..Y............."),
-            (with(Role::ControlRoomLead, &[]), "..Y.........Y..."),
-            (with(Role::SystemAdmin, &[]), "YYYYYYYY.....YYY"),
-            (with(Role::BedPublisher, &["RWE"]), "Y.........Y....."),
-            (with(Role::VacancyPublisher, &[HOME_A]), "...Y............"),
+            (with(Role::ControlRoomViewer, &[]), "..Y..............."),
+            (with(Role::ControlRoomLead, &[]), "..Y.........Y....."),
+            (with(Role::SystemAdmin, &[]), "YYYYYYYY.....YYYYY"),
+            (with(Role::BedPublisher, &["RWE"]), "Y.........Y...Y..."),
+            (
+                with(Role::VacancyPublisher, &[HOME_A]),
+                "...Y..............",
+            ),
             (
                 Principal::person("nobody", "Nobody", None),
-                "................",
+                "..................",
             ),
         ];
         let actions = actions();

@@ -4,7 +4,7 @@
 //! - [`connection`]: [`NatsSettings`]: connecting as the service's own
 //!   NATS user.
 //! - [`streams`]: the streams (`PF_BEDS`, `PF_CARE_HOMES`, `PF_DISCHARGES`,
-//!   `PF_TASKS`, `PF_DEAD_LETTERS`, `PF_SYSTEM`, `PF_ALERTS`), their subjects and
+//!   `PF_TASKS`, `PF_URGENT_CARE`, `PF_DEAD_LETTERS`, `PF_SYSTEM`, `PF_ALERTS`), their subjects and
 //!   durability settings; [`streams::ensure`], which only their owner
 //!   (`pf-streams`) calls, and [`streams::wait_for`], which services call.
 //! - [`publisher`]: [`EventPublisher`] publishes an envelope and waits for

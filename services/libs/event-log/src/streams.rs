@@ -45,6 +45,15 @@ pub const TASKS: StreamSpec = StreamSpec {
     description: "Patient Flow tasks and system-call actions (who needs to do what next) and team registers",
 };
 
+/// Emergency department attendances, `pf.urgent-care.ed.{site}.{attendance}`,
+/// and ambulance arrivals at hospital,
+/// `pf.urgent-care.ambulance.{site}.{arrival}`.
+pub const URGENT_CARE: StreamSpec = StreamSpec {
+    name: "PF_URGENT_CARE",
+    subjects: &["pf.urgent-care.>"],
+    description: "Patient Flow ED attendances and ambulance arrivals at hospital (opaque ids, no patient data)",
+};
+
 /// Events refused by a consumer, with the reason in a header,
 /// `pf.deadletter.{stream}`.
 pub const DEAD_LETTERS: StreamSpec = StreamSpec {
@@ -72,7 +81,7 @@ pub const ALERTS: StreamSpec = StreamSpec {
 };
 
 /// Every stream whose events the projection folds into live state.
-pub const EVENT_STREAMS: &[StreamSpec] = &[BEDS, CARE_HOMES, DISCHARGES, TASKS];
+pub const EVENT_STREAMS: &[StreamSpec] = &[BEDS, CARE_HOMES, DISCHARGES, TASKS, URGENT_CARE];
 
 /// The subject of one bed's events. Codes are checked identifiers (letters,
 /// digits, `-`), so they are safe subject tokens.
@@ -101,6 +110,17 @@ pub fn item_subject(item_id: &str) -> String {
 /// and digits).
 pub fn teams_subject(ods: &str) -> String {
     format!("pf.tasks.teams.{ods}")
+}
+
+/// The subject of one ED attendance's events. The site code and the
+/// attendance id are checked identifiers (letters, digits, `-`).
+pub fn ed_subject(site: &str, attendance: &str) -> String {
+    format!("pf.urgent-care.ed.{site}.{attendance}")
+}
+
+/// The subject of one ambulance arrival's events (checked identifiers).
+pub fn ambulance_subject(site: &str, arrival: &str) -> String {
+    format!("pf.urgent-care.ambulance.{site}.{arrival}")
 }
 
 /// The subject of one scope's OPEL level changes (a site code or `system`).

@@ -104,7 +104,7 @@ pub async fn run(
         .await
         .with_context(|| format!("failed to connect to NATS at {}", config.nats.url))?;
     let jetstream = async_nats::jetstream::new(nats);
-    let wanted: Vec<&str> = streams::EVENT_STREAMS
+    let wanted: Vec<&str> = replay::HISTORY_STREAMS
         .iter()
         .map(|s| s.name)
         .chain([streams::ALERTS.name])

@@ -8,6 +8,12 @@ use pf_proto::v1::EventEnvelope;
 
 use crate::fold::Timed;
 
+/// The streams the forecasts learn from: beds, care homes and discharges.
+/// Only these (and `PF_ALERTS`) are open to the forecast's NATS user, so the
+/// service must neither wait for nor read any other event stream.
+pub const HISTORY_STREAMS: &[streams::StreamSpec] =
+    &[streams::BEDS, streams::CARE_HOMES, streams::DISCHARGES];
+
 /// The header that marks synthetic history.
 pub const SYNTHETIC_HEADER: &str = "Pf-Synthetic";
 
@@ -17,7 +23,7 @@ pub type StreamMarks = Vec<(u64, u64)>;
 /// The first and last sequence of each event stream.
 pub async fn marks(jetstream: &jetstream::Context) -> anyhow::Result<StreamMarks> {
     let mut marks = Vec::new();
-    for spec in streams::EVENT_STREAMS {
+    for spec in HISTORY_STREAMS {
         let mut stream = jetstream
             .get_stream(spec.name)
             .await
@@ -36,7 +42,7 @@ pub async fn marks(jetstream: &jetstream::Context) -> anyhow::Result<StreamMarks
 /// skipped (the projection dead-letters them).
 pub async fn read_all(jetstream: &jetstream::Context) -> anyhow::Result<Vec<Timed>> {
     let mut events = Vec::new();
-    for spec in streams::EVENT_STREAMS {
+    for spec in HISTORY_STREAMS {
         let mut stream = jetstream
             .get_stream(spec.name)
             .await

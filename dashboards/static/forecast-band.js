@@ -10,7 +10,7 @@
  * tomorrow 08:00: N" with what was held. When the forecast cannot be read
  * (not routed here, not signed in, not fitted yet) nothing is added: the
  * wall stays as it is. Refreshed every 15 minutes. No inline styles (CSP):
- * SVG presentation attributes only.
+ * SVG presentation attributes, and forecast-band.css for the OPEL line.
  */
 (function () {
   'use strict';
@@ -76,7 +76,8 @@
     var line = host.querySelector('[data-forecast-opel]');
     if (!line) {
       line = document.createElement('p');
-      line.className = 'pf-site__meta';
+      // Not the cards' .pf-site__meta: the wall hides those at wall size (forecast-band.css).
+      line.className = 'pf-forecast-opel';
       line.setAttribute('data-forecast-opel', scope);
       host.appendChild(line);
     }

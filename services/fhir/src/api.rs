@@ -1,5 +1,6 @@
 //! The HTTP API under `/fhir/R4/`: read and search of `Location`,
-//! `Organization` and `MeasureReport`, and the `CapabilityStatement` at
+//! `Organization` and `MeasureReport` (and read of the forecast reports,
+//! [`crate::forecast`]), and the `CapabilityStatement` at
 //! `/fhir/R4/metadata`.
 //!
 //! Every answer is `application/fhir+json`; every error is an
@@ -74,6 +75,10 @@ pub struct AppState {
     pub audit: pf_audit::AuditLog,
     /// Refusals of changes, within each client's budget.
     pub refusals: pf_audit::RefusalAudit,
+    /// The forecast service's base URL, when forecasts are offered.
+    pub forecast_url: Option<Arc<str>>,
+    /// The client that reads the forecast service.
+    pub http: reqwest::Client,
 }
 
 impl CallerContext for AppState {
@@ -301,7 +306,7 @@ pub const READ_ACTION: &str = "fhir.read";
 /// records refused reads (within the client's refusal budget: beyond it,
 /// counted into an aggregate record and answered 429). The entity is the
 /// resource type (`fhir/Location`): ids from the request are not repeated.
-async fn audited_answer<T: Serialize>(
+pub(crate) async fn audited_answer<T: Serialize>(
     state: &AppState,
     caller: &Caller,
     resource_type: &str,
@@ -655,8 +660,12 @@ async fn search_reports(
 async fn read_report(
     State(state): State<AppState>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
+    if id.starts_with(crate::forecast::ID_PREFIX) {
+        return crate::forecast::read_forecast(State(state), caller, headers, Path(id)).await;
+    }
     let result = async {
         allowed(&caller, &Action::ViewControlRoom)?;
         reports(&state)
@@ -666,7 +675,8 @@ async fn read_report(
             .ok_or_else(|| {
                 FhirError::NotFound(format!(
                     "there is no MeasureReport with id `{id}`; reports are `beds-system` and \
-                     `beds-{{ODS site code}}`"
+                     `beds-{{ODS site code}}` (capacity now), `forecast-system` and \
+                     `forecast-{{ODS site code}}` (the next 72 hours)"
                 ))
             })
     }

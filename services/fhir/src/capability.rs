@@ -36,6 +36,9 @@ pub struct RestResource {
     /// Search parameters offered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub search_param: Vec<SearchParam>,
+    /// What a client should know of this type here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documentation: Option<String>,
 }
 
 /// How clients are authenticated.
@@ -190,16 +193,28 @@ pub fn statement(date: String) -> CapabilityStatement {
                     // update and patch: a bed's operationalStatus only.
                     interaction: interactions(&["read", "search-type", "update", "patch"]),
                     search_param: location,
+                    documentation: None,
                 },
                 RestResource {
                     kind: "Organization".into(),
                     interaction: interactions(&["read", "search-type"]),
                     search_param: organization,
+                    documentation: None,
                 },
                 RestResource {
                     kind: "MeasureReport".into(),
                     interaction: interactions(&["read", "search-type"]),
                     search_param: measure_report,
+                    documentation: Some(
+                        "Bed capacity now: `beds-system` and `beds-{ODS site code}` (read and \
+                         search). The forecasts of the next 72 hours: `forecast-system` and \
+                         `forecast-{ODS site code}` (read), with a period in the future, one \
+                         group per series, one stratum per hour (its start, UTC, as the \
+                         stratum's text) whose measureScore is the point forecast, and the 80% \
+                         and 95% prediction intervals as `prediction-interval` extensions \
+                         (`level`, `interval` as a Range) on that score."
+                            .into(),
+                    ),
                 },
             ],
         }],

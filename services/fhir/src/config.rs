@@ -30,6 +30,10 @@ pub struct FhirConfig {
     pub writes_per_second: u32,
     /// Failed sign-ins per second one address may make (`PF_REFUSED_PER_SECOND`, default 20).
     pub refused_per_second: u32,
+    /// The forecast service's base URL (`PF_FORECAST_URL`, e.g.
+    /// `http://127.0.0.1:8090`): forecast reports are read from it. Unset:
+    /// no forecast reports.
+    pub forecast_url: Option<String>,
 }
 
 impl FhirConfig {
@@ -45,6 +49,8 @@ impl FhirConfig {
             sign_in: SignInSettings::from_env()?,
             writes_per_second: env_or("PF_WRITES_PER_SECOND", 2000)?,
             refused_per_second: env_or("PF_REFUSED_PER_SECOND", 20)?,
+            forecast_url: Some(env_or("PF_FORECAST_URL", String::new())?)
+                .filter(|url| !url.is_empty()),
         })
     }
 
@@ -60,6 +66,7 @@ impl FhirConfig {
             sign_in: SignInSettings::local(issuer, redis_url),
             writes_per_second: 2000,
             refused_per_second: 1000,
+            forecast_url: None,
         }
     }
 }

@@ -7,8 +7,10 @@
 //! states and care-home records, never patient-level data), and answers
 //! under `/fhir/R4/`: `Location` (sites, wards, beds), `Organization`
 //! (trusts, care homes with their vacancies), `MeasureReport` (bed
-//! capacity per site and for the system, in the shape of HL7 SANER) and
-//! the `CapabilityStatement` at `/fhir/R4/metadata`. A bed's
+//! capacity per site and for the system, in the shape of HL7 SANER; and the
+//! forecasts of the next 72 hours, read from pf-forecast, as reports with a
+//! period in the future) and the `CapabilityStatement` at
+//! `/fhir/R4/metadata`. A bed's
 //! `operationalStatus` may be changed with `PUT` or `PATCH`: the change is
 //! decided by the same bed log, published to the same stream and audited
 //! the same way as through the bed API.
@@ -21,6 +23,9 @@
 //!   mapping to HL7 v2 table 0116; the capacity counts.
 //! - [`search`]: search parameters, `_lastUpdated`, paging into a
 //!   `Bundle` search set.
+//! - [`forecast`]: pf-forecast's forecasts → `MeasureReport`s with a
+//!   future period, one stratum per hour, prediction intervals as
+//!   extensions.
 //! - [`capability`]: the `CapabilityStatement`.
 //! - [`api`]: the routes, who may read what, and `OperationOutcome` for
 //!   every error.
@@ -34,6 +39,7 @@
 pub mod api;
 pub mod capability;
 pub mod config;
+pub mod forecast;
 pub mod metrics;
 pub mod model;
 pub mod resources;
@@ -111,6 +117,10 @@ pub async fn run(
         refusals: refusals.clone(),
         metrics: metrics::FhirMetrics::register(&registry).context("failed to register metrics")?,
         server: format!("{}{}", config.public_url.trim_end_matches('/'), api::BASE).into(),
+        forecast_url: config.forecast_url.as_deref().map(Arc::from),
+        http: reqwest::Client::builder()
+            .build()
+            .context("failed to set up the forecast service's client")?,
     };
     let watching = shutdown.clone();
     let watched = readiness.clone();

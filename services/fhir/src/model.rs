@@ -162,6 +162,12 @@ pub struct Extension {
     /// A date and time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_date_time: Option<String>,
+    /// A decimal (a prediction interval's level).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_decimal: Option<f64>,
+    /// A range (a prediction interval's bounds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_range: Option<Range>,
 }
 
 impl Extension {
@@ -175,8 +181,48 @@ impl Extension {
             value_boolean: None,
             value_string: None,
             value_date_time: None,
+            value_decimal: None,
+            value_range: None,
         }
     }
+}
+
+/// A measured amount (UCUM units).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quantity {
+    /// The amount.
+    pub value: f64,
+    /// The unit, for a person.
+    pub unit: String,
+    /// `http://unitsofmeasure.org`.
+    pub system: String,
+    /// The UCUM code.
+    pub code: String,
+    /// The prediction intervals of a forecast value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension: Vec<Extension>,
+}
+
+/// A quantity without extensions or comparator (`SimpleQuantity`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimpleQuantity {
+    /// The amount.
+    pub value: f64,
+    /// The unit, for a person.
+    pub unit: String,
+    /// `http://unitsofmeasure.org`.
+    pub system: String,
+    /// The UCUM code.
+    pub code: String,
+}
+
+/// A low and a high bound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Range {
+    /// The lower bound.
+    pub low: SimpleQuantity,
+    /// The upper bound.
+    pub high: SimpleQuantity,
 }
 
 /// A postal address.
@@ -265,16 +311,43 @@ pub struct Population {
     pub count: i64,
 }
 
-/// A group of populations.
+/// One stratum: a forecast hour and its value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stratum {
+    /// Which stratum (the hour, as text).
+    pub value: CodeableConcept,
+    /// The value in this stratum.
+    pub measure_score: Quantity,
+}
+
+/// A stratification of a group (forecast reports: by hour ahead).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stratifier {
+    /// What the strata are.
+    pub code: Vec<CodeableConcept>,
+    /// The strata.
+    pub stratum: Vec<Stratum>,
+}
+
+/// A group of populations, or of a score stratified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Group {
     /// The group's meaning.
     pub code: CodeableConcept,
-    /// The counts.
+    /// The counts (capacity reports).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub population: Vec<Population>,
+    /// The group's score (forecast reports: the latest value known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measure_score: Option<Quantity>,
+    /// The score by stratum (forecast reports: by hour).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stratifier: Vec<Stratifier>,
 }
 
-/// Bed capacity of a site or the system.
+/// Bed capacity of a site or the system now, or its forecast.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MeasureReport {
@@ -296,8 +369,12 @@ pub struct MeasureReport {
     pub date: String,
     /// Who reports: the platform's region.
     pub reporter: Reference,
-    /// The reporting period (now: start and end are the moment of reading).
+    /// The reporting period (capacity: start and end are the moment of
+    /// reading; forecasts: the 72 hours ahead).
     pub period: Period,
+    /// What a forecast is made of (forecast reports).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension: Vec<Extension>,
     /// The counts.
     pub group: Vec<Group>,
 }

@@ -406,8 +406,11 @@ pub fn measure_report(
             start: at.clone(),
             end: at,
         },
+        extension: Vec::new(),
         group: vec![Group {
             code: CodeableConcept::of(Coding::new(SANER_GROUPS, "Beds", "Beds")),
+            measure_score: None,
+            stratifier: Vec::new(),
             population: vec![
                 population(SANER_VALUES, "numTotBeds", "All beds", capacity.total),
                 population(

@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use pf_integration_tests::{Platform, demo};
+
+#[path = "../support/forecasts.rs"]
+mod forecasts;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -35,7 +38,11 @@ impl Drop for Fhir {
 
 impl Fhir {
     async fn start() -> Self {
-        let platform = Platform::start().await;
+        Self::launch(Platform::start().await, None).await
+    }
+
+    /// With forecasts read from the forecast service at `forecast_url`.
+    async fn launch(platform: Platform, forecast_url: Option<String>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let config = pf_fhir::FhirConfig::local(
@@ -44,6 +51,10 @@ impl Fhir {
             platform.issuer.issuer_config(),
             &url,
         );
+        let config = pf_fhir::FhirConfig {
+            forecast_url,
+            ..config
+        };
         let catalogue =
             pf_hospital_model::Catalogue::from_json(pf_integration_tests::TEST_CATALOGUE).unwrap();
         let shutdown = tokio_util::sync::CancellationToken::new();
@@ -991,4 +1002,165 @@ async fn the_fhir_nats_user_can_make_a_bed_change() {
             .any(|r| r.source.service == "fhir" && r.is_accepted() && r.event_id.is_some()),
         "{records:#?}"
     );
+}
+
+/// A forecast report's group for `series`.
+fn forecast_group<'a>(report: &'a Value, series: &str) -> &'a Value {
+    report["group"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["code"]["coding"][0]["code"] == series)
+        .unwrap_or_else(|| panic!("no {series} group in {report}"))
+}
+
+/// A stratum's `(level, low, high)` prediction intervals.
+fn intervals(stratum: &Value) -> Vec<(f64, f64, f64)> {
+    stratum["measureScore"]["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["url"].as_str().unwrap().ends_with("/prediction-interval"))
+        .map(|e| {
+            let part = |name: &str| {
+                e["extension"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|p| p["url"] == name)
+                    .unwrap_or_else(|| panic!("no {name} in {e}"))
+            };
+            let range = &part("interval")["valueRange"];
+            (
+                part("level")["valueDecimal"].as_f64().unwrap(),
+                range["low"]["value"].as_f64().unwrap(),
+                range["high"]["value"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forecasts_are_measure_reports_of_the_next_72_hours_with_their_intervals() {
+    let platform = Platform::start().await;
+    let forecasts =
+        forecasts::Forecasts::start(&platform, pf_integration_tests::TEST_CATALOGUE, 3).await;
+    let fhir = Fhir::launch(platform, Some(forecasts.url.clone())).await;
+    let system = fhir.read("/fhir/R4/MeasureReport/forecast-system").await;
+    let site = fhir.read("/fhir/R4/MeasureReport/forecast-RWEAA").await;
+    let json = forecasts.scope(&fhir.platform, "RWEAA").await;
+
+    // A future period: the 72 hours forecast.
+    let at = |v: &Value| {
+        time::OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    for report in [&system, &site] {
+        assert_eq!(report["resourceType"], "MeasureReport");
+        assert_eq!(report["status"], "complete");
+        let (start, end) = (at(&report["period"]["start"]), at(&report["period"]["end"]));
+        assert_eq!(
+            end - start,
+            time::Duration::hours(72),
+            "{}",
+            report["period"]
+        );
+        // It begins with the hour under way (history ends at its start)
+        // and reaches 71 hours beyond it.
+        let made = at(&report["date"]);
+        assert!(
+            start <= made && made - start < time::Duration::hours(1),
+            "{}",
+            report["period"]
+        );
+        assert_eq!(
+            start.unix_timestamp(),
+            json["forecast_from"].as_i64().unwrap()
+        );
+    }
+    assert!(system.get("subject").is_none());
+    assert_eq!(site["subject"]["reference"], "Location/RWEAA");
+    assert_eq!(site["subject"]["identifier"]["system"], ODS_SITE);
+
+    // Each hour a stratum whose score is the forecast, with its 80% and
+    // 95% intervals, exactly as the JSON API gives them.
+    for series in ["admissions", "occupied_ga_beds", "ga_occupancy_pct", "nctr"] {
+        let group = forecast_group(&site, series);
+        let strata = group["stratifier"][0]["stratum"].as_array().unwrap();
+        let points = json["scope"]["series"][series]["points"]
+            .as_array()
+            .unwrap();
+        assert_eq!(strata.len(), 72, "{series}");
+        assert_eq!(strata.len(), points.len());
+        let mut widths = Vec::new();
+        for (stratum, point) in strata.iter().zip(points) {
+            let close = |a: f64, b: &Value| (a - b.as_f64().unwrap()).abs() <= 0.005 + 1e-9;
+            assert_eq!(stratum["value"]["text"], point["at"], "{series}");
+            assert!(close(
+                stratum["measureScore"]["value"].as_f64().unwrap(),
+                &point["value"]
+            ));
+            let got = intervals(stratum);
+            assert_eq!(got.len(), 2, "{stratum}");
+            let (l80, lo80, hi80) = got[0];
+            let (l95, lo95, hi95) = got[1];
+            assert_eq!((l80, l95), (80.0, 95.0));
+            assert!(close(lo80, &point["lower_80"]) && close(hi80, &point["upper_80"]));
+            assert!(close(lo95, &point["lower_95"]) && close(hi95, &point["upper_95"]));
+            assert!(lo95 <= lo80 && hi80 <= hi95, "{series}: 95% holds the 80%");
+            widths.push(hi80 - lo80);
+        }
+        assert!(
+            widths[71] >= widths[0],
+            "{series}: the interval 72 hours ahead is no narrower than the next hour's"
+        );
+        if series == "occupied_ga_beds" {
+            assert!(widths[71] > widths[0], "{series}: {widths:?}");
+        }
+    }
+    // The OPEL level the forecasts imply, hour by hour.
+    let opel = forecast_group(&system, "opel_implied");
+    assert_eq!(
+        opel["stratifier"][0]["stratum"].as_array().unwrap().len(),
+        72
+    );
+
+    // A place with no forecast, and a server with no forecast service: a
+    // sentence, not a report.
+    let (status, _, body) = fhir
+        .get(
+            Some("demo-control-room"),
+            "/fhir/R4/MeasureReport/forecast-NOPE",
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _, refused) = fhir
+        .get(
+            Some("demo-care-home-editor"),
+            "/fhir/R4/MeasureReport/forecast-system",
+        )
+        .await;
+    assert_eq!(status, 403, "{refused}");
+    let metadata = fhir.read("/fhir/R4/metadata").await;
+    validate(&[system, site, body, refused, metadata]);
+
+    let without = Fhir::start().await;
+    let (status, _, body) = without
+        .get(
+            Some("demo-control-room"),
+            "/fhir/R4/MeasureReport/forecast-system",
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("no forecast service"),
+        "{body}"
+    );
+    validate(&[body]);
 }

@@ -12,6 +12,7 @@
 //! - [`browser`]: the control-room page updates live.
 //! - [`care_home_browser`]: the care-home form from a phone.
 //! - [`discharge_browser`]: the discharge dashboard, hold to discharge.
+//! - [`forecast_band_browser`]: the wall's forecast band and predicted OPEL.
 //! - [`organisation_sign_in_browser`]: staff sign in through a real OpenID
 //!   provider shaped like NHS CIS2 and like Entra ID.
 //! - [`tasks_browser`]: discharge tasks, cohorts and the wall's actions panel.
@@ -36,6 +37,7 @@ mod browser;
 mod care_home_browser;
 mod discharge_browser;
 mod fault_suite;
+mod forecast_band_browser;
 mod gateway_faults;
 mod images;
 mod nats_cluster_faults;

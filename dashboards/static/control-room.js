@@ -91,6 +91,8 @@
       return typeof value === 'number' && isFinite(value) ? value.toFixed(1) + '%' : '–';
     }
     if (value === null || value === undefined) return '–';
+    // Hours to one decimal, as the server renders them ("0.0", not "0").
+    if (field === 'hours_lost' && typeof value === 'number' && isFinite(value)) return value.toFixed(1);
     return String(value);
   }
 

@@ -117,6 +117,10 @@ test('with /api/v1/forecast routed to pf-forecast (the ingress), the band and pr
   assert.equal((await answered).status(), 200, 'the routed forecast answered');
 
   for (const [scope, forecast] of [['system', system], [cfg.site, site]]) {
+    // At wall size the pages take turns: show (and hold) the page that holds this scope's chart.
+    const wallPage = await page.locator(`[data-trend="${scope}"]`)
+      .evaluate((el) => el.closest('[data-wall-page]')?.getAttribute('data-wall-page'));
+    if (wallPage) await page.locator(`[data-wall-show="${wallPage}"]`).click();
     // The band comes straight after the scope's 24-hour chart.
     const band = page.locator(`[data-trend="${scope}"] + [data-forecast-band="${scope}"]`);
     await band.waitFor({ timeout: 30000 });

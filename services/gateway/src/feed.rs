@@ -88,39 +88,43 @@ pub async fn follow(
                         }
                     }
                 }
-                Ok(changes) => match hub.publish(&changes, OffsetDateTime::now_utc()) {
-                    Ok(()) => {
-                        // ED and ambulance figures are re-read, not moved.
-                        if changes
-                            .iter()
-                            .any(|c| matches!(c, Change::UrgentCare { .. }))
-                        {
-                            let now = OffsetDateTime::now_utc();
-                            match reader.urgent_care(pf_web::uk_time::date(now)).await {
-                                Ok(urgent) => {
-                                    hub.set_urgent_care(urgent, now);
-                                }
-                                Err(err) => {
-                                    readiness.set("redis", false);
-                                    tracing::warn!(cause = %err, "cannot read the ED and ambulance state; reloading");
-                                    break;
-                                }
+                Ok(changes) => {
+                    // ED and ambulance figures are re-read, not moved: the state read now is at
+                    // least as new as these changes (the projection writes both in one step),
+                    // and the delta carries it for the sites they touched and the system.
+                    let urgent = if changes
+                        .iter()
+                        .any(|c| matches!(c, Change::UrgentCare { .. }))
+                    {
+                        let now = OffsetDateTime::now_utc();
+                        match reader.urgent_care(pf_web::uk_time::date(now)).await {
+                            Ok(urgent) => Some(urgent),
+                            Err(err) => {
+                                readiness.set("redis", false);
+                                tracing::warn!(cause = %err, "cannot read the ED and ambulance state; reloading");
+                                break;
                             }
                         }
-                        version = changes
-                            .last()
-                            .map(|c| c.version())
-                            .unwrap_or(version)
-                            .max(version);
-                        metrics
-                            .version
-                            .set(i64::try_from(version).unwrap_or(i64::MAX));
+                    } else {
+                        None
+                    };
+                    match hub.publish(&changes, urgent, OffsetDateTime::now_utc()) {
+                        Ok(()) => {
+                            version = changes
+                                .last()
+                                .map(|c| c.version())
+                                .unwrap_or(version)
+                                .max(version);
+                            metrics
+                                .version
+                                .set(i64::try_from(version).unwrap_or(i64::MAX));
+                        }
+                        Err(reason) => {
+                            tracing::info!(?reason, "taking a new snapshot");
+                            break;
+                        }
                     }
-                    Err(reason) => {
-                        tracing::info!(?reason, "taking a new snapshot");
-                        break;
-                    }
-                },
+                }
                 Err(err) => {
                     readiness.set("redis", false);
                     tracing::warn!(cause = %err, "lost the change log; reloading");

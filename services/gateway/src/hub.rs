@@ -116,29 +116,16 @@ impl Hub {
         true
     }
 
-    /// Takes the ED and ambulance state read from the live state; when its
-    /// figures changed, every client is sent a fresh snapshot (as
-    /// [`Hub::refresh`]).
-    pub fn set_urgent_care(
+    /// Folds changes into the model and sends one delta for them. `urgent`
+    /// is the ED and ambulance state read after `changes` when any of them
+    /// is of kind `urgent_care` (the delta carries its figures for the sites
+    /// they touched and for the system).
+    pub fn publish(
         &self,
-        state: pf_live_state::UrgentCareState,
+        changes: &[Change],
+        urgent: Option<pf_live_state::UrgentCareState>,
         now: OffsetDateTime,
-    ) -> bool {
-        let mut inner = self.lock();
-        let Some(room) = inner.room.as_mut() else {
-            return false;
-        };
-        if !room.set_urgent_care(state, now) {
-            return false;
-        }
-        inner.history.clear();
-        inner.snapshot = None;
-        let _ = self.sender.send(Frame::Resync);
-        true
-    }
-
-    /// Folds changes into the model and sends one delta for them.
-    pub fn publish(&self, changes: &[Change], now: OffsetDateTime) -> Result<(), NeedsSnapshot> {
+    ) -> Result<(), NeedsSnapshot> {
         let mut inner = self.lock();
         let Some(room) = inner.room.as_mut() else {
             return Err(NeedsSnapshot::Reset);
@@ -154,6 +141,9 @@ impl Hub {
             .collect();
         let before = notices::holds_before(room, homes);
         let touched = room.apply(changes)?;
+        if let Some(urgent) = urgent {
+            room.set_urgent_care(urgent, now);
+        }
         let notices = notices::after_batch(room, &before, &touched);
         if !notices.is_empty() {
             let _ = self.notices.send(Arc::new(notices));
@@ -293,7 +283,7 @@ mod tests {
                 )),
                 occurred_at_ms: 1,
             };
-            hub.publish(&[change], OffsetDateTime::now_utc())
+            hub.publish(&[change], None, OffsetDateTime::now_utc())
                 .expect("contiguous");
         }
         hub
@@ -328,6 +318,44 @@ mod tests {
     }
 
     #[test]
+    fn an_ed_arrival_goes_out_as_a_delta_with_the_sites_figures_not_a_resync() {
+        let hub = hub_with_changes(2);
+        let now = OffsetDateTime::now_utc();
+        let (_, mut client) = hub.subscribe(None, now);
+        let mut urgent = pf_live_state::UrgentCareState::default();
+        let arrived_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("now");
+        urgent.ed.entry("S".into()).or_default().insert(
+            "A1".into(),
+            pf_live_state::urgent_care::EdSummary {
+                arrived_ms: arrived_ms - 5 * 3_600_000,
+                dta_ms: None,
+            },
+        );
+        let change = Change::UrgentCare {
+            version: 3,
+            site: "S".into(),
+            event_type: "ed_arrival".into(),
+            occurred_at_ms: arrived_ms,
+        };
+        hub.publish(&[change], Some(urgent), now)
+            .expect("contiguous");
+        match client.try_recv().expect("a frame") {
+            Frame::Delta { from, to, json } => {
+                assert_eq!((from, to), (2, 3));
+                let message: serde_json::Value = serde_json::from_str(json.as_str()).expect("JSON");
+                let site = &message["sites"][0];
+                assert_eq!(site["code"], "S", "{message}");
+                assert_eq!(site["in_department"], 1, "{message}");
+                assert_eq!(site["over_4h"], 1, "{message}");
+                assert_eq!(message["system"]["in_department"], 1, "{message}");
+            }
+            other => panic!("expected a delta, got {other:?}"),
+        }
+        // A client that was at version 2 resumes from history, no snapshot.
+        assert!(matches!(hub.subscribe(Some(2), now).0, Start::Resume(f) if f.len() == 1));
+    }
+
+    #[test]
     fn a_slow_receiver_lags_instead_of_blocking_the_hub() {
         let hub = hub_with_changes(0);
         let (_, mut slow) = hub.subscribe(None, OffsetDateTime::now_utc());
@@ -343,7 +371,7 @@ mod tests {
                 to: None,
                 occurred_at_ms: 0,
             };
-            hub.publish(&[change], OffsetDateTime::now_utc())
+            hub.publish(&[change], None, OffsetDateTime::now_utc())
                 .expect("publish never waits");
         }
         assert!(matches!(

@@ -90,6 +90,16 @@ impl Ports {
             env.push(("PF_DISCHARGES_URL", url("discharges")));
             return_origins.push(url("discharges"));
         }
+        // The simulator sends ED and ambulance events only where an urgent-care service runs here,
+        // never to the default local port (another platform may be listening there).
+        env.push((
+            "PF_URGENT_CARE_URL",
+            if self.0.contains_key("urgent-care") {
+                url("urgent-care")
+            } else {
+                "off".to_owned()
+            },
+        ));
         env.push(("PF_RETURN_ORIGINS", return_origins.join(",")));
         let mut env: Vec<(String, String)> = env
             .into_iter()

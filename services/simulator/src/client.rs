@@ -28,7 +28,7 @@ pub enum ApiError {
     #[error("unknown bed: {0}")]
     NotFound(String),
     /// The API could not be reached, timed out or answered 5xx: worth retrying later.
-    #[error("hospital-beds API unavailable: {0}")]
+    #[error("API unavailable: {0}")]
     Unavailable(String),
     /// 401 even with a freshly fetched token, or the identity service refused
     /// our client credentials: worth retrying later (a secret may be rotated,

@@ -1,5 +1,5 @@
 //! The wall soak, short version: the platform's real binaries (identity,
-//! hospital-beds, care-homes, discharges, projection, gateway) as child
+//! hospital-beds, care-homes, discharges, urgent-care, projection, gateway) as child
 //! processes against a real `nats-server -js` and `redis-server`, the
 //! simulator binary at 10 times a normal day (the shipped LLR catalogue and
 //! the 300 demo care homes), and the control-room page open in headless
@@ -71,6 +71,7 @@ async fn the_wall_neither_grows_nor_misses_updates_under_a_10x_day() {
         "hospital-beds",
         "care-homes",
         "discharges",
+        "urgent-care",
         "projection",
         "gateway",
     ];

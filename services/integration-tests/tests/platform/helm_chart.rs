@@ -454,6 +454,32 @@ fn no_disruption_budget_for_a_service_with_one_replica() {
 }
 
 #[test]
+fn the_projection_and_pressure_run_with_a_standby_and_roll_without_a_gap() {
+    for values in ci_values_files() {
+        let objects = objects(&must(template(&["-f", &values])));
+        for component in ["projection", "pressure"] {
+            let deployment = of_kind(&objects, "Deployment")
+                .into_iter()
+                .find(|d| name_of(d).ends_with(&format!("-{component}")))
+                .unwrap_or_else(|| panic!("{values}: no {component} Deployment"));
+            // One active behind the lease, one on standby: no single point of
+            // failure, and a rolling update hands over (a standby is ready).
+            assert_eq!(deployment["spec"]["replicas"], 2, "{values}: {component}");
+            assert_eq!(
+                deployment["spec"]["strategy"]["type"], "RollingUpdate",
+                "{values}: {component}"
+            );
+            assert!(
+                of_kind(&objects, "PodDisruptionBudget")
+                    .into_iter()
+                    .any(|b| name_of(b) == name_of(deployment)),
+                "{values}: a node drain may take both {component} pods at once"
+            );
+        }
+    }
+}
+
+#[test]
 fn notes_name_each_secret_that_could_not_be_read() {
     let out = must(run(Command::new(helm()).args([
         "install",

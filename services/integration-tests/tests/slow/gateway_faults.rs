@@ -18,111 +18,11 @@ use pf_event_log::streams::{BEDS, bed_subject};
 use pf_event_log::{EventPublisher, NatsSettings};
 use pf_integration_tests::binaries::{Ports, Service, bin_dir};
 use pf_integration_tests::{ControlRoomClient, dashboards_dir};
-use pf_proto::NewEvent;
-use pf_proto::v1::event_envelope::Payload;
-use pf_proto::v1::{Actor, BedRef, BedStateChanged, Source};
 use pf_test_support::{NatsServer, RedisServer, free_port};
-use serde_json::Value;
 
 const SITE: &str = "RWEAA";
 const WARD: &str = "AMU";
 const SECRET: &str = "gateway-faults-demo-secret-0123456789abcdef";
-
-fn bed_event(bed: &str, version: u64) -> pf_proto::v1::EventEnvelope {
-    let (previous, state) = if version.is_multiple_of(2) {
-        (
-            pf_proto::v1::BedState::Occupied,
-            pf_proto::v1::BedState::Available,
-        )
-    } else {
-        (
-            pf_proto::v1::BedState::Available,
-            pf_proto::v1::BedState::Occupied,
-        )
-    };
-    NewEvent {
-        source: Source {
-            organisation: SITE.into(),
-            service: "gateway-faults".into(),
-        },
-        entity_id: format!("bed/{SITE}/{WARD}/{bed}"),
-        entity_version: version,
-        occurred_at: None,
-        actor: Actor::default(),
-        payload: Payload::BedStateChanged(BedStateChanged {
-            bed: Some(BedRef {
-                site: SITE.into(),
-                ward: WARD.into(),
-                bed: bed.into(),
-            }),
-            kind: pf_proto::v1::BedKind::GeneralAcute as i32,
-            escalation: false,
-            previous_state: previous as i32,
-            state: state as i32,
-            reason: "gateway faults".into(),
-        }),
-    }
-    .seal(time::OffsetDateTime::now_utc())
-}
-
-async fn wait_ready(http: &reqwest::Client, url: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what} did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn viewer_token(http: &reqwest::Client, identity: &str) -> String {
-    let body = format!("grant_type=client_credentials&client_id=loadtest&client_secret={SECRET}");
-    let response = http
-        .post(format!("{identity}/oauth/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let answer: Value = response.json().await.unwrap();
-    answer["access_token"].as_str().unwrap().to_owned()
-}
-
-/// A client's place in the feed: the version it is at, checked message by
-/// message.
-#[derive(Default)]
-struct Follower {
-    version: u64,
-    deltas: u64,
-    snapshots: u64,
-}
-
-impl Follower {
-    /// Takes in one message; panics on a gap or a step back.
-    fn take(&mut self, message: &Value, gateway: usize) {
-        let version = message["version"].as_u64().unwrap();
-        if message["type"] == "delta" {
-            let from = message["from_version"].as_u64().unwrap();
-            assert_eq!(
-                from, self.version,
-                "gateway {gateway} sent a delta from version {from} to a client at {}",
-                self.version
-            );
-            self.deltas += 1;
-        } else {
-            assert!(
-                version >= self.version,
-                "gateway {gateway} sent a snapshot at version {version}, older than the client's {}",
-                self.version
-            );
-            self.snapshots += 1;
-        }
-        self.version = version;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_moves_to_the_other_gateway_without_a_gap() {
@@ -175,12 +75,12 @@ async fn a_client_moves_to_the_other_gateway_without_a_gap() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    wait_ready(&http, &ports.url("identity"), "identity").await;
-    wait_ready(&http, &ports.url("projection"), "projection").await;
+    crate::kit::wait_ready(&http, &ports.url("identity"), "identity").await;
+    crate::kit::wait_ready(&http, &ports.url("projection"), "projection").await;
     for url in &urls {
-        wait_ready(&http, url, "a gateway").await;
+        crate::kit::wait_ready(&http, url, "a gateway").await;
     }
-    let token = viewer_token(&http, &ports.url("identity")).await;
+    let token = crate::kit::viewer_token(&http, &ports.url("identity"), SECRET).await;
 
     // The load: beds changing state, each event published until acknowledged.
     let producing = Arc::new(AtomicBool::new(true));
@@ -199,7 +99,8 @@ async fn a_client_moves_to_the_other_gateway_without_a_gap() {
                 turn += 1;
                 versions[index] += 1;
                 let bed = format!("B{index:02}");
-                let event = bed_event(&bed, versions[index]);
+                let event =
+                    crate::kit::bed_flip("gateway-faults", SITE, WARD, &bed, versions[index]);
                 while publisher
                     .publish(bed_subject(SITE, WARD, &bed), &event, None)
                     .await
@@ -212,27 +113,27 @@ async fn a_client_moves_to_the_other_gateway_without_a_gap() {
         })
     };
 
-    let mut follower = Follower::default();
+    let mut follower = crate::kit::Follower::default();
     let mut on = 0usize;
     let mut client = ControlRoomClient::try_connect(&urls[on], Some(&token), None)
         .await
         .unwrap();
     let first = client.next().await;
     assert_eq!(first["type"], "snapshot", "{first}");
-    follower.take(&first, on);
+    follower.take(&first, &format!("gateway {on}"));
     let mut report = Vec::new();
     for kill in 0..kills {
         // Follow the feed for a while.
         for _ in 0..30 {
             let message = client.next().await;
-            follower.take(&message, on);
+            follower.take(&message, &format!("gateway {on}"));
         }
         let at_kill = follower.version;
         let killed_at = Instant::now();
         gateways[on].kill();
         // Whatever the dying gateway still delivered, then the close.
         while let Ok(message) = client.next_or_closed().await {
-            follower.take(&message, on);
+            follower.take(&message, &format!("gateway {on}"));
         }
         // Reconnect to the other gateway from the version reached.
         on = 1 - on;
@@ -245,7 +146,7 @@ async fn a_client_moves_to_the_other_gateway_without_a_gap() {
         } else {
             "sent a snapshot"
         };
-        follower.take(&message, on);
+        follower.take(&message, &format!("gateway {on}"));
         report.push(format!(
             "kill {}: the client was at version {at_kill} ({} after the kill); the other gateway {how} after {:.2} s",
             kill + 1,
@@ -254,7 +155,7 @@ async fn a_client_moves_to_the_other_gateway_without_a_gap() {
         ));
         // The killed gateway comes back, for the next kill.
         gateways[1 - on].start();
-        wait_ready(&http, &urls[1 - on], "the restarted gateway").await;
+        crate::kit::wait_ready(&http, &urls[1 - on], "the restarted gateway").await;
     }
 
     // The load stops; the client ends where a fresh snapshot is.
@@ -295,7 +196,7 @@ async fn a_client_moves_to_the_other_gateway_without_a_gap() {
     let last = live.version().await.unwrap();
     while follower.version < last {
         let message = client.next().await;
-        follower.take(&message, on);
+        follower.take(&message, &format!("gateway {on}"));
     }
     assert_eq!(
         follower.version, last,

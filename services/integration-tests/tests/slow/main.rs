@@ -19,6 +19,8 @@
 //! - [`wall_browser`]: the control-room wall with real-world content.
 //! - [`fault_suite`]: the real binaries under kills, restarts and hostile input.
 //! - [`images`]: an image built by `scripts/images` runs its service.
+//! - [`kit`]: what the fault tests share (bed events, readiness, a
+//!   control-room token, a client's place in the feed).
 //! - [`start_supervisor`]: `scripts/start` starts a killed service again.
 //! - [`gateway_faults`]: two gateways, one killed under a connected
 //!   client, which goes on at the other without a gap.
@@ -40,6 +42,7 @@ mod fault_suite;
 mod forecast_band_browser;
 mod gateway_faults;
 mod images;
+mod kit;
 mod nats_cluster_faults;
 mod organisation_sign_in_browser;
 mod sentinel_faults;

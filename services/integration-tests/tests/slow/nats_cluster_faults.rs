@@ -20,44 +20,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use pf_event_log::streams::{BEDS, bed_subject};
 use pf_event_log::{Durability, EventPublisher, NatsSettings};
-use pf_proto::NewEvent;
-use pf_proto::v1::event_envelope::Payload;
-use pf_proto::v1::{Actor, BedRef, BedStateChanged, Source};
 use pf_test_support::NatsCluster;
 
 const SITE: &str = "RWEAA";
 const WARD: &str = "AMU";
-
-fn bed_event(bed: &str, version: u64) -> pf_proto::v1::EventEnvelope {
-    let state = if version.is_multiple_of(2) {
-        pf_proto::v1::BedState::Available
-    } else {
-        pf_proto::v1::BedState::Occupied
-    } as i32;
-    NewEvent {
-        source: Source {
-            organisation: SITE.into(),
-            service: "cluster-faults".into(),
-        },
-        entity_id: format!("bed/{SITE}/{WARD}/{bed}"),
-        entity_version: version,
-        occurred_at: None,
-        actor: Actor::default(),
-        payload: Payload::BedStateChanged(BedStateChanged {
-            bed: Some(BedRef {
-                site: SITE.into(),
-                ward: WARD.into(),
-                bed: bed.into(),
-            }),
-            kind: pf_proto::v1::BedKind::GeneralAcute as i32,
-            escalation: false,
-            previous_state: 0,
-            state,
-            reason: "cluster faults".into(),
-        }),
-    }
-    .seal(time::OffsetDateTime::now_utc())
-}
 
 /// Creates the platform's streams at R3 through `pf-streams`' own code,
 /// retrying while the cluster elects its JetStream meta leader.
@@ -177,7 +143,7 @@ async fn killing_any_cluster_node_loses_no_acknowledged_event() {
             let mut retries = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 version += 1;
-                let event = bed_event(&bed, version);
+                let event = crate::kit::bed_flip("cluster-faults", SITE, WARD, &bed, version);
                 // Re-send the same envelope until it is acknowledged: its
                 // id de-duplicates a re-send that was stored after all.
                 loop {

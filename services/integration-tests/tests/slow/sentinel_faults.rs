@@ -22,11 +22,7 @@ use pf_event_log::streams::{BEDS, bed_subject};
 use pf_event_log::{EventPublisher, NatsSettings};
 use pf_integration_tests::binaries::{Ports, Service, bin_dir};
 use pf_integration_tests::{ControlRoomClient, dashboards_dir};
-use pf_proto::NewEvent;
-use pf_proto::v1::event_envelope::Payload;
-use pf_proto::v1::{Actor, BedRef, BedStateChanged, Source};
 use pf_test_support::{NatsServer, RedisFailover};
-use serde_json::Value;
 
 const SITE: &str = "RWEAA";
 const WARD: &str = "AMU";
@@ -34,98 +30,6 @@ const BEDS_UNDER_LOAD: usize = 6;
 const SECRET: &str = "sentinel-faults-demo-secret-0123456789abcdef";
 const USER: &str = "pf-failover-test";
 const PASSWORD: &str = "failover-test-password";
-
-fn bed_event(bed: &str, version: u64) -> pf_proto::v1::EventEnvelope {
-    let (previous, state) = if version.is_multiple_of(2) {
-        (
-            pf_proto::v1::BedState::Occupied,
-            pf_proto::v1::BedState::Available,
-        )
-    } else {
-        (
-            pf_proto::v1::BedState::Available,
-            pf_proto::v1::BedState::Occupied,
-        )
-    };
-    NewEvent {
-        source: Source {
-            organisation: SITE.into(),
-            service: "sentinel-faults".into(),
-        },
-        entity_id: format!("bed/{SITE}/{WARD}/{bed}"),
-        entity_version: version,
-        occurred_at: None,
-        actor: Actor::default(),
-        payload: Payload::BedStateChanged(BedStateChanged {
-            bed: Some(BedRef {
-                site: SITE.into(),
-                ward: WARD.into(),
-                bed: bed.into(),
-            }),
-            kind: pf_proto::v1::BedKind::GeneralAcute as i32,
-            escalation: false,
-            previous_state: previous as i32,
-            state: state as i32,
-            reason: "sentinel faults".into(),
-        }),
-    }
-    .seal(time::OffsetDateTime::now_utc())
-}
-
-async fn wait_ready(http: &reqwest::Client, url: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what} did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn viewer_token(http: &reqwest::Client, identity: &str) -> String {
-    let body = format!("grant_type=client_credentials&client_id=loadtest&client_secret={SECRET}");
-    let response = http
-        .post(format!("{identity}/oauth/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let answer: Value = response.json().await.unwrap();
-    answer["access_token"].as_str().unwrap().to_owned()
-}
-
-/// A client's place in the feed: deltas must start where it is; a
-/// snapshot replaces what it holds (the page does the same).
-#[derive(Default)]
-struct Follower {
-    version: u64,
-    deltas: u64,
-    snapshots: u64,
-}
-
-impl Follower {
-    fn take(&mut self, message: &Value) {
-        let version = message["version"].as_u64().unwrap();
-        if message["type"] == "delta" {
-            let from = message["from_version"].as_u64().unwrap();
-            assert_eq!(
-                from, self.version,
-                "a delta from version {from} reached a client at {}",
-                self.version
-            );
-            self.deltas += 1;
-        } else if message["type"] == "snapshot" {
-            self.snapshots += 1;
-        } else {
-            return;
-        }
-        self.version = version;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wall_follows_a_promoted_redis_replica_without_a_reload() {
@@ -160,10 +64,10 @@ async fn the_wall_follows_a_promoted_redis_replica_without_a_reload() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    wait_ready(&http, &ports.url("identity"), "identity").await;
-    wait_ready(&http, &ports.url("projection"), "projection").await;
-    wait_ready(&http, &ports.url("gateway"), "gateway").await;
-    let token = viewer_token(&http, &ports.url("identity")).await;
+    crate::kit::wait_ready(&http, &ports.url("identity"), "identity").await;
+    crate::kit::wait_ready(&http, &ports.url("projection"), "projection").await;
+    crate::kit::wait_ready(&http, &ports.url("gateway"), "gateway").await;
+    let token = crate::kit::viewer_token(&http, &ports.url("identity"), SECRET).await;
 
     // The load: beds changing state, each event published until acknowledged.
     let producing = Arc::new(AtomicBool::new(true));
@@ -182,7 +86,7 @@ async fn the_wall_follows_a_promoted_redis_replica_without_a_reload() {
                 turn += 1;
                 let version = acknowledged.lock().unwrap()[index] + 1;
                 let bed = format!("B{index:02}");
-                let event = bed_event(&bed, version);
+                let event = crate::kit::bed_flip("sentinel-faults", SITE, WARD, &bed, version);
                 while publisher
                     .publish(bed_subject(SITE, WARD, &bed), &event, None)
                     .await
@@ -197,16 +101,19 @@ async fn the_wall_follows_a_promoted_redis_replica_without_a_reload() {
     };
 
     let gateway_url = ports.url("gateway");
-    let mut follower = Follower::default();
+    let mut follower = crate::kit::Follower {
+        snapshots_may_go_back: true,
+        ..Default::default()
+    };
     let mut client = ControlRoomClient::try_connect(&gateway_url, Some(&token), None)
         .await
         .unwrap();
     let first = client.next().await;
     assert_eq!(first["type"], "snapshot", "{first}");
-    follower.take(&first);
+    follower.take(&first, "the gateway");
     for _ in 0..30 {
         let message = client.next().await;
-        follower.take(&message);
+        follower.take(&message, "the gateway");
     }
 
     // The primary dies.
@@ -252,7 +159,7 @@ async fn the_wall_follows_a_promoted_redis_replica_without_a_reload() {
             follower.version
         );
         match tokio::time::timeout(Duration::from_secs(5), client.next_or_closed()).await {
-            Ok(Ok(message)) => follower.take(&message),
+            Ok(Ok(message)) => follower.take(&message, "the gateway"),
             Ok(Err(_closed)) => {
                 reconnects += 1;
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -328,7 +235,7 @@ async fn the_wall_follows_a_promoted_redis_replica_without_a_reload() {
             follower.version
         );
         match tokio::time::timeout(Duration::from_secs(5), client.next_or_closed()).await {
-            Ok(Ok(message)) => follower.take(&message),
+            Ok(Ok(message)) => follower.take(&message, "the gateway"),
             Ok(Err(_closed)) => {
                 reconnects += 1;
                 client = ControlRoomClient::try_connect(

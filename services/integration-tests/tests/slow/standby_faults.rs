@@ -22,56 +22,10 @@ use pf_event_log::streams::{BEDS, bed_subject};
 use pf_event_log::{EventPublisher, NatsSettings};
 use pf_integration_tests::binaries::{Ports, Service, bin_dir};
 use pf_integration_tests::dashboards_dir;
-use pf_proto::NewEvent;
-use pf_proto::v1::event_envelope::Payload;
-use pf_proto::v1::{Actor, BedRef, BedStateChanged, Source};
 use pf_test_support::{NatsServer, RedisServer, free_port};
 
 const SITE: &str = "RWEAA";
 const WARD: &str = "AMU";
-
-fn bed_event(bed: &str, version: u64) -> pf_proto::v1::EventEnvelope {
-    bed_event_at(SITE, WARD, bed, version)
-}
-
-/// A bed of `site`/`ward` changing state: odd versions occupy it, even
-/// ones free it.
-fn bed_event_at(site: &str, ward: &str, bed: &str, version: u64) -> pf_proto::v1::EventEnvelope {
-    let (previous, state) = if version.is_multiple_of(2) {
-        (
-            pf_proto::v1::BedState::Occupied,
-            pf_proto::v1::BedState::Available,
-        )
-    } else {
-        (
-            pf_proto::v1::BedState::Available,
-            pf_proto::v1::BedState::Occupied,
-        )
-    };
-    NewEvent {
-        source: Source {
-            organisation: site.into(),
-            service: "standby-faults".into(),
-        },
-        entity_id: format!("bed/{site}/{ward}/{bed}"),
-        entity_version: version,
-        occurred_at: None,
-        actor: Actor::default(),
-        payload: Payload::BedStateChanged(BedStateChanged {
-            bed: Some(BedRef {
-                site: site.into(),
-                ward: ward.into(),
-                bed: bed.into(),
-            }),
-            kind: pf_proto::v1::BedKind::GeneralAcute as i32,
-            escalation: false,
-            previous_state: previous as i32,
-            state: state as i32,
-            reason: "standby faults".into(),
-        }),
-    }
-    .seal(time::OffsetDateTime::now_utc())
-}
 
 /// The role a copy reports on `/readyz`, or `None` while it does not answer.
 async fn role(http: &reqwest::Client, port: u16) -> Option<String> {
@@ -177,7 +131,8 @@ async fn the_standby_projection_takes_over_and_nothing_is_applied_twice() {
                 turn += 1;
                 versions[index] += 1;
                 let bed = format!("B{index:02}");
-                let event = bed_event(&bed, versions[index]);
+                let event =
+                    crate::kit::bed_flip("standby-faults", SITE, WARD, &bed, versions[index]);
                 while publisher
                     .publish(bed_subject(SITE, WARD, &bed), &event, None)
                     .await
@@ -433,7 +388,7 @@ async fn the_standby_pressure_takes_over_and_raises_nothing_twice() {
         publisher
             .publish(
                 bed_subject(SITE, WARD, &bed),
-                &bed_event_at(SITE, WARD, &bed, 1),
+                &crate::kit::bed_flip("standby-faults", SITE, WARD, &bed, 1),
                 None,
             )
             .await
@@ -486,7 +441,8 @@ async fn the_standby_pressure_takes_over_and_raises_nothing_twice() {
                 turn += 1;
                 versions[index] += 1;
                 let bed = format!("G{index:02}");
-                let event = bed_event_at("RWEAK", "W1", &bed, versions[index]);
+                let event =
+                    crate::kit::bed_flip("standby-faults", "RWEAK", "W1", &bed, versions[index]);
                 while publisher
                     .publish(bed_subject("RWEAK", "W1", &bed), &event, None)
                     .await

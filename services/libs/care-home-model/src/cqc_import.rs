@@ -349,7 +349,7 @@ pub fn parse(bytes: &[u8], region: &Region) -> Result<ParsedImport, ImportError>
             categories.insert(CareCategory::YoungPhysicallyDisabled);
         }
         let mut notes = Vec::new();
-        let phone = match columns.phone.map(|i| cell(i)).unwrap_or_default() {
+        let phone = match columns.phone.map(&cell).unwrap_or_default() {
             "" => None,
             text => match PhoneNumber::parse(text) {
                 Ok(phone) => Some(phone),

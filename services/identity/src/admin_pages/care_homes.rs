@@ -59,8 +59,10 @@ pub const RETIRED: &str = "care_home.retired";
 /// digest; each home's change is recorded on its own too).
 pub const IMPORTED: &str = "care_home.register_imported";
 
-/// The largest body of the import's forms: the file and a little more.
-pub const IMPORT_BODY_LIMIT: usize = cqc_import::MAX_BYTES + 64 * 1024;
+/// The largest body of the import's forms: the file, form-encoded again
+/// by the confirmation (commas, spaces and line ends become `%2C`, `+`,
+/// `%0A`: at most three bytes each), and a little more.
+pub const IMPORT_BODY_LIMIT: usize = 3 * cqc_import::MAX_BYTES + 64 * 1024;
 
 /// The longest name or address kept.
 const MAX_TEXT: usize = 200;

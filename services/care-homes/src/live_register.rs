@@ -137,3 +137,63 @@ impl LiveRegister {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pf_care_home_model::{CareCategory, CareHomeRecord, LocalityCode, Retirement};
+    use pf_proto::v1::event_envelope::Payload;
+    use pf_proto::v1::{CareHomeRegistered, CareHomeRetired};
+
+    fn registration(cqc: &str, beds: u32) -> Registration {
+        Registration {
+            cqc_location_id: CqcLocationId::parse(cqc).expect("id"),
+            name: "Fell View (demo)".into(),
+            address: String::new(),
+            postcode: "LE2 1AB".into(),
+            latitude: 52.6,
+            longitude: -1.1,
+            locality: LocalityCode::parse("leicester_city").expect("code"),
+            registered_beds: beds,
+            categories: vec![CareCategory::Nursing],
+            phone: None,
+        }
+    }
+
+    fn event(payload: Payload) -> EventEnvelope {
+        EventEnvelope {
+            payload: Some(payload),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_registration_adds_or_replaces_a_home_and_a_retirement_takes_it_off() {
+        let live = LiveRegister::new(Register::default());
+        let cqc = CqcLocationId::parse("1-900000001").expect("id");
+        let record = CareHomeRecord::registered(registration("1-900000001", 20));
+        live.apply(&event(Payload::CareHomeRegistered(CareHomeRegistered {
+            home: Some(record.to_proto()),
+        })));
+        assert_eq!(live.get(&cqc).map(|r| r.registered_beds), Some(20));
+        let edited = record.with_registration(registration("1-900000001", 26));
+        live.apply(&event(Payload::CareHomeRegistered(CareHomeRegistered {
+            home: Some(edited.to_proto()),
+        })));
+        assert_eq!(live.get(&cqc).map(|r| r.registered_beds), Some(26));
+        let retired = edited.with_retirement(Retirement {
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            by_id: "admin".into(),
+            by_name: "Admin".into(),
+            reason: "Closed".into(),
+        });
+        live.apply(&event(Payload::CareHomeRetired(CareHomeRetired {
+            home: Some(retired.to_proto()),
+        })));
+        assert!(live.get(&cqc).is_none());
+        assert!(live.is_empty());
+        // An event that is not a care home's changes nothing.
+        live.apply(&EventEnvelope::default());
+        assert_eq!(live.len(), 0);
+    }
+}

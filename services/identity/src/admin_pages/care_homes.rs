@@ -1151,10 +1151,12 @@ pub async fn confirm(
     else {
         return unavailable(&app);
     };
-    let mut applied = 0usize;
+    // Every home's attempt is in the audit trail before any home changes:
+    // an audit trail that stops accepting records part way changes nothing.
+    let mut attempts = Vec::with_capacity(plan.apply.len());
     for registration in &plan.apply {
         let cqc = registration.cqc_location_id.to_string();
-        let Ok(attempt) = trail::attempt(
+        match trail::attempt(
             &app,
             trail::actor(&admin.principal),
             REGISTRATION_CHANGED,
@@ -1162,11 +1164,24 @@ pub async fn confirm(
             &source,
         )
         .await
-        else {
-            import_attempt
-                .refused("the audit trail stopped accepting records part way")
-                .await;
-            return unavailable(&app);
+        {
+            Ok(attempt) => attempts.push(attempt),
+            Err(_) => {
+                let reason = "the audit trail stopped accepting records; nothing was imported";
+                for attempt in attempts {
+                    attempt.refused(reason).await;
+                }
+                import_attempt.refused(reason).await;
+                return unavailable(&app);
+            }
+        }
+    }
+    let mut applied = 0usize;
+    let mut attempts = attempts.into_iter();
+    for registration in &plan.apply {
+        let cqc = registration.cqc_location_id.to_string();
+        let Some(attempt) = attempts.next() else {
+            break;
         };
         match app
             .care_home_log
@@ -1180,9 +1195,11 @@ pub async fn confirm(
             }
             Err(err) => {
                 attempt.refused(&err.to_string()).await;
-                import_attempt
-                    .refused(&format!("stopped at {cqc}: {err}"))
-                    .await;
+                let reason = format!("stopped at {cqc}: {err}");
+                for rest in attempts {
+                    rest.refused(&reason).await;
+                }
+                import_attempt.refused(&reason).await;
                 return guard::refused_page(
                     &app,
                     change_status(&err),

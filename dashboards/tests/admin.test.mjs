@@ -2,7 +2,9 @@
 // uses them: sign in, issue sign-in links for many care-home staff at once (a wrong line first, then
 // right) and have them sent through GOV.UK Notify (a local stand-in), register a wall screen and set
 // it up from its setup link in the screen's own browser, withdraw a person and see their next request
-// refused, and find who withdrew them on the audit page. axe-core (WCAG 2.2 AA) checks every state, at a
+// refused, and find who withdrew them on the audit page; import care homes from a CQC file with good
+// and bad rows (a preview first, nothing imported until confirmed), edit a home's beds and categories,
+// and retire it. axe-core (WCAG 2.2 AA) checks every state, at a
 // phone and a desktop width; the same journeys work with JavaScript switched off.
 //
 //   PF_IDENTITY_URL=http://127.0.0.1:PORT   the identity service (demo sign-in on; Notify configured)
@@ -182,6 +184,95 @@ for (const js of [true, false]) {
       await page.getByText(`Wall screen ${id} was revoked`).waitFor();
       assert.match(await page.locator(`#kiosks tr[data-kiosk="${id}"]`).innerText(), /Revoked/);
       await assertAccessible(page, `revoked screen ${how}`);
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+/** A CQC download with two good rows and two refused ones, the homes' ids ending in `n` (1 or 2). */
+function cqcFile(n) {
+  return 'Location ID,Location Name,Care home?,Care homes beds,Location Street Address,Location City,Location Postal Code,Location Local Authority,'
+    + 'Service type - Care home service with nursing,Service type - Care home service without nursing,Service user band - Dementia\n'
+    + `1-91000001${n},Quorn Meadows ${n} (demo),Y,38,12 Meeting Street,Quorn,LE12 8EX,Leicestershire,Y,,Y\n`
+    + `1-91000002${n},Braunstone Lodge ${n} (demo),Y,24,5 Narborough Road,Leicester,LE3 2FL,Leicester,,Y,\n`
+    + `1-91000003${n},Hinckley Fields ${n} (demo),Y,many,9 Coventry Road,Hinckley,LE10 0JT,Leicestershire,Y,,\n`
+    + `1-9${n},Wigston Court ${n} (demo),Y,30,4 Bull Head Street,Wigston,LE18 1PA,Leicestershire,,Y,\n`
+    + `1-91000005${n},Trent Bridge House ${n} (demo),Y,40,3 Radcliffe Road,Nottingham,NG2 5FF,Nottingham,Y,,\n`;
+}
+
+for (const js of [true, false]) {
+  const how = js ? 'with JavaScript' : 'without JavaScript';
+  const n = js ? 1 : 2;
+
+  test(`care homes are imported from a CQC file, edited and retired, ${how}`, async () => {
+    const { context, page } = await signedIn('demo-system-admin', '/admin/care-homes', js);
+    try {
+      await page.getByRole('heading', { name: 'Care homes', exact: true }).waitFor();
+      await assertAccessible(page, `care-home register ${how}`);
+      await page.getByRole('link', { name: 'Import from a CQC file' }).click();
+      await page.getByRole('heading', { name: 'Import care homes' }).waitFor();
+      await assertAccessible(page, `import page ${how}`);
+      // No file: refused on its field.
+      await page.getByRole('button', { name: 'Check the file' }).click();
+      await page.getByText('There is a problem').waitFor();
+      assert.match(await page.locator('.nhsuk-error-summary').innerText(), /The file is empty/);
+      await assertAccessible(page, `import page with no file ${how}`);
+      await page.setInputFiles('#file', { name: 'cqc.csv', mimeType: 'text/csv', buffer: Buffer.from(cqcFile(n)) });
+      await page.getByRole('button', { name: 'Check the file' }).click();
+      await page.getByRole('heading', { name: 'Check the import' }).waitFor();
+      assert.match(await page.locator('#import-summary').innerText(),
+        /Nothing has been imported yet\. Confirming will add 2 and change 0 care homes\. 2 rows are refused/);
+      const refused = page.locator('#refused-rows');
+      assert.match(await refused.locator('tr[data-line="4"]').innerText(), /Care homes beds is "many", which is not a whole number/);
+      assert.match(await refused.locator('tr[data-line="5"]').innerText(), new RegExp(`"1-9${n}" is not a CQC location ID`));
+      assert.match(await page.locator('main').innerText(), /1 rows for places outside/);
+      await assertAccessible(page, `import preview with refused rows ${how}`);
+      // Nothing yet on the register.
+      const register = await context.newPage();
+      await register.goto(`${cfg.identity}/admin/care-homes?q=Quorn+Meadows+${n}`);
+      assert.match(await register.locator('#results').innerText(), /^0 of/);
+      await register.close();
+      await page.getByRole('button', { name: 'Import 2 care homes' }).click();
+      await page.getByText('The import is done: 2 care homes were added or changed.').waitFor();
+      await assertAccessible(page, `register after the import ${how}`);
+
+      // Edit: a wrong number of beds is refused on its field, then more beds and another category.
+      await page.getByLabel('Find a care home').fill(`Braunstone Lodge ${n}`);
+      await page.getByRole('button', { name: 'Search', exact: true }).click();
+      await page.getByRole('link', { name: `Braunstone Lodge ${n} (demo)` }).click();
+      await page.getByRole('heading', { name: new RegExp(`Braunstone Lodge ${n}`) }).waitFor();
+      await assertAccessible(page, `a home's page ${how}`);
+      await page.getByLabel('Registered beds').fill('lots');
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await page.getByText('There is a problem').waitFor();
+      assert.match(await page.title(), /^Error: /);
+      await assertAccessible(page, `a home's page with an error ${how}`);
+      await page.getByLabel('Registered beds').fill('30');
+      await page.getByLabel('Residential dementia', { exact: true }).check();
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await page.getByText(`Care home 1-91000002${n} was saved.`).waitFor();
+      const row = page.locator(`#home-list tr[data-home="1-91000002${n}"]`);
+      assert.match(await row.innerText(), /30[\s\S]*Residential, Residential dementia/);
+      await assertAccessible(page, `register after an edit ${how}`);
+
+      // Retire: a reason is needed.
+      await row.getByRole('link').click();
+      await page.getByRole('button', { name: /^Retire / }).click();
+      await page.getByText('There is a problem').waitFor();
+      await assertAccessible(page, `retiring without a reason ${how}`);
+      await page.getByLabel('Why is it leaving the register?').fill('Closed in March 2027');
+      await page.getByRole('button', { name: /^Retire / }).click();
+      await page.getByText(`Care home 1-91000002${n} was retired.`).waitFor();
+      assert.match(await page.locator(`#home-list tr[data-home="1-91000002${n}"]`).innerText(), /Retired/);
+      await assertAccessible(page, `register after retiring ${how}`);
+
+      // What needs attention: the imported home that has never reported, not the retired one.
+      await page.getByRole('link', { name: 'What needs attention' }).click();
+      const attention = page.locator('#homes-needing-attention');
+      assert.match(await attention.innerText(), new RegExp(`Quorn Meadows ${n} \\(demo\\)[\\s\\S]*Never reported`));
+      assert.equal(await attention.locator(`tr[data-home="1-91000002${n}"]`).count(), 0);
+      await assertAccessible(page, `home page with homes needing attention ${how}`);
     } finally {
       await context.close();
     }

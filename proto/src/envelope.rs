@@ -71,6 +71,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::BedStateChanged(_) => "bed.state_changed",
         Payload::BedWithdrawn(_) => "bed.withdrawn",
         Payload::CareHomeRegistered(_) => "care_home.registered",
+        Payload::CareHomeRetired(_) => "care_home.retired",
         Payload::VacanciesReported(_) => "care_home.vacancies_reported",
         Payload::ClosedToAdmissions(_) => "care_home.closed_to_admissions",
         Payload::ReopenedToAdmissions(_) => "care_home.reopened_to_admissions",

@@ -75,6 +75,7 @@ impl ApiError {
             ApiError::NotSaved(err) => match err {
                 NotSaved::Forbidden(_) => StatusCode::FORBIDDEN,
                 NotSaved::UnknownHome(_) => StatusCode::NOT_FOUND,
+                NotSaved::Retired(_) => StatusCode::GONE,
                 NotSaved::Problems(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 NotSaved::KeyReused | NotSaved::Busy | NotSaved::Contended(_) => {
                     StatusCode::CONFLICT
@@ -95,6 +96,7 @@ impl ApiError {
             ApiError::NotSaved(err) => match err {
                 NotSaved::Forbidden(_) => "forbidden",
                 NotSaved::UnknownHome(_) => "not_found",
+                NotSaved::Retired(_) => "retired",
                 NotSaved::Problems(_) => "invalid",
                 NotSaved::KeyReused => "key_reused",
                 NotSaved::Busy => "busy",

@@ -15,6 +15,9 @@
 //!   export in the national Capacity Tracker's shape (CSV).
 //! - [`form`]: the server-rendered form (and, at [`SERVICE_WORKER_PATH`],
 //!   its service worker, `dashboards/static/care-home-service-worker.js`).
+//! - [`live_register`]: the register, kept up to date from the homes'
+//!   events (a home added, edited or retired by a system administrator is
+//!   picked up without a restart).
 //! - [`state`]: what the handlers share; auditing.
 //! - [`metrics`]: what the service counts.
 //! - [`run`]: connects, registers the homes of the register and serves.
@@ -24,6 +27,7 @@ pub mod api;
 pub mod config;
 pub mod form;
 pub mod idempotency;
+pub mod live_register;
 pub mod metrics;
 pub mod state;
 pub mod submission;
@@ -114,6 +118,7 @@ pub async fn run(
     .await
     .context("failed to connect to Redis for idempotency keys")?;
     let log = pf_care_home_log::HomeLog::new(jetstream.clone(), pf_care_home_log::SERVICE);
+    let live_register = live_register::LiveRegister::new(register.clone());
 
     // Registering ~300 homes takes a second; serve meanwhile (not ready).
     {
@@ -134,6 +139,12 @@ pub async fn run(
             }
         });
     }
+    // From then on the homes' events say what is on the register: homes
+    // added, edited or retired on the administration pages.
+    {
+        let (live, js, shutdown) = (live_register.clone(), jetstream.clone(), shutdown.clone());
+        tokio::spawn(async move { live.follow(js, shutdown).await });
+    }
 
     let audit = pf_audit::AuditLog::new(jetstream.clone())
         .watched(&registry, pf_audit::usage::DEFAULT_REFRESH)?;
@@ -142,7 +153,7 @@ pub async fn run(
     let state = AppState {
         log,
         keys,
-        register: Arc::new(register),
+        register: live_register,
         authenticator: Arc::new(authenticator),
         limits: pf_sign_in::WriteLimits::new(config.writes_per_second, config.refused_per_second),
         audit,

@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use pf_access::Principal;
 use pf_audit::{Attempt, AuditLog, AuditUnavailable, RefusalAudit};
-use pf_care_home_model::{CareHomeRecord, CqcLocationId, Register};
+use pf_care_home_model::{CareHomeRecord, CqcLocationId};
 use pf_sign_in::{Authenticator, Caller, CallerContext, WriteLimits};
 use pf_web::cross_site::{CrossSiteGuard, Refusal, SiteOrigins};
 
@@ -28,8 +28,8 @@ pub struct AppState {
     pub log: HomeLog,
     /// Idempotency keys.
     pub keys: IdempotencyStore,
-    /// The register of homes.
-    pub register: Arc<Register>,
+    /// The register of homes, kept up to date from their events.
+    pub register: crate::live_register::LiveRegister,
     /// Who is calling.
     pub authenticator: Arc<Authenticator>,
     /// Rate limits.
@@ -90,6 +90,7 @@ impl AppState {
         let mut homes: Vec<_> = self
             .register
             .homes()
+            .into_iter()
             .filter(|home| {
                 principal
                     .permits(&pf_access::Action::ChangeCareHome {
@@ -97,7 +98,7 @@ impl AppState {
                     })
                     .is_allowed()
             })
-            .map(|home| (home.name.clone(), home.cqc_location_id.clone()))
+            .map(|home| (home.name, home.cqc_location_id))
             .collect();
         homes.sort();
         homes.into_iter().map(|(_, cqc)| cqc).collect()

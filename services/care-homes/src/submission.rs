@@ -60,6 +60,9 @@ pub enum NotSaved {
     /// No such home on the register.
     #[error("care home {0} is not on the register")]
     UnknownHome(String),
+    /// The home was retired from the register: it can no longer report.
+    #[error("{0} was retired from the register, so it can no longer report its vacancies")]
+    Retired(String),
     /// The figures break a rule.
     #[error("{0}")]
     Problems(ReportProblems),
@@ -113,6 +116,9 @@ pub async fn save(
         .current(cqc)
         .await?
         .ok_or_else(|| NotSaved::UnknownHome(cqc.to_string()))?;
+    if current.record.is_retired() {
+        return Err(NotSaved::Retired(current.record.registration.name.clone()));
+    }
     let report = match update {
         Update::Report(input) => Some(
             VacancyReport::parse(input, &current.record.registration)
@@ -192,6 +198,10 @@ async fn publish(
             ContentionLimit::Attempts(CONFLICT_ATTEMPTS),
             |current| {
                 let current = current.ok_or_else(|| NotSaved::UnknownHome(cqc.to_string()))?;
+                // Retired since the update was checked: refused all the same.
+                if current.record.is_retired() {
+                    return Err(NotSaved::Retired(current.record.registration.name.clone()));
+                }
                 let confirmation = Confirmation {
                     at: OffsetDateTime::now_utc(),
                     by_id: principal.id.clone(),

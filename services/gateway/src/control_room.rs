@@ -228,8 +228,13 @@ impl ControlRoom {
                     touched.sites.insert(site.clone());
                 }
                 Change::CareHome { record, .. } => {
-                    self.care_homes
-                        .insert(record.cqc().as_str().to_owned(), (**record).clone());
+                    let cqc = record.cqc().as_str().to_owned();
+                    // A retired home leaves the wall.
+                    if record.is_retired() {
+                        self.care_homes.remove(&cqc);
+                    } else {
+                        self.care_homes.insert(cqc, (**record).clone());
+                    }
                     touched.care_homes = true;
                 }
                 Change::UrgentCare { site, .. } => {

@@ -113,6 +113,14 @@ pub struct IdentityConfig {
     /// The name of the ICS the pages' footer shows, from the region's data
     /// set (`PF_REGION_DIR`, default the built-in LLR).
     pub ics_name: String,
+    /// The region (`PF_REGION_DIR`, default the built-in LLR): a care home
+    /// added on the administration pages must have a postcode of one of
+    /// its localities.
+    pub region: pf_region::Region,
+    /// A care home's figures older than this are stale, as the control
+    /// room counts them (`PF_CARE_HOME_STALE_HOURS`, default 24): the
+    /// administrator's home page lists such homes.
+    pub care_home_stale_after: Duration,
     /// Session and link lifetimes (`PF_SESSION_IDLE_SECS` default 1800,
     /// `PF_SESSION_ABSOLUTE_SECS` default 43200, `PF_SIGN_IN_LINK_SECS`
     /// default 86400).
@@ -357,6 +365,9 @@ impl IdentityConfig {
         let development = !mode.is_production();
         let audience = env_or("PF_OIDC_AUDIENCE", "patient-flow".to_owned())?;
         let audience_for_staff = audience.clone();
+        let region = pf_region::RegionFiles::from_env()
+            .and_then(|files| files.region())
+            .map_err(|e| anyhow::anyhow!("cannot read the region (PF_REGION_DIR): {e}"))?;
         // The value, or a file holding it (so that only this process gets it).
         let demo_client_secret = match (
             std::env::var("PF_DEMO_CLIENT_SECRET").ok(),
@@ -447,11 +458,11 @@ impl IdentityConfig {
             oidc,
             notify: crate::admin_pages::notify::NotifyConfig::from_env()?,
             dashboards_dir: env_or("PF_DASHBOARDS_DIR", PathBuf::from("dashboards"))?,
-            ics_name: pf_region::RegionFiles::from_env()
-                .and_then(|files| files.region())
-                .map_err(|e| anyhow::anyhow!("cannot read the region (PF_REGION_DIR): {e}"))?
-                .ics
-                .name,
+            ics_name: region.ics.name.clone(),
+            region,
+            care_home_stale_after: Duration::from_secs(
+                env_or("PF_CARE_HOME_STALE_HOURS", 24u64)? * 3600,
+            ),
             session_policy: SessionPolicy {
                 idle: secs("PF_SESSION_IDLE_SECS", defaults.idle)?,
                 absolute: secs("PF_SESSION_ABSOLUTE_SECS", defaults.absolute)?,
@@ -489,6 +500,8 @@ impl IdentityConfig {
             notify: None,
             dashboards_dir,
             ics_name: pf_region::Region::built_in().ics.name,
+            region: pf_region::Region::built_in(),
+            care_home_stale_after: Duration::from_secs(24 * 3600),
             session_policy: SessionPolicy::default(),
             token_ttl: Duration::from_secs(15 * 60),
             token_rate_per_minute: 30,

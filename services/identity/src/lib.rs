@@ -294,6 +294,7 @@ impl Identity {
             pending,
             oidc,
             site_origins,
+            care_home_log: pf_care_home_log::HomeLog::new(admin_jetstream.clone(), "identity"),
             jetstream: admin_jetstream,
             link_register,
             notify,
@@ -462,6 +463,8 @@ fn router(state: AppState, http_metrics: HttpMetrics) -> Router {
         .nest_service("/assets/app", ServeDir::new(dir.join("static")))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // The care-home import carries a whole CSV file: its own limit.
+        .merge(admin_pages::import_routes())
         // Outside the body limit, so that refused bodies (413) are counted.
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,

@@ -53,6 +53,9 @@ pub struct AppState {
     pub link_register: LinkRegister,
     /// GOV.UK Notify, when configured, to deliver sign-in links.
     pub notify: Option<Arc<NotifyClient>>,
+    /// The care homes' events: the register the administration pages read
+    /// and change.
+    pub care_home_log: pf_care_home_log::HomeLog,
     /// Devices kept signed in (`crate::devices`).
     pub devices: crate::devices::DeviceStore,
 }

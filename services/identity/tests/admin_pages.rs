@@ -64,6 +64,21 @@ fn form_for(path: &str, csrf: &str) -> Vec<(&'static str, String)> {
             form.push(("care_homes", "1-000000001".to_owned()));
         }
         "/admin/people" => form.push(("person_id", "demo-system-admin".to_owned())),
+        "/admin/care-homes/home" => {
+            form.push(("cqc", "1-999999999".to_owned()));
+            form.push(("name", "Sneaky House".to_owned()));
+            form.push(("postcode", "LE1 1AA".to_owned()));
+            form.push(("beds", "10".to_owned()));
+            form.push(("categories", "residential".to_owned()));
+        }
+        "/admin/care-homes/retire" => {
+            form.push(("cqc", "1-000000001".to_owned()));
+            form.push(("reason", "Sneaky".to_owned()));
+        }
+        "/admin/care-homes/import/confirm" => {
+            form.push(("csv", "Location ID,Location Name,Care homes beds,Location Postal Code,Service type - Care home service without nursing\n1-999999998,Sneaky Court,10,LE1 1AA,Y\n".to_owned()));
+            form.push(("digest", "x".to_owned()));
+        }
         _ => {}
     }
     form
@@ -173,6 +188,16 @@ async fn no_other_role_reaches_any_admin_page_or_action() {
         );
     }
     // Nothing was done: no screen registered, wall-1 not revoked, no link.
+    let register = app
+        .get_with_cookie("/admin/care-homes", &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        register.contains("0 care homes") && !register.contains("Sneaky"),
+        "nothing reached the care-home register: {register}"
+    );
     let listing = app
         .get_with_cookie("/admin/kiosks", &admin)
         .await

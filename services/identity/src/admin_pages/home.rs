@@ -1,5 +1,6 @@
 //! `/admin`: the administrator's home page, with what needs attention:
-//! wall screens not seen for a day, sign-in links about to expire unused,
+//! care homes that have never reported or whose figures are stale (the
+//! control room's threshold), wall screens not seen for a day, sign-in links about to expire unused,
 //! and how full the audit trail's stream is against its bound.
 
 use axum::extract::State;
@@ -7,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 
-use super::{guard, kiosks, links};
+use super::{care_homes, guard, kiosks, links};
 use crate::caller::Source;
 use crate::pages;
 use crate::state::AppState;
@@ -69,6 +70,13 @@ pub async fn show(State(app): State<AppState>, source: Source, headers: HeaderMa
             Vec::new()
         }
     };
+    let homes = match care_homes::needing_attention(&app).await {
+        Ok(rows) => Some(rows),
+        Err(cause) => {
+            tracing::error!(%cause, "could not read the care-home register");
+            None
+        }
+    };
     let audit = audit_usage(&app).await.map(|(used, max)| {
         let bound = u64::try_from(max).ok().filter(|m| *m > 0);
         let percent = bound.map(|m| (used as f64 * 100.0 / m as f64).round() as u64);
@@ -87,6 +95,8 @@ pub async fn show(State(app): State<AppState>, source: Source, headers: HeaderMa
             "nav": "home",
             "person": admin.principal.name,
             "csrf_token": admin.csrf_token,
+            "homes": homes,
+            "stale_hours": app.config.care_home_stale_after.as_secs() / 3600,
             "screens": screens,
             "expiring": expiring,
             "audit": audit,

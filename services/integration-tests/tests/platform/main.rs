@@ -35,6 +35,9 @@
 //! - [`pressure_takeover`]: a new pressure copy announces nothing twice.
 //! - [`redis_users`]: each service's Redis user, through the live state.
 //! - [`region`]: the platform on another region's data set.
+//! - [`register`]: the care-home register kept on the administration
+//!   pages: changes through JetStream, picked up live, retired homes
+//!   refused and gone from matching and the wall, the CQC import.
 //! - [`retention`]: an expired patient's NHS number is gone from every
 //!   stream and store; replay still rebuilds every count.
 //! - [`secrets`]: the demo secret and Redis passwords stay where they belong.
@@ -64,6 +67,7 @@ mod platform;
 mod pressure_takeover;
 mod redis_users;
 mod region;
+mod register;
 mod retention;
 mod secrets;
 mod tasks;

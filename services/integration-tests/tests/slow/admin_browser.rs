@@ -2,8 +2,9 @@
 //! `chromium`, driven by playwright-core) with axe-core on every state,
 //! with and without JavaScript, against a real identity service, Redis,
 //! NATS and a GOV.UK Notify stand-in. The browser side is
-//! `dashboards/tests/admin.test.mjs`; this side checks what reached Notify
-//! and the audit trail.
+//! `dashboards/tests/admin.test.mjs`; this side checks what reached Notify,
+//! the care-home stream (the CQC import, the edit and the retirement) and
+//! the audit trail.
 
 #![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
 
@@ -100,6 +101,41 @@ async fn the_administration_pages_work_in_chromium() {
         "{sent:?}"
     );
     assert_eq!(sent.len(), 4, "nothing was sent for the refused batches");
+    // The CQC imports (one with JavaScript, one without): exactly the good
+    // rows became homes, by the administrator; the edited home was retired.
+    let homes = pf_care_home_log::HomeLog::new(
+        async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap()),
+        "test",
+    );
+    for n in [1, 2] {
+        let current = |id: String| {
+            let homes = homes.clone();
+            async move {
+                homes
+                    .current(&pf_care_home_model::CqcLocationId::parse(&id).unwrap())
+                    .await
+                    .unwrap()
+            }
+        };
+        let quorn = current(format!("1-91000001{n}")).await.expect("imported");
+        assert_eq!(quorn.event_type, "care_home.registered");
+        assert_eq!(quorn.record.registration.registered_beds, 38);
+        assert!(!quorn.record.is_retired());
+        let lodge = current(format!("1-91000002{n}")).await.expect("imported");
+        assert_eq!(lodge.event_type, "care_home.retired");
+        assert_eq!(lodge.version, 3, "imported, edited, retired");
+        assert_eq!(lodge.record.registration.registered_beds, 30);
+        assert_eq!(
+            lodge.record.retired.as_ref().map(|r| r.reason.as_str()),
+            Some("Closed in March 2027")
+        );
+        for refused in [format!("1-91000003{n}"), format!("1-91000005{n}")] {
+            assert!(
+                current(refused.clone()).await.is_none(),
+                "{refused} was refused"
+            );
+        }
+    }
     let audit = pf_audit::AuditLog::new(async_nats::jetstream::new(
         async_nats::connect(nats.url()).await.unwrap(),
     ));

@@ -181,6 +181,10 @@ pub async fn hold_bed(
     };
     let (_, event_id) = change(log, cqc, by, |current| {
         let home = &current.record;
+        // A retired home is off the register: no bed there can be held.
+        if home.is_retired() {
+            return Err(HoldError::UnknownHome(cqc.to_string()));
+        }
         let name = home.registration.name.clone();
         let category = request.category.label();
         if home.closure.is_some() {

@@ -11,7 +11,8 @@
 //! - [`home_log`]: [`HomeLog`]: the current record, changing it through
 //!   the event log's one read-decide-publish loop
 //!   ([`pf_event_log::EntityLog::change`]), registering the homes of a
-//!   register.
+//!   register, and a system administrator's register changes (adding,
+//!   editing, retiring a home).
 //! - [`holds`]: holding a bed, the home's answer, releasing, expiring and
 //!   admitting, each with its refusal in plain words.
 //! - [`clock`]: [`Clock`], so hold expiry can be tested without sleeping.
@@ -23,4 +24,7 @@ pub mod home_log;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use holds::{HoldError, HoldRequest};
-pub use home_log::{CurrentHome, HomeLog, HomeLogError, SERVICE, actor, entity_id, record_of};
+pub use home_log::{
+    CurrentHome, HomeLog, HomeLogError, RegisterChange, RegisterChangeError, RegisteredHome,
+    SERVICE, actor, entity_id, record_of,
+};

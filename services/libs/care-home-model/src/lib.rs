@@ -18,10 +18,14 @@
 //! - [`register`]: the register of homes, the `care-homes.json` of the
 //!   region's data set (the default region's synthetic homes are
 //!   `data/regions/llr/care-homes.json`), every home in one of its localities.
+//! - [`cqc_import`]: homes from a CSV in the shape of CQC's download of
+//!   active locations, checked row by row (a sample is
+//!   `data/regions/llr/cqc-care-homes-sample.csv`).
 #![forbid(unsafe_code)]
 
 pub mod capacity_tracker;
 pub mod category;
+pub mod cqc_import;
 pub mod phone;
 pub mod record;
 pub mod register;
@@ -34,7 +38,7 @@ pub use pf_region::LocalityCode;
 pub use phone::{PhoneError, PhoneNumber};
 pub use record::{
     CareHomeRecord, Confirmation, Hold, HoldState, PAYLOAD_VERSION, RecordError, Registration,
-    Vacancy, home_in, time_of,
+    Retirement, Vacancy, home_in, time_of,
 };
 pub use register::{Register, RegisterError};
 pub use report::{

@@ -142,6 +142,21 @@ pub struct Hold {
     pub needs: String,
 }
 
+/// A home's retirement from the register: it can no longer report, and
+/// readers (matching, the wall) leave it out; its events are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retirement {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Who (stable id).
+    pub by_id: String,
+    /// Who (display name).
+    pub by_name: String,
+    /// Why, in the administrator's words.
+    pub reason: String,
+}
+
 /// A home's whole record, as every care-home event carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CareHomeRecord {
@@ -165,6 +180,13 @@ pub struct CareHomeRecord {
     /// in the older shape).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Capacity>,
+    /// Retired from the register (`None`: on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<Retirement>,
+    /// The registration was last set by a system administrator (the pages
+    /// or a CSV import): the register file read at start leaves it alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub registration_administered: bool,
 }
 
 /// The shape of the care-home record an event carries (`CareHome.payload_version`):
@@ -190,6 +212,21 @@ impl CareHomeRecord {
             confirmed: None,
             holds: Vec::new(),
             capacity: None,
+            retired: None,
+            registration_administered: false,
+        }
+    }
+
+    /// Whether the home was retired from the register.
+    pub fn is_retired(&self) -> bool {
+        self.retired.is_some()
+    }
+
+    /// The record retired from the register.
+    pub fn with_retirement(&self, retirement: Retirement) -> Self {
+        Self {
+            retired: Some(retirement),
+            ..self.clone()
         }
     }
 
@@ -293,6 +330,8 @@ impl CareHomeRecord {
             confirmed: Some(confirmed),
             holds: self.holds.clone(),
             capacity: report.capacity,
+            retired: self.retired.clone(),
+            registration_administered: self.registration_administered,
         }
     }
 
@@ -404,6 +443,15 @@ impl CareHomeRecord {
                 occupied: c.occupied,
             }),
             payload_version: PAYLOAD_VERSION,
+            retired: self.retired.as_ref().map(|r| v1::Retirement {
+                at: Some(timestamp(r.at)),
+                by: Some(v1::RecordedBy {
+                    id: r.by_id.clone(),
+                    name: r.by_name.clone(),
+                }),
+                reason: r.reason.clone(),
+            }),
+            registration_administered: self.registration_administered,
         }
     }
 
@@ -507,6 +555,16 @@ impl CareHomeRecord {
                     occupied: c.occupied,
                 }),
             },
+            retired: home.retired.as_ref().map(|r| {
+                let by = r.by.clone().unwrap_or_default();
+                Retirement {
+                    at: time_of(r.at.as_ref()),
+                    by_id: by.id,
+                    by_name: by.name,
+                    reason: r.reason.clone(),
+                }
+            }),
+            registration_administered: home.registration_administered,
         })
     }
 }
@@ -548,6 +606,7 @@ pub fn home_in(payload: &v1::event_envelope::Payload) -> Option<Option<&v1::Care
     use v1::event_envelope::Payload;
     Some(match payload {
         Payload::CareHomeRegistered(p) => p.home.as_ref(),
+        Payload::CareHomeRetired(p) => p.home.as_ref(),
         Payload::VacanciesReported(p) => p.home.as_ref(),
         Payload::ClosedToAdmissions(p) => p.home.as_ref(),
         Payload::ReopenedToAdmissions(p) => p.home.as_ref(),

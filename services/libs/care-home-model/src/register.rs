@@ -177,6 +177,22 @@ impl Register {
         self.homes.get(cqc)
     }
 
+    /// Adds a home, or replaces its registration (the register's event
+    /// log said so). Returns whether anything changed.
+    pub fn insert(&mut self, registration: Registration) -> bool {
+        let cqc = registration.cqc_location_id.clone();
+        if self.homes.get(&cqc) == Some(&registration) {
+            return false;
+        }
+        self.homes.insert(cqc, registration);
+        true
+    }
+
+    /// Takes a home off (it was retired). Returns whether it was on.
+    pub fn remove(&mut self, cqc: &CqcLocationId) -> bool {
+        self.homes.remove(cqc).is_some()
+    }
+
     /// How many homes.
     pub fn len(&self) -> usize {
         self.homes.len()

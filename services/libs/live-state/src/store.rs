@@ -329,11 +329,13 @@ impl LiveState {
             pipe.hget(self.keys.care_home(id), "record");
         }
         let records: Vec<Option<String>> = pipe.query_async(&mut self.connection).await?;
-        records
+        let records = records
             .into_iter()
             .flatten()
             .map(|json| parse_record(&json))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        // A retired home is off the register: no reader matches or shows it.
+        Ok(records.into_iter().filter(|r| !r.is_retired()).collect())
     }
 
     /// One discharge's record, if any event of it was applied (patient
@@ -450,9 +452,11 @@ impl LiveState {
         }
         let homes: Vec<String> = redis::from_redis_value(homes)?;
         for pair in homes.chunks_exact(2) {
-            snapshot
-                .care_homes
-                .insert(pair[0].clone(), parse_record(&pair[1])?);
+            let record = parse_record(&pair[1])?;
+            // A retired home is off the register: the wall leaves it out.
+            if !record.is_retired() {
+                snapshot.care_homes.insert(pair[0].clone(), record);
+            }
         }
         let discharges: Vec<String> = redis::from_redis_value(discharges)?;
         for pair in discharges.chunks_exact(2) {

@@ -160,7 +160,9 @@ impl Figures {
     /// of those kinds, and, where the ED and ambulance feeds reach the
     /// scope, the % of patients in ED over 4 and 12 hours, the % of
     /// today's handovers over 60 minutes and the ambulance hours lost today
-    /// (defined once in [`pf_live_state::urgent_care`]).
+    /// (defined once in [`pf_live_state::urgent_care`]), and for the system
+    /// the ambulance service's own escalation level
+    /// (`ambulance_reap_level` or `ambulance_opel_level`).
     fn parameters(&self, measure: OccupancyMeasure) -> BTreeMap<String, f64> {
         let mut parameters = BTreeMap::new();
         let main = self.beds.of(measure.kinds);
@@ -187,6 +189,12 @@ impl Figures {
         if let Some(pct) = urgent.handovers_over_60_pct() {
             parameters.insert("ambulance_handover_over_60_pct".to_owned(), pct);
             parameters.insert("ambulance_hours_lost".to_owned(), urgent.hours_lost);
+        }
+        // The ambulance service's own level, on the scale its feed uses
+        // (the system's figures only); scored where the configuration
+        // names the parameter.
+        if let Some(escalation) = &urgent.ambulance_escalation {
+            parameters.insert(escalation.parameter(), f64::from(escalation.level));
         }
         parameters
     }
@@ -1248,6 +1256,47 @@ mod tests {
             .find(|a| a.kind == "ed_12h_waits")
             .expect("the ED alert");
         assert_eq!(ed.details["count"], 2);
+    }
+
+    /// The ambulance service's own level, as its feed set it, is a system
+    /// parameter on its scale, scored where the configuration names it.
+    #[test]
+    fn the_ambulance_services_level_is_a_system_parameter() {
+        let catalogue = catalogue();
+        let now = time::macros::datetime!(2026-11-30 12:00 UTC);
+        let mut state = urgent_care::UrgentCareState::default();
+        state.escalations.insert(
+            "RX9".into(),
+            urgent_care::EscalationSummary {
+                service: "RX9".into(),
+                scale: "reap".into(),
+                level: 5,
+                set_ms: 0,
+            },
+        );
+        let urgent = urgent_care::figures(&state, 0);
+        let mut engine = Engine::new(
+            OpelConfig::llr_defaults().expect("defaults"),
+            AlertRules::default(),
+            sites(&catalogue),
+        );
+        engine.step_with(&snapshot(10, 10), &urgent, now);
+        let system = level_of_system(&engine);
+        assert_eq!(system.parameters["ambulance_reap_level"], 5.0);
+        assert!(
+            system
+                .drivers
+                .iter()
+                .any(|d| d.parameter == "ambulance_reap_level"),
+            "{system:?}"
+        );
+        assert!(system.reason.contains("REAP"), "{}", system.reason);
+        let site = engine
+            .states()
+            .into_iter()
+            .find(|s| s.scope == "RWEAA")
+            .expect("the site");
+        assert!(!site.parameters.contains_key("ambulance_reap_level"));
     }
 
     fn level_of_system(engine: &Engine) -> ScopeState {

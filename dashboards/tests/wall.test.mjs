@@ -79,8 +79,10 @@ const SHOWN = {
     'ga_occupancy_pct', 'critical_care_occupancy_pct', 'virtual_ward_occupied', 'virtual_ward_capacity',
     'virtual_ward_occupancy_pct', 'nctr_patients', 'delay_days', 'discharged_today', 'expected_today'],
 };
-/** ED and ambulance counts (the system's and each acute site's), compared where the expected file has them. */
-const URGENT_FIELDS = ['in_department', 'over_4h', 'over_12h', 'waiting_for_bed', 'vehicles_waiting', 'handovers_over_60'];
+/** ED and ambulance counts (the system's and each acute site's), and the ambulance service's own
+ *  escalation level (the system's), compared where the expected file has them. */
+const URGENT_FIELDS = ['in_department', 'over_4h', 'over_12h', 'waiting_for_bed', 'vehicles_waiting', 'handovers_over_60',
+  'ambulance_level'];
 const PATHWAY_FIELDS = { site: ['discharged_today', 'expected_today'], system: ['discharged_today', 'expected_today', 'nctr_patients'] };
 
 function settings() {

@@ -99,6 +99,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::AmbulanceArrived(_) => "ambulance.arrived",
         Payload::AmbulanceHandedOver(_) => "ambulance.handed_over",
         Payload::AmbulanceCleared(_) => "ambulance.cleared",
+        Payload::AmbulanceEscalationSet(_) => "ambulance.escalation_set",
     }
 }
 

@@ -73,10 +73,8 @@ pub struct CareHomesView {
 /// Whether a home's figures are older than `stale_after` at `now` (or were
 /// never given).
 pub fn is_stale(record: &CareHomeRecord, now: OffsetDateTime, stale_after: Duration) -> bool {
-    match &record.confirmed {
-        None => true,
-        Some(confirmed) => (now - confirmed.at) > stale_after,
-    }
+    let age = time::Duration::try_from(stale_after).unwrap_or(time::Duration::MAX);
+    record.is_stale(now, age)
 }
 
 /// The view of `homes` at `now`, locality by locality in the region's

@@ -237,9 +237,12 @@ impl ControlRoom {
                     }
                     touched.care_homes = true;
                 }
-                Change::UrgentCare { site, .. } => {
+                // An ambulance service's escalation level names no site:
+                // only the system's figures move.
+                Change::UrgentCare { site, .. } if !site.is_empty() => {
                     touched.sites.insert(site.clone());
                 }
+                Change::UrgentCare { .. } => {}
                 Change::Discharge { id, summary, .. } => {
                     touched.discharges.insert(id.clone());
                     touched.sites.insert(summary.site.clone());

@@ -63,8 +63,11 @@ pub struct PressureConfig {
     /// (`PF_ALERT_OCCUPANCY_MARGIN_PCT` 2, `PF_ALERT_NCTR_SURGE` 10,
     /// `PF_ALERT_NCTR_SURGE_WINDOW_SECS` 3600; a surge of 0 turns it off),
     /// ED 12-hour waits and handovers over 60 minutes per site
-    /// (`PF_ALERT_ED_OVER_12H` 1, `PF_ALERT_HANDOVERS_OVER_60` 3; 0 turns
-    /// one off). The defaults are placeholders until the ICB sets them.
+    /// (`PF_ALERT_ED_OVER_12H` 1, `PF_ALERT_HANDOVERS_OVER_60` 3), G&A
+    /// occupancy of an acute site or the system (`PF_ALERT_GA_OCCUPANCY_PCT`
+    /// 95), care homes with figures older than `PF_ALERT_STALE_RETURN_HOURS`
+    /// (24) or never given (`PF_ALERT_STALE_HOMES` 10); 0 turns one off.
+    /// The defaults are placeholders until the ICB sets them.
     pub alert_rules: AlertRules,
     /// Recent alerts kept for `/api/v1/opel` (`PF_ALERTS_RECENT`, default 50).
     pub recent_alerts: usize,
@@ -113,6 +116,9 @@ impl PressureConfig {
                 nctr_surge_window_secs: env_or("PF_ALERT_NCTR_SURGE_WINDOW_SECS", 3600)?,
                 ed_over_12h: env_or("PF_ALERT_ED_OVER_12H", 1)?,
                 handovers_over_60: env_or("PF_ALERT_HANDOVERS_OVER_60", 3)?,
+                ga_occupancy_pct: env_or("PF_ALERT_GA_OCCUPANCY_PCT", 95.0)?,
+                stale_return_hours: env_or("PF_ALERT_STALE_RETURN_HOURS", 24)?,
+                stale_homes: env_or("PF_ALERT_STALE_HOMES", 10)?,
             },
             recent_alerts: env_or("PF_ALERTS_RECENT", 50)?,
             webhook,

@@ -106,7 +106,29 @@ pub struct AlertRules {
     /// This many of a site's handovers today (done, or waiting now) over
     /// 60 minutes raise a `handover_delays` alert (0: off).
     pub handovers_over_60: i64,
+    /// G&A occupancy (%) of an acute site or of the system at or above
+    /// this raises a `ga_occupancy_high` alert, cleared once it falls
+    /// `occupancy_margin_pct` below (0: off).
+    pub ga_occupancy_pct: f64,
+    /// A care home's figures count as stale when older than this many
+    /// hours, or never given (the wall's rule, [`CareHomeRecord::is_stale`]).
+    ///
+    /// [`CareHomeRecord::is_stale`]: pf_care_home_model::CareHomeRecord::is_stale
+    pub stale_return_hours: i64,
+    /// This many care homes with stale figures raise a
+    /// `care_home_returns_stale` alert for the system (0: off).
+    pub stale_homes: i64,
 }
+
+/// The alerts that hold while a condition lasts: raised once when it
+/// starts, cleared (an `info` notice of the same kind, `details.cleared`
+/// true) when it ends, and raised again only after that.
+pub const HOLDING_KINDS: [&str; 4] = [
+    "ed_12h_waits",
+    "handover_delays",
+    "ga_occupancy_high",
+    "care_home_returns_stale",
+];
 
 impl Default for AlertRules {
     fn default() -> Self {
@@ -116,6 +138,9 @@ impl Default for AlertRules {
             nctr_surge_window_secs: 3600,
             ed_over_12h: 1,
             handovers_over_60: 3,
+            ga_occupancy_pct: 95.0,
+            stale_return_hours: 24,
+            stale_homes: 10,
         }
     }
 }
@@ -135,7 +160,9 @@ impl Figures {
     /// of those kinds, and, where the ED and ambulance feeds reach the
     /// scope, the % of patients in ED over 4 and 12 hours, the % of
     /// today's handovers over 60 minutes and the ambulance hours lost today
-    /// (defined once in [`pf_live_state::urgent_care`]).
+    /// (defined once in [`pf_live_state::urgent_care`]), and for the system
+    /// the ambulance service's own escalation level
+    /// (`ambulance_reap_level` or `ambulance_opel_level`).
     fn parameters(&self, measure: OccupancyMeasure) -> BTreeMap<String, f64> {
         let mut parameters = BTreeMap::new();
         let main = self.beds.of(measure.kinds);
@@ -162,6 +189,12 @@ impl Figures {
         if let Some(pct) = urgent.handovers_over_60_pct() {
             parameters.insert("ambulance_handover_over_60_pct".to_owned(), pct);
             parameters.insert("ambulance_hours_lost".to_owned(), urgent.hours_lost);
+        }
+        // The ambulance service's own level, on the scale its feed uses
+        // (the system's figures only); scored where the configuration
+        // names the parameter.
+        if let Some(escalation) = &urgent.ambulance_escalation {
+            parameters.insert(escalation.parameter(), f64::from(escalation.level));
         }
         parameters
     }
@@ -268,7 +301,8 @@ pub struct Alert {
     /// UUIDv7.
     pub alert_id: String,
     /// `opel_level_changed`, `occupancy_threshold`, `care_home_closed`,
-    /// `nctr_surge`, `ed_12h_waits`, `handover_delays`.
+    /// `nctr_surge`, and those of [`HOLDING_KINDS`]: `ed_12h_waits`,
+    /// `handover_delays`, `ga_occupancy_high`, `care_home_returns_stale`.
     pub kind: &'static str,
     /// `info`, `warning` or `critical`.
     pub severity: &'static str,
@@ -323,9 +357,9 @@ pub struct Engine {
     /// Per site: how many occupancy thresholds have been alerted, and since
     /// when occupancy has been clearly below the highest of them.
     occupancy_bands: BTreeMap<String, (usize, Option<OffsetDateTime>)>,
-    /// (alert kind, site) whose count is at or above its threshold and has
-    /// been alerted; cleared when the count falls below it.
-    counts_alerted: std::collections::BTreeSet<(&'static str, String)>,
+    /// (alert kind, scope) of the [`HOLDING_KINDS`] raised and not yet
+    /// cleared.
+    holding: std::collections::BTreeSet<(&'static str, String)>,
     /// Care homes closed to admissions at the last look (`None`: not looked yet).
     closed_homes: Option<BTreeMap<String, bool>>,
     /// (time, waiting patients in the system), within the surge window.
@@ -343,7 +377,7 @@ impl Engine {
             trackers: BTreeMap::new(),
             states: BTreeMap::new(),
             occupancy_bands: BTreeMap::new(),
-            counts_alerted: std::collections::BTreeSet::new(),
+            holding: std::collections::BTreeSet::new(),
             closed_homes: None,
             waiting: VecDeque::new(),
             last_surge: None,
@@ -376,6 +410,15 @@ impl Engine {
         let alerted = thresholds.iter().filter(|t| threshold_pct >= **t).count();
         self.occupancy_bands
             .insert(scope.to_owned(), (alerted, None));
+    }
+
+    /// Resumes an alert of [`HOLDING_KINDS`] raised before and not cleared
+    /// (after a restart or a takeover), so it is not raised again while it
+    /// holds, and is cleared when it ends. Other kinds are ignored.
+    pub fn resume_holding(&mut self, kind: &str, scope: &str) {
+        if let Some(kind) = HOLDING_KINDS.iter().find(|k| **k == kind) {
+            self.holding.insert((kind, scope.to_owned()));
+        }
     }
 
     /// Resumes the time of the last NCTR surge alert published, so a new
@@ -510,6 +553,11 @@ impl Engine {
             {
                 self.occupancy_alert(&scope, &name, thresholds, occupancy, now, &mut outcome);
             }
+            if measure == GA_OCCUPANCY
+                && let Some(&occupancy) = parameters.get(GA_OCCUPANCY.parameter)
+            {
+                self.ga_occupancy_alert(&scope, &name, occupancy, now, &mut outcome);
+            }
             let level = self.trackers.get(&scope).and_then(LevelTracker::level);
             self.states.insert(
                 scope.clone(),
@@ -528,6 +576,7 @@ impl Engine {
         }
         self.urgent_care_alerts(&by_site, now, &mut outcome);
         self.care_home_alerts(snapshot, now, &mut outcome);
+        self.stale_returns_alert(snapshot, now, &mut outcome);
         self.surge_alert(system.waiting, now, &mut outcome);
         outcome
     }
@@ -628,8 +677,7 @@ impl Engine {
             let name = self
                 .sites
                 .get(code)
-                .map(|s| s.name.as_str())
-                .unwrap_or(code);
+                .map_or_else(|| code.clone(), |s| s.name.clone());
             let checks = [
                 (
                     "ed_12h_waits",
@@ -645,22 +693,123 @@ impl Engine {
                 ),
             ];
             for (kind, count, threshold, what) in checks {
-                let key = (kind, code.clone());
-                if threshold <= 0 || count < threshold {
-                    self.counts_alerted.remove(&key);
-                    continue;
-                }
-                if self.counts_alerted.insert(key) {
-                    outcome.alerts.push(Alert::new(
-                        kind,
-                        "warning",
-                        code,
-                        format!("{name}: {count} {what} (threshold {threshold})"),
-                        now,
-                        serde_json::json!({ "count": count, "threshold": threshold }),
-                    ));
-                }
+                let holds = threshold > 0 && count >= threshold;
+                let title = if holds {
+                    format!("{name}: {count} {what} (threshold {threshold})")
+                } else {
+                    format!("{name}: {count} {what}, below the threshold of {threshold} again")
+                };
+                self.hold(
+                    kind,
+                    code,
+                    holds,
+                    !holds,
+                    title,
+                    now,
+                    serde_json::json!({ "count": count, "threshold": threshold }),
+                    outcome,
+                );
             }
+        }
+    }
+
+    /// G&A occupancy of an acute site or the system against
+    /// [`AlertRules::ga_occupancy_pct`]: raised at or above it, cleared once
+    /// it is `occupancy_margin_pct` below, so hovering raises one alert.
+    fn ga_occupancy_alert(
+        &mut self,
+        scope: &str,
+        name: &str,
+        occupancy: f64,
+        now: OffsetDateTime,
+        outcome: &mut Outcome,
+    ) {
+        let threshold = self.rules.ga_occupancy_pct;
+        let on = threshold > 0.0;
+        let holds = on && occupancy >= threshold;
+        let clears = !on || occupancy < threshold - self.rules.occupancy_margin_pct;
+        let title = if holds {
+            format!("{name}: G&A occupancy {occupancy}% (at or above {threshold}%)")
+        } else {
+            format!("{name}: G&A occupancy {occupancy}%, below {threshold}% again")
+        };
+        self.hold(
+            "ga_occupancy_high",
+            scope,
+            holds,
+            clears,
+            title,
+            now,
+            serde_json::json!({ "occupancy_pct": occupancy, "threshold_pct": threshold }),
+            outcome,
+        );
+    }
+
+    /// Care homes whose figures are stale (older than
+    /// [`AlertRules::stale_return_hours`] or never given, as the wall counts
+    /// them) against [`AlertRules::stale_homes`], for the system.
+    fn stale_returns_alert(
+        &mut self,
+        snapshot: &Snapshot,
+        now: OffsetDateTime,
+        outcome: &mut Outcome,
+    ) {
+        let hours = self.rules.stale_return_hours;
+        let age = time::Duration::hours(hours);
+        let stale = snapshot
+            .care_homes
+            .values()
+            .filter(|record| record.is_stale(now, age))
+            .count() as i64;
+        let threshold = self.rules.stale_homes;
+        let holds = threshold > 0 && stale >= threshold;
+        let title = if holds {
+            format!(
+                "{stale} care homes' figures older than {hours} hours or never given (threshold {threshold})"
+            )
+        } else {
+            format!(
+                "{stale} care homes' figures older than {hours} hours or never given, below the threshold of {threshold} again"
+            )
+        };
+        self.hold(
+            "care_home_returns_stale",
+            SYSTEM,
+            holds,
+            !holds,
+            title,
+            now,
+            serde_json::json!({ "stale": stale, "threshold": threshold, "older_than_hours": hours }),
+            outcome,
+        );
+    }
+
+    /// One alert of [`HOLDING_KINDS`] for `scope`: raised when `holds` and
+    /// not raised yet; cleared (an `info` notice) when `clears` and raised.
+    #[allow(clippy::too_many_arguments)]
+    fn hold(
+        &mut self,
+        kind: &'static str,
+        scope: &str,
+        holds: bool,
+        clears: bool,
+        title: String,
+        now: OffsetDateTime,
+        mut details: serde_json::Value,
+        outcome: &mut Outcome,
+    ) {
+        let key = (kind, scope.to_owned());
+        if holds {
+            if self.holding.insert(key) {
+                outcome
+                    .alerts
+                    .push(Alert::new(kind, "warning", scope, title, now, details));
+            }
+        } else if clears && self.holding.remove(&key) {
+            details["cleared"] = serde_json::Value::Bool(true);
+            outcome
+                .alerts
+                .push(Alert::new(kind, "info", scope, title, now, details));
         }
     }
 
@@ -1086,7 +1235,19 @@ mod tests {
         );
         let still = engine.step_with(&snapshot(10, 10), &state(3, 1), now);
         assert!(kinds(&still).is_empty(), "once per crossing");
-        engine.step_with(&snapshot(10, 10), &state(1, 1), now);
+        let cleared = engine.step_with(&snapshot(10, 10), &state(1, 1), now);
+        let notice = cleared
+            .alerts
+            .iter()
+            .find(|a| a.kind == "ed_12h_waits")
+            .expect("a notice that the ED alert is over");
+        assert_eq!(notice.severity, "info");
+        assert_eq!(notice.details["cleared"], true);
+        assert_eq!(
+            notice.title,
+            "Royal: 1 in ED over 12 hours from arrival, below the threshold of 2 again"
+        );
+        assert_eq!(kinds(&cleared).len(), 1, "the handover alert still holds");
         let again = engine.step_with(&snapshot(10, 10), &state(2, 1), now);
         assert_eq!(kinds(&again).len(), 1, "again after falling below");
         let ed = again
@@ -1095,6 +1256,47 @@ mod tests {
             .find(|a| a.kind == "ed_12h_waits")
             .expect("the ED alert");
         assert_eq!(ed.details["count"], 2);
+    }
+
+    /// The ambulance service's own level, as its feed set it, is a system
+    /// parameter on its scale, scored where the configuration names it.
+    #[test]
+    fn the_ambulance_services_level_is_a_system_parameter() {
+        let catalogue = catalogue();
+        let now = time::macros::datetime!(2026-11-30 12:00 UTC);
+        let mut state = urgent_care::UrgentCareState::default();
+        state.escalations.insert(
+            "RX9".into(),
+            urgent_care::EscalationSummary {
+                service: "RX9".into(),
+                scale: "reap".into(),
+                level: 5,
+                set_ms: 0,
+            },
+        );
+        let urgent = urgent_care::figures(&state, 0);
+        let mut engine = Engine::new(
+            OpelConfig::llr_defaults().expect("defaults"),
+            AlertRules::default(),
+            sites(&catalogue),
+        );
+        engine.step_with(&snapshot(10, 10), &urgent, now);
+        let system = level_of_system(&engine);
+        assert_eq!(system.parameters["ambulance_reap_level"], 5.0);
+        assert!(
+            system
+                .drivers
+                .iter()
+                .any(|d| d.parameter == "ambulance_reap_level"),
+            "{system:?}"
+        );
+        assert!(system.reason.contains("REAP"), "{}", system.reason);
+        let site = engine
+            .states()
+            .into_iter()
+            .find(|s| s.scope == "RWEAA")
+            .expect("the site");
+        assert!(!site.parameters.contains_key("ambulance_reap_level"));
     }
 
     fn level_of_system(engine: &Engine) -> ScopeState {

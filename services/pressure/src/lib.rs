@@ -24,7 +24,11 @@
 //! on `pf.system.opel.{scope}` (stream `PF_SYSTEM`) with the parameters,
 //! score, drivers and reason that caused it. Alerts (level changes, a site crossing an
 //! occupancy threshold, a care home closing to admissions, a surge of NCTR
-//! patients) are JSON on `pf.alerts.{kind}` (stream `PF_ALERTS`) and, when
+//! patients, and at the thresholds set in [`engine::AlertRules`]: ED
+//! 12-hour waits, handover delays, G&A occupancy of a site or the system,
+//! care homes with stale figures — each raised once while it holds and
+//! cleared by an `info` notice when it ends, [`engine::HOLDING_KINDS`])
+//! are JSON on `pf.alerts.{kind}` (stream `PF_ALERTS`) and, when
 //! `PF_ALERT_WEBHOOK_URL` is set, POSTed there signed (see [`webhook`]).
 //! A new copy (a restart, or the standby taking over) resumes each scope's
 //! level from `PF_SYSTEM` and the alerts already raised from `PF_ALERTS`

@@ -1,7 +1,9 @@
 //! What a new copy of pressure picks up from the alerts already published
 //! (`PF_ALERTS`), so that taking over from a copy that died, or starting
 //! again, does not raise an alert a second time: each site's last
-//! occupancy alert (which thresholds were alerted) and the last NCTR surge.
+//! occupancy alert (which thresholds were alerted), the last NCTR surge,
+//! and the alerts that hold while their condition lasts
+//! ([`crate::engine::HOLDING_KINDS`]) raised and not cleared since.
 //! The levels themselves are resumed from `PF_SYSTEM` (see `run`).
 
 use std::collections::BTreeMap;
@@ -14,7 +16,7 @@ use pf_event_log::streams;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, HOLDING_KINDS};
 
 /// The longest the alerts are read for at start; past it the copy starts
 /// without them (and may repeat an alert rather than not run).
@@ -37,6 +39,9 @@ pub struct Raised {
     pub occupancy: BTreeMap<String, f64>,
     /// When the last NCTR surge was alerted.
     pub last_surge: Option<OffsetDateTime>,
+    /// (kind, scope) of the holding alerts whose last notice raised them
+    /// (not cleared).
+    pub holding: std::collections::BTreeSet<(String, String)>,
 }
 
 impl Raised {
@@ -47,6 +52,9 @@ impl Raised {
         }
         if let Some(at) = self.last_surge {
             engine.resume_surge(at);
+        }
+        for (kind, scope) in &self.holding {
+            engine.resume_holding(kind, scope);
         }
     }
 }
@@ -64,6 +72,18 @@ pub async fn raised(context: &jetstream::Context) -> anyhow::Result<Raised> {
         .into_iter()
         .map(|alert| alert.at)
         .max();
+    for kind in HOLDING_KINDS {
+        let mut last: BTreeMap<String, bool> = BTreeMap::new();
+        for alert in read(context, kind).await? {
+            let cleared = alert.details["cleared"].as_bool().unwrap_or(false);
+            last.insert(alert.scope, cleared);
+        }
+        raised.holding.extend(
+            last.into_iter()
+                .filter(|(_, cleared)| !cleared)
+                .map(|(scope, _)| (kind.to_owned(), scope)),
+        );
+    }
     Ok(raised)
 }
 

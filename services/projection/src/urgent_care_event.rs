@@ -1,11 +1,14 @@
-//! Turning an ED attendance or ambulance arrival event into a live-state
-//! update.
+//! Turning an ED attendance, ambulance arrival or ambulance service's
+//! escalation event into a live-state update.
 
-use pf_live_state::urgent_care::Departure;
+use pf_live_state::urgent_care::{AmbulanceEscalationUpdate, Departure, EscalationSummary};
 use pf_live_state::{AmbulanceUpdate, EdAttendanceUpdate, Update};
 use pf_proto::envelope::unix_millis;
 use pf_proto::v1::event_envelope::Payload;
-use pf_proto::v1::{AmbulanceArrival, EdAttendance, EdDeparture, EventEnvelope};
+use pf_proto::v1::{
+    AmbulanceArrival, AmbulanceEscalation, EdAttendance, EdDeparture, EscalationScale,
+    EventEnvelope,
+};
 
 /// Why an event cannot be applied. The text is the dead-letter reason.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -60,6 +63,9 @@ pub fn decode(subject: &str, bytes: &[u8]) -> Result<Update, Unusable> {
         }
         Payload::AmbulanceCleared(p) => {
             ambulance(&event, subject, p.arrival.as_ref(), occurred_at_ms)
+        }
+        Payload::AmbulanceEscalationSet(p) => {
+            escalation(&event, subject, p.escalation.as_ref(), occurred_at_ms)
         }
         other => Err(Unusable::NotAnUrgentCareEvent(
             pf_proto::envelope::event_type(other),
@@ -157,4 +163,52 @@ fn ambulance(
         cleared_at_ms: record.cleared_at.as_ref().map(|t| unix_millis(Some(t))),
         occurred_at_ms,
     })))
+}
+
+fn escalation(
+    event: &EventEnvelope,
+    subject: &str,
+    record: Option<&AmbulanceEscalation>,
+    occurred_at_ms: i64,
+) -> Result<Update, Unusable> {
+    let record = record.ok_or(Unusable::BadRecord("the escalation level is missing"))?;
+    if record.service.is_empty()
+        || event.entity_id != format!("ambulance-service/{}", record.service)
+        || subject != pf_event_log::streams::ambulance_escalation_subject(&record.service)
+    {
+        return Err(Unusable::Mismatch {
+            entity_id: event.entity_id.clone(),
+            subject: subject.to_owned(),
+            named: format!("the escalation level of {}", record.service),
+        });
+    }
+    let (scale, highest) = match record.scale() {
+        EscalationScale::Reap => ("reap", 6),
+        EscalationScale::Opel => ("opel", 4),
+        EscalationScale::Unspecified => {
+            return Err(Unusable::BadRecord("an escalation level without its scale"));
+        }
+    };
+    if record.level < 1 || record.level > highest {
+        return Err(Unusable::BadRecord("an escalation level off its scale"));
+    }
+    let set_ms = record
+        .set_at
+        .as_ref()
+        .map(|t| unix_millis(Some(t)))
+        .ok_or(Unusable::BadRecord("an escalation level without its time"))?;
+    Ok(Update::AmbulanceEscalation(Box::new(
+        AmbulanceEscalationUpdate {
+            event_id: event.event_id.clone(),
+            event_type: event.event_type.clone(),
+            entity_version: event.entity_version,
+            summary: EscalationSummary {
+                service: record.service.clone(),
+                scale: scale.to_owned(),
+                level: record.level,
+                set_ms,
+            },
+            occurred_at_ms,
+        },
+    )))
 }

@@ -2,7 +2,10 @@
 //! at `/api/v1/openapi.json`):
 //! - `POST /api/v1/ed/{site}/{attendance}/arrival`, `/decision-to-admit`,
 //!   `/departure` (`{"outcome": "admitted" | "discharged" | "transferred"}`);
-//! - `POST /api/v1/ambulance/{site}/{arrival}/arrival`, `/handover`, `/clear`.
+//! - `POST /api/v1/ambulance/{site}/{arrival}/arrival`, `/handover`, `/clear`;
+//! - `PUT /api/v1/ambulance-service/{ods}/escalation` (`{"scale": "reap" |
+//!   "opel", "level": 1…}`): the ambulance service's own escalation level,
+//!   set by its feed (a client granted the service's ODS code).
 //!
 //! Each body may give `occurred_at` (RFC 3339; default: now). The ids are
 //! the sending system's opaque ids (letters, digits and `-`, at most 64):
@@ -19,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts as _, Path, Stat
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use bytes::Bytes;
 use pf_event_log::{ChangeError, ContentionLimit, Decision, EntityLog};
@@ -160,6 +163,10 @@ pub fn router(state: AppState, http_metrics: pf_runtime::HttpMetrics) -> Router 
         .route(
             "/api/v1/ambulance/{site}/{arrival}/clear",
             post(ambulance_clear),
+        )
+        .route(
+            "/api/v1/ambulance-service/{service}/escalation",
+            put(ambulance_escalation),
         )
         // A signed-in browser's changes must be JSON from our own pages.
         .route_layer(axum::middleware::from_fn_with_state(
@@ -316,6 +323,169 @@ struct DepartureBody {
     outcome: String,
     #[serde(default)]
     occurred_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EscalationBody {
+    scale: String,
+    level: u32,
+    #[serde(default)]
+    occurred_at: Option<String>,
+}
+
+/// The audit trail's action of setting an ambulance service's level.
+const ESCALATION_ACTION: &str = "ambulance.escalation";
+
+/// `PUT /api/v1/ambulance-service/{service}/escalation`: the ambulance
+/// service's feed sets its current escalation level. Audited like every
+/// change; published on `pf.urgent-care.escalation.{service}`.
+#[tracing::instrument(skip(state, caller, body))]
+async fn ambulance_escalation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(service): Path<String>,
+    body: Bytes,
+) -> Result<Json<Accepted>, ApiError> {
+    let entity = match OdsCode::parse(&service) {
+        Ok(ods) => record::escalation_entity(ods.as_str()),
+        Err(_) => "ambulance-service/invalid".to_owned(),
+    };
+    let result = async {
+        let principal = caller.principal()?;
+        within_write_limit(&state, principal)?;
+        let ods = OdsCode::parse(&service).map_err(|_| {
+            ApiError::Malformed(format!(
+                "`{service}` is not an ODS code; use the ambulance service's own code, e.g. RX9"
+            ))
+        })?;
+        principal
+            .permits(&Action::RecordUrgentCare { trust: ods.clone() })
+            .require()
+            .map_err(|refused| ApiError::Forbidden(refused.to_string()))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::Malformed(
+                "the request needs a JSON body such as {\"scale\": \"reap\", \"level\": 3}".into(),
+            ));
+        }
+        let body: EscalationBody = parse_body(&body)?;
+        let scale = record::Scale::parse(&body.scale).ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "`{}` is not an escalation scale; use reap (levels 1 to 6) or opel (levels 1 to 4)",
+                body.scale
+            ))
+        })?;
+        if body.level < 1 || body.level > scale.highest() {
+            return Err(ApiError::Invalid(format!(
+                "level {} is not on the {} scale, which runs from 1 to {}",
+                body.level,
+                body.scale,
+                scale.highest()
+            )));
+        }
+        let at = occurred_at_or_now(body.occurred_at, OffsetDateTime::now_utc())?;
+        state
+            .audit
+            .attempt(caller.accepted(ESCALATION_ACTION, &entity))
+            .await
+            .map(pf_audit::Attempt::outcome_recorded_elsewhere)?;
+        set_escalation(&state, principal, ods.as_str(), scale, body.level, at).await
+    }
+    .await;
+    audited(&state, &caller, ESCALATION_ACTION, &entity, result)
+        .await
+        .map(Json)
+}
+
+async fn set_escalation(
+    state: &AppState,
+    principal: &Principal,
+    service: &str,
+    scale: record::Scale,
+    level: u32,
+    at: OffsetDateTime,
+) -> Result<Accepted, ApiError> {
+    let actor = Actor {
+        id: principal.id.clone(),
+        organisation: principal
+            .organisation
+            .as_ref()
+            .map(|o| o.as_str().to_owned())
+            .unwrap_or_default(),
+        kind: match principal.kind {
+            PrincipalKind::Person => ActorKind::Person,
+            PrincipalKind::Machine => ActorKind::Machine,
+        } as i32,
+    };
+    let entity_id = record::escalation_entity(service);
+    let subject = pf_event_log::streams::ambulance_escalation_subject(service);
+    let changed = state
+        .log
+        .change(
+            pf_event_log::streams::URGENT_CARE.name,
+            &subject,
+            CONTENTION,
+            |latest| {
+                let version = latest.map_or(0, |l| l.event.entity_version);
+                let event = latest.map(|l| &l.event);
+                let next = record::decide_escalation(
+                    service,
+                    record::escalation_record(event),
+                    scale,
+                    level,
+                    at,
+                )?;
+                Ok(match next {
+                    Next::Repeat => Decision::Unchanged(Accepted {
+                        event_id: None,
+                        entity_version: version,
+                        stream_sequence: None,
+                        event_type: event.map(|e| e.event_type.clone()).unwrap_or_default(),
+                    }),
+                    Next::Store(payload) => {
+                        let event = NewEvent {
+                            source: Source {
+                                organisation: service.to_owned(),
+                                service: SERVICE.to_owned(),
+                            },
+                            entity_id: entity_id.clone(),
+                            entity_version: version + 1,
+                            occurred_at: Some(at),
+                            actor: actor.clone(),
+                            payload,
+                        }
+                        .seal(OffsetDateTime::now_utc());
+                        Decision::Publish {
+                            outcome: Accepted {
+                                event_id: Some(event.event_id.clone()),
+                                entity_version: event.entity_version,
+                                stream_sequence: None,
+                                event_type: event.event_type.clone(),
+                            },
+                            event,
+                        }
+                    }
+                })
+            },
+        )
+        .await
+        .map_err(|err| match err {
+            ChangeError::Refused(not_now) => ApiError::Refused(not_now),
+            ChangeError::Contended { .. } => ApiError::Contended(entity_id.clone()),
+            ChangeError::Unavailable(cause) | ChangeError::Rejected(cause) => {
+                ApiError::Unavailable(cause)
+            }
+        })?;
+    let mut accepted = changed.outcome;
+    if let Some(stored) = changed.stored {
+        accepted.stream_sequence = Some(stored.published.stream_sequence);
+        state
+            .metrics
+            .published
+            .with_label_values(&[stored.event.event_type.as_str()])
+            .inc();
+    }
+    Ok(accepted)
 }
 
 /// What a route changes.

@@ -4,7 +4,8 @@
 //! A trust's ED system tells it of each attendance (arrival, decision to
 //! admit, departure admitted/discharged/transferred) and the ambulance
 //! service's feed of each vehicle at a hospital (arrival, handover, clear),
-//! by opaque ids, never patient-identifiable data. It checks the change
+//! by opaque ids, never patient-identifiable data, and of the ambulance
+//! service's own escalation level (REAP 1–6 or an OPEL-style 1–4). It checks the change
 //! against the site catalogue, the caller's grant and the record's newest
 //! event, then publishes the event to JetStream (`PF_URGENT_CARE`) through
 //! the platform's one change loop ([`pf_event_log::EntityLog::change`]) and
@@ -13,8 +14,8 @@
 //!
 //! # Layout
 //! - [`config`]: settings from the environment.
-//! - [`record`]: an attendance's and an arrival's record and whether a
-//!   change fits it.
+//! - [`record`]: an attendance's and an arrival's record, an ambulance
+//!   service's escalation level, and whether a change fits it.
 //! - [`api`]: the HTTP routes, their error answers and the audit trail of
 //!   every change and refusal.
 //! - [`metrics`]: counters of published and refused changes.

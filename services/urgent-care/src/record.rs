@@ -5,15 +5,18 @@
 //! An attendance arrives once, may have a decision to admit, and departs
 //! once (admitted, discharged or transferred); nothing changes after its
 //! departure. An ambulance arrival arrives once, hands over once, and
-//! clears once after its handover. Repeating the last change with the
+//! clears once after its handover. An ambulance service's escalation level
+//! ([`decide_escalation`]) may change at any time, but not to a time before
+//! the level it replaces. Repeating the last change with the
 //! same time is accepted and stores nothing (a feed re-sending after a lost
 //! answer); anything else out of order is refused with the reason.
 
 use pf_proto::envelope::{timestamp, unix_millis};
 use pf_proto::v1::event_envelope::Payload;
 use pf_proto::v1::{
-    AmbulanceArrival, AmbulanceArrived, AmbulanceCleared, AmbulanceHandedOver, EdArrived,
-    EdAttendance, EdDecidedToAdmit, EdDeparted, EdDeparture, EventEnvelope,
+    AmbulanceArrival, AmbulanceArrived, AmbulanceCleared, AmbulanceEscalation,
+    AmbulanceEscalationSet, AmbulanceHandedOver, EdArrived, EdAttendance, EdDecidedToAdmit,
+    EdDeparted, EdDeparture, EscalationScale, EventEnvelope,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -110,6 +113,91 @@ pub fn ed_entity(site: &str, attendance: &str) -> String {
 /// The entity id of an ambulance arrival.
 pub fn ambulance_entity(site: &str, arrival: &str) -> String {
     format!("ambulance/{site}/{arrival}")
+}
+
+/// The entity id of an ambulance service's escalation level.
+pub fn escalation_entity(service: &str) -> String {
+    format!("ambulance-service/{service}")
+}
+
+/// How an ambulance service states its level, as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// Its Resource Escalation Action Plan level, 1 to 6.
+    Reap,
+    /// An OPEL-style level, 1 to 4.
+    Opel,
+}
+
+impl Scale {
+    /// Reads the API's word.
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "reap" => Some(Scale::Reap),
+            "opel" => Some(Scale::Opel),
+            _ => None,
+        }
+    }
+
+    /// The highest level of the scale.
+    pub fn highest(self) -> u32 {
+        match self {
+            Scale::Reap => 6,
+            Scale::Opel => 4,
+        }
+    }
+
+    fn to_proto(self) -> EscalationScale {
+        match self {
+            Scale::Reap => EscalationScale::Reap,
+            Scale::Opel => EscalationScale::Opel,
+        }
+    }
+}
+
+/// The ambulance service's escalation level in its newest event.
+pub fn escalation_record(latest: Option<&EventEnvelope>) -> Option<AmbulanceEscalation> {
+    match latest?.payload.as_ref()? {
+        Payload::AmbulanceEscalationSet(p) => p.escalation.clone(),
+        _ => None,
+    }
+}
+
+/// Decides setting `service`'s escalation level to `level` on `scale` at
+/// `at` (the level checked against the scale by the caller): the same
+/// level on the same scale is a repeat; a time before the current level's
+/// is refused.
+pub fn decide_escalation(
+    service: &str,
+    current: Option<AmbulanceEscalation>,
+    scale: Scale,
+    level: u32,
+    at: OffsetDateTime,
+) -> Result<Next, NotNow> {
+    let at_ms = ms(at);
+    if let Some(current) = &current {
+        let since = millis(current.set_at.as_ref()).unwrap_or(0);
+        if current.scale == scale.to_proto() as i32 && current.level == level {
+            return Ok(Next::Repeat);
+        }
+        if at_ms < since {
+            return Err(NotNow::BeforeEarlierStep(format!(
+                "the time {} is before {service}'s current level was set, at {}",
+                at_text(at_ms),
+                at_text(since)
+            )));
+        }
+    }
+    Ok(Next::Store(Payload::AmbulanceEscalationSet(
+        AmbulanceEscalationSet {
+            escalation: Some(AmbulanceEscalation {
+                service: service.to_owned(),
+                scale: scale.to_proto() as i32,
+                level,
+                set_at: Some(timestamp(at)),
+            }),
+        },
+    )))
 }
 
 /// The attendance's record in its newest event (`None`: no event yet, or

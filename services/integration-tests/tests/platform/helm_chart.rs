@@ -716,3 +716,64 @@ fn production_mounts_the_patient_master_key_and_refuses_to_render_without_one() 
         "{refused}"
     );
 }
+
+/// Every alert threshold pressure reads (`PF_ALERT_*` in its config, the
+/// webhook's URL and secret aside: those come from a Secret) is a value of
+/// the chart, reaches the pressure container, is typed by the schema, and
+/// is described in `docs/opel.md`, so an ICB can set each one.
+#[test]
+fn every_alert_threshold_pressure_reads_is_a_chart_value_and_documented() {
+    let source = std::fs::read_to_string(repo().join("services/pressure/src/config.rs"))
+        .expect("pressure's config.rs");
+    let mut settings: Vec<String> = source
+        .split("env_or(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|name| name.starts_with("PF_ALERT_") && !name.starts_with("PF_ALERT_WEBHOOK_"))
+        .map(str::to_owned)
+        .collect();
+    settings.sort();
+    settings.dedup();
+    for wanted in [
+        "PF_ALERT_ED_OVER_12H",
+        "PF_ALERT_HANDOVERS_OVER_60",
+        "PF_ALERT_GA_OCCUPANCY_PCT",
+        "PF_ALERT_STALE_HOMES",
+        "PF_ALERT_STALE_RETURN_HOURS",
+    ] {
+        assert!(
+            settings.iter().any(|s| s == wanted),
+            "pressure no longer reads {wanted}: {settings:?}"
+        );
+    }
+    let objects = objects(&must(template(&[
+        "-f",
+        "helm/patient-flow/ci/production-values.yaml",
+    ])));
+    let pressure = container(&objects, "Deployment", "pressure");
+    let docs = std::fs::read_to_string(repo().join("docs/opel.md")).expect("docs/opel.md");
+    for name in &settings {
+        let values = env_values(pressure, name);
+        assert_eq!(values.len(), 1, "{name} is not in pressure's env");
+        assert!(
+            values[0]["value"]
+                .as_str()
+                .is_some_and(|v| v.parse::<f64>().is_ok()),
+            "{name}: {}",
+            values[0]
+        );
+        assert!(docs.contains(name), "docs/opel.md does not describe {name}");
+        let set = format!("pressure.config.{name}=many");
+        let err = template(&[
+            "-f",
+            "helm/patient-flow/ci/production-values.yaml",
+            "--set",
+            &set,
+        ])
+        .expect_err(&format!("--set {set} was accepted"));
+        assert!(
+            err.contains(name.as_str()) && err.contains("schema"),
+            "--set {set}: {err}"
+        );
+    }
+}

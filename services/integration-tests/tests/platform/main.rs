@@ -6,6 +6,8 @@
 //! `tests/slow/`.
 //!
 //! # Layout
+//! - [`alert_thresholds`]: alerts at set thresholds (G&A occupancy, stale
+//!   care-home figures) raised once, cleared, on NATS, webhook and wall.
 //! - [`adt_feed`]: HL7 v2 ADT over MLLP from three vendors' styles to the
 //!   live bed state; cancellations, resends, refusals, hostile frames.
 //! - [`access`]: who may do what, every demo role, no route left out.
@@ -51,6 +53,7 @@ mod access;
 mod access_table;
 mod admin_pages;
 mod adt_feed;
+mod alert_thresholds;
 mod audit_trail;
 mod care_homes;
 mod deploy;

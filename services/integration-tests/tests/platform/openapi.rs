@@ -1948,6 +1948,29 @@ async fn urgent_care(platform: &Platform) -> Api {
         let (status, answer) = api.json(id, &path, Some(&feed), body).await;
         assert_eq!(status, want, "{id} {path}: {answer}");
     }
+    // The ambulance service's own feed sets its escalation level.
+    let ambulance_service = platform.token_for(&bed_publisher("RX9"));
+    let escalation = "/api/v1/ambulance-service/RX9/escalation";
+    for (token, body, want) in [
+        (
+            &ambulance_service,
+            json!({"scale": "reap", "level": 3}),
+            200,
+        ),
+        (
+            &ambulance_service,
+            json!({"scale": "reap", "level": 9}),
+            422,
+        ),
+        (&ambulance_service, json!({"scale": "red", "level": 1}), 422),
+        (&ambulance_service, json!({"level": 1}), 400),
+        (&feed, json!({"scale": "opel", "level": 2}), 403),
+    ] {
+        let (status, answer) = api
+            .json("ambulanceEscalation", escalation, Some(token), body)
+            .await;
+        assert_eq!(status, want, "{escalation}: {answer}");
+    }
     let (status, _) = api
         .json(
             "edArrival",

@@ -362,3 +362,187 @@ async fn events_posted_by_the_feeds_reach_the_walls_figures() {
         );
     }
 }
+
+/// PUTs `body` to the urgent-care service at `path` with `token`.
+async fn put(platform: &Platform, token: Option<&str>, path: &str, body: Value) -> (u16, Value) {
+    let mut request = platform
+        .http
+        .put(format!("{}{path}", platform.urgent_care_url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
+        .json(&body)
+        .send()
+        .await
+        .expect("the urgent-care service answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Every message in `stream` under `subject`, as raw bytes.
+async fn stored(platform: &Platform, stream: &str, subject: &str) -> Vec<Vec<u8>> {
+    use futures::StreamExt as _;
+    let js = platform.jetstream().await;
+    let stream = js.get_stream(stream).await.expect("the stream");
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            filter_subject: subject.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("a consumer");
+    let pending = consumer.clone().info().await.expect("info").num_pending;
+    let mut out = Vec::new();
+    if pending == 0 {
+        return out;
+    }
+    let mut messages = consumer
+        .fetch()
+        .max_messages(pending as usize)
+        .messages()
+        .await
+        .expect("messages");
+    while let Some(message) = messages.next().await {
+        out.push(message.expect("a message").payload.to_vec());
+    }
+    out
+}
+
+/// The ambulance service's feed sets the service's own escalation level:
+/// refused with a reason when off its scale or from a client not granted
+/// the service, audited, stored as an event on its stream, folded into the
+/// live state and shown among the wall's system figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ambulance_services_feed_sets_its_escalation_level_for_the_wall() {
+    let platform = Platform::start().await;
+    let mut live = pf_integration_tests::ControlRoomClient::connect(&platform, None).await;
+    live.next_of(&["snapshot"]).await;
+    let feed = pf_access::Principal::machine("emas-feed", "EMAS CAD feed", None).with_grant(
+        pf_access::Grant::parse(pf_access::Role::BedPublisher, &["RX9"]).expect("a grant"),
+    );
+    let feed = platform.token_for(&feed);
+    let path = "/api/v1/ambulance-service/RX9/escalation";
+
+    // Refusals, each with a sentence.
+    for (token, body, want) in [
+        (
+            Some(feed.as_str()),
+            serde_json::json!({ "scale": "reap", "level": 7 }),
+            422,
+        ),
+        (
+            Some(feed.as_str()),
+            serde_json::json!({ "scale": "amber", "level": 2 }),
+            422,
+        ),
+        (
+            Some(feed.as_str()),
+            serde_json::json!({ "scale": "opel", "level": 5 }),
+            422,
+        ),
+        // A trust's feed is not the ambulance service's.
+        (
+            Some(platform.publisher_token.as_str()),
+            serde_json::json!({ "scale": "reap", "level": 3 }),
+            403,
+        ),
+        (
+            None,
+            serde_json::json!({ "scale": "reap", "level": 3 }),
+            401,
+        ),
+    ] {
+        let (status, answer) = put(&platform, token, path, body.clone()).await;
+        assert_eq!(status, want, "{body}: {answer}");
+        if want != 401 {
+            assert!(
+                answer["error"].as_str().is_some_and(|e| e.len() > 20),
+                "{body}: {answer}"
+            );
+        }
+    }
+
+    let (status, answer) = put(
+        &platform,
+        Some(&feed),
+        path,
+        serde_json::json!({ "scale": "reap", "level": 4 }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["event_type"], "ambulance.escalation_set");
+    let event_id = answer["event_id"].as_str().expect("an event id").to_owned();
+    // The same level again (a resend after a lost answer) stores nothing.
+    let (status, again) = put(
+        &platform,
+        Some(&feed),
+        path,
+        serde_json::json!({ "scale": "reap", "level": 4 }),
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert!(again["event_id"].is_null(), "{again}");
+
+    // One event on the urgent-care stream, by the feed.
+    let events = stored(&platform, "PF_URGENT_CARE", "pf.urgent-care.escalation.RX9").await;
+    assert_eq!(events.len(), 1);
+    let envelope = pf_proto::v1::EventEnvelope::decode_checked(&events[0]).expect("an envelope");
+    assert_eq!(envelope.event_id, event_id);
+    assert_eq!(envelope.entity_id, "ambulance-service/RX9");
+    assert_eq!(
+        envelope.actor.as_ref().map(|a| a.id.as_str()),
+        Some("emas-feed")
+    );
+    let Some(pf_proto::v1::event_envelope::Payload::AmbulanceEscalationSet(set)) = envelope.payload
+    else {
+        panic!("not an escalation level");
+    };
+    let level = set.escalation.expect("the level");
+    assert_eq!((level.service.as_str(), level.level), ("RX9", 4));
+
+    // Audited: the change, and the refusals.
+    let audit = stored(&platform, "PF_AUDIT", "pf.audit.>").await;
+    let mentions = |what: &str| {
+        audit
+            .iter()
+            .filter(|r| String::from_utf8_lossy(r).contains(what))
+            .count()
+    };
+    assert!(
+        mentions("ambulance-service/RX9") >= 2,
+        "the change and refusals audited"
+    );
+    assert!(
+        mentions(&event_id) >= 1,
+        "the accepted change names its event"
+    );
+
+    // Folded, and on the wall among the system's figures.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = tokio::time::timeout(left, live.next_of(&["snapshot", "delta"]))
+            .await
+            .unwrap_or_else(|_| panic!("the level never reached the wall's websocket"));
+        if message["system"]["ambulance_level"] == "REAP 4" {
+            assert_eq!(message["system"]["ambulance_escalation"]["level"], 4);
+            break;
+        }
+    }
+    let mut state = LiveState::connect(
+        &platform.redis.url(),
+        Keys::default(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let read = state
+        .urgent_care(pf_live_state::discharge_counts::uk_date(
+            time::OffsetDateTime::now_utc(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(read.escalations["RX9"].level, 4);
+    assert_eq!(read.escalations["RX9"].scale, "reap");
+}

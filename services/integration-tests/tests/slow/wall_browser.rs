@@ -647,6 +647,22 @@ async fn urgent_burst(platform: &Platform, round: u32) {
             updates.push(ambulance_update(now, c, &format!("{c}-v4"), 1, 2, None));
         }
     }
+    // The ambulance service's own level, as its feed sets it.
+    let (level, version) = if round == 0 { (3, 1) } else { (5, 2) };
+    updates.push(Update::AmbulanceEscalation(Box::new(
+        pf_live_state::AmbulanceEscalationUpdate {
+            event_id: format!("escalation-{version}"),
+            event_type: "ambulance.escalation_set".into(),
+            entity_version: version,
+            summary: urgent_care::EscalationSummary {
+                service: "RX9".into(),
+                scale: "reap".into(),
+                level,
+                set_ms: now,
+            },
+            occurred_at_ms: now,
+        },
+    )));
     let mut state = platform.live_state("pf:").await;
     state.apply_through(&updates, None).await.unwrap();
 }
@@ -801,6 +817,10 @@ async fn expected(platform: &Platform) -> Value {
             for field in URGENT_FIELDS {
                 fields[field] = json!(figures[field].to_string());
             }
+        }
+        if scope == "system" {
+            let system = urgent.get("system").cloned().unwrap_or_default();
+            fields["ambulance_level"] = json!(system.ambulance_level.as_deref().unwrap_or("–"));
         }
         for p in 0..4 {
             fields["pathways"][p.to_string()] = json!({

@@ -195,6 +195,15 @@ pub struct CareHomeRecord {
 pub const PAYLOAD_VERSION: u32 = 2;
 
 impl CareHomeRecord {
+    /// Whether the home's figures are older than `age` at `now`, or were
+    /// never given: the one rule for stale figures (the wall counts them,
+    /// pressure alerts on them).
+    pub fn is_stale(&self, now: OffsetDateTime, age: time::Duration) -> bool {
+        self.confirmed
+            .as_ref()
+            .is_none_or(|confirmed| (now - confirmed.at) > age)
+    }
+
     /// A newly registered home: no vacancies known yet, open, accepting
     /// hospital discharges.
     pub fn registered(registration: Registration) -> Self {

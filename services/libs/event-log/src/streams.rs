@@ -46,8 +46,9 @@ pub const TASKS: StreamSpec = StreamSpec {
 };
 
 /// Emergency department attendances, `pf.urgent-care.ed.{site}.{attendance}`,
-/// and ambulance arrivals at hospital,
-/// `pf.urgent-care.ambulance.{site}.{arrival}`.
+/// ambulance arrivals at hospital,
+/// `pf.urgent-care.ambulance.{site}.{arrival}`, and ambulance services'
+/// escalation levels, `pf.urgent-care.escalation.{ods}`.
 pub const URGENT_CARE: StreamSpec = StreamSpec {
     name: "PF_URGENT_CARE",
     subjects: &["pf.urgent-care.>"],
@@ -116,6 +117,12 @@ pub fn teams_subject(ods: &str) -> String {
 /// attendance id are checked identifiers (letters, digits, `-`).
 pub fn ed_subject(site: &str, attendance: &str) -> String {
     format!("pf.urgent-care.ed.{site}.{attendance}")
+}
+
+/// The subject of an ambulance service's escalation level (its ODS code,
+/// checked).
+pub fn ambulance_escalation_subject(service: &str) -> String {
+    format!("pf.urgent-care.escalation.{service}")
 }
 
 /// The subject of one ambulance arrival's events (checked identifiers).

@@ -8,7 +8,7 @@ use pf_hospital_model::{BedKind, BedState};
 
 use crate::counter::{CounterField, Counters};
 use crate::discharge_counts::DischargeSummary;
-use crate::urgent_care::{AmbulanceUpdate, EdAttendanceUpdate};
+use crate::urgent_care::{AmbulanceEscalationUpdate, AmbulanceUpdate, EdAttendanceUpdate};
 
 /// A ward, as `(site, ward)`.
 pub type WardKey = (String, String);
@@ -152,6 +152,8 @@ pub enum Update {
     Ed(Box<EdAttendanceUpdate>),
     /// An ambulance arrival's event.
     Ambulance(Box<AmbulanceUpdate>),
+    /// An ambulance service's escalation level.
+    AmbulanceEscalation(Box<AmbulanceEscalationUpdate>),
 }
 
 impl Update {
@@ -165,6 +167,7 @@ impl Update {
             Update::Teams(u) => &u.event_id,
             Update::Ed(u) => &u.event_id,
             Update::Ambulance(u) => &u.event_id,
+            Update::AmbulanceEscalation(u) => &u.event_id,
         }
     }
 
@@ -178,6 +181,7 @@ impl Update {
             Update::Teams(u) => u.entity_version,
             Update::Ed(u) => u.entity_version,
             Update::Ambulance(u) => u.entity_version,
+            Update::AmbulanceEscalation(u) => u.entity_version,
         }
     }
 
@@ -192,6 +196,7 @@ impl Update {
             Update::Item(u) => &mut u.occurred_at_ms,
             Update::Teams(u) => &mut u.occurred_at_ms,
             Update::Ambulance(u) => &mut u.occurred_at_ms,
+            Update::AmbulanceEscalation(u) => &mut u.occurred_at_ms,
         }
     }
 }
@@ -255,12 +260,14 @@ pub enum Change {
         /// When the event happened, ms since the epoch.
         occurred_at_ms: i64,
     },
-    /// An ED attendance or an ambulance arrival changed at a site (the
-    /// figures are re-read: they depend on the time).
+    /// An ED attendance or an ambulance arrival changed at a site, or an
+    /// ambulance service's escalation level changed (the figures are
+    /// re-read: they depend on the time).
     UrgentCare {
         /// Change version.
         version: u64,
-        /// ODS site code.
+        /// ODS site code (empty for an escalation level: no site's figures
+        /// move, only the system's).
         site: String,
         /// The event type.
         event_type: String,

@@ -22,7 +22,9 @@ use crate::change::{BedUpdate, CareHomeUpdate, DischargeUpdate, ItemUpdate, Team
 use crate::keys::Keys;
 use crate::store::LiveStateError;
 use crate::trend::TrendSettings;
-use crate::urgent_care::{AmbulanceSummary, AmbulanceUpdate, EdAttendanceUpdate, EdSummary};
+use crate::urgent_care::{
+    AmbulanceEscalationUpdate, AmbulanceSummary, AmbulanceUpdate, EdAttendanceUpdate, EdSummary,
+};
 
 /// The field of a figures hash counting beds occupied.
 pub const OCCUPIED: &str = "occupied";
@@ -96,6 +98,7 @@ pub fn fold(update: &Update, keys: &Keys, trends: TrendSettings) -> Result<Plan,
         Update::Teams(update) => fold_teams(update, keys),
         Update::Ed(update) => fold_ed(update, keys),
         Update::Ambulance(update) => fold_ambulance(update, keys),
+        Update::AmbulanceEscalation(update) => fold_escalation(update, keys),
     }
 }
 
@@ -167,6 +170,41 @@ fn fold_ed(update: &EdAttendanceUpdate, keys: &Keys) -> Result<Plan, LiveStateEr
         removes,
         geo: None,
         change: urgent_change(site, update.occurred_at_ms, &update.event_type),
+        previous: None,
+        notice: None,
+        history: None,
+    })
+}
+
+/// An ambulance service's escalation level: its record and its summary
+/// (the change-log entry names no site: only the system's figures move).
+fn fold_escalation(
+    update: &AmbulanceEscalationUpdate,
+    keys: &Keys,
+) -> Result<Plan, LiveStateError> {
+    let summary = &update.summary;
+    let service = summary.service.as_str();
+    Ok(Plan {
+        entity: keys.ambulance_service(service),
+        entity_version: update.entity_version,
+        fields: vec![
+            ("service", service.to_owned()),
+            ("scale", summary.scale.clone()),
+            ("level", summary.level.to_string()),
+            ("set_at", summary.set_ms.to_string()),
+            ("event_id", update.event_id.clone()),
+            ("occurred_at", update.occurred_at_ms.to_string()),
+        ],
+        counters: Vec::new(),
+        sets: Vec::new(),
+        puts: vec![(
+            keys.ambulance_escalations(),
+            service.to_owned(),
+            json(summary, "escalation summary")?,
+        )],
+        removes: Vec::new(),
+        geo: None,
+        change: urgent_change("", update.occurred_at_ms, &update.event_type),
         previous: None,
         notice: None,
         history: None,

@@ -196,6 +196,17 @@ impl Keys {
         format!("{}ambulance:day:{date}", self.prefix)
     }
 
+    /// One ambulance service's escalation record (hash), by its ODS code.
+    pub fn ambulance_service(&self, service: &str) -> String {
+        format!("{}ambulance:escalation:{service}", self.prefix)
+    }
+
+    /// Ambulance services' current escalation levels (hash: ODS code →
+    /// [`EscalationSummary`](crate::urgent_care::EscalationSummary) JSON).
+    pub fn ambulance_escalations(&self) -> String {
+        format!("{}ambulance:escalation", self.prefix)
+    }
+
     /// The member of [`ed_in_department`](Self::ed_in_department) or
     /// [`ambulances_waiting`](Self::ambulances_waiting) of a site's entity.
     pub fn urgent_member(site: &str, id: &str) -> String {

@@ -64,4 +64,7 @@ pub use discharge_counts::{DischargeCounts, DischargeSummary, PathwayCounts};
 pub use keys::Keys;
 pub use store::{Applied, LAYOUT, LiveBed, LiveState, LiveStateError, StateDigest, differences};
 pub use trend::{SYSTEM_SCOPE, TrendHistory, TrendPoint, TrendSettings};
-pub use urgent_care::{AmbulanceUpdate, EdAttendanceUpdate, UrgentCareFigures, UrgentCareState};
+pub use urgent_care::{
+    AmbulanceEscalationUpdate, AmbulanceUpdate, EdAttendanceUpdate, UrgentCareFigures,
+    UrgentCareState,
+};

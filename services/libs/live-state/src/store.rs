@@ -359,23 +359,23 @@ impl LiveState {
 
     /// What the ED and ambulance figures are worked out from (see
     /// [`urgent_care::figures`](crate::urgent_care::figures)), read
-    /// atomically: attendances in the department, vehicles waiting and the
-    /// handover counters of `today` (a UK date).
+    /// atomically: attendances in the department, vehicles waiting, the
+    /// handover counters of `today` (a UK date) and the ambulance services'
+    /// escalation levels.
     pub async fn urgent_care(
         &mut self,
         today: time::Date,
     ) -> Result<crate::UrgentCareState, LiveStateError> {
-        let (ed, waiting, day): (
-            BTreeMap<String, String>,
-            BTreeMap<String, String>,
-            BTreeMap<String, i64>,
-        ) = redis::pipe()
-            .atomic()
-            .hgetall(self.keys.ed_in_department())
-            .hgetall(self.keys.ambulances_waiting())
-            .hgetall(self.keys.ambulance_day(today))
-            .query_async(&mut self.connection)
-            .await?;
+        type Texts = BTreeMap<String, String>;
+        let (ed, waiting, day, escalations): (Texts, Texts, BTreeMap<String, i64>, Texts) =
+            redis::pipe()
+                .atomic()
+                .hgetall(self.keys.ed_in_department())
+                .hgetall(self.keys.ambulances_waiting())
+                .hgetall(self.keys.ambulance_day(today))
+                .hgetall(self.keys.ambulance_escalations())
+                .query_async(&mut self.connection)
+                .await?;
         let mut state = crate::UrgentCareState::default();
         let split = |member: &str| {
             member
@@ -394,6 +394,11 @@ impl LiveState {
             let summary = serde_json::from_str(&summary)
                 .map_err(|e| LiveStateError::Unexpected(format!("ambulance summary: {e}")))?;
             state.waiting.entry(site).or_default().insert(id, summary);
+        }
+        for (service, summary) in escalations {
+            let summary = serde_json::from_str(&summary)
+                .map_err(|e| LiveStateError::Unexpected(format!("escalation summary: {e}")))?;
+            state.escalations.insert(service, summary);
         }
         for (field, n) in day {
             if let Some((site, counter)) = field.split_once(':') {

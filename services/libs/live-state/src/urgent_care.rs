@@ -11,7 +11,10 @@
 //! kept; once handed over it adds to its arrival day's (UK date) handover
 //! counters and is removed. Figures that depend on the time now (over 4 h,
 //! over 12 h, the longest wait, vehicles waiting over 30 or 60 minutes) are
-//! worked out by [`figures`] from those summaries when read.
+//! worked out by [`figures`] from those summaries when read. An ambulance
+//! service's own escalation level (its feed sets it: REAP 1–6 or an
+//! OPEL-style 1–4) is kept as its [`EscalationSummary`] and shown with the
+//! system's figures.
 
 use std::collections::BTreeMap;
 
@@ -105,6 +108,50 @@ impl AmbulanceUpdate {
     }
 }
 
+/// An ambulance service's escalation level after an event, ready to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmbulanceEscalationUpdate {
+    /// Event id (UUIDv7).
+    pub event_id: String,
+    /// Event type, `ambulance.escalation_set`.
+    pub event_type: String,
+    /// The service's record version after the event.
+    pub entity_version: u64,
+    /// What is kept.
+    pub summary: EscalationSummary,
+    /// When the event happened, ms since the epoch.
+    pub occurred_at_ms: i64,
+}
+
+/// An ambulance service's current escalation level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationSummary {
+    /// ODS code of the ambulance service.
+    pub service: String,
+    /// `reap` (levels 1 to 6) or `opel` (1 to 4).
+    pub scale: String,
+    /// The level.
+    pub level: u32,
+    /// When the service moved to it, ms since the epoch.
+    pub set_ms: i64,
+}
+
+impl EscalationSummary {
+    /// The OPEL parameter it gives: `ambulance_reap_level` or
+    /// `ambulance_opel_level`.
+    pub fn parameter(&self) -> String {
+        format!("ambulance_{}_level", self.scale)
+    }
+
+    /// The level in words: "REAP 3", or "Level 3" on the OPEL-style scale.
+    pub fn words(&self) -> String {
+        match self.scale.as_str() {
+            "reap" => format!("REAP {}", self.level),
+            _ => format!("Level {}", self.level),
+        }
+    }
+}
+
 /// A day hash's field suffix: handovers done.
 pub const HANDOVERS: &str = "handovers";
 /// A day hash's field suffix: handovers that took over 30 minutes.
@@ -140,6 +187,8 @@ pub struct UrgentCareState {
     pub waiting: BTreeMap<String, BTreeMap<String, AmbulanceSummary>>,
     /// Today's (UK date) handover counters by site, then field.
     pub today: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Ambulance services' escalation levels by ODS code.
+    pub escalations: BTreeMap<String, EscalationSummary>,
 }
 
 /// One site's (or the system's) ED and ambulance figures at a time.
@@ -166,6 +215,14 @@ pub struct UrgentCareFigures {
     pub hours_lost: f64,
     /// Handovers done today.
     pub handovers: i64,
+    /// The ambulance service's own escalation level, as its feed set it
+    /// (the system only; with more than one service, the highest level).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ambulance_escalation: Option<EscalationSummary>,
+    /// The same as the wall shows it: "REAP 3", or "Level 3" on the
+    /// OPEL-style scale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ambulance_level: Option<String>,
 }
 
 impl UrgentCareFigures {
@@ -253,6 +310,43 @@ pub fn figures(state: &UrgentCareState, now_ms: i64) -> BTreeMap<String, UrgentC
         f.hours_lost = round1(f.hours_lost);
         system.add(f);
     }
+    system.ambulance_escalation = state
+        .escalations
+        .values()
+        .max_by_key(|e| (e.level, e.set_ms))
+        .cloned();
+    system.ambulance_level = system
+        .ambulance_escalation
+        .as_ref()
+        .map(EscalationSummary::words);
     by_site.insert(SYSTEM.to_owned(), system);
     by_site
+}
+
+#[cfg(test)]
+mod escalation_tests {
+    use super::*;
+
+    #[test]
+    fn the_ambulance_services_level_is_a_system_figure_in_words() {
+        let mut state = UrgentCareState::default();
+        let none = figures(&state, 0);
+        assert_eq!(none[SYSTEM].ambulance_level, None);
+        state.escalations.insert(
+            "RX9".into(),
+            EscalationSummary {
+                service: "RX9".into(),
+                scale: "reap".into(),
+                level: 4,
+                set_ms: 1,
+            },
+        );
+        let all = figures(&state, 0);
+        assert_eq!(all[SYSTEM].ambulance_level.as_deref(), Some("REAP 4"));
+        let summary = all[SYSTEM].ambulance_escalation.as_ref().expect("a level");
+        assert_eq!(summary.parameter(), "ambulance_reap_level");
+        let json = serde_json::to_value(&all[SYSTEM]).expect("JSON");
+        assert_eq!(json["ambulance_level"], "REAP 4");
+        assert_eq!(json["ambulance_escalation"]["level"], 4);
+    }
 }

@@ -149,6 +149,8 @@ fn nats_rows() -> Vec<NatsRow> {
         row("care-homes", Pub, "$JS.API.CONSUMER.MSG.NEXT.PF_CARE_HOMES.c1", Allowed, "pulls the homes' newest events"),
         row("care-homes", Pub, "$JS.FC.PF_CARE_HOMES.c1", Allowed, "answers flow control"),
         row("care-homes", Pub, "$JS.API.CONSUMER.DURABLE.CREATE.PF_CARE_HOMES.x", Refused, "leaves no durable consumer behind"),
+        row("care-homes", Pub, "$JS.API.CONSUMER.DELETE.PF_CARE_HOMES.projection", Refused, "attack: deleting the projection's consumer"),
+        row("care-homes", Pub, "$JS.API.CONSUMER.INFO.PF_CARE_HOMES.projection", Refused, "reads nothing of other consumers"),
         row("care-homes", Pub, "$JS.ACK.PF_CARE_HOMES.pf-projection.1.1.1.0.0", Refused, "attack: acknowledging the projection's deliveries"),
         row("care-homes", Pub, "pf.discharges.0190", Refused, "another service's events"),
         row("care-homes", Pub, "$JS.API.STREAM.MSG.GET.PF_DISCHARGES", Refused, "cannot read patients' events"),

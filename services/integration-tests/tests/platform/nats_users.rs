@@ -136,13 +136,20 @@ async fn each_service_may_use_only_its_own_subjects() {
         !publish_acked(&care_homes, "pf.deadletter.PF_CARE_HOMES").await,
         "nor dead letters"
     );
+    // It follows the homes' newest events (register changes) through an
+    // ephemeral ordered consumer; it may not delete or read another
+    // service's consumer (rows in access_table.rs).
     let stream = care_homes.get_stream("PF_CARE_HOMES").await.unwrap();
     assert!(
         stream
-            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+                filter_subject: "pf.care-homes.>".to_owned(),
+                deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::LastPerSubject,
+                ..Default::default()
+            })
             .await
-            .is_err(),
-        "care-homes reads a home's last event, never the stream through a consumer"
+            .is_ok(),
+        "care-homes follows the register's changes"
     );
     assert!(
         care_homes.delete_stream("PF_CARE_HOMES").await.is_err(),

@@ -287,6 +287,9 @@ impl Ingest {
     /// the urgent-care service; a failure is counted and logged (never with
     /// the visit number or the attendance id) and does not change the ACK.
     async fn ed(&self, feed: &Feed, ed: EdInput) {
+        if !feed.ed_attendances {
+            return;
+        }
         if !self.urgent_care.is_configured() {
             // Off: the feed keeps no ED attendances either; an ED
             // registration is counted as not sent.
@@ -589,13 +592,14 @@ impl Ingest {
 
     /// Maps every location of the message, refusing an unknown one.
     ///
-    /// A location of an ED visit (patient class `E`) that names no bed needs
-    /// only its site in the catalogue: an emergency department has no
-    /// wards or beds there.
+    /// On a feed that sends its trust's ED attendances, a location of an ED
+    /// visit (patient class `E`) that names no bed needs only its site in
+    /// the catalogue: an emergency department has no wards or beds there.
     fn mapped(&self, feed: &Feed, message: &AdtMessage) -> Result<FeedEvent, Failure> {
-        let emergency = message
-            .visit()
-            .is_some_and(|v| v.patient_class.eq_ignore_ascii_case(ED_PATIENT_CLASS));
+        let emergency = feed.ed_attendances
+            && message
+                .visit()
+                .is_some_and(|v| v.patient_class.eq_ignore_ascii_case(ED_PATIENT_CLASS));
         let map = |location: Option<&Location>| -> Result<Option<MappedLocation>, Failure> {
             let Some(location) = location else {
                 return Ok(None);

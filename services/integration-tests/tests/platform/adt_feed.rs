@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 const FEEDS: &str = r#"{ "feeds": [
   { "name": "uhl-epic", "sending_application": "EPIC", "sending_facility": "RWE", "organisation": "RWE",
     "locations": [ { "facility": "RWEAA", "ward": "WD15", "site": "RWEAA" },
-                   { "facility": "RWEAA", "ward": "ED*", "site": "RWEAA" } ] },
+                   { "facility": "RWEAA", "ward": "ED*", "site": "RWEAA" } ],
+    "ed_attendances": true },
   { "name": "uhl-cerner", "sending_application": "CERNER", "sending_facility": "RWE-LRI", "organisation": "RWE",
     "locations": [ { "ward": "WD15", "site": "RWEAA" } ] },
   { "name": "uhl-careflow", "sending_application": "CAREFLOW", "sending_facility": "RWE-GH", "organisation": "RWE",
@@ -1323,6 +1324,13 @@ async fn an_ed_registration_and_discharge_move_the_walls_patients_in_department(
         .await;
     assert_eq!(msa(&ack).0, "AE", "{ack}");
     assert!(msa(&ack).2.contains("location mapping"), "{ack}");
+
+    // Another feed of the trust, whose ED attendances come another way
+    // (no `ed_attendances`): its class E visits change beds only.
+    let ack = engine
+        .send(&cerner("A04", "ED6", "VCE1", &t(2), "").replace("PV1|1|I|", "PV1|1|E|"))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
 
     // A03 of the ED visit: the patient leaves, discharged.
     let ack = engine

@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 const FEEDS: &str = r#"{ "feeds": [
   { "name": "uhl-epic", "sending_application": "EPIC", "sending_facility": "RWE", "organisation": "RWE",
     "locations": [ { "facility": "RWEAA", "ward": "WD15", "site": "RWEAA" },
-                   { "facility": "RWEAA", "ward": "ED*", "site": "RWEAA" } ],
+                   { "facility": "RWEAA", "ward": "ED*", "site": "RWEAA" },
+                   { "facility": "RWEAK", "ward": "CCU", "site": "RWEAK" } ],
     "ed_attendances": true },
   { "name": "uhl-cerner", "sending_application": "CERNER", "sending_facility": "RWE-LRI", "organisation": "RWE",
     "locations": [ { "ward": "WD15", "site": "RWEAA" } ] },
@@ -1368,7 +1369,7 @@ async fn an_ed_registration_and_discharge_move_the_walls_patients_in_department(
 }
 
 #[tokio::test]
-async fn an_ed_attendance_admitted_to_a_ward_leaves_the_department_admitted() {
+async fn an_ed_attendance_admitted_or_moved_to_another_site_leaves_the_department() {
     let feed = start_with_ed().await;
     let p = &feed.platform;
     let nhs = pf_discharge_model::NhsNumber::test_number(72)
@@ -1403,14 +1404,52 @@ async fn an_ed_attendance_admitted_to_a_ward_leaves_the_department_admitted() {
     assert_eq!(msa(&ack), ("AA", "AD2", "stored: 1 bed change"), "{ack}");
     assert_eq!(state(p, "RWEAA:WD15:B02").await, "occupied");
     assert_eq!(in_department(p, "RWEAA", 0).await, 0);
+
+    // Another attendance, moved from the ED to another site's bed (A02).
+    let ack = engine
+        .send(&epic_visit(
+            "A04",
+            "AD3",
+            "VAD2",
+            &t(3),
+            "E",
+            "EDMAJ^^^RWEAA",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(in_department(p, "RWEAA", 1).await, 1);
+    let ack = engine
+        .send(&epic_visit(
+            "A02",
+            "AD4",
+            "VAD2",
+            &t(4),
+            "I",
+            "CCU^^B03^RWEAK",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(msa(&ack), ("AA", "AD4", "stored: 1 bed change"), "{ack}");
+    assert_eq!(state(p, "RWEAK:CCU:B03").await, "occupied");
+    assert_eq!(in_department(p, "RWEAA", 0).await, 0);
+
     let events = urgent_care_events(p).await;
-    assert_eq!(events.len(), 2, "the arrival and the departure only");
+    let departures: Vec<_> = events.iter().map(|e| ed_event(e)).collect();
     assert_eq!(
-        ed_event(&events[1]),
-        (
-            "ed.departed".to_owned(),
-            Some(pf_proto::v1::EdDeparture::Admitted)
-        )
+        departures,
+        [
+            ("ed.arrived".to_owned(), None),
+            (
+                "ed.departed".to_owned(),
+                Some(pf_proto::v1::EdDeparture::Admitted)
+            ),
+            ("ed.arrived".to_owned(), None),
+            (
+                "ed.departed".to_owned(),
+                Some(pf_proto::v1::EdDeparture::Transferred)
+            ),
+        ]
     );
 }
 

@@ -593,8 +593,10 @@ impl Ingest {
     /// Maps every location of the message, refusing an unknown one.
     ///
     /// On a feed that sends its trust's ED attendances, a location of an ED
-    /// visit (patient class `E`) that names no bed needs only its site in
-    /// the catalogue: an emergency department has no wards or beds there.
+    /// visit (patient class `E`) whose ward is not in the catalogue needs
+    /// only its site there, and its bed (a cubicle, a trolley) is no bed of
+    /// the bed base: an emergency department has no wards or beds there.
+    /// An ED ward the catalogue holds (an observation unit) keeps its beds.
     fn mapped(&self, feed: &Feed, message: &AdtMessage) -> Result<FeedEvent, Failure> {
         let emergency = feed.ed_attendances
             && message
@@ -604,7 +606,7 @@ impl Ingest {
             let Some(location) = location else {
                 return Ok(None);
             };
-            let mapped = feed.map(location).map_err(|e| {
+            let mut mapped = feed.map(location).map_err(|e| {
                 refused(
                     AckCode::Error,
                     ErrorCode::UnknownKey,
@@ -612,8 +614,10 @@ impl Ingest {
                     e.to_string(),
                 )
             })?;
-            if emergency && mapped.bed.is_none() {
+            if emergency && !self.ward_in_catalogue(&mapped) {
+                // A cubicle or trolley of the department, not a bed.
                 self.check_site(&mapped)?;
+                mapped.bed = None;
             } else {
                 self.check_catalogue(&mapped)?;
             }
@@ -644,6 +648,16 @@ impl Ingest {
             other,
             bed_status,
         })
+    }
+
+    fn ward_in_catalogue(&self, location: &MappedLocation) -> bool {
+        match (
+            pf_hospital_model::SiteCode::parse(&location.site),
+            pf_hospital_model::WardCode::parse(&location.ward),
+        ) {
+            (Ok(site), Ok(ward)) => self.catalogue.ward(&site, &ward).is_some(),
+            _ => false,
+        }
     }
 
     fn check_site(&self, location: &MappedLocation) -> Result<(), Failure> {

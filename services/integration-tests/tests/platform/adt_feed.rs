@@ -1261,7 +1261,8 @@ async fn an_ed_registration_and_discharge_move_the_walls_patients_in_department(
     let mut engine = Engine::connect(&feed).await;
     assert_eq!(in_department(p, "RWEAA", 0).await, 0);
 
-    // A04 of an ED visit: the patient arrives in RWEAA's department.
+    // A04 of an ED visit: the patient arrives in RWEAA's department (in a
+    // cubicle, which the bed catalogue does not hold).
     let ack = engine
         .send(&epic_visit(
             "A04",
@@ -1269,7 +1270,7 @@ async fn an_ed_registration_and_discharge_move_the_walls_patients_in_department(
             "VED1",
             &t(0),
             "E",
-            "EDMAJ^^^RWEAA",
+            "EDMAJ^^C12^RWEAA",
             &nhs,
         ))
         .await;

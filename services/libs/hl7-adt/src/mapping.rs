@@ -356,6 +356,21 @@ mod tests {
     }
 
     #[test]
+    fn a_feed_carries_ed_attendances_only_when_it_says_so() {
+        let file = FeedsFile::from_json(FILE).expect("valid");
+        assert!(file.feeds.iter().all(|f| !f.ed_attendances));
+        let file = FeedsFile::from_json(
+            r#"{"feeds":[{"name":"a","sending_facility":"X","organisation":"X","ed_attendances":true}]}"#,
+        )
+        .expect("valid");
+        assert!(file.feeds[0].ed_attendances);
+        assert!(FeedsFile::from_json(
+            r#"{"feeds":[{"name":"a","sending_facility":"X","organisation":"X","ed_attendances":"yes"}]}"#,
+        )
+        .is_err());
+    }
+
+    #[test]
     fn bad_files_are_refused() {
         assert!(FeedsFile::from_json("{}").is_err());
         assert!(FeedsFile::from_json(r#"{"feeds":[{"name":"a","sending_facility":"X","organisation":"X","locations":[{"site":""}]}]}"#).is_err());

@@ -46,23 +46,29 @@ pub struct AdtConfig {
     /// `PF_ADT_CLIENT_SECRET_FILE`), or a token in
     /// `PF_ADT_DISCHARGES_TOKEN_FILE`. Unset: not joined (counted).
     pub discharges: Option<crate::discharges::DischargesLink>,
+    /// The urgent-care service the feed records ED attendances in
+    /// (`PF_ADT_URGENT_CARE_URL`), signed in like the discharge join (the
+    /// same client credentials, or a token in
+    /// `PF_ADT_URGENT_CARE_TOKEN_FILE`). Unset: ED messages change beds
+    /// only, as any other registration (counted `not_configured`).
+    pub urgent_care: Option<crate::urgent_care::UrgentCareLink>,
 }
 
 const DAY: u64 = 24 * 60 * 60;
 
-/// How the feed signs in to the discharges service.
-fn discharges_credentials(
+/// How the feed signs in to the service at `url_var`: a token in
+/// `token_var`, or the feed's client credentials.
+fn credentials(
     file: &dyn Fn(&str) -> Option<PathBuf>,
-) -> Result<crate::discharges::Credentials, ConfigError> {
-    use crate::discharges::Credentials;
-    match (
-        file("PF_ADT_DISCHARGES_TOKEN_FILE"),
-        file("PF_ADT_CLIENT_SECRET_FILE"),
-    ) {
+    url_var: &str,
+    token_var: &str,
+) -> Result<crate::machine::Credentials, ConfigError> {
+    use crate::machine::Credentials;
+    match (file(token_var), file("PF_ADT_CLIENT_SECRET_FILE")) {
         (Some(token), None) => Ok(Credentials::Token(
             std::fs::read_to_string(&token)
                 .map_err(|e| ConfigError {
-                    name: "PF_ADT_DISCHARGES_TOKEN_FILE".into(),
+                    name: token_var.into(),
                     value: token.display().to_string(),
                     cause: format!("cannot read the token: {e}"),
                 })?
@@ -78,17 +84,32 @@ fn discharges_credentials(
             })
         }
         (Some(_), Some(_)) => Err(ConfigError {
-            name: "PF_ADT_DISCHARGES_TOKEN_FILE".into(),
+            name: token_var.into(),
             value: String::new(),
-            cause: "set PF_ADT_DISCHARGES_TOKEN_FILE or PF_ADT_CLIENT_SECRET_FILE, not both".into(),
+            cause: format!("set {token_var} or PF_ADT_CLIENT_SECRET_FILE, not both"),
         }),
         (None, None) => Err(ConfigError {
             name: "PF_ADT_CLIENT_SECRET_FILE".into(),
             value: String::new(),
-            cause: "joining the discharge list (PF_ADT_DISCHARGES_URL) needs the feed's client \
-                    secret file (or PF_ADT_DISCHARGES_TOKEN_FILE)"
-                .into(),
+            cause: format!(
+                "{url_var} needs the feed's client secret file (or {token_var}) to sign in"
+            ),
         }),
+    }
+}
+
+/// A service the feed calls, when its URL is set.
+fn service_link(
+    file: &dyn Fn(&str) -> Option<PathBuf>,
+    url_var: &str,
+    token_var: &str,
+) -> Result<Option<crate::machine::ServiceLink>, ConfigError> {
+    match std::env::var(url_var).ok().filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(url) => Ok(Some(crate::machine::ServiceLink {
+            url,
+            credentials: credentials(file, url_var, token_var)?,
+        })),
     }
 }
 
@@ -126,18 +147,19 @@ impl AdtConfig {
                 });
             }
         };
-        let discharges = match std::env::var("PF_ADT_DISCHARGES_URL")
-            .ok()
-            .filter(|v| !v.is_empty())
-        {
-            None => None,
-            Some(url) => Some(crate::discharges::DischargesLink {
-                url,
-                credentials: discharges_credentials(&file)?,
-            }),
-        };
+        let discharges = service_link(
+            &file,
+            "PF_ADT_DISCHARGES_URL",
+            "PF_ADT_DISCHARGES_TOKEN_FILE",
+        )?;
+        let urgent_care = service_link(
+            &file,
+            "PF_ADT_URGENT_CARE_URL",
+            "PF_ADT_URGENT_CARE_TOKEN_FILE",
+        )?;
         Ok(Self {
             discharges,
+            urgent_care,
             tls,
             listen: env_or("PF_ADT_FEED_ADDR", SocketAddr::from(([127, 0, 0, 1], 8088)))?,
             mllp: env_or("PF_ADT_MLLP_ADDR", SocketAddr::from(([127, 0, 0, 1], 2575)))?,
@@ -171,6 +193,7 @@ impl AdtConfig {
             control_id_kept: Duration::from_secs(8 * DAY),
             visit_kept: Duration::from_secs(90 * DAY),
             discharges: None,
+            urgent_care: None,
         }
     }
 }

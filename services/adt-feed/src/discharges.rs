@@ -6,76 +6,22 @@
 //! `…/pas/discharge-cancelled`) as its own machine identity (a bearer token
 //! whose principal has the `bed_publisher` grant of the feed's trust, which
 //! lets it record PAS discharges of that trust and nothing else of the
-//! list). The token is an OAuth 2.0 client-credentials token from the
-//! identity service (client `adt-feed` by default), kept until shortly
-//! before it expires and fetched again on a 401; or a token issued
-//! elsewhere, read from a file. The NHS number goes in the request body
+//! list; see [`crate::machine`] for the token). The NHS number goes in the request body
 //! only: never in a log, a metric or a span.
 //!
 //! A join that fails never refuses the message: the bed change is already
 //! stored. It is counted (`pf_adt_discharge_join_total{outcome}`) and logged
 //! without the number.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
-
 use pf_hl7_adt::message::{AdtMessage, NhsNumberField, Trigger};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+pub use crate::machine::Credentials;
+use crate::machine::{MachineClient, ServiceLink};
+
 /// Where the discharges service is and who the feed is to it.
-#[derive(Debug, Clone)]
-pub struct DischargesLink {
-    /// The discharges service's base URL (`http://discharges:8085`).
-    pub url: String,
-    /// How the feed proves its machine identity.
-    pub credentials: Credentials,
-}
-
-/// How the feed gets its bearer token.
-#[derive(Clone)]
-pub enum Credentials {
-    /// A token issued elsewhere (`PF_ADT_DISCHARGES_TOKEN_FILE`).
-    Token(String),
-    /// OAuth 2.0 client credentials at the identity service's token
-    /// endpoint (`PF_IDENTITY_URL`, `PF_ADT_CLIENT_ID`,
-    /// `PF_ADT_CLIENT_SECRET_FILE`, read at every token request so a
-    /// rotated secret is picked up).
-    Client {
-        /// `{identity}/oauth/token`.
-        token_url: String,
-        /// The feed's client id.
-        client_id: String,
-        /// The file holding its secret.
-        secret_file: PathBuf,
-    },
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::Token(_) => f.write_str("Token([redacted])"),
-            Credentials::Client {
-                token_url,
-                client_id,
-                ..
-            } => f
-                .debug_struct("Client")
-                .field("token_url", token_url)
-                .field("client_id", client_id)
-                .finish_non_exhaustive(),
-        }
-    }
-}
-
-/// The token endpoint's answer (RFC 6749 §5.1).
-#[derive(serde::Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
+pub type DischargesLink = ServiceLink;
 
 /// What a message asks of the discharge list.
 #[derive(Clone)]
@@ -161,78 +107,16 @@ pub fn join_of(message: &AdtMessage) -> Option<Result<Join, Outcome>> {
 #[derive(Clone)]
 pub struct DischargesClient {
     link: Option<DischargesLink>,
-    http: reqwest::Client,
-    /// The client-credentials token and when to fetch a new one.
-    token: Arc<Mutex<Option<(String, Instant)>>>,
+    client: MachineClient,
 }
 
 impl DischargesClient {
     /// A client of `link` (`None`: joining is off and counted so).
     pub fn new(link: Option<DischargesLink>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
         Self {
             link,
-            http,
-            token: Arc::default(),
+            client: MachineClient::new(),
         }
-    }
-
-    /// The bearer token now (`None`: it could not be had).
-    async fn bearer(&self, credentials: &Credentials) -> Option<String> {
-        let (token_url, client_id, secret_file) = match credentials {
-            Credentials::Token(token) => return Some(token.clone()),
-            Credentials::Client {
-                token_url,
-                client_id,
-                secret_file,
-            } => (token_url, client_id, secret_file),
-        };
-        if let Some((token, renew_at)) = self
-            .token
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            && Instant::now() < renew_at
-        {
-            return Some(token);
-        }
-        let secret = match std::fs::read_to_string(secret_file) {
-            Ok(secret) => secret.trim().to_owned(),
-            Err(e) => {
-                tracing::warn!(error = %e, "the feed's client secret cannot be read");
-                return None;
-            }
-        };
-        let asked = Instant::now();
-        let answer = self
-            .http
-            .post(token_url)
-            .basic_auth(client_id, Some(secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .ok()?;
-        if !answer.status().is_success() {
-            tracing::warn!(
-                status = answer.status().as_u16(),
-                "the identity service refused the feed a token"
-            );
-            return None;
-        }
-        let answer: TokenAnswer = answer.json().await.ok()?;
-        // Renewed a minute (or a tenth of its life) before it expires.
-        let life = Duration::from_secs(answer.expires_in.unwrap_or(300));
-        let renew_at = asked + life - (life / 10).min(Duration::from_secs(60));
-        *self.token.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some((answer.access_token.clone(), renew_at));
-        Some(answer.access_token)
-    }
-
-    fn forget_token(&self) {
-        *self.token.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// Asks the list to take `join` for `organisation`'s patient.
@@ -259,31 +143,15 @@ impl DischargesClient {
                 }),
             ),
         };
-        let mut status = None;
-        // Once more with a new token when the first was refused (expired,
-        // revoked, or the identity service's keys rotated).
-        for _ in 0..2 {
-            let Some(token) = self.bearer(&link.credentials).await else {
-                return Outcome::Unavailable;
-            };
-            let sent = self
-                .http
-                .post(format!("{base}/api/v1/discharges/pas/{path}"))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                // reqwest's error names the URL only, never the body.
-                .ok();
-            status = Some(sent);
-            if sent == Some(401) {
-                self.forget_token();
-            } else {
-                break;
-            }
-        }
-        match status.flatten() {
+        let status = self
+            .client
+            .post_json(
+                &link.credentials,
+                &format!("{base}/api/v1/discharges/pas/{path}"),
+                &body,
+            )
+            .await;
+        match status {
             Some(200) => Outcome::Joined,
             Some(404) => Outcome::NotOnList,
             Some(429 | 500..=599) | None => Outcome::Unavailable,

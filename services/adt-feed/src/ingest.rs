@@ -1,6 +1,8 @@
 //! From one framed message to its ACK: parse, find the feed, check the
 //! control id, map the locations, decide with the rules, publish the bed
-//! changes, update the visit index, answer.
+//! changes, update the visit index, answer; then join the discharge list
+//! and record an ED attendance's arrival or departure, neither of which
+//! changes the answer.
 //!
 //! `AA` is sent only after every bed change is stored in JetStream and the
 //! visit index updated. A message that cannot be used gets `AE` (or `AR` for
@@ -21,6 +23,7 @@ use bytes::Bytes;
 use pf_bed_log::BedLog;
 use pf_event_log::DeadLetters;
 use pf_hl7_adt::ack::{self, AckCode, ErrorCode};
+use pf_hl7_adt::ed::{ED_PATIENT_CLASS, EdEvent, ed_event};
 use pf_hl7_adt::mapping::{Feed, FeedsFile, MappedLocation};
 use pf_hl7_adt::message::{self, AdtMessage, Header, Location, MessageError};
 use pf_hl7_adt::rules::{self, BedKey, BedView, FeedEvent, VisitEntry};
@@ -35,6 +38,7 @@ use crate::beds::{self, BedWriteError};
 use crate::discharges::{self, DischargesClient, Join, Outcome};
 use crate::metrics::FeedMetrics;
 use crate::store::{Claim, FeedStore};
+use crate::urgent_care::{self, UrgentCareClient};
 
 /// The dead-letter "stream" name of refused ADT messages (`pf.deadletter.adt`).
 pub const DEAD_LETTER_STREAM: &str = "adt";
@@ -60,6 +64,34 @@ pub struct Ingest {
     pub metrics: FeedMetrics,
     /// The discharge list (A03/A13).
     pub discharges: DischargesClient,
+    /// ED attendances (patient class `E`).
+    pub urgent_care: UrgentCareClient,
+}
+
+/// What a stored message may mean for its visit's ED attendance (worked
+/// out after the ACK is decided: [`Ingest::ed`]).
+struct EdInput {
+    trigger: message::Trigger,
+    /// PV1-2.
+    class: String,
+    /// The site PV1-3 maps to.
+    here: Option<String>,
+    /// PV1-19.
+    visit_number: Option<String>,
+    /// When it happened (EVN-6, EVN-2 or MSH-7, as for the beds).
+    at: OffsetDateTime,
+}
+
+impl EdInput {
+    /// Whether the message may end an open ED attendance (worth a look in
+    /// the store).
+    fn may_depart(&self) -> bool {
+        use message::Trigger as T;
+        matches!(
+            self.trigger,
+            T::Admit | T::OutpatientToInpatient | T::Discharge | T::Transfer
+        )
+    }
 }
 
 /// Why a message was not taken.
@@ -196,7 +228,7 @@ impl Ingest {
             Err(e) => return self.unavailable(header, feed_name, &trigger, &e.to_string(), now),
         }
         match self.apply(feed, bytes).await {
-            Ok((text, join)) => {
+            Ok((text, join, ed)) => {
                 let ack = ack::build(Some(header), AckCode::Accept, &text, None, now);
                 if let Err(e) = self
                     .store
@@ -213,6 +245,7 @@ impl Ingest {
                 if let Some(join) = join {
                     self.join(feed, join).await;
                 }
+                self.ed(feed, ed).await;
                 ack
             }
             Err(failure @ Failure::Refused { .. }) => {
@@ -246,6 +279,77 @@ impl Ingest {
             Outcome::Refused | Outcome::Unavailable => tracing::warn!(
                 outcome = outcome.as_str(),
                 "the discharge list could not be updated; the bed change stands"
+            ),
+        }
+    }
+
+    /// Records a stored message's ED attendance event, if it means one, in
+    /// the urgent-care service; a failure is counted and logged (never with
+    /// the visit number or the attendance id) and does not change the ACK.
+    async fn ed(&self, feed: &Feed, ed: EdInput) {
+        if !feed.ed_attendances {
+            return;
+        }
+        if !self.urgent_care.is_configured() {
+            // Off: the feed keeps no ED attendances either; an ED
+            // registration is counted as not sent.
+            if let Some(event) = ed_event(ed.trigger, &ed.class, ed.here.as_deref(), None) {
+                self.count_ed(&event, urgent_care::Outcome::NotConfigured);
+            }
+            return;
+        }
+        let open = match &ed.visit_number {
+            Some(number) if ed.may_depart() => {
+                match self.store.ed_attendance(&feed.name, number).await {
+                    Ok(open) => open,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the visit's ED attendance could not be read");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let Some(event) = ed_event(ed.trigger, &ed.class, ed.here.as_deref(), open.as_deref())
+        else {
+            return;
+        };
+        let Some(number) = &ed.visit_number else {
+            self.count_ed(&event, urgent_care::Outcome::NoVisitNumber);
+            return;
+        };
+        let attendance = urgent_care::attendance_id(&feed.name, number);
+        let outcome = self.urgent_care.record(&event, &attendance, ed.at).await;
+        // Kept whatever the service answered: a departure is sent for an
+        // arrival it missed (and refused there, counted), never lost here.
+        let site = match &event {
+            EdEvent::Arrival { site } => Some(site.as_str()),
+            EdEvent::Departure { .. } => None,
+        };
+        if let Err(e) = self.store.set_ed_attendance(&feed.name, number, site).await {
+            tracing::warn!(error = %e, "the visit's ED attendance could not be kept");
+        }
+        self.count_ed(&event, outcome);
+    }
+
+    fn count_ed(&self, event: &EdEvent, outcome: urgent_care::Outcome) {
+        let label = urgent_care::event_label(event);
+        self.metrics
+            .ed_events
+            .with_label_values(&[label, outcome.as_str()])
+            .inc();
+        use urgent_care::Outcome as O;
+        match outcome {
+            O::Recorded => tracing::info!(event = label, "ED attendance recorded"),
+            O::NotConfigured | O::NoVisitNumber | O::NotNow => tracing::info!(
+                event = label,
+                outcome = outcome.as_str(),
+                "ED attendance not changed"
+            ),
+            O::Refused | O::Unavailable => tracing::warn!(
+                event = label,
+                outcome = outcome.as_str(),
+                "the ED attendance could not be recorded; the bed change stands"
             ),
         }
     }
@@ -346,10 +450,20 @@ impl Ingest {
         &self,
         feed: &Feed,
         bytes: &[u8],
-    ) -> Result<(String, Option<Result<Join, Outcome>>), Failure> {
+    ) -> Result<(String, Option<Result<Join, Outcome>>, EdInput), Failure> {
         let message = message::parse(bytes)?;
         let join = discharges::join_of(&message);
         let event = self.mapped(feed, &message)?;
+        let ed = EdInput {
+            trigger: message.trigger,
+            class: message
+                .visit()
+                .map(|v| v.patient_class.clone())
+                .unwrap_or_default(),
+            here: event.assigned.as_ref().map(|l| l.site.clone()),
+            visit_number: event.visit_number.clone(),
+            at: event.at,
+        };
         let actor = Actor {
             id: format!("adt-feed:{}", feed.name),
             organisation: feed.organisation.clone(),
@@ -464,7 +578,7 @@ impl Ingest {
                 text.push_str(&decision.notes.join("; "));
                 text.push(')');
             }
-            return Ok((text, join));
+            return Ok((text, join, ed));
         }
         Err(Failure::Unavailable(
             "the beds kept changing; send again".into(),
@@ -477,12 +591,22 @@ impl Ingest {
     }
 
     /// Maps every location of the message, refusing an unknown one.
+    ///
+    /// On a feed that sends its trust's ED attendances, a location of an ED
+    /// visit (patient class `E`) whose ward is not in the catalogue needs
+    /// only its site there, and its bed (a cubicle, a trolley) is no bed of
+    /// the bed base: an emergency department has no wards or beds there.
+    /// An ED ward the catalogue holds (an observation unit) keeps its beds.
     fn mapped(&self, feed: &Feed, message: &AdtMessage) -> Result<FeedEvent, Failure> {
+        let emergency = feed.ed_attendances
+            && message
+                .visit()
+                .is_some_and(|v| v.patient_class.eq_ignore_ascii_case(ED_PATIENT_CLASS));
         let map = |location: Option<&Location>| -> Result<Option<MappedLocation>, Failure> {
             let Some(location) = location else {
                 return Ok(None);
             };
-            let mapped = feed.map(location).map_err(|e| {
+            let mut mapped = feed.map(location).map_err(|e| {
                 refused(
                     AckCode::Error,
                     ErrorCode::UnknownKey,
@@ -490,7 +614,13 @@ impl Ingest {
                     e.to_string(),
                 )
             })?;
-            self.check_catalogue(&mapped)?;
+            if emergency && !self.ward_in_catalogue(&mapped) {
+                // A cubicle or trolley of the department, not a bed.
+                self.check_site(&mapped)?;
+                mapped.bed = None;
+            } else {
+                self.check_catalogue(&mapped)?;
+            }
             Ok(Some(mapped))
         };
         let visit = message.visit();
@@ -518,6 +648,35 @@ impl Ingest {
             other,
             bed_status,
         })
+    }
+
+    fn ward_in_catalogue(&self, location: &MappedLocation) -> bool {
+        match (
+            pf_hospital_model::SiteCode::parse(&location.site),
+            pf_hospital_model::WardCode::parse(&location.ward),
+        ) {
+            (Ok(site), Ok(ward)) => self.catalogue.ward(&site, &ward).is_some(),
+            _ => false,
+        }
+    }
+
+    fn check_site(&self, location: &MappedLocation) -> Result<(), Failure> {
+        let known = pf_hospital_model::SiteCode::parse(&location.site)
+            .ok()
+            .is_some_and(|site| self.catalogue.site(&site).is_some());
+        if known {
+            Ok(())
+        } else {
+            Err(refused(
+                AckCode::Error,
+                ErrorCode::UnknownKey,
+                "unknown_location",
+                format!(
+                    "site {} is not in the site catalogue; check the feed's location mapping",
+                    location.site
+                ),
+            ))
+        }
     }
 
     fn check_catalogue(&self, location: &MappedLocation) -> Result<(), Failure> {

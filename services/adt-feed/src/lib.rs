@@ -1,6 +1,8 @@
 //! The ADT feed: trusts' PAS/EPR systems send HL7 v2 ADT messages over MLLP
 //! through their integration engines; this service turns admissions,
-//! transfers, discharges and their cancellations into bed events.
+//! transfers, discharges and their cancellations into bed events, and,
+//! where a trust sends them, its ED registrations and discharges into ED
+//! attendance events.
 //!
 //! Each message is acknowledged `AA` only after its bed events are stored in
 //! JetStream; refused ones get `AE`/`AR` with the reason and are parked as
@@ -15,6 +17,10 @@
 //!   (`pf-bed-log`), the bed decisions the HTTP API uses.
 //! - [`discharges`]: joining A03/A13 to the discharge list through the
 //!   discharges service's PAS routes (the NHS number's only use).
+//! - [`urgent_care`]: ED registrations and discharges (patient class `E`)
+//!   recorded as ED attendance events through the urgent-care service's API.
+//! - [`machine`]: the feed's machine identity (bearer token) towards those
+//!   two services.
 //! - [`tls`]: optional TLS on the MLLP port.
 //! - [`store`]: control ids (idempotency, kept ≥ 7 days) and the visit index in Redis.
 //! - [`metrics`]: counters (no patient identifiers).
@@ -26,10 +32,12 @@ pub mod config;
 pub mod discharges;
 pub mod ingest;
 pub mod listener;
+pub mod machine;
 pub mod metrics;
 pub mod mllp;
 pub mod store;
 pub mod tls;
+pub mod urgent_care;
 
 use std::sync::Arc;
 
@@ -110,6 +118,7 @@ pub async fn run(
         store,
         metrics,
         discharges: discharges::DischargesClient::new(config.discharges.clone()),
+        urgent_care: urgent_care::UrgentCareClient::new(config.urgent_care.clone()),
     };
     let limits = listener::Limits {
         max_message_bytes: config.max_message_bytes,

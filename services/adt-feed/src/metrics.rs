@@ -19,6 +19,9 @@ pub struct FeedMetrics {
     pub ack_seconds: Histogram,
     /// A03/A13 joined to the discharge list, by outcome.
     pub discharge_joins: IntCounterVec,
+    /// ED arrivals and departures sent to the urgent-care service, by
+    /// event and outcome.
+    pub ed_events: IntCounterVec,
 }
 
 impl FeedMetrics {
@@ -67,7 +70,15 @@ impl FeedMetrics {
             ),
             &["outcome"],
         )?;
+        let ed_events = IntCounterVec::new(
+            Opts::new(
+                "pf_adt_ed_events_total",
+                "ED arrivals and departures sent to the urgent-care service, by event and outcome",
+            ),
+            &["event", "outcome"],
+        )?;
         registry.register(Box::new(discharge_joins.clone()))?;
+        registry.register(Box::new(ed_events.clone()))?;
         registry.register(Box::new(messages.clone()))?;
         registry.register(Box::new(refused.clone()))?;
         registry.register(Box::new(resends.clone()))?;
@@ -82,6 +93,7 @@ impl FeedMetrics {
             connections,
             ack_seconds,
             discharge_joins,
+            ed_events,
         })
     }
 }

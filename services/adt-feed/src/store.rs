@@ -7,6 +7,9 @@
 //! - `{prefix}visit:{feed}:{visit number}`: the visit index, visit number →
 //!   bed, previous bed and status, nothing about the patient, expiring a set
 //!   time after the visit's last message.
+//! - `{prefix}ed:{feed}:{visit number}`: the site of the visit's ED
+//!   attendance, from its arrival to its departure (only when the feed
+//!   records ED events), expiring like the visit index.
 
 use std::time::Duration;
 
@@ -74,6 +77,40 @@ impl FeedStore {
 
     fn visit_key(&self, feed: &str, visit: &str) -> String {
         format!("{}visit:{feed}:{visit}", self.prefix)
+    }
+
+    fn ed_key(&self, feed: &str, visit: &str) -> String {
+        format!("{}ed:{feed}:{visit}", self.prefix)
+    }
+
+    /// The site of the visit's open ED attendance, if the feed saw it arrive
+    /// and not leave.
+    pub async fn ed_attendance(
+        &self,
+        feed: &str,
+        visit: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        connection.get(self.ed_key(feed, visit)).await.map_err(err)
+    }
+
+    /// Records (or, with `None`, forgets) the visit's open ED attendance.
+    pub async fn set_ed_attendance(
+        &self,
+        feed: &str,
+        visit: &str,
+        site: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let key = self.ed_key(feed, visit);
+        let mut connection = self.connection.clone();
+        let _: () = match site {
+            Some(site) => connection
+                .set_ex(key, site, self.visit_kept.as_secs())
+                .await
+                .map_err(err)?,
+            None => connection.del(key).await.map_err(err)?,
+        };
+        Ok(())
     }
 
     /// Claims a control id.

@@ -16,7 +16,10 @@ use tokio_util::sync::CancellationToken;
 /// PV1-3.9) and System C CareFlow (local ward and bed codes).
 const FEEDS: &str = r#"{ "feeds": [
   { "name": "uhl-epic", "sending_application": "EPIC", "sending_facility": "RWE", "organisation": "RWE",
-    "locations": [ { "facility": "RWEAA", "ward": "WD15", "site": "RWEAA" } ] },
+    "locations": [ { "facility": "RWEAA", "ward": "WD15", "site": "RWEAA" },
+                   { "facility": "RWEAA", "ward": "ED*", "site": "RWEAA" },
+                   { "facility": "RWEAK", "ward": "CCU", "site": "RWEAK" } ],
+    "ed_attendances": true },
   { "name": "uhl-cerner", "sending_application": "CERNER", "sending_facility": "RWE-LRI", "organisation": "RWE",
     "locations": [ { "ward": "WD15", "site": "RWEAA" } ] },
   { "name": "uhl-careflow", "sending_application": "CAREFLOW", "sending_facility": "RWE-GH", "organisation": "RWE",
@@ -1155,5 +1158,434 @@ async fn no_nhs_number_reaches_the_logs() {
                 );
             }
         }
+    }
+}
+
+/// An Epic-style message of patient class `class` at `location`
+/// (ward^room^bed^facility), for a patient with NHS number `nhs`.
+fn epic_visit(
+    trigger: &str,
+    id: &str,
+    visit: &str,
+    at: &str,
+    class: &str,
+    location: &str,
+    nhs: &str,
+) -> String {
+    format!(
+        "MSH|^~\\&|EPIC|RWE|PATIENTFLOW|PF|{at}||ADT^{trigger}^ADT_A01|{id}|P|2.5.1\r\
+         EVN|{trigger}|{at}|||EPICUSER^Jones^Lucy|{at}\r\
+         PID|1||E3003^^^EPI^MR~{nhs}^^^NHS^NH||Quixote^Dulcinea||19610203|F\r\
+         PV1|1|{class}|{location}||||||||||||||||{visit}\r"
+    )
+}
+
+/// The feed with its ED events sent to the platform's urgent-care
+/// service, signed in as RWE's feed.
+async fn start_with_ed() -> Feed {
+    start_with(|p, config| {
+        config.urgent_care = Some(pf_adt_feed::urgent_care::UrgentCareLink {
+            url: p.urgent_care_url.clone(),
+            credentials: pf_adt_feed::discharges::Credentials::Token(p.token_for(&feed_identity())),
+        });
+    })
+    .await
+}
+
+/// Patients in `site`'s ED as the wall counts them (the live state's
+/// figures), once it reaches `expected` (what it is after 30 s otherwise).
+async fn in_department(p: &Platform, site: &str, expected: i64) -> i64 {
+    let mut live = p.live_state("pf:").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = time::OffsetDateTime::now_utc();
+        let read = live
+            .urgent_care(pf_live_state::discharge_counts::uk_date(now))
+            .await
+            .unwrap();
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap();
+        let figures = pf_live_state::urgent_care::figures(&read, now_ms);
+        let count = figures.get(site).map_or(0, |f| f.in_department);
+        if count == expected || std::time::Instant::now() > deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every event of the urgent-care stream, as stored (bytes).
+async fn urgent_care_events(p: &Platform) -> Vec<Vec<u8>> {
+    let js = p.jetstream().await;
+    let mut stream = js
+        .get_stream(pf_event_log::streams::URGENT_CARE.name)
+        .await
+        .unwrap();
+    let info = stream.info().await.unwrap().clone();
+    let mut events = Vec::new();
+    for sequence in info.state.first_sequence.max(1)..=info.state.last_sequence {
+        if let Ok(message) = stream.get_raw_message(sequence).await {
+            events.push(message.payload.to_vec());
+        }
+    }
+    events
+}
+
+/// The event type of a stored urgent-care event and, for a departure, how
+/// the patient left.
+fn ed_event(bytes: &[u8]) -> (String, Option<pf_proto::v1::EdDeparture>) {
+    use pf_proto::v1::event_envelope::Payload;
+    let event = pf_proto::v1::EventEnvelope::decode_checked(bytes).unwrap();
+    let departure = match &event.payload {
+        Some(Payload::EdDeparted(d)) => d
+            .attendance
+            .as_ref()
+            .and_then(|a| pf_proto::v1::EdDeparture::try_from(a.departure).ok()),
+        _ => None,
+    };
+    (event.event_type, departure)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+#[tokio::test]
+async fn an_ed_registration_and_discharge_move_the_walls_patients_in_department() {
+    let feed = start_with_ed().await;
+    let p = &feed.platform;
+    let nhs = pf_discharge_model::NhsNumber::test_number(71)
+        .as_str()
+        .to_owned();
+    let mut engine = Engine::connect(&feed).await;
+    assert_eq!(in_department(p, "RWEAA", 0).await, 0);
+
+    // A04 of an ED visit: the patient arrives in RWEAA's department (in a
+    // cubicle, which the bed catalogue does not hold).
+    let ack = engine
+        .send(&epic_visit(
+            "A04",
+            "ED1",
+            "VED1",
+            &t(0),
+            "E",
+            "EDMAJ^^C12^RWEAA",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(
+        msa(&ack),
+        (
+            "AA",
+            "ED1",
+            "accepted: no bed changes (no bed changes for this event)"
+        ),
+        "{ack}"
+    );
+    assert_eq!(in_department(p, "RWEAA", 1).await, 1);
+
+    // An inpatient's registration and discharge are no ED events.
+    let ack = engine
+        .send(&epic_visit(
+            "A04",
+            "ED2",
+            "VIP1",
+            &t(1),
+            "I",
+            "WD15^BAY1^^RWEAA",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    let ack = engine
+        .send(&epic_visit(
+            "A03",
+            "ED3",
+            "VIP1",
+            &t(2),
+            "I",
+            "WD15^BAY1^^RWEAA",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+
+    // A message for another trust's site is refused as any unmapped
+    // location is, and records nothing.
+    let ack = engine
+        .send(&epic_visit(
+            "A04",
+            "ED4",
+            "VED2",
+            &t(2),
+            "E",
+            "EDMAJ^^^RT5LH",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(msa(&ack).0, "AE", "{ack}");
+    assert!(msa(&ack).2.contains("location mapping"), "{ack}");
+
+    // Another feed of the trust, whose ED attendances come another way
+    // (no `ed_attendances`): its class E visits change beds only.
+    let ack = engine
+        .send(&cerner("A04", "ED6", "VCE1", &t(2), "").replace("PV1|1|I|", "PV1|1|E|"))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+
+    // A03 of the ED visit: the patient leaves, discharged.
+    let ack = engine
+        .send(&epic_visit(
+            "A03",
+            "ED5",
+            "VED1",
+            &t(3),
+            "E",
+            "EDMAJ^^^RWEAA",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(in_department(p, "RWEAA", 0).await, 0);
+
+    let metrics = p.metrics(&feed.http).await;
+    for line in [
+        "pf_adt_ed_events_total{event=\"arrival\",outcome=\"recorded\"} 1",
+        "pf_adt_ed_events_total{event=\"departure\",outcome=\"recorded\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    // Two events, of one attendance: the arrival and the discharge.
+    let events = urgent_care_events(p).await;
+    assert_eq!(events.len(), 2, "the arrival and the departure only");
+    assert_eq!(ed_event(&events[0]), ("ed.arrived".to_owned(), None));
+    assert_eq!(
+        ed_event(&events[1]),
+        (
+            "ed.departed".to_owned(),
+            Some(pf_proto::v1::EdDeparture::Discharged)
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_ed_attendance_admitted_or_moved_to_another_site_leaves_the_department() {
+    let feed = start_with_ed().await;
+    let p = &feed.platform;
+    let nhs = pf_discharge_model::NhsNumber::test_number(72)
+        .as_str()
+        .to_owned();
+    let mut engine = Engine::connect(&feed).await;
+    let ack = engine
+        .send(&epic_visit(
+            "A04",
+            "AD1",
+            "VAD1",
+            &t(0),
+            "E",
+            "EDMAJ^^^RWEAA",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(in_department(p, "RWEAA", 1).await, 1);
+    // A06: the ED visit becomes an inpatient one in bed B02.
+    let ack = engine
+        .send(&epic_visit(
+            "A06",
+            "AD2",
+            "VAD1",
+            &t(2),
+            "I",
+            "WD15^BAY1^B02^RWEAA",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(msa(&ack), ("AA", "AD2", "stored: 1 bed change"), "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B02").await, "occupied");
+    assert_eq!(in_department(p, "RWEAA", 0).await, 0);
+
+    // Another attendance, moved from the ED to another site's bed (A02).
+    let ack = engine
+        .send(&epic_visit(
+            "A04",
+            "AD3",
+            "VAD2",
+            &t(3),
+            "E",
+            "EDMAJ^^^RWEAA",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(in_department(p, "RWEAA", 1).await, 1);
+    let ack = engine
+        .send(&epic_visit(
+            "A02",
+            "AD4",
+            "VAD2",
+            &t(4),
+            "I",
+            "CCU^^B03^RWEAK",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(msa(&ack), ("AA", "AD4", "stored: 1 bed change"), "{ack}");
+    assert_eq!(state(p, "RWEAK:CCU:B03").await, "occupied");
+    assert_eq!(in_department(p, "RWEAA", 0).await, 0);
+
+    let events = urgent_care_events(p).await;
+    let departures: Vec<_> = events.iter().map(|e| ed_event(e)).collect();
+    assert_eq!(
+        departures,
+        [
+            ("ed.arrived".to_owned(), None),
+            (
+                "ed.departed".to_owned(),
+                Some(pf_proto::v1::EdDeparture::Admitted)
+            ),
+            ("ed.arrived".to_owned(), None),
+            (
+                "ed.departed".to_owned(),
+                Some(pf_proto::v1::EdDeparture::Transferred)
+            ),
+        ]
+    );
+}
+
+// One thread: every task of the platform and the feed runs where the
+// capturing subscriber is the default, and no other test's logs mix in.
+#[tokio::test(flavor = "current_thread")]
+async fn nothing_identifying_the_ed_patient_reaches_the_urgent_care_events_or_logs() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "debug,async_nats=info,hyper=info,hyper_util=info,h2=info,reqwest=info,rustls=info,tower=info",
+        ))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let nhs = pf_discharge_model::NhsNumber::test_number(73)
+        .as_str()
+        .to_owned();
+    let visit = "VIS20261207X99";
+    let feed = start_with_ed().await;
+    let p = &feed.platform;
+    let mut engine = Engine::connect(&feed).await;
+    for (n, trigger) in ["A04", "A03"].into_iter().enumerate() {
+        let ack = engine
+            .send(&epic_visit(
+                trigger,
+                &format!("PI{n}"),
+                visit,
+                &t(n as i64),
+                "E",
+                "EDMAJ^^^RWEAA",
+                &nhs,
+            ))
+            .await;
+        assert_eq!(msa(&ack).0, "AA", "{ack}");
+    }
+    let events = urgent_care_events(p).await;
+    assert_eq!(events.len(), 2, "the arrival and the departure");
+    // The audit trail records the feed recording them.
+    let js = p.jetstream().await;
+    let mut audit = js.get_stream(pf_audit::stream::STREAM).await.unwrap();
+    let info = audit.info().await.unwrap().clone();
+    let mut records = Vec::new();
+    for sequence in info.state.first_sequence.max(1)..=info.state.last_sequence {
+        if let Ok(message) = audit.get_raw_message(sequence).await {
+            records.push(message.payload.to_vec());
+        }
+    }
+    let arrival = records
+        .iter()
+        .map(|r| serde_json::from_slice::<serde_json::Value>(r).unwrap())
+        .find(|r| r["action"] == "ed.arrival" && r["outcome"]["result"] == "accepted")
+        .expect("the arrival is audited");
+    assert_eq!(arrival["actor"]["id"], "adt-feed", "{arrival}");
+    drop(engine);
+    drop(feed);
+
+    let mut identifying: Vec<String> = written_forms(&nhs).into();
+    identifying.extend(
+        [visit, "E3003", "Quixote", "Dulcinea", "19610203"]
+            .into_iter()
+            .map(str::to_owned),
+    );
+    for form in &identifying {
+        for (n, event) in events.iter().enumerate() {
+            assert!(!contains(event, form), "event {n} carries {form}");
+        }
+        for (n, record) in records.iter().enumerate() {
+            assert!(!contains(record, form), "audit record {n} carries {form}");
+        }
+    }
+    let text = logs.text();
+    assert!(
+        text.contains("pf_adt_feed::ingest"),
+        "the feed's logs were captured: {text}"
+    );
+    for form in &identifying {
+        for (n, line) in text.lines().enumerate() {
+            assert!(
+                !line.contains(form.as_str()),
+                "line {n} of the logs has {form}: {line}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_urgent_care_service_down_leaves_the_bed_change_standing() {
+    let feed = start_with(|_, config| {
+        config.urgent_care = Some(pf_adt_feed::urgent_care::UrgentCareLink {
+            // Nothing listens here.
+            url: "http://127.0.0.1:9".into(),
+            credentials: pf_adt_feed::discharges::Credentials::Token("no-token".into()),
+        });
+    })
+    .await;
+    let p = &feed.platform;
+    let nhs = pf_discharge_model::NhsNumber::test_number(74)
+        .as_str()
+        .to_owned();
+    let mut engine = Engine::connect(&feed).await;
+    let ack = engine
+        .send(&epic_visit(
+            "A04",
+            "DN1",
+            "VDN1",
+            &t(0),
+            "E",
+            "EDMAJ^^^RWEAA",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    // Admitted from the ED to bed B04: the bed fills all the same.
+    let ack = engine
+        .send(&epic_visit(
+            "A01",
+            "DN2",
+            "VDN1",
+            &t(1),
+            "I",
+            "WD15^BAY1^B04^RWEAA",
+            &nhs,
+        ))
+        .await;
+    assert_eq!(msa(&ack), ("AA", "DN2", "stored: 1 bed change"), "{ack}");
+    assert_eq!(state(p, "RWEAA:WD15:B04").await, "occupied");
+    let metrics = p.metrics(&feed.http).await;
+    for line in [
+        "pf_adt_ed_events_total{event=\"arrival\",outcome=\"unavailable\"} 1",
+        "pf_adt_ed_events_total{event=\"departure\",outcome=\"unavailable\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
     }
 }

@@ -777,3 +777,77 @@ fn every_alert_threshold_pressure_reads_is_a_chart_value_and_documented() {
         );
     }
 }
+
+/// The ADT feed calls the urgent-care service (ED attendances) as the same
+/// identity client as the discharges service, and the urgent-care
+/// service's network policy lets it in.
+#[test]
+fn the_adt_feed_reaches_the_urgent_care_service_as_its_identity_client() {
+    let base = [
+        "-f",
+        "helm/patient-flow/ci/production-values.yaml",
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set",
+        "adtFeed.dischargeList.clientSecret.secretName=pf-adt-client",
+    ];
+    let rendered = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        objects(&must(template(&args)))
+    };
+    let names = |objects: &[Value]| -> Vec<String> {
+        container(objects, "Deployment", "adt-feed")["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .filter_map(|e| e["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+
+    let objects = rendered(&[]);
+    let feed = container(&objects, "Deployment", "adt-feed");
+    let url = env_values(feed, "PF_ADT_URGENT_CARE_URL");
+    assert_eq!(url.len(), 1, "{feed}");
+    assert!(
+        url[0]["value"]
+            .as_str()
+            .is_some_and(|u| u.contains("urgent-care") && u.ends_with(":8091")),
+        "{url:?}"
+    );
+    assert_eq!(env_values(feed, "PF_ADT_CLIENT_SECRET_FILE").len(), 1);
+    let policy = objects
+        .iter()
+        .find(|o| {
+            o["kind"] == "NetworkPolicy"
+                && o["metadata"]["labels"]["app.kubernetes.io/component"] == "urgent-care"
+        })
+        .expect("the urgent-care service's network policy");
+    assert!(
+        policy["spec"]["ingress"][0]["from"]
+            .as_array()
+            .expect("from")
+            .iter()
+            .any(
+                |peer| peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                    == "adt-feed"
+            ),
+        "{policy}"
+    );
+
+    // Turned off: no URL; the discharge join keeps its sign-in.
+    let off = rendered(&["--set", "adtFeed.edAttendances.enabled=false"]);
+    assert!(!names(&off).contains(&"PF_ADT_URGENT_CARE_URL".to_owned()));
+    assert!(names(&off).contains(&"PF_ADT_CLIENT_SECRET_FILE".to_owned()));
+    // Without the discharges service: still signed in, for urgent care.
+    let alone = rendered(&["--set", "discharges.enabled=false"]);
+    assert!(!names(&alone).contains(&"PF_ADT_DISCHARGES_URL".to_owned()));
+    for name in [
+        "PF_ADT_URGENT_CARE_URL",
+        "PF_IDENTITY_URL",
+        "PF_ADT_CLIENT_ID",
+        "PF_ADT_CLIENT_SECRET_FILE",
+    ] {
+        assert!(names(&alone).contains(&name.to_owned()), "{name}");
+    }
+}

@@ -17,10 +17,13 @@
 //!   the beds' records to bed changes, with who owns which state.
 //! - [`discharge`]: where a discharged patient went (PV1-36/PV1-37, NHS
 //!   discharge destination codes), for joining the discharge list.
+//! - [`ed`]: which messages are ED attendance events (patient class `E`):
+//!   arrival, departure admitted/discharged/transferred.
 #![forbid(unsafe_code)]
 
 pub mod ack;
 pub mod discharge;
+pub mod ed;
 pub mod escape;
 pub mod mapping;
 pub mod message;

@@ -16,13 +16,18 @@
 //!       { "facility": "RWEAA", "ward": "WD15", "site": "RWEAA" },
 //!       { "ward": "LRI-CARD*", "site": "RWEAA", "catalogue_ward": "WD20", "bed_prefix": "B" }
 //!     ],
-//!     "default": null
+//!     "default": null,
+//!     "ed_attendances": false
 //! } ] }
 //! ```
 //!
 //! The local ward is `PV1-3.1` (point of care), or `PV1-3.9` (description)
 //! when the point of care is empty; the facility is `PV1-3.4`, or `PV1-3.11`
 //! when empty; the local bed is `PV1-3.3`.
+//!
+//! `ed_attendances: true` says the trust's ED attendances come through this
+//! feed (see [`crate::ed`]); a location of an ED visit then needs a rule
+//! that places it at a site (its ward need not be in the catalogue).
 
 use serde::Deserialize;
 
@@ -74,6 +79,12 @@ pub struct Feed {
     /// Used when no rule matches; without it, unmatched locations are refused.
     #[serde(default)]
     pub default: Option<LocationRule>,
+    /// Whether the trust's ED attendances come through this feed (its
+    /// patient class `E` visits, see [`crate::ed`]) rather than through
+    /// the urgent-care API from another system: one source per trust, so
+    /// no attendance is counted twice. Default `false`.
+    #[serde(default)]
+    pub ed_attendances: bool,
 }
 
 fn any() -> String {
@@ -342,6 +353,21 @@ mod tests {
         );
         header.sending_facility = "RXX".into();
         assert!(file.feed_for(&header).is_none());
+    }
+
+    #[test]
+    fn a_feed_carries_ed_attendances_only_when_it_says_so() {
+        let file = FeedsFile::from_json(FILE).expect("valid");
+        assert!(file.feeds.iter().all(|f| !f.ed_attendances));
+        let file = FeedsFile::from_json(
+            r#"{"feeds":[{"name":"a","sending_facility":"X","organisation":"X","ed_attendances":true}]}"#,
+        )
+        .expect("valid");
+        assert!(file.feeds[0].ed_attendances);
+        assert!(FeedsFile::from_json(
+            r#"{"feeds":[{"name":"a","sending_facility":"X","organisation":"X","ed_attendances":"yes"}]}"#,
+        )
+        .is_err());
     }
 
     #[test]

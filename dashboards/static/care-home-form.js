@@ -5,7 +5,8 @@
 // server put in the form. What is happening is said beside the button that was tapped, in a live
 // region screen readers announce ("Sending…", "Saved on this device … will send when you are back
 // online"). If it cannot be sent, it is sent by itself when the connection returns: on the
-// browser's `online` event, every 15 seconds while one waits, and whenever the page is opened again
+// browser's `online` event (and again after 1, 2, 4 and 8 s if the connection is not yet carrying
+// requests), every 15 seconds while one waits, and whenever the page is opened again
 // (a page opened offline shows the waiting figures in the form). The same key goes with every
 // attempt, so however often it is sent the server applies it once; and once the server has answered,
 // the key is kept until the page has moved on, so a second tap between the answer and the "Saved"
@@ -23,6 +24,9 @@ const storageKey = `pf-care-home-outbox:${home}`;
 const RETRY_MS = 15000;
 
 let sending = false;
+// Asked to send while a send was in flight (the connection came back while an attempt made offline
+// was still failing): send again as soon as that attempt ends, not at the next retry.
+let sendAgain = false;
 let retryTimer = null;
 // The last submission the server accepted, kept until the page moves on: the same figures tapped
 // again go with its key.
@@ -83,17 +87,32 @@ function busy(form, on) {
   }
 }
 
+// Failed attempts in a row while the device says it is online: the `online` event can come a
+// moment before the connection carries requests (a phone rejoining Wi-Fi), so the first retries
+// come soon (1 s, 2 s, 4 s, …) and settle at every 15 seconds.
+let quickRetries = 0;
+
 function scheduleRetry() {
   window.clearTimeout(retryTimer);
-  retryTimer = window.setTimeout(send, RETRY_MS);
+  let delay = RETRY_MS;
+  if (navigator.onLine !== false && quickRetries < 4) {
+    delay = 1000 * 2 ** quickRetries;
+    quickRetries += 1;
+  }
+  retryTimer = window.setTimeout(send, delay);
 }
 
 // Sends the waiting submission, if any. Never sends two at once.
 async function send() {
   const entry = load();
-  if (!entry || sending || leaving) {
+  if (sending) {
+    sendAgain = true;
     return;
   }
+  if (!entry || leaving) {
+    return;
+  }
+  sendAgain = false;
   const form = formNamed(entry.form);
   sending = true;
   busy(form, true);
@@ -114,10 +133,15 @@ async function send() {
     sending = false;
     busy(form, false);
     say(form, `Not sent yet: saved on this device at ${hhmm(entry.queuedAt)} — will send when you are back online.`);
-    scheduleRetry();
+    if (sendAgain) {
+      window.setTimeout(send, 0);
+    } else {
+      scheduleRetry();
+    }
     return;
   }
   sending = false;
+  quickRetries = 0;
   if (response.ok) {
     const answer = await response.json().catch(() => ({}));
     // Kept until the page has moved on: a tap now sends this key again.
@@ -255,7 +279,10 @@ if (closureReveal) {
   syncReveal();
 }
 
-window.addEventListener('online', send);
+window.addEventListener('online', () => {
+  quickRetries = 0;
+  send();
+});
 // Back from the browser's cache (the back button): the page may move on again.
 window.addEventListener('pageshow', (event) => {
   if (event.persisted) {

@@ -7,8 +7,11 @@
 //! - for each delta of the load-test site, records `now − occurred_at_ms` in
 //!   milliseconds into its own HDR histogram (merged in the report).
 //!
-//! A client whose connection drops reconnects (a few times at most) with
-//! `?since={last version}`, as a real dashboard would.
+//! A client whose connection drops reconnects with `?since={last version}`,
+//! as a real dashboard would, for as long as the run lasts: after a gateway
+//! restart it keeps trying with exponential back-off and jitter (250 ms,
+//! doubling to 8 s, each wait a random 50–100 % of that), so thousands of
+//! clients do not all come back in the same instant.
 //!
 //! With a token ([`ClientPlan::token`]) every handshake carries
 //! `Authorization: Bearer …` (the same token on reconnects).
@@ -35,10 +38,28 @@ use crate::auth::Secret;
 pub const MAX_LATENCY_MS: u64 = 3_600_000;
 /// Handshakes in progress at once, so the gateway's accept queue is not flooded.
 const CONCURRENT_HANDSHAKES: usize = 64;
-/// Reconnections allowed per client before it gives up.
-const MAX_RECONNECTS: u32 = 5;
-/// Pause before reconnecting.
+/// First pause before reconnecting; it doubles after each failed attempt.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest pause between reconnection attempts.
+const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(8);
+
+/// The pause before reconnection attempt `attempt` (from 0): the back-off
+/// doubled per attempt up to the maximum, scaled by `jitter` (0.0–1.0) into
+/// 50–100 % of it.
+pub fn reconnect_delay(attempt: u32, jitter: f64) -> Duration {
+    let full = RECONNECT_BACKOFF
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(RECONNECT_BACKOFF_MAX);
+    full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+/// A random number in 0.0–1.0 (for jitter only).
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(unix_now_ms().unsigned_abs());
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
 
 /// A latency histogram in milliseconds, 3 significant figures, 1 ms to one hour.
 pub fn new_histogram() -> Histogram<u64> {
@@ -346,6 +367,8 @@ async fn run_client(
     let config = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
         .write_buffer_size(0);
+    // Reconnection attempts in a row that failed (reset once one connects).
+    let mut failed_attempts = 0u32;
     loop {
         let target = match result.versions.last() {
             Some(version) if result.connected => format!("{url}?since={version}"),
@@ -367,15 +390,28 @@ async fn run_client(
         } else {
             connect_deadline
         };
-        let mut ws = match tokio::time::timeout_at(deadline, connecting).await {
-            Ok(Ok((ws, _response))) => ws,
-            Ok(Err(err)) => {
-                result.error = Some(format!("failed to connect to {target}: {err}"));
-                break;
+        let failed = match tokio::time::timeout_at(deadline, connecting).await {
+            Ok(Ok((ws, _response))) => Ok(ws),
+            Ok(Err(err)) => Err(format!("failed to connect to {target}: {err}")),
+            Err(_) => Err(format!("timed out connecting to {target}")),
+        };
+        let mut ws = match failed {
+            Ok(ws) => {
+                failed_attempts = 0;
+                ws
             }
-            Err(_) => {
-                result.error = Some(format!("timed out connecting to {target}"));
-                break;
+            Err(reason) => {
+                result.error = Some(reason);
+                // Never connected: the run's connect deadline has passed.
+                if !result.connected || *stop.borrow() {
+                    break;
+                }
+                let pause = reconnect_delay(failed_attempts, jitter());
+                failed_attempts += 1;
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => continue,
+                    _ = stop.changed() => break,
+                }
             }
         };
 
@@ -410,11 +446,16 @@ async fn run_client(
             }
             Ended::Lost(reason) => {
                 result.error = Some(reason);
-                if !result.connected || result.reconnects >= MAX_RECONNECTS || *stop.borrow() {
+                if !result.connected || *stop.borrow() {
                     break;
                 }
                 result.reconnects += 1;
-                tokio::time::sleep(RECONNECT_BACKOFF).await;
+                let pause = reconnect_delay(failed_attempts, jitter());
+                failed_attempts += 1;
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => break,
+                }
             }
         }
     }
@@ -427,6 +468,17 @@ async fn run_client(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconnections_back_off_to_eight_seconds_with_jitter() {
+        assert_eq!(reconnect_delay(0, 1.0), Duration::from_millis(250));
+        assert_eq!(reconnect_delay(0, 0.0), Duration::from_millis(125));
+        assert_eq!(reconnect_delay(2, 1.0), Duration::from_secs(1));
+        assert_eq!(reconnect_delay(5, 1.0), Duration::from_secs(8));
+        assert_eq!(reconnect_delay(40, 0.0), Duration::from_secs(4));
+        let j = jitter();
+        assert!((0.0..=1.0).contains(&j));
+    }
 
     #[test]
     fn handshakes_carry_the_token_only_when_given() {

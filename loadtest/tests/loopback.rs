@@ -381,3 +381,94 @@ async fn client_credentials_fetch_a_token_the_gateway_accepts() {
         "{unreachable:?}"
     );
 }
+
+/// A gateway that restarts: it serves a snapshot and then closes every
+/// connection and stops listening for `down`; once back on the same port it
+/// answers a resuming client (`?since=1`) with delta 2 and keeps it open.
+// (The handshake callback's error type is tungstenite's own response.)
+#[allow(clippy::result_large_err)]
+async fn restarting_gateway(down: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        // First life: one connection per client, closed after the snapshot.
+        let first_life = tokio::time::sleep(Duration::from_millis(300));
+        tokio::pin!(first_life);
+        let mut open = Vec::new();
+        loop {
+            tokio::select! {
+                _ = &mut first_life => break,
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { break };
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { continue };
+                    let snapshot = r#"{"type":"snapshot","version":1,"as_of":"x","system":{},"sites":[]}"#;
+                    let _ = ws.send(Message::text(snapshot)).await;
+                    open.push(ws);
+                }
+            }
+        }
+        // Gone: the connections drop and nothing listens.
+        drop(open);
+        drop(listener);
+        tokio::time::sleep(down).await;
+        let Ok(listener) = TcpListener::bind(addr).await else {
+            return;
+        };
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut since = None;
+                let callback =
+                    |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                     response| {
+                        since = request.uri().query().map(str::to_owned);
+                        Ok(response)
+                    };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+                    return;
+                };
+                if since.as_deref() != Some("since=1") {
+                    return;
+                }
+                let delta = format!(
+                    r#"{{"type":"delta","from_version":1,"version":2,"as_of":"x","occurred_at_ms":{},"sites":[{{"code":"LOADTEST"}}],"system":{{}}}}"#,
+                    unix_now_ms() - 5
+                );
+                let _ = ws.send(Message::text(delta)).await;
+                while let Some(Ok(message)) = ws.next().await {
+                    if message.is_close() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    format!("ws://{addr}")
+}
+
+#[tokio::test]
+async fn clients_come_back_after_a_gateway_restart_and_resume_where_they_were() {
+    // Down for 1.5 s: several refused attempts before the gateway is back.
+    let gateway_url = restarting_gateway(Duration::from_millis(1500)).await;
+    let (running, ready) = clients::spawn(ClientPlan {
+        gateway_url,
+        clients: 5,
+        connect_deadline: Instant::now() + Duration::from_millis(250),
+        run_for: Duration::from_secs(6),
+        token: None,
+    });
+    assert_eq!(ready.await, 5);
+    let results = running.join().await;
+    for result in &results {
+        assert!(result.error.is_none(), "{result:?}");
+        assert!(result.reconnects >= 1, "{result:?}");
+        assert_eq!(
+            result.loadtest_deltas, 1,
+            "resumed with ?since= and got the next delta: {result:?}"
+        );
+        assert_eq!(
+            (result.versions.gaps, result.versions.resyncs),
+            (0, 0),
+            "{result:?}"
+        );
+    }
+}

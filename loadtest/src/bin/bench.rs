@@ -74,6 +74,13 @@ const BARE_STREAM: &str = "BARE_BEDS";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let projection = match &args.projection {
         Some(path) => path.clone(),
         None => std::env::current_exe()?
@@ -124,7 +131,8 @@ async fn main() -> anyhow::Result<()> {
         .timeout(Duration::from_secs(10))
         .max_ack_inflight(args.in_flight.max(1))
         .build(client);
-    pf_event_log::streams::ensure(&js, pf_event_log::Durability::default())
+    // Every stream and the lease bucket, as `pf-streams` creates them at install.
+    pf_streams::ensure(&js, &pf_streams::StreamsConfig::default())
         .await
         .context("creating the platform's streams")?;
     let beds_config = js
@@ -188,6 +196,7 @@ async fn main() -> anyhow::Result<()> {
         .collect();
 
     // 1. Publish + ack.
+    eprintln!("pf-bench: publish (bare)…");
     let bare_publish = publish(&js, args.in_flight, bare_events.into_iter()).await?;
     let mut wards = Wards::new(args.wards, args.beds);
     let platform_publish = publish(
@@ -213,8 +222,12 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2. Apply a backlog to Redis.
+    eprintln!("pf-bench: apply (bare, then the projection)…");
+    let redis_before = redis_cpu(&mut redis).await?;
     let bare_apply = bare_apply(&js, &mut redis, args.events, args.batch).await?;
-    let platform_apply = platform_apply(
+    let redis_bare = redis_cpu(&mut redis).await? - redis_before;
+    let redis_before = redis_cpu(&mut redis).await?;
+    let (platform_apply, projection_cpu) = platform_apply(
         &js,
         &nats.url(),
         &redis_server.url(),
@@ -222,6 +235,7 @@ async fn main() -> anyhow::Result<()> {
         args.events,
     )
     .await?;
+    let redis_platform = redis_cpu(&mut redis).await? - redis_before;
     table.row(
         "apply to Redis",
         args.events,
@@ -230,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 3. Replay the whole stream into an empty Redis.
+    eprintln!("pf-bench: replay…");
     let _: () = redis::cmd("FLUSHALL").query_async(&mut redis).await?;
     let mut live = pf_live_state::LiveState::connect(
         &redis_server.url(),
@@ -238,11 +253,25 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .context("connecting the replay to Redis")?;
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut redis)
+        .await?;
     let started = Instant::now();
+    let (redis_before, own_before) = (redis_cpu(&mut redis).await?, process_cpu("self"));
     let report = pf_projection::replay::rebuild(&js, &mut live, 500)
         .await
         .context("replaying")?;
     let replay = started.elapsed();
+    let redis_replay = redis_cpu(&mut redis).await? - redis_before;
+    if std::env::var_os("PF_BENCH_REDIS_STATS").is_some() {
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut redis)
+            .await?;
+        eprintln!("{stats}");
+    }
+    let replay_cpu = process_cpu("self") - own_before;
     if report.events != args.events || report.unusable != 0 {
         bail!(
             "the replay read {report:?}, expected {} usable events",
@@ -256,7 +285,54 @@ async fn main() -> anyhow::Result<()> {
         Some(replay),
     );
     println!("{table}");
+    let per_event = |seconds: f64| seconds * 1e6 / args.events as f64;
+    println!("where the time went (CPU µs per event):");
+    println!("  bare apply:     Redis {:.1}", per_event(redis_bare));
+    println!(
+        "  platform apply: Redis {:.1}, pf-projection {:.1}",
+        per_event(redis_platform),
+        per_event(projection_cpu)
+    );
+    println!(
+        "  replay:         Redis {:.1}, replay (in this process) {:.1}",
+        per_event(redis_replay),
+        per_event(replay_cpu)
+    );
     Ok(())
+}
+
+/// Redis's CPU time so far (user + system), in seconds.
+async fn redis_cpu(redis: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<f64> {
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(redis).await?;
+    Ok(info
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            matches!(name, "used_cpu_user" | "used_cpu_sys")
+                .then(|| value.trim().parse::<f64>().ok())?
+        })
+        .sum())
+}
+
+/// A process's CPU time so far (user + system) from `/proc/{pid}/stat`, in
+/// seconds (Linux's 100 ticks a second); 0 where it cannot be read.
+fn process_cpu(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The fields after the command name (which may hold spaces) in brackets.
+    let Some((_, after)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Events spread over many wards: sites `LT001`…, ten wards each.
@@ -381,6 +457,7 @@ async fn bare_apply(
             last = Some(message);
         }
         let _: () = pipe.query_async(redis).await?;
+        tracing::debug!(applied, "bare batch applied");
         if let Some(last) = last {
             last.ack()
                 .await
@@ -398,15 +475,22 @@ async fn platform_apply(
     redis_url: &str,
     projection: &PathBuf,
     events: u64,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<(Duration, f64)> {
     let port = pf_test_support::free_port();
     let mut child = Running(
         Command::new(projection)
             .env("PF_NATS_URL", nats_url)
             .env("PF_REDIS_URL", redis_url)
             .env("PF_PROJECTION_ADDR", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .env(
+                "RUST_LOG",
+                std::env::var("PF_BENCH_PROJECTION_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(if std::env::var_os("PF_BENCH_PROJECTION_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .context("starting pf-projection")?,
     );
@@ -423,7 +507,8 @@ async fn platform_apply(
         if let Ok(info) = stream.consumer_info("projection").await {
             let at = *started.get_or_insert_with(Instant::now);
             if info.ack_floor.stream_sequence >= events && info.num_pending == 0 {
-                return Ok(at.elapsed());
+                let cpu = process_cpu(&child.0.id().to_string());
+                return Ok((at.elapsed(), cpu));
             }
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -6,7 +6,7 @@
 //! (the bed counters by [`CounterField`](crate::CounterField), the
 //! occupancy figures by [`Occupancy::of_bed`]), the indexes and summaries
 //! beside it, the change-log entry (counts only) and, for patient-level
-//! entities, the notice. [`Plan::invocation`] is the one argument builder
+//! entities, the notice. [`Plan::push_onto`] is the one argument builder
 //! for `lua/apply.lua`, the one script that checks the entity's version and
 //! writes: it takes the entity's previous contributions off its counters
 //! and adds the new ones, so every counter always equals the sum over the
@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use pf_hospital_model::Occupancy;
-use redis::{Script, ScriptInvocation};
+use redis::ScriptInvocation;
 use serde::Serialize;
 
 use crate::change::{BedUpdate, CareHomeUpdate, DischargeUpdate, ItemUpdate, TeamsUpdate, Update};
@@ -515,15 +515,17 @@ fn flat<'a>(pairs: &'a [(&'static str, String)]) -> Vec<&'a str> {
 }
 
 impl Plan {
-    /// The call of `lua/apply.lua` (`script`) that carries out this plan,
-    /// keeping about `max_len` entries in the change log: the one place
-    /// its KEYS and ARGV are built.
-    pub fn invocation<'a>(
+    /// Adds this plan as the next event of a call of `lua/apply.lua`
+    /// (`invocation`, whose first three keys and first argument the batch
+    /// sets: see [`LiveState::apply_through`](crate::LiveState::apply_through)),
+    /// keeping about `max_len` entries in the change log: the one place an
+    /// event's KEYS and ARGV are built.
+    pub fn push_onto(
         &self,
-        script: &'a Script,
+        invocation: &mut ScriptInvocation<'_>,
         keys: &Keys,
         max_len: u64,
-    ) -> Result<ScriptInvocation<'a>, LiveStateError> {
+    ) -> Result<(), LiveStateError> {
         let history = match &self.history {
             Some(history) => Some(HistoryArguments {
                 bucket_secs: history.settings.bucket_secs(),
@@ -573,12 +575,18 @@ impl Plan {
             history,
         };
         let contributions: Vec<&Contribution> = self.counters.iter().map(|(_, c)| c).collect();
-        let mut invocation = script.prepare_invoke();
-        invocation
-            .key(&self.entity)
-            .key(keys.version())
-            .key(keys.changes())
-            .key(keys.patient_changes());
+        let history_keys = self
+            .history
+            .as_ref()
+            .map_or(0, |history| 2 + history.scopes.len());
+        let own_keys = 1
+            + self.counters.len()
+            + self.sets.len()
+            + self.puts.len()
+            + self.removes.len()
+            + usize::from(self.geo.is_some())
+            + history_keys;
+        invocation.key(&self.entity);
         for (key, _) in &self.counters {
             invocation.key(key);
         }
@@ -601,10 +609,11 @@ impl Plan {
             }
         }
         invocation
+            .arg(own_keys)
             .arg(self.entity_version)
             .arg(json(&arguments, "apply arguments")?)
             .arg(json(&contributions, "contributions")?);
-        Ok(invocation)
+        Ok(())
     }
 }
 

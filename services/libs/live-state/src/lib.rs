@@ -16,9 +16,10 @@
 //!   occupancy history), decided in Rust, and the one argument builder for
 //!   the apply script.
 //! - [`scripts`]: the Lua scripts, each in its own file under `lua/`:
-//!   `apply.lua` checks an entity's version and writes what the fold
-//!   decided, atomically (an event not newer than the stored version
-//!   changes nothing); `snapshot.lua` reads every ward's counters, every
+//!   `apply.lua` checks each entity's version and writes what the fold
+//!   decided, a whole batch of events atomically in one call (an event not
+//!   newer than the stored version changes nothing; counter moves are
+//!   summed over the batch and written once); `snapshot.lua` reads every ward's counters, every
 //!   care home's record, every discharge's summary and the change version
 //!   in one atomic step; `read_trends.lua` reads the occupancy history;
 //!   `announce_reset.lua` and `raise_watermark.lua`.

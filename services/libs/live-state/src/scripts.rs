@@ -1,10 +1,11 @@
 //! The Lua scripts run atomically inside Redis, each in its own file under
 //! `lua/`, loaded here by name. Each file's header says its KEYS and ARGV;
 //! one Rust builder passes them to each (for `apply.lua`,
-//! [`Plan::invocation`](crate::fold::Plan::invocation)).
+//! [`Plan::push_onto`](crate::fold::Plan::push_onto)).
 
-/// Applies one update of any kind: checks the entity's version and writes
-/// what [`fold`](crate::fold::fold) decided (`lua/apply.lua`).
+/// Applies a batch of updates of any kind, in order and atomically: checks
+/// each entity's version and writes what [`fold`](crate::fold::fold)
+/// decided (`lua/apply.lua`).
 pub const APPLY: &str = include_str!("../lua/apply.lua");
 
 /// Reads occupancy history, read-only (`lua/read_trends.lua`).

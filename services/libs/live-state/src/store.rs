@@ -175,13 +175,24 @@ impl LiveState {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        // Loads the script first, so a restarted or flushed Redis still runs it.
+        // The whole batch in one call of the script, loaded first so that a
+        // restarted or flushed Redis still runs it.
+        let mut batch = self.apply.prepare_invoke();
         if !updates.is_empty() {
+            batch
+                .key(self.keys.version())
+                .key(self.keys.changes())
+                .key(self.keys.patient_changes())
+                .arg(updates.len());
+            for update in updates {
+                fold::fold(update, &self.keys, self.trends)?.push_onto(
+                    &mut batch,
+                    &self.keys,
+                    self.changes_max_len,
+                )?;
+            }
             pipe.load_script(&self.apply).ignore();
-        }
-        for update in updates {
-            let plan = fold::fold(update, &self.keys, self.trends)?;
-            pipe.invoke_script(&plan.invocation(&self.apply, &self.keys, self.changes_max_len)?);
+            pipe.invoke_script(&batch);
         }
         if let Some((stream, sequence)) = watermark {
             // Only ever moves forward (a redelivered old batch leaves it alone).
@@ -190,7 +201,13 @@ impl LiveState {
             pipe.load_script(&self.raise_watermark).ignore();
             pipe.invoke_script(&raise).ignore();
         }
-        let answers: Vec<(u8, u64)> = pipe.query_async(&mut self.connection).await?;
+        let answers: Vec<(u8, u64)> = if updates.is_empty() {
+            let () = pipe.query_async(&mut self.connection).await?;
+            Vec::new()
+        } else {
+            let (answers,): (Vec<(u8, u64)>,) = pipe.query_async(&mut self.connection).await?;
+            answers
+        };
         Ok(answers
             .into_iter()
             .map(|(applied, n)| {

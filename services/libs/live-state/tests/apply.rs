@@ -38,6 +38,125 @@ fn field(state: BedState) -> CounterField {
     CounterField::new(BedKind::GeneralAcute, state, false)
 }
 
+/// A day of bed events on 2 sites: beds opened, moved through their
+/// states several times within one batch, withdrawn and reopened, with
+/// duplicates and late older events mixed in, over several history buckets.
+fn busy_day() -> Vec<BedUpdate> {
+    let states = [
+        Some(BedState::Available),
+        Some(BedState::Occupied),
+        Some(BedState::AwaitingClean),
+        None,
+    ];
+    let mut versions = std::collections::HashMap::new();
+    let mut events = Vec::new();
+    let mut seed: u64 = 7;
+    for i in 0..600_i64 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let pick = (seed >> 33) as usize;
+        let site = if pick.is_multiple_of(2) {
+            "RWEAA"
+        } else {
+            "RWE01"
+        };
+        let ward = format!("W{}", pick % 3);
+        let bed_code = format!("B{}", (pick / 7) % 9);
+        let version = versions
+            .entry((site, ward.clone(), bed_code.clone()))
+            .and_modify(|v| *v += 1)
+            .or_insert(1_u64);
+        let mut event = BedUpdate {
+            event_id: format!("event-{i}"),
+            event_type: "bed.state_changed".into(),
+            entity_version: *version,
+            site: site.into(),
+            ward,
+            bed: bed_code,
+            open: false,
+            state: states[(pick / 5) % 4],
+            kind: if pick.is_multiple_of(11) {
+                BedKind::AdultCriticalCare
+            } else {
+                BedKind::GeneralAcute
+            },
+            escalation: pick.is_multiple_of(13),
+            reason: String::new(),
+            // 20 s apart: about 15 events per 5-minute history bucket.
+            occurred_at_ms: 1_764_493_200_000 + i * 20_000,
+        };
+        event.open = event.state.is_some();
+        // Now and then the same event again, or one older than the bed's last.
+        if pick.is_multiple_of(17) {
+            events.push(event.clone());
+        }
+        if pick.is_multiple_of(19) && *version > 2 {
+            let mut late = event.clone();
+            late.entity_version = *version - 2;
+            events.push(late);
+        }
+        events.push(event);
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_batch_leaves_exactly_what_applying_the_events_one_by_one_leaves() {
+    let events = busy_day();
+    let (one_by_one_redis, batch_redis) = (RedisServer::start(), RedisServer::start());
+    let mut one_by_one = live(&one_by_one_redis).await;
+    let mut batched = live(&batch_redis).await;
+    let mut expected = Vec::new();
+    for event in &events {
+        expected.extend(
+            one_by_one
+                .apply_beds(std::slice::from_ref(event))
+                .await
+                .expect("applied"),
+        );
+    }
+    // In batches of 250, as the projection takes them.
+    let mut outcomes = Vec::new();
+    for chunk in events.chunks(250) {
+        outcomes.extend(batched.apply_beds(chunk).await.expect("applied"));
+    }
+    assert_eq!(
+        outcomes, expected,
+        "the same events applied and the same skipped as stale"
+    );
+    assert!(expected.contains(&Applied::Stale));
+    assert_eq!(
+        batched.digest().await.expect("digest"),
+        one_by_one.digest().await.expect("digest"),
+        "every counter, bed and index the same"
+    );
+    assert_eq!(
+        batched.version().await.expect("version"),
+        one_by_one.version().await.expect("version")
+    );
+    assert_eq!(
+        batched
+            .changes_after(0, 10_000, None)
+            .await
+            .expect("changes"),
+        one_by_one
+            .changes_after(0, 10_000, None)
+            .await
+            .expect("changes"),
+        "the same change log, version for version"
+    );
+    let (a, b) = (
+        batched.whole_trend_history().await.expect("history"),
+        one_by_one.whole_trend_history().await.expect("history"),
+    );
+    assert!(
+        a.scopes["system"].len() > 10,
+        "the day spans many history buckets"
+    );
+    assert_eq!(a, b, "the same occupancy history");
+}
+
 #[tokio::test]
 async fn a_bed_moves_between_counters_once_and_an_older_event_changes_nothing() {
     let redis = RedisServer::start();

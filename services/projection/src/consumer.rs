@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use async_nats::jetstream;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt as _;
 use pf_event_log::streams::BEDS;
 use pf_event_log::{DeadLetters, StreamSpec};
@@ -78,13 +78,28 @@ pub async fn run(
         shutdown.clone(),
     ));
 
-    let mut applier = Applier {
+    // Two stages, so that the projection's CPU work on one batch overlaps
+    // Redis's on the one before: decoding and folding here, sending and
+    // acknowledging in `apply_in_order`. The queue between them holds one
+    // batch; batches are applied strictly in order, and a batch that cannot
+    // be applied is retried in place (never skipped: with cumulative acks,
+    // acknowledging a later batch would acknowledge it too).
+    let (prepared_tx, prepared_rx) = tokio::sync::mpsc::channel::<Prepared>(1);
+    let sender = Sender {
+        stream,
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+        ack_all,
+        shutdown: shutdown.clone(),
+    };
+    let applying = tokio::spawn(sender.apply_in_order(live.clone(), prepared_rx));
+    let preparer = Preparer {
         stream,
         live,
         dead_letters: DeadLetters::new(jetstream),
         metrics,
         readiness,
-        ack_all,
+        shutdown: shutdown.clone(),
     };
     let mut messages = consumer
         .stream()
@@ -95,13 +110,13 @@ pub async fn run(
         .context("failed to start consuming")?
         .ready_chunks(config.batch_size);
     tracing::info!(stream = stream.name, consumer = %consumer_name(config, stream), ack_all, "projection consuming");
-    loop {
+    let outcome = loop {
         let batch = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = shutdown.cancelled() => break Ok(()),
             batch = messages.next() => batch,
         };
         let Some(batch) = batch else {
-            anyhow::bail!("the consumer's message stream ended");
+            break Err(anyhow::anyhow!("the consumer's message stream ended"));
         };
         let mut ready = Vec::with_capacity(batch.len());
         for message in batch {
@@ -112,35 +127,49 @@ pub async fn run(
                 }
             }
         }
-        applier.apply(ready).await;
-    }
+        let Some(prepared) = preparer.prepare(ready).await else {
+            continue;
+        };
+        if prepared_tx.send(prepared).await.is_err() {
+            // The applying stage stopped (only at shutdown).
+            break Ok(());
+        }
+    };
+    drop(prepared_tx);
+    let _ = applying.await;
     tracing::info!(stream = stream.name, "projection stopped");
-    Ok(())
+    outcome
 }
 
-struct Applier {
+/// One batch, decoded and folded, on its way to Redis.
+struct Prepared {
+    messages: Vec<jetstream::Message>,
+    updates: Vec<Update>,
+    /// The batch for Redis (the updates and the watermark).
+    batch: pf_live_state::PreparedBatch,
+    last_sequence: u64,
+}
+
+/// The first stage: decodes a batch, parks what cannot be used, folds the
+/// rest.
+struct Preparer {
     stream: &'static StreamSpec,
     live: LiveState,
     dead_letters: DeadLetters,
     metrics: ProjectionMetrics,
     readiness: Readiness,
-    /// One cumulative acknowledgement per batch instead of one per event.
-    ack_all: bool,
+    shutdown: CancellationToken,
 }
 
-impl Applier {
-    /// Applies one batch; acknowledges it once all of it is done (applied or
-    /// dead-lettered), or leaves all of it for redelivery.
-    async fn apply(&mut self, messages: Vec<jetstream::Message>) {
-        let Some(last_sequence) = messages
+impl Preparer {
+    /// `None` when there is nothing to apply, or at shutdown while an event
+    /// could not be parked (the batch is then redelivered).
+    async fn prepare(&self, messages: Vec<jetstream::Message>) -> Option<Prepared> {
+        let last_sequence = messages
             .iter()
             .filter_map(|m| m.info().ok().map(|i| i.stream_sequence))
-            .max()
-        else {
-            return;
-        };
-        let mut usable: Vec<Update> = Vec::with_capacity(messages.len());
-        let mut parked = Vec::new();
+            .max()?;
+        let mut updates: Vec<Update> = Vec::with_capacity(messages.len());
         for message in &messages {
             let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
             let stored_at_ms = event::stored_at_ms(message);
@@ -150,41 +179,147 @@ impl Applier {
                 &message.payload,
                 stored_at_ms,
             ) {
-                Ok(update) => usable.push(update),
+                Ok(update) => updates.push(update),
                 Err(reason) => {
-                    if !self.dead_letter(message, sequence, &reason).await {
-                        // Nothing of this batch may be acknowledged past an event not yet parked.
-                        self.retry_later(&messages).await;
-                        return;
+                    // Nothing of this batch may be acknowledged past an event
+                    // not yet parked: try again until it is.
+                    let mut pause = Duration::from_millis(500);
+                    while !self.dead_letter(message, sequence, &reason).await {
+                        tokio::select! {
+                            _ = self.shutdown.cancelled() => return None,
+                            _ = tokio::time::sleep(pause) => {}
+                        }
+                        pause = (pause * 2).min(Duration::from_secs(5));
                     }
-                    parked.push(message);
                 }
             }
         }
-        let updates = usable;
-        let started = Instant::now();
-        let result = self
-            .live
-            .apply_through(&updates, Some((self.stream.name, last_sequence)))
-            .instrument(tracing::debug_span!(
-                "apply_batch",
-                stream = self.stream.name,
-                events = updates.len()
-            ))
-            .await;
-        let outcomes = match result {
-            Ok(outcomes) => outcomes,
+        let batch = loop {
+            match self
+                .live
+                .prepare(&updates, Some((self.stream.name, last_sequence)))
+            {
+                Ok(Some(batch)) => break batch,
+                Ok(None) => return None,
+                Err(err) => {
+                    // Only an event the fold cannot encode; it will not get
+                    // better by waiting, but nothing may be skipped either.
+                    self.readiness.set("redis", false);
+                    tracing::error!(cause = %err, "could not prepare a batch; will retry");
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => return None,
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    }
+                }
+            }
+        };
+        Some(Prepared {
+            messages,
+            updates,
+            batch,
+            last_sequence,
+        })
+    }
+
+    /// Parks an unusable event on the dead-letter subject; `false` when that
+    /// failed.
+    async fn dead_letter(
+        &self,
+        message: &jetstream::Message,
+        sequence: u64,
+        reason: &event::Unusable,
+    ) -> bool {
+        let label = reason.label();
+        let reason_text = reason.to_string();
+        match self
+            .dead_letters
+            .park(
+                self.stream.name,
+                message.subject.as_str(),
+                sequence,
+                message.payload.clone(),
+                &reason_text,
+            )
+            .await
+        {
+            Ok(()) => {
+                tracing::warn!(sequence, reason = %reason_text, "event dead-lettered");
+                self.metrics.dead_lettered.with_label_values(&[label]).inc();
+                true
+            }
             Err(err) => {
-                self.readiness.set("redis", false);
-                tracing::error!(cause = %err, events = updates.len(), "could not apply a batch; will retry");
-                self.retry_later(&messages).await;
+                tracing::error!(cause = %err, sequence, "could not dead-letter an event; will retry");
+                false
+            }
+        }
+    }
+}
+
+/// The second stage: sends each prepared batch to Redis, in order, and
+/// acknowledges it once applied.
+struct Sender {
+    stream: &'static StreamSpec,
+    metrics: ProjectionMetrics,
+    readiness: Readiness,
+    /// One cumulative acknowledgement per batch instead of one per event.
+    ack_all: bool,
+    shutdown: CancellationToken,
+}
+
+impl Sender {
+    async fn apply_in_order(
+        self,
+        mut live: LiveState,
+        mut prepared: tokio::sync::mpsc::Receiver<Prepared>,
+    ) {
+        while let Some(batch) = prepared.recv().await {
+            if !self.apply(&mut live, batch).await {
+                // Shut down while Redis could not be reached: what is not
+                // acknowledged is redelivered.
                 return;
+            }
+        }
+    }
+
+    /// Applies one batch, retrying in place until Redis takes it; then
+    /// acknowledges it. `false` at shutdown before it was applied.
+    async fn apply(&self, live: &mut LiveState, prepared: Prepared) -> bool {
+        let Prepared {
+            messages,
+            updates,
+            batch,
+            last_sequence,
+        } = prepared;
+        let mut pause = Duration::from_millis(500);
+        let outcomes = loop {
+            let started = Instant::now();
+            let result = live
+                .apply_prepared(&batch)
+                .instrument(tracing::debug_span!(
+                    "apply_batch",
+                    stream = self.stream.name,
+                    events = updates.len()
+                ))
+                .await;
+            match result {
+                Ok(outcomes) => {
+                    self.metrics
+                        .apply_duration
+                        .observe(started.elapsed().as_secs_f64());
+                    break outcomes;
+                }
+                Err(err) => {
+                    self.readiness.set("redis", false);
+                    tracing::error!(cause = %err, events = updates.len(), "could not apply a batch; will retry");
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
             }
         };
         self.readiness.set("redis", true);
-        self.metrics
-            .apply_duration
-            .observe(started.elapsed().as_secs_f64());
         self.metrics.batch_size.observe(updates.len() as f64);
         for (update, outcome) in updates.iter().zip(outcomes) {
             let label = match outcome {
@@ -216,48 +351,7 @@ impl Applier {
                 tracing::warn!(cause = %err, "ack failed; the events will be redelivered and skipped as stale");
             }
         }
-    }
-
-    async fn retry_later(&self, messages: &[jetstream::Message]) {
-        for message in messages {
-            let _ = message
-                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                .await;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-
-    /// Parks an unusable event on the dead-letter subject; `false` when that
-    /// failed (the batch is then retried).
-    async fn dead_letter(
-        &self,
-        message: &jetstream::Message,
-        sequence: u64,
-        reason: &event::Unusable,
-    ) -> bool {
-        let label = reason.label();
-        let reason_text = reason.to_string();
-        match self
-            .dead_letters
-            .park(
-                self.stream.name,
-                message.subject.as_str(),
-                sequence,
-                message.payload.clone(),
-                &reason_text,
-            )
-            .await
-        {
-            Ok(()) => {
-                tracing::warn!(sequence, reason = %reason_text, "event dead-lettered");
-                self.metrics.dead_lettered.with_label_values(&[label]).inc();
-                true
-            }
-            Err(err) => {
-                tracing::error!(cause = %err, sequence, "could not dead-letter an event; will retry");
-                false
-            }
-        }
+        true
     }
 }
 

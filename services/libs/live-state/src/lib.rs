@@ -63,7 +63,9 @@ pub use change::{
 pub use counter::{CounterField, CounterFieldError, Counters};
 pub use discharge_counts::{DischargeCounts, DischargeSummary, PathwayCounts};
 pub use keys::Keys;
-pub use store::{Applied, LAYOUT, LiveBed, LiveState, LiveStateError, StateDigest, differences};
+pub use store::{
+    Applied, LAYOUT, LiveBed, LiveState, LiveStateError, PreparedBatch, StateDigest, differences,
+};
 pub use trend::{SYSTEM_SCOPE, TrendHistory, TrendPoint, TrendSettings};
 pub use urgent_care::{
     AmbulanceEscalationUpdate, AmbulanceUpdate, EdAttendanceUpdate, UrgentCareFigures,

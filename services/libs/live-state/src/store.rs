@@ -72,6 +72,20 @@ pub struct LiveBed {
     pub occurred_at_ms: i64,
 }
 
+/// Updates folded and encoded for Redis, not yet sent
+/// ([`LiveState::prepare`]).
+pub struct PreparedBatch {
+    pipe: redis::Pipeline,
+    events: usize,
+}
+
+impl PreparedBatch {
+    /// How many updates it applies.
+    pub fn events(&self) -> usize {
+        self.events
+    }
+}
+
 /// The live state under one key prefix.
 #[derive(Clone)]
 pub struct LiveState {
@@ -163,22 +177,37 @@ impl LiveState {
     /// Applies updates of any kind in order, in one round trip, and, in the
     /// same round trip, records that `stream` is applied up to `sequence`
     /// (the watermark that shows whether Redis lost state the projection had
-    /// already acknowledged). Each update is atomic and idempotent on its
-    /// own; after a failure none of the answers is known, and applying the
-    /// same updates again is safe.
+    /// already acknowledged). The batch is atomic and each update idempotent;
+    /// after a failure none of the answers is known, and applying the same
+    /// updates again is safe.
     pub async fn apply_through(
         &mut self,
         updates: &[Update],
         watermark: Option<(&str, u64)>,
     ) -> Result<Vec<Applied>, LiveStateError> {
+        match self.prepare(updates, watermark)? {
+            Some(batch) => self.apply_prepared(&batch).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Folds and encodes what [`apply_through`](Self::apply_through) sends,
+    /// without sending it: the CPU half of applying, which a consumer can do
+    /// for the next batch while Redis runs this one. `None` when there is
+    /// nothing to send.
+    pub fn prepare(
+        &self,
+        updates: &[Update],
+        watermark: Option<(&str, u64)>,
+    ) -> Result<Option<PreparedBatch>, LiveStateError> {
         if updates.is_empty() && watermark.is_none() {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let mut pipe = redis::pipe();
         // The whole batch in one call of the script, loaded first so that a
         // restarted or flushed Redis still runs it.
-        let mut batch = self.apply.prepare_invoke();
         if !updates.is_empty() {
+            let mut batch = self.apply.prepare_invoke();
             batch
                 .key(self.keys.version())
                 .key(self.keys.changes())
@@ -201,11 +230,24 @@ impl LiveState {
             pipe.load_script(&self.raise_watermark).ignore();
             pipe.invoke_script(&raise).ignore();
         }
-        let answers: Vec<(u8, u64)> = if updates.is_empty() {
-            let () = pipe.query_async(&mut self.connection).await?;
+        Ok(Some(PreparedBatch {
+            pipe,
+            events: updates.len(),
+        }))
+    }
+
+    /// Sends a batch [`prepare`](Self::prepare)d: one round trip, one
+    /// answer per update, in order. Sending the same batch again is safe.
+    pub async fn apply_prepared(
+        &mut self,
+        batch: &PreparedBatch,
+    ) -> Result<Vec<Applied>, LiveStateError> {
+        let answers: Vec<(u8, u64)> = if batch.events == 0 {
+            let () = batch.pipe.query_async(&mut self.connection).await?;
             Vec::new()
         } else {
-            let (answers,): (Vec<(u8, u64)>,) = pipe.query_async(&mut self.connection).await?;
+            let (answers,): (Vec<(u8, u64)>,) =
+                batch.pipe.query_async(&mut self.connection).await?;
             answers
         };
         Ok(answers

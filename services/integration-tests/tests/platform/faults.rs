@@ -110,3 +110,121 @@ async fn redis_restarted_empty_under_a_running_projection_is_rebuilt_and_clients
         }
     }
 }
+
+/// Publishes, straight into `PF_BEDS`, the next event of each of `beds`
+/// beds on ward RWEAA/WDRF: first a `BedOpened`, then states in turn.
+async fn publish_round(js: &async_nats::jetstream::Context, beds: usize, round: u64) {
+    use pf_proto::NewEvent;
+    use pf_proto::v1::event_envelope::Payload;
+    use pf_proto::v1::{
+        Actor, ActorKind, BedKind, BedOpened, BedRef, BedState, BedStateChanged, Source,
+    };
+    let states = [
+        BedState::Available,
+        BedState::Occupied,
+        BedState::AwaitingClean,
+    ];
+    for n in 1..=beds {
+        let bed = BedRef {
+            site: "RWEAA".into(),
+            ward: "WDRF".into(),
+            bed: format!("B{n:02}"),
+        };
+        let payload = if round == 1 {
+            Payload::BedOpened(BedOpened {
+                bed: Some(bed),
+                kind: BedKind::GeneralAcute as i32,
+                escalation: false,
+                reason: "fault test".into(),
+            })
+        } else {
+            let index = usize::try_from(round).unwrap();
+            Payload::BedStateChanged(BedStateChanged {
+                bed: Some(bed),
+                kind: BedKind::GeneralAcute as i32,
+                escalation: false,
+                previous_state: states[(index - 1) % 3] as i32,
+                state: states[index % 3] as i32,
+                reason: "fault test".into(),
+            })
+        };
+        let envelope = NewEvent {
+            source: Source {
+                organisation: "RWE".into(),
+                service: "fault-test".into(),
+            },
+            entity_id: format!("bed/RWEAA/WDRF/B{n:02}"),
+            entity_version: round,
+            occurred_at: None,
+            actor: Actor {
+                id: "fault-test".into(),
+                organisation: "RWE".into(),
+                kind: ActorKind::Machine as i32,
+            },
+            payload,
+        }
+        .seal(time::OffsetDateTime::now_utc());
+        let message = async_nats::jetstream::message::PublishMessage::build()
+            .message_id(&envelope.event_id)
+            .payload(envelope.to_bytes().into());
+        js.send_publish(format!("pf.beds.RWEAA.WDRF.B{n:02}"), message)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_refusing_writes_for_a_while_loses_no_event() {
+    let platform = Platform::start().await;
+    let js = platform.jetstream().await;
+    publish_round(&js, 20, 1).await;
+    platform.wait_until_projected().await;
+    assert!(differences(&platform).await.is_empty());
+
+    // Redis refuses every write (out of memory) while events keep coming in
+    // separate batches; then it takes writes again and more events come.
+    let mut admin = redis::Client::open(platform.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let config = |value: &'static str| {
+        let mut command = redis::cmd("CONFIG");
+        command.arg("SET").arg("maxmemory").arg(value);
+        command
+    };
+    let () = config("1").query_async(&mut admin).await.unwrap();
+    for round in 2..=4 {
+        publish_round(&js, 20, round).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let () = config("0").query_async(&mut admin).await.unwrap();
+    for round in 5..=6 {
+        publish_round(&js, 20, round).await;
+    }
+
+    // Every event is applied: the live state equals a fresh replay, every bed
+    // at its last version.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        platform.wait_until_projected().await;
+        let differences = differences(&platform).await;
+        if differences.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events lost while Redis refused writes: {}",
+            differences.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut live = platform.live_state("pf:").await;
+    let digest = live.digest().await.unwrap();
+    for n in 1..=20 {
+        let bed = &digest[&format!("bed:RWEAA:WDRF:B{n:02}")];
+        assert!(bed.contains("version=6"), "B{n:02}: {bed}");
+    }
+}

@@ -10,16 +10,9 @@
 -- `removes` hashes, `geo` geo sets (0 or 1), then, with a history, the
 -- newest buckets' starts, the history settings and one sorted set per
 -- history scope.
--- ARGV: number of events; then per event: the number of its keys, the
--- number of its arguments after these two, then its plan as plain
--- arguments, each list after its length (no JSON: decoding it was most of
--- the script's time): entity version; contributions (one line per counter
--- field, "{counter index}\t{field}\t{amount}\n", stored as they are in the
--- entity's `contrib`); fields; counters; set members; puts (field, value);
--- removes; geo (0, or 1 longitude latitude member); change-log entry;
--- previous field and its entry field ("" when none); notice; change-log
--- length; history (0, or 1 bucket seconds, keep seconds, event time in ms,
--- scopes and, per scope, its counter's index and newest-bucket field).
+-- ARGV: number of events; then per event: the number of its keys, entity
+-- version, plan (JSON), contributions (JSON: one object per counter hash,
+-- field -> amount).
 --
 -- Returns, per event, {1, change_version} when applied, or
 -- {0, current_entity_version} when the event is not newer than what is
@@ -71,104 +64,26 @@ local function newest_start(key, field)
   return at or nil
 end
 
--- Contributions read back: counter index -> field -> amount.
-local function contributions(text)
-  local by_counter = {}
-  if text then
-    for i, field, n in string.gmatch(text, '(%d+)\t([^\t\n]*)\t(-?%d+)\n') do
-      i = tonumber(i)
-      local c = by_counter[i]
-      if not c then
-        c = {}
-        by_counter[i] = c
-      end
-      c[field] = tonumber(n)
-    end
-  end
-  return by_counter
-end
-
-local a = 2
-local function take()
-  a = a + 1
-  return ARGV[a - 1]
-end
-local function take_list(n)
-  local list = {}
-  for i = 1, n do list[i] = take() end
-  return list
-end
-
--- First every event's arguments are read and checked, so that nothing is
--- written when any of them is malformed.
-local events = {}
-local k = 4
-for e = 1, tonumber(ARGV[1]) do
-  local nkeys = tonumber(take())
-  local event_end = tonumber(take()) + a
-  local entity = KEYS[k]
-  local base = k
-  k = k + nkeys
-
-  local version_arg = take()
-  local version = tonumber(version_arg)
-  local contrib_text = take()
-  local plan = {}
-  plan.fields = take_list(tonumber(take()))
-  plan.counters = tonumber(take())
-  plan.sets = tonumber(take())
-  plan.members = take_list(plan.sets)
-  plan.puts = tonumber(take())
-  plan.put_fields = {}
-  for i = 1, plan.puts do
-    local field = take()
-    plan.put_fields[i] = {field, take()}
-  end
-  plan.removes = tonumber(take())
-  plan.remove_fields = take_list(plan.removes)
-  if take() == '1' then
-    local longitude = take()
-    local latitude = take()
-    plan.geo = {longitude, latitude, take()}
-  end
-  plan.change = take_list(tonumber(take()))
-  plan.previous_field = take()
-  plan.previous_as = take()
-  if plan.previous_field == '' then plan.previous_field = nil end
-  local notice_len = tonumber(take())
-  if notice_len > 0 then plan.notice = take_list(notice_len) end
-  plan.max_len = take()
-  if take() == '1' then
-    local history = {}
-    history.bucket_secs = tonumber(take())
-    history.keep_secs = tonumber(take())
-    history.at_ms = tonumber(take())
-    history.scopes = {}
-    for s = 1, tonumber(take()) do
-      local index = tonumber(take())
-      history.scopes[s] = {index, take()}
-    end
-    plan.history = history
-  end
-  if a ~= event_end then
-    return redis.error_reply('apply.lua: event ' .. e .. ' has arguments the script does not read')
-  end
-  events[e] = {entity = entity, base = base, version = version, version_arg = version_arg,
-    contrib_text = contrib_text, plan = plan}
-end
-
 local change = nil
 local results = {}
-for e, event in ipairs(events) do
-  local entity, base, plan = event.entity, event.base, event.plan
-  local version, version_arg, contrib_text = event.version, event.version_arg, event.contrib_text
+local k, a = 4, 2
+for e = 1, tonumber(ARGV[1]) do
+  local nkeys, version = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local plan_json, contrib_json = ARGV[a + 2], ARGV[a + 3]
+  local entity = KEYS[k]
+  local base = k
+  a = a + 4
+  k = k + nkeys
+
+  local plan = cjson.decode(plan_json)
   local stored = redis.call('HMGET', entity, 'version', 'contrib', plan.previous_field or 'version')
   local current = tonumber(stored[1] or '0')
   if version <= current then
     results[e] = {0, current}
   else
-    local contrib = contributions(contrib_text)
-    local old = contributions(stored[2])
+    local contrib = cjson.decode(contrib_json)
+    local old = {}
+    if stored[2] then old = cjson.decode(stored[2]) end
 
     -- The counters: the entity's previous contributions off, the new ones on.
     local next_key = base + 1
@@ -185,7 +100,7 @@ for e, event in ipairs(events) do
     end
 
     -- The entity's own hash.
-    local fields = {'version', version_arg, 'contrib', contrib_text}
+    local fields = {'version', ARGV[a - 3], 'contrib', contrib_json}
     for _, v in ipairs(plan.fields) do table.insert(fields, v) end
     redis.call('HSET', entity, unpack(fields))
 

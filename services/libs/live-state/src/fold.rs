@@ -472,6 +472,41 @@ fn json(value: &impl Serialize, what: &str) -> Result<String, LiveStateError> {
     serde_json::to_string(value).map_err(|e| LiveStateError::Unexpected(format!("{what}: {e}")))
 }
 
+/// The plan as `lua/apply.lua` reads it (ARGV[2]).
+#[derive(Serialize)]
+struct Arguments<'a> {
+    fields: Vec<&'a str>,
+    counters: usize,
+    sets: usize,
+    members: Vec<&'a str>,
+    puts: usize,
+    put_fields: Vec<(&'a str, &'a str)>,
+    removes: usize,
+    remove_fields: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    geo: Option<(f64, f64, &'a str)>,
+    change: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_as: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notice: Option<Vec<&'a str>>,
+    max_len: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<HistoryArguments<'a>>,
+}
+
+#[derive(Serialize)]
+struct HistoryArguments<'a> {
+    bucket_secs: u64,
+    keep_secs: u64,
+    at_ms: i64,
+    /// (1-based index of the scope's figures among the counters, its field
+    /// in the newest buckets' hash).
+    scopes: Vec<(usize, &'a str)>,
+}
+
 fn flat<'a>(pairs: &'a [(&'static str, String)]) -> Vec<&'a str> {
     pairs
         .iter()
@@ -485,88 +520,61 @@ impl Plan {
     /// sets: see [`LiveState::apply_through`](crate::LiveState::apply_through)),
     /// keeping about `max_len` entries in the change log: the one place an
     /// event's KEYS and ARGV are built.
-    ///
-    /// The plan goes as plain arguments, each list after its length, in the
-    /// order the script reads them (no JSON: decoding it was most of the
-    /// script's time): the number of the event's keys and of its arguments
-    /// after these two, entity version, contributions ([`contributions_text`]),
-    /// fields, counters, set members, puts, removes, geo, change-log entry,
-    /// previous field and its entry field, notice, change-log length, history.
     pub fn push_onto(
         &self,
         invocation: &mut ScriptInvocation<'_>,
         keys: &Keys,
         max_len: u64,
     ) -> Result<(), LiveStateError> {
-        let mut args: Vec<String> = Vec::with_capacity(48);
-        args.push(self.entity_version.to_string());
-        args.push(contributions_text(self.counters.iter().map(|(_, c)| c)));
-        args.push((self.fields.len() * 2).to_string());
-        args.extend(flat(&self.fields).into_iter().map(str::to_owned));
-        args.push(self.counters.len().to_string());
-        args.push(self.sets.len().to_string());
-        args.extend(self.sets.iter().map(|(_, member)| member.clone()));
-        args.push(self.puts.len().to_string());
-        for (_, field, value) in &self.puts {
-            args.push(field.clone());
-            args.push(value.clone());
-        }
-        args.push(self.removes.len().to_string());
-        args.extend(self.removes.iter().map(|(_, field)| field.clone()));
-        match &self.geo {
-            Some((_, longitude, latitude, member)) => {
-                args.push("1".into());
-                args.push(longitude.to_string());
-                args.push(latitude.to_string());
-                args.push(member.clone());
-            }
-            None => args.push("0".into()),
-        }
-        args.push((self.change.len() * 2).to_string());
-        args.extend(flat(&self.change).into_iter().map(str::to_owned));
-        let (previous_as, previous_field) = self.previous.unwrap_or(("", ""));
-        args.push(previous_field.to_owned());
-        args.push(previous_as.to_owned());
-        match &self.notice {
-            Some(notice) => {
-                args.push((notice.len() * 2).to_string());
-                args.extend(flat(notice).into_iter().map(str::to_owned));
-            }
-            None => args.push("0".into()),
-        }
-        args.push(max_len.to_string());
-        match &self.history {
-            Some(history) => {
-                args.push("1".into());
-                args.push(history.settings.bucket_secs().to_string());
-                args.push(history.settings.keep_secs().to_string());
-                args.push(history.at_ms.to_string());
-                args.push(history.scopes.len().to_string());
-                for scope in &history.scopes {
-                    let index = self
-                        .counters
-                        .iter()
-                        .position(|(key, _)| *key == scope.figures)
-                        .ok_or_else(|| {
-                            LiveStateError::Unexpected(format!(
-                                "history of {} that is not a counter",
-                                scope.figures
-                            ))
-                        })?;
-                    args.push((index + 1).to_string());
-                    args.push(scope.newest_field.clone());
-                }
-            }
-            None => args.push("0".into()),
-        }
-        for (field, _) in self.counters.iter().flat_map(|(_, c)| c) {
-            if field.contains(['\t', '\n']) {
-                return Err(LiveStateError::Unexpected(format!(
-                    "a counter field with a tab or line break: {field:?}"
-                )));
-            }
-        }
-
+        let history = match &self.history {
+            Some(history) => Some(HistoryArguments {
+                bucket_secs: history.settings.bucket_secs(),
+                keep_secs: history.settings.keep_secs(),
+                at_ms: history.at_ms,
+                scopes: history
+                    .scopes
+                    .iter()
+                    .map(|scope| {
+                        self.counters
+                            .iter()
+                            .position(|(key, _)| *key == scope.figures)
+                            .map(|i| (i + 1, scope.newest_field.as_str()))
+                            .ok_or_else(|| {
+                                LiveStateError::Unexpected(format!(
+                                    "history of {} that is not a counter",
+                                    scope.figures
+                                ))
+                            })
+                    })
+                    .collect::<Result<_, _>>()?,
+            }),
+            None => None,
+        };
+        let arguments = Arguments {
+            fields: flat(&self.fields),
+            counters: self.counters.len(),
+            sets: self.sets.len(),
+            members: self.sets.iter().map(|(_, m)| m.as_str()).collect(),
+            puts: self.puts.len(),
+            put_fields: self
+                .puts
+                .iter()
+                .map(|(_, f, v)| (f.as_str(), v.as_str()))
+                .collect(),
+            removes: self.removes.len(),
+            remove_fields: self.removes.iter().map(|(_, f)| f.as_str()).collect(),
+            geo: self
+                .geo
+                .as_ref()
+                .map(|(_, longitude, latitude, member)| (*longitude, *latitude, member.as_str())),
+            change: flat(&self.change),
+            previous_field: self.previous.map(|(_, entity_field)| entity_field),
+            previous_as: self.previous.map(|(entry_field, _)| entry_field),
+            notice: self.notice.as_deref().map(flat),
+            max_len,
+            history,
+        };
+        let contributions: Vec<&Contribution> = self.counters.iter().map(|(_, c)| c).collect();
         let history_keys = self
             .history
             .as_ref()
@@ -600,25 +608,13 @@ impl Plan {
                 invocation.key(&scope.history);
             }
         }
-        invocation.arg(own_keys).arg(args.len());
-        for arg in &args {
-            invocation.arg(arg);
-        }
+        invocation
+            .arg(own_keys)
+            .arg(self.entity_version)
+            .arg(json(&arguments, "apply arguments")?)
+            .arg(json(&contributions, "contributions")?);
         Ok(())
     }
-}
-
-/// An entity's contributions as the apply script reads and stores them: one
-/// line per counter field, `{counter index from 1}\t{field}\t{amount}\n`
-/// (read with one pattern match, far cheaper in Redis's Lua than JSON).
-pub fn contributions_text<'a>(counters: impl Iterator<Item = &'a Contribution>) -> String {
-    let mut text = String::new();
-    for (index, contribution) in counters.enumerate() {
-        for (field, amount) in contribution {
-            text.push_str(&format!("{}\t{field}\t{amount}\n", index + 1));
-        }
-    }
-    text
 }
 
 #[cfg(test)]

@@ -30,16 +30,14 @@ pub enum LiveStateError {
     Unexpected(String),
 }
 
-/// The key layout this crate writes: 4 since an entity's contributions
-/// (`contrib`) are kept as lines of text rather than JSON (see
-/// [`contributions_text`](crate::fold::contributions_text)); 3 since every
-/// entity's hash keeps its contributions (`contrib`; a bed's counter as `counter`), the occupancy
+/// The key layout this crate writes: 3 since every entity's hash keeps its
+/// contributions (`contrib`; a bed's counter as `counter`), the occupancy
 /// history's figures have hashes of their own (`figures:*`), sites an index
 /// (`index:sites`), and the care-home and discharge totals are gone; 2 since
 /// discharge records moved under the patient prefix and care homes' holds
 /// lost the patient's details (in layout 1 both were under the live prefix,
 /// beside the counts). State in an older layout must be rebuilt.
-pub const LAYOUT: u64 = 4;
+pub const LAYOUT: u64 = 3;
 
 /// What happened to one update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

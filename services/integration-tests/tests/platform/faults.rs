@@ -111,8 +111,8 @@ async fn redis_restarted_empty_under_a_running_projection_is_rebuilt_and_clients
     }
 }
 
-/// Publishes, straight into `PF_BEDS`, the next event of each of `beds`
-/// beds on ward RWEAA/WDRF: first a `BedOpened`, then states in turn.
+/// Publishes, straight into `PF_BEDS`, event `round` of beds 1 to `beds` on
+/// ward RWEAA/WDRF: first a `BedOpened`, then states in turn.
 async fn publish_round(js: &async_nats::jetstream::Context, beds: usize, round: u64) {
     use pf_proto::NewEvent;
     use pf_proto::v1::event_envelope::Payload;
@@ -201,9 +201,9 @@ async fn redis_refusing_writes_for_a_while_loses_no_event() {
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
     let () = config("0").query_async(&mut admin).await.unwrap();
-    for round in 5..=6 {
-        publish_round(&js, 20, round).await;
-    }
+    // New events for a few beds only: the others' last events are the ones
+    // Redis refused, and they must not be acknowledged along with these.
+    publish_round(&js, 5, 5).await;
 
     // Every event is applied: the live state equals a fresh replay, every bed
     // at its last version.
@@ -225,6 +225,7 @@ async fn redis_refusing_writes_for_a_while_loses_no_event() {
     let digest = live.digest().await.unwrap();
     for n in 1..=20 {
         let bed = &digest[&format!("bed:RWEAA:WDRF:B{n:02}")];
-        assert!(bed.contains("version=6"), "B{n:02}: {bed}");
+        let last = if n <= 5 { "version=5" } else { "version=4" };
+        assert!(bed.contains(last), "B{n:02}: {bed}");
     }
 }

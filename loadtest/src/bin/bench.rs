@@ -44,9 +44,14 @@ struct Args {
     /// Events per phase.
     #[arg(long, default_value_t = 200_000)]
     events: u64,
-    /// Wards the events are spread over (each on its own site of 10 wards).
+    /// Wards the events are spread over.
     #[arg(long, default_value_t = 100)]
     wards: u32,
+    /// Wards per site (sites `LT0001`, `LT0002`, …). England's acute bed
+    /// base is about 100,000 beds on 1,500 sites: `--wards 4500
+    /// --wards-per-site 3 --beds 22`.
+    #[arg(long, default_value_t = 10)]
+    wards_per_site: u32,
     /// Beds per ward.
     #[arg(long, default_value_t = 50)]
     beds: u32,
@@ -178,11 +183,15 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, usize::from),
     );
     println!(
-        "events: {} per phase, over {} wards of {} beds",
-        args.events, args.wards, args.beds
+        "events: {} per phase, over {} beds: {} wards of {} beds on {} sites",
+        args.events,
+        u64::from(args.wards) * u64::from(args.beds),
+        args.wards,
+        args.beds,
+        args.wards.div_ceil(args.wards_per_site.max(1))
     );
 
-    let mut wards = Wards::new(args.wards, args.beds);
+    let mut wards = Wards::new(args.wards, args.wards_per_site, args.beds);
     let bare_events: Vec<(String, String, Bytes)> = (0..args.events)
         .map(|_| {
             let planned = wards.next_event();
@@ -198,7 +207,7 @@ async fn main() -> anyhow::Result<()> {
     // 1. Publish + ack.
     eprintln!("pf-bench: publish (bare)…");
     let bare_publish = publish(&js, args.in_flight, bare_events.into_iter()).await?;
-    let mut wards = Wards::new(args.wards, args.beds);
+    let mut wards = Wards::new(args.wards, args.wards_per_site, args.beds);
     let platform_publish = publish(
         &js,
         args.in_flight,
@@ -264,6 +273,16 @@ async fn main() -> anyhow::Result<()> {
         .context("replaying")?;
     let replay = started.elapsed();
     let redis_replay = redis_cpu(&mut redis).await? - redis_before;
+    let memory: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut redis)
+        .await?;
+    let used_memory = memory
+        .lines()
+        .find_map(|line| line.strip_prefix("used_memory_human:"))
+        .unwrap_or("?")
+        .trim()
+        .to_owned();
     if std::env::var_os("PF_BENCH_REDIS_STATS").is_some() {
         let stats: String = redis::cmd("INFO")
             .arg("commandstats")
@@ -285,6 +304,9 @@ async fn main() -> anyhow::Result<()> {
         Some(replay),
     );
     println!("{table}");
+    println!(
+        "Redis after the replay: {used_memory} (the live state of every bed, the change log, the history)"
+    );
     let per_event = |seconds: f64| seconds * 1e6 / args.events as f64;
     println!("where the time went (CPU µs per event):");
     println!("  bare apply:     Redis {:.1}", per_event(redis_bare));
@@ -335,19 +357,20 @@ fn process_cpu(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Events spread over many wards: sites `LT001`…, ten wards each.
+/// Events spread over many wards: sites `LT0001`…, `per_site` wards each.
 struct Wards {
     cycles: Vec<BedCycle>,
     next: usize,
 }
 
 impl Wards {
-    fn new(wards: u32, beds: u32) -> Self {
+    fn new(wards: u32, per_site: u32, beds: u32) -> Self {
+        let per_site = per_site.max(1);
         let cycles = (0..wards.max(1))
             .map(|w| {
                 BedCycle::new(
-                    &format!("LT{:03}", w / 10 + 1),
-                    &format!("W{:02}", w % 10),
+                    &format!("LT{:04}", w / per_site + 1),
+                    &format!("W{:02}", w % per_site),
                     beds,
                 )
             })

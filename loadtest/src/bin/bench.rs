@@ -101,15 +101,32 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let fsync_always = args.fsync_always;
+    if fsync_always {
+        let version = Command::new("nats-server")
+            .arg("--version")
+            .output()
+            .context("running nats-server --version")?;
+        let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+        let minor = version
+            .rsplit('v')
+            .next()
+            .and_then(|v| v.split('.').nth(1))
+            .and_then(|m| m.parse::<u32>().ok());
+        if version.contains(" v2.") && minor.is_some_and(|m| m < 10) {
+            bail!(
+                "--fsync-always needs nats-server 2.10 or later (jetstream sync_interval); this is {version}"
+            );
+        }
+    }
     let nats = pf_test_support::NatsServer::start_configured(|config, port, store| {
         let sync = if fsync_always {
-            "sync_interval: always\n"
+            ", sync_interval: always"
         } else {
             ""
         };
         let text = format!(
-            "listen: 127.0.0.1:{port}\n{sync}{}\n",
-            pf_test_support::jetstream_block(store)
+            "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\", max_file_store: 1T{sync} }}\n",
+            store.display()
         );
         std::fs::write(config, text).expect("cannot write the nats-server configuration");
     });
@@ -176,7 +193,7 @@ async fn main() -> anyhow::Result<()> {
         if fsync_always {
             "on every write (sync_interval: always)"
         } else {
-            "every 2 min (server default; a killed process loses nothing, a power cut may)"
+            "left to the server (2 min on 2.10+, the OS's flush on 2.9; a killed process loses nothing, a power cut may)"
         },
         aof.get(1).map_or("?", String::as_str),
         fsync.get(1).map_or("?", String::as_str),

@@ -138,7 +138,7 @@ pub async fn follow(
 
 /// Every `every` until `shutdown`, brings the figures that move with the
 /// clock (today's discharges, delay days, stale care-home figures) up to
-/// date; clients get a fresh snapshot when any changed.
+/// date; the sites they changed go out with the next delta (no resync).
 pub async fn keep_time(hub: Arc<Hub>, every: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -147,7 +147,7 @@ pub async fn keep_time(hub: Arc<Hub>, every: Duration, shutdown: CancellationTok
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {
                 if hub.refresh(OffsetDateTime::now_utc()) {
-                    tracing::info!("figures that move with the clock changed; clients get a snapshot");
+                    tracing::debug!("figures that move with the clock changed; they go out with the next delta");
                 }
             }
         }

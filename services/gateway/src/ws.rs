@@ -7,13 +7,13 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::SinkExt as _;
 use serde::Deserialize;
 use time::OffsetDateTime;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tracing::Instrument as _;
 
 use crate::AppState;
-use crate::control_room::rfc3339;
 use crate::hub::{Frame, Start};
 
 /// Close code: the gateway is shutting down.
@@ -22,6 +22,9 @@ pub(crate) const GOING_AWAY: u16 = 1001;
 pub(crate) const TOO_SLOW: u16 = 4008;
 /// Close code: the session ended or access was withdrawn.
 pub(crate) const SIGNED_OUT: u16 = 4401;
+
+/// Most deltas written to one client with one flush.
+const MAX_BATCH: usize = 64;
 
 /// Query of `/ws/control-room`.
 #[derive(Debug, Deserialize)]
@@ -51,9 +54,7 @@ pub async fn control_room(
     {
         return refused;
     }
-    if let Err(denied) =
-        crate::access::control_room_viewer(&app, &headers, Some(address.ip())).await
-    {
+    if let Err(denied) = app.viewers.check(&app, &headers, Some(address.ip())).await {
         return crate::access::api_refusal(denied);
     }
     if app.clients.load(Ordering::Relaxed) >= app.config.max_clients {
@@ -165,17 +166,15 @@ async fn client_loop(
     }
     // OPEL levels and alerts are not versioned: the newest view is sent on
     // connecting and after each change (a resuming client may have missed some).
+    // Each view is encoded once and its bytes shared by every client.
     let mut opel = app.opel.subscribe();
     let mut opel_open = true;
-    let first = typed("opel", &**opel.borrow_and_update());
-    if !send(socket, app, first.into()).await {
-        return Ended::Slow;
-    }
+    let first = app.frames.opel.get(&opel.borrow_and_update());
     // Likewise the occupancy trends (they change every few minutes).
     let mut trends = app.trends.subscribe();
     let mut trends_open = true;
-    let first = typed("trends", &**trends.borrow_and_update());
-    if !send(socket, app, first.into()).await {
+    let second = app.frames.trends.get(&trends.borrow_and_update());
+    if !send_all(socket, app, [first, second]).await {
         return Ended::Slow;
     }
     let mut heartbeat = tokio::time::interval(app.config.heartbeat);
@@ -184,24 +183,47 @@ async fn client_loop(
         tokio::select! {
             _ = app.shutdown.cancelled() => return Ended::Shutdown,
             frame = queue.recv() => {
-                let resync = match frame {
-                    Ok(Frame::Delta { from, to, json }) => {
-                        match at {
-                            Some(version) if to <= version => continue,
+                // Every frame already waiting goes out in one write: under load a
+                // client takes several deltas per flush instead of one each.
+                let mut batch = Vec::new();
+                let mut next = Some(frame);
+                let mut resync = None;
+                while let Some(frame) = next.take() {
+                    match frame {
+                        Ok(Frame::Delta { from, to, json }) => match at {
+                            Some(version) if to <= version => {}
                             Some(version) if from == version => {
-                                if !send(socket, app, json).await {
-                                    return Ended::Slow;
-                                }
+                                batch.push(json);
                                 at = Some(to);
-                                continue;
                             }
-                            _ => "gap",
+                            _ => {
+                                resync = Some("gap");
+                                break;
+                            }
+                        },
+                        Ok(Frame::Resync) => {
+                            resync = Some("reset");
+                            break;
                         }
+                        Err(RecvError::Lagged(_)) => {
+                            resync = Some("lagged");
+                            break;
+                        }
+                        Err(RecvError::Closed) => return Ended::Shutdown,
                     }
-                    Ok(Frame::Resync) => "reset",
-                    Err(RecvError::Lagged(_)) => "lagged",
-                    Err(RecvError::Closed) => return Ended::Shutdown,
-                };
+                    if batch.len() < MAX_BATCH {
+                        next = match queue.try_recv() {
+                            Ok(frame) => Some(Ok(frame)),
+                            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                            Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                            Err(TryRecvError::Empty) => None,
+                        };
+                    }
+                }
+                if !send_all(socket, app, batch).await {
+                    return Ended::Slow;
+                }
+                let Some(resync) = resync else { continue };
                 if let Start::Snapshot(version, json) = hub.snapshot(OffsetDateTime::now_utc()) {
                     app.metrics.resyncs.with_label_values(&[resync]).inc();
                     if !send(socket, app, json).await {
@@ -215,8 +237,8 @@ async fn client_loop(
                     opel_open = false; // the board is gone: only at shutdown
                     continue;
                 }
-                let message = typed("opel", &**opel.borrow_and_update());
-                if !send(socket, app, message.into()).await {
+                let message = app.frames.opel.get(&opel.borrow_and_update());
+                if !send(socket, app, message).await {
                     return Ended::Slow;
                 }
             }
@@ -225,25 +247,21 @@ async fn client_loop(
                     trends_open = false;
                     continue;
                 }
-                let message = typed("trends", &**trends.borrow_and_update());
-                if !send(socket, app, message.into()).await {
+                let message = app.frames.trends.get(&trends.borrow_and_update());
+                if !send(socket, app, message).await {
                     return Ended::Slow;
                 }
             }
             _ = heartbeat.tick() => {
                 // Access is checked again on every heartbeat: a revoked or
-                // expired sign-in stops the feed within one interval.
-                if crate::access::control_room_viewer(app, headers, Some(address.ip()))
-                    .await
-                    .is_err() {
+                // expired sign-in stops the feed within two intervals (the
+                // check is shared by the connections with the same sign-in).
+                if app.viewers.check(app, headers, Some(address.ip())).await.is_err() {
                     return Ended::SignedOut;
                 }
                 if let Some(version) = at {
-                    let beat = format!(
-                        r#"{{"type":"heartbeat","version":{version},"as_of":"{}"}}"#,
-                        rfc3339(OffsetDateTime::now_utc())
-                    );
-                    if !send(socket, app, beat.into()).await {
+                    let beat = app.frames.heartbeats.at(version, OffsetDateTime::now_utc());
+                    if !send(socket, app, beat).await {
                         return Ended::Slow;
                     }
                 }
@@ -256,13 +274,31 @@ async fn client_loop(
     }
 }
 
-/// `{"type": kind, …the view's fields}`: the unversioned messages.
-fn typed(kind: &str, view: &impl serde::Serialize) -> String {
-    let mut value = serde_json::to_value(view).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        object.insert("type".to_owned(), kind.into());
+/// Sends several messages with one flush, giving up on a client that does
+/// not take them all in time.
+pub(crate) async fn send_all(
+    socket: &mut WebSocket,
+    app: &AppState,
+    messages: impl IntoIterator<Item = Utf8Bytes>,
+) -> bool {
+    let mut sent = 0;
+    let sending = async {
+        for json in messages {
+            socket.feed(Message::Text(json)).await?;
+            sent += 1;
+        }
+        if sent > 0 {
+            socket.flush().await?;
+        }
+        Ok::<_, axum::Error>(())
+    };
+    match tokio::time::timeout(app.config.send_timeout, sending).await {
+        Ok(Ok(())) => {
+            app.metrics.messages_sent.inc_by(sent);
+            true
+        }
+        _ => false,
     }
-    value.to_string()
 }
 
 /// Sends one message, giving up on a client that does not take it in time.

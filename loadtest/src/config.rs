@@ -104,6 +104,12 @@ pub struct Args {
     #[arg(long, env = "PF_LOADTEST_ALLOW_REMOTE", default_value_t = false)]
     pub allow_remote: bool,
 
+    /// Process id of the gateway (on this machine): its resident memory
+    /// (`/proc/<pid>/status` VmRSS) is read before the clients connect, once
+    /// they are connected and when publishing ends, and reported per client.
+    #[arg(long, env = "PF_LOADTEST_GATEWAY_PID")]
+    pub gateway_pid: Option<u32>,
+
     /// Print the report as JSON instead of text.
     #[arg(long, default_value_t = false)]
     pub json: bool,

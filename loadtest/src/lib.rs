@@ -75,6 +75,10 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let settings = publisher::stream_settings(&js).await?;
     tracing::info!(?settings, "measuring with these durability settings");
     let token = clients_token(args).await?;
+    let rss_before = args.gateway_pid.and_then(report::resident_kib);
+    if args.gateway_pid.is_some() && rss_before.is_none() {
+        tracing::warn!("cannot read the gateway's memory (/proc/<pid>/status); not reporting it");
+    }
 
     let duration = Duration::from_secs(args.duration);
     let drain = Duration::from_secs(args.drain);
@@ -97,6 +101,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     } else {
         tracing::info!(connected, "websocket clients ready");
     }
+    let rss_connected = args.gateway_pid.and_then(report::resident_kib);
 
     let publish = publisher::run(
         &js,
@@ -114,8 +119,9 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         "publishing finished"
     );
 
+    let rss_end = args.gateway_pid.and_then(report::resident_kib);
     let client_results = clients.join().await;
-    Ok(Report::build(
+    let mut report = Report::build(
         RunInfo {
             site: SITE.to_owned(),
             ward,
@@ -128,5 +134,14 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         },
         &publish,
         &client_results,
-    ))
+    );
+    if let (Some(before), Some(connected_kib), Some(end)) = (rss_before, rss_connected, rss_end) {
+        report.gateway = Some(report::GatewayMemory::new(
+            before,
+            connected_kib,
+            end,
+            connected,
+        ));
+    }
+    Ok(report)
 }

@@ -142,6 +142,56 @@ pub struct Report {
     pub clients: ClientSummary,
     /// End-to-end latency, all clients merged.
     pub latency_ms: LatencySummary,
+    /// The gateway's resident memory, when `--gateway-pid` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayMemory>,
+}
+
+/// The gateway's resident memory (VmRSS) during the run, in KiB.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct GatewayMemory {
+    /// Before any client connected.
+    pub before_kib: u64,
+    /// Once the clients were connected.
+    pub connected_kib: u64,
+    /// When publishing ended.
+    pub end_kib: u64,
+    /// (end − before) / connected clients.
+    pub per_client_kib: f64,
+}
+
+impl GatewayMemory {
+    /// The figures from three readings and the clients connected.
+    pub fn new(before_kib: u64, connected_kib: u64, end_kib: u64, clients: u32) -> Self {
+        let grown = end_kib.max(connected_kib).saturating_sub(before_kib);
+        Self {
+            before_kib,
+            connected_kib,
+            end_kib,
+            per_client_kib: if clients > 0 {
+                grown as f64 / f64::from(clients)
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// A process's resident memory in KiB (`VmRSS` of `/proc/<pid>/status`).
+pub fn resident_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    vm_rss_kib(&status)
+}
+
+/// The `VmRSS:` line of a `/proc/<pid>/status` text, in KiB.
+pub fn vm_rss_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 impl Report {
@@ -201,6 +251,7 @@ impl Report {
             publish,
             clients: summary,
             latency_ms: latency_summary(&merged),
+            gateway: None,
         }
     }
 }
@@ -271,7 +322,15 @@ impl fmt::Display for Report {
             f,
             "  p50 {}  p95 {}  p99 {}  max {}  mean {:.1}",
             l.p50, l.p95, l.p99, l.max, l.mean
-        )
+        )?;
+        if let Some(g) = &self.gateway {
+            write!(
+                f,
+                "\nGateway resident memory (KiB)\n  before {}  clients connected {}  end {}  per client {:.1}",
+                g.before_kib, g.connected_kib, g.end_kib, g.per_client_kib
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -279,6 +338,17 @@ impl fmt::Display for Report {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_gateways_memory_is_read_from_proc_status_and_shared_per_client() {
+        let status = "Name:\tpf-gateway\nVmPeak:\t  900 kB\nVmRSS:\t   20480 kB\nThreads:\t3\n";
+        assert_eq!(vm_rss_kib(status), Some(20_480));
+        assert_eq!(vm_rss_kib("Name:\tx\n"), None);
+        let memory = GatewayMemory::new(20_000, 60_000, 70_000, 5_000);
+        assert!((memory.per_client_kib - 10.0).abs() < 1e-9);
+        // This process's own memory can be read.
+        assert!(resident_kib(std::process::id()).is_some_and(|kib| kib > 0));
+    }
 
     #[test]
     fn percentiles_of_one_to_a_hundred() {

@@ -5,6 +5,10 @@
 //! A client's broadcast receiver is its bounded queue: a client that falls
 //! more than the queue behind is told it lagged and is sent a fresh
 //! snapshot, so a slow client never slows the others.
+//!
+//! Figures that move with the clock (ED waits, stale care homes, the day's
+//! discharges) are not a reason to resync anyone: the sites they changed
+//! go out in the next delta, so resuming clients keep their history.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -13,7 +17,7 @@ use axum::extract::ws::Utf8Bytes;
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
-use crate::control_room::{ControlRoom, NeedsSnapshot};
+use crate::control_room::{ControlRoom, NeedsSnapshot, Touched};
 use crate::notices::{self, Notice};
 use pf_live_state::Change;
 
@@ -49,6 +53,8 @@ struct Inner {
     room: Option<ControlRoom>,
     history: VecDeque<(u64, u64, Utf8Bytes)>,
     snapshot: Option<(u64, Utf8Bytes)>,
+    /// What the clock changed since the last delta: sent with the next one.
+    clock: Touched,
 }
 
 /// Shared by the feed, the page and every websocket client.
@@ -70,6 +76,7 @@ impl Hub {
                 room: None,
                 history: VecDeque::with_capacity(history_len),
                 snapshot: None,
+                clock: Touched::default(),
             }),
             sender,
             notices,
@@ -95,24 +102,38 @@ impl Hub {
         inner.room = Some(room);
         inner.history.clear();
         inner.snapshot = None;
+        inner.clock = Touched::default();
         let _ = self.sender.send(Frame::Resync);
         let _ = self.notices.send(Arc::new(vec![Notice::Resync]));
     }
 
-    /// Brings the model's time-dependent figures up to `now`; when any
-    /// changed, every client is sent a fresh snapshot (the deltas kept for
-    /// resuming clients no longer lead to the current figures).
+    /// Brings the model's time-dependent figures up to `now`; returns
+    /// whether any changed. The sites whose figures changed (and the care
+    /// homes, and the system) go out with the next delta, like any change:
+    /// no client is resynced, and the history stays good for resuming.
     pub fn refresh(&self, now: OffsetDateTime) -> bool {
         let mut inner = self.lock();
         let Some(room) = inner.room.as_mut() else {
             return false;
         };
+        let before = room.site_views();
         if !room.refresh(now) {
             return false;
         }
-        inner.history.clear();
+        let after = room.site_views();
+        let mut moved = Touched {
+            care_homes: true,
+            ..Touched::default()
+        };
+        for site in &after {
+            if !before.iter().any(|b| b == site) {
+                moved.sites.insert(site.code.clone());
+            }
+        }
+        inner.clock.sites.append(&mut moved.sites);
+        inner.clock.care_homes = true;
+        // The snapshot kept for new clients is of the figures before.
         inner.snapshot = None;
-        let _ = self.sender.send(Frame::Resync);
         true
     }
 
@@ -127,6 +148,7 @@ impl Hub {
         now: OffsetDateTime,
     ) -> Result<(), NeedsSnapshot> {
         let mut inner = self.lock();
+        let clock = std::mem::take(&mut inner.clock);
         let Some(room) = inner.room.as_mut() else {
             return Err(NeedsSnapshot::Reset);
         };
@@ -150,8 +172,13 @@ impl Hub {
         }
         let to = room.version();
         if to == from {
+            inner.clock = clock;
             return Ok(());
         }
+        // The figures the clock moved since the last delta go out with this one.
+        let mut touched = touched;
+        touched.sites.extend(clock.sites);
+        touched.care_homes |= clock.care_homes;
         let occurred_at_ms = changes
             .iter()
             .filter(|c| c.version() > from)
@@ -353,6 +380,95 @@ mod tests {
         }
         // A client that was at version 2 resumes from history, no snapshot.
         assert!(matches!(hub.subscribe(Some(2), now).0, Start::Resume(f) if f.len() == 1));
+    }
+
+    #[test]
+    fn a_clock_change_goes_out_with_the_next_delta_not_a_resync() {
+        let hub = hub_with_changes(2);
+        let now = OffsetDateTime::now_utc();
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("now");
+        // A patient who has waited a minute short of four hours.
+        let mut urgent = pf_live_state::UrgentCareState::default();
+        urgent.ed.entry("S".into()).or_default().insert(
+            "A1".into(),
+            pf_live_state::urgent_care::EdSummary {
+                arrived_ms: now_ms - 4 * 3_600_000 + 60_000,
+                dta_ms: None,
+            },
+        );
+        let change = Change::UrgentCare {
+            version: 3,
+            site: "S".into(),
+            event_type: "ed_arrival".into(),
+            occurred_at_ms: now_ms,
+        };
+        hub.publish(&[change], Some(urgent), now)
+            .expect("contiguous");
+        let (_, mut client) = hub.subscribe(Some(3), now);
+        // Two minutes on, the wait is over four hours: figures changed.
+        let later = now + time::Duration::minutes(2);
+        assert!(hub.refresh(later));
+        assert!(
+            matches!(
+                client.try_recv(),
+                Err(broadcast::error::TryRecvError::Empty)
+            ),
+            "no resync for a clock change"
+        );
+        // A client at version 2 still resumes from history.
+        assert!(matches!(hub.subscribe(Some(2), later).0, Start::Resume(f) if f.len() == 1));
+        // The next change (at another site) carries site S's new figures.
+        let change = Change::Bed {
+            version: 4,
+            site: "T".into(),
+            ward: "W".into(),
+            bed: "B".into(),
+            from: None,
+            to: None,
+            occurred_at_ms: now_ms,
+        };
+        hub.publish(&[change], None, later).expect("contiguous");
+        match client.try_recv().expect("a frame") {
+            Frame::Delta { from, to, json } => {
+                assert_eq!((from, to), (3, 4));
+                let message: serde_json::Value = serde_json::from_str(json.as_str()).expect("JSON");
+                let site = message["sites"]
+                    .as_array()
+                    .expect("sites")
+                    .iter()
+                    .find(|s| s["code"] == "S")
+                    .unwrap_or_else(|| panic!("site S in {message}"));
+                assert_eq!(site["over_4h"], 1, "{message}");
+                assert_eq!(message["system"]["over_4h"], 1, "{message}");
+                assert!(message.get("care_homes").is_some(), "{message}");
+            }
+            other => panic!("expected a delta, got {other:?}"),
+        }
+        // And only that one: the clock's figures are not repeated.
+        let change = Change::Bed {
+            version: 5,
+            site: "T".into(),
+            ward: "W".into(),
+            bed: "B".into(),
+            from: None,
+            to: None,
+            occurred_at_ms: now_ms,
+        };
+        hub.publish(&[change], None, later).expect("contiguous");
+        match client.try_recv().expect("a frame") {
+            Frame::Delta { json, .. } => {
+                let message: serde_json::Value = serde_json::from_str(json.as_str()).expect("JSON");
+                assert!(
+                    !message["sites"]
+                        .as_array()
+                        .expect("sites")
+                        .iter()
+                        .any(|s| s["code"] == "S"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected a delta, got {other:?}"),
+        }
     }
 
     #[test]

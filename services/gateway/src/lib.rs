@@ -18,6 +18,7 @@
 //! - [`hub`]: shares the model with every client; bounded per-client queues.
 //! - [`feed`]: follows the change log in Redis into the hub.
 //! - [`ws`]: the websocket endpoint.
+//! - [`shared`]: the `opel`, `trends` and heartbeat frames, encoded once for every client.
 //! - [`notices`], [`discharges_ws`]: live notifications for discharge coordinators.
 //! - [`pages`]: the control-room page and security headers.
 //! - [`trends`]: each scope's occupancy over 24 hours and a week before, from the projection's history.
@@ -39,6 +40,7 @@ pub mod metrics;
 pub mod notices;
 pub mod opel;
 pub mod pages;
+pub mod shared;
 pub mod trends;
 pub mod view;
 pub mod ws;
@@ -87,6 +89,10 @@ pub struct AppState {
     pub trends: tokio::sync::watch::Sender<Arc<trends::TrendsView>>,
     /// The system call's actions (from the live state).
     pub actions: tokio::sync::watch::Sender<Arc<actions::ActionsView>>,
+    /// Frames every websocket client shares.
+    pub frames: Arc<shared::SharedFrames>,
+    /// Live connections' sign-in checks, shared per credential.
+    pub viewers: Arc<access::ViewerChecks>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<pf_sign_in::Authenticator> {
@@ -238,6 +244,8 @@ pub async fn run(
         opel: opel_board,
         trends: trends_board,
         actions: actions_board,
+        frames: Arc::default(),
+        viewers: Arc::new(access::ViewerChecks::new(config.heartbeat)),
     };
     let router =
         router(state, &config, http_metrics).merge(pf_runtime::ops::router(registry, readiness));

@@ -95,10 +95,11 @@ async fn the_wall_shows_the_ed_and_ambulance_figures_of_the_live_state() {
     let expected_site = serde_json::to_value(&expected[SITE]).unwrap();
     let expected_system = serde_json::to_value(&expected[SYSTEM]).unwrap();
 
-    // The websocket: a fresh snapshot once the feed has re-read the figures.
+    // The websocket: a delta once the feed has re-read the figures (it
+    // carries the system, the sites touched and their trusts).
     let deadline = Instant::now() + Duration::from_secs(15);
     let snapshot = loop {
-        let message = live.next_of(&["snapshot"]).await;
+        let message = live.next_of(&["snapshot", "delta"]).await;
         if message["system"]["in_department"] == 3 {
             break message;
         }
@@ -233,7 +234,8 @@ async fn events_posted_by_the_feeds_reach_the_walls_figures() {
     let snapshot = loop {
         // Heartbeats keep coming without a snapshot: bound the wait.
         let left = deadline.saturating_duration_since(Instant::now());
-        let message = tokio::time::timeout(left, live.next_of(&["snapshot"]))
+        // The figures come in deltas (and snapshots): both carry the system and the sites touched.
+        let message = tokio::time::timeout(left, live.next_of(&["snapshot", "delta"]))
             .await
             .unwrap_or_else(|_| panic!("the posted events did not reach the wall's websocket"));
         if message["system"]["in_department"] == 2 && message["system"]["handovers"] == 1 {

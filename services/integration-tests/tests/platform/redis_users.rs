@@ -547,3 +547,32 @@ async fn the_gateway_and_pressure_cannot_read_a_discharge_record() {
             .to_vec()
     );
 }
+
+#[tokio::test]
+async fn the_gateway_and_pressure_read_the_ed_and_ambulance_state_in_one_step_but_cannot_write_it()
+{
+    let server = pf_integration_tests::redis_users::start();
+    let today = time::macros::date!(2026 - 12 - 07);
+    for user in ["gateway", "pressure"] {
+        let mut live = LiveState::connect(
+            &url_as(&server, user),
+            Keys::default(),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        // Read in one MULTI/EXEC, so that the figures of one moment go together.
+        let read = live.urgent_care(today).await;
+        assert!(read.is_ok(), "{user} reads the urgent-care state: {read:?}");
+
+        // A transaction is no way round the user's read-only keys.
+        let client = redis::Client::open(url_as(&server, user)).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let written: redis::RedisResult<()> = redis::pipe()
+            .atomic()
+            .hset(Keys::default().ed_in_department(), "RWEAA|forged", "{}")
+            .query_async(&mut connection)
+            .await;
+        assert!(written.is_err(), "{user} cannot write inside a transaction");
+    }
+}

@@ -164,7 +164,8 @@ pub async fn follow(
 
 /// Every `every` until `shutdown`, brings the figures that move with the
 /// clock (today's discharges, delay days, stale care-home figures) up to
-/// date; the sites they changed go out with the next delta (no resync).
+/// date; the sites they changed go out with the next delta (no resync), or,
+/// when no delta has carried them for a minute, in a fresh snapshot.
 pub async fn keep_time(hub: Arc<Hub>, every: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -173,7 +174,7 @@ pub async fn keep_time(hub: Arc<Hub>, every: Duration, shutdown: CancellationTok
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {
                 if hub.refresh(OffsetDateTime::now_utc()) {
-                    tracing::debug!("figures that move with the clock changed; they go out with the next delta");
+                    tracing::debug!("figures that move with the clock changed; they go out with the next delta or a fresh snapshot");
                 }
             }
         }

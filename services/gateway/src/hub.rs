@@ -8,7 +8,10 @@
 //!
 //! Figures that move with the clock (ED waits, stale care homes, the day's
 //! discharges) are not a reason to resync anyone: the sites they changed
-//! go out in the next delta, so resuming clients keep their history.
+//! go out in the next delta, so resuming clients keep their history. Only in
+//! a quiet system, where no delta has carried them for
+//! [`QUIET_CLOCK_RESYNC`], does every client get a fresh snapshot instead
+//! (a wall must not show a wait under four hours long after it passed).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -55,7 +58,14 @@ struct Inner {
     snapshot: Option<(u64, Utf8Bytes)>,
     /// What the clock changed since the last delta: sent with the next one.
     clock: Touched,
+    /// When the clock first changed figures no delta has carried yet.
+    clock_since: Option<OffsetDateTime>,
 }
+
+/// How long figures the clock moved may wait for a delta to carry them
+/// before every client is sent a fresh snapshot (a quiet system, e.g. at
+/// night): two of the feed's 30-second refreshes.
+pub const QUIET_CLOCK_RESYNC: time::Duration = time::Duration::seconds(60);
 
 /// Shared by the feed, the page and every websocket client.
 pub struct Hub {
@@ -77,6 +87,7 @@ impl Hub {
                 history: VecDeque::with_capacity(history_len),
                 snapshot: None,
                 clock: Touched::default(),
+                clock_since: None,
             }),
             sender,
             notices,
@@ -103,6 +114,7 @@ impl Hub {
         inner.history.clear();
         inner.snapshot = None;
         inner.clock = Touched::default();
+        inner.clock_since = None;
         let _ = self.sender.send(Frame::Resync);
         let _ = self.notices.send(Arc::new(vec![Notice::Resync]));
     }
@@ -117,24 +129,38 @@ impl Hub {
             return false;
         };
         let before = room.site_views();
-        if !room.refresh(now) {
-            return false;
-        }
-        let after = room.site_views();
-        let mut moved = Touched {
-            care_homes: true,
-            ..Touched::default()
-        };
-        for site in &after {
-            if !before.iter().any(|b| b == site) {
-                moved.sites.insert(site.code.clone());
+        let changed = room.refresh(now);
+        if changed {
+            let after = room.site_views();
+            let mut moved = Touched {
+                care_homes: true,
+                ..Touched::default()
+            };
+            for site in &after {
+                if !before.iter().any(|b| b == site) {
+                    moved.sites.insert(site.code.clone());
+                }
             }
+            inner.clock.sites.append(&mut moved.sites);
+            inner.clock.care_homes = true;
+            inner.clock_since.get_or_insert(now);
+            // The snapshot kept for new clients is of the figures before.
+            inner.snapshot = None;
         }
-        inner.clock.sites.append(&mut moved.sites);
-        inner.clock.care_homes = true;
-        // The snapshot kept for new clients is of the figures before.
-        inner.snapshot = None;
-        true
+        // A quiet system: no delta has carried them for a while, so every
+        // client starts again from a fresh snapshot.
+        if inner
+            .clock_since
+            .is_some_and(|since| now - since >= QUIET_CLOCK_RESYNC)
+        {
+            inner.history.clear();
+            inner.snapshot = None;
+            inner.clock = Touched::default();
+            inner.clock_since = None;
+            let _ = self.sender.send(Frame::Resync);
+            return true;
+        }
+        changed
     }
 
     /// Folds changes into the model and sends one delta for them. `urgent`
@@ -194,6 +220,7 @@ impl Hub {
             .unwrap_or(0);
         let message = room.delta_message(from, &touched, occurred_at_ms, now);
         let json: Utf8Bytes = serde_json::to_string(&message).unwrap_or_default().into();
+        inner.clock_since = None;
         if inner.history.len() >= self.history_len {
             inner.history.pop_front();
         }
@@ -380,6 +407,55 @@ mod tests {
         }
         // A client that was at version 2 resumes from history, no snapshot.
         assert!(matches!(hub.subscribe(Some(2), now).0, Start::Resume(f) if f.len() == 1));
+    }
+
+    #[test]
+    fn in_a_quiet_system_a_clock_change_resyncs_every_client_after_a_minute() {
+        let hub = hub_with_changes(2);
+        let now = OffsetDateTime::now_utc();
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("now");
+        let mut urgent = pf_live_state::UrgentCareState::default();
+        urgent.ed.entry("S".into()).or_default().insert(
+            "A1".into(),
+            pf_live_state::urgent_care::EdSummary {
+                arrived_ms: now_ms - 4 * 3_600_000 + 60_000,
+                dta_ms: None,
+            },
+        );
+        let change = Change::UrgentCare {
+            version: 3,
+            site: "S".into(),
+            event_type: "ed_arrival".into(),
+            occurred_at_ms: now_ms,
+        };
+        hub.publish(&[change], Some(urgent), now)
+            .expect("contiguous");
+        let (_, mut client) = hub.subscribe(Some(3), now);
+        // The wait passes four hours; no event comes to carry it.
+        let passed = now + time::Duration::minutes(2);
+        assert!(hub.refresh(passed));
+        assert!(!hub.refresh(passed + time::Duration::seconds(30)));
+        assert!(
+            matches!(
+                client.try_recv(),
+                Err(broadcast::error::TryRecvError::Empty)
+            ),
+            "not yet: a delta may still carry it"
+        );
+        assert!(hub.refresh(passed + QUIET_CLOCK_RESYNC));
+        assert!(
+            matches!(client.try_recv(), Ok(Frame::Resync)),
+            "a fresh snapshot for every client"
+        );
+        match hub.snapshot(passed + QUIET_CLOCK_RESYNC) {
+            Start::Snapshot(_, json) => {
+                let message: serde_json::Value = serde_json::from_str(json.as_str()).expect("JSON");
+                assert_eq!(message["system"]["over_4h"], 1, "{message}");
+            }
+            _ => panic!("a snapshot"),
+        }
+        // Once only.
+        assert!(!hub.refresh(passed + QUIET_CLOCK_RESYNC + time::Duration::seconds(30)));
     }
 
     #[test]

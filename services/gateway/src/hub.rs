@@ -409,8 +409,10 @@ mod tests {
         assert!(matches!(hub.subscribe(Some(2), now).0, Start::Resume(f) if f.len() == 1));
     }
 
-    #[test]
-    fn in_a_quiet_system_a_clock_change_resyncs_every_client_after_a_minute() {
+    /// A hub at version 3 whose last change is an ED arrival at site S of a
+    /// patient who has waited a minute short of four hours; and now (also in
+    /// milliseconds).
+    fn a_patient_a_minute_short_of_four_hours() -> (Hub, OffsetDateTime, i64) {
         let hub = hub_with_changes(2);
         let now = OffsetDateTime::now_utc();
         let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("now");
@@ -430,6 +432,12 @@ mod tests {
         };
         hub.publish(&[change], Some(urgent), now)
             .expect("contiguous");
+        (hub, now, now_ms)
+    }
+
+    #[test]
+    fn in_a_quiet_system_a_clock_change_resyncs_every_client_after_a_minute() {
+        let (hub, now, _) = a_patient_a_minute_short_of_four_hours();
         let (_, mut client) = hub.subscribe(Some(3), now);
         // The wait passes four hours; no event comes to carry it.
         let passed = now + time::Duration::minutes(2);
@@ -460,26 +468,7 @@ mod tests {
 
     #[test]
     fn a_clock_change_goes_out_with_the_next_delta_not_a_resync() {
-        let hub = hub_with_changes(2);
-        let now = OffsetDateTime::now_utc();
-        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("now");
-        // A patient who has waited a minute short of four hours.
-        let mut urgent = pf_live_state::UrgentCareState::default();
-        urgent.ed.entry("S".into()).or_default().insert(
-            "A1".into(),
-            pf_live_state::urgent_care::EdSummary {
-                arrived_ms: now_ms - 4 * 3_600_000 + 60_000,
-                dta_ms: None,
-            },
-        );
-        let change = Change::UrgentCare {
-            version: 3,
-            site: "S".into(),
-            event_type: "ed_arrival".into(),
-            occurred_at_ms: now_ms,
-        };
-        hub.publish(&[change], Some(urgent), now)
-            .expect("contiguous");
+        let (hub, now, now_ms) = a_patient_a_minute_short_of_four_hours();
         let (_, mut client) = hub.subscribe(Some(3), now);
         // Two minutes on, the wait is over four hours: figures changed.
         let later = now + time::Duration::minutes(2);

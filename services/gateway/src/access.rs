@@ -84,7 +84,9 @@ pub async fn control_room_viewer(
 /// token's signature, the session, the revocation list) runs at most once
 /// per `every` for all connections using it, and a bearer token's expiry is
 /// checked locally on every heartbeat. Only successful checks are shared: a
-/// refusal is checked (and recorded) per connection.
+/// refusal is checked (and recorded) per connection. A new connection is
+/// never let in on a shared check: its handshake is checked in full, so a
+/// person revoked a moment ago is refused at once.
 pub struct ViewerChecks {
     every: std::time::Duration,
     checked: std::sync::Mutex<std::collections::HashMap<Arc<str>, Shared>>,

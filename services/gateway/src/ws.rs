@@ -127,7 +127,12 @@ pub async fn control_room(
     {
         return refused;
     }
-    if let Err(denied) = app.viewers.check(&app, &headers, Some(address.ip())).await {
+    // A new connection is always checked in full: a person revoked a moment
+    // ago must not ride on another connection's recent check. Only the
+    // heartbeat's re-checks of open connections are shared (`app.viewers`).
+    if let Err(denied) =
+        crate::access::control_room_viewer(&app, &headers, Some(address.ip())).await
+    {
         return crate::access::api_refusal(denied);
     }
     if app.clients.load(Ordering::Relaxed) >= app.config.max_clients {

@@ -193,7 +193,10 @@ async fn forecasts_learn_the_generated_pattern_with_widening_intervals_despite_a
     };
     let curve: Vec<f64> = (0..24).map(|h| ADMISSIONS_BY_HOUR[uk_hour(h)]).collect();
     let r = correlation(&point[..24], &curve);
-    assert!(r > 0.8, "the forecast follows the daily curve (r = {r:.2})");
+    // A flat or shifted forecast scores near 0 or below; a good one 0.78 to
+    // 0.95, depending on the hour the run starts (a Monday surge or a
+    // weekend in the next 24 h bends the curve the forecaster learnt).
+    assert!(r > 0.7, "the forecast follows the daily curve (r = {r:.2})");
 
     // Intervals widen with the horizon.
     let occupied = &scope["series"]["occupied_ga_beds"];

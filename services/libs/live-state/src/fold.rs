@@ -1,21 +1,19 @@
 //! The one fold: what applying an event of any kind changes, decided in
-//! Rust, and the one way it is handed to Redis.
+//! Rust.
 //!
 //! [`fold`] turns an [`Update`] into a [`Plan`]: the entity's hash and the
 //! fields it gets, what the entity contributes to which counter hashes
 //! (the bed counters by [`CounterField`](crate::CounterField), the
 //! occupancy figures by [`Occupancy::of_bed`]), the indexes and summaries
 //! beside it, the change-log entry (counts only) and, for patient-level
-//! entities, the notice. [`Plan::push_onto`] is the one argument builder
-//! for `lua/apply.lua`, the one script that checks the entity's version and
-//! writes: it takes the entity's previous contributions off its counters
-//! and adds the new ones, so every counter always equals the sum over the
-//! entities' newest contributions.
+//! entities, the notice. The [`writer`](crate::writer) checks the entity's
+//! version and writes it: it takes the entity's previous contributions off
+//! its counters and adds the new ones, so every counter always equals the
+//! sum over the entities' newest contributions.
 
 use std::collections::BTreeMap;
 
 use pf_hospital_model::Occupancy;
-use redis::ScriptInvocation;
 use serde::Serialize;
 
 use crate::change::{BedUpdate, CareHomeUpdate, DischargeUpdate, ItemUpdate, TeamsUpdate, Update};
@@ -470,151 +468,6 @@ fn fold_teams(update: &TeamsUpdate, keys: &Keys) -> Result<Plan, LiveStateError>
 
 fn json(value: &impl Serialize, what: &str) -> Result<String, LiveStateError> {
     serde_json::to_string(value).map_err(|e| LiveStateError::Unexpected(format!("{what}: {e}")))
-}
-
-/// The plan as `lua/apply.lua` reads it (ARGV[2]).
-#[derive(Serialize)]
-struct Arguments<'a> {
-    fields: Vec<&'a str>,
-    counters: usize,
-    sets: usize,
-    members: Vec<&'a str>,
-    puts: usize,
-    put_fields: Vec<(&'a str, &'a str)>,
-    removes: usize,
-    remove_fields: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    geo: Option<(f64, f64, &'a str)>,
-    change: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    previous_field: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    previous_as: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    notice: Option<Vec<&'a str>>,
-    max_len: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    history: Option<HistoryArguments<'a>>,
-}
-
-#[derive(Serialize)]
-struct HistoryArguments<'a> {
-    bucket_secs: u64,
-    keep_secs: u64,
-    at_ms: i64,
-    /// (1-based index of the scope's figures among the counters, its field
-    /// in the newest buckets' hash).
-    scopes: Vec<(usize, &'a str)>,
-}
-
-fn flat<'a>(pairs: &'a [(&'static str, String)]) -> Vec<&'a str> {
-    pairs
-        .iter()
-        .flat_map(|(field, value)| [*field, value.as_str()])
-        .collect()
-}
-
-impl Plan {
-    /// Adds this plan as the next event of a call of `lua/apply.lua`
-    /// (`invocation`, whose first three keys and first argument the batch
-    /// sets: see [`LiveState::apply_through`](crate::LiveState::apply_through)),
-    /// keeping about `max_len` entries in the change log: the one place an
-    /// event's KEYS and ARGV are built.
-    pub fn push_onto(
-        &self,
-        invocation: &mut ScriptInvocation<'_>,
-        keys: &Keys,
-        max_len: u64,
-    ) -> Result<(), LiveStateError> {
-        let history = match &self.history {
-            Some(history) => Some(HistoryArguments {
-                bucket_secs: history.settings.bucket_secs(),
-                keep_secs: history.settings.keep_secs(),
-                at_ms: history.at_ms,
-                scopes: history
-                    .scopes
-                    .iter()
-                    .map(|scope| {
-                        self.counters
-                            .iter()
-                            .position(|(key, _)| *key == scope.figures)
-                            .map(|i| (i + 1, scope.newest_field.as_str()))
-                            .ok_or_else(|| {
-                                LiveStateError::Unexpected(format!(
-                                    "history of {} that is not a counter",
-                                    scope.figures
-                                ))
-                            })
-                    })
-                    .collect::<Result<_, _>>()?,
-            }),
-            None => None,
-        };
-        let arguments = Arguments {
-            fields: flat(&self.fields),
-            counters: self.counters.len(),
-            sets: self.sets.len(),
-            members: self.sets.iter().map(|(_, m)| m.as_str()).collect(),
-            puts: self.puts.len(),
-            put_fields: self
-                .puts
-                .iter()
-                .map(|(_, f, v)| (f.as_str(), v.as_str()))
-                .collect(),
-            removes: self.removes.len(),
-            remove_fields: self.removes.iter().map(|(_, f)| f.as_str()).collect(),
-            geo: self
-                .geo
-                .as_ref()
-                .map(|(_, longitude, latitude, member)| (*longitude, *latitude, member.as_str())),
-            change: flat(&self.change),
-            previous_field: self.previous.map(|(_, entity_field)| entity_field),
-            previous_as: self.previous.map(|(entry_field, _)| entry_field),
-            notice: self.notice.as_deref().map(flat),
-            max_len,
-            history,
-        };
-        let contributions: Vec<&Contribution> = self.counters.iter().map(|(_, c)| c).collect();
-        let history_keys = self
-            .history
-            .as_ref()
-            .map_or(0, |history| 2 + history.scopes.len());
-        let own_keys = 1
-            + self.counters.len()
-            + self.sets.len()
-            + self.puts.len()
-            + self.removes.len()
-            + usize::from(self.geo.is_some())
-            + history_keys;
-        invocation.key(&self.entity);
-        for (key, _) in &self.counters {
-            invocation.key(key);
-        }
-        for (key, _) in &self.sets {
-            invocation.key(key);
-        }
-        for (key, _, _) in &self.puts {
-            invocation.key(key);
-        }
-        for (key, _) in &self.removes {
-            invocation.key(key);
-        }
-        if let Some((key, ..)) = &self.geo {
-            invocation.key(key);
-        }
-        if let Some(history) = &self.history {
-            invocation.key(keys.trend_newest()).key(keys.trend_meta());
-            for scope in &history.scopes {
-                invocation.key(&scope.history);
-            }
-        }
-        invocation
-            .arg(own_keys)
-            .arg(self.entity_version)
-            .arg(json(&arguments, "apply arguments")?)
-            .arg(json(&contributions, "contributions")?);
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -13,16 +13,18 @@
 //! - [`fold`]: the one fold: what an update of any kind writes (the
 //!   entity's hash, its contributions to the bed counters and the occupancy
 //!   figures, indexes, the change-log entry, the patient notice, the
-//!   occupancy history), decided in Rust, and the one argument builder for
-//!   the apply script.
-//! - [`scripts`]: the Lua scripts, each in its own file under `lua/`:
-//!   `apply.lua` checks each entity's version and writes what the fold
-//!   decided, a whole batch of events atomically in one call (an event not
+//!   occupancy history), decided in Rust.
+//! - [`writer`]: the one writer: reads what a batch's entities hold, decides
+//!   in Rust what applying the batch's plans in order leaves (an event not
 //!   newer than the stored version changes nothing; counter moves are
-//!   summed over the batch and written once); `snapshot.lua` reads every ward's counters, every
+//!   summed over the batch and written once) and writes it in one
+//!   transaction, guarded by `WATCH` against any other writer.
+//! - [`scripts`]: the Lua scripts, each in its own file under `lua/`:
+//!   `close_bucket.lua` closes an occupancy-history bucket inside the
+//!   writer's transaction; `snapshot.lua` reads every ward's counters, every
 //!   care home's record, every discharge's summary and the change version
 //!   in one atomic step; `read_trends.lua` reads the occupancy history;
-//!   `announce_reset.lua` and `raise_watermark.lua`.
+//!   `announce_reset.lua`.
 //! - [`store`]: [`LiveState`], the typed way to apply updates, take
 //!   snapshots, read beds ([`LiveBed`]), follow the change log, wipe and compare state.
 //! - [`change`]: [`Change`], one entry of the change log (the count feed),
@@ -55,6 +57,7 @@ pub mod scripts;
 pub mod store;
 pub mod trend;
 pub mod urgent_care;
+pub mod writer;
 
 pub use change::{
     BedUpdate, CareHomeUpdate, Change, DischargeUpdate, ItemUpdate, PatientNotice, Snapshot,
@@ -63,11 +66,10 @@ pub use change::{
 pub use counter::{CounterField, CounterFieldError, Counters};
 pub use discharge_counts::{DischargeCounts, DischargeSummary, PathwayCounts};
 pub use keys::Keys;
-pub use store::{
-    Applied, LAYOUT, LiveBed, LiveState, LiveStateError, PreparedBatch, StateDigest, differences,
-};
+pub use store::{Applied, LAYOUT, LiveBed, LiveState, LiveStateError, StateDigest, differences};
 pub use trend::{SYSTEM_SCOPE, TrendHistory, TrendPoint, TrendSettings};
 pub use urgent_care::{
     AmbulanceEscalationUpdate, AmbulanceUpdate, EdAttendanceUpdate, UrgentCareFigures,
     UrgentCareState,
 };
+pub use writer::PreparedBatch;

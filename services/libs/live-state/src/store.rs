@@ -1,6 +1,7 @@
 //! [`LiveState`]: typed access to the live state in Redis.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pf_runtime::RedisConnection;
@@ -15,6 +16,7 @@ use crate::fold;
 use crate::keys::Keys;
 use crate::scripts;
 use crate::trend::{SYSTEM_SCOPE, TrendHistory, TrendPoint, TrendSettings};
+use crate::writer::{PreparedBatch, Writer};
 
 /// Redis could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -72,29 +74,16 @@ pub struct LiveBed {
     pub occurred_at_ms: i64,
 }
 
-/// Updates folded and encoded for Redis, not yet sent
-/// ([`LiveState::prepare`]).
-pub struct PreparedBatch {
-    pipe: redis::Pipeline,
-    events: usize,
-}
-
-impl PreparedBatch {
-    /// How many updates it applies.
-    pub fn events(&self) -> usize {
-        self.events
-    }
-}
-
 /// The live state under one key prefix.
 #[derive(Clone)]
 pub struct LiveState {
     connection: RedisConnection,
     keys: Keys,
-    apply: Script,
+    /// The one writer, shared by clones (each stream's consumer of a
+    /// projection): its own connection, made on first use.
+    writer: Arc<tokio::sync::Mutex<Writer>>,
     snapshot: Script,
     announce_reset: Script,
-    raise_watermark: Script,
     read_trends: Script,
     changes_max_len: u64,
     trends: TrendSettings,
@@ -118,10 +107,9 @@ impl LiveState {
         Ok(Self {
             connection,
             keys,
-            apply: Script::new(scripts::APPLY),
+            writer: Arc::new(tokio::sync::Mutex::new(Writer::new(url, response_timeout))),
             snapshot: Script::new(scripts::SNAPSHOT),
             announce_reset: Script::new(scripts::ANNOUNCE_RESET),
-            raise_watermark: Script::new(scripts::RAISE_WATERMARK),
             read_trends: Script::new(scripts::READ_TRENDS),
             changes_max_len: 100_000,
             trends: TrendSettings::default(),
@@ -191,10 +179,10 @@ impl LiveState {
         }
     }
 
-    /// Folds and encodes what [`apply_through`](Self::apply_through) sends,
-    /// without sending it: the CPU half of applying, which a consumer can do
-    /// for the next batch while Redis runs this one. `None` when there is
-    /// nothing to send.
+    /// Folds what [`apply_through`](Self::apply_through) writes, without
+    /// sending it: the CPU half of applying, which a consumer can do for the
+    /// next batch while Redis runs this one. `None` when there is nothing to
+    /// send.
     pub fn prepare(
         &self,
         updates: &[Update],
@@ -203,63 +191,28 @@ impl LiveState {
         if updates.is_empty() && watermark.is_none() {
             return Ok(None);
         }
-        let mut pipe = redis::pipe();
-        // The whole batch in one call of the script, loaded first so that a
-        // restarted or flushed Redis still runs it.
-        if !updates.is_empty() {
-            let mut batch = self.apply.prepare_invoke();
-            batch
-                .key(self.keys.version())
-                .key(self.keys.changes())
-                .key(self.keys.patient_changes())
-                .arg(updates.len());
-            for update in updates {
-                fold::fold(update, &self.keys, self.trends)?.push_onto(
-                    &mut batch,
-                    &self.keys,
-                    self.changes_max_len,
-                )?;
-            }
-            pipe.load_script(&self.apply).ignore();
-            pipe.invoke_script(&batch);
-        }
-        if let Some((stream, sequence)) = watermark {
-            // Only ever moves forward (a redelivered old batch leaves it alone).
-            let mut raise = self.raise_watermark.prepare_invoke();
-            raise.key(self.keys.applied(stream)).arg(sequence);
-            pipe.load_script(&self.raise_watermark).ignore();
-            pipe.invoke_script(&raise).ignore();
-        }
+        let plans = updates
+            .iter()
+            .map(|update| fold::fold(update, &self.keys, self.trends))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(PreparedBatch {
-            pipe,
-            events: updates.len(),
+            plans,
+            watermark: watermark.map(|(stream, sequence)| (stream.to_owned(), sequence)),
         }))
     }
 
-    /// Sends a batch [`prepare`](Self::prepare)d: one round trip, one
-    /// answer per update, in order. Sending the same batch again is safe.
+    /// Applies a batch [`prepare`](Self::prepare)d: two round trips (see
+    /// [`writer`](crate::writer)), one answer per update, in order. The
+    /// batch is atomic; applying the same batch again is safe.
     pub async fn apply_prepared(
         &mut self,
         batch: &PreparedBatch,
     ) -> Result<Vec<Applied>, LiveStateError> {
-        let answers: Vec<(u8, u64)> = if batch.events == 0 {
-            let () = batch.pipe.query_async(&mut self.connection).await?;
-            Vec::new()
-        } else {
-            let (answers,): (Vec<(u8, u64)>,) =
-                batch.pipe.query_async(&mut self.connection).await?;
-            answers
-        };
-        Ok(answers
-            .into_iter()
-            .map(|(applied, n)| {
-                if applied == 1 {
-                    Applied::Changed(n)
-                } else {
-                    Applied::Stale
-                }
-            })
-            .collect())
+        self.writer
+            .lock()
+            .await
+            .apply(&self.keys, batch, self.changes_max_len)
+            .await
     }
 
     /// Care homes within `radius_km` of a place, nearest first, with their

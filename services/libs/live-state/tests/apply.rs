@@ -337,3 +337,41 @@ fn no_rust_file_holds_lua() {
     }
     assert!(holding.is_empty(), "Lua in Rust strings: {holding:?}");
 }
+
+/// Two writers at once (a projection and one that has not yet seen that it
+/// lost its lease, or a rebuild beside it): each batch is applied whole or
+/// decided again, so the counters still add up to every bed's newest state,
+/// exactly as one writer applying everything leaves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_at_once_leave_what_one_writer_leaves() {
+    let events = busy_day();
+    let (together_redis, alone_redis) = (RedisServer::start(), RedisServer::start());
+    let alone = live(&alone_redis).await;
+    let (first, second) = (live(&together_redis).await, live(&together_redis).await);
+    // Both writers get every event, in batches of different sizes, so they
+    // race on the same beds throughout.
+    let run = |mut writer: LiveState, size: usize| {
+        let events = events.clone();
+        tokio::spawn(async move {
+            for chunk in events.chunks(size) {
+                writer.apply_beds(chunk).await.expect("applied");
+            }
+        })
+    };
+    let (a, b) = tokio::join!(run(first, 7), run(second, 11));
+    a.expect("first writer");
+    b.expect("second writer");
+    let mut alone = alone;
+    for chunk in events.chunks(250) {
+        alone.apply_beds(chunk).await.expect("applied");
+    }
+    let mut together = live(&together_redis).await;
+    assert_eq!(
+        pf_live_state::differences(
+            &alone.digest().await.expect("digest"),
+            &together.digest().await.expect("digest")
+        ),
+        Vec::<String>::new(),
+        "every counter, bed and index as one writer leaves them"
+    );
+}

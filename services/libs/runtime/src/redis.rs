@@ -22,11 +22,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use ::redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use ::redis::{
-    Client, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult,
-    ServerErrorKind, Value,
+    AsyncConnectionConfig, Client, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError,
+    RedisFuture, RedisResult, ServerErrorKind, Value,
 };
 
 /// The scheme of the Sentinel form of `PF_REDIS_URL`.
@@ -199,6 +201,38 @@ impl RedisConnection {
             Inner::Sentinel(follower) => Some(follower.current().address),
         }
     }
+}
+
+/// One connection of its own to the server `url` names (either form of
+/// `PF_REDIS_URL`; in the Sentinel form, the primary the Sentinels name
+/// now), which never reconnects by itself: once it fails, every later
+/// command on it fails too, and the caller connects again. For what must
+/// not silently move to a new connection between two round trips (a
+/// `WATCH` and the transaction it guards).
+pub async fn connect_once(
+    url: &str,
+    config: &AsyncConnectionConfig,
+) -> RedisResult<MultiplexedConnection> {
+    let client = match RedisTarget::parse(url)? {
+        RedisTarget::Single(url) => Client::open(url)?,
+        RedisTarget::Sentinel {
+            sentinels,
+            primary,
+            node,
+        } => {
+            let mut sentinel = Sentinel::build(sentinels)?;
+            let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(
+                node.as_str()
+                    .into_connection_info()?
+                    .redis_settings()
+                    .clone(),
+            );
+            sentinel.async_master_for(&primary, Some(&node)).await?
+        }
+    };
+    client
+        .get_multiplexed_async_connection_with_config(config)
+        .await
 }
 
 /// Whether `error` may mean that the server is no longer the primary.

@@ -94,8 +94,10 @@ impl Writer {
                 Ok(Some(outcomes)) => return Ok(outcomes),
                 Ok(None) => {
                     tracing::debug!(
+                        attempt,
                         "the live state changed while a batch was decided; deciding again"
                     );
+                    tokio::time::sleep(pause(attempt)).await;
                 }
                 Err(err) => {
                     // The connection may hold a WATCH, or be broken.

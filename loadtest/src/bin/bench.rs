@@ -38,6 +38,10 @@ use futures::stream::FuturesUnordered;
 use pf_loadtest::beds::BedCycle;
 use time::OffsetDateTime;
 
+/// The replay runs in this process: the same allocator as `pf-projection`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(about = "Measures the event path (publish, apply, replay) beside a bare ceiling")]
 struct Args {

@@ -9,6 +9,12 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+/// Events are decoded, folded and written as many small allocations, freed
+/// on other threads than made them; glibc's malloc spent a third of the
+/// projection's CPU on them (`loadtest/README.md`, "pf-bench").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,

@@ -188,6 +188,7 @@ async fn clients_time_deltas_and_count_gaps() {
         connect_deadline: Instant::now() + Duration::from_secs(5),
         run_for: Duration::from_millis(800),
         token: None,
+        timed_site: Some(pf_loadtest::SITE.to_owned()),
     });
     assert_eq!(ready.await, 3);
     let results = running.join().await;
@@ -209,6 +210,7 @@ async fn clients_that_cannot_connect_are_reported() {
         connect_deadline: Instant::now() + Duration::from_secs(2),
         run_for: Duration::from_millis(100),
         token: None,
+        timed_site: Some(pf_loadtest::SITE.to_owned()),
     });
     assert_eq!(ready.await, 0);
     let results = running.join().await;
@@ -293,6 +295,7 @@ async fn connect_clients(gateway_url: String, token: Option<Secret>) -> Vec<clie
         connect_deadline: Instant::now() + Duration::from_secs(3),
         run_for: Duration::from_millis(200),
         token,
+        timed_site: Some(pf_loadtest::SITE.to_owned()),
     });
     ready.await;
     running.join().await
@@ -455,6 +458,7 @@ async fn clients_come_back_after_a_gateway_restart_and_resume_where_they_were() 
         connect_deadline: Instant::now() + Duration::from_millis(250),
         run_for: Duration::from_secs(6),
         token: None,
+        timed_site: Some(pf_loadtest::SITE.to_owned()),
     });
     assert_eq!(ready.await, 5);
     let results = running.join().await;

@@ -173,7 +173,9 @@ pub fn after_batch(
             }
         }
     }
-    if touched.care_homes {
+    // Any home, in the region or not: a discharge team may place a patient
+    // across the region's border.
+    if touched.care_homes || touched.other_care_homes {
         notices.push(Notice::CareHomes);
     }
     notices

@@ -315,3 +315,26 @@ impl std::fmt::Display for WallSizes {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ics_wall_carries_its_own_sites_and_localities_only_at_englands_size() {
+        let england = England::generate(crate::england::DEFAULT_SEED);
+        let ics = &england.icss[4];
+        let sizes = measure(&england, ics.code()).expect("measured");
+        assert_eq!(sizes.england_sites, crate::england::SITES);
+        assert_eq!(sizes.snapshot_sites, ics.sites().count());
+        assert_eq!(sizes.snapshot_localities, ics.region.localities.len());
+        // Another ICS's change names nothing of it: the delta is no bigger
+        // than the smallest delta of the ICS's own.
+        assert!(sizes.delta_bed_outside_bytes < sizes.delta_bed_inside_bytes);
+        assert!(sizes.delta_home_outside_bytes < sizes.delta_home_inside_bytes);
+        assert!(matches!(
+            measure(&england, "QZ9"),
+            Err(WallSizeError::England(EnglandError::UnknownIcs { .. }))
+        ));
+    }
+}

@@ -507,11 +507,17 @@ fn capitalise(word: &str) -> String {
     })
 }
 
-/// The events that open every bed of England and then keep them turning
-/// over, with a care home's vacancy report every `homes_every` events.
+/// The events that open every bed of England, ward by ward, and then keep
+/// them turning over, the wards taking turns; one event in `homes_every` is
+/// a care home's registration or vacancy report.
 #[derive(Debug)]
 pub struct EnglandEvents {
     wards: Vec<BedCycle>,
+    /// The ward being opened and how many of its beds are still to open;
+    /// `None` once every bed is open.
+    opening: Option<(usize, u32)>,
+    /// Beds of each ward.
+    beds: Vec<u32>,
     homes: Vec<(CareHomeRecord, u64)>,
     next_ward: usize,
     next_home: usize,
@@ -537,12 +543,18 @@ impl EnglandEvents {
                 })
             })
             .collect();
+        let beds: Vec<u32> = england
+            .sites()
+            .flat_map(|(_, site)| site.wards.iter().map(|w| u32::from(w.beds).max(1)))
+            .collect();
         let homes = england
             .homes()
             .map(|(_, r)| (CareHomeRecord::registered(r.clone()), 0))
             .collect();
         Self {
             wards,
+            opening: beds.first().map(|&n| (0, n)),
+            beds,
             homes,
             next_ward: 0,
             next_home: 0,
@@ -552,7 +564,8 @@ impl EnglandEvents {
         }
     }
 
-    /// The next event, wards (and homes) taking turns.
+    /// The next event: every bed's `BedOpened`, ward by ward, then the
+    /// wards' state changes in turn (with the homes' events among them).
     pub fn next_event(&mut self) -> Planned {
         self.count += 1;
         if self.homes_every > 0
@@ -562,6 +575,14 @@ impl EnglandEvents {
             let index = self.next_home;
             self.next_home = (self.next_home + 1) % self.homes.len();
             return self.home_event(index);
+        }
+        if let Some((ward, left)) = self.opening {
+            self.opening = if left > 1 {
+                Some((ward, left - 1))
+            } else {
+                self.beds.get(ward + 1).map(|&n| (ward + 1, n))
+            };
+            return self.wards[ward].next_event();
         }
         let index = self.next_ward;
         self.next_ward = (self.next_ward + 1) % self.wards.len();
@@ -785,6 +806,36 @@ mod tests {
                 .subject
                 .starts_with(&format!("pf.beds.{}.", site.code))
         );
+        // The first ward's beds are all opened before the next ward's.
+        let ward = &site.wards[0];
+        let beds: Vec<&Planned> = first
+            .iter()
+            .filter(|p| p.subject.starts_with("pf.beds."))
+            .collect();
+        let prefix = format!("pf.beds.{}.{}.", site.code, ward.code);
+        let opened = usize::from(ward.beds).min(beds.len());
+        assert!(
+            beds[..opened].iter().all(|p| p.subject.starts_with(&prefix)
+                && matches!(p.event.payload, Payload::BedOpened(_)))
+        );
+
+        // Every bed is opened once, then beds change state.
+        let total: usize = england
+            .sites()
+            .flat_map(|(_, s)| &s.wards)
+            .map(|w| usize::from(w.beds))
+            .sum();
+        let mut events = EnglandEvents::new(england, 0);
+        let mut subjects = HashSet::new();
+        for _ in 0..total {
+            let planned = events.next_event();
+            assert!(matches!(planned.event.payload, Payload::BedOpened(_)));
+            assert!(subjects.insert(planned.subject));
+        }
+        assert!(matches!(
+            events.next_event().event.payload,
+            Payload::BedStateChanged(_)
+        ));
         for planned in &first {
             let sealed = planned.event.clone().seal(time::OffsetDateTime::now_utc());
             let back = v1::EventEnvelope::decode_checked(&sealed.to_bytes());

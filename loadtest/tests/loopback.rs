@@ -141,6 +141,62 @@ async fn publishing_needs_the_stream_then_every_event_is_acked() {
     assert_eq!(envelope.entity_id, "bed/LOADTEST/RTEST/B0001");
 }
 
+#[tokio::test]
+async fn englands_bed_and_care_home_events_go_to_their_streams() {
+    let Some(nats) = start_nats().await else {
+        return;
+    };
+    let client = async_nats::connect(&nats.url).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    for (name, subject) in [
+        (publisher::STREAM, "pf.beds.>"),
+        ("PF_CARE_HOMES", "pf.care-homes.>"),
+    ] {
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: name.into(),
+            subjects: vec![subject.into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create stream");
+    }
+    let publishing = publisher::connect(&nats.url, 64)
+        .await
+        .expect("stream exists");
+    let england = pf_loadtest::england::England::generate(pf_loadtest::england::DEFAULT_SEED);
+    let events = pf_loadtest::england::EnglandEvents::new(&england, 10);
+    let plan = PublishPlan {
+        rate: 400,
+        duration: Duration::from_secs(1),
+        in_flight: 64,
+    };
+    let stats = publisher::run(&publishing, plan, events).await;
+    assert!((10..=400).contains(&stats.sent), "{stats:?}");
+    assert_eq!((stats.acked, stats.failed), (stats.sent, 0), "{stats:?}");
+
+    // One event in ten is a care home's, the rest open the first site's beds.
+    let mut homes = js.get_stream("PF_CARE_HOMES").await.expect("stream");
+    assert_eq!(
+        homes.info().await.expect("info").state.messages,
+        stats.sent / 10
+    );
+    let mut beds = js.get_stream(publisher::STREAM).await.expect("stream");
+    assert_eq!(
+        beds.info().await.expect("info").state.messages,
+        stats.sent - stats.sent / 10
+    );
+    let (_, site) = england.sites().next().expect("a site");
+    let first = beds.get_raw_message(1).await.expect("the first bed event");
+    assert!(
+        first
+            .subject
+            .as_str()
+            .starts_with(&format!("pf.beds.{}.W1.", site.code)),
+        "{}",
+        first.subject
+    );
+}
+
 /// A fake gateway: on each connection, a snapshot at version 1, then deltas
 /// 2..=11 for the load-test site, with one version (7) skipped.
 async fn fake_gateway() -> String {

@@ -1,7 +1,7 @@
 //! The wall shows its own region only: in a live state shared with other
 //! regions (a national deployment, all of England in one Redis), another
 //! region's sites and care homes reach neither the snapshot a wall receives
-//! nor its deltas, while the region's own do.
+//! nor its deltas nor its occupancy trends, while the region's own do.
 
 #![allow(clippy::unwrap_used)] // test code: a failure should stop the test loudly
 
@@ -11,7 +11,7 @@ use pf_event_log::streams::{bed_subject, care_home_subject};
 use pf_integration_tests::{ControlRoomClient, Platform, site};
 use pf_proto::NewEvent;
 use pf_proto::v1::event_envelope::Payload;
-use pf_proto::v1::{self, Actor, ActorKind, BedOpened, BedRef, Source};
+use pf_proto::v1::{self, Actor, ActorKind, BedOpened, BedRef, BedStateChanged, Source};
 use serde_json::Value;
 
 /// Another ICS's site (not in the LLR catalogue) and a home in a locality
@@ -21,13 +21,22 @@ const ELSEWHERE_HOME: &str = "1-900000001";
 const ELSEWHERE_LOCALITY: &str = "qb3_north";
 
 fn seal(organisation: &str, entity_id: String, payload: Payload) -> v1::EventEnvelope {
+    seal_version(organisation, entity_id, 1, payload)
+}
+
+fn seal_version(
+    organisation: &str,
+    entity_id: String,
+    entity_version: u64,
+    payload: Payload,
+) -> v1::EventEnvelope {
     NewEvent {
         source: Source {
             organisation: organisation.into(),
             service: "test".into(),
         },
         entity_id,
-        entity_version: 1,
+        entity_version,
         occurred_at: None,
         actor: Actor {
             id: "test".into(),
@@ -51,6 +60,26 @@ fn bed_opened(site: &str, ward: &str, bed: &str) -> v1::EventEnvelope {
             }),
             kind: v1::BedKind::GeneralAcute as i32,
             escalation: false,
+            reason: "test".into(),
+        }),
+    )
+}
+
+fn bed_occupied(site: &str, ward: &str, bed: &str) -> v1::EventEnvelope {
+    seal_version(
+        site,
+        format!("bed/{site}/{ward}/{bed}"),
+        2,
+        Payload::BedStateChanged(BedStateChanged {
+            bed: Some(BedRef {
+                site: site.into(),
+                ward: ward.into(),
+                bed: bed.into(),
+            }),
+            kind: v1::BedKind::GeneralAcute as i32,
+            escalation: false,
+            previous_state: v1::BedState::Available as i32,
+            state: v1::BedState::Occupied as i32,
             reason: "test".into(),
         }),
     )
@@ -106,6 +135,10 @@ async fn another_regions_sites_and_homes_reach_neither_snapshot_nor_deltas() {
             bed_opened(ELSEWHERE_SITE, "W1", "B01"),
         ),
         (
+            bed_subject(ELSEWHERE_SITE, "W1", "B01"),
+            bed_occupied(ELSEWHERE_SITE, "W1", "B01"),
+        ),
+        (
             care_home_subject(ELSEWHERE_HOME),
             home_registered(ELSEWHERE_HOME, ELSEWHERE_LOCALITY, "BA1 1AA"),
         ),
@@ -124,8 +157,8 @@ async fn another_regions_sites_and_homes_reach_neither_snapshot_nor_deltas() {
             .await
             .unwrap();
     }
-    platform.wait_for_version(4).await;
-    let last = platform.base_version + 4;
+    platform.wait_for_version(5).await;
+    let last = platform.base_version + 5;
 
     // The deltas up to the last change: the region's site and homes only.
     let mut at = snapshot["version"].as_u64().unwrap();
@@ -162,5 +195,20 @@ async fn another_regions_sites_and_homes_reach_neither_snapshot_nor_deltas() {
     assert_eq!(
         localities(&snapshot),
         ["leicester_city", "leicestershire", "rutland"]
+    );
+
+    // The occupancy trends: the region's sites, and the region's system
+    // (the other region's bed is fully occupied, the region's empty).
+    let trends = loop {
+        let trends = client.next_of(&["trends"]).await;
+        if trends["scopes"].get("RWEAA").is_some() {
+            break trends;
+        }
+    };
+    assert!(trends["scopes"].get(ELSEWHERE_SITE).is_none(), "{trends}");
+    assert_eq!(trends["scopes"]["RWEAA"]["now_pct"], 0.0, "{trends}");
+    assert_eq!(
+        trends["scopes"]["system"]["now_pct"], trends["scopes"]["RWEAA"]["now_pct"],
+        "{trends}"
     );
 }

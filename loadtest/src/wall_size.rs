@@ -17,10 +17,11 @@ use std::sync::Arc;
 use pf_care_home_model::{CareHomeRecord, Confirmation, SexAccepted, Vacancy, VacancyReport};
 use pf_gateway::control_room::{ControlRoom, DEFAULT_STALE_AFTER, RoomSettings};
 use pf_gateway::discharge_figures::DischargePlan;
+use pf_gateway::trends;
 use pf_hospital_model::BedState;
 use pf_hospital_model::Catalogue;
 use pf_live_state::counter::CounterField;
-use pf_live_state::{Change, Counters, Snapshot};
+use pf_live_state::{Change, Counters, SYSTEM_SCOPE, Snapshot, TrendHistory, TrendPoint};
 use pf_region::DataFile;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -59,6 +60,13 @@ pub struct WallSizes {
     pub delta_home_outside_bytes: usize,
     /// The delta after [`BATCH`] bed changes spread over England.
     pub delta_batch_bytes: usize,
+    /// The occupancy trends message (every site's history a reading every
+    /// 5 minutes, for the last 24 hours and the same a week earlier), of
+    /// the region's sites.
+    pub trends_bytes: usize,
+    /// The same, of every site in the live state (what the wall was sent
+    /// before the trends were scoped to the region).
+    pub trends_unscoped_bytes: usize,
 }
 
 /// Every ward's counters: core beds 92% occupied, the rest available;
@@ -169,13 +177,85 @@ pub enum WallSizeError {
     Plan(#[from] pf_gateway::discharge_figures::PlanError),
 }
 
+/// The occupancy history of every site of England (and the system): a
+/// reading every 5 minutes over the two windows the wall's trends cover.
+fn england_history(england: &England, now: i64) -> TrendHistory {
+    let bucket = 300;
+    let times: Vec<i64> = pf_gateway::trends::windows(now, bucket)
+        .iter()
+        .flat_map(|&(start, end)| (start..=end).step_by(bucket as usize))
+        .collect();
+    let mut scopes = BTreeMap::new();
+    let mut system = vec![(0, 0); times.len()];
+    for (n, (_, site)) in england.sites().enumerate() {
+        let usable: i64 = site.wards.iter().map(|w| i64::from(w.beds)).sum();
+        let points = times
+            .iter()
+            .enumerate()
+            .map(|(i, &at)| {
+                // Occupancy wanders between 80% and 99%.
+                let occupied = usable * (80 + ((i * 7 + n * 13) % 20) as i64) / 100;
+                system[i].0 += occupied;
+                system[i].1 += usable;
+                TrendPoint {
+                    at,
+                    occupied,
+                    usable,
+                }
+            })
+            .collect();
+        scopes.insert(site.code.to_string(), points);
+    }
+    let system = times
+        .iter()
+        .zip(system)
+        .map(|(&at, (occupied, usable))| TrendPoint {
+            at,
+            occupied,
+            usable,
+        })
+        .collect();
+    scopes.insert(SYSTEM_SCOPE.to_owned(), system);
+    TrendHistory {
+        bucket_secs: Some(bucket),
+        scopes,
+    }
+}
+
+/// The bytes of the trends message the wall of `settings` is sent.
+fn trends_message_bytes(
+    history: &TrendHistory,
+    settings: &RoomSettings,
+    now: i64,
+    scoped: bool,
+) -> usize {
+    let trust_of: BTreeMap<String, String> = settings
+        .labels
+        .iter()
+        .map(|(code, label)| (code.clone(), label.trust.clone()))
+        .collect();
+    let history = if scoped {
+        trends::for_region(history.clone(), &trust_of)
+    } else {
+        history.clone()
+    };
+    let view = trends::build(&trends::with_trusts(&history, &trust_of), now);
+    // `{"type":"trends", …}`: the view's fields and the type.
+    serde_json::to_string(&view).map_or(0, |text| text.len() + r#""type":"trends","#.len())
+}
+
 /// The frames of the wall of the ICS `code`, with all of `england` in the
 /// live state.
 pub fn measure(england: &England, code: &str) -> Result<WallSizes, WallSizeError> {
     let ics = england.ics(code)?;
     let now = OffsetDateTime::now_utc();
     let snapshot = england_snapshot(england, now);
-    let room = ControlRoom::from_snapshot(Arc::new(settings(england, ics)?), &snapshot, now);
+    let settings = settings(england, ics)?;
+    let unix_now = now.unix_timestamp();
+    let history = england_history(england, unix_now);
+    let trends_bytes = trends_message_bytes(&history, &settings, unix_now, true);
+    let trends_unscoped_bytes = trends_message_bytes(&history, &settings, unix_now, false);
+    let room = ControlRoom::from_snapshot(Arc::new(settings), &snapshot, now);
     let json = |value: &dyn erased::Json| value.to_json().len();
     let snapshot_message = room.snapshot_message(now);
     let snapshot_bytes = json(&snapshot_message);
@@ -227,6 +307,8 @@ pub fn measure(england: &England, code: &str) -> Result<WallSizes, WallSizeError
         delta_home_inside_bytes: one_home(ics.homes.first()),
         delta_home_outside_bytes: one_home(outside_ics.homes.first()),
         delta_batch_bytes: delta_bytes(&mut room.clone(), &batch, now),
+        trends_bytes,
+        trends_unscoped_bytes,
     })
 }
 
@@ -308,10 +390,20 @@ impl std::fmt::Display for WallSizes {
             "  delta, 1 care home elsewhere:   {:>9} bytes",
             s.delta_home_outside_bytes
         )?;
-        write!(
+        writeln!(
             f,
             "  delta, {BATCH} beds across England: {:>8} bytes",
             s.delta_batch_bytes
+        )?;
+        writeln!(
+            f,
+            "  trends message:                 {:>9} bytes",
+            s.trends_bytes
+        )?;
+        write!(
+            f,
+            "  trends message, every site:     {:>9} bytes (before the trends were scoped)",
+            s.trends_unscoped_bytes
         )
     }
 }
@@ -332,6 +424,7 @@ mod tests {
         // than the smallest delta of the ICS's own.
         assert!(sizes.delta_bed_outside_bytes < sizes.delta_bed_inside_bytes);
         assert!(sizes.delta_home_outside_bytes < sizes.delta_home_inside_bytes);
+        assert!(sizes.trends_bytes * 10 < sizes.trends_unscoped_bytes);
         assert!(matches!(
             measure(&england, "QZ9"),
             Err(WallSizeError::England(EnglandError::UnknownIcs { .. }))

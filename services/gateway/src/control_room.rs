@@ -166,8 +166,14 @@ impl ControlRoom {
 
     /// Takes the ED and ambulance state read from the live state (after a
     /// snapshot, and after changes of kind `urgent_care`) and works out its
-    /// figures at `now`. Returns whether any figure changed.
-    pub fn set_urgent_care(&mut self, state: UrgentCareState, now: OffsetDateTime) -> bool {
+    /// figures at `now`, of the region's sites (every ambulance service's
+    /// escalation level is kept: a service covers several regions).
+    /// Returns whether any figure changed.
+    pub fn set_urgent_care(&mut self, mut state: UrgentCareState, now: OffsetDateTime) -> bool {
+        let settings = &self.settings;
+        state.ed.retain(|site, _| settings.shows_site(site));
+        state.waiting.retain(|site, _| settings.shows_site(site));
+        state.today.retain(|site, _| settings.shows_site(site));
         self.urgent_state = state;
         self.count_urgent_care(now)
     }
@@ -713,5 +719,46 @@ mod tests {
         // through a snapshot taken now.
         let again = serde_json::to_value(room.snapshot_message(now)).expect("JSON");
         assert!(!codes(&again).contains(&"RZZAA".to_owned()));
+    }
+
+    #[test]
+    fn the_walls_ed_and_ambulance_figures_are_its_regions() {
+        let now = OffsetDateTime::now_utc();
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("ms");
+        let mut room = ControlRoom::from_snapshot(llr_settings(), &Snapshot::default(), now);
+        let attendance = |id: &str| {
+            (
+                id.to_owned(),
+                urgent_care::EdSummary {
+                    arrived_ms: now_ms - 60_000,
+                    dta_ms: None,
+                },
+            )
+        };
+        let vehicle = urgent_care::AmbulanceSummary {
+            arrived_ms: now_ms - 60_000,
+        };
+        let state = UrgentCareState {
+            ed: BTreeMap::from([
+                ("RWEAA".to_owned(), BTreeMap::from([attendance("a1")])),
+                (
+                    "RZZAA".to_owned(),
+                    BTreeMap::from([attendance("b1"), attendance("b2")]),
+                ),
+            ]),
+            waiting: BTreeMap::from([(
+                "RZZAA".to_owned(),
+                BTreeMap::from([("v1".to_owned(), vehicle)]),
+            )]),
+            ..UrgentCareState::default()
+        };
+        room.set_urgent_care(state, now);
+        let system = room.system();
+        assert_eq!(
+            (system.urgent.in_department, system.urgent.vehicles_waiting),
+            (1, 0),
+            "another region's ED and ambulances are not the system's"
+        );
+        assert_eq!(room.site_view("RWEAA").urgent.in_department, 1);
     }
 }

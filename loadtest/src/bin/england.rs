@@ -11,6 +11,7 @@
 //! whole country's events.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -54,8 +55,18 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The whole cause chain on one line, without a backtrace.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
     let england = England::generate(args.seed);
     match args.command {
         Command::List => {
@@ -84,7 +95,8 @@ fn main() -> anyhow::Result<()> {
             england
                 .write_region(&ics, &out)
                 .with_context(|| format!("failed to write the region data set of {ics}"))?;
-            println!("wrote {} (PF_REGION_DIR={})", ics, out.display());
+            let code = england.ics(&ics)?.code();
+            println!("wrote {code} (PF_REGION_DIR={})", out.display());
         }
         Command::WallSizes { ics, json } => {
             let sizes = pf_loadtest::wall_size::measure(&england, &ics)

@@ -111,6 +111,9 @@ pub struct Touched {
     /// Whether a care home outside the region changed (not on the wall;
     /// the discharge teams are still told care homes changed).
     pub other_care_homes: bool,
+    /// Whether the system's figures may have moved with no site of the
+    /// region changing (an ambulance service's escalation level, the clock).
+    pub system: bool,
     /// Discharges that changed.
     pub discharges: BTreeSet<String>,
 }
@@ -314,7 +317,7 @@ impl ControlRoom {
                         touched.sites.insert(site.clone());
                     }
                 }
-                Change::UrgentCare { .. } => {}
+                Change::UrgentCare { .. } => touched.system = true,
                 Change::Discharge { id, summary, .. } => {
                     touched.discharges.insert(id.clone());
                     if self.settings.shows_site(&summary.site) {
@@ -452,7 +455,8 @@ impl ControlRoom {
             version: self.version,
             as_of: rfc3339(now),
             occurred_at_ms,
-            system: self.system(),
+            system: (touched.system || touched.care_homes || !touched.sites.is_empty())
+                .then(|| self.system()),
             trusts: {
                 let mut trusts: Vec<&str> = touched
                     .sites
@@ -510,8 +514,10 @@ pub struct DeltaMessage {
     pub as_of: String,
     /// When the oldest event in it happened (ms since the epoch), for latency.
     pub occurred_at_ms: i64,
-    /// The whole system.
-    pub system: SystemView,
+    /// The whole system; left out when nothing the wall shows changed (a
+    /// change of another region's site or care home only moves the version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemView>,
     /// The trusts of the sites that changed.
     pub trusts: Vec<TrustView>,
     /// The sites that changed.
@@ -688,7 +694,10 @@ mod tests {
         let delta = serde_json::to_value(room.delta_message(10, &touched, 0, now)).expect("JSON");
         assert_eq!(codes(&delta), Vec::<String>::new(), "{delta}");
         assert!(delta.get("care_homes").is_none(), "{delta}");
-        assert_eq!(delta["system"]["total"], 3);
+        assert!(
+            delta.get("system").is_none(),
+            "nothing of the region moved: {delta}"
+        );
         assert_eq!(room.version(), 12);
 
         // Changes in the region: its site and its care homes.

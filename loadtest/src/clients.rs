@@ -31,7 +31,6 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::SITE;
 use crate::auth::Secret;
 
 /// Highest latency the histograms hold, in milliseconds (one hour); larger values are clamped.
@@ -187,11 +186,14 @@ pub struct ClientResult {
     pub loadtest_window: Option<(Instant, Instant)>,
     /// Latency of load-test deltas, in milliseconds.
     pub latencies: Histogram<u64>,
+    /// The site whose deltas are timed; `None`: every delta that names a site.
+    pub timed_site: Option<String>,
 }
 
 impl ClientResult {
-    fn new() -> Self {
+    fn new(timed_site: Option<String>) -> Self {
         Self {
+            timed_site,
             connected: false,
             error: None,
             versions: VersionTracker::default(),
@@ -227,7 +229,10 @@ impl ClientResult {
                     return;
                 }
                 self.changes += version.saturating_sub(from);
-                let ours = frame.sites.iter().any(|s| s.code.as_deref() == Some(SITE));
+                let ours = match &self.timed_site {
+                    Some(site) => frame.sites.iter().any(|s| s.code.as_deref() == Some(site)),
+                    None => !frame.sites.is_empty(),
+                };
                 if let (true, Some(occurred)) = (ours, frame.occurred_at_ms) {
                     let latency = u64::try_from(now_ms.saturating_sub(occurred)).unwrap_or(0);
                     self.latencies.saturating_record(latency);
@@ -263,6 +268,10 @@ pub struct ClientPlan {
     pub run_for: Duration,
     /// Bearer token sent in the handshake's `Authorization` header, if any.
     pub token: Option<Secret>,
+    /// The site whose deltas are timed ([`SITE`](crate::SITE) for the
+    /// load-test ward); `None`: every delta that names a site (England,
+    /// where the wall shows only its own ICS's sites).
+    pub timed_site: Option<String>,
 }
 
 /// The handshake request for `url`, with `Authorization: Bearer {token}` when given.
@@ -293,7 +302,7 @@ impl Clients {
             match handle.await {
                 Ok(result) => results.push(result),
                 Err(err) => {
-                    let mut result = ClientResult::new();
+                    let mut result = ClientResult::new(None);
                     result.error = Some(format!("client task failed: {err}"));
                     results.push(result);
                 }
@@ -316,6 +325,7 @@ pub fn spawn(plan: ClientPlan) -> (Clients, impl Future<Output = u32>) {
             tokio::spawn(run_client(
                 url.clone(),
                 plan.token.clone(),
+                plan.timed_site.clone(),
                 plan.connect_deadline,
                 handshakes.clone(),
                 ready_tx.clone(),
@@ -357,12 +367,13 @@ enum Ended {
 async fn run_client(
     url: String,
     token: Option<Secret>,
+    timed_site: Option<String>,
     connect_deadline: Instant,
     handshakes: Arc<Semaphore>,
     ready: mpsc::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) -> ClientResult {
-    let mut result = ClientResult::new();
+    let mut result = ClientResult::new(timed_site);
     let mut ready = Some(ready);
     let config = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
@@ -533,7 +544,7 @@ mod tests {
 
     #[test]
     fn only_load_test_deltas_are_timed() {
-        let mut client = ClientResult::new();
+        let mut client = ClientResult::new(Some(crate::SITE.to_owned()));
         let start = Instant::now();
         client.handle_text(
             r#"{"type":"snapshot","version":1,"sites":[]}"#,
@@ -568,5 +579,27 @@ mod tests {
         assert_eq!(client.latencies.min(), 0);
         assert_eq!(client.loadtest_rate(), Some(1.0));
         assert_eq!(client.versions.gaps, 0);
+    }
+
+    #[test]
+    fn without_a_timed_site_every_delta_naming_a_site_is_timed() {
+        let mut client = ClientResult::new(None);
+        let start = Instant::now();
+        client.handle_text(r#"{"type":"snapshot","version":1}"#, start, 1_000);
+        for (from, sites) in [
+            (1, r#"[{"code":"RA0AA"}]"#),
+            (2, "[]"),
+            (3, r#"[{"code":"RB1AC"}]"#),
+        ] {
+            client.handle_text(
+                &format!(
+                    r#"{{"type":"delta","from_version":{from},"version":{},"occurred_at_ms":990,"sites":{sites}}}"#,
+                    from + 1
+                ),
+                start,
+                1_000,
+            );
+        }
+        assert_eq!((client.deltas, client.loadtest_deltas), (3, 2));
     }
 }

@@ -110,6 +110,24 @@ pub struct Args {
     #[arg(long, env = "PF_LOADTEST_GATEWAY_PID")]
     pub gateway_pid: Option<u32>,
 
+    /// Publish for the whole synthetic England (every ward of its 1,500
+    /// sites in turn, and its care homes' reports) instead of the one
+    /// load-test ward; the clients then time every delta that names a site
+    /// (start the gateway with the region data set of one ICS, written by
+    /// `pf-england region`).
+    #[arg(long, env = "PF_LOADTEST_ENGLAND", default_value_t = false)]
+    pub england: bool,
+
+    /// Seed of the synthetic England (the same seed, the same country).
+    #[arg(long, env = "PF_LOADTEST_ENGLAND_SEED", default_value_t = crate::england::DEFAULT_SEED)]
+    pub england_seed: u64,
+
+    /// With `--england`: one event in this many is a care home's vacancy
+    /// report (0: bed events only). The publisher's NATS user needs leave
+    /// to publish on `pf.care-homes.>`.
+    #[arg(long, env = "PF_LOADTEST_ENGLAND_HOMES_EVERY", default_value_t = 10)]
+    pub england_homes_every: u64,
+
     /// Print the report as JSON instead of text.
     #[arg(long, default_value_t = false)]
     pub json: bool,

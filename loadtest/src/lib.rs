@@ -12,6 +12,11 @@
 //! - [`auth`]: the websocket clients' bearer token (given, or fetched with the
 //!   OAuth client-credentials grant) and the publisher's NATS user.
 //! - [`beds`]: the synthetic ward and the bed-state cycle that produces events.
+//! - [`england`]: the synthetic England (42 ICSs, 140 trusts, 1,500 sites,
+//!   ~100,000 beds, 15,000 care homes), its events, and one ICS written out
+//!   as a region data set.
+//! - [`wall_size`]: the wall's snapshot and delta frames measured at
+//!   England's size, with the gateway's own control-room model.
 //! - [`publisher`]: publishing to JetStream at a rate with bounded in-flight acks.
 //! - [`clients`]: websocket clients, frame parsing, version-gap checking, latencies.
 //! - [`report`]: merging the results and printing them as text or JSON.
@@ -22,8 +27,10 @@ pub mod auth;
 pub mod beds;
 pub mod clients;
 pub mod config;
+pub mod england;
 pub mod publisher;
 pub mod report;
+pub mod wall_size;
 
 use std::time::Duration;
 
@@ -33,6 +40,7 @@ use tokio::time::Instant;
 use crate::beds::BedCycle;
 use crate::clients::ClientPlan;
 use crate::config::Args;
+use crate::england::{England, EnglandEvents};
 use crate::publisher::PublishPlan;
 use crate::report::{Report, RunInfo};
 
@@ -90,6 +98,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         connect_deadline,
         run_for: duration + drain,
         token,
+        timed_site: (!args.england).then(|| SITE.to_owned()),
     });
     let connected = ready.await;
     if connected < args.clients {
@@ -103,16 +112,18 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     }
     let rss_connected = args.gateway_pid.and_then(report::resident_kib);
 
-    let publish = publisher::run(
-        &js,
-        PublishPlan {
-            rate: args.rate,
-            duration,
-            in_flight: args.in_flight,
-        },
-        BedCycle::new(SITE, &ward, args.beds),
-    )
-    .await;
+    let plan = PublishPlan {
+        rate: args.rate,
+        duration,
+        in_flight: args.in_flight,
+    };
+    let publish = if args.england {
+        let england = England::generate(args.england_seed);
+        let events = EnglandEvents::new(&england, args.england_homes_every);
+        publisher::run(&js, plan, events).await
+    } else {
+        publisher::run(&js, plan, BedCycle::new(SITE, &ward, args.beds)).await
+    };
     tracing::info!(
         acked = publish.acked,
         failed = publish.failed,
@@ -123,7 +134,11 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let client_results = clients.join().await;
     let mut report = Report::build(
         RunInfo {
-            site: SITE.to_owned(),
+            site: if args.england {
+                "England (synthetic)".to_owned()
+            } else {
+                SITE.to_owned()
+            },
             ward,
             target_rate: args.rate,
             duration_s: args.duration,

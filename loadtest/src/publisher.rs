@@ -4,6 +4,9 @@
 //! services create it), with the event id as `Nats-Msg-Id`. Each publish
 //! returns a future for its ack; up to `in_flight` of them are awaited at once
 //! in a [`FuturesUnordered`], so the rate is not bounded by round trips.
+//! The events come from an [`EventSource`]: the load-test ward's
+//! [`BedCycle`], or the synthetic England's beds and care homes (whose
+//! events go to `PF_CARE_HOMES`).
 
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -18,7 +21,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::auth::NatsCredentials;
-use crate::beds::BedCycle;
+use crate::beds::{BedCycle, Planned};
 
 /// The stream bed events belong to.
 pub const STREAM: &str = "PF_BEDS";
@@ -186,9 +189,27 @@ pub fn due_at(start: Instant, n: u64, rate: u32) -> Instant {
     start + Duration::from_secs_f64(n as f64 / f64::from(rate.max(1)))
 }
 
+/// Where the events to publish come from.
+pub trait EventSource {
+    /// The next event and its subject.
+    fn next_event(&mut self) -> Planned;
+}
+
+impl EventSource for BedCycle {
+    fn next_event(&mut self) -> Planned {
+        BedCycle::next_event(self)
+    }
+}
+
+impl EventSource for crate::england::EnglandEvents {
+    fn next_event(&mut self) -> Planned {
+        crate::england::EnglandEvents::next_event(self)
+    }
+}
+
 /// Publishes `cycle`'s events at `plan.rate` for `plan.duration`, then waits
 /// (at most 15 s) for the outstanding acks.
-pub async fn run(js: &Context, plan: PublishPlan, mut cycle: BedCycle) -> PublishStats {
+pub async fn run(js: &Context, plan: PublishPlan, mut cycle: impl EventSource) -> PublishStats {
     let mut stats = PublishStats::default();
     let mut pending: FuturesUnordered<<PublishAckFuture as IntoFuture>::IntoFuture> =
         FuturesUnordered::new();

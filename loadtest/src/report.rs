@@ -486,6 +486,7 @@ mod tests {
             reconnects: 0,
             loadtest_window: None,
             latencies: new_histogram(),
+            timed_site: None,
         }
     }
 }

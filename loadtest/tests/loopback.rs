@@ -141,6 +141,62 @@ async fn publishing_needs_the_stream_then_every_event_is_acked() {
     assert_eq!(envelope.entity_id, "bed/LOADTEST/RTEST/B0001");
 }
 
+#[tokio::test]
+async fn englands_bed_and_care_home_events_go_to_their_streams() {
+    let Some(nats) = start_nats().await else {
+        return;
+    };
+    let client = async_nats::connect(&nats.url).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    for (name, subject) in [
+        (publisher::STREAM, "pf.beds.>"),
+        ("PF_CARE_HOMES", "pf.care-homes.>"),
+    ] {
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: name.into(),
+            subjects: vec![subject.into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create stream");
+    }
+    let publishing = publisher::connect(&nats.url, 64)
+        .await
+        .expect("stream exists");
+    let england = pf_loadtest::england::England::generate(pf_loadtest::england::DEFAULT_SEED);
+    let events = pf_loadtest::england::EnglandEvents::new(&england, 10);
+    let plan = PublishPlan {
+        rate: 400,
+        duration: Duration::from_secs(1),
+        in_flight: 64,
+    };
+    let stats = publisher::run(&publishing, plan, events).await;
+    assert!((10..=400).contains(&stats.sent), "{stats:?}");
+    assert_eq!((stats.acked, stats.failed), (stats.sent, 0), "{stats:?}");
+
+    // One event in ten is a care home's, the rest open the first site's beds.
+    let mut homes = js.get_stream("PF_CARE_HOMES").await.expect("stream");
+    assert_eq!(
+        homes.info().await.expect("info").state.messages,
+        stats.sent / 10
+    );
+    let mut beds = js.get_stream(publisher::STREAM).await.expect("stream");
+    assert_eq!(
+        beds.info().await.expect("info").state.messages,
+        stats.sent - stats.sent / 10
+    );
+    let (_, site) = england.sites().next().expect("a site");
+    let first = beds.get_raw_message(1).await.expect("the first bed event");
+    assert!(
+        first
+            .subject
+            .as_str()
+            .starts_with(&format!("pf.beds.{}.W1.", site.code)),
+        "{}",
+        first.subject
+    );
+}
+
 /// A fake gateway: on each connection, a snapshot at version 1, then deltas
 /// 2..=11 for the load-test site, with one version (7) skipped.
 async fn fake_gateway() -> String {
@@ -188,6 +244,7 @@ async fn clients_time_deltas_and_count_gaps() {
         connect_deadline: Instant::now() + Duration::from_secs(5),
         run_for: Duration::from_millis(800),
         token: None,
+        timed_site: Some(pf_loadtest::SITE.to_owned()),
     });
     assert_eq!(ready.await, 3);
     let results = running.join().await;
@@ -209,6 +266,7 @@ async fn clients_that_cannot_connect_are_reported() {
         connect_deadline: Instant::now() + Duration::from_secs(2),
         run_for: Duration::from_millis(100),
         token: None,
+        timed_site: Some(pf_loadtest::SITE.to_owned()),
     });
     assert_eq!(ready.await, 0);
     let results = running.join().await;
@@ -293,6 +351,7 @@ async fn connect_clients(gateway_url: String, token: Option<Secret>) -> Vec<clie
         connect_deadline: Instant::now() + Duration::from_secs(3),
         run_for: Duration::from_millis(200),
         token,
+        timed_site: Some(pf_loadtest::SITE.to_owned()),
     });
     ready.await;
     running.join().await
@@ -455,6 +514,7 @@ async fn clients_come_back_after_a_gateway_restart_and_resume_where_they_were() 
         connect_deadline: Instant::now() + Duration::from_millis(250),
         run_for: Duration::from_secs(6),
         token: None,
+        timed_site: Some(pf_loadtest::SITE.to_owned()),
     });
     assert_eq!(ready.await, 5);
     let results = running.join().await;

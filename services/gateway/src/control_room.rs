@@ -4,6 +4,16 @@
 //! projection decided it), the ED and ambulance figures (re-read from the
 //! live state after a snapshot and after `urgent_care` changes, worked out
 //! again as the clock moves), and the JSON messages clients receive.
+//!
+//! The wall shows its own region only. The live state may hold other
+//! regions too (a national deployment keeps all of England in one Redis):
+//! a site the region's catalogue does not list (other than the load test's,
+//! [`LOAD_TEST_SITE`]) and a care home outside the region's localities are
+//! left out before they reach any counter, figure or message, so what a wall
+//! receives depends on its region's size, not on the live state's
+//! ([`RoomSettings::shows_site`], [`RoomSettings::shows_home`]). Every
+//! care home's record is still kept: the discharge teams' hold notices
+//! follow placements across the region's border.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -25,18 +35,43 @@ use crate::view::{SiteLabel, SiteView, SystemView, TrustView, totals};
 /// Care-home figures older than this are stale unless configured otherwise.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
+/// The site code of the load test (`pf-loadtest`): the wall shows it though
+/// no region lists it (the load test's NATS user may publish only its beds).
+pub const LOAD_TEST_SITE: &str = "LOADTEST";
+
 /// What the model needs besides the live state: who the sites are, when
 /// care-home figures go stale, and the day's discharge plan.
 #[derive(Debug, Clone, Default)]
 pub struct RoomSettings {
-    /// Site names, trusts and order.
+    /// Site names, trusts and order: the region's sites, the only ones the
+    /// wall shows (with [`LOAD_TEST_SITE`]).
     pub labels: BTreeMap<String, SiteLabel>,
     /// Care-home figures older than this are stale.
     pub stale_after: Duration,
     /// Expected discharges per site and pathway.
     pub plan: DischargePlan,
-    /// The region's localities, in the order the wall shows them.
+    /// The region's localities, in the order the wall shows them; the wall
+    /// counts the care homes in them only.
     pub localities: Vec<pf_region::Locality>,
+}
+
+impl RoomSettings {
+    /// Whether the wall shows this site: one the region lists, or the load
+    /// test's. Settings that list no site at all (the model's own tests)
+    /// show every site.
+    pub fn shows_site(&self, site: &str) -> bool {
+        self.labels.is_empty() || self.labels.contains_key(site) || site == LOAD_TEST_SITE
+    }
+
+    /// Whether the wall counts this care home: it lies in one of the
+    /// region's localities. Settings with no locality show every home.
+    pub fn shows_home(&self, record: &CareHomeRecord) -> bool {
+        self.localities.is_empty()
+            || self
+                .localities
+                .iter()
+                .any(|l| l.code == record.registration.locality)
+    }
 }
 
 /// The live model behind the control room.
@@ -44,8 +79,12 @@ pub struct RoomSettings {
 pub struct ControlRoom {
     settings: Arc<RoomSettings>,
     version: u64,
+    /// Counters of the region's sites.
     sites: BTreeMap<String, Counters>,
+    /// The region's sites added up.
     system: Counters,
+    /// Every care home's record, the region's and others' (the wall's
+    /// figures count the region's only).
     care_homes: BTreeMap<String, CareHomeRecord>,
     /// Every discharge's summary (no patient-identifiable data).
     discharges: BTreeMap<String, DischargeSummary>,
@@ -67,8 +106,14 @@ pub struct ControlRoom {
 pub struct Touched {
     /// Sites whose beds changed.
     pub sites: BTreeSet<String>,
-    /// Whether any care home changed.
+    /// Whether any of the region's care homes changed (the wall's figures).
     pub care_homes: bool,
+    /// Whether a care home outside the region changed (not on the wall;
+    /// the discharge teams are still told care homes changed).
+    pub other_care_homes: bool,
+    /// Whether the system's figures may have moved with no site of the
+    /// region changing (an ambulance service's escalation level, the clock).
+    pub system: bool,
     /// Discharges that changed.
     pub discharges: BTreeSet<String>,
 }
@@ -97,6 +142,9 @@ impl ControlRoom {
         let mut sites: BTreeMap<String, Counters> = BTreeMap::new();
         let mut system = Counters::new();
         for ((site, _ward), counters) in &snapshot.wards {
+            if !settings.shows_site(site) {
+                continue;
+            }
             add_counters(sites.entry(site.clone()).or_default(), counters);
             add_counters(&mut system, counters);
         }
@@ -121,8 +169,14 @@ impl ControlRoom {
 
     /// Takes the ED and ambulance state read from the live state (after a
     /// snapshot, and after changes of kind `urgent_care`) and works out its
-    /// figures at `now`. Returns whether any figure changed.
-    pub fn set_urgent_care(&mut self, state: UrgentCareState, now: OffsetDateTime) -> bool {
+    /// figures at `now`, of the region's sites (every ambulance service's
+    /// escalation level is kept: a service covers several regions).
+    /// Returns whether any figure changed.
+    pub fn set_urgent_care(&mut self, mut state: UrgentCareState, now: OffsetDateTime) -> bool {
+        let settings = &self.settings;
+        state.ed.retain(|site, _| settings.shows_site(site));
+        state.waiting.retain(|site, _| settings.shows_site(site));
+        state.today.retain(|site, _| settings.shows_site(site));
         self.urgent_state = state;
         self.count_urgent_care(now)
     }
@@ -136,8 +190,14 @@ impl ControlRoom {
     }
 
     fn count_discharges(&mut self) {
-        let (by_site, system) =
-            discharge_figures::figures(self.discharges.values(), &self.settings.plan, self.today);
+        let settings = &self.settings;
+        let (by_site, system) = discharge_figures::figures(
+            self.discharges
+                .values()
+                .filter(|d| settings.shows_site(&d.site)),
+            &settings.plan,
+            self.today,
+        );
         self.flow = by_site;
         self.flow_system = system;
     }
@@ -182,10 +242,12 @@ impl ControlRoom {
         &self.care_homes
     }
 
-    /// The care homes' aggregates at `now`.
+    /// The region's care homes' aggregates at `now`.
     pub fn care_homes(&self, now: OffsetDateTime) -> CareHomesView {
         care_homes::view(
-            self.care_homes.values(),
+            self.care_homes
+                .values()
+                .filter(|record| self.settings.shows_home(record)),
             now,
             self.settings.stale_after,
             &self.settings.localities,
@@ -215,6 +277,8 @@ impl ControlRoom {
                 Change::Reset { .. } => return Err(NeedsSnapshot::Reset),
                 // Tasks and actions move no figure; the actions panel reads them.
                 Change::Task { .. } => {}
+                // Another region's bed: not on this wall.
+                Change::Bed { site, .. } if !self.settings.shows_site(site) => {}
                 Change::Bed { site, from, to, .. } => {
                     let site_counters = self.sites.entry(site.clone()).or_default();
                     if let Some(from) = from {
@@ -229,25 +293,39 @@ impl ControlRoom {
                 }
                 Change::CareHome { record, .. } => {
                     let cqc = record.cqc().as_str().to_owned();
+                    let shown = self.settings.shows_home(record)
+                        || self
+                            .care_homes
+                            .get(&cqc)
+                            .is_some_and(|before| self.settings.shows_home(before));
                     // A retired home leaves the wall.
                     if record.is_retired() {
                         self.care_homes.remove(&cqc);
                     } else {
                         self.care_homes.insert(cqc, (**record).clone());
                     }
-                    touched.care_homes = true;
+                    if shown {
+                        touched.care_homes = true;
+                    } else {
+                        touched.other_care_homes = true;
+                    }
                 }
                 // An ambulance service's escalation level names no site:
                 // only the system's figures move.
                 Change::UrgentCare { site, .. } if !site.is_empty() => {
-                    touched.sites.insert(site.clone());
+                    if self.settings.shows_site(site) {
+                        touched.sites.insert(site.clone());
+                    }
                 }
-                Change::UrgentCare { .. } => {}
+                Change::UrgentCare { .. } => touched.system = true,
                 Change::Discharge { id, summary, .. } => {
                     touched.discharges.insert(id.clone());
-                    touched.sites.insert(summary.site.clone());
+                    if self.settings.shows_site(&summary.site) {
+                        touched.sites.insert(summary.site.clone());
+                    }
                     if let Some(before) = self.discharges.insert(id.clone(), summary.clone())
                         && before.site != summary.site
+                        && self.settings.shows_site(&before.site)
                     {
                         touched.sites.insert(before.site);
                     }
@@ -377,7 +455,8 @@ impl ControlRoom {
             version: self.version,
             as_of: rfc3339(now),
             occurred_at_ms,
-            system: self.system(),
+            system: (touched.system || touched.care_homes || !touched.sites.is_empty())
+                .then(|| self.system()),
             trusts: {
                 let mut trusts: Vec<&str> = touched
                     .sites
@@ -435,8 +514,10 @@ pub struct DeltaMessage {
     pub as_of: String,
     /// When the oldest event in it happened (ms since the epoch), for latency.
     pub occurred_at_ms: i64,
-    /// The whole system.
-    pub system: SystemView,
+    /// The whole system; left out when nothing the wall shows changed (a
+    /// change of another region's site or care home only moves the version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemView>,
     /// The trusts of the sites that changed.
     pub trusts: Vec<TrustView>,
     /// The sites that changed.
@@ -454,6 +535,8 @@ pub fn rfc3339(at: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pf_care_home_model::{CareCategory, CqcLocationId, LocalityCode, Registration};
+    use pf_live_state::CounterField;
 
     fn bed_change(version: u64, site: &str, from: Option<&str>, to: Option<&str>) -> Change {
         Change::Bed {
@@ -503,5 +586,188 @@ mod tests {
             room.apply(&[Change::Reset { version: 4 }]),
             Err(NeedsSnapshot::Reset)
         );
+    }
+
+    fn home(cqc: &str, locality: &str) -> CareHomeRecord {
+        CareHomeRecord::registered(Registration {
+            cqc_location_id: CqcLocationId::parse(cqc).expect("a CQC id"),
+            name: "Test (demo)".into(),
+            address: String::new(),
+            postcode: "LE1 1AA".into(),
+            latitude: 52.6,
+            longitude: -1.1,
+            locality: LocalityCode::parse(locality).expect("a locality code"),
+            registered_beds: 20,
+            categories: vec![CareCategory::Nursing],
+            phone: None,
+        })
+    }
+
+    fn available(n: i64) -> Counters {
+        Counters::from([(
+            "general_acute:available"
+                .parse::<CounterField>()
+                .expect("a counter field"),
+            n,
+        )])
+    }
+
+    /// The LLR region's settings, as a gateway for LLR has them.
+    fn llr_settings() -> Arc<RoomSettings> {
+        let catalogue = pf_hospital_model::Catalogue::llr().expect("the built-in catalogue");
+        Arc::new(RoomSettings {
+            labels: crate::view::site_labels(&catalogue),
+            stale_after: DEFAULT_STALE_AFTER,
+            plan: DischargePlan::default(),
+            localities: pf_region::Region::built_in().localities,
+        })
+    }
+
+    #[test]
+    fn the_wall_shows_only_its_regions_sites_and_care_homes() {
+        let now = OffsetDateTime::now_utc();
+        // One live state for two regions: LLR's RWEAA and a home in
+        // Leicestershire, another region's site RZZAA and a home in its
+        // locality `dales_north`.
+        let snapshot = Snapshot {
+            version: 10,
+            wards: BTreeMap::from([
+                (("RWEAA".into(), "WD15".into()), available(3)),
+                (("RZZAA".into(), "W1".into()), available(5)),
+            ]),
+            care_homes: BTreeMap::from([
+                ("1-000000001".into(), home("1-000000001", "leicestershire")),
+                ("1-900000001".into(), home("1-900000001", "dales_north")),
+            ]),
+            discharges: BTreeMap::new(),
+        };
+        let mut room = ControlRoom::from_snapshot(llr_settings(), &snapshot, now);
+        let sent = serde_json::to_value(room.snapshot_message(now)).expect("JSON");
+        let codes = |frame: &serde_json::Value| -> Vec<String> {
+            frame["sites"]
+                .as_array()
+                .map(|sites| {
+                    sites
+                        .iter()
+                        .filter_map(|s| s["code"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let localities = |frame: &serde_json::Value| -> Vec<String> {
+            frame["care_homes"]["localities"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|l| l["locality"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert!(codes(&sent).contains(&"RWEAA".to_owned()));
+        assert!(
+            !codes(&sent).contains(&"RZZAA".to_owned()),
+            "{:?}",
+            codes(&sent)
+        );
+        assert_eq!(sent["system"]["total"], 3, "the system is the region's");
+        assert_eq!(
+            localities(&sent),
+            ["leicester_city", "leicestershire", "rutland"]
+        );
+        assert_eq!(sent["care_homes"]["system"]["homes"], 1);
+
+        // Changes elsewhere: no site, no care homes in the delta.
+        let mut moved = home("1-900000001", "dales_north");
+        moved.vacancies[0].vacant = 4;
+        let touched = room
+            .apply(&[
+                bed_change(11, "RZZAA", None, Some("general_acute:available")),
+                Change::CareHome {
+                    version: 12,
+                    record: Box::new(moved),
+                    event_type: "care_home.vacancies_reported".into(),
+                    occurred_at_ms: 0,
+                },
+            ])
+            .expect("contiguous");
+        let delta = serde_json::to_value(room.delta_message(10, &touched, 0, now)).expect("JSON");
+        assert_eq!(codes(&delta), Vec::<String>::new(), "{delta}");
+        assert!(delta.get("care_homes").is_none(), "{delta}");
+        assert!(
+            delta.get("system").is_none(),
+            "nothing of the region moved: {delta}"
+        );
+        assert_eq!(room.version(), 12);
+
+        // Changes in the region: its site and its care homes.
+        let touched = room
+            .apply(&[
+                bed_change(13, "RWEAA", None, Some("general_acute:available")),
+                Change::CareHome {
+                    version: 14,
+                    record: Box::new(home("1-000000002", "rutland")),
+                    event_type: "care_home.registered".into(),
+                    occurred_at_ms: 0,
+                },
+            ])
+            .expect("contiguous");
+        let delta = serde_json::to_value(room.delta_message(12, &touched, 0, now)).expect("JSON");
+        assert_eq!(codes(&delta), ["RWEAA"]);
+        assert_eq!(delta["system"]["total"], 4);
+        assert_eq!(delta["care_homes"]["system"]["homes"], 2);
+        assert_eq!(
+            localities(&delta),
+            ["leicester_city", "leicestershire", "rutland"]
+        );
+
+        // Every home's record is still there for the discharge teams'
+        // notices (a placement may cross the region's border).
+        assert!(room.care_home_records().contains_key("1-900000001"));
+        // Another region's site is not listed even when asked for by code
+        // through a snapshot taken now.
+        let again = serde_json::to_value(room.snapshot_message(now)).expect("JSON");
+        assert!(!codes(&again).contains(&"RZZAA".to_owned()));
+    }
+
+    #[test]
+    fn the_walls_ed_and_ambulance_figures_are_its_regions() {
+        let now = OffsetDateTime::now_utc();
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("ms");
+        let mut room = ControlRoom::from_snapshot(llr_settings(), &Snapshot::default(), now);
+        let attendance = |id: &str| {
+            (
+                id.to_owned(),
+                urgent_care::EdSummary {
+                    arrived_ms: now_ms - 60_000,
+                    dta_ms: None,
+                },
+            )
+        };
+        let vehicle = urgent_care::AmbulanceSummary {
+            arrived_ms: now_ms - 60_000,
+        };
+        let state = UrgentCareState {
+            ed: BTreeMap::from([
+                ("RWEAA".to_owned(), BTreeMap::from([attendance("a1")])),
+                (
+                    "RZZAA".to_owned(),
+                    BTreeMap::from([attendance("b1"), attendance("b2")]),
+                ),
+            ]),
+            waiting: BTreeMap::from([(
+                "RZZAA".to_owned(),
+                BTreeMap::from([("v1".to_owned(), vehicle)]),
+            )]),
+            ..UrgentCareState::default()
+        };
+        room.set_urgent_care(state, now);
+        let system = room.system();
+        assert_eq!(
+            (system.urgent.in_department, system.urgent.vehicles_waiting),
+            (1, 0),
+            "another region's ED and ambulances are not the system's"
+        );
+        assert_eq!(room.site_view("RWEAA").urgent.in_department, 1);
     }
 }

@@ -134,6 +134,7 @@ impl Hub {
             let after = room.site_views();
             let mut moved = Touched {
                 care_homes: true,
+                system: true,
                 ..Touched::default()
             };
             for site in &after {
@@ -143,6 +144,7 @@ impl Hub {
             }
             inner.clock.sites.append(&mut moved.sites);
             inner.clock.care_homes = true;
+            inner.clock.system = true;
             inner.clock_since.get_or_insert(now);
             // The snapshot kept for new clients is of the figures before.
             inner.snapshot = None;
@@ -205,6 +207,7 @@ impl Hub {
         let mut touched = touched;
         touched.sites.extend(clock.sites);
         touched.care_homes |= clock.care_homes;
+        touched.system |= clock.system;
         let occurred_at_ms = changes
             .iter()
             .filter(|c| c.version() > from)

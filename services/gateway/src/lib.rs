@@ -14,7 +14,8 @@
 //! - [`view`]: bed totals and occupancy for sites and the system.
 //! - [`care_homes`]: care-home vacancies by category and locality, stale figures.
 //! - [`discharge_figures`]: patients waiting to leave, today's discharges against the plan.
-//! - [`control_room`]: the live model and the snapshot/delta messages.
+//! - [`control_room`]: the live model and the snapshot/delta messages, of the
+//!   region's sites and care homes only (the live state may hold other regions).
 //! - [`hub`]: shares the model with every client; bounded per-client queues.
 //! - [`feed`]: follows the change log in Redis into the hub.
 //! - [`ws`]: the websocket endpoint.

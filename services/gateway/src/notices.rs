@@ -173,8 +173,36 @@ pub fn after_batch(
             }
         }
     }
-    if touched.care_homes {
+    // Any home, in the region or not: a discharge team may place a patient
+    // across the region's border.
+    if touched.care_homes || touched.other_care_homes {
         notices.push(Notice::CareHomes);
     }
     notices
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::control_room::RoomSettings;
+
+    #[test]
+    fn a_care_home_outside_the_region_still_tells_the_discharge_teams() {
+        let room = ControlRoom::from_snapshot(
+            Arc::new(RoomSettings::default()),
+            &pf_live_state::Snapshot::default(),
+            time::OffsetDateTime::now_utc(),
+        );
+        let elsewhere = Touched {
+            other_care_homes: true,
+            ..Touched::default()
+        };
+        assert_eq!(
+            after_batch(&room, &BTreeMap::new(), &elsewhere),
+            [Notice::CareHomes]
+        );
+        assert!(after_batch(&room, &BTreeMap::new(), &Touched::default()).is_empty());
+    }
 }

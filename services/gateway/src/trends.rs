@@ -9,15 +9,21 @@
 //! entry carrying the value before it forward, drawn as SVG paths in a fixed
 //! 100 × 30 view box. A trust's history is its sites' added up
 //! ([`with_trusts`]). No patient data is involved: only bed counts.
+//!
+//! The wall shows its own region: when the live state holds other regions'
+//! sites too (a national deployment), their histories are dropped and the
+//! system's is the region's sites added up ([`for_region`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pf_live_state::{LiveState, LiveStateError, TrendHistory, TrendPoint};
+use pf_live_state::{LiveState, LiveStateError, SYSTEM_SCOPE, TrendHistory, TrendPoint};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::control_room::LOAD_TEST_SITE;
 
 /// Seconds in the window each chart covers.
 pub const DAY_SECS: i64 = 86_400;
@@ -106,34 +112,68 @@ pub fn with_trusts(history: &TrendHistory, trust_of: &BTreeMap<String, String>) 
     }
     let mut out = history.clone();
     for (trust, sites) in by_trust {
-        let mut times: Vec<i64> = sites.iter().flat_map(|p| p.iter().map(|x| x.at)).collect();
-        times.sort_unstable();
-        times.dedup();
-        let mut next = vec![0_usize; sites.len()];
-        let mut latest: Vec<Option<TrendPoint>> = vec![None; sites.len()];
-        let points = times
-            .into_iter()
-            .map(|at| {
-                for (i, points) in sites.iter().enumerate() {
-                    while let Some(point) = points.get(next[i]).filter(|p| p.at <= at) {
-                        latest[i] = Some(*point);
-                        next[i] += 1;
-                    }
-                }
-                let (occupied, usable) = latest
-                    .iter()
-                    .flatten()
-                    .fold((0, 0), |(o, u), p| (o + p.occupied, u + p.usable));
-                TrendPoint {
-                    at,
-                    occupied,
-                    usable,
-                }
-            })
-            .collect();
-        out.scopes.insert(format!("trust:{trust}"), points);
+        out.scopes
+            .insert(format!("trust:{trust}"), added_up(&sites));
     }
     out
+}
+
+/// At each time any of `sites` has a point, the sum of each one's latest
+/// point at or before it (a site without a point yet adds nothing).
+fn added_up(sites: &[&[TrendPoint]]) -> Vec<TrendPoint> {
+    let mut times: Vec<i64> = sites.iter().flat_map(|p| p.iter().map(|x| x.at)).collect();
+    times.sort_unstable();
+    times.dedup();
+    let mut next = vec![0_usize; sites.len()];
+    let mut latest: Vec<Option<TrendPoint>> = vec![None; sites.len()];
+    times
+        .into_iter()
+        .map(|at| {
+            for (i, points) in sites.iter().enumerate() {
+                while let Some(point) = points.get(next[i]).filter(|p| p.at <= at) {
+                    latest[i] = Some(*point);
+                    next[i] += 1;
+                }
+            }
+            let (occupied, usable) = latest
+                .iter()
+                .flatten()
+                .fold((0, 0), |(o, u), p| (o + p.occupied, u + p.usable));
+            TrendPoint {
+                at,
+                occupied,
+                usable,
+            }
+        })
+        .collect()
+}
+
+/// The history of the region's sites (the keys of `trust_of`, and the load
+/// test's [`LOAD_TEST_SITE`]): another region's site's history is dropped,
+/// and then the system's is the region's sites added up (the projection's
+/// covers every site in the live state). A history without another
+/// region's site is returned as it is, and so is every history when
+/// `trust_of` names no site.
+pub fn for_region(mut history: TrendHistory, trust_of: &BTreeMap<String, String>) -> TrendHistory {
+    if trust_of.is_empty() {
+        return history;
+    }
+    let before = history.scopes.len();
+    history.scopes.retain(|scope, _| {
+        scope == SYSTEM_SCOPE || scope == LOAD_TEST_SITE || trust_of.contains_key(scope)
+    });
+    if history.scopes.len() == before {
+        return history;
+    }
+    let sites: Vec<&[TrendPoint]> = history
+        .scopes
+        .iter()
+        .filter(|(scope, _)| *scope != SYSTEM_SCOPE)
+        .map(|(_, points)| points.as_slice())
+        .collect();
+    let system = added_up(&sites);
+    history.scopes.insert(SYSTEM_SCOPE.to_owned(), system);
+    history
 }
 
 /// Re-reads the history every `every` (at least a second; and once at
@@ -188,6 +228,7 @@ async fn read(
         *bucket_secs = written;
         history = reader.trend_history(&windows(now, written)).await?;
     }
+    let history = for_region(history, trust_of);
     Ok(build(&with_trusts(&history, trust_of), now))
 }
 
@@ -588,5 +629,35 @@ mod tests {
         ] {
             assert!(scope.get(field).is_some(), "{field}");
         }
+    }
+
+    #[test]
+    fn another_regions_sites_are_dropped_and_the_system_is_the_regions() {
+        let trust_of = BTreeMap::from([("RWEAA".to_owned(), "UHL".to_owned())]);
+        let mut england = history(vec![point(NOW - 600, 1, 4), point(NOW - 300, 2, 4)]);
+        england
+            .scopes
+            .insert("RZZAA".into(), vec![point(NOW - 450, 10, 10)]);
+        england.scopes.insert(
+            SYSTEM_SCOPE.into(),
+            vec![
+                point(NOW - 600, 1, 4),
+                point(NOW - 450, 11, 14),
+                point(NOW - 300, 12, 14),
+            ],
+        );
+        let region = for_region(england.clone(), &trust_of);
+        let scopes: Vec<&str> = region.scopes.keys().map(String::as_str).collect();
+        assert_eq!(scopes, ["RWEAA", SYSTEM_SCOPE]);
+        assert_eq!(
+            region.scopes[SYSTEM_SCOPE],
+            [point(NOW - 600, 1, 4), point(NOW - 300, 2, 4)]
+        );
+        // The region's own history (LLR's, say) is left as it is, and so is
+        // every history when no site is named.
+        let mut own = england.clone();
+        own.scopes.remove("RZZAA");
+        assert_eq!(for_region(own.clone(), &trust_of), own);
+        assert_eq!(for_region(england.clone(), &BTreeMap::new()), england);
     }
 }

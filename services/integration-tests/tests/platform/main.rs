@@ -48,6 +48,7 @@
 //! - [`trends`]: occupancy history.
 //! - [`uk_clock`]: UK days and BST: the discharge pages count the UK day.
 //! - [`urgent_care`]: ED and ambulance figures on the wall.
+//! - [`wall_scope`]: the wall shows its own region's sites and care homes only.
 
 mod access;
 mod access_table;
@@ -77,3 +78,4 @@ mod tasks;
 mod trends;
 mod uk_clock;
 mod urgent_care;
+mod wall_scope;

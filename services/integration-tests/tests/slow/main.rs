@@ -12,6 +12,8 @@
 //! - [`browser`]: the control-room page updates live.
 //! - [`care_home_browser`]: the care-home form from a phone.
 //! - [`discharge_browser`]: the discharge dashboard, hold to discharge.
+//! - [`england_wall`]: all of England in one live state, a wall of one ICS
+//!   gets its own sites and care homes only.
 //! - [`forecast_band_browser`]: the wall's forecast band and predicted OPEL.
 //! - [`organisation_sign_in_browser`]: staff sign in through a real OpenID
 //!   provider shaped like NHS CIS2 and like Entra ID.
@@ -38,6 +40,7 @@ mod adt_feed_faults;
 mod browser;
 mod care_home_browser;
 mod discharge_browser;
+mod england_wall;
 mod fault_suite;
 mod forecast_band_browser;
 mod gateway_faults;

@@ -256,6 +256,12 @@ impl Keys {
         format!("{}applied:{stream}", self.prefix)
     }
 
+    /// Raised before anything deletes the state's entities (a wipe), so that
+    /// a writer that remembers what it wrote knows to read again (string).
+    pub fn generation(&self) -> String {
+        format!("{}generation", self.prefix)
+    }
+
     /// The key layout the state was written in (string; see
     /// [`LAYOUT`](crate::store::LAYOUT)).
     pub fn layout(&self) -> String {

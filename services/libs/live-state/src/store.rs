@@ -742,8 +742,11 @@ impl LiveState {
     /// state as in [`LAYOUT`] and announces a reset, so that readers take a
     /// new snapshot. Used before a rebuild.
     pub async fn wipe(&mut self) -> Result<u64, LiveStateError> {
+        // First, so that a writer remembering entities reads them again.
+        let _: u64 = self.connection.incr(self.keys.generation(), 1).await?;
         let keep = [
             self.keys.version(),
+            self.keys.generation(),
             self.keys.changes(),
             self.keys.patient_changes(),
         ];
@@ -774,6 +777,7 @@ impl LiveState {
     /// Deletes everything under both prefixes, change version and logs
     /// included (for scratch copies; never the live state).
     pub async fn delete_all(&mut self) -> Result<(), LiveStateError> {
+        let _: u64 = self.connection.incr(self.keys.generation(), 1).await?;
         let keys = self.state_keys().await?;
         for chunk in keys.chunks(500) {
             let _: () = self.connection.del(chunk.to_vec()).await?;
@@ -785,6 +789,7 @@ impl LiveState {
     pub async fn digest(&mut self) -> Result<StateDigest, LiveStateError> {
         let keep_out = [
             self.keys.version(),
+            self.keys.generation(),
             self.keys.changes(),
             self.keys.patient_changes(),
             self.keys.layout(),

@@ -16,6 +16,15 @@
 //!    version between the read and the write (another writer, a wipe)
 //!    makes `EXEC` do nothing; the batch is then read and decided again.
 //!
+//! The writer remembers what it wrote of each entity (its version,
+//! contributions and reported field) and reads only the entities it does
+//! not know, as long as the change version and the generation (raised
+//! before a wipe deletes entities) are what its own last transaction left:
+//! anything else that wrote in between moved one of them. It forgets
+//! everything when they differ, after any error or aborted transaction, on
+//! every new connection (a restarted or failed-over Redis), and when it
+//! knows more than [`REMEMBERED`] entities.
+//!
 //! The only script is `lua/close_bucket.lua`, run when an event starts a new
 //! history bucket (once per scope per bucket): it reads the scope's
 //! figures, which the batch's counter moves have not reached yet, inside the
@@ -41,6 +50,10 @@ use crate::store::{Applied, LiveStateError};
 /// of its own length, so that two writers fall out of step).
 const ATTEMPTS: u32 = 20;
 
+/// The most entities the writer remembers (about 250 bytes each): England's
+/// beds fit; past it, it forgets them all and reads again.
+pub const REMEMBERED: usize = 250_000;
+
 /// Updates folded, not yet sent ([`LiveState::prepare`](crate::LiveState::prepare)).
 pub struct PreparedBatch {
     pub(crate) plans: Vec<Plan>,
@@ -60,6 +73,26 @@ pub(crate) struct Writer {
     config: AsyncConnectionConfig,
     connection: Option<MultiplexedConnection>,
     close_bucket: Script,
+    memory: Option<Memory>,
+}
+
+/// What the writer's own last transaction left.
+struct Memory {
+    /// The change version after it.
+    version: u64,
+    /// The generation then.
+    generation: Option<u64>,
+    /// Entities by key.
+    entities: HashMap<String, Remembered>,
+}
+
+/// An entity as the writer last wrote or read it.
+#[derive(Clone)]
+struct Remembered {
+    version: u64,
+    /// Its contributions as stored (`contrib`).
+    contributions: String,
+    previous: Option<String>,
 }
 
 impl Writer {
@@ -71,6 +104,7 @@ impl Writer {
                 .set_connection_timeout(Some(Duration::from_secs(5))),
             connection: None,
             close_bucket: Script::new(scripts::CLOSE_BUCKET),
+            memory: None,
         }
     }
 
@@ -85,13 +119,29 @@ impl Writer {
         for attempt in 0..ATTEMPTS {
             let connection = match &mut self.connection {
                 Some(connection) => connection,
-                None => self
-                    .connection
-                    .insert(pf_runtime::redis::connect_once(&self.url, &self.config).await?),
+                None => {
+                    // A new connection may be to another server, or to one
+                    // that restarted: nothing remembered holds.
+                    self.memory = None;
+                    self.connection
+                        .insert(pf_runtime::redis::connect_once(&self.url, &self.config).await?)
+                }
             };
-            let written = write(connection, &self.close_bucket, keys, batch, max_len).await;
+            let written = write(
+                connection,
+                &self.close_bucket,
+                &mut self.memory,
+                keys,
+                batch,
+                max_len,
+            )
+            .await;
             match written {
                 Ok(Some(outcomes)) => return Ok(outcomes),
+                Ok(None) if self.memory.is_some() => {
+                    // What it remembered no longer holds: read everything.
+                    self.memory = None;
+                }
                 Ok(None) => {
                     tracing::debug!(
                         attempt,
@@ -102,6 +152,7 @@ impl Writer {
                 Err(err) => {
                     // The connection may hold a WATCH, or be broken.
                     self.connection = None;
+                    self.memory = None;
                     return Err(err);
                 }
             }
@@ -126,6 +177,8 @@ fn pause(attempt: u32) -> Duration {
 struct Entity {
     version: u64,
     contributions: Vec<Contribution>,
+    /// The contributions as stored (`contrib`; empty when none).
+    stored: String,
     /// The field its change entry reports as before (a bed's counter).
     previous: Option<String>,
 }
@@ -182,12 +235,14 @@ fn contributions(json: Option<&str>) -> Result<Vec<Contribution>, LiveStateError
 async fn write(
     connection: &mut MultiplexedConnection,
     close_bucket: &Script,
+    memory: &mut Option<Memory>,
     keys: &Keys,
     batch: &PreparedBatch,
     max_len: u64,
 ) -> Result<Option<Vec<Applied>>, LiveStateError> {
     let plans = &batch.plans;
     let version_key = keys.version();
+    let generation_key = keys.generation();
     let watermark = batch
         .watermark
         .as_ref()
@@ -195,14 +250,21 @@ async fn write(
 
     // What the batch reads: each entity once, each newest-bucket field once.
     let mut entity_at: HashMap<&str, usize> = HashMap::new();
-    let mut entity_reads: Vec<(&str, &str)> = Vec::new();
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut entity_reads: Vec<(usize, &str)> = Vec::new();
     let mut newest_fields: Vec<&str> = Vec::new();
     let mut newest_seen: HashSet<&str> = HashSet::new();
     for plan in plans {
         if !entity_at.contains_key(plan.entity.as_str()) {
-            entity_at.insert(&plan.entity, entity_reads.len());
-            let previous = plan.previous.map_or("version", |(_, field)| field);
-            entity_reads.push((&plan.entity, previous));
+            entity_at.insert(&plan.entity, distinct.len());
+            let remembered = memory
+                .as_ref()
+                .is_some_and(|m| m.entities.contains_key(&plan.entity));
+            if !remembered {
+                let previous = plan.previous.map_or("version", |(_, field)| field);
+                entity_reads.push((distinct.len(), previous));
+            }
+            distinct.push(&plan.entity);
         }
         if let Some(history) = &plan.history {
             for scope in &history.scopes {
@@ -215,12 +277,13 @@ async fn write(
 
     let mut read = redis::pipe();
     let mut watch = redis::cmd("WATCH");
-    watch.arg(&version_key);
+    watch.arg(&version_key).arg(&generation_key);
     if let Some((key, _)) = &watermark {
         watch.arg(key);
     }
     read.add_command(watch).ignore();
     read.get(&version_key);
+    read.get(&generation_key);
     if let Some((key, _)) = &watermark {
         read.get(key);
     }
@@ -232,9 +295,9 @@ async fn write(
             .arg(keys.trend_newest())
             .arg(&newest_fields);
     }
-    for (entity, previous) in &entity_reads {
+    for (at, previous) in &entity_reads {
         read.cmd("HMGET")
-            .arg(entity)
+            .arg(distinct[*at])
             .arg("version")
             .arg("contrib")
             .arg(previous);
@@ -243,6 +306,14 @@ async fn write(
     let mut answers = answers.into_iter();
     let mut change: u64 = parse::<Option<u64>>(answers.next(), "the change version")?.unwrap_or(0);
     let stored_change = change;
+    let generation: Option<u64> = parse(answers.next(), "the generation")?;
+    if memory
+        .as_ref()
+        .is_some_and(|m| m.version != stored_change || m.generation != generation)
+    {
+        // Someone else wrote since this writer's last transaction.
+        return Ok(None);
+    }
     let stored_watermark: Option<u64> = match &watermark {
         Some(_) => parse(answers.next(), "the watermark")?,
         None => None,
@@ -252,14 +323,38 @@ async fn write(
         let starts: Vec<Option<i64>> = parse(answers.next(), "the newest buckets")?;
         newest.extend(newest_fields.iter().copied().zip(starts));
     }
-    let mut entities = Vec::with_capacity(entity_reads.len());
-    for (entity, _) in &entity_reads {
+    let mut read_back: HashMap<usize, Remembered> = HashMap::with_capacity(entity_reads.len());
+    for (at, _) in &entity_reads {
         let (version, contrib, previous): (Option<u64>, Option<String>, Option<String>) =
-            parse(answers.next(), entity)?;
+            parse(answers.next(), distinct[*at])?;
+        read_back.insert(
+            *at,
+            Remembered {
+                version: version.unwrap_or(0),
+                contributions: contrib.unwrap_or_default(),
+                previous,
+            },
+        );
+    }
+    let mut entities = Vec::with_capacity(distinct.len());
+    for (at, key) in distinct.iter().enumerate() {
+        let known = match read_back.remove(&at) {
+            Some(known) => known,
+            None => memory
+                .as_ref()
+                .and_then(|m| m.entities.get(*key))
+                .cloned()
+                .ok_or_else(|| {
+                    LiveStateError::Unexpected(format!("{key} neither read nor remembered"))
+                })?,
+        };
         entities.push(Entity {
-            version: version.unwrap_or(0),
-            contributions: contributions(contrib.as_deref())?,
-            previous,
+            version: known.version,
+            contributions: contributions(
+                Some(known.contributions.as_str()).filter(|json| !json.is_empty()),
+            )?,
+            stored: known.contributions,
+            previous: known.previous,
         });
     }
 
@@ -411,6 +506,7 @@ async fn write(
         // What the next event of this entity finds.
         entity.version = plan.entity_version;
         entity.contributions = plan.counters.iter().map(|(_, c)| c.clone()).collect();
+        entity.stored = contrib_json;
         if let Some((_, field)) = plan.previous
             && let Some((_, value)) = plan.fields.iter().find(|(f, _)| *f == field)
         {
@@ -470,5 +566,29 @@ async fn write(
         write.set(key, *sequence).ignore();
     }
     let done: Option<Vec<Value>> = write.query_async(connection).await?;
-    Ok(done.map(|_| outcomes))
+    if done.is_none() {
+        return Ok(None);
+    }
+    // Remember what this transaction left.
+    let kept = memory.get_or_insert_with(|| Memory {
+        version: change,
+        generation,
+        entities: HashMap::new(),
+    });
+    kept.version = change;
+    kept.generation = generation;
+    if kept.entities.len() + distinct.len() > REMEMBERED {
+        kept.entities.clear();
+    }
+    for (key, entity) in distinct.iter().zip(entities) {
+        kept.entities.insert(
+            (*key).to_owned(),
+            Remembered {
+                version: entity.version,
+                contributions: entity.stored,
+                previous: entity.previous,
+            },
+        );
+    }
+    Ok(Some(outcomes))
 }

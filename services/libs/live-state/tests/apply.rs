@@ -375,3 +375,54 @@ async fn two_writers_at_once_leave_what_one_writer_leaves() {
         "every counter, bed and index as one writer leaves them"
     );
 }
+
+/// The writer remembers what it wrote and reads only entities it does not
+/// know, but never past a wipe: a wipe raises the generation before it
+/// deletes anything, so a batch applied while the entities are gone (and
+/// the change version not yet moved) is decided against what is there.
+#[tokio::test]
+async fn a_writer_that_remembers_its_beds_reads_them_again_once_a_wipe_has_begun() {
+    let redis = RedisServer::start();
+    let mut live = live(&redis).await;
+    live.apply_beds(&[bed(1, Some(BedState::Occupied))])
+        .await
+        .expect("applied");
+    // A wipe under way elsewhere: the generation raised, the state deleted,
+    // the reset (which moves the change version) not yet announced.
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut other = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let _: u64 = redis::cmd("INCR")
+        .arg("pf:generation")
+        .query_async(&mut other)
+        .await
+        .expect("incr");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("pf:*")
+        .query_async(&mut other)
+        .await
+        .expect("keys");
+    for key in keys
+        .iter()
+        .filter(|k| !k.ends_with(":version") && !k.ends_with(":generation"))
+    {
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut other)
+            .await
+            .expect("del");
+    }
+    live.apply_beds(&[bed(2, Some(BedState::Available))])
+        .await
+        .expect("applied");
+    let snapshot = live.snapshot().await.expect("snapshot");
+    let ward = &snapshot.wards[&("RWEAA".to_owned(), "WD15".to_owned())];
+    assert_eq!(ward.get(&field(BedState::Available)), Some(&1));
+    assert_eq!(
+        ward.get(&field(BedState::Occupied)).copied().unwrap_or(0),
+        0,
+        "the bed's occupied contribution was deleted with the state, not taken off again: {ward:?}"
+    );
+}

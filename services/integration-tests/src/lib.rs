@@ -427,14 +427,17 @@ impl Platform {
                 "projection-PF_DISCHARGES",
             ),
         ] {
-            self.wait_until_consumed(stream, consumer).await;
+            self.wait_until_consumed(stream, consumer, Duration::from_secs(60))
+                .await;
         }
     }
 
-    async fn wait_until_consumed(&self, stream: &str, consumer: &str) {
+    /// Waits at most `within` until `consumer` has applied everything in
+    /// `stream`.
+    pub async fn wait_until_consumed(&self, stream: &str, consumer: &str, within: Duration) {
         let js = self.jetstream().await;
         let mut stream = js.get_stream(stream).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + within;
         loop {
             let mut consumer: async_nats::jetstream::consumer::PullConsumer =
                 stream.get_consumer(consumer).await.unwrap();

@@ -20,7 +20,6 @@ use futures::stream::FuturesUnordered;
 use pf_integration_tests::{ControlRoomClient, Platform, site};
 use pf_loadtest::england::{DEFAULT_SEED, England, EnglandEvents};
 use serde_json::Value;
-use tokio::time::Instant;
 
 /// The ICS the platform serves (34 sites, 395 care homes, 3 localities).
 const ICS: &str = "QB3";
@@ -50,7 +49,6 @@ async fn publish(js: &async_nats::jetstream::Context, events: &mut EnglandEvents
 /// Waits (at most 15 minutes: a debug build projects slowly) until the
 /// projection has applied everything in the beds and care-homes streams.
 async fn wait_until_projected(platform: &Platform) {
-    let js = platform.jetstream().await;
     for (stream, consumer) in [
         (pf_event_log::streams::BEDS.name, "projection"),
         (
@@ -58,22 +56,9 @@ async fn wait_until_projected(platform: &Platform) {
             "projection-PF_CARE_HOMES",
         ),
     ] {
-        let mut stream = js.get_stream(stream).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(900);
-        loop {
-            let mut consumer: async_nats::jetstream::consumer::PullConsumer =
-                stream.get_consumer(consumer).await.unwrap();
-            let info = consumer.info().await.unwrap();
-            let last = stream.info().await.unwrap().state.last_sequence;
-            if info.num_pending == 0
-                && info.num_ack_pending == 0
-                && info.ack_floor.stream_sequence >= last
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "projection stuck: {info:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        platform
+            .wait_until_consumed(stream, consumer, Duration::from_secs(900))
+            .await;
     }
 }
 

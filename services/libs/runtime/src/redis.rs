@@ -164,14 +164,7 @@ impl RedisConnection {
                 primary,
                 node,
             } => {
-                let mut sentinel = Sentinel::build(sentinels)?;
-                let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(
-                    node.as_str()
-                        .into_connection_info()?
-                        .redis_settings()
-                        .clone(),
-                );
-                let client = sentinel.async_master_for(&primary, Some(&node)).await?;
+                let (sentinel, node, client) = ask_sentinels(sentinels, &primary, &node).await?;
                 let address = client.get_connection_info().addr().to_string();
                 let connection = ConnectionManager::new_with_config(client, config.clone()).await?;
                 tracing::info!(primary = %primary, address = %address, "connected to the Redis primary named by the Sentinels");
@@ -203,6 +196,21 @@ impl RedisConnection {
     }
 }
 
+/// Asks the Sentinels for the primary named `primary`: the Sentinels'
+/// client, the node settings (user, password, database) and a client of
+/// the primary.
+async fn ask_sentinels(
+    sentinels: Vec<String>,
+    primary: &str,
+    node: &str,
+) -> RedisResult<(Sentinel, SentinelNodeConnectionInfo, Client)> {
+    let mut sentinel = Sentinel::build(sentinels)?;
+    let node = SentinelNodeConnectionInfo::default()
+        .set_redis_connection_info(node.into_connection_info()?.redis_settings().clone());
+    let client = sentinel.async_master_for(primary, Some(&node)).await?;
+    Ok((sentinel, node, client))
+}
+
 /// One connection of its own to the server `url` names (either form of
 /// `PF_REDIS_URL`; in the Sentinel form, the primary the Sentinels name
 /// now), which never reconnects by itself: once it fails, every later
@@ -219,16 +227,7 @@ pub async fn connect_once(
             sentinels,
             primary,
             node,
-        } => {
-            let mut sentinel = Sentinel::build(sentinels)?;
-            let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(
-                node.as_str()
-                    .into_connection_info()?
-                    .redis_settings()
-                    .clone(),
-            );
-            sentinel.async_master_for(&primary, Some(&node)).await?
-        }
+        } => ask_sentinels(sentinels, &primary, &node).await?.2,
     };
     client
         .get_multiplexed_async_connection_with_config(config)

@@ -51,6 +51,17 @@ pub async fn replay(
     Ok(report)
 }
 
+/// Events a replay applies at a time for the consumer's `batch_size`: as
+/// many as the consumer takes at once when it is behind
+/// ([`consumer::MERGED_BATCHES`](crate::consumer::MERGED_BATCHES) batches),
+/// since a replay always reads a backlog (it waits for that many, or the
+/// stream's end).
+fn replay_batch(batch_size: usize) -> usize {
+    batch_size
+        .saturating_mul(crate::consumer::MERGED_BATCHES)
+        .max(1)
+}
+
 /// Replays one stream into `live`, from its first event to its last at the
 /// time of the call.
 pub async fn replay_stream(
@@ -85,10 +96,14 @@ pub async fn replay_stream(
         .await
         .context("failed to start the replay")?
         .ready_chunks(batch_size.max(1));
+    // Events read since the last apply: applied together once there are a
+    // replay batch's worth, or at the end.
+    let target = replay_batch(batch_size);
+    let mut updates = Vec::with_capacity(target);
+    let mut read = 0;
+    let mut through = 0;
     'replay: while let Some(batch) = messages.next().await {
-        let mut updates = Vec::with_capacity(batch.len());
         let mut reached_end = false;
-        let mut through = 0;
         for message in batch {
             let message = message.context("replay interrupted")?;
             let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
@@ -97,6 +112,7 @@ pub async fn replay_stream(
                 break;
             }
             report.events += 1;
+            read += 1;
             through = sequence;
             let stored_at_ms = event::stored_at_ms(&message);
             match event::decode(
@@ -113,10 +129,15 @@ pub async fn replay_stream(
                 break;
             }
         }
+        if read < target && !reached_end {
+            continue;
+        }
         let outcomes = live
             .apply_through(&updates, Some((spec.name, through)))
             .await
             .context("failed to apply replayed events")?;
+        updates.clear();
+        read = 0;
         for outcome in outcomes {
             match outcome {
                 Applied::Changed(_) => report.applied += 1,

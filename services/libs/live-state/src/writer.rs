@@ -65,6 +65,16 @@ impl PreparedBatch {
     pub fn events(&self) -> usize {
         self.plans.len()
     }
+
+    /// Adds a later batch of the same stream after this one: applying the
+    /// two as one leaves what applying them one after the other leaves, in
+    /// one transaction instead of two.
+    pub fn append(&mut self, later: PreparedBatch) {
+        self.plans.extend(later.plans);
+        if later.watermark.is_some() {
+            self.watermark = later.watermark;
+        }
+    }
 }
 
 /// The writer's connection, made on first use.

@@ -426,3 +426,49 @@ async fn a_writer_that_remembers_its_beds_reads_them_again_once_a_wipe_has_begun
         "the bed's occupied contribution was deleted with the state, not taken off again: {ward:?}"
     );
 }
+
+/// The projection takes batches that queued while Redis was busy as one:
+/// two batches appended leave what the two applied one after the other
+/// leave, and the later batch's watermark.
+#[tokio::test]
+async fn batches_appended_leave_what_they_leave_one_after_the_other() {
+    let events: Vec<Update> = busy_day().into_iter().map(Update::Bed).collect();
+    let (first, second) = events.split_at(events.len() / 2);
+    let (apart_redis, together_redis) = (RedisServer::start(), RedisServer::start());
+    let mut apart = live(&apart_redis).await;
+    let mut together = live(&together_redis).await;
+    let mut expected = apart
+        .apply_through(first, Some(("PF_BEDS", 300)))
+        .await
+        .expect("applied");
+    expected.extend(
+        apart
+            .apply_through(second, Some(("PF_BEDS", 600)))
+            .await
+            .expect("applied"),
+    );
+    let mut batch = together
+        .prepare(first, Some(("PF_BEDS", 300)))
+        .expect("folded")
+        .expect("a batch");
+    batch.append(
+        together
+            .prepare(second, Some(("PF_BEDS", 600)))
+            .expect("folded")
+            .expect("a batch"),
+    );
+    assert_eq!(batch.events(), events.len());
+    let outcomes = together.apply_prepared(&batch).await.expect("applied");
+    assert_eq!(outcomes, expected);
+    assert_eq!(
+        together.digest().await.expect("digest"),
+        apart.digest().await.expect("digest")
+    );
+    assert_eq!(
+        together
+            .applied_through("PF_BEDS")
+            .await
+            .expect("watermark"),
+        Some(600)
+    );
+}

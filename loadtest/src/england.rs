@@ -596,31 +596,10 @@ impl EnglandEvents {
                 home: Some(record.to_proto()),
             })
         } else {
-            let report = VacancyReport {
-                vacancies: record
-                    .registration
-                    .categories
-                    .iter()
-                    .map(|c| Vacancy {
-                        category: *c,
-                        vacant: self.rng.random_range(0..4),
-                        unavailable: 0,
-                        sex: SexAccepted::Either,
-                    })
-                    .collect(),
-                closure: None,
-                accepting_hospital_discharges: true,
-                note: String::new(),
-                capacity: None,
-            };
-            *record = record.with_report(
-                &report,
-                Confirmation {
-                    at: time::OffsetDateTime::now_utc(),
-                    by_id: SERVICE.to_owned(),
-                    by_name: "Load test".to_owned(),
-                },
-            );
+            let rng = &mut self.rng;
+            *record = reported(record, time::OffsetDateTime::now_utc(), |_| {
+                rng.random_range(0..4)
+            });
             Payload::VacanciesReported(v1::VacanciesReported {
                 home: Some(record.to_proto()),
                 ..Default::default()
@@ -647,6 +626,40 @@ impl EnglandEvents {
             },
         }
     }
+}
+
+/// `record` after the load test reports `vacant(category)` beds in each of
+/// its categories at `at`.
+pub fn reported(
+    record: &CareHomeRecord,
+    at: time::OffsetDateTime,
+    mut vacant: impl FnMut(CareCategory) -> u32,
+) -> CareHomeRecord {
+    let report = VacancyReport {
+        vacancies: record
+            .registration
+            .categories
+            .iter()
+            .map(|c| Vacancy {
+                category: *c,
+                vacant: vacant(*c),
+                unavailable: 0,
+                sex: SexAccepted::Either,
+            })
+            .collect(),
+        closure: None,
+        accepting_hospital_discharges: true,
+        note: String::new(),
+        capacity: None,
+    };
+    record.with_report(
+        &report,
+        Confirmation {
+            at,
+            by_id: SERVICE.to_owned(),
+            by_name: "Load test".to_owned(),
+        },
+    )
 }
 
 #[cfg(test)]

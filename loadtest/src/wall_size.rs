@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use pf_care_home_model::{CareHomeRecord, Confirmation, SexAccepted, Vacancy, VacancyReport};
+use pf_care_home_model::CareHomeRecord;
 use pf_gateway::control_room::{ControlRoom, DEFAULT_STALE_AFTER, RoomSettings};
 use pf_gateway::discharge_figures::DischargePlan;
 use pf_gateway::trends;
@@ -26,7 +26,7 @@ use pf_region::DataFile;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::england::{England, EnglandError, SyntheticIcs};
+use crate::england::{England, EnglandError, SyntheticIcs, reported};
 
 /// Bed changes in the batch delta (spread over England's wards in turn).
 pub const BATCH: usize = 100;
@@ -97,7 +97,11 @@ fn england_snapshot(england: &England, now: OffsetDateTime) -> Snapshot {
     let care_homes = england
         .homes()
         .map(|(_, registration)| {
-            let record = reported(CareHomeRecord::registered(registration.clone()), 2, now);
+            let record = reported(
+                &CareHomeRecord::registered(registration.clone()),
+                now,
+                |_| 2,
+            );
             (registration.cqc_location_id.as_str().to_owned(), record)
         })
         .collect();
@@ -107,35 +111,6 @@ fn england_snapshot(england: &England, now: OffsetDateTime) -> Snapshot {
         care_homes,
         discharges: BTreeMap::new(),
     }
-}
-
-/// `record` after a report of `vacant` beds in each of its categories.
-fn reported(record: CareHomeRecord, vacant: u32, now: OffsetDateTime) -> CareHomeRecord {
-    let report = VacancyReport {
-        vacancies: record
-            .registration
-            .categories
-            .iter()
-            .map(|c| Vacancy {
-                category: *c,
-                vacant,
-                unavailable: 0,
-                sex: SexAccepted::Either,
-            })
-            .collect(),
-        closure: None,
-        accepting_hospital_discharges: true,
-        note: String::new(),
-        capacity: None,
-    };
-    record.with_report(
-        &report,
-        Confirmation {
-            at: now,
-            by_id: "loadtest".to_owned(),
-            by_name: "Load test".to_owned(),
-        },
-    )
 }
 
 /// What the gateway derives from the ICS's region data set (as
@@ -276,7 +251,7 @@ pub fn measure(england: &England, code: &str) -> Result<WallSizes, WallSizeError
     let one_home = |home: Option<&pf_care_home_model::Registration>| {
         let mut room = room.clone();
         let Some(home) = home else { return 0 };
-        let record = reported(CareHomeRecord::registered(home.clone()), 1, now);
+        let record = reported(&CareHomeRecord::registered(home.clone()), now, |_| 1);
         let change = Change::CareHome {
             version: room.version() + 1,
             record: Box::new(record),

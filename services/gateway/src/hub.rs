@@ -319,6 +319,19 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// A change of bed `B` on ward `W` at `site` that moves no counter.
+    fn bed_touched(version: u64, site: &str, occurred_at_ms: i64) -> Change {
+        Change::Bed {
+            version,
+            site: site.into(),
+            ward: "W".into(),
+            bed: "B".into(),
+            from: None,
+            to: None,
+            occurred_at_ms,
+        }
+    }
+
     fn hub_with_changes(n: u64) -> Hub {
         let hub = Hub::new(8, 4);
         hub.replace(ControlRoom::from_snapshot(
@@ -486,15 +499,7 @@ mod tests {
         // A client at version 2 still resumes from history.
         assert!(matches!(hub.subscribe(Some(2), later).0, Start::Resume(f) if f.len() == 1));
         // The next change (at another site) carries site S's new figures.
-        let change = Change::Bed {
-            version: 4,
-            site: "T".into(),
-            ward: "W".into(),
-            bed: "B".into(),
-            from: None,
-            to: None,
-            occurred_at_ms: now_ms,
-        };
+        let change = bed_touched(4, "T", now_ms);
         hub.publish(&[change], None, later).expect("contiguous");
         match client.try_recv().expect("a frame") {
             Frame::Delta { from, to, json } => {
@@ -513,15 +518,7 @@ mod tests {
             other => panic!("expected a delta, got {other:?}"),
         }
         // And only that one: the clock's figures are not repeated.
-        let change = Change::Bed {
-            version: 5,
-            site: "T".into(),
-            ward: "W".into(),
-            bed: "B".into(),
-            from: None,
-            to: None,
-            occurred_at_ms: now_ms,
-        };
+        let change = bed_touched(5, "T", now_ms);
         hub.publish(&[change], None, later).expect("contiguous");
         match client.try_recv().expect("a frame") {
             Frame::Delta { json, .. } => {
@@ -546,15 +543,7 @@ mod tests {
         let more = hub_with_changes(0);
         drop(more);
         for version in 1..=20 {
-            let change = Change::Bed {
-                version,
-                site: "S".into(),
-                ward: "W".into(),
-                bed: "B".into(),
-                from: None,
-                to: None,
-                occurred_at_ms: 0,
-            };
+            let change = bed_touched(version, "S", 0);
             hub.publish(&[change], None, OffsetDateTime::now_utc())
                 .expect("publish never waits");
         }

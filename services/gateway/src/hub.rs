@@ -319,6 +319,11 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// Noon on a UK day: the minutes the tests move the clock on stay on
+    /// that day, so no figure moves because a new UK day began (the day the
+    /// discharge figures count turns over at UK midnight).
+    const NOON: OffsetDateTime = time::macros::datetime!(2026-11-30 12:00 UTC);
+
     /// A change of bed `B` on ward `W` at `site` that moves no counter.
     fn bed_touched(version: u64, site: &str, occurred_at_ms: i64) -> Change {
         Change::Bed {
@@ -337,7 +342,7 @@ mod tests {
         hub.replace(ControlRoom::from_snapshot(
             Arc::new(crate::control_room::RoomSettings::default()),
             &Default::default(),
-            OffsetDateTime::now_utc(),
+            NOON,
         ));
         for version in 1..=n {
             let change = Change::Bed {
@@ -353,8 +358,7 @@ mod tests {
                 )),
                 occurred_at_ms: 1,
             };
-            hub.publish(&[change], None, OffsetDateTime::now_utc())
-                .expect("contiguous");
+            hub.publish(&[change], None, NOON).expect("contiguous");
         }
         hub
     }
@@ -362,7 +366,7 @@ mod tests {
     #[test]
     fn a_client_resumes_from_history_or_gets_a_snapshot() {
         let hub = hub_with_changes(6);
-        let now = OffsetDateTime::now_utc();
+        let now = NOON;
         // History keeps the last 4 deltas: versions 3..=6, starting from 2.
         match hub.subscribe(Some(3), now).0 {
             Start::Resume(frames) => assert_eq!(
@@ -390,7 +394,7 @@ mod tests {
     #[test]
     fn an_ed_arrival_goes_out_as_a_delta_with_the_sites_figures_not_a_resync() {
         let hub = hub_with_changes(2);
-        let now = OffsetDateTime::now_utc();
+        let now = NOON;
         let (_, mut client) = hub.subscribe(None, now);
         let mut urgent = pf_live_state::UrgentCareState::default();
         let arrived_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("now");
@@ -430,7 +434,7 @@ mod tests {
     /// milliseconds).
     fn a_patient_a_minute_short_of_four_hours() -> (Hub, OffsetDateTime, i64) {
         let hub = hub_with_changes(2);
-        let now = OffsetDateTime::now_utc();
+        let now = NOON;
         let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).expect("now");
         let mut urgent = pf_live_state::UrgentCareState::default();
         urgent.ed.entry("S".into()).or_default().insert(
@@ -539,12 +543,12 @@ mod tests {
     #[test]
     fn a_slow_receiver_lags_instead_of_blocking_the_hub() {
         let hub = hub_with_changes(0);
-        let (_, mut slow) = hub.subscribe(None, OffsetDateTime::now_utc());
+        let (_, mut slow) = hub.subscribe(None, NOON);
         let more = hub_with_changes(0);
         drop(more);
         for version in 1..=20 {
             let change = bed_touched(version, "S", 0);
-            hub.publish(&[change], None, OffsetDateTime::now_utc())
+            hub.publish(&[change], None, NOON)
                 .expect("publish never waits");
         }
         assert!(matches!(

@@ -258,14 +258,17 @@ test('1d: the list stays right live: a new patient appears at the end, a leaver 
   // Another coordinator's browser puts a patient on the list through the API.
   const other = await signedIn(cfg.coordinatorSession);
   await other.page.goto(`${cfg.discharges}/discharges`);
-  const created = await other.page.evaluate(async (nhs) => {
+  // Ready yesterday: a date in the past on the discharges service's clock
+  // (it stands at the platform's start) even if UK midnight has passed since.
+  const readyDate = new Date(Date.now() - 24 * 3600_000).toISOString().slice(0, 10);
+  const created = await other.page.evaluate(async ({ nhs, readyDate }) => {
     const response = await fetch('/api/v1/discharges', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ nhs_number: nhs, sex: 'male', site: 'RWEAA', ward: 'WD15', discharge_ready_date: new Date().toISOString().slice(0, 10), pathway: 1, delay_reason: 'awaiting_package_of_care' }),
+      body: JSON.stringify({ nhs_number: nhs, sex: 'male', site: 'RWEAA', ward: 'WD15', discharge_ready_date: readyDate, pathway: 1, delay_reason: 'awaiting_package_of_care' }),
     });
     return { status: response.status, body: await response.json() };
-  }, cfg.liveNhsNumber);
+  }, { nhs: cfg.liveNhsNumber, readyDate });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const liveId = created.body.discharge_id;
   const newRow = page.locator(`tr[data-discharge="${liveId}"]`);

@@ -2,8 +2,9 @@
 //! from the snapshot's and kept up to date by each change's move between
 //! counters (the change log says which counter a bed left and joined; the
 //! projection decided it), the ED and ambulance figures (re-read from the
-//! live state after a snapshot and after `urgent_care` changes, worked out
-//! again as the clock moves), and the JSON messages clients receive.
+//! live state after a snapshot, after `urgent_care` changes and when a new
+//! UK day begins, worked out again as the clock moves), and the JSON
+//! messages clients receive.
 //!
 //! The wall shows its own region only. The live state may hold other
 //! regions too (a national deployment keeps all of England in one Redis):
@@ -96,9 +97,23 @@ pub struct ControlRoom {
     stale_counts: Vec<u32>,
     /// What the ED and ambulance figures are worked out from.
     urgent_state: UrgentCareState,
+    /// The UK date whose handover counters `urgent_state` holds (none
+    /// before the first read).
+    handovers_day: Option<time::Date>,
     /// The ED and ambulance figures by site and for the system
     /// ([`urgent_care::SYSTEM`]), last worked out (they change with the clock).
     urgent: BTreeMap<String, UrgentCareFigures>,
+}
+
+/// The ED and ambulance state as read from the live state, with the UK
+/// date whose handover counters it holds (the live state keeps them per
+/// arrival day).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UrgentCareRead {
+    /// The UK date of the handover counters (`state.today`).
+    pub day: time::Date,
+    /// What the figures are worked out from.
+    pub state: UrgentCareState,
 }
 
 /// What a batch of changes touched.
@@ -160,6 +175,7 @@ impl ControlRoom {
             flow_system: DischargeFigures::default(),
             stale_counts: Vec::new(),
             urgent_state: UrgentCareState::default(),
+            handovers_day: None,
             urgent: BTreeMap::new(),
         };
         room.count_discharges();
@@ -168,17 +184,42 @@ impl ControlRoom {
     }
 
     /// Takes the ED and ambulance state read from the live state (after a
-    /// snapshot, and after changes of kind `urgent_care`) and works out its
-    /// figures at `now`, of the region's sites (every ambulance service's
-    /// escalation level is kept: a service covers several regions).
+    /// snapshot, after changes of kind `urgent_care`, and when a new UK day
+    /// begins) and works out its figures at `now`, of the region's sites
+    /// (every ambulance service's escalation level is kept: a service covers
+    /// several regions). Handover counters of a day that is no longer
+    /// today's (read just before UK midnight) are not counted as today's.
     /// Returns whether any figure changed.
-    pub fn set_urgent_care(&mut self, mut state: UrgentCareState, now: OffsetDateTime) -> bool {
+    pub fn set_urgent_care(&mut self, read: UrgentCareRead, now: OffsetDateTime) -> bool {
+        let UrgentCareRead { day, mut state } = read;
         let settings = &self.settings;
         state.ed.retain(|site, _| settings.shows_site(site));
         state.waiting.retain(|site, _| settings.shows_site(site));
         state.today.retain(|site, _| settings.shows_site(site));
         self.urgent_state = state;
+        self.handovers_day = Some(day);
+        self.forget_past_handovers(pf_web::uk_time::date(now));
         self.count_urgent_care(now)
+    }
+
+    /// The UK date whose handover counters the figures count, if read yet.
+    /// When it is not today's (a new UK day began), the feed re-reads the
+    /// ED and ambulance state for the new day.
+    pub fn handovers_day(&self) -> Option<time::Date> {
+        self.handovers_day
+    }
+
+    /// Drops handover counters of a day other than `today`: until the new day's
+    /// are read, the wall shows no handovers today rather than yesterday's.
+    fn forget_past_handovers(&mut self, today: time::Date) {
+        if self.handovers_day != Some(today) && !self.urgent_state.today.is_empty() {
+            tracing::debug!(
+                day = ?self.handovers_day,
+                %today,
+                "handover counters are of another UK day; not counted as today's"
+            );
+            self.urgent_state.today.clear();
+        }
     }
 
     fn count_urgent_care(&mut self, now: OffsetDateTime) -> bool {
@@ -211,7 +252,9 @@ impl ControlRoom {
 
     /// Brings the figures that move with the clock up to `now`: the day the
     /// discharge figures count (delay days grow at UK midnight, today's
-    /// discharges start again) and which care homes' figures are stale.
+    /// discharges start again), today's handovers (yesterday's are not
+    /// counted once UK midnight passes; the feed reads the new day's) and
+    /// which care homes' figures are stale.
     /// Returns whether any figure changed (then clients need a snapshot).
     pub fn refresh(&mut self, now: OffsetDateTime) -> bool {
         let mut changed = false;
@@ -221,6 +264,7 @@ impl ControlRoom {
             self.count_discharges();
             changed = true;
         }
+        self.forget_past_handovers(today);
         let stale = self.stale_counts(now);
         if stale != self.stale_counts {
             self.stale_counts = stale;
@@ -761,7 +805,13 @@ mod tests {
             )]),
             ..UrgentCareState::default()
         };
-        room.set_urgent_care(state, now);
+        room.set_urgent_care(
+            UrgentCareRead {
+                day: pf_web::uk_time::date(now),
+                state,
+            },
+            now,
+        );
         let system = room.system();
         assert_eq!(
             (system.urgent.in_department, system.urgent.vehicles_waiting),

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pf_live_state::{Change, LiveState};
+use pf_live_state::{Change, LiveState, LiveStateError};
 use pf_runtime::Readiness;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::control_room::{ControlRoom, RoomSettings};
+use crate::control_room::{ControlRoom, RoomSettings, UrgentCareRead};
 use crate::hub::Hub;
 use crate::metrics::GatewayMetrics;
 
@@ -33,7 +33,9 @@ pub fn frame_interval(clients: usize) -> Duration {
 
 /// Follows the change log until `shutdown`: takes a snapshot, then folds
 /// each batch of changes into the hub. Takes a new snapshot after a gap, a
-/// reset, a lost connection, or a Redis that came back empty.
+/// reset, a lost connection, or a Redis that came back empty. When a new
+/// UK day begins, re-reads the ED and ambulance state for it (the handover
+/// counters are kept per day), busy or quiet.
 pub async fn follow(
     mut reader: LiveState,
     mut tail: LiveState,
@@ -60,7 +62,7 @@ pub async fn follow(
             "live state loaded"
         );
         let now = OffsetDateTime::now_utc();
-        let urgent = match reader.urgent_care(pf_web::uk_time::date(now)).await {
+        let urgent = match read_urgent_care(&mut reader, now).await {
             Ok(urgent) => urgent,
             Err(err) => {
                 readiness.set("redis", false);
@@ -87,6 +89,22 @@ pub async fn follow(
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep_until(next_frame) => {}
+                }
+            }
+            // A new UK day: today's handover counters are another key.
+            let now = OffsetDateTime::now_utc();
+            if hub.needs_urgent_care(now) {
+                match read_urgent_care(&mut reader, now).await {
+                    Ok(urgent) => {
+                        let day = urgent.day;
+                        let changed = hub.renew_urgent_care(urgent, now);
+                        tracing::info!(%day, changed, "ED and ambulance state read for the UK day");
+                    }
+                    Err(err) => {
+                        readiness.set("redis", false);
+                        tracing::warn!(cause = %err, "cannot read the ED and ambulance state; reloading");
+                        break;
+                    }
                 }
             }
             let changes = tokio::select! {
@@ -122,7 +140,7 @@ pub async fn follow(
                         .any(|c| matches!(c, Change::UrgentCare { .. }))
                     {
                         let now = OffsetDateTime::now_utc();
-                        match reader.urgent_care(pf_web::uk_time::date(now)).await {
+                        match read_urgent_care(&mut reader, now).await {
                             Ok(urgent) => Some(urgent),
                             Err(err) => {
                                 readiness.set("redis", false);
@@ -179,6 +197,16 @@ pub async fn keep_time(hub: Arc<Hub>, every: Duration, shutdown: CancellationTok
             }
         }
     }
+}
+
+/// The ED and ambulance state with the handover counters of `now`'s UK day.
+async fn read_urgent_care(
+    reader: &mut LiveState,
+    now: OffsetDateTime,
+) -> Result<UrgentCareRead, LiveStateError> {
+    let day = pf_web::uk_time::date(now);
+    let state = reader.urgent_care(day).await?;
+    Ok(UrgentCareRead { day, state })
 }
 
 async fn pause(shutdown: &CancellationToken, duration: Duration) {

@@ -7,7 +7,8 @@
 //! snapshot, so a slow client never slows the others.
 //!
 //! Figures that move with the clock (ED waits, stale care homes, the day's
-//! discharges) are not a reason to resync anyone: the sites they changed
+//! discharges, the day's handovers re-read when a new UK day begins) are
+//! not a reason to resync anyone: the sites they changed
 //! go out in the next delta, so resuming clients keep their history. Only in
 //! a quiet system, where no delta has carried them for
 //! [`QUIET_CLOCK_RESYNC`], does every client get a fresh snapshot instead
@@ -20,8 +21,9 @@ use axum::extract::ws::Utf8Bytes;
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
-use crate::control_room::{ControlRoom, NeedsSnapshot, Touched};
+use crate::control_room::{ControlRoom, NeedsSnapshot, Touched, UrgentCareRead};
 use crate::notices::{self, Notice};
+use crate::view::SiteView;
 use pf_live_state::Change;
 
 /// What clients receive from the hub.
@@ -131,23 +133,9 @@ impl Hub {
         let before = room.site_views();
         let changed = room.refresh(now);
         if changed {
-            let after = room.site_views();
-            let mut moved = Touched {
-                care_homes: true,
-                system: true,
-                ..Touched::default()
-            };
-            for site in &after {
-                if !before.iter().any(|b| b == site) {
-                    moved.sites.insert(site.code.clone());
-                }
-            }
-            inner.clock.sites.append(&mut moved.sites);
+            let moved = moved_sites(&before, &room.site_views());
             inner.clock.care_homes = true;
-            inner.clock.system = true;
-            inner.clock_since.get_or_insert(now);
-            // The snapshot kept for new clients is of the figures before.
-            inner.snapshot = None;
+            clock_moved(&mut inner, moved, now);
         }
         // A quiet system: no delta has carried them for a while, so every
         // client starts again from a fresh snapshot.
@@ -165,14 +153,43 @@ impl Hub {
         changed
     }
 
+    /// Whether the model's handover counters are not of `now`'s UK day (a
+    /// new day began since they were read, or none were): the feed then
+    /// re-reads the ED and ambulance state for the new day.
+    pub fn needs_urgent_care(&self, now: OffsetDateTime) -> bool {
+        self.lock()
+            .room
+            .as_ref()
+            .is_some_and(|room| room.handovers_day() != Some(pf_web::uk_time::date(now)))
+    }
+
+    /// Takes the ED and ambulance state re-read with no change to carry it
+    /// (a new UK day began); returns whether any figure changed. Like the
+    /// figures the clock moves, the sites whose figures changed go out with
+    /// the next delta, or in a fresh snapshot in a quiet system.
+    pub fn renew_urgent_care(&self, urgent: UrgentCareRead, now: OffsetDateTime) -> bool {
+        let mut inner = self.lock();
+        let Some(room) = inner.room.as_mut() else {
+            return false;
+        };
+        let before = room.site_views();
+        let changed = room.set_urgent_care(urgent, now);
+        if changed {
+            let moved = moved_sites(&before, &room.site_views());
+            clock_moved(&mut inner, moved, now);
+        }
+        changed
+    }
+
     /// Folds changes into the model and sends one delta for them. `urgent`
     /// is the ED and ambulance state read after `changes` when any of them
     /// is of kind `urgent_care` (the delta carries its figures for the sites
-    /// they touched and for the system).
+    /// they touched and for the system; when it is of a new UK day, for
+    /// every site whose handover figures changed too).
     pub fn publish(
         &self,
         changes: &[Change],
-        urgent: Option<pf_live_state::UrgentCareState>,
+        urgent: Option<UrgentCareRead>,
         now: OffsetDateTime,
     ) -> Result<(), NeedsSnapshot> {
         let mut inner = self.lock();
@@ -190,9 +207,19 @@ impl Hub {
             })
             .collect();
         let before = notices::holds_before(room, homes);
-        let touched = room.apply(changes)?;
+        let mut touched = room.apply(changes)?;
         if let Some(urgent) = urgent {
-            room.set_urgent_care(urgent, now);
+            if room.handovers_day() == Some(urgent.day) {
+                room.set_urgent_care(urgent, now);
+            } else {
+                // A new day's handover counters: sites the changes did not
+                // touch may move too.
+                let before = room.site_views();
+                room.set_urgent_care(urgent, now);
+                touched
+                    .sites
+                    .extend(moved_sites(&before, &room.site_views()));
+            }
         }
         let notices = notices::after_batch(room, &before, &touched);
         if !notices.is_empty() {
@@ -204,7 +231,6 @@ impl Hub {
             return Ok(());
         }
         // The figures the clock moved since the last delta go out with this one.
-        let mut touched = touched;
         touched.sites.extend(clock.sites);
         touched.care_homes |= clock.care_homes;
         touched.system |= clock.system;
@@ -278,6 +304,25 @@ impl Hub {
     }
 }
 
+/// The sites whose view is not the same `after` as `before`.
+fn moved_sites(before: &[SiteView], after: &[SiteView]) -> BTreeSet<String> {
+    after
+        .iter()
+        .filter(|site| !before.iter().any(|b| b == *site))
+        .map(|site| site.code.clone())
+        .collect()
+}
+
+/// Figures moved with no change to carry them (the clock, a new UK day's
+/// handovers): the `moved` sites and the system go out with the next delta.
+fn clock_moved(inner: &mut Inner, mut moved: BTreeSet<String>, now: OffsetDateTime) {
+    inner.clock.sites.append(&mut moved);
+    inner.clock.system = true;
+    inner.clock_since.get_or_insert(now);
+    // The snapshot kept for new clients is of the figures before.
+    inner.snapshot = None;
+}
+
 fn snapshot_start(inner: &mut Inner, now: OffsetDateTime) -> Start {
     let Some(room) = inner.room.as_ref() else {
         return Start::NotReady;
@@ -334,6 +379,15 @@ mod tests {
             from: None,
             to: None,
             occurred_at_ms,
+        }
+    }
+
+    /// The ED and ambulance state as the feed reads it at `now`: with the
+    /// handover counters of that UK day.
+    fn read_on(now: OffsetDateTime, state: pf_live_state::UrgentCareState) -> UrgentCareRead {
+        UrgentCareRead {
+            day: pf_web::uk_time::date(now),
+            state,
         }
     }
 
@@ -411,7 +465,7 @@ mod tests {
             event_type: "ed_arrival".into(),
             occurred_at_ms: arrived_ms,
         };
-        hub.publish(&[change], Some(urgent), now)
+        hub.publish(&[change], Some(read_on(now, urgent)), now)
             .expect("contiguous");
         match client.try_recv().expect("a frame") {
             Frame::Delta { from, to, json } => {
@@ -450,7 +504,7 @@ mod tests {
             event_type: "ed_arrival".into(),
             occurred_at_ms: now_ms,
         };
-        hub.publish(&[change], Some(urgent), now)
+        hub.publish(&[change], Some(read_on(now, urgent)), now)
             .expect("contiguous");
         (hub, now, now_ms)
     }
@@ -538,6 +592,138 @@ mod tests {
             }
             other => panic!("expected a delta, got {other:?}"),
         }
+    }
+
+    /// Site S's handover counters as the live state keeps them for a day:
+    /// handovers done, over 30 and over 60 minutes, seconds lost.
+    fn handover_counters(
+        handovers: i64,
+        over_30: i64,
+        over_60: i64,
+        lost_secs: i64,
+    ) -> pf_live_state::UrgentCareState {
+        use pf_live_state::urgent_care::{HANDOVERS, LOST_SECS, OVER_30, OVER_60};
+        let mut urgent = pf_live_state::UrgentCareState::default();
+        urgent.today.insert(
+            "S".into(),
+            [
+                (HANDOVERS, handovers),
+                (OVER_30, over_30),
+                (OVER_60, over_60),
+                (LOST_SECS, lost_secs),
+            ]
+            .into_iter()
+            .map(|(field, n)| (field.to_owned(), n))
+            .collect(),
+        );
+        urgent
+    }
+
+    fn system_handovers(hub: &Hub, now: OffsetDateTime) -> (i64, i64, i64, f64) {
+        let Start::Snapshot(_, json) = hub.snapshot(now) else {
+            panic!("a snapshot");
+        };
+        let message: serde_json::Value = serde_json::from_str(json.as_str()).expect("JSON");
+        let system = &message["system"];
+        (
+            system["handovers"].as_i64().unwrap_or(-1),
+            system["handovers_over_30"].as_i64().unwrap_or(-1),
+            system["handovers_over_60"].as_i64().unwrap_or(-1),
+            system["hours_lost"].as_f64().unwrap_or(-1.0),
+        )
+    }
+
+    #[test]
+    fn after_uk_midnight_yesterdays_handovers_are_not_shown_as_todays() {
+        let hub = hub_with_changes(2);
+        let noon_ms = i64::try_from(NOON.unix_timestamp_nanos() / 1_000_000).expect("noon");
+        // By noon site S handed over five patients: two took over 30
+        // minutes, one of them over 60, and two hours were lost.
+        let change = Change::UrgentCare {
+            version: 3,
+            site: "S".into(),
+            event_type: "ambulance.handed_over".into(),
+            occurred_at_ms: noon_ms,
+        };
+        hub.publish(
+            &[change],
+            Some(read_on(NOON, handover_counters(5, 2, 1, 7200))),
+            NOON,
+        )
+        .expect("contiguous");
+        assert_eq!(system_handovers(&hub, NOON), (5, 2, 1, 2.0));
+        assert!(!hub.needs_urgent_care(NOON));
+        let (_, mut client) = hub.subscribe(Some(3), NOON);
+
+        // UK midnight passes (GMT in December) and no ambulance comes.
+        let after_midnight = time::macros::datetime!(2026-12-01 00:00:30 UTC);
+        assert!(hub.refresh(after_midnight));
+        assert_eq!(
+            system_handovers(&hub, after_midnight),
+            (0, 0, 0, 0.0),
+            "yesterday's handovers are not today's"
+        );
+        // The feed re-reads the state for the new day: one handover so far,
+        // of 40 minutes (25 lost).
+        assert!(hub.needs_urgent_care(after_midnight));
+        assert!(hub.renew_urgent_care(
+            read_on(after_midnight, handover_counters(1, 1, 0, 1500)),
+            after_midnight
+        ));
+        assert!(!hub.needs_urgent_care(after_midnight));
+        assert_eq!(system_handovers(&hub, after_midnight), (1, 1, 0, 0.4));
+        assert!(
+            matches!(
+                client.try_recv(),
+                Err(broadcast::error::TryRecvError::Empty)
+            ),
+            "no resync for a new day's figures"
+        );
+        // They go out with the next delta, for site S and the system.
+        hub.publish(&[bed_touched(4, "T", noon_ms)], None, after_midnight)
+            .expect("contiguous");
+        match client.try_recv().expect("a frame") {
+            Frame::Delta { json, .. } => {
+                let message: serde_json::Value = serde_json::from_str(json.as_str()).expect("JSON");
+                let site = message["sites"]
+                    .as_array()
+                    .expect("sites")
+                    .iter()
+                    .find(|s| s["code"] == "S")
+                    .unwrap_or_else(|| panic!("site S in {message}"));
+                assert_eq!(site["handovers"], 1, "{message}");
+                assert_eq!(site["handovers_over_60"], 0, "{message}");
+                assert_eq!(message["system"]["handovers"], 1, "{message}");
+            }
+            other => panic!("expected a delta, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_state_read_just_before_uk_midnight_is_read_again_for_the_new_day() {
+        let hub = hub_with_changes(2);
+        let before_midnight = time::macros::datetime!(2026-11-30 23:59:59 UTC);
+        let after_midnight = time::macros::datetime!(2026-12-01 00:00:01 UTC);
+        let ms = i64::try_from(after_midnight.unix_timestamp_nanos() / 1_000_000).expect("ms");
+        // Read at 23:59:59 for an event folded in after midnight.
+        let change = Change::UrgentCare {
+            version: 3,
+            site: "S".into(),
+            event_type: "ambulance.handed_over".into(),
+            occurred_at_ms: ms,
+        };
+        hub.publish(
+            &[change],
+            Some(read_on(before_midnight, handover_counters(5, 2, 1, 7200))),
+            after_midnight,
+        )
+        .expect("contiguous");
+        assert_eq!(
+            system_handovers(&hub, after_midnight),
+            (0, 0, 0, 0.0),
+            "30 November's handovers are not 1 December's"
+        );
+        assert!(hub.needs_urgent_care(after_midnight));
     }
 
     #[test]

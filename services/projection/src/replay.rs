@@ -5,7 +5,7 @@ use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt as _;
 use pf_event_log::StreamSpec;
 use pf_event_log::streams::EVENT_STREAMS;
-use pf_live_state::{Applied, LiveState};
+use pf_live_state::{Applied, LiveState, PreparedBatch};
 
 use crate::event;
 
@@ -64,6 +64,10 @@ fn replay_batch(batch_size: usize) -> usize {
 
 /// Replays one stream into `live`, from its first event to its last at the
 /// time of the call.
+///
+/// In two stages, as the consumer does: this task reads, decodes and folds
+/// a replay batch while the one before it is written to Redis by a task of
+/// its own (batches are applied strictly in order; one waits at most).
 pub async fn replay_stream(
     jetstream: &jetstream::Context,
     spec: &'static StreamSpec,
@@ -91,13 +95,48 @@ pub async fn replay_stream(
         })
         .await
         .context("failed to create a replay consumer")?;
-    let mut messages = consumer
+    let messages = consumer
         .messages()
         .await
         .context("failed to start the replay")?
         .ready_chunks(batch_size.max(1));
-    // Events read since the last apply: applied together once there are a
-    // replay batch's worth, or at the end.
+    let (prepared_tx, prepared_rx) = tokio::sync::mpsc::channel(1);
+    let applying = tokio::spawn(apply_in_order(live.clone(), prepared_rx));
+    let read = read_stream(spec, live, messages, last, batch_size, prepared_tx).await;
+    // The writing stage ends once the reading stage has dropped its sender:
+    // after the last batch, or after an error (what was queued is applied
+    // first, so nothing writes once this returns).
+    let applied = applying
+        .await
+        .context("the replay's writing stage stopped")?;
+    let (events, unusable) = read?;
+    let (applied, stale) = applied?;
+    report.events = events;
+    report.unusable = unusable;
+    report.applied = applied;
+    report.stale = stale;
+    Ok(report)
+}
+
+/// The replay's first stage: reads the stream up to `last`, decodes and
+/// folds a replay batch at a time and hands it on. Returns the events read
+/// and those that cannot be used.
+async fn read_stream<S>(
+    spec: &'static StreamSpec,
+    live: &LiveState,
+    mut messages: S,
+    last: u64,
+    batch_size: usize,
+    prepared: tokio::sync::mpsc::Sender<PreparedBatch>,
+) -> anyhow::Result<(u64, u64)>
+where
+    S: futures::Stream<
+            Item = Vec<Result<jetstream::Message, jetstream::consumer::pull::OrderedError>>,
+        > + Unpin,
+{
+    let (mut events, mut unusable) = (0, 0);
+    // Events read since the last batch handed on: folded together once there
+    // are a replay batch's worth, or at the end.
     let target = replay_batch(batch_size);
     let mut updates = Vec::with_capacity(target);
     let mut read = 0;
@@ -111,7 +150,7 @@ pub async fn replay_stream(
                 reached_end = true;
                 break;
             }
-            report.events += 1;
+            events += 1;
             read += 1;
             through = sequence;
             let stored_at_ms = event::stored_at_ms(&message);
@@ -122,7 +161,7 @@ pub async fn replay_stream(
                 stored_at_ms,
             ) {
                 Ok(update) => updates.push(update),
-                Err(_) => report.unusable += 1,
+                Err(_) => unusable += 1,
             }
             if sequence == last {
                 reached_end = true;
@@ -132,23 +171,44 @@ pub async fn replay_stream(
         if read < target && !reached_end {
             continue;
         }
-        let outcomes = live
-            .apply_through(&updates, Some((spec.name, through)))
-            .await
-            .context("failed to apply replayed events")?;
+        let batch = live
+            .prepare(&updates, Some((spec.name, through)))
+            .context("failed to fold replayed events")?;
         updates.clear();
         read = 0;
-        for outcome in outcomes {
-            match outcome {
-                Applied::Changed(_) => report.applied += 1,
-                Applied::Stale => report.stale += 1,
-            }
+        if let Some(batch) = batch
+            && prepared.send(batch).await.is_err()
+        {
+            // The writing stage stopped on an error, which it returns.
+            break 'replay;
         }
         if reached_end {
             break 'replay;
         }
     }
-    Ok(report)
+    Ok((events, unusable))
+}
+
+/// The replay's second stage: applies each folded batch in order. Returns
+/// the events applied and those skipped as stale.
+async fn apply_in_order(
+    mut live: LiveState,
+    mut prepared: tokio::sync::mpsc::Receiver<PreparedBatch>,
+) -> anyhow::Result<(u64, u64)> {
+    let (mut applied, mut stale) = (0, 0);
+    while let Some(batch) = prepared.recv().await {
+        let outcomes = live
+            .apply_prepared(&batch)
+            .await
+            .context("failed to apply replayed events")?;
+        for outcome in outcomes {
+            match outcome {
+                Applied::Changed(_) => applied += 1,
+                Applied::Stale => stale += 1,
+            }
+        }
+    }
+    Ok((applied, stale))
 }
 
 /// What a consistency check found.

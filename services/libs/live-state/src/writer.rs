@@ -96,8 +96,8 @@ struct Memory {
     entities: HashMap<String, Remembered>,
 }
 
-/// An entity as the writer last wrote or read it.
-#[derive(Clone)]
+/// An entity as the writer last wrote or read it (its contributions as
+/// stored: JSON is far smaller than the maps parsed).
 struct Remembered {
     version: u64,
     /// Its contributions as stored (`contrib`).
@@ -184,13 +184,31 @@ fn pause(attempt: u32) -> Duration {
 }
 
 /// An entity as stored, and as the batch leaves it event by event.
-struct Entity {
+struct Entity<'p> {
     version: u64,
-    contributions: Vec<Contribution>,
+    contributions: Contributions<'p>,
     /// The contributions as stored (`contrib`; empty when none).
     stored: String,
     /// The field its change entry reports as before (a bed's counter).
     previous: Option<String>,
+}
+
+/// An entity's contributions, one per counter of its plans.
+enum Contributions<'p> {
+    /// As read or remembered.
+    Stored(Vec<Contribution>),
+    /// Those of the batch's last event of the entity (not copied).
+    Planned(&'p [(String, Contribution)]),
+}
+
+impl Contributions<'_> {
+    /// What it contributes to its `i`th counter.
+    fn get(&self, i: usize) -> Option<&Contribution> {
+        match self {
+            Self::Stored(contributions) => contributions.get(i),
+            Self::Planned(counters) => counters.get(i).map(|(_, c)| c),
+        }
+    }
 }
 
 /// Counter moves summed over the batch: key → field → amount, keys and
@@ -202,7 +220,8 @@ struct Moves {
 }
 
 impl Moves {
-    fn add(&mut self, key: &str, field: &str, n: i64) {
+    /// `key`'s moves so far, to add to (one look-up for all its fields).
+    fn counter(&mut self, key: &str) -> &mut Vec<(String, i64)> {
         let at = match self.index.get(key) {
             Some(at) => *at,
             None => {
@@ -211,7 +230,11 @@ impl Moves {
                 self.keys.len() - 1
             }
         };
-        let fields = &mut self.keys[at].1;
+        &mut self.keys[at].1
+    }
+
+    /// Moves `field` of a counter's `fields` by `n`.
+    fn add(fields: &mut Vec<(String, i64)>, field: &str, n: i64) {
         match fields.iter_mut().find(|(f, _)| f == field) {
             Some((_, amount)) => *amount += n,
             None => fields.push((field.to_owned(), n)),
@@ -350,27 +373,32 @@ async fn write(
     for (at, key) in distinct.iter().enumerate() {
         let known = match read_back.remove(&at) {
             Some(known) => known,
+            // Taken out: the transaction puts it back as it leaves it, and
+            // anything else forgets the memory.
             None => memory
-                .as_ref()
-                .and_then(|m| m.entities.get(*key))
-                .cloned()
+                .as_mut()
+                .and_then(|m| m.entities.remove(*key))
                 .ok_or_else(|| {
                     LiveStateError::Unexpected(format!("{key} neither read nor remembered"))
                 })?,
         };
         entities.push(Entity {
             version: known.version,
-            contributions: contributions(
+            contributions: Contributions::Stored(contributions(
                 Some(known.contributions.as_str()).filter(|json| !json.is_empty()),
-            )?,
+            )?),
             stored: known.contributions,
             previous: known.previous,
         });
     }
 
     // Decide, event by event.
-    let mut write = redis::pipe();
+    // Sized up front: growing the pipeline, its commands and the JSON
+    // buffers one push at a time showed in the profile.
+    let mut write = redis::Pipeline::with_capacity(plans.len() * 3 + 16);
     write.atomic();
+    let changes_key = keys.changes();
+    let patient_changes_key = keys.patient_changes();
     let mut outcomes = Vec::with_capacity(plans.len());
     let mut moves = Moves::default();
     let mut members: Vec<(&str, Vec<&str>)> = Vec::new();
@@ -385,22 +413,36 @@ async fn write(
             continue;
         }
         let now: Vec<&Contribution> = plan.counters.iter().map(|(_, c)| c).collect();
-        let contrib_json = serde_json::to_string(&now)
+        let mut contrib_json = Vec::with_capacity(32 + 48 * now.len());
+        serde_json::to_writer(&mut contrib_json, &now)
+            .map_err(|e| LiveStateError::Unexpected(format!("contributions: {e}")))?;
+        let contrib_json = String::from_utf8(contrib_json)
             .map_err(|e| LiveStateError::Unexpected(format!("contributions: {e}")))?;
 
         // The counters: the previous contributions off, the new ones on.
         for (i, (key, contribution)) in plan.counters.iter().enumerate() {
+            let fields = moves.counter(key);
             for (field, n) in entity.contributions.get(i).into_iter().flatten() {
-                moves.add(key, field, -n);
+                Moves::add(fields, field, -n);
             }
             for (field, n) in contribution {
-                moves.add(key, field, *n);
+                Moves::add(fields, field, *n);
             }
         }
 
         // The entity's own hash.
-        let mut hset = redis::cmd("HSET");
-        hset.arg(&plan.entity)
+        let mut hset = redis::Cmd::with_capacity(
+            6 + 2 * plan.fields.len(),
+            64 + plan.entity.len()
+                + contrib_json.len()
+                + plan
+                    .fields
+                    .iter()
+                    .map(|(f, v)| f.len() + v.len())
+                    .sum::<usize>(),
+        );
+        hset.arg("HSET")
+            .arg(&plan.entity)
             .arg("version")
             .arg(plan.entity_version)
             .arg("contrib")
@@ -492,8 +534,17 @@ async fn write(
         // the notice with the same change version.
         change += 1;
         let id = format!("{change}-0");
-        let mut entry = redis::cmd("XADD");
-        entry.arg(keys.changes()).arg(&id);
+        let mut entry = redis::Cmd::with_capacity(
+            6 + 2 * plan.change.len(),
+            32 + changes_key.len()
+                + id.len()
+                + plan
+                    .change
+                    .iter()
+                    .map(|(f, v)| f.len() + v.len())
+                    .sum::<usize>(),
+        );
+        entry.arg("XADD").arg(&changes_key).arg(&id);
         for (field, value) in &plan.change {
             entry.arg(*field).arg(value);
         }
@@ -505,7 +556,7 @@ async fn write(
         write.add_command(entry).ignore();
         if let Some(notice) = &plan.notice {
             let mut xadd = redis::cmd("XADD");
-            xadd.arg(keys.patient_changes()).arg(&id);
+            xadd.arg(&patient_changes_key).arg(&id);
             for (field, value) in notice {
                 xadd.arg(*field).arg(value);
             }
@@ -515,7 +566,7 @@ async fn write(
 
         // What the next event of this entity finds.
         entity.version = plan.entity_version;
-        entity.contributions = plan.counters.iter().map(|(_, c)| c.clone()).collect();
+        entity.contributions = Contributions::Planned(&plan.counters);
         entity.stored = contrib_json;
         if let Some((_, field)) = plan.previous
             && let Some((_, value)) = plan.fields.iter().find(|(f, _)| *f == field)
@@ -554,7 +605,7 @@ async fn write(
         write.set(&version_key, change).ignore();
         write
             .cmd("XTRIM")
-            .arg(keys.changes())
+            .arg(&changes_key)
             .arg("MAXLEN")
             .arg("~")
             .arg(max_len)
@@ -562,7 +613,7 @@ async fn write(
         if notices {
             write
                 .cmd("XTRIM")
-                .arg(keys.patient_changes())
+                .arg(&patient_changes_key)
                 .arg("MAXLEN")
                 .arg("~")
                 .arg(max_len)

@@ -1377,10 +1377,64 @@ async fn pas_patient(
         .ok_or_else(|| ApiError::NotFound(NOT_WAITING_HERE.into()))
 }
 
+/// What the home is told when a PAS discharge gives back the bed held for
+/// the patient.
+fn pas_release_reason(destination: Option<Destination>) -> &'static str {
+    match destination {
+        None => "discharged from hospital; the hospital did not say where",
+        Some(Destination::CareHome) => "discharged from hospital before the home accepted",
+        Some(_) => "discharged elsewhere",
+    }
+}
+
+/// Ends the beds held for discharge `id` when the PAS says the patient left
+/// hospital, as the team's own discharge does: gone to a care home, the bed
+/// the home accepted the patient into is taken up (its vacancy goes, as the
+/// patient arrived); every other bed held for the patient is given back, so
+/// the home's vacancy is offered again. A hold that ended meanwhile
+/// (declined, expired, released) is passed over. Returns the home whose bed
+/// was taken up.
+async fn settle_held_beds(
+    state: &AppState,
+    homes: &[CareHomeRecord],
+    id: &str,
+    destination: Option<Destination>,
+    principal: &Principal,
+) -> Result<Option<String>, ApiError> {
+    let mut taken_up = None;
+    for home in homes {
+        for hold in home.holds.iter().filter(|h| h.discharge_id == id) {
+            let takes_it_up = destination == Some(Destination::CareHome)
+                && hold.state == pf_care_home_model::HoldState::Accepted
+                && taken_up.is_none();
+            let ended = if takes_it_up {
+                pf_care_home_log::holds::admit(&state.homes, home.cqc(), &hold.hold_id, principal)
+                    .await
+            } else {
+                pf_care_home_log::holds::release(
+                    &state.homes,
+                    home.cqc(),
+                    &hold.hold_id,
+                    pas_release_reason(destination),
+                    principal,
+                )
+                .await
+            };
+            match ended {
+                Ok(_) if takes_it_up => taken_up = Some(home.cqc().to_string()),
+                Ok(_) | Err(HoldError::UnknownHold(_)) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    Ok(taken_up)
+}
+
 /// `POST /api/v1/discharges/pas/discharged`: the trust's PAS says a patient
 /// left hospital (an ADT A03). The patient waiting on the trust's list with
 /// this NHS number is recorded as discharged, at the PAS's time, to the
-/// destination it sent (if any). Only the trust's own bed-state feed may.
+/// destination it sent (if any), and any bed held for them is ended (see
+/// [`settle_held_beds`]). Only the trust's own bed-state feed may.
 pub async fn pas_discharged(
     State(state): State<AppState>,
     caller: Caller,
@@ -1405,12 +1459,15 @@ pub async fn pas_discharged(
         let id = found.discharge_id.clone();
         entity = entity_id(&id);
         state.attempt(&caller, PAS_DISCHARGED, &entity).await?;
+        let homes = care_homes(&state).await?;
+        let destination_home =
+            settle_held_beds(&state, &homes, &id, destination, &principal).await?;
         let (status, _, event_id) = change_patient(&state, &principal, &id, |current| {
             still_waiting(current)?;
             let mut next = current.clone();
             next.status = DischargeStatus::Discharged;
             next.destination = destination;
-            next.destination_home = None;
+            next.destination_home = destination_home.clone();
             next.discharged_at = Some(at);
             let payload = Payload::PatientDischarged(PatientDischarged {
                 discharge: Some(next.to_proto()),
@@ -1459,7 +1516,10 @@ pub async fn pas_discharge_cancelled(
                 ));
             }
             // Back on the list as a patient ready for discharge: any search
-            // starts again (a care home's bed was never taken by the PAS).
+            // starts again. A bed given back when the discharge was recorded
+            // is not held again (another team may have it by now), and a bed
+            // taken up at a care home stays taken until the home updates its
+            // vacancies: the home knows whether the patient arrived.
             let mut next = current.clone();
             next.status = DischargeStatus::Ready;
             next.destination = None;

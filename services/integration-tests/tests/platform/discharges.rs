@@ -960,3 +960,158 @@ async fn a_projection_starting_over_the_old_layout_moves_discharge_records_out_o
     shutdown.cancel();
     projection.await.unwrap().unwrap();
 }
+
+/// The trust's ADT feed as its machine identity: it may record the trust's
+/// PAS discharges and nothing else of the list.
+fn pas_feed() -> Principal {
+    Principal::machine(
+        "adt-feed",
+        "ADT feed",
+        Some(pf_access::OrgId::parse("RWE").unwrap()),
+    )
+    .with_grant(Grant::parse(Role::BedPublisher, &["RWE"]).unwrap())
+}
+
+/// What the ADT feed sends when the PAS says patient `n` left hospital.
+fn pas_discharged(n: u32, destination: &str) -> Value {
+    json!({
+        "nhs_number": NhsNumber::test_number(n).as_str(),
+        "organisation": "RWE",
+        "discharged_at": "2026-11-28T10:00:00Z",
+        "destination": destination
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pas_discharge_gives_back_the_held_bed_or_takes_it_up_at_the_home() {
+    let platform = Platform::start().await;
+    report(
+        &platform,
+        HOME_A,
+        json!({"vacancies": {"residential": {"vacant": 2}, "residential_dementia": {"vacant": 0}}}),
+    )
+    .await;
+    let api = Api {
+        platform: &platform,
+        token: platform.token_for(&coordinator("idt-1", "RWE")),
+    };
+    let matron = Api {
+        platform: &platform,
+        token: platform.token_for(
+            &Principal::person("matron-a", "Matron", None)
+                .with_grant(Grant::parse(Role::CareHomeEditor, &[HOME_A]).unwrap()),
+        ),
+    };
+    let pas = Api {
+        platform: &platform,
+        token: platform.token_for(&pas_feed()),
+    };
+    // Three patients; a residential bed is held for each of the first two
+    // (the home's last two), and the home accepts the first.
+    let mut patients = Vec::new();
+    for n in [21, 22, 23] {
+        let (status, body) = api.post("/api/v1/discharges", referral(n)).await;
+        assert_eq!(status, 201, "{body}");
+        patients.push(body["discharge_id"].as_str().unwrap().to_owned());
+    }
+    platform.wait_until_projected().await;
+    let mut holds = Vec::new();
+    for id in &patients[..2] {
+        let (status, hold) = api
+            .post(
+                &format!("/api/v1/discharges/{id}/holds"),
+                json!({"cqc_location_id": HOME_A}),
+            )
+            .await;
+        assert_eq!(status, 201, "{hold}");
+        holds.push(hold["hold_id"].as_str().unwrap().to_owned());
+    }
+    let (status, body) = matron
+        .care_home(
+            reqwest::Method::POST,
+            &format!("/api/v1/care-homes/{HOME_A}/holds/{}/accept", holds[0]),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    platform.wait_until_projected().await;
+    let matches = format!("/api/v1/discharges/{}/matches", patients[2]);
+    let (_, found) = api.get(&matches).await;
+    assert_eq!(
+        found["homes"].as_array().unwrap().len(),
+        0,
+        "both beds are held: {found}"
+    );
+
+    // The PAS says the second patient went home: the bed held for them is
+    // offered again to the next patient's search, and the home no longer
+    // sees the hold.
+    let (status, body) = pas
+        .post(
+            "/api/v1/discharges/pas/discharged",
+            pas_discharged(22, "usual_residence"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "discharged", "{body}");
+    platform.wait_until_projected().await;
+    let (_, found) = api.get(&matches).await;
+    assert_eq!(found["homes"][0]["cqc_location_id"], HOME_A, "{found}");
+    assert_eq!(found["homes"][0]["free_beds"], 1, "{found}");
+    let (_, home) = matron
+        .care_home(
+            reqwest::Method::GET,
+            &format!("/api/v1/care-homes/{HOME_A}"),
+            None,
+        )
+        .await;
+    let held: Vec<&str> = home["holds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["hold_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(held, [holds[0].as_str()], "{home}");
+
+    // The PAS says the first patient went to a care home: the bed the home
+    // accepted them into is taken up, as when the team records it.
+    let (status, body) = pas
+        .post(
+            "/api/v1/discharges/pas/discharged",
+            pas_discharged(21, "care_home"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    platform.wait_until_projected().await;
+    let mut live = platform.live_state("pf:").await;
+    let record = live.care_home(HOME_A).await.unwrap().unwrap();
+    assert!(record.holds.is_empty(), "{:?}", record.holds);
+    assert_eq!(
+        record.vacancy("residential".parse().unwrap()).vacant,
+        1,
+        "the patient's bed is no longer vacant"
+    );
+    let (_, found) = api.get(&matches).await;
+    assert_eq!(found["homes"][0]["free_beds"], 1, "{found}");
+
+    // Each PAS discharge is in the audit trail, made by the feed.
+    let audit = pf_audit::AuditLog::new(platform.jetstream().await);
+    for id in &patients[..2] {
+        let records = audit
+            .query(&pf_audit::AuditQuery {
+                entity: Some(format!("discharge/{id}")),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            records
+                .iter()
+                .any(|r| r.action == "discharge.pas_discharged"
+                    && r.actor.id == "adt-feed"
+                    && r.outcome == pf_audit::Outcome::Accepted
+                    && r.event_id.is_some()),
+            "{records:?}"
+        );
+    }
+}

@@ -633,20 +633,24 @@ mod tests {
         )
     }
 
+    /// Change `version`: an ambulance handed over at site S.
+    fn handed_over(version: u64, occurred_at_ms: i64) -> Change {
+        Change::UrgentCare {
+            version,
+            site: "S".into(),
+            event_type: "ambulance.handed_over".into(),
+            occurred_at_ms,
+        }
+    }
+
     #[test]
     fn after_uk_midnight_yesterdays_handovers_are_not_shown_as_todays() {
         let hub = hub_with_changes(2);
         let noon_ms = i64::try_from(NOON.unix_timestamp_nanos() / 1_000_000).expect("noon");
         // By noon site S handed over five patients: two took over 30
         // minutes, one of them over 60, and two hours were lost.
-        let change = Change::UrgentCare {
-            version: 3,
-            site: "S".into(),
-            event_type: "ambulance.handed_over".into(),
-            occurred_at_ms: noon_ms,
-        };
         hub.publish(
-            &[change],
+            &[handed_over(3, noon_ms)],
             Some(read_on(NOON, handover_counters(5, 2, 1, 7200))),
             NOON,
         )
@@ -706,14 +710,8 @@ mod tests {
         let after_midnight = time::macros::datetime!(2026-12-01 00:00:01 UTC);
         let ms = i64::try_from(after_midnight.unix_timestamp_nanos() / 1_000_000).expect("ms");
         // Read at 23:59:59 for an event folded in after midnight.
-        let change = Change::UrgentCare {
-            version: 3,
-            site: "S".into(),
-            event_type: "ambulance.handed_over".into(),
-            occurred_at_ms: ms,
-        };
         hub.publish(
-            &[change],
+            &[handed_over(3, ms)],
             Some(read_on(before_midnight, handover_counters(5, 2, 1, 7200))),
             after_midnight,
         )

@@ -84,9 +84,8 @@ pub async fn replay_stream(
         .context("failed to read the stream's state")?
         .state
         .last_sequence;
-    let mut report = ReplayReport::default();
     if last == 0 {
-        return Ok(report);
+        return Ok(ReplayReport::default());
     }
     let consumer = stream
         .create_consumer(pull::OrderedConfig {
@@ -111,11 +110,12 @@ pub async fn replay_stream(
         .context("the replay's writing stage stopped")?;
     let (events, unusable) = read?;
     let (applied, stale) = applied?;
-    report.events = events;
-    report.unusable = unusable;
-    report.applied = applied;
-    report.stale = stale;
-    Ok(report)
+    Ok(ReplayReport {
+        events,
+        applied,
+        stale,
+        unusable,
+    })
 }
 
 /// The replay's first stage: reads the stream up to `last`, decodes and
@@ -141,7 +141,7 @@ where
     let mut updates = Vec::with_capacity(target);
     let mut read = 0;
     let mut through = 0;
-    'replay: while let Some(batch) = messages.next().await {
+    while let Some(batch) = messages.next().await {
         let mut reached_end = false;
         for message in batch {
             let message = message.context("replay interrupted")?;
@@ -171,22 +171,36 @@ where
         if read < target && !reached_end {
             continue;
         }
-        let batch = live
-            .prepare(&updates, Some((spec.name, through)))
-            .context("failed to fold replayed events")?;
-        updates.clear();
         read = 0;
-        if let Some(batch) = batch
-            && prepared.send(batch).await.is_err()
-        {
-            // The writing stage stopped on an error, which it returns.
-            break 'replay;
-        }
-        if reached_end {
-            break 'replay;
+        if !hand_on(spec, live, &mut updates, through, &prepared).await? || reached_end {
+            break;
         }
     }
+    // A stream that ended before its last event: what it gave is applied.
+    if read > 0 {
+        hand_on(spec, live, &mut updates, through, &prepared).await?;
+    }
     Ok((events, unusable))
+}
+
+/// Folds `updates` (read through stream sequence `through`) and hands them
+/// to the writing stage, emptying them. `false` when that stage stopped
+/// on an error (which it returns).
+async fn hand_on(
+    spec: &'static StreamSpec,
+    live: &LiveState,
+    updates: &mut Vec<pf_live_state::Update>,
+    through: u64,
+    prepared: &tokio::sync::mpsc::Sender<PreparedBatch>,
+) -> anyhow::Result<bool> {
+    let batch = live
+        .prepare(updates, Some((spec.name, through)))
+        .context("failed to fold replayed events")?;
+    updates.clear();
+    Ok(match batch {
+        Some(batch) => prepared.send(batch).await.is_ok(),
+        None => true,
+    })
 }
 
 /// The replay's second stage: applies each folded batch in order. Returns

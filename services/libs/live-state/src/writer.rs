@@ -97,7 +97,7 @@ struct Memory {
 }
 
 /// An entity as the writer last wrote or read it (its contributions as
-/// stored: JSON is far smaller than the maps parsed).
+/// stored, in JSON).
 struct Remembered {
     version: u64,
     /// Its contributions as stored (`contrib`).
@@ -405,8 +405,8 @@ async fn write(
     }
 
     // Decide, event by event.
-    // Sized up front: growing the pipeline, its commands and the JSON
-    // buffers one push at a time showed in the profile.
+    // Sized up front: growing the pipeline and its commands one push at a
+    // time showed in the profile.
     let mut write = redis::Pipeline::with_capacity(plans.len() * 3 + 16);
     write.atomic();
     let changes_key = keys.changes();
@@ -425,10 +425,7 @@ async fn write(
             continue;
         }
         let now: Vec<&Contribution> = plan.counters.iter().map(|(_, c)| c).collect();
-        let mut contrib_json = Vec::with_capacity(32 + 48 * now.len());
-        serde_json::to_writer(&mut contrib_json, &now)
-            .map_err(|e| LiveStateError::Unexpected(format!("contributions: {e}")))?;
-        let contrib_json = String::from_utf8(contrib_json)
+        let contrib_json = serde_json::to_string(&now)
             .map_err(|e| LiveStateError::Unexpected(format!("contributions: {e}")))?;
 
         // The counters: the previous contributions off, the new ones on.
